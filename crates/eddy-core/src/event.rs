@@ -1,0 +1,146 @@
+//! Typed events, interned strings and keys, and the schema that names fields.
+
+use rustc_hash::FxHashMap;
+
+/// An interned string (a categorical value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sym(pub u32);
+
+/// An interned entity key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub u32);
+
+/// Index of a field in a [`Schema`] and in [`Event::fields`].
+pub type FieldId = usize;
+
+/// Maps strings to dense ids and back. Grows with the number of distinct strings seen;
+/// the runtime interns only fields that features or filters read.
+#[derive(Debug, Default, Clone)]
+pub struct Interner {
+    ids: FxHashMap<Box<str>, u32>,
+    strings: Vec<Box<str>>,
+}
+
+impl Interner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Returns the id of `s`, allocating only the first time `s` is seen.
+    pub fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&id) = self.ids.get(s) {
+            return Sym(id);
+        }
+        let id = self.strings.len() as u32;
+        let boxed: Box<str> = s.into();
+        self.strings.push(boxed.clone());
+        self.ids.insert(boxed, id);
+        Sym(id)
+    }
+
+    /// Looks `s` up without interning it.
+    pub fn get(&self, s: &str) -> Option<Sym> {
+        self.ids.get(s).map(|&id| Sym(id))
+    }
+
+    pub fn resolve(&self, sym: Sym) -> &str {
+        &self.strings[sym.0 as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.strings.is_empty()
+    }
+}
+
+/// A typed field value. Strings are interned so that events carry no heap data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Sym),
+}
+
+impl Value {
+    /// Numeric view used by numeric aggregations (`Int` and `Float`; `Bool` as 0/1).
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Value::Int(i) => Some(i as f64),
+            Value::Float(f) => Some(f),
+            Value::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
+            Value::Null | Value::Str(_) => None,
+        }
+    }
+}
+
+/// Declared type of a field; decoding refuses values of another type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Bool,
+    Int,
+    Float,
+    String,
+}
+
+/// Names and types of the fields that the pipeline reads, in [`FieldId`] order.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    names: Vec<String>,
+    types: Vec<FieldType>,
+}
+
+impl Schema {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a field and returns its id; an existing name returns its existing id.
+    pub fn add(&mut self, name: &str, ty: FieldType) -> FieldId {
+        if let Some(id) = self.field_id(name) {
+            return id;
+        }
+        self.names.push(name.to_string());
+        self.types.push(ty);
+        self.names.len() - 1
+    }
+
+    pub fn field_id(&self, name: &str) -> Option<FieldId> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    pub fn name(&self, id: FieldId) -> &str {
+        &self.names[id]
+    }
+
+    pub fn field_type(&self, id: FieldId) -> FieldType {
+        self.types[id]
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// One decoded event. The runtime reuses one `Event` per source, so `fields` does not
+/// reallocate per event. `fields[i]` is the value of schema field `i` (`Null` if absent).
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    pub key: KeyId,
+    pub ts: crate::Timestamp,
+    pub fields: Vec<Value>,
+}
+
+impl Event {
+    pub fn field(&self, id: FieldId) -> Value {
+        self.fields.get(id).copied().unwrap_or(Value::Null)
+    }
+}

@@ -1,0 +1,14 @@
+//! eddy-learn: online models, optimizers, preprocessing, drift detectors, metrics and
+//! prequential evaluation. No I/O beyond snapshot files.
+//!
+//! Where River has the same algorithm, eddy uses River's definitions, parameter names and
+//! defaults, so the same settings give the same answers; differences are documented on the item.
+//!
+//! Features are dense `&[f64]` slices (categorical values are turned into numbers by the
+//! [`preprocessing`] stage in front of a model), which keeps predict/learn allocation-free.
+
+pub mod error;
+pub mod traits;
+
+pub use error::LearnError;
+pub use traits::{Classifier, Detector, DriftState, Metric, Regressor};

@@ -1,0 +1,5 @@
+//! The `eddy` command-line interface.
+
+fn main() {
+    println!("eddy");
+}
