@@ -32,11 +32,17 @@ pub enum AggKind {
     /// Square root of [`AggKind::Variance`].
     Stddev,
     /// Exact up to `exact_limit` distinct values, then HyperLogLog.
-    DistinctCount { exact_limit: usize },
+    DistinctCount {
+        exact_limit: usize,
+    },
     /// The last `n` values in event-time order.
-    LastN { n: usize },
+    LastN {
+        n: usize,
+    },
     /// Matching events divided by the window length in `unit`.
-    Rate { unit: RateUnit },
+    Rate {
+        unit: RateUnit,
+    },
     /// Milliseconds from the last matching event (before or at this one) to the event being
     /// scored; `Null` if none. On window close: end of window minus last matching event.
     Recency,
@@ -45,14 +51,22 @@ pub enum AggKind {
 impl AggKind {
     /// Whether the aggregation reads a field's value (count, rate and recency do not).
     pub fn needs_field(&self) -> bool {
-        !matches!(self, AggKind::Count | AggKind::Rate { .. } | AggKind::Recency)
+        !matches!(
+            self,
+            AggKind::Count | AggKind::Rate { .. } | AggKind::Recency
+        )
     }
 
     /// Whether the field must be numeric.
     pub fn needs_numeric(&self) -> bool {
         matches!(
             self,
-            AggKind::Sum | AggKind::Mean | AggKind::Min | AggKind::Max | AggKind::Variance | AggKind::Stddev
+            AggKind::Sum
+                | AggKind::Mean
+                | AggKind::Min
+                | AggKind::Max
+                | AggKind::Variance
+                | AggKind::Stddev
         )
     }
 }

@@ -68,7 +68,12 @@ impl FeatureEngine {
     /// Applies one event. On `Accepted` / `LateUpdated`, `row` (resized to the number of
     /// features) holds each feature's value as of this event, the event included. Window
     /// results fired by a late update go to `closed`.
-    pub fn process(&mut self, ev: &Event, row: &mut Vec<FeatureValue>, closed: &mut Vec<WindowRow>) -> Outcome {
+    pub fn process(
+        &mut self,
+        ev: &Event,
+        row: &mut Vec<FeatureValue>,
+        closed: &mut Vec<WindowRow>,
+    ) -> Outcome {
         let _ = (ev, row, closed);
         todo!("core helper")
     }

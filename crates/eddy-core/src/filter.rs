@@ -16,8 +16,15 @@ pub enum CmpOp {
 /// A parsed filter. String literals are interned at parse time so matching compares ids.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    Cmp { field: FieldId, op: CmpOp, value: Value },
-    In { field: FieldId, values: Vec<Value> },
+    Cmp {
+        field: FieldId,
+        op: CmpOp,
+        value: Value,
+    },
+    In {
+        field: FieldId,
+        values: Vec<Value>,
+    },
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
 }
@@ -26,7 +33,11 @@ impl Filter {
     /// Parses `expr` against `schema`. Unknown fields, a literal of the wrong type for the
     /// field, or an ordering comparison on a string field are errors.
     /// String literals are double- or single-quoted.
-    pub fn parse(expr: &str, schema: &Schema, interner: &mut Interner) -> Result<Filter, CoreError> {
+    pub fn parse(
+        expr: &str,
+        schema: &Schema,
+        interner: &mut Interner,
+    ) -> Result<Filter, CoreError> {
         let _ = (expr, schema, interner);
         todo!("core helper")
     }

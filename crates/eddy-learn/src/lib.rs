@@ -8,6 +8,8 @@
 //! [`preprocessing`] stage in front of a model), which keeps predict/learn allocation-free.
 
 pub mod error;
+pub mod registry;
+pub mod snapshot;
 pub mod traits;
 
 pub use error::LearnError;
