@@ -21,7 +21,11 @@ impl<'a> ParamReader<'a> {
     }
 
     /// The value of `name` parsed as `T`, or `default` when absent.
-    pub(crate) fn get<T: FromStr>(&mut self, name: &'static str, default: T) -> Result<T, LearnError> {
+    pub(crate) fn get<T: FromStr>(
+        &mut self,
+        name: &'static str,
+        default: T,
+    ) -> Result<T, LearnError> {
         self.accepted.push(name);
         match self.params.get(name) {
             None => Ok(default),

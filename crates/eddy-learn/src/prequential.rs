@@ -135,7 +135,12 @@ pub struct Prequential {
 impl Prequential {
     /// `every` = report period in scored examples (0: never); `delay` = examples between
     /// scoring an example and learning it (0: learn at once).
-    pub fn new(metrics: Vec<StreamMetric>, detector: Option<AnyDetector>, every: u64, delay: usize) -> Self {
+    pub fn new(
+        metrics: Vec<StreamMetric>,
+        detector: Option<AnyDetector>,
+        every: u64,
+        delay: usize,
+    ) -> Self {
         Prequential {
             metrics,
             detector,
@@ -151,7 +156,13 @@ impl Prequential {
     }
 
     /// Scores one example, then lets through the labels that are due (learning from them).
-    pub fn step<M: Model + ?Sized>(&mut self, model: &mut M, x: &[f64], y: f64, on: &mut dyn FnMut(Event)) {
+    pub fn step<M: Model + ?Sized>(
+        &mut self,
+        model: &mut M,
+        x: &[f64],
+        y: f64,
+        on: &mut dyn FnMut(Event),
+    ) {
         let (pred, proba) = model.score(x, &mut self.buf);
         self.n += 1;
         if self.delay == 0 {
@@ -160,14 +171,19 @@ impl Prequential {
             let mut xs = self.spare.pop().unwrap_or_default();
             xs.clear();
             xs.extend_from_slice(x);
-            self.pending.push_back(Pending { x: xs, y, pred, proba });
+            self.pending.push_back(Pending {
+                x: xs,
+                y,
+                pred,
+                proba,
+            });
             if self.pending.len() > self.delay {
                 let p = self.pending.pop_front().expect("non-empty");
                 self.reveal(model, &p.x, p.y, p.pred, p.proba, on);
                 self.spare.push(p.x);
             }
         }
-        if self.every > 0 && self.n % self.every == 0 {
+        if self.every > 0 && self.n.is_multiple_of(self.every) {
             on(Event::Report {
                 n: self.n,
                 metrics: &self.metrics,
@@ -303,7 +319,7 @@ mod tests {
             x[0] = i as f64;
             ev.step(&mut m, &x, 1.0, &mut |_| {});
             x[0] = -1.0; // the caller reuses its buffer: must not leak into learning
-            assert_eq!(ev.n_learned(), (i + 1).saturating_sub(2) as u64);
+            assert_eq!(ev.n_learned(), (i + 1).saturating_sub(2));
         }
         // Example i is learned right after example i + 2 is scored.
         assert_eq!(m.0.log.borrow().join(" "), "p0 p1 p2 l0 p3 l1 p4 l2");
@@ -356,7 +372,11 @@ mod tests {
         let mut m = AsClassifier(Memo::default());
         let mut first = None;
         for i in 0..3000u64 {
-            let y = if i < 1500 { ((i / 10) % 2) as f64 } else { (i % 2) as f64 };
+            let y = if i < 1500 {
+                ((i / 10) % 2) as f64
+            } else {
+                (i % 2) as f64
+            };
             ev.step(&mut m, &[0.0], y, &mut |e| {
                 if let Event::Drift { n, .. } = e {
                     first.get_or_insert(n);

@@ -152,7 +152,9 @@ impl Default for Hyperplane {
 impl Iterator for Hyperplane {
     type Item = Example;
     fn next(&mut self) -> Option<Example> {
-        let x: Vec<f64> = (0..self.weights.len()).map(|_| self.rng.next_f64()).collect();
+        let x: Vec<f64> = (0..self.weights.len())
+            .map(|_| self.rng.next_f64())
+            .collect();
         let total: f64 = self.weights.iter().sum();
         let dot: f64 = self.weights.iter().zip(&x).map(|(w, v)| w * v).sum();
         let mut y = (dot >= 0.5 * total) as u8 as f64;
@@ -192,7 +194,11 @@ pub struct Stagger {
 }
 
 impl Stagger {
-    pub fn new(classification_function: u8, balance_classes: bool, seed: u64) -> Result<Self, LearnError> {
+    pub fn new(
+        classification_function: u8,
+        balance_classes: bool,
+        seed: u64,
+    ) -> Result<Self, LearnError> {
         if classification_function > 2 {
             return Err(LearnError::Param {
                 name: "classification_function".into(),
@@ -319,10 +325,20 @@ mod tests {
         let c: Vec<Example> = Sea::new(1, 0.1, 8).unwrap().take(50).collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
-        let h = |s| Hyperplane::new(5, 2, 0.01, 0.05, 0.1, s).unwrap().take(50).collect::<Vec<_>>();
+        let h = |s| {
+            Hyperplane::new(5, 2, 0.01, 0.05, 0.1, s)
+                .unwrap()
+                .take(50)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(h(3), h(3));
         assert_ne!(h(3), h(4));
-        let st = |s| Stagger::new(1, true, s).unwrap().take(50).collect::<Vec<_>>();
+        let st = |s| {
+            Stagger::new(1, true, s)
+                .unwrap()
+                .take(50)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(st(3), st(3));
         assert_ne!(st(3), st(4));
     }
@@ -340,7 +356,10 @@ mod tests {
             }
             // P(x0 + x1 > θ) for θ <= 10 is 1 - θ² / 200 (triangle under the line).
             let want = 1.0 - theta * theta / 200.0;
-            assert!((pos as f64 / 2000.0 - want).abs() < 0.04, "variant {variant}");
+            assert!(
+                (pos as f64 / 2000.0 - want).abs() < 0.04,
+                "variant {variant}"
+            );
         }
         // Noise flips about that share of labels.
         let flipped = Sea::new(0, 0.2, 2)
@@ -366,8 +385,17 @@ mod tests {
             }
         }
         // Balanced: labels alternate 1, 0, 1, 0, ... even for the rare concept 0.
-        let ys: Vec<f64> = Stagger::new(0, true, 5).unwrap().take(20).map(|e| e.1).collect();
-        assert!(ys.iter().enumerate().all(|(i, &y)| y == ((i + 1) % 2) as f64), "{ys:?}");
+        let ys: Vec<f64> = Stagger::new(0, true, 5)
+            .unwrap()
+            .take(20)
+            .map(|e| e.1)
+            .collect();
+        assert!(
+            ys.iter()
+                .enumerate()
+                .all(|(i, &y)| y == ((i + 1) % 2) as f64),
+            "{ys:?}"
+        );
     }
 
     #[test]
@@ -397,13 +425,26 @@ mod tests {
         );
         for (t, (x, y)) in s.take(300).enumerate() {
             let f = if t < 100 { 0 } else { 2 };
-            assert_eq!(y == 1.0, Stagger::concept(f, x[0] as u8, x[1] as u8, x[2] as u8), "{t}");
+            assert_eq!(
+                y == 1.0,
+                Stagger::concept(f, x[0] as u8, x[1] as u8, x[2] as u8),
+                "{t}"
+            );
         }
         // Gradual: mostly `before` well before the position, mostly `after` well after.
-        let s = Switch::new(Sea::new(0, 0.0, 1).unwrap(), Sea::new(3, 0.0, 2).unwrap(), 500, 100, 3);
+        let s = Switch::new(
+            Sea::new(0, 0.0, 1).unwrap(),
+            Sea::new(3, 0.0, 2).unwrap(),
+            500,
+            100,
+            3,
+        );
         let xs: Vec<Example> = s.take(1000).collect();
         let odd = |r: std::ops::Range<usize>, th: f64| {
-            xs[r].iter().filter(|(x, y)| (*y == 1.0) != (x[0] + x[1] > th)).count()
+            xs[r]
+                .iter()
+                .filter(|(x, y)| (*y == 1.0) != (x[0] + x[1] > th))
+                .count()
         };
         assert_eq!(odd(0..300, 8.0), 0);
         assert_eq!(odd(700..1000, 9.5), 0);

@@ -186,7 +186,7 @@ impl Adwin {
 
     fn detect_change(&mut self) -> bool {
         let mut change = false;
-        if self.tick % self.clock != 0 || self.width <= self.grace_period {
+        if !self.tick.is_multiple_of(self.clock) || self.width <= self.grace_period {
             return false;
         }
         let s = self.max_buckets + 1;
@@ -234,7 +234,7 @@ impl Detector for Adwin {
     fn update(&mut self, value: f64) -> DriftState {
         self.insert(value);
         self.tick += 1;
-        if self.tick % self.clock == 0 && self.detect_change() {
+        if self.tick.is_multiple_of(self.clock) && self.detect_change() {
             self.n_detections += 1;
             self.reset();
             DriftState::Drift

@@ -36,7 +36,11 @@ impl Default for Ddm {
 }
 
 impl Ddm {
-    pub fn new(warm_start: u64, warning_threshold: f64, drift_threshold: f64) -> Result<Self, LearnError> {
+    pub fn new(
+        warm_start: u64,
+        warning_threshold: f64,
+        drift_threshold: f64,
+    ) -> Result<Self, LearnError> {
         if !(warning_threshold > 0.0 && drift_threshold >= warning_threshold) {
             return Err(LearnError::Param {
                 name: "drift_threshold".into(),

@@ -51,7 +51,12 @@ impl Default for Kswin {
 }
 
 impl Kswin {
-    pub fn new(alpha: f64, window_size: usize, stat_size: usize, seed: u64) -> Result<Self, LearnError> {
+    pub fn new(
+        alpha: f64,
+        window_size: usize,
+        stat_size: usize,
+        seed: u64,
+    ) -> Result<Self, LearnError> {
         if !(0.0..=1.0).contains(&alpha) {
             return Err(LearnError::Param {
                 name: "alpha".into(),
@@ -143,7 +148,11 @@ pub fn ks_2samp(a: &mut [f64], b: &mut [f64], row: &mut Vec<f64>) -> (f64, f64) 
     let (mut i, mut j) = (0usize, 0usize);
     let mut k: i64 = 0;
     while i < n || j < m {
-        let v = if j == m || (i < n && a[i] <= b[j]) { a[i] } else { b[j] };
+        let v = if j == m || (i < n && a[i] <= b[j]) {
+            a[i]
+        } else {
+            b[j]
+        };
         while i < n && a[i] == v {
             i += 1;
         }
@@ -163,19 +172,20 @@ pub fn ks_2samp(a: &mut [f64], b: &mut [f64], row: &mut Vec<f64>) -> (f64, f64) 
     let inside = |i: usize, j: usize| (i as i64 * m as i64 - j as i64 * n as i64).abs() < k;
     // row[j] = number of inside paths to (i, j), scaled by 1 / C(i + j, i).
     // Use counts normalised by binomials: p(i,j) = (p(i-1,j) * i + p(i,j-1) * j) / (i + j).
-    for jj in 0..=m {
-        row[jj] = if inside(0, jj) && (jj == 0 || row[jj - 1] > 0.0) { 1.0 } else { 0.0 };
+    let mut reach = true;
+    for (jj, r) in row.iter_mut().enumerate() {
+        reach = reach && inside(0, jj);
+        *r = if reach { 1.0 } else { 0.0 };
     }
     for ii in 1..=n {
         let mut left = 0.0;
-        for jj in 0..=m {
-            let up = row[jj];
+        for (jj, r) in row.iter_mut().enumerate() {
             let v = if inside(ii, jj) {
-                (up * ii as f64 + left * jj as f64) / (ii + jj) as f64
+                (*r * ii as f64 + left * jj as f64) / (ii + jj) as f64
             } else {
                 0.0
             };
-            row[jj] = v;
+            *r = v;
             left = v;
         }
     }

@@ -55,7 +55,7 @@ impl PageHinkley {
         alpha: f64,
         mode: PhMode,
     ) -> Result<Self, LearnError> {
-        if !(threshold > 0.0) {
+        if threshold.is_nan() || threshold <= 0.0 {
             return Err(LearnError::Param {
                 name: "threshold".into(),
                 msg: "must be > 0".into(),

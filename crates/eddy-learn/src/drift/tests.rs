@@ -4,7 +4,9 @@ use super::*;
 use crate::snapshot;
 
 fn params(kv: &[(&str, &str)]) -> Params {
-    kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    kv.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn det(name: &str) -> AnyDetector {
@@ -52,13 +54,23 @@ fn check_detects(
         let xs = stream(seed);
         let found = drifts(&mut det(name), &xs);
         if strict {
-            assert!(found.iter().all(|&i| i >= change), "{name} seed {seed}: false alarm {found:?}");
+            assert!(
+                found.iter().all(|&i| i >= change),
+                "{name} seed {seed}: false alarm {found:?}"
+            );
         }
-        let delay = found.iter().copied().find(|&i| i >= change).map(|i| i - change);
+        let delay = found
+            .iter()
+            .copied()
+            .find(|&i| i >= change)
+            .map(|i| i - change);
         ok += delay.is_some_and(|d| d <= bound) as usize;
         log.push(delay);
     }
-    assert!(ok >= min_ok, "{name}: {ok} of 10 within {bound}: delays {log:?}");
+    assert!(
+        ok >= min_ok,
+        "{name}: {ok} of 10 within {bound}: delays {log:?}"
+    );
 }
 
 /// False drifts per 1 000 stationary values over `seeds` streams of 10 000.
@@ -72,7 +84,14 @@ fn false_rate(name: &str, seeds: u64, stream: impl Fn(u64) -> Vec<f64>) -> f64 {
 
 #[test]
 fn adwin_detects_bernoulli_shift_and_is_quiet_when_stationary() {
-    check_detects("adwin", |s| bernoulli(s, 3000, 1000, 0.2, 0.8), 1000, 130, 10, true);
+    check_detects(
+        "adwin",
+        |s| bernoulli(s, 3000, 1000, 0.2, 0.8),
+        1000,
+        130,
+        10,
+        true,
+    );
     let rate = false_rate("adwin", 20, |s| bernoulli(s, 10_000, 10_000, 0.2, 0.2));
     assert_eq!(rate, 0.0);
     // Without change nothing is dropped: the window holds every value.
@@ -97,13 +116,30 @@ fn adwin_shrinks_window_on_change_and_restarts() {
     }
     let first = first.unwrap();
     assert!((1000..1070).contains(&first), "{first}");
-    assert_eq!(a.n_detections() as usize, drifts(&mut det("adwin"), &xs).len());
+    assert_eq!(
+        a.n_detections() as usize,
+        drifts(&mut det("adwin"), &xs).len()
+    );
 }
 
 #[test]
 fn page_hinkley_detects_mean_shift_up_and_down() {
-    check_detects("page_hinkley", |s| normal(s, 2000, 1000, 0.0, 3.0), 1000, 20, 10, false);
-    check_detects("page_hinkley", |s| normal(s, 2000, 1000, 3.0, 0.0), 1000, 20, 10, false);
+    check_detects(
+        "page_hinkley",
+        |s| normal(s, 2000, 1000, 0.0, 3.0),
+        1000,
+        20,
+        10,
+        false,
+    );
+    check_detects(
+        "page_hinkley",
+        |s| normal(s, 2000, 1000, 3.0, 0.0),
+        1000,
+        20,
+        10,
+        false,
+    );
     let rate = false_rate("page_hinkley", 20, |s| normal(s, 10_000, 10_000, 0.0, 0.0));
     assert!(rate <= 1.0, "Page-Hinkley false drifts per 1000: {rate}");
     // Mode `up` ignores a decrease that mode `down` reports at once.
@@ -119,12 +155,26 @@ fn page_hinkley_detects_mean_shift_up_and_down() {
 
 #[test]
 fn ddm_detects_error_rate_increase_and_warns_first() {
-    check_detects("ddm", |s| bernoulli(s, 3000, 1000, 0.2, 0.8), 1000, 200, 10, false);
+    check_detects(
+        "ddm",
+        |s| bernoulli(s, 3000, 1000, 0.2, 0.8),
+        1000,
+        200,
+        10,
+        false,
+    );
     let rate = false_rate("ddm", 20, |s| bernoulli(s, 10_000, 10_000, 0.2, 0.2));
     assert!(rate <= 0.2, "DDM false drifts per 1000: {rate}");
     let mut d = det("ddm");
-    let states: Vec<DriftState> = bernoulli(1, 3000, 1000, 0.1, 0.5).iter().map(|&x| d.update(x)).collect();
-    let dr = 1000 + states[1000..].iter().position(|s| *s == DriftState::Drift).unwrap();
+    let states: Vec<DriftState> = bernoulli(1, 3000, 1000, 0.1, 0.5)
+        .iter()
+        .map(|&x| d.update(x))
+        .collect();
+    let dr = 1000
+        + states[1000..]
+            .iter()
+            .position(|s| *s == DriftState::Drift)
+            .unwrap();
     assert!(dr < 1200, "drift {dr}");
     // The error rate climbs through the warning level just before the drift level.
     assert_eq!(states[dr - 1], DriftState::Warning, "drift {dr}");
@@ -132,14 +182,28 @@ fn ddm_detects_error_rate_increase_and_warns_first() {
 
 #[test]
 fn eddm_detects_error_rate_increase() {
-    check_detects("eddm", |s| bernoulli(s, 4000, 2000, 0.2, 0.8), 2000, 100, 9, false);
+    check_detects(
+        "eddm",
+        |s| bernoulli(s, 4000, 2000, 0.2, 0.8),
+        2000,
+        100,
+        9,
+        false,
+    );
     let rate = false_rate("eddm", 20, |s| bernoulli(s, 10_000, 10_000, 0.2, 0.2));
     assert!(rate <= 3.0, "EDDM false drifts per 1000: {rate}");
 }
 
 #[test]
 fn kswin_detects_distribution_change() {
-    check_detects("kswin", |s| normal(s, 1300, 300, 0.0, 2.0), 300, 30, 9, false);
+    check_detects(
+        "kswin",
+        |s| normal(s, 1300, 300, 0.0, 2.0),
+        300,
+        30,
+        9,
+        false,
+    );
     let rate = false_rate("kswin", 10, |s| normal(s, 10_000, 10_000, 0.0, 0.0));
     assert!(rate <= 2.0, "KSWIN false drifts per 1000: {rate}");
 }
@@ -150,7 +214,7 @@ fn ks_exact_p_value_matches_brute_force() {
     let (d, p) = ks_2samp(&mut [1.0, 2.0, 3.0], &mut [4.0, 5.0, 6.0], &mut row);
     assert_eq!(d, 1.0);
     assert!((p - 0.1).abs() < 1e-12, "{p}"); // 2 of C(6,3) = 20 orderings reach D = 1
-    // Brute force over every assignment of ranks 0..8 to two samples of 4 (C(8,4) = 70).
+                                             // Brute force over every assignment of ranks 0..8 to two samples of 4 (C(8,4) = 70).
     let a0 = [0.0, 2.0, 3.0, 7.0];
     let b0 = [1.0, 4.0, 5.0, 6.0];
     let stat = |a: &[f64], b: &[f64]| {
@@ -168,8 +232,14 @@ fn ks_exact_p_value_matches_brute_force() {
         if mask.count_ones() != 4 {
             continue;
         }
-        let a: Vec<f64> = (0..8).filter(|i| mask >> i & 1 == 1).map(|i| i as f64).collect();
-        let b: Vec<f64> = (0..8).filter(|i| mask >> i & 1 == 0).map(|i| i as f64).collect();
+        let a: Vec<f64> = (0..8)
+            .filter(|i| mask >> i & 1 == 1)
+            .map(|i| i as f64)
+            .collect();
+        let b: Vec<f64> = (0..8)
+            .filter(|i| mask >> i & 1 == 0)
+            .map(|i| i as f64)
+            .collect();
         total += 1;
         if stat(&a, &b) >= d_obs - 1e-12 {
             extreme += 1;
@@ -177,9 +247,15 @@ fn ks_exact_p_value_matches_brute_force() {
     }
     let (d, p) = ks_2samp(&mut a0.clone(), &mut b0.clone(), &mut row);
     assert!((d - d_obs).abs() < 1e-12);
-    assert!((p - extreme as f64 / total as f64).abs() < 1e-12, "{p} vs {extreme}/{total}");
+    assert!(
+        (p - extreme as f64 / total as f64).abs() < 1e-12,
+        "{p} vs {extreme}/{total}"
+    );
     // Ties across samples step together: identical samples give D = 0, p = 1.
-    assert_eq!(ks_2samp(&mut [1.0, 1.0, 2.0], &mut [2.0, 1.0, 1.0], &mut row), (0.0, 1.0));
+    assert_eq!(
+        ks_2samp(&mut [1.0, 1.0, 2.0], &mut [2.0, 1.0, 1.0], &mut row),
+        (0.0, 1.0)
+    );
 }
 
 #[test]
@@ -195,11 +271,15 @@ fn snapshots_restore_identical_detectors() {
             a.update(x);
         }
         let text = snapshot::to_string("detector", &a).unwrap();
-        let (_, mut b): (String, AnyDetector) = snapshot::from_str(&text, Some("detector")).unwrap();
+        let (_, mut b): (String, AnyDetector) =
+            snapshot::from_str(&text, Some("detector")).unwrap();
         let out_a: Vec<DriftState> = xs[1500..].iter().map(|&x| a.update(x)).collect();
         let out_b: Vec<DriftState> = xs[1500..].iter().map(|&x| b.update(x)).collect();
         assert_eq!(out_a, out_b, "{name}");
-        assert!(out_a.contains(&DriftState::Drift), "{name} should see the change");
+        assert!(
+            out_a.contains(&DriftState::Drift),
+            "{name} should see the change"
+        );
     }
 }
 
@@ -207,7 +287,9 @@ fn snapshots_restore_identical_detectors() {
 fn build_refuses_unknown_names_and_params() {
     let e = build("adwn", &Params::new()).unwrap_err().to_string();
     assert!(e.contains("adwin, page_hinkley"), "{e}");
-    let e = build("adwin", &params(&[("detla", "0.1")])).unwrap_err().to_string();
+    let e = build("adwin", &params(&[("detla", "0.1")]))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("detla") && e.contains("delta"), "{e}");
     assert!(build("adwin", &params(&[("delta", "2")])).is_err());
     assert!(build("adwin", &params(&[("delta", "x")])).is_err());
@@ -222,11 +304,36 @@ fn build_refuses_unknown_names_and_params() {
 fn calibrate() {
     type S = fn(u64) -> Vec<f64>;
     let cases: Vec<(&str, S, usize, S)> = vec![
-        ("adwin", |s| bernoulli(s, 3000, 1000, 0.2, 0.8), 1000, |s| bernoulli(s, 10_000, 10_000, 0.2, 0.2)),
-        ("page_hinkley", |s| normal(s, 2000, 1000, 0.0, 3.0), 1000, |s| normal(s, 10_000, 10_000, 0.0, 0.0)),
-        ("ddm", |s| bernoulli(s, 3000, 1000, 0.2, 0.8), 1000, |s| bernoulli(s, 10_000, 10_000, 0.2, 0.2)),
-        ("eddm", |s| bernoulli(s, 4000, 2000, 0.2, 0.8), 2000, |s| bernoulli(s, 10_000, 10_000, 0.2, 0.2)),
-        ("kswin", |s| normal(s, 1300, 300, 0.0, 2.0), 300, |s| normal(s, 10_000, 10_000, 0.0, 0.0)),
+        (
+            "adwin",
+            |s| bernoulli(s, 3000, 1000, 0.2, 0.8),
+            1000,
+            |s| bernoulli(s, 10_000, 10_000, 0.2, 0.2),
+        ),
+        (
+            "page_hinkley",
+            |s| normal(s, 2000, 1000, 0.0, 3.0),
+            1000,
+            |s| normal(s, 10_000, 10_000, 0.0, 0.0),
+        ),
+        (
+            "ddm",
+            |s| bernoulli(s, 3000, 1000, 0.2, 0.8),
+            1000,
+            |s| bernoulli(s, 10_000, 10_000, 0.2, 0.2),
+        ),
+        (
+            "eddm",
+            |s| bernoulli(s, 4000, 2000, 0.2, 0.8),
+            2000,
+            |s| bernoulli(s, 10_000, 10_000, 0.2, 0.2),
+        ),
+        (
+            "kswin",
+            |s| normal(s, 1300, 300, 0.0, 2.0),
+            300,
+            |s| normal(s, 10_000, 10_000, 0.0, 0.0),
+        ),
     ];
     for (name, st, change, stat) in cases {
         let mut delays = vec![];
@@ -236,6 +343,9 @@ fn calibrate() {
             before += f.iter().filter(|&&i| i < change).count();
             delays.push(f.iter().copied().find(|&i| i >= change).map(|i| i - change));
         }
-        println!("{name}: delays {delays:?} before {before} rate {}", false_rate(name, 20, stat));
+        println!(
+            "{name}: delays {delays:?} before {before} rate {}",
+            false_rate(name, 20, stat)
+        );
     }
 }

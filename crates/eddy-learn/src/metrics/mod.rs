@@ -54,7 +54,15 @@ pub enum MetricKind {
 
 /// Base metric names accepted by [`build`].
 pub const NAMES: &[&str] = &[
-    "accuracy", "precision", "recall", "f1", "logloss", "rocauc", "mae", "rmse", "r2",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "logloss",
+    "rocauc",
+    "mae",
+    "rmse",
+    "r2",
 ];
 
 impl MetricKind {
@@ -108,7 +116,10 @@ impl MetricKind {
     }
 
     pub fn bigger_is_better(self) -> bool {
-        !matches!(self, MetricKind::LogLoss | MetricKind::Mae | MetricKind::Rmse)
+        !matches!(
+            self,
+            MetricKind::LogLoss | MetricKind::Mae | MetricKind::Rmse
+        )
     }
 }
 
@@ -158,7 +169,11 @@ impl StreamMetric {
 
     /// Exponentially faded with factor `alpha` in `(0, 1)`.
     pub fn fading(kind: MetricKind, alpha: f64) -> Self {
-        Self::with(kind, Window::Fading { alpha }, format!("fading({alpha}):{}", kind.name()))
+        Self::with(
+            kind,
+            Window::Fading { alpha },
+            format!("fading({alpha}):{}", kind.name()),
+        )
     }
 
     fn with(kind: MetricKind, window: Window, label: String) -> Self {
@@ -253,7 +268,11 @@ impl Metric for StreamMetric {
             }
             Window::Rolling { size, buf } => {
                 buf.push_back((y_true, y_pred, proba));
-                let old = if buf.len() > *size { buf.pop_front() } else { None };
+                let old = if buf.len() > *size {
+                    buf.pop_front()
+                } else {
+                    None
+                };
                 self.add(y_true, y_pred, proba, 1.0);
                 if let Some((y, p, q)) = old {
                     self.add(y, p, q, -1.0);
@@ -302,14 +321,19 @@ pub fn build(spec: &str) -> Result<StreamMetric, LearnError> {
     let unknown = |name: &str| LearnError::Unknown {
         what: "metric",
         name: name.to_string(),
-        expected: format!("{} (optionally as rolling(N):name or fading(A):name)", NAMES.join(", ")),
+        expected: format!(
+            "{} (optionally as rolling(N):name or fading(A):name)",
+            NAMES.join(", ")
+        ),
     };
     let bad = |msg: String| LearnError::Param {
         name: spec.to_string(),
         msg,
     };
     let Some((flavour, name)) = spec.split_once(':') else {
-        return MetricKind::from_name(spec).map(StreamMetric::new).ok_or_else(|| unknown(spec));
+        return MetricKind::from_name(spec)
+            .map(StreamMetric::new)
+            .ok_or_else(|| unknown(spec));
     };
     let kind = MetricKind::from_name(name.trim()).ok_or_else(|| unknown(name.trim()))?;
     let arg = |prefix: &str| {

@@ -23,13 +23,20 @@ fn close(a: f64, b: f64) -> bool {
 #[test]
 fn hand_computed_values() {
     assert!(build("accuracy").unwrap().get().is_nan());
-    assert_eq!(last("accuracy", &[1., 0., 1., 1.], &[1., 1., 1., 0.], None), 0.5);
+    assert_eq!(
+        last("accuracy", &[1., 0., 1., 1.], &[1., 1., 1., 0.], None),
+        0.5
+    );
     // tp = 1, fp = 1, fn = 2.
     let (y, p) = ([1., 1., 1., 0., 0., 0.], [1., 0., 0., 1., 0., 0.]);
     assert_eq!(last("precision", &y, &p, None), 0.5);
     assert!(close(last("recall", &y, &p, None), 1.0 / 3.0));
     assert!(close(last("f1", &y, &p, None), 0.4));
-    assert_eq!(last("precision", &[1., 0.], &[0., 0.], None), 0.0, "no positive prediction");
+    assert_eq!(
+        last("precision", &[1., 0.], &[0., 0.], None),
+        0.0,
+        "no positive prediction"
+    );
     let ll = last("logloss", &[1., 0.], &[1., 0.], Some(&[0.8, 0.3]));
     assert!(close(ll, (-(0.8f64).ln() - (0.7f64).ln()) / 2.0), "{ll}");
     // y = [3, -0.5, 2, 7], ŷ = [2.5, 0, 2, 8] (scikit-learn's r2_score example: 0.948608...).
@@ -37,7 +44,11 @@ fn hand_computed_values() {
     assert!(close(last("mae", &y, &p, None), 0.5));
     assert!(close(last("rmse", &y, &p, None), (1.5f64 / 4.0).sqrt()));
     assert!(close(last("r2", &y, &p, None), 0.948_608_137_044_967_9));
-    assert_eq!(last("r2", &[2., 2.], &[1., 3.], None), 0.0, "constant target");
+    assert_eq!(
+        last("r2", &[2., 2.], &[1., 3.], None),
+        0.0,
+        "constant target"
+    );
 }
 
 #[test]
@@ -51,7 +62,10 @@ fn roc_auc_with_ties() {
     assert!(close(out[1], 1.0));
     assert!(close(out[4], 5.0 / 6.0), "{}", out[4]);
     // All scores equal: 0.5.
-    assert!(close(last("auc", &[1., 0., 1., 0.], &[0.; 4], Some(&[0.3; 4])), 0.5));
+    assert!(close(
+        last("auc", &[1., 0., 1., 0.], &[0.; 4], Some(&[0.3; 4])),
+        0.5
+    ));
 }
 
 /// Weighted AUC by brute force over all pairs.
@@ -65,7 +79,13 @@ fn brute_auc(items: &[(f64, f64)], w: &[f64]) -> f64 {
         }
         for (j, &(yj, sj)) in items.iter().enumerate() {
             if yi == 1.0 && yj == 0.0 {
-                let win = if si > sj { 1.0 } else if si == sj { 0.5 } else { 0.0 };
+                let win = if si > sj {
+                    1.0
+                } else if si == sj {
+                    0.5
+                } else {
+                    0.0
+                };
                 u += w[i] * w[j] * win;
             }
         }
@@ -94,16 +114,35 @@ fn roc_auc_matches_brute_force_in_every_flavour() {
     let fade = run("fading(0.97):rocauc", &ys, &ss, Some(&ss));
     for t in (0..400).step_by(37) {
         let upto = &items[..=t];
-        assert!(close(all[t], brute_auc(upto, &vec![1.0; t + 1])), "all at {t}");
+        assert!(
+            close(all[t], brute_auc(upto, &vec![1.0; t + 1])),
+            "all at {t}"
+        );
         let from = (t + 1).saturating_sub(50);
-        assert!(close(roll[t], brute_auc(&items[from..=t], &vec![1.0; t + 1 - from])), "rolling at {t}");
+        assert!(
+            close(
+                roll[t],
+                brute_auc(&items[from..=t], &vec![1.0; t + 1 - from])
+            ),
+            "rolling at {t}"
+        );
         let w: Vec<f64> = (0..=t).map(|i| 0.97f64.powi((t - i) as i32)).collect();
-        assert!(close(fade[t], brute_auc(upto, &w)), "fading at {t}: {} vs {}", fade[t], brute_auc(upto, &w));
+        assert!(
+            close(fade[t], brute_auc(upto, &w)),
+            "fading at {t}: {} vs {}",
+            fade[t],
+            brute_auc(upto, &w)
+        );
     }
     // Strong fading crosses the renormalise-and-prune path (every ~330 updates at 0.5).
     let fast = run("fading(0.5):rocauc", &ys, &ss, Some(&ss));
     let w: Vec<f64> = (0..400).map(|i| 0.5f64.powi(399 - i)).collect();
-    assert!(close(fast[399], brute_auc(&items, &w)), "{} vs {}", fast[399], brute_auc(&items, &w));
+    assert!(
+        close(fast[399], brute_auc(&items, &w)),
+        "{} vs {}",
+        fast[399],
+        brute_auc(&items, &w)
+    );
     // Rolling removal frees the tree: distinct scores in the window at most.
     let mut m = StreamMetric::rolling(MetricKind::RocAuc, 20);
     for i in 0..1000 {
@@ -115,21 +154,44 @@ fn roc_auc_matches_brute_force_in_every_flavour() {
 #[test]
 fn rolling_and_fading_hand_worked() {
     // Rolling(2) MAE over errors 1, 2, 3: 1, 1.5, 2.5.
-    assert_eq!(run("rolling(2):mae", &[1., 2., 3.], &[0.; 3], None), vec![1.0, 1.5, 2.5]);
+    assert_eq!(
+        run("rolling(2):mae", &[1., 2., 3.], &[0.; 3], None),
+        vec![1.0, 1.5, 2.5]
+    );
     // Rolling(3) accuracy over hits 1, 1, 0, 0, 1: 1, 1, 2/3, 1/3, 1/3.
-    let out = run("rolling(3):accuracy", &[1., 1., 1., 1., 1.], &[1., 1., 0., 0., 1.], None);
+    let out = run(
+        "rolling(3):accuracy",
+        &[1., 1., 1., 1., 1.],
+        &[1., 1., 0., 0., 1.],
+        None,
+    );
     let want = [1.0, 1.0, 2.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0];
     assert!(out.iter().zip(want).all(|(a, b)| close(*a, b)), "{out:?}");
     // Fading(0.5) MAE over errors 1, 2, 4: (0.25 + 1 + 4) / (0.25 + 0.5 + 1) = 3.
-    assert!(close(last("fading(0.5):mae", &[1., 2., 4.], &[0.; 3], None), 3.0));
+    assert!(close(
+        last("fading(0.5):mae", &[1., 2., 4.], &[0.; 3], None),
+        3.0
+    ));
     // Fading(0.5) accuracy over hits 1, 0, 1: (0.25 + 1) / 1.75.
-    assert!(close(last("fading(0.5):accuracy", &[1., 1., 1.], &[1., 0., 1.], None), 1.25 / 1.75));
+    assert!(close(
+        last("fading(0.5):accuracy", &[1., 1., 1.], &[1., 0., 1.], None),
+        1.25 / 1.75
+    ));
     // Fading(0.5) RMSE over errors 2, 0: sqrt((0.5 * 4) / 1.5).
-    assert!(close(last("fading(0.5):rmse", &[2., 0.], &[0.; 2], None), (2.0f64 / 1.5).sqrt()));
+    assert!(close(
+        last("fading(0.5):rmse", &[2., 0.], &[0.; 2], None),
+        (2.0f64 / 1.5).sqrt()
+    ));
     // Rolling(2) F1: last two are (y=1, ŷ=1), (y=0, ŷ=1): tp 1, fp 1 → 2/3.
-    assert!(close(last("rolling(2):f1", &[1., 1., 0.], &[0., 1., 1.], None), 2.0 / 3.0));
+    assert!(close(
+        last("rolling(2):f1", &[1., 1., 0.], &[0., 1., 1.], None),
+        2.0 / 3.0
+    ));
     // Rolling(2) R²: last two (y, ŷ) = (1, 1.5), (3, 3): SSE 0.25, SST 2 → 0.875.
-    assert!(close(last("rolling(2):r2", &[9., 1., 3.], &[0., 1.5, 3.], None), 0.875));
+    assert!(close(
+        last("rolling(2):r2", &[9., 1., 3.], &[0., 1.5, 3.], None),
+        0.875
+    ));
 }
 
 #[test]
@@ -143,12 +205,20 @@ fn rolling_equals_cumulative_on_the_window() {
     let pr: Vec<f64> = yr.iter().map(|y| y + r.normal()).collect();
     for name in NAMES {
         let kind = MetricKind::from_name(name).unwrap();
-        let (y, p) = if kind.task() == Task::Regression { (&yr, &pr) } else { (&ys, &ps) };
+        let (y, p) = if kind.task() == Task::Regression {
+            (&yr, &pr)
+        } else {
+            (&ys, &ps)
+        };
         let roll = run(&format!("rolling(25):{name}"), y, p, Some(&qs));
         for t in [10usize, 24, 25, 26, 99, 199] {
             let from = (t + 1).saturating_sub(25);
             let fresh = last(name, &y[from..=t], &p[from..=t], Some(&qs[from..=t]));
-            assert!((roll[t] - fresh).abs() < 1e-9, "{name} at {t}: {} vs {fresh}", roll[t]);
+            assert!(
+                (roll[t] - fresh).abs() < 1e-9,
+                "{name} at {t}: {} vs {fresh}",
+                roll[t]
+            );
         }
     }
 }
@@ -156,10 +226,20 @@ fn rolling_equals_cumulative_on_the_window() {
 #[test]
 fn build_parses_specs_and_refuses_bad_ones() {
     assert_eq!(build("rolling(100):f1").unwrap().label(), "rolling(100):f1");
-    assert_eq!(build("fading(0.99):mae").unwrap().label(), "fading(0.99):mae");
+    assert_eq!(
+        build("fading(0.99):mae").unwrap().label(),
+        "fading(0.99):mae"
+    );
     assert_eq!(build("roc_auc").unwrap().label(), "rocauc");
     assert!(!build("logloss").unwrap().bigger_is_better());
-    for bad in ["acuracy", "rolling(0):mae", "rolling(x):mae", "fading(1.5):mae", "window(3):mae", "rolling(3):nope"] {
+    for bad in [
+        "acuracy",
+        "rolling(0):mae",
+        "rolling(x):mae",
+        "fading(1.5):mae",
+        "window(3):mae",
+        "rolling(3):nope",
+    ] {
         assert!(build(bad).is_err(), "{bad}");
     }
     let e = build("acuracy").unwrap_err().to_string();
