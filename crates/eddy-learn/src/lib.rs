@@ -14,3 +14,8 @@ pub mod traits;
 
 pub use error::LearnError;
 pub use traits::{Classifier, Detector, DriftState, Metric, Regressor};
+pub mod linear;
+pub mod naive_bayes;
+pub mod optim;
+pub mod pa;
+pub mod softmax;
