@@ -19,3 +19,4 @@ pub mod naive_bayes;
 pub mod optim;
 pub mod pa;
 pub mod softmax;
+pub mod tree;
