@@ -15,6 +15,7 @@ pub mod traits;
 pub use error::LearnError;
 pub use traits::{Classifier, Detector, DriftState, Metric, Regressor};
 pub mod linear;
+pub mod mf;
 pub mod naive_bayes;
 pub mod optim;
 pub mod pa;

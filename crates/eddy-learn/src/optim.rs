@@ -150,10 +150,18 @@ impl Optimizer {
     }
 
     /// One step: updates `w` in place from the gradient `g` (same length), then counts it.
+    #[inline]
     pub fn step(&mut self, w: &mut [f64], g: &[f64]) {
+        self.step_at(w, g, 0);
+    }
+
+    /// One step on a block of a larger parameter vector: `w[i]` uses the optimizer state of
+    /// parameter `offset + i` (matrix factorisation steps one user's factors at a time).
+    pub fn step_at(&mut self, w: &mut [f64], g: &[f64], offset: usize) {
         debug_assert_eq!(w.len(), g.len());
         let d = w.len().min(g.len());
         let (w, g) = (&mut w[..d], &g[..d]);
+        let end = offset + d;
         let t = self.n_iterations;
         match &mut self.rule {
             Rule::Sgd { lr } => {
@@ -165,8 +173,8 @@ impl Optimizer {
             Rule::AdaGrad { lr, eps, g2 } => {
                 let lr = lr.get(t);
                 let eps = *eps;
-                grow(g2, d);
-                for ((wi, &gi), g2i) in w.iter_mut().zip(g).zip(g2.iter_mut()) {
+                grow(g2, end);
+                for ((wi, &gi), g2i) in w.iter_mut().zip(g).zip(g2[offset..end].iter_mut()) {
                     *g2i += gi * gi;
                     *wi -= lr / (*g2i + eps).sqrt() * gi;
                 }
@@ -183,8 +191,9 @@ impl Optimizer {
                 let k = (t + 1) as f64;
                 let mut lr = lr.get(t) * (1.0 - b2.powf(k)).sqrt();
                 lr /= 1.0 - b1.powf(k);
-                grow(m, d);
-                grow(v, d);
+                grow(m, end);
+                grow(v, end);
+                let (m, v) = (&mut m[offset..end], &mut v[offset..end]);
                 for (((wi, &gi), mi), vi) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
                 {
                     *mi = b1 * *mi + (1.0 - b1) * gi;
@@ -201,8 +210,9 @@ impl Optimizer {
                 n,
             } => {
                 let (alpha, beta, l1, l2) = (*alpha, *beta, *l1, *l2);
-                grow(z, d);
-                grow(n, d);
+                grow(z, end);
+                grow(n, end);
+                let (z, n) = (&mut z[offset..end], &mut n[offset..end]);
                 for (((wi, &gi), zi), ni) in w.iter_mut().zip(g).zip(z.iter_mut()).zip(n.iter_mut())
                 {
                     *wi = if zi.abs() > l1 {
@@ -291,6 +301,18 @@ mod tests {
         if let Rule::FtrlProximal { z, n, .. } = &o.rule {
             close(z[0], 3.128_151_188, 1e-9);
             close(n[0], 5.0, 0.0);
+        }
+    }
+
+    #[test]
+    fn step_at_uses_the_block_state() {
+        // AdaGrad state of parameter 3 only: first g = 2 there gives G[3] = 4, as a fresh step.
+        let mut o = Optimizer::adagrad(0.1, 1e-8);
+        let mut w = [1.0];
+        o.step_at(&mut w, &[2.0], 3);
+        close(w[0], 0.900_000_000_125, 1e-12);
+        if let Rule::AdaGrad { g2, .. } = &o.rule {
+            assert_eq!(g2, &vec![0.0, 0.0, 0.0, 4.0]);
         }
     }
 
