@@ -19,3 +19,10 @@ pub mod traits;
 
 pub use error::LearnError;
 pub use traits::{Classifier, Detector, DriftState, Metric, Regressor};
+pub mod linear;
+pub mod mf;
+pub mod naive_bayes;
+pub mod optim;
+pub mod pa;
+pub mod softmax;
+pub mod tree;

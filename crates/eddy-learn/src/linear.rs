@@ -1,0 +1,401 @@
+//! Linear and logistic regression (River's `linear_model.LinearRegression` and
+//! `LogisticRegression`), sharing River's generalised linear model (`GLM`).
+//!
+//! Same parameters and defaults as River: `optimizer` SGD(0.01), `l2` 0, `l1` 0 (River's
+//! cumulative L1 penalty; `l1` and `l2` may not both be set), `intercept_init` 0,
+//! `intercept_lr` 0.01 (a constant rate for the bias, evaluated at the optimizer's iteration
+//! count before its step, as in River), `clip_gradient` 1e12 (on the loss gradient).
+//! Squared loss (gradient `2 (p - y)`) and log loss (River's `optim.losses.Log`).
+//!
+//! Differences: weights are a dense vector that grows (with River's default zero initialiser)
+//! to the longest input seen; no per-example weight `w`; `learn_many` is one `learn_one` per row
+//! (River's `learn_many` takes one mean-gradient step per batch).
+//! Predict and learn never allocate once the weights have reached the input's length.
+
+use serde::{Deserialize, Serialize};
+
+use crate::optim::{Optimizer, Schedule};
+use crate::traits::{Classifier, Regressor};
+use crate::LearnError;
+
+/// Hyper-parameters shared by the linear models (River's GLM arguments).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlmParams {
+    pub optimizer: Optimizer,
+    pub l2: f64,
+    pub l1: f64,
+    pub intercept_init: f64,
+    pub intercept_lr: f64,
+    pub clip_gradient: f64,
+}
+
+impl Default for GlmParams {
+    fn default() -> Self {
+        GlmParams {
+            optimizer: Optimizer::sgd(0.01),
+            l2: 0.0,
+            l1: 0.0,
+            intercept_init: 0.0,
+            intercept_lr: 0.01,
+            clip_gradient: 1e12,
+        }
+    }
+}
+
+/// The generalised linear model state: weights, bias, optimizer and L1 bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Glm {
+    pub weights: Vec<f64>,
+    pub intercept: f64,
+    pub optimizer: Optimizer,
+    pub l2: f64,
+    pub l1: f64,
+    pub intercept_init: f64,
+    pub intercept_lr: Schedule,
+    pub clip_gradient: f64,
+    max_cum_l1: f64,
+    cum_l1: Vec<f64>,
+    #[serde(skip)]
+    grad: Vec<f64>,
+}
+
+/// Dot product over the common prefix, with four accumulators (a fixed summation order).
+#[inline]
+pub(crate) fn dot(w: &[f64], x: &[f64]) -> f64 {
+    let d = w.len().min(x.len());
+    let (w, x) = (&w[..d], &x[..d]);
+    let mut acc = [0.0f64; 4];
+    let mut wc = w.chunks_exact(4);
+    let mut xc = x.chunks_exact(4);
+    for (a, b) in (&mut wc).zip(&mut xc) {
+        acc[0] += a[0] * b[0];
+        acc[1] += a[1] * b[1];
+        acc[2] += a[2] * b[2];
+        acc[3] += a[3] * b[3];
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (a, b) in wc.remainder().iter().zip(xc.remainder()) {
+        s += a * b;
+    }
+    s
+}
+
+/// River's `utils.math.sigmoid` (saturates beyond ±30).
+#[inline]
+pub fn sigmoid(x: f64) -> f64 {
+    if x < -30.0 {
+        0.0
+    } else if x > 30.0 {
+        1.0
+    } else {
+        1.0 / (1.0 + (-x).exp())
+    }
+}
+
+impl Glm {
+    pub fn new(p: GlmParams) -> Result<Self, LearnError> {
+        if p.l1 != 0.0 && p.l2 != 0.0 {
+            return Err(LearnError::Param {
+                name: "l1".into(),
+                msg: "l1 and l2 cannot both be non-zero (as in River)".into(),
+            });
+        }
+        for (name, v) in [("l1", p.l1), ("l2", p.l2), ("intercept_lr", p.intercept_lr)] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(LearnError::Param {
+                    name: name.into(),
+                    msg: format!("must be a finite number >= 0, got {v}"),
+                });
+            }
+        }
+        if !(p.clip_gradient > 0.0) {
+            return Err(LearnError::Param {
+                name: "clip_gradient".into(),
+                msg: format!("must be > 0, got {}", p.clip_gradient),
+            });
+        }
+        Ok(Glm {
+            weights: Vec::new(),
+            intercept: p.intercept_init,
+            optimizer: p.optimizer,
+            l2: p.l2,
+            l1: p.l1,
+            intercept_init: p.intercept_init,
+            intercept_lr: Schedule::Constant {
+                learning_rate: p.intercept_lr,
+            },
+            clip_gradient: p.clip_gradient,
+            max_cum_l1: 0.0,
+            cum_l1: Vec::new(),
+            grad: Vec::new(),
+        })
+    }
+
+    /// `w · x + intercept` (features beyond the learned weights count as zero weight).
+    #[inline]
+    pub fn raw_dot(&self, x: &[f64]) -> f64 {
+        dot(&self.weights, x) + self.intercept
+    }
+
+    /// One GLM step given the loss gradient with respect to the raw prediction.
+    #[inline]
+    pub fn fit(&mut self, x: &[f64], loss_gradient: f64) {
+        let d = x.len();
+        if self.weights.len() < d {
+            self.weights.resize(d, 0.0);
+        }
+        if self.grad.len() < d {
+            self.grad.resize(d, 0.0);
+        }
+        let lg = loss_gradient.clamp(-self.clip_gradient, self.clip_gradient);
+        let grad = &mut self.grad[..d];
+        if self.l2 != 0.0 {
+            let l2 = self.l2;
+            for ((g, &xi), &wi) in grad.iter_mut().zip(x).zip(&self.weights[..d]) {
+                *g = xi * lg + l2 * wi;
+            }
+        } else {
+            for (g, &xi) in grad.iter_mut().zip(x) {
+                *g = xi * lg;
+            }
+        }
+        self.intercept -= self.intercept_lr.get(self.optimizer.n_iterations) * lg;
+        self.optimizer.step(&mut self.weights[..d], grad);
+        if self.l1 != 0.0 {
+            self.apply_l1(d);
+        }
+    }
+
+    /// River's cumulative L1 penalty (Tsuruoka et al., 2009) on the first `d` weights.
+    fn apply_l1(&mut self, d: usize) {
+        if self.cum_l1.len() < d {
+            self.cum_l1.resize(d, 0.0);
+        }
+        self.max_cum_l1 += self.l1 * self.optimizer.learning_rate();
+        let u = self.max_cum_l1;
+        for (w, q) in self.weights[..d].iter_mut().zip(&mut self.cum_l1[..d]) {
+            let z = *w;
+            if z > 0.0 {
+                *w = (z - (u + *q)).max(0.0);
+            } else if z < 0.0 {
+                *w = (z + (u - *q)).min(0.0);
+            }
+            *q += *w - z;
+        }
+    }
+}
+
+/// River's `LinearRegression`: squared loss, identity link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinearRegression {
+    pub glm: Glm,
+}
+
+impl LinearRegression {
+    pub fn new(p: GlmParams) -> Result<Self, LearnError> {
+        Ok(LinearRegression { glm: Glm::new(p)? })
+    }
+}
+
+impl Default for LinearRegression {
+    fn default() -> Self {
+        Self::new(GlmParams::default()).expect("defaults are valid")
+    }
+}
+
+impl Regressor for LinearRegression {
+    #[inline]
+    fn predict_one(&self, x: &[f64]) -> f64 {
+        self.glm.raw_dot(x)
+    }
+    #[inline]
+    fn learn_one(&mut self, x: &[f64], y: f64) {
+        let p = self.glm.raw_dot(x);
+        self.glm.fit(x, 2.0 * (p - y));
+    }
+}
+
+/// River's `optim.losses.Log().gradient(y_true, y_pred)` for a label in {0, 1}.
+#[inline]
+pub fn log_loss_gradient(y: bool, raw: f64) -> f64 {
+    let yt = if y { 1.0 } else { -1.0 };
+    let z = raw * yt;
+    if z > 18.0 {
+        (-z).exp() * -yt
+    } else if z < -18.0 {
+        -yt
+    } else {
+        -yt / (z.exp() + 1.0)
+    }
+}
+
+/// River's `LogisticRegression`: log loss, sigmoid link. Binary: class 1 is positive and any
+/// label other than 0 is treated as positive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogisticRegression {
+    pub glm: Glm,
+}
+
+impl LogisticRegression {
+    pub fn new(p: GlmParams) -> Result<Self, LearnError> {
+        Ok(LogisticRegression { glm: Glm::new(p)? })
+    }
+    /// Probability of class 1.
+    #[inline]
+    pub fn predict_proba_true(&self, x: &[f64]) -> f64 {
+        sigmoid(self.glm.raw_dot(x))
+    }
+}
+
+impl Default for LogisticRegression {
+    fn default() -> Self {
+        Self::new(GlmParams::default()).expect("defaults are valid")
+    }
+}
+
+impl Classifier for LogisticRegression {
+    fn n_classes(&self) -> usize {
+        2
+    }
+    #[inline]
+    fn predict_proba_one(&self, x: &[f64], out: &mut Vec<f64>) {
+        let p = self.predict_proba_true(x);
+        out.clear();
+        out.push(1.0 - p);
+        out.push(p);
+    }
+    #[inline]
+    fn predict_one(&self, x: &[f64]) -> usize {
+        // p(1) > p(0) exactly when p > 0.5 (ties go to the lower label).
+        usize::from(self.predict_proba_true(x) > 0.5)
+    }
+    #[inline]
+    fn learn_one(&mut self, x: &[f64], y: usize) {
+        let raw = self.glm.raw_dot(x);
+        self.glm.fit(x, log_loss_gradient(y != 0, raw));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_core::rng::Rng;
+
+    #[test]
+    fn linear_regression_recovers_known_weights() {
+        // y = 2 x0 - 3 x1 + 0.5 x2 + 1 (no noise); inputs uniform in [-1, 1].
+        let mut m = LinearRegression::default();
+        let mut rng = Rng::new(7);
+        let mut x = [0.0; 3];
+        for _ in 0..20_000 {
+            for v in &mut x {
+                *v = rng.next_f64() * 2.0 - 1.0;
+            }
+            let y = 2.0 * x[0] - 3.0 * x[1] + 0.5 * x[2] + 1.0;
+            m.learn_one(&x, y);
+        }
+        let w = &m.glm.weights;
+        for (got, want) in w.iter().zip([2.0, -3.0, 0.5]) {
+            assert!((got - want).abs() < 1e-3, "{w:?}");
+        }
+        assert!((m.glm.intercept - 1.0).abs() < 1e-3, "{}", m.glm.intercept);
+    }
+
+    #[test]
+    fn linear_regression_first_step_by_hand() {
+        // x = [1, 2], y = 3, weights 0, intercept 0: p = 0, loss gradient 2 (0 - 3) = -6.
+        // intercept -= 0.01 * -6 -> 0.06; w -= 0.01 * [-6, -12] -> [0.06, 0.12].
+        let mut m = LinearRegression::default();
+        m.learn_one(&[1.0, 2.0], 3.0);
+        assert!((m.glm.intercept - 0.06).abs() < 1e-15);
+        assert!((m.glm.weights[0] - 0.06).abs() < 1e-15);
+        assert!((m.glm.weights[1] - 0.12).abs() < 1e-15);
+        // p = 0.06 + 0.06 + 0.24 = 0.36
+        assert!((m.predict_one(&[1.0, 2.0]) - 0.36).abs() < 1e-15);
+    }
+
+    #[test]
+    fn logistic_regression_separable_data() {
+        // label = 1 when x0 + 2 x1 - 0.5 > 0, margin >= 0.1 around the boundary.
+        let mut m = LogisticRegression::new(GlmParams {
+            optimizer: Optimizer::sgd(0.1),
+            ..GlmParams::default()
+        })
+        .unwrap();
+        let mut rng = Rng::new(11);
+        let sample = |rng: &mut Rng| loop {
+            let x = [rng.next_f64() * 4.0 - 2.0, rng.next_f64() * 4.0 - 2.0];
+            let s = x[0] + 2.0 * x[1] - 0.5;
+            if s.abs() > 0.1 {
+                return (x, usize::from(s > 0.0));
+            }
+        };
+        for _ in 0..20_000 {
+            let (x, y) = sample(&mut rng);
+            m.learn_one(&x, y);
+        }
+        let mut correct = 0;
+        for _ in 0..2000 {
+            let (x, y) = sample(&mut rng);
+            correct += usize::from(m.predict_one(&x) == y);
+        }
+        assert!(correct >= 1960, "accuracy {correct}/2000");
+    }
+
+    #[test]
+    fn logistic_first_step_by_hand() {
+        // raw = 0, y = 1: gradient = -1 / (e^0 + 1) = -0.5.
+        // intercept = 0 - 0.01 * -0.5 = 0.005; w = [0 - 0.01 * (2 * -0.5)] = [0.01].
+        let mut m = LogisticRegression::default();
+        m.learn_one(&[2.0], 1);
+        assert!((m.glm.intercept - 0.005).abs() < 1e-15);
+        assert!((m.glm.weights[0] - 0.01).abs() < 1e-15);
+        let mut p = Vec::new();
+        m.predict_proba_one(&[2.0], &mut p);
+        let want = 1.0 / (1.0 + (-0.025f64).exp());
+        assert!((p[1] - want).abs() < 1e-15 && (p[0] + p[1] - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn l2_shrinks_and_l1_zeroes_irrelevant_weights() {
+        let mut rng = Rng::new(3);
+        let mk = |l1: f64, l2: f64| {
+            LinearRegression::new(GlmParams {
+                l1,
+                l2,
+                ..GlmParams::default()
+            })
+            .unwrap()
+        };
+        let (mut plain, mut ridge, mut lasso) = (mk(0.0, 0.0), mk(0.0, 0.5), mk(0.05, 0.0));
+        for _ in 0..20_000 {
+            let x = [rng.next_f64() * 2.0 - 1.0, rng.next_f64() * 2.0 - 1.0];
+            let y = 2.0 * x[0];
+            plain.learn_one(&x, y);
+            ridge.learn_one(&x, y);
+            lasso.learn_one(&x, y);
+        }
+        assert!(ridge.glm.weights[0].abs() < plain.glm.weights[0].abs() - 0.1);
+        assert_eq!(lasso.glm.weights[1], 0.0);
+        assert!(lasso.glm.weights[0] > 1.0);
+        assert!(LinearRegression::new(GlmParams {
+            l1: 0.1,
+            l2: 0.1,
+            ..GlmParams::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn gradient_is_clipped() {
+        // loss gradient 2 (0 - 1000) = -2000 clipped to -1: w = 0.01 * 1 * 1 = 0.01.
+        let mut m = LinearRegression::new(GlmParams {
+            clip_gradient: 1.0,
+            ..GlmParams::default()
+        })
+        .unwrap();
+        m.learn_one(&[1.0], 1000.0);
+        assert!((m.glm.weights[0] - 0.01).abs() < 1e-15);
+        assert!((m.glm.intercept - 0.01).abs() < 1e-15);
+    }
+}

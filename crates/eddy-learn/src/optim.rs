@@ -1,0 +1,328 @@
+//! Optimizers updating dense weight vectors in place (River's `optim` module).
+//!
+//! Each optimizer keeps its per-weight state in vectors that grow (with zeros) to the length of
+//! the weights on the first step, and never allocate afterwards. `n_iterations` counts steps as
+//! River's `Optimizer.n_iterations` does; schedules are evaluated at `n_iterations` before the
+//! step is counted.
+//!
+//! Difference from River: River updates only the weights of the features present in the
+//! example's dict; eddy's dense vectors make every feature present (a zero feature still gets
+//! a step when its gradient is zero but its state is not, e.g. Adam's momentum).
+
+use serde::{Deserialize, Serialize};
+
+/// A learning-rate schedule (River's `optim.schedulers`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Schedule {
+    /// River's `Constant(learning_rate)`.
+    Constant { learning_rate: f64 },
+    /// River's `InverseScaling(learning_rate, power_t=0.5)`: `learning_rate / (t + 1) ^ power_t`.
+    InverseScaling { learning_rate: f64, power_t: f64 },
+}
+
+impl Schedule {
+    /// The rate at step `t` (0-based).
+    #[inline]
+    pub fn get(&self, t: u64) -> f64 {
+        match *self {
+            Schedule::Constant { learning_rate } => learning_rate,
+            Schedule::InverseScaling {
+                learning_rate,
+                power_t,
+            } => learning_rate / ((t + 1) as f64).powf(power_t),
+        }
+    }
+}
+
+/// The update rule and its per-weight state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Rule {
+    /// River's `optim.SGD(lr)`: `w -= lr * g`.
+    Sgd { lr: Schedule },
+    /// River's `optim.AdaGrad(lr=0.1, eps=1e-8)`: `G += g²; w -= lr / sqrt(G + eps) * g`.
+    AdaGrad { lr: Schedule, eps: f64, g2: Vec<f64> },
+    /// River's `optim.Adam(lr=0.1, beta_1=0.9, beta_2=0.999, eps=1e-8)`, bias-corrected
+    /// through the rate: `lr_t = lr * sqrt(1 - beta_2^(t+1)) / (1 - beta_1^(t+1))`,
+    /// `w -= lr_t * m / (sqrt(v) + eps)`.
+    Adam {
+        lr: Schedule,
+        beta_1: f64,
+        beta_2: f64,
+        eps: f64,
+        m: Vec<f64>,
+        v: Vec<f64>,
+    },
+    /// River's `optim.FTRLProximal(alpha=0.05, beta=1.0, l1=0.0, l2=1.0)`. As in River, the
+    /// weights are first set from the accumulated state (`z`, `n`), then the state absorbs `g`.
+    FtrlProximal {
+        alpha: f64,
+        beta: f64,
+        l1: f64,
+        l2: f64,
+        z: Vec<f64>,
+        n: Vec<f64>,
+    },
+}
+
+/// A sequential optimizer: a [`Rule`] plus River's iteration counter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Optimizer {
+    pub n_iterations: u64,
+    pub rule: Rule,
+}
+
+impl Default for Optimizer {
+    /// River's default for the linear models: `SGD(0.01)`.
+    fn default() -> Self {
+        Optimizer::sgd(0.01)
+    }
+}
+
+fn grow(v: &mut Vec<f64>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+impl Optimizer {
+    fn new(rule: Rule) -> Self {
+        Optimizer {
+            n_iterations: 0,
+            rule,
+        }
+    }
+    /// SGD with a constant rate (River's `optim.SGD(lr=0.01)`).
+    pub fn sgd(lr: f64) -> Self {
+        Self::new(Rule::Sgd {
+            lr: Schedule::Constant { learning_rate: lr },
+        })
+    }
+    /// SGD with River's `InverseScaling(learning_rate, power_t)` schedule (`power_t` 0.5 in River).
+    pub fn inverse_scaling(learning_rate: f64, power_t: f64) -> Self {
+        Self::new(Rule::Sgd {
+            lr: Schedule::InverseScaling {
+                learning_rate,
+                power_t,
+            },
+        })
+    }
+    /// AdaGrad (River defaults `lr=0.1`, `eps=1e-8`).
+    pub fn adagrad(lr: f64, eps: f64) -> Self {
+        Self::new(Rule::AdaGrad {
+            lr: Schedule::Constant { learning_rate: lr },
+            eps,
+            g2: Vec::new(),
+        })
+    }
+    /// Adam (River defaults `lr=0.1`, `beta_1=0.9`, `beta_2=0.999`, `eps=1e-8`).
+    pub fn adam(lr: f64, beta_1: f64, beta_2: f64, eps: f64) -> Self {
+        Self::new(Rule::Adam {
+            lr: Schedule::Constant { learning_rate: lr },
+            beta_1,
+            beta_2,
+            eps,
+            m: Vec::new(),
+            v: Vec::new(),
+        })
+    }
+    /// FTRL-Proximal (River defaults `alpha=0.05`, `beta=1.0`, `l1=0.0`, `l2=1.0`).
+    pub fn ftrl(alpha: f64, beta: f64, l1: f64, l2: f64) -> Self {
+        Self::new(Rule::FtrlProximal {
+            alpha,
+            beta,
+            l1,
+            l2,
+            z: Vec::new(),
+            n: Vec::new(),
+        })
+    }
+
+    /// River's `learning_rate` property at the current iteration (FTRL reports `alpha`).
+    pub fn learning_rate(&self) -> f64 {
+        match &self.rule {
+            Rule::Sgd { lr } | Rule::AdaGrad { lr, .. } | Rule::Adam { lr, .. } => {
+                lr.get(self.n_iterations)
+            }
+            Rule::FtrlProximal { alpha, .. } => *alpha,
+        }
+    }
+
+    /// One step: updates `w` in place from the gradient `g` (same length), then counts it.
+    #[inline]
+    pub fn step(&mut self, w: &mut [f64], g: &[f64]) {
+        self.step_at(w, g, 0);
+    }
+
+    /// One step on a block of a larger parameter vector: `w[i]` uses the optimizer state of
+    /// parameter `offset + i` (matrix factorisation steps one user's factors at a time).
+    pub fn step_at(&mut self, w: &mut [f64], g: &[f64], offset: usize) {
+        debug_assert_eq!(w.len(), g.len());
+        let d = w.len().min(g.len());
+        let (w, g) = (&mut w[..d], &g[..d]);
+        let end = offset + d;
+        let t = self.n_iterations;
+        match &mut self.rule {
+            Rule::Sgd { lr } => {
+                let lr = lr.get(t);
+                for (wi, &gi) in w.iter_mut().zip(g) {
+                    *wi -= lr * gi;
+                }
+            }
+            Rule::AdaGrad { lr, eps, g2 } => {
+                let lr = lr.get(t);
+                let eps = *eps;
+                grow(g2, end);
+                for ((wi, &gi), g2i) in w.iter_mut().zip(g).zip(g2[offset..end].iter_mut()) {
+                    *g2i += gi * gi;
+                    *wi -= lr / (*g2i + eps).sqrt() * gi;
+                }
+            }
+            Rule::Adam {
+                lr,
+                beta_1,
+                beta_2,
+                eps,
+                m,
+                v,
+            } => {
+                let (b1, b2, eps) = (*beta_1, *beta_2, *eps);
+                let k = (t + 1) as f64;
+                let mut lr = lr.get(t) * (1.0 - b2.powf(k)).sqrt();
+                lr /= 1.0 - b1.powf(k);
+                grow(m, end);
+                grow(v, end);
+                let (m, v) = (&mut m[offset..end], &mut v[offset..end]);
+                for (((wi, &gi), mi), vi) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                {
+                    *mi = b1 * *mi + (1.0 - b1) * gi;
+                    *vi = b2 * *vi + (1.0 - b2) * gi * gi;
+                    *wi -= lr * *mi / (vi.sqrt() + eps);
+                }
+            }
+            Rule::FtrlProximal {
+                alpha,
+                beta,
+                l1,
+                l2,
+                z,
+                n,
+            } => {
+                let (alpha, beta, l1, l2) = (*alpha, *beta, *l1, *l2);
+                grow(z, end);
+                grow(n, end);
+                let (z, n) = (&mut z[offset..end], &mut n[offset..end]);
+                for (((wi, &gi), zi), ni) in w.iter_mut().zip(g).zip(z.iter_mut()).zip(n.iter_mut())
+                {
+                    *wi = if zi.abs() > l1 {
+                        -(*zi - zi.signum() * l1) / ((beta + ni.sqrt()) / alpha + l2)
+                    } else {
+                        0.0
+                    };
+                    let s = ((*ni + gi * gi).sqrt() - ni.sqrt()) / alpha;
+                    *zi += gi - s * *wi;
+                    *ni += gi * gi;
+                }
+            }
+        }
+        self.n_iterations += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) {
+        assert!((a - b).abs() <= tol, "{a} vs {b}");
+    }
+
+    #[test]
+    fn sgd_single_step() {
+        // w = [1, -2], g = [0.5, -1], lr = 0.1: w = [1 - 0.05, -2 + 0.1] = [0.95, -1.9]
+        let mut o = Optimizer::sgd(0.1);
+        let mut w = [1.0, -2.0];
+        o.step(&mut w, &[0.5, -1.0]);
+        close(w[0], 0.95, 1e-15);
+        close(w[1], -1.9, 1e-15);
+        assert_eq!(o.n_iterations, 1);
+    }
+
+    #[test]
+    fn inverse_scaling_steps() {
+        // step 0: lr = 0.1 / 1^0.5 = 0.1; w = 1 - 0.1 * 1 = 0.9
+        // step 1: lr = 0.1 / 2^0.5 = 0.0707106781...; w = 0.9 - 0.0707106781 = 0.8292893219
+        let mut o = Optimizer::inverse_scaling(0.1, 0.5);
+        let mut w = [1.0];
+        o.step(&mut w, &[1.0]);
+        close(w[0], 0.9, 1e-15);
+        o.step(&mut w, &[1.0]);
+        close(w[0], 0.829_289_321_881_345_2, 1e-12);
+    }
+
+    #[test]
+    fn adagrad_single_step() {
+        // g = 2: G = 4; w = 1 - 0.1 / sqrt(4 + 1e-8) * 2 = 1 - 0.2 / 2.0000000025 = 1 - 0.099999999875 = 0.900000000125
+        let mut o = Optimizer::adagrad(0.1, 1e-8);
+        let mut w = [1.0];
+        o.step(&mut w, &[2.0]);
+        close(w[0], 0.900_000_000_125, 1e-12);
+    }
+
+    #[test]
+    fn adam_single_step() {
+        // t = 0, g = 2: lr_t = 0.1 * sqrt(1 - 0.999) / (1 - 0.9) = 0.0316227766
+        // m = 0.1 * 2 = 0.2, v = 0.001 * 4 = 0.004, sqrt(v) = 0.0632455532
+        // w = 1 - 0.0316227766 * 0.2 / (0.0632455532 + 1e-8) = 1 - 0.0999999842 = 0.9000000158
+        let mut o = Optimizer::adam(0.1, 0.9, 0.999, 1e-8);
+        let mut w = [1.0];
+        o.step(&mut w, &[2.0]);
+        close(w[0], 0.900_000_015_8, 1e-10);
+        if let Rule::Adam { m, v, .. } = &o.rule {
+            close(m[0], 0.2, 1e-15);
+            close(v[0], 0.004, 1e-15);
+        }
+    }
+
+    #[test]
+    fn ftrl_two_steps() {
+        // alpha 0.5, beta 1, l1 0.1, l2 1.
+        // step 1, g = 2: z = 0 so w = 0; s = (sqrt(4) - 0) / 0.5 = 4; z = 2 - 4 * 0 = 2; n = 4.
+        // step 2, g = 1: |z| = 2 > 0.1: w = -(2 - 0.1) / ((1 + 2) / 0.5 + 1) = -1.9 / 7
+        //   = -0.271428571; s = (sqrt(5) - 2) / 0.5 = 0.472135955;
+        //   z = 2 + 1 - 0.472135955 * -0.271428571 = 3.128151188; n = 5.
+        let mut o = Optimizer::ftrl(0.5, 1.0, 0.1, 1.0);
+        let mut w = [0.3];
+        o.step(&mut w, &[2.0]);
+        assert_eq!(w[0], 0.0);
+        o.step(&mut w, &[1.0]);
+        close(w[0], -1.9 / 7.0, 1e-15);
+        if let Rule::FtrlProximal { z, n, .. } = &o.rule {
+            close(z[0], 3.128_151_188, 1e-9);
+            close(n[0], 5.0, 0.0);
+        }
+    }
+
+    #[test]
+    fn step_at_uses_the_block_state() {
+        // AdaGrad state of parameter 3 only: first g = 2 there gives G[3] = 4, as a fresh step.
+        let mut o = Optimizer::adagrad(0.1, 1e-8);
+        let mut w = [1.0];
+        o.step_at(&mut w, &[2.0], 3);
+        close(w[0], 0.900_000_000_125, 1e-12);
+        if let Rule::AdaGrad { g2, .. } = &o.rule {
+            assert_eq!(g2, &vec![0.0, 0.0, 0.0, 4.0]);
+        }
+    }
+
+    #[test]
+    fn ftrl_l1_keeps_weight_at_zero() {
+        // |z| = 0.05 <= l1 = 0.1 after the first step, so the second step sets w to 0.
+        let mut o = Optimizer::ftrl(0.5, 1.0, 0.1, 1.0);
+        let mut w = [0.0];
+        o.step(&mut w, &[0.05]);
+        o.step(&mut w, &[0.0]);
+        assert_eq!(w[0], 0.0);
+    }
+}

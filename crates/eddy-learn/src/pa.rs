@@ -1,0 +1,238 @@
+//! Passive-Aggressive learners (River's `linear_model.PAClassifier` / `PARegressor`,
+//! Crammer et al. 2006).
+//!
+//! Same parameters and defaults as River: `C` 1.0, `mode` 1 (0: PA, 1: PA-I, 2: PA-II),
+//! `learn_intercept` true, regressor `eps` 0.1. The classifier uses the hinge loss
+//! `max(0, 1 - y f(x))` with `y` in {-1, 1} and predicts `sigmoid(f(x))` as River does.
+//! The regressor uses the epsilon-insensitive loss `max(0, |y - f(x)| - eps)`. The step size
+//! uses the squared norm of `x` only (the intercept is not part of the norm), as River.
+
+use serde::{Deserialize, Serialize};
+
+use crate::linear::{dot, sigmoid};
+use crate::traits::{Classifier, Regressor};
+use crate::LearnError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaState {
+    #[serde(rename = "C")]
+    pub c: f64,
+    pub mode: u8,
+    pub learn_intercept: bool,
+    pub weights: Vec<f64>,
+    pub intercept: f64,
+}
+
+impl PaState {
+    fn new(c: f64, mode: u8, learn_intercept: bool) -> Result<Self, LearnError> {
+        if mode > 2 {
+            return Err(LearnError::Param {
+                name: "mode".into(),
+                msg: format!("must be 0, 1 or 2, got {mode}"),
+            });
+        }
+        if !(c > 0.0 && c.is_finite()) {
+            return Err(LearnError::Param {
+                name: "C".into(),
+                msg: format!("must be a finite number > 0, got {c}"),
+            });
+        }
+        Ok(PaState {
+            c,
+            mode,
+            learn_intercept,
+            weights: Vec::new(),
+            intercept: 0.0,
+        })
+    }
+
+    #[inline]
+    fn raw(&self, x: &[f64]) -> f64 {
+        dot(&self.weights, x) + self.intercept
+    }
+
+    #[inline]
+    fn tau(&self, x: &[f64], loss: f64) -> f64 {
+        let norm2: f64 = x.iter().map(|v| v * v).sum();
+        match self.mode {
+            0 if norm2 > 0.0 => loss / norm2,
+            1 if norm2 > 0.0 => self.c.min(loss / norm2),
+            2 => loss / (norm2 + 0.5 / self.c),
+            _ => 0.0,
+        }
+    }
+
+    #[inline]
+    fn apply(&mut self, x: &[f64], step: f64) {
+        if self.weights.len() < x.len() {
+            self.weights.resize(x.len(), 0.0);
+        }
+        for (w, &xi) in self.weights.iter_mut().zip(x) {
+            *w += step * xi;
+        }
+        if self.learn_intercept {
+            self.intercept += step;
+        }
+    }
+}
+
+/// River's `PAClassifier` (binary; labels other than 0 count as positive).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaClassifier {
+    pub state: PaState,
+}
+
+impl PaClassifier {
+    pub fn new(c: f64, mode: u8, learn_intercept: bool) -> Result<Self, LearnError> {
+        Ok(PaClassifier {
+            state: PaState::new(c, mode, learn_intercept)?,
+        })
+    }
+}
+
+impl Default for PaClassifier {
+    fn default() -> Self {
+        Self::new(1.0, 1, true).expect("defaults are valid")
+    }
+}
+
+impl Classifier for PaClassifier {
+    fn n_classes(&self) -> usize {
+        2
+    }
+    fn predict_proba_one(&self, x: &[f64], out: &mut Vec<f64>) {
+        let p = sigmoid(self.state.raw(x));
+        out.clear();
+        out.push(1.0 - p);
+        out.push(p);
+    }
+    fn learn_one(&mut self, x: &[f64], y: usize) {
+        let yt = if y != 0 { 1.0 } else { -1.0 };
+        let raw = self.state.raw(x);
+        let loss = (1.0 - yt * raw).max(0.0);
+        let tau = self.state.tau(x, loss);
+        self.state.apply(x, tau * yt);
+    }
+}
+
+/// River's `PARegressor`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaRegressor {
+    pub state: PaState,
+    pub eps: f64,
+}
+
+impl PaRegressor {
+    pub fn new(c: f64, mode: u8, eps: f64, learn_intercept: bool) -> Result<Self, LearnError> {
+        if !(eps >= 0.0 && eps.is_finite()) {
+            return Err(LearnError::Param {
+                name: "eps".into(),
+                msg: format!("must be a finite number >= 0, got {eps}"),
+            });
+        }
+        Ok(PaRegressor {
+            state: PaState::new(c, mode, learn_intercept)?,
+            eps,
+        })
+    }
+}
+
+impl Default for PaRegressor {
+    fn default() -> Self {
+        Self::new(1.0, 1, 0.1, true).expect("defaults are valid")
+    }
+}
+
+impl Regressor for PaRegressor {
+    fn predict_one(&self, x: &[f64]) -> f64 {
+        self.state.raw(x)
+    }
+    fn learn_one(&mut self, x: &[f64], y: f64) {
+        let p = self.state.raw(x);
+        let loss = ((y - p).abs() - self.eps).max(0.0);
+        let tau = self.state.tau(x, loss);
+        let sign = if y > p {
+            1.0
+        } else if y < p {
+            -1.0
+        } else {
+            0.0
+        };
+        self.state.apply(x, tau * sign);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_core::rng::Rng;
+
+    #[test]
+    fn pa_classifier_step_by_hand() {
+        // w = 0, x = [1, 2], y = 1: loss = 1, |x|² = 5.
+        // mode 1, C = 1: tau = min(1, 1/5) = 0.2 -> w = [0.2, 0.4], b = 0.2.
+        // mode 2, C = 1: tau = 1 / (5 + 0.5) = 0.181818...
+        let mut m = PaClassifier::default();
+        m.learn_one(&[1.0, 2.0], 1);
+        assert!((m.state.weights[0] - 0.2).abs() < 1e-15);
+        assert!((m.state.weights[1] - 0.4).abs() < 1e-15);
+        assert!((m.state.intercept - 0.2).abs() < 1e-15);
+        let mut m2 = PaClassifier::new(1.0, 2, true).unwrap();
+        m2.learn_one(&[1.0, 2.0], 0);
+        assert!((m2.state.weights[1] + 2.0 / 5.5).abs() < 1e-15);
+        assert!(PaClassifier::new(1.0, 3, true).is_err());
+    }
+
+    #[test]
+    fn pa_classifier_separable() {
+        let mut m = PaClassifier::default();
+        let mut rng = Rng::new(21);
+        let sample = |rng: &mut Rng| loop {
+            let x = [rng.next_f64() * 2.0 - 1.0, rng.next_f64() * 2.0 - 1.0];
+            let s = 3.0 * x[0] - x[1] + 0.2;
+            if s.abs() > 0.1 {
+                return (x, usize::from(s > 0.0));
+            }
+        };
+        for _ in 0..5000 {
+            let (x, y) = sample(&mut rng);
+            m.learn_one(&x, y);
+        }
+        let correct = (0..1000)
+            .filter(|_| {
+                let (x, y) = sample(&mut rng);
+                m.predict_one(&x) == y
+            })
+            .count();
+        assert!(correct >= 970, "accuracy {correct}/1000");
+    }
+
+    #[test]
+    fn pa_regressor_step_and_fit() {
+        // w = 0, x = [2], y = 1: loss = |1 - 0| - 0.1 = 0.9, |x|² = 4, tau = min(1, 0.225)
+        // step = 0.225 -> w = 0.45, b = 0.225.
+        let mut m = PaRegressor::default();
+        m.learn_one(&[2.0], 1.0);
+        assert!((m.state.weights[0] - 0.45).abs() < 1e-15);
+        assert!((m.state.intercept - 0.225).abs() < 1e-15);
+        // Within eps: no update.
+        let before = m.clone();
+        let p = m.predict_one(&[2.0]);
+        m.learn_one(&[2.0], p + 0.05);
+        assert_eq!(before, m);
+
+        // y = 1.5 x0 - 2 x1 + 0.5: errors end up within eps-ish.
+        let mut m = PaRegressor::default();
+        let mut rng = Rng::new(2);
+        for _ in 0..5000 {
+            let x = [rng.next_f64() * 2.0 - 1.0, rng.next_f64() * 2.0 - 1.0];
+            m.learn_one(&x, 1.5 * x[0] - 2.0 * x[1] + 0.5);
+        }
+        let mut mae = 0.0;
+        for _ in 0..1000 {
+            let x = [rng.next_f64() * 2.0 - 1.0, rng.next_f64() * 2.0 - 1.0];
+            mae += (m.predict_one(&x) - (1.5 * x[0] - 2.0 * x[1] + 0.5)).abs() / 1000.0;
+        }
+        assert!(mae < 0.15, "mae {mae}");
+    }
+}

@@ -1,0 +1,410 @@
+//! Hoeffding tree classifier (VFDT; River's `tree.HoeffdingTreeClassifier`).
+//!
+//! River's parameters and defaults: `grace_period` 200, `max_depth` None, `delta` 1e-7
+//! (River's name for the split confidence), `tau` 0.05, information-gain split criterion with
+//! `min_branch_fraction` 0.01, `leaf_prediction` "nba" (naive Bayes adaptive; "mc" and "nb" are
+//! available), `nb_threshold` 0, Gaussian splitter with `n_splits` 10 (River's split-point
+//! candidates: `n_splits` equally spaced values strictly between the smallest and largest value
+//! seen at the leaf), binary numeric splits `x[f] <= threshold` going left.
+//!
+//! Differences from River: every attribute is numeric (encode categories with one-hot or
+//! hashing in front); no memory management (`max_size`, `memory_estimate_period`,
+//! `stop_mem_management`, `remove_poor_attrs` are not implemented); the pre-pruning null split
+//! of River's `merit_preprune` has merit -inf under information gain and never wins, so a split
+//! is only made when the best attribute has a finite merit; ties between classes go to the
+//! lowest label (River: the first class inserted in its dict); `erf` is an approximation
+//! (absolute error < 1.2e-7). Features beyond an input's length are read as 0.
+
+use serde::{Deserialize, Serialize};
+
+use crate::traits::Classifier;
+use crate::LearnError;
+
+mod splitter;
+pub use splitter::GaussianSplitter;
+
+/// How a leaf predicts (River's `leaf_prediction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeafPrediction {
+    /// Majority class: the leaf's class distribution.
+    Mc,
+    /// Naive Bayes over the leaf's Gaussian estimators.
+    Nb,
+    /// Naive Bayes adaptive: whichever of the two has been right more often at this leaf.
+    Nba,
+}
+
+/// Hyper-parameters (River's names and defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoeffdingTreeParams {
+    pub grace_period: f64,
+    pub max_depth: Option<usize>,
+    pub delta: f64,
+    pub tau: f64,
+    pub leaf_prediction: LeafPrediction,
+    pub nb_threshold: f64,
+    pub n_splits: usize,
+    pub min_branch_fraction: f64,
+}
+
+impl Default for HoeffdingTreeParams {
+    fn default() -> Self {
+        HoeffdingTreeParams {
+            grace_period: 200.0,
+            max_depth: None,
+            delta: 1e-7,
+            tau: 0.05,
+            leaf_prediction: LeafPrediction::Nba,
+            nb_threshold: 0.0,
+            n_splits: 10,
+            min_branch_fraction: 0.01,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Leaf {
+    pub depth: usize,
+    /// Class weights seen at this leaf (including those inherited at the split).
+    pub stats: Vec<f64>,
+    /// One Gaussian splitter per feature.
+    pub splitters: Vec<GaussianSplitter>,
+    pub last_split_attempt_at: f64,
+    pub active: bool,
+    pub mc_correct_weight: f64,
+    pub nb_correct_weight: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Node {
+    Leaf(Leaf),
+    /// `x[feature] <= threshold` goes to `left`.
+    Branch {
+        feature: usize,
+        threshold: f64,
+        left: usize,
+        right: usize,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoeffdingTreeClassifier {
+    pub params: HoeffdingTreeParams,
+    /// Node arena; the root is node 0.
+    pub nodes: Vec<Node>,
+    pub n_classes: usize,
+}
+
+fn argmax(v: &[f64]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, &x) in v.iter().enumerate() {
+        if best.is_none_or(|b| x > v[b]) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+/// River's `do_naive_bayes_prediction`, written into `out` (length `n_classes`). Returns false
+/// (and leaves zeros) when the leaf has seen no weight.
+fn naive_bayes(x: &[f64], stats: &[f64], splitters: &[GaussianSplitter], out: &mut [f64]) -> bool {
+    out.iter_mut().for_each(|o| *o = 0.0);
+    let total: f64 = stats.iter().sum();
+    if total <= 0.0 {
+        return false;
+    }
+    let mut max = f64::NEG_INFINITY;
+    for (c, &w) in stats.iter().enumerate() {
+        if w <= 0.0 {
+            continue;
+        }
+        let mut vote = (w / total).ln();
+        for (s, &xf) in splitters.iter().zip(x) {
+            let p = s.cond_proba(xf, c);
+            if p > 0.0 {
+                vote += p.ln();
+            }
+        }
+        out[c] = vote;
+        max = max.max(vote);
+    }
+    let mut sum = 0.0;
+    for (c, &w) in stats.iter().enumerate() {
+        if w > 0.0 {
+            sum += (out[c] - max).exp();
+        }
+    }
+    let lse = max + sum.ln();
+    for (c, &w) in stats.iter().enumerate() {
+        if w > 0.0 {
+            out[c] = (out[c] - lse).exp();
+        }
+    }
+    true
+}
+
+/// River's information-gain entropy of one distribution (base 2).
+fn entropy(dist: &[f64]) -> f64 {
+    let mut e = 0.0;
+    let mut s = 0.0;
+    for &d in dist {
+        if d > 0.0 {
+            e -= d * d.ln();
+            s += d;
+        }
+    }
+    if s > 0.0 {
+        (e + s * s.ln()) / (s * std::f64::consts::LN_2)
+    } else {
+        0.0
+    }
+}
+
+/// River's `InfoGainSplitCriterion.merit_of_split` for a binary split.
+pub(crate) fn info_gain(pre: &[f64], left: &[f64], right: &[f64], min_branch_fraction: f64) -> f64 {
+    let (wl, wr): (f64, f64) = (left.iter().sum(), right.iter().sum());
+    let total = wl + wr;
+    let big = [wl, wr]
+        .iter()
+        .filter(|&&w| total > 0.0 && w / total > min_branch_fraction)
+        .count();
+    if big < 2 {
+        return f64::NEG_INFINITY;
+    }
+    entropy(pre) - (wl * entropy(left) + wr * entropy(right)) / total
+}
+
+impl Leaf {
+    fn new(depth: usize, stats: Vec<f64>) -> Self {
+        let w = stats.iter().sum();
+        Leaf {
+            depth,
+            stats,
+            splitters: Vec::new(),
+            last_split_attempt_at: w,
+            active: true,
+            mc_correct_weight: 0.0,
+            nb_correct_weight: 0.0,
+        }
+    }
+
+    fn total_weight(&self) -> f64 {
+        self.stats.iter().sum()
+    }
+
+    fn uses_nb(&self, p: &HoeffdingTreeParams) -> bool {
+        self.active
+            && match p.leaf_prediction {
+                LeafPrediction::Mc => false,
+                LeafPrediction::Nb => self.total_weight() >= p.nb_threshold,
+                LeafPrediction::Nba => self.nb_correct_weight >= self.mc_correct_weight,
+            }
+    }
+}
+
+impl HoeffdingTreeClassifier {
+    pub fn new(params: HoeffdingTreeParams) -> Result<Self, LearnError> {
+        let bad = |name: &str, msg: String| {
+            Err(LearnError::Param {
+                name: name.into(),
+                msg,
+            })
+        };
+        if !(params.grace_period >= 1.0) {
+            return bad("grace_period", format!("must be >= 1, got {}", params.grace_period));
+        }
+        if !(params.delta > 0.0 && params.delta < 1.0) {
+            return bad("delta", format!("must be in (0, 1), got {}", params.delta));
+        }
+        if !(params.tau >= 0.0) {
+            return bad("tau", format!("must be >= 0, got {}", params.tau));
+        }
+        if params.n_splits == 0 {
+            return bad("n_splits", "must be >= 1".into());
+        }
+        if !(0.0..0.5).contains(&params.min_branch_fraction) {
+            return bad(
+                "min_branch_fraction",
+                format!("must be in [0, 0.5), got {}", params.min_branch_fraction),
+            );
+        }
+        Ok(HoeffdingTreeClassifier {
+            params,
+            nodes: vec![Node::Leaf(Leaf::new(0, Vec::new()))],
+            n_classes: 0,
+        })
+    }
+
+    fn leaf_of(&self, x: &[f64]) -> usize {
+        let mut i = 0;
+        while let Node::Branch {
+            feature,
+            threshold,
+            left,
+            right,
+        } = self.nodes[i]
+        {
+            let v = x.get(feature).copied().unwrap_or(0.0);
+            i = if v <= threshold { left } else { right };
+        }
+        i
+    }
+
+    pub fn n_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+    pub fn n_leaves(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n, Node::Leaf(_)))
+            .count()
+    }
+    pub fn depth(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter_map(|n| match n {
+                Node::Leaf(l) => Some(l.depth),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn hoeffding_bound(range: f64, delta: f64, n: f64) -> f64 {
+        ((range * range * (1.0 / delta).ln()) / (2.0 * n)).sqrt()
+    }
+
+    fn attempt_to_split(&mut self, idx: usize) {
+        let p = self.params.clone();
+        let Node::Leaf(leaf) = &self.nodes[idx] else {
+            return;
+        };
+        let present = leaf.stats.iter().filter(|&&w| w > 0.0).count();
+        if present < 2 {
+            return;
+        }
+        // (merit, feature, threshold, left, right), best per feature.
+        let mut suggestions: Vec<(f64, usize, f64, Vec<f64>, Vec<f64>)> = Vec::new();
+        for (f, s) in leaf.splitters.iter().enumerate() {
+            if let Some(sug) = s.best_split(&leaf.stats, p.n_splits, p.min_branch_fraction) {
+                suggestions.push((sug.0, f, sug.1, sug.2, sug.3));
+            }
+        }
+        if suggestions.is_empty() {
+            return;
+        }
+        suggestions.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let best = suggestions.last().expect("non-empty");
+        if !best.0.is_finite() {
+            return;
+        }
+        let second = if suggestions.len() >= 2 {
+            suggestions[suggestions.len() - 2].0
+        } else {
+            f64::NEG_INFINITY // River's null split (merit_preprune) under information gain
+        };
+        let range = (present.max(2) as f64).log2();
+        let hb = Self::hoeffding_bound(range, p.delta, leaf.total_weight());
+        if !(best.0 - second > hb || hb < p.tau) {
+            return;
+        }
+        let (_, feature, threshold, left, right) = suggestions.pop().expect("non-empty");
+        let depth = leaf.depth + 1;
+        let (li, ri) = (self.nodes.len(), self.nodes.len() + 1);
+        self.nodes.push(Node::Leaf(Leaf::new(depth, left)));
+        self.nodes.push(Node::Leaf(Leaf::new(depth, right)));
+        self.nodes[idx] = Node::Branch {
+            feature,
+            threshold,
+            left: li,
+            right: ri,
+        };
+    }
+}
+
+impl Default for HoeffdingTreeClassifier {
+    fn default() -> Self {
+        Self::new(HoeffdingTreeParams::default()).expect("defaults are valid")
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Classifier for HoeffdingTreeClassifier {
+    fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    fn predict_proba_one(&self, x: &[f64], out: &mut Vec<f64>) {
+        out.clear();
+        out.resize(self.n_classes, 0.0);
+        let Node::Leaf(leaf) = &self.nodes[self.leaf_of(x)] else {
+            unreachable!("leaf_of returns a leaf")
+        };
+        let k = leaf.stats.len().min(self.n_classes);
+        if leaf.uses_nb(&self.params) {
+            naive_bayes(x, &leaf.stats[..k], &leaf.splitters, &mut out[..k]);
+        } else {
+            out[..k].copy_from_slice(&leaf.stats[..k]);
+        }
+        let s: f64 = out.iter().sum();
+        if s > 0.0 {
+            out.iter_mut().for_each(|o| *o /= s);
+        }
+    }
+
+    fn learn_one(&mut self, x: &[f64], y: usize) {
+        if y >= self.n_classes {
+            self.n_classes = y + 1;
+        }
+        let idx = self.leaf_of(x);
+        let nba = self.params.leaf_prediction == LeafPrediction::Nba;
+        let Node::Leaf(leaf) = &mut self.nodes[idx] else {
+            unreachable!("leaf_of returns a leaf")
+        };
+        if leaf.active && nba {
+            let total = leaf.total_weight();
+            if total == 0.0 || argmax(&leaf.stats) == Some(y) {
+                leaf.mc_correct_weight += 1.0;
+            }
+            let k = leaf.stats.len();
+            let nb_right = SCRATCH.with(|s| {
+                let mut s = s.borrow_mut();
+                s.clear();
+                s.resize(k, 0.0);
+                naive_bayes(x, &leaf.stats, &leaf.splitters, &mut s) && argmax(&s) == Some(y)
+            });
+            if nb_right {
+                leaf.nb_correct_weight += 1.0;
+            }
+        }
+        if leaf.stats.len() <= y {
+            leaf.stats.resize(y + 1, 0.0);
+        }
+        leaf.stats[y] += 1.0;
+        if !leaf.active {
+            return;
+        }
+        if leaf.splitters.len() < x.len() {
+            leaf.splitters.resize(x.len(), GaussianSplitter::default());
+        }
+        for (s, &xf) in leaf.splitters.iter_mut().zip(x) {
+            s.update(xf, y, 1.0);
+        }
+        if self.params.max_depth.is_some_and(|m| leaf.depth >= m) {
+            leaf.active = false;
+            return;
+        }
+        let w = leaf.total_weight();
+        if w - leaf.last_split_attempt_at >= self.params.grace_period {
+            leaf.last_split_attempt_at = w;
+            self.attempt_to_split(idx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
