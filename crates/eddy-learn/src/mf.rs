@@ -234,8 +234,16 @@ impl BiasedMf {
     }
     pub fn predict_one(&self, user: u64, item: u64) -> f64 {
         let k = self.core.params.n_factors;
-        let bu = self.core.users.get(user, k).map_or(0.0, |(s, _)| self.core.users.bias[s]);
-        let bi = self.core.items.get(item, k).map_or(0.0, |(s, _)| self.core.items.bias[s]);
+        let bu = self
+            .core
+            .users
+            .get(user, k)
+            .map_or(0.0, |(s, _)| self.core.users.bias[s]);
+        let bi = self
+            .core
+            .items
+            .get(item, k)
+            .map_or(0.0, |(s, _)| self.core.items.bias[s]);
         self.global_mean + bu + bi + self.core.dot(user, item)
     }
     pub fn learn_one(&mut self, user: u64, item: u64, y: f64) {
@@ -291,7 +299,11 @@ mod tests {
     }
 
     fn rmse(pred: impl Fn(u64, u64) -> f64, data: &[(u64, u64, f64)]) -> f64 {
-        (data.iter().map(|&(u, i, y)| (pred(u, i) - y).powi(2)).sum::<f64>() / data.len() as f64)
+        (data
+            .iter()
+            .map(|&(u, i, y)| (pred(u, i) - y).powi(2))
+            .sum::<f64>()
+            / data.len() as f64)
             .sqrt()
     }
 

@@ -212,7 +212,10 @@ impl HoeffdingTreeClassifier {
             })
         };
         if !(params.grace_period >= 1.0) {
-            return bad("grace_period", format!("must be >= 1, got {}", params.grace_period));
+            return bad(
+                "grace_period",
+                format!("must be >= 1, got {}", params.grace_period),
+            );
         }
         if !(params.delta > 0.0 && params.delta < 1.0) {
             return bad("delta", format!("must be in (0, 1), got {}", params.delta));

@@ -1,0 +1,1111 @@
+//! `eddy learn`: prequential (test-then-train) evaluation of an online model over a CSV or
+//! JSONL file, with optional drift detection, label delay and snapshots.
+//!
+//! Input: CSV with a header row (RFC 4180 quoting, one record per line) or JSON Lines (one
+//! object per line; the first object's keys are the columns), chosen by the file extension
+//! (`.csv`, `.jsonl`/`.ndjson`/`.json`) or `--format`.
+//!
+//! Features: every column but the target. A column is numeric when its first non-empty value
+//! parses as a finite number (JSON numbers and booleans are numbers), categorical otherwise or
+//! when listed in `--categorical`. Numeric values go in one slot each; categorical values are
+//! one-hot encoded by eddy's own simple encoder here (a slot per category, created the first
+//! time the category is seen, so the feature vector grows; an empty categorical cell sets no
+//! slot). Target: a number for regressors; for classifiers, labels that are non-negative
+//! integers are used as class numbers, `true`/`false` map to 1/0, other labels are numbered in
+//! order of first appearance. Binary metrics treat class 1 as positive.
+//!
+//! Bad rows — missing target, wrong field count, a non-number, empty value, NaN or infinity in
+//! a numeric column — are skipped (never learned from), counted, and named on stderr with
+//! their line and column (the first few; then only counted).
+//!
+//! Output (stdout, JSON lines): `{"n":N,"<metric>":v,...}` every `--every` examples,
+//! `{"n":N,"drift":"<detector>"}` per drift, then a summary line
+//! `{"summary":{"examples":..,"skipped":..,"drifts":..,"metrics":{..},"seconds":..,"examples_per_s":..}}`.
+//! Undefined metric values print as `null`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use eddy_learn::drift::{self, AnyDetector};
+use eddy_learn::metrics::{self, StreamMetric};
+use eddy_learn::prequential::{Event, Model, Prequential};
+use eddy_learn::registry::{Params, Task};
+use eddy_learn::{snapshot, Detector, Metric};
+use serde::{Deserialize, Serialize};
+
+/// Bad-row messages shown before going quiet (the total is in the summary).
+const MAX_MESSAGES: u64 = 10;
+/// Snapshot kind of an `eddy learn` session.
+const SESSION_KIND: &str = "eddy_learn_session";
+/// Largest integer class label accepted.
+const MAX_CLASS: u64 = 10_000;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Metrics: accuracy, precision, recall, f1, logloss, rocauc (classification); \
+    mae, rmse, r2 (regression); each also as rolling(N):name or fading(A):name.\n\
+    Drift detectors: adwin, page_hinkley, ddm, eddm, kswin, with parameters as \
+    NAME:key=value,key=value (e.g. adwin:delta=0.01). The detector sees 1/0 mistakes \
+    (classifiers) or absolute errors (regressors)."
+)]
+pub struct LearnArgs {
+    /// Input file (CSV with a header row, or JSON Lines).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Target column (optional with --load: the snapshot's).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Model name, e.g. logistic_regression (optional with --load: the snapshot's).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Model parameter `key=value` (repeatable), River's names, e.g. `--param l2=0.01`.
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Drift detector fed the model's errors: NAME or NAME:key=value,...
+    #[arg(long)]
+    pub drift: Option<String>,
+    /// Metrics, comma-separated (default: accuracy for classifiers, mae,rmse for regressors).
+    #[arg(long, value_delimiter = ',')]
+    pub metric: Vec<String>,
+    /// Report metric values every N examples (0: only the summary).
+    #[arg(long, default_value_t = 1000)]
+    pub every: u64,
+    /// Learn each example only N examples after scoring it (label delay).
+    #[arg(long, default_value_t = 0)]
+    pub delay: usize,
+    /// Save the model (with encoder and detector) to this snapshot file at the end.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Continue from a snapshot written by --save.
+    #[arg(long)]
+    pub load: Option<PathBuf>,
+    /// Input format (default: from the file extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Columns to treat as categorical even when their values look numeric (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+}
+
+/// Parses `key=value` strings into [`Params`].
+pub fn parse_params(kvs: &[String]) -> Result<Params> {
+    let mut p = Params::new();
+    for kv in kvs {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("parameter `{kv}` is not of the form key=value"))?;
+        let k = k.trim();
+        if k.is_empty() {
+            bail!("parameter `{kv}` has an empty key");
+        }
+        if p.insert(k.to_string(), v.trim().to_string()).is_some() {
+            bail!("parameter `{k}` given twice");
+        }
+    }
+    Ok(p)
+}
+
+pub fn is_broken_pipe(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models by name.
+
+mod model {
+    use super::*;
+    use eddy_learn::linear::{GlmParams, LinearRegression, LogisticRegression};
+    use eddy_learn::naive_bayes::GaussianNb;
+    use eddy_learn::optim::Optimizer;
+    use eddy_learn::pa::{PaClassifier, PaRegressor};
+    use eddy_learn::prequential::class_scores;
+    use eddy_learn::softmax::SoftmaxRegression;
+    use eddy_learn::tree::HoeffdingTreeClassifier;
+    use eddy_learn::{Classifier, Regressor};
+
+    /// Model names `eddy learn` accepts.
+    pub const NAMES: &[&str] = &[
+        "linear_regression",
+        "logistic_regression",
+        "softmax_regression",
+        "pa_classifier",
+        "pa_regressor",
+        "gaussian_nb",
+        "hoeffding_tree",
+    ];
+
+    /// The model state as saved in a session snapshot.
+    #[derive(Serialize, Deserialize, Clone)]
+    #[serde(tag = "kind", content = "state", rename_all = "snake_case")]
+    pub enum Inner {
+        LinearRegression(LinearRegression),
+        LogisticRegression(LogisticRegression),
+        SoftmaxRegression(SoftmaxRegression),
+        PaClassifier(PaClassifier),
+        PaRegressor(PaRegressor),
+        GaussianNb(GaussianNb),
+        HoeffdingTree(HoeffdingTreeClassifier),
+    }
+
+    /// A model built by name (stand-in for the model registry: default hyper-parameters, and
+    /// `lr`/`l2` for the linear models; other parameters are refused).
+    pub fn build(name: &str, params: &Params) -> Result<Inner> {
+        let allowed: &[&str] = match name {
+            "linear_regression" | "logistic_regression" => &["lr", "l2"],
+            "softmax_regression" => &["lr", "l2"],
+            _ => &[],
+        };
+        for k in params.keys() {
+            if !allowed.contains(&k.as_str()) {
+                bail!(
+                    "model `{name}` does not take parameter `{k}`; accepted: {}",
+                    if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                );
+            }
+        }
+        let num = |k: &str, d: f64| -> Result<f64> {
+            match params.get(k) {
+                None => Ok(d),
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+                    .ok_or_else(|| anyhow!("parameter `{k}`: `{v}` is not a number >= 0")),
+            }
+        };
+        let glm = || -> Result<GlmParams> {
+            Ok(GlmParams {
+                optimizer: Optimizer::sgd(num("lr", 0.01)?),
+                l2: num("l2", 0.0)?,
+                ..GlmParams::default()
+            })
+        };
+        Ok(match name {
+            "linear_regression" => Inner::LinearRegression(LinearRegression::new(glm()?)?),
+            "logistic_regression" => Inner::LogisticRegression(LogisticRegression::new(glm()?)?),
+            "softmax_regression" => Inner::SoftmaxRegression(SoftmaxRegression::new(
+                Optimizer::sgd(num("lr", 0.01)?),
+                num("l2", 0.0)?,
+            )),
+            "pa_classifier" => Inner::PaClassifier(PaClassifier::default()),
+            "pa_regressor" => Inner::PaRegressor(PaRegressor::default()),
+            "gaussian_nb" => Inner::GaussianNb(GaussianNb::new()),
+            "hoeffding_tree" | "hoeffding_tree_classifier" => {
+                Inner::HoeffdingTree(HoeffdingTreeClassifier::default())
+            }
+            other => bail!(
+                "unknown model `{other}`; expected one of: {}",
+                NAMES.join(", ")
+            ),
+        })
+    }
+
+    macro_rules! each {
+        ($self:expr, $m:ident => $reg:expr, $clf:expr) => {
+            match $self {
+                Inner::LinearRegression($m) => $reg,
+                Inner::PaRegressor($m) => $reg,
+                Inner::LogisticRegression($m) => $clf,
+                Inner::SoftmaxRegression($m) => $clf,
+                Inner::PaClassifier($m) => $clf,
+                Inner::GaussianNb($m) => $clf,
+                Inner::HoeffdingTree($m) => $clf,
+            }
+        };
+    }
+
+    impl Model for Inner {
+        fn task(&self) -> Task {
+            each!(self, _m => Task::Regression, Task::Classification)
+        }
+        fn score(&self, x: &[f64], buf: &mut Vec<f64>) -> (f64, Option<f64>) {
+            each!(self, m => (m.predict_one(x), None), {
+                m.predict_proba_one(x, buf);
+                if buf.is_empty() {
+                    (0.0, None)
+                } else if buf.len() == 1 {
+                    // Only class 0 seen so far: P(class 1) = 0.
+                    (0.0, Some(0.0))
+                } else {
+                    class_scores(buf)
+                }
+            })
+        }
+        fn learn(&mut self, x: &[f64], y: f64) {
+            each!(self, m => m.learn_one(x, y), m.learn_one(x, y as usize))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feature and target encoding.
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+enum ColKind {
+    /// No non-empty value seen yet.
+    Undecided,
+    Numeric {
+        slot: usize,
+    },
+    Categorical {
+        slots: HashMap<String, usize>,
+    },
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct Column {
+    name: String,
+    kind: ColKind,
+    /// Listed in `--categorical`.
+    force_categorical: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+enum Labels {
+    /// Class numbers as written (non-negative integers).
+    Int,
+    /// `false`/`true` → 0/1.
+    Bool,
+    /// Names numbered by first appearance.
+    Names(Vec<String>),
+}
+
+/// Turns a row's fields into a dense feature vector and a target.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct Encoder {
+    target: String,
+    task: TaskName,
+    /// Feature columns, in input order, by name.
+    columns: Vec<Column>,
+    n_slots: usize,
+    labels: Option<Labels>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum TaskName {
+    Regression,
+    Classification,
+}
+
+/// One field of a row: absent, a number (JSON), or text to interpret (CSV cell, JSON string).
+#[derive(Clone, Copy, Debug)]
+enum Field<'a> {
+    Missing,
+    Num(f64),
+    Text(&'a str),
+}
+
+/// Why a row was skipped: which column and what was wrong.
+#[derive(Debug)]
+struct BadRow {
+    column: String,
+    msg: String,
+}
+
+impl Encoder {
+    fn new(target: &str, task: Task, header: &[String], categorical: &[String]) -> Result<Self> {
+        if !header.iter().any(|h| h == target) {
+            bail!(
+                "target column `{target}` is not in the input; columns: {}",
+                header.join(", ")
+            );
+        }
+        for c in categorical {
+            if !header.iter().any(|h| h == c) {
+                bail!("--categorical column `{c}` is not in the input");
+            }
+        }
+        let columns = header
+            .iter()
+            .filter(|h| *h != target)
+            .map(|h| Column {
+                name: h.clone(),
+                kind: ColKind::Undecided,
+                force_categorical: categorical.contains(h),
+            })
+            .collect();
+        Ok(Encoder {
+            target: target.to_string(),
+            task: match task {
+                Task::Regression => TaskName::Regression,
+                Task::Classification => TaskName::Classification,
+            },
+            columns,
+            n_slots: 0,
+            labels: None,
+        })
+    }
+
+    /// Maps input columns (by header position) to the encoder's: `None` for the target.
+    /// Fails when a known feature column is absent from this input.
+    fn layout(&self, header: &[String]) -> Result<(Vec<Option<usize>>, usize)> {
+        let mut map = Vec::with_capacity(header.len());
+        let mut target = None;
+        for (i, h) in header.iter().enumerate() {
+            if *h == self.target {
+                target = Some(i);
+                map.push(None);
+            } else {
+                map.push(self.columns.iter().position(|c| c.name == *h));
+            }
+        }
+        let target = target.ok_or_else(|| {
+            anyhow!(
+                "target column `{}` is not in the input; columns: {}",
+                self.target,
+                header.join(", ")
+            )
+        })?;
+        for c in &self.columns {
+            if !header.contains(&c.name) {
+                bail!(
+                    "column `{}` (seen by the saved model) is not in the input",
+                    c.name
+                );
+            }
+        }
+        Ok((map, target))
+    }
+
+    /// Encodes a row: `fields` in input order, `map` from [`Encoder::layout`].
+    /// On success `x` holds the features and the target is returned.
+    fn encode(
+        &mut self,
+        fields: &[Field],
+        map: &[Option<usize>],
+        target_at: usize,
+        x: &mut Vec<f64>,
+    ) -> Result<f64, BadRow> {
+        let y = self.encode_target(fields[target_at])?;
+        // Check every numeric field before creating any slot, so a bad row leaves no trace.
+        for (f, col) in fields.iter().zip(map) {
+            let Some(ci) = *col else { continue };
+            let c = &self.columns[ci];
+            let numeric = match c.kind {
+                ColKind::Numeric { .. } => true,
+                ColKind::Categorical { .. } => false,
+                ColKind::Undecided => {
+                    !c.force_categorical
+                        && match f {
+                            Field::Num(_) => true,
+                            Field::Text(t) => t.trim().parse::<f64>().is_ok(),
+                            Field::Missing => false,
+                        }
+                }
+            };
+            if numeric {
+                number(*f, &c.name)?;
+            }
+        }
+        x.clear();
+        x.resize(self.n_slots, 0.0);
+        for (f, col) in fields.iter().zip(map) {
+            let Some(ci) = *col else { continue };
+            let c = &mut self.columns[ci];
+            if let ColKind::Undecided = c.kind {
+                let empty = matches!(f, Field::Missing)
+                    || matches!(f, Field::Text(t) if t.trim().is_empty());
+                if empty {
+                    continue;
+                }
+                let numeric = !c.force_categorical
+                    && match f {
+                        Field::Num(_) => true,
+                        Field::Text(t) => t.trim().parse::<f64>().is_ok(),
+                        Field::Missing => false,
+                    };
+                c.kind = if numeric {
+                    self.n_slots += 1;
+                    x.push(0.0);
+                    ColKind::Numeric {
+                        slot: self.n_slots - 1,
+                    }
+                } else {
+                    ColKind::Categorical {
+                        slots: HashMap::new(),
+                    }
+                };
+            }
+            match &mut c.kind {
+                ColKind::Numeric { slot } => {
+                    x[*slot] = number(*f, &c.name).expect("checked above");
+                }
+                ColKind::Categorical { slots } => {
+                    let text: std::borrow::Cow<str> = match f {
+                        Field::Missing => continue,
+                        Field::Num(v) => v.to_string().into(),
+                        Field::Text(t) => t.trim().into(),
+                    };
+                    if text.is_empty() {
+                        continue;
+                    }
+                    let slot = match slots.get(text.as_ref()) {
+                        Some(&s) => s,
+                        None => {
+                            slots.insert(text.into_owned(), self.n_slots);
+                            self.n_slots += 1;
+                            x.push(0.0);
+                            self.n_slots - 1
+                        }
+                    };
+                    x[slot] = 1.0;
+                }
+                ColKind::Undecided => unreachable!("decided above"),
+            }
+        }
+        Ok(y)
+    }
+
+    fn encode_target(&mut self, f: Field) -> Result<f64, BadRow> {
+        let bad = |msg: String| BadRow {
+            column: self.target.clone(),
+            msg,
+        };
+        if self.task == TaskName::Regression {
+            return number(f, &self.target);
+        }
+        let text: String = match f {
+            Field::Missing => return Err(bad("missing target".into())),
+            Field::Num(v) => v.to_string(),
+            Field::Text(t) => t.trim().to_string(),
+        };
+        if text.is_empty() {
+            return Err(bad("missing target".into()));
+        }
+        let as_int = text.parse::<u64>().ok().or_else(|| match f {
+            Field::Num(v) if v >= 0.0 && v.fract() == 0.0 => Some(v as u64),
+            _ => None,
+        });
+        let as_bool = match text.to_ascii_lowercase().as_str() {
+            "true" => Some(1.0),
+            "false" => Some(0.0),
+            _ => None,
+        };
+        let labels = self.labels.get_or_insert_with(|| {
+            if as_int.is_some() {
+                Labels::Int
+            } else if as_bool.is_some() {
+                Labels::Bool
+            } else {
+                Labels::Names(Vec::new())
+            }
+        });
+        match labels {
+            Labels::Int => match as_int {
+                Some(v) if v <= MAX_CLASS => Ok(v as f64),
+                Some(v) => Err(bad(format!("class label {v} is above {MAX_CLASS}"))),
+                None => Err(bad(format!(
+                    "label `{text}` is not a non-negative integer like the earlier labels"
+                ))),
+            },
+            Labels::Bool => as_bool.ok_or_else(|| {
+                bad(format!(
+                    "label `{text}` is not true/false like the earlier labels"
+                ))
+            }),
+            Labels::Names(names) => match names.iter().position(|n| *n == text) {
+                Some(i) => Ok(i as f64),
+                None if (names.len() as u64) < MAX_CLASS => {
+                    names.push(text);
+                    Ok((names.len() - 1) as f64)
+                }
+                None => Err(bad(format!("more than {MAX_CLASS} distinct labels"))),
+            },
+        }
+    }
+}
+
+/// A finite number out of a field, or why not.
+fn number(f: Field, column: &str) -> Result<f64, BadRow> {
+    let bad = |msg: String| BadRow {
+        column: column.to_string(),
+        msg,
+    };
+    let v = match f {
+        Field::Missing => return Err(bad("missing value".into())),
+        Field::Num(v) => v,
+        Field::Text(t) => {
+            let t = t.trim();
+            if t.is_empty() {
+                return Err(bad("missing value".into()));
+            }
+            t.parse::<f64>()
+                .map_err(|_| bad(format!("`{t}` is not a number")))?
+        }
+    };
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(bad(format!("{v} is not a finite number")))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readers.
+
+/// Splits one CSV record into fields (RFC 4180 quotes; `""` inside quotes is a quote).
+/// Field texts are written to `buf`; `ends` receives each field's end offset in `buf`.
+fn split_csv(line: &str, buf: &mut String, ends: &mut Vec<usize>) -> Result<(), String> {
+    buf.clear();
+    ends.clear();
+    if !line.contains('"') {
+        for f in line.split(',') {
+            buf.push_str(f);
+            ends.push(buf.len());
+        }
+        return Ok(());
+    }
+    let mut chars = line.chars().peekable();
+    let mut at_start = true;
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    buf.push('"');
+                } else {
+                    quoted = false;
+                }
+            } else {
+                buf.push(c);
+            }
+        } else if c == '"' && at_start {
+            quoted = true;
+            at_start = false;
+        } else if c == ',' {
+            ends.push(buf.len());
+            at_start = true;
+        } else {
+            buf.push(c);
+            at_start = false;
+        }
+    }
+    if quoted {
+        return Err("unterminated quoted field".into());
+    }
+    ends.push(buf.len());
+    Ok(())
+}
+
+/// Reads rows from CSV or JSONL, handing each to `f` as fields in header order.
+struct Reader {
+    input: BufReader<File>,
+    format: Format,
+    header: Vec<String>,
+    line: String,
+    line_no: u64,
+    buf: String,
+    ends: Vec<usize>,
+    json: Vec<serde_json::Value>,
+}
+
+impl Reader {
+    fn open(path: &Path, format: Option<Format>) -> Result<Self> {
+        let format = match format {
+            Some(f) => f,
+            None => match path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("csv") => Format::Csv,
+                Some("jsonl" | "ndjson" | "json") => Format::Jsonl,
+                _ => bail!(
+                    "cannot tell the format of `{}` from its extension; use --format csv|jsonl",
+                    path.display()
+                ),
+            },
+        };
+        let file = File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+        let mut r = Reader {
+            input: BufReader::with_capacity(1 << 16, file),
+            format,
+            header: Vec::new(),
+            line: String::new(),
+            line_no: 0,
+            buf: String::new(),
+            ends: Vec::new(),
+            json: Vec::new(),
+        };
+        // The header: the CSV first line, or the first JSON object's keys (kept for `next`).
+        loop {
+            if !r.read_line()? {
+                bail!("`{}` is empty: no header and no data", path.display());
+            }
+            if !r.line.trim().is_empty() {
+                break;
+            }
+        }
+        match format {
+            Format::Csv => {
+                let line = std::mem::take(&mut r.line);
+                split_csv(&line, &mut r.buf, &mut r.ends).map_err(|e| {
+                    anyhow!("`{}` line {}: bad header: {e}", path.display(), r.line_no)
+                })?;
+                r.header = r.fields_text().map(|s| s.trim().to_string()).collect();
+                if r.header.iter().any(String::is_empty) {
+                    bail!(
+                        "`{}` line {}: the header has an empty column name",
+                        path.display(),
+                        r.line_no
+                    );
+                }
+                let mut seen = std::collections::HashSet::new();
+                if let Some(d) = r.header.iter().find(|h| !seen.insert(h.as_str())) {
+                    bail!(
+                        "`{}`: column `{d}` appears twice in the header",
+                        path.display()
+                    );
+                }
+            }
+            Format::Jsonl => {
+                let v: serde_json::Value = serde_json::from_str(&r.line).map_err(|e| {
+                    anyhow!("`{}` line {}: not JSON: {e}", path.display(), r.line_no)
+                })?;
+                let obj = v.as_object().ok_or_else(|| {
+                    anyhow!("`{}` line {}: not a JSON object", path.display(), r.line_no)
+                })?;
+                r.header = obj.keys().cloned().collect();
+                // The first line is data too: re-read it on the first `next`.
+                r.line_no -= 1;
+            }
+        }
+        Ok(r)
+    }
+
+    fn fields_text(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.ends.iter().map(move |&e| {
+            let s = &self.buf[start..e];
+            start = e;
+            s
+        })
+    }
+
+    fn read_line(&mut self) -> Result<bool> {
+        self.line.clear();
+        let n = self
+            .input
+            .read_line(&mut self.line)
+            .context("reading the input")?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.line_no += 1;
+        while self.line.ends_with('\n') || self.line.ends_with('\r') {
+            self.line.pop();
+        }
+        Ok(true)
+    }
+
+    /// The next non-blank row with its line number: fields in `out` (`Ok`), a malformed row
+    /// (`Err`), or `None` at the end.
+    fn next<'a>(
+        &'a mut self,
+        out: &mut Vec<Field<'a>>,
+    ) -> Result<Option<(u64, Result<(), String>)>> {
+        let first_json = self.format == Format::Jsonl && self.line_no == 0;
+        if first_json {
+            self.line_no = 1; // the header line, already in `self.line`
+        } else {
+            loop {
+                if !self.read_line()? {
+                    return Ok(None);
+                }
+                if !self.line.trim().is_empty() {
+                    break;
+                }
+            }
+        }
+        out.clear();
+        match self.format {
+            Format::Csv => {
+                if let Err(e) = split_csv(&self.line, &mut self.buf, &mut self.ends) {
+                    return Ok(Some((self.line_no, Err(e))));
+                }
+                if self.ends.len() != self.header.len() {
+                    return Ok(Some((
+                        self.line_no,
+                        Err(format!(
+                            "expected {} fields, found {}",
+                            self.header.len(),
+                            self.ends.len()
+                        )),
+                    )));
+                }
+                let mut start = 0;
+                for &e in &self.ends {
+                    out.push(Field::Text(&self.buf[start..e]));
+                    start = e;
+                }
+            }
+            Format::Jsonl => {
+                let v: serde_json::Value = match serde_json::from_str(&self.line) {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Some((self.line_no, Err(format!("not JSON: {e}"))))),
+                };
+                let serde_json::Value::Object(mut obj) = v else {
+                    return Ok(Some((self.line_no, Err("not a JSON object".into()))));
+                };
+                self.json.clear();
+                for h in &self.header {
+                    self.json
+                        .push(obj.remove(h).unwrap_or(serde_json::Value::Null));
+                }
+                for v in &self.json {
+                    out.push(match v {
+                        serde_json::Value::Null => Field::Missing,
+                        serde_json::Value::Bool(b) => Field::Num(*b as u8 as f64),
+                        serde_json::Value::Number(n) => Field::Num(n.as_f64().unwrap_or(f64::NAN)),
+                        serde_json::Value::String(s) => Field::Text(s),
+                        _ => Field::Text("<nested JSON value>"),
+                    });
+                }
+            }
+        }
+        Ok(Some((self.line_no, Ok(()))))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions (snapshots) and the run.
+
+#[derive(Serialize, Deserialize)]
+struct Session {
+    model_name: String,
+    params: Params,
+    model: model::Inner,
+    encoder: Encoder,
+    detector: Option<AnyDetector>,
+    /// Examples learned over every run of this session.
+    examples_total: u64,
+}
+
+/// Parses `NAME` or `NAME:key=value,key=value` into a detector.
+fn build_detector(spec: &str) -> Result<AnyDetector> {
+    let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    let kvs: Vec<String> = rest
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let params = parse_params(&kvs)?;
+    drift::build(name.trim(), &params).with_context(|| format!("--drift `{spec}`"))
+}
+
+fn json_num(v: f64) -> String {
+    if v.is_finite() {
+        serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
+    } else {
+        "null".into()
+    }
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+pub fn run(args: LearnArgs) -> Result<()> {
+    let started = Instant::now();
+    let mut params = parse_params(&args.params)?;
+    let loaded: Option<Session> = match &args.load {
+        None => None,
+        Some(p) => Some(snapshot::load(p, Some(SESSION_KIND)).map(|(_, s)| s)?),
+    };
+    let mut reader = Reader::open(&args.data, args.format)?;
+    let header = reader.header.clone();
+
+    let (model_name, mut model, mut encoder, saved_detector, total_before) = match loaded {
+        Some(s) => {
+            if let Some(m) = &args.model {
+                if *m != s.model_name {
+                    bail!(
+                        "--model `{m}` differs from the snapshot's model `{}`",
+                        s.model_name
+                    );
+                }
+            }
+            if let Some(t) = &args.target {
+                if *t != s.encoder.target {
+                    bail!(
+                        "--target `{t}` differs from the snapshot's target `{}`",
+                        s.encoder.target
+                    );
+                }
+            }
+            if !args.params.is_empty() {
+                bail!("--param cannot change a loaded model's parameters");
+            }
+            if !args.categorical.is_empty() {
+                bail!("--categorical cannot change a loaded model's encoding");
+            }
+            params = s.params;
+            (
+                s.model_name,
+                s.model,
+                s.encoder,
+                s.detector,
+                s.examples_total,
+            )
+        }
+        None => {
+            let name = args
+                .model
+                .clone()
+                .ok_or_else(|| anyhow!("--model is required (or --load a snapshot)"))?;
+            let target = args
+                .target
+                .clone()
+                .ok_or_else(|| anyhow!("--target is required (or --load a snapshot)"))?;
+            let model = model::build(&name, &params)?;
+            let encoder = Encoder::new(&target, model.task(), &header, &args.categorical)?;
+            (name, model, encoder, None, 0)
+        }
+    };
+    let task = model.task();
+    let (map, target_at) = encoder.layout(&header)?;
+
+    let specs: Vec<String> = if args.metric.is_empty() {
+        match task {
+            Task::Classification => vec!["accuracy".into()],
+            Task::Regression => vec!["mae".into(), "rmse".into()],
+        }
+    } else {
+        args.metric.clone()
+    };
+    let mut ms = Vec::new();
+    for s in &specs {
+        let m: StreamMetric = metrics::build(s)?;
+        if m.kind().task() != task {
+            bail!(
+                "metric `{s}` is for {} but `{model_name}` is a {}",
+                task_word(m.kind().task()),
+                task_word(task)
+            );
+        }
+        ms.push(m);
+    }
+    let detector = match &args.drift {
+        Some(spec) => Some(build_detector(spec)?),
+        None => saved_detector,
+    };
+    if let Some(d) = &detector {
+        if d.is_binary() && task == Task::Regression {
+            bail!(
+                "detector `{}` watches 0/1 mistakes; a regressor's errors are real numbers: use adwin, page_hinkley or kswin",
+                d.name()
+            );
+        }
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let io_err: std::cell::RefCell<Option<std::io::Error>> = Default::default();
+    let mut emit = |e: Event| {
+        if io_err.borrow().is_some() {
+            return;
+        }
+        let line = match e {
+            Event::Report { n, metrics } => {
+                let mut s = format!("{{\"n\":{n}");
+                for m in metrics {
+                    s.push_str(&format!(",{}:{}", json_str(m.label()), json_num(m.get())));
+                }
+                s.push('}');
+                s
+            }
+            Event::Drift { n, detector } => {
+                format!("{{\"n\":{n},\"drift\":{}}}", json_str(detector))
+            }
+            Event::Warning { .. } => return,
+        };
+        if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
+            *io_err.borrow_mut() = Some(e);
+        }
+    };
+
+    let mut preq = Prequential::new(ms, detector, args.every, args.delay);
+    let mut x: Vec<f64> = Vec::new();
+    let mut fields: Vec<Field> = Vec::new();
+    let mut skipped = 0u64;
+    let mut report_bad = |line: u64, column: Option<&str>, msg: &str| {
+        skipped += 1;
+        if skipped <= MAX_MESSAGES {
+            match column {
+                Some(c) => eprintln!("eddy learn: line {line}, column `{c}`: {msg}; row skipped"),
+                None => eprintln!("eddy learn: line {line}: {msg}; row skipped"),
+            }
+            if skipped == MAX_MESSAGES {
+                eprintln!("eddy learn: further bad rows are counted but not shown");
+            }
+        }
+    };
+    let mut rows = 0u64;
+    loop {
+        let mut f = std::mem::take(&mut fields);
+        match reader.next(&mut f)? {
+            None => break,
+            Some((line_no, Err(msg))) => report_bad(line_no, None, &msg),
+            Some((line_no, Ok(()))) => {
+                rows += 1;
+                match encoder.encode(&f, &map, target_at, &mut x) {
+                    Ok(y) => preq.step(&mut model, &x, y, &mut emit),
+                    Err(b) => report_bad(line_no, Some(&b.column), &b.msg),
+                }
+            }
+        }
+        fields = reuse(f);
+        if io_err.borrow().is_some() {
+            break;
+        }
+    }
+    let _ = rows;
+    preq.finish(&mut model, &mut emit);
+    drop(emit);
+    if let Some(e) = io_err.into_inner() {
+        if is_broken_pipe(&e) {
+            return Ok(());
+        }
+        return Err(e).context("writing stdout");
+    }
+    if preq.n() == 0 && skipped == 0 {
+        bail!("`{}` has a header but no data rows", args.data.display());
+    }
+
+    let examples = preq.n();
+    if let Some(path) = &args.save {
+        let session = Session {
+            model_name: model_name.clone(),
+            params: params.clone(),
+            model,
+            encoder,
+            detector: preq.detector().cloned(),
+            examples_total: total_before + preq.n_learned(),
+        };
+        snapshot::save(path, SESSION_KIND, &session)
+            .with_context(|| format!("saving the session to `{}`", path.display()))?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let mut summary = format!(
+        "{{\"summary\":{{\"model\":{},\"examples\":{examples},\"skipped\":{skipped},\"drifts\":{},\"metrics\":{{",
+        json_str(&model_name),
+        preq.n_drifts()
+    );
+    for (i, m) in preq.metrics().iter().enumerate() {
+        if i > 0 {
+            summary.push(',');
+        }
+        summary.push_str(&format!("{}:{}", json_str(m.label()), json_num(m.get())));
+    }
+    summary.push_str(&format!(
+        "}},\"seconds\":{},\"examples_per_s\":{}",
+        json_num(secs),
+        json_num((examples as f64 / secs.max(1e-9)).round())
+    ));
+    if args.load.is_some() {
+        summary.push_str(&format!(
+            ",\"examples_total\":{}",
+            total_before + preq.n_learned()
+        ));
+    }
+    summary.push_str("}}");
+    if let Err(e) = writeln!(out, "{summary}").and_then(|_| out.flush()) {
+        if !is_broken_pipe(&e) {
+            return Err(e).context("writing stdout");
+        }
+    }
+    if skipped > 0 {
+        eprintln!("eddy learn: {skipped} bad row(s) skipped");
+    }
+    Ok(())
+}
+
+/// Empties a field vector so its allocation can hold fields of another lifetime.
+fn reuse<'b>(mut v: Vec<Field<'_>>) -> Vec<Field<'b>> {
+    v.clear();
+    v.into_iter().map(|_| Field::Missing).collect()
+}
+
+fn task_word(t: Task) -> &'static str {
+    match t {
+        Task::Regression => "regression",
+        Task::Classification => "classification",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn csv_split_handles_quotes() {
+        let (mut buf, mut ends) = (String::new(), Vec::new());
+        split_csv(r#"a,"b,c","say ""hi""",,d"#, &mut buf, &mut ends).unwrap();
+        let mut start = 0;
+        let got: Vec<&str> = ends
+            .iter()
+            .map(|&e| {
+                let s = &buf[start..e];
+                start = e;
+                s
+            })
+            .collect();
+        assert_eq!(got, vec!["a", "b,c", "say \"hi\"", "", "d"]);
+        assert!(split_csv(r#"a,"b"#, &mut buf, &mut ends).is_err());
+    }
+
+    #[test]
+    fn encoder_one_hot_and_bad_rows() {
+        let header = fields(&["x", "color", "y"]);
+        let mut enc = Encoder::new("y", Task::Classification, &header, &[]).unwrap();
+        let (map, t) = enc.layout(&header).unwrap();
+        let mut x = Vec::new();
+        let row = |a: &'static str, b: &'static str, c: &'static str| {
+            vec![Field::Text(a), Field::Text(b), Field::Text(c)]
+        };
+        assert_eq!(
+            enc.encode(&row("1.5", "red", "1"), &map, t, &mut x).ok(),
+            Some(1.0)
+        );
+        assert_eq!(x, vec![1.5, 1.0]);
+        assert_eq!(
+            enc.encode(&row("2", "blue", "0"), &map, t, &mut x).ok(),
+            Some(0.0)
+        );
+        assert_eq!(x, vec![2.0, 0.0, 1.0]);
+        let e = enc
+            .encode(&row("abc", "green", "1"), &map, t, &mut x)
+            .unwrap_err();
+        assert_eq!(e.column, "x");
+        assert_eq!(enc.n_slots, 3, "a bad row creates no category");
+        assert!(enc
+            .encode(&row("NaN", "red", "1"), &map, t, &mut x)
+            .is_err());
+        assert!(enc.encode(&row("1", "red", ""), &map, t, &mut x).is_err());
+        assert!(enc
+            .encode(&row("1", "red", "cat"), &map, t, &mut x)
+            .is_err());
+    }
+}
