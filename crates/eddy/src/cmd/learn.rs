@@ -979,7 +979,6 @@ pub fn run(args: LearnArgs) -> Result<()> {
     }
     let _ = rows;
     preq.finish(&mut model, &mut emit);
-    drop(emit);
     if let Some(e) = io_err.into_inner() {
         if is_broken_pipe(&e) {
             return Ok(());
