@@ -18,6 +18,8 @@ pub mod linear;
 pub mod mf;
 pub mod naive_bayes;
 pub mod optim;
+pub mod pipeline;
+pub mod preprocessing;
 pub mod pa;
 pub mod softmax;
 pub mod tree;
