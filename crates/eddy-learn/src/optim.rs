@@ -42,7 +42,11 @@ pub enum Rule {
     /// River's `optim.SGD(lr)`: `w -= lr * g`.
     Sgd { lr: Schedule },
     /// River's `optim.AdaGrad(lr=0.1, eps=1e-8)`: `G += g²; w -= lr / sqrt(G + eps) * g`.
-    AdaGrad { lr: Schedule, eps: f64, g2: Vec<f64> },
+    AdaGrad {
+        lr: Schedule,
+        eps: f64,
+        g2: Vec<f64>,
+    },
     /// River's `optim.Adam(lr=0.1, beta_1=0.9, beta_2=0.999, eps=1e-8)`, bias-corrected
     /// through the rate: `lr_t = lr * sqrt(1 - beta_2^(t+1)) / (1 - beta_1^(t+1))`,
     /// `w -= lr_t * m / (sqrt(v) + eps)`.

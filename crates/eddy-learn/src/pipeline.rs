@@ -71,7 +71,8 @@ impl<M> Pipeline<M> {
     }
 
     /// Transforms `buf` (holding the numeric columns) in place and appends the encoding of the
-    /// categorical columns of `raw`; learns first when `learn` (River's order).
+    /// categorical columns of `raw` (numeric-only input, `raw == None`, has nothing to encode);
+    /// learns first when `learn` (River's order).
     fn run(preps: &mut [Preprocessor], raw: Option<&[RawValue]>, buf: &mut Vec<f64>, learn: bool) {
         let n = buf.len();
         for p in preps.iter_mut() {
@@ -89,21 +90,19 @@ impl<M> Pipeline<M> {
                     s.transform_in_place(&mut buf[..n]);
                 }
                 Preprocessor::OneHotEncoder(e) => {
-                    if learn {
-                        if let Some(raw) = raw {
+                    if let Some(raw) = raw {
+                        if learn {
                             e.learn_one(raw);
                         }
-                    }
-                    let start = buf.len();
-                    buf.resize(start + e.n_outputs(), 0.0);
-                    if let Some(raw) = raw {
+                        let start = buf.len();
+                        buf.resize(start + e.n_outputs(), 0.0);
                         e.transform(raw, &mut buf[start..]);
                     }
                 }
                 Preprocessor::FeatureHasher(h) => {
-                    let start = buf.len();
-                    buf.resize(start + h.n_outputs(), 0.0);
                     if let Some(raw) = raw {
+                        let start = buf.len();
+                        buf.resize(start + h.n_outputs(), 0.0);
                         h.transform(raw, &mut buf[start..]);
                     }
                 }
@@ -119,16 +118,16 @@ impl<M> Pipeline<M> {
                 Preprocessor::StandardScaler(s) => s.transform_in_place(&mut buf[..n]),
                 Preprocessor::MinMaxScaler(s) => s.transform_in_place(&mut buf[..n]),
                 Preprocessor::OneHotEncoder(e) => {
-                    let start = buf.len();
-                    buf.resize(start + e.n_outputs(), 0.0);
                     if let Some(raw) = raw {
+                        let start = buf.len();
+                        buf.resize(start + e.n_outputs(), 0.0);
                         e.transform(raw, &mut buf[start..]);
                     }
                 }
                 Preprocessor::FeatureHasher(h) => {
-                    let start = buf.len();
-                    buf.resize(start + h.n_outputs(), 0.0);
                     if let Some(raw) = raw {
+                        let start = buf.len();
+                        buf.resize(start + h.n_outputs(), 0.0);
                         h.transform(raw, &mut buf[start..]);
                     }
                 }
@@ -136,9 +135,15 @@ impl<M> Pipeline<M> {
         }
     }
 
+    /// True when numeric input passes through unchanged (no scalers; encoders only act on
+    /// categorical values, which numeric rows do not have).
+    fn numeric_passthrough(&self) -> bool {
+        self.preprocessors.iter().all(Preprocessor::is_encoder)
+    }
+
     /// Applies the model's read-only function to the transformed numeric row.
     pub fn with_transformed<R>(&self, x: &[f64], f: impl FnOnce(&M, &[f64]) -> R) -> R {
-        if self.preprocessors.is_empty() {
+        if self.numeric_passthrough() {
             return f(&self.model, x);
         }
         BUF.with(|b| {
@@ -154,7 +159,7 @@ impl<M> Pipeline<M> {
 
     /// Learns the preprocessors from `x`, then applies `f` (the model's learning step).
     pub fn learn_transformed(&mut self, x: &[f64], f: impl FnOnce(&mut M, &[f64])) {
-        if self.preprocessors.is_empty() {
+        if self.numeric_passthrough() {
             return f(&mut self.model, x);
         }
         BUF.with(|b| {
@@ -258,10 +263,20 @@ mod tests {
             let c = colours[i % 3];
             let x = (i % 11) as f64;
             let y = if c == "red" { 2.0 } else { 0.0 } + x / 10.0;
-            p.learn_raw(&[RawValue::Num(x), RawValue::Cat(c)], |m, x| m.learn_one(x, y));
+            p.learn_raw(&[RawValue::Num(x), RawValue::Cat(c)], |m, x| {
+                m.learn_one(x, y)
+            });
         }
-        let pred = |c: &str, x: f64| p.with_raw(&[RawValue::Num(x), RawValue::Cat(c)], |m, x| m.predict_one(x));
-        assert!((pred("red", 5.0) - 2.5).abs() < 0.05, "{}", pred("red", 5.0));
+        let pred = |c: &str, x: f64| {
+            p.with_raw(&[RawValue::Num(x), RawValue::Cat(c)], |m, x| {
+                m.predict_one(x)
+            })
+        };
+        assert!(
+            (pred("red", 5.0) - 2.5).abs() < 0.05,
+            "{}",
+            pred("red", 5.0)
+        );
         assert!((pred("blue", 10.0) - 1.0).abs() < 0.05);
         assert!(Pipeline::new(
             vec![

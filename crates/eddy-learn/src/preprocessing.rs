@@ -227,13 +227,12 @@ impl FeatureHasher {
             if let RawValue::Cat(c) = v {
                 let name = fmt_usize(j, &mut col);
                 let h = fnv1a(self.seed, &[name, b"=", c.as_bytes()]);
-                let sign = if fnv1a(self.seed.wrapping_add(1), &[name, b"=", c.as_bytes()]) >> 63
-                    == 0
-                {
-                    1.0
-                } else {
-                    -1.0
-                };
+                let sign =
+                    if fnv1a(self.seed.wrapping_add(1), &[name, b"=", c.as_bytes()]) >> 63 == 0 {
+                        1.0
+                    } else {
+                        -1.0
+                    };
                 out[(h % self.n_features as u64) as usize] += sign;
             }
         }
@@ -289,12 +288,30 @@ mod tests {
     fn one_hot_slots_in_order_of_appearance() {
         let mut e = OneHotEncoder::default();
         e.learn_one(&[RawValue::Cat("red"), RawValue::Num(1.0), RawValue::Cat("s")]);
-        e.learn_one(&[RawValue::Cat("blue"), RawValue::Num(1.0), RawValue::Cat("s")]);
+        e.learn_one(&[
+            RawValue::Cat("blue"),
+            RawValue::Num(1.0),
+            RawValue::Cat("s"),
+        ]);
         assert_eq!(e.n_outputs(), 3);
         let mut out = vec![9.0; 3];
-        e.transform(&[RawValue::Cat("blue"), RawValue::Num(0.0), RawValue::Cat("s")], &mut out);
+        e.transform(
+            &[
+                RawValue::Cat("blue"),
+                RawValue::Num(0.0),
+                RawValue::Cat("s"),
+            ],
+            &mut out,
+        );
         assert_eq!(out, vec![0.0, 1.0, 1.0]);
-        e.transform(&[RawValue::Cat("green"), RawValue::Num(0.0), RawValue::Cat("t")], &mut out);
+        e.transform(
+            &[
+                RawValue::Cat("green"),
+                RawValue::Num(0.0),
+                RawValue::Cat("t"),
+            ],
+            &mut out,
+        );
         assert_eq!(out, vec![0.0, 0.0, 0.0]);
     }
 

@@ -41,7 +41,10 @@ impl GaussianSplitter {
     }
 
     pub fn estimator(&self, class: usize) -> Option<&Gaussian> {
-        self.per_class.get(class).map(|e| &e.g).filter(|g| g.n > 0.0)
+        self.per_class
+            .get(class)
+            .map(|e| &e.g)
+            .filter(|g| g.n > 0.0)
     }
 
     /// River's `cond_proba`: the class's Gaussian density at `x` (0 for an unseen class).

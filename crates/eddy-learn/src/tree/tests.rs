@@ -36,7 +36,10 @@ fn learns_each_stagger_concept() {
                 t.predict_one(&x) == y
             })
             .count();
-        assert!(correct >= 1980, "concept {concept}: accuracy {correct}/2000");
+        assert!(
+            correct >= 1980,
+            "concept {concept}: accuracy {correct}/2000"
+        );
     }
 }
 
@@ -58,7 +61,11 @@ fn majority_class_leaves_learn_stagger_too() {
             t.predict_one(&x) == y
         })
         .count();
-    assert!(correct >= 1990, "accuracy {correct}/2000, {} leaves", t.n_leaves());
+    assert!(
+        correct >= 1990,
+        "accuracy {correct}/2000, {} leaves",
+        t.n_leaves()
+    );
 }
 
 #[test]
