@@ -24,5 +24,7 @@ pub mod mf;
 pub mod naive_bayes;
 pub mod optim;
 pub mod pa;
+pub mod pipeline;
+pub mod preprocessing;
 pub mod softmax;
 pub mod tree;

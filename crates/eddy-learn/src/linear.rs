@@ -56,7 +56,17 @@ pub struct Glm {
     max_cum_l1: f64,
     cum_l1: Vec<f64>,
     #[serde(skip)]
-    grad: Vec<f64>,
+    grad: Scratch,
+}
+
+/// A reusable buffer that is not part of a model's state: skipped by serde, ignored by `==`.
+#[derive(Debug, Clone, Default)]
+pub struct Scratch(pub Vec<f64>);
+
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Dot product over the common prefix, with four accumulators (a fixed summation order).
@@ -108,7 +118,7 @@ impl Glm {
                 });
             }
         }
-        if !(p.clip_gradient > 0.0) {
+        if p.clip_gradient.is_nan() || p.clip_gradient <= 0.0 {
             return Err(LearnError::Param {
                 name: "clip_gradient".into(),
                 msg: format!("must be > 0, got {}", p.clip_gradient),
@@ -127,7 +137,7 @@ impl Glm {
             clip_gradient: p.clip_gradient,
             max_cum_l1: 0.0,
             cum_l1: Vec::new(),
-            grad: Vec::new(),
+            grad: Scratch::default(),
         })
     }
 
@@ -144,11 +154,11 @@ impl Glm {
         if self.weights.len() < d {
             self.weights.resize(d, 0.0);
         }
-        if self.grad.len() < d {
-            self.grad.resize(d, 0.0);
+        if self.grad.0.len() < d {
+            self.grad.0.resize(d, 0.0);
         }
         let lg = loss_gradient.clamp(-self.clip_gradient, self.clip_gradient);
-        let grad = &mut self.grad[..d];
+        let grad = &mut self.grad.0[..d];
         if self.l2 != 0.0 {
             let l2 = self.l2;
             for ((g, &xi), &wi) in grad.iter_mut().zip(x).zip(&self.weights[..d]) {

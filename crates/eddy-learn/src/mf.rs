@@ -16,7 +16,7 @@ use eddy_core::rng::Rng;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::linear::dot;
+use crate::linear::{dot, Scratch};
 use crate::optim::Optimizer;
 use crate::LearnError;
 
@@ -110,7 +110,7 @@ struct Core {
     i_optimizer: Optimizer,
     rng: [u64; 4],
     #[serde(skip)]
-    grad: Vec<f64>,
+    grad: Scratch,
 }
 
 impl Core {
@@ -127,7 +127,7 @@ impl Core {
             u_optimizer: params.optimizer.clone(),
             i_optimizer: params.optimizer.clone(),
             rng: Rng::new(params.seed).state(),
-            grad: Vec::new(),
+            grad: Scratch::default(),
             params,
         })
     }
@@ -151,10 +151,10 @@ impl Core {
     fn step_latents(&mut self, us: usize, is: usize, g_loss: f64) {
         let k = self.params.n_factors;
         let l2 = self.params.l2;
-        if self.grad.len() < 2 * k {
-            self.grad.resize(2 * k, 0.0);
+        if self.grad.0.len() < 2 * k {
+            self.grad.0.resize(2 * k, 0.0);
         }
-        let (gu, gi) = self.grad.split_at_mut(k);
+        let (gu, gi) = self.grad.0.split_at_mut(k);
         let u = &self.users.factors[us * k..(us + 1) * k];
         let i = &self.items.factors[is * k..(is + 1) * k];
         for f in 0..k {
@@ -274,7 +274,9 @@ mod tests {
     use super::*;
 
     /// A planted rank-2 matrix (40 users x 30 items); 70% of entries for training.
-    fn planted(offset: bool) -> (Vec<(u64, u64, f64)>, Vec<(u64, u64, f64)>) {
+    type Ratings = Vec<(u64, u64, f64)>;
+
+    fn planted(offset: bool) -> (Ratings, Ratings) {
         let mut rng = Rng::new(42);
         let (nu, ni, r) = (40, 30, 2);
         let u: Vec<f64> = (0..nu * r).map(|_| rng.normal()).collect();

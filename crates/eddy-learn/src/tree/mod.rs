@@ -96,6 +96,9 @@ pub struct HoeffdingTreeClassifier {
     pub n_classes: usize,
 }
 
+/// A candidate split: (merit, feature, threshold, left class weights, right class weights).
+type FeatureSplit = (f64, usize, f64, Vec<f64>, Vec<f64>);
+
 fn argmax(v: &[f64]) -> Option<usize> {
     let mut best: Option<usize> = None;
     for (i, &x) in v.iter().enumerate() {
@@ -211,7 +214,7 @@ impl HoeffdingTreeClassifier {
                 msg,
             })
         };
-        if !(params.grace_period >= 1.0) {
+        if params.grace_period.is_nan() || params.grace_period < 1.0 {
             return bad(
                 "grace_period",
                 format!("must be >= 1, got {}", params.grace_period),
@@ -220,7 +223,7 @@ impl HoeffdingTreeClassifier {
         if !(params.delta > 0.0 && params.delta < 1.0) {
             return bad("delta", format!("must be in (0, 1), got {}", params.delta));
         }
-        if !(params.tau >= 0.0) {
+        if params.tau.is_nan() || params.tau < 0.0 {
             return bad("tau", format!("must be >= 0, got {}", params.tau));
         }
         if params.n_splits == 0 {
@@ -288,7 +291,7 @@ impl HoeffdingTreeClassifier {
             return;
         }
         // (merit, feature, threshold, left, right), best per feature.
-        let mut suggestions: Vec<(f64, usize, f64, Vec<f64>, Vec<f64>)> = Vec::new();
+        let mut suggestions: Vec<FeatureSplit> = Vec::new();
         for (f, s) in leaf.splitters.iter().enumerate() {
             if let Some(sug) = s.best_split(&leaf.stats, p.n_splits, p.min_branch_fraction) {
                 suggestions.push((sug.0, f, sug.1, sug.2, sug.3));
