@@ -11,44 +11,78 @@
 //! classifier, `|y - ŷ|` with a regressor. Events (periodic reports, warnings, drifts) go to a
 //! callback; [`Prequential::finish`] learns from the examples still waiting for their label.
 
+use std::borrow::Borrow;
 use std::collections::VecDeque;
 
 use crate::drift::AnyDetector;
 use crate::metrics::StreamMetric;
-use crate::registry::Task;
+use crate::registry::{AnyModel, Task};
 use crate::{Classifier, Detector, DriftState, Metric, Regressor};
 
 /// What the prequential loop needs of a model: score without mutating, then learn.
-pub trait Model {
+///
+/// `X` is the feature representation: dense `[f64]` by default; the CLI uses raw rows of
+/// numbers and categories. Delayed examples are kept as `X::Owned` copies.
+pub trait Model<X: ?Sized = [f64]> {
     fn task(&self) -> Task;
     /// The prediction (a number, or a class label as `f64`) and, for binary classifiers, the
     /// probability of class 1. `buf` is scratch space for class probabilities.
-    fn score(&self, x: &[f64], buf: &mut Vec<f64>) -> (f64, Option<f64>);
+    fn score(&self, x: &X, buf: &mut Vec<f64>) -> (f64, Option<f64>);
     /// Learns one example; classification labels are `0, 1, ...` as `f64`.
-    fn learn(&mut self, x: &[f64], y: f64);
+    fn learn(&mut self, x: &X, y: f64);
 }
 
-impl<M: Model + ?Sized> Model for &mut M {
+impl<X: ?Sized, M: Model<X> + ?Sized> Model<X> for &mut M {
     fn task(&self) -> Task {
         (**self).task()
     }
-    fn score(&self, x: &[f64], buf: &mut Vec<f64>) -> (f64, Option<f64>) {
+    fn score(&self, x: &X, buf: &mut Vec<f64>) -> (f64, Option<f64>) {
         (**self).score(x, buf)
     }
-    fn learn(&mut self, x: &[f64], y: f64) {
+    fn learn(&mut self, x: &X, y: f64) {
         (**self).learn(x, y)
     }
 }
 
-impl<M: Model + ?Sized> Model for Box<M> {
+impl<X: ?Sized, M: Model<X> + ?Sized> Model<X> for Box<M> {
     fn task(&self) -> Task {
         (**self).task()
     }
-    fn score(&self, x: &[f64], buf: &mut Vec<f64>) -> (f64, Option<f64>) {
+    fn score(&self, x: &X, buf: &mut Vec<f64>) -> (f64, Option<f64>) {
         (**self).score(x, buf)
     }
-    fn learn(&mut self, x: &[f64], y: f64) {
+    fn learn(&mut self, x: &X, y: f64) {
         (**self).learn(x, y)
+    }
+}
+
+/// Models from the registry, on dense features (their preprocessing applies). A label the
+/// model refuses (not an integer class in range) is not learned.
+impl Model for AnyModel {
+    fn task(&self) -> Task {
+        AnyModel::task(self)
+    }
+    fn score(&self, x: &[f64], buf: &mut Vec<f64>) -> (f64, Option<f64>) {
+        match AnyModel::task(self) {
+            Task::Regression => (self.predict_one(x), None),
+            Task::Classification => {
+                self.predict_proba_one(x, buf);
+                class_scores_padded(buf)
+            }
+        }
+    }
+    fn learn(&mut self, x: &[f64], y: f64) {
+        let _ = self.learn_one(x, y);
+    }
+}
+
+/// [`class_scores`], reading a single known class as "P(class 1) = 0" (a binary classifier
+/// that has only seen class 0), and nothing known as class 0.
+pub fn class_scores_padded(proba: &[f64]) -> (f64, Option<f64>) {
+    match proba.len() {
+        0 => (0.0, None),
+        1 => (0.0, Some(0.0)),
+        _ => class_scores(proba),
     }
 }
 
@@ -111,28 +145,28 @@ pub enum Event<'a> {
     Drift { n: u64, detector: &'static str },
 }
 
-struct Pending {
-    x: Vec<f64>,
+struct Pending<O> {
+    x: O,
     y: f64,
     pred: f64,
     proba: Option<f64>,
 }
 
 /// The prequential loop's state: metrics, optional drift detector, label-delay queue.
-pub struct Prequential {
+pub struct Prequential<X: ?Sized + ToOwned = [f64]> {
     metrics: Vec<StreamMetric>,
     detector: Option<AnyDetector>,
     every: u64,
     delay: usize,
-    pending: VecDeque<Pending>,
-    spare: Vec<Vec<f64>>,
+    pending: VecDeque<Pending<X::Owned>>,
+    spare: Vec<X::Owned>,
     buf: Vec<f64>,
     n: u64,
     n_learned: u64,
     n_drifts: u64,
 }
 
-impl Prequential {
+impl<X: ?Sized + ToOwned> Prequential<X> {
     /// `every` = report period in scored examples (0: never); `delay` = examples between
     /// scoring an example and learning it (0: learn at once).
     pub fn new(
@@ -156,10 +190,10 @@ impl Prequential {
     }
 
     /// Scores one example, then lets through the labels that are due (learning from them).
-    pub fn step<M: Model + ?Sized>(
+    pub fn step<M: Model<X> + ?Sized>(
         &mut self,
         model: &mut M,
-        x: &[f64],
+        x: &X,
         y: f64,
         on: &mut dyn FnMut(Event),
     ) {
@@ -168,9 +202,14 @@ impl Prequential {
         if self.delay == 0 {
             self.reveal(model, x, y, pred, proba, on);
         } else {
-            let mut xs = self.spare.pop().unwrap_or_default();
-            xs.clear();
-            xs.extend_from_slice(x);
+            // A copy of the features as scored, reusing an earlier copy's allocation.
+            let xs = match self.spare.pop() {
+                Some(mut xs) => {
+                    x.clone_into(&mut xs);
+                    xs
+                }
+                None => x.to_owned(),
+            };
             self.pending.push_back(Pending {
                 x: xs,
                 y,
@@ -179,7 +218,7 @@ impl Prequential {
             });
             if self.pending.len() > self.delay {
                 let p = self.pending.pop_front().expect("non-empty");
-                self.reveal(model, &p.x, p.y, p.pred, p.proba, on);
+                self.reveal(model, p.x.borrow(), p.y, p.pred, p.proba, on);
                 self.spare.push(p.x);
             }
         }
@@ -192,10 +231,10 @@ impl Prequential {
     }
 
     /// The label of an example arrives: metrics, detector, then learning.
-    fn reveal<M: Model + ?Sized>(
+    fn reveal<M: Model<X> + ?Sized>(
         &mut self,
         model: &mut M,
-        x: &[f64],
+        x: &X,
         y: f64,
         pred: f64,
         proba: Option<f64>,
@@ -229,9 +268,9 @@ impl Prequential {
     }
 
     /// End of stream: the labels still pending arrive (metrics, detector, learning).
-    pub fn finish<M: Model + ?Sized>(&mut self, model: &mut M, on: &mut dyn FnMut(Event)) {
+    pub fn finish<M: Model<X> + ?Sized>(&mut self, model: &mut M, on: &mut dyn FnMut(Event)) {
         while let Some(p) = self.pending.pop_front() {
-            self.reveal(model, &p.x, p.y, p.pred, p.proba, on);
+            self.reveal(model, p.x.borrow(), p.y, p.pred, p.proba, on);
         }
     }
 

@@ -7,10 +7,11 @@
 //!
 //! Features: every column but the target. A column is numeric when its first non-empty value
 //! parses as a finite number (JSON numbers and booleans are numbers), categorical otherwise or
-//! when listed in `--categorical`. Numeric values go in one slot each; categorical values are
-//! one-hot encoded by eddy's own simple encoder here (a slot per category, created the first
-//! time the category is seen, so the feature vector grows; an empty categorical cell sets no
-//! slot). Target: a number for regressors; for classifiers, labels that are non-negative
+//! when listed in `--categorical`. Rows go to the model registry's pipeline as numbers and
+//! categories, so its preprocessing applies: `--param categorical=onehot` (default, a slot per
+//! category seen) or `categorical=hash` (`n_features`, `hash_seed`), and `--param
+//! scaler=standard|minmax` on the numeric columns. An empty categorical cell is the category
+//! `""`. Target: a number for regressors; for classifiers, labels that are non-negative
 //! integers are used as class numbers, `true`/`false` map to 1/0, other labels are numbered in
 //! order of first appearance. Binary metrics treat class 1 as positive.
 //!
@@ -23,7 +24,6 @@
 //! `{"summary":{"examples":..,"skipped":..,"drifts":..,"metrics":{..},"seconds":..,"examples_per_s":..}}`.
 //! Undefined metric values print as `null`.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -32,8 +32,9 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use eddy_learn::drift::{self, AnyDetector};
 use eddy_learn::metrics::{self, StreamMetric};
-use eddy_learn::prequential::{Event, Model, Prequential};
-use eddy_learn::registry::{Params, Task};
+use eddy_learn::preprocessing::RawValue;
+use eddy_learn::prequential::{class_scores_padded, Event, Model, Prequential};
+use eddy_learn::registry::{self, AnyModel, Params, Task};
 use eddy_learn::{snapshot, Detector, Metric};
 use serde::{Deserialize, Serialize};
 
@@ -120,133 +121,55 @@ pub fn is_broken_pipe(e: &std::io::Error) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Models by name.
+// Models: the registry's, fed raw rows (numbers and categories) so that its preprocessing
+// (`scaler`, `categorical=onehot|hash`) applies.
 
-mod model {
-    use super::*;
-    use eddy_learn::linear::{GlmParams, LinearRegression, LogisticRegression};
-    use eddy_learn::naive_bayes::GaussianNb;
-    use eddy_learn::optim::Optimizer;
-    use eddy_learn::pa::{PaClassifier, PaRegressor};
-    use eddy_learn::prequential::class_scores;
-    use eddy_learn::softmax::SoftmaxRegression;
-    use eddy_learn::tree::HoeffdingTreeClassifier;
-    use eddy_learn::{Classifier, Regressor};
+/// One encoded row: a cell per feature column, in the encoder's column order.
+#[derive(Clone, Debug, Default)]
+pub struct Row {
+    cells: Vec<Cell>,
+}
 
-    /// Model names `eddy learn` accepts.
-    pub const NAMES: &[&str] = &[
-        "linear_regression",
-        "logistic_regression",
-        "softmax_regression",
-        "pa_classifier",
-        "pa_regressor",
-        "gaussian_nb",
-        "hoeffding_tree",
-    ];
+#[derive(Clone, Debug)]
+enum Cell {
+    Num(f64),
+    Cat(String),
+}
 
-    /// The model state as saved in a session snapshot.
-    #[derive(Serialize, Deserialize, Clone)]
-    #[serde(tag = "kind", content = "state", rename_all = "snake_case")]
-    pub enum Inner {
-        LinearRegression(LinearRegression),
-        LogisticRegression(LogisticRegression),
-        SoftmaxRegression(SoftmaxRegression),
-        PaClassifier(PaClassifier),
-        PaRegressor(PaRegressor),
-        GaussianNb(GaussianNb),
-        HoeffdingTree(HoeffdingTreeClassifier),
-    }
+/// A registry model scored and learned on [`Row`]s.
+struct CliModel {
+    model: AnyModel,
+    /// Labels the model refused (cannot happen with the encoder's checks; counted anyway).
+    refused: u64,
+}
 
-    /// A model built by name (stand-in for the model registry: default hyper-parameters, and
-    /// `lr`/`l2` for the linear models; other parameters are refused).
-    pub fn build(name: &str, params: &Params) -> Result<Inner> {
-        let allowed: &[&str] = match name {
-            "linear_regression" | "logistic_regression" => &["lr", "l2"],
-            "softmax_regression" => &["lr", "l2"],
-            _ => &[],
-        };
-        for k in params.keys() {
-            if !allowed.contains(&k.as_str()) {
-                bail!(
-                    "model `{name}` does not take parameter `{k}`; accepted: {}",
-                    if allowed.is_empty() {
-                        "none".to_string()
-                    } else {
-                        allowed.join(", ")
-                    }
-                );
-            }
-        }
-        let num = |k: &str, d: f64| -> Result<f64> {
-            match params.get(k) {
-                None => Ok(d),
-                Some(v) => v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite() && *v >= 0.0)
-                    .ok_or_else(|| anyhow!("parameter `{k}`: `{v}` is not a number >= 0")),
-            }
-        };
-        let glm = || -> Result<GlmParams> {
-            Ok(GlmParams {
-                optimizer: Optimizer::sgd(num("lr", 0.01)?),
-                l2: num("l2", 0.0)?,
-                ..GlmParams::default()
-            })
-        };
-        Ok(match name {
-            "linear_regression" => Inner::LinearRegression(LinearRegression::new(glm()?)?),
-            "logistic_regression" => Inner::LogisticRegression(LogisticRegression::new(glm()?)?),
-            "softmax_regression" => Inner::SoftmaxRegression(SoftmaxRegression::new(
-                Optimizer::sgd(num("lr", 0.01)?),
-                num("l2", 0.0)?,
-            )),
-            "pa_classifier" => Inner::PaClassifier(PaClassifier::default()),
-            "pa_regressor" => Inner::PaRegressor(PaRegressor::default()),
-            "gaussian_nb" => Inner::GaussianNb(GaussianNb::new()),
-            "hoeffding_tree" | "hoeffding_tree_classifier" => {
-                Inner::HoeffdingTree(HoeffdingTreeClassifier::default())
-            }
-            other => bail!(
-                "unknown model `{other}`; expected one of: {}",
-                NAMES.join(", ")
-            ),
+fn raw(row: &Row) -> Vec<RawValue<'_>> {
+    row.cells
+        .iter()
+        .map(|c| match c {
+            Cell::Num(v) => RawValue::Num(*v),
+            Cell::Cat(s) => RawValue::Cat(s),
         })
-    }
+        .collect()
+}
 
-    macro_rules! each {
-        ($self:expr, $m:ident => $reg:expr, $clf:expr) => {
-            match $self {
-                Inner::LinearRegression($m) => $reg,
-                Inner::PaRegressor($m) => $reg,
-                Inner::LogisticRegression($m) => $clf,
-                Inner::SoftmaxRegression($m) => $clf,
-                Inner::PaClassifier($m) => $clf,
-                Inner::GaussianNb($m) => $clf,
-                Inner::HoeffdingTree($m) => $clf,
+impl Model<Row> for CliModel {
+    fn task(&self) -> Task {
+        self.model.task()
+    }
+    fn score(&self, x: &Row, buf: &mut Vec<f64>) -> (f64, Option<f64>) {
+        let x = raw(x);
+        match self.model.task() {
+            Task::Regression => (self.model.predict_raw(&x), None),
+            Task::Classification => {
+                self.model.predict_proba_raw(&x, buf);
+                class_scores_padded(buf)
             }
-        };
+        }
     }
-
-    impl Model for Inner {
-        fn task(&self) -> Task {
-            each!(self, _m => Task::Regression, Task::Classification)
-        }
-        fn score(&self, x: &[f64], buf: &mut Vec<f64>) -> (f64, Option<f64>) {
-            each!(self, m => (m.predict_one(x), None), {
-                m.predict_proba_one(x, buf);
-                if buf.is_empty() {
-                    (0.0, None)
-                } else if buf.len() == 1 {
-                    // Only class 0 seen so far: P(class 1) = 0.
-                    (0.0, Some(0.0))
-                } else {
-                    class_scores(buf)
-                }
-            })
-        }
-        fn learn(&mut self, x: &[f64], y: f64) {
-            each!(self, m => m.learn_one(x, y), m.learn_one(x, y as usize))
+    fn learn(&mut self, x: &Row, y: f64) {
+        if self.model.learn_raw(&raw(x), y).is_err() {
+            self.refused += 1;
         }
     }
 }
@@ -258,12 +181,8 @@ mod model {
 enum ColKind {
     /// No non-empty value seen yet.
     Undecided,
-    Numeric {
-        slot: usize,
-    },
-    Categorical {
-        slots: HashMap<String, usize>,
-    },
+    Numeric,
+    Categorical,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -291,7 +210,6 @@ struct Encoder {
     task: TaskName,
     /// Feature columns, in input order, by name.
     columns: Vec<Column>,
-    n_slots: usize,
     labels: Option<Labels>,
 }
 
@@ -346,7 +264,6 @@ impl Encoder {
                 Task::Classification => TaskName::Classification,
             },
             columns,
-            n_slots: 0,
             labels: None,
         })
     }
@@ -383,87 +300,63 @@ impl Encoder {
     }
 
     /// Encodes a row: `fields` in input order, `map` from [`Encoder::layout`].
-    /// On success `x` holds the features and the target is returned.
+    /// On success `row` holds the features and the target is returned; on failure nothing
+    /// about the encoder changed.
     fn encode(
         &mut self,
         fields: &[Field],
         map: &[Option<usize>],
         target_at: usize,
-        x: &mut Vec<f64>,
+        row: &mut Row,
     ) -> Result<f64, BadRow> {
         let y = self.encode_target(fields[target_at])?;
-        // Check every numeric field before creating any slot, so a bad row leaves no trace.
+        // Check every numeric field before deciding any column type.
         for (f, col) in fields.iter().zip(map) {
             let Some(ci) = *col else { continue };
             let c = &self.columns[ci];
             let numeric = match c.kind {
-                ColKind::Numeric { .. } => true,
-                ColKind::Categorical { .. } => false,
-                ColKind::Undecided => {
-                    !c.force_categorical
-                        && match f {
-                            Field::Num(_) => true,
-                            Field::Text(t) => t.trim().parse::<f64>().is_ok(),
-                            Field::Missing => false,
-                        }
-                }
+                ColKind::Numeric => true,
+                ColKind::Categorical => false,
+                ColKind::Undecided => !c.force_categorical && looks_numeric(*f),
             };
             if numeric {
                 number(*f, &c.name)?;
             }
         }
-        x.clear();
-        x.resize(self.n_slots, 0.0);
+        row.cells.resize(self.columns.len(), Cell::Num(0.0));
         for (f, col) in fields.iter().zip(map) {
             let Some(ci) = *col else { continue };
             let c = &mut self.columns[ci];
             if let ColKind::Undecided = c.kind {
-                let empty = matches!(f, Field::Missing)
-                    || matches!(f, Field::Text(t) if t.trim().is_empty());
+                let empty = match f {
+                    Field::Missing => true,
+                    Field::Text(t) => t.trim().is_empty(),
+                    Field::Num(_) => false,
+                };
                 if empty {
+                    row.cells[ci] = Cell::Num(0.0);
                     continue;
                 }
-                let numeric = !c.force_categorical
-                    && match f {
-                        Field::Num(_) => true,
-                        Field::Text(t) => t.trim().parse::<f64>().is_ok(),
-                        Field::Missing => false,
-                    };
-                c.kind = if numeric {
-                    self.n_slots += 1;
-                    x.push(0.0);
-                    ColKind::Numeric {
-                        slot: self.n_slots - 1,
-                    }
+                c.kind = if !c.force_categorical && looks_numeric(*f) {
+                    ColKind::Numeric
                 } else {
-                    ColKind::Categorical {
-                        slots: HashMap::new(),
-                    }
+                    ColKind::Categorical
                 };
             }
-            match &mut c.kind {
-                ColKind::Numeric { slot } => {
-                    x[*slot] = number(*f, &c.name).expect("checked above");
-                }
-                ColKind::Categorical { slots } => {
-                    let text: std::borrow::Cow<str> = match f {
-                        Field::Missing => continue,
-                        Field::Num(v) => v.to_string().into(),
-                        Field::Text(t) => t.trim().into(),
-                    };
-                    if text.is_empty() {
-                        continue;
+            let cell = &mut row.cells[ci];
+            match c.kind {
+                ColKind::Numeric => *cell = Cell::Num(number(*f, &c.name).expect("checked above")),
+                ColKind::Categorical => {
+                    if !matches!(cell, Cell::Cat(_)) {
+                        *cell = Cell::Cat(String::new());
                     }
-                    let slot = match slots.get(text.as_ref()) {
-                        Some(&s) => s,
-                        None => {
-                            slots.insert(text.into_owned(), self.n_slots);
-                            self.n_slots += 1;
-                            x.push(0.0);
-                            self.n_slots - 1
-                        }
-                    };
-                    x[slot] = 1.0;
+                    let Cell::Cat(s) = cell else { unreachable!() };
+                    s.clear();
+                    match f {
+                        Field::Missing => {}
+                        Field::Num(v) => s.push_str(&v.to_string()),
+                        Field::Text(t) => s.push_str(t.trim()),
+                    }
                 }
                 ColKind::Undecided => unreachable!("decided above"),
             }
@@ -527,6 +420,15 @@ impl Encoder {
                 None => Err(bad(format!("more than {MAX_CLASS} distinct labels"))),
             },
         }
+    }
+}
+
+/// Whether a column whose type is undecided reads this value as a number.
+fn looks_numeric(f: Field) -> bool {
+    match f {
+        Field::Num(_) => true,
+        Field::Text(t) => t.trim().parse::<f64>().is_ok(),
+        Field::Missing => false,
     }
 }
 
@@ -789,9 +691,7 @@ impl Reader {
 
 #[derive(Serialize, Deserialize)]
 struct Session {
-    model_name: String,
-    params: Params,
-    model: model::Inner,
+    model: AnyModel,
     encoder: Encoder,
     detector: Option<AnyDetector>,
     /// Examples learned over every run of this session.
@@ -825,7 +725,7 @@ fn json_str(s: &str) -> String {
 
 pub fn run(args: LearnArgs) -> Result<()> {
     let started = Instant::now();
-    let mut params = parse_params(&args.params)?;
+    let params = parse_params(&args.params)?;
     let loaded: Option<Session> = match &args.load {
         None => None,
         Some(p) => Some(snapshot::load(p, Some(SESSION_KIND)).map(|(_, s)| s)?),
@@ -833,13 +733,16 @@ pub fn run(args: LearnArgs) -> Result<()> {
     let mut reader = Reader::open(&args.data, args.format)?;
     let header = reader.header.clone();
 
-    let (model_name, mut model, mut encoder, saved_detector, total_before) = match loaded {
+    let (model, mut encoder, saved_detector, total_before) = match loaded {
         Some(s) => {
             if let Some(m) = &args.model {
-                if *m != s.model_name {
+                let wanted = registry::build(m, &Params::new())
+                    .map(|b| b.name)
+                    .unwrap_or_else(|_| m.clone());
+                if wanted != s.model.name {
                     bail!(
                         "--model `{m}` differs from the snapshot's model `{}`",
-                        s.model_name
+                        s.model.name
                     );
                 }
             }
@@ -857,14 +760,7 @@ pub fn run(args: LearnArgs) -> Result<()> {
             if !args.categorical.is_empty() {
                 bail!("--categorical cannot change a loaded model's encoding");
             }
-            params = s.params;
-            (
-                s.model_name,
-                s.model,
-                s.encoder,
-                s.detector,
-                s.examples_total,
-            )
+            (s.model, s.encoder, s.detector, s.examples_total)
         }
         None => {
             let name = args
@@ -875,12 +771,15 @@ pub fn run(args: LearnArgs) -> Result<()> {
                 .target
                 .clone()
                 .ok_or_else(|| anyhow!("--target is required (or --load a snapshot)"))?;
-            let model = model::build(&name, &params)?;
+            let model = registry::build(&name, &params)
+                .with_context(|| format!("cannot build model `{name}`"))?;
             let encoder = Encoder::new(&target, model.task(), &header, &args.categorical)?;
-            (name, model, encoder, None, 0)
+            (model, encoder, None, 0)
         }
     };
+    let model_name = model.name.clone();
     let task = model.task();
+    let mut model = CliModel { model, refused: 0 };
     let (map, target_at) = encoder.layout(&header)?;
 
     let specs: Vec<String> = if args.metric.is_empty() {
@@ -942,8 +841,8 @@ pub fn run(args: LearnArgs) -> Result<()> {
         }
     };
 
-    let mut preq = Prequential::new(ms, detector, args.every, args.delay);
-    let mut x: Vec<f64> = Vec::new();
+    let mut preq: Prequential<Row> = Prequential::new(ms, detector, args.every, args.delay);
+    let mut row = Row::default();
     let mut fields: Vec<Field> = Vec::new();
     let mut skipped = 0u64;
     let mut report_bad = |line: u64, column: Option<&str>, msg: &str| {
@@ -966,8 +865,8 @@ pub fn run(args: LearnArgs) -> Result<()> {
             Some((line_no, Err(msg))) => report_bad(line_no, None, &msg),
             Some((line_no, Ok(()))) => {
                 rows += 1;
-                match encoder.encode(&f, &map, target_at, &mut x) {
-                    Ok(y) => preq.step(&mut model, &x, y, &mut emit),
+                match encoder.encode(&f, &map, target_at, &mut row) {
+                    Ok(y) => preq.step(&mut model, &row, y, &mut emit),
                     Err(b) => report_bad(line_no, Some(&b.column), &b.msg),
                 }
             }
@@ -990,11 +889,10 @@ pub fn run(args: LearnArgs) -> Result<()> {
     }
 
     let examples = preq.n();
+    let refused = model.refused;
     if let Some(path) = &args.save {
         let session = Session {
-            model_name: model_name.clone(),
-            params: params.clone(),
-            model,
+            model: model.model,
             encoder,
             detector: preq.detector().cloned(),
             examples_total: total_before + preq.n_learned(),
@@ -1033,6 +931,9 @@ pub fn run(args: LearnArgs) -> Result<()> {
     }
     if skipped > 0 {
         eprintln!("eddy learn: {skipped} bad row(s) skipped");
+    }
+    if refused > 0 {
+        eprintln!("eddy learn: the model refused {refused} label(s)");
     }
     Ok(())
 }
@@ -1076,35 +977,57 @@ mod tests {
     }
 
     #[test]
-    fn encoder_one_hot_and_bad_rows() {
+    fn encoder_types_columns_and_refuses_bad_rows() {
         let header = fields(&["x", "color", "y"]);
         let mut enc = Encoder::new("y", Task::Classification, &header, &[]).unwrap();
         let (map, t) = enc.layout(&header).unwrap();
-        let mut x = Vec::new();
+        let mut r = Row::default();
         let row = |a: &'static str, b: &'static str, c: &'static str| {
             vec![Field::Text(a), Field::Text(b), Field::Text(c)]
         };
+        let show = |r: &Row| format!("{:?}", r.cells);
         assert_eq!(
-            enc.encode(&row("1.5", "red", "1"), &map, t, &mut x).ok(),
+            enc.encode(&row("1.5", "red", "1"), &map, t, &mut r).ok(),
             Some(1.0)
         );
-        assert_eq!(x, vec![1.5, 1.0]);
+        assert_eq!(show(&r), r#"[Num(1.5), Cat("red")]"#);
         assert_eq!(
-            enc.encode(&row("2", "blue", "0"), &map, t, &mut x).ok(),
+            enc.encode(&row("2", "7", "0"), &map, t, &mut r).ok(),
             Some(0.0)
         );
-        assert_eq!(x, vec![2.0, 0.0, 1.0]);
+        assert_eq!(
+            show(&r),
+            r#"[Num(2.0), Cat("7")]"#,
+            "a categorical column stays one"
+        );
         let e = enc
-            .encode(&row("abc", "green", "1"), &map, t, &mut x)
+            .encode(&row("abc", "green", "1"), &map, t, &mut r)
             .unwrap_err();
-        assert_eq!(e.column, "x");
-        assert_eq!(enc.n_slots, 3, "a bad row creates no category");
+        assert_eq!(
+            (e.column.as_str(), e.msg.as_str()),
+            ("x", "`abc` is not a number")
+        );
         assert!(enc
-            .encode(&row("NaN", "red", "1"), &map, t, &mut x)
+            .encode(&row("NaN", "red", "1"), &map, t, &mut r)
             .is_err());
-        assert!(enc.encode(&row("1", "red", ""), &map, t, &mut x).is_err());
         assert!(enc
-            .encode(&row("1", "red", "cat"), &map, t, &mut x)
+            .encode(&row("inf", "red", "1"), &map, t, &mut r)
             .is_err());
+        assert!(enc.encode(&row("", "red", "1"), &map, t, &mut r).is_err());
+        assert!(enc.encode(&row("1", "red", ""), &map, t, &mut r).is_err());
+        // The first labels were integers: a name is refused.
+        assert!(enc
+            .encode(&row("1", "red", "cat"), &map, t, &mut r)
+            .is_err());
+        // Named labels are numbered by first appearance; booleans map to 0/1.
+        let mut named = Encoder::new("y", Task::Classification, &header, &[]).unwrap();
+        let ys: Vec<f64> = ["no", "yes", "no", "maybe"]
+            .iter()
+            .map(|l| named.encode_target(Field::Text(l)).ok().unwrap())
+            .collect();
+        assert_eq!(ys, vec![0.0, 1.0, 0.0, 2.0]);
+        let mut b = Encoder::new("y", Task::Classification, &header, &[]).unwrap();
+        assert_eq!(b.encode_target(Field::Text("False")).ok(), Some(0.0));
+        assert_eq!(b.encode_target(Field::Text("TRUE")).ok(), Some(1.0));
     }
 }
