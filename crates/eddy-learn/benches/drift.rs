@@ -18,7 +18,11 @@ fn stream(change_every: usize) -> Vec<f64> {
     let mut r = Rng::new(1);
     (0..N)
         .map(|i| {
-            let p = if (i / change_every) % 2 == 0 { 0.3 } else { 0.7 };
+            let p = if (i / change_every) % 2 == 0 {
+                0.3
+            } else {
+                0.7
+            };
             r.chance(p) as u8 as f64
         })
         .collect()

@@ -296,7 +296,11 @@ fn learn_save_then_load_continues_the_same_model() {
     assert_eq!(full["state"]["model"], resumed["state"]["model"]);
     assert_eq!(full["state"]["detector"], resumed["state"]["detector"]);
     assert_eq!(full["state"]["encoder"], resumed["state"]["encoder"]);
-    assert!(full["state"]["model"]["pipeline"].is_object(), "{}", full["state"]["model"]);
+    assert!(
+        full["state"]["model"]["pipeline"].is_object(),
+        "{}",
+        full["state"]["model"]
+    );
     // A snapshot cannot be reused for another model.
     let o = eddy(
         &[

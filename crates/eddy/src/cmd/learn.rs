@@ -211,6 +211,9 @@ struct Encoder {
     /// Feature columns, in input order, by name.
     columns: Vec<Column>,
     labels: Option<Labels>,
+    /// Numbers parsed from the current row, by column.
+    #[serde(skip)]
+    nums: Vec<f64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,6 +268,7 @@ impl Encoder {
             },
             columns,
             labels: None,
+            nums: Vec::new(),
         })
     }
 
@@ -310,7 +314,8 @@ impl Encoder {
         row: &mut Row,
     ) -> Result<f64, BadRow> {
         let y = self.encode_target(fields[target_at])?;
-        // Check every numeric field before deciding any column type.
+        // Parse every numeric field before deciding any column type.
+        self.nums.resize(self.columns.len(), 0.0);
         for (f, col) in fields.iter().zip(map) {
             let Some(ci) = *col else { continue };
             let c = &self.columns[ci];
@@ -320,7 +325,7 @@ impl Encoder {
                 ColKind::Undecided => !c.force_categorical && looks_numeric(*f),
             };
             if numeric {
-                number(*f, &c.name)?;
+                self.nums[ci] = number(*f, &c.name)?;
             }
         }
         row.cells.resize(self.columns.len(), Cell::Num(0.0));
@@ -345,7 +350,7 @@ impl Encoder {
             }
             let cell = &mut row.cells[ci];
             match c.kind {
-                ColKind::Numeric => *cell = Cell::Num(number(*f, &c.name).expect("checked above")),
+                ColKind::Numeric => *cell = Cell::Num(self.nums[ci]),
                 ColKind::Categorical => {
                     if !matches!(cell, Cell::Cat(_)) {
                         *cell = Cell::Cat(String::new());
@@ -461,17 +466,30 @@ fn number(f: Field, column: &str) -> Result<f64, BadRow> {
 // Readers.
 
 /// Splits one CSV record into fields (RFC 4180 quotes; `""` inside quotes is a quote).
-/// Field texts are written to `buf`; `ends` receives each field's end offset in `buf`.
-fn split_csv(line: &str, buf: &mut String, ends: &mut Vec<usize>) -> Result<(), String> {
+/// Field texts are written to `buf`; `spans` receives each field's `(start, end)` in `buf`.
+fn split_csv(line: &str, buf: &mut String, spans: &mut Vec<(usize, usize)>) -> Result<(), String> {
     buf.clear();
-    ends.clear();
-    if !line.contains('"') {
-        for f in line.split(',') {
-            buf.push_str(f);
-            ends.push(buf.len());
+    spans.clear();
+    // Fast path, one byte scan: no quotes, so the fields are the text between commas.
+    buf.push_str(line);
+    let mut quoted = false;
+    let mut start = 0;
+    for (i, &b) in line.as_bytes().iter().enumerate() {
+        if b == b',' {
+            spans.push((start, i));
+            start = i + 1;
+        } else if b == b'"' {
+            quoted = true;
+            break;
         }
+    }
+    if !quoted {
+        spans.push((start, line.len()));
         return Ok(());
     }
+    buf.clear();
+    spans.clear();
+    let mut start = 0;
     let mut chars = line.chars().peekable();
     let mut at_start = true;
     let mut quoted = false;
@@ -491,7 +509,8 @@ fn split_csv(line: &str, buf: &mut String, ends: &mut Vec<usize>) -> Result<(), 
             quoted = true;
             at_start = false;
         } else if c == ',' {
-            ends.push(buf.len());
+            spans.push((start, buf.len()));
+            start = buf.len();
             at_start = true;
         } else {
             buf.push(c);
@@ -501,7 +520,7 @@ fn split_csv(line: &str, buf: &mut String, ends: &mut Vec<usize>) -> Result<(), 
     if quoted {
         return Err("unterminated quoted field".into());
     }
-    ends.push(buf.len());
+    spans.push((start, buf.len()));
     Ok(())
 }
 
@@ -513,7 +532,7 @@ struct Reader {
     line: String,
     line_no: u64,
     buf: String,
-    ends: Vec<usize>,
+    spans: Vec<(usize, usize)>,
     json: Vec<serde_json::Value>,
 }
 
@@ -543,7 +562,7 @@ impl Reader {
             line: String::new(),
             line_no: 0,
             buf: String::new(),
-            ends: Vec::new(),
+            spans: Vec::new(),
             json: Vec::new(),
         };
         // The header: the CSV first line, or the first JSON object's keys (kept for `next`).
@@ -558,7 +577,7 @@ impl Reader {
         match format {
             Format::Csv => {
                 let line = std::mem::take(&mut r.line);
-                split_csv(&line, &mut r.buf, &mut r.ends).map_err(|e| {
+                split_csv(&line, &mut r.buf, &mut r.spans).map_err(|e| {
                     anyhow!("`{}` line {}: bad header: {e}", path.display(), r.line_no)
                 })?;
                 r.header = r.fields_text().map(|s| s.trim().to_string()).collect();
@@ -593,12 +612,7 @@ impl Reader {
     }
 
     fn fields_text(&self) -> impl Iterator<Item = &str> {
-        let mut start = 0;
-        self.ends.iter().map(move |&e| {
-            let s = &self.buf[start..e];
-            start = e;
-            s
-        })
+        self.spans.iter().map(move |&(a, b)| &self.buf[a..b])
     }
 
     fn read_line(&mut self) -> Result<bool> {
@@ -639,23 +653,21 @@ impl Reader {
         out.clear();
         match self.format {
             Format::Csv => {
-                if let Err(e) = split_csv(&self.line, &mut self.buf, &mut self.ends) {
+                if let Err(e) = split_csv(&self.line, &mut self.buf, &mut self.spans) {
                     return Ok(Some((self.line_no, Err(e))));
                 }
-                if self.ends.len() != self.header.len() {
+                if self.spans.len() != self.header.len() {
                     return Ok(Some((
                         self.line_no,
                         Err(format!(
                             "expected {} fields, found {}",
                             self.header.len(),
-                            self.ends.len()
+                            self.spans.len()
                         )),
                     )));
                 }
-                let mut start = 0;
-                for &e in &self.ends {
-                    out.push(Field::Text(&self.buf[start..e]));
-                    start = e;
+                for &(a, b) in &self.spans {
+                    out.push(Field::Text(&self.buf[a..b]));
                 }
             }
             Format::Jsonl => {
@@ -961,19 +973,18 @@ mod tests {
 
     #[test]
     fn csv_split_handles_quotes() {
-        let (mut buf, mut ends) = (String::new(), Vec::new());
-        split_csv(r#"a,"b,c","say ""hi""",,d"#, &mut buf, &mut ends).unwrap();
-        let mut start = 0;
-        let got: Vec<&str> = ends
-            .iter()
-            .map(|&e| {
-                let s = &buf[start..e];
-                start = e;
-                s
-            })
-            .collect();
-        assert_eq!(got, vec!["a", "b,c", "say \"hi\"", "", "d"]);
-        assert!(split_csv(r#"a,"b"#, &mut buf, &mut ends).is_err());
+        let (mut buf, mut spans) = (String::new(), Vec::new());
+        let mut split = |line: &str| -> Vec<String> {
+            split_csv(line, &mut buf, &mut spans).unwrap();
+            spans.iter().map(|&(a, b)| buf[a..b].to_string()).collect()
+        };
+        assert_eq!(
+            split(r#"a,"b,c","say ""hi""",,d"#),
+            vec!["a", "b,c", "say \"hi\"", "", "d"]
+        );
+        assert_eq!(split("1,,2.5,x"), vec!["1", "", "2.5", "x"]);
+        assert_eq!(split(""), vec![""]);
+        assert!(split_csv(r#"a,"b"#, &mut buf, &mut spans).is_err());
     }
 
     #[test]
