@@ -18,7 +18,7 @@ fn stream(change_every: usize) -> Vec<f64> {
     let mut r = Rng::new(1);
     (0..N)
         .map(|i| {
-            let p = if (i / change_every) % 2 == 0 {
+            let p = if (i / change_every).is_multiple_of(2) {
                 0.3
             } else {
                 0.7
