@@ -1,49 +1,58 @@
 //! Exact, incremental ROC AUC over weighted (score, label) pairs.
 //!
 //! The Mann-Whitney numerator `U = Σ_{pos p, neg q} w_p w_q ([s_p > s_q] + ½ [s_p = s_q])` is
-//! kept up to date with an order-statistic treap keyed by score: adding weight `w` to a
+//! kept up to date with an order-statistic index keyed by score: adding weight `w` to a
 //! positive at `s` adds `w (N⁻(< s) + ½ N⁻(= s))`, to a negative `w (N⁺(> s) + ½ N⁺(= s))`.
 //! Negative weights remove examples (rolling windows); a lazy global factor scales every
-//! weight at once (fading). `AUC = U / (P N)`, exact with ties, `O(log n)` per update.
+//! weight at once (fading). `AUC = U / (P N)`, exact with ties.
+//!
+//! The index is a list of sorted blocks of at most `2 * HALF` distinct scores with a Fenwick
+//! tree over the blocks' totals: `O(log n + HALF)` per update, cache-friendly (a binary search
+//! over block maxima, one block scan, a short memmove).
 
-const NIL: u32 = u32::MAX;
+/// Half the largest block size.
+const HALF: usize = 256;
 
-#[derive(Debug, Clone)]
-struct Node {
+#[derive(Debug, Clone, Copy)]
+struct Entry {
     key: u64,
     pos: f64,
     neg: f64,
-    spos: f64,
-    sneg: f64,
-    prio: u64,
-    l: u32,
-    r: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Block {
+    entries: Vec<Entry>,
+    pos: f64,
+    neg: f64,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Auc {
-    nodes: Vec<Node>,
-    free: Vec<u32>,
-    root: u32,
+    blocks: Vec<Block>,
+    /// Largest key of each block (contiguous, for the binary search).
+    maxs: Vec<u64>,
+    /// Fenwick trees over the blocks' positive and negative totals.
+    fen_pos: Vec<f64>,
+    fen_neg: Vec<f64>,
     u: f64,
     pos: f64,
     neg: f64,
     /// Real weight = stored weight × `g` (fading); the AUC ratio does not depend on it.
     g: f64,
-    rng: u64,
 }
 
 impl Default for Auc {
     fn default() -> Self {
         Auc {
-            nodes: Vec::new(),
-            free: Vec::new(),
-            root: NIL,
+            blocks: Vec::new(),
+            maxs: Vec::new(),
+            fen_pos: Vec::new(),
+            fen_neg: Vec::new(),
             u: 0.0,
             pos: 0.0,
             neg: 0.0,
             g: 1.0,
-            rng: 0x9E37_79B9_7F4A_7C15,
         }
     }
 }
@@ -59,86 +68,49 @@ fn key_of(s: f64) -> u64 {
     }
 }
 
+fn fen_add(t: &mut [f64], i: usize, d: f64) {
+    let mut i = i + 1;
+    while i <= t.len() {
+        t[i - 1] += d;
+        i += i & i.wrapping_neg();
+    }
+}
+
+/// Sum of the first `i` entries.
+fn fen_prefix(t: &[f64], i: usize) -> f64 {
+    let (mut i, mut s) = (i, 0.0);
+    while i > 0 {
+        s += t[i - 1];
+        i -= i & i.wrapping_neg();
+    }
+    s
+}
+
 impl Auc {
-    fn spos(&self, n: u32) -> f64 {
-        if n == NIL {
-            0.0
-        } else {
-            self.nodes[n as usize].spos
-        }
-    }
-    fn sneg(&self, n: u32) -> f64 {
-        if n == NIL {
-            0.0
-        } else {
-            self.nodes[n as usize].sneg
-        }
-    }
-    fn pull(&mut self, n: u32) {
-        let (l, r) = (self.nodes[n as usize].l, self.nodes[n as usize].r);
-        let (sp, sn) = (self.spos(l) + self.spos(r), self.sneg(l) + self.sneg(r));
-        let node = &mut self.nodes[n as usize];
-        node.spos = sp + node.pos;
-        node.sneg = sn + node.neg;
-    }
-
-    /// Splits `t` into keys `< key` and keys `>= key`.
-    fn split(&mut self, t: u32, key: u64) -> (u32, u32) {
-        if t == NIL {
-            return (NIL, NIL);
-        }
-        if self.nodes[t as usize].key < key {
-            let (a, b) = self.split(self.nodes[t as usize].r, key);
-            self.nodes[t as usize].r = a;
-            self.pull(t);
-            (t, b)
-        } else {
-            let (a, b) = self.split(self.nodes[t as usize].l, key);
-            self.nodes[t as usize].l = b;
-            self.pull(t);
-            (a, t)
-        }
-    }
-
-    fn merge(&mut self, a: u32, b: u32) -> u32 {
-        if a == NIL {
-            return b;
-        }
-        if b == NIL {
-            return a;
-        }
-        if self.nodes[a as usize].prio > self.nodes[b as usize].prio {
-            let r = self.merge(self.nodes[a as usize].r, b);
-            self.nodes[a as usize].r = r;
-            self.pull(a);
-            a
-        } else {
-            let l = self.merge(a, self.nodes[b as usize].l);
-            self.nodes[b as usize].l = l;
-            self.pull(b);
-            b
-        }
-    }
-
-    /// `(N⁻(< key), N⁻(= key), N⁺(> key), N⁺(= key), node at key)`.
-    fn around(&self, key: u64) -> (f64, f64, f64, f64, u32) {
-        let (mut neg_lt, mut pos_gt) = (0.0, 0.0);
-        let mut cur = self.root;
-        while cur != NIL {
-            let n = &self.nodes[cur as usize];
-            if key < n.key {
-                pos_gt += n.pos + self.spos(n.r);
-                cur = n.l;
-            } else if key > n.key {
-                neg_lt += n.neg + self.sneg(n.l);
-                cur = n.r;
-            } else {
-                neg_lt += self.sneg(n.l);
-                pos_gt += self.spos(n.r);
-                return (neg_lt, n.neg, pos_gt, n.pos, cur);
+    /// Rebuilds the Fenwick trees and maxima from the blocks (after a split or removal).
+    fn rebuild(&mut self) {
+        let n = self.blocks.len();
+        self.maxs.clear();
+        self.maxs.extend(
+            self.blocks
+                .iter()
+                .map(|b| b.entries.last().map_or(0, |e| e.key)),
+        );
+        for (t, f) in [(&mut self.fen_pos, 0), (&mut self.fen_neg, 1)] {
+            t.clear();
+            t.extend(
+                self.blocks
+                    .iter()
+                    .map(|b| if f == 0 { b.pos } else { b.neg }),
+            );
+            for i in 1..=n {
+                let j = i + (i & i.wrapping_neg());
+                if j <= n {
+                    let v = t[i - 1];
+                    t[j - 1] += v;
+                }
             }
         }
-        (neg_lt, 0.0, pos_gt, 0.0, NIL)
     }
 
     /// Adds real weight `w` (may be negative) to an example of label `positive` at `score`.
@@ -148,7 +120,38 @@ impl Auc {
     }
 
     fn add_raw(&mut self, key: u64, positive: bool, w: f64) {
-        let (neg_lt, neg_eq, pos_gt, pos_eq, at) = self.around(key);
+        if self.blocks.is_empty() {
+            if w <= 0.0 {
+                return;
+            }
+            self.blocks.push(Block::default());
+            self.rebuild();
+        }
+        let bi = self
+            .maxs
+            .partition_point(|&m| m < key)
+            .min(self.blocks.len() - 1);
+        let b = &self.blocks[bi];
+        // One sequential scan finds the position and sums what lies below (a binary search
+        // would add dependent cache misses on a block the scan reads anyway).
+        let (mut neg_lt, mut pos_le) =
+            (fen_prefix(&self.fen_neg, bi), fen_prefix(&self.fen_pos, bi));
+        let mut at = b.entries.len();
+        for (i, e) in b.entries.iter().enumerate() {
+            if e.key >= key {
+                at = i;
+                break;
+            }
+            neg_lt += e.neg;
+            pos_le += e.pos;
+        }
+        let found = b.entries.get(at).is_some_and(|e| e.key == key);
+        let (neg_eq, pos_eq) = if found {
+            (b.entries[at].neg, b.entries[at].pos)
+        } else {
+            (0.0, 0.0)
+        };
+        let pos_gt = self.pos - pos_le - pos_eq;
         let (dp, dn) = if positive { (w, 0.0) } else { (0.0, w) };
         if positive {
             self.u += w * (neg_lt + 0.5 * neg_eq);
@@ -157,103 +160,94 @@ impl Auc {
             self.u += w * (pos_gt + 0.5 * pos_eq);
             self.neg += w;
         }
-        if at != NIL {
-            let n = &self.nodes[at as usize];
-            let (np, nn) = (n.pos + dp, n.neg + dn);
-            if np.abs() < 1e-9 && nn.abs() < 1e-9 && w < 0.0 {
-                // Emptied (rolling removal): unlink the node.
-                let (a, bc) = self.split(self.root, key);
-                let (_, c) = match key.checked_add(1) {
-                    Some(k1) => self.split(bc, k1),
-                    None => (bc, NIL),
-                };
-                self.root = self.merge(a, c);
-                self.free.push(at);
-                return;
-            }
-            // Every node on the path to `key` holds it in its subtree.
-            let mut cur = self.root;
-            while cur != NIL {
-                let n = &mut self.nodes[cur as usize];
-                n.spos += dp;
-                n.sneg += dn;
-                if key == n.key {
-                    n.pos += dp;
-                    n.neg += dn;
-                    break;
+        let b = &mut self.blocks[bi];
+        b.pos += dp;
+        b.neg += dn;
+        let mut restructure = false;
+        if found {
+            let e = &mut b.entries[at];
+            e.pos += dp;
+            e.neg += dn;
+            if w < 0.0 && e.pos.abs() < 1e-9 && e.neg.abs() < 1e-9 {
+                // Emptied (rolling removal): drop the score, and the block if it is empty.
+                b.entries.remove(at);
+                if b.entries.is_empty() {
+                    self.blocks.remove(bi);
+                    restructure = true;
+                } else {
+                    self.maxs[bi] = b.entries[b.entries.len() - 1].key;
                 }
-                cur = if key < n.key { n.l } else { n.r };
             }
-            return;
+        } else {
+            b.entries.insert(
+                at,
+                Entry {
+                    key,
+                    pos: dp,
+                    neg: dn,
+                },
+            );
+            if key > self.maxs[bi] || b.entries.len() == 1 {
+                self.maxs[bi] = b.entries[b.entries.len() - 1].key;
+            }
+            if b.entries.len() > 2 * HALF {
+                let tail = b.entries.split_off(HALF);
+                let (tp, tn) = tail
+                    .iter()
+                    .fold((0.0, 0.0), |(p, n), e| (p + e.pos, n + e.neg));
+                b.pos -= tp;
+                b.neg -= tn;
+                self.blocks.insert(
+                    bi + 1,
+                    Block {
+                        entries: tail,
+                        pos: tp,
+                        neg: tn,
+                    },
+                );
+                restructure = true;
+            }
         }
-        // New score: a fresh node between the keys below and above.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let node = Node {
-            key,
-            pos: dp,
-            neg: dn,
-            spos: dp,
-            sneg: dn,
-            prio: self.rng,
-            l: NIL,
-            r: NIL,
-        };
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.nodes[id as usize] = node;
-                id
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
-        let (a, b) = self.split(self.root, key);
-        let left = self.merge(a, id);
-        self.root = self.merge(left, b);
+        if restructure {
+            self.rebuild();
+        } else {
+            fen_add(&mut self.fen_pos, bi, dp);
+            fen_add(&mut self.fen_neg, bi, dn);
+        }
     }
 
     /// Multiplies every weight by `a` (fading); renormalises and prunes negligible scores now
     /// and then so stored weights stay finite and memory stays bounded.
     pub(crate) fn scale(&mut self, a: f64) {
         self.g *= a;
-        if self.g < 1e-100 {
-            let g = self.g;
-            for n in &mut self.nodes {
-                n.pos *= g;
-                n.neg *= g;
-                n.spos *= g;
-                n.sneg *= g;
-            }
-            self.u *= g * g;
-            self.pos *= g;
-            self.neg *= g;
-            self.g = 1.0;
-            let mut tiny = Vec::new();
-            self.collect_tiny(self.root, &mut tiny);
-            for (key, p, n) in tiny {
-                if p != 0.0 {
-                    self.add_raw(key, true, -p);
-                }
-                if n != 0.0 {
-                    self.add_raw(key, false, -n);
-                }
-            }
-        }
-    }
-
-    fn collect_tiny(&self, t: u32, out: &mut Vec<(u64, f64, f64)>) {
-        if t == NIL {
+        if self.g >= 1e-100 {
             return;
         }
-        let n = &self.nodes[t as usize];
-        if n.pos.abs() + n.neg.abs() < 1e-40 {
-            out.push((n.key, n.pos, n.neg));
+        let g = self.g;
+        self.g = 1.0;
+        // Scale, drop scores whose weight became negligible, and recount U in key order.
+        let (mut u, mut pos, mut neg) = (0.0, 0.0, 0.0);
+        for b in &mut self.blocks {
+            b.entries.retain_mut(|e| {
+                e.pos *= g;
+                e.neg *= g;
+                e.pos.abs() + e.neg.abs() >= 1e-40
+            });
+            b.pos = 0.0;
+            b.neg = 0.0;
+            for e in &b.entries {
+                u += e.pos * (neg + 0.5 * e.neg);
+                pos += e.pos;
+                neg += e.neg;
+                b.pos += e.pos;
+                b.neg += e.neg;
+            }
         }
-        self.collect_tiny(n.l, out);
-        self.collect_tiny(n.r, out);
+        self.blocks.retain(|b| !b.entries.is_empty());
+        self.u = u;
+        self.pos = pos;
+        self.neg = neg;
+        self.rebuild();
     }
 
     pub(crate) fn value(&self) -> f64 {
@@ -266,6 +260,6 @@ impl Auc {
 
     #[cfg(test)]
     pub(crate) fn n_nodes(&self) -> usize {
-        self.nodes.len() - self.free.len()
+        self.blocks.iter().map(|b| b.entries.len()).sum()
     }
 }

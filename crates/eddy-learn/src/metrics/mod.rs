@@ -22,7 +22,7 @@
 //!   no direct equivalent.
 //!
 //! **Differences from River.** River's `ROCAUC` is an approximation (it bins thresholds, `n_thresholds=10`);
-//! eddy's is exact, including ties (`O(log n)` per update with an order-statistic tree). Every
+//! eddy's is exact, including ties (an order-statistic index of sorted blocks, `O(log n + 512)` per update). Every
 //! metric is `NaN` before its first example (River gives 0); precision, recall and F1 are 0 when
 //! their denominator is 0, as in River; R² is 0 when all targets are equal; ROC AUC is `NaN`
 //! until both classes were seen. Log loss uses `proba` when given, else the 0/1 prediction.

@@ -152,6 +152,41 @@ fn roc_auc_matches_brute_force_in_every_flavour() {
 }
 
 #[test]
+fn roc_auc_stays_exact_across_block_splits_and_removals() {
+    // Thousands of mostly distinct scores: the index splits blocks, and the rolling window
+    // empties and removes them.
+    let mut r = Rng::new(8);
+    let items: Vec<(f64, f64)> = (0..5000)
+        .map(|_| {
+            let s = if r.chance(0.2) { 0.5 } else { r.next_f64() };
+            ((r.next_f64() < s) as u8 as f64, s)
+        })
+        .collect();
+    let ys: Vec<f64> = items.iter().map(|x| x.0).collect();
+    let ss: Vec<f64> = items.iter().map(|x| x.1).collect();
+    let all = run("rocauc", &ys, &ss, Some(&ss));
+    let roll = run("rolling(1500):rocauc", &ys, &ss, Some(&ss));
+    for t in [1200, 2999, 4999] {
+        assert!(
+            close(all[t], brute_auc(&items[..=t], &vec![1.0; t + 1])),
+            "all at {t}"
+        );
+        let from = (t + 1).saturating_sub(1500);
+        let want = brute_auc(&items[from..=t], &vec![1.0; t + 1 - from]);
+        assert!(
+            close(roll[t], want),
+            "rolling at {t}: {} vs {want}",
+            roll[t]
+        );
+    }
+    let mut m = StreamMetric::rolling(MetricKind::RocAuc, 1500);
+    for &(y, s) in &items {
+        m.update(y, 0.0, Some(s));
+    }
+    assert!(m.auc.as_ref().unwrap().n_nodes() <= 1500);
+}
+
+#[test]
 fn rolling_and_fading_hand_worked() {
     // Rolling(2) MAE over errors 1, 2, 3: 1, 1.5, 2.5.
     assert_eq!(
