@@ -19,6 +19,9 @@ use crate::{Detector, DriftState, LearnError};
 /// the whole detector restarts empty (River resets its helper on the next `update`; eddy
 /// resets right after reporting, which is observably the same). ADWIN never warns.
 ///
+/// Checked against River: the example in River's docstring gives the same indices on the same
+/// input (`tests/river_compat.rs`, which ports Python's `random` to rebuild the stream).
+///
 /// Measured (tests in `drift/tests.rs`, seeds 0..10): Bernoulli 0.2 → 0.8 at index 1000 is
 /// detected 55–119 values later (steps of `clock`); stationary Bernoulli(0.2), 20 streams of
 /// 10 000 values: no false alarm (0 / 200 000 updates).

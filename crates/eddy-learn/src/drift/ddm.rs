@@ -13,6 +13,9 @@ use crate::{Detector, DriftState, LearnError};
 /// (`warm_start` 30, `warning_threshold` 2, `drift_threshold` 3). Inputs are used as numbers in
 /// the running mean, as River does with booleans; feed 0/1.
 ///
+/// Checked against River: the example in River's docstring gives the same indices on the same
+/// input (`tests/river_compat.rs`, which ports Python's `random` to rebuild the stream).
+///
 /// Measured (tests in `drift/tests.rs`): Bernoulli 0.2 → 0.8 at index 1000 is detected 19–177
 /// values later (the mean is cumulative, so a long stable past slows it down); stationary
 /// Bernoulli(0.2), 20 streams of 10 000 values: about 0.04 false drifts per 1 000 values.

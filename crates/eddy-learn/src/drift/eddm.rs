@@ -15,6 +15,9 @@ use crate::{Detector, DriftState, LearnError};
 /// (`ddof = 1`). River counts an error when `x == 1`; eddy when `x >= 0.5` (same on 0/1 input).
 /// As in River, the warning state persists between errors.
 ///
+/// Checked against River: the example in River's docstring gives the same indices on the same
+/// input (`tests/river_compat.rs`, which ports Python's `random` to rebuild the stream).
+///
 /// Measured (tests in `drift/tests.rs`): error rate 0.2 → 0.8 at index 2000 is detected 2–94
 /// values later. EDDM is sensitive: stationary Bernoulli(0.2), 20 streams of 10 000 values,
 /// about 1.8 false drifts per 1 000 values at the defaults (River's own docs raise `alpha` and
