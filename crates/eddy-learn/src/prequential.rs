@@ -180,7 +180,7 @@ impl<X: ?Sized + ToOwned> Prequential<X> {
             detector,
             every,
             delay,
-            pending: VecDeque::with_capacity(delay + 1),
+            pending: VecDeque::with_capacity(delay.min(1 << 16) + 1),
             spare: Vec::new(),
             buf: Vec::new(),
             n: 0,

@@ -71,8 +71,8 @@ impl Adwin {
         if clock == 0 {
             return bad("clock", "must be at least 1");
         }
-        if max_buckets < 2 {
-            return bad("max_buckets", "must be at least 2");
+        if !(2..=1000).contains(&max_buckets) {
+            return bad("max_buckets", "must be in 2..=1000");
         }
         let s = max_buckets + 1;
         Ok(Adwin {

@@ -76,7 +76,7 @@ impl Kswin {
             window_size,
             stat_size,
             seed,
-            window: VecDeque::with_capacity(window_size),
+            window: VecDeque::with_capacity(window_size.min(1 << 16)),
             rng: Rng::new(seed).state(),
             p_value: 0.0,
             scratch: Scratch::default(),

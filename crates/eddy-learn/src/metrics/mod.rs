@@ -161,7 +161,7 @@ impl StreamMetric {
             kind,
             Window::Rolling {
                 size,
-                buf: VecDeque::with_capacity(size + 1),
+                buf: VecDeque::with_capacity(size.min(1 << 16) + 1),
             },
             format!("rolling({size}):{}", kind.name()),
         )

@@ -534,6 +534,8 @@ struct Reader {
     buf: String,
     spans: Vec<(usize, usize)>,
     json: Vec<serde_json::Value>,
+    /// JSONL: the first object (read for its keys) is still to be handed out as data.
+    first_pending: bool,
 }
 
 impl Reader {
@@ -564,6 +566,7 @@ impl Reader {
             buf: String::new(),
             spans: Vec::new(),
             json: Vec::new(),
+            first_pending: false,
         };
         // The header: the CSV first line, or the first JSON object's keys (kept for `next`).
         loop {
@@ -604,8 +607,8 @@ impl Reader {
                     anyhow!("`{}` line {}: not a JSON object", path.display(), r.line_no)
                 })?;
                 r.header = obj.keys().cloned().collect();
-                // The first line is data too: re-read it on the first `next`.
-                r.line_no -= 1;
+                // The first line is data too: `next` hands it out first.
+                r.first_pending = true;
             }
         }
         Ok(r)
@@ -628,6 +631,9 @@ impl Reader {
         while self.line.ends_with('\n') || self.line.ends_with('\r') {
             self.line.pop();
         }
+        if self.line_no == 1 && self.line.starts_with('\u{feff}') {
+            self.line.drain(..'\u{feff}'.len_utf8());
+        }
         Ok(true)
     }
 
@@ -637,9 +643,9 @@ impl Reader {
         &'a mut self,
         out: &mut Vec<Field<'a>>,
     ) -> Result<Option<(u64, Result<(), String>)>> {
-        let first_json = self.format == Format::Jsonl && self.line_no == 0;
-        if first_json {
-            self.line_no = 1; // the header line, already in `self.line`
+        if self.first_pending {
+            // The first JSON line, already in `self.line`.
+            self.first_pending = false;
         } else {
             loop {
                 if !self.read_line()? {
