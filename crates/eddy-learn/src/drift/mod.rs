@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::param::ParamReader;
 use crate::registry::Params;
+use crate::snapshot;
 use crate::{Detector, DriftState, LearnError};
 
 /// Detector names accepted by [`build`].
@@ -71,7 +72,27 @@ impl AnyDetector {
     pub fn is_binary(&self) -> bool {
         matches!(self, AnyDetector::Ddm(_) | AnyDetector::Eddm(_))
     }
+
+    /// A versioned snapshot (kind `detector`); restores to a detector giving the same outputs.
+    pub fn to_snapshot_string(&self) -> Result<String, LearnError> {
+        snapshot::to_string(SNAPSHOT_KIND, self)
+    }
+
+    pub fn from_snapshot_str(text: &str) -> Result<Self, LearnError> {
+        snapshot::from_str(text, Some(SNAPSHOT_KIND)).map(|(_, d)| d)
+    }
+
+    pub fn save(&self, path: &std::path::Path) -> Result<(), LearnError> {
+        snapshot::save(path, SNAPSHOT_KIND, self)
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Self, LearnError> {
+        snapshot::load(path, Some(SNAPSHOT_KIND)).map(|(_, d)| d)
+    }
 }
+
+/// Snapshot kind of a detector file.
+pub const SNAPSHOT_KIND: &str = "detector";
 
 /// Builds a detector by name (`adwin`, `page_hinkley` (alias `ph`), `ddm`, `eddm`, `kswin`)
 /// with River's parameter names; absent parameters take River's defaults, unknown ones are

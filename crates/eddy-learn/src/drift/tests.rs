@@ -1,7 +1,6 @@
 use eddy_core::rng::Rng;
 
 use super::*;
-use crate::snapshot;
 
 fn params(kv: &[(&str, &str)]) -> Params {
     kv.iter()
@@ -270,12 +269,19 @@ fn snapshots_restore_identical_detectors() {
         for &x in &xs[..1500] {
             a.update(x);
         }
-        let text = snapshot::to_string("detector", &a).unwrap();
-        let (_, mut b): (String, AnyDetector) =
-            snapshot::from_str(&text, Some("detector")).unwrap();
+        let text = a.to_snapshot_string().unwrap();
+        let mut b = AnyDetector::from_snapshot_str(&text).unwrap();
+        assert_eq!(b.name(), *name);
+        let path =
+            std::env::temp_dir().join(format!("eddy-detector-{}-{name}.json", std::process::id()));
+        a.save(&path).unwrap();
+        let mut c = AnyDetector::load(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
         let out_a: Vec<DriftState> = xs[1500..].iter().map(|&x| a.update(x)).collect();
         let out_b: Vec<DriftState> = xs[1500..].iter().map(|&x| b.update(x)).collect();
+        let out_c: Vec<DriftState> = xs[1500..].iter().map(|&x| c.update(x)).collect();
         assert_eq!(out_a, out_b, "{name}");
+        assert_eq!(out_a, out_c, "{name}");
         assert!(
             out_a.contains(&DriftState::Drift),
             "{name} should see the change"
