@@ -280,3 +280,52 @@ fn build_parses_specs_and_refuses_bad_ones() {
     let e = build("acuracy").unwrap_err().to_string();
     assert!(e.contains("accuracy") && e.contains("rolling(N)"), "{e}");
 }
+
+/// Every kind's fading variant equals its formula on weights `A^k` (k steps back), computed
+/// here directly from the whole history.
+#[test]
+fn fading_equals_weighted_formulas() {
+    let a: f64 = 0.9;
+    let mut r = Rng::new(21);
+    let n = 60;
+    let ys: Vec<f64> = (0..n).map(|_| r.below(2) as f64).collect();
+    let ps: Vec<f64> = (0..n).map(|_| r.below(2) as f64).collect();
+    let qs: Vec<f64> = (0..n).map(|_| r.next_f64()).collect();
+    let yr: Vec<f64> = (0..n).map(|_| r.normal() * 3.0).collect();
+    let pr: Vec<f64> = yr.iter().map(|y| y + r.normal()).collect();
+    let w: Vec<f64> = (0..n).map(|i| a.powi((n - 1 - i) as i32)).collect();
+    let sw: f64 = w.iter().sum();
+    let sum = |f: &dyn Fn(usize) -> f64| (0..n).map(|i| w[i] * f(i)).sum::<f64>();
+    let tp = sum(&|i| (ys[i] == 1.0 && ps[i] == 1.0) as u8 as f64);
+    let fp = sum(&|i| (ys[i] == 0.0 && ps[i] == 1.0) as u8 as f64);
+    let fn_ = sum(&|i| (ys[i] == 1.0 && ps[i] == 0.0) as u8 as f64);
+    let mean_y = sum(&|i| yr[i]) / sw;
+    let want = [
+        ("accuracy", sum(&|i| (ys[i] == ps[i]) as u8 as f64) / sw),
+        ("precision", tp / (tp + fp)),
+        ("recall", tp / (tp + fn_)),
+        ("f1", 2.0 * tp / (2.0 * tp + fp + fn_)),
+        (
+            "logloss",
+            sum(&|i| {
+                if ys[i] == 1.0 {
+                    -qs[i].ln()
+                } else {
+                    -(1.0 - qs[i]).ln()
+                }
+            }) / sw,
+        ),
+        ("mae", sum(&|i| (yr[i] - pr[i]).abs()) / sw),
+        ("rmse", (sum(&|i| (yr[i] - pr[i]).powi(2)) / sw).sqrt()),
+        (
+            "r2",
+            1.0 - sum(&|i| (yr[i] - pr[i]).powi(2)) / sum(&|i| (yr[i] - mean_y).powi(2)),
+        ),
+    ];
+    for (name, v) in want {
+        let reg = MetricKind::from_name(name).unwrap().task() == Task::Regression;
+        let (y, p) = if reg { (&yr, &pr) } else { (&ys, &ps) };
+        let got = last(&format!("fading({a}):{name}"), y, p, Some(&qs));
+        assert!((got - v).abs() < 1e-9, "{name}: {got} vs {v}");
+    }
+}

@@ -22,7 +22,8 @@
 //! Output (stdout, JSON lines): `{"n":N,"<metric>":v,...}` every `--every` examples,
 //! `{"n":N,"drift":"<detector>"}` per drift, then a summary line
 //! `{"summary":{"examples":..,"skipped":..,"drifts":..,"metrics":{..},"seconds":..,"examples_per_s":..}}`.
-//! Undefined metric values print as `null`.
+//! Undefined metric values print as `null`. With `--delay`, metrics and the detector see an
+//! example when its label arrives, so a drift line's `n` counts the examples scored by then.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
