@@ -109,7 +109,8 @@ fn argmax(v: &[f64]) -> Option<usize> {
     best
 }
 
-/// River's `do_naive_bayes_prediction`, written into `out` (length `n_classes`). Returns false
+/// River's `do_naive_bayes_prediction` (with `ln(pdf)` computed directly in log space),
+/// written into `out` (length `n_classes`). Returns false
 /// (and leaves zeros) when the leaf has seen no weight.
 fn naive_bayes(x: &[f64], stats: &[f64], splitters: &[GaussianSplitter], out: &mut [f64]) -> bool {
     out.iter_mut().for_each(|o| *o = 0.0);
@@ -124,9 +125,8 @@ fn naive_bayes(x: &[f64], stats: &[f64], splitters: &[GaussianSplitter], out: &m
         }
         let mut vote = (w / total).ln();
         for (s, &xf) in splitters.iter().zip(x) {
-            let p = s.cond_proba(xf, c);
-            if p > 0.0 {
-                vote += p.ln();
+            if let Some(lp) = s.log_cond_proba(xf, c) {
+                vote += lp;
             }
         }
         out[c] = vote;

@@ -137,3 +137,24 @@ fn info_gain_by_hand() {
         f64::NEG_INFINITY
     );
 }
+
+#[test]
+fn log_density_matches_ln_of_density() {
+    let mut s = GaussianSplitter::default();
+    for v in [1.0, 2.0, 4.0] {
+        s.update(v, 1, 1.0);
+    }
+    s.update(5.0, 0, 1.0);
+    for x in [-3.0, 0.0, 2.3, 10.0] {
+        let want = s.cond_proba(x, 1).ln();
+        let got = s.log_cond_proba(x, 1).unwrap();
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    }
+    // One value for class 0: variance 0, density 0, skipped; class 2 never seen.
+    assert_eq!(s.cond_proba(5.0, 0), 0.0);
+    assert_eq!(s.log_cond_proba(5.0, 0), None);
+    assert_eq!(s.log_cond_proba(5.0, 2), None);
+    // Far in the tail the density underflows to 0 and the log is skipped too.
+    assert_eq!(s.cond_proba(1e6, 1), 0.0);
+    assert_eq!(s.log_cond_proba(1e6, 1), None);
+}
