@@ -94,7 +94,38 @@ impl GaussianNb {
     }
 }
 
+impl GaussianNb {
+    /// River's `joint_log_likelihood` for class `c` (`None` for a class never seen).
+    fn joint_log_likelihood(&self, x: &[f64], c: usize, total: f64) -> Option<f64> {
+        let n = self.class_counts[c];
+        if n == 0.0 {
+            return None;
+        }
+        let g = &self.gaussians[c];
+        let mut ll = (n / total).ln();
+        for (f, &xf) in x.iter().enumerate() {
+            let pdf = g.get(f).map_or(0.0, |g| g.pdf(xf));
+            ll += (1e-9 + pdf).ln();
+        }
+        Some(ll)
+    }
+}
+
 impl Classifier for GaussianNb {
+    /// The class of largest joint log-likelihood; no allocation.
+    fn predict_one(&self, x: &[f64]) -> usize {
+        let total: f64 = self.class_counts.iter().sum();
+        let mut best = (0, f64::NEG_INFINITY);
+        for c in 0..self.class_counts.len() {
+            if let Some(ll) = self.joint_log_likelihood(x, c, total) {
+                if ll > best.1 {
+                    best = (c, ll);
+                }
+            }
+        }
+        best.0
+    }
+
     fn n_classes(&self) -> usize {
         self.class_counts.len()
     }
@@ -108,18 +139,10 @@ impl Classifier for GaussianNb {
         }
         let mut max = f64::NEG_INFINITY;
         for (c, o) in out.iter_mut().enumerate() {
-            let n = self.class_counts[c];
-            if n == 0.0 {
-                continue;
+            if let Some(ll) = self.joint_log_likelihood(x, c, total) {
+                *o = ll;
+                max = max.max(ll);
             }
-            let g = &self.gaussians[c];
-            let mut ll = (n / total).ln();
-            for (f, &xf) in x.iter().enumerate() {
-                let pdf = g.get(f).map_or(0.0, |g| g.pdf(xf));
-                ll += (1e-9 + pdf).ln();
-            }
-            *o = ll;
-            max = max.max(ll);
         }
         let mut sum = 0.0;
         for (c, o) in out.iter_mut().enumerate() {

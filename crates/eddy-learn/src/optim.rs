@@ -60,6 +60,9 @@ pub enum Rule {
     },
     /// River's `optim.FTRLProximal(alpha=0.05, beta=1.0, l1=0.0, l2=1.0)`. As in River, the
     /// weights are first set from the accumulated state (`z`, `n`), then the state absorbs `g`.
+    /// Difference: where `|z| <= l1` the weight is set to 0, as in McMahan et al. (2013);
+    /// River's current code leaves it unchanged there (the same while weights start at 0 and
+    /// `|z|` has never exceeded `l1`, i.e. always with River's default `l1=0`).
     FtrlProximal {
         alpha: f64,
         beta: f64,

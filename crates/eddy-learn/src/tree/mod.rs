@@ -337,6 +337,7 @@ impl Default for HoeffdingTreeClassifier {
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    static PROBA: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Classifier for HoeffdingTreeClassifier {
@@ -360,6 +361,15 @@ impl Classifier for HoeffdingTreeClassifier {
         if s > 0.0 {
             out.iter_mut().for_each(|o| *o /= s);
         }
+    }
+
+    /// As the trait's default, without allocating (a reused thread-local buffer).
+    fn predict_one(&self, x: &[f64]) -> usize {
+        PROBA.with(|p| {
+            let mut p = p.borrow_mut();
+            self.predict_proba_one(x, &mut p);
+            argmax(&p).unwrap_or(0)
+        })
     }
 
     fn learn_one(&mut self, x: &[f64], y: usize) {
