@@ -5,6 +5,28 @@
 //! `pa_regressor`, `gaussian_nb`, `hoeffding_tree`), parameters River's argument names
 //! (`l2`, `l1`, `intercept_lr`, `clip_gradient`, `optimizer`, `lr`, `C`, `mode`, `grace_period`,
 //! `delta`, `tau`, ...). Unknown names or parameters are errors listing what is accepted.
+//!
+//! [`build`] returns an [`AnyModel`]: the model behind its preprocessing
+//! ([`crate::pipeline::Pipeline`]), with `task`, `predict_one` / `predict_proba_one` /
+//! `learn_one` on numeric rows, `*_raw` variants on rows of numbers and categories
+//! ([`RawValue`]), and `save` / `load` through [`crate::snapshot`] (kind = the model name).
+//! [`accepted_params`] lists each model's parameters. Recommenders (`funk_mf`, `biased_mf`)
+//! take `(user, item, rating)` rather than feature rows and are built by [`build_recommender`].
+//!
+//! Parameters:
+//! - optimizer (linear, logistic, softmax, MF): `optimizer` = `sgd` (default; `lr` 0.01) |
+//!   `adagrad` (`lr` 0.1, `eps` 1e-8) | `adam` (`lr` 0.1, `beta_1` 0.9, `beta_2` 0.999, `eps`
+//!   1e-8) | `ftrl_proximal` (`alpha` 0.05, `beta` 1, `ftrl_l1` 0, `ftrl_l2` 1);
+//!   `schedule` = `constant` (default) | `inverse_scaling` (`power_t` 0.5).
+//! - linear/logistic: `l2` 0, `l1` 0, `intercept_init` 0, `intercept_lr` 0.01,
+//!   `clip_gradient` 1e12. softmax: `l2` 0.
+//! - PA: `C` 1, `mode` 1, `learn_intercept` true; regressor `eps` 0.1.
+//! - hoeffding_tree: `grace_period` 200, `max_depth` none, `delta` 1e-7, `tau` 0.05,
+//!   `leaf_prediction` nba|nb|mc, `nb_threshold` 0, `n_splits` 10, `min_branch_fraction` 0.01.
+//! - every feature model: `scaler` none|standard|minmax, `categorical` onehot|hash,
+//!   `n_features` 1024 and `hash_seed` 0 (hash only).
+//! - MF: `n_factors` 10, `init_sigma` 0.1, `clip_gradient` 1e12, `seed` 0; funk `l2` 0;
+//!   biased `l2_latent` 0, `l2_bias` 0, `bias_lr` 0.01.
 
 use std::collections::BTreeMap;
 
