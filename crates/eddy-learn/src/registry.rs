@@ -22,7 +22,7 @@
 //!   `clip_gradient` 1e12. softmax: `l2` 0.
 //! - PA: `C` 1, `mode` 1, `learn_intercept` true; regressor `eps` 0.1.
 //! - hoeffding_tree: `grace_period` 200, `max_depth` none, `delta` 1e-7, `tau` 0.05,
-//!   `leaf_prediction` nba|nb|mc, `nb_threshold` 0, `n_splits` 10, `min_branch_fraction` 0.01.
+//!   `leaf_prediction` nba|nb|mc, `nb_threshold` 0, `n_splits` 10, `min_branch_fraction` 0.01, `max_share_to_split` 0.99.
 //! - every feature model: `scaler` none|standard|minmax, `categorical` onehot|hash,
 //!   `n_features` 1024 and `hash_seed` 0 (hash only).
 //! - MF: `n_factors` 10, `init_sigma` 0.1, `clip_gradient` 1e12, `seed` 0; funk `l2` 0;
@@ -101,6 +101,7 @@ const TREE_PARAMS: &[&str] = &[
     "nb_threshold",
     "n_splits",
     "min_branch_fraction",
+    "max_share_to_split",
 ];
 const MF_PARAMS: &[&str] = &["n_factors", "init_sigma", "clip_gradient", "seed"];
 
@@ -520,6 +521,7 @@ pub fn build(name: &str, params: &Params) -> Result<AnyModel, LearnError> {
                 nb_threshold: r.f64("nb_threshold", d.nb_threshold)?,
                 n_splits: r.usize("n_splits", d.n_splits)?,
                 min_branch_fraction: r.f64("min_branch_fraction", d.min_branch_fraction)?,
+                max_share_to_split: r.f64("max_share_to_split", d.max_share_to_split)?,
             })?)
         }
         other => unreachable!("model `{other}` is listed but not built"),

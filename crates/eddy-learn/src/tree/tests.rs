@@ -158,3 +158,29 @@ fn log_density_matches_ln_of_density() {
     assert_eq!(s.cond_proba(1e6, 1), 0.0);
     assert_eq!(s.log_cond_proba(1e6, 1), None);
 }
+
+#[test]
+fn dominated_leaf_is_deactivated_as_in_river() {
+    // 199 examples of class 0 and one of class 1: at the attempt (200) the majority share is
+    // 0.995 > max_share_to_split 0.99, so River's pre-pruning deactivates the leaf for good.
+    let mut t = HoeffdingTreeClassifier::default();
+    for i in 0..200 {
+        let y = usize::from(i == 100);
+        t.learn_one(&[y as f64], y);
+    }
+    let Node::Leaf(l) = &t.nodes[0] else { panic!() };
+    assert!(!l.active && l.splitters.is_empty());
+    // Even a perfectly informative feature no longer splits it; it predicts the majority.
+    for i in 0..2000 {
+        let y = i % 2;
+        t.learn_one(&[y as f64], y);
+    }
+    assert_eq!(t.n_nodes(), 1);
+    // With a lower share the same start is split on the informative feature.
+    let mut t = HoeffdingTreeClassifier::default();
+    for i in 0..400 {
+        let y = usize::from(i % 40 == 0);
+        t.learn_one(&[y as f64, (i % 7) as f64], y);
+    }
+    assert_eq!(t.n_nodes(), 3);
+}
