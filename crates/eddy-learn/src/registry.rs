@@ -451,6 +451,10 @@ impl Model {
     pub fn n_classes(&self) -> usize {
         classifier!(self, c => c.n_classes(), _r => 0)
     }
+    /// Binary classifiers accept labels 0 and 1 only.
+    fn is_binary(&self) -> bool {
+        matches!(self, Model::LogisticRegression(_) | Model::PaClassifier(_))
+    }
 }
 
 /// The largest class label accepted (labels index dense per-class state).
@@ -533,17 +537,44 @@ pub fn build(name: &str, params: &Params) -> Result<AnyModel, LearnError> {
     })
 }
 
-fn check_label(task: Task, y: f64) -> Result<f64, LearnError> {
+fn check_label(model: &Model, y: f64) -> Result<f64, LearnError> {
     if !y.is_finite() {
         return Err(bad("target", format!("must be a finite number, got {y}")));
     }
-    if task == Task::Classification && (y < 0.0 || y.fract() != 0.0 || y > MAX_LABEL) {
-        return Err(bad(
-            "target",
-            format!("a class label must be an integer in 0..={MAX_LABEL}, got {y}"),
-        ));
+    if model.task() == Task::Classification {
+        let max = if model.is_binary() { 1.0 } else { MAX_LABEL };
+        if y < 0.0 || y.fract() != 0.0 || y > max {
+            return Err(bad(
+                "target",
+                format!("a class label of this model must be an integer in 0..={max}, got {y}"),
+            ));
+        }
     }
     Ok(y)
+}
+
+fn check_features(x: &[f64]) -> Result<(), LearnError> {
+    match x.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(bad(
+            "features",
+            format!("feature {i} is {}, not a finite number", x[i]),
+        )),
+    }
+}
+
+fn check_raw(x: &[RawValue]) -> Result<(), LearnError> {
+    for (i, v) in x.iter().enumerate() {
+        if let RawValue::Num(n) = v {
+            if !n.is_finite() {
+                return Err(bad(
+                    "features",
+                    format!("column {i} is {n}, not a finite number"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl AnyModel {
@@ -564,8 +595,11 @@ impl AnyModel {
             .with_transformed(x, |m, x| m.predict_proba_one(x, out))
     }
     /// Learns one example; `y` is the target, or the class label (0, 1, ...) for classifiers.
+    /// A non-finite feature or target, or a label the model cannot take, is an error and the
+    /// example is not learned.
     pub fn learn_one(&mut self, x: &[f64], y: f64) -> Result<(), LearnError> {
-        let y = check_label(self.task(), y)?;
+        let y = check_label(&self.pipeline.model, y)?;
+        check_features(x)?;
         self.pipeline.learn_transformed(x, |m, x| m.learn_one(x, y));
         Ok(())
     }
@@ -578,7 +612,8 @@ impl AnyModel {
             .with_raw(x, |m, x| m.predict_proba_one(x, out))
     }
     pub fn learn_raw(&mut self, x: &[RawValue], y: f64) -> Result<(), LearnError> {
-        let y = check_label(self.task(), y)?;
+        let y = check_label(&self.pipeline.model, y)?;
+        check_raw(x)?;
         self.pipeline.learn_raw(x, |m, x| m.learn_one(x, y));
         Ok(())
     }
