@@ -191,6 +191,30 @@ mod tests {
     }
 
     #[test]
+    fn river_docstring_example() {
+        // River's GaussianNB example: labels 1 and 2; predict_one({0: -0.8, 1: -1}) is 1.
+        let xs = [
+            [-1.0, -1.0],
+            [-2.0, -1.0],
+            [-3.0, -2.0],
+            [1.0, 1.0],
+            [2.0, 1.0],
+            [3.0, 2.0],
+        ];
+        let ys = [1, 1, 1, 2, 2, 2];
+        let mut m = GaussianNb::new();
+        for (x, &y) in xs.iter().zip(&ys) {
+            m.learn_one(x, y);
+        }
+        assert_eq!(m.predict_one(&[-0.8, -1.0]), 1);
+        let mut p = Vec::new();
+        m.predict_proba_one(&[-0.8, -1.0], &mut p);
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[0], 0.0); // label 0 never seen
+        assert!(p[1] > 0.99);
+    }
+
+    #[test]
     fn posterior_matches_hand_computation() {
         // Class 0 sees 1, 2, 3 (mean 2, sample var 1); class 1 sees 5, 7 (mean 6, var 2).
         let mut m = GaussianNb::new();
