@@ -603,6 +603,26 @@ impl AnyModel {
         self.pipeline.learn_transformed(x, |m, x| m.learn_one(x, y));
         Ok(())
     }
+    /// A mini-batch: `xs` row-major with `ys.len()` rows, learned one row at a time (as the
+    /// trait's `learn_many`). Rows that fail validation are skipped; returns how many were
+    /// learned, or an error if `xs` is not a whole number of rows.
+    pub fn learn_many(&mut self, xs: &[f64], ys: &[f64]) -> Result<usize, LearnError> {
+        if ys.is_empty() {
+            return Ok(0);
+        }
+        let d = xs.len() / ys.len();
+        if d * ys.len() != xs.len() {
+            return Err(bad(
+                "features",
+                format!("{} values do not make {} equal rows", xs.len(), ys.len()),
+            ));
+        }
+        let mut n = 0;
+        for (row, &y) in xs.chunks_exact(d.max(1)).zip(ys) {
+            n += usize::from(self.learn_one(row, y).is_ok());
+        }
+        Ok(n)
+    }
     /// As [`predict_one`](Self::predict_one) for a row of numbers and categories.
     pub fn predict_raw(&self, x: &[RawValue]) -> f64 {
         self.pipeline.with_raw(x, |m, x| m.predict_one(x))

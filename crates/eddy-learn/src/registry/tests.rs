@@ -336,3 +336,14 @@ fn bad_labels_are_errors_not_panics() {
     assert!(r.learn_one(&[1.0], -3.5).is_ok());
     assert_eq!(r.task(), Task::Regression);
 }
+
+#[test]
+fn models_are_send_and_sync_and_learn_many_skips_bad_rows() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<AnyModel>();
+    send_sync::<AnyRecommender>();
+    let mut m = build("linear_regression", &Params::new()).unwrap();
+    let xs = [1.0, 2.0, f64::NAN, 1.0, 3.0, 4.0];
+    assert_eq!(m.learn_many(&xs, &[1.0, 2.0, 3.0]).unwrap(), 2);
+    assert!(m.learn_many(&xs[..5], &[1.0, 2.0]).is_err());
+}
