@@ -19,6 +19,8 @@ pub mod traits;
 
 pub use error::LearnError;
 pub use traits::{Classifier, Detector, DriftState, Metric, Regressor};
+
+// Models, optimizers, preprocessing and their composition.
 pub mod linear;
 pub mod mf;
 pub mod naive_bayes;

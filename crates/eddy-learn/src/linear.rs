@@ -55,8 +55,6 @@ pub struct Glm {
     pub clip_gradient: f64,
     max_cum_l1: f64,
     cum_l1: Vec<f64>,
-    #[serde(skip)]
-    grad: Scratch,
 }
 
 /// A reusable buffer that is not part of a model's state: skipped by serde, ignored by `==`.
@@ -137,7 +135,6 @@ impl Glm {
             clip_gradient: p.clip_gradient,
             max_cum_l1: 0.0,
             cum_l1: Vec::new(),
-            grad: Scratch::default(),
         })
     }
 
@@ -154,23 +151,10 @@ impl Glm {
         if self.weights.len() < d {
             self.weights.resize(d, 0.0);
         }
-        if self.grad.0.len() < d {
-            self.grad.0.resize(d, 0.0);
-        }
         let lg = loss_gradient.clamp(-self.clip_gradient, self.clip_gradient);
-        let grad = &mut self.grad.0[..d];
-        if self.l2 != 0.0 {
-            let l2 = self.l2;
-            for ((g, &xi), &wi) in grad.iter_mut().zip(x).zip(&self.weights[..d]) {
-                *g = xi * lg + l2 * wi;
-            }
-        } else {
-            for (g, &xi) in grad.iter_mut().zip(x) {
-                *g = xi * lg;
-            }
-        }
         self.intercept -= self.intercept_lr.get(self.optimizer.n_iterations) * lg;
-        self.optimizer.step(&mut self.weights[..d], grad);
+        self.optimizer
+            .step_linear(&mut self.weights[..d], x, lg, self.l2);
         if self.l1 != 0.0 {
             self.apply_l1(d);
         }

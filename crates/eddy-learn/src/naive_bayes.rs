@@ -94,7 +94,38 @@ impl GaussianNb {
     }
 }
 
+impl GaussianNb {
+    /// River's `joint_log_likelihood` for class `c` (`None` for a class never seen).
+    fn joint_log_likelihood(&self, x: &[f64], c: usize, total: f64) -> Option<f64> {
+        let n = self.class_counts[c];
+        if n == 0.0 {
+            return None;
+        }
+        let g = &self.gaussians[c];
+        let mut ll = (n / total).ln();
+        for (f, &xf) in x.iter().enumerate() {
+            let pdf = g.get(f).map_or(0.0, |g| g.pdf(xf));
+            ll += (1e-9 + pdf).ln();
+        }
+        Some(ll)
+    }
+}
+
 impl Classifier for GaussianNb {
+    /// The class of largest joint log-likelihood; no allocation.
+    fn predict_one(&self, x: &[f64]) -> usize {
+        let total: f64 = self.class_counts.iter().sum();
+        let mut best = (0, f64::NEG_INFINITY);
+        for c in 0..self.class_counts.len() {
+            if let Some(ll) = self.joint_log_likelihood(x, c, total) {
+                if ll > best.1 {
+                    best = (c, ll);
+                }
+            }
+        }
+        best.0
+    }
+
     fn n_classes(&self) -> usize {
         self.class_counts.len()
     }
@@ -108,18 +139,10 @@ impl Classifier for GaussianNb {
         }
         let mut max = f64::NEG_INFINITY;
         for (c, o) in out.iter_mut().enumerate() {
-            let n = self.class_counts[c];
-            if n == 0.0 {
-                continue;
+            if let Some(ll) = self.joint_log_likelihood(x, c, total) {
+                *o = ll;
+                max = max.max(ll);
             }
-            let g = &self.gaussians[c];
-            let mut ll = (n / total).ln();
-            for (f, &xf) in x.iter().enumerate() {
-                let pdf = g.get(f).map_or(0.0, |g| g.pdf(xf));
-                ll += (1e-9 + pdf).ln();
-            }
-            *o = ll;
-            max = max.max(ll);
         }
         let mut sum = 0.0;
         for (c, o) in out.iter_mut().enumerate() {
@@ -165,6 +188,30 @@ mod tests {
             assert!((erf(x) - want).abs() < 2e-7);
             assert!((erf(-x) + want).abs() < 2e-7);
         }
+    }
+
+    #[test]
+    fn river_docstring_example() {
+        // River's GaussianNB example: labels 1 and 2; predict_one({0: -0.8, 1: -1}) is 1.
+        let xs = [
+            [-1.0, -1.0],
+            [-2.0, -1.0],
+            [-3.0, -2.0],
+            [1.0, 1.0],
+            [2.0, 1.0],
+            [3.0, 2.0],
+        ];
+        let ys = [1, 1, 1, 2, 2, 2];
+        let mut m = GaussianNb::new();
+        for (x, &y) in xs.iter().zip(&ys) {
+            m.learn_one(x, y);
+        }
+        assert_eq!(m.predict_one(&[-0.8, -1.0]), 1);
+        let mut p = Vec::new();
+        m.predict_proba_one(&[-0.8, -1.0], &mut p);
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[0], 0.0); // label 0 never seen
+        assert!(p[1] > 0.99);
     }
 
     #[test]

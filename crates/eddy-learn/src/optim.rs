@@ -60,6 +60,9 @@ pub enum Rule {
     },
     /// River's `optim.FTRLProximal(alpha=0.05, beta=1.0, l1=0.0, l2=1.0)`. As in River, the
     /// weights are first set from the accumulated state (`z`, `n`), then the state absorbs `g`.
+    /// Difference: where `|z| <= l1` the weight is set to 0, as in McMahan et al. (2013);
+    /// River's current code leaves it unchanged there (the same while weights start at 0 and
+    /// `|z|` has never exceeded `l1`, i.e. always with River's default `l1=0`).
     FtrlProximal {
         alpha: f64,
         beta: f64,
@@ -164,13 +167,34 @@ impl Optimizer {
     pub fn step_at(&mut self, w: &mut [f64], g: &[f64], offset: usize) {
         debug_assert_eq!(w.len(), g.len());
         let d = w.len().min(g.len());
-        let (w, g) = (&mut w[..d], &g[..d]);
+        let g = &g[..d];
+        self.apply(&mut w[..d], offset, |i, _| g[i]);
+    }
+
+    /// One step with the linear-model gradient `g_i = x_i * loss_gradient + l2 * w_i` computed
+    /// on the fly (from `w_i` before the step, as River's GLM does), without a gradient buffer.
+    #[inline]
+    pub fn step_linear(&mut self, w: &mut [f64], x: &[f64], loss_gradient: f64, l2: f64) {
+        let d = w.len().min(x.len());
+        let x = &x[..d];
+        if l2 == 0.0 {
+            self.apply(&mut w[..d], 0, |i, _| x[i] * loss_gradient);
+        } else {
+            self.apply(&mut w[..d], 0, |i, wi| x[i] * loss_gradient + l2 * wi);
+        }
+    }
+
+    /// The update rules, element by element; `grad(i, w_i)` gives the gradient of `w[i]`.
+    #[inline(always)]
+    fn apply(&mut self, w: &mut [f64], offset: usize, grad: impl Fn(usize, f64) -> f64) {
+        let d = w.len();
         let end = offset + d;
         let t = self.n_iterations;
         match &mut self.rule {
             Rule::Sgd { lr } => {
                 let lr = lr.get(t);
-                for (wi, &gi) in w.iter_mut().zip(g) {
+                for (i, wi) in w.iter_mut().enumerate() {
+                    let gi = grad(i, *wi);
                     *wi -= lr * gi;
                 }
             }
@@ -178,7 +202,8 @@ impl Optimizer {
                 let lr = lr.get(t);
                 let eps = *eps;
                 grow(g2, end);
-                for ((wi, &gi), g2i) in w.iter_mut().zip(g).zip(g2[offset..end].iter_mut()) {
+                for (i, (wi, g2i)) in w.iter_mut().zip(g2[offset..end].iter_mut()).enumerate() {
+                    let gi = grad(i, *wi);
                     *g2i += gi * gi;
                     *wi -= lr / (*g2i + eps).sqrt() * gi;
                 }
@@ -198,8 +223,10 @@ impl Optimizer {
                 grow(m, end);
                 grow(v, end);
                 let (m, v) = (&mut m[offset..end], &mut v[offset..end]);
-                for (((wi, &gi), mi), vi) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                for (i, ((wi, mi), vi)) in
+                    w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).enumerate()
                 {
+                    let gi = grad(i, *wi);
                     *mi = b1 * *mi + (1.0 - b1) * gi;
                     *vi = b2 * *vi + (1.0 - b2) * gi * gi;
                     *wi -= lr * *mi / (vi.sqrt() + eps);
@@ -217,8 +244,10 @@ impl Optimizer {
                 grow(z, end);
                 grow(n, end);
                 let (z, n) = (&mut z[offset..end], &mut n[offset..end]);
-                for (((wi, &gi), zi), ni) in w.iter_mut().zip(g).zip(z.iter_mut()).zip(n.iter_mut())
+                for (i, ((wi, zi), ni)) in
+                    w.iter_mut().zip(z.iter_mut()).zip(n.iter_mut()).enumerate()
                 {
+                    let gi = grad(i, *wi);
                     *wi = if zi.abs() > l1 {
                         -(*zi - zi.signum() * l1) / ((beta + ni.sqrt()) / alpha + l2)
                     } else {
@@ -317,6 +346,29 @@ mod tests {
         close(w[0], 0.900_000_000_125, 1e-12);
         if let Rule::AdaGrad { g2, .. } = &o.rule {
             assert_eq!(g2, &vec![0.0, 0.0, 0.0, 4.0]);
+        }
+    }
+
+    #[test]
+    fn step_linear_equals_step_with_the_glm_gradient() {
+        // g = x * lg + l2 * w, from w before the step.
+        for o in [
+            Optimizer::sgd(0.1),
+            Optimizer::adagrad(0.1, 1e-8),
+            Optimizer::adam(0.1, 0.9, 0.999, 1e-8),
+            Optimizer::ftrl(0.5, 1.0, 0.1, 1.0),
+        ] {
+            let (mut a, mut b) = (o.clone(), o);
+            let (mut wa, mut wb) = ([0.5, -1.0, 2.0], [0.5, -1.0, 2.0]);
+            for step in 0..3 {
+                let x = [1.0, -2.0 + step as f64, 0.5];
+                let lg = 0.3 - step as f64 * 0.2;
+                let g: Vec<f64> = (0..3).map(|i| x[i] * lg + 0.1 * wb[i]).collect();
+                a.step_linear(&mut wa, &x, lg, 0.1);
+                b.step(&mut wb, &g);
+                assert_eq!(wa, wb);
+            }
+            assert_eq!(a, b);
         }
     }
 

@@ -106,6 +106,10 @@ impl Classifier for PaClassifier {
         out.push(1.0 - p);
         out.push(p);
     }
+    fn predict_one(&self, x: &[f64]) -> usize {
+        let p = sigmoid(self.state.raw(x));
+        usize::from(p > 1.0 - p)
+    }
     fn learn_one(&mut self, x: &[f64], y: usize) {
         let yt = if y != 0 { 1.0 } else { -1.0 };
         let raw = self.state.raw(x);

@@ -274,6 +274,52 @@ mod tests {
     }
 
     #[test]
+    fn standard_scaler_matches_river_docstring() {
+        // River's StandardScaler example (inputs as printed there, 3 decimals):
+        // learn_one(x) then transform_one(x) gives x: 0, -0.999, 0.937, 1.129, -0.776, -1.274
+        // and y: 0, 0.999, 1.350, -0.651, -0.729, 0.992.
+        let xs = [
+            [10.557, 8.100],
+            [9.100, 8.892],
+            [10.945, 10.706],
+            [11.568, 8.347],
+            [9.687, 8.119],
+            [8.874, 10.021],
+        ];
+        let want = [
+            [0.0, 0.0],
+            [-0.999, 0.999],
+            [0.937, 1.350],
+            [1.129, -0.651],
+            [-0.776, -0.729],
+            [-1.274, 0.992],
+        ];
+        let mut s = StandardScaler::default();
+        for (x, w) in xs.iter().zip(want) {
+            s.learn_one(x);
+            let mut t = *x;
+            s.transform_in_place(&mut t);
+            for (a, b) in t.iter().zip(w) {
+                assert!((a - b).abs() < 2e-3, "{t:?} vs {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn min_max_scaler_matches_river_docstring() {
+        // River's MinMaxScaler example: 0.0, 0.0, 0.406920, 0.322582, 1.0
+        let xs = [10.557707, 8.100043, 9.100117, 8.892842, 10.945884];
+        let want = [0.0, 0.0, 0.406920, 0.322582, 1.0];
+        let mut s = MinMaxScaler::default();
+        for (x, w) in xs.iter().zip(want) {
+            s.learn_one(&[*x]);
+            let mut t = [*x];
+            s.transform_in_place(&mut t);
+            assert!((t[0] - w).abs() < 1e-6, "{} vs {w}", t[0]);
+        }
+    }
+
+    #[test]
     fn min_max_scaler_by_hand() {
         let mut s = MinMaxScaler::default();
         for v in [2.0, 6.0, 4.0] {

@@ -5,6 +5,28 @@
 //! `pa_regressor`, `gaussian_nb`, `hoeffding_tree`), parameters River's argument names
 //! (`l2`, `l1`, `intercept_lr`, `clip_gradient`, `optimizer`, `lr`, `C`, `mode`, `grace_period`,
 //! `delta`, `tau`, ...). Unknown names or parameters are errors listing what is accepted.
+//!
+//! [`build`] returns an [`AnyModel`]: the model behind its preprocessing
+//! ([`crate::pipeline::Pipeline`]), with `task`, `predict_one` / `predict_proba_one` /
+//! `learn_one` on numeric rows, `*_raw` variants on rows of numbers and categories
+//! ([`RawValue`]), and `save` / `load` through [`crate::snapshot`] (kind = the model name).
+//! [`accepted_params`] lists each model's parameters. Recommenders (`funk_mf`, `biased_mf`)
+//! take `(user, item, rating)` rather than feature rows and are built by [`build_recommender`].
+//!
+//! Parameters:
+//! - optimizer (linear, logistic, softmax, MF): `optimizer` = `sgd` (default; `lr` 0.01) |
+//!   `adagrad` (`lr` 0.1, `eps` 1e-8) | `adam` (`lr` 0.1, `beta_1` 0.9, `beta_2` 0.999, `eps`
+//!   1e-8) | `ftrl_proximal` (`alpha` 0.05, `beta` 1, `ftrl_l1` 0, `ftrl_l2` 1);
+//!   `schedule` = `constant` (default) | `inverse_scaling` (`power_t` 0.5).
+//! - linear/logistic: `l2` 0, `l1` 0, `intercept_init` 0, `intercept_lr` 0.01,
+//!   `clip_gradient` 1e12. softmax: `l2` 0.
+//! - PA: `C` 1, `mode` 1, `learn_intercept` true; regressor `eps` 0.1.
+//! - hoeffding_tree: `grace_period` 200, `max_depth` none, `delta` 1e-7, `tau` 0.05,
+//!   `leaf_prediction` nba|nb|mc, `nb_threshold` 0, `n_splits` 10, `min_branch_fraction` 0.01, `max_share_to_split` 0.99.
+//! - every feature model: `scaler` none|standard|minmax, `categorical` onehot|hash,
+//!   `n_features` 1024 and `hash_seed` 0 (hash only).
+//! - MF: `n_factors` 10, `init_sigma` 0.1, `clip_gradient` 1e12, `seed` 0; funk `l2` 0;
+//!   biased `l2_latent` 0, `l2_bias` 0, `bias_lr` 0.01.
 
 use std::collections::BTreeMap;
 
@@ -79,6 +101,7 @@ const TREE_PARAMS: &[&str] = &[
     "nb_threshold",
     "n_splits",
     "min_branch_fraction",
+    "max_share_to_split",
 ];
 const MF_PARAMS: &[&str] = &["n_factors", "init_sigma", "clip_gradient", "seed"];
 
@@ -428,6 +451,10 @@ impl Model {
     pub fn n_classes(&self) -> usize {
         classifier!(self, c => c.n_classes(), _r => 0)
     }
+    /// Binary classifiers accept labels 0 and 1 only.
+    fn is_binary(&self) -> bool {
+        matches!(self, Model::LogisticRegression(_) | Model::PaClassifier(_))
+    }
 }
 
 /// The largest class label accepted (labels index dense per-class state).
@@ -498,6 +525,7 @@ pub fn build(name: &str, params: &Params) -> Result<AnyModel, LearnError> {
                 nb_threshold: r.f64("nb_threshold", d.nb_threshold)?,
                 n_splits: r.usize("n_splits", d.n_splits)?,
                 min_branch_fraction: r.f64("min_branch_fraction", d.min_branch_fraction)?,
+                max_share_to_split: r.f64("max_share_to_split", d.max_share_to_split)?,
             })?)
         }
         other => unreachable!("model `{other}` is listed but not built"),
@@ -509,17 +537,44 @@ pub fn build(name: &str, params: &Params) -> Result<AnyModel, LearnError> {
     })
 }
 
-fn check_label(task: Task, y: f64) -> Result<f64, LearnError> {
+fn check_label(model: &Model, y: f64) -> Result<f64, LearnError> {
     if !y.is_finite() {
         return Err(bad("target", format!("must be a finite number, got {y}")));
     }
-    if task == Task::Classification && (y < 0.0 || y.fract() != 0.0 || y > MAX_LABEL) {
-        return Err(bad(
-            "target",
-            format!("a class label must be an integer in 0..={MAX_LABEL}, got {y}"),
-        ));
+    if model.task() == Task::Classification {
+        let max = if model.is_binary() { 1.0 } else { MAX_LABEL };
+        if y < 0.0 || y.fract() != 0.0 || y > max {
+            return Err(bad(
+                "target",
+                format!("a class label of this model must be an integer in 0..={max}, got {y}"),
+            ));
+        }
     }
     Ok(y)
+}
+
+fn check_features(x: &[f64]) -> Result<(), LearnError> {
+    match x.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(bad(
+            "features",
+            format!("feature {i} is {}, not a finite number", x[i]),
+        )),
+    }
+}
+
+fn check_raw(x: &[RawValue]) -> Result<(), LearnError> {
+    for (i, v) in x.iter().enumerate() {
+        if let RawValue::Num(n) = v {
+            if !n.is_finite() {
+                return Err(bad(
+                    "features",
+                    format!("column {i} is {n}, not a finite number"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl AnyModel {
@@ -540,10 +595,33 @@ impl AnyModel {
             .with_transformed(x, |m, x| m.predict_proba_one(x, out))
     }
     /// Learns one example; `y` is the target, or the class label (0, 1, ...) for classifiers.
+    /// A non-finite feature or target, or a label the model cannot take, is an error and the
+    /// example is not learned.
     pub fn learn_one(&mut self, x: &[f64], y: f64) -> Result<(), LearnError> {
-        let y = check_label(self.task(), y)?;
+        let y = check_label(&self.pipeline.model, y)?;
+        check_features(x)?;
         self.pipeline.learn_transformed(x, |m, x| m.learn_one(x, y));
         Ok(())
+    }
+    /// A mini-batch: `xs` row-major with `ys.len()` rows, learned one row at a time (as the
+    /// trait's `learn_many`). Rows that fail validation are skipped; returns how many were
+    /// learned, or an error if `xs` is not a whole number of rows.
+    pub fn learn_many(&mut self, xs: &[f64], ys: &[f64]) -> Result<usize, LearnError> {
+        if ys.is_empty() {
+            return Ok(0);
+        }
+        let d = xs.len() / ys.len();
+        if d * ys.len() != xs.len() {
+            return Err(bad(
+                "features",
+                format!("{} values do not make {} equal rows", xs.len(), ys.len()),
+            ));
+        }
+        let mut n = 0;
+        for (row, &y) in xs.chunks_exact(d.max(1)).zip(ys) {
+            n += usize::from(self.learn_one(row, y).is_ok());
+        }
+        Ok(n)
     }
     /// As [`predict_one`](Self::predict_one) for a row of numbers and categories.
     pub fn predict_raw(&self, x: &[RawValue]) -> f64 {
@@ -554,7 +632,8 @@ impl AnyModel {
             .with_raw(x, |m, x| m.predict_proba_one(x, out))
     }
     pub fn learn_raw(&mut self, x: &[RawValue], y: f64) -> Result<(), LearnError> {
-        let y = check_label(self.task(), y)?;
+        let y = check_label(&self.pipeline.model, y)?;
+        check_raw(x)?;
         self.pipeline.learn_raw(x, |m, x| m.learn_one(x, y));
         Ok(())
     }

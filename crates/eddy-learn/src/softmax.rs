@@ -96,6 +96,20 @@ impl Classifier for SoftmaxRegression {
         self.proba_into(x, out);
     }
 
+    /// The class with the largest logit (softmax is monotone); no allocation.
+    fn predict_one(&self, x: &[f64]) -> usize {
+        let mut best = (0, f64::NEG_INFINITY);
+        for (c, w) in self.weights.iter().enumerate() {
+            if self.seen[c] {
+                let z = dot(w, x);
+                if z > best.1 {
+                    best = (c, z);
+                }
+            }
+        }
+        best.0
+    }
+
     fn learn_one(&mut self, x: &[f64], y: usize) {
         let mut sc = std::mem::take(&mut self.scratch);
         // Probabilities over the classes known before this example.

@@ -321,8 +321,29 @@ fn bad_labels_are_errors_not_panics() {
     assert!(m.learn_one(&[1.0], 1e9).is_err());
     assert!(m.learn_one(&[1.0], 2.0).is_ok());
     assert_eq!(m.n_classes(), 3);
+    let mut b = build("logistic_regression", &Params::new()).unwrap();
+    let e = b.learn_one(&[1.0], 2.0).unwrap_err().to_string();
+    assert!(e.contains("0..=1"), "{e}");
+    assert!(b.learn_one(&[f64::NAN], 1.0).is_err());
+    assert!(b
+        .learn_raw(&[RawValue::Num(f64::INFINITY), RawValue::Cat("a")], 1.0)
+        .is_err());
+    let before = b.clone();
+    assert!(b.learn_one(&[1.0, f64::NEG_INFINITY], 0.0).is_err());
+    assert_eq!(before, b, "a rejected example must not be learned");
     let mut r = build("linear_regression", &Params::new()).unwrap();
     assert!(r.learn_one(&[1.0], f64::INFINITY).is_err());
     assert!(r.learn_one(&[1.0], -3.5).is_ok());
     assert_eq!(r.task(), Task::Regression);
+}
+
+#[test]
+fn models_are_send_and_sync_and_learn_many_skips_bad_rows() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<AnyModel>();
+    send_sync::<AnyRecommender>();
+    let mut m = build("linear_regression", &Params::new()).unwrap();
+    let xs = [1.0, 2.0, f64::NAN, 1.0, 3.0, 4.0];
+    assert_eq!(m.learn_many(&xs, &[1.0, 2.0, 3.0]).unwrap(), 2);
+    assert!(m.learn_many(&xs[..5], &[1.0, 2.0]).is_err());
 }

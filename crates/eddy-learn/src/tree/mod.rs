@@ -2,17 +2,17 @@
 //!
 //! River's parameters and defaults: `grace_period` 200, `max_depth` None, `delta` 1e-7
 //! (River's name for the split confidence), `tau` 0.05, information-gain split criterion with
-//! `min_branch_fraction` 0.01, `leaf_prediction` "nba" (naive Bayes adaptive; "mc" and "nb" are
+//! `min_branch_fraction` 0.01, `max_share_to_split` 0.99 (a leaf whose majority class holds
+//! more than that share is deactivated at its split attempt, as River's pre-pruning does),
+//! `merit_preprune` on (not configurable), `leaf_prediction` "nba" (naive Bayes adaptive; "mc" and "nb" are
 //! available), `nb_threshold` 0, Gaussian splitter with `n_splits` 10 (River's split-point
 //! candidates: `n_splits` equally spaced values strictly between the smallest and largest value
 //! seen at the leaf), binary numeric splits `x[f] <= threshold` going left.
 //!
 //! Differences from River: every attribute is numeric (encode categories with one-hot or
 //! hashing in front); no memory management (`max_size`, `memory_estimate_period`,
-//! `stop_mem_management`, `remove_poor_attrs` are not implemented); the pre-pruning null split
-//! of River's `merit_preprune` has merit -inf under information gain and never wins, so a split
-//! is only made when the best attribute has a finite merit; ties between classes go to the
-//! lowest label (River: the first class inserted in its dict); `erf` is an approximation
+//! `stop_mem_management`, `remove_poor_attrs` are not implemented); ties between classes go to
+//! the lowest label (River: the first class inserted in its dict); `erf` is an approximation
 //! (absolute error < 1.2e-7). Features beyond an input's length are read as 0.
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,7 @@ pub struct HoeffdingTreeParams {
     pub nb_threshold: f64,
     pub n_splits: usize,
     pub min_branch_fraction: f64,
+    pub max_share_to_split: f64,
 }
 
 impl Default for HoeffdingTreeParams {
@@ -59,6 +60,7 @@ impl Default for HoeffdingTreeParams {
             nb_threshold: 0.0,
             n_splits: 10,
             min_branch_fraction: 0.01,
+            max_share_to_split: 0.99,
         }
     }
 }
@@ -96,8 +98,9 @@ pub struct HoeffdingTreeClassifier {
     pub n_classes: usize,
 }
 
-/// A candidate split: (merit, feature, threshold, left class weights, right class weights).
-type FeatureSplit = (f64, usize, f64, Vec<f64>, Vec<f64>);
+/// A split suggestion: its merit and, unless it is the null split, (feature, threshold, left
+/// class weights, right class weights).
+type Suggestion = (f64, Option<(usize, f64, Vec<f64>, Vec<f64>)>);
 
 fn argmax(v: &[f64]) -> Option<usize> {
     let mut best: Option<usize> = None;
@@ -109,7 +112,8 @@ fn argmax(v: &[f64]) -> Option<usize> {
     best
 }
 
-/// River's `do_naive_bayes_prediction`, written into `out` (length `n_classes`). Returns false
+/// River's `do_naive_bayes_prediction` (with `ln(pdf)` computed directly in log space),
+/// written into `out` (length `n_classes`). Returns false
 /// (and leaves zeros) when the leaf has seen no weight.
 fn naive_bayes(x: &[f64], stats: &[f64], splitters: &[GaussianSplitter], out: &mut [f64]) -> bool {
     out.iter_mut().for_each(|o| *o = 0.0);
@@ -124,9 +128,8 @@ fn naive_bayes(x: &[f64], stats: &[f64], splitters: &[GaussianSplitter], out: &m
         }
         let mut vote = (w / total).ln();
         for (s, &xf) in splitters.iter().zip(x) {
-            let p = s.cond_proba(xf, c);
-            if p > 0.0 {
-                vote += p.ln();
+            if let Some(lp) = s.log_cond_proba(xf, c) {
+                vote += lp;
             }
         }
         out[c] = vote;
@@ -196,6 +199,12 @@ impl Leaf {
         self.stats.iter().sum()
     }
 
+    /// River's `deactivate`: stop monitoring attributes (and predict the majority class).
+    fn deactivate(&mut self) {
+        self.active = false;
+        self.splitters = Vec::new();
+    }
+
     fn uses_nb(&self, p: &HoeffdingTreeParams) -> bool {
         self.active
             && match p.leaf_prediction {
@@ -233,6 +242,12 @@ impl HoeffdingTreeClassifier {
             return bad(
                 "min_branch_fraction",
                 format!("must be in [0, 0.5), got {}", params.min_branch_fraction),
+            );
+        }
+        if !(0.0..=1.0).contains(&params.max_share_to_split) {
+            return bad(
+                "max_share_to_split",
+                format!("must be in [0, 1], got {}", params.max_share_to_split),
             );
         }
         Ok(HoeffdingTreeClassifier {
@@ -281,41 +296,56 @@ impl HoeffdingTreeClassifier {
         ((range * range * (1.0 / delta).ln()) / (2.0 * n)).sqrt()
     }
 
+    /// River's `_attempt_to_split` with `merit_preprune=True`.
     fn attempt_to_split(&mut self, idx: usize) {
         let p = self.params.clone();
-        let Node::Leaf(leaf) = &self.nodes[idx] else {
+        let Node::Leaf(leaf) = &mut self.nodes[idx] else {
             return;
         };
         let present = leaf.stats.iter().filter(|&&w| w > 0.0).count();
         if present < 2 {
             return;
         }
-        // (merit, feature, threshold, left, right), best per feature.
-        let mut suggestions: Vec<FeatureSplit> = Vec::new();
+        let total = leaf.total_weight();
+        let majority = leaf.stats.iter().copied().fold(0.0, f64::max);
+        if majority / total > p.max_share_to_split {
+            // River: the majority class dominates, only the null split is offered, it wins,
+            // and the leaf is deactivated (pre-pruned).
+            leaf.deactivate();
+            return;
+        }
+        // River's null split (merit -inf under information gain), then the best split of each
+        // feature (merit -inf and no split when a feature has no valid candidate).
+        let mut suggestions: Vec<Suggestion> = vec![(f64::NEG_INFINITY, None)];
         for (f, s) in leaf.splitters.iter().enumerate() {
-            if let Some(sug) = s.best_split(&leaf.stats, p.n_splits, p.min_branch_fraction) {
-                suggestions.push((sug.0, f, sug.1, sug.2, sug.3));
-            }
+            suggestions.push(
+                match s.best_split(&leaf.stats, p.n_splits, p.min_branch_fraction) {
+                    Some((merit, threshold, left, right)) => {
+                        (merit, Some((f, threshold, left, right)))
+                    }
+                    None => (f64::NEG_INFINITY, None),
+                },
+            );
         }
-        if suggestions.is_empty() {
-            return;
-        }
+        // Stable sort, as Python's: among equal merits the later suggestion ends up last.
         suggestions.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let best = suggestions.last().expect("non-empty");
-        if !best.0.is_finite() {
-            return;
-        }
-        let second = if suggestions.len() >= 2 {
-            suggestions[suggestions.len() - 2].0
+        let should_split = if suggestions.len() < 2 {
+            !suggestions.is_empty()
         } else {
-            f64::NEG_INFINITY // River's null split (merit_preprune) under information gain
+            let range = (present.max(2) as f64).log2();
+            let hb = Self::hoeffding_bound(range, p.delta, total);
+            let best = suggestions[suggestions.len() - 1].0;
+            let second = suggestions[suggestions.len() - 2].0;
+            best - second > hb || hb < p.tau
         };
-        let range = (present.max(2) as f64).log2();
-        let hb = Self::hoeffding_bound(range, p.delta, leaf.total_weight());
-        if !(best.0 - second > hb || hb < p.tau) {
+        if !should_split {
             return;
         }
-        let (_, feature, threshold, left, right) = suggestions.pop().expect("non-empty");
+        let Some((feature, threshold, left, right)) = suggestions.pop().and_then(|s| s.1) else {
+            // Pre-pruning: the null split won.
+            leaf.deactivate();
+            return;
+        };
         let depth = leaf.depth + 1;
         let (li, ri) = (self.nodes.len(), self.nodes.len() + 1);
         self.nodes.push(Node::Leaf(Leaf::new(depth, left)));
@@ -337,6 +367,7 @@ impl Default for HoeffdingTreeClassifier {
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    static PROBA: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Classifier for HoeffdingTreeClassifier {
@@ -360,6 +391,15 @@ impl Classifier for HoeffdingTreeClassifier {
         if s > 0.0 {
             out.iter_mut().for_each(|o| *o /= s);
         }
+    }
+
+    /// As the trait's default, without allocating (a reused thread-local buffer).
+    fn predict_one(&self, x: &[f64]) -> usize {
+        PROBA.with(|p| {
+            let mut p = p.borrow_mut();
+            self.predict_proba_one(x, &mut p);
+            argmax(&p).unwrap_or(0)
+        })
     }
 
     fn learn_one(&mut self, x: &[f64], y: usize) {
@@ -401,7 +441,7 @@ impl Classifier for HoeffdingTreeClassifier {
             s.update(xf, y, 1.0);
         }
         if self.params.max_depth.is_some_and(|m| leaf.depth >= m) {
-            leaf.active = false;
+            leaf.deactivate();
             return;
         }
         let w = leaf.total_weight();

@@ -10,6 +10,10 @@ struct ClassEstimator {
     /// Meaningful only once `g.n > 0` (kept finite so that JSON snapshots can carry them).
     min: f64,
     max: f64,
+    /// Cached from `g` after each update, for the naive Bayes log densities:
+    /// `1 / (2 var)` and `0.5 ln(2 pi var)`, both 0 while the variance is 0.
+    inv_two_var: f64,
+    half_ln_two_pi_var: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,6 +42,29 @@ impl GaussianSplitter {
             e.max = e.max.max(x);
         }
         e.g.update(x, w);
+        let var = e.g.var();
+        if var > 0.0 {
+            e.inv_two_var = 0.5 / var;
+            e.half_ln_two_pi_var = 0.5 * (std::f64::consts::TAU * var).ln();
+        } else {
+            e.inv_two_var = 0.0;
+            e.half_ln_two_pi_var = 0.0;
+        }
+    }
+
+    /// `ln` of [`cond_proba`](Self::cond_proba), or `None` where that density is 0 (unseen
+    /// class, zero variance, or a density that underflows to 0 in `f64`), which River's naive
+    /// Bayes skips.
+    #[inline]
+    pub fn log_cond_proba(&self, x: f64, class: usize) -> Option<f64> {
+        let e = self.per_class.get(class)?;
+        if e.inv_two_var == 0.0 {
+            return None;
+        }
+        let d = x - e.g.mean;
+        let lp = -d * d * e.inv_two_var - e.half_ln_two_pi_var;
+        // exp(lp) is 0 in f64 below about -745.13; River then adds nothing.
+        (lp > -745.13).then_some(lp)
     }
 
     pub fn estimator(&self, class: usize) -> Option<&Gaussian> {

@@ -137,3 +137,50 @@ fn info_gain_by_hand() {
         f64::NEG_INFINITY
     );
 }
+
+#[test]
+fn log_density_matches_ln_of_density() {
+    let mut s = GaussianSplitter::default();
+    for v in [1.0, 2.0, 4.0] {
+        s.update(v, 1, 1.0);
+    }
+    s.update(5.0, 0, 1.0);
+    for x in [-3.0, 0.0, 2.3, 10.0] {
+        let want = s.cond_proba(x, 1).ln();
+        let got = s.log_cond_proba(x, 1).unwrap();
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    }
+    // One value for class 0: variance 0, density 0, skipped; class 2 never seen.
+    assert_eq!(s.cond_proba(5.0, 0), 0.0);
+    assert_eq!(s.log_cond_proba(5.0, 0), None);
+    assert_eq!(s.log_cond_proba(5.0, 2), None);
+    // Far in the tail the density underflows to 0 and the log is skipped too.
+    assert_eq!(s.cond_proba(1e6, 1), 0.0);
+    assert_eq!(s.log_cond_proba(1e6, 1), None);
+}
+
+#[test]
+fn dominated_leaf_is_deactivated_as_in_river() {
+    // 199 examples of class 0 and one of class 1: at the attempt (200) the majority share is
+    // 0.995 > max_share_to_split 0.99, so River's pre-pruning deactivates the leaf for good.
+    let mut t = HoeffdingTreeClassifier::default();
+    for i in 0..200 {
+        let y = usize::from(i == 100);
+        t.learn_one(&[y as f64], y);
+    }
+    let Node::Leaf(l) = &t.nodes[0] else { panic!() };
+    assert!(!l.active && l.splitters.is_empty());
+    // Even a perfectly informative feature no longer splits it; it predicts the majority.
+    for i in 0..2000 {
+        let y = i % 2;
+        t.learn_one(&[y as f64], y);
+    }
+    assert_eq!(t.n_nodes(), 1);
+    // With a lower share the same start is split on the informative feature.
+    let mut t = HoeffdingTreeClassifier::default();
+    for i in 0..400 {
+        let y = usize::from(i % 40 == 0);
+        t.learn_one(&[y as f64, (i % 7) as f64], y);
+    }
+    assert_eq!(t.n_nodes(), 3);
+}
