@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use eddy_core::rng::Rng;
+use eddy_learn::registry::AnyModel;
 use eddy_learn::synth::Sea;
 use serde_json::Value;
 
@@ -293,14 +294,56 @@ fn learn_save_then_load_continues_the_same_model() {
         serde_json::from_str(&std::fs::read_to_string(dir.join(n)).unwrap()).unwrap()
     };
     let (full, resumed) = (read("full.json"), read("resumed.json"));
-    assert_eq!(full["state"]["model"], resumed["state"]["model"]);
-    assert_eq!(full["state"]["detector"], resumed["state"]["detector"]);
-    assert_eq!(full["state"]["encoder"], resumed["state"]["encoder"]);
-    assert!(
-        full["state"]["model"]["pipeline"].is_object(),
-        "{}",
-        full["state"]["model"]
+    assert!(full["state"]["pipeline"].is_object(), "{full}");
+    assert_eq!(full["state"], resumed["state"]);
+    assert!(full["eddy_learn"]["detector"].is_object(), "{full}");
+    assert_eq!(
+        full["eddy_learn"]["detector"],
+        resumed["eddy_learn"]["detector"]
     );
+    assert_eq!(
+        full["eddy_learn"]["encoder"],
+        resumed["eddy_learn"]["encoder"]
+    );
+    // The file is also a plain model snapshot, as pipelines load it.
+    let m = AnyModel::load(&dir.join("full.json")).unwrap();
+    assert_eq!(m.name, "logistic_regression");
+    // And a plain model snapshot can be continued on (with --target).
+    m.save(&dir.join("plain.json")).unwrap();
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            &second,
+            "--load",
+            &snap("plain.json"),
+            "--every",
+            "0",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--target is required"),
+        "{}",
+        stderr(&o)
+    );
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            &second,
+            "--load",
+            &snap("plain.json"),
+            "--target",
+            "y",
+            "--every",
+            "0",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(summary(&json_lines(&o))["examples"], 1800);
     // A snapshot cannot be reused for another model.
     let o = eddy(
         &[

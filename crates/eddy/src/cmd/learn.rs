@@ -19,6 +19,9 @@
 //! a numeric column — are skipped (never learned from), counted, and named on stderr with
 //! their line and column (the first few; then only counted).
 //!
+//! Snapshots: `--save` writes the model registry's snapshot (loadable by `AnyModel::load`)
+//! plus an `eddy_learn` section (encoder, detector, counts); `--load` takes either kind.
+//!
 //! Output (stdout, JSON lines): `{"n":N,"<metric>":v,...}` every `--every` examples,
 //! `{"n":N,"drift":"<detector>"}` per drift, then a summary line
 //! `{"summary":{"examples":..,"skipped":..,"drifts":..,"metrics":{..},"seconds":..,"examples_per_s":..}}`.
@@ -36,13 +39,11 @@ use eddy_learn::metrics::{self, StreamMetric};
 use eddy_learn::preprocessing::RawValue;
 use eddy_learn::prequential::{class_scores_padded, Event, Model, Prequential};
 use eddy_learn::registry::{self, AnyModel, Params, Task};
-use eddy_learn::{snapshot, Detector, Metric};
+use eddy_learn::{Detector, Metric};
 use serde::{Deserialize, Serialize};
 
 /// Bad-row messages shown before going quiet (the total is in the summary).
 const MAX_MESSAGES: u64 = 10;
-/// Snapshot kind of an `eddy learn` session.
-const SESSION_KIND: &str = "eddy_learn_session";
 /// Largest integer class label accepted.
 const MAX_CLASS: u64 = 10_000;
 
@@ -708,13 +709,47 @@ impl Reader {
 // ---------------------------------------------------------------------------------------------
 // Sessions (snapshots) and the run.
 
+/// `--save` writes the model registry's own snapshot (what `AnyModel::load` and pipelines
+/// read) with one more top-level section, `eddy_learn`, holding what continuing needs: the
+/// column encoder (types, label numbering), the detector and the example count. `--load`
+/// reads such a file, or a plain model snapshot (then `--target` is needed).
 #[derive(Serialize, Deserialize)]
-struct Session {
-    model: AnyModel,
+struct SessionExtra {
     encoder: Encoder,
     detector: Option<AnyDetector>,
     /// Examples learned over every run of this session.
     examples_total: u64,
+}
+
+struct Session {
+    model: AnyModel,
+    extra: Option<SessionExtra>,
+}
+
+fn load_session(path: &Path) -> Result<Session> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read snapshot `{}`", path.display()))?;
+    let model = AnyModel::from_snapshot_str(&text)
+        .map_err(|e| anyhow!("snapshot `{}`: {e}", path.display()))?;
+    #[derive(Deserialize)]
+    struct Extra {
+        eddy_learn: Option<SessionExtra>,
+    }
+    let extra: Extra = serde_json::from_str(&text)
+        .with_context(|| format!("snapshot `{}`: bad `eddy_learn` section", path.display()))?;
+    Ok(Session {
+        model,
+        extra: extra.eddy_learn,
+    })
+}
+
+fn save_session(path: &Path, model: &AnyModel, extra: &SessionExtra) -> Result<()> {
+    let mut v: serde_json::Value = serde_json::from_str(&model.to_snapshot_string()?)?;
+    v["eddy_learn"] = serde_json::to_value(extra)?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_string(&v)?)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .with_context(|| format!("saving the session to `{}`", path.display()))
 }
 
 /// Parses `NAME` or `NAME:key=value,key=value` into a detector.
@@ -747,7 +782,7 @@ pub fn run(args: LearnArgs) -> Result<()> {
     let params = parse_params(&args.params)?;
     let loaded: Option<Session> = match &args.load {
         None => None,
-        Some(p) => Some(snapshot::load(p, Some(SESSION_KIND)).map(|(_, s)| s)?),
+        Some(p) => Some(load_session(p)?),
     };
     let mut reader = Reader::open(&args.data, args.format)?;
     let header = reader.header.clone();
@@ -765,21 +800,34 @@ pub fn run(args: LearnArgs) -> Result<()> {
                     );
                 }
             }
-            if let Some(t) = &args.target {
-                if *t != s.encoder.target {
-                    bail!(
-                        "--target `{t}` differs from the snapshot's target `{}`",
-                        s.encoder.target
-                    );
-                }
-            }
             if !args.params.is_empty() {
                 bail!("--param cannot change a loaded model's parameters");
             }
-            if !args.categorical.is_empty() {
-                bail!("--categorical cannot change a loaded model's encoding");
+            match s.extra {
+                Some(x) => {
+                    if let Some(t) = &args.target {
+                        if *t != x.encoder.target {
+                            bail!(
+                                "--target `{t}` differs from the snapshot's target `{}`",
+                                x.encoder.target
+                            );
+                        }
+                    }
+                    if !args.categorical.is_empty() {
+                        bail!("--categorical cannot change a loaded model's encoding");
+                    }
+                    (s.model, x.encoder, x.detector, x.examples_total)
+                }
+                None => {
+                    // A plain model snapshot: a fresh encoder for this input.
+                    let target = args.target.clone().ok_or_else(|| {
+                        anyhow!("--target is required with a model snapshot not written by `eddy learn`")
+                    })?;
+                    let encoder =
+                        Encoder::new(&target, s.model.task(), &header, &args.categorical)?;
+                    (s.model, encoder, None, 0)
+                }
             }
-            (s.model, s.encoder, s.detector, s.examples_total)
         }
         None => {
             let name = args
@@ -910,14 +958,12 @@ pub fn run(args: LearnArgs) -> Result<()> {
     let examples = preq.n();
     let refused = model.refused;
     if let Some(path) = &args.save {
-        let session = Session {
-            model: model.model,
+        let extra = SessionExtra {
             encoder,
             detector: preq.detector().cloned(),
             examples_total: total_before + preq.n_learned(),
         };
-        snapshot::save(path, SESSION_KIND, &session)
-            .with_context(|| format!("saving the session to `{}`", path.display()))?;
+        save_session(path, &model.model, &extra)?;
     }
     let secs = started.elapsed().as_secs_f64();
     let mut summary = format!(
