@@ -55,6 +55,14 @@ impl Outputs {
             let w: Box<dyn Write> = match dest {
                 Dest::Stdout => Box::new(BufWriter::with_capacity(SINK_BUFFER, std::io::stdout())),
                 Dest::File(p) => {
+                    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(dir).map_err(|source| {
+                            RuntimeError::CreateOutput {
+                                path: p.clone(),
+                                source,
+                            }
+                        })?;
+                    }
                     let f = File::create(p).map_err(|source| RuntimeError::CreateOutput {
                         path: p.clone(),
                         source,

@@ -46,7 +46,8 @@ pub enum Dest {
 }
 
 impl Dest {
-    fn parse(s: &str) -> Dest {
+    /// `-` is stdout; anything else a file path.
+    pub fn parse(s: &str) -> Dest {
         if s == "-" {
             Dest::Stdout
         } else {

@@ -1,5 +1,45 @@
-//! The `eddy` command-line interface.
+//! The `eddy` command-line interface: a thin dispatcher; each subcommand lives in `cmd/`.
 
-fn main() {
-    println!("eddy");
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// eddy: a streaming machine-learning engine. Features over event-time windows from event
+/// streams.
+#[derive(Debug, Parser)]
+#[command(name = "eddy", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a pipeline spec (with no SPEC: the built-in fraud example over generated data).
+    Run(cmd::run::RunArgs),
+    /// Check a pipeline spec and report every error.
+    Validate(cmd::validate::ValidateArgs),
+    /// Write a deterministic synthetic event stream (JSON Lines).
+    Generate(cmd::generate::GenerateArgs),
+    /// Measure end-to-end throughput of the example pipeline.
+    Bench(cmd::bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => cmd::run::run(a),
+        Command::Validate(a) => cmd::validate::run(a),
+        Command::Generate(a) => cmd::generate::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
