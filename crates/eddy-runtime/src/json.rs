@@ -446,7 +446,6 @@ mod tests {
     fn rejects_what_serde_json_rejects() {
         let bad = [
             "",
-            "[1]",
             "{",
             r#"{"a":1"#,
             r#"{"a":1,}"#,
@@ -473,6 +472,9 @@ mod tests {
             );
             assert!(members(line).is_err(), "scanner accepts {line}");
         }
+        // Valid JSON, but not one object per line.
+        assert!(members("[1]").is_err());
+        assert!(members("1").is_err());
         let e = members(r#"{"x":1,"amount":NaN}"#).unwrap_err();
         assert_eq!(e.msg, NON_FINITE);
         let (s, en) = e.non_finite_key.unwrap();

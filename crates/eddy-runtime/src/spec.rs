@@ -468,12 +468,6 @@ impl Validator {
             allowed_lateness,
             late_policy,
         };
-        if self.errors.is_empty() {
-            // Backstop: the engine's own validation (aggregation/field compatibility, ...).
-            if let Err(e) = eddy_core::engine::FeatureEngine::new(features.clone(), engine) {
-                self.err("feature", e.to_string());
-            }
-        }
         Some(PipelineSpec {
             source: source?,
             schema,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use eddy_runtime::PipelineSpec;
+use eddy_runtime::{Pipeline, PipelineSpec};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -13,7 +13,11 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    match PipelineSpec::from_file(&args.spec) {
+    // The engine's own checks run too (Pipeline::new builds the feature engine).
+    let checked = PipelineSpec::from_file(&args.spec)
+        .map_err(|e| e.to_string())
+        .and_then(|spec| Pipeline::new(spec.clone()).map(|_| spec).map_err(|e| e.to_string()));
+    match checked {
         Ok(spec) => {
             let windows: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
             println!(
