@@ -41,6 +41,9 @@ pub struct Decoder {
     keys: Interner,
     scratch: Vec<u8>,
     cells: Vec<(usize, usize, bool)>,
+    /// JSON: for the i-th member of a line, the index in `names` it matched last time
+    /// (lines of one stream usually share their member order), or `u16::MAX` for none.
+    hints: Vec<u16>,
 }
 
 /// Why a value was refused (the caller adds the line and field).
@@ -85,6 +88,7 @@ impl Decoder {
             keys: Interner::new(),
             scratch: Vec::new(),
             cells: Vec::new(),
+            hints: Vec::new(),
         }
     }
 
@@ -177,7 +181,7 @@ impl Decoder {
     ) -> Result<(), DecodeError> {
         ev.fields.clear();
         ev.fields.resize(self.field_names.len(), Value::Null);
-        if std::str::from_utf8(line).is_err() {
+        if !line.is_ascii() && std::str::from_utf8(line).is_err() {
             return Err(DecodeError {
                 line: lineno,
                 field: None,
@@ -204,11 +208,31 @@ impl Decoder {
         let keys = &mut self.keys;
         let scratch = &mut self.scratch;
         let ts_format = self.ts_format;
+        let hints = &mut self.hints;
+        let mut member = 0usize;
         let scanned = json::scan_object(line, |name, kind, val| {
-            let Some((_, slot)) = names.iter().find(|(n, _)| **n == *name) else {
+            let m = member;
+            member += 1;
+            if m >= hints.len() {
+                hints.resize(m + 1, u16::MAX - 1);
+            }
+            let hint = hints[m] as usize;
+            let slot = if hint < names.len() && *names[hint].0 == *name {
+                names[hint].1
+            } else if hint == u16::MAX as usize && !names.iter().any(|(n, _)| **n == *name) {
                 return Ok(());
+            } else {
+                match names.iter().position(|(n, _)| **n == *name) {
+                    Some(i) => {
+                        hints[m] = i as u16;
+                        names[i].1
+                    }
+                    None => {
+                        hints[m] = u16::MAX;
+                        return Ok(());
+                    }
+                }
             };
-            let slot = *slot;
             let res = (|| -> Result<(), FieldErr> {
                 if slot.key {
                     ev.key = json_key(kind, val, keys, scratch)?;

@@ -107,6 +107,19 @@ where
     Ok(true)
 }
 
+/// Bytes that end the fast path inside a string: `"`, `\\` and control characters.
+static STRING_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 const NON_FINITE: &str = "NaN and infinite numbers are not allowed";
 
 struct Scanner<'a> {
@@ -147,10 +160,7 @@ impl Scanner<'_> {
         let mut escaped = false;
         loop {
             let rest = &self.b[self.i..];
-            let Some(off) = rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-            else {
+            let Some(off) = rest.iter().position(|&c| STRING_SPECIAL[c as usize]) else {
                 self.i = self.b.len();
                 return Err(self.err("unterminated string"));
             };
