@@ -129,7 +129,8 @@ pub fn generate(cfg: &GenConfig, out: &mut dyn Write) -> io::Result<()> {
         rng: Rng::new(cfg.seed),
         pending: BinaryHeap::new(),
         seq: 0,
-        next_ts: cfg.start_ms,
+        // Start late enough that the earliest printed time is `start_ms`.
+        next_ts: cfg.start_ms + cfg.disorder_ms,
         emitted: 0,
     };
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);

@@ -132,9 +132,18 @@ impl Pipeline {
         let mut bufs = Buffers::default();
         let mut last_wm = i64::MIN;
         let late_reason_prefix = format!(
-            "late: event time + allowed_lateness ({} ms) <= watermark",
-            self.spec.engine.allowed_lateness
+            "late: event time + allowed_lateness ({}) <= watermark",
+            crate::spec::format_duration(self.spec.engine.allowed_lateness)
         );
+        let fmt_ts = |ts: i64| {
+            let mut s = String::new();
+            if (eddy_core::time::MIN_EVENT_TS..=eddy_core::time::MAX_EVENT_TS).contains(&ts) {
+                eddy_core::time::format_rfc3339(ts, &mut s);
+            } else {
+                s = ts.to_string();
+            }
+            s
+        };
         let csv = self.encoder.format() == OutputFormat::Csv;
         if csv {
             self.encoder
@@ -204,8 +213,8 @@ impl Pipeline {
                         s.late_discarded += 1;
                         if want_late {
                             let reason = format!(
-                                "late_discarded: behind the watermark ({}) within allowed lateness; late_policy = discard",
-                                self.engine.watermark()
+                                "late_discarded: behind the watermark ({}) but within allowed lateness; late_policy = discard",
+                                fmt_ts(self.engine.watermark())
                             );
                             self.encoder.late(
                                 &mut bufs.late,
@@ -220,7 +229,7 @@ impl Pipeline {
                         s.late += 1;
                         if want_late {
                             let reason =
-                                format!("{late_reason_prefix} ({})", self.engine.watermark());
+                                format!("{late_reason_prefix} ({})", fmt_ts(self.engine.watermark()));
                             self.encoder.late(
                                 &mut bufs.late,
                                 line,

@@ -617,7 +617,8 @@ fn run_reads_stdin_and_writes_csv() {
     let rows: Vec<&str> = out.lines().collect();
     assert_eq!(rows[0], "user_id,ts,event_type,amount,count_1m,spend_2m");
     assert_eq!(rows[1], "a,1704067200000,,2.0,1,2.0");
-    assert_eq!(rows[2], "a,1704067230000,,3.0,2,5.0");
+    // spend_2m: 2-minute windows offset by 30 s, so 00:00:30 opens a new window.
+    assert_eq!(rows[2], "a,1704067230000,,3.0,2,3.0");
     assert_eq!(rows.len(), 3);
 }
 
