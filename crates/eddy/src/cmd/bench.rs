@@ -58,7 +58,7 @@ fn report(label: &str, s: &Summary, secs: f64) -> f64 {
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = GenConfig::new(Scenario::Fraud, args.events, args.seed);
     cfg.keys = args.keys.max(1);
-    cfg.disorder_ms = 8_000;
+    cfg.disorder_ms = 6_000;
     cfg.late_fraction = 0.001;
     let data = generate_to_vec(&cfg);
     println!(

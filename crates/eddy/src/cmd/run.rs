@@ -206,10 +206,10 @@ fn memchr_count(buf: &[u8]) -> usize {
 fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut spec = PipelineSpec::parse(FRAUD_SPEC).map_err(|e| anyhow!("built-in spec: {e}"))?;
     let mut cfg = GenConfig::new(Scenario::Fraud, args.events, 7);
-    cfg.disorder_ms = 8_000;
+    cfg.disorder_ms = 6_000;
     cfg.late_fraction = 0.001;
     eprintln!(
-        "eddy: no spec given; running the built-in example (examples/fraud.toml) over {} generated fraud events (seed 7, {} keys, up to 8 s disorder against a 5 s watermark bound, 0.1% very late).",
+        "eddy: no spec given; running the built-in example (examples/fraud.toml) over {} generated fraud events (seed 7, {} keys, up to 6 s disorder against a 5 s watermark bound, 0.1% very late).",
         thousands(args.events),
         thousands(cfg.keys)
     );
