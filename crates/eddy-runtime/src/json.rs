@@ -385,9 +385,36 @@ pub fn unescape(s: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Bytes that must be escaped inside a JSON string.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Appends `s` as a JSON string literal (with quotes) to `out`.
+#[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
+    match s.iter().position(|&c| NEEDS_ESCAPE[c as usize]) {
+        None => out.extend_from_slice(s),
+        Some(first) => {
+            out.extend_from_slice(&s[..first]);
+            write_escaped(out, &s[first..]);
+        }
+    }
+    out.push(b'"');
+}
+
+#[cold]
+fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
     for (i, &c) in s.iter().enumerate() {
         let esc: &[u8] = match c {
@@ -412,7 +439,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
         start = i + 1;
     }
     out.extend_from_slice(&s[start..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]

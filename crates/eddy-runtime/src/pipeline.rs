@@ -13,6 +13,7 @@ use crate::encode::Encoder;
 use crate::error::{RuntimeError, SpecError, SpecErrors};
 use crate::sink::{OutputKind, Outputs};
 use crate::source::{Batch, ReaderSource, Source};
+use std::sync::mpsc;
 use crate::spec::{OutputFormat, PipelineSpec};
 
 /// What a run did. Every input line is in exactly one of `events_read`'s outcomes or blank.
@@ -113,6 +114,11 @@ impl Pipeline {
     }
 
     /// Runs `source` to its end, writing to `outputs`.
+    ///
+    /// Two threads, pipelined by batch: this thread reads, decodes, encodes and writes; an
+    /// engine thread tracks the watermark and runs the feature engine. Batches circulate
+    /// between them (no allocation in steady state), and every result is in input order, so
+    /// the output does not depend on timing.
     pub fn run(
         &mut self,
         source: &mut dyn Source,
@@ -123,173 +129,318 @@ impl Pipeline {
             clock,
             mut progress,
         } = hooks;
-        let mut tracker = WatermarkTracker::new(self.spec.watermark, source.partitions());
-        let mut s = Summary::default();
-        let mut batch = Batch::default();
-        let mut ev = Event::default();
-        let mut row: Vec<FeatureValue> = Vec::new();
-        let mut closed: Vec<WindowRow> = Vec::new();
-        let mut bufs = Buffers::default();
-        let mut last_wm = i64::MIN;
-        let late_reason_prefix = format!(
-            "late: event time + allowed_lateness ({}) <= watermark",
-            crate::spec::format_duration(self.spec.engine.allowed_lateness)
-        );
-        let fmt_ts = |ts: i64| {
-            let mut s = String::new();
-            if (eddy_core::time::MIN_EVENT_TS..=eddy_core::time::MAX_EVENT_TS).contains(&ts) {
-                eddy_core::time::format_rfc3339(ts, &mut s);
-            } else {
-                s = ts.to_string();
-            }
-            s
+        let Pipeline {
+            spec,
+            engine,
+            decoder,
+            encoder,
+            interner,
+        } = self;
+        let tracker = WatermarkTracker::new(spec.watermark, source.partitions());
+        let mut front = Front {
+            decoder,
+            encoder,
+            interner,
+            s: Summary::default(),
+            bufs: Buffers::default(),
+            late_reason_prefix: format!(
+                "late: event time + allowed_lateness ({}) <= watermark",
+                crate::spec::format_duration(spec.engine.allowed_lateness)
+            ),
+            want_events: outputs.enabled(OutputKind::Events),
+            want_windows: outputs.enabled(OutputKind::Windows),
+            want_late: outputs.enabled(OutputKind::Late),
+            want_dead: outputs.enabled(OutputKind::DeadLetter),
         };
-        let csv = self.encoder.format() == OutputFormat::Csv;
-        if csv {
-            self.encoder
-                .events_csv_header(&mut bufs.events, &self.decoder);
-            self.encoder.windows_csv_header(&mut bufs.windows);
-            self.encoder.rejects_csv_header(&mut bufs.late);
-            self.encoder.rejects_csv_header(&mut bufs.dead);
+        if front.encoder.format() == OutputFormat::Csv {
+            front
+                .encoder
+                .events_csv_header(&mut front.bufs.events, front.decoder);
+            front.encoder.windows_csv_header(&mut front.bufs.windows);
+            front.encoder.rejects_csv_header(&mut front.bufs.late);
+            front.encoder.rejects_csv_header(&mut front.bufs.dead);
         }
-        let want_events = outputs.enabled(OutputKind::Events);
-        let want_windows = outputs.enabled(OutputKind::Windows);
-        let want_late = outputs.enabled(OutputKind::Late);
-        let want_dead = outputs.enabled(OutputKind::DeadLetter);
 
-        while source.next_batch(&mut batch)? {
-            let now = clock();
-            let wm = tracker.on_processing_time(now);
-            if wm > last_wm {
-                last_wm = wm;
-                self.engine.advance_watermark(wm, &mut closed);
-            }
-            for (lineno, line) in batch.lines() {
-                if line.iter().all(|c| c.is_ascii_whitespace()) {
-                    s.blank_lines += 1;
-                    continue;
-                }
-                if self.decoder.needs_header() {
-                    self.decoder
-                        .read_header(line)
-                        .map_err(|msg| RuntimeError::CsvHeader {
-                            name: source.name(),
-                            msg: format!("line {lineno}: {msg}"),
-                        })?;
-                    continue;
-                }
-                s.events_read += 1;
-                if let Err(e) = self
-                    .decoder
-                    .decode(line, lineno, &mut ev, &mut self.interner)
-                {
-                    s.dead_lettered += 1;
-                    if want_dead {
-                        self.encoder
-                            .dead_letter(&mut bufs.dead, line, lineno, &e.to_string());
-                    }
-                    continue;
-                }
-                match self.engine.process(&ev, &mut row, &mut closed) {
-                    outcome @ (Outcome::Accepted | Outcome::LateUpdated) => {
-                        if outcome == Outcome::Accepted {
-                            s.accepted += 1;
-                        } else {
-                            s.late_updated += 1;
-                        }
-                        s.emitted += 1;
-                        if want_events {
-                            self.encoder.event(
-                                &mut bufs.events,
-                                line,
-                                &ev,
-                                &row,
-                                &self.decoder,
-                                &self.interner,
-                            );
-                        }
-                    }
-                    Outcome::LateDiscarded => {
-                        s.late_discarded += 1;
-                        if want_late {
-                            let reason = format!(
-                                "late_discarded: behind the watermark ({}) but within allowed lateness; late_policy = discard",
-                                fmt_ts(self.engine.watermark())
-                            );
-                            self.encoder.late(
-                                &mut bufs.late,
-                                line,
-                                lineno,
-                                &reason,
-                                self.decoder.format(),
-                            );
-                        }
-                    }
-                    Outcome::Late => {
-                        s.late += 1;
-                        if want_late {
-                            let reason =
-                                format!("{late_reason_prefix} ({})", fmt_ts(self.engine.watermark()));
-                            self.encoder.late(
-                                &mut bufs.late,
-                                line,
-                                lineno,
-                                &reason,
-                                self.decoder.format(),
-                            );
-                        }
+        let (to_engine, engine_rx) = mpsc::sync_channel::<Box<Work>>(IN_FLIGHT + 1);
+        let (to_front, front_rx) = mpsc::sync_channel::<Box<Work>>(IN_FLIGHT + 1);
+        let state_bytes = std::thread::scope(|scope| -> Result<u64, RuntimeError> {
+            let engine_thread = scope.spawn(move || {
+                let mut stage = EngineStage {
+                    engine,
+                    tracker,
+                    last_wm: i64::MIN,
+                };
+                for mut w in engine_rx {
+                    stage.process(&mut w);
+                    if to_front.send(w).is_err() {
+                        return 0;
                     }
                 }
-                let wm = tracker.observe(batch.partition, ev.ts, now);
-                if wm > last_wm {
-                    last_wm = wm;
-                    self.engine.advance_watermark(wm, &mut closed);
+                let state = stage.engine.state_bytes() as u64;
+                let mut fin = Box::<Work>::default();
+                stage.engine.finish(&mut fin.closed);
+                let _ = to_front.send(fin);
+                state
+            });
+            let result = (|| -> Result<(), RuntimeError> {
+                let mut free: Vec<Box<Work>> = (0..IN_FLIGHT).map(|_| Box::default()).collect();
+                loop {
+                    let mut w = match free.pop() {
+                        Some(w) => w,
+                        None => match front_rx.recv() {
+                            Ok(mut w) => {
+                                front.emit(&mut w, outputs)?;
+                                w
+                            }
+                            Err(_) => return Ok(()), // the engine thread stopped
+                        },
+                    };
+                    if !source.next_batch(&mut w.batch)? {
+                        return Ok(());
+                    }
+                    w.now = clock();
+                    front.decode(&mut w, &source.name())?;
+                    if to_engine.send(w).is_err() {
+                        return Ok(());
+                    }
+                    front.s.bytes_read = source.bytes_read();
+                    if let Some(p) = progress.as_mut() {
+                        p(front.s.bytes_read);
+                    }
                 }
-                if !closed.is_empty() {
-                    self.drain_closed(&mut closed, &mut bufs.windows, want_windows, &mut s);
-                }
-                if bufs.events.len() >= FLUSH_AT {
-                    outputs.write(OutputKind::Events, &bufs.events)?;
-                    bufs.events.clear();
-                }
-                if bufs.windows.len() >= FLUSH_AT {
-                    outputs.write(OutputKind::Windows, &bufs.windows)?;
-                    bufs.windows.clear();
+            })();
+            drop(to_engine);
+            let mut result = result;
+            for mut w in front_rx.iter() {
+                if result.is_ok() {
+                    result = front.emit(&mut w, outputs);
                 }
             }
-            bufs.write_all(outputs)?;
-            s.bytes_read = source.bytes_read();
-            if let Some(p) = progress.as_mut() {
-                p(s.bytes_read);
-            }
-        }
-        s.state_bytes = self.engine.state_bytes() as u64;
-        self.engine.finish(&mut closed);
-        self.drain_closed(&mut closed, &mut bufs.windows, want_windows, &mut s);
-        bufs.write_all(outputs)?;
+            let state = match engine_thread.join() {
+                Ok(state) => state,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            result.map(|_| state)
+        })?;
+        front.bufs.write_all(outputs)?;
         outputs.flush()?;
-        s.keys = self.decoder.num_keys() as u64;
+        let mut s = front.s;
+        s.state_bytes = state_bytes;
+        s.keys = front.decoder.num_keys() as u64;
         s.bytes_read = source.bytes_read();
         Ok(s)
     }
+}
 
-    fn drain_closed(
-        &mut self,
-        closed: &mut Vec<WindowRow>,
-        out: &mut Vec<u8>,
-        write: bool,
-        s: &mut Summary,
-    ) {
-        for r in closed.drain(..) {
-            s.window_rows += 1;
-            if r.update {
-                s.window_updates += 1;
-            }
-            if write {
-                self.encoder
-                    .window(out, &r, self.decoder.key(r.key), &self.interner);
+/// Batches in circulation between the two threads.
+const IN_FLIGHT: usize = 3;
+
+#[derive(Debug, Clone, Copy)]
+struct Rec {
+    lineno: u64,
+    start: usize,
+    end: usize,
+}
+
+/// One batch on its way through the pipeline; reused.
+#[derive(Default)]
+struct Work {
+    batch: Batch,
+    now: i64,
+    /// Decoded records, in input order; `events[i]` belongs to `recs[i]`.
+    recs: Vec<Rec>,
+    events: Vec<Event>,
+    /// Set by the engine thread: each record's outcome and the engine's watermark then.
+    outcomes: Vec<(Outcome, i64)>,
+    rows: Vec<Vec<FeatureValue>>,
+    closed: Vec<WindowRow>,
+}
+
+/// The engine thread: watermark tracking and the feature engine (no I/O, no clock).
+struct EngineStage<'a> {
+    engine: &'a mut FeatureEngine,
+    tracker: WatermarkTracker,
+    last_wm: i64,
+}
+
+impl EngineStage<'_> {
+    fn process(&mut self, w: &mut Work) {
+        w.outcomes.clear();
+        w.closed.clear();
+        let wm = self.tracker.on_processing_time(w.now);
+        if wm > self.last_wm {
+            self.last_wm = wm;
+            self.engine.advance_watermark(wm, &mut w.closed);
+        }
+        let n = w.recs.len();
+        if w.rows.len() < n {
+            w.rows.resize_with(n, Vec::new);
+        }
+        for i in 0..n {
+            let ev = &w.events[i];
+            let outcome = self.engine.process(ev, &mut w.rows[i], &mut w.closed);
+            w.outcomes.push((outcome, self.engine.watermark()));
+            let wm = self.tracker.observe(w.batch.partition, ev.ts, w.now);
+            if wm > self.last_wm {
+                self.last_wm = wm;
+                self.engine.advance_watermark(wm, &mut w.closed);
             }
         }
+    }
+}
+
+/// This thread's side: decoding, encoding, counting.
+struct Front<'a> {
+    decoder: &'a mut Decoder,
+    encoder: &'a mut Encoder,
+    interner: &'a mut Interner,
+    s: Summary,
+    bufs: Buffers,
+    late_reason_prefix: String,
+    want_events: bool,
+    want_windows: bool,
+    want_late: bool,
+    want_dead: bool,
+}
+
+fn fmt_ts(ts: i64) -> String {
+    let mut s = String::new();
+    if (eddy_core::time::MIN_EVENT_TS..=eddy_core::time::MAX_EVENT_TS).contains(&ts) {
+        eddy_core::time::format_rfc3339(ts, &mut s);
+    } else {
+        s = ts.to_string();
+    }
+    s
+}
+
+impl Front<'_> {
+    /// Decodes a batch's lines; bad ones become dead letters right away.
+    fn decode(&mut self, w: &mut Work, source_name: &str) -> Result<(), RuntimeError> {
+        let Work {
+            batch,
+            recs,
+            events,
+            ..
+        } = w;
+        recs.clear();
+        let base = batch.data.as_ptr() as usize;
+        for (lineno, line) in batch.lines() {
+            if line.iter().all(|c| c.is_ascii_whitespace()) {
+                self.s.blank_lines += 1;
+                continue;
+            }
+            if self.decoder.needs_header() {
+                self.decoder
+                    .read_header(line)
+                    .map_err(|msg| RuntimeError::CsvHeader {
+                        name: source_name.to_string(),
+                        msg: format!("line {lineno}: {msg}"),
+                    })?;
+                continue;
+            }
+            self.s.events_read += 1;
+            let i = recs.len();
+            if events.len() <= i {
+                events.push(Event::default());
+            }
+            match self
+                .decoder
+                .decode(line, lineno, &mut events[i], self.interner)
+            {
+                Ok(()) => {
+                    let start = line.as_ptr() as usize - base;
+                    recs.push(Rec {
+                        lineno,
+                        start,
+                        end: start + line.len(),
+                    });
+                }
+                Err(e) => {
+                    self.s.dead_lettered += 1;
+                    if self.want_dead {
+                        self.encoder
+                            .dead_letter(&mut self.bufs.dead, line, lineno, &e.to_string());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes a processed batch and writes it out.
+    fn emit(&mut self, w: &mut Work, outputs: &mut Outputs) -> Result<(), RuntimeError> {
+        for (i, rec) in w.recs.iter().enumerate() {
+            let line = &w.batch.data[rec.start..rec.end];
+            let (outcome, wm) = w.outcomes[i];
+            match outcome {
+                Outcome::Accepted | Outcome::LateUpdated => {
+                    if outcome == Outcome::Accepted {
+                        self.s.accepted += 1;
+                    } else {
+                        self.s.late_updated += 1;
+                    }
+                    self.s.emitted += 1;
+                    if self.want_events {
+                        self.encoder.event(
+                            &mut self.bufs.events,
+                            line,
+                            &w.events[i],
+                            &w.rows[i],
+                            self.decoder,
+                            self.interner,
+                        );
+                        if self.bufs.events.len() >= FLUSH_AT {
+                            outputs.write(OutputKind::Events, &self.bufs.events)?;
+                            self.bufs.events.clear();
+                        }
+                    }
+                }
+                Outcome::LateDiscarded => {
+                    self.s.late_discarded += 1;
+                    if self.want_late {
+                        let reason = format!(
+                            "late_discarded: behind the watermark ({}) but within allowed lateness; late_policy = discard",
+                            fmt_ts(wm)
+                        );
+                        self.encoder.late(
+                            &mut self.bufs.late,
+                            line,
+                            rec.lineno,
+                            &reason,
+                            self.decoder.format(),
+                        );
+                    }
+                }
+                Outcome::Late => {
+                    self.s.late += 1;
+                    if self.want_late {
+                        let reason = format!("{} ({})", self.late_reason_prefix, fmt_ts(wm));
+                        self.encoder.late(
+                            &mut self.bufs.late,
+                            line,
+                            rec.lineno,
+                            &reason,
+                            self.decoder.format(),
+                        );
+                    }
+                }
+            }
+        }
+        for r in w.closed.drain(..) {
+            self.s.window_rows += 1;
+            if r.update {
+                self.s.window_updates += 1;
+            }
+            if self.want_windows {
+                self.encoder.window(
+                    &mut self.bufs.windows,
+                    &r,
+                    self.decoder.key(r.key),
+                    self.interner,
+                );
+            }
+        }
+        self.bufs.write_all(outputs)
     }
 }
 
