@@ -80,7 +80,9 @@ impl Decoder {
             key_name: source.key.clone(),
             ts_name: source.timestamp.clone(),
             id_name: source.event_id.clone(),
-            field_names: (0..schema.len()).map(|f| schema.name(f).to_string()).collect(),
+            field_names: (0..schema.len())
+                .map(|f| schema.name(f).to_string())
+                .collect(),
             names,
             columns: Vec::new(),
             column_names: Vec::new(),
@@ -382,7 +384,11 @@ impl Decoder {
                     FieldType::Bool => match text {
                         "true" => Value::Bool(true),
                         "false" => Value::Bool(false),
-                        _ => return Err(fail(format!("expected a bool (true or false), found `{text}`"))),
+                        _ => {
+                            return Err(fail(format!(
+                                "expected a bool (true or false), found `{text}`"
+                            )))
+                        }
                     },
                 };
             }
@@ -391,11 +397,7 @@ impl Decoder {
     }
 }
 
-fn str_of<'a>(
-    kind: Kind,
-    val: &'a [u8],
-    scratch: &'a mut Vec<u8>,
-) -> Result<&'a str, FieldErr> {
+fn str_of<'a>(kind: Kind, val: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a str, FieldErr> {
     let bytes: &[u8] = if let Kind::Str { escaped: true } = kind {
         json::unescape(val, scratch).map_err(|e| e.to_string())?;
         scratch
@@ -485,7 +487,9 @@ pub fn ts_from_text(text: &str, fmt: TimestampFormat) -> Result<Timestamp, Field
         TimestampFormat::EpochSeconds => {
             if let Ok(s) = parse_int(text.as_bytes()) {
                 let ms = s.checked_mul(1000).ok_or_else(|| {
-                    format!("timestamp {s} s is after 9999-12-31T23:59:59.999Z; expected 1970..9999")
+                    format!(
+                        "timestamp {s} s is after 9999-12-31T23:59:59.999Z; expected 1970..9999"
+                    )
                 })?;
                 range_check(ms)?;
                 return from_epoch_millis(ms).map_err(|e| e.to_string());
@@ -494,7 +498,9 @@ pub fn ts_from_text(text: &str, fmt: TimestampFormat) -> Result<Timestamp, Field
                 .parse()
                 .map_err(|_| format!("`{text}` is not epoch seconds; expected a number"))?;
             if !secs.is_finite() {
-                return Err(format!("`{text}`: NaN and infinite timestamps are not allowed"));
+                return Err(format!(
+                    "`{text}`: NaN and infinite timestamps are not allowed"
+                ));
             }
             range_check((secs * 1000.0).floor() as i64)?;
             from_epoch_seconds(secs).map_err(|e| e.to_string())
@@ -583,9 +589,7 @@ pub fn parse_int(b: &[u8]) -> Result<i64, FieldErr> {
 pub fn parse_float(s: &str) -> Result<f64, FieldErr> {
     match s.parse::<f64>() {
         Ok(f) if f.is_finite() => Ok(f),
-        Ok(_) => Err(format!(
-            "`{s}`: NaN and infinite numbers are not allowed"
-        )),
+        Ok(_) => Err(format!("`{s}`: NaN and infinite numbers are not allowed")),
         Err(_) => Err(format!("`{s}` is not a number")),
     }
 }
@@ -777,7 +781,11 @@ window = {{ kind = "tumbling", size = "1m" }}
             let e = err_of(res);
             assert_eq!(e.line, line, "{e}");
             assert_eq!(e.field.as_deref(), field, "{e}");
-            assert!(e.msg.contains(needle), "line {line}: `{}` lacks `{needle}`", e.msg);
+            assert!(
+                e.msg.contains(needle),
+                "line {line}: `{}` lacks `{needle}`",
+                e.msg
+            );
             let shown = e.to_string();
             assert!(shown.starts_with(&format!("line {line}")), "{shown}");
             if let Some(f) = field {
@@ -843,7 +851,11 @@ window = {{ kind = "tumbling", size = "1m" }}
             let e = err_of(res);
             assert_eq!(e.line, line, "{e}");
             assert_eq!(e.field.as_deref(), field, "{e}");
-            assert!(e.msg.contains(needle), "line {line}: `{}` lacks `{needle}`", e.msg);
+            assert!(
+                e.msg.contains(needle),
+                "line {line}: `{}` lacks `{needle}`",
+                e.msg
+            );
         }
     }
 
@@ -851,8 +863,14 @@ window = {{ kind = "tumbling", size = "1m" }}
     fn csv_header_needs_key_and_ts() {
         let s = spec("csv", "epoch_ms");
         let mut d = Decoder::new(&s.source, &s.schema);
-        assert!(d.read_header(b"ts,amount").unwrap_err().contains("key column `user`"));
-        assert!(d.read_header(b"user,amount").unwrap_err().contains("timestamp column `ts`"));
+        assert!(d
+            .read_header(b"ts,amount")
+            .unwrap_err()
+            .contains("key column `user`"));
+        assert!(d
+            .read_header(b"user,amount")
+            .unwrap_err()
+            .contains("timestamp column `ts`"));
         assert!(d.read_header(b"user,ts").is_ok());
     }
 

@@ -71,8 +71,7 @@ pub fn write_feature_value(out: &mut Vec<u8>, v: &FeatureValue, interner: &Inter
 
 /// Appends `s` as a CSV cell, quoted when needed.
 pub fn write_csv_cell(out: &mut Vec<u8>, s: &[u8]) {
-    if s
-        .iter()
+    if s.iter()
         .any(|&c| c == b',' || c == b'"' || c == b'\n' || c == b'\r')
     {
         out.push(b'"');

@@ -229,7 +229,13 @@ impl Gen {
                 let amount = 500.0 + self.rng.next_f64() * 2_500.0;
                 let merchant = RISKY_MERCHANTS[self.rng.below(3) as usize];
                 self.schedule(t, user, Kind::Purchase { amount, merchant }, 1);
-                return (Kind::PageView { product: None, page: 3 }, 1);
+                return (
+                    Kind::PageView {
+                        product: None,
+                        page: 3,
+                    },
+                    1,
+                );
             }
             // Pattern B (after the drift): no logins; a rapid run of small gift-card
             // purchases from a hijacked session.
@@ -241,7 +247,13 @@ impl Gen {
                 let merchant = GIFT_CARD_MERCHANTS[self.rng.below(2) as usize];
                 self.schedule(t, user, Kind::Purchase { amount, merchant }, 1);
             }
-            return (Kind::PageView { product: None, page: 2 }, 1);
+            return (
+                Kind::PageView {
+                    product: None,
+                    page: 2,
+                },
+                1,
+            );
         }
         let r = self.rng.next_f64();
         let kind = if r < 0.68 {
@@ -337,7 +349,13 @@ impl Gen {
         buf.extend_from_slice(b"\",\"page\":\"");
         match (&d.kind, page) {
             (_, Some(p)) => buf.extend_from_slice(p.as_bytes()),
-            (Kind::PageView { product: Some(p), .. }, _) | (Kind::AddToCart { product: p }, _) => {
+            (
+                Kind::PageView {
+                    product: Some(p), ..
+                },
+                _,
+            )
+            | (Kind::AddToCart { product: p }, _) => {
                 buf.extend_from_slice(b"/product/");
                 buf.extend_from_slice(ib.format(*p).as_bytes());
             }

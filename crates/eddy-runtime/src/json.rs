@@ -8,9 +8,13 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A string; `escaped` says whether it holds backslash escapes.
-    Str { escaped: bool },
+    Str {
+        escaped: bool,
+    },
     /// A number; `int` when it has no fraction or exponent.
-    Num { int: bool },
+    Num {
+        int: bool,
+    },
     Bool(bool),
     Null,
     Object,
@@ -175,15 +179,11 @@ impl Scanner<'_> {
                     escaped = true;
                     self.i += 1;
                     match self.peek() {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.i += 1
-                        }
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
                         Some(b'u') => {
                             let hex = self.b.get(self.i + 1..self.i + 5);
                             match hex {
-                                Some(h) if h.iter().all(|c| c.is_ascii_hexdigit()) => {
-                                    self.i += 5
-                                }
+                                Some(h) if h.iter().all(|c| c.is_ascii_hexdigit()) => self.i += 5,
                                 _ => return Err(self.err("invalid \\u escape in a string")),
                             }
                         }
@@ -474,7 +474,10 @@ mod tests {
         assert_eq!(m.len(), 6);
         assert_eq!(m[0], ("a".into(), Kind::Num { int: true }, "1".into()));
         assert_eq!(m[2].1, Kind::Str { escaped: true });
-        assert_eq!(m[3], ("e".into(), Kind::Num { int: false }, "-0.5e+3".into()));
+        assert_eq!(
+            m[3],
+            ("e".into(), Kind::Num { int: false }, "-0.5e+3".into())
+        );
         assert_eq!(m[1].1, Kind::Array);
     }
 
@@ -521,7 +524,10 @@ mod tests {
     fn unescape_and_write_round_trip() {
         let mut out = Vec::new();
         unescape(br#"a\"b\\c\nd\u00e9\ud83d\ude00"#, &mut out).unwrap();
-        assert_eq!(String::from_utf8(out.clone()).unwrap(), "a\"b\\c\nd\u{e9}\u{1F600}");
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "a\"b\\c\nd\u{e9}\u{1F600}"
+        );
         let mut w = Vec::new();
         write_str(&mut w, "q\"\u{1}\n".as_bytes());
         let back: String = serde_json::from_slice(&w).unwrap();

@@ -13,8 +13,8 @@ use crate::encode::Encoder;
 use crate::error::{RuntimeError, SpecError, SpecErrors};
 use crate::sink::{OutputKind, Outputs};
 use crate::source::{Batch, ReaderSource, Source};
-use std::sync::mpsc;
 use crate::spec::{OutputFormat, PipelineSpec};
+use std::sync::mpsc;
 
 /// What a run did. Every input line is in exactly one of `events_read`'s outcomes or blank.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

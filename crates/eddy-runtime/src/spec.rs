@@ -184,8 +184,14 @@ impl Validator {
         for k in t.keys() {
             if !known.contains(&k.as_str()) {
                 let hint = if !path.is_empty()
-                    && ["allowed_lateness", "late_policy", "source", "watermark", "output"]
-                        .contains(&k.as_str())
+                    && [
+                        "allowed_lateness",
+                        "late_policy",
+                        "source",
+                        "watermark",
+                        "output",
+                    ]
+                    .contains(&k.as_str())
                 {
                     " (top-level keys must come before the first [table] in TOML)"
                 } else {
@@ -281,7 +287,10 @@ impl Validator {
             },
             Toml::Integer(0) => Some(0),
             Toml::Integer(i) if *i < 0 => {
-                self.err(p, format!("{i} is negative; expected a duration such as \"5m\""));
+                self.err(
+                    p,
+                    format!("{i} is negative; expected a duration such as \"5m\""),
+                );
                 None
             }
             v => {
@@ -382,7 +391,10 @@ impl Validator {
                 t,
                 "",
                 "late_policy",
-                &[("update", LatePolicy::Update), ("discard", LatePolicy::Discard)],
+                &[
+                    ("update", LatePolicy::Update),
+                    ("discard", LatePolicy::Discard),
+                ],
             )
             .unwrap_or(LatePolicy::Update);
 
@@ -395,7 +407,10 @@ impl Validator {
             ),
             Some(Toml::Array(arr)) => {
                 if arr.is_empty() {
-                    self.err("feature", "is empty; expected at least one [[feature]] entry");
+                    self.err(
+                        "feature",
+                        "is empty; expected at least one [[feature]] entry",
+                    );
                 }
                 let mut seen: BTreeMap<String, usize> = BTreeMap::new();
                 for (i, f) in arr.iter().enumerate() {
@@ -502,8 +517,7 @@ impl Validator {
             &[("jsonl", InputFormat::Jsonl), ("csv", InputFormat::Csv)],
         );
         let key = self.required_string(s, p, "key", "the name of the entity key field");
-        let timestamp =
-            self.required_string(s, p, "timestamp", "the name of the event time field");
+        let timestamp = self.required_string(s, p, "timestamp", "the name of the event time field");
         let timestamp_format = if s.contains_key("timestamp_format") {
             self.choice(
                 s,
@@ -632,10 +646,7 @@ impl Validator {
         if let Some(a) = agg_name.as_deref() {
             let only = |v: &mut Validator, key: &str, agg: &str| {
                 if t.contains_key(key) {
-                    v.err(
-                        join(path, key),
-                        format!("only applies to agg = {agg}"),
-                    );
+                    v.err(join(path, key), format!("only applies to agg = {agg}"));
                 }
             };
             if a != "last_n" {
@@ -668,7 +679,8 @@ impl Validator {
                         self.err(join(path, "n"), "missing; agg = \"last_n\" needs n >= 1");
                         None
                     } else {
-                        self.positive_int(t, path, "n").map(|n| AggKind::LastN { n })
+                        self.positive_int(t, path, "n")
+                            .map(|n| AggKind::LastN { n })
                     }
                 }
                 "rate" => {
@@ -761,7 +773,10 @@ impl Validator {
         let wpath = join(path, "window");
         let window = match t.get("window") {
             None => {
-                self.err(&wpath, "missing; expected a table such as { kind = \"tumbling\", size = \"1m\" }");
+                self.err(
+                    &wpath,
+                    "missing; expected a table such as { kind = \"tumbling\", size = \"1m\" }",
+                );
                 None
             }
             Some(Toml::Table(w)) => self.window(w, &wpath),
@@ -787,7 +802,10 @@ impl Validator {
         const KINDS: &str = "tumbling, sliding, session, global";
         let kind = match w.get("kind") {
             None => {
-                self.err(join(path, "kind"), format!("missing; expected one of: {KINDS}"));
+                self.err(
+                    join(path, "kind"),
+                    format!("missing; expected one of: {KINDS}"),
+                );
                 return None;
             }
             Some(_) => self.string(w, path, "kind")?,
@@ -820,7 +838,10 @@ impl Validator {
         let required_positive = |v: &mut Validator, key: &str| -> Option<i64> {
             let p = join(path, key);
             if !w.contains_key(key) {
-                v.err(p, format!("missing; a {kind} window needs a {key} such as \"5m\""));
+                v.err(
+                    p,
+                    format!("missing; a {kind} window needs a {key} such as \"5m\""),
+                );
                 return None;
             }
             let d = v.duration(w, path, key)?;
@@ -848,7 +869,12 @@ impl Validator {
                             }
                         }
                         Err(_) => {
-                            v.err(p, format!("`{s}` is not a duration; expected e.g. \"15m\" or \"-15m\""));
+                            v.err(
+                                p,
+                                format!(
+                                    "`{s}` is not a duration; expected e.g. \"15m\" or \"-15m\""
+                                ),
+                            );
                             return None;
                         }
                     }
@@ -1063,8 +1089,14 @@ event_type = "string"
     #[test]
     fn unknown_keys_are_named_everywhere() {
         let text = GOOD
-            .replace("event_id = \"event_id\"", "event_id = \"event_id\"\ncolour = \"red\"")
-            .replace("late_policy = \"update\"", "late_policy = \"update\"\nbogus = 1")
+            .replace(
+                "event_id = \"event_id\"",
+                "event_id = \"event_id\"\ncolour = \"red\"",
+            )
+            .replace(
+                "late_policy = \"update\"",
+                "late_policy = \"update\"\nbogus = 1",
+            )
             .replace("agg = \"count\"", "agg = \"count\"\nwindw = 3");
         let e = errors(&text);
         assert!(e.has_path("source.colour"), "{e}");

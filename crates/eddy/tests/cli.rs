@@ -130,14 +130,19 @@ fn generate_is_deterministic() {
         let mut other = args;
         other[4] = "10";
         let c = eddy(&other);
-        assert_ne!(a.stdout, c.stdout, "{scenario}: different seeds, same bytes");
+        assert_ne!(
+            a.stdout, c.stdout,
+            "{scenario}: different seeds, same bytes"
+        );
         let lines: Vec<Value> = text(&a.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).expect("JSON line"))
             .collect();
         assert_eq!(lines.len(), 2000);
-        let users: std::collections::HashSet<&str> =
-            lines.iter().map(|v| v["user_id"].as_str().unwrap()).collect();
+        let users: std::collections::HashSet<&str> = lines
+            .iter()
+            .map(|v| v["user_id"].as_str().unwrap())
+            .collect();
         assert!(users.len() <= 50 && users.len() > 10, "{}", users.len());
         for v in &lines {
             for f in ["event_id", "user_id", "ts", "event_type", "page", "label"] {
@@ -153,14 +158,25 @@ fn generate_is_deterministic() {
     let out = tmp.s("g.jsonl");
     with_file.extend(["--output", &out]);
     ok(&eddy(&with_file));
-    assert_eq!(std::fs::read(tmp.path("g.jsonl")).unwrap(), to_stdout.stdout);
+    assert_eq!(
+        std::fs::read(tmp.path("g.jsonl")).unwrap(),
+        to_stdout.stdout
+    );
 }
 
 #[test]
 fn generate_disorder_is_bounded_and_late_fraction_is_late() {
     let o = eddy(&[
-        "generate", "fraud", "--events", "20000", "--seed", "5", "--disorder-ms", "700",
-        "--late-fraction", "0.02",
+        "generate",
+        "fraud",
+        "--events",
+        "20000",
+        "--seed",
+        "5",
+        "--disorder-ms",
+        "700",
+        "--late-fraction",
+        "0.02",
     ]);
     ok(&o);
     let mut max_seen = i64::MIN;
@@ -190,7 +206,14 @@ fn generate_disorder_is_bounded_and_late_fraction_is_late() {
 #[test]
 fn generate_fraud_drift_changes_the_pattern() {
     let o = eddy(&[
-        "generate", "fraud", "--events", "40000", "--seed", "8", "--drift-at", "20000",
+        "generate",
+        "fraud",
+        "--events",
+        "40000",
+        "--seed",
+        "8",
+        "--drift-at",
+        "20000",
     ]);
     ok(&o);
     let (mut risky_before, mut gift_before, mut risky_after, mut gift_after) = (0, 0, 0, 0);
@@ -208,9 +231,15 @@ fn generate_fraud_drift_changes_the_pattern() {
             (false, false) => risky_after += 1,
         }
     }
-    assert!(risky_before > 10 && gift_before == 0, "{risky_before} {gift_before}");
+    assert!(
+        risky_before > 10 && gift_before == 0,
+        "{risky_before} {gift_before}"
+    );
     // A few bursts that started before the drift finish after it.
-    assert!(gift_after > 100 && risky_after < 40, "{gift_after} {risky_after}");
+    assert!(
+        gift_after > 100 && risky_after < 40,
+        "{gift_after} {risky_after}"
+    );
 }
 
 #[test]
@@ -290,14 +319,26 @@ fn bad_spec_is_refused_before_any_event_is_read() {
 fn example_spec_in(tmp: &Tmp, input: &str) -> PathBuf {
     let spec = std::fs::read_to_string(examples().join("fraud.toml")).unwrap();
     let spec = spec
-        .replace("path = \"fraud.jsonl\"", &format!("path = {:?}", tmp.s(input)))
-        .replace("events = \"-\"", &format!("events = {:?}", tmp.s("events.jsonl")))
+        .replace(
+            "path = \"fraud.jsonl\"",
+            &format!("path = {:?}", tmp.s(input)),
+        )
+        .replace(
+            "events = \"-\"",
+            &format!("events = {:?}", tmp.s("events.jsonl")),
+        )
         .replace(
             "\"fraud-windows.jsonl\"",
             &format!("{:?}", tmp.s("windows.jsonl")),
         )
-        .replace("\"fraud-late.jsonl\"", &format!("{:?}", tmp.s("late.jsonl")))
-        .replace("\"fraud-dead.jsonl\"", &format!("{:?}", tmp.s("dead.jsonl")));
+        .replace(
+            "\"fraud-late.jsonl\"",
+            &format!("{:?}", tmp.s("late.jsonl")),
+        )
+        .replace(
+            "\"fraud-dead.jsonl\"",
+            &format!("{:?}", tmp.s("dead.jsonl")),
+        );
     let p = tmp.path("fraud.toml");
     std::fs::write(&p, spec).unwrap();
     p
@@ -307,8 +348,18 @@ fn example_spec_in(tmp: &Tmp, input: &str) -> PathBuf {
 fn run_example_spec_matches_brute_force() {
     let tmp = Tmp::new("example");
     let gen = eddy(&[
-        "generate", "fraud", "--events", "6000", "--seed", "21", "--keys", "40",
-        "--late-fraction", "0.01", "--output", &tmp.s("in.jsonl"),
+        "generate",
+        "fraud",
+        "--events",
+        "6000",
+        "--seed",
+        "21",
+        "--keys",
+        "40",
+        "--late-fraction",
+        "0.01",
+        "--output",
+        &tmp.s("in.jsonl"),
     ]);
     ok(&gen);
     let spec = example_spec_in(&tmp, "in.jsonl");
@@ -327,7 +378,11 @@ fn run_example_spec_matches_brute_force() {
     let mut expected_late = 0;
     for v in &input {
         let ts = ts_ms(v["ts"].as_str().unwrap());
-        let wm = if max_ts == i64::MIN { i64::MIN } else { max_ts - 5_000 - 1 };
+        let wm = if max_ts == i64::MIN {
+            i64::MIN
+        } else {
+            max_ts - 5_000 - 1
+        };
         if wm != i64::MIN && ts + 60_000 <= wm {
             expected_late += 1;
         } else {
@@ -337,7 +392,9 @@ fn run_example_spec_matches_brute_force() {
     }
     assert!(expected_late > 20, "the input should have late events");
     assert_eq!(late.len(), expected_late);
-    assert!(late.iter().all(|l| l["reason"].as_str().unwrap().starts_with("late")));
+    assert!(late
+        .iter()
+        .all(|l| l["reason"].as_str().unwrap().starts_with("late")));
     assert_eq!(events.len(), accepted.len());
     let err = text(&o.stderr);
     assert!(err.contains("events read"), "{err}");
@@ -352,7 +409,10 @@ fn run_example_spec_matches_brute_force() {
         let ts = ts_ms(src["ts"].as_str().unwrap());
         let seen = by_key.entry(key).or_default();
         seen.push(ts);
-        let expected = seen.iter().filter(|&&t| t > ts - 300_000 && t <= ts).count();
+        let expected = seen
+            .iter()
+            .filter(|&&t| t > ts - 300_000 && t <= ts)
+            .count();
         let f = &row["features"];
         assert_eq!(
             f["events_5m"].as_i64(),
@@ -391,7 +451,10 @@ fn run_example_spec_matches_brute_force() {
         assert_eq!(w["window_end"].as_i64().unwrap(), start + 60_000);
         let value = w["value"].as_f64().unwrap();
         if value != 0.0 {
-            let prev = got.insert((w["key"].as_str().unwrap().to_string(), start), value as i64);
+            let prev = got.insert(
+                (w["key"].as_str().unwrap().to_string(), start),
+                value as i64,
+            );
             assert!(prev.is_none(), "window fired twice: {w}");
         }
     }
@@ -449,8 +512,18 @@ dead_letter = {dead:?}
 fn run_disordered_tumbling_counts_every_event_once() {
     let tmp = Tmp::new("tumbling");
     ok(&eddy(&[
-        "generate", "fraud", "--events", "5000", "--seed", "33", "--keys", "25",
-        "--disorder-ms", "3000", "--output", &tmp.s("in.jsonl"),
+        "generate",
+        "fraud",
+        "--events",
+        "5000",
+        "--seed",
+        "33",
+        "--keys",
+        "25",
+        "--disorder-ms",
+        "3000",
+        "--output",
+        &tmp.s("in.jsonl"),
     ]));
     let spec = tumbling_spec(&tmp, "jsonl", "in.jsonl", "3s");
     ok(&eddy(&["run", &spec.to_string_lossy()]));
@@ -460,7 +533,9 @@ fn run_disordered_tumbling_counts_every_event_once() {
     for v in &input {
         let ts = ts_ms(v["ts"].as_str().unwrap());
         let key = v["user_id"].as_str().unwrap().to_string();
-        *counts.entry((key.clone(), ts - ts.rem_euclid(60_000))).or_default() += 1;
+        *counts
+            .entry((key.clone(), ts - ts.rem_euclid(60_000)))
+            .or_default() += 1;
         let s = ts - (ts - 30_000).rem_euclid(120_000);
         *spend.entry((key, s)).or_default() += v["amount"].as_f64().unwrap_or(0.0);
     }
@@ -588,7 +663,10 @@ alice,2024-01-01T00:01:15.000Z,purchase,1,x
     let dead = json_lines(&tmp.path("dead-csv.jsonl"));
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["line"], 5);
-    assert!(dead[0]["reason"].as_str().unwrap().contains("field `amount`"));
+    assert!(dead[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("field `amount`"));
     let windows = json_lines(&tmp.path("windows-csv.jsonl"));
     let alice_first: Vec<&Value> = windows
         .iter()
@@ -609,7 +687,14 @@ fn run_reads_stdin_and_writes_csv() {
     std::fs::write(&spec, text_spec).unwrap();
     let input = "{\"user_id\":\"a\",\"ts\":\"2024-01-01T00:00:00.000Z\",\"amount\":2}\n{\"user_id\":\"a\",\"ts\":\"2024-01-01T00:00:30.000Z\",\"amount\":3}\n";
     let o = eddy_stdin(
-        &["run", &spec.to_string_lossy(), "--input", "-", "--output", "-"],
+        &[
+            "run",
+            &spec.to_string_lossy(),
+            "--input",
+            "-",
+            "--output",
+            "-",
+        ],
         input.as_bytes(),
     );
     ok(&o);
@@ -627,7 +712,10 @@ fn run_embedded_default() {
     let o = eddy(&["run", "--events", "3000", "--sample", "3"]);
     ok(&o);
     let out = text(&o.stdout);
-    assert!(out.contains("per-event feature vectors (first 3 of "), "{out}");
+    assert!(
+        out.contains("per-event feature vectors (first 3 of "),
+        "{out}"
+    );
     let rows: Vec<Value> = out
         .lines()
         .filter(|l| l.starts_with('{'))

@@ -104,7 +104,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut source = pipeline.open_source()?;
     let mut outputs = Outputs::open(&pipeline.spec().output)?;
     let mut clock = move || start.elapsed().as_millis() as i64;
-    let s = pipeline.run(source.as_mut(), &mut outputs, RunHooks::with_clock(&mut clock))?;
+    let s = pipeline.run(
+        source.as_mut(),
+        &mut outputs,
+        RunHooks::with_clock(&mut clock),
+    )?;
     drop(outputs);
     let file_rate = report("file to file", &s, start.elapsed().as_secs_f64());
     let out_bytes = std::fs::metadata(dir.0.join("features.jsonl"))

@@ -53,7 +53,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut spec = PipelineSpec::from_file(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let mut spec =
+        PipelineSpec::from_file(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     if let Some(input) = &args.input {
         spec.source.path = (input.as_os_str() != "-").then(|| input.clone());
     }

@@ -16,7 +16,11 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     // The engine's own checks run too (Pipeline::new builds the feature engine).
     let checked = PipelineSpec::from_file(&args.spec)
         .map_err(|e| e.to_string())
-        .and_then(|spec| Pipeline::new(spec.clone()).map(|_| spec).map_err(|e| e.to_string()));
+        .and_then(|spec| {
+            Pipeline::new(spec.clone())
+                .map(|_| spec)
+                .map_err(|e| e.to_string())
+        });
     match checked {
         Ok(spec) => {
             let windows: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
