@@ -78,8 +78,17 @@ const FLUSH_AT: usize = 256 * 1024;
 impl Pipeline {
     pub fn new(spec: PipelineSpec) -> Result<Pipeline, RuntimeError> {
         let engine = FeatureEngine::new(spec.features.clone(), spec.engine).map_err(|e| {
+            // Locate the feature the engine refused, when it names one.
+            let path = match &e {
+                eddy_core::CoreError::Feature { name, .. } => spec
+                    .features
+                    .iter()
+                    .position(|f| &f.name == name)
+                    .map_or("feature".to_string(), |i| format!("feature[{i}]")),
+                _ => "feature".to_string(),
+            };
             SpecErrors(vec![SpecError {
-                path: "feature".into(),
+                path,
                 msg: e.to_string(),
             }])
         })?;

@@ -786,6 +786,12 @@ impl Validator {
             }
         };
 
+        if let (Some(AggKind::Rate { .. }), Some(WindowSpec::Global { .. })) = (agg, window) {
+            self.err(
+                join(path, "window.kind"),
+                "agg = \"rate\" divides by the window length; use a tumbling, sliding or session window, not global",
+            );
+        }
         if self.errors.len() != n_errors {
             return None;
         }
@@ -1210,6 +1216,17 @@ window = { kind = "session", gap = "30m" }"#,
         let e = errors("[source]\nkey = \"k\"\n[[feature]]\nname = \"x\"\nagg = \"count\"\nwindow = { kind = \"global\" }\n");
         assert!(e.has_path("source.format"), "{e}");
         assert!(e.has_path("source.timestamp"), "{e}");
+    }
+
+    #[test]
+    fn rate_needs_a_time_window() {
+        let e = errors(&with_feature(
+            r#"[[feature]]
+name = "r"
+agg = "rate"
+window = { kind = "global" }"#,
+        ));
+        assert!(e.has_path("feature[0].window.kind"), "{e}");
     }
 
     #[test]
