@@ -25,6 +25,22 @@ pub struct Encoder {
     json_names: Vec<Vec<u8>>,
     names: Vec<String>,
     seq_scratch: Vec<u8>,
+    /// JSON text (quoted, escaped) of interned strings, by symbol id; filled on first use.
+    sym_json: Vec<Vec<u8>>,
+    /// JSON text of keys, by key id.
+    key_json: Vec<Vec<u8>>,
+}
+
+/// Looks up (or fills) the cached JSON text of entry `i`.
+#[inline]
+fn cached<'a>(cache: &'a mut Vec<Vec<u8>>, i: usize, text: impl FnOnce() -> &'a str) -> &'a [u8] {
+    if i >= cache.len() {
+        cache.resize_with(i + 1, Vec::new);
+    }
+    if cache[i].is_empty() {
+        write_str(&mut cache[i], text().as_bytes());
+    }
+    &cache[i]
 }
 
 fn write_i64(out: &mut Vec<u8>, v: i64) {
@@ -126,6 +142,8 @@ impl Encoder {
             json_names,
             names: feature_names.to_vec(),
             seq_scratch: Vec::new(),
+            sym_json: Vec::new(),
+            key_json: Vec::new(),
         }
     }
 
@@ -133,16 +151,50 @@ impl Encoder {
         self.format
     }
 
-    fn features_object(&self, out: &mut Vec<u8>, row: &[FeatureValue], interner: &Interner) {
+    fn features_object(&mut self, out: &mut Vec<u8>, row: &[FeatureValue], interner: &Interner) {
         out.push(b'{');
-        for (i, (name, v)) in self.json_names.iter().zip(row).enumerate() {
+        for (i, v) in row.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(name);
-            write_feature_value(out, v, interner);
+            out.extend_from_slice(&self.json_names[i]);
+            self.feature_value_json(out, v, interner);
         }
         out.push(b'}');
+    }
+
+    /// Like [`write_feature_value`], with string values from the cache.
+    fn feature_value_json(&mut self, out: &mut Vec<u8>, v: &FeatureValue, interner: &Interner) {
+        match v {
+            FeatureValue::Seq(items) => {
+                out.push(b'[');
+                for (i, x) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.value_json(out, x, interner);
+                }
+                out.push(b']');
+            }
+            v => write_feature_value(out, v, interner),
+        }
+    }
+
+    /// Like [`write_value`], with string values from the cache.
+    #[inline]
+    fn value_json(&mut self, out: &mut Vec<u8>, v: &Value, interner: &Interner) {
+        match *v {
+            Value::Str(s) => {
+                out.extend_from_slice(cached(&mut self.sym_json, s.0 as usize, || {
+                    interner.resolve(s)
+                }))
+            }
+            ref v => write_value(out, v, interner),
+        }
+    }
+
+    fn key_json(&mut self, out: &mut Vec<u8>, key: eddy_core::KeyId, dec: &Decoder) {
+        out.extend_from_slice(cached(&mut self.key_json, key.0 as usize, || dec.key(key)));
     }
 
     /// CSV header of the per-event output.
@@ -184,7 +236,7 @@ impl Encoder {
                 out.push(b'{');
                 write_str(out, dec.key_field().as_bytes());
                 out.push(b':');
-                write_str(out, dec.key(ev.key).as_bytes());
+                self.key_json(out, ev.key, dec);
                 out.push(b',');
                 write_str(out, dec.timestamp_field().as_bytes());
                 out.push(b':');
@@ -201,7 +253,7 @@ impl Encoder {
                     out.push(b',');
                     write_str(out, f.as_bytes());
                     out.push(b':');
-                    write_value(out, &ev.field(i), interner);
+                    self.value_json(out, &ev.field(i), interner);
                 }
                 out.extend_from_slice(b",\"features\":");
                 self.features_object(out, row, interner);
@@ -248,8 +300,8 @@ impl Encoder {
     }
 
     /// One window-close (or late update) row.
-    pub fn window(&mut self, out: &mut Vec<u8>, r: &WindowRow, key: &str, interner: &Interner) {
-        let name = &self.names[r.feature];
+    pub fn window(&mut self, out: &mut Vec<u8>, r: &WindowRow, dec: &Decoder, interner: &Interner) {
+        let key = dec.key(r.key);
         let bound = |out: &mut Vec<u8>, t: i64, csv: bool| {
             if t == i64::MIN || t == i64::MAX {
                 if !csv {
@@ -262,15 +314,16 @@ impl Encoder {
         match self.format {
             OutputFormat::Jsonl => {
                 out.extend_from_slice(b"{\"key\":");
-                write_str(out, key.as_bytes());
+                self.key_json(out, r.key, dec);
                 out.extend_from_slice(b",\"feature\":");
-                write_str(out, name.as_bytes());
+                let name = &self.json_names[r.feature];
+                out.extend_from_slice(&name[..name.len() - 1]);
                 out.extend_from_slice(b",\"window_start\":");
                 bound(out, r.start, false);
                 out.extend_from_slice(b",\"window_end\":");
                 bound(out, r.end, false);
                 out.extend_from_slice(b",\"value\":");
-                write_feature_value(out, &r.value, interner);
+                self.feature_value_json(out, &r.value, interner);
                 out.extend_from_slice(if r.update {
                     b",\"update\":true}\n"
                 } else {
@@ -280,7 +333,7 @@ impl Encoder {
             OutputFormat::Csv => {
                 write_csv_cell(out, key.as_bytes());
                 out.push(b',');
-                write_csv_cell(out, name.as_bytes());
+                write_csv_cell(out, self.names[r.feature].as_bytes());
                 out.push(b',');
                 bound(out, r.start, true);
                 out.push(b',');

@@ -441,12 +441,8 @@ impl Front<'_> {
                 self.s.window_updates += 1;
             }
             if self.want_windows {
-                self.encoder.window(
-                    &mut self.bufs.windows,
-                    &r,
-                    self.decoder.key(r.key),
-                    self.interner,
-                );
+                self.encoder
+                    .window(&mut self.bufs.windows, &r, self.decoder, self.interner);
             }
         }
         self.bufs.write_all(outputs)
