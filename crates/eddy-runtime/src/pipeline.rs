@@ -212,6 +212,12 @@ impl Pipeline {
                     if to_engine.send(w).is_err() {
                         return Ok(());
                     }
+                    // Emit whatever the engine has finished, so a live stream is not held
+                    // back until the pool of batches runs dry.
+                    while let Ok(mut done) = front_rx.try_recv() {
+                        front.emit(&mut done, outputs)?;
+                        free.push(done);
+                    }
                     front.s.bytes_read = source.bytes_read();
                     if let Some(p) = progress.as_mut() {
                         p(front.s.bytes_read);
@@ -445,7 +451,8 @@ impl Front<'_> {
                     .window(&mut self.bufs.windows, &r, self.decoder, self.interner);
             }
         }
-        self.bufs.write_all(outputs)
+        self.bufs.write_all(outputs)?;
+        outputs.flush()
     }
 }
 

@@ -114,12 +114,16 @@ impl<R: Read> Source for ReaderSource<R> {
         if self.eof && batch.data.is_empty() {
             return Ok(false);
         }
-        // Read until the batch is full and holds at least one newline, or the input ends.
+        // Read until the batch holds at least one whole line, or the input ends. A file fills
+        // a whole batch in one read; a pipe returns what it has, so a live stream is not
+        // held back waiting for a full batch.
+        let mut scanned = 0;
         while !self.eof {
             let len = batch.data.len();
-            if len >= self.batch_bytes && memchr::memchr(b'\n', &batch.data).is_some() {
+            if memchr::memchr(b'\n', &batch.data[scanned..]).is_some() {
                 break;
             }
+            scanned = len;
             let want = (self.batch_bytes.max(len + 1) - len).max(64 * 1024);
             batch.data.resize(len + want, 0);
             let n = loop {
