@@ -534,4 +534,53 @@ mod tests {
         assert_eq!(back, "q\"\u{1}\n");
         assert!(unescape(br#"\ud83d"#, &mut out).is_err());
     }
+
+    mod differential {
+        use super::super::scan_object;
+        use proptest::prelude::*;
+
+        fn ours(s: &str) -> bool {
+            scan_object(s.as_bytes(), |_, _, _| Ok(())).is_ok()
+        }
+
+        /// The scanner accepts a line exactly when serde_json parses it to an object.
+        fn agree(s: &str) -> Result<(), TestCaseError> {
+            match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(v) => prop_assert_eq!(ours(s), v.is_object(), "line {:?}", s),
+                // serde_json refuses numbers beyond f64 and lone surrogates while parsing;
+                // the scanner checks syntax and leaves values to the decoder.
+                Err(e) if e.to_string().contains("out of range") => {}
+                Err(e) if e.to_string().contains("surrogate") => {}
+                Err(_) => prop_assert!(!ours(s), "scanner accepts {:?}", s),
+            }
+            Ok(())
+        }
+
+        const VALID: &str = r#"{"a":1,"b":[true,false,null,{"c":-0.5e3}],"d":"x\"y","e":{}}"#;
+
+        #[test]
+        fn the_mutated_line_is_valid() {
+            assert!(ours(VALID));
+            assert!(serde_json::from_str::<serde_json::Value>(VALID).is_ok());
+        }
+
+        proptest! {
+            #[test]
+            fn random_lines(s in r#"[{}\[\]":, ab01\-.eE\\ntrufls]{0,40}"#) {
+                agree(&s)?;
+            }
+
+            #[test]
+            fn mutated_valid_lines(pos in 0usize..VALID.len(), del in any::<bool>(),
+                                   c in prop::sample::select(vec!['{', '}', '[', ']', '"', ':', ',', '1', '-', '.', 'e', '\\', ' ', 'x'])) {
+                let mut s = VALID.to_string();
+                if del {
+                    s.remove(pos);
+                } else {
+                    s.insert(pos, c);
+                }
+                agree(&s)?;
+            }
+        }
+    }
 }
