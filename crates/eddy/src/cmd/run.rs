@@ -70,6 +70,9 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut pipeline = Pipeline::new(spec)?;
     let mut source = pipeline.open_source()?;
     let mut outputs = Outputs::open(&pipeline.spec().output)?;
+    if pipeline.spec().source.path.is_none() && std::io::stdin().is_terminal() {
+        eprintln!("eddy: reading events from stdin (end with Ctrl-D)");
+    }
     if input_len == Some(0) {
         eprintln!("eddy: warning: input `{}` is empty", source.name());
     }
