@@ -219,7 +219,7 @@ impl Decoder {
                 hints.resize(m + 1, u16::MAX - 1);
             }
             let hint = hints[m] as usize;
-            let slot = if hint < names.len() && *names[hint].0 == *name {
+            let slot = if hint < names.len() && eq_short(&names[hint].0, name) {
                 names[hint].1
             } else if hint == u16::MAX as usize && !names.iter().any(|(n, _)| **n == *name) {
                 return Ok(());
@@ -395,6 +395,12 @@ impl Decoder {
         }
         self.check_required(have_key, have_ts, lineno)
     }
+}
+
+/// Byte equality without a `memcmp` call (member names are short).
+#[inline]
+fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 fn str_of<'a>(kind: Kind, val: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a str, FieldErr> {
