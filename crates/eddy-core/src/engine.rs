@@ -3,9 +3,10 @@
 //! # State layout
 //! Keys are dense interned ids, so every key's state lives in a `Vec` indexed by
 //! [`KeyId`] (one slot per key, one state per feature inside it). Window firing and state
-//! cleanup are driven by one event-time timer queue (a binary heap of
-//! `(time, key, feature)`); each (key, feature) keeps at most one live timer, the earliest
-//! time it needs, and stale heap entries are skipped when popped.
+//! cleanup are driven by one event-time timer queue (a binary heap of `(time, key)`): each
+//! feature state remembers the earliest time it needs its handler, each key keeps at most
+//! one live timer (the minimum), stale heap entries are skipped when popped, and one pop
+//! serves every feature of the key that is due (aligned windows often share a time).
 //!
 //! # Per-event ("as of") values — what each window kind gives
 //! * **Sliding** `size`: exactly the matching events seen so far with `ts` in
@@ -221,22 +222,35 @@ struct Global {
 
 #[derive(Debug)]
 enum Kind {
-    Sliding(Box<Sliding>),
+    Sliding(Sliding),
     Windows(VecDeque<Win>),
     Global(Global),
 }
 
 #[derive(Debug)]
 struct FeatState {
-    timer: i64,
+    /// Earliest event time at which this feature needs its timer handler.
+    need: i64,
     kind: Kind,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct KeySlot {
+    /// Earliest live timer of the key in the queue (`NO_TIMER`: none).
+    timer: i64,
     /// Empty until the key's first event.
     states: Vec<FeatState>,
     latest: Vec<FeatureValue>,
+}
+
+impl Default for KeySlot {
+    fn default() -> Self {
+        KeySlot {
+            timer: NO_TIMER,
+            states: Vec::new(),
+            latest: Vec::new(),
+        }
+    }
 }
 
 /// Shared per-call context of the state handlers.
@@ -282,7 +296,8 @@ pub struct FeatureEngine {
     wm: Timestamp,
     keys: Vec<KeySlot>,
     num_keys: usize,
-    timers: BinaryHeap<Reverse<(i64, u32, u32)>>,
+    /// One live timer per key: `(time, key)`.
+    timers: BinaryHeap<Reverse<(i64, u32)>>,
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -428,9 +443,12 @@ impl FeatureEngine {
                 Kind::Windows(w) => windows_event(feat, w, ts, m, out, &mut ctx),
                 Kind::Global(g) => global_event(feat, g, ts, m, out, &mut ctx),
             };
-            if need < st.timer {
-                st.timer = need;
-                self.timers.push(Reverse((need, ev.key.0, f as u32)));
+            if need < st.need {
+                st.need = need;
+                if need < slot.timer {
+                    slot.timer = need;
+                    self.timers.push(Reverse((need, ev.key.0)));
+                }
             }
             slot.latest[f].copy_from(out);
         }
@@ -449,7 +467,7 @@ impl FeatureEngine {
         }
         self.wm = wm;
         let lat = self.config.allowed_lateness;
-        while let Some(&Reverse((t, key, f))) = self.timers.peek() {
+        while let Some(&Reverse((t, key))) = self.timers.peek() {
             if t > wm {
                 break;
             }
@@ -457,29 +475,32 @@ impl FeatureEngine {
             let Some(slot) = self.keys.get_mut(key as usize) else {
                 continue;
             };
-            let Some(st) = slot.states.get_mut(f as usize) else {
-                continue;
-            };
-            if st.timer != t {
+            if slot.timer != t {
                 continue; // stale
             }
-            let feat = &mut self.feats[f as usize];
             let mut ctx = Ctx {
                 wm,
                 lat,
                 horizon: wm.saturating_sub(lat),
                 key: KeyId(key),
-                feature: f as usize,
+                feature: 0,
                 closed,
             };
-            let need = match &mut st.kind {
-                Kind::Sliding(s) => sliding_timer(feat, s, &mut ctx),
-                Kind::Windows(w) => windows_timer(feat, w, &mut ctx),
-                Kind::Global(g) => global_timer(feat, g, &mut ctx),
-            };
-            st.timer = need;
-            if need != NO_TIMER {
-                self.timers.push(Reverse((need, key, f)));
+            let mut next = NO_TIMER;
+            for (f, (st, feat)) in slot.states.iter_mut().zip(self.feats.iter_mut()).enumerate() {
+                if st.need <= wm {
+                    ctx.feature = f;
+                    st.need = match &mut st.kind {
+                        Kind::Sliding(s) => sliding_timer(feat, s, &mut ctx),
+                        Kind::Windows(w) => windows_timer(feat, w, &mut ctx),
+                        Kind::Global(g) => global_timer(feat, g, &mut ctx),
+                    };
+                }
+                next = next.min(st.need);
+            }
+            slot.timer = next;
+            if next != NO_TIMER {
+                self.timers.push(Reverse((next, key)));
             }
         }
     }
@@ -507,7 +528,7 @@ impl FeatureEngine {
     /// online-store row, plus the timer queue.
     pub fn state_bytes(&self) -> usize {
         let mut total = self.keys.capacity() * std::mem::size_of::<KeySlot>()
-            + self.timers.capacity() * std::mem::size_of::<Reverse<(i64, u32, u32)>>();
+            + self.timers.capacity() * std::mem::size_of::<Reverse<(i64, u32)>>();
         for slot in &self.keys {
             total += slot.states.capacity() * std::mem::size_of::<FeatState>();
             total += slot.latest.capacity() * std::mem::size_of::<FeatureValue>();
@@ -566,7 +587,7 @@ fn new_state(feat: &Feat) -> FeatState {
                 AggKind::DistinctCount { .. } => Run::Distinct(FxHashMap::default()),
                 _ => Run::Plain,
             };
-            Kind::Sliding(Box::new(Sliding {
+            Kind::Sliding(Sliding {
                 size,
                 slide,
                 offset,
@@ -576,7 +597,7 @@ fn new_state(feat: &Feat) -> FeatState {
                 run,
                 panes: VecDeque::new(),
                 fired_to: i64::MIN,
-            }))
+            })
         }
         WindowSpec::Tumbling { .. } | WindowSpec::Session { .. } => Kind::Windows(VecDeque::new()),
         WindowSpec::Global { .. } => Kind::Global(Global {
@@ -587,7 +608,7 @@ fn new_state(feat: &Feat) -> FeatState {
         }),
     };
     FeatState {
-        timer: NO_TIMER,
+        need: NO_TIMER,
         kind,
     }
 }
