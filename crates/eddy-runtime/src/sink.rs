@@ -7,7 +7,9 @@ use std::io::{BufWriter, Write};
 use crate::error::RuntimeError;
 use crate::spec::{Dest, OutputSpec};
 
-const SINK_BUFFER: usize = 1 << 20;
+/// Rows arrive in per-batch chunks larger than this, which `BufWriter` passes straight to the
+/// file (no extra copy); small outputs (late events, dead letters) are still buffered.
+const SINK_BUFFER: usize = 64 << 10;
 
 /// Which output a row belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
