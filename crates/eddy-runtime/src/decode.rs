@@ -135,6 +135,8 @@ impl Decoder {
 
     /// CSV: reads the header line. Fails when the key or timestamp column is missing.
     pub fn read_header(&mut self, line: &[u8]) -> Result<(), String> {
+        // A UTF-8 byte order mark (as spreadsheet exports write) is not part of the first name.
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         let text = std::str::from_utf8(line).map_err(|_| "header is not valid UTF-8")?;
         split_csv(line, &mut self.cells).map_err(|e| format!("malformed header: {e}"))?;
         self.columns.clear();
@@ -878,6 +880,7 @@ window = {{ kind = "tumbling", size = "1m" }}
             .unwrap_err()
             .contains("timestamp column `ts`"));
         assert!(d.read_header(b"user,ts").is_ok());
+        assert!(d.read_header(b"\xEF\xBB\xBFuser,ts").is_ok());
     }
 
     #[test]
