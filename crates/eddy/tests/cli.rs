@@ -725,3 +725,15 @@ fn run_embedded_default() {
     let err = text(&o.stderr);
     assert!(err.contains("3,000 events read"), "{err}");
 }
+
+#[test]
+fn bench_runs_small() {
+    let o = eddy(&["bench", "--events", "3000", "--keys", "50"]);
+    ok(&o);
+    let out = text(&o.stdout);
+    assert!(out.contains("in memory"), "{out}");
+    assert!(out.contains("file to file"), "{out}");
+    assert!(out.contains("file/memory ratio"), "{out}");
+    assert!(out.contains("bytes/key"), "{out}");
+    assert_eq!(out.matches("3,000 events in").count(), 2, "{out}");
+}
