@@ -131,6 +131,43 @@ impl PipelineSpec {
     }
 }
 
+impl PipelineSpec {
+    /// Refuses outputs that would overwrite the input file (checked after command-line
+    /// overrides, before anything is opened for writing).
+    pub fn check_paths(&self) -> Result<(), SpecErrors> {
+        let Some(input) = &self.source.path else {
+            return Ok(());
+        };
+        let Ok(input) = std::fs::canonicalize(input) else {
+            return Ok(()); // a missing input is reported when it is opened
+        };
+        let mut errors = Vec::new();
+        for (key, dest) in [
+            ("output.events", &self.output.events),
+            ("output.windows", &self.output.windows),
+            ("output.late", &self.output.late),
+            ("output.dead_letter", &self.output.dead_letter),
+        ] {
+            if let Some(Dest::File(p)) = dest {
+                if std::fs::canonicalize(p).is_ok_and(|p| p == input) {
+                    errors.push(SpecError {
+                        path: key.to_string(),
+                        msg: format!(
+                            "`{}` is the input file; writing it would destroy the input",
+                            p.display()
+                        ),
+                    });
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(SpecErrors(errors))
+        }
+    }
+}
+
 /// Formats milliseconds back as the shortest exact duration (`300000` → `5m`).
 pub fn format_duration(ms: i64) -> String {
     const UNITS: [(i64, &str); 4] = [

@@ -622,6 +622,27 @@ fn run_writes_dead_letters_and_goes_on() {
 }
 
 #[test]
+fn run_refuses_to_overwrite_its_input() {
+    let tmp = Tmp::new("overwrite");
+    let line = "{\"user_id\":\"a\",\"ts\":\"2024-01-01T00:00:00.000Z\"}\n";
+    std::fs::write(tmp.path("in.jsonl"), line).unwrap();
+    let spec = tumbling_spec(&tmp, "jsonl", "in.jsonl", "1s");
+    let o = eddy(&[
+        "run",
+        &spec.to_string_lossy(),
+        "--output",
+        &tmp.s("in.jsonl"),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("output.events"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(tmp.path("in.jsonl")).unwrap(), line);
+}
+
+#[test]
 fn run_empty_input_file() {
     let tmp = Tmp::new("empty");
     std::fs::write(tmp.path("in.jsonl"), "").unwrap();

@@ -61,6 +61,8 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(output) = &args.output {
         spec.output.events = Some(Dest::parse(&output.to_string_lossy()));
     }
+    spec.check_paths()
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let input_len = spec
         .source
         .path
