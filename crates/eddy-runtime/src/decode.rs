@@ -44,6 +44,7 @@ pub struct Decoder {
     /// JSON: for the i-th member of a line, the index in `names` it matched last time
     /// (lines of one stream usually share their member order), or `u16::MAX` for none.
     hints: Vec<u16>,
+    ts_cache: TsCache,
 }
 
 /// Why a value was refused (the caller adds the line and field).
@@ -91,6 +92,7 @@ impl Decoder {
             scratch: Vec::new(),
             cells: Vec::new(),
             hints: Vec::new(),
+            ts_cache: TsCache::default(),
         }
     }
 
@@ -213,6 +215,7 @@ impl Decoder {
         let scratch = &mut self.scratch;
         let ts_format = self.ts_format;
         let hints = &mut self.hints;
+        let ts_cache = &mut self.ts_cache;
         let mut member = 0usize;
         let scanned = json::scan_object(line, |name, kind, val| {
             let m = member;
@@ -243,7 +246,7 @@ impl Decoder {
                     have_key = true;
                 }
                 if slot.ts {
-                    ev.ts = json_ts(kind, val, ts_format, scratch)?;
+                    ev.ts = json_ts(kind, val, ts_format, scratch, ts_cache)?;
                     have_ts = true;
                 }
                 if slot.id {
@@ -375,7 +378,12 @@ impl Decoder {
                 have_key = true;
             }
             if slot.ts {
-                ev.ts = ts_from_text(text, self.ts_format).map_err(fail)?;
+                ev.ts = if self.ts_format == TimestampFormat::Rfc3339 {
+                    self.ts_cache.rfc3339(text)
+                } else {
+                    ts_from_text(text, self.ts_format)
+                }
+                .map_err(fail)?;
                 have_ts = true;
             }
             if let Some((fid, ty)) = slot.field {
@@ -442,12 +450,11 @@ fn json_ts(
     val: &[u8],
     fmt: TimestampFormat,
     scratch: &mut Vec<u8>,
+    cache: &mut TsCache,
 ) -> Result<Timestamp, FieldErr> {
     match (fmt, kind) {
         (_, Kind::Null) => Err("missing timestamp (null)".into()),
-        (TimestampFormat::Rfc3339, Kind::Str { .. }) => {
-            ts_from_text(str_of(kind, val, scratch)?, fmt)
-        }
+        (TimestampFormat::Rfc3339, Kind::Str { .. }) => cache.rfc3339(str_of(kind, val, scratch)?),
         (TimestampFormat::Rfc3339, k) => Err(format!(
             "expected an RFC 3339 timestamp string, found {}",
             k.describe()
@@ -476,6 +483,61 @@ fn range_check(ms: i64) -> Result<Timestamp, FieldErr> {
         ));
     }
     Ok(ms)
+}
+
+/// A fast path for RFC 3339 timestamps of one stream: consecutive events share their
+/// date and hour, so the epoch millisecond of `YYYY-MM-DDTHH` is computed once (by eddy-core's
+/// parser) and only `MM:SS[.fff]Z` is parsed per event. Anything else (offsets, lower-case
+/// letters, leap seconds, another hour that fails to parse) goes to eddy-core's parser, so
+/// the results are the same.
+#[derive(Debug, Clone, Default)]
+struct TsCache {
+    prefix: [u8; 13],
+    base: Option<Timestamp>,
+}
+
+impl TsCache {
+    fn rfc3339(&mut self, text: &str) -> Result<Timestamp, FieldErr> {
+        self.fast(text.as_bytes())
+            .map_or_else(|| ts_from_text(text, TimestampFormat::Rfc3339), Ok)
+    }
+
+    #[inline]
+    fn fast(&mut self, b: &[u8]) -> Option<Timestamp> {
+        if b.len() < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[b.len() - 1] != b'Z'
+        {
+            return None;
+        }
+        if self.base.is_none() || b[..13] != self.prefix {
+            let mut hour = [0u8; 20];
+            hour[..13].copy_from_slice(&b[..13]);
+            hour[13..].copy_from_slice(b":00:00Z");
+            let base = parse_rfc3339(std::str::from_utf8(&hour).ok()?).ok()?;
+            self.prefix.copy_from_slice(&b[..13]);
+            self.base = Some(base);
+        }
+        let d = |i: usize| b[i].wrapping_sub(b'0');
+        let (m1, m0, s1, s0) = (d(14), d(15), d(17), d(18));
+        if m1 > 5 || m0 > 9 || s1 > 5 || s0 > 9 {
+            return None;
+        }
+        let mut ms = self.base?
+            + (m1 as i64 * 10 + m0 as i64) * 60_000
+            + (s1 as i64 * 10 + s0 as i64) * 1_000;
+        let frac = &b[19..b.len() - 1];
+        if !frac.is_empty() {
+            let digits = frac.strip_prefix(b".")?;
+            if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let mut f = 0i64;
+            for i in 0..3 {
+                f = f * 10 + digits.get(i).map_or(0, |c| (c - b'0') as i64);
+            }
+            ms += f;
+        }
+        Some(ms)
+    }
 }
 
 /// Parses a timestamp written as text (an RFC 3339 string or an epoch number).
@@ -881,6 +943,53 @@ window = {{ kind = "tumbling", size = "1m" }}
             .contains("timestamp column `ts`"));
         assert!(d.read_header(b"user,ts").is_ok());
         assert!(d.read_header(b"\xEF\xBB\xBFuser,ts").is_ok());
+    }
+
+    #[test]
+    fn rfc3339_fast_path_agrees_with_core() {
+        let mut cache = TsCache::default();
+        let mut rng = eddy_core::rng::Rng::new(5);
+        let mut fast_hits = 0;
+        for i in 0..20_000 {
+            // Mostly close-together times (the cache's case), sometimes anywhere in range.
+            let ms = if i % 10 == 0 {
+                rng.below(MAX_EVENT_TS as u64 + 1) as i64
+            } else {
+                1_704_067_200_000 + rng.below(7_200_000) as i64
+            };
+            let mut s = String::new();
+            eddy_core::time::format_rfc3339(ms, &mut s);
+            // Vary the fraction: none, 1..=9 digits.
+            let s = match i % 4 {
+                0 => s.replace(&s[19..23], ""),
+                1 => s.replace(&s[19..23], &s[19..21]),
+                2 => s.replace("Z", "123456Z"),
+                _ => s,
+            };
+            if cache.fast(s.as_bytes()).is_some() {
+                fast_hits += 1;
+            }
+            let want = parse_rfc3339(&s).map_err(|e| e.to_string());
+            let got = cache.rfc3339(&s);
+            assert_eq!(got.is_ok(), want.is_ok(), "{s}");
+            if let (Ok(g), Ok(w)) = (got, want) {
+                assert_eq!(g, w, "{s}");
+            }
+        }
+        assert!(fast_hits > 15_000, "{fast_hits}");
+        for odd in [
+            "2024-01-01T00:00:60Z",
+            "2024-01-01T24:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2024-01-01T00:00:00.Z",
+            "2024-01-01T00:00:00+01:00",
+            "2024-01-01t00:00:00z",
+            "2024-01-01T00:60:00Z",
+            "1969-12-31T23:59:59Z",
+        ] {
+            let want = parse_rfc3339(odd).ok();
+            assert_eq!(cache.rfc3339(odd).ok(), want, "{odd}");
+        }
     }
 
     #[test]

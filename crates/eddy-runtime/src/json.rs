@@ -124,6 +124,30 @@ static STRING_SPECIAL: [bool; 256] = {
     t
 };
 
+/// Skips plain string bytes eight at a time (SWAR): returns the position of the first `"`,
+/// `\\` or control byte at or after `i`, or a position less than 8 bytes from the end.
+#[inline]
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let quote = x ^ (LO * b'"' as u64);
+        let backslash = x ^ (LO * b'\\' as u64);
+        // A byte is flagged when it is zero after the xor, or below 0x20; only the lowest
+        // flag is exact (borrows may flag bytes above it), and only the lowest is used.
+        let m = (quote.wrapping_sub(LO) & !quote)
+            | (backslash.wrapping_sub(LO) & !backslash)
+            | (x.wrapping_sub(LO * 0x20) & !x);
+        let m = m & HI;
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
 const NON_FINITE: &str = "NaN and infinite numbers are not allowed";
 
 struct Scanner<'a> {
@@ -163,6 +187,7 @@ impl Scanner<'_> {
         let start = self.i;
         let mut escaped = false;
         loop {
+            self.i = skip_plain(self.b, self.i);
             let rest = &self.b[self.i..];
             let Some(off) = rest.iter().position(|&c| STRING_SPECIAL[c as usize]) else {
                 self.i = self.b.len();
@@ -518,6 +543,27 @@ mod tests {
         assert_eq!(e.msg, NON_FINITE);
         let (s, en) = e.non_finite_key.unwrap();
         assert_eq!(&r#"{"x":1,"amount":NaN}"#[s..en], "amount");
+    }
+
+    #[test]
+    fn skip_plain_finds_the_first_special_byte() {
+        for len in 0..40 {
+            for pos in 0..len {
+                for special in [b'"', b'\\', 0x01, 0x1f] {
+                    let mut v: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                    // Non-ASCII and DEL bytes are plain.
+                    if len > 3 {
+                        v[len - 1] = 0xc3;
+                        v[0] = 0x7f;
+                    }
+                    v[pos] = special;
+                    let got = super::skip_plain(&v, 0);
+                    assert!(got <= pos, "len {len} pos {pos}: {got}");
+                    assert!(v[got..pos].iter().all(|&c| !STRING_SPECIAL[c as usize]));
+                    assert!(pos - got < 8 || got == pos, "len {len} pos {pos}: {got}");
+                }
+            }
+        }
     }
 
     #[test]
