@@ -48,6 +48,17 @@ fn write_i64(out: &mut Vec<u8>, v: i64) {
 }
 
 fn write_f64(out: &mut Vec<u8>, v: f64) {
+    // Whole numbers (counts as rates, sums of whole amounts) are common: write them with
+    // itoa, in the same form ryu would (`3.0`); below 1e16 ryu does not switch to exponents.
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        if v == 0.0 && v.is_sign_negative() {
+            out.extend_from_slice(b"-0.0");
+            return;
+        }
+        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+        out.extend_from_slice(b".0");
+        return;
+    }
     if v.is_finite() {
         out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
     } else {
@@ -425,6 +436,25 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "null -3 2.5 null [\"/home\",1,null] "
         );
+    }
+
+    #[test]
+    fn whole_floats_match_ryu() {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -3.0,
+            42.0,
+            1e14,
+            -1e14 + 1.0,
+            999_999_999_999_999.0,
+        ] {
+            let mut out = Vec::new();
+            write_f64(&mut out, v);
+            let want = ryu::Buffer::new().format_finite(v).to_string();
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{v}");
+        }
     }
 
     #[test]
