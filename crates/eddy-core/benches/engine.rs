@@ -23,7 +23,9 @@ use eddy_core::rng::Rng;
 use eddy_core::window::{Trigger, WindowSpec};
 use eddy_core::{Event, FieldType, Interner, KeyId, Schema, Value};
 
-const KEYS: u32 = 100_000;
+fn keys() -> u32 {
+    std::env::var("EDDY_BENCH_KEYS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000)
+}
 const EVENTS: usize = 2_000_000;
 const OOO: i64 = 500;
 const MIN: i64 = 60_000;
@@ -70,7 +72,7 @@ fn features(schema: &Schema, it: &mut Interner) -> Vec<FeatureSpec> {
     ]
 }
 
-fn generate(n: usize, t0: i64, rng: &mut Rng, it: &mut Interner) -> Vec<Event> {
+fn generate(n: usize, t0: i64, step_us: i64, rng: &mut Rng, it: &mut Interner) -> Vec<Event> {
     let kinds = [it.intern("view"), it.intern("login"), it.intern("purchase")];
     let pages: Vec<_> = (0..20).map(|i| it.intern(&format!("/page/{i}"))).collect();
     (0..n)
@@ -78,8 +80,8 @@ fn generate(n: usize, t0: i64, rng: &mut Rng, it: &mut Interner) -> Vec<Event> {
             let r = rng.next_f64();
             let kind = if r < 0.7 { kinds[0] } else if r < 0.9 { kinds[1] } else { kinds[2] };
             Event {
-                key: KeyId(rng.below(u64::from(KEYS)) as u32),
-                ts: t0 + i as i64 - rng.below(200) as i64,
+                key: KeyId(rng.below(u64::from(keys())) as u32),
+                ts: t0 + (i as i64 * step_us) / 1000 - rng.below(200) as i64,
                 fields: vec![
                     Value::Str(kind),
                     Value::Float((rng.normal() * 0.8 + 3.0).exp()),
@@ -115,8 +117,9 @@ fn bench(c: &mut Criterion) {
     let mut it = Interner::new();
     let feats = features(&schema, &mut it);
     let mut rng = Rng::new(7);
-    let warm = generate(EVENTS, 0, &mut rng, &mut it);
-    let timed = generate(EVENTS, EVENTS as i64, &mut rng, &mut it);
+    let step_us: i64 = std::env::var("EDDY_BENCH_STEP_US").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let warm = generate(EVENTS, 0, step_us, &mut rng, &mut it);
+    let timed = generate(EVENTS, EVENTS as i64 * step_us / 1000, step_us, &mut rng, &mut it);
     let cfg = EngineConfig { allowed_lateness: 0, late_policy: LatePolicy::Update };
     let setup = || {
         let mut eng = FeatureEngine::new(feats.clone(), cfg).unwrap();
@@ -124,16 +127,22 @@ fn bench(c: &mut Criterion) {
         eng
     };
 
-    // one untimed pass to report state size and output volume
+    // one pass timed by hand, to report throughput, state size and output volume
     let mut eng = setup();
+    let t = std::time::Instant::now();
     let rows = run(&mut eng, &timed);
+    let secs = t.elapsed().as_secs_f64();
     eprintln!(
-        "engine: {} keys, {} bytes of state per key, {:.2} window rows per event",
+        "engine: {:.0} events/s (single pass), {} keys, {} bytes of state per key, {:.2} window rows per event",
+        EVENTS as f64 / secs,
         eng.num_keys(),
         eng.state_bytes() / eng.num_keys().max(1),
         rows as f64 / EVENTS as f64
     );
     drop(eng);
+    if std::env::var_os("EDDY_BENCH_QUICK").is_some() {
+        return;
+    }
 
     let mut g = c.benchmark_group("engine");
     g.sample_size(10);

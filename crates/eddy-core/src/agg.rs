@@ -262,7 +262,7 @@ pub(crate) enum Acc {
     Welford { n: u64, mean: f64, m2: f64 },
     /// min (`max == false`) or max; `n == 0` means empty.
     Extreme { n: u64, v: f64, max: bool },
-    Distinct(Distinct),
+    Distinct(Box<Distinct>),
     /// The last `n` values, sorted by timestamp (ties in arrival order).
     LastN {
         n: usize,
@@ -303,7 +303,9 @@ impl Acc {
                 v: 0.0,
                 max: true,
             },
-            AggKind::DistinctCount { exact_limit } => Acc::Distinct(Distinct::new(exact_limit)),
+            AggKind::DistinctCount { exact_limit } => {
+                Acc::Distinct(Box::new(Distinct::new(exact_limit)))
+            }
             AggKind::LastN { n } => Acc::LastN {
                 n,
                 items: VecDeque::new(),
@@ -472,7 +474,7 @@ impl Acc {
     pub(crate) fn bytes(&self) -> usize {
         std::mem::size_of::<Acc>()
             + match self {
-                Acc::Distinct(d) => d.bytes(),
+                Acc::Distinct(d) => d.bytes() + std::mem::size_of::<Distinct>(),
                 Acc::LastN { items, .. } => items.capacity() * 24,
                 Acc::Recency(l) => l.capacity() * 8,
                 _ => 0,

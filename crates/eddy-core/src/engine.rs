@@ -822,30 +822,7 @@ fn sliding_event(
                 s.live += 1;
             }
         }
-        // exact scan of (ts - size, ts]
-        let hi = s
-            .entries
-            .iter()
-            .rposition(|&(t, _)| t <= ts)
-            .map_or(0, |p| p + 1);
-        let lo_bound = ts.saturating_sub(size);
-        let scratch = &mut feat.scratch;
-        scratch.reset();
-        let mut i = hi;
-        while i > 0 && s.entries[i - 1].0 > lo_bound {
-            i -= 1;
-        }
-        for &(t, v) in s.entries.range(i..hi) {
-            scratch.add(t, v, ts);
-        }
-        scratch.result(
-            &feat.agg,
-            ResultCtx {
-                window_len: size,
-                as_of: ts,
-            },
-            out,
-        );
+        out_of_order_value(feat, s, ts, out);
     }
 
     // ---- panes for window-close rows
@@ -883,6 +860,84 @@ fn sliding_event(
         sliding_need(s, ctx.lat)
     } else {
         first_end.saturating_sub(1)
+    }
+}
+
+/// The exact value over `(ts - size, ts]` for an event older than the key's maximum.
+///
+/// `hi` / `lo` bound that range in the sorted deque (binary search). Count and rate take
+/// `hi - lo`; sum, mean, variance and stddev correct the live-region running aggregate by
+/// the entries after `ts` and the entries between `ts - size` and the live region — both
+/// O(disorder); last-N and recency read at most `n` / one entry before `hi`. Min, max and
+/// distinct count scan `[lo, hi)`: O(window contents), paid only by out-of-order events.
+fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureValue) {
+    let size = s.size;
+    let hi = s.entries.partition_point(|&(t, _)| t <= ts);
+    let lo_bound = ts.saturating_sub(size);
+    let lo = s.entries.partition_point(|&(t, _)| t <= lo_bound).min(hi);
+    let ctx = ResultCtx {
+        window_len: size,
+        as_of: ts,
+    };
+    match (&s.run, &feat.agg) {
+        (Run::Sum(x), _) => {
+            let mut sum = if hi < s.live { 0.0 } else { *x };
+            for &(_, v) in s.entries.range(hi.max(s.live)..) {
+                if hi >= s.live {
+                    sum -= num(v).unwrap_or(0.0);
+                }
+            }
+            for &(_, v) in s.entries.range(lo..s.live.min(hi)) {
+                sum += num(v).unwrap_or(0.0);
+            }
+            *out = FeatureValue::Num(if hi == lo { 0.0 } else { sum });
+        }
+        (&Run::Welford { n, mean, m2 }, k) => {
+            // running covers [live, len); the answer covers [lo, hi)
+            let mut w = if hi < s.live {
+                Run::Welford {
+                    n: 0,
+                    mean: 0.0,
+                    m2: 0.0,
+                }
+            } else {
+                let mut w = Run::Welford { n, mean, m2 };
+                let mut remaining = s.entries.len() - s.live;
+                for &(_, v) in s.entries.range(hi..) {
+                    remaining = remaining.saturating_sub(1);
+                    w.remove(v, remaining);
+                }
+                w
+            };
+            for &(t, v) in s.entries.range(lo..s.live.min(hi)) {
+                w.add(t, v);
+            }
+            if let Run::Welford { n, mean, m2 } = w {
+                *out = welford_value(k, n, mean, m2);
+            }
+        }
+        (Run::Plain, AggKind::Rate { unit }) => *out = rate((hi - lo) as u64, size, *unit),
+        (Run::Plain, AggKind::LastN { n }) => {
+            let seq = crate::agg::seq_mut(out);
+            let from = hi - (hi - lo).min(*n);
+            seq.extend(s.entries.range(from..hi).map(|&(_, v)| v));
+        }
+        (Run::Plain, AggKind::Recency) => {
+            *out = if hi > lo {
+                FeatureValue::Int(ts.saturating_sub(s.entries[hi - 1].0))
+            } else {
+                FeatureValue::Null
+            }
+        }
+        (Run::Plain, _) => *out = FeatureValue::Int((hi - lo) as i64),
+        _ => {
+            let scratch = &mut feat.scratch;
+            scratch.reset();
+            for &(t, v) in s.entries.range(lo..hi) {
+                scratch.add(t, v, ts);
+            }
+            scratch.result(&feat.agg, ctx, out);
+        }
     }
 }
 
@@ -1136,4 +1191,16 @@ fn global_timer(feat: &mut Feat, g: &mut Global, ctx: &mut Ctx<'_>) -> i64 {
         }
     }
     NO_TIMER
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_struct_sizes_stay_small() {
+        // guards the per-key footprint documented in the module doc
+        assert!(std::mem::size_of::<Acc>() <= 40, "{}", std::mem::size_of::<Acc>());
+        assert!(std::mem::size_of::<FeatState>() <= 200, "{}", std::mem::size_of::<FeatState>());
+    }
 }
