@@ -24,7 +24,10 @@ use eddy_core::window::{Trigger, WindowSpec};
 use eddy_core::{Event, FieldType, Interner, KeyId, Schema, Value};
 
 fn keys() -> u32 {
-    std::env::var("EDDY_BENCH_KEYS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000)
+    std::env::var("EDDY_BENCH_KEYS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000)
 }
 const EVENTS: usize = 2_000_000;
 const OOO: i64 = 500;
@@ -38,14 +41,22 @@ fn features(schema: &Schema, it: &mut Interner) -> Vec<FeatureSpec> {
             name: "txn_count_5m".into(),
             agg: AggKind::Count,
             field: None,
-            window: WindowSpec::Sliding { size: 5 * MIN, slide: MIN, offset: 0 },
+            window: WindowSpec::Sliding {
+                size: 5 * MIN,
+                slide: MIN,
+                offset: 0,
+            },
             filter: None,
         },
         FeatureSpec {
             name: "avg_amount_1h".into(),
             agg: AggKind::Mean,
             field: Some(amount),
-            window: WindowSpec::Sliding { size: 60 * MIN, slide: 5 * MIN, offset: 0 },
+            window: WindowSpec::Sliding {
+                size: 60 * MIN,
+                slide: 5 * MIN,
+                offset: 0,
+            },
             filter: None,
         },
         FeatureSpec {
@@ -57,16 +68,24 @@ fn features(schema: &Schema, it: &mut Interner) -> Vec<FeatureSpec> {
         },
         FeatureSpec {
             name: "logins_per_min".into(),
-            agg: AggKind::Rate { unit: RateUnit::Minute },
+            agg: AggKind::Rate {
+                unit: RateUnit::Minute,
+            },
             field: None,
-            window: WindowSpec::Tumbling { size: MIN, offset: 0 },
+            window: WindowSpec::Tumbling {
+                size: MIN,
+                offset: 0,
+            },
             filter: Some(Filter::parse("event_type == \"login\"", schema, it).unwrap()),
         },
         FeatureSpec {
             name: "since_purchase".into(),
             agg: AggKind::Recency,
             field: None,
-            window: WindowSpec::Global { trigger: Trigger::EveryEvent, purge: false },
+            window: WindowSpec::Global {
+                trigger: Trigger::EveryEvent,
+                purge: false,
+            },
             filter: Some(Filter::parse("event_type == \"purchase\"", schema, it).unwrap()),
         },
     ]
@@ -78,7 +97,13 @@ fn generate(n: usize, t0: i64, step_us: i64, rng: &mut Rng, it: &mut Interner) -
     (0..n)
         .map(|i| {
             let r = rng.next_f64();
-            let kind = if r < 0.7 { kinds[0] } else if r < 0.9 { kinds[1] } else { kinds[2] };
+            let kind = if r < 0.7 {
+                kinds[0]
+            } else if r < 0.9 {
+                kinds[1]
+            } else {
+                kinds[2]
+            };
             Event {
                 key: KeyId(rng.below(u64::from(keys())) as u32),
                 ts: t0 + (i as i64 * step_us) / 1000 - rng.below(200) as i64,
@@ -117,10 +142,22 @@ fn bench(c: &mut Criterion) {
     let mut it = Interner::new();
     let feats = features(&schema, &mut it);
     let mut rng = Rng::new(7);
-    let step_us: i64 = std::env::var("EDDY_BENCH_STEP_US").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let step_us: i64 = std::env::var("EDDY_BENCH_STEP_US")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
     let warm = generate(EVENTS, 0, step_us, &mut rng, &mut it);
-    let timed = generate(EVENTS, EVENTS as i64 * step_us / 1000, step_us, &mut rng, &mut it);
-    let cfg = EngineConfig { allowed_lateness: 0, late_policy: LatePolicy::Update };
+    let timed = generate(
+        EVENTS,
+        EVENTS as i64 * step_us / 1000,
+        step_us,
+        &mut rng,
+        &mut it,
+    );
+    let cfg = EngineConfig {
+        allowed_lateness: 0,
+        late_policy: LatePolicy::Update,
+    };
     let setup = || {
         let mut eng = FeatureEngine::new(feats.clone(), cfg).unwrap();
         run(&mut eng, &warm);
@@ -149,10 +186,14 @@ fn bench(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(20));
     g.throughput(Throughput::Elements(EVENTS as u64));
     g.bench_function("example_spec_100k_keys", |b| {
-        b.iter_batched(setup, |mut eng| {
-            run(&mut eng, &timed);
-            eng
-        }, BatchSize::PerIteration)
+        b.iter_batched(
+            setup,
+            |mut eng| {
+                run(&mut eng, &timed);
+                eng
+            },
+            BatchSize::PerIteration,
+        )
     });
     g.finish();
 }

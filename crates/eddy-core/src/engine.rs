@@ -188,9 +188,16 @@ enum Run {
     /// count, rate, last-N, recency: read from the deque itself.
     Plain,
     Sum(f64),
-    Welford { n: u64, mean: f64, m2: f64 },
+    Welford {
+        n: u64,
+        mean: f64,
+        m2: f64,
+    },
     /// (ts, key) with keys strictly decreasing; key = v for max, -v for min.
-    Mono { max: bool, dq: VecDeque<(i64, f64)> },
+    Mono {
+        max: bool,
+        dq: VecDeque<(i64, f64)>,
+    },
     Distinct(FxHashMap<u128, u32>),
 }
 
@@ -311,8 +318,7 @@ fn gcd(a: i64, b: i64) -> i64 {
 impl FeatureEngine {
     /// Validates every feature (window, aggregation/field compatibility, duplicate names).
     pub fn new(features: Vec<FeatureSpec>, config: EngineConfig) -> Result<Self, CoreError> {
-        if config.allowed_lateness < 0 || config.allowed_lateness > crate::window::MAX_WINDOW_MS
-        {
+        if config.allowed_lateness < 0 || config.allowed_lateness > crate::window::MAX_WINDOW_MS {
             return Err(CoreError::Window(format!(
                 "allowed lateness must be between 0 and {} ms, got {}",
                 crate::window::MAX_WINDOW_MS,
@@ -338,7 +344,7 @@ impl FeatureEngine {
                 ));
             }
             match f.agg {
-                AggKind::LastN { n } if n == 0 => {
+                AggKind::LastN { n: 0 } => {
                     return Err(ferr("last-N needs n >= 1".into()));
                 }
                 AggKind::LastN { n } if n > 100_000 => {
@@ -487,7 +493,12 @@ impl FeatureEngine {
                 closed,
             };
             let mut next = NO_TIMER;
-            for (f, (st, feat)) in slot.states.iter_mut().zip(self.feats.iter_mut()).enumerate() {
+            for (f, (st, feat)) in slot
+                .states
+                .iter_mut()
+                .zip(self.feats.iter_mut())
+                .enumerate()
+            {
                 if st.need <= wm {
                     ctx.feature = f;
                     st.need = match &mut st.kind {
@@ -1200,7 +1211,15 @@ mod tests {
     #[test]
     fn state_struct_sizes_stay_small() {
         // guards the per-key footprint documented in the module doc
-        assert!(std::mem::size_of::<Acc>() <= 40, "{}", std::mem::size_of::<Acc>());
-        assert!(std::mem::size_of::<FeatState>() <= 200, "{}", std::mem::size_of::<FeatState>());
+        assert!(
+            std::mem::size_of::<Acc>() <= 40,
+            "{}",
+            std::mem::size_of::<Acc>()
+        );
+        assert!(
+            std::mem::size_of::<FeatState>() <= 200,
+            "{}",
+            std::mem::size_of::<FeatState>()
+        );
     }
 }
