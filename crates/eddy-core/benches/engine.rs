@@ -23,7 +23,12 @@ use eddy_core::rng::Rng;
 use eddy_core::window::{Trigger, WindowSpec};
 use eddy_core::{Event, FieldType, Interner, KeyId, Schema, Value};
 
-const KEYS: u32 = 100_000;
+fn keys() -> u32 {
+    std::env::var("EDDY_BENCH_KEYS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000)
+}
 const EVENTS: usize = 2_000_000;
 const OOO: i64 = 500;
 const MIN: i64 = 60_000;
@@ -36,14 +41,22 @@ fn features(schema: &Schema, it: &mut Interner) -> Vec<FeatureSpec> {
             name: "txn_count_5m".into(),
             agg: AggKind::Count,
             field: None,
-            window: WindowSpec::Sliding { size: 5 * MIN, slide: MIN, offset: 0 },
+            window: WindowSpec::Sliding {
+                size: 5 * MIN,
+                slide: MIN,
+                offset: 0,
+            },
             filter: None,
         },
         FeatureSpec {
             name: "avg_amount_1h".into(),
             agg: AggKind::Mean,
             field: Some(amount),
-            window: WindowSpec::Sliding { size: 60 * MIN, slide: 5 * MIN, offset: 0 },
+            window: WindowSpec::Sliding {
+                size: 60 * MIN,
+                slide: 5 * MIN,
+                offset: 0,
+            },
             filter: None,
         },
         FeatureSpec {
@@ -55,31 +68,45 @@ fn features(schema: &Schema, it: &mut Interner) -> Vec<FeatureSpec> {
         },
         FeatureSpec {
             name: "logins_per_min".into(),
-            agg: AggKind::Rate { unit: RateUnit::Minute },
+            agg: AggKind::Rate {
+                unit: RateUnit::Minute,
+            },
             field: None,
-            window: WindowSpec::Tumbling { size: MIN, offset: 0 },
+            window: WindowSpec::Tumbling {
+                size: MIN,
+                offset: 0,
+            },
             filter: Some(Filter::parse("event_type == \"login\"", schema, it).unwrap()),
         },
         FeatureSpec {
             name: "since_purchase".into(),
             agg: AggKind::Recency,
             field: None,
-            window: WindowSpec::Global { trigger: Trigger::EveryEvent, purge: false },
+            window: WindowSpec::Global {
+                trigger: Trigger::EveryEvent,
+                purge: false,
+            },
             filter: Some(Filter::parse("event_type == \"purchase\"", schema, it).unwrap()),
         },
     ]
 }
 
-fn generate(n: usize, t0: i64, rng: &mut Rng, it: &mut Interner) -> Vec<Event> {
+fn generate(n: usize, t0: i64, step_us: i64, rng: &mut Rng, it: &mut Interner) -> Vec<Event> {
     let kinds = [it.intern("view"), it.intern("login"), it.intern("purchase")];
     let pages: Vec<_> = (0..20).map(|i| it.intern(&format!("/page/{i}"))).collect();
     (0..n)
         .map(|i| {
             let r = rng.next_f64();
-            let kind = if r < 0.7 { kinds[0] } else if r < 0.9 { kinds[1] } else { kinds[2] };
+            let kind = if r < 0.7 {
+                kinds[0]
+            } else if r < 0.9 {
+                kinds[1]
+            } else {
+                kinds[2]
+            };
             Event {
-                key: KeyId(rng.below(u64::from(KEYS)) as u32),
-                ts: t0 + i as i64 - rng.below(200) as i64,
+                key: KeyId(rng.below(u64::from(keys())) as u32),
+                ts: t0 + (i as i64 * step_us) / 1000 - rng.below(200) as i64,
                 fields: vec![
                     Value::Str(kind),
                     Value::Float((rng.normal() * 0.8 + 3.0).exp()),
@@ -107,6 +134,14 @@ fn run(eng: &mut FeatureEngine, events: &[Event]) -> usize {
     rows + closed.len()
 }
 
+/// CPU time of this thread in ns (Linux `schedstat`), to see past a busy shared machine.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn bench(c: &mut Criterion) {
     let mut schema = Schema::new();
     schema.add("event_type", FieldType::String);
@@ -115,35 +150,61 @@ fn bench(c: &mut Criterion) {
     let mut it = Interner::new();
     let feats = features(&schema, &mut it);
     let mut rng = Rng::new(7);
-    let warm = generate(EVENTS, 0, &mut rng, &mut it);
-    let timed = generate(EVENTS, EVENTS as i64, &mut rng, &mut it);
-    let cfg = EngineConfig { allowed_lateness: 0, late_policy: LatePolicy::Update };
+    let step_us: i64 = std::env::var("EDDY_BENCH_STEP_US")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let warm = generate(EVENTS, 0, step_us, &mut rng, &mut it);
+    let timed = generate(
+        EVENTS,
+        EVENTS as i64 * step_us / 1000,
+        step_us,
+        &mut rng,
+        &mut it,
+    );
+    let cfg = EngineConfig {
+        allowed_lateness: 0,
+        late_policy: LatePolicy::Update,
+    };
     let setup = || {
         let mut eng = FeatureEngine::new(feats.clone(), cfg).unwrap();
         run(&mut eng, &warm);
         eng
     };
 
-    // one untimed pass to report state size and output volume
+    // one pass timed by hand, to report throughput, state size and output volume
     let mut eng = setup();
+    let t = std::time::Instant::now();
+    let cpu0 = thread_cpu_ns();
     let rows = run(&mut eng, &timed);
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = (thread_cpu_ns() - cpu0) as f64 / 1e9;
     eprintln!(
-        "engine: {} keys, {} bytes of state per key, {:.2} window rows per event",
+        "engine: {:.0} events/s wall, {:.0} events per CPU-second (single pass), {} keys, {} bytes of state per key, {:.2} window rows per event",
+        EVENTS as f64 / secs,
+        EVENTS as f64 / cpu,
         eng.num_keys(),
         eng.state_bytes() / eng.num_keys().max(1),
         rows as f64 / EVENTS as f64
     );
     drop(eng);
+    if std::env::var_os("EDDY_BENCH_QUICK").is_some() {
+        return;
+    }
 
     let mut g = c.benchmark_group("engine");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
     g.throughput(Throughput::Elements(EVENTS as u64));
     g.bench_function("example_spec_100k_keys", |b| {
-        b.iter_batched(setup, |mut eng| {
-            run(&mut eng, &timed);
-            eng
-        }, BatchSize::PerIteration)
+        b.iter_batched(
+            setup,
+            |mut eng| {
+                run(&mut eng, &timed);
+                eng
+            },
+            BatchSize::PerIteration,
+        )
     });
     g.finish();
 }

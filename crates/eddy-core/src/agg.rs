@@ -259,10 +259,18 @@ pub(crate) enum Acc {
     /// sum of numeric values.
     Sum(f64),
     /// mean / variance / stddev (Welford; Chan et al. for merging).
-    Welford { n: u64, mean: f64, m2: f64 },
+    Welford {
+        n: u64,
+        mean: f64,
+        m2: f64,
+    },
     /// min (`max == false`) or max; `n == 0` means empty.
-    Extreme { n: u64, v: f64, max: bool },
-    Distinct(Distinct),
+    Extreme {
+        n: u64,
+        v: f64,
+        max: bool,
+    },
+    Distinct(Box<Distinct>),
     /// The last `n` values, sorted by timestamp (ties in arrival order).
     LastN {
         n: usize,
@@ -303,7 +311,9 @@ impl Acc {
                 v: 0.0,
                 max: true,
             },
-            AggKind::DistinctCount { exact_limit } => Acc::Distinct(Distinct::new(exact_limit)),
+            AggKind::DistinctCount { exact_limit } => {
+                Acc::Distinct(Box::new(Distinct::new(exact_limit)))
+            }
             AggKind::LastN { n } => Acc::LastN {
                 n,
                 items: VecDeque::new(),
@@ -348,7 +358,10 @@ impl Acc {
                 if matches!(v, Value::Null) || *n == 0 {
                     return;
                 }
-                let pos = items.iter().rposition(|&(t, _)| t <= ts).map_or(0, |p| p + 1);
+                let pos = items
+                    .iter()
+                    .rposition(|&(t, _)| t <= ts)
+                    .map_or(0, |p| p + 1);
                 if items.len() >= *n {
                     if pos == 0 {
                         return; // older than everything kept
@@ -407,7 +420,10 @@ impl Acc {
             (Acc::Distinct(a), Acc::Distinct(b)) => a.merge(b),
             (Acc::LastN { n, items }, Acc::LastN { items: other, .. }) => {
                 for &(t, v) in other {
-                    let pos = items.iter().rposition(|&(x, _)| x <= t).map_or(0, |p| p + 1);
+                    let pos = items
+                        .iter()
+                        .rposition(|&(x, _)| x <= t)
+                        .map_or(0, |p| p + 1);
                     items.insert(pos, (t, v));
                 }
                 while items.len() > *n {
@@ -472,7 +488,7 @@ impl Acc {
     pub(crate) fn bytes(&self) -> usize {
         std::mem::size_of::<Acc>()
             + match self {
-                Acc::Distinct(d) => d.bytes(),
+                Acc::Distinct(d) => d.bytes() + std::mem::size_of::<Distinct>(),
                 Acc::LastN { items, .. } => items.capacity() * 24,
                 Acc::Recency(l) => l.capacity() * 8,
                 _ => 0,
@@ -566,42 +582,106 @@ mod tests {
 
     #[test]
     fn hand_computed_values() {
-        let vals = [(1, f(2.0)), (2, f(4.0)), (3, f(4.0)), (4, f(4.0)), (5, f(5.0)), (6, f(5.0)), (7, f(7.0)), (8, f(9.0))];
+        let vals = [
+            (1, f(2.0)),
+            (2, f(4.0)),
+            (3, f(4.0)),
+            (4, f(4.0)),
+            (5, f(5.0)),
+            (6, f(5.0)),
+            (7, f(7.0)),
+            (8, f(9.0)),
+        ];
         // 2,4,4,4,5,5,7,9: sum 40, mean 5, squared deviations 32, sample variance 32/7
-        assert_eq!(res(&filled(AggKind::Count, &vals), AggKind::Count), FeatureValue::Int(8));
-        assert_eq!(res(&filled(AggKind::Sum, &vals), AggKind::Sum), FeatureValue::Num(40.0));
-        assert_eq!(res(&filled(AggKind::Mean, &vals), AggKind::Mean), FeatureValue::Num(5.0));
-        let FeatureValue::Num(var) = res(&filled(AggKind::Variance, &vals), AggKind::Variance) else { panic!() };
+        assert_eq!(
+            res(&filled(AggKind::Count, &vals), AggKind::Count),
+            FeatureValue::Int(8)
+        );
+        assert_eq!(
+            res(&filled(AggKind::Sum, &vals), AggKind::Sum),
+            FeatureValue::Num(40.0)
+        );
+        assert_eq!(
+            res(&filled(AggKind::Mean, &vals), AggKind::Mean),
+            FeatureValue::Num(5.0)
+        );
+        let FeatureValue::Num(var) = res(&filled(AggKind::Variance, &vals), AggKind::Variance)
+        else {
+            panic!()
+        };
         assert!((var - 32.0 / 7.0).abs() < 1e-12);
-        let FeatureValue::Num(sd) = res(&filled(AggKind::Stddev, &vals), AggKind::Stddev) else { panic!() };
+        let FeatureValue::Num(sd) = res(&filled(AggKind::Stddev, &vals), AggKind::Stddev) else {
+            panic!()
+        };
         assert!((sd - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
-        assert_eq!(res(&filled(AggKind::Min, &vals), AggKind::Min), FeatureValue::Num(2.0));
-        assert_eq!(res(&filled(AggKind::Max, &vals), AggKind::Max), FeatureValue::Num(9.0));
+        assert_eq!(
+            res(&filled(AggKind::Min, &vals), AggKind::Min),
+            FeatureValue::Num(2.0)
+        );
+        assert_eq!(
+            res(&filled(AggKind::Max, &vals), AggKind::Max),
+            FeatureValue::Num(9.0)
+        );
         let dk = AggKind::DistinctCount { exact_limit: 100 };
         assert_eq!(res(&filled(dk, &vals), dk), FeatureValue::Int(5));
         // 8 events over a 60 s window = 8 per minute, 480 per hour
-        let rk = AggKind::Rate { unit: RateUnit::Minute };
+        let rk = AggKind::Rate {
+            unit: RateUnit::Minute,
+        };
         assert_eq!(res(&filled(rk, &vals), rk), FeatureValue::Num(8.0));
-        let rk = AggKind::Rate { unit: RateUnit::Hour };
+        let rk = AggKind::Rate {
+            unit: RateUnit::Hour,
+        };
         assert_eq!(res(&filled(rk, &vals), rk), FeatureValue::Num(480.0));
         let lk = AggKind::LastN { n: 3 };
-        assert_eq!(res(&filled(lk, &vals), lk), FeatureValue::Seq(vec![f(5.0), f(7.0), f(9.0)]));
+        assert_eq!(
+            res(&filled(lk, &vals), lk),
+            FeatureValue::Seq(vec![f(5.0), f(7.0), f(9.0)])
+        );
         // recency as of 100: last match at 8
-        assert_eq!(res(&filled(AggKind::Recency, &vals), AggKind::Recency), FeatureValue::Int(92));
+        assert_eq!(
+            res(&filled(AggKind::Recency, &vals), AggKind::Recency),
+            FeatureValue::Int(92)
+        );
         // empty
         let e: [(i64, Value); 0] = [];
-        assert_eq!(res(&filled(AggKind::Mean, &e), AggKind::Mean), FeatureValue::Null);
-        assert_eq!(res(&filled(AggKind::Variance, &vals[..1]), AggKind::Variance), FeatureValue::Null);
-        assert_eq!(res(&filled(AggKind::Min, &e), AggKind::Min), FeatureValue::Null);
-        assert_eq!(res(&filled(AggKind::Sum, &e), AggKind::Sum), FeatureValue::Num(0.0));
-        assert_eq!(res(&filled(AggKind::Recency, &e), AggKind::Recency), FeatureValue::Null);
+        assert_eq!(
+            res(&filled(AggKind::Mean, &e), AggKind::Mean),
+            FeatureValue::Null
+        );
+        assert_eq!(
+            res(&filled(AggKind::Variance, &vals[..1]), AggKind::Variance),
+            FeatureValue::Null
+        );
+        assert_eq!(
+            res(&filled(AggKind::Min, &e), AggKind::Min),
+            FeatureValue::Null
+        );
+        assert_eq!(
+            res(&filled(AggKind::Sum, &e), AggKind::Sum),
+            FeatureValue::Num(0.0)
+        );
+        assert_eq!(
+            res(&filled(AggKind::Recency, &e), AggKind::Recency),
+            FeatureValue::Null
+        );
     }
 
     #[test]
     fn last_n_is_in_event_time_order_and_merges() {
         let lk = AggKind::LastN { n: 3 };
         let s = |i| Value::Str(Sym(i));
-        let a = filled(lk, &[(5, s(5)), (1, s(1)), (9, s(9)), (3, s(3)), (0, s(0)), (7, s(7))]);
+        let a = filled(
+            lk,
+            &[
+                (5, s(5)),
+                (1, s(1)),
+                (9, s(9)),
+                (3, s(3)),
+                (0, s(0)),
+                (7, s(7)),
+            ],
+        );
         assert_eq!(res(&a, lk), FeatureValue::Seq(vec![s(5), s(7), s(9)]));
         let mut x = filled(lk, &[(1, s(1)), (2, s(2))]);
         x.merge(&filled(lk, &[(10, s(10)), (11, s(11))]), i64::MIN);
@@ -610,14 +690,27 @@ mod tests {
 
     #[test]
     fn merge_equals_sequential() {
-        let vals: Vec<(i64, Value)> = (0..50).map(|i| (i, f(((i * 37) % 11) as f64 * 1.5 - 3.0))).collect();
-        for kind in [AggKind::Count, AggKind::Sum, AggKind::Mean, AggKind::Variance, AggKind::Min, AggKind::Max, AggKind::DistinctCount { exact_limit: 5 }, AggKind::Recency] {
+        let vals: Vec<(i64, Value)> = (0..50)
+            .map(|i| (i, f(((i * 37) % 11) as f64 * 1.5 - 3.0)))
+            .collect();
+        for kind in [
+            AggKind::Count,
+            AggKind::Sum,
+            AggKind::Mean,
+            AggKind::Variance,
+            AggKind::Min,
+            AggKind::Max,
+            AggKind::DistinctCount { exact_limit: 5 },
+            AggKind::Recency,
+        ] {
             let whole = filled(kind, &vals);
             let mut a = filled(kind, &vals[..20]);
             a.merge(&filled(kind, &vals[20..]), i64::MIN);
             let (x, y) = (res(&whole, kind), res(&a, kind));
             match (x, y) {
-                (FeatureValue::Num(p), FeatureValue::Num(q)) => assert!((p - q).abs() < 1e-9, "{kind:?}"),
+                (FeatureValue::Num(p), FeatureValue::Num(q)) => {
+                    assert!((p - q).abs() < 1e-9, "{kind:?}")
+                }
                 (p, q) => assert_eq!(p, q, "{kind:?}"),
             }
         }
@@ -664,7 +757,14 @@ mod tests {
         let Acc::Recency(l) = &a else { panic!() };
         assert_eq!(l.iter().copied().collect::<Vec<_>>(), vec![20, 30, 40]);
         let mut out = FeatureValue::Null;
-        a.result(&AggKind::Recency, ResultCtx { window_len: 1, as_of: 26 }, &mut out);
+        a.result(
+            &AggKind::Recency,
+            ResultCtx {
+                window_len: 1,
+                as_of: 26,
+            },
+            &mut out,
+        );
         assert_eq!(out, FeatureValue::Int(6));
     }
 }

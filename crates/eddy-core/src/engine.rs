@@ -66,8 +66,7 @@
 //! Timestamps are expected in the accepted event range; anything else is clamped to
 //! `±2^61` ms so that window arithmetic can never overflow.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 
@@ -188,9 +187,16 @@ enum Run {
     /// count, rate, last-N, recency: read from the deque itself.
     Plain,
     Sum(f64),
-    Welford { n: u64, mean: f64, m2: f64 },
+    Welford {
+        n: u64,
+        mean: f64,
+        m2: f64,
+    },
     /// (ts, key) with keys strictly decreasing; key = v for max, -v for min.
-    Mono { max: bool, dq: VecDeque<(i64, f64)> },
+    Mono {
+        max: bool,
+        dq: VecDeque<(i64, f64)>,
+    },
     Distinct(FxHashMap<u128, u32>),
 }
 
@@ -234,22 +240,72 @@ struct FeatState {
     kind: Kind,
 }
 
+/// A monotone priority queue of `(time, key)` (a radix heap): event-time timers are never
+/// set before the last time popped, so pushes are O(1) and pops amortised O(log range),
+/// with sequential, allocation-free bucket vectors instead of a cache-hostile binary heap.
 #[derive(Debug)]
-struct KeySlot {
-    /// Earliest live timer of the key in the queue (`NO_TIMER`: none).
-    timer: i64,
-    /// Empty until the key's first event.
-    states: Vec<FeatState>,
-    latest: Vec<FeatureValue>,
+struct RadixHeap {
+    last: u64,
+    buckets: Vec<Vec<(u64, u32)>>,
 }
 
-impl Default for KeySlot {
-    fn default() -> Self {
-        KeySlot {
-            timer: NO_TIMER,
-            states: Vec::new(),
-            latest: Vec::new(),
+impl RadixHeap {
+    fn new() -> Self {
+        RadixHeap {
+            last: 0,
+            buckets: (0..65).map(|_| Vec::new()).collect(),
         }
+    }
+
+    /// Order-preserving map of an `i64` time to `u64`.
+    fn key(t: i64) -> u64 {
+        (t as u64) ^ (1 << 63)
+    }
+
+    fn bucket(k: u64, last: u64) -> usize {
+        if k == last {
+            0
+        } else {
+            64 - (k ^ last).leading_zeros() as usize
+        }
+    }
+
+    fn push(&mut self, t: i64, key: u32) {
+        // a time before the last pop cannot happen (timers are after the watermark); if it
+        // did, it fires at the next watermark advance instead of being lost
+        let k = Self::key(t).max(self.last);
+        self.buckets[Self::bucket(k, self.last)].push((k, key));
+    }
+
+    /// Pops an entry with time `<= limit`, the smallest first.
+    fn pop_le(&mut self, limit: i64) -> Option<(i64, u32)> {
+        let limit = Self::key(limit);
+        if self.buckets[0].is_empty() {
+            let i = (1..65).find(|&i| !self.buckets[i].is_empty())?;
+            let m = self.buckets[i].iter().map(|x| x.0).min()?;
+            if m > limit {
+                return None;
+            }
+            self.last = m;
+            let mut items = std::mem::take(&mut self.buckets[i]);
+            for x in items.drain(..) {
+                self.buckets[Self::bucket(x.0, m)].push(x);
+            }
+            self.buckets[i] = items;
+        }
+        if self.last > limit {
+            return None;
+        }
+        let (k, key) = self.buckets[0].pop()?;
+        Some(((k ^ (1 << 63)) as i64, key))
+    }
+
+    fn bytes(&self) -> usize {
+        self.buckets
+            .iter()
+            .map(|b| b.capacity() * 16)
+            .sum::<usize>()
+            + 65 * 24
     }
 }
 
@@ -294,10 +350,16 @@ pub struct FeatureEngine {
     feats: Vec<Feat>,
     config: EngineConfig,
     wm: Timestamp,
-    keys: Vec<KeySlot>,
+    /// Feature states of all keys, flat: key `k`, feature `f` at `k * features + f`.
+    states: Vec<FeatState>,
+    /// The online store, flat like `states`.
+    latest: Vec<FeatureValue>,
+    /// Per key: earliest live timer in the queue (`NO_TIMER`: none).
+    key_timer: Vec<i64>,
+    seen: Vec<bool>,
     num_keys: usize,
-    /// One live timer per key: `(time, key)`.
-    timers: BinaryHeap<Reverse<(i64, u32)>>,
+    /// At most one live timer per key: `(time, key)`.
+    timers: RadixHeap,
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -311,8 +373,7 @@ fn gcd(a: i64, b: i64) -> i64 {
 impl FeatureEngine {
     /// Validates every feature (window, aggregation/field compatibility, duplicate names).
     pub fn new(features: Vec<FeatureSpec>, config: EngineConfig) -> Result<Self, CoreError> {
-        if config.allowed_lateness < 0 || config.allowed_lateness > crate::window::MAX_WINDOW_MS
-        {
+        if config.allowed_lateness < 0 || config.allowed_lateness > crate::window::MAX_WINDOW_MS {
             return Err(CoreError::Window(format!(
                 "allowed lateness must be between 0 and {} ms, got {}",
                 crate::window::MAX_WINDOW_MS,
@@ -338,7 +399,7 @@ impl FeatureEngine {
                 ));
             }
             match f.agg {
-                AggKind::LastN { n } if n == 0 => {
+                AggKind::LastN { n: 0 } => {
                     return Err(ferr("last-N needs n >= 1".into()));
                 }
                 AggKind::LastN { n } if n > 100_000 => {
@@ -376,9 +437,12 @@ impl FeatureEngine {
             feats,
             config,
             wm: i64::MIN,
-            keys: Vec::new(),
+            states: Vec::new(),
+            latest: Vec::new(),
+            key_timer: Vec::new(),
+            seen: Vec::new(),
             num_keys: 0,
-            timers: BinaryHeap::new(),
+            timers: RadixHeap::new(),
         })
     }
 
@@ -416,15 +480,25 @@ impl FeatureEngine {
         let nf = self.feats.len();
         row.resize(nf, FeatureValue::Null);
         let k = ev.key.0 as usize;
-        if k >= self.keys.len() {
-            self.keys.resize_with(k + 1, KeySlot::default);
+        if k >= self.seen.len() {
+            self.seen.resize(k + 1, false);
+            self.key_timer.resize(k + 1, NO_TIMER);
+            self.latest.resize((k + 1) * nf, FeatureValue::Null);
+            let feats = &self.feats;
+            let mut i = self.states.len();
+            self.states.resize_with((k + 1) * nf, || {
+                let st = new_state(&feats[i % nf]);
+                i += 1;
+                st
+            });
         }
-        let slot = &mut self.keys[k];
-        if slot.states.len() != nf {
-            slot.states = self.feats.iter().map(new_state).collect();
-            slot.latest = vec![FeatureValue::Null; nf];
+        if !self.seen[k] {
+            self.seen[k] = true;
             self.num_keys += 1;
         }
+        let states = &mut self.states[k * nf..(k + 1) * nf];
+        let latest = &mut self.latest[k * nf..(k + 1) * nf];
+        let key_timer = &mut self.key_timer[k];
         let mut ctx = Ctx {
             wm,
             lat,
@@ -435,7 +509,7 @@ impl FeatureEngine {
         };
         for (f, feat) in self.feats.iter_mut().enumerate() {
             ctx.feature = f;
-            let st = &mut slot.states[f];
+            let st = &mut states[f];
             let m = feat.matched(ev);
             let out = &mut row[f];
             let need = match &mut st.kind {
@@ -445,12 +519,12 @@ impl FeatureEngine {
             };
             if need < st.need {
                 st.need = need;
-                if need < slot.timer {
-                    slot.timer = need;
-                    self.timers.push(Reverse((need, ev.key.0)));
+                if need < *key_timer {
+                    *key_timer = need;
+                    self.timers.push(need, ev.key.0);
                 }
             }
-            slot.latest[f].copy_from(out);
+            latest[f].copy_from(out);
         }
         if late {
             Outcome::LateUpdated
@@ -467,17 +541,16 @@ impl FeatureEngine {
         }
         self.wm = wm;
         let lat = self.config.allowed_lateness;
-        while let Some(&Reverse((t, key))) = self.timers.peek() {
-            if t > wm {
-                break;
+        let nf = self.feats.len();
+        while let Some((t, key)) = self.timers.pop_le(wm) {
+            let k = key as usize;
+            match self.key_timer.get(k) {
+                Some(&kt) if kt == t => {}
+                _ => continue, // stale
             }
-            self.timers.pop();
-            let Some(slot) = self.keys.get_mut(key as usize) else {
+            let Some(states) = self.states.get_mut(k * nf..(k + 1) * nf) else {
                 continue;
             };
-            if slot.timer != t {
-                continue; // stale
-            }
             let mut ctx = Ctx {
                 wm,
                 lat,
@@ -487,7 +560,7 @@ impl FeatureEngine {
                 closed,
             };
             let mut next = NO_TIMER;
-            for (f, (st, feat)) in slot.states.iter_mut().zip(self.feats.iter_mut()).enumerate() {
+            for (f, (st, feat)) in states.iter_mut().zip(self.feats.iter_mut()).enumerate() {
                 if st.need <= wm {
                     ctx.feature = f;
                     st.need = match &mut st.kind {
@@ -498,9 +571,9 @@ impl FeatureEngine {
                 }
                 next = next.min(st.need);
             }
-            slot.timer = next;
+            self.key_timer[k] = next;
             if next != NO_TIMER {
-                self.timers.push(Reverse((next, key)));
+                self.timers.push(next, key);
             }
         }
     }
@@ -512,11 +585,12 @@ impl FeatureEngine {
 
     /// The latest per-event feature row of `key` (the online store), if the key was seen.
     pub fn latest(&self, key: KeyId) -> Option<&[FeatureValue]> {
-        let slot = self.keys.get(key.0 as usize)?;
-        if slot.states.is_empty() && !self.feats.is_empty() {
+        let k = key.0 as usize;
+        if !*self.seen.get(k)? {
             return None;
         }
-        Some(&slot.latest)
+        let nf = self.feats.len();
+        self.latest.get(k * nf..(k + 1) * nf)
     }
 
     pub fn num_keys(&self) -> usize {
@@ -527,32 +601,37 @@ impl FeatureEngine {
     /// key slots, per-feature states with their deques, panes, windows, accumulators and the
     /// online-store row, plus the timer queue.
     pub fn state_bytes(&self) -> usize {
-        let mut total = self.keys.capacity() * std::mem::size_of::<KeySlot>()
-            + self.timers.capacity() * std::mem::size_of::<Reverse<(i64, u32)>>();
-        for slot in &self.keys {
-            total += slot.states.capacity() * std::mem::size_of::<FeatState>();
-            total += slot.latest.capacity() * std::mem::size_of::<FeatureValue>();
-            for v in &slot.latest {
-                if let FeatureValue::Seq(s) = v {
-                    total += s.capacity() * std::mem::size_of::<Value>();
-                }
+        let mut total = self.timers.bytes()
+            + self.seen.capacity()
+            + self.key_timer.capacity() * 8
+            + self.states.capacity() * std::mem::size_of::<FeatState>()
+            + self.latest.capacity() * std::mem::size_of::<FeatureValue>();
+        for v in &self.latest {
+            if let FeatureValue::Seq(s) = v {
+                total += s.capacity() * std::mem::size_of::<Value>();
             }
-            for st in &slot.states {
+        }
+        {
+            for st in &self.states {
                 total += match &st.kind {
                     Kind::Sliding(s) => {
-                        std::mem::size_of::<Sliding>()
-                            + s.entries.capacity() * std::mem::size_of::<(i64, Value)>()
+                        s.entries.capacity() * std::mem::size_of::<(i64, Value)>()
                             + match &s.run {
                                 Run::Mono { dq, .. } => dq.capacity() * 16,
                                 Run::Distinct(m) => m.capacity() * 24,
                                 _ => 0,
                             }
-                            + s.panes.capacity() * 8
-                            + s.panes.iter().map(|(_, a)| a.bytes()).sum::<usize>()
+                            + s.panes.capacity() * std::mem::size_of::<(i64, Acc)>()
+                            + s.panes
+                                .iter()
+                                .map(|(_, a)| a.bytes() - std::mem::size_of::<Acc>())
+                                .sum::<usize>()
                     }
                     Kind::Windows(w) => {
-                        w.capacity() * (std::mem::size_of::<Win>() - std::mem::size_of::<Acc>())
-                            + w.iter().map(|x| x.acc.bytes()).sum::<usize>()
+                        w.capacity() * std::mem::size_of::<Win>()
+                            + w.iter()
+                                .map(|x| x.acc.bytes() - std::mem::size_of::<Acc>())
+                                .sum::<usize>()
                     }
                     Kind::Global(g) => g.acc.bytes() - std::mem::size_of::<Acc>(),
                 };
@@ -822,30 +901,7 @@ fn sliding_event(
                 s.live += 1;
             }
         }
-        // exact scan of (ts - size, ts]
-        let hi = s
-            .entries
-            .iter()
-            .rposition(|&(t, _)| t <= ts)
-            .map_or(0, |p| p + 1);
-        let lo_bound = ts.saturating_sub(size);
-        let scratch = &mut feat.scratch;
-        scratch.reset();
-        let mut i = hi;
-        while i > 0 && s.entries[i - 1].0 > lo_bound {
-            i -= 1;
-        }
-        for &(t, v) in s.entries.range(i..hi) {
-            scratch.add(t, v, ts);
-        }
-        scratch.result(
-            &feat.agg,
-            ResultCtx {
-                window_len: size,
-                as_of: ts,
-            },
-            out,
-        );
+        out_of_order_value(feat, s, ts, out);
     }
 
     // ---- panes for window-close rows
@@ -883,6 +939,84 @@ fn sliding_event(
         sliding_need(s, ctx.lat)
     } else {
         first_end.saturating_sub(1)
+    }
+}
+
+/// The exact value over `(ts - size, ts]` for an event older than the key's maximum.
+///
+/// `hi` / `lo` bound that range in the sorted deque (binary search). Count and rate take
+/// `hi - lo`; sum, mean, variance and stddev correct the live-region running aggregate by
+/// the entries after `ts` and the entries between `ts - size` and the live region — both
+/// O(disorder); last-N and recency read at most `n` / one entry before `hi`. Min, max and
+/// distinct count scan `[lo, hi)`: O(window contents), paid only by out-of-order events.
+fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureValue) {
+    let size = s.size;
+    let hi = s.entries.partition_point(|&(t, _)| t <= ts);
+    let lo_bound = ts.saturating_sub(size);
+    let lo = s.entries.partition_point(|&(t, _)| t <= lo_bound).min(hi);
+    let ctx = ResultCtx {
+        window_len: size,
+        as_of: ts,
+    };
+    match (&s.run, &feat.agg) {
+        (Run::Sum(x), _) => {
+            let mut sum = if hi < s.live { 0.0 } else { *x };
+            for &(_, v) in s.entries.range(hi.max(s.live)..) {
+                if hi >= s.live {
+                    sum -= num(v).unwrap_or(0.0);
+                }
+            }
+            for &(_, v) in s.entries.range(lo..s.live.min(hi)) {
+                sum += num(v).unwrap_or(0.0);
+            }
+            *out = FeatureValue::Num(if hi == lo { 0.0 } else { sum });
+        }
+        (&Run::Welford { n, mean, m2 }, k) => {
+            // running covers [live, len); the answer covers [lo, hi)
+            let mut w = if hi < s.live {
+                Run::Welford {
+                    n: 0,
+                    mean: 0.0,
+                    m2: 0.0,
+                }
+            } else {
+                let mut w = Run::Welford { n, mean, m2 };
+                let mut remaining = s.entries.len() - s.live;
+                for &(_, v) in s.entries.range(hi..) {
+                    remaining = remaining.saturating_sub(1);
+                    w.remove(v, remaining);
+                }
+                w
+            };
+            for &(t, v) in s.entries.range(lo..s.live.min(hi)) {
+                w.add(t, v);
+            }
+            if let Run::Welford { n, mean, m2 } = w {
+                *out = welford_value(k, n, mean, m2);
+            }
+        }
+        (Run::Plain, AggKind::Rate { unit }) => *out = rate((hi - lo) as u64, size, *unit),
+        (Run::Plain, AggKind::LastN { n }) => {
+            let seq = crate::agg::seq_mut(out);
+            let from = hi - (hi - lo).min(*n);
+            seq.extend(s.entries.range(from..hi).map(|&(_, v)| v));
+        }
+        (Run::Plain, AggKind::Recency) => {
+            *out = if hi > lo {
+                FeatureValue::Int(ts.saturating_sub(s.entries[hi - 1].0))
+            } else {
+                FeatureValue::Null
+            }
+        }
+        (Run::Plain, _) => *out = FeatureValue::Int((hi - lo) as i64),
+        _ => {
+            let scratch = &mut feat.scratch;
+            scratch.reset();
+            for &(t, v) in s.entries.range(lo..hi) {
+                scratch.add(t, v, ts);
+            }
+            scratch.result(&feat.agg, ctx, out);
+        }
     }
 }
 
@@ -1136,4 +1270,62 @@ fn global_timer(feat: &mut Feat, g: &mut Global, ctx: &mut Ctx<'_>) -> i64 {
         }
     }
     NO_TIMER
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn radix_heap_pops_in_time_order_up_to_the_limit() {
+        let mut h = RadixHeap::new();
+        let mut rng = crate::rng::Rng::new(3);
+        let mut want = Vec::new();
+        for i in 0..500u32 {
+            let t = rng.below(10_000) as i64 - 5_000;
+            h.push(t, i);
+            want.push((t, i));
+        }
+        assert_eq!(h.pop_le(-5_001), None);
+        want.sort();
+        let mut got = Vec::new();
+        let mut limit = -5_000;
+        while limit <= 5_000 {
+            while let Some((t, k)) = h.pop_le(limit) {
+                assert!(t <= limit);
+                got.push((t, k));
+                // monotone pushes after pops are allowed
+                if k % 7 == 0 && k < 500 {
+                    let t2 = limit + 1 + (k as i64 % 100);
+                    h.push(t2, k + 1000);
+                    want.push((t2, k + 1000));
+                }
+            }
+            limit += 250;
+        }
+        while let Some(x) = h.pop_le(i64::MAX) {
+            got.push(x);
+        }
+        want.sort();
+        let mut g = got.clone();
+        g.sort();
+        assert_eq!(g, want);
+        // popped times never decrease
+        assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn state_struct_sizes_stay_small() {
+        // guards the per-key footprint documented in the module doc
+        assert!(
+            std::mem::size_of::<Acc>() <= 40,
+            "{}",
+            std::mem::size_of::<Acc>()
+        );
+        assert!(
+            std::mem::size_of::<FeatState>() <= 200,
+            "{}",
+            std::mem::size_of::<FeatState>()
+        );
+    }
 }

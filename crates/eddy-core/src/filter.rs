@@ -126,9 +126,7 @@ fn lex(expr: &str) -> Result<Vec<(Tok, usize)>, (String, usize)> {
                         Some('\\') => {
                             match chars.get(j + 1) {
                                 Some(&e) => s.push(e),
-                                None => {
-                                    return Err((format!("a closing {c} for the string"), col))
-                                }
+                                None => return Err((format!("a closing {c} for the string"), col)),
                             }
                             j += 2;
                         }
@@ -253,7 +251,9 @@ impl Parser<'_> {
             _ => return Err(self.expected("a field name or `(`")),
         };
         let Some(field) = self.schema.field_id(&name) else {
-            let known: Vec<&str> = (0..self.schema.len()).map(|i| self.schema.name(i)).collect();
+            let known: Vec<&str> = (0..self.schema.len())
+                .map(|i| self.schema.name(i))
+                .collect();
             return Err(self.err(format!(
                 "unknown field `{name}` at position {col}; known fields: {}",
                 if known.is_empty() {
@@ -514,14 +514,22 @@ mod tests {
             ("amount != 1", true),
             ("amount in [1]", false),
         ] {
-            assert_eq!(Filter::parse(expr, &s, &mut it).unwrap().matches(&e), want, "{expr}");
+            assert_eq!(
+                Filter::parse(expr, &s, &mut it).unwrap().matches(&e),
+                want,
+                "{expr}"
+            );
         }
     }
 
     #[test]
     fn errors_say_what_and_where() {
         let (s, mut it) = setup();
-        let err = |e: &str| Filter::parse(e, &s, &mut Interner::new()).unwrap_err().to_string();
+        let err = |e: &str| {
+            Filter::parse(e, &s, &mut Interner::new())
+                .unwrap_err()
+                .to_string()
+        };
         let _ = &mut it;
         assert!(err("nope == 1").contains("unknown field `nope` at position 1"));
         assert!(err("amount == 'x'").contains("field `amount` is a float"));
@@ -530,7 +538,10 @@ mod tests {
         assert!(err("flag == 1").contains("is a boolean"));
         assert!(err("amount = 1").contains("`==`"));
         let e = err("amount == 1 and");
-        assert!(e.contains("expected a field name or `(` at position 16"), "{e}");
+        assert!(
+            e.contains("expected a field name or `(` at position 16"),
+            "{e}"
+        );
         let e = err("(amount == 1");
         assert!(e.contains("expected `)`"), "{e}");
         let e = err("amount 1");
@@ -538,7 +549,10 @@ mod tests {
         let e = err("n in [1 2]");
         assert!(e.contains("expected `,` or `]` at position 9"), "{e}");
         let e = err("n in []");
-        assert!(e.contains("expected a integer value") || e.contains("integer value"), "{e}");
+        assert!(
+            e.contains("expected a integer value") || e.contains("integer value"),
+            "{e}"
+        );
         assert!(err("event_type == 'abc").contains("closing"));
         assert!(err("amount == 1 amount").contains("end of the filter"));
         assert!(err("").contains("at position 1"));

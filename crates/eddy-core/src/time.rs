@@ -86,7 +86,10 @@ impl Cur<'_> {
         let found = match self.b.get(self.i) {
             Some(_) => format!(
                 "`{}`",
-                self.s.get(self.i..).and_then(|r| r.chars().next()).unwrap_or('?')
+                self.s
+                    .get(self.i..)
+                    .and_then(|r| r.chars().next())
+                    .unwrap_or('?')
             ),
             None => "end of input".to_string(),
         };
@@ -205,7 +208,9 @@ pub fn parse_rfc3339(s: &str) -> Result<Timestamp, CoreError> {
         return Err(bad("minutes must be 00..=59"));
     }
     if second > 59 {
-        return Err(bad("seconds must be 00..=59 (leap seconds are not supported)"));
+        return Err(bad(
+            "seconds must be 00..=59 (leap seconds are not supported)",
+        ));
     }
     let days = days_from_civil(year, month, day);
     let ms = days * MS_PER_DAY + ((hour * 60 + minute) * 60 + second) * 1000 + millis
@@ -328,7 +333,10 @@ mod tests {
         // sub-millisecond digits truncated; short fractions scaled
         assert_eq!(parse_rfc3339("1970-01-01T00:00:01.9999Z").unwrap(), 1999);
         assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z").unwrap(), 1500);
-        assert_eq!(parse_rfc3339("2000-02-29t00:00:00z").unwrap(), 951_782_400_000);
+        assert_eq!(
+            parse_rfc3339("2000-02-29t00:00:00z").unwrap(),
+            951_782_400_000
+        );
         assert_eq!(
             parse_rfc3339("9999-12-31T23:59:59.999Z").unwrap(),
             MAX_EVENT_TS
@@ -356,7 +364,9 @@ mod tests {
         ] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
-        let e = parse_rfc3339("1970-01-01X00:00:00Z").unwrap_err().to_string();
+        let e = parse_rfc3339("1970-01-01X00:00:00Z")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("expected `T` at position 11"), "{e}");
     }
 
@@ -364,7 +374,10 @@ mod tests {
     fn epoch_conversions() {
         assert_eq!(from_epoch_seconds(1.5).unwrap(), 1500);
         assert_eq!(from_epoch_seconds(1.001).unwrap(), 1001);
-        assert_eq!(from_epoch_seconds(1_700_000_000.123).unwrap(), 1_700_000_000_123);
+        assert_eq!(
+            from_epoch_seconds(1_700_000_000.123).unwrap(),
+            1_700_000_000_123
+        );
         assert_eq!(from_epoch_seconds(0.0009).unwrap(), 0);
         assert!(from_epoch_seconds(f64::NAN).is_err());
         assert!(from_epoch_seconds(f64::INFINITY).is_err());
@@ -380,7 +393,13 @@ mod tests {
         let mut s = String::new();
         format_rfc3339(0, &mut s);
         assert_eq!(s, "1970-01-01T00:00:00.000Z");
-        for ts in [1, 951_782_400_000, 1_714_564_800_250, MAX_EVENT_TS, 86_399_999] {
+        for ts in [
+            1,
+            951_782_400_000,
+            1_714_564_800_250,
+            MAX_EVENT_TS,
+            86_399_999,
+        ] {
             s.clear();
             format_rfc3339(ts, &mut s);
             assert_eq!(parse_rfc3339(&s).unwrap(), ts, "{s}");
@@ -402,7 +421,17 @@ mod tests {
         assert_eq!(parse_duration("1d").unwrap(), 86_400_000);
         assert_eq!(parse_duration("0").unwrap(), 0);
         assert_eq!(parse_duration(" 0s ").unwrap(), 0);
-        for bad in ["", "5", "-5m", "5 m", "1.5h", "m", "5w", "99999999999999999999d", "9999999999999999d"] {
+        for bad in [
+            "",
+            "5",
+            "-5m",
+            "5 m",
+            "1.5h",
+            "m",
+            "5w",
+            "99999999999999999999d",
+            "9999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -100,7 +100,10 @@ impl H {
     /// Plain event with an amount; returns the per-event row.
     fn at(&mut self, ts: i64, amount: f64) -> Vec<FeatureValue> {
         let o = self.ev(0, ts, Some(amount), "x", "p");
-        assert!(matches!(o, Outcome::Accepted | Outcome::LateUpdated), "{o:?}");
+        assert!(
+            matches!(o, Outcome::Accepted | Outcome::LateUpdated),
+            "{o:?}"
+        );
         self.row.clone()
     }
 
@@ -138,7 +141,11 @@ fn approx(v: &FeatureValue, want: f64) {
 
 #[test]
 fn tumbling_count_event_exactly_at_window_end() {
-    let mut h = H::new(vec![feat("c", AggKind::Count, None, tumbling(10, 0))], 0, LatePolicy::Update);
+    let mut h = H::new(
+        vec![feat("c", AggKind::Count, None, tumbling(10, 0))],
+        0,
+        LatePolicy::Update,
+    );
     assert_eq!(h.at(0, 1.0), vec![int(1)]);
     assert_eq!(h.at(5, 1.0), vec![int(2)]);
     assert_eq!(h.at(9, 1.0), vec![int(3)]);
@@ -169,12 +176,19 @@ fn tumbling_negative_and_positive_offsets() {
     assert_eq!(rows(&h.wm(6)), vec![(0, -3, 7, int(1), false)]);
     let mut r = rows(&h.finish());
     r.sort_by_key(|x| (x.0, x.1));
-    assert_eq!(r, vec![(0, 7, 17, int(1), false), (1, 3, 13, int(2), false)]);
+    assert_eq!(
+        r,
+        vec![(0, 7, 17, int(1), false), (1, 3, 13, int(2), false)]
+    );
 }
 
 #[test]
 fn sliding_count_per_event_and_window_close() {
-    let mut h = H::new(vec![feat("c", AggKind::Count, None, sliding(10, 5))], 0, LatePolicy::Update);
+    let mut h = H::new(
+        vec![feat("c", AggKind::Count, None, sliding(10, 5))],
+        0,
+        LatePolicy::Update,
+    );
     // per event: events with ts in (t - 10, t]
     let want = [(0, 1), (3, 2), (9, 3), (10, 3), (13, 3), (19, 3), (20, 3)];
     for (t, c) in want {
@@ -197,7 +211,11 @@ fn sliding_count_per_event_and_window_close() {
 
 #[test]
 fn sliding_windows_fire_in_order_as_watermark_advances() {
-    let mut h = H::new(vec![feat("s", AggKind::Sum, Some(AMOUNT), sliding(10, 5))], 0, LatePolicy::Update);
+    let mut h = H::new(
+        vec![feat("s", AggKind::Sum, Some(AMOUNT), sliding(10, 5))],
+        0,
+        LatePolicy::Update,
+    );
     h.at(1, 1.0);
     h.at(6, 2.0);
     h.at(12, 4.0);
@@ -205,16 +223,20 @@ fn sliding_windows_fire_in_order_as_watermark_advances() {
     assert_eq!(rows(&h.wm(9)), vec![(0, 0, 10, num(3.0), false)]);
     assert_eq!(
         rows(&h.wm(100)),
-        vec![
-            (0, 5, 15, num(6.0), false),
-            (0, 10, 20, num(4.0), false)
-        ]
+        vec![(0, 5, 15, num(6.0), false), (0, 10, 20, num(4.0), false)]
     );
 }
 
 #[test]
 fn sliding_numeric_aggregations_with_out_of_order_event() {
-    let aggs = [AggKind::Mean, AggKind::Min, AggKind::Max, AggKind::Variance, AggKind::Stddev, AggKind::Sum];
+    let aggs = [
+        AggKind::Mean,
+        AggKind::Min,
+        AggKind::Max,
+        AggKind::Variance,
+        AggKind::Stddev,
+        AggKind::Sum,
+    ];
     let feats = aggs
         .iter()
         .enumerate()
@@ -247,7 +269,11 @@ fn sliding_numeric_aggregations_with_out_of_order_event() {
     check(&h.at(14, 2.0), 4.0, 1.0, 10.0, Some(50.0 / 3.0), 16.0);
     // t=16: (6,16] = {10, 3, 2, 4}: the 1 @5 leaves; mean 4.75
     let r = h.at(16, 4.0);
-    let var = [10.0f64, 3.0, 2.0, 4.0].iter().map(|x| (x - 4.75) * (x - 4.75)).sum::<f64>() / 3.0;
+    let var = [10.0f64, 3.0, 2.0, 4.0]
+        .iter()
+        .map(|x| (x - 4.75) * (x - 4.75))
+        .sum::<f64>()
+        / 3.0;
     check(&r, 4.75, 2.0, 10.0, Some(var), 19.0);
     // t=30: (20,30] = {7}: the old ones left
     check(&h.at(30, 7.0), 7.0, 7.0, 7.0, None, 7.0);
@@ -258,7 +284,14 @@ fn session_windows_touch_and_merge() {
     let mut h = H::new(
         vec![
             feat("c", AggKind::Count, None, WindowSpec::Session { gap: 10 }),
-            feat("r", AggKind::Rate { unit: RateUnit::Second }, None, WindowSpec::Session { gap: 10 }),
+            feat(
+                "r",
+                AggKind::Rate {
+                    unit: RateUnit::Second,
+                },
+                None,
+                WindowSpec::Session { gap: 10 },
+            ),
         ],
         0,
         LatePolicy::Update,
@@ -266,7 +299,7 @@ fn session_windows_touch_and_merge() {
     assert_eq!(h.at(0, 1.0)[0], int(1)); // [0, 10)
     assert_eq!(h.at(5, 1.0)[0], int(2)); // [0, 15)
     assert_eq!(h.at(25, 1.0)[0], int(1)); // [25, 35): 25 - 15 = gap, no touch
-    // 15 opens [15, 25) which touches [0, 15) at 15 and [25, 35) at 25: all merge
+                                          // 15 opens [15, 25) which touches [0, 15) at 15 and [25, 35) at 25: all merge
     let r = h.at(15, 1.0);
     assert_eq!(r[0], int(4));
     // rate: 4 events over the 35 ms session, per second
@@ -279,7 +312,16 @@ fn session_windows_touch_and_merge() {
 
 #[test]
 fn sessions_that_do_not_touch_stay_apart() {
-    let mut h = H::new(vec![feat("c", AggKind::Count, None, WindowSpec::Session { gap: 10 })], 0, LatePolicy::Update);
+    let mut h = H::new(
+        vec![feat(
+            "c",
+            AggKind::Count,
+            None,
+            WindowSpec::Session { gap: 10 },
+        )],
+        0,
+        LatePolicy::Update,
+    );
     h.at(0, 1.0); // [0, 10)
     h.at(11, 1.0); // [11, 21): 11 > 10, apart
     assert_eq!(rows(&h.wm(9)), vec![(0, 0, 10, int(1), false)]);
@@ -288,7 +330,16 @@ fn sessions_that_do_not_touch_stay_apart() {
 
 #[test]
 fn late_event_bridges_two_fired_sessions() {
-    let mut h = H::new(vec![feat("c", AggKind::Count, None, WindowSpec::Session { gap: 10 })], 100, LatePolicy::Update);
+    let mut h = H::new(
+        vec![feat(
+            "c",
+            AggKind::Count,
+            None,
+            WindowSpec::Session { gap: 10 },
+        )],
+        100,
+        LatePolicy::Update,
+    );
     h.at(0, 1.0); // [0, 10)
     h.at(20, 1.0); // [20, 30)
     assert_eq!(
@@ -298,7 +349,10 @@ fn late_event_bridges_two_fired_sessions() {
     // late (10 <= 29) but within lateness: [10, 20) touches both → [0, 30), fired at once
     assert_eq!(h.ev(0, 10, Some(1.0), "x", "p"), Outcome::LateUpdated);
     assert_eq!(h.row, vec![int(3)]);
-    assert_eq!(rows(&std::mem::take(&mut h.closed)), vec![(0, 0, 30, int(3), true)]);
+    assert_eq!(
+        rows(&std::mem::take(&mut h.closed)),
+        vec![(0, 0, 30, int(3), true)]
+    );
     // state dropped at end - 1 + lateness = 129
     assert!(h.wm(129).is_empty());
     assert_eq!(h.ev(0, 29, Some(1.0), "x", "p"), Outcome::Late);
@@ -307,7 +361,16 @@ fn late_event_bridges_two_fired_sessions() {
 
 #[test]
 fn session_extended_after_firing_refires_as_update() {
-    let mut h = H::new(vec![feat("c", AggKind::Count, None, WindowSpec::Session { gap: 10 })], 50, LatePolicy::Update);
+    let mut h = H::new(
+        vec![feat(
+            "c",
+            AggKind::Count,
+            None,
+            WindowSpec::Session { gap: 10 },
+        )],
+        50,
+        LatePolicy::Update,
+    );
     h.at(0, 1.0);
     assert_eq!(rows(&h.wm(9)), vec![(0, 0, 10, int(1), false)]);
     // 10 > watermark: on time, but it touches the fired session [0, 10) still in lateness
@@ -328,7 +391,10 @@ fn event_exactly_at_lateness_bound_is_late() {
     // 16 + 5 > 20: within lateness, updates [10, 20) and re-fires it
     assert_eq!(h.ev(0, 16, Some(1.0), "x", "p"), Outcome::LateUpdated);
     assert_eq!(h.row, vec![int(2)]);
-    assert_eq!(rows(&std::mem::take(&mut h.closed)), vec![(0, 10, 20, int(2), true)]);
+    assert_eq!(
+        rows(&std::mem::take(&mut h.closed)),
+        vec![(0, 10, 20, int(2), true)]
+    );
     // a late event into a window that never fired: first firing, not an update
     assert_eq!(h.ev(0, 20, Some(1.0), "x", "p"), Outcome::LateUpdated);
     assert!(h.closed.is_empty(), "window [20, 30) is not due yet");
@@ -349,10 +415,17 @@ fn event_exactly_at_lateness_bound_is_late() {
 
 #[test]
 fn late_event_updates_fired_sliding_windows() {
-    let mut h = H::new(vec![feat("c", AggKind::Count, None, sliding(10, 5))], 20, LatePolicy::Update);
+    let mut h = H::new(
+        vec![feat("c", AggKind::Count, None, sliding(10, 5))],
+        20,
+        LatePolicy::Update,
+    );
     h.at(7, 1.0); // windows [0,10), [5,15)
     let r = rows(&h.wm(14));
-    assert_eq!(r, vec![(0, 0, 10, int(1), false), (0, 5, 15, int(1), false)]);
+    assert_eq!(
+        r,
+        vec![(0, 0, 10, int(1), false), (0, 5, 15, int(1), false)]
+    );
     // late 8: per-event (−2, 8] = {7, 8}; windows [0,10) and [5,15) fire again as updates
     assert_eq!(h.ev(0, 8, None, "x", "p"), Outcome::LateUpdated);
     assert_eq!(h.row, vec![int(2)]);
@@ -362,13 +435,20 @@ fn late_event_updates_fired_sliding_windows() {
     );
     // late 12: [5,15) is an update (had 7, 8), [10,20) is not due yet
     assert_eq!(h.ev(0, 12, None, "x", "p"), Outcome::LateUpdated);
-    assert_eq!(rows(&std::mem::take(&mut h.closed)), vec![(0, 5, 15, int(3), true)]);
+    assert_eq!(
+        rows(&std::mem::take(&mut h.closed)),
+        vec![(0, 5, 15, int(3), true)]
+    );
     assert_eq!(rows(&h.finish()), vec![(0, 10, 20, int(1), false)]);
 }
 
 #[test]
 fn idle_source_does_not_hold_windows_back() {
-    let mut h = H::new(vec![feat("c", AggKind::Count, None, tumbling(1000, 0))], 0, LatePolicy::Update);
+    let mut h = H::new(
+        vec![feat("c", AggKind::Count, None, tumbling(1000, 0))],
+        0,
+        LatePolicy::Update,
+    );
     let mut wm = WatermarkTracker::new(
         WatermarkConfig {
             max_out_of_orderness: 100,
@@ -409,17 +489,29 @@ fn global_windows_every_event_recency_with_filter() {
         |f, s, it| f.filter = Some(Filter::parse("event_type == 'purchase'", s, it).unwrap()),
     );
     let mut per_event = Vec::new();
-    for (t, et) in [(0, "login"), (10, "purchase"), (25, "login"), (40, "purchase"), (41, "view")] {
+    for (t, et) in [
+        (0, "login"),
+        (10, "purchase"),
+        (25, "login"),
+        (40, "purchase"),
+        (41, "view"),
+    ] {
         h.ev(0, t, None, et, "p");
         per_event.push(h.row[0].clone());
     }
     let nul = FeatureValue::Null;
-    assert_eq!(per_event, vec![nul.clone(), int(0), int(15), int(0), int(1)]);
+    assert_eq!(
+        per_event,
+        vec![nul.clone(), int(0), int(15), int(0), int(1)]
+    );
     let r = rows(&std::mem::take(&mut h.closed));
     assert_eq!(r.len(), 5);
     assert!(r.iter().all(|x| x.1 == i64::MIN && x.2 == i64::MAX && !x.4));
     assert_eq!(r.iter().map(|x| x.3.clone()).collect::<Vec<_>>(), per_event);
-    assert!(h.finish().is_empty(), "every-event triggers do not fire at the end");
+    assert!(
+        h.finish().is_empty(),
+        "every-event triggers do not fire at the end"
+    );
     let _ = &h.schema;
 }
 
@@ -429,8 +521,18 @@ fn global_windows_count_trigger_purge_and_event_time_trigger() {
     let mut h = H::new(
         vec![
             feat("c2", AggKind::Count, None, g(Trigger::Count(2), true)),
-            feat("keep", AggKind::Sum, Some(AMOUNT), g(Trigger::EventTime(100), false)),
-            feat("purge", AggKind::Sum, Some(AMOUNT), g(Trigger::EventTime(100), true)),
+            feat(
+                "keep",
+                AggKind::Sum,
+                Some(AMOUNT),
+                g(Trigger::EventTime(100), false),
+            ),
+            feat(
+                "purge",
+                AggKind::Sum,
+                Some(AMOUNT),
+                g(Trigger::EventTime(100), true),
+            ),
         ],
         0,
         LatePolicy::Update,
@@ -455,7 +557,10 @@ fn global_windows_count_trigger_purge_and_event_time_trigger() {
     assert!(h.closed.is_empty());
     counts.push(h.at(130, 8.0)[0].clone());
     assert_eq!(counts, vec![int(1), int(2), int(1), int(2)]);
-    assert_eq!(rows(&std::mem::take(&mut h.closed)), vec![(0, i64::MIN, i64::MAX, int(2), false)]);
+    assert_eq!(
+        rows(&std::mem::take(&mut h.closed)),
+        vec![(0, i64::MIN, i64::MAX, int(2), false)]
+    );
     // per-event value of the event-time features: keep = 15, purge = 12
     assert_eq!(h.row[1], num(15.0));
     assert_eq!(h.row[2], num(12.0));
@@ -474,10 +579,34 @@ fn global_windows_count_trigger_purge_and_event_time_trigger() {
 fn last_n_pages_in_session_distinct_and_rate() {
     let mut h = H::with(
         vec![
-            feat("pages", AggKind::LastN { n: 3 }, Some(PAGE), WindowSpec::Session { gap: 100 }),
-            feat("distinct_pages", AggKind::DistinctCount { exact_limit: 10 }, Some(PAGE), tumbling(1000, 0)),
-            feat("logins_per_min", AggKind::Rate { unit: RateUnit::Minute }, None, tumbling(60_000, 0)),
-            feat("logins_per_s", AggKind::Rate { unit: RateUnit::Second }, None, sliding(60_000, 60_000)),
+            feat(
+                "pages",
+                AggKind::LastN { n: 3 },
+                Some(PAGE),
+                WindowSpec::Session { gap: 100 },
+            ),
+            feat(
+                "distinct_pages",
+                AggKind::DistinctCount { exact_limit: 10 },
+                Some(PAGE),
+                tumbling(1000, 0),
+            ),
+            feat(
+                "logins_per_min",
+                AggKind::Rate {
+                    unit: RateUnit::Minute,
+                },
+                None,
+                tumbling(60_000, 0),
+            ),
+            feat(
+                "logins_per_s",
+                AggKind::Rate {
+                    unit: RateUnit::Second,
+                },
+                None,
+                sliding(60_000, 60_000),
+            ),
         ],
         0,
         LatePolicy::Update,
@@ -487,20 +616,34 @@ fn last_n_pages_in_session_distinct_and_rate() {
             }
         },
     );
-    let evs = [(0, "login", "a"), (10, "view", "b"), (20, "login", "a"), (30, "login", "c"), (40, "view", "d")];
+    let evs = [
+        (0, "login", "a"),
+        (10, "view", "b"),
+        (20, "login", "a"),
+        (30, "login", "c"),
+        (40, "view", "d"),
+    ];
     let mut seqs = Vec::new();
     for (t, et, page) in evs {
         h.ev(0, t, None, et, page);
         seqs.push(h.row.clone());
     }
-    let s = |v: &[&str], h: &mut H| FeatureValue::Seq(v.iter().map(|p| Value::Str(h.it.intern(p))).collect());
+    let s = |v: &[&str], h: &mut H| {
+        FeatureValue::Seq(v.iter().map(|p| Value::Str(h.it.intern(p))).collect())
+    };
     assert_eq!(seqs[0][0], s(&["a"], &mut h));
     assert_eq!(seqs[3][0], s(&["b", "a", "c"], &mut h));
     assert_eq!(seqs[4][0], s(&["a", "c", "d"], &mut h));
-    assert_eq!(seqs.iter().map(|r| r[1].clone()).collect::<Vec<_>>(), vec![int(1), int(2), int(2), int(3), int(4)]);
+    assert_eq!(
+        seqs.iter().map(|r| r[1].clone()).collect::<Vec<_>>(),
+        vec![int(1), int(2), int(2), int(3), int(4)]
+    );
     // logins so far in the 1-minute window, per minute: 1, 1, 2, 3, 3
     let per_min: Vec<_> = seqs.iter().map(|r| r[2].clone()).collect();
-    assert_eq!(per_min, vec![num(1.0), num(1.0), num(2.0), num(3.0), num(3.0)]);
+    assert_eq!(
+        per_min,
+        vec![num(1.0), num(1.0), num(2.0), num(3.0), num(3.0)]
+    );
     approx(&seqs[4][3], 3.0 / 60.0);
     let mut r = rows(&h.finish());
     r.sort_by_key(|x| x.0);
@@ -557,7 +700,10 @@ fn filtered_window_without_matches_still_fires_and_keys_are_separate() {
     assert!(h.eng.state_bytes() > 0);
     let mut r: Vec<_> = h.finish().into_iter().map(|w| (w.key, w.value)).collect();
     r.sort_by_key(|x| x.0);
-    assert_eq!(r, vec![(KeyId(0), FeatureValue::Null), (KeyId(1), num(8.0))]);
+    assert_eq!(
+        r,
+        vec![(KeyId(0), FeatureValue::Null), (KeyId(1), num(8.0))]
+    );
 }
 
 #[test]
@@ -571,8 +717,18 @@ fn invalid_features_are_refused() {
         purge: false,
     };
     let bad = [
-        vec![feat("a", AggKind::Count, None, tumbling(10, 0)), feat("a", AggKind::Count, None, tumbling(10, 0))],
-        vec![feat("r", AggKind::Rate { unit: RateUnit::Second }, None, g)],
+        vec![
+            feat("a", AggKind::Count, None, tumbling(10, 0)),
+            feat("a", AggKind::Count, None, tumbling(10, 0)),
+        ],
+        vec![feat(
+            "r",
+            AggKind::Rate {
+                unit: RateUnit::Second,
+            },
+            None,
+            g,
+        )],
         vec![feat("l", AggKind::LastN { n: 0 }, Some(PAGE), g)],
         vec![feat("s", AggKind::Sum, None, g)],
         vec![feat("t", AggKind::Count, None, tumbling(0, 0))],
@@ -581,8 +737,13 @@ fn invalid_features_are_refused() {
     for b in bad {
         assert!(FeatureEngine::new(b.clone(), cfg).is_err(), "{b:?}");
     }
-    let e = FeatureEngine::new(vec![feat("t", AggKind::Count, None, sliding(5, 10))], cfg).err().unwrap();
-    assert!(e.to_string().contains("feature `t`") && e.to_string().contains("slide"), "{e}");
+    let e = FeatureEngine::new(vec![feat("t", AggKind::Count, None, sliding(5, 10))], cfg)
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().contains("feature `t`") && e.to_string().contains("slide"),
+        "{e}"
+    );
     let neg = EngineConfig {
         allowed_lateness: -1,
         late_policy: LatePolicy::Update,
@@ -596,7 +757,15 @@ fn extreme_inputs_do_not_panic() {
         feat("a", AggKind::Count, None, tumbling(10, 3)),
         feat("b", AggKind::Max, Some(AMOUNT), sliding(10, 3)),
         feat("c", AggKind::Recency, None, WindowSpec::Session { gap: 7 }),
-        feat("d", AggKind::Mean, Some(AMOUNT), WindowSpec::Global { trigger: Trigger::EventTime(5), purge: true }),
+        feat(
+            "d",
+            AggKind::Mean,
+            Some(AMOUNT),
+            WindowSpec::Global {
+                trigger: Trigger::EventTime(5),
+                purge: true,
+            },
+        ),
     ];
     let mut h = H::new(feats, 3, LatePolicy::Update);
     for ts in [i64::MIN, i64::MAX, 0, -5, i64::MAX - 1, 17] {

@@ -53,11 +53,7 @@ fn same_value(a: &FeatureValue, b: &FeatureValue) -> bool {
 }
 
 /// Events whose timestamps never fall more than `disorder` behind the maximum so far.
-fn disordered(
-    n: usize,
-    keys: u32,
-    disorder: i64,
-) -> impl Strategy<Value = Vec<Ev>> {
+fn disordered(n: usize, keys: u32, disorder: i64) -> impl Strategy<Value = Vec<Ev>> {
     prop::collection::vec(
         (
             0..keys,
@@ -196,7 +192,7 @@ proptest! {
                 eng.advance_watermark(w, &mut closed);
             }
             eng.finish(&mut closed);
-            closed.sort_by(|a, b| (a.key, a.feature, a.start, a.end, a.update).cmp(&(b.key, b.feature, b.start, b.end, b.update)));
+            closed.sort_by_key(|a| (a.key, a.feature, a.start, a.end, a.update));
             closed
         };
         for slack in [1, 0] {
