@@ -597,7 +597,14 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
     #[test]
     fn empty_input_is_an_empty_run() {
         let (s, events, windows, late, dead) = run("", 1024);
-        assert_eq!(s, Summary::default());
+        // The engine's fixed state may be non-zero; every count is zero.
+        assert_eq!(
+            Summary {
+                state_bytes: 0,
+                ..s
+            },
+            Summary::default()
+        );
         assert!(events.is_empty() && windows.is_empty() && late.is_empty() && dead.is_empty());
     }
 }
