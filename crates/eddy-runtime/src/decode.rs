@@ -9,7 +9,7 @@ use eddy_core::time::{
     from_epoch_millis, from_epoch_seconds, parse_rfc3339, TimestampFormat, MAX_EVENT_TS,
     MIN_EVENT_TS,
 };
-use eddy_core::{Event, FieldId, FieldType, Interner, KeyId, Schema, Timestamp, Value};
+use eddy_core::{Event, FieldId, FieldType, Interner, KeyId, Schema, Sym, Timestamp, Value};
 
 use crate::error::DecodeError;
 use crate::json::{self, Kind};
@@ -45,6 +45,11 @@ pub struct Decoder {
     /// (lines of one stream usually share their member order), or `u16::MAX` for none.
     hints: Vec<u16>,
     ts_cache: TsCache,
+    /// Raw bytes → symbol for string fields (skips UTF-8 checks and `&str` hashing on hits).
+    /// The decoder must always be given the same [`Interner`].
+    sym_cache: SymCache,
+    /// Raw bytes → key.
+    key_cache: SymCache,
 }
 
 /// Why a value was refused (the caller adds the line and field).
@@ -93,6 +98,8 @@ impl Decoder {
             cells: Vec::new(),
             hints: Vec::new(),
             ts_cache: TsCache::default(),
+            sym_cache: SymCache::default(),
+            key_cache: SymCache::default(),
         }
     }
 
@@ -216,6 +223,8 @@ impl Decoder {
         let ts_format = self.ts_format;
         let hints = &mut self.hints;
         let ts_cache = &mut self.ts_cache;
+        let sym_cache = &mut self.sym_cache;
+        let key_cache = &mut self.key_cache;
         let mut member = 0usize;
         let scanned = json::scan_object(line, |name, kind, val| {
             let m = member;
@@ -242,7 +251,7 @@ impl Decoder {
             };
             let res = (|| -> Result<(), FieldErr> {
                 if slot.key {
-                    ev.key = json_key(kind, val, keys, scratch)?;
+                    ev.key = json_key(kind, val, keys, key_cache, scratch)?;
                     have_key = true;
                 }
                 if slot.ts {
@@ -261,7 +270,7 @@ impl Decoder {
                     }
                 }
                 if let Some((fid, ty)) = slot.field {
-                    ev.fields[fid] = json_value(kind, val, ty, interner, scratch)?;
+                    ev.fields[fid] = json_value(kind, val, ty, interner, sym_cache, scratch)?;
                 }
                 Ok(())
             })();
@@ -423,19 +432,48 @@ fn str_of<'a>(kind: Kind, val: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a
     std::str::from_utf8(bytes).map_err(|_| "not valid UTF-8".to_string())
 }
 
+/// Interning by raw bytes in front of an [`Interner`].
+#[derive(Debug, Clone, Default)]
+struct SymCache(rustc_hash::FxHashMap<Box<[u8]>, u32>);
+
+impl SymCache {
+    #[inline]
+    fn intern(&mut self, bytes: &[u8], interner: &mut Interner) -> Result<Sym, FieldErr> {
+        if let Some(&id) = self.0.get(bytes) {
+            return Ok(Sym(id));
+        }
+        let s = std::str::from_utf8(bytes).map_err(|_| "not valid UTF-8".to_string())?;
+        let sym = interner.intern(s);
+        self.0.insert(bytes.into(), sym.0);
+        Ok(sym)
+    }
+}
+
+/// The bytes of a JSON string (escapes resolved into `scratch` when there are any).
+#[inline]
+fn bytes_of<'a>(kind: Kind, val: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a [u8], FieldErr> {
+    if let Kind::Str { escaped: true } = kind {
+        json::unescape(val, scratch).map_err(|e| e.to_string())?;
+        Ok(scratch)
+    } else {
+        Ok(val)
+    }
+}
+
 fn json_key(
     kind: Kind,
     val: &[u8],
     keys: &mut Interner,
+    cache: &mut SymCache,
     scratch: &mut Vec<u8>,
 ) -> Result<KeyId, FieldErr> {
     match kind {
         Kind::Str { .. } | Kind::Num { int: true } => {
-            let s = str_of(kind, val, scratch)?;
-            if s.is_empty() {
+            let b = bytes_of(kind, val, scratch)?;
+            if b.is_empty() {
                 return Err("empty key".into());
             }
-            Ok(KeyId(keys.intern(s).0))
+            Ok(KeyId(cache.intern(b, keys)?.0))
         }
         Kind::Null => Err("missing key (null)".into()),
         k => Err(format!(
@@ -583,13 +621,14 @@ fn json_value(
     val: &[u8],
     ty: FieldType,
     interner: &mut Interner,
+    cache: &mut SymCache,
     scratch: &mut Vec<u8>,
 ) -> Result<Value, FieldErr> {
     match (ty, kind) {
         (_, Kind::Null) => Ok(Value::Null),
-        (FieldType::String, Kind::Str { .. }) => {
-            Ok(Value::Str(interner.intern(str_of(kind, val, scratch)?)))
-        }
+        (FieldType::String, Kind::Str { .. }) => Ok(Value::Str(
+            cache.intern(bytes_of(kind, val, scratch)?, interner)?,
+        )),
         (FieldType::Int, Kind::Num { int: true }) => parse_int(val).map(Value::Int),
         (FieldType::Float, Kind::Num { .. }) => {
             parse_float(std::str::from_utf8(val).unwrap_or("")).map(Value::Float)
