@@ -96,6 +96,85 @@ pub fn write_feature_value(out: &mut Vec<u8>, v: &FeatureValue, interner: &Inter
     }
 }
 
+/// Encodes a per-event `{"<name>": value, ...}` features object without an [`Interner`]:
+/// it keeps its own copy of the JSON text of every interned string, fed in id order by
+/// [`FeaturesJson::push_strings`]. This lets the engine thread encode features while the
+/// reading thread keeps interning. The bytes are those of [`Encoder`]'s JSON output.
+#[derive(Debug, Clone)]
+pub struct FeaturesJson {
+    json_names: Vec<Vec<u8>>,
+    sym_json: Vec<Vec<u8>>,
+}
+
+impl FeaturesJson {
+    pub fn new(feature_names: &[String]) -> Self {
+        FeaturesJson {
+            json_names: feature_names
+                .iter()
+                .map(|n| {
+                    let mut v = Vec::new();
+                    write_str(&mut v, n.as_bytes());
+                    v.push(b':');
+                    v
+                })
+                .collect(),
+            sym_json: Vec::new(),
+        }
+    }
+
+    /// Number of strings known (the next string pushed gets this id).
+    pub fn strings(&self) -> usize {
+        self.sym_json.len()
+    }
+
+    /// Adds the strings with the next ids, in order.
+    pub fn push_strings<'a>(&mut self, strings: impl IntoIterator<Item = &'a str>) {
+        for s in strings {
+            let mut v = Vec::with_capacity(s.len() + 2);
+            write_str(&mut v, s.as_bytes());
+            self.sym_json.push(v);
+        }
+    }
+
+    /// Appends the features object of `row`.
+    pub fn encode(&self, out: &mut Vec<u8>, row: &[FeatureValue]) {
+        out.push(b'{');
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.json_names[i]);
+            match v {
+                FeatureValue::Seq(items) => {
+                    out.push(b'[');
+                    for (j, x) in items.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        match *x {
+                            Value::Str(s) => match self.sym_json.get(s.0 as usize) {
+                                Some(json) => out.extend_from_slice(json),
+                                None => out.extend_from_slice(b"null"), // unreachable when synced
+                            },
+                            Value::Null => out.extend_from_slice(b"null"),
+                            Value::Bool(b) => {
+                                out.extend_from_slice(if b { b"true" } else { b"false" })
+                            }
+                            Value::Int(i) => write_i64(out, i),
+                            Value::Float(f) => write_f64(out, f),
+                        }
+                    }
+                    out.push(b']');
+                }
+                FeatureValue::Null => out.extend_from_slice(b"null"),
+                FeatureValue::Int(i) => write_i64(out, *i),
+                FeatureValue::Num(f) => write_f64(out, *f),
+            }
+        }
+        out.push(b'}');
+    }
+}
+
 /// Appends `s` as a CSV cell, quoted when needed.
 pub fn write_csv_cell(out: &mut Vec<u8>, s: &[u8]) {
     if s.iter()
@@ -206,6 +285,24 @@ impl Encoder {
 
     fn key_json(&mut self, out: &mut Vec<u8>, key: eddy_core::KeyId, dec: &Decoder) {
         out.extend_from_slice(cached(&mut self.key_json, key.0 as usize, || dec.key(key)));
+    }
+
+    /// Whether per-event rows are the raw JSONL input with the features spliced in, so that
+    /// the features object can be encoded elsewhere ([`FeaturesJson`]).
+    pub fn splices(&self, input: InputFormat) -> bool {
+        self.format == OutputFormat::Jsonl && input == InputFormat::Jsonl
+    }
+
+    /// A per-event row from the raw JSONL line and an already encoded features object.
+    /// Returns false (writing nothing) if the line is not an object.
+    pub fn event_spliced(&self, out: &mut Vec<u8>, raw: &[u8], features: &[u8]) -> bool {
+        if !splice_open(out, raw) {
+            return false;
+        }
+        out.extend_from_slice(b"\"features\":");
+        out.extend_from_slice(features);
+        out.extend_from_slice(b"}\n");
+        true
     }
 
     /// CSV header of the per-event output.
@@ -435,6 +532,41 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "null -3 2.5 null [\"/home\",1,null] "
+        );
+    }
+
+    #[test]
+    fn features_json_matches_the_encoder() {
+        let mut interner = Interner::new();
+        let a = interner.intern("/home");
+        let b = interner.intern("caf\u{e9} \"q\"");
+        let names = vec![
+            "n".to_string(),
+            "pages".to_string(),
+            "x".to_string(),
+            "m".to_string(),
+        ];
+        let row = vec![
+            FeatureValue::Int(3),
+            FeatureValue::Seq(vec![
+                Value::Str(a),
+                Value::Str(b),
+                Value::Int(2),
+                Value::Null,
+            ]),
+            FeatureValue::Num(2.5),
+            FeatureValue::Null,
+        ];
+        let mut enc = Encoder::new(OutputFormat::Jsonl, &names);
+        let mut want = Vec::new();
+        enc.features_object(&mut want, &row, &interner);
+        let mut fj = FeaturesJson::new(&names);
+        fj.push_strings((0..interner.len()).map(|i| interner.resolve(eddy_core::Sym(i as u32))));
+        let mut got = Vec::new();
+        fj.encode(&mut got, &row);
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(want).unwrap()
         );
     }
 

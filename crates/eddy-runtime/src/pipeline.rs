@@ -9,7 +9,7 @@ use eddy_core::watermark::WatermarkTracker;
 use eddy_core::{Event, Interner};
 
 use crate::decode::Decoder;
-use crate::encode::Encoder;
+use crate::encode::{Encoder, FeaturesJson};
 use crate::error::{RuntimeError, SpecError, SpecErrors};
 use crate::sink::{OutputKind, Outputs};
 use crate::source::{Batch, ReaderSource, Source};
@@ -146,7 +146,16 @@ impl Pipeline {
             interner,
         } = self;
         let tracker = WatermarkTracker::new(spec.watermark, source.partitions());
+        // JSONL in and out: the engine thread encodes each features object (it has spare
+        // time) and this thread splices it into the raw line.
+        let splice = outputs.enabled(OutputKind::Events) && encoder.splices(decoder.format());
+        let features_json = splice.then(|| {
+            let names: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
+            FeaturesJson::new(&names)
+        });
         let mut front = Front {
+            splice,
+            synced: 0,
             decoder,
             encoder,
             interner,
@@ -178,6 +187,7 @@ impl Pipeline {
                     engine,
                     tracker,
                     last_wm: i64::MIN,
+                    features_json,
                 };
                 for mut w in engine_rx {
                     stage.process(&mut w);
@@ -269,6 +279,12 @@ struct Work {
     outcomes: Vec<(Outcome, i64)>,
     rows: Vec<Vec<FeatureValue>>,
     closed: Vec<WindowRow>,
+    /// Strings interned while decoding this batch, in id order (for [`FeaturesJson`]).
+    new_strings: Vec<Box<str>>,
+    /// Features objects encoded by the engine thread: record `i`'s is
+    /// `feat_json[feat_ends[i - 1]..feat_ends[i]]` (empty when it has no row).
+    feat_json: Vec<u8>,
+    feat_ends: Vec<usize>,
 }
 
 /// The engine thread: watermark tracking and the feature engine (no I/O, no clock).
@@ -276,12 +292,18 @@ struct EngineStage<'a> {
     engine: &'a mut FeatureEngine,
     tracker: WatermarkTracker,
     last_wm: i64,
+    features_json: Option<FeaturesJson>,
 }
 
 impl EngineStage<'_> {
     fn process(&mut self, w: &mut Work) {
         w.outcomes.clear();
         w.closed.clear();
+        w.feat_json.clear();
+        w.feat_ends.clear();
+        if let Some(fj) = &mut self.features_json {
+            fj.push_strings(w.new_strings.iter().map(|s| &**s));
+        }
         let wm = self.tracker.on_processing_time(w.now);
         if wm > self.last_wm {
             self.last_wm = wm;
@@ -295,6 +317,12 @@ impl EngineStage<'_> {
             let ev = &w.events[i];
             let outcome = self.engine.process(ev, &mut w.rows[i], &mut w.closed);
             w.outcomes.push((outcome, self.engine.watermark()));
+            if let Some(fj) = &self.features_json {
+                if matches!(outcome, Outcome::Accepted | Outcome::LateUpdated) {
+                    fj.encode(&mut w.feat_json, &w.rows[i]);
+                }
+                w.feat_ends.push(w.feat_json.len());
+            }
             let wm = self.tracker.observe(w.batch.partition, ev.ts, w.now);
             if wm > self.last_wm {
                 self.last_wm = wm;
@@ -306,6 +334,10 @@ impl EngineStage<'_> {
 
 /// This thread's side: decoding, encoding, counting.
 struct Front<'a> {
+    /// Per-event rows are spliced from features objects encoded by the engine thread.
+    splice: bool,
+    /// How many interned strings the engine thread has been sent.
+    synced: usize,
     decoder: &'a mut Decoder,
     encoder: &'a mut Encoder,
     interner: &'a mut Interner,
@@ -379,6 +411,15 @@ impl Front<'_> {
                 }
             }
         }
+        w.new_strings.clear();
+        if self.splice {
+            let n = self.interner.len();
+            w.new_strings.extend(
+                (self.synced..n)
+                    .map(|id| Box::from(self.interner.resolve(eddy_core::Sym(id as u32)))),
+            );
+            self.synced = n;
+        }
         Ok(())
     }
 
@@ -396,14 +437,22 @@ impl Front<'_> {
                     }
                     self.s.emitted += 1;
                     if self.want_events {
-                        self.encoder.event(
-                            &mut self.bufs.events,
-                            line,
-                            &w.events[i],
-                            &w.rows[i],
-                            self.decoder,
-                            self.interner,
-                        );
+                        let spliced = !w.feat_ends.is_empty() && {
+                            let start = if i == 0 { 0 } else { w.feat_ends[i - 1] };
+                            let features = &w.feat_json[start..w.feat_ends[i]];
+                            self.encoder
+                                .event_spliced(&mut self.bufs.events, line, features)
+                        };
+                        if !spliced {
+                            self.encoder.event(
+                                &mut self.bufs.events,
+                                line,
+                                &w.events[i],
+                                &w.rows[i],
+                                self.decoder,
+                                self.interner,
+                            );
+                        }
                         if self.bufs.events.len() >= FLUSH_AT {
                             outputs.write(OutputKind::Events, &self.bufs.events)?;
                             self.bufs.events.clear();
