@@ -942,6 +942,20 @@ fn sliding_event(
     }
 }
 
+/// Index of the first entry with `ts > bound`, given that every entry from `from` on is
+/// after `bound`: a short backward scan (O(disorder), cache friendly), falling back to a
+/// binary search when the distance is large.
+fn first_after(entries: &VecDeque<(i64, Value)>, from: usize, bound: i64) -> usize {
+    let mut j = from.min(entries.len());
+    for _ in 0..32 {
+        if j == 0 || entries[j - 1].0 <= bound {
+            return j;
+        }
+        j -= 1;
+    }
+    entries.partition_point(|&(t, _)| t <= bound).min(j)
+}
+
 /// The exact value over `(ts - size, ts]` for an event older than the key's maximum.
 ///
 /// `hi` / `lo` bound that range in the sorted deque (binary search). Count and rate take
@@ -951,9 +965,9 @@ fn sliding_event(
 /// distinct count scan `[lo, hi)`: O(window contents), paid only by out-of-order events.
 fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureValue) {
     let size = s.size;
-    let hi = s.entries.partition_point(|&(t, _)| t <= ts);
+    let hi = first_after(&s.entries, s.entries.len(), ts);
     let lo_bound = ts.saturating_sub(size);
-    let lo = s.entries.partition_point(|&(t, _)| t <= lo_bound).min(hi);
+    let lo = first_after(&s.entries, s.live.min(hi), lo_bound);
     let ctx = ResultCtx {
         window_len: size,
         as_of: ts,
