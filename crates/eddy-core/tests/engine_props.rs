@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use eddy_core::agg::{AggKind, FeatureValue};
+use eddy_core::agg::{AggKind, FeatureValue, RateUnit};
 use eddy_core::engine::{EngineConfig, FeatureEngine, LatePolicy, Outcome, WindowRow};
 use eddy_core::feature::FeatureSpec;
 use eddy_core::filter::Filter;
@@ -100,11 +100,19 @@ proptest! {
         let mut it = Interner::new();
         let filter = filtered.then(|| Filter::parse("event_type == 'a'", &schema, &mut it).unwrap());
         let window = WindowSpec::Sliding { size, slide, offset: 0 };
-        let kinds = [AggKind::Count, AggKind::Sum, AggKind::Mean, AggKind::Min, AggKind::Max, AggKind::Variance];
+        let kinds = [
+            AggKind::Count, AggKind::Sum, AggKind::Mean, AggKind::Min, AggKind::Max, AggKind::Variance,
+            AggKind::DistinctCount { exact_limit: 2 }, AggKind::LastN { n: 3 }, AggKind::Recency,
+            AggKind::Rate { unit: RateUnit::Minute },
+        ];
         let feats: Vec<FeatureSpec> = kinds.iter().enumerate().map(|(i, k)| FeatureSpec {
             name: format!("f{i}"),
             agg: *k,
-            field: if k.needs_field() { Some(0) } else { None },
+            field: match k {
+                AggKind::DistinctCount { .. } | AggKind::LastN { .. } => Some(2),
+                k if k.needs_field() => Some(0),
+                _ => None,
+            },
             window,
             filter: filter.clone(),
         }).collect();
@@ -124,6 +132,12 @@ proptest! {
             let mean = sum / n;
             let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0);
             let opt = |c: bool, v: f64| if c { FeatureValue::Num(v) } else { FeatureValue::Null };
+            // pages (never null) in event-time order, ties in arrival order
+            let mut by_ts: Vec<&&Ev> = inwin.iter().collect();
+            by_ts.sort_by_key(|x| x.ts);
+            let pages: std::collections::BTreeSet<i64> = inwin.iter().map(|x| x.page).collect();
+            let last3: Vec<Value> = by_ts.iter().rev().take(3).rev().map(|x| Value::Int(x.page)).collect();
+            let recency = by_ts.last().map_or(FeatureValue::Null, |x| FeatureValue::Int(e.ts - x.ts));
             let want = [
                 FeatureValue::Int(inwin.len() as i64),
                 FeatureValue::Num(sum),
@@ -131,6 +145,10 @@ proptest! {
                 opt(!vals.is_empty(), vals.iter().cloned().fold(f64::INFINITY, f64::min)),
                 opt(!vals.is_empty(), vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max)),
                 opt(vals.len() > 1, var),
+                FeatureValue::Int(pages.len() as i64),
+                FeatureValue::Seq(last3),
+                recency,
+                FeatureValue::Num(inwin.len() as f64 * 60_000.0 / size as f64),
             ];
             for (i, w) in want.iter().enumerate() {
                 prop_assert!(same_value(&row[i], w), "event {:?}: feature {:?} got {:?} want {:?}", e, kinds[i], row[i], w);
