@@ -79,3 +79,692 @@ pub enum FeatureValue {
     Num(f64),
     Seq(Vec<Value>),
 }
+
+// ---------------------------------------------------------------------------------------
+// Accumulators (crate-internal building blocks of the engine).
+// ---------------------------------------------------------------------------------------
+
+use rustc_hash::FxHashSet;
+use std::collections::VecDeque;
+
+/// Identity of a value for distinct counting: a tag in the high bits and the payload below,
+/// so distinct values never collide in the exact set. `None` for `Null`.
+pub(crate) fn value_key(v: Value) -> Option<u128> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => (1u128 << 64) | u128::from(b),
+        Value::Int(i) => (2u128 << 64) | u128::from(i as u64),
+        Value::Float(f) => {
+            let f = if f == 0.0 { 0.0 } else { f }; // -0.0 == 0.0
+            let bits = if f.is_nan() {
+                f64::NAN.to_bits()
+            } else {
+                f.to_bits()
+            };
+            (3u128 << 64) | u128::from(bits)
+        }
+        Value::Str(s) => (4u128 << 64) | u128::from(s.0),
+    })
+}
+
+/// A 64-bit hash of a value key (SplitMix64 finalizer over both halves).
+pub(crate) fn hash_key(k: u128) -> u64 {
+    fn mix(mut x: u64) -> u64 {
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^ (x >> 31)
+    }
+    mix(mix(k as u64 ^ 0x9E37_79B9_7F4A_7C15) ^ (k >> 64) as u64)
+}
+
+/// HyperLogLog with precision 12 (4096 one-byte registers, standard error 1.04/√4096 ≈ 1.6%),
+/// with the usual linear-counting correction for small cardinalities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HyperLogLog {
+    regs: Box<[u8]>,
+}
+
+impl Default for HyperLogLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HyperLogLog {
+    pub const PRECISION: u32 = 12;
+    const M: usize = 1 << Self::PRECISION;
+
+    pub fn new() -> Self {
+        HyperLogLog {
+            regs: vec![0u8; Self::M].into_boxed_slice(),
+        }
+    }
+
+    /// Adds an already well-mixed 64-bit hash.
+    pub fn add_hash(&mut self, h: u64) {
+        let idx = (h >> (64 - Self::PRECISION)) as usize;
+        let rest = h << Self::PRECISION;
+        // rank = position of the first 1 bit in the remaining 52 bits (1-based), max 53
+        let rank = (rest.leading_zeros().min(64 - Self::PRECISION) + 1) as u8;
+        if let Some(r) = self.regs.get_mut(idx) {
+            *r = (*r).max(rank);
+        }
+    }
+
+    pub fn merge(&mut self, other: &HyperLogLog) {
+        for (a, b) in self.regs.iter_mut().zip(other.regs.iter()) {
+            *a = (*a).max(*b);
+        }
+    }
+
+    pub fn estimate(&self) -> f64 {
+        let m = Self::M as f64;
+        let mut sum = 0.0;
+        let mut zeros = 0usize;
+        for &r in self.regs.iter() {
+            sum += 1.0 / (1u64 << r) as f64;
+            if r == 0 {
+                zeros += 1;
+            }
+        }
+        let alpha = 0.7213 / (1.0 + 1.079 / m);
+        let e = alpha * m * m / sum;
+        if e <= 2.5 * m && zeros > 0 {
+            m * (m / zeros as f64).ln()
+        } else {
+            e
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.regs.len()
+    }
+}
+
+/// Exact distinct set that turns into a HyperLogLog once it holds more than `limit` values.
+#[derive(Debug, Clone)]
+pub(crate) struct Distinct {
+    limit: usize,
+    exact: FxHashSet<u128>,
+    hll: Option<Box<HyperLogLog>>,
+}
+
+impl Distinct {
+    pub(crate) fn new(limit: usize) -> Self {
+        Distinct {
+            limit,
+            exact: FxHashSet::default(),
+            hll: None,
+        }
+    }
+
+    pub(crate) fn insert(&mut self, k: u128) {
+        if let Some(h) = &mut self.hll {
+            h.add_hash(hash_key(k));
+            return;
+        }
+        self.exact.insert(k);
+        if self.exact.len() > self.limit {
+            let mut h = Box::new(HyperLogLog::new());
+            for &x in &self.exact {
+                h.add_hash(hash_key(x));
+            }
+            self.exact = FxHashSet::default();
+            self.hll = Some(h);
+        }
+    }
+
+    fn merge(&mut self, other: &Distinct) {
+        if let Some(oh) = &other.hll {
+            if self.hll.is_none() {
+                let mut h = Box::new(HyperLogLog::new());
+                for &x in &self.exact {
+                    h.add_hash(hash_key(x));
+                }
+                self.exact = FxHashSet::default();
+                self.hll = Some(h);
+            }
+            if let Some(h) = &mut self.hll {
+                h.merge(oh);
+            }
+        } else {
+            for &x in &other.exact {
+                self.insert(x);
+            }
+        }
+    }
+
+    pub(crate) fn count(&self) -> i64 {
+        match &self.hll {
+            Some(h) => h.estimate().round() as i64,
+            None => self.exact.len() as i64,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.exact.clear();
+        self.hll = None;
+    }
+
+    fn bytes(&self) -> usize {
+        self.exact.capacity() * 17 + self.hll.as_ref().map_or(0, |h| h.bytes() + 16)
+    }
+}
+
+/// A mergeable accumulator: the state of one window (or pane) of one feature.
+#[derive(Debug, Clone)]
+pub(crate) enum Acc {
+    /// count and rate: matching events.
+    Count(u64),
+    /// sum of numeric values.
+    Sum(f64),
+    /// mean / variance / stddev (Welford; Chan et al. for merging).
+    Welford {
+        n: u64,
+        mean: f64,
+        m2: f64,
+    },
+    /// min (`max == false`) or max; `n == 0` means empty.
+    Extreme {
+        n: u64,
+        v: f64,
+        max: bool,
+    },
+    Distinct(Box<Distinct>),
+    /// The last `n` values, sorted by timestamp (ties in arrival order).
+    LastN {
+        n: usize,
+        items: VecDeque<(i64, Value)>,
+    },
+    /// Matching timestamps, sorted, pruned to those after the lateness horizon plus the
+    /// greatest one at or before it (enough to answer "last match at or before t" for any
+    /// event that can still be accepted).
+    Recency(VecDeque<i64>),
+}
+
+/// What a result is computed against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResultCtx {
+    /// Window length in ms for rates.
+    pub window_len: i64,
+    /// Reference time for recency: the scored event's time, or the window end on close.
+    pub as_of: i64,
+}
+
+impl Acc {
+    pub(crate) fn new(kind: &AggKind) -> Acc {
+        match *kind {
+            AggKind::Count | AggKind::Rate { .. } => Acc::Count(0),
+            AggKind::Sum => Acc::Sum(0.0),
+            AggKind::Mean | AggKind::Variance | AggKind::Stddev => Acc::Welford {
+                n: 0,
+                mean: 0.0,
+                m2: 0.0,
+            },
+            AggKind::Min => Acc::Extreme {
+                n: 0,
+                v: 0.0,
+                max: false,
+            },
+            AggKind::Max => Acc::Extreme {
+                n: 0,
+                v: 0.0,
+                max: true,
+            },
+            AggKind::DistinctCount { exact_limit } => {
+                Acc::Distinct(Box::new(Distinct::new(exact_limit)))
+            }
+            AggKind::LastN { n } => Acc::LastN {
+                n,
+                items: VecDeque::new(),
+            },
+            AggKind::Recency => Acc::Recency(VecDeque::new()),
+        }
+    }
+
+    /// Adds one matching event. `v` is the field value (`Null` for count, rate, recency);
+    /// numeric aggregations skip non-numeric and NaN values, others skip `Null`.
+    /// `horizon`: no event with `ts <= horizon` can be accepted any more (recency pruning).
+    pub(crate) fn add(&mut self, ts: i64, v: Value, horizon: i64) {
+        match self {
+            Acc::Count(n) => *n += 1,
+            Acc::Sum(s) => {
+                if let Some(x) = num(v) {
+                    *s += x;
+                }
+            }
+            Acc::Welford { n, mean, m2 } => {
+                if let Some(x) = num(v) {
+                    *n += 1;
+                    let d = x - *mean;
+                    *mean += d / *n as f64;
+                    *m2 += d * (x - *mean);
+                }
+            }
+            Acc::Extreme { n, v: cur, max } => {
+                if let Some(x) = num(v) {
+                    if *n == 0 || (*max && x > *cur) || (!*max && x < *cur) {
+                        *cur = x;
+                    }
+                    *n += 1;
+                }
+            }
+            Acc::Distinct(d) => {
+                if let Some(k) = value_key(v) {
+                    d.insert(k);
+                }
+            }
+            Acc::LastN { n, items } => {
+                if matches!(v, Value::Null) || *n == 0 {
+                    return;
+                }
+                let pos = items
+                    .iter()
+                    .rposition(|&(t, _)| t <= ts)
+                    .map_or(0, |p| p + 1);
+                if items.len() >= *n {
+                    if pos == 0 {
+                        return; // older than everything kept
+                    }
+                    items.insert(pos, (ts, v));
+                    items.pop_front();
+                } else {
+                    items.insert(pos, (ts, v));
+                }
+            }
+            Acc::Recency(list) => {
+                let pos = list.iter().rposition(|&t| t <= ts).map_or(0, |p| p + 1);
+                list.insert(pos, ts);
+                prune_recency(list, horizon);
+            }
+        }
+    }
+
+    /// Merges `other` (a window or pane disjoint in time from this one) into `self`.
+    pub(crate) fn merge(&mut self, other: &Acc, horizon: i64) {
+        match (self, other) {
+            (Acc::Count(a), Acc::Count(b)) => *a += b,
+            (Acc::Sum(a), Acc::Sum(b)) => *a += b,
+            (
+                Acc::Welford { n, mean, m2 },
+                &Acc::Welford {
+                    n: n2,
+                    mean: mean2,
+                    m2: m22,
+                },
+            ) => {
+                if n2 == 0 {
+                    return;
+                }
+                if *n == 0 {
+                    (*n, *mean, *m2) = (n2, mean2, m22);
+                    return;
+                }
+                let na = *n as f64;
+                let nb = n2 as f64;
+                let tot = na + nb;
+                let d = mean2 - *mean;
+                *mean += d * nb / tot;
+                *m2 += m22 + d * d * na * nb / tot;
+                *n += n2;
+            }
+            (Acc::Extreme { n, v, max }, &Acc::Extreme { n: n2, v: v2, .. }) => {
+                if n2 == 0 {
+                    return;
+                }
+                if *n == 0 || (*max && v2 > *v) || (!*max && v2 < *v) {
+                    *v = v2;
+                }
+                *n += n2;
+            }
+            (Acc::Distinct(a), Acc::Distinct(b)) => a.merge(b),
+            (Acc::LastN { n, items }, Acc::LastN { items: other, .. }) => {
+                for &(t, v) in other {
+                    let pos = items
+                        .iter()
+                        .rposition(|&(x, _)| x <= t)
+                        .map_or(0, |p| p + 1);
+                    items.insert(pos, (t, v));
+                }
+                while items.len() > *n {
+                    items.pop_front();
+                }
+            }
+            (Acc::Recency(a), Acc::Recency(b)) => {
+                for &t in b {
+                    let pos = a.iter().rposition(|&x| x <= t).map_or(0, |p| p + 1);
+                    a.insert(pos, t);
+                }
+                prune_recency(a, horizon);
+            }
+            _ => {}
+        }
+    }
+
+    /// Empties the accumulator, keeping allocations.
+    pub(crate) fn reset(&mut self) {
+        match self {
+            Acc::Count(n) => *n = 0,
+            Acc::Sum(s) => *s = 0.0,
+            Acc::Welford { n, mean, m2 } => (*n, *mean, *m2) = (0, 0.0, 0.0),
+            Acc::Extreme { n, v, .. } => (*n, *v) = (0, 0.0),
+            Acc::Distinct(d) => d.clear(),
+            Acc::LastN { items, .. } => items.clear(),
+            Acc::Recency(l) => l.clear(),
+        }
+    }
+
+    /// Writes the feature value of `kind` into `out` (reusing a `Seq`'s allocation).
+    pub(crate) fn result(&self, kind: &AggKind, ctx: ResultCtx, out: &mut FeatureValue) {
+        match (self, kind) {
+            (Acc::Count(n), AggKind::Rate { unit }) => {
+                *out = rate(*n, ctx.window_len, *unit);
+            }
+            (Acc::Count(n), _) => *out = FeatureValue::Int(*n as i64),
+            (Acc::Sum(s), _) => *out = FeatureValue::Num(*s),
+            (&Acc::Welford { n, mean, m2 }, k) => *out = welford_value(k, n, mean, m2),
+            (&Acc::Extreme { n, v, .. }, _) => {
+                *out = if n == 0 {
+                    FeatureValue::Null
+                } else {
+                    FeatureValue::Num(v)
+                }
+            }
+            (Acc::Distinct(d), _) => *out = FeatureValue::Int(d.count()),
+            (Acc::LastN { items, .. }, _) => {
+                let seq = seq_mut(out);
+                seq.extend(items.iter().map(|&(_, v)| v));
+            }
+            (Acc::Recency(list), _) => {
+                *out = match list.iter().rev().find(|&&t| t <= ctx.as_of) {
+                    Some(&t) => FeatureValue::Int(ctx.as_of.saturating_sub(t)),
+                    None => FeatureValue::Null,
+                }
+            }
+        }
+    }
+
+    /// Approximate heap + inline bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        std::mem::size_of::<Acc>()
+            + match self {
+                Acc::Distinct(d) => d.bytes() + std::mem::size_of::<Distinct>(),
+                Acc::LastN { items, .. } => items.capacity() * 24,
+                Acc::Recency(l) => l.capacity() * 8,
+                _ => 0,
+            }
+    }
+}
+
+fn prune_recency(list: &mut VecDeque<i64>, horizon: i64) {
+    // keep every ts > horizon and the greatest ts <= horizon
+    while list.len() >= 2 && list[1] <= horizon {
+        list.pop_front();
+    }
+}
+
+/// Numeric view for aggregation: ints, floats and bools; NaN and others are skipped.
+pub(crate) fn num(v: Value) -> Option<f64> {
+    v.as_f64().filter(|x| !x.is_nan())
+}
+
+pub(crate) fn rate(n: u64, window_len: i64, unit: RateUnit) -> FeatureValue {
+    if window_len <= 0 {
+        return FeatureValue::Null;
+    }
+    FeatureValue::Num(n as f64 * unit.millis() as f64 / window_len as f64)
+}
+
+/// mean / variance (sample, n - 1) / stddev from Welford state.
+pub(crate) fn welford_value(kind: &AggKind, n: u64, mean: f64, m2: f64) -> FeatureValue {
+    match kind {
+        AggKind::Mean if n > 0 => FeatureValue::Num(mean),
+        AggKind::Variance if n > 1 => FeatureValue::Num(m2.max(0.0) / (n - 1) as f64),
+        AggKind::Stddev if n > 1 => FeatureValue::Num((m2.max(0.0) / (n - 1) as f64).sqrt()),
+        _ => FeatureValue::Null,
+    }
+}
+
+/// Turns `out` into an empty `Seq`, keeping its allocation if it already was one.
+pub(crate) fn seq_mut(out: &mut FeatureValue) -> &mut Vec<Value> {
+    if !matches!(out, FeatureValue::Seq(_)) {
+        *out = FeatureValue::Seq(Vec::new());
+    }
+    match out {
+        FeatureValue::Seq(v) => {
+            v.clear();
+            v
+        }
+        _ => unreachable!("just made a Seq"),
+    }
+}
+
+impl FeatureValue {
+    /// Copies `src` into `self`, reusing a `Seq` allocation (no allocation in steady state).
+    pub fn copy_from(&mut self, src: &FeatureValue) {
+        match (&mut *self, src) {
+            (FeatureValue::Seq(d), FeatureValue::Seq(s)) => {
+                d.clear();
+                d.extend_from_slice(s);
+            }
+            _ => *self = src.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Sym;
+
+    const CTX: ResultCtx = ResultCtx {
+        window_len: 60_000,
+        as_of: 100,
+    };
+
+    fn res(acc: &Acc, kind: AggKind) -> FeatureValue {
+        let mut out = FeatureValue::Null;
+        acc.result(&kind, CTX, &mut out);
+        out
+    }
+
+    fn filled(kind: AggKind, vals: &[(i64, Value)]) -> Acc {
+        let mut a = Acc::new(&kind);
+        for &(t, v) in vals {
+            a.add(t, v, i64::MIN);
+        }
+        a
+    }
+
+    fn f(x: f64) -> Value {
+        Value::Float(x)
+    }
+
+    #[test]
+    fn hand_computed_values() {
+        let vals = [
+            (1, f(2.0)),
+            (2, f(4.0)),
+            (3, f(4.0)),
+            (4, f(4.0)),
+            (5, f(5.0)),
+            (6, f(5.0)),
+            (7, f(7.0)),
+            (8, f(9.0)),
+        ];
+        // 2,4,4,4,5,5,7,9: sum 40, mean 5, squared deviations 32, sample variance 32/7
+        assert_eq!(
+            res(&filled(AggKind::Count, &vals), AggKind::Count),
+            FeatureValue::Int(8)
+        );
+        assert_eq!(
+            res(&filled(AggKind::Sum, &vals), AggKind::Sum),
+            FeatureValue::Num(40.0)
+        );
+        assert_eq!(
+            res(&filled(AggKind::Mean, &vals), AggKind::Mean),
+            FeatureValue::Num(5.0)
+        );
+        let FeatureValue::Num(var) = res(&filled(AggKind::Variance, &vals), AggKind::Variance)
+        else {
+            panic!()
+        };
+        assert!((var - 32.0 / 7.0).abs() < 1e-12);
+        let FeatureValue::Num(sd) = res(&filled(AggKind::Stddev, &vals), AggKind::Stddev) else {
+            panic!()
+        };
+        assert!((sd - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        assert_eq!(
+            res(&filled(AggKind::Min, &vals), AggKind::Min),
+            FeatureValue::Num(2.0)
+        );
+        assert_eq!(
+            res(&filled(AggKind::Max, &vals), AggKind::Max),
+            FeatureValue::Num(9.0)
+        );
+        let dk = AggKind::DistinctCount { exact_limit: 100 };
+        assert_eq!(res(&filled(dk, &vals), dk), FeatureValue::Int(5));
+        // 8 events over a 60 s window = 8 per minute, 480 per hour
+        let rk = AggKind::Rate {
+            unit: RateUnit::Minute,
+        };
+        assert_eq!(res(&filled(rk, &vals), rk), FeatureValue::Num(8.0));
+        let rk = AggKind::Rate {
+            unit: RateUnit::Hour,
+        };
+        assert_eq!(res(&filled(rk, &vals), rk), FeatureValue::Num(480.0));
+        let lk = AggKind::LastN { n: 3 };
+        assert_eq!(
+            res(&filled(lk, &vals), lk),
+            FeatureValue::Seq(vec![f(5.0), f(7.0), f(9.0)])
+        );
+        // recency as of 100: last match at 8
+        assert_eq!(
+            res(&filled(AggKind::Recency, &vals), AggKind::Recency),
+            FeatureValue::Int(92)
+        );
+        // empty
+        let e: [(i64, Value); 0] = [];
+        assert_eq!(
+            res(&filled(AggKind::Mean, &e), AggKind::Mean),
+            FeatureValue::Null
+        );
+        assert_eq!(
+            res(&filled(AggKind::Variance, &vals[..1]), AggKind::Variance),
+            FeatureValue::Null
+        );
+        assert_eq!(
+            res(&filled(AggKind::Min, &e), AggKind::Min),
+            FeatureValue::Null
+        );
+        assert_eq!(
+            res(&filled(AggKind::Sum, &e), AggKind::Sum),
+            FeatureValue::Num(0.0)
+        );
+        assert_eq!(
+            res(&filled(AggKind::Recency, &e), AggKind::Recency),
+            FeatureValue::Null
+        );
+    }
+
+    #[test]
+    fn last_n_is_in_event_time_order_and_merges() {
+        let lk = AggKind::LastN { n: 3 };
+        let s = |i| Value::Str(Sym(i));
+        let a = filled(
+            lk,
+            &[
+                (5, s(5)),
+                (1, s(1)),
+                (9, s(9)),
+                (3, s(3)),
+                (0, s(0)),
+                (7, s(7)),
+            ],
+        );
+        assert_eq!(res(&a, lk), FeatureValue::Seq(vec![s(5), s(7), s(9)]));
+        let mut x = filled(lk, &[(1, s(1)), (2, s(2))]);
+        x.merge(&filled(lk, &[(10, s(10)), (11, s(11))]), i64::MIN);
+        assert_eq!(res(&x, lk), FeatureValue::Seq(vec![s(2), s(10), s(11)]));
+    }
+
+    #[test]
+    fn merge_equals_sequential() {
+        let vals: Vec<(i64, Value)> = (0..50)
+            .map(|i| (i, f(((i * 37) % 11) as f64 * 1.5 - 3.0)))
+            .collect();
+        for kind in [
+            AggKind::Count,
+            AggKind::Sum,
+            AggKind::Mean,
+            AggKind::Variance,
+            AggKind::Min,
+            AggKind::Max,
+            AggKind::DistinctCount { exact_limit: 5 },
+            AggKind::Recency,
+        ] {
+            let whole = filled(kind, &vals);
+            let mut a = filled(kind, &vals[..20]);
+            a.merge(&filled(kind, &vals[20..]), i64::MIN);
+            let (x, y) = (res(&whole, kind), res(&a, kind));
+            match (x, y) {
+                (FeatureValue::Num(p), FeatureValue::Num(q)) => {
+                    assert!((p - q).abs() < 1e-9, "{kind:?}")
+                }
+                (p, q) => assert_eq!(p, q, "{kind:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn hyperloglog_error_bound() {
+        // exact below the limit, HLL above; p = 12 has a standard error of 1.6%,
+        // we allow 5% (over 3 sigma) at several cardinalities.
+        for &n in &[1_000u64, 10_000, 100_000] {
+            let mut d = Distinct::new(100);
+            for i in 0..n {
+                d.insert(value_key(Value::Int(i as i64 * 7919)).unwrap());
+                d.insert(value_key(Value::Int(i as i64 * 7919)).unwrap()); // duplicates
+            }
+            let est = d.count() as f64;
+            let err = (est - n as f64).abs() / n as f64;
+            assert!(err < 0.05, "n {n} est {est} err {err}");
+        }
+        let mut d = Distinct::new(1000);
+        for i in 0..1000 {
+            d.insert(value_key(Value::Int(i)).unwrap());
+        }
+        assert_eq!(d.count(), 1000, "exact up to the limit");
+        // merging two HLLs estimates the union
+        let mut a = Distinct::new(10);
+        let mut b = Distinct::new(10);
+        for i in 0..20_000 {
+            a.insert(value_key(Value::Int(i)).unwrap());
+            b.insert(value_key(Value::Int(i + 10_000)).unwrap());
+        }
+        a.merge(&b);
+        let err = (a.count() as f64 - 30_000.0).abs() / 30_000.0;
+        assert!(err < 0.05, "{err}");
+    }
+
+    #[test]
+    fn recency_pruning_keeps_what_can_still_be_asked() {
+        let mut a = Acc::new(&AggKind::Recency);
+        for t in [10, 20, 30, 40] {
+            a.add(t, Value::Null, 25);
+        }
+        // kept: 20 (greatest <= 25), 30, 40
+        let Acc::Recency(l) = &a else { panic!() };
+        assert_eq!(l.iter().copied().collect::<Vec<_>>(), vec![20, 30, 40]);
+        let mut out = FeatureValue::Null;
+        a.result(
+            &AggKind::Recency,
+            ResultCtx {
+                window_len: 1,
+                as_of: 26,
+            },
+            &mut out,
+        );
+        assert_eq!(out, FeatureValue::Int(6));
+    }
+}

@@ -1,8 +1,79 @@
 //! The keyed feature engine: per-event (point-in-time) feature vectors and window-close rows.
+//!
+//! # State layout
+//! Keys are dense interned ids, so every key's state lives in a `Vec` indexed by
+//! [`KeyId`] (one slot per key, one state per feature inside it). Window firing and state
+//! cleanup are driven by one event-time timer queue (a binary heap of `(time, key)`): each
+//! feature state remembers the earliest time it needs its handler, each key keeps at most
+//! one live timer (the minimum), stale heap entries are skipped when popped, and one pop
+//! serves every feature of the key that is due (aligned windows often share a time).
+//!
+//! # Per-event ("as of") values — what each window kind gives
+//! * **Sliding** `size`: exactly the matching events seen so far with `ts` in
+//!   `(t - size, t]`, the event included (DESIGN §3). The key keeps a ts-sorted deque of
+//!   matching events and a *live region* `(max_ts - size, max_ts]` with running
+//!   aggregates: count (deque length), sum, Welford mean/M2 with exact removal (reset to
+//!   exact zero when the region empties), a monotonic deque for min/max, a value→count map
+//!   for distinct count (exact: the window's contents are held anyway). In-order events cost
+//!   O(1) amortised. An out-of-order event (`t < max_ts`) is inserted at its sorted place
+//!   (O(disorder)) and its own value is computed by a scan of `(t - size, t]`, so it costs
+//!   O(window contents) — exact, and only paid by out-of-order events. Events older than
+//!   `watermark - allowed_lateness - size` can never be asked for again and are pruned, so
+//!   the deque holds at most the window's contents plus the out-of-orderness/lateness span.
+//! * **Tumbling**: the state of the event's tumbling window after applying the event
+//!   (events so far in that window, including ones with a later `ts` that arrived earlier).
+//! * **Session**: the state of the (merged) session the event belongs to after applying it.
+//! * **Global**: the key's global window state after applying the event (before a purge).
+//! * **Recency** is always "as of the scored event": `t - (last matching ts <= t)` within
+//!   that window state; `Null` if there is none.
+//! * **Rate** divides by the window length: sliding/tumbling `size`, session `end - start`
+//!   of the merged session. Rate over a global window is refused (no length).
+//!
+//! # Window-close rows
+//! A time window fires when the watermark reaches `end - 1` and its state is dropped at
+//! `end - 1 + allowed_lateness`. Sliding windows use pane (slice) aggregation: each event
+//! updates one pane of `gcd(size, slide)` ms; a window's row merges its `size / pane`
+//! panes when it fires. Rows carry `update = true` when that window had already been
+//! emitted before (a late re-firing, or a session extended/merged after it fired).
+//! Windows are created by any event of the key; the filter selects what is aggregated,
+//! so a window whose events all fail the filter still fires (count 0, mean `Null`).
+//!
+//! Global windows fire on their trigger: every event and every N events of the key fire
+//! from [`FeatureEngine::process`]; an event-time trigger of `T` fires when the watermark
+//! reaches `b - 1` for the boundary `b` (multiple of `T`) after the events, only if events
+//! arrived since the last firing. Global rows have `start = i64::MIN`, `end = i64::MAX`;
+//! their recency is measured to the triggering event (every/count) or, for the event-time
+//! trigger, to the boundary after the latest event. [`FeatureEngine::finish`] fires pending
+//! event-time global windows once; every-N windows with fewer than N new events do not fire.
+//!
+//! # Lateness
+//! An event with `ts + allowed_lateness <= watermark` is [`Outcome::Late`] and changes
+//! nothing. An event with `ts <= watermark` within the lateness is "late": with
+//! [`LatePolicy::Update`] it is applied everywhere and every window that contains it and has
+//! `end - 1 <= watermark` fires immediately into `closed` (`update = true` if that window had
+//! fired before); with [`LatePolicy::Discard`] it is counted by the caller and changes
+//! nothing at all (no state, no per-event row) — a simple rule that keeps every feature
+//! consistent.
+//!
+//! # Bounds (per key and feature)
+//! Sliding: matching events within `size + allowed_lateness + (watermark lag)` plus panes
+//! over the same span. Tumbling/session: the windows not yet dropped. Global: O(1) for
+//! count/sum/mean/variance/min/max, `n` for last-N, `exact_limit` values then a 4 KiB
+//! HyperLogLog for distinct count, the recency timestamps newer than the lateness horizon.
+//! After warm-up no heap allocation happens per event: deques keep their capacity, dropped
+//! window accumulators go to a per-feature pool and are reused, `Seq` values are refilled.
+//!
+//! Timestamps are expected in the accepted event range; anything else is clamped to
+//! `±2^61` ms so that window arithmetic can never overflow.
 
-use crate::agg::FeatureValue;
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+
+use crate::agg::{num, rate, value_key, welford_value, Acc, AggKind, FeatureValue, ResultCtx};
 use crate::feature::FeatureSpec;
-use crate::{CoreError, Event, KeyId, Timestamp};
+use crate::window::{aligned_start, Trigger, WindowSpec};
+use crate::{CoreError, Event, KeyId, Timestamp, Value};
 
 /// What to do with an event behind the watermark but within allowed lateness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,24 +116,346 @@ pub enum Outcome {
     Late,
 }
 
+const TS_CLAMP: i64 = 1 << 61;
+const NO_TIMER: i64 = i64::MAX;
+
+/// A feature compiled for the engine.
+struct Feat {
+    agg: AggKind,
+    field: Option<usize>,
+    filter: Option<crate::filter::Filter>,
+    window: WindowSpec,
+    /// Sliding pane length: gcd(size, slide).
+    pane: i64,
+    /// Scratch accumulator for scans and pane merges (exact distinct).
+    scratch: Acc,
+    /// Reusable accumulators of dropped windows.
+    pool: Vec<Acc>,
+}
+
+impl Feat {
+    fn take_acc(&mut self) -> Acc {
+        match self.pool.pop() {
+            Some(a) => a,
+            None => Acc::new(&self.agg),
+        }
+    }
+
+    fn give_acc(&mut self, mut a: Acc) {
+        a.reset();
+        if self.pool.len() < 4096 {
+            self.pool.push(a);
+        }
+    }
+
+    /// Does the event count for this feature, and with which value?
+    fn matched(&self, ev: &Event) -> Option<Value> {
+        if let Some(f) = &self.filter {
+            if !f.matches(ev) {
+                return None;
+            }
+        }
+        if !self.agg.needs_field() {
+            return Some(Value::Null);
+        }
+        let v = self.field.map_or(Value::Null, |f| ev.field(f));
+        if self.agg.needs_numeric() {
+            num(v).map(|_| v)
+        } else if matches!(v, Value::Null) {
+            None
+        } else {
+            Some(v)
+        }
+    }
+}
+
+/// One tumbling window or session of one key.
+#[derive(Debug)]
+struct Win {
+    start: i64,
+    end: i64,
+    acc: Acc,
+    /// Has been emitted at least once.
+    emitted: bool,
+    /// Has changes not emitted yet.
+    pending: bool,
+}
+
+/// Running aggregate over the live region of a sliding per-event deque.
+#[derive(Debug)]
+enum Run {
+    /// count, rate, last-N, recency: read from the deque itself.
+    Plain,
+    Sum(f64),
+    Welford {
+        n: u64,
+        mean: f64,
+        m2: f64,
+    },
+    /// (ts, key) with keys strictly decreasing; key = v for max, -v for min.
+    Mono {
+        max: bool,
+        dq: VecDeque<(i64, f64)>,
+    },
+    Distinct(FxHashMap<u128, u32>),
+}
+
+#[derive(Debug)]
+struct Sliding {
+    size: i64,
+    slide: i64,
+    offset: i64,
+    /// Matching events sorted by ts (ties in arrival order).
+    entries: VecDeque<(i64, Value)>,
+    /// Index of the first entry with `ts > max_ts - size`.
+    live: usize,
+    max_ts: i64,
+    run: Run,
+    /// Panes `(start, acc)` sorted by start.
+    panes: VecDeque<(i64, Acc)>,
+    /// Every window with `end <= fired_to` has been handled.
+    fired_to: i64,
+}
+
+#[derive(Debug)]
+struct Global {
+    acc: Acc,
+    since_fire: u64,
+    dirty: bool,
+    /// Event-time trigger: the boundary after the latest event (recency reference).
+    boundary: i64,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Sliding(Sliding),
+    Windows(VecDeque<Win>),
+    Global(Global),
+}
+
+#[derive(Debug)]
+struct FeatState {
+    /// Earliest event time at which this feature needs its timer handler.
+    need: i64,
+    kind: Kind,
+}
+
+/// A monotone priority queue of `(time, key)` (a radix heap): event-time timers are never
+/// set before the last time popped, so pushes are O(1) and pops amortised O(log range),
+/// with sequential, allocation-free bucket vectors instead of a cache-hostile binary heap.
+#[derive(Debug)]
+struct RadixHeap {
+    last: u64,
+    buckets: Vec<Vec<(u64, u32)>>,
+}
+
+impl RadixHeap {
+    fn new() -> Self {
+        RadixHeap {
+            last: 0,
+            buckets: (0..65).map(|_| Vec::new()).collect(),
+        }
+    }
+
+    /// Order-preserving map of an `i64` time to `u64`.
+    fn key(t: i64) -> u64 {
+        (t as u64) ^ (1 << 63)
+    }
+
+    fn bucket(k: u64, last: u64) -> usize {
+        if k == last {
+            0
+        } else {
+            64 - (k ^ last).leading_zeros() as usize
+        }
+    }
+
+    fn push(&mut self, t: i64, key: u32) {
+        // a time before the last pop cannot happen (timers are after the watermark); if it
+        // did, it fires at the next watermark advance instead of being lost
+        let k = Self::key(t).max(self.last);
+        self.buckets[Self::bucket(k, self.last)].push((k, key));
+    }
+
+    /// Pops an entry with time `<= limit`, the smallest first.
+    fn pop_le(&mut self, limit: i64) -> Option<(i64, u32)> {
+        let limit = Self::key(limit);
+        if self.buckets[0].is_empty() {
+            let i = (1..65).find(|&i| !self.buckets[i].is_empty())?;
+            let m = self.buckets[i].iter().map(|x| x.0).min()?;
+            if m > limit {
+                return None;
+            }
+            self.last = m;
+            let mut items = std::mem::take(&mut self.buckets[i]);
+            for x in items.drain(..) {
+                self.buckets[Self::bucket(x.0, m)].push(x);
+            }
+            self.buckets[i] = items;
+        }
+        if self.last > limit {
+            return None;
+        }
+        let (k, key) = self.buckets[0].pop()?;
+        Some(((k ^ (1 << 63)) as i64, key))
+    }
+
+    fn bytes(&self) -> usize {
+        self.buckets
+            .iter()
+            .map(|b| b.capacity() * 16)
+            .sum::<usize>()
+            + 65 * 24
+    }
+}
+
+/// Shared per-call context of the state handlers.
+struct Ctx<'a> {
+    wm: i64,
+    lat: i64,
+    horizon: i64,
+    key: KeyId,
+    feature: usize,
+    closed: &'a mut Vec<WindowRow>,
+}
+
+impl Ctx<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        feat: &Feat,
+        acc: &Acc,
+        start: i64,
+        end: i64,
+        as_of: i64,
+        window_len: i64,
+        update: bool,
+    ) {
+        let mut value = FeatureValue::Null;
+        acc.result(&feat.agg, ResultCtx { window_len, as_of }, &mut value);
+        self.closed.push(WindowRow {
+            key: self.key,
+            feature: self.feature,
+            start,
+            end,
+            value,
+            update,
+        });
+    }
+}
+
 /// Holds every key's state for a fixed list of features.
 pub struct FeatureEngine {
-    _todo: (),
+    specs: Vec<FeatureSpec>,
+    feats: Vec<Feat>,
+    config: EngineConfig,
+    wm: Timestamp,
+    /// Feature states of all keys, flat: key `k`, feature `f` at `k * features + f`.
+    states: Vec<FeatState>,
+    /// The online store, flat like `states`.
+    latest: Vec<FeatureValue>,
+    /// Per key: earliest live timer in the queue (`NO_TIMER`: none).
+    key_timer: Vec<i64>,
+    seen: Vec<bool>,
+    num_keys: usize,
+    /// At most one live timer per key: `(time, key)`.
+    timers: RadixHeap,
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.abs(), b.abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
 }
 
 impl FeatureEngine {
     /// Validates every feature (window, aggregation/field compatibility, duplicate names).
     pub fn new(features: Vec<FeatureSpec>, config: EngineConfig) -> Result<Self, CoreError> {
-        let _ = (features, config);
-        todo!("core helper")
+        if config.allowed_lateness < 0 || config.allowed_lateness > crate::window::MAX_WINDOW_MS {
+            return Err(CoreError::Window(format!(
+                "allowed lateness must be between 0 and {} ms, got {}",
+                crate::window::MAX_WINDOW_MS,
+                config.allowed_lateness
+            )));
+        }
+        let mut feats = Vec::with_capacity(features.len());
+        for (i, f) in features.iter().enumerate() {
+            let ferr = |msg: String| CoreError::Feature {
+                name: f.name.clone(),
+                msg,
+            };
+            if f.name.is_empty() {
+                return Err(ferr("the name must not be empty".into()));
+            }
+            if features[..i].iter().any(|g| g.name == f.name) {
+                return Err(ferr("duplicate feature name".into()));
+            }
+            f.window.validate().map_err(|e| ferr(e.to_string()))?;
+            if f.agg.needs_field() && f.field.is_none() {
+                return Err(ferr(
+                    "this aggregation reads a field, but none is given".into(),
+                ));
+            }
+            match f.agg {
+                AggKind::LastN { n: 0 } => {
+                    return Err(ferr("last-N needs n >= 1".into()));
+                }
+                AggKind::LastN { n } if n > 100_000 => {
+                    return Err(ferr("last-N allows at most n = 100000".into()));
+                }
+                AggKind::Rate { .. } if !f.window.is_time_window() => {
+                    return Err(ferr(
+                        "rate needs a time window (tumbling, sliding or session): a global window has no length".into(),
+                    ));
+                }
+                _ => {}
+            }
+            let pane = match f.window {
+                WindowSpec::Sliding { size, slide, .. } => gcd(size, slide),
+                _ => 1,
+            };
+            let scratch = match f.agg {
+                AggKind::DistinctCount { .. } => Acc::new(&AggKind::DistinctCount {
+                    exact_limit: usize::MAX,
+                }),
+                ref k => Acc::new(k),
+            };
+            feats.push(Feat {
+                agg: f.agg,
+                field: f.field,
+                filter: f.filter.clone(),
+                window: f.window,
+                pane,
+                scratch,
+                pool: Vec::new(),
+            });
+        }
+        Ok(FeatureEngine {
+            specs: features,
+            feats,
+            config,
+            wm: i64::MIN,
+            states: Vec::new(),
+            latest: Vec::new(),
+            key_timer: Vec::new(),
+            seen: Vec::new(),
+            num_keys: 0,
+            timers: RadixHeap::new(),
+        })
     }
 
     pub fn features(&self) -> &[FeatureSpec] {
-        todo!("core helper")
+        &self.specs
     }
 
     pub fn watermark(&self) -> Timestamp {
-        todo!("core helper")
+        self.wm
+    }
+
+    pub fn config(&self) -> EngineConfig {
+        self.config
     }
 
     /// Applies one event. On `Accepted` / `LateUpdated`, `row` (resized to the number of
@@ -74,35 +467,909 @@ impl FeatureEngine {
         row: &mut Vec<FeatureValue>,
         closed: &mut Vec<WindowRow>,
     ) -> Outcome {
-        let _ = (ev, row, closed);
-        todo!("core helper")
+        let ts = ev.ts.clamp(-TS_CLAMP, TS_CLAMP);
+        let lat = self.config.allowed_lateness;
+        let wm = self.wm;
+        if ts.saturating_add(lat) <= wm {
+            return Outcome::Late;
+        }
+        let late = ts <= wm;
+        if late && self.config.late_policy == LatePolicy::Discard {
+            return Outcome::LateDiscarded;
+        }
+        let nf = self.feats.len();
+        row.resize(nf, FeatureValue::Null);
+        let k = ev.key.0 as usize;
+        if k >= self.seen.len() {
+            self.seen.resize(k + 1, false);
+            self.key_timer.resize(k + 1, NO_TIMER);
+            self.latest.resize((k + 1) * nf, FeatureValue::Null);
+            let feats = &self.feats;
+            let mut i = self.states.len();
+            self.states.resize_with((k + 1) * nf, || {
+                let st = new_state(&feats[i % nf]);
+                i += 1;
+                st
+            });
+        }
+        if !self.seen[k] {
+            self.seen[k] = true;
+            self.num_keys += 1;
+        }
+        let states = &mut self.states[k * nf..(k + 1) * nf];
+        let latest = &mut self.latest[k * nf..(k + 1) * nf];
+        touch(states, latest);
+        let key_timer = &mut self.key_timer[k];
+        let mut ctx = Ctx {
+            wm,
+            lat,
+            horizon: wm.saturating_sub(lat),
+            key: ev.key,
+            feature: 0,
+            closed,
+        };
+        for (f, feat) in self.feats.iter_mut().enumerate() {
+            ctx.feature = f;
+            let st = &mut states[f];
+            let m = feat.matched(ev);
+            let out = &mut row[f];
+            let need = match &mut st.kind {
+                Kind::Sliding(s) => sliding_event(feat, s, ts, m, out, &mut ctx, late),
+                Kind::Windows(w) => windows_event(feat, w, ts, m, out, &mut ctx),
+                Kind::Global(g) => global_event(feat, g, ts, m, out, &mut ctx),
+            };
+            if need < st.need {
+                st.need = need;
+                if need < *key_timer {
+                    *key_timer = need;
+                    self.timers.push(need, ev.key.0);
+                }
+            }
+            latest[f].copy_from(out);
+        }
+        if late {
+            Outcome::LateUpdated
+        } else {
+            Outcome::Accepted
+        }
     }
 
     /// Moves the watermark forward (never back), firing windows whose `end - 1 <= wm` into
     /// `closed` and dropping state whose `end - 1 + allowed_lateness <= wm`.
     pub fn advance_watermark(&mut self, wm: Timestamp, closed: &mut Vec<WindowRow>) {
-        let _ = (wm, closed);
-        todo!("core helper")
+        if wm <= self.wm {
+            return;
+        }
+        self.wm = wm;
+        let lat = self.config.allowed_lateness;
+        let nf = self.feats.len();
+        while let Some((t, key)) = self.timers.pop_le(wm) {
+            let k = key as usize;
+            match self.key_timer.get(k) {
+                Some(&kt) if kt == t => {}
+                _ => continue, // stale
+            }
+            let Some(states) = self.states.get_mut(k * nf..(k + 1) * nf) else {
+                continue;
+            };
+            let mut ctx = Ctx {
+                wm,
+                lat,
+                horizon: wm.saturating_sub(lat),
+                key: KeyId(key),
+                feature: 0,
+                closed,
+            };
+            let mut next = NO_TIMER;
+            for (f, (st, feat)) in states.iter_mut().zip(self.feats.iter_mut()).enumerate() {
+                if st.need <= wm {
+                    ctx.feature = f;
+                    st.need = match &mut st.kind {
+                        Kind::Sliding(s) => sliding_timer(feat, s, &mut ctx),
+                        Kind::Windows(w) => windows_timer(feat, w, &mut ctx),
+                        Kind::Global(g) => global_timer(feat, g, &mut ctx),
+                    };
+                }
+                next = next.min(st.need);
+            }
+            self.key_timer[k] = next;
+            if next != NO_TIMER {
+                self.timers.push(next, key);
+            }
+        }
     }
 
     /// End of input: fires every remaining time window (watermark to `i64::MAX`).
     pub fn finish(&mut self, closed: &mut Vec<WindowRow>) {
-        let _ = closed;
-        todo!("core helper")
+        self.advance_watermark(i64::MAX, closed);
     }
 
     /// The latest per-event feature row of `key` (the online store), if the key was seen.
     pub fn latest(&self, key: KeyId) -> Option<&[FeatureValue]> {
-        let _ = key;
-        todo!("core helper")
+        let k = key.0 as usize;
+        if !*self.seen.get(k)? {
+            return None;
+        }
+        let nf = self.feats.len();
+        self.latest.get(k * nf..(k + 1) * nf)
     }
 
     pub fn num_keys(&self) -> usize {
-        todo!("core helper")
+        self.num_keys
     }
 
-    /// Approximate bytes of state held for all keys (for the documented per-key figure).
+    /// Approximate bytes of state held for all keys (for the documented per-key figure):
+    /// key slots, per-feature states with their deques, panes, windows, accumulators and the
+    /// online-store row, plus the timer queue.
     pub fn state_bytes(&self) -> usize {
-        todo!("core helper")
+        let mut total = self.timers.bytes()
+            + self.seen.capacity()
+            + self.key_timer.capacity() * 8
+            + self.states.capacity() * std::mem::size_of::<FeatState>()
+            + self.latest.capacity() * std::mem::size_of::<FeatureValue>();
+        for v in &self.latest {
+            if let FeatureValue::Seq(s) = v {
+                total += s.capacity() * std::mem::size_of::<Value>();
+            }
+        }
+        {
+            for st in &self.states {
+                total += match &st.kind {
+                    Kind::Sliding(s) => {
+                        s.entries.capacity() * std::mem::size_of::<(i64, Value)>()
+                            + match &s.run {
+                                Run::Mono { dq, .. } => dq.capacity() * 16,
+                                Run::Distinct(m) => m.capacity() * 24,
+                                _ => 0,
+                            }
+                            + s.panes.capacity() * std::mem::size_of::<(i64, Acc)>()
+                            + s.panes
+                                .iter()
+                                .map(|(_, a)| a.bytes() - std::mem::size_of::<Acc>())
+                                .sum::<usize>()
+                    }
+                    Kind::Windows(w) => {
+                        w.capacity() * std::mem::size_of::<Win>()
+                            + w.iter()
+                                .map(|x| x.acc.bytes() - std::mem::size_of::<Acc>())
+                                .sum::<usize>()
+                    }
+                    Kind::Global(g) => g.acc.bytes() - std::mem::size_of::<Acc>(),
+                };
+            }
+        }
+        total
+    }
+}
+
+/// Reads one word from each buffer the features of a key are about to use, all at once,
+/// so that their cache misses overlap instead of happening one feature after another
+/// (with many keys the engine is bound by memory latency, not by arithmetic).
+#[inline]
+fn touch(states: &[FeatState], latest: &[FeatureValue]) {
+    let mut acc = 0i64;
+    for st in states {
+        match &st.kind {
+            Kind::Sliding(s) => {
+                acc ^= s.entries.get(s.live).map_or(0, |e| e.0);
+                acc ^= s.entries.back().map_or(0, |e| e.0);
+                acc ^= s.panes.back().map_or(0, |p| p.0);
+            }
+            Kind::Windows(w) => acc ^= w.back().map_or(0, |w| w.start),
+            Kind::Global(g) => {
+                if let Acc::Recency(l) = &g.acc {
+                    acc ^= l.back().copied().unwrap_or(0);
+                }
+            }
+        }
+    }
+    for v in latest {
+        if let FeatureValue::Seq(x) = v {
+            acc ^= x.first().map_or(0, |v| matches!(v, Value::Null) as i64);
+        }
+    }
+    std::hint::black_box(acc);
+}
+
+fn new_state(feat: &Feat) -> FeatState {
+    let kind = match feat.window {
+        WindowSpec::Sliding {
+            size,
+            slide,
+            offset,
+        } => {
+            let run = match feat.agg {
+                AggKind::Sum => Run::Sum(0.0),
+                AggKind::Mean | AggKind::Variance | AggKind::Stddev => Run::Welford {
+                    n: 0,
+                    mean: 0.0,
+                    m2: 0.0,
+                },
+                AggKind::Min => Run::Mono {
+                    max: false,
+                    dq: VecDeque::new(),
+                },
+                AggKind::Max => Run::Mono {
+                    max: true,
+                    dq: VecDeque::new(),
+                },
+                AggKind::DistinctCount { .. } => Run::Distinct(FxHashMap::default()),
+                _ => Run::Plain,
+            };
+            Kind::Sliding(Sliding {
+                size,
+                slide,
+                offset,
+                entries: VecDeque::new(),
+                live: 0,
+                max_ts: i64::MIN,
+                run,
+                panes: VecDeque::new(),
+                fired_to: i64::MIN,
+            })
+        }
+        WindowSpec::Tumbling { .. } | WindowSpec::Session { .. } => Kind::Windows(VecDeque::new()),
+        WindowSpec::Global { .. } => Kind::Global(Global {
+            acc: Acc::new(&feat.agg),
+            since_fire: 0,
+            dirty: false,
+            boundary: i64::MIN,
+        }),
+    };
+    FeatState {
+        need: NO_TIMER,
+        kind,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sliding windows
+// ---------------------------------------------------------------------------------------
+
+impl Run {
+    fn add(&mut self, ts: i64, v: Value) {
+        match self {
+            Run::Plain => {}
+            Run::Sum(s) => *s += num(v).unwrap_or(0.0),
+            Run::Welford { n, mean, m2 } => {
+                let x = num(v).unwrap_or(0.0);
+                *n += 1;
+                let d = x - *mean;
+                *mean += d / *n as f64;
+                *m2 += d * (x - *mean);
+            }
+            Run::Mono { max, dq } => {
+                let x = num(v).unwrap_or(0.0);
+                let key = if *max { x } else { -x };
+                // first element with ts > this one (scan from the back: O(disorder))
+                let mut pos = dq.len();
+                while pos > 0 && dq[pos - 1].0 > ts {
+                    pos -= 1;
+                }
+                if pos < dq.len() && dq[pos].1 >= key {
+                    return; // dominated by a later, larger element
+                }
+                while pos > 0 && dq[pos - 1].1 <= key {
+                    dq.remove(pos - 1);
+                    pos -= 1;
+                }
+                dq.insert(pos, (ts, key));
+            }
+            Run::Distinct(m) => {
+                if let Some(k) = value_key(v) {
+                    *m.entry(k).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+
+    /// Removes the oldest entry of the live region (`remaining` entries stay after it).
+    fn remove(&mut self, v: Value, remaining: usize) {
+        match self {
+            Run::Plain | Run::Mono { .. } => {}
+            Run::Sum(s) => {
+                *s = if remaining == 0 {
+                    0.0
+                } else {
+                    *s - num(v).unwrap_or(0.0)
+                }
+            }
+            Run::Welford { n, mean, m2 } => {
+                if *n <= 1 || remaining == 0 {
+                    (*n, *mean, *m2) = (0, 0.0, 0.0);
+                } else {
+                    let x = num(v).unwrap_or(0.0);
+                    let n1 = *n - 1;
+                    let old = *mean - (x - *mean) / n1 as f64;
+                    *m2 = (*m2 - (x - old) * (x - *mean)).max(0.0);
+                    *mean = old;
+                    *n = n1;
+                }
+            }
+            Run::Distinct(m) => {
+                if let Some(k) = value_key(v) {
+                    if let Some(c) = m.get_mut(&k) {
+                        *c -= 1;
+                        if *c == 0 {
+                            m.remove(&k);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Sliding {
+    /// Moves the start of the live region past every entry with `ts <= cutoff`.
+    fn evict_live(&mut self, cutoff: i64) {
+        while self.live < self.entries.len() && self.entries[self.live].0 <= cutoff {
+            let v = self.entries[self.live].1;
+            self.live += 1;
+            let remaining = self.entries.len() - self.live;
+            self.run.remove(v, remaining);
+        }
+        if let Run::Mono { dq, .. } = &mut self.run {
+            while dq.front().is_some_and(|&(t, _)| t <= cutoff) {
+                dq.pop_front();
+            }
+        }
+    }
+
+    /// Drops entries that no acceptable event can ask for any more (`ts <= horizon - size`).
+    fn prune(&mut self, horizon: i64) {
+        let cutoff = horizon.saturating_sub(self.size);
+        self.evict_live(cutoff);
+        while self.live > 0 && self.entries.front().is_some_and(|&(t, _)| t <= cutoff) {
+            self.entries.pop_front();
+            self.live -= 1;
+        }
+    }
+
+    /// Smallest window end strictly greater than `x`.
+    fn next_end_after(&self, x: i64) -> i64 {
+        aligned_start(x.saturating_sub(self.size), self.slide, self.offset)
+            .saturating_add(self.slide)
+            .saturating_add(self.size)
+    }
+
+    /// The earliest unfired window end that holds a pane.
+    fn next_fire(&self) -> Option<i64> {
+        for &(p, _) in &self.panes {
+            let e = self.next_end_after(self.fired_to.max(p));
+            if e.saturating_sub(self.size) <= p {
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    /// When the pane starting at `p` can be dropped: the last window holding it, plus lateness.
+    fn pane_drop_time(&self, p: i64, lat: i64) -> i64 {
+        aligned_start(p, self.slide, self.offset)
+            .saturating_add(self.size)
+            .saturating_sub(1)
+            .saturating_add(lat)
+    }
+
+    /// Merges the panes of `[start, end)` into `scratch`; returns how many there were.
+    fn merge_window(&self, scratch: &mut Acc, start: i64, end: i64, horizon: i64) -> usize {
+        scratch.reset();
+        let mut n = 0;
+        for (p, acc) in &self.panes {
+            if *p >= end {
+                break;
+            }
+            if *p >= start {
+                scratch.merge(acc, horizon);
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+/// Applies an event to a sliding feature; writes the per-event value; returns a timer need.
+fn sliding_event(
+    feat: &mut Feat,
+    s: &mut Sliding,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &mut Ctx<'_>,
+    late: bool,
+) -> i64 {
+    let size = s.size;
+    let in_order = ts >= s.max_ts;
+    let new_max = s.max_ts.max(ts);
+    s.max_ts = new_max;
+    s.evict_live(new_max.saturating_sub(size));
+    s.prune(ctx.horizon);
+
+    // ---- per-event value
+    if in_order {
+        if let Some(v) = m {
+            s.entries.push_back((ts, v));
+            s.run.add(ts, v);
+        }
+        let live_len = s.entries.len() - s.live;
+        match (&s.run, &feat.agg) {
+            (Run::Sum(x), _) => *out = FeatureValue::Num(*x),
+            (&Run::Welford { n, mean, m2 }, k) => *out = welford_value(k, n, mean, m2),
+            (Run::Mono { max, dq }, _) => {
+                *out = match dq.front() {
+                    Some(&(_, key)) => FeatureValue::Num(if *max { key } else { -key }),
+                    None => FeatureValue::Null,
+                }
+            }
+            (Run::Distinct(map), _) => *out = FeatureValue::Int(map.len() as i64),
+            (Run::Plain, AggKind::Rate { unit }) => *out = rate(live_len as u64, size, *unit),
+            (Run::Plain, AggKind::LastN { n }) => {
+                let seq = crate::agg::seq_mut(out);
+                let from = s.entries.len() - live_len.min(*n);
+                seq.extend(s.entries.range(from..).map(|&(_, v)| v));
+            }
+            (Run::Plain, AggKind::Recency) => {
+                *out = match s.entries.back() {
+                    Some(&(t, _)) if live_len > 0 => FeatureValue::Int(ts.saturating_sub(t)),
+                    _ => FeatureValue::Null,
+                }
+            }
+            (Run::Plain, _) => *out = FeatureValue::Int(live_len as i64),
+        }
+    } else {
+        if let Some(v) = m {
+            let pos = s
+                .entries
+                .iter()
+                .rposition(|&(t, _)| t <= ts)
+                .map_or(0, |p| p + 1);
+            s.entries.insert(pos, (ts, v));
+            if ts > new_max.saturating_sub(size) {
+                s.run.add(ts, v);
+            } else {
+                s.live += 1;
+            }
+        }
+        out_of_order_value(feat, s, ts, out);
+    }
+
+    // ---- panes for window-close rows
+    let pstart = aligned_start(ts, feat.pane, s.offset);
+    let mut idx = s.panes.len();
+    while idx > 0 && s.panes[idx - 1].0 > pstart {
+        idx -= 1;
+    }
+    let existed = idx > 0 && s.panes[idx - 1].0 == pstart;
+    if existed {
+        idx -= 1;
+    } else {
+        let acc = feat.take_acc();
+        s.panes.insert(idx, (pstart, acc));
+    }
+    if let Some(v) = m {
+        s.panes[idx].1.add(ts, v, ctx.horizon);
+    }
+    let first_end = s.next_end_after(ts);
+    if late {
+        // fire every window holding ts whose end - 1 <= watermark, right now
+        let mut e = first_end;
+        while e.saturating_sub(1) <= ctx.wm && e.saturating_sub(size) <= ts {
+            let start = e - size;
+            let others = s
+                .panes
+                .iter()
+                .any(|&(p, _)| p != pstart && p >= start && p < e);
+            s.merge_window(&mut feat.scratch, start, e, ctx.horizon);
+            let update = existed || others;
+            ctx.emit(feat, &feat.scratch, start, e, e, size, update);
+            e = e.saturating_add(s.slide);
+        }
+        s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
+        sliding_need(s, ctx.lat)
+    } else {
+        first_end.saturating_sub(1)
+    }
+}
+
+/// Index of the first entry with `ts > bound`, given that every entry from `from` on is
+/// after `bound`: a short backward scan (O(disorder), cache friendly), falling back to a
+/// binary search when the distance is large.
+fn first_after(entries: &VecDeque<(i64, Value)>, from: usize, bound: i64) -> usize {
+    let mut j = from.min(entries.len());
+    for _ in 0..32 {
+        if j == 0 || entries[j - 1].0 <= bound {
+            return j;
+        }
+        j -= 1;
+    }
+    entries.partition_point(|&(t, _)| t <= bound).min(j)
+}
+
+/// The exact value over `(ts - size, ts]` for an event older than the key's maximum.
+///
+/// `hi` / `lo` bound that range in the sorted deque (binary search). Count and rate take
+/// `hi - lo`; sum, mean, variance and stddev correct the live-region running aggregate by
+/// the entries after `ts` and the entries between `ts - size` and the live region — both
+/// O(disorder); last-N and recency read at most `n` / one entry before `hi`. Min, max and
+/// distinct count scan `[lo, hi)`: O(window contents), paid only by out-of-order events.
+fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureValue) {
+    let size = s.size;
+    let hi = first_after(&s.entries, s.entries.len(), ts);
+    let lo_bound = ts.saturating_sub(size);
+    let lo = first_after(&s.entries, s.live.min(hi), lo_bound);
+    let ctx = ResultCtx {
+        window_len: size,
+        as_of: ts,
+    };
+    match (&s.run, &feat.agg) {
+        (Run::Sum(x), _) => {
+            let mut sum = if hi < s.live { 0.0 } else { *x };
+            for &(_, v) in s.entries.range(hi.max(s.live)..) {
+                if hi >= s.live {
+                    sum -= num(v).unwrap_or(0.0);
+                }
+            }
+            for &(_, v) in s.entries.range(lo..s.live.min(hi)) {
+                sum += num(v).unwrap_or(0.0);
+            }
+            *out = FeatureValue::Num(if hi == lo { 0.0 } else { sum });
+        }
+        (&Run::Welford { n, mean, m2 }, k) => {
+            // running covers [live, len); the answer covers [lo, hi)
+            let mut w = if hi < s.live {
+                Run::Welford {
+                    n: 0,
+                    mean: 0.0,
+                    m2: 0.0,
+                }
+            } else {
+                let mut w = Run::Welford { n, mean, m2 };
+                let mut remaining = s.entries.len() - s.live;
+                for &(_, v) in s.entries.range(hi..) {
+                    remaining = remaining.saturating_sub(1);
+                    w.remove(v, remaining);
+                }
+                w
+            };
+            for &(t, v) in s.entries.range(lo..s.live.min(hi)) {
+                w.add(t, v);
+            }
+            if let Run::Welford { n, mean, m2 } = w {
+                *out = welford_value(k, n, mean, m2);
+            }
+        }
+        (Run::Plain, AggKind::Rate { unit }) => *out = rate((hi - lo) as u64, size, *unit),
+        (Run::Plain, AggKind::LastN { n }) => {
+            let seq = crate::agg::seq_mut(out);
+            let from = hi - (hi - lo).min(*n);
+            seq.extend(s.entries.range(from..hi).map(|&(_, v)| v));
+        }
+        (Run::Plain, AggKind::Recency) => {
+            *out = if hi > lo {
+                FeatureValue::Int(ts.saturating_sub(s.entries[hi - 1].0))
+            } else {
+                FeatureValue::Null
+            }
+        }
+        (Run::Plain, _) => *out = FeatureValue::Int((hi - lo) as i64),
+        _ => {
+            let scratch = &mut feat.scratch;
+            scratch.reset();
+            for &(t, v) in s.entries.range(lo..hi) {
+                scratch.add(t, v, ts);
+            }
+            scratch.result(&feat.agg, ctx, out);
+        }
+    }
+}
+
+/// Everything this sliding state will need next: a firing, a pane drop or a final prune.
+fn sliding_need(s: &Sliding, lat: i64) -> i64 {
+    let mut need = s.next_fire().map_or(NO_TIMER, |e| e.saturating_sub(1));
+    if let Some(&(p, _)) = s.panes.front() {
+        need = need.min(s.pane_drop_time(p, lat));
+    } else if let Some(&(t, _)) = s.entries.back() {
+        need = need.min(t.saturating_add(s.size).saturating_add(lat));
+    }
+    need
+}
+
+fn sliding_timer(feat: &mut Feat, s: &mut Sliding, ctx: &mut Ctx<'_>) -> i64 {
+    while let Some(e) = s.next_fire() {
+        if e.saturating_sub(1) > ctx.wm {
+            break;
+        }
+        let start = e.saturating_sub(s.size);
+        s.merge_window(&mut feat.scratch, start, e, ctx.horizon);
+        ctx.emit(feat, &feat.scratch, start, e, e, s.size, false);
+        s.fired_to = e;
+    }
+    s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
+    while let Some(&(p, _)) = s.panes.front() {
+        if s.pane_drop_time(p, ctx.lat) > ctx.wm {
+            break;
+        }
+        if let Some((_, acc)) = s.panes.pop_front() {
+            feat.give_acc(acc);
+        }
+    }
+    s.prune(ctx.horizon);
+    sliding_need(s, ctx.lat)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tumbling windows and sessions
+// ---------------------------------------------------------------------------------------
+
+fn win_len(w: &Win) -> i64 {
+    w.end.saturating_sub(w.start)
+}
+
+fn windows_event(
+    feat: &mut Feat,
+    wins: &mut VecDeque<Win>,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &mut Ctx<'_>,
+) -> i64 {
+    let idx = match feat.window {
+        WindowSpec::Tumbling { size, offset } => {
+            let start = aligned_start(ts, size, offset);
+            let mut i = wins.len();
+            while i > 0 && wins[i - 1].start > start {
+                i -= 1;
+            }
+            if i > 0 && wins[i - 1].start == start {
+                i - 1
+            } else {
+                let acc = feat.take_acc();
+                wins.insert(
+                    i,
+                    Win {
+                        start,
+                        end: start.saturating_add(size),
+                        acc,
+                        emitted: false,
+                        pending: true,
+                    },
+                );
+                i
+            }
+        }
+        WindowSpec::Session { gap } => {
+            let (ps, pe) = (ts, ts.saturating_add(gap));
+            // sessions are sorted, disjoint and not touching: find those touching [ps, pe)
+            let mut hi = wins.len();
+            while hi > 0 && wins[hi - 1].start > pe {
+                hi -= 1;
+            }
+            let mut lo = hi;
+            while lo > 0 && wins[lo - 1].end >= ps {
+                lo -= 1;
+            }
+            if lo == hi {
+                let acc = feat.take_acc();
+                wins.insert(
+                    lo,
+                    Win {
+                        start: ps,
+                        end: pe,
+                        acc,
+                        emitted: false,
+                        pending: true,
+                    },
+                );
+            } else {
+                // merge lo..hi into lo
+                let mut end = pe.max(wins[hi - 1].end);
+                let mut emitted = wins[lo].emitted;
+                for _ in lo + 1..hi {
+                    if let Some(w) = wins.remove(lo + 1) {
+                        end = end.max(w.end);
+                        emitted |= w.emitted;
+                        wins[lo].acc.merge(&w.acc, ctx.horizon);
+                        feat.give_acc(w.acc);
+                    }
+                }
+                let w = &mut wins[lo];
+                w.start = w.start.min(ps);
+                w.end = end;
+                w.emitted = emitted;
+            }
+            lo
+        }
+        _ => return NO_TIMER,
+    };
+    let w = &mut wins[idx];
+    if let Some(v) = m {
+        w.acc.add(ts, v, ctx.horizon);
+    }
+    w.pending = true;
+    w.acc.result(
+        &feat.agg,
+        ResultCtx {
+            window_len: win_len(w),
+            as_of: ts,
+        },
+        out,
+    );
+    let fire_at = w.end.saturating_sub(1);
+    if fire_at <= ctx.wm {
+        let update = w.emitted;
+        w.emitted = true;
+        w.pending = false;
+        ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
+        fire_at.saturating_add(ctx.lat)
+    } else {
+        fire_at
+    }
+}
+
+fn windows_timer(feat: &mut Feat, wins: &mut VecDeque<Win>, ctx: &mut Ctx<'_>) -> i64 {
+    for w in wins.iter_mut() {
+        if w.pending && w.end.saturating_sub(1) <= ctx.wm {
+            let update = w.emitted;
+            w.emitted = true;
+            w.pending = false;
+            ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
+        }
+    }
+    while let Some(w) = wins.front() {
+        if w.end.saturating_sub(1).saturating_add(ctx.lat) > ctx.wm {
+            break;
+        }
+        if let Some(w) = wins.pop_front() {
+            feat.give_acc(w.acc);
+        }
+    }
+    let mut need = NO_TIMER;
+    for w in wins.iter() {
+        let t = if w.pending {
+            w.end.saturating_sub(1)
+        } else {
+            w.end.saturating_sub(1).saturating_add(ctx.lat)
+        };
+        need = need.min(t);
+    }
+    need
+}
+
+// ---------------------------------------------------------------------------------------
+// Global windows
+// ---------------------------------------------------------------------------------------
+
+fn global_event(
+    feat: &mut Feat,
+    g: &mut Global,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &mut Ctx<'_>,
+) -> i64 {
+    let WindowSpec::Global { trigger, purge } = feat.window else {
+        return NO_TIMER;
+    };
+    if let Some(v) = m {
+        g.acc.add(ts, v, ctx.horizon);
+    }
+    g.dirty = true;
+    g.since_fire += 1;
+    g.acc.result(
+        &feat.agg,
+        ResultCtx {
+            window_len: 0,
+            as_of: ts,
+        },
+        out,
+    );
+    let fire = |g: &mut Global, ctx: &mut Ctx<'_>, feat: &Feat, as_of: i64, update: bool| {
+        ctx.emit(feat, &g.acc, i64::MIN, i64::MAX, as_of, 0, update);
+        g.dirty = false;
+        g.since_fire = 0;
+        if purge {
+            g.acc.reset();
+        }
+    };
+    match trigger {
+        Trigger::EveryEvent => {
+            fire(g, ctx, feat, ts, false);
+            NO_TIMER
+        }
+        Trigger::Count(n) => {
+            if g.since_fire >= n {
+                fire(g, ctx, feat, ts, false);
+            }
+            NO_TIMER
+        }
+        Trigger::EventTime(t) => {
+            let b = aligned_start(ts, t, 0).saturating_add(t);
+            g.boundary = g.boundary.max(b);
+            if b.saturating_sub(1) <= ctx.wm {
+                fire(g, ctx, feat, b, true);
+                NO_TIMER
+            } else {
+                b.saturating_sub(1)
+            }
+        }
+    }
+}
+
+fn global_timer(feat: &mut Feat, g: &mut Global, ctx: &mut Ctx<'_>) -> i64 {
+    let WindowSpec::Global {
+        trigger: Trigger::EventTime(t),
+        purge,
+    } = feat.window
+    else {
+        return NO_TIMER;
+    };
+    if g.dirty {
+        let _ = t;
+        ctx.emit(feat, &g.acc, i64::MIN, i64::MAX, g.boundary, 0, false);
+        g.dirty = false;
+        g.since_fire = 0;
+        if purge {
+            g.acc.reset();
+        }
+    }
+    NO_TIMER
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn radix_heap_pops_in_time_order_up_to_the_limit() {
+        let mut h = RadixHeap::new();
+        let mut rng = crate::rng::Rng::new(3);
+        let mut want = Vec::new();
+        for i in 0..500u32 {
+            let t = rng.below(10_000) as i64 - 5_000;
+            h.push(t, i);
+            want.push((t, i));
+        }
+        assert_eq!(h.pop_le(-5_001), None);
+        want.sort();
+        let mut got = Vec::new();
+        let mut limit = -5_000;
+        while limit <= 5_000 {
+            while let Some((t, k)) = h.pop_le(limit) {
+                assert!(t <= limit);
+                got.push((t, k));
+                // monotone pushes after pops are allowed
+                if k % 7 == 0 && k < 500 {
+                    let t2 = limit + 1 + (k as i64 % 100);
+                    h.push(t2, k + 1000);
+                    want.push((t2, k + 1000));
+                }
+            }
+            limit += 250;
+        }
+        while let Some(x) = h.pop_le(i64::MAX) {
+            got.push(x);
+        }
+        want.sort();
+        let mut g = got.clone();
+        g.sort();
+        assert_eq!(g, want);
+        // popped times never decrease
+        assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn state_struct_sizes_stay_small() {
+        // guards the per-key footprint documented in the module doc
+        assert!(
+            std::mem::size_of::<Acc>() <= 40,
+            "{}",
+            std::mem::size_of::<Acc>()
+        );
+        assert!(
+            std::mem::size_of::<FeatState>() <= 200,
+            "{}",
+            std::mem::size_of::<FeatState>()
+        );
     }
 }

@@ -1,7 +1,18 @@
 //! Feature filters: `field == value`, `!=`, `<`, `<=`, `>`, `>=`, `field in [a, b]`,
 //! combined with `and` / `or` (and binding tighter than or) and parentheses.
+//!
+//! Grammar (recursive descent):
+//! ```text
+//! expr    := and ('or' and)*
+//! and     := atom ('and' atom)*
+//! atom    := '(' expr ')' | field op literal | field 'in' '[' literal (',' literal)* ']'
+//! op      := '==' | '!=' | '<' | '<=' | '>' | '>='
+//! literal := "string" | 'string' | number | true | false
+//! ```
+//! Positions in error messages are 1-based character columns.
 
-use crate::{CoreError, Event, FieldId, Interner, Schema, Value};
+use crate::{CoreError, Event, FieldId, FieldType, Interner, Schema, Value};
+use std::cmp::Ordering;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmpOp {
@@ -11,6 +22,19 @@ pub enum CmpOp {
     Le,
     Gt,
     Ge,
+}
+
+impl CmpOp {
+    fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
 }
 
 /// A parsed filter. String literals are interned at parse time so matching compares ids.
@@ -29,6 +53,334 @@ pub enum Filter {
     Or(Box<Filter>, Box<Filter>),
 }
 
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Num(String),
+    Op(CmpOp),
+    LParen,
+    RParen,
+    LBracket,
+    RBracket,
+    Comma,
+    End,
+}
+
+impl Tok {
+    fn describe(&self) -> String {
+        match self {
+            Tok::Ident(s) => format!("`{s}`"),
+            Tok::Str(s) => format!("string \"{s}\""),
+            Tok::Num(s) => format!("number `{s}`"),
+            Tok::Op(o) => format!("`{}`", o.symbol()),
+            Tok::LParen => "`(`".into(),
+            Tok::RParen => "`)`".into(),
+            Tok::LBracket => "`[`".into(),
+            Tok::RBracket => "`]`".into(),
+            Tok::Comma => "`,`".into(),
+            Tok::End => "end of input".into(),
+        }
+    }
+}
+
+struct Parser<'a> {
+    expr: &'a str,
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    schema: &'a Schema,
+    interner: &'a mut Interner,
+}
+
+fn lex(expr: &str) -> Result<Vec<(Tok, usize)>, (String, usize)> {
+    let chars: Vec<char> = expr.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let col = i + 1;
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let two = |n: char| chars.get(i + 1) == Some(&n);
+        let (tok, len) = match c {
+            '(' => (Tok::LParen, 1),
+            ')' => (Tok::RParen, 1),
+            '[' => (Tok::LBracket, 1),
+            ']' => (Tok::RBracket, 1),
+            ',' => (Tok::Comma, 1),
+            '=' if two('=') => (Tok::Op(CmpOp::Eq), 2),
+            '!' if two('=') => (Tok::Op(CmpOp::Ne), 2),
+            '<' if two('=') => (Tok::Op(CmpOp::Le), 2),
+            '>' if two('=') => (Tok::Op(CmpOp::Ge), 2),
+            '<' => (Tok::Op(CmpOp::Lt), 1),
+            '>' => (Tok::Op(CmpOp::Gt), 1),
+            '=' => return Err(("`==` (a single `=` is not an operator)".into(), col)),
+            '"' | '\'' => {
+                let mut s = String::new();
+                let mut j = i + 1;
+                loop {
+                    match chars.get(j) {
+                        None => return Err((format!("a closing {c} for the string"), col)),
+                        Some('\\') => {
+                            match chars.get(j + 1) {
+                                Some(&e) => s.push(e),
+                                None => return Err((format!("a closing {c} for the string"), col)),
+                            }
+                            j += 2;
+                        }
+                        Some(&d) if d == c => break,
+                        Some(&d) => {
+                            s.push(d);
+                            j += 1;
+                        }
+                    }
+                }
+                (Tok::Str(s), j + 1 - i)
+            }
+            c if c.is_ascii_digit() || c == '-' || c == '+' || c == '.' => {
+                let mut j = i + 1;
+                while let Some(&d) = chars.get(j) {
+                    let exp_sign =
+                        (d == '-' || d == '+') && matches!(chars.get(j - 1), Some('e' | 'E'));
+                    if d.is_ascii_alphanumeric() || d == '.' || d == '_' || exp_sign {
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                (Tok::Num(chars[i..j].iter().collect()), j - i)
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let mut j = i + 1;
+                while let Some(&d) = chars.get(j) {
+                    if d.is_alphanumeric() || d == '_' || d == '.' {
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                (Tok::Ident(chars[i..j].iter().collect()), j - i)
+            }
+            other => {
+                return Err((
+                    format!("a field, operator, value or parenthesis, found `{other}`"),
+                    col,
+                ))
+            }
+        };
+        out.push((tok, col));
+        i += len;
+    }
+    out.push((Tok::End, chars.len() + 1));
+    Ok(out)
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.pos.min(self.toks.len() - 1)].0
+    }
+
+    fn col(&self) -> usize {
+        self.toks[self.pos.min(self.toks.len() - 1)].1
+    }
+
+    fn bump(&mut self) -> Tok {
+        let t = self.peek().clone();
+        if self.pos < self.toks.len() - 1 {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn err(&self, msg: String) -> CoreError {
+        CoreError::Filter {
+            expr: self.expr.to_string(),
+            msg,
+        }
+    }
+
+    fn expected(&self, what: &str) -> CoreError {
+        self.err(format!(
+            "expected {what} at position {}, found {}",
+            self.col(),
+            self.peek().describe()
+        ))
+    }
+
+    fn is_kw(&self, kw: &str) -> bool {
+        matches!(self.peek(), Tok::Ident(s) if s == kw)
+    }
+
+    fn parse_or(&mut self) -> Result<Filter, CoreError> {
+        let mut left = self.parse_and()?;
+        while self.is_kw("or") {
+            self.bump();
+            let right = self.parse_and()?;
+            left = Filter::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn parse_and(&mut self) -> Result<Filter, CoreError> {
+        let mut left = self.parse_atom()?;
+        while self.is_kw("and") {
+            self.bump();
+            let right = self.parse_atom()?;
+            left = Filter::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn parse_atom(&mut self) -> Result<Filter, CoreError> {
+        if *self.peek() == Tok::LParen {
+            self.bump();
+            let inner = self.parse_or()?;
+            if *self.peek() != Tok::RParen {
+                return Err(self.expected("`)`, `and` or `or`"));
+            }
+            self.bump();
+            return Ok(inner);
+        }
+        let col = self.col();
+        let name = match self.peek() {
+            Tok::Ident(s) if !matches!(s.as_str(), "and" | "or" | "in" | "true" | "false") => {
+                s.clone()
+            }
+            _ => return Err(self.expected("a field name or `(`")),
+        };
+        let Some(field) = self.schema.field_id(&name) else {
+            let known: Vec<&str> = (0..self.schema.len())
+                .map(|i| self.schema.name(i))
+                .collect();
+            return Err(self.err(format!(
+                "unknown field `{name}` at position {col}; known fields: {}",
+                if known.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        self.bump();
+        let ty = self.schema.field_type(field);
+        if self.is_kw("in") {
+            self.bump();
+            if *self.peek() != Tok::LBracket {
+                return Err(self.expected("`[` after `in`"));
+            }
+            self.bump();
+            let mut values = Vec::new();
+            loop {
+                values.push(self.literal(&name, ty)?);
+                match self.peek() {
+                    Tok::Comma => {
+                        self.bump();
+                    }
+                    Tok::RBracket => {
+                        self.bump();
+                        break;
+                    }
+                    _ => return Err(self.expected("`,` or `]`")),
+                }
+            }
+            return Ok(Filter::In { field, values });
+        }
+        let op = match self.peek() {
+            Tok::Op(op) => *op,
+            _ => {
+                return Err(self.expected(
+                    "an operator (`==`, `!=`, `<`, `<=`, `>`, `>=` or `in`) after the field",
+                ))
+            }
+        };
+        let op_col = self.col();
+        self.bump();
+        if !matches!(op, CmpOp::Eq | CmpOp::Ne) && matches!(ty, FieldType::String | FieldType::Bool)
+        {
+            return Err(self.err(format!(
+                "`{}` at position {op_col} needs a numeric field, but `{name}` is a {}; use `==`, `!=` or `in`",
+                op.symbol(),
+                type_name(ty)
+            )));
+        }
+        let value = self.literal(&name, ty)?;
+        Ok(Filter::Cmp { field, op, value })
+    }
+
+    fn literal(&mut self, name: &str, ty: FieldType) -> Result<Value, CoreError> {
+        let col = self.col();
+        let tok = self.peek().clone();
+        let mismatch = |p: &Self, found: &str| {
+            p.err(format!(
+                "field `{name}` is a {}, but the value at position {col} is {found}",
+                type_name(ty)
+            ))
+        };
+        let v = match (&tok, ty) {
+            (Tok::Str(s), FieldType::String) => Value::Str(self.interner.intern(s)),
+            (Tok::Str(_), _) => return Err(mismatch(self, "a string")),
+            (Tok::Ident(b), FieldType::Bool) if b == "true" || b == "false" => {
+                Value::Bool(b == "true")
+            }
+            (Tok::Ident(b), _) if b == "true" || b == "false" => {
+                return Err(mismatch(self, "a boolean"))
+            }
+            (Tok::Num(n), FieldType::Int) => match n.parse::<i64>() {
+                Ok(i) => Value::Int(i),
+                Err(_) => {
+                    return Err(self.err(format!(
+                        "field `{name}` is an integer, but `{n}` at position {col} is not a whole number in range"
+                    )))
+                }
+            },
+            (Tok::Num(n), FieldType::Float) => match n.parse::<f64>() {
+                Ok(f) if f.is_finite() => Value::Float(f),
+                _ => {
+                    return Err(self.err(format!(
+                        "`{n}` at position {col} is not a finite number"
+                    )))
+                }
+            },
+            (Tok::Num(_), _) => return Err(mismatch(self, "a number")),
+            _ => {
+                return Err(self.expected(&format!(
+                    "a {} value for field `{name}`",
+                    type_name(ty)
+                )))
+            }
+        };
+        self.bump();
+        Ok(v)
+    }
+}
+
+fn type_name(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::Bool => "boolean",
+        FieldType::Int => "integer",
+        FieldType::Float => "float",
+        FieldType::String => "string",
+    }
+}
+
+/// Compares an event value with a literal; `None` when they are not comparable.
+fn compare(a: Value, b: Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(&y)),
+        (Value::Str(x), Value::Str(y)) => (x == y).then_some(Ordering::Equal).or(Some(
+            // strings only support equality; any non-equal order is fine for `!=`
+            Ordering::Less,
+        )),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(&y)),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            a.as_f64()?.partial_cmp(&b.as_f64()?)
+        }
+        _ => None,
+    }
+}
+
 impl Filter {
     /// Parses `expr` against `schema`. Unknown fields, a literal of the wrong type for the
     /// field, or an ordering comparison on a string field are errors.
@@ -38,13 +390,172 @@ impl Filter {
         schema: &Schema,
         interner: &mut Interner,
     ) -> Result<Filter, CoreError> {
-        let _ = (expr, schema, interner);
-        todo!("core helper")
+        let toks = lex(expr).map_err(|(what, col)| CoreError::Filter {
+            expr: expr.to_string(),
+            msg: format!("expected {what} at position {col}"),
+        })?;
+        let mut p = Parser {
+            expr,
+            toks,
+            pos: 0,
+            schema,
+            interner,
+        };
+        let f = p.parse_or()?;
+        if *p.peek() != Tok::End {
+            return Err(p.expected("`and`, `or` or the end of the filter"));
+        }
+        Ok(f)
     }
 
     /// Does the event pass? A `Null` field fails every comparison except `!=`.
     pub fn matches(&self, ev: &Event) -> bool {
-        let _ = ev;
-        todo!("core helper")
+        match self {
+            Filter::Cmp { field, op, value } => {
+                let v = ev.field(*field);
+                match compare(v, *value) {
+                    None => *op == CmpOp::Ne,
+                    Some(o) => match op {
+                        CmpOp::Eq => o == Ordering::Equal,
+                        CmpOp::Ne => o != Ordering::Equal,
+                        CmpOp::Lt => o == Ordering::Less && !matches!(v, Value::Str(_)),
+                        CmpOp::Le => o != Ordering::Greater && !matches!(v, Value::Str(_)),
+                        CmpOp::Gt => o == Ordering::Greater,
+                        CmpOp::Ge => o != Ordering::Less && !matches!(v, Value::Str(_)),
+                    },
+                }
+            }
+            Filter::In { field, values } => {
+                let v = ev.field(*field);
+                values
+                    .iter()
+                    .any(|l| compare(v, *l) == Some(Ordering::Equal))
+            }
+            Filter::And(a, b) => a.matches(ev) && b.matches(ev),
+            Filter::Or(a, b) => a.matches(ev) || b.matches(ev),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyId;
+
+    fn setup() -> (Schema, Interner) {
+        let mut s = Schema::new();
+        s.add("event_type", FieldType::String); // 0
+        s.add("amount", FieldType::Float); // 1
+        s.add("n", FieldType::Int); // 2
+        s.add("flag", FieldType::Bool); // 3
+        (s, Interner::new())
+    }
+
+    fn ev(it: &mut Interner, et: Option<&str>, amount: f64, n: i64, flag: bool) -> Event {
+        Event {
+            key: KeyId(0),
+            ts: 0,
+            fields: vec![
+                et.map_or(Value::Null, |e| Value::Str(it.intern(e))),
+                Value::Float(amount),
+                Value::Int(n),
+                Value::Bool(flag),
+            ],
+        }
+    }
+
+    #[test]
+    fn parses_and_matches() {
+        let (s, mut it) = setup();
+        let login = ev(&mut it, Some("login"), 5.0, 3, true);
+        let purchase = ev(&mut it, Some("purchase"), 150.0, 10, false);
+        let none = ev(&mut it, None, 0.0, 0, false);
+        let cases: &[(&str, [bool; 3])] = &[
+            ("event_type == \"login\"", [true, false, false]),
+            ("event_type == 'login'", [true, false, false]),
+            ("event_type != 'login'", [false, true, true]),
+            ("amount > 100", [false, true, false]),
+            ("amount >= 5", [true, true, false]),
+            ("amount < 5.5", [true, false, true]),
+            ("amount <= 5", [true, false, true]),
+            ("n == 3", [true, false, false]),
+            ("n in [3, 10]", [true, true, false]),
+            ("event_type in ['login', \"x\"]", [true, false, false]),
+            ("flag == true", [true, false, false]),
+            ("flag != true", [false, true, true]),
+            // and binds tighter than or
+            ("n == 10 or n == 3 and amount > 100", [false, true, false]),
+            ("(n == 10 or n == 3) and amount > 100", [false, true, false]),
+            ("(n == 10 or n == 3) and amount < 100", [true, false, false]),
+            ("amount > -1e1 and n >= -3", [true, true, true]),
+        ];
+        for (expr, want) in cases {
+            let f = Filter::parse(expr, &s, &mut it).unwrap();
+            let got = [f.matches(&login), f.matches(&purchase), f.matches(&none)];
+            assert_eq!(&got, want, "{expr}");
+        }
+        // precedence is structural: a or (b and c)
+        let f = Filter::parse("n == 1 or n == 2 and n == 3", &s, &mut it).unwrap();
+        assert!(matches!(f, Filter::Or(_, ref r) if matches!(**r, Filter::And(_, _))));
+    }
+
+    #[test]
+    fn null_fails_all_but_ne() {
+        let (s, mut it) = setup();
+        let e = Event {
+            key: KeyId(0),
+            ts: 0,
+            fields: vec![],
+        };
+        for (expr, want) in [
+            ("amount == 1", false),
+            ("amount < 1", false),
+            ("amount > 1", false),
+            ("amount != 1", true),
+            ("amount in [1]", false),
+        ] {
+            assert_eq!(
+                Filter::parse(expr, &s, &mut it).unwrap().matches(&e),
+                want,
+                "{expr}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        let (s, mut it) = setup();
+        let err = |e: &str| {
+            Filter::parse(e, &s, &mut Interner::new())
+                .unwrap_err()
+                .to_string()
+        };
+        let _ = &mut it;
+        assert!(err("nope == 1").contains("unknown field `nope` at position 1"));
+        assert!(err("amount == 'x'").contains("field `amount` is a float"));
+        assert!(err("n == 1.5").contains("not a whole number"));
+        assert!(err("event_type < 'a'").contains("needs a numeric field"));
+        assert!(err("flag == 1").contains("is a boolean"));
+        assert!(err("amount = 1").contains("`==`"));
+        let e = err("amount == 1 and");
+        assert!(
+            e.contains("expected a field name or `(` at position 16"),
+            "{e}"
+        );
+        let e = err("(amount == 1");
+        assert!(e.contains("expected `)`"), "{e}");
+        let e = err("amount 1");
+        assert!(e.contains("expected an operator"), "{e}");
+        let e = err("n in [1 2]");
+        assert!(e.contains("expected `,` or `]` at position 9"), "{e}");
+        let e = err("n in []");
+        assert!(
+            e.contains("expected a integer value") || e.contains("integer value"),
+            "{e}"
+        );
+        assert!(err("event_type == 'abc").contains("closing"));
+        assert!(err("amount == 1 amount").contains("end of the filter"));
+        assert!(err("").contains("at position 1"));
+        assert!(err("amount == 1 # x").contains("found `#`"));
     }
 }

@@ -1,2 +1,26 @@
 //! eddy-runtime: running a pipeline. The spec, decoding JSONL/CSV into typed events, file and
 //! stdin sources, file and stdout sinks, dead letters, and run statistics.
+//!
+//! One job per module:
+//! - [`spec`]: the TOML pipeline spec, validated into eddy-core types with every error's key path;
+//! - [`json`]: a validating one-object-per-line JSON scanner;
+//! - [`decode`]: JSONL/CSV lines → the reused [`eddy_core::Event`];
+//! - [`source`]: partitioned line sources with offsets (files, stdin, memory);
+//! - [`encode`]: the output contract (per-event rows, window rows, late events, dead letters);
+//! - [`sink`]: buffered file/stdout outputs;
+//! - [`pipeline`]: source → decode → watermark → engine → sinks, and the run [`pipeline::Summary`];
+//! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams.
+
+pub mod decode;
+pub mod encode;
+pub mod error;
+pub mod generate;
+pub mod json;
+pub mod pipeline;
+pub mod sink;
+pub mod source;
+pub mod spec;
+
+pub use error::{DecodeError, RuntimeError, SpecError, SpecErrors};
+pub use pipeline::{Pipeline, RunHooks, Summary};
+pub use spec::PipelineSpec;

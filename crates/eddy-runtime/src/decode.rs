@@ -1,0 +1,1043 @@
+//! Decoding JSONL and CSV lines into the reused [`eddy_core::Event`].
+//!
+//! Only the declared fields (key, timestamp, event id and `[source.fields]`) are extracted;
+//! every other member is skipped but still validated, so a malformed line is always refused.
+//! Keys are interned into the decoder's own key table, string fields into the pipeline's
+//! [`Interner`]. Every error names the line and, when there is one, the field.
+
+use eddy_core::time::{
+    from_epoch_millis, from_epoch_seconds, parse_rfc3339, TimestampFormat, MAX_EVENT_TS,
+    MIN_EVENT_TS,
+};
+use eddy_core::{Event, FieldId, FieldType, Interner, KeyId, Schema, Sym, Timestamp, Value};
+
+use crate::error::DecodeError;
+use crate::json::{self, Kind};
+use crate::spec::{InputFormat, SourceSpec};
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    key: bool,
+    ts: bool,
+    id: bool,
+    field: Option<(FieldId, FieldType)>,
+}
+
+/// Decodes one source's lines. One decoder per source partition.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    format: InputFormat,
+    ts_format: TimestampFormat,
+    key_name: String,
+    ts_name: String,
+    id_name: Option<String>,
+    field_names: Vec<String>,
+    /// Declared names (JSON member names) and what they feed.
+    names: Vec<(Box<[u8]>, Slot)>,
+    /// CSV: the slot of each column, from the header.
+    columns: Vec<Slot>,
+    column_names: Vec<String>,
+    header_seen: bool,
+    keys: Interner,
+    scratch: Vec<u8>,
+    cells: Vec<(usize, usize, bool)>,
+    /// JSON: for the i-th member of a line, the index in `names` it matched last time
+    /// (lines of one stream usually share their member order), or `u16::MAX` for none.
+    hints: Vec<u16>,
+    ts_cache: TsCache,
+    /// Raw bytes → symbol for string fields (skips UTF-8 checks and `&str` hashing on hits).
+    /// The decoder must always be given the same [`Interner`].
+    sym_cache: SymCache,
+    /// Raw bytes → key.
+    key_cache: SymCache,
+}
+
+/// Why a value was refused (the caller adds the line and field).
+type FieldErr = String;
+
+impl Decoder {
+    pub fn new(source: &SourceSpec, schema: &Schema) -> Decoder {
+        let mut names: Vec<(Box<[u8]>, Slot)> = Vec::new();
+        let mut slot_of = |name: &str| -> usize {
+            if let Some(i) = names.iter().position(|(n, _)| &**n == name.as_bytes()) {
+                return i;
+            }
+            names.push((name.as_bytes().into(), Slot::default()));
+            names.len() - 1
+        };
+        let k = slot_of(&source.key);
+        let t = slot_of(&source.timestamp);
+        let id = source.event_id.as_deref().map(&mut slot_of);
+        let mut field_slots = Vec::new();
+        for f in 0..schema.len() {
+            field_slots.push((slot_of(schema.name(f)), f, schema.field_type(f)));
+        }
+        names[k].1.key = true;
+        names[t].1.ts = true;
+        if let Some(id) = id {
+            names[id].1.id = true;
+        }
+        for (s, f, ty) in field_slots {
+            names[s].1.field = Some((f, ty));
+        }
+        Decoder {
+            format: source.format,
+            ts_format: source.timestamp_format,
+            key_name: source.key.clone(),
+            ts_name: source.timestamp.clone(),
+            id_name: source.event_id.clone(),
+            field_names: (0..schema.len())
+                .map(|f| schema.name(f).to_string())
+                .collect(),
+            names,
+            columns: Vec::new(),
+            column_names: Vec::new(),
+            header_seen: false,
+            keys: Interner::new(),
+            scratch: Vec::new(),
+            cells: Vec::new(),
+            hints: Vec::new(),
+            ts_cache: TsCache::default(),
+            sym_cache: SymCache::default(),
+            key_cache: SymCache::default(),
+        }
+    }
+
+    pub fn format(&self) -> InputFormat {
+        self.format
+    }
+
+    pub fn timestamp_format(&self) -> TimestampFormat {
+        self.ts_format
+    }
+
+    pub fn key_field(&self) -> &str {
+        &self.key_name
+    }
+
+    pub fn timestamp_field(&self) -> &str {
+        &self.ts_name
+    }
+
+    pub fn event_id_field(&self) -> Option<&str> {
+        self.id_name.as_deref()
+    }
+
+    pub fn field_names(&self) -> &[String] {
+        &self.field_names
+    }
+
+    /// The key string of an interned key.
+    pub fn key(&self, id: KeyId) -> &str {
+        self.keys.resolve(eddy_core::Sym(id.0))
+    }
+
+    /// Number of distinct keys seen.
+    pub fn num_keys(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// CSV: whether the header line has been read.
+    pub fn needs_header(&self) -> bool {
+        self.format == InputFormat::Csv && !self.header_seen
+    }
+
+    /// CSV: reads the header line. Fails when the key or timestamp column is missing.
+    pub fn read_header(&mut self, line: &[u8]) -> Result<(), String> {
+        // A UTF-8 byte order mark (as spreadsheet exports write) is not part of the first name.
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        let text = std::str::from_utf8(line).map_err(|_| "header is not valid UTF-8")?;
+        split_csv(line, &mut self.cells).map_err(|e| format!("malformed header: {e}"))?;
+        self.columns.clear();
+        self.column_names.clear();
+        for &(s, e, quoted) in &self.cells {
+            let name = if quoted {
+                unquote_csv(&line[s..e])
+            } else {
+                text[s..e].trim().to_string()
+            };
+            let slot = self
+                .names
+                .iter()
+                .find(|(n, _)| **n == *name.as_bytes())
+                .map(|(_, s)| *s)
+                .unwrap_or_default();
+            self.columns.push(slot);
+            self.column_names.push(name);
+        }
+        let has = |f: fn(&Slot) -> bool| self.columns.iter().any(f);
+        if !has(|s| s.key) {
+            return Err(format!(
+                "the header has no key column `{}` (columns: {})",
+                self.key_name,
+                self.column_names.join(", ")
+            ));
+        }
+        if !has(|s| s.ts) {
+            return Err(format!(
+                "the header has no timestamp column `{}` (columns: {})",
+                self.ts_name,
+                self.column_names.join(", ")
+            ));
+        }
+        self.header_seen = true;
+        Ok(())
+    }
+
+    /// Decodes one line (without its newline) into `ev`.
+    pub fn decode(
+        &mut self,
+        line: &[u8],
+        lineno: u64,
+        ev: &mut Event,
+        interner: &mut Interner,
+    ) -> Result<(), DecodeError> {
+        ev.fields.clear();
+        ev.fields.resize(self.field_names.len(), Value::Null);
+        if !line.is_ascii() && std::str::from_utf8(line).is_err() {
+            return Err(DecodeError {
+                line: lineno,
+                field: None,
+                msg: "not valid UTF-8".into(),
+            });
+        }
+        match self.format {
+            InputFormat::Jsonl => self.decode_json(line, lineno, ev, interner),
+            InputFormat::Csv => self.decode_csv(line, lineno, ev, interner),
+        }
+    }
+
+    fn decode_json(
+        &mut self,
+        line: &[u8],
+        lineno: u64,
+        ev: &mut Event,
+        interner: &mut Interner,
+    ) -> Result<(), DecodeError> {
+        let mut have_key = false;
+        let mut have_ts = false;
+        let mut failure: Option<(String, FieldErr)> = None;
+        let names = &self.names;
+        let keys = &mut self.keys;
+        let scratch = &mut self.scratch;
+        let ts_format = self.ts_format;
+        let hints = &mut self.hints;
+        let ts_cache = &mut self.ts_cache;
+        let sym_cache = &mut self.sym_cache;
+        let key_cache = &mut self.key_cache;
+        let mut member = 0usize;
+        let scanned = json::scan_object(line, |name, kind, val| {
+            let m = member;
+            member += 1;
+            if m >= hints.len() {
+                hints.resize(m + 1, u16::MAX - 1);
+            }
+            let hint = hints[m] as usize;
+            let slot = if hint < names.len() && eq_short(&names[hint].0, name) {
+                names[hint].1
+            } else if hint == u16::MAX as usize && !names.iter().any(|(n, _)| **n == *name) {
+                return Ok(());
+            } else {
+                match names.iter().position(|(n, _)| **n == *name) {
+                    Some(i) => {
+                        hints[m] = i as u16;
+                        names[i].1
+                    }
+                    None => {
+                        hints[m] = u16::MAX;
+                        return Ok(());
+                    }
+                }
+            };
+            let res = (|| -> Result<(), FieldErr> {
+                if slot.key {
+                    ev.key = json_key(kind, val, keys, key_cache, scratch)?;
+                    have_key = true;
+                }
+                if slot.ts {
+                    ev.ts = json_ts(kind, val, ts_format, scratch, ts_cache)?;
+                    have_ts = true;
+                }
+                if slot.id {
+                    match kind {
+                        Kind::Str { .. } | Kind::Num { int: true } | Kind::Null => {}
+                        k => {
+                            return Err(format!(
+                                "expected a string or integer event id, found {}",
+                                k.describe()
+                            ))
+                        }
+                    }
+                }
+                if let Some((fid, ty)) = slot.field {
+                    ev.fields[fid] = json_value(kind, val, ty, interner, sym_cache, scratch)?;
+                }
+                Ok(())
+            })();
+            match res {
+                Ok(()) => Ok(()),
+                Err(msg) => {
+                    failure = Some((String::from_utf8_lossy(name).into_owned(), msg));
+                    Err(())
+                }
+            }
+        });
+        match scanned {
+            Err(e) => {
+                let field = e
+                    .non_finite_key
+                    .map(|(s, en)| String::from_utf8_lossy(&line[s..en]).into_owned());
+                let msg = if field.is_some() {
+                    e.msg.to_string()
+                } else {
+                    format!("malformed JSON at byte {}: {}", e.pos + 1, e.msg)
+                };
+                Err(DecodeError {
+                    line: lineno,
+                    field,
+                    msg,
+                })
+            }
+            Ok(false) => {
+                let (field, msg) = failure.unwrap_or_default();
+                Err(DecodeError {
+                    line: lineno,
+                    field: Some(field),
+                    msg,
+                })
+            }
+            Ok(true) => self.check_required(have_key, have_ts, lineno),
+        }
+    }
+
+    fn check_required(
+        &self,
+        have_key: bool,
+        have_ts: bool,
+        lineno: u64,
+    ) -> Result<(), DecodeError> {
+        if !have_key {
+            return Err(DecodeError {
+                line: lineno,
+                field: Some(self.key_name.clone()),
+                msg: "missing key".into(),
+            });
+        }
+        if !have_ts {
+            return Err(DecodeError {
+                line: lineno,
+                field: Some(self.ts_name.clone()),
+                msg: "missing timestamp".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn decode_csv(
+        &mut self,
+        line: &[u8],
+        lineno: u64,
+        ev: &mut Event,
+        interner: &mut Interner,
+    ) -> Result<(), DecodeError> {
+        if let Err(e) = split_csv(line, &mut self.cells) {
+            return Err(DecodeError {
+                line: lineno,
+                field: None,
+                msg: format!("malformed CSV: {e}"),
+            });
+        }
+        if self.cells.len() != self.columns.len() {
+            return Err(DecodeError {
+                line: lineno,
+                field: None,
+                msg: format!(
+                    "malformed CSV: expected {} columns (as in the header), found {}",
+                    self.columns.len(),
+                    self.cells.len()
+                ),
+            });
+        }
+        let mut have_key = false;
+        let mut have_ts = false;
+        let mut cell: String;
+        for (c, &(s, e, quoted)) in self.cells.iter().enumerate() {
+            let slot = self.columns[c];
+            if !(slot.key || slot.ts || slot.field.is_some()) {
+                continue;
+            }
+            let raw = &line[s..e];
+            let text: &str = if quoted {
+                cell = unquote_csv(raw);
+                &cell
+            } else {
+                // The line was checked to be UTF-8 and cells split on ASCII bytes.
+                std::str::from_utf8(raw).unwrap_or("")
+            };
+            let fail = |msg: String| DecodeError {
+                line: lineno,
+                field: Some(self.column_names[c].clone()),
+                msg,
+            };
+            if text.is_empty() {
+                continue; // Null: an absent key or timestamp is reported below.
+            }
+            if slot.key {
+                ev.key = KeyId(self.keys.intern(text).0);
+                have_key = true;
+            }
+            if slot.ts {
+                ev.ts = if self.ts_format == TimestampFormat::Rfc3339 {
+                    self.ts_cache.rfc3339(text)
+                } else {
+                    ts_from_text(text, self.ts_format)
+                }
+                .map_err(fail)?;
+                have_ts = true;
+            }
+            if let Some((fid, ty)) = slot.field {
+                ev.fields[fid] = match ty {
+                    FieldType::String => Value::Str(interner.intern(text)),
+                    FieldType::Int => Value::Int(parse_int(text.as_bytes()).map_err(fail)?),
+                    FieldType::Float => Value::Float(parse_float(text).map_err(fail)?),
+                    FieldType::Bool => match text {
+                        "true" => Value::Bool(true),
+                        "false" => Value::Bool(false),
+                        _ => {
+                            return Err(fail(format!(
+                                "expected a bool (true or false), found `{text}`"
+                            )))
+                        }
+                    },
+                };
+            }
+        }
+        self.check_required(have_key, have_ts, lineno)
+    }
+}
+
+/// Byte equality without a `memcmp` call (member names are short).
+#[inline]
+fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+fn str_of<'a>(kind: Kind, val: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a str, FieldErr> {
+    let bytes: &[u8] = if let Kind::Str { escaped: true } = kind {
+        json::unescape(val, scratch).map_err(|e| e.to_string())?;
+        scratch
+    } else {
+        val
+    };
+    std::str::from_utf8(bytes).map_err(|_| "not valid UTF-8".to_string())
+}
+
+/// Interning by raw bytes in front of an [`Interner`].
+#[derive(Debug, Clone, Default)]
+struct SymCache(rustc_hash::FxHashMap<Box<[u8]>, u32>);
+
+impl SymCache {
+    #[inline]
+    fn intern(&mut self, bytes: &[u8], interner: &mut Interner) -> Result<Sym, FieldErr> {
+        if let Some(&id) = self.0.get(bytes) {
+            return Ok(Sym(id));
+        }
+        let s = std::str::from_utf8(bytes).map_err(|_| "not valid UTF-8".to_string())?;
+        let sym = interner.intern(s);
+        self.0.insert(bytes.into(), sym.0);
+        Ok(sym)
+    }
+}
+
+/// The bytes of a JSON string (escapes resolved into `scratch` when there are any).
+#[inline]
+fn bytes_of<'a>(kind: Kind, val: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a [u8], FieldErr> {
+    if let Kind::Str { escaped: true } = kind {
+        json::unescape(val, scratch).map_err(|e| e.to_string())?;
+        Ok(scratch)
+    } else {
+        Ok(val)
+    }
+}
+
+fn json_key(
+    kind: Kind,
+    val: &[u8],
+    keys: &mut Interner,
+    cache: &mut SymCache,
+    scratch: &mut Vec<u8>,
+) -> Result<KeyId, FieldErr> {
+    match kind {
+        Kind::Str { .. } | Kind::Num { int: true } => {
+            let b = bytes_of(kind, val, scratch)?;
+            if b.is_empty() {
+                return Err("empty key".into());
+            }
+            Ok(KeyId(cache.intern(b, keys)?.0))
+        }
+        Kind::Null => Err("missing key (null)".into()),
+        k => Err(format!(
+            "expected a string or integer key, found {}",
+            k.describe()
+        )),
+    }
+}
+
+fn json_ts(
+    kind: Kind,
+    val: &[u8],
+    fmt: TimestampFormat,
+    scratch: &mut Vec<u8>,
+    cache: &mut TsCache,
+) -> Result<Timestamp, FieldErr> {
+    match (fmt, kind) {
+        (_, Kind::Null) => Err("missing timestamp (null)".into()),
+        (TimestampFormat::Rfc3339, Kind::Str { .. }) => cache.rfc3339(str_of(kind, val, scratch)?),
+        (TimestampFormat::Rfc3339, k) => Err(format!(
+            "expected an RFC 3339 timestamp string, found {}",
+            k.describe()
+        )),
+        (_, Kind::Num { .. }) => ts_from_text(std::str::from_utf8(val).unwrap_or(""), fmt),
+        (TimestampFormat::EpochMillis, k) => Err(format!(
+            "expected epoch milliseconds (an integer), found {}",
+            k.describe()
+        )),
+        (TimestampFormat::EpochSeconds, k) => Err(format!(
+            "expected epoch seconds (a number), found {}",
+            k.describe()
+        )),
+    }
+}
+
+fn range_check(ms: i64) -> Result<Timestamp, FieldErr> {
+    if ms < MIN_EVENT_TS {
+        return Err(format!(
+            "timestamp {ms} ms is before 1970-01-01T00:00:00Z; expected 1970..9999"
+        ));
+    }
+    if ms > MAX_EVENT_TS {
+        return Err(format!(
+            "timestamp {ms} ms is after 9999-12-31T23:59:59.999Z; expected 1970..9999"
+        ));
+    }
+    Ok(ms)
+}
+
+/// A fast path for RFC 3339 timestamps of one stream: consecutive events share their
+/// date and hour, so the epoch millisecond of `YYYY-MM-DDTHH` is computed once (by eddy-core's
+/// parser) and only `MM:SS[.fff]Z` is parsed per event. Anything else (offsets, lower-case
+/// letters, leap seconds, another hour that fails to parse) goes to eddy-core's parser, so
+/// the results are the same.
+#[derive(Debug, Clone, Default)]
+struct TsCache {
+    prefix: [u8; 13],
+    base: Option<Timestamp>,
+}
+
+impl TsCache {
+    fn rfc3339(&mut self, text: &str) -> Result<Timestamp, FieldErr> {
+        self.fast(text.as_bytes())
+            .map_or_else(|| ts_from_text(text, TimestampFormat::Rfc3339), Ok)
+    }
+
+    #[inline]
+    fn fast(&mut self, b: &[u8]) -> Option<Timestamp> {
+        if b.len() < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[b.len() - 1] != b'Z'
+        {
+            return None;
+        }
+        if self.base.is_none() || b[..13] != self.prefix {
+            let mut hour = [0u8; 20];
+            hour[..13].copy_from_slice(&b[..13]);
+            hour[13..].copy_from_slice(b":00:00Z");
+            let base = parse_rfc3339(std::str::from_utf8(&hour).ok()?).ok()?;
+            self.prefix.copy_from_slice(&b[..13]);
+            self.base = Some(base);
+        }
+        let d = |i: usize| b[i].wrapping_sub(b'0');
+        let (m1, m0, s1, s0) = (d(14), d(15), d(17), d(18));
+        if m1 > 5 || m0 > 9 || s1 > 5 || s0 > 9 {
+            return None;
+        }
+        let mut ms = self.base?
+            + (m1 as i64 * 10 + m0 as i64) * 60_000
+            + (s1 as i64 * 10 + s0 as i64) * 1_000;
+        let frac = &b[19..b.len() - 1];
+        if !frac.is_empty() {
+            let digits = frac.strip_prefix(b".")?;
+            if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let mut f = 0i64;
+            for i in 0..3 {
+                f = f * 10 + digits.get(i).map_or(0, |c| (c - b'0') as i64);
+            }
+            ms += f;
+        }
+        Some(ms)
+    }
+}
+
+/// Parses a timestamp written as text (an RFC 3339 string or an epoch number).
+pub fn ts_from_text(text: &str, fmt: TimestampFormat) -> Result<Timestamp, FieldErr> {
+    match fmt {
+        TimestampFormat::Rfc3339 => parse_rfc3339(text)
+            .map_err(|e| format!("`{text}` is not a valid RFC 3339 timestamp in 1970..9999 ({e})")),
+        TimestampFormat::EpochMillis => match parse_int(text.as_bytes()) {
+            Ok(ms) => {
+                range_check(ms)?;
+                from_epoch_millis(ms).map_err(|e| e.to_string())
+            }
+            Err(_) => Err(format!(
+                "`{text}` is not epoch milliseconds; expected an integer"
+            )),
+        },
+        TimestampFormat::EpochSeconds => {
+            if let Ok(s) = parse_int(text.as_bytes()) {
+                let ms = s.checked_mul(1000).ok_or_else(|| {
+                    format!(
+                        "timestamp {s} s is after 9999-12-31T23:59:59.999Z; expected 1970..9999"
+                    )
+                })?;
+                range_check(ms)?;
+                return from_epoch_millis(ms).map_err(|e| e.to_string());
+            }
+            let secs: f64 = text
+                .parse()
+                .map_err(|_| format!("`{text}` is not epoch seconds; expected a number"))?;
+            if !secs.is_finite() {
+                return Err(format!(
+                    "`{text}`: NaN and infinite timestamps are not allowed"
+                ));
+            }
+            range_check((secs * 1000.0).floor() as i64)?;
+            from_epoch_seconds(secs).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn json_value(
+    kind: Kind,
+    val: &[u8],
+    ty: FieldType,
+    interner: &mut Interner,
+    cache: &mut SymCache,
+    scratch: &mut Vec<u8>,
+) -> Result<Value, FieldErr> {
+    match (ty, kind) {
+        (_, Kind::Null) => Ok(Value::Null),
+        (FieldType::String, Kind::Str { .. }) => Ok(Value::Str(
+            cache.intern(bytes_of(kind, val, scratch)?, interner)?,
+        )),
+        (FieldType::Int, Kind::Num { int: true }) => parse_int(val).map(Value::Int),
+        (FieldType::Float, Kind::Num { .. }) => {
+            parse_float(std::str::from_utf8(val).unwrap_or("")).map(Value::Float)
+        }
+        (FieldType::Bool, Kind::Bool(b)) => Ok(Value::Bool(b)),
+        (ty, k) => Err(format!(
+            "expected {}, found {}",
+            match ty {
+                FieldType::String => "a string",
+                FieldType::Int => "an integer",
+                FieldType::Float => "a number",
+                FieldType::Bool => "a boolean",
+            },
+            k.describe()
+        )),
+    }
+}
+
+/// Parses a decimal integer (optional leading `-`), refusing overflow.
+pub fn parse_int(b: &[u8]) -> Result<i64, FieldErr> {
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .ok_or_else(|| {
+                format!(
+                    "`{}` is not an integer in the 64-bit range",
+                    String::from_utf8_lossy(b)
+                )
+            });
+    }
+    let mut v: u64 = 0;
+    let overflow = || {
+        format!(
+            "`{}` is out of the 64-bit integer range",
+            String::from_utf8_lossy(b)
+        )
+    };
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return Err(format!(
+                "`{}` is not an integer",
+                String::from_utf8_lossy(b)
+            ));
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((c - b'0') as u64))
+            .ok_or_else(overflow)?;
+    }
+    if neg {
+        if v <= i64::MAX as u64 + 1 {
+            Ok((v as i64).wrapping_neg())
+        } else {
+            Err(overflow())
+        }
+    } else {
+        i64::try_from(v).map_err(|_| overflow())
+    }
+}
+
+/// Parses a finite float.
+pub fn parse_float(s: &str) -> Result<f64, FieldErr> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() => Ok(f),
+        Ok(_) => Err(format!("`{s}`: NaN and infinite numbers are not allowed")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+/// Splits a CSV line (RFC 4180 quoting, `,` delimiter) into cell spans. Quoted cells are
+/// returned with their quotes stripped and `quoted = true` (doubled quotes not yet resolved).
+pub fn split_csv(line: &[u8], cells: &mut Vec<(usize, usize, bool)>) -> Result<(), String> {
+    cells.clear();
+    let mut i = 0;
+    loop {
+        if line.get(i) == Some(&b'"') {
+            let start = i + 1;
+            let mut j = start;
+            loop {
+                match memchr::memchr(b'"', &line[j..]) {
+                    None => return Err(format!("unterminated quoted cell at byte {}", i + 1)),
+                    Some(off) => {
+                        j += off;
+                        if line.get(j + 1) == Some(&b'"') {
+                            j += 2;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            cells.push((start, j, true));
+            i = j + 1;
+            match line.get(i) {
+                None => return Ok(()),
+                Some(b',') => i += 1,
+                Some(_) => {
+                    return Err(format!(
+                        "unexpected character after a closing quote at byte {}",
+                        i + 1
+                    ))
+                }
+            }
+        } else {
+            let end = memchr::memchr(b',', &line[i..]).map_or(line.len(), |o| i + o);
+            if memchr::memchr(b'"', &line[i..end]).is_some() {
+                return Err(format!("quote inside an unquoted cell near byte {}", i + 1));
+            }
+            cells.push((i, end, false));
+            if end == line.len() {
+                return Ok(());
+            }
+            i = end + 1;
+        }
+    }
+}
+
+fn unquote_csv(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).replace("\"\"", "\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::PipelineSpec;
+
+    fn spec(format: &str, ts_format: &str) -> PipelineSpec {
+        PipelineSpec::parse(&format!(
+            r#"
+[source]
+format = "{format}"
+key = "user"
+timestamp = "ts"
+timestamp_format = "{ts_format}"
+event_id = "id"
+[source.fields]
+amount = "float"
+n = "int"
+kind = "string"
+ok = "bool"
+[[feature]]
+name = "c"
+agg = "count"
+window = {{ kind = "tumbling", size = "1m" }}
+"#
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn decode_lines(
+        format: &str,
+        ts_format: &str,
+        lines: &[&str],
+    ) -> (Decoder, Vec<Result<Event, DecodeError>>, Interner) {
+        let s = spec(format, ts_format);
+        let mut d = Decoder::new(&s.source, &s.schema);
+        let mut interner = s.interner.clone();
+        let mut out = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            let lineno = i as u64 + 1;
+            if d.needs_header() {
+                d.read_header(l.as_bytes()).unwrap();
+                continue;
+            }
+            let mut ev = Event::default();
+            out.push(
+                d.decode(l.as_bytes(), lineno, &mut ev, &mut interner)
+                    .map(|_| ev),
+            );
+        }
+        (d, out, interner)
+    }
+
+    fn err_of(r: &Result<Event, DecodeError>) -> &DecodeError {
+        match r {
+            Ok(ev) => panic!("decoded: {ev:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn json_fields_typed_and_interned() {
+        let (d, r, interner) = decode_lines(
+            "jsonl",
+            "epoch_ms",
+            &[
+                r#"{"user":"alice","ts":1000,"id":"e1","amount":12.5,"n":3,"kind":"buy","ok":true,"extra":{"x":[1,2]}}"#,
+                r#"{"ts":2000,"user":"bob","amount":7,"kind":"caf\u00e9"}"#,
+                r#"{"user":42,"ts":3000,"n":null}"#,
+            ],
+        );
+        let a = r[0].as_ref().unwrap();
+        assert_eq!(d.key(a.key), "alice");
+        assert_eq!(a.ts, 1000);
+        assert_eq!(a.fields[0], Value::Float(12.5));
+        assert_eq!(a.fields[1], Value::Int(3));
+        let Value::Str(sym) = a.fields[2] else {
+            panic!()
+        };
+        assert_eq!(interner.resolve(sym), "buy");
+        assert_eq!(a.fields[3], Value::Bool(true));
+        let b = r[1].as_ref().unwrap();
+        assert_eq!(d.key(b.key), "bob");
+        assert_eq!(b.fields[0], Value::Float(7.0));
+        assert_eq!(b.fields[1], Value::Null);
+        let Value::Str(sym) = b.fields[2] else {
+            panic!()
+        };
+        assert_eq!(interner.resolve(sym), "café");
+        let c = r[2].as_ref().unwrap();
+        assert_eq!(d.key(c.key), "42");
+        assert_eq!(d.num_keys(), 3);
+    }
+
+    #[test]
+    fn json_bad_inputs_name_line_and_field() {
+        let (_, r, _) = decode_lines(
+            "jsonl",
+            "epoch_ms",
+            &[
+                r#"{"user":"a","ts":1000"#,
+                r#"{"ts":1000}"#,
+                r#"{"user":"a"}"#,
+                r#"{"user":"a","ts":1000,"n":"three"}"#,
+                r#"{"user":"a","ts":1000,"amount":NaN}"#,
+                r#"{"user":"a","ts":1000,"amount":1e999}"#,
+                r#"{"user":"a","ts":-5}"#,
+                r#"{"user":"a","ts":253402300800000}"#,
+                r#"{"user":"a","ts":"1000"}"#,
+                r#"{"user":"a","ts":1000,"n":1.5}"#,
+                r#"{"user":"a","ts":1000,"ok":"yes"}"#,
+                r#"{"user":[1],"ts":1000}"#,
+                "not json",
+                r#"{"user":"a","ts":1000,"amount":-Infinity}"#,
+            ],
+        );
+        let expect: [(u64, Option<&str>, &str); 14] = [
+            (1, None, "malformed JSON"),
+            (2, Some("user"), "missing key"),
+            (3, Some("ts"), "missing timestamp"),
+            (4, Some("n"), "expected an integer, found a string"),
+            (5, Some("amount"), "NaN"),
+            (6, Some("amount"), "infinite"),
+            (7, Some("ts"), "before 1970"),
+            (8, Some("ts"), "after 9999"),
+            (9, Some("ts"), "expected epoch milliseconds"),
+            (10, Some("n"), "expected an integer, found a float"),
+            (11, Some("ok"), "expected a boolean"),
+            (12, Some("user"), "expected a string or integer key"),
+            (13, None, "malformed JSON"),
+            (14, Some("amount"), "infinite"),
+        ];
+        for (res, (line, field, needle)) in r.iter().zip(expect) {
+            let e = err_of(res);
+            assert_eq!(e.line, line, "{e}");
+            assert_eq!(e.field.as_deref(), field, "{e}");
+            assert!(
+                e.msg.contains(needle),
+                "line {line}: `{}` lacks `{needle}`",
+                e.msg
+            );
+            let shown = e.to_string();
+            assert!(shown.starts_with(&format!("line {line}")), "{shown}");
+            if let Some(f) = field {
+                assert!(shown.contains(&format!("field `{f}`")), "{shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn epoch_seconds_and_rfc3339_range() {
+        let (_, r, _) = decode_lines(
+            "jsonl",
+            "epoch_s",
+            &[
+                r#"{"user":"a","ts":1700000000}"#,
+                r#"{"user":"a","ts":-1}"#,
+                r#"{"user":"a","ts":1e300}"#,
+            ],
+        );
+        assert_eq!(r[0].as_ref().unwrap().ts, 1_700_000_000_000);
+        assert!(err_of(&r[1]).msg.contains("before 1970"));
+        assert!(err_of(&r[2]).msg.contains("after 9999"));
+    }
+
+    #[test]
+    fn csv_typed_quoted_and_bad() {
+        let (d, r, _) = decode_lines(
+            "csv",
+            "epoch_ms",
+            &[
+                "ts,user,amount,kind,n,ok,other",
+                "1000,alice,12.5,buy,3,true,zzz",
+                "2000,\"bob, jr\",,\"say \"\"hi\"\"\",,false,",
+                "3000,carol,NaN,x,1,true,",
+                "4000,carol,inf,x,1,true,",
+                "5000,carol,1.0,x,1.5,true,",
+                "6000,carol,1.0,x",
+                "7000,\"carol,1.0,x,1,true,",
+                ",carol,1.0,x,1,true,",
+                "8000,,1.0,x,1,true,",
+                "-1,dan,1.0,x,1,true,",
+                "9000,dan,1.0,x,1,maybe,",
+            ],
+        );
+        let a = r[0].as_ref().unwrap();
+        assert_eq!((d.key(a.key), a.ts), ("alice", 1000));
+        assert_eq!(a.fields[0], Value::Float(12.5));
+        let b = r[1].as_ref().unwrap();
+        assert_eq!(d.key(b.key), "bob, jr");
+        assert_eq!(b.fields[0], Value::Null);
+        let expect: [(u64, Option<&str>, &str); 9] = [
+            (4, Some("amount"), "NaN"),
+            (5, Some("amount"), "infinite"),
+            (6, Some("n"), "not an integer"),
+            (7, None, "expected 7 columns"),
+            (8, None, "unterminated"),
+            (9, Some("ts"), "missing timestamp"),
+            (10, Some("user"), "missing key"),
+            (11, Some("ts"), "before 1970"),
+            (12, Some("ok"), "expected a bool"),
+        ];
+        for (res, (line, field, needle)) in r[2..].iter().zip(expect) {
+            let e = err_of(res);
+            assert_eq!(e.line, line, "{e}");
+            assert_eq!(e.field.as_deref(), field, "{e}");
+            assert!(
+                e.msg.contains(needle),
+                "line {line}: `{}` lacks `{needle}`",
+                e.msg
+            );
+        }
+    }
+
+    #[test]
+    fn csv_header_needs_key_and_ts() {
+        let s = spec("csv", "epoch_ms");
+        let mut d = Decoder::new(&s.source, &s.schema);
+        assert!(d
+            .read_header(b"ts,amount")
+            .unwrap_err()
+            .contains("key column `user`"));
+        assert!(d
+            .read_header(b"user,amount")
+            .unwrap_err()
+            .contains("timestamp column `ts`"));
+        assert!(d.read_header(b"user,ts").is_ok());
+        assert!(d.read_header(b"\xEF\xBB\xBFuser,ts").is_ok());
+    }
+
+    #[test]
+    fn rfc3339_fast_path_agrees_with_core() {
+        let mut cache = TsCache::default();
+        let mut rng = eddy_core::rng::Rng::new(5);
+        let mut fast_hits = 0;
+        for i in 0..20_000 {
+            // Mostly close-together times (the cache's case), sometimes anywhere in range.
+            let ms = if i % 10 == 0 {
+                rng.below(MAX_EVENT_TS as u64 + 1) as i64
+            } else {
+                1_704_067_200_000 + rng.below(7_200_000) as i64
+            };
+            let mut s = String::new();
+            eddy_core::time::format_rfc3339(ms, &mut s);
+            // Vary the fraction: none, 1..=9 digits.
+            let s = match i % 4 {
+                0 => s.replace(&s[19..23], ""),
+                1 => s.replace(&s[19..23], &s[19..21]),
+                2 => s.replace("Z", "123456Z"),
+                _ => s,
+            };
+            if cache.fast(s.as_bytes()).is_some() {
+                fast_hits += 1;
+            }
+            let want = parse_rfc3339(&s).map_err(|e| e.to_string());
+            let got = cache.rfc3339(&s);
+            assert_eq!(got.is_ok(), want.is_ok(), "{s}");
+            if let (Ok(g), Ok(w)) = (got, want) {
+                assert_eq!(g, w, "{s}");
+            }
+        }
+        assert!(fast_hits > 15_000, "{fast_hits}");
+        for odd in [
+            "2024-01-01T00:00:60Z",
+            "2024-01-01T24:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2024-01-01T00:00:00.Z",
+            "2024-01-01T00:00:00+01:00",
+            "2024-01-01t00:00:00z",
+            "2024-01-01T00:60:00Z",
+            "1969-12-31T23:59:59Z",
+        ] {
+            let want = parse_rfc3339(odd).ok();
+            assert_eq!(cache.rfc3339(odd).ok(), want, "{odd}");
+        }
+    }
+
+    #[test]
+    fn ints_parse_exactly() {
+        assert_eq!(parse_int(b"-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(parse_int(b"9223372036854775807"), Ok(i64::MAX));
+        assert!(parse_int(b"9223372036854775808").is_err());
+        assert!(parse_int(b"12a").is_err());
+        assert!(parse_int(b"").is_err());
+        assert!(parse_int(b"-").is_err());
+    }
+}

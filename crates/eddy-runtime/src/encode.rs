@@ -1,0 +1,623 @@
+//! The output contract: per-event rows, window rows, late events and dead letters, as JSON
+//! Lines or CSV, written into reusable byte buffers.
+//!
+//! - per-event (JSONL): the input event's fields plus `"features": {"<name>": value, ...}`.
+//!   For JSONL input the features are spliced into the raw line before its closing `}`.
+//! - window row: `{"key","feature","window_start","window_end","value","update"}`, times in
+//!   epoch milliseconds (`null` for the unbounded ends of a global window).
+//! - late event: the raw input plus `"reason"` (and `"line"`).
+//! - dead letter: `{"line", "reason", "raw"}` (the raw line may not be valid JSON).
+
+use eddy_core::agg::FeatureValue;
+use eddy_core::engine::WindowRow;
+use eddy_core::time::TimestampFormat;
+use eddy_core::{Event, Interner, Value};
+
+use crate::decode::Decoder;
+use crate::json::write_str;
+use crate::spec::{InputFormat, OutputFormat};
+
+/// Encodes rows for one pipeline (feature names are pre-escaped once).
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    format: OutputFormat,
+    /// `"name":` for each feature, JSON-escaped.
+    json_names: Vec<Vec<u8>>,
+    names: Vec<String>,
+    seq_scratch: Vec<u8>,
+    /// JSON text (quoted, escaped) of interned strings, by symbol id; filled on first use.
+    sym_json: Vec<Vec<u8>>,
+    /// JSON text of keys, by key id.
+    key_json: Vec<Vec<u8>>,
+}
+
+/// Looks up (or fills) the cached JSON text of entry `i`.
+#[inline]
+fn cached<'a>(cache: &'a mut Vec<Vec<u8>>, i: usize, text: impl FnOnce() -> &'a str) -> &'a [u8] {
+    if i >= cache.len() {
+        cache.resize_with(i + 1, Vec::new);
+    }
+    if cache[i].is_empty() {
+        write_str(&mut cache[i], text().as_bytes());
+    }
+    &cache[i]
+}
+
+fn write_i64(out: &mut Vec<u8>, v: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+fn write_f64(out: &mut Vec<u8>, v: f64) {
+    // Whole numbers (counts as rates, sums of whole amounts) are common: write them with
+    // itoa, in the same form ryu would (`3.0`); below 1e16 ryu does not switch to exponents.
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        if v == 0.0 && v.is_sign_negative() {
+            out.extend_from_slice(b"-0.0");
+            return;
+        }
+        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+        out.extend_from_slice(b".0");
+        return;
+    }
+    if v.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// A typed value as JSON.
+pub fn write_value(out: &mut Vec<u8>, v: &Value, interner: &Interner) {
+    match *v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        Value::Int(i) => write_i64(out, i),
+        Value::Float(f) => write_f64(out, f),
+        Value::Str(s) => write_str(out, interner.resolve(s).as_bytes()),
+    }
+}
+
+/// A feature value as JSON.
+pub fn write_feature_value(out: &mut Vec<u8>, v: &FeatureValue, interner: &Interner) {
+    match v {
+        FeatureValue::Null => out.extend_from_slice(b"null"),
+        FeatureValue::Int(i) => write_i64(out, *i),
+        FeatureValue::Num(f) => write_f64(out, *f),
+        FeatureValue::Seq(items) => {
+            out.push(b'[');
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, x, interner);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+/// Encodes a per-event `{"<name>": value, ...}` features object without an [`Interner`]:
+/// it keeps its own copy of the JSON text of every interned string, fed in id order by
+/// [`FeaturesJson::push_strings`]. This lets the engine thread encode features while the
+/// reading thread keeps interning. The bytes are those of [`Encoder`]'s JSON output.
+#[derive(Debug, Clone)]
+pub struct FeaturesJson {
+    json_names: Vec<Vec<u8>>,
+    sym_json: Vec<Vec<u8>>,
+}
+
+impl FeaturesJson {
+    pub fn new(feature_names: &[String]) -> Self {
+        FeaturesJson {
+            json_names: feature_names
+                .iter()
+                .map(|n| {
+                    let mut v = Vec::new();
+                    write_str(&mut v, n.as_bytes());
+                    v.push(b':');
+                    v
+                })
+                .collect(),
+            sym_json: Vec::new(),
+        }
+    }
+
+    /// Number of strings known (the next string pushed gets this id).
+    pub fn strings(&self) -> usize {
+        self.sym_json.len()
+    }
+
+    /// Adds the strings with the next ids, in order.
+    pub fn push_strings<'a>(&mut self, strings: impl IntoIterator<Item = &'a str>) {
+        for s in strings {
+            let mut v = Vec::with_capacity(s.len() + 2);
+            write_str(&mut v, s.as_bytes());
+            self.sym_json.push(v);
+        }
+    }
+
+    /// Appends the features object of `row`.
+    pub fn encode(&self, out: &mut Vec<u8>, row: &[FeatureValue]) {
+        out.push(b'{');
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.json_names[i]);
+            match v {
+                FeatureValue::Seq(items) => {
+                    out.push(b'[');
+                    for (j, x) in items.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        match *x {
+                            Value::Str(s) => match self.sym_json.get(s.0 as usize) {
+                                Some(json) => out.extend_from_slice(json),
+                                None => out.extend_from_slice(b"null"), // unreachable when synced
+                            },
+                            Value::Null => out.extend_from_slice(b"null"),
+                            Value::Bool(b) => {
+                                out.extend_from_slice(if b { b"true" } else { b"false" })
+                            }
+                            Value::Int(i) => write_i64(out, i),
+                            Value::Float(f) => write_f64(out, f),
+                        }
+                    }
+                    out.push(b']');
+                }
+                FeatureValue::Null => out.extend_from_slice(b"null"),
+                FeatureValue::Int(i) => write_i64(out, *i),
+                FeatureValue::Num(f) => write_f64(out, *f),
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// Appends `s` as a CSV cell, quoted when needed.
+pub fn write_csv_cell(out: &mut Vec<u8>, s: &[u8]) {
+    if s.iter()
+        .any(|&c| c == b',' || c == b'"' || c == b'\n' || c == b'\r')
+    {
+        out.push(b'"');
+        for &c in s {
+            if c == b'"' {
+                out.push(b'"');
+            }
+            out.push(c);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(s);
+    }
+}
+
+fn trim_end(raw: &[u8]) -> &[u8] {
+    let mut end = raw.len();
+    while end > 0 && matches!(raw[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    &raw[..end]
+}
+
+/// Splices `,"<member>` … into a raw JSON object line before its closing `}`; the caller
+/// then appends the member's value and `}`. Returns false if the line does not end in `}`.
+fn splice_open(out: &mut Vec<u8>, raw: &[u8]) -> bool {
+    let t = trim_end(raw);
+    let Some((&b'}', body)) = t.split_last() else {
+        return false;
+    };
+    out.extend_from_slice(body);
+    // An empty object `{}` takes no comma.
+    if trim_end(body).last() != Some(&b'{') {
+        out.push(b',');
+    }
+    true
+}
+
+impl Encoder {
+    pub fn new(format: OutputFormat, feature_names: &[String]) -> Encoder {
+        let json_names = feature_names
+            .iter()
+            .map(|n| {
+                let mut v = Vec::new();
+                write_str(&mut v, n.as_bytes());
+                v.push(b':');
+                v
+            })
+            .collect();
+        Encoder {
+            format,
+            json_names,
+            names: feature_names.to_vec(),
+            seq_scratch: Vec::new(),
+            sym_json: Vec::new(),
+            key_json: Vec::new(),
+        }
+    }
+
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    fn features_object(&mut self, out: &mut Vec<u8>, row: &[FeatureValue], interner: &Interner) {
+        out.push(b'{');
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.json_names[i]);
+            self.feature_value_json(out, v, interner);
+        }
+        out.push(b'}');
+    }
+
+    /// Like [`write_feature_value`], with string values from the cache.
+    fn feature_value_json(&mut self, out: &mut Vec<u8>, v: &FeatureValue, interner: &Interner) {
+        match v {
+            FeatureValue::Seq(items) => {
+                out.push(b'[');
+                for (i, x) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.value_json(out, x, interner);
+                }
+                out.push(b']');
+            }
+            v => write_feature_value(out, v, interner),
+        }
+    }
+
+    /// Like [`write_value`], with string values from the cache.
+    #[inline]
+    fn value_json(&mut self, out: &mut Vec<u8>, v: &Value, interner: &Interner) {
+        match *v {
+            Value::Str(s) => {
+                out.extend_from_slice(cached(&mut self.sym_json, s.0 as usize, || {
+                    interner.resolve(s)
+                }))
+            }
+            ref v => write_value(out, v, interner),
+        }
+    }
+
+    fn key_json(&mut self, out: &mut Vec<u8>, key: eddy_core::KeyId, dec: &Decoder) {
+        out.extend_from_slice(cached(&mut self.key_json, key.0 as usize, || dec.key(key)));
+    }
+
+    /// Whether per-event rows are the raw JSONL input with the features spliced in, so that
+    /// the features object can be encoded elsewhere ([`FeaturesJson`]).
+    pub fn splices(&self, input: InputFormat) -> bool {
+        self.format == OutputFormat::Jsonl && input == InputFormat::Jsonl
+    }
+
+    /// A per-event row from the raw JSONL line and an already encoded features object.
+    /// Returns false (writing nothing) if the line is not an object.
+    pub fn event_spliced(&self, out: &mut Vec<u8>, raw: &[u8], features: &[u8]) -> bool {
+        if !splice_open(out, raw) {
+            return false;
+        }
+        out.extend_from_slice(b"\"features\":");
+        out.extend_from_slice(features);
+        out.extend_from_slice(b"}\n");
+        true
+    }
+
+    /// CSV header of the per-event output.
+    pub fn events_csv_header(&self, out: &mut Vec<u8>, dec: &Decoder) {
+        write_csv_cell(out, dec.key_field().as_bytes());
+        out.push(b',');
+        write_csv_cell(out, dec.timestamp_field().as_bytes());
+        for f in dec.field_names() {
+            out.push(b',');
+            write_csv_cell(out, f.as_bytes());
+        }
+        for n in &self.names {
+            out.push(b',');
+            write_csv_cell(out, n.as_bytes());
+        }
+        out.push(b'\n');
+    }
+
+    /// One per-event row: the event's fields plus its features.
+    #[allow(clippy::too_many_arguments)]
+    pub fn event(
+        &mut self,
+        out: &mut Vec<u8>,
+        raw: &[u8],
+        ev: &Event,
+        row: &[FeatureValue],
+        dec: &Decoder,
+        interner: &Interner,
+    ) {
+        match self.format {
+            OutputFormat::Jsonl => {
+                if dec.format() == InputFormat::Jsonl && splice_open(out, raw) {
+                    out.extend_from_slice(b"\"features\":");
+                    self.features_object(out, row, interner);
+                    out.extend_from_slice(b"}\n");
+                    return;
+                }
+                // CSV input: the key, the timestamp and the declared fields.
+                out.push(b'{');
+                write_str(out, dec.key_field().as_bytes());
+                out.push(b':');
+                self.key_json(out, ev.key, dec);
+                out.push(b',');
+                write_str(out, dec.timestamp_field().as_bytes());
+                out.push(b':');
+                match dec.timestamp_format() {
+                    TimestampFormat::EpochMillis => write_i64(out, ev.ts),
+                    TimestampFormat::EpochSeconds => write_f64(out, ev.ts as f64 / 1000.0),
+                    TimestampFormat::Rfc3339 => {
+                        let mut s = String::new();
+                        eddy_core::time::format_rfc3339(ev.ts, &mut s);
+                        write_str(out, s.as_bytes());
+                    }
+                }
+                for (i, f) in dec.field_names().iter().enumerate() {
+                    out.push(b',');
+                    write_str(out, f.as_bytes());
+                    out.push(b':');
+                    self.value_json(out, &ev.field(i), interner);
+                }
+                out.extend_from_slice(b",\"features\":");
+                self.features_object(out, row, interner);
+                out.extend_from_slice(b"}\n");
+            }
+            OutputFormat::Csv => {
+                write_csv_cell(out, dec.key(ev.key).as_bytes());
+                out.push(b',');
+                write_i64(out, ev.ts);
+                for i in 0..dec.field_names().len() {
+                    out.push(b',');
+                    self.csv_value(out, &ev.field(i), interner);
+                }
+                for v in row {
+                    out.push(b',');
+                    match v {
+                        FeatureValue::Null => {}
+                        FeatureValue::Seq(_) => {
+                            let mut s = std::mem::take(&mut self.seq_scratch);
+                            s.clear();
+                            write_feature_value(&mut s, v, interner);
+                            write_csv_cell(out, &s);
+                            self.seq_scratch = s;
+                        }
+                        _ => write_feature_value(out, v, interner),
+                    }
+                }
+                out.push(b'\n');
+            }
+        }
+    }
+
+    fn csv_value(&self, out: &mut Vec<u8>, v: &Value, interner: &Interner) {
+        match *v {
+            Value::Null => {}
+            Value::Str(s) => write_csv_cell(out, interner.resolve(s).as_bytes()),
+            _ => write_value(out, v, interner),
+        }
+    }
+
+    /// CSV header of the window output.
+    pub fn windows_csv_header(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"key,feature,window_start,window_end,value,update\n");
+    }
+
+    /// One window-close (or late update) row.
+    pub fn window(&mut self, out: &mut Vec<u8>, r: &WindowRow, dec: &Decoder, interner: &Interner) {
+        let key = dec.key(r.key);
+        let bound = |out: &mut Vec<u8>, t: i64, csv: bool| {
+            if t == i64::MIN || t == i64::MAX {
+                if !csv {
+                    out.extend_from_slice(b"null");
+                }
+            } else {
+                write_i64(out, t);
+            }
+        };
+        match self.format {
+            OutputFormat::Jsonl => {
+                out.extend_from_slice(b"{\"key\":");
+                self.key_json(out, r.key, dec);
+                out.extend_from_slice(b",\"feature\":");
+                let name = &self.json_names[r.feature];
+                out.extend_from_slice(&name[..name.len() - 1]);
+                out.extend_from_slice(b",\"window_start\":");
+                bound(out, r.start, false);
+                out.extend_from_slice(b",\"window_end\":");
+                bound(out, r.end, false);
+                out.extend_from_slice(b",\"value\":");
+                self.feature_value_json(out, &r.value, interner);
+                out.extend_from_slice(if r.update {
+                    b",\"update\":true}\n"
+                } else {
+                    b",\"update\":false}\n"
+                });
+            }
+            OutputFormat::Csv => {
+                write_csv_cell(out, key.as_bytes());
+                out.push(b',');
+                write_csv_cell(out, self.names[r.feature].as_bytes());
+                out.push(b',');
+                bound(out, r.start, true);
+                out.push(b',');
+                bound(out, r.end, true);
+                out.push(b',');
+                match &r.value {
+                    FeatureValue::Null => {}
+                    v @ FeatureValue::Seq(_) => {
+                        let mut s = std::mem::take(&mut self.seq_scratch);
+                        s.clear();
+                        write_feature_value(&mut s, v, interner);
+                        write_csv_cell(out, &s);
+                        self.seq_scratch = s;
+                    }
+                    v => write_feature_value(out, v, interner),
+                }
+                out.extend_from_slice(if r.update { b",true\n" } else { b",false\n" });
+            }
+        }
+    }
+
+    /// CSV header of the late and dead-letter outputs.
+    pub fn rejects_csv_header(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"line,reason,raw\n");
+    }
+
+    /// A late event: the raw input plus `"reason"` and `"line"`.
+    pub fn late(&self, out: &mut Vec<u8>, raw: &[u8], line: u64, reason: &str, input: InputFormat) {
+        if self.format == OutputFormat::Jsonl
+            && input == InputFormat::Jsonl
+            && splice_open(out, raw)
+        {
+            out.extend_from_slice(b"\"reason\":");
+            write_str(out, reason.as_bytes());
+            out.extend_from_slice(b",\"line\":");
+            write_i64(out, line as i64);
+            out.extend_from_slice(b"}\n");
+            return;
+        }
+        self.dead_letter(out, raw, line, reason);
+    }
+
+    /// A dead letter: `{"line", "reason", "raw"}` (or a CSV row `line,reason,raw`).
+    pub fn dead_letter(&self, out: &mut Vec<u8>, raw: &[u8], line: u64, reason: &str) {
+        let raw = trim_end(raw);
+        let raw_text = String::from_utf8_lossy(raw);
+        match self.format {
+            OutputFormat::Jsonl => {
+                out.extend_from_slice(b"{\"line\":");
+                write_i64(out, line as i64);
+                out.extend_from_slice(b",\"reason\":");
+                write_str(out, reason.as_bytes());
+                out.extend_from_slice(b",\"raw\":");
+                write_str(out, raw_text.as_bytes());
+                out.extend_from_slice(b"}\n");
+            }
+            OutputFormat::Csv => {
+                write_i64(out, line as i64);
+                out.push(b',');
+                write_csv_cell(out, reason.as_bytes());
+                out.push(b',');
+                write_csv_cell(out, raw_text.as_bytes());
+                out.push(b'\n');
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_values_are_json() {
+        let mut interner = Interner::new();
+        let s = interner.intern("/home");
+        let mut out = Vec::new();
+        for v in [
+            FeatureValue::Null,
+            FeatureValue::Int(-3),
+            FeatureValue::Num(2.5),
+            FeatureValue::Num(f64::NAN),
+            FeatureValue::Seq(vec![Value::Str(s), Value::Int(1), Value::Null]),
+        ] {
+            write_feature_value(&mut out, &v, &interner);
+            out.push(b' ');
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "null -3 2.5 null [\"/home\",1,null] "
+        );
+    }
+
+    #[test]
+    fn features_json_matches_the_encoder() {
+        let mut interner = Interner::new();
+        let a = interner.intern("/home");
+        let b = interner.intern("caf\u{e9} \"q\"");
+        let names = vec![
+            "n".to_string(),
+            "pages".to_string(),
+            "x".to_string(),
+            "m".to_string(),
+        ];
+        let row = vec![
+            FeatureValue::Int(3),
+            FeatureValue::Seq(vec![
+                Value::Str(a),
+                Value::Str(b),
+                Value::Int(2),
+                Value::Null,
+            ]),
+            FeatureValue::Num(2.5),
+            FeatureValue::Null,
+        ];
+        let mut enc = Encoder::new(OutputFormat::Jsonl, &names);
+        let mut want = Vec::new();
+        enc.features_object(&mut want, &row, &interner);
+        let mut fj = FeaturesJson::new(&names);
+        fj.push_strings((0..interner.len()).map(|i| interner.resolve(eddy_core::Sym(i as u32))));
+        let mut got = Vec::new();
+        fj.encode(&mut got, &row);
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+    }
+
+    #[test]
+    fn whole_floats_match_ryu() {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -3.0,
+            42.0,
+            1e14,
+            -1e14 + 1.0,
+            999_999_999_999_999.0,
+        ] {
+            let mut out = Vec::new();
+            write_f64(&mut out, v);
+            let want = ryu::Buffer::new().format_finite(v).to_string();
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn splice_keeps_the_raw_line() {
+        let mut out = Vec::new();
+        assert!(splice_open(&mut out, b"{\"a\":1}  \r"));
+        out.extend_from_slice(b"\"x\":2}");
+        assert_eq!(out, b"{\"a\":1,\"x\":2}");
+        out.clear();
+        assert!(splice_open(&mut out, b"{ }"));
+        out.extend_from_slice(b"\"x\":2}");
+        assert_eq!(out, b"{ \"x\":2}");
+    }
+
+    #[test]
+    fn csv_cells_quote_when_needed() {
+        let mut out = Vec::new();
+        write_csv_cell(&mut out, b"plain");
+        out.push(b'|');
+        write_csv_cell(&mut out, b"a,\"b\"");
+        assert_eq!(out, b"plain|\"a,\"\"b\"\"\"");
+    }
+
+    #[test]
+    fn dead_letters_are_valid_json() {
+        let enc = Encoder::new(OutputFormat::Jsonl, &[]);
+        let mut out = Vec::new();
+        enc.dead_letter(&mut out, b"{\"bad\": \"\x01", 7, "line 7: malformed JSON");
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["line"], 7);
+        assert_eq!(v["raw"], "{\"bad\": \"\u{1}");
+        assert_eq!(v["reason"], "line 7: malformed JSON");
+    }
+}

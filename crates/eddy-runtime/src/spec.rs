@@ -1,0 +1,1318 @@
+//! The pipeline spec (TOML): parsing, validation into eddy-core types, and every error with
+//! the path of its key.
+//!
+//! The TOML is read into a generic table and walked by hand so that *every* problem is
+//! reported at once (serde stops at the first) and each one names its key path, e.g.
+//! `feature[2].window.slide: slide (10m) is larger than size (5m)`. Unknown keys are refused
+//! everywhere (the equivalent of serde's `deny_unknown_fields`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use eddy_core::agg::{AggKind, RateUnit};
+use eddy_core::engine::{EngineConfig, LatePolicy};
+use eddy_core::feature::FeatureSpec;
+use eddy_core::filter::Filter;
+use eddy_core::time::{parse_duration, TimestampFormat};
+use eddy_core::watermark::WatermarkConfig;
+use eddy_core::window::{Trigger, WindowSpec};
+use eddy_core::{FieldType, Interner, Schema};
+use toml::{Table, Value as Toml};
+
+use crate::error::{SpecError, SpecErrors};
+
+/// Default bound of exact distinct counting before switching to HyperLogLog.
+pub const DEFAULT_EXACT_LIMIT: usize = 1_000;
+
+/// Input record format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Jsonl,
+    Csv,
+}
+
+/// Output record format (for every output of a pipeline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Jsonl,
+    Csv,
+}
+
+/// Where an output goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Dest {
+    Stdout,
+    File(PathBuf),
+}
+
+impl Dest {
+    /// `-` is stdout; anything else a file path.
+    pub fn parse(s: &str) -> Dest {
+        if s == "-" {
+            Dest::Stdout
+        } else {
+            Dest::File(PathBuf::from(s))
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Dest::Stdout => "stdout".to_string(),
+            Dest::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// The validated `[source]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSpec {
+    /// `None` reads standard input (`path = "-"`).
+    pub path: Option<PathBuf>,
+    pub format: InputFormat,
+    pub key: String,
+    pub timestamp: String,
+    pub timestamp_format: TimestampFormat,
+    pub event_id: Option<String>,
+}
+
+/// The validated `[output]` table; `None` means the output is counted but not written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSpec {
+    pub events: Option<Dest>,
+    pub windows: Option<Dest>,
+    pub late: Option<Dest>,
+    pub dead_letter: Option<Dest>,
+    pub format: OutputFormat,
+}
+
+/// A validated pipeline: everything the runtime needs, in eddy-core types.
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    pub source: SourceSpec,
+    /// Declared fields (`[source.fields]`), in [`eddy_core::FieldId`] order.
+    pub schema: Schema,
+    /// Strings interned while parsing filters; the decoder keeps interning into it.
+    pub interner: Interner,
+    pub features: Vec<FeatureSpec>,
+    pub engine: EngineConfig,
+    pub watermark: WatermarkConfig,
+    pub output: OutputSpec,
+}
+
+impl PipelineSpec {
+    /// Parses and validates a TOML spec. Returns every error found.
+    pub fn parse(text: &str) -> Result<PipelineSpec, SpecErrors> {
+        let table: Table = match toml::from_str(text) {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(SpecErrors(vec![SpecError {
+                    path: String::new(),
+                    msg: format!("not valid TOML: {}", e.to_string().trim_end()),
+                }]))
+            }
+        };
+        let mut v = Validator::default();
+        let spec = v.pipeline(&table);
+        match spec {
+            Some(s) if v.errors.is_empty() => Ok(s),
+            _ => Err(SpecErrors(v.errors)),
+        }
+    }
+
+    /// Reads and validates a spec file.
+    pub fn from_file(path: &std::path::Path) -> Result<PipelineSpec, SpecErrors> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text),
+            Err(e) => Err(SpecErrors(vec![SpecError {
+                path: String::new(),
+                msg: format!("cannot read spec `{}`: {e}", path.display()),
+            }])),
+        }
+    }
+}
+
+impl PipelineSpec {
+    /// Refuses outputs that would overwrite the input file (checked after command-line
+    /// overrides, before anything is opened for writing).
+    pub fn check_paths(&self) -> Result<(), SpecErrors> {
+        let Some(input) = &self.source.path else {
+            return Ok(());
+        };
+        let Ok(input) = std::fs::canonicalize(input) else {
+            return Ok(()); // a missing input is reported when it is opened
+        };
+        let mut errors = Vec::new();
+        for (key, dest) in [
+            ("output.events", &self.output.events),
+            ("output.windows", &self.output.windows),
+            ("output.late", &self.output.late),
+            ("output.dead_letter", &self.output.dead_letter),
+        ] {
+            if let Some(Dest::File(p)) = dest {
+                if std::fs::canonicalize(p).is_ok_and(|p| p == input) {
+                    errors.push(SpecError {
+                        path: key.to_string(),
+                        msg: format!(
+                            "`{}` is the input file; writing it would destroy the input",
+                            p.display()
+                        ),
+                    });
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(SpecErrors(errors))
+        }
+    }
+}
+
+/// Formats milliseconds back as the shortest exact duration (`300000` → `5m`).
+pub fn format_duration(ms: i64) -> String {
+    const UNITS: [(i64, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+    ];
+    for (n, u) in UNITS {
+        if ms != 0 && ms % n == 0 {
+            return format!("{}{u}", ms / n);
+        }
+    }
+    format!("{ms}ms")
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<SpecError>,
+}
+
+fn type_name(v: &Toml) -> &'static str {
+    match v {
+        Toml::String(_) => "a string",
+        Toml::Integer(_) => "an integer",
+        Toml::Float(_) => "a float",
+        Toml::Boolean(_) => "a boolean",
+        Toml::Datetime(_) => "a datetime",
+        Toml::Array(_) => "an array",
+        Toml::Table(_) => "a table",
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl Validator {
+    fn err(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+        self.errors.push(SpecError {
+            path: path.into(),
+            msg: msg.into(),
+        });
+    }
+
+    fn unknown_keys(&mut self, t: &Table, path: &str, known: &[&str]) {
+        for k in t.keys() {
+            if !known.contains(&k.as_str()) {
+                let hint = if !path.is_empty()
+                    && [
+                        "allowed_lateness",
+                        "late_policy",
+                        "source",
+                        "watermark",
+                        "output",
+                    ]
+                    .contains(&k.as_str())
+                {
+                    " (top-level keys must come before the first [table] in TOML)"
+                } else {
+                    ""
+                };
+                self.err(
+                    join(path, k),
+                    format!("unknown key; expected one of: {}{hint}", known.join(", ")),
+                );
+            }
+        }
+    }
+
+    fn table<'a>(&mut self, t: &'a Table, path: &str, key: &str) -> Option<&'a Table> {
+        match t.get(key) {
+            None => None,
+            Some(Toml::Table(x)) => Some(x),
+            Some(v) => {
+                self.err(
+                    join(path, key),
+                    format!("expected a table, found {}", type_name(v)),
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, t: &Table, path: &str, key: &str) -> Option<String> {
+        match t.get(key) {
+            None => None,
+            Some(Toml::String(s)) => Some(s.clone()),
+            Some(v) => {
+                self.err(
+                    join(path, key),
+                    format!("expected a string, found {}", type_name(v)),
+                );
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, t: &Table, path: &str, key: &str, what: &str) -> Option<String> {
+        if !t.contains_key(key) {
+            self.err(join(path, key), format!("missing; expected {what}"));
+            return None;
+        }
+        let s = self.string(t, path, key)?;
+        if s.trim().is_empty() {
+            self.err(join(path, key), format!("is empty; expected {what}"));
+            return None;
+        }
+        Some(s)
+    }
+
+    fn choice<T: Copy>(
+        &mut self,
+        t: &Table,
+        path: &str,
+        key: &str,
+        options: &[(&str, T)],
+    ) -> Option<T> {
+        let s = self.string(t, path, key)?;
+        match options.iter().find(|(n, _)| *n == s) {
+            Some((_, v)) => Some(*v),
+            None => {
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                self.err(
+                    join(path, key),
+                    format!("unknown value `{s}`; expected one of: {}", names.join(", ")),
+                );
+                None
+            }
+        }
+    }
+
+    /// A duration written as a string (`"5m"`) or a bare `0`.
+    fn duration(&mut self, t: &Table, path: &str, key: &str) -> Option<i64> {
+        let p = join(path, key);
+        match t.get(key)? {
+            Toml::String(s) => match parse_duration(s.trim()) {
+                Ok(ms) if ms < 0 => {
+                    self.err(p, format!("`{s}` is negative; expected a duration >= 0"));
+                    None
+                }
+                Ok(ms) => Some(ms),
+                Err(_) => {
+                    self.err(
+                        p,
+                        format!("`{s}` is not a duration; expected a number followed by ms, s, m, h or d (e.g. \"5m\")"),
+                    );
+                    None
+                }
+            },
+            Toml::Integer(0) => Some(0),
+            Toml::Integer(i) if *i < 0 => {
+                self.err(
+                    p,
+                    format!("{i} is negative; expected a duration such as \"5m\""),
+                );
+                None
+            }
+            v => {
+                self.err(
+                    p,
+                    format!(
+                        "expected a duration string such as \"5m\", found {}",
+                        type_name(v)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn positive_int(&mut self, t: &Table, path: &str, key: &str) -> Option<usize> {
+        let p = join(path, key);
+        match t.get(key)? {
+            Toml::Integer(i) if *i > 0 => Some(*i as usize),
+            Toml::Integer(i) => {
+                self.err(p, format!("{i} is not positive; expected an integer >= 1"));
+                None
+            }
+            v => {
+                self.err(
+                    p,
+                    format!("expected a positive integer, found {}", type_name(v)),
+                );
+                None
+            }
+        }
+    }
+
+    fn dest(&mut self, t: &Table, path: &str, key: &str) -> Option<Dest> {
+        let s = self.string(t, path, key)?;
+        if s.is_empty() {
+            self.err(
+                join(path, key),
+                "is empty; expected a path, or \"-\" for stdout",
+            );
+            return None;
+        }
+        Some(Dest::parse(&s))
+    }
+
+    fn pipeline(&mut self, t: &Table) -> Option<PipelineSpec> {
+        self.unknown_keys(
+            t,
+            "",
+            &[
+                "source",
+                "watermark",
+                "allowed_lateness",
+                "late_policy",
+                "feature",
+                "output",
+            ],
+        );
+        let mut interner = Interner::new();
+        let src = match self.table(t, "", "source") {
+            Some(s) => Some(s),
+            None => {
+                if !t.contains_key("source") {
+                    self.err("source", "missing; expected a [source] table");
+                }
+                None
+            }
+        };
+        let (source, schema) = match src {
+            Some(s) => self.source(s),
+            None => (None, Schema::new()),
+        };
+
+        // [watermark]
+        let mut watermark = WatermarkConfig {
+            max_out_of_orderness: 0,
+            idle_timeout: None,
+        };
+        if let Some(w) = self.table(t, "", "watermark") {
+            self.unknown_keys(w, "watermark", &["max_out_of_orderness", "idle_timeout"]);
+            if let Some(d) = self.duration(w, "watermark", "max_out_of_orderness") {
+                watermark.max_out_of_orderness = d;
+            }
+            if let Some(d) = self.duration(w, "watermark", "idle_timeout") {
+                if d == 0 {
+                    self.err(
+                        "watermark.idle_timeout",
+                        "must be > 0 (leave it out to never treat the source as idle)",
+                    );
+                } else {
+                    watermark.idle_timeout = Some(d);
+                }
+            }
+        }
+        let allowed_lateness = self.duration(t, "", "allowed_lateness").unwrap_or(0);
+        let late_policy = self
+            .choice(
+                t,
+                "",
+                "late_policy",
+                &[
+                    ("update", LatePolicy::Update),
+                    ("discard", LatePolicy::Discard),
+                ],
+            )
+            .unwrap_or(LatePolicy::Update);
+
+        // [[feature]]
+        let mut features = Vec::new();
+        match t.get("feature") {
+            None => self.err(
+                "feature",
+                "missing; expected at least one [[feature]] entry",
+            ),
+            Some(Toml::Array(arr)) => {
+                if arr.is_empty() {
+                    self.err(
+                        "feature",
+                        "is empty; expected at least one [[feature]] entry",
+                    );
+                }
+                let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+                for (i, f) in arr.iter().enumerate() {
+                    let path = format!("feature[{i}]");
+                    let Toml::Table(ft) = f else {
+                        self.err(path, format!("expected a table, found {}", type_name(f)));
+                        continue;
+                    };
+                    if let Some(Toml::String(name)) = ft.get("name") {
+                        if let Some(first) = seen.get(name) {
+                            self.err(
+                                format!("{path}.name"),
+                                format!("duplicate feature name `{name}` (first used by feature[{first}]); names must be unique"),
+                            );
+                        } else {
+                            seen.insert(name.clone(), i);
+                        }
+                    }
+                    if let Some(fs) = self.feature(ft, &path, &schema, &mut interner) {
+                        features.push(fs);
+                    }
+                }
+            }
+            Some(v) => self.err(
+                "feature",
+                format!(
+                    "expected an array of tables ([[feature]]), found {}",
+                    type_name(v)
+                ),
+            ),
+        }
+
+        // [output]
+        let output = match self.table(t, "", "output") {
+            None => OutputSpec {
+                events: if t.contains_key("output") {
+                    None
+                } else {
+                    Some(Dest::Stdout)
+                },
+                windows: None,
+                late: None,
+                dead_letter: None,
+                format: OutputFormat::Jsonl,
+            },
+            Some(o) => {
+                self.unknown_keys(
+                    o,
+                    "output",
+                    &["events", "windows", "late", "dead_letter", "format"],
+                );
+                OutputSpec {
+                    events: self.dest(o, "output", "events"),
+                    windows: self.dest(o, "output", "windows"),
+                    late: self.dest(o, "output", "late"),
+                    dead_letter: self.dest(o, "output", "dead_letter"),
+                    format: self
+                        .choice(
+                            o,
+                            "output",
+                            "format",
+                            &[("jsonl", OutputFormat::Jsonl), ("csv", OutputFormat::Csv)],
+                        )
+                        .unwrap_or(OutputFormat::Jsonl),
+                }
+            }
+        };
+
+        let engine = EngineConfig {
+            allowed_lateness,
+            late_policy,
+        };
+        Some(PipelineSpec {
+            source: source?,
+            schema,
+            interner,
+            features,
+            engine,
+            watermark,
+            output,
+        })
+    }
+
+    fn source(&mut self, s: &Table) -> (Option<SourceSpec>, Schema) {
+        let p = "source";
+        self.unknown_keys(
+            s,
+            p,
+            &[
+                "path",
+                "format",
+                "key",
+                "timestamp",
+                "timestamp_format",
+                "event_id",
+                "fields",
+            ],
+        );
+        let path = self.string(s, p, "path");
+        let format = self.choice(
+            s,
+            p,
+            "format",
+            &[("jsonl", InputFormat::Jsonl), ("csv", InputFormat::Csv)],
+        );
+        let key = self.required_string(s, p, "key", "the name of the entity key field");
+        let timestamp = self.required_string(s, p, "timestamp", "the name of the event time field");
+        let timestamp_format = if s.contains_key("timestamp_format") {
+            self.choice(
+                s,
+                p,
+                "timestamp_format",
+                &[
+                    ("rfc3339", TimestampFormat::Rfc3339),
+                    ("epoch_s", TimestampFormat::EpochSeconds),
+                    ("epoch_ms", TimestampFormat::EpochMillis),
+                ],
+            )
+        } else {
+            Some(TimestampFormat::Rfc3339)
+        };
+        let event_id = self.string(s, p, "event_id");
+        let mut schema = Schema::new();
+        if let Some(f) = self.table(s, p, "fields") {
+            for (name, ty) in f {
+                let fp = format!("source.fields.{name}");
+                let ty = match ty {
+                    Toml::String(t) => match t.as_str() {
+                        "bool" => Some(FieldType::Bool),
+                        "int" => Some(FieldType::Int),
+                        "float" => Some(FieldType::Float),
+                        "string" => Some(FieldType::String),
+                        other => {
+                            self.err(
+                                fp,
+                                format!("unknown type `{other}`; expected one of: bool, int, float, string"),
+                            );
+                            None
+                        }
+                    },
+                    v => {
+                        self.err(
+                            fp,
+                            format!(
+                                "expected a type name (bool, int, float, string), found {}",
+                                type_name(v)
+                            ),
+                        );
+                        None
+                    }
+                };
+                if let Some(ty) = ty {
+                    if Some(name) == timestamp.as_ref() {
+                        self.err(
+                            format!("source.fields.{name}"),
+                            "the timestamp field is declared by source.timestamp; do not list it in source.fields",
+                        );
+                        continue;
+                    }
+                    schema.add(name, ty);
+                }
+            }
+        }
+        if let (Some(k), Some(t)) = (&key, &timestamp) {
+            if k == t {
+                self.err(
+                    "source.timestamp",
+                    format!("`{t}` is also the key field; expected a different field"),
+                );
+            }
+        }
+        let source = match (format, key, timestamp, timestamp_format) {
+            (Some(format), Some(key), Some(timestamp), Some(timestamp_format)) => {
+                Some(SourceSpec {
+                    path: match path.as_deref() {
+                        None | Some("-") => None,
+                        Some(p) => Some(PathBuf::from(p)),
+                    },
+                    format,
+                    key,
+                    timestamp,
+                    timestamp_format,
+                    event_id,
+                })
+            }
+            (None, ..) => {
+                if !s.contains_key("format") {
+                    self.err("source.format", "missing; expected \"jsonl\" or \"csv\"");
+                }
+                None
+            }
+            _ => None,
+        };
+        (source, schema)
+    }
+
+    fn feature(
+        &mut self,
+        t: &Table,
+        path: &str,
+        schema: &Schema,
+        interner: &mut Interner,
+    ) -> Option<FeatureSpec> {
+        self.unknown_keys(
+            t,
+            path,
+            &[
+                "name",
+                "agg",
+                "field",
+                "window",
+                "where",
+                "n",
+                "unit",
+                "exact_limit",
+            ],
+        );
+        let n_errors = self.errors.len();
+        let name = self.required_string(t, path, "name", "a feature name");
+        if let Some(n) = &name {
+            if !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            {
+                self.err(
+                    join(path, "name"),
+                    format!("`{n}` has characters other than letters, digits, `_`, `-` and `.`"),
+                );
+            }
+        }
+        let agg_name = self.required_string(t, path, "agg", "an aggregation");
+        let mut agg = None;
+        if let Some(a) = agg_name.as_deref() {
+            let only = |v: &mut Validator, key: &str, agg: &str| {
+                if t.contains_key(key) {
+                    v.err(join(path, key), format!("only applies to agg = {agg}"));
+                }
+            };
+            if a != "last_n" {
+                only(self, "n", "\"last_n\"");
+            }
+            if a != "rate" {
+                only(self, "unit", "\"rate\"");
+            }
+            if a != "distinct_count" {
+                only(self, "exact_limit", "\"distinct_count\"");
+            }
+            agg = match a {
+                "count" => Some(AggKind::Count),
+                "sum" => Some(AggKind::Sum),
+                "mean" | "avg" => Some(AggKind::Mean),
+                "min" => Some(AggKind::Min),
+                "max" => Some(AggKind::Max),
+                "variance" => Some(AggKind::Variance),
+                "stddev" => Some(AggKind::Stddev),
+                "distinct_count" => {
+                    let exact_limit = if t.contains_key("exact_limit") {
+                        self.positive_int(t, path, "exact_limit")
+                    } else {
+                        Some(DEFAULT_EXACT_LIMIT)
+                    };
+                    exact_limit.map(|exact_limit| AggKind::DistinctCount { exact_limit })
+                }
+                "last_n" => {
+                    if !t.contains_key("n") {
+                        self.err(join(path, "n"), "missing; agg = \"last_n\" needs n >= 1");
+                        None
+                    } else {
+                        self.positive_int(t, path, "n")
+                            .map(|n| AggKind::LastN { n })
+                    }
+                }
+                "rate" => {
+                    let unit = if t.contains_key("unit") {
+                        self.choice(
+                            t,
+                            path,
+                            "unit",
+                            &[
+                                ("second", RateUnit::Second),
+                                ("minute", RateUnit::Minute),
+                                ("hour", RateUnit::Hour),
+                            ],
+                        )
+                    } else {
+                        Some(RateUnit::Second)
+                    };
+                    unit.map(|unit| AggKind::Rate { unit })
+                }
+                "recency" => Some(AggKind::Recency),
+                other => {
+                    self.err(
+                        join(path, "agg"),
+                        format!("unknown aggregation `{other}`; expected one of: count, sum, mean, min, max, variance, stddev, distinct_count, last_n, rate, recency"),
+                    );
+                    None
+                }
+            };
+        }
+
+        // field
+        let field_name = self.string(t, path, "field");
+        let mut field = None;
+        if let Some(agg) = agg {
+            match (&field_name, agg.needs_field()) {
+                (None, true) => self.err(
+                    join(path, "field"),
+                    format!(
+                        "missing; agg = \"{}\" reads a field",
+                        agg_name.as_deref().unwrap_or("")
+                    ),
+                ),
+                (Some(_), false) => self.err(
+                    join(path, "field"),
+                    format!(
+                        "agg = \"{}\" reads no field; remove `field` (use `where` to select events)",
+                        agg_name.as_deref().unwrap_or("")
+                    ),
+                ),
+                (Some(f), true) => match schema.field_id(f) {
+                    None => self.err(
+                        join(path, "field"),
+                        format!("unknown field `{f}`; declare it in [source.fields]"),
+                    ),
+                    Some(id) => {
+                        let ty = schema.field_type(id);
+                        if agg.needs_numeric() && !matches!(ty, FieldType::Int | FieldType::Float)
+                        {
+                            self.err(
+                                join(path, "field"),
+                                format!(
+                                    "field `{f}` is {}; agg = \"{}\" needs an int or float field",
+                                    match ty {
+                                        FieldType::Bool => "bool",
+                                        FieldType::String => "string",
+                                        _ => "numeric",
+                                    },
+                                    agg_name.as_deref().unwrap_or("")
+                                ),
+                            );
+                        } else {
+                            field = Some(id);
+                        }
+                    }
+                },
+                (None, false) => {}
+            }
+        }
+
+        // where
+        let mut filter = None;
+        if let Some(expr) = self.string(t, path, "where") {
+            match Filter::parse(&expr, schema, interner) {
+                Ok(f) => filter = Some(f),
+                Err(e) => self.err(join(path, "where"), e.to_string()),
+            }
+        }
+
+        // window
+        let wpath = join(path, "window");
+        let window = match t.get("window") {
+            None => {
+                self.err(
+                    &wpath,
+                    "missing; expected a table such as { kind = \"tumbling\", size = \"1m\" }",
+                );
+                None
+            }
+            Some(Toml::Table(w)) => self.window(w, &wpath),
+            Some(v) => {
+                self.err(&wpath, format!("expected a table, found {}", type_name(v)));
+                None
+            }
+        };
+
+        if let (Some(AggKind::Rate { .. }), Some(WindowSpec::Global { .. })) = (agg, window) {
+            self.err(
+                join(path, "window.kind"),
+                "agg = \"rate\" divides by the window length; use a tumbling, sliding or session window, not global",
+            );
+        }
+        if self.errors.len() != n_errors {
+            return None;
+        }
+        Some(FeatureSpec {
+            name: name?,
+            agg: agg?,
+            field,
+            window: window?,
+            filter,
+        })
+    }
+
+    fn window(&mut self, w: &Table, path: &str) -> Option<WindowSpec> {
+        const KINDS: &str = "tumbling, sliding, session, global";
+        let kind = match w.get("kind") {
+            None => {
+                self.err(
+                    join(path, "kind"),
+                    format!("missing; expected one of: {KINDS}"),
+                );
+                return None;
+            }
+            Some(_) => self.string(w, path, "kind")?,
+        };
+        let allowed: &[&str] = match kind.as_str() {
+            "tumbling" => &["kind", "size", "offset"],
+            "sliding" => &["kind", "size", "slide", "offset"],
+            "session" => &["kind", "gap"],
+            "global" => &["kind", "trigger", "purge"],
+            other => {
+                self.err(
+                    join(path, "kind"),
+                    format!("unknown window kind `{other}`; expected one of: {KINDS}"),
+                );
+                return None;
+            }
+        };
+        for k in w.keys() {
+            if !allowed.contains(&k.as_str()) {
+                self.err(
+                    join(path, k),
+                    format!(
+                        "unknown key for a {kind} window; expected one of: {}",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+        let errs = self.errors.len();
+        let required_positive = |v: &mut Validator, key: &str| -> Option<i64> {
+            let p = join(path, key);
+            if !w.contains_key(key) {
+                v.err(
+                    p,
+                    format!("missing; a {kind} window needs a {key} such as \"5m\""),
+                );
+                return None;
+            }
+            let d = v.duration(w, path, key)?;
+            if d <= 0 {
+                v.err(p, format!("{key} must be > 0"));
+                return None;
+            }
+            Some(d)
+        };
+        let offset = |v: &mut Validator, size: Option<i64>| -> Option<i64> {
+            let p = join(path, "offset");
+            let off = match w.get("offset") {
+                None => 0,
+                Some(Toml::String(s)) => {
+                    let (neg, body) = match s.trim().strip_prefix('-') {
+                        Some(b) => (true, b),
+                        None => (false, s.trim()),
+                    };
+                    match parse_duration(body) {
+                        Ok(d) => {
+                            if neg {
+                                -d
+                            } else {
+                                d
+                            }
+                        }
+                        Err(_) => {
+                            v.err(
+                                p,
+                                format!(
+                                    "`{s}` is not a duration; expected e.g. \"15m\" or \"-15m\""
+                                ),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                Some(Toml::Integer(0)) => 0,
+                Some(x) => {
+                    v.err(
+                        p,
+                        format!(
+                            "expected a duration string such as \"15m\" or \"-15m\", found {}",
+                            type_name(x)
+                        ),
+                    );
+                    return None;
+                }
+            };
+            if let Some(size) = size {
+                if off.abs() >= size {
+                    v.err(
+                        p,
+                        format!(
+                            "offset ({}) must be smaller than size ({}) in absolute value",
+                            format_duration(off),
+                            format_duration(size)
+                        ),
+                    );
+                    return None;
+                }
+            }
+            Some(off)
+        };
+        let spec = match kind.as_str() {
+            "tumbling" => {
+                let size = required_positive(self, "size");
+                let off = offset(self, size);
+                WindowSpec::Tumbling {
+                    size: size?,
+                    offset: off?,
+                }
+            }
+            "sliding" => {
+                let size = required_positive(self, "size");
+                let slide = required_positive(self, "slide");
+                if let (Some(size), Some(slide)) = (size, slide) {
+                    if slide > size {
+                        self.err(
+                            join(path, "slide"),
+                            format!(
+                                "slide ({}) is larger than size ({}); expected slide <= size",
+                                format_duration(slide),
+                                format_duration(size)
+                            ),
+                        );
+                    }
+                }
+                let off = offset(self, slide);
+                WindowSpec::Sliding {
+                    size: size?,
+                    slide: slide?,
+                    offset: off?,
+                }
+            }
+            "session" => WindowSpec::Session {
+                gap: required_positive(self, "gap")?,
+            },
+            _ => {
+                let trigger = match w.get("trigger") {
+                    None => Some(Trigger::EveryEvent),
+                    Some(Toml::String(s)) => parse_trigger(s).or_else(|| {
+                        self.err(
+                            join(path, "trigger"),
+                            format!("unknown trigger `{s}`; expected \"each_event\", \"every N events\" (N >= 1) or \"every DURATION\" (e.g. \"every 1h\")"),
+                        );
+                        None
+                    }),
+                    Some(v) => {
+                        self.err(
+                            join(path, "trigger"),
+                            format!("expected a string such as \"each_event\", found {}", type_name(v)),
+                        );
+                        None
+                    }
+                };
+                let purge = match w.get("purge") {
+                    None => Some(false),
+                    Some(Toml::Boolean(b)) => Some(*b),
+                    Some(v) => {
+                        self.err(
+                            join(path, "purge"),
+                            format!("expected true or false, found {}", type_name(v)),
+                        );
+                        None
+                    }
+                };
+                WindowSpec::Global {
+                    trigger: trigger?,
+                    purge: purge?,
+                }
+            }
+        };
+        if self.errors.len() != errs {
+            return None;
+        }
+        if let Err(e) = spec.validate() {
+            self.err(path, e.to_string());
+            return None;
+        }
+        Some(spec)
+    }
+}
+
+/// `each_event` | `every N events` | `every DURATION`.
+fn parse_trigger(s: &str) -> Option<Trigger> {
+    let s = s.trim();
+    if s == "each_event" {
+        return Some(Trigger::EveryEvent);
+    }
+    let rest = s.strip_prefix("every ")?.trim();
+    if let Some(n) = rest
+        .strip_suffix(" events")
+        .or_else(|| rest.strip_suffix(" event"))
+    {
+        let n: u64 = n.trim().parse().ok()?;
+        return (n >= 1).then_some(Trigger::Count(n));
+    }
+    match parse_duration(rest) {
+        Ok(d) if d > 0 => Some(Trigger::EventTime(d)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+allowed_lateness = "1m"
+late_policy = "update"
+
+[source]
+path = "events.jsonl"
+format = "jsonl"
+key = "user_id"
+timestamp = "ts"
+timestamp_format = "rfc3339"
+event_id = "event_id"
+
+[source.fields]
+event_type = "string"
+amount = "float"
+page = "string"
+
+[watermark]
+max_out_of_orderness = "5s"
+idle_timeout = "30s"
+
+[[feature]]
+name = "tx_5m"
+agg = "count"
+window = { kind = "sliding", size = "5m", slide = "1m" }
+
+[[feature]]
+name = "aov_1h"
+agg = "mean"
+field = "amount"
+where = 'event_type == "purchase"'
+window = { kind = "sliding", size = "1h", slide = "5m" }
+
+[output]
+events = "-"
+windows = "windows.jsonl"
+"#;
+
+    fn errors(text: &str) -> SpecErrors {
+        match PipelineSpec::parse(text) {
+            Ok(_) => panic!("spec was accepted:\n{text}"),
+            Err(e) => e,
+        }
+    }
+
+    fn with_feature(feature: &str) -> String {
+        format!(
+            r#"
+[source]
+format = "jsonl"
+key = "user_id"
+timestamp = "ts"
+[source.fields]
+amount = "float"
+event_type = "string"
+{feature}
+"#
+        )
+    }
+
+    #[test]
+    fn durations_format_back() {
+        assert_eq!(format_duration(300_000), "5m");
+        assert_eq!(format_duration(3_600_000), "1h");
+        assert_eq!(format_duration(1500), "1500ms");
+        assert_eq!(format_duration(0), "0ms");
+    }
+
+    #[test]
+    fn triggers_parse() {
+        assert_eq!(parse_trigger("each_event"), Some(Trigger::EveryEvent));
+        assert_eq!(parse_trigger("every 100 events"), Some(Trigger::Count(100)));
+        assert_eq!(parse_trigger("every 0 events"), None);
+        assert_eq!(parse_trigger("sometimes"), None);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_everywhere() {
+        let text = GOOD
+            .replace(
+                "event_id = \"event_id\"",
+                "event_id = \"event_id\"\ncolour = \"red\"",
+            )
+            .replace(
+                "late_policy = \"update\"",
+                "late_policy = \"update\"\nbogus = 1",
+            )
+            .replace("agg = \"count\"", "agg = \"count\"\nwindw = 3");
+        let e = errors(&text);
+        assert!(e.has_path("source.colour"), "{e}");
+        assert!(e.has_path("bogus"), "{e}");
+        assert!(e.has_path("feature[0].windw"), "{e}");
+        assert!(e.to_string().contains("unknown key"), "{e}");
+        assert_eq!(e.0.len(), 3, "{e}");
+    }
+
+    #[test]
+    fn unknown_window_key() {
+        let e = errors(&with_feature(
+            r#"[[feature]]
+name = "c"
+agg = "count"
+window = { kind = "tumbling", size = "1m", slide = "1m" }"#,
+        ));
+        assert!(e.has_path("feature[0].window.slide"), "{e}");
+    }
+
+    #[test]
+    fn zero_and_negative_sizes() {
+        let e = errors(&with_feature(
+            r#"[[feature]]
+name = "a"
+agg = "count"
+window = { kind = "tumbling", size = "0s" }
+[[feature]]
+name = "b"
+agg = "count"
+window = { kind = "sliding", size = "-5m", slide = "1m" }
+[[feature]]
+name = "c"
+agg = "count"
+window = { kind = "session", gap = 0 }"#,
+        ));
+        assert!(e.has_path("feature[0].window.size"), "{e}");
+        assert!(e.has_path("feature[1].window.size"), "{e}");
+        assert!(e.has_path("feature[2].window.gap"), "{e}");
+    }
+
+    #[test]
+    fn slide_larger_than_size() {
+        let e = errors(&with_feature(
+            r#"[[feature]]
+name = "a"
+agg = "count"
+window = { kind = "sliding", size = "5m", slide = "10m" }"#,
+        ));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("feature[0].window.slide: slide (10m) is larger than size (5m)"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn duplicate_feature_names() {
+        let e = errors(&with_feature(
+            r#"[[feature]]
+name = "a"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }
+[[feature]]
+name = "a"
+agg = "count"
+window = { kind = "tumbling", size = "5m" }"#,
+        ));
+        assert!(e.has_path("feature[1].name"), "{e}");
+        assert!(e.to_string().contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_in_filter() {
+        let e = errors(&with_feature(
+            r#"[[feature]]
+name = "a"
+agg = "count"
+where = 'colour == "red"'
+window = { kind = "tumbling", size = "1m" }"#,
+        ));
+        assert!(e.has_path("feature[0].where"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types() {
+        let e = errors(&with_feature(
+            r#"[[feature]]
+name = 5
+agg = "mean"
+field = "event_type"
+window = { kind = "tumbling", size = 60 }
+[[feature]]
+name = "n"
+agg = "last_n"
+n = "ten"
+field = "event_type"
+window = { kind = "session", gap = "30m" }"#,
+        ));
+        assert!(e.has_path("feature[0].name"), "{e}");
+        assert!(e.has_path("feature[0].field"), "{e}");
+        assert!(e.has_path("feature[0].window.size"), "{e}");
+        assert!(e.has_path("feature[1].n"), "{e}");
+    }
+
+    #[test]
+    fn missing_source_and_features() {
+        let e = errors("[output]\nevents = \"-\"\n");
+        assert!(e.has_path("source"), "{e}");
+        assert!(e.has_path("feature"), "{e}");
+        let e = errors("[source]\nkey = \"k\"\n[[feature]]\nname = \"x\"\nagg = \"count\"\nwindow = { kind = \"global\" }\n");
+        assert!(e.has_path("source.format"), "{e}");
+        assert!(e.has_path("source.timestamp"), "{e}");
+    }
+
+    #[test]
+    fn rate_needs_a_time_window() {
+        let e = errors(&with_feature(
+            r#"[[feature]]
+name = "r"
+agg = "rate"
+window = { kind = "global" }"#,
+        ));
+        assert!(e.has_path("feature[0].window.kind"), "{e}");
+    }
+
+    #[test]
+    fn bad_toml_is_one_error() {
+        let e = errors("[source\n");
+        assert_eq!(e.0.len(), 1);
+        assert!(e.to_string().contains("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn unknown_values() {
+        let e = errors(&with_feature(
+            r#"late_policy = "sometimes"
+[[feature]]
+name = "a"
+agg = "median"
+window = { kind = "hopping", size = "1m" }"#,
+        ));
+        // late_policy comes after [source.fields] in TOML, so it lands in that table.
+        assert!(e.has_path("source.fields.late_policy"), "{e}");
+        assert!(e.has_path("feature[0].agg"), "{e}");
+        assert!(e.has_path("feature[0].window.kind"), "{e}");
+    }
+
+    #[test]
+    fn good_spec_compiles() {
+        let s = PipelineSpec::parse(GOOD).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.features.len(), 2);
+        assert_eq!(s.features[0].name, "tx_5m");
+        assert_eq!(
+            s.features[0].window,
+            WindowSpec::Sliding {
+                size: 300_000,
+                slide: 60_000,
+                offset: 0
+            }
+        );
+        assert_eq!(s.features[1].agg, AggKind::Mean);
+        assert_eq!(s.features[1].field, s.schema.field_id("amount"));
+        assert!(s.features[1].filter.is_some());
+        assert_eq!(s.watermark.max_out_of_orderness, 5_000);
+        assert_eq!(s.watermark.idle_timeout, Some(30_000));
+        assert_eq!(s.engine.allowed_lateness, 60_000);
+        assert_eq!(s.output.events, Some(Dest::Stdout));
+        assert_eq!(
+            s.output.windows,
+            Some(Dest::File(PathBuf::from("windows.jsonl")))
+        );
+        assert_eq!(s.output.late, None);
+        assert_eq!(s.source.path, Some(PathBuf::from("events.jsonl")));
+    }
+}

@@ -1,0 +1,129 @@
+//! `eddy bench`: end-to-end throughput of the example pipeline (examples/fraud.toml) over
+//! generated fraud data, in memory and file to file (JSONL → JSONL in a temp dir).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+use eddy_runtime::generate::{generate_to_vec, GenConfig, Scenario};
+use eddy_runtime::sink::{OutputKind, Outputs};
+use eddy_runtime::source::ReaderSource;
+use eddy_runtime::spec::Dest;
+use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
+
+use super::{thousands, FRAUD_SPEC};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Number of generated events.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Number of distinct keys.
+    #[arg(long, default_value_t = 10_000)]
+    pub keys: u64,
+    /// Generator seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn spec() -> anyhow::Result<PipelineSpec> {
+    PipelineSpec::parse(FRAUD_SPEC).map_err(|e| anyhow!("built-in spec: {e}"))
+}
+
+fn report(label: &str, s: &Summary, secs: f64) -> f64 {
+    let rate = s.events_read as f64 / secs.max(1e-9);
+    println!(
+        "{label:<14} {:>12} events in {:>7.3} s = {:>11} events/s  ({} per-event rows, {} window rows, {} late, {} dead)",
+        thousands(s.events_read),
+        secs,
+        thousands(rate as u64),
+        thousands(s.emitted),
+        thousands(s.window_rows),
+        thousands(s.late + s.late_discarded),
+        thousands(s.dead_lettered)
+    );
+    rate
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let mut cfg = GenConfig::new(Scenario::Fraud, args.events, args.seed);
+    cfg.keys = args.keys.max(1);
+    cfg.disorder_ms = 6_000;
+    cfg.late_fraction = 0.001;
+    let data = generate_to_vec(&cfg);
+    println!(
+        "eddy bench: examples/fraud.toml (5 features), {} generated fraud events, {} keys, {:.1} MiB of JSONL",
+        thousands(args.events),
+        thousands(cfg.keys),
+        data.len() as f64 / (1 << 20) as f64
+    );
+
+    // In memory: input from a byte buffer, outputs encoded and discarded.
+    let mut pipeline = Pipeline::new(spec()?)?;
+    let mut source = ReaderSource::new("memory", &data[..]);
+    let mut outputs = Outputs::none();
+    outputs.set(OutputKind::Events, "events", Box::new(std::io::sink()));
+    outputs.set(OutputKind::Windows, "windows", Box::new(std::io::sink()));
+    outputs.set(OutputKind::Late, "late", Box::new(std::io::sink()));
+    outputs.set(OutputKind::DeadLetter, "dead", Box::new(std::io::sink()));
+    let start = Instant::now();
+    let mut clock = move || start.elapsed().as_millis() as i64;
+    let s = pipeline.run(&mut source, &mut outputs, RunHooks::with_clock(&mut clock))?;
+    let mem_rate = report("in memory", &s, start.elapsed().as_secs_f64());
+    let state = pipeline.engine().state_bytes();
+    let keys = pipeline.engine().num_keys().max(1);
+
+    // File to file.
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "eddy-bench-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    )));
+    std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+    let input = dir.0.join("events.jsonl");
+    std::fs::write(&input, &data).with_context(|| format!("writing {}", input.display()))?;
+    drop(data);
+    let mut spec = spec()?;
+    spec.source.path = Some(input);
+    spec.output.events = Some(Dest::File(dir.0.join("features.jsonl")));
+    spec.output.windows = Some(Dest::File(dir.0.join("windows.jsonl")));
+    spec.output.late = Some(Dest::File(dir.0.join("late.jsonl")));
+    spec.output.dead_letter = Some(Dest::File(dir.0.join("dead.jsonl")));
+    let start = Instant::now();
+    let mut pipeline = Pipeline::new(spec)?;
+    let mut source = pipeline.open_source()?;
+    let mut outputs = Outputs::open(&pipeline.spec().output)?;
+    let mut clock = move || start.elapsed().as_millis() as i64;
+    let s = pipeline.run(
+        source.as_mut(),
+        &mut outputs,
+        RunHooks::with_clock(&mut clock),
+    )?;
+    drop(outputs);
+    let file_rate = report("file to file", &s, start.elapsed().as_secs_f64());
+    let out_bytes = std::fs::metadata(dir.0.join("features.jsonl"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "file/memory ratio: {:.2}   (per-event output {:.1} MiB)",
+        file_rate / mem_rate.max(1e-9),
+        out_bytes as f64 / (1 << 20) as f64
+    );
+    println!(
+        "feature state at end of input: {} bytes for {} keys = {} bytes/key",
+        thousands(state as u64),
+        thousands(keys as u64),
+        thousands((state / keys) as u64)
+    );
+    Ok(ExitCode::SUCCESS)
+}
