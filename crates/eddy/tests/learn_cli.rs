@@ -546,3 +546,116 @@ fn learn_errors_are_clear() {
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// The pipeline's per-event output feeds `eddy learn`: nested `features` become dotted
+/// columns, `--ignore` drops ids, and null features are skipped (counted) or filled.
+#[test]
+fn learn_reads_the_pipeline_output() {
+    let dir = scratch("pipeline");
+    let events = dir.join("events.jsonl");
+    let feats = dir.join("features.jsonl");
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/fraud.toml");
+    let o = eddy(
+        &[
+            "generate",
+            "fraud",
+            "--events",
+            "3000",
+            "--seed",
+            "11",
+            "--output",
+            events.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = eddy(
+        &[
+            "run",
+            spec,
+            "--input",
+            events.to_str().unwrap(),
+            "--output",
+            feats.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Independently: rows, and rows with at least one null among the numeric features.
+    let text = std::fs::read_to_string(&feats).unwrap();
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let with_null = rows
+        .iter()
+        .filter(|r| {
+            r["features"]
+                .as_object()
+                .unwrap()
+                .values()
+                .any(Value::is_null)
+        })
+        .count();
+    assert!(
+        with_null > 0 && with_null < rows.len(),
+        "{with_null} of {}",
+        rows.len()
+    );
+
+    let ignore = "event_id,user_id,ts,page,event_type";
+    let base = [
+        "learn",
+        "--data",
+        feats.to_str().unwrap(),
+        "--target",
+        "label",
+    ];
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(&[
+            "--model",
+            "logistic_regression",
+            "--ignore",
+            ignore,
+            "--every",
+            "0",
+        ]);
+        a.extend_from_slice(extra);
+        let o = eddy(&a, None);
+        assert!(o.status.success(), "{}", stderr(&o));
+        summary(&json_lines(&o)).clone()
+    };
+    let skipped = run(&[]);
+    assert_eq!(skipped["skipped"].as_u64(), Some(with_null as u64));
+    assert_eq!(
+        skipped["examples"].as_u64(),
+        Some((rows.len() - with_null) as u64)
+    );
+    let filled = run(&["--fill-missing", "-1"]);
+    assert_eq!(filled["skipped"].as_u64(), Some(0));
+    assert_eq!(filled["examples"].as_u64(), Some(rows.len() as u64));
+
+    // Naming a column that is not there is refused before learning.
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            feats.to_str().unwrap(),
+            "--target",
+            "label",
+            "--model",
+            "logistic_regression",
+            "--features",
+            "features.nope",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--features column `features.nope` is not in the input"),
+        "{}",
+        stderr(&o)
+    );
+}

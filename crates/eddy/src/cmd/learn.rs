@@ -5,7 +5,15 @@
 //! object per line; the first object's keys are the columns), chosen by the file extension
 //! (`.csv`, `.jsonl`/`.ndjson`/`.json`) or `--format`.
 //!
-//! Features: every column but the target. A column is numeric when its first non-empty value
+//! Columns: a JSONL object's nested objects are flattened to dotted names, so the per-event
+//! output of `eddy run` (`{..., "features": {"events_5m": 3, ...}}`) gives the columns
+//! `features.events_5m`, ...; arrays (e.g. last-N sequences) are not columns.
+//!
+//! Features: every column but the target, narrowed by `--features` (only these) and
+//! `--ignore` (not these; e.g. ids and timestamps, which one-hot encoding would turn into
+//! one slot per row). `--fill-missing X` puts `X` in place of a missing feature value
+//! (a JSON null, as a window with no matching events gives, or an empty cell); without it
+//! such a row is skipped and counted. A column is numeric when its first non-empty value
 //! parses as a finite number (JSON numbers and booleans are numbers), categorical otherwise or
 //! when listed in `--categorical`. Rows go to the model registry's pipeline as numbers and
 //! categories, so its preprocessing applies: `--param categorical=onehot` (default, a slot per
@@ -98,6 +106,42 @@ pub struct LearnArgs {
     /// Columns to treat as categorical even when their values look numeric (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub categorical: Vec<String>,
+    /// Use only these columns as features (comma-separated; default: all but the target).
+    #[arg(long, value_delimiter = ',')]
+    pub features: Vec<String>,
+    /// Columns that are not features, e.g. ids and timestamps (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// Use this number for a missing feature value (JSON null, empty cell) instead of
+    /// skipping the row. A missing target still skips the row.
+    #[arg(long, value_name = "NUMBER", allow_negative_numbers = true)]
+    pub fill_missing: Option<f64>,
+}
+
+/// Which input columns are features (`--features`, `--ignore`).
+#[derive(Debug, Default)]
+pub struct ColumnSelect {
+    pub only: Vec<String>,
+    pub ignore: Vec<String>,
+}
+
+impl ColumnSelect {
+    fn check(&self, header: &[String]) -> Result<()> {
+        for (flag, names) in [("--features", &self.only), ("--ignore", &self.ignore)] {
+            if let Some(c) = names.iter().find(|c| !header.contains(c)) {
+                bail!(
+                    "{flag} column `{c}` is not in the input; columns: {}",
+                    header.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn keeps(&self, name: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|c| c == name))
+            && !self.ignore.iter().any(|c| c == name)
+    }
 }
 
 /// Parses `key=value` strings into [`Params`].
@@ -241,7 +285,13 @@ struct BadRow {
 }
 
 impl Encoder {
-    fn new(target: &str, task: Task, header: &[String], categorical: &[String]) -> Result<Self> {
+    fn new(
+        target: &str,
+        task: Task,
+        header: &[String],
+        categorical: &[String],
+        select: &ColumnSelect,
+    ) -> Result<Self> {
         if !header.iter().any(|h| h == target) {
             bail!(
                 "target column `{target}` is not in the input; columns: {}",
@@ -253,9 +303,10 @@ impl Encoder {
                 bail!("--categorical column `{c}` is not in the input");
             }
         }
+        select.check(header)?;
         let columns = header
             .iter()
-            .filter(|h| *h != target)
+            .filter(|h| *h != target && select.keeps(h))
             .map(|h| Column {
                 name: h.clone(),
                 kind: ColKind::Undecided,
@@ -316,11 +367,19 @@ impl Encoder {
         row: &mut Row,
     ) -> Result<f64, BadRow> {
         let y = self.encode_target(fields[target_at])?;
-        // Parse every numeric field before deciding any column type.
+        // Parse every numeric field before deciding any column type. A missing value in a
+        // column whose type is not known yet is refused like one in a numeric column: its
+        // type cannot be decided from it, and no value is invented for it.
         self.nums.resize(self.columns.len(), 0.0);
         for (f, col) in fields.iter().zip(map) {
             let Some(ci) = *col else { continue };
             let c = &self.columns[ci];
+            if matches!(c.kind, ColKind::Undecided) && !c.force_categorical && is_missing(*f) {
+                return Err(BadRow {
+                    column: c.name.clone(),
+                    msg: "missing value".into(),
+                });
+            }
             let numeric = match c.kind {
                 ColKind::Numeric => true,
                 ColKind::Categorical => false,
@@ -335,15 +394,6 @@ impl Encoder {
             let Some(ci) = *col else { continue };
             let c = &mut self.columns[ci];
             if let ColKind::Undecided = c.kind {
-                let empty = match f {
-                    Field::Missing => true,
-                    Field::Text(t) => t.trim().is_empty(),
-                    Field::Num(_) => false,
-                };
-                if empty {
-                    row.cells[ci] = Cell::Num(0.0);
-                    continue;
-                }
                 c.kind = if !c.force_categorical && looks_numeric(*f) {
                     ColKind::Numeric
                 } else {
@@ -440,6 +490,15 @@ fn looks_numeric(f: Field) -> bool {
 }
 
 /// A finite number out of a field, or why not.
+/// A JSON null, an absent key or an empty CSV cell.
+fn is_missing(f: Field) -> bool {
+    match f {
+        Field::Missing => true,
+        Field::Text(t) => t.trim().is_empty(),
+        Field::Num(_) => false,
+    }
+}
+
 fn number(f: Field, column: &str) -> Result<f64, BadRow> {
     let bad = |msg: String| BadRow {
         column: column.to_string(),
@@ -608,7 +667,9 @@ impl Reader {
                 let obj = v.as_object().ok_or_else(|| {
                     anyhow!("`{}` line {}: not a JSON object", path.display(), r.line_no)
                 })?;
-                r.header = obj.keys().cloned().collect();
+                let mut flat = serde_json::Map::new();
+                flatten_into("", obj.clone(), &mut flat);
+                r.header = flat.keys().cloned().collect();
                 // The first line is data too: `next` hands it out first.
                 r.first_pending = true;
             }
@@ -683,9 +744,11 @@ impl Reader {
                     Ok(v) => v,
                     Err(e) => return Ok(Some((self.line_no, Err(format!("not JSON: {e}"))))),
                 };
-                let serde_json::Value::Object(mut obj) = v else {
+                let serde_json::Value::Object(nested) = v else {
                     return Ok(Some((self.line_no, Err("not a JSON object".into()))));
                 };
+                let mut obj = serde_json::Map::new();
+                flatten_into("", nested, &mut obj);
                 self.json.clear();
                 for h in &self.header {
                     self.json
@@ -703,6 +766,28 @@ impl Reader {
             }
         }
         Ok(Some((self.line_no, Ok(()))))
+    }
+}
+
+/// Flattens nested objects to dotted keys (`{"a": {"b": 1}}` → `a.b`); arrays are dropped.
+fn flatten_into(
+    prefix: &str,
+    obj: serde_json::Map<String, serde_json::Value>,
+    out: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    for (k, v) in obj {
+        let name = if prefix.is_empty() {
+            k
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            serde_json::Value::Object(inner) => flatten_into(&name, inner, out),
+            serde_json::Value::Array(_) => {}
+            scalar => {
+                out.insert(name, scalar);
+            }
+        }
     }
 }
 
@@ -786,6 +871,13 @@ pub fn run(args: LearnArgs) -> Result<()> {
     };
     let mut reader = Reader::open(&args.data, args.format)?;
     let header = reader.header.clone();
+    if let Some(v) = args.fill_missing.filter(|v| !v.is_finite()) {
+        bail!("--fill-missing must be a finite number, not {v}");
+    }
+    let select = ColumnSelect {
+        only: args.features.clone(),
+        ignore: args.ignore.clone(),
+    };
 
     let (model, mut encoder, saved_detector, total_before) = match loaded {
         Some(s) => {
@@ -813,8 +905,11 @@ pub fn run(args: LearnArgs) -> Result<()> {
                             );
                         }
                     }
-                    if !args.categorical.is_empty() {
-                        bail!("--categorical cannot change a loaded model's encoding");
+                    if !args.categorical.is_empty()
+                        || !select.only.is_empty()
+                        || !select.ignore.is_empty()
+                    {
+                        bail!("--categorical, --features and --ignore cannot change a loaded model's encoding");
                     }
                     (s.model, x.encoder, x.detector, x.examples_total)
                 }
@@ -824,7 +919,7 @@ pub fn run(args: LearnArgs) -> Result<()> {
                         anyhow!("--target is required with a model snapshot not written by `eddy learn`")
                     })?;
                     let encoder =
-                        Encoder::new(&target, s.model.task(), &header, &args.categorical)?;
+                        Encoder::new(&target, s.model.task(), &header, &args.categorical, &select)?;
                     (s.model, encoder, None, 0)
                 }
             }
@@ -840,7 +935,7 @@ pub fn run(args: LearnArgs) -> Result<()> {
                 .ok_or_else(|| anyhow!("--target is required (or --load a snapshot)"))?;
             let model = registry::build(&name, &params)
                 .with_context(|| format!("cannot build model `{name}`"))?;
-            let encoder = Encoder::new(&target, model.task(), &header, &args.categorical)?;
+            let encoder = Encoder::new(&target, model.task(), &header, &args.categorical, &select)?;
             (model, encoder, None, 0)
         }
     };
@@ -932,6 +1027,13 @@ pub fn run(args: LearnArgs) -> Result<()> {
             Some((line_no, Err(msg))) => report_bad(line_no, None, &msg),
             Some((line_no, Ok(()))) => {
                 rows += 1;
+                if let Some(fill) = args.fill_missing {
+                    for (i, field) in f.iter_mut().enumerate() {
+                        if i != target_at && is_missing(*field) {
+                            *field = Field::Num(fill);
+                        }
+                    }
+                }
                 match encoder.encode(&f, &map, target_at, &mut row) {
                     Ok(y) => preq.step(&mut model, &row, y, &mut emit),
                     Err(b) => report_bad(line_no, Some(&b.column), &b.msg),
@@ -1043,7 +1145,14 @@ mod tests {
     #[test]
     fn encoder_types_columns_and_refuses_bad_rows() {
         let header = fields(&["x", "color", "y"]);
-        let mut enc = Encoder::new("y", Task::Classification, &header, &[]).unwrap();
+        let mut enc = Encoder::new(
+            "y",
+            Task::Classification,
+            &header,
+            &[],
+            &ColumnSelect::default(),
+        )
+        .unwrap();
         let (map, t) = enc.layout(&header).unwrap();
         let mut r = Row::default();
         let row = |a: &'static str, b: &'static str, c: &'static str| {
@@ -1084,13 +1193,27 @@ mod tests {
             .encode(&row("1", "red", "cat"), &map, t, &mut r)
             .is_err());
         // Named labels are numbered by first appearance; booleans map to 0/1.
-        let mut named = Encoder::new("y", Task::Classification, &header, &[]).unwrap();
+        let mut named = Encoder::new(
+            "y",
+            Task::Classification,
+            &header,
+            &[],
+            &ColumnSelect::default(),
+        )
+        .unwrap();
         let ys: Vec<f64> = ["no", "yes", "no", "maybe"]
             .iter()
             .map(|l| named.encode_target(Field::Text(l)).ok().unwrap())
             .collect();
         assert_eq!(ys, vec![0.0, 1.0, 0.0, 2.0]);
-        let mut b = Encoder::new("y", Task::Classification, &header, &[]).unwrap();
+        let mut b = Encoder::new(
+            "y",
+            Task::Classification,
+            &header,
+            &[],
+            &ColumnSelect::default(),
+        )
+        .unwrap();
         assert_eq!(b.encode_target(Field::Text("False")).ok(), Some(0.0));
         assert_eq!(b.encode_target(Field::Text("TRUE")).ok(), Some(1.0));
     }
