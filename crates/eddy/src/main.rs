@@ -26,7 +26,7 @@ enum Command {
     /// Measure end-to-end throughput of the example pipeline.
     Bench(cmd::bench::BenchArgs),
     /// Evaluate an online model prequentially over a CSV or JSONL file.
-    Learn(cmd::learn::LearnArgs),
+    Learn(Box<cmd::learn::LearnArgs>),
     /// Run a drift detector over numbers read from stdin, one per line.
     Drift(cmd::drift::DriftArgs),
 }
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => cmd::validate::run(a),
         Command::Generate(a) => cmd::generate::run(a),
         Command::Bench(a) => cmd::bench::run(a),
-        Command::Learn(a) => cmd::learn::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Learn(a) => cmd::learn::run(*a).map(|()| ExitCode::SUCCESS),
         Command::Drift(a) => cmd::drift::run(a).map(|()| ExitCode::SUCCESS),
     };
     match result {
