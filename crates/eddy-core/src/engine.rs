@@ -65,6 +65,15 @@
 //!
 //! Timestamps are expected in the accepted event range; anything else is clamped to
 //! `±2^61` ms so that window arithmetic can never overflow.
+//!
+//! # Cost
+//! For the example spec (benches/engine.rs: 5-minute sliding count, 1-hour mean sliding
+//! by 5 minutes, last 10 pages per 30-minute session, logins per minute, recency of the
+//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 5.8 KB per
+//! key, most of it the hour of raw events the exact sliding mean must keep plus its panes.
+//! With that much state spread over uniformly random keys, throughput is bound by memory
+//! latency (each event touches about a dozen cache lines of its key), not by arithmetic:
+//! with a few thousand keys the same code runs at about 2M events/s per core.
 
 use std::collections::VecDeque;
 
