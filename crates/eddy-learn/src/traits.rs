@@ -24,7 +24,8 @@ pub trait Classifier {
     fn n_classes(&self) -> usize;
     /// Writes one probability per class into `out` (resized to `n_classes()`).
     fn predict_proba_one(&self, x: &[f64], out: &mut Vec<f64>);
-    /// The most probable class (ties: the lowest label).
+    /// The most probable class (ties: the lowest label). This default allocates a buffer per
+    /// call; every eddy model overrides it with an allocation-free version.
     fn predict_one(&self, x: &[f64]) -> usize {
         let mut p = Vec::with_capacity(self.n_classes().max(2));
         self.predict_proba_one(x, &mut p);
