@@ -35,6 +35,9 @@ pub struct OnnxModel {
     label_ix: Option<usize>,
     proba_ix: Option<usize>,
     value_ix: Option<usize>,
+    /// Class labels of a binary tree ensemble whose labels tract gets wrong (see
+    /// [`patch_binary_trees`]): the label is `[neg, pos][p(pos) > 0.5]`.
+    binary_labels: Option<[i64; 2]>,
 }
 
 impl std::fmt::Debug for OnnxModel {
@@ -52,6 +55,43 @@ fn oip_type(dt: DatumType) -> Option<DataType> {
         DatumType::I64 => Some(DataType::Int64),
         _ => None,
     }
+}
+
+/// Works around two limits of tract-onnx 0.21's `TreeEnsembleClassifier` on binary models
+/// whose leaves all score class 0 (what skl2onnx and onnxmltools export for two classes):
+/// it wants one base value per class where exporters give one (ONNX Runtime adds it to the
+/// single score), so `[b]` becomes `[b, 0]`; and its label output takes the argmax of a
+/// one-column score, so it is wrong. Returns the two class labels when the model has such a
+/// node, so that labels are derived from the positive-class probability as ONNX Runtime
+/// does (`p > 0.5`).
+fn patch_binary_trees(proto: &mut tract_onnx::pb::ModelProto) -> Option<[i64; 2]> {
+    let graph = proto.graph.as_mut()?;
+    let mut labels = None;
+    for node in graph
+        .node
+        .iter_mut()
+        .filter(|n| n.op_type == "TreeEnsembleClassifier")
+    {
+        let ints = |name: &str| {
+            node.attribute
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| a.ints.clone())
+                .unwrap_or_default()
+        };
+        let classes = ints("classlabels_int64s");
+        let binary = classes.len() == 2 && ints("class_ids").iter().all(|&c| c == 0);
+        if !binary {
+            continue;
+        }
+        labels = Some([classes[0], classes[1]]);
+        if let Some(b) = node.attribute.iter_mut().find(|a| a.name == "base_values") {
+            if b.floats.len() == 1 {
+                b.floats.push(0.0);
+            }
+        }
+    }
+    labels
 }
 
 fn check(ok: bool, msg: impl FnOnce() -> String) -> TractResult<()> {
@@ -80,7 +120,7 @@ impl OnnxModel {
         };
         let mut onnx = tract_onnx::onnx();
         crate::ml_ops::register(&mut onnx.op_register);
-        let proto = onnx
+        let mut proto = onnx
             .proto_model_for_read(&mut bytes.as_slice())
             .map_err(|e| onnx_err("parsing", e))?;
         let output_names: Vec<String> = proto
@@ -88,6 +128,7 @@ impl OnnxModel {
             .as_ref()
             .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
             .unwrap_or_default();
+        let binary_labels = patch_binary_trees(&mut proto);
         let mut model = onnx
             .model_for_proto_model(&proto)
             .map_err(|e| onnx_err("loading", e))?;
@@ -155,7 +196,7 @@ impl OnnxModel {
                 .map(|(k, d)| if k == 0 { -1 } else { d.to_i64().unwrap_or(-1) })
                 .collect();
             match f.datum_type {
-                DatumType::I64 | DatumType::I32 if label_ix.is_none() => {
+                DatumType::I64 | DatumType::I32 | DatumType::TDim if label_ix.is_none() => {
                     label_ix = Some(i);
                     outputs.push(OutputMetadata {
                         name: oname,
@@ -239,6 +280,7 @@ impl OnnxModel {
             label_ix,
             proba_ix,
             value_ix,
+            binary_labels,
         })
     }
 
@@ -290,7 +332,15 @@ impl OnnxModel {
                 )
             })?;
             out.n_classes = c;
-            out.labels.extend_from_slice(l);
+            match self.binary_labels {
+                Some([neg, pos]) if c == 2 => {
+                    out.labels.extend(
+                        p.chunks_exact(2)
+                            .map(|r| if r[1] > 0.5 { pos } else { neg }),
+                    )
+                }
+                _ => out.labels.extend_from_slice(l),
+            }
             out.probabilities.extend_from_slice(p);
             for row in p.chunks_exact(c) {
                 let s = if c == 2 {
