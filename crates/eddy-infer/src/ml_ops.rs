@@ -40,7 +40,7 @@ fn post_transform(node: &NodeProto) -> TractResult<Post> {
 /// Weights `[rows, features]` and intercepts `[1, rows]` from the node.
 fn weights(node: &NodeProto, rows: usize) -> TractResult<(Arc<Tensor>, Arc<Tensor>)> {
     let coefs: Vec<f32> = node.get_attr_vec("coefficients")?;
-    if rows == 0 || coefs.is_empty() || coefs.len() % rows != 0 {
+    if coefs.is_empty() || coefs.len().checked_rem(rows) != Some(0) {
         bail!("{} coefficients do not make {rows} rows", coefs.len());
     }
     let f = coefs.len() / rows;
@@ -179,7 +179,7 @@ fn linear_classifier(
     if !(rows == n || (rows == 1 && n == 2)) {
         bail!("{rows} coefficient rows for {n} classes");
     }
-    if coefs % rows != 0 {
+    if coefs.checked_rem(rows) != Some(0) {
         bail!("{coefs} coefficients do not make {rows} rows");
     }
     let (w, b) = weights(node, rows)?;

@@ -309,7 +309,7 @@ impl OnnxModel {
         if let Some(vi) = self.value_ix {
             let v = res[vi].cast_to::<f64>()?;
             let v = v.as_slice::<f64>()?;
-            let per_row = if rows == 0 { 0 } else { v.len() / rows };
+            let per_row = v.len().checked_div(rows).unwrap_or(0);
             check(per_row >= 1 && per_row * rows == v.len(), || {
                 format!("value output has {} values for {rows} rows", v.len())
             })?;
