@@ -92,6 +92,9 @@ def main():
     x, y = data(2)
     export("logistic_regression", LogisticRegression(max_iter=500).fit(x, y), xt)
 
+    x, y = data(9, classes=3)
+    export("logistic_regression_3class", LogisticRegression(max_iter=500).fit(x, y), xt)
+
     x, y = data(3, classes=3)
     export(
         "random_forest_3class",

@@ -1,5 +1,5 @@
 //! `ai.onnx.ml` operators that tract-onnx 0.21 does not provide, as skl2onnx emits them:
-//! `LinearRegressor`, `LinearClassifier` and `ArrayFeatureExtractor`. Each is an expansion
+//! `LinearRegressor`, `LinearClassifier`, `Normalizer` and `ArrayFeatureExtractor`. Each is an expansion
 //! into tract core operators (EinSum, Add, Sigmoid, Softmax, ArgMax, lookups), registered on
 //! the ONNX op register before parsing. Semantics follow the ONNX-ML spec as ONNX Runtime
 //! implements it; the fixture tests compare against ONNX Runtime's outputs.
@@ -16,6 +16,7 @@ pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("LinearRegressor", linear_regressor);
     reg.insert("LinearClassifier", linear_classifier);
     reg.insert("ArrayFeatureExtractor", array_feature_extractor);
+    reg.insert("Normalizer", normalizer);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -379,5 +380,103 @@ impl Expansion for ArrayFeatureExtractor {
             tract_core::ops::array::Gather { axis: 0 },
             &[inputs[0], idx],
         )
+    }
+}
+
+// ---------------------------------------------------------------- Normalizer
+
+/// Row normalisation of `[N, C]` (skl2onnx puts `L1` after a multiclass `LinearClassifier`).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+enum Norm {
+    Max,
+    L1,
+    L2,
+}
+
+#[derive(Debug, Clone, Hash)]
+struct Normalizer {
+    norm: Norm,
+}
+
+fn normalizer(
+    _ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let norm = match node.get_attr_opt::<&str>("norm")?.unwrap_or("MAX") {
+        "MAX" => Norm::Max,
+        "L1" => Norm::L1,
+        "L2" => Norm::L2,
+        other => bail!("Normalizer norm {other} is not supported"),
+    };
+    Ok((expand(Normalizer { norm }), vec![]))
+}
+
+impl Expansion for Normalizer {
+    fn name(&self) -> Cow<'_, str> {
+        "Normalizer".into()
+    }
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 1)?;
+        check_output_arity(outputs, 1)?;
+        s.equals(&outputs[0].datum_type, DatumType::F32)?;
+        s.equals(&inputs[0].rank, 2)?;
+        s.equals(&outputs[0].shape, &inputs[0].shape)?;
+        Ok(())
+    }
+    fn wire(
+        &self,
+        prefix: &str,
+        model: &mut TypedModel,
+        inputs: &[OutletId],
+    ) -> TractResult<TVec<OutletId>> {
+        use tract_core::ops::nn::{Reduce, Reducer};
+        let mut x = inputs[0];
+        if model.outlet_fact(x)?.datum_type != f32::datum_type() {
+            x = model.wire_node(
+                format!("{prefix}.cast_input"),
+                tract_core::ops::cast::cast(f32::datum_type()),
+                &[x],
+            )?[0];
+        }
+        let denom = match self.norm {
+            Norm::Max => model.wire_node(
+                format!("{prefix}.max"),
+                Reduce::new(tvec!(1), Reducer::Max),
+                &[x],
+            )?[0],
+            Norm::L1 => {
+                let a =
+                    model.wire_node(format!("{prefix}.abs"), tract_core::ops::math::abs(), &[x])?
+                        [0];
+                model.wire_node(
+                    format!("{prefix}.sum"),
+                    Reduce::new(tvec!(1), Reducer::Sum),
+                    &[a],
+                )?[0]
+            }
+            Norm::L2 => {
+                let q = model.wire_node(
+                    format!("{prefix}.square"),
+                    tract_core::ops::math::square(),
+                    &[x],
+                )?[0];
+                let s = model.wire_node(
+                    format!("{prefix}.sum"),
+                    Reduce::new(tvec!(1), Reducer::Sum),
+                    &[q],
+                )?[0];
+                model.wire_node(
+                    format!("{prefix}.sqrt"),
+                    tract_core::ops::math::sqrt(),
+                    &[s],
+                )?[0]
+            }
+        };
+        model.wire_node(prefix, tract_core::ops::math::div(), &[x, denom])
     }
 }

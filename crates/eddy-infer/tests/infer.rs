@@ -125,6 +125,11 @@ fn onnx_logistic_regression_matches_onnxruntime() {
 }
 
 #[test]
+fn onnx_logistic_regression_3class_matches_onnxruntime() {
+    check_against_onnxruntime("logistic_regression_3class");
+}
+
+#[test]
 fn onnx_random_forest_3class_matches_onnxruntime() {
     check_against_onnxruntime("random_forest_3class");
 }
