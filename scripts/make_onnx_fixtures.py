@@ -27,6 +27,8 @@ from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neural_network import MLPClassifier
+from sklearn.svm import LinearSVC
+from onnx import TensorProto, helper
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "onnx")
 FEATURES = ["amount", "hour", "velocity", "distance"]
@@ -52,6 +54,33 @@ def test_inputs():
     x[0] = 0.0
     x[1] = [3.0, -3.0, 2.5, -2.5]
     return x
+
+
+def one_row_linear_classifier():
+    node = helper.make_node(
+        "LinearClassifier",
+        ["float_input"],
+        ["label", "probabilities"],
+        domain="ai.onnx.ml",
+        classlabels_ints=[3, 7],
+        coefficients=[0.8, -1.2, 0.5, 0.25],
+        intercepts=[-0.1],
+        post_transform="LOGISTIC",
+    )
+    graph = helper.make_graph(
+        [node],
+        "one_row",
+        [helper.make_tensor_value_info("float_input", TensorProto.FLOAT, [None, N_FEATURES])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2]),
+        ],
+    )
+    return helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 15), helper.make_opsetid("ai.onnx.ml", 3)],
+        ir_version=8,
+    )
 
 
 def export(name, model, x_in, onx=None):
@@ -91,6 +120,15 @@ def main():
 
     x, y = data(2)
     export("logistic_regression", LogisticRegression(max_iter=500).fit(x, y), xt)
+
+    # LinearSVC: LinearClassifier (post_transform NONE) + ArrayFeatureExtractor on the scores;
+    # its "probabilities" output is the positive-class decision value, [N, 1].
+    x, y = data(10)
+    export("linear_svc", LinearSVC(random_state=0).fit(x, y), xt)
+
+    # A hand-built binary LinearClassifier with a single coefficient row (the ONNX-ML form
+    # that skl2onnx does not emit but other exporters do), logistic post-transform.
+    export("linear_classifier_1row", None, xt, one_row_linear_classifier())
 
     x, y = data(9, classes=3)
     export("logistic_regression_3class", LogisticRegression(max_iter=500).fit(x, y), xt)

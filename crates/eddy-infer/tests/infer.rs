@@ -130,6 +130,16 @@ fn onnx_logistic_regression_3class_matches_onnxruntime() {
 }
 
 #[test]
+fn onnx_linear_svc_matches_onnxruntime() {
+    check_against_onnxruntime("linear_svc");
+}
+
+#[test]
+fn onnx_linear_classifier_one_row_matches_onnxruntime() {
+    check_against_onnxruntime("linear_classifier_1row");
+}
+
+#[test]
 fn onnx_random_forest_3class_matches_onnxruntime() {
     check_against_onnxruntime("random_forest_3class");
 }
