@@ -53,7 +53,7 @@ fn timing_loop(name: &str, model: &dyn Model, data: &[f64], batch: usize, budget
     let n_rows = data.len() / D;
     let mut out = Scores::new();
     // Warm up.
-    for i in 0..200 {
+    for i in 0..20 {
         let r = (i * batch) % (n_rows - batch + 1);
         model
             .score(
@@ -65,7 +65,7 @@ fn timing_loop(name: &str, model: &dyn Model, data: &[f64], batch: usize, budget
     let mut per_event = Vec::new();
     let start = Instant::now();
     let mut i = 0;
-    while start.elapsed() < budget || per_event.len() < 1000 {
+    while start.elapsed() < budget || per_event.len() < 50 {
         let r = (i * batch) % (n_rows - batch + 1);
         let b = Batch::new(&data[r * D..(r + batch) * D], batch).unwrap();
         let t = Instant::now();
@@ -98,7 +98,9 @@ fn bench(c: &mut Criterion) {
         }
     }
     let mut g = c.benchmark_group("embedded");
-    g.sample_size(30).measurement_time(Duration::from_secs(3));
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     for (name, m) in [
         ("onnx_forest_100x6", &forest),
         ("native_logistic", &logistic),

@@ -94,6 +94,13 @@ fn patch_binary_trees(proto: &mut tract_onnx::pb::ModelProto) -> Option<[i64; 2]
     labels
 }
 
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
 fn check(ok: bool, msg: impl FnOnce() -> String) -> TractResult<()> {
     if ok {
         Ok(())
@@ -103,8 +110,21 @@ fn check(ok: bool, msg: impl FnOnce() -> String) -> TractResult<()> {
 }
 
 impl OnnxModel {
-    /// Loads, types, optimises and plans an ONNX file (see the module docs).
+    /// Loads, types, optimises and plans an ONNX file (see the module docs). A panic inside
+    /// tract on a malformed model is caught and returned as [`InferError::Onnx`].
     pub fn load(path: &Path, name: &str, opts: &LoadOptions) -> Result<Self, InferError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::load_inner(path, name, opts)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(InferError::Onnx {
+                path: path.display().to_string(),
+                msg: format!("tract panicked: {}", panic_message(&panic)),
+            })
+        })
+    }
+
+    fn load_inner(path: &Path, name: &str, opts: &LoadOptions) -> Result<Self, InferError> {
         let p = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| InferError::Io {
             path: p.clone(),
@@ -376,7 +396,14 @@ impl Model for OnnxModel {
                 ),
             });
         }
-        self.run(&batch, out).map_err(|e| {
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(&batch, out)))
+            .unwrap_or_else(|panic| {
+                Err(TractError::msg(format!(
+                    "tract panicked: {}",
+                    panic_message(&panic)
+                )))
+            });
+        res.map_err(|e| {
             out.clear();
             InferError::Scoring {
                 model: self.meta.name.clone(),
