@@ -26,6 +26,7 @@ pub mod error;
 mod ml_ops;
 pub mod native;
 pub mod onnx;
+mod trees;
 
 use std::fmt;
 use std::path::Path;

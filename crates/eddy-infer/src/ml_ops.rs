@@ -17,6 +17,7 @@ pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("LinearClassifier", linear_classifier);
     reg.insert("ArrayFeatureExtractor", array_feature_extractor);
     reg.insert("Normalizer", normalizer);
+    reg.insert("TreeEnsembleClassifier", crate::trees::tree_classifier);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
