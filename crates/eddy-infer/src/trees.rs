@@ -1,8 +1,8 @@
 //! `TreeEnsembleClassifier` (ONNX-ML) evaluated by eddy, replacing tract-onnx 0.21's.
 //!
 //! tract 0.21's version finds a leaf's weights with `outer_iter().skip(start)`, which walks
-//! every earlier leaf: per row it costs O(trees × leaves) (about 2.7 ms per event for 100
-//! trees of depth 6). It also wants one base value per class where binary exports give one,
+//! every earlier leaf: per row it costs O(trees × leaves) (1.6 ms per event for 100 trees of
+//! depth 6, against 6.5 µs here). It also wants one base value per class where binary exports give one,
 //! and labels binary models wrongly. This op walks flat node arrays and sums contiguous leaf
 //! weights, with ONNX Runtime's semantics: SUM aggregation, base values, post transform NONE /
 //! LOGISTIC / SOFTMAX; a binary model whose leaves all score class 0 gives `[1 - p, p]`
