@@ -7,9 +7,14 @@
 //! Features are dense `&[f64]` slices (categorical values are turned into numbers by the
 //! [`preprocessing`] stage in front of a model), which keeps predict/learn allocation-free.
 
+pub mod drift;
 pub mod error;
+pub mod metrics;
+mod param;
+pub mod prequential;
 pub mod registry;
 pub mod snapshot;
+pub mod synth;
 pub mod traits;
 
 pub use error::LearnError;

@@ -1,5 +1,42 @@
 //! The `eddy` command-line interface.
+//!
+//! This branch registers only `learn` and `drift`; the full command set is assembled on the
+//! `cli` branch, where each command lives in its own `cmd/*.rs` module.
 
-fn main() {
-    println!("eddy");
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "eddy",
+    version,
+    about = "eddy: a streaming machine-learning engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate an online model prequentially over a CSV or JSONL file.
+    Learn(cmd::learn::LearnArgs),
+    /// Run a drift detector over numbers read from stdin, one per line.
+    Drift(cmd::drift::DriftArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Learn(args) => cmd::learn::run(args),
+        Command::Drift(args) => cmd::drift::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("eddy: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

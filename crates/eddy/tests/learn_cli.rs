@@ -1,0 +1,548 @@
+//! End-to-end tests of `eddy learn` and `eddy drift` through the built binary.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use eddy_core::rng::Rng;
+use eddy_learn::registry::AnyModel;
+use eddy_learn::synth::Sea;
+use serde_json::Value;
+
+fn eddy(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run eddy");
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            // eddy may exit (on a usage error) before reading its input.
+            let _ = input.write_all(s.as_bytes());
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "eddy panicked: {err}");
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line `{l}`: {e}")))
+        .collect()
+}
+
+fn summary(lines: &[Value]) -> &Value {
+    &lines.last().expect("a summary line")["summary"]
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("eddy-learn-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// SEA (variant 0, 5% noise) as CSV with a categorical column; labels flipped from `flip_at`.
+fn sea_csv(n: usize, flip_at: usize, seed: u64) -> String {
+    let mut s = String::from("x0,x1,x2,tag,y\n");
+    let mut r = Rng::new(seed + 1000);
+    for (i, (x, y)) in Sea::new(0, 0.05, seed).unwrap().take(n).enumerate() {
+        let y = if i >= flip_at { 1.0 - y } else { y };
+        let tag = ["a", "b", "c"][r.below(3) as usize];
+        // Features scaled to [0, 1) so plain SGD learns the boundary quickly.
+        s.push_str(&format!(
+            "{:.5},{:.5},{:.5},{tag},{}\n",
+            x[0] / 10.0,
+            x[1] / 10.0,
+            x[2] / 10.0,
+            y as u8
+        ));
+    }
+    s
+}
+
+#[test]
+fn drift_reports_the_change_point() {
+    let mut r = Rng::new(5);
+    let mut input = String::new();
+    for i in 0..2000 {
+        let v = r.normal() * 0.5 + if i < 1000 { 0.0 } else { 2.0 };
+        input.push_str(&format!("{v}\n"));
+        if i == 10 {
+            input.push_str("not-a-number\n"); // line index 11: reported and skipped
+        }
+    }
+    for det in ["adwin", "page_hinkley", "kswin"] {
+        let o = eddy(&["drift", "--detector", det], Some(&input));
+        assert!(o.status.success(), "{det}: {}", stderr(&o));
+        let idx: Vec<usize> = stdout(&o).lines().map(|l| l.parse().unwrap()).collect();
+        // The change is at line index 1001 (one bad line before it).
+        let first = idx
+            .iter()
+            .copied()
+            .find(|&i| i >= 1001)
+            .unwrap_or_else(|| panic!("{det}: {idx:?}"));
+        assert!(first - 1001 <= 100, "{det}: first drift at {first}");
+        if det != "kswin" {
+            assert!(idx.iter().all(|&i| i >= 1001), "{det}: false alarm {idx:?}");
+        }
+        assert!(
+            stderr(&o).contains("line 12 (index 11): `not-a-number` is not a number"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // Parameters and warnings: DDM on 0/1 errors whose rate jumps from 0.1 to 0.6.
+    let mut bits = String::new();
+    for i in 0..3000 {
+        let p = if i < 1500 { 0.1 } else { 0.6 };
+        bits.push_str(if r.chance(p) { "1\n" } else { "0\n" });
+    }
+    let o = eddy(
+        &[
+            "drift",
+            "--detector",
+            "ddm",
+            "--param",
+            "drift_threshold=3",
+            "--warnings",
+        ],
+        Some(&bits),
+    );
+    let out = stdout(&o);
+    assert!(out.lines().any(|l| l.starts_with("warning ")), "{out}");
+    let first = out
+        .lines()
+        .filter_map(|l| l.parse::<usize>().ok())
+        .find(|&i| i >= 1500)
+        .expect("a drift");
+    assert!(first < 1700, "{first}");
+}
+
+#[test]
+fn drift_refuses_unknown_detectors_and_params() {
+    let o = eddy(&["drift", "--detector", "adwn"], Some("1\n"));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("adwin, page_hinkley, ddm, eddm, kswin"),
+        "{}",
+        stderr(&o)
+    );
+    let o = eddy(
+        &["drift", "--detector", "adwin", "--param", "delat=0.1"],
+        Some("1\n"),
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("delat"), "{}", stderr(&o));
+}
+
+#[test]
+fn learn_reports_drifts_and_skips_bad_rows() {
+    let dir = scratch("reports");
+    let mut csv = sea_csv(4000, 2000, 1);
+    // Line 6 (data row 5) gets a non-number, line 9 loses its target.
+    let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+    lines[5] = "1.0,oops,3.0,a,1".into();
+    lines[8] = "1.0,2.0,3.0,a,".into();
+    csv = "\u{feff}".to_string() + &lines.join("\n") + "\n"; // with a byte-order mark
+    let path = dir.join("sea.csv");
+    std::fs::write(&path, csv).unwrap();
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            path.to_str().unwrap(),
+            "--target",
+            "y",
+            "--model",
+            "logistic_regression",
+            "--param",
+            "lr=0.5",
+            "--metric",
+            "accuracy,rolling(200):accuracy,f1",
+            "--every",
+            "1000",
+            "--drift",
+            "adwin",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    let reports: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("accuracy").is_some())
+        .collect();
+    assert_eq!(
+        reports
+            .iter()
+            .map(|r| r["n"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![1000, 2000, 3000]
+    );
+    // Before the flip the SEA concept is learned well.
+    assert!(
+        reports[1]["rolling(200):accuracy"].as_f64().unwrap() > 0.8,
+        "{:?}",
+        reports[1]
+    );
+    // The flip (at example 1999 after the two skipped rows) is found within 300 examples.
+    let drifts: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["drift"] == "adwin")
+        .map(|l| l["n"].as_u64().unwrap())
+        .collect();
+    assert!(
+        drifts.iter().any(|&n| (1998..2300).contains(&n)),
+        "{drifts:?}"
+    );
+    let s = summary(&lines);
+    assert_eq!(s["examples"], 3998);
+    assert_eq!(s["skipped"], 2);
+    assert!(s["examples_per_s"].as_f64().unwrap() > 0.0);
+    let err = stderr(&o);
+    assert!(
+        err.contains("line 6, column `x1`: `oops` is not a number; row skipped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 9, column `y`: missing target; row skipped"),
+        "{err}"
+    );
+}
+
+#[test]
+fn learn_save_then_load_continues_the_same_model() {
+    let dir = scratch("resume");
+    let csv = sea_csv(3000, usize::MAX, 2);
+    let lines: Vec<&str> = csv.lines().collect();
+    let (head, rows) = (lines[0], &lines[1..]);
+    let write = |name: &str, rows: &[&str]| {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("{head}\n{}\n", rows.join("\n"))).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (all, first, second) = (
+        write("all.csv", rows),
+        write("a.csv", &rows[..1200]),
+        write("b.csv", &rows[1200..]),
+    );
+    let snap = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let base = [
+        "--target",
+        "y",
+        "--model",
+        "logistic_regression",
+        "--every",
+        "0",
+        "--drift",
+        "ddm",
+    ];
+    let o = eddy(
+        &[
+            &["learn", "--data", &all, "--save", &snap("full.json")][..],
+            &base,
+        ]
+        .concat(),
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = eddy(
+        &[
+            &["learn", "--data", &first, "--save", &snap("half.json")][..],
+            &base,
+        ]
+        .concat(),
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            &second,
+            "--load",
+            &snap("half.json"),
+            "--save",
+            &snap("resumed.json"),
+            "--every",
+            "0",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&json_lines(&o)).clone();
+    assert_eq!(s["examples"], 1800);
+    assert_eq!(s["examples_total"], 3000);
+    // The resumed model (and detector, and encoder) is exactly the one trained in one go.
+    let read = |n: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(n)).unwrap()).unwrap()
+    };
+    let (full, resumed) = (read("full.json"), read("resumed.json"));
+    assert!(full["state"]["pipeline"].is_object(), "{full}");
+    assert_eq!(full["state"], resumed["state"]);
+    assert!(full["eddy_learn"]["detector"].is_object(), "{full}");
+    assert_eq!(
+        full["eddy_learn"]["detector"],
+        resumed["eddy_learn"]["detector"]
+    );
+    assert_eq!(
+        full["eddy_learn"]["encoder"],
+        resumed["eddy_learn"]["encoder"]
+    );
+    // The file is also a plain model snapshot, as pipelines load it.
+    let m = AnyModel::load(&dir.join("full.json")).unwrap();
+    assert_eq!(m.name, "logistic_regression");
+    // And a plain model snapshot can be continued on (with --target).
+    m.save(&dir.join("plain.json")).unwrap();
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            &second,
+            "--load",
+            &snap("plain.json"),
+            "--every",
+            "0",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--target is required"),
+        "{}",
+        stderr(&o)
+    );
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            &second,
+            "--load",
+            &snap("plain.json"),
+            "--target",
+            "y",
+            "--every",
+            "0",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(summary(&json_lines(&o))["examples"], 1800);
+    // A snapshot cannot be reused for another model.
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            &second,
+            "--load",
+            &snap("half.json"),
+            "--model",
+            "gaussian_nb",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("differs from the snapshot's model"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn learn_reads_jsonl_with_delay_and_regression_metrics() {
+    let dir = scratch("jsonl");
+    let mut r = Rng::new(3);
+    let mut s = String::from("\n"); // a blank first line is skipped
+    for _ in 0..2000 {
+        let (a, b) = (r.next_f64(), r.next_f64());
+        let kind = if r.chance(0.5) { "\"u\"" } else { "\"v\"" };
+        s.push_str(&format!(
+            "{{\"a\":{a},\"b\":{b},\"k\":{kind},\"y\":{}}}\n",
+            3.0 * a - 2.0 * b + 1.0
+        ));
+    }
+    s.push_str("{\"a\":1,\"b\":null,\"k\":\"u\",\"y\":2}\n");
+    s.push_str("not json\n");
+    let path = dir.join("lin.jsonl");
+    std::fs::write(&path, s).unwrap();
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            path.to_str().unwrap(),
+            "--target",
+            "y",
+            "--model",
+            "linear_regression",
+            "--param",
+            "lr=0.05",
+            "--metric",
+            "mae,fading(0.99):rmse,r2",
+            "--every",
+            "500",
+            "--delay",
+            "10",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.iter().filter(|l| l.get("mae").is_some()).count(), 4);
+    let s = summary(&lines);
+    assert_eq!(s["examples"], 2000);
+    assert_eq!(s["skipped"], 2);
+    assert!(
+        s["metrics"]["fading(0.99):rmse"].as_f64().unwrap() < 0.2,
+        "{s}"
+    );
+    assert!(s["metrics"]["r2"].as_f64().unwrap() > 0.8, "{s}");
+    let err = stderr(&o);
+    assert!(
+        err.contains("line 2002, column `b`: missing value"),
+        "{err}"
+    );
+    assert!(err.contains("line 2003: not JSON"), "{err}");
+}
+
+#[test]
+fn learn_errors_are_clear() {
+    let dir = scratch("errors");
+    let csv = dir.join("d.csv");
+    std::fs::write(&csv, "a,y\n1,0\n2,1\n").unwrap();
+    let empty = dir.join("e.csv");
+    std::fs::write(&empty, "").unwrap();
+    let header_only = dir.join("h.csv");
+    std::fs::write(&header_only, "a,y\n").unwrap();
+    let c = csv.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "--data",
+                c,
+                "--target",
+                "y",
+                "--model",
+                "logistic_regresion",
+            ],
+            "unknown model `logistic_regresion`",
+        ),
+        (
+            vec![
+                "--data",
+                c,
+                "--target",
+                "y",
+                "--model",
+                "logistic_regression",
+                "--param",
+                "lrr=1",
+            ],
+            "lrr",
+        ),
+        (
+            vec![
+                "--data",
+                c,
+                "--target",
+                "z",
+                "--model",
+                "logistic_regression",
+            ],
+            "target column `z` is not in the input",
+        ),
+        (
+            vec![
+                "--data",
+                c,
+                "--target",
+                "y",
+                "--model",
+                "logistic_regression",
+                "--metric",
+                "mae",
+            ],
+            "metric `mae` is for regression",
+        ),
+        (
+            vec![
+                "--data",
+                c,
+                "--target",
+                "y",
+                "--model",
+                "linear_regression",
+                "--drift",
+                "ddm",
+            ],
+            "watches 0/1 mistakes",
+        ),
+        (
+            vec![
+                "--data",
+                c,
+                "--target",
+                "y",
+                "--model",
+                "logistic_regression",
+                "--metric",
+                "acc(3)",
+            ],
+            "unknown metric",
+        ),
+        (
+            vec![
+                "--data",
+                empty.to_str().unwrap(),
+                "--target",
+                "y",
+                "--model",
+                "logistic_regression",
+            ],
+            "is empty",
+        ),
+        (
+            vec![
+                "--data",
+                header_only.to_str().unwrap(),
+                "--target",
+                "y",
+                "--model",
+                "logistic_regression",
+            ],
+            "no data rows",
+        ),
+        (
+            vec![
+                "--data",
+                "/nonexistent/x.csv",
+                "--target",
+                "y",
+                "--model",
+                "logistic_regression",
+            ],
+            "cannot open",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = eddy(&[&["learn"][..], &args].concat(), None);
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+}
