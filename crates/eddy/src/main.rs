@@ -24,6 +24,8 @@ enum Command {
     Learn(cmd::learn::LearnArgs),
     /// Run a drift detector over numbers read from stdin, one per line.
     Drift(cmd::drift::DriftArgs),
+    /// Serve models over the Open Inference Protocol (KServe V2 REST).
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +33,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Learn(args) => cmd::learn::run(args),
         Command::Drift(args) => cmd::drift::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
