@@ -299,6 +299,7 @@ async fn model_meta(State(st): State<Arc<AppState>>, Path(name): Path<String>) -
         return unknown_model(&st, &name);
     };
     let md = m.metadata();
+    let served = served_outputs(md);
     let inputs: Vec<TensorMeta> = md
         .inputs
         .iter()
@@ -308,8 +309,7 @@ async fn model_meta(State(st): State<Arc<AppState>>, Path(name): Path<String>) -
             shape: &t.shape,
         })
         .collect();
-    let outputs: Vec<TensorMeta> = md
-        .outputs
+    let outputs: Vec<TensorMeta> = served
         .iter()
         .map(|t| TensorMeta {
             name: &t.name,
@@ -595,6 +595,22 @@ fn assemble(model: &dyn Model, req: &mut InferRequest) -> Result<(Vec<f64>, usiz
     Ok((out, rows))
 }
 
+/// The outputs a model is served with: its own, plus a `score` output (one value per row:
+/// the positive-class probability, or the predicted class's) when it has none, so that every
+/// model served by eddy answers a client asking for `score`.
+fn served_outputs(md: &eddy_infer::ModelMetadata) -> Vec<OutputMetadata> {
+    let mut v = md.outputs.clone();
+    if !v.iter().any(|o| o.role == OutputRole::Score) && !v.iter().any(|o| o.name == "score") {
+        v.push(OutputMetadata {
+            name: "score".into(),
+            datatype: DataType::Fp64,
+            shape: vec![-1],
+            role: OutputRole::Score,
+        });
+    }
+    v
+}
+
 thread_local! {
     static SCORES: std::cell::RefCell<Scores> = std::cell::RefCell::new(Scores::new());
 }
@@ -636,16 +652,17 @@ fn score_request(model: &dyn Model, body: &[u8]) -> Response {
         Err(e) => return bad(format!("malformed request: {e}")),
     };
     let md = model.metadata();
+    let served = served_outputs(md);
     // Which outputs to return, checked before scoring.
     let selected: Vec<&OutputMetadata> = match &req.outputs {
-        None => md.outputs.iter().collect(),
+        None => served.iter().collect(),
         Some(sel) => {
             let mut v = Vec::with_capacity(sel.len());
             for o in sel {
-                match md.outputs.iter().find(|m| m.name == o.name) {
+                match served.iter().find(|m| m.name == o.name) {
                     Some(m) => v.push(m),
                     None => {
-                        let have: Vec<&str> = md.outputs.iter().map(|m| m.name.as_str()).collect();
+                        let have: Vec<&str> = served.iter().map(|m| m.name.as_str()).collect();
                         return bad(format!(
                             "unknown output {:?} (model {:?} has {})",
                             o.name,
