@@ -16,7 +16,8 @@
 //! - A circuit breaker opens after [`RemoteConfig::breaker_failures`] consecutive failed
 //!   attempts; while open, batches fail at once (`circuit_open`); after
 //!   [`RemoteConfig::breaker_cooldown`] one probe request is let through (half-open): success
-//!   closes the breaker, failure opens it again.
+//!   closes the breaker, failure opens it again. A batch whose retry the open breaker refuses
+//!   keeps the reason of its last failure; only batches never tried say `circuit_open`.
 //! - An event the server could not score still comes out, exactly once, with
 //!   [`RemoteConfig::fallback_score`] and a [`FallbackReason`].
 //! - Emission follows Flink's Async I/O: [`EmitMode::Ordered`] emits in submission order;
@@ -570,9 +571,12 @@ async fn run_batch(shared: Arc<Shared>, b: OutBatch) {
         Ok(body) => {
             let _permit = shared.sem.acquire().await;
             let mut retries = 0u32;
+            let mut last: Option<FallbackReason> = None;
             loop {
                 if !shared.breaker.try_acquire() {
-                    break Err(FallbackReason::CircuitOpen);
+                    // A batch the server already failed keeps that reason; one that never
+                    // got through is `circuit_open`.
+                    break Err(last.unwrap_or(FallbackReason::CircuitOpen));
                 }
                 attempts += 1;
                 shared.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -592,6 +596,7 @@ async fn run_batch(shared: Arc<Shared>, b: OutBatch) {
                     }
                     Err(reason) => {
                         shared.breaker.on_failure(&shared.counters);
+                        last = Some(reason);
                         if reason.retryable() && retries < shared.cfg.max_retries {
                             retries += 1;
                             shared.counters.retries.fetch_add(1, Ordering::Relaxed);
