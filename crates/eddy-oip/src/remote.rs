@@ -56,7 +56,9 @@ impl std::str::FromStr for EmitMode {
         match s {
             "ordered" => Ok(EmitMode::Ordered),
             "unordered" => Ok(EmitMode::Unordered),
-            _ => Err(format!("emission mode {s:?}: expected ordered or unordered")),
+            _ => Err(format!(
+                "emission mode {s:?}: expected ordered or unordered"
+            )),
         }
     }
 }
@@ -493,9 +495,12 @@ fn encode(shared: &Shared, b: &OutBatch) -> Result<Bytes, FallbackReason> {
         .map_err(|_| FallbackReason::InvalidInput)
 }
 
-fn decode(cfg: &RemoteConfig, body: &[u8], n: usize) -> Result<Vec<(f64, Option<i64>)>, FallbackReason> {
-    let resp: WireResponse =
-        serde_json::from_slice(body).map_err(|_| FallbackReason::Malformed)?;
+fn decode(
+    cfg: &RemoteConfig,
+    body: &[u8],
+    n: usize,
+) -> Result<Vec<(f64, Option<i64>)>, FallbackReason> {
+    let resp: WireResponse = serde_json::from_slice(body).map_err(|_| FallbackReason::Malformed)?;
     let scores = resp
         .outputs
         .iter()
@@ -523,7 +528,11 @@ fn decode(cfg: &RemoteConfig, body: &[u8], n: usize) -> Result<Vec<(f64, Option<
         .collect())
 }
 
-async fn attempt(shared: &Shared, body: Bytes, n: usize) -> Result<Vec<(f64, Option<i64>)>, FallbackReason> {
+async fn attempt(
+    shared: &Shared,
+    body: Bytes,
+    n: usize,
+) -> Result<Vec<(f64, Option<i64>)>, FallbackReason> {
     let req = hyper::Request::post(shared.uri.clone())
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(body))
@@ -920,12 +929,7 @@ impl RemoteScorer {
     }
 
     /// Records one event's result and emits what that allows.
-    fn complete(
-        &mut self,
-        seq: u64,
-        r: (f64, Option<i64>, Outcome, u32),
-        out: &mut Vec<Emitted>,
-    ) {
+    fn complete(&mut self, seq: u64, r: (f64, Option<i64>, Outcome, u32), out: &mut Vec<Emitted>) {
         let Some(idx) = seq.checked_sub(self.head) else {
             return;
         };

@@ -550,7 +550,10 @@ fn assemble(model: &dyn Model, req: &mut InferRequest) -> Result<(Vec<f64>, usiz
             ));
         }
         if dt == DataType::Int64 && !a.data.all_int {
-            return Err(format!("input {:?}: INT64 data holds a non-integer", a.name));
+            return Err(format!(
+                "input {:?}: INT64 data holds a non-integer",
+                a.name
+            ));
         }
         if dt != DataType::Bool && a.data.has_bool {
             return Err(format!("input {:?}: {} data holds a boolean", a.name, dt));

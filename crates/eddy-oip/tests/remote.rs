@@ -163,7 +163,11 @@ fn run(s: &mut RemoteScorer, ids: std::ops::Range<u64>, wm_every: u64) -> Vec<Em
         .collect();
     let seen: HashSet<u64> = events.iter().map(|e| e.id).collect();
     assert_eq!(events.len(), ids.clone().count(), "one output per event");
-    assert_eq!(seen, ids.collect::<HashSet<_>>(), "every event exactly once");
+    assert_eq!(
+        seen,
+        ids.collect::<HashSet<_>>(),
+        "every event exactly once"
+    );
     for e in &events {
         match e.outcome {
             Outcome::Scored => assert_eq!(e.score, 2.0 * e.id as f64, "{e:?}"),
@@ -447,7 +451,12 @@ fn unordered_mode_never_crosses_a_watermark() {
         match e {
             Emitted::Event(ev) => {
                 // Event i was submitted after i / every watermarks, before the next one.
-                assert_eq!(ev.id / every, wms_seen, "event {} crossed a watermark", ev.id);
+                assert_eq!(
+                    ev.id / every,
+                    wms_seen,
+                    "event {} crossed a watermark",
+                    ev.id
+                );
                 if last.is_some_and(|l| l > ev.id) {
                     reordered = true;
                 }

@@ -40,7 +40,10 @@ fn health_and_metadata_routes() {
         let (s, b) = http(a, "GET", path, b"");
         assert_eq!(s, 404, "{path}");
         assert!(
-            json(&b)["error"].as_str().unwrap().contains("unknown model"),
+            json(&b)["error"]
+                .as_str()
+                .unwrap()
+                .contains("unknown model"),
             "{b}"
         );
     }
@@ -222,7 +225,12 @@ fn malformed_requests_get_clear_4xx() {
         a,
         "POST",
         "/v2/models/ghost/infer",
-        input(serde_json::json!([1, 3]), "FP64", serde_json::json!([1, 2, 3])).as_bytes(),
+        input(
+            serde_json::json!([1, 3]),
+            "FP64",
+            serde_json::json!([1, 2, 3]),
+        )
+        .as_bytes(),
     );
     assert_eq!(s, 404);
     assert!(json(&b)["error"].as_str().unwrap().contains("ghost"));

@@ -73,7 +73,8 @@ fn eddy_serve_end_to_end() {
     assert_eq!(s, 200);
     assert_eq!(b["platform"], "eddy_native");
     // x = [2, 1] → z = 0 → 0.5.
-    let req = r#"{"id":"a","inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[[2,1]]}]}"#;
+    let req =
+        r#"{"id":"a","inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[[2,1]]}]}"#;
     let (s, b) = http(addr, "POST", "/v2/models/fraud/infer", req);
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["id"], "a");
@@ -83,7 +84,8 @@ fn eddy_serve_end_to_end() {
     assert!(b["error"].as_str().unwrap().contains("malformed"));
 
     // The client, through the child process.
-    let mut scorer = RemoteScorer::new(RemoteConfig::new(format!("http://{addr}"), "fraud")).unwrap();
+    let mut scorer =
+        RemoteScorer::new(RemoteConfig::new(format!("http://{addr}"), "fraud")).unwrap();
     let mut out = Vec::new();
     for i in 0..100u64 {
         scorer.submit(i, &[i as f64, i as f64 / 2.0], &mut out);
@@ -111,7 +113,13 @@ fn eddy_serve_end_to_end() {
 #[test]
 fn eddy_serve_refuses_a_missing_model() {
     let out = Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .args(["serve", "--model", "/nonexistent/m.json", "--addr", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--model",
+            "/nonexistent/m.json",
+            "--addr",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
