@@ -558,18 +558,20 @@ async fn attempt(
     decode(&shared.cfg, &body, n)
 }
 
+/// Full jitter: `uniform(0, min(max, base · 2^(attempt-1)))` for `attempt` ≥ 1, given a
+/// uniform `u` in `[0, 1)`.
+pub fn full_jitter(base: Duration, max: Duration, attempt: u32, u: f64) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+    exp.min(max).mul_f64(u.clamp(0.0, 1.0))
+}
+
 fn backoff(shared: &Shared, attempt: u32) -> Duration {
-    let cfg = &shared.cfg;
-    let exp = cfg
-        .backoff_base
-        .saturating_mul(1u32 << (attempt.saturating_sub(1)).min(20));
-    let cap = exp.min(cfg.backoff_max);
     let u = shared
         .rng
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .next_f64();
-    cap.mul_f64(u)
+    full_jitter(shared.cfg.backoff_base, shared.cfg.backoff_max, attempt, u)
 }
 
 async fn run_batch(shared: Arc<Shared>, b: OutBatch) {
@@ -1040,5 +1042,58 @@ impl Drop for RemoteScorer {
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_jitter_is_bounded_and_seeded() {
+        let base = Duration::from_millis(10);
+        let max = Duration::from_millis(100);
+        let draw = |seed| {
+            let mut rng = Rng::new(seed);
+            (1..=8)
+                .map(|a| full_jitter(base, max, a, rng.next_f64()))
+                .collect::<Vec<_>>()
+        };
+        let a = draw(1);
+        assert_eq!(a, draw(1), "same seed, same delays");
+        assert_ne!(a, draw(2));
+        for (i, d) in a.iter().enumerate() {
+            let cap = (base * (1 << i)).min(max);
+            assert!(*d <= cap, "attempt {}: {d:?} > {cap:?}", i + 1);
+        }
+        assert_eq!(full_jitter(base, max, 3, 0.5), Duration::from_millis(20));
+        assert_eq!(full_jitter(base, max, 30, 0.5), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn breaker_state_machine() {
+        let c = AtomicCounters::default();
+        let b = Breaker {
+            threshold: 2,
+            cooldown: Duration::from_millis(30),
+            state: Mutex::new(BreakerState::Closed { failures: 0 }),
+        };
+        assert!(b.try_acquire());
+        b.on_failure(&c);
+        b.on_success(); // resets the count
+        b.on_failure(&c);
+        assert_eq!(b.view(), BreakerView::Closed);
+        b.on_failure(&c);
+        assert_eq!(b.view(), BreakerView::Open);
+        assert!(!b.try_acquire());
+        b.on_success(); // a late answer does not close an open breaker
+        assert_eq!(b.view(), BreakerView::Open);
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(b.try_acquire(), "the probe");
+        assert_eq!(b.view(), BreakerView::HalfOpen);
+        assert!(!b.try_acquire(), "one probe at a time");
+        b.on_success();
+        assert_eq!(b.view(), BreakerView::Closed);
+        assert_eq!(c.breaker_opened.load(Ordering::Relaxed), 1);
     }
 }
