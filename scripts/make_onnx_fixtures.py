@@ -27,6 +27,8 @@ from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neural_network import MLPClassifier
+from sklearn.svm import LinearSVC
+from onnx import TensorProto, helper
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "onnx")
 FEATURES = ["amount", "hour", "velocity", "distance"]
@@ -54,6 +56,73 @@ def test_inputs():
     return x
 
 
+def one_row_linear_classifier():
+    node = helper.make_node(
+        "LinearClassifier",
+        ["float_input"],
+        ["label", "probabilities"],
+        domain="ai.onnx.ml",
+        classlabels_ints=[3, 7],
+        coefficients=[0.8, -1.2, 0.5, 0.25],
+        intercepts=[-0.1],
+        post_transform="LOGISTIC",
+    )
+    graph = helper.make_graph(
+        [node],
+        "one_row",
+        [helper.make_tensor_value_info("float_input", TensorProto.FLOAT, [None, N_FEATURES])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2]),
+        ],
+    )
+    return helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 15), helper.make_opsetid("ai.onnx.ml", 3)],
+        ir_version=8,
+    )
+
+
+def tree_with_missing_values():
+    """Two hand-built trees, 3 classes, base values, SOFTMAX, LT/GTE/LEQ modes and
+    missing-value routing: exercises eddy's TreeEnsembleClassifier against ONNX Runtime."""
+    node = helper.make_node(
+        "TreeEnsembleClassifier",
+        ["float_input"],
+        ["label", "probabilities"],
+        domain="ai.onnx.ml",
+        classlabels_int64s=[10, 20, 30],
+        nodes_treeids=[0, 0, 0, 0, 0, 1, 1, 1],
+        nodes_nodeids=[0, 1, 2, 3, 4, 0, 1, 2],
+        nodes_featureids=[1, 0, 0, 0, 0, 3, 0, 0],
+        nodes_modes=["BRANCH_LT", "BRANCH_GTE", "LEAF", "LEAF", "LEAF", "BRANCH_LEQ", "LEAF", "LEAF"],
+        nodes_values=[0.3, -0.5, 0, 0, 0, 0.0, 0, 0],
+        nodes_truenodeids=[1, 3, 0, 0, 0, 1, 0, 0],
+        nodes_falsenodeids=[2, 4, 0, 0, 0, 2, 0, 0],
+        nodes_missing_value_tracks_true=[1, 0, 0, 0, 0, 0, 0, 0],
+        class_treeids=[0, 0, 0, 0, 0, 1, 1, 1],
+        class_nodeids=[2, 2, 3, 4, 4, 1, 2, 2],
+        class_ids=[0, 2, 1, 0, 1, 2, 0, 1],
+        class_weights=[0.7, 0.2, 1.1, 0.4, 0.5, 0.9, 0.3, -0.25],
+        base_values=[0.1, -0.2, 0.05],
+        post_transform="SOFTMAX",
+    )
+    graph = helper.make_graph(
+        [node],
+        "trees_missing",
+        [helper.make_tensor_value_info("float_input", TensorProto.FLOAT, [None, N_FEATURES])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 3]),
+        ],
+    )
+    return helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 15), helper.make_opsetid("ai.onnx.ml", 3)],
+        ir_version=8,
+    )
+
+
 def export(name, model, x_in, onx=None):
     if onx is None:
         onx = to_onnx(
@@ -72,7 +141,9 @@ def export(name, model, x_in, onx=None):
     for meta, val in zip(sess.get_outputs(), outs):
         outputs[meta.name] = np.asarray(val).tolist()
     ops = sorted({f"{n.domain or 'ai.onnx'}:{n.op_type}" for n in onx.graph.node})
-    ref = {"model": name, "inputs": x_in.tolist(), "outputs": outputs, "ops": ops}
+    # NaN (a missing value) is written as null.
+    rows = [[None if np.isnan(v) else v for v in row] for row in x_in.tolist()]
+    ref = {"model": name, "inputs": rows, "outputs": outputs, "ops": ops}
     with open(os.path.join(OUT, name + ".ref.json"), "w") as f:
         json.dump(ref, f, indent=None)
         f.write("\n")
@@ -91,6 +162,25 @@ def main():
 
     x, y = data(2)
     export("logistic_regression", LogisticRegression(max_iter=500).fit(x, y), xt)
+
+    # LinearSVC: LinearClassifier (post_transform NONE) + ArrayFeatureExtractor on the scores;
+    # its "probabilities" output is the positive-class decision value, [N, 1].
+    x, y = data(10)
+    export("linear_svc", LinearSVC(random_state=0).fit(x, y), xt)
+
+    # A hand-built binary LinearClassifier with a single coefficient row (the ONNX-ML form
+    # that skl2onnx does not emit but other exporters do), logistic post-transform.
+    export("linear_classifier_1row", None, xt, one_row_linear_classifier())
+
+    xt_missing = xt.copy()
+    xt_missing[2, 1] = np.nan
+    xt_missing[3, 0] = np.nan
+    xt_missing[4, 3] = np.nan
+    xt_missing[5, :] = np.nan
+    export("trees_missing", None, xt_missing, tree_with_missing_values())
+
+    x, y = data(9, classes=3)
+    export("logistic_regression_3class", LogisticRegression(max_iter=500).fit(x, y), xt)
 
     x, y = data(3, classes=3)
     export(

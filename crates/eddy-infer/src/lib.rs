@@ -26,6 +26,7 @@ pub mod error;
 mod ml_ops;
 pub mod native;
 pub mod onnx;
+mod trees;
 
 use std::fmt;
 use std::path::Path;
@@ -163,10 +164,9 @@ pub struct Batch<'a> {
 impl<'a> Batch<'a> {
     /// `data.len()` must be a whole multiple of `rows` (and 0 when `rows` is 0).
     pub fn new(data: &'a [f64], rows: usize) -> Result<Self, InferError> {
-        let ok = if rows == 0 {
-            data.is_empty()
-        } else {
-            data.len() % rows == 0
+        let ok = match data.len().checked_rem(rows) {
+            None => data.is_empty(),
+            Some(r) => r == 0,
         };
         if !ok {
             return Err(InferError::Batch {

@@ -7,9 +7,10 @@
 //!   (found by type: the first integer output and the first float output);
 //! - a regressor: one float output (`variable`, `[N, 1]` or `[N]`); column 0 is the score.
 //!
-//! Besides tract-onnx's own operators (including `TreeEnsembleClassifier`), the
-//! `ai.onnx.ml` operators `LinearRegressor`, `LinearClassifier` and `ArrayFeatureExtractor`
-//! are provided by [`crate::ml_ops`].
+//! Besides tract-onnx's own operators, the `ai.onnx.ml` operators `LinearRegressor`,
+//! `LinearClassifier`, `Normalizer` and `ArrayFeatureExtractor` are provided by `ml_ops`, and
+//! `TreeEnsembleClassifier` is replaced by eddy's own (`trees`; tract 0.21's is O(leaves) per
+//! tree and mislabels binary models).
 
 use std::path::Path;
 
@@ -35,9 +36,6 @@ pub struct OnnxModel {
     label_ix: Option<usize>,
     proba_ix: Option<usize>,
     value_ix: Option<usize>,
-    /// Class labels of a binary tree ensemble whose labels tract gets wrong (see
-    /// [`patch_binary_trees`]): the label is `[neg, pos][p(pos) > 0.5]`.
-    binary_labels: Option<[i64; 2]>,
 }
 
 impl std::fmt::Debug for OnnxModel {
@@ -57,41 +55,11 @@ fn oip_type(dt: DatumType) -> Option<DataType> {
     }
 }
 
-/// Works around two limits of tract-onnx 0.21's `TreeEnsembleClassifier` on binary models
-/// whose leaves all score class 0 (what skl2onnx and onnxmltools export for two classes):
-/// it wants one base value per class where exporters give one (ONNX Runtime adds it to the
-/// single score), so `[b]` becomes `[b, 0]`; and its label output takes the argmax of a
-/// one-column score, so it is wrong. Returns the two class labels when the model has such a
-/// node, so that labels are derived from the positive-class probability as ONNX Runtime
-/// does (`p > 0.5`).
-fn patch_binary_trees(proto: &mut tract_onnx::pb::ModelProto) -> Option<[i64; 2]> {
-    let graph = proto.graph.as_mut()?;
-    let mut labels = None;
-    for node in graph
-        .node
-        .iter_mut()
-        .filter(|n| n.op_type == "TreeEnsembleClassifier")
-    {
-        let ints = |name: &str| {
-            node.attribute
-                .iter()
-                .find(|a| a.name == name)
-                .map(|a| a.ints.clone())
-                .unwrap_or_default()
-        };
-        let classes = ints("classlabels_int64s");
-        let binary = classes.len() == 2 && ints("class_ids").iter().all(|&c| c == 0);
-        if !binary {
-            continue;
-        }
-        labels = Some([classes[0], classes[1]]);
-        if let Some(b) = node.attribute.iter_mut().find(|a| a.name == "base_values") {
-            if b.floats.len() == 1 {
-                b.floats.push(0.0);
-            }
-        }
-    }
-    labels
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 fn check(ok: bool, msg: impl FnOnce() -> String) -> TractResult<()> {
@@ -103,8 +71,21 @@ fn check(ok: bool, msg: impl FnOnce() -> String) -> TractResult<()> {
 }
 
 impl OnnxModel {
-    /// Loads, types, optimises and plans an ONNX file (see the module docs).
+    /// Loads, types, optimises and plans an ONNX file (see the module docs). A panic inside
+    /// tract on a malformed model is caught and returned as [`InferError::Onnx`].
     pub fn load(path: &Path, name: &str, opts: &LoadOptions) -> Result<Self, InferError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::load_inner(path, name, opts)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(InferError::Onnx {
+                path: path.display().to_string(),
+                msg: format!("tract panicked: {}", panic_message(&panic)),
+            })
+        })
+    }
+
+    fn load_inner(path: &Path, name: &str, opts: &LoadOptions) -> Result<Self, InferError> {
         let p = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| InferError::Io {
             path: p.clone(),
@@ -120,7 +101,7 @@ impl OnnxModel {
         };
         let mut onnx = tract_onnx::onnx();
         crate::ml_ops::register(&mut onnx.op_register);
-        let mut proto = onnx
+        let proto = onnx
             .proto_model_for_read(&mut bytes.as_slice())
             .map_err(|e| onnx_err("parsing", e))?;
         let output_names: Vec<String> = proto
@@ -128,7 +109,6 @@ impl OnnxModel {
             .as_ref()
             .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
             .unwrap_or_default();
-        let binary_labels = patch_binary_trees(&mut proto);
         let mut model = onnx
             .model_for_proto_model(&proto)
             .map_err(|e| onnx_err("loading", e))?;
@@ -280,7 +260,6 @@ impl OnnxModel {
             label_ix,
             proba_ix,
             value_ix,
-            binary_labels,
         })
     }
 
@@ -309,7 +288,7 @@ impl OnnxModel {
         if let Some(vi) = self.value_ix {
             let v = res[vi].cast_to::<f64>()?;
             let v = v.as_slice::<f64>()?;
-            let per_row = if rows == 0 { 0 } else { v.len() / rows };
+            let per_row = v.len().checked_div(rows).unwrap_or(0);
             check(per_row >= 1 && per_row * rows == v.len(), || {
                 format!("value output has {} values for {rows} rows", v.len())
             })?;
@@ -332,15 +311,7 @@ impl OnnxModel {
                 )
             })?;
             out.n_classes = c;
-            match self.binary_labels {
-                Some([neg, pos]) if c == 2 => {
-                    out.labels.extend(
-                        p.chunks_exact(2)
-                            .map(|r| if r[1] > 0.5 { pos } else { neg }),
-                    )
-                }
-                _ => out.labels.extend_from_slice(l),
-            }
+            out.labels.extend_from_slice(l);
             out.probabilities.extend_from_slice(p);
             for row in p.chunks_exact(c) {
                 let s = if c == 2 {
@@ -376,7 +347,14 @@ impl Model for OnnxModel {
                 ),
             });
         }
-        self.run(&batch, out).map_err(|e| {
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(&batch, out)))
+            .unwrap_or_else(|panic| {
+                Err(TractError::msg(format!(
+                    "tract panicked: {}",
+                    panic_message(&panic)
+                )))
+            });
+        res.map_err(|e| {
             out.clear();
             InferError::Scoring {
                 model: self.meta.name.clone(),

@@ -31,7 +31,12 @@ fn reference(name: &str) -> Reference {
     let rows_v = v["inputs"].as_array().unwrap();
     let inputs: Vec<f64> = rows_v
         .iter()
-        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(f64::NAN)) // null = missing
+        })
         .collect();
     Reference {
         inputs,
@@ -122,6 +127,26 @@ fn onnx_linear_regression_matches_onnxruntime() {
 #[test]
 fn onnx_logistic_regression_matches_onnxruntime() {
     check_against_onnxruntime("logistic_regression");
+}
+
+#[test]
+fn onnx_logistic_regression_3class_matches_onnxruntime() {
+    check_against_onnxruntime("logistic_regression_3class");
+}
+
+#[test]
+fn onnx_linear_svc_matches_onnxruntime() {
+    check_against_onnxruntime("linear_svc");
+}
+
+#[test]
+fn onnx_linear_classifier_one_row_matches_onnxruntime() {
+    check_against_onnxruntime("linear_classifier_1row");
+}
+
+#[test]
+fn onnx_trees_with_missing_values_match_onnxruntime() {
+    check_against_onnxruntime("trees_missing");
 }
 
 #[test]
