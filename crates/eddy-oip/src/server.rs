@@ -154,6 +154,7 @@ pub fn spawn(
 ) -> std::io::Result<ServerHandle> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
+        .max_blocking_threads(threads.max(1))
         .thread_name("eddy-serve")
         .enable_all()
         .build()?;
