@@ -29,6 +29,8 @@ enum Command {
     Learn(Box<cmd::learn::LearnArgs>),
     /// Run a drift detector over numbers read from stdin, one per line.
     Drift(cmd::drift::DriftArgs),
+    /// Serve models over the Open Inference Protocol (KServe V2 REST).
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Learn(a) => cmd::learn::run(*a).map(|()| ExitCode::SUCCESS),
         Command::Drift(a) => cmd::drift::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Serve(a) => cmd::serve::run(a).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

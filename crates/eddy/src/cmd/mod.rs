@@ -5,6 +5,7 @@ pub mod drift;
 pub mod generate;
 pub mod learn;
 pub mod run;
+pub mod serve;
 pub mod validate;
 
 /// The example pipeline, embedded so that `eddy run` and `eddy bench` need no files.

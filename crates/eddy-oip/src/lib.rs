@@ -1,0 +1,15 @@
+//! eddy-oip: the Open Inference Protocol (KServe V2 REST) for eddy, both sides.
+//!
+//! - [`server`]: `eddy serve`, an OIP server for any [`eddy_infer::Model`] (native snapshots
+//!   and ONNX files), on tokio + axum.
+//! - [`remote`]: the external-service call: a client for any OIP server that a synchronous
+//!   pipeline thread drives (`submit` / `submit_watermark` / `poll` / `drain`), with bounded
+//!   requests in flight, micro-batching, per-request timeouts, retries with exponential backoff
+//!   and full jitter, a circuit breaker, a fallback score with a reason, and ordered or
+//!   unordered emission with Flink Async I/O semantics.
+//!
+//! A crate of its own (rather than a feature of `eddy-infer`) so that embedded-only users
+//! never compile an HTTP stack and `eddy-infer` itself stays untouched by it.
+
+pub mod remote;
+pub mod server;
