@@ -1075,7 +1075,12 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
 
 /// Everything this sliding state will need next: a firing, a pane drop or a final prune.
 fn sliding_need(s: &Sliding, lat: i64) -> i64 {
-    let mut need = s.next_fire().map_or(NO_TIMER, |e| e.saturating_sub(1));
+    sliding_need_given(s, lat, s.next_fire())
+}
+
+/// [`sliding_need`] with `s.next_fire()` already known.
+fn sliding_need_given(s: &Sliding, lat: i64, next_fire: Option<i64>) -> i64 {
+    let mut need = next_fire.map_or(NO_TIMER, |e| e.saturating_sub(1));
     if let Some(&(p, _)) = s.panes.front() {
         need = need.min(s.pane_drop_time(p, lat));
     } else if let Some(&(t, _)) = s.entries.back() {
@@ -1085,7 +1090,8 @@ fn sliding_need(s: &Sliding, lat: i64) -> i64 {
 }
 
 fn sliding_timer(feat: &mut Feat, s: &mut Sliding, ctx: &mut Ctx<'_>) -> i64 {
-    while let Some(e) = s.next_fire() {
+    let mut next = s.next_fire();
+    while let Some(e) = next {
         if e.saturating_sub(1) > ctx.wm {
             break;
         }
@@ -1093,6 +1099,7 @@ fn sliding_timer(feat: &mut Feat, s: &mut Sliding, ctx: &mut Ctx<'_>) -> i64 {
         s.merge_window(&mut feat.scratch, start, e, ctx.horizon);
         ctx.emit(feat, &feat.scratch, start, e, e, s.size, false);
         s.fired_to = e;
+        next = s.next_fire();
     }
     s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
     while let Some(&(p, _)) = s.panes.front() {
@@ -1104,7 +1111,10 @@ fn sliding_timer(feat: &mut Feat, s: &mut Sliding, ctx: &mut Ctx<'_>) -> i64 {
         }
     }
     s.prune(ctx.horizon);
-    sliding_need(s, ctx.lat)
+    // still the next firing: that window ends after the watermark, so raising `fired_to`
+    // to `wm + 1` keeps it and none of its panes was due to be dropped
+    debug_assert_eq!(next, s.next_fire());
+    sliding_need_given(s, ctx.lat, next)
 }
 
 // ---------------------------------------------------------------------------------------
