@@ -381,6 +381,7 @@ impl Acc {
     }
 
     /// Merges `other` (a window or pane disjoint in time from this one) into `self`.
+    #[inline]
     pub(crate) fn merge(&mut self, other: &Acc, horizon: i64) {
         match (self, other) {
             (Acc::Count(a), Acc::Count(b)) => *a += b,

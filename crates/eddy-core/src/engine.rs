@@ -888,6 +888,21 @@ impl Sliding {
     fn merge_window(&self, scratch: &mut Acc, start: i64, end: i64, horizon: i64) -> usize {
         scratch.reset();
         let mut n = 0;
+        if let Acc::Count(total) = scratch {
+            // count and rate (the common case): a plain sum, no per-pane dispatch
+            for (p, acc) in &self.panes {
+                if *p >= end {
+                    break;
+                }
+                if *p >= start {
+                    if let Acc::Count(c) = acc {
+                        *total += c;
+                    }
+                    n += 1;
+                }
+            }
+            return n;
+        }
         for (p, acc) in &self.panes {
             if *p >= end {
                 break;
