@@ -207,6 +207,8 @@ enum Run {
     /// Boxed, like `Distinct`: rare, and kept out of every key's inline state.
     Mono {
         max: bool,
+        // the box keeps the 32-byte deque header out of every key's inline state
+        #[allow(clippy::box_collection)]
         dq: Box<VecDeque<(i64, f64)>>,
     },
     Distinct(Box<FxHashMap<u128, u32>>),
