@@ -366,15 +366,16 @@ impl Acc {
                     if pos == 0 {
                         return; // older than everything kept
                     }
-                    items.insert(pos, (ts, v));
+                    // same as inserting at `pos` then dropping the oldest, without growing
                     items.pop_front();
+                    insert_at(items, pos - 1, (ts, v));
                 } else {
-                    items.insert(pos, (ts, v));
+                    insert_at(items, pos, (ts, v));
                 }
             }
             Acc::Recency(list) => {
                 let pos = list.iter().rposition(|&t| t <= ts).map_or(0, |p| p + 1);
-                list.insert(pos, ts);
+                insert_at(list, pos, ts);
                 prune_recency(list, horizon);
             }
         }
@@ -494,6 +495,16 @@ impl Acc {
                 Acc::Recency(l) => l.capacity() * 8,
                 _ => 0,
             }
+    }
+}
+
+/// `dq.insert(pos, x)`, with the common append case as a plain `push_back`.
+#[inline]
+pub(crate) fn insert_at<T>(dq: &mut VecDeque<T>, pos: usize, x: T) {
+    if pos == dq.len() {
+        dq.push_back(x);
+    } else {
+        dq.insert(pos, x);
     }
 }
 

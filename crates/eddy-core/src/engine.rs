@@ -79,7 +79,9 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 
-use crate::agg::{num, rate, value_key, welford_value, Acc, AggKind, FeatureValue, ResultCtx};
+use crate::agg::{
+    insert_at, num, rate, value_key, welford_value, Acc, AggKind, FeatureValue, ResultCtx,
+};
 use crate::feature::FeatureSpec;
 use crate::window::{aligned_start, Trigger, WindowSpec};
 use crate::{CoreError, Event, KeyId, Timestamp, Value};
@@ -974,7 +976,7 @@ fn sliding_event(
                 .iter()
                 .rposition(|&(t, _)| t <= ts)
                 .map_or(0, |p| p + 1);
-            s.entries.insert(pos, (ts, v));
+            insert_at(&mut s.entries, pos, (ts, v));
             if ts > new_max.saturating_sub(size) {
                 s.run.add(ts, v);
             } else {
@@ -995,7 +997,7 @@ fn sliding_event(
         idx -= 1;
     } else {
         let acc = feat.take_acc();
-        s.panes.insert(idx, (pstart, acc));
+        insert_at(&mut s.panes, idx, (pstart, acc));
     }
     if let Some(v) = m {
         s.panes[idx].1.add(ts, v, ctx.horizon);
@@ -1186,7 +1188,8 @@ fn windows_event(
                 i - 1
             } else {
                 let acc = feat.take_acc();
-                wins.insert(
+                insert_at(
+                    wins,
                     i,
                     Win {
                         start,
@@ -1212,7 +1215,8 @@ fn windows_event(
             }
             if lo == hi {
                 let acc = feat.take_acc();
-                wins.insert(
+                insert_at(
+                    wins,
                     lo,
                     Win {
                         start: ps,
