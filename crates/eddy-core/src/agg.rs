@@ -553,6 +553,7 @@ pub(crate) fn seq_mut(out: &mut FeatureValue) -> &mut Vec<Value> {
 
 impl FeatureValue {
     /// Copies `src` into `self`, reusing a `Seq` allocation (no allocation in steady state).
+    #[inline]
     pub fn copy_from(&mut self, src: &FeatureValue) {
         match (&mut *self, src) {
             (FeatureValue::Seq(d), FeatureValue::Seq(s)) => {
