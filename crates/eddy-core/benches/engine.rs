@@ -12,7 +12,10 @@
 //! Run: `cargo bench -p eddy-core --bench engine`. Before the criterion run one pass is
 //! timed by hand and printed with wall and CPU-time throughput, state bytes per key and
 //! window rows per event. Knobs: `EDDY_BENCH_KEYS` (default 100000), `EDDY_BENCH_STEP_US`
-//! (event-time step per event, default 1000), `EDDY_BENCH_QUICK=1` (only that pass).
+//! (event-time step per event, default 1000), `EDDY_BENCH_QUICK=1` (only that pass), `EDDY_BENCH_EVENTS` (events per pass, default 2M;
+//! small counts for callgrind:
+//! `EDDY_BENCH_QUICK=1 EDDY_BENCH_EVENTS=200000 valgrind --tool=callgrind
+//! --toggle-collect='*timed_pass*' target/release/deps/engine-* --bench`).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -32,7 +35,12 @@ fn keys() -> u32 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000)
 }
-const EVENTS: usize = 2_000_000;
+fn events() -> usize {
+    std::env::var("EDDY_BENCH_EVENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000_000)
+}
 const OOO: i64 = 500;
 const MIN: i64 = 60_000;
 
@@ -138,6 +146,13 @@ fn run(eng: &mut FeatureEngine, events: &[Event]) -> usize {
     rows + closed.len()
 }
 
+/// The hand-timed pass, separate so that callgrind can count only it:
+/// `valgrind --tool=callgrind --toggle-collect='*timed_pass*' ...`.
+#[inline(never)]
+fn timed_pass(eng: &mut FeatureEngine, events: &[Event]) -> usize {
+    run(eng, events)
+}
+
 /// CPU time of this thread in ns (Linux `schedstat`), to see past a busy shared machine.
 fn thread_cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
@@ -158,10 +173,11 @@ fn bench(c: &mut Criterion) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
-    let warm = generate(EVENTS, 0, step_us, &mut rng, &mut it);
+    let n_events = events();
+    let warm = generate(n_events, 0, step_us, &mut rng, &mut it);
     let timed = generate(
-        EVENTS,
-        EVENTS as i64 * step_us / 1000,
+        n_events,
+        n_events as i64 * step_us / 1000,
         step_us,
         &mut rng,
         &mut it,
@@ -180,16 +196,16 @@ fn bench(c: &mut Criterion) {
     let mut eng = setup();
     let t = std::time::Instant::now();
     let cpu0 = thread_cpu_ns();
-    let rows = run(&mut eng, &timed);
+    let rows = timed_pass(&mut eng, &timed);
     let secs = t.elapsed().as_secs_f64();
     let cpu = (thread_cpu_ns() - cpu0) as f64 / 1e9;
     eprintln!(
         "engine: {:.0} events/s wall, {:.0} events per CPU-second (single pass), {} keys, {} bytes of state per key, {:.2} window rows per event",
-        EVENTS as f64 / secs,
-        EVENTS as f64 / cpu,
+        n_events as f64 / secs,
+        n_events as f64 / cpu,
         eng.num_keys(),
         eng.state_bytes() / eng.num_keys().max(1),
-        rows as f64 / EVENTS as f64
+        rows as f64 / n_events as f64
     );
     drop(eng);
     if std::env::var_os("EDDY_BENCH_QUICK").is_some() {
@@ -199,7 +215,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
-    g.throughput(Throughput::Elements(EVENTS as u64));
+    g.throughput(Throughput::Elements(n_events as u64));
     g.bench_function("example_spec_100k_keys", |b| {
         b.iter_batched(
             setup,

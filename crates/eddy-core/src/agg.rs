@@ -366,21 +366,23 @@ impl Acc {
                     if pos == 0 {
                         return; // older than everything kept
                     }
-                    items.insert(pos, (ts, v));
+                    // same as inserting at `pos` then dropping the oldest, without growing
                     items.pop_front();
+                    insert_at(items, pos - 1, (ts, v));
                 } else {
-                    items.insert(pos, (ts, v));
+                    insert_at(items, pos, (ts, v));
                 }
             }
             Acc::Recency(list) => {
                 let pos = list.iter().rposition(|&t| t <= ts).map_or(0, |p| p + 1);
-                list.insert(pos, ts);
+                insert_at(list, pos, ts);
                 prune_recency(list, horizon);
             }
         }
     }
 
     /// Merges `other` (a window or pane disjoint in time from this one) into `self`.
+    #[inline]
     pub(crate) fn merge(&mut self, other: &Acc, horizon: i64) {
         match (self, other) {
             (Acc::Count(a), Acc::Count(b)) => *a += b,
@@ -496,6 +498,16 @@ impl Acc {
     }
 }
 
+/// `dq.insert(pos, x)`, with the common append case as a plain `push_back`.
+#[inline]
+pub(crate) fn insert_at<T>(dq: &mut VecDeque<T>, pos: usize, x: T) {
+    if pos == dq.len() {
+        dq.push_back(x);
+    } else {
+        dq.insert(pos, x);
+    }
+}
+
 fn prune_recency(list: &mut VecDeque<i64>, horizon: i64) {
     // keep every ts > horizon and the greatest ts <= horizon
     while list.len() >= 2 && list[1] <= horizon {
@@ -541,6 +553,7 @@ pub(crate) fn seq_mut(out: &mut FeatureValue) -> &mut Vec<Value> {
 
 impl FeatureValue {
     /// Copies `src` into `self`, reusing a `Seq` allocation (no allocation in steady state).
+    #[inline]
     pub fn copy_from(&mut self, src: &FeatureValue) {
         match (&mut *self, src) {
             (FeatureValue::Seq(d), FeatureValue::Seq(s)) => {

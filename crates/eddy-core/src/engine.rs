@@ -79,7 +79,9 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 
-use crate::agg::{num, rate, value_key, welford_value, Acc, AggKind, FeatureValue, ResultCtx};
+use crate::agg::{
+    insert_at, num, rate, value_key, welford_value, Acc, AggKind, FeatureValue, ResultCtx,
+};
 use crate::feature::FeatureSpec;
 use crate::window::{aligned_start, Trigger, WindowSpec};
 use crate::{CoreError, Event, KeyId, Timestamp, Value};
@@ -136,6 +138,8 @@ struct Feat {
     window: WindowSpec,
     /// Sliding pane length: gcd(size, slide).
     pane: i64,
+    /// Sliding window geometry (kept here, not in every key's state).
+    geo: Geo,
     /// Scratch accumulator for scans and pane merges (exact distinct).
     scratch: Acc,
     /// Reusable accumulators of dropped windows.
@@ -202,18 +206,44 @@ enum Run {
         m2: f64,
     },
     /// (ts, key) with keys strictly decreasing; key = v for max, -v for min.
+    /// Boxed, like `Distinct`: rare, and kept out of every key's inline state.
     Mono {
         max: bool,
-        dq: VecDeque<(i64, f64)>,
+        // the box keeps the 32-byte deque header out of every key's inline state
+        #[allow(clippy::box_collection)]
+        dq: Box<VecDeque<(i64, f64)>>,
     },
-    Distinct(FxHashMap<u128, u32>),
+    Distinct(Box<FxHashMap<u128, u32>>),
 }
 
-#[derive(Debug)]
-struct Sliding {
+/// Sliding window geometry of a feature.
+#[derive(Debug, Clone, Copy)]
+struct Geo {
     size: i64,
     slide: i64,
     offset: i64,
+}
+
+impl Geo {
+    /// Smallest window end strictly greater than `x`.
+    fn next_end_after(&self, x: i64) -> i64 {
+        aligned_start(x.saturating_sub(self.size), self.slide, self.offset)
+            .saturating_add(self.slide)
+            .saturating_add(self.size)
+    }
+
+    /// When the pane starting at `p` can be dropped: the last window holding it, plus lateness.
+    fn pane_drop_time(&self, p: i64, lat: i64) -> i64 {
+        aligned_start(p, self.slide, self.offset)
+            .saturating_add(self.size)
+            .saturating_sub(1)
+            .saturating_add(lat)
+    }
+}
+
+/// Per-key state of a sliding feature (its geometry is in [`Feat::geo`]).
+#[derive(Debug)]
+struct Sliding {
     /// Matching events sorted by ts (ties in arrival order).
     entries: VecDeque<(i64, Value)>,
     /// Index of the first entry with `ts > max_ts - size`.
@@ -421,9 +451,27 @@ impl FeatureEngine {
                 }
                 _ => {}
             }
-            let pane = match f.window {
-                WindowSpec::Sliding { size, slide, .. } => gcd(size, slide),
-                _ => 1,
+            let (pane, geo) = match f.window {
+                WindowSpec::Sliding {
+                    size,
+                    slide,
+                    offset,
+                } => (
+                    gcd(size, slide),
+                    Geo {
+                        size,
+                        slide,
+                        offset,
+                    },
+                ),
+                _ => (
+                    1,
+                    Geo {
+                        size: 1,
+                        slide: 1,
+                        offset: 0,
+                    },
+                ),
             };
             let scratch = match f.agg {
                 AggKind::DistinctCount { .. } => Acc::new(&AggKind::DistinctCount {
@@ -437,6 +485,7 @@ impl FeatureEngine {
                 filter: f.filter.clone(),
                 window: f.window,
                 pane,
+                geo,
                 scratch,
                 pool: Vec::new(),
             });
@@ -627,8 +676,8 @@ impl FeatureEngine {
                     Kind::Sliding(s) => {
                         s.entries.capacity() * std::mem::size_of::<(i64, Value)>()
                             + match &s.run {
-                                Run::Mono { dq, .. } => dq.capacity() * 16,
-                                Run::Distinct(m) => m.capacity() * 24,
+                                Run::Mono { dq, .. } => dq.capacity() * 16 + 32,
+                                Run::Distinct(m) => m.capacity() * 24 + 32,
                                 _ => 0,
                             }
                             + s.panes.capacity() * std::mem::size_of::<(i64, Acc)>()
@@ -682,11 +731,7 @@ fn touch(states: &[FeatState], latest: &[FeatureValue]) {
 
 fn new_state(feat: &Feat) -> FeatState {
     let kind = match feat.window {
-        WindowSpec::Sliding {
-            size,
-            slide,
-            offset,
-        } => {
+        WindowSpec::Sliding { .. } => {
             let run = match feat.agg {
                 AggKind::Sum => Run::Sum(0.0),
                 AggKind::Mean | AggKind::Variance | AggKind::Stddev => Run::Welford {
@@ -696,19 +741,16 @@ fn new_state(feat: &Feat) -> FeatState {
                 },
                 AggKind::Min => Run::Mono {
                     max: false,
-                    dq: VecDeque::new(),
+                    dq: Box::default(),
                 },
                 AggKind::Max => Run::Mono {
                     max: true,
-                    dq: VecDeque::new(),
+                    dq: Box::default(),
                 },
-                AggKind::DistinctCount { .. } => Run::Distinct(FxHashMap::default()),
+                AggKind::DistinctCount { .. } => Run::Distinct(Box::default()),
                 _ => Run::Plain,
             };
             Kind::Sliding(Sliding {
-                size,
-                slide,
-                offset,
                 entries: VecDeque::new(),
                 live: 0,
                 max_ts: i64::MIN,
@@ -826,8 +868,8 @@ impl Sliding {
     }
 
     /// Drops entries that no acceptable event can ask for any more (`ts <= horizon - size`).
-    fn prune(&mut self, horizon: i64) {
-        let cutoff = horizon.saturating_sub(self.size);
+    fn prune(&mut self, size: i64, horizon: i64) {
+        let cutoff = horizon.saturating_sub(size);
         self.evict_live(cutoff);
         while self.live > 0 && self.entries.front().is_some_and(|&(t, _)| t <= cutoff) {
             self.entries.pop_front();
@@ -835,36 +877,36 @@ impl Sliding {
         }
     }
 
-    /// Smallest window end strictly greater than `x`.
-    fn next_end_after(&self, x: i64) -> i64 {
-        aligned_start(x.saturating_sub(self.size), self.slide, self.offset)
-            .saturating_add(self.slide)
-            .saturating_add(self.size)
-    }
-
     /// The earliest unfired window end that holds a pane.
-    fn next_fire(&self) -> Option<i64> {
+    fn next_fire(&self, g: &Geo) -> Option<i64> {
         for &(p, _) in &self.panes {
-            let e = self.next_end_after(self.fired_to.max(p));
-            if e.saturating_sub(self.size) <= p {
+            let e = g.next_end_after(self.fired_to.max(p));
+            if e.saturating_sub(g.size) <= p {
                 return Some(e);
             }
         }
         None
     }
 
-    /// When the pane starting at `p` can be dropped: the last window holding it, plus lateness.
-    fn pane_drop_time(&self, p: i64, lat: i64) -> i64 {
-        aligned_start(p, self.slide, self.offset)
-            .saturating_add(self.size)
-            .saturating_sub(1)
-            .saturating_add(lat)
-    }
-
     /// Merges the panes of `[start, end)` into `scratch`; returns how many there were.
     fn merge_window(&self, scratch: &mut Acc, start: i64, end: i64, horizon: i64) -> usize {
         scratch.reset();
         let mut n = 0;
+        if let Acc::Count(total) = scratch {
+            // count and rate (the common case): a plain sum, no per-pane dispatch
+            for (p, acc) in &self.panes {
+                if *p >= end {
+                    break;
+                }
+                if *p >= start {
+                    if let Acc::Count(c) = acc {
+                        *total += c;
+                    }
+                    n += 1;
+                }
+            }
+            return n;
+        }
         for (p, acc) in &self.panes {
             if *p >= end {
                 break;
@@ -888,12 +930,13 @@ fn sliding_event(
     ctx: &mut Ctx<'_>,
     late: bool,
 ) -> i64 {
-    let size = s.size;
+    let g = feat.geo;
+    let size = g.size;
     let in_order = ts >= s.max_ts;
     let new_max = s.max_ts.max(ts);
     s.max_ts = new_max;
     s.evict_live(new_max.saturating_sub(size));
-    s.prune(ctx.horizon);
+    s.prune(size, ctx.horizon);
 
     // ---- per-event value
     if in_order {
@@ -933,7 +976,7 @@ fn sliding_event(
                 .iter()
                 .rposition(|&(t, _)| t <= ts)
                 .map_or(0, |p| p + 1);
-            s.entries.insert(pos, (ts, v));
+            insert_at(&mut s.entries, pos, (ts, v));
             if ts > new_max.saturating_sub(size) {
                 s.run.add(ts, v);
             } else {
@@ -944,7 +987,7 @@ fn sliding_event(
     }
 
     // ---- panes for window-close rows
-    let pstart = aligned_start(ts, feat.pane, s.offset);
+    let pstart = aligned_start(ts, feat.pane, g.offset);
     let mut idx = s.panes.len();
     while idx > 0 && s.panes[idx - 1].0 > pstart {
         idx -= 1;
@@ -954,12 +997,12 @@ fn sliding_event(
         idx -= 1;
     } else {
         let acc = feat.take_acc();
-        s.panes.insert(idx, (pstart, acc));
+        insert_at(&mut s.panes, idx, (pstart, acc));
     }
     if let Some(v) = m {
         s.panes[idx].1.add(ts, v, ctx.horizon);
     }
-    let first_end = s.next_end_after(ts);
+    let first_end = g.next_end_after(ts);
     if late {
         // fire every window holding ts whose end - 1 <= watermark, right now
         let mut e = first_end;
@@ -972,10 +1015,10 @@ fn sliding_event(
             s.merge_window(&mut feat.scratch, start, e, ctx.horizon);
             let update = existed || others;
             ctx.emit(feat, &feat.scratch, start, e, e, size, update);
-            e = e.saturating_add(s.slide);
+            e = e.saturating_add(g.slide);
         }
         s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
-        sliding_need(s, ctx.lat)
+        sliding_need(s, &g, ctx.lat)
     } else {
         first_end.saturating_sub(1)
     }
@@ -1003,7 +1046,7 @@ fn first_after(entries: &VecDeque<(i64, Value)>, from: usize, bound: i64) -> usi
 /// O(disorder); last-N and recency read at most `n` / one entry before `hi`. Min, max and
 /// distinct count scan `[lo, hi)`: O(window contents), paid only by out-of-order events.
 fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureValue) {
-    let size = s.size;
+    let size = feat.geo.size;
     let hi = first_after(&s.entries, s.entries.len(), ts);
     let lo_bound = ts.saturating_sub(size);
     let lo = first_after(&s.entries, s.live.min(hi), lo_bound);
@@ -1074,37 +1117,48 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
 }
 
 /// Everything this sliding state will need next: a firing, a pane drop or a final prune.
-fn sliding_need(s: &Sliding, lat: i64) -> i64 {
-    let mut need = s.next_fire().map_or(NO_TIMER, |e| e.saturating_sub(1));
+fn sliding_need(s: &Sliding, g: &Geo, lat: i64) -> i64 {
+    sliding_need_given(s, g, lat, s.next_fire(g))
+}
+
+/// [`sliding_need`] with `s.next_fire()` already known.
+fn sliding_need_given(s: &Sliding, g: &Geo, lat: i64, next_fire: Option<i64>) -> i64 {
+    let mut need = next_fire.map_or(NO_TIMER, |e| e.saturating_sub(1));
     if let Some(&(p, _)) = s.panes.front() {
-        need = need.min(s.pane_drop_time(p, lat));
+        need = need.min(g.pane_drop_time(p, lat));
     } else if let Some(&(t, _)) = s.entries.back() {
-        need = need.min(t.saturating_add(s.size).saturating_add(lat));
+        need = need.min(t.saturating_add(g.size).saturating_add(lat));
     }
     need
 }
 
 fn sliding_timer(feat: &mut Feat, s: &mut Sliding, ctx: &mut Ctx<'_>) -> i64 {
-    while let Some(e) = s.next_fire() {
+    let g = feat.geo;
+    let mut next = s.next_fire(&g);
+    while let Some(e) = next {
         if e.saturating_sub(1) > ctx.wm {
             break;
         }
-        let start = e.saturating_sub(s.size);
+        let start = e.saturating_sub(g.size);
         s.merge_window(&mut feat.scratch, start, e, ctx.horizon);
-        ctx.emit(feat, &feat.scratch, start, e, e, s.size, false);
+        ctx.emit(feat, &feat.scratch, start, e, e, g.size, false);
         s.fired_to = e;
+        next = s.next_fire(&g);
     }
     s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
     while let Some(&(p, _)) = s.panes.front() {
-        if s.pane_drop_time(p, ctx.lat) > ctx.wm {
+        if g.pane_drop_time(p, ctx.lat) > ctx.wm {
             break;
         }
         if let Some((_, acc)) = s.panes.pop_front() {
             feat.give_acc(acc);
         }
     }
-    s.prune(ctx.horizon);
-    sliding_need(s, ctx.lat)
+    s.prune(g.size, ctx.horizon);
+    // still the next firing: that window ends after the watermark, so raising `fired_to`
+    // to `wm + 1` keeps it and none of its panes was due to be dropped
+    debug_assert_eq!(next, s.next_fire(&g));
+    sliding_need_given(s, &g, ctx.lat, next)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1134,7 +1188,8 @@ fn windows_event(
                 i - 1
             } else {
                 let acc = feat.take_acc();
-                wins.insert(
+                insert_at(
+                    wins,
                     i,
                     Win {
                         start,
@@ -1160,7 +1215,8 @@ fn windows_event(
             }
             if lo == hi {
                 let acc = feat.take_acc();
-                wins.insert(
+                insert_at(
+                    wins,
                     lo,
                     Win {
                         start: ps,
@@ -1376,7 +1432,7 @@ mod tests {
             std::mem::size_of::<Acc>()
         );
         assert!(
-            std::mem::size_of::<FeatState>() <= 200,
+            std::mem::size_of::<FeatState>() <= 128,
             "{}",
             std::mem::size_of::<FeatState>()
         );
