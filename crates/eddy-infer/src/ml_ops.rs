@@ -196,6 +196,27 @@ fn linear_classifier(
     ))
 }
 
+/// Shape rules shared by the classifier operators (ai.onnx.ml): one `[N, F]` input, a label
+/// per row (`INT64 [N]`) and a probability per class (`FLOAT [N, n_classes]`).
+pub(crate) fn classifier_rules<'r, 'p: 'r>(
+    s: &mut Solver<'r>,
+    inputs: &'p [TensorProxy],
+    outputs: &'p [TensorProxy],
+    n_classes: usize,
+) -> InferenceResult {
+    check_input_arity(inputs, 1)?;
+    check_output_arity(outputs, 2)?;
+    s.equals(&outputs[0].datum_type, DatumType::I64)?;
+    s.equals(&outputs[1].datum_type, DatumType::F32)?;
+    s.equals(&inputs[0].rank, 2)?;
+    s.equals(&outputs[0].rank, 1)?;
+    s.equals(&outputs[1].rank, 2)?;
+    s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+    s.equals(&outputs[1].shape[0], &inputs[0].shape[0])?;
+    s.equals(&outputs[1].shape[1], n_classes.to_dim())?;
+    Ok(())
+}
+
 impl Expansion for LinearClassifier {
     fn name(&self) -> Cow<'_, str> {
         "LinearClassifier".into()
@@ -206,17 +227,7 @@ impl Expansion for LinearClassifier {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        check_input_arity(inputs, 1)?;
-        check_output_arity(outputs, 2)?;
-        s.equals(&outputs[0].datum_type, DatumType::I64)?;
-        s.equals(&outputs[1].datum_type, DatumType::F32)?;
-        s.equals(&inputs[0].rank, 2)?;
-        s.equals(&outputs[0].rank, 1)?;
-        s.equals(&outputs[1].rank, 2)?;
-        s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
-        s.equals(&outputs[1].shape[0], &inputs[0].shape[0])?;
-        s.equals(&outputs[1].shape[1], self.labels.len().to_dim())?;
-        Ok(())
+        classifier_rules(s, inputs, outputs, self.labels.len())
     }
     fn wire(
         &self,

@@ -347,17 +347,7 @@ impl Expansion for TreesExpansion {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        check_input_arity(inputs, 1)?;
-        check_output_arity(outputs, 2)?;
-        s.equals(&outputs[0].datum_type, DatumType::I64)?;
-        s.equals(&outputs[1].datum_type, DatumType::F32)?;
-        s.equals(&inputs[0].rank, 2)?;
-        s.equals(&outputs[0].rank, 1)?;
-        s.equals(&outputs[1].rank, 2)?;
-        s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
-        s.equals(&outputs[1].shape[0], &inputs[0].shape[0])?;
-        s.equals(&outputs[1].shape[1], self.0.classes.len().to_dim())?;
-        Ok(())
+        crate::ml_ops::classifier_rules(s, inputs, outputs, self.0.classes.len())
     }
     fn wire(
         &self,
