@@ -94,16 +94,12 @@ impl<M> Pipeline<M> {
                         if learn {
                             e.learn_one(raw);
                         }
-                        let start = buf.len();
-                        buf.resize(start + e.n_outputs(), 0.0);
-                        e.transform(raw, &mut buf[start..]);
+                        append(buf, e.n_outputs(), |out| e.transform(raw, out));
                     }
                 }
                 Preprocessor::FeatureHasher(h) => {
                     if let Some(raw) = raw {
-                        let start = buf.len();
-                        buf.resize(start + h.n_outputs(), 0.0);
-                        h.transform(raw, &mut buf[start..]);
+                        append(buf, h.n_outputs(), |out| h.transform(raw, out));
                     }
                 }
             }
@@ -119,16 +115,12 @@ impl<M> Pipeline<M> {
                 Preprocessor::MinMaxScaler(s) => s.transform_in_place(&mut buf[..n]),
                 Preprocessor::OneHotEncoder(e) => {
                     if let Some(raw) = raw {
-                        let start = buf.len();
-                        buf.resize(start + e.n_outputs(), 0.0);
-                        e.transform(raw, &mut buf[start..]);
+                        append(buf, e.n_outputs(), |out| e.transform(raw, out));
                     }
                 }
                 Preprocessor::FeatureHasher(h) => {
                     if let Some(raw) = raw {
-                        let start = buf.len();
-                        buf.resize(start + h.n_outputs(), 0.0);
-                        h.transform(raw, &mut buf[start..]);
+                        append(buf, h.n_outputs(), |out| h.transform(raw, out));
                     }
                 }
             }
@@ -218,6 +210,13 @@ impl<M: Classifier> Classifier for Pipeline<M> {
     fn learn_one(&mut self, x: &[f64], y: usize) {
         self.learn_transformed(x, |m, x| m.learn_one(x, y))
     }
+}
+
+/// Appends `n` slots to `buf` and lets an encoder fill them.
+fn append(buf: &mut Vec<f64>, n: usize, fill: impl FnOnce(&mut [f64])) {
+    let start = buf.len();
+    buf.resize(start + n, 0.0);
+    fill(&mut buf[start..]);
 }
 
 #[cfg(test)]

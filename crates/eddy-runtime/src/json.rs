@@ -111,7 +111,8 @@ where
     Ok(true)
 }
 
-/// Bytes that end the fast path inside a string: `"`, `\\` and control characters.
+/// Bytes that end the fast path inside a string when reading, and that must be escaped when
+/// writing: `"`, `\\` and control characters.
 static STRING_SPECIAL: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -410,25 +411,12 @@ pub fn unescape(s: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Bytes that must be escaped inside a JSON string.
-static NEEDS_ESCAPE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
 /// Appends `s` as a JSON string literal (with quotes) to `out`.
 #[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
-    match s.iter().position(|&c| NEEDS_ESCAPE[c as usize]) {
+    match s.iter().position(|&c| STRING_SPECIAL[c as usize]) {
         None => out.extend_from_slice(s),
         Some(first) => {
             out.extend_from_slice(&s[..first]);
