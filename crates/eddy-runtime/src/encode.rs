@@ -47,7 +47,7 @@ fn write_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-fn write_f64(out: &mut Vec<u8>, v: f64) {
+pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
     // Whole numbers (counts as rates, sums of whole amounts) are common: write them with
     // itoa, in the same form ryu would (`3.0`); below 1e16 ryu does not switch to exponents.
     if v.fract() == 0.0 && v.abs() < 1e15 {
@@ -295,12 +295,21 @@ impl Encoder {
 
     /// A per-event row from the raw JSONL line and an already encoded features object.
     /// Returns false (writing nothing) if the line is not an object.
-    pub fn event_spliced(&self, out: &mut Vec<u8>, raw: &[u8], features: &[u8]) -> bool {
+    /// `prediction` is appended after the features object as is (`,"prediction":...`, or
+    /// empty when the pipeline has no model).
+    pub fn event_spliced(
+        &self,
+        out: &mut Vec<u8>,
+        raw: &[u8],
+        features: &[u8],
+        prediction: &[u8],
+    ) -> bool {
         if !splice_open(out, raw) {
             return false;
         }
         out.extend_from_slice(b"\"features\":");
         out.extend_from_slice(features);
+        out.extend_from_slice(prediction);
         out.extend_from_slice(b"}\n");
         true
     }
@@ -321,7 +330,8 @@ impl Encoder {
         out.push(b'\n');
     }
 
-    /// One per-event row: the event's fields plus its features.
+    /// One per-event row: the event's fields plus its features, then `prediction` as is
+    /// (JSON only: `,"prediction":...`, or empty when the pipeline has no model).
     #[allow(clippy::too_many_arguments)]
     pub fn event(
         &mut self,
@@ -329,6 +339,7 @@ impl Encoder {
         raw: &[u8],
         ev: &Event,
         row: &[FeatureValue],
+        prediction: &[u8],
         dec: &Decoder,
         interner: &Interner,
     ) {
@@ -337,6 +348,7 @@ impl Encoder {
                 if dec.format() == InputFormat::Jsonl && splice_open(out, raw) {
                     out.extend_from_slice(b"\"features\":");
                     self.features_object(out, row, interner);
+                    out.extend_from_slice(prediction);
                     out.extend_from_slice(b"}\n");
                     return;
                 }
@@ -365,6 +377,7 @@ impl Encoder {
                 }
                 out.extend_from_slice(b",\"features\":");
                 self.features_object(out, row, interner);
+                out.extend_from_slice(prediction);
                 out.extend_from_slice(b"}\n");
             }
             OutputFormat::Csv => {

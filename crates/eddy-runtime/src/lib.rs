@@ -9,6 +9,7 @@
 //! - [`encode`]: the output contract (per-event rows, window rows, late events, dead letters);
 //! - [`sink`]: buffered file/stdout outputs;
 //! - [`pipeline`]: source → decode → watermark → engine → sinks, and the run [`pipeline::Summary`];
+//! - [`score`]: the optional `[model]`, scored on each per-event row (embedded inference);
 //! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams.
 
 pub mod decode;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod generate;
 pub mod json;
 pub mod pipeline;
+pub mod score;
 pub mod sink;
 pub mod source;
 pub mod spec;

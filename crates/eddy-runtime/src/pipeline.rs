@@ -11,6 +11,7 @@ use eddy_core::{Event, Interner};
 use crate::decode::Decoder;
 use crate::encode::{Encoder, FeaturesJson};
 use crate::error::{RuntimeError, SpecError, SpecErrors};
+use crate::score::{Scorer, Unscored};
 use crate::sink::{OutputKind, Outputs};
 use crate::source::{Batch, ReaderSource, Source};
 use crate::spec::{OutputFormat, PipelineSpec};
@@ -46,6 +47,14 @@ pub struct Summary {
     pub bytes_read: u64,
     /// Approximate bytes of feature state at the end of input (before the final flush).
     pub state_bytes: u64,
+    /// With a `[model]`: per-event rows scored.
+    pub scored: u64,
+    /// With a `[model]`: per-event rows not scored (`"scored": false`), for either reason below.
+    pub unscored: u64,
+    /// Not scored because an input feature was null.
+    pub unscored_null_feature: u64,
+    /// Not scored because the model failed on the row.
+    pub unscored_model_error: u64,
 }
 
 /// Hooks from the caller: a processing-time clock (ms) and a progress callback (bytes read).
@@ -71,6 +80,7 @@ pub struct Pipeline {
     decoder: Decoder,
     encoder: Encoder,
     interner: Interner,
+    scorer: Option<Scorer>,
 }
 
 const FLUSH_AT: usize = 256 * 1024;
@@ -92,6 +102,10 @@ impl Pipeline {
                 msg: e.to_string(),
             }])
         })?;
+        let scorer = match &spec.model {
+            Some(m) => Some(Scorer::new(m, &spec.features)?),
+            None => None,
+        };
         let decoder = Decoder::new(&spec.source, &spec.schema);
         let names: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
         let encoder = Encoder::new(spec.output.format, &names);
@@ -102,6 +116,7 @@ impl Pipeline {
             decoder,
             encoder,
             interner,
+            scorer,
         })
     }
 
@@ -112,6 +127,11 @@ impl Pipeline {
     /// The engine (its online store stays readable after the run).
     pub fn engine(&self) -> &FeatureEngine {
         &self.engine
+    }
+
+    /// The `[model]` scorer, if the spec has one.
+    pub fn scorer(&self) -> Option<&Scorer> {
+        self.scorer.as_ref()
     }
 
     /// Opens the source named by the spec (`None` path: stdin).
@@ -144,6 +164,7 @@ impl Pipeline {
             decoder,
             encoder,
             interner,
+            scorer,
         } = self;
         let tracker = WatermarkTracker::new(spec.watermark, source.partitions());
         // JSONL in and out: the engine thread encodes each features object (it has spare
@@ -188,6 +209,7 @@ impl Pipeline {
                     tracker,
                     last_wm: i64::MIN,
                     features_json,
+                    scorer: scorer.as_mut(),
                 };
                 for mut w in engine_rx {
                     stage.process(&mut w);
@@ -285,6 +307,13 @@ struct Work {
     /// `feat_json[feat_ends[i - 1]..feat_ends[i]]` (empty when it has no row).
     feat_json: Vec<u8>,
     feat_ends: Vec<usize>,
+    /// With a model: record `i`'s `,"prediction":...` is
+    /// `pred_json[pred_ends[i - 1]..pred_ends[i]]` (empty when it has no row).
+    pred_json: Vec<u8>,
+    pred_ends: Vec<usize>,
+    scored: u64,
+    unscored_null_feature: u64,
+    unscored_model_error: u64,
 }
 
 /// The engine thread: watermark tracking and the feature engine (no I/O, no clock).
@@ -293,6 +322,7 @@ struct EngineStage<'a> {
     tracker: WatermarkTracker,
     last_wm: i64,
     features_json: Option<FeaturesJson>,
+    scorer: Option<&'a mut Scorer>,
 }
 
 impl EngineStage<'_> {
@@ -301,6 +331,11 @@ impl EngineStage<'_> {
         w.closed.clear();
         w.feat_json.clear();
         w.feat_ends.clear();
+        w.pred_json.clear();
+        w.pred_ends.clear();
+        w.scored = 0;
+        w.unscored_null_feature = 0;
+        w.unscored_model_error = 0;
         if let Some(fj) = &mut self.features_json {
             fj.push_strings(w.new_strings.iter().map(|s| &**s));
         }
@@ -317,11 +352,22 @@ impl EngineStage<'_> {
             let ev = &w.events[i];
             let outcome = self.engine.process(ev, &mut w.rows[i], &mut w.closed);
             w.outcomes.push((outcome, self.engine.watermark()));
+            let has_row = matches!(outcome, Outcome::Accepted | Outcome::LateUpdated);
             if let Some(fj) = &self.features_json {
-                if matches!(outcome, Outcome::Accepted | Outcome::LateUpdated) {
+                if has_row {
                     fj.encode(&mut w.feat_json, &w.rows[i]);
                 }
                 w.feat_ends.push(w.feat_json.len());
+            }
+            if let Some(sc) = self.scorer.as_deref_mut() {
+                if has_row {
+                    match sc.score(&w.rows[i], &mut w.pred_json) {
+                        Ok(()) => w.scored += 1,
+                        Err(Unscored::NullFeature) => w.unscored_null_feature += 1,
+                        Err(Unscored::ModelError) => w.unscored_model_error += 1,
+                    }
+                }
+                w.pred_ends.push(w.pred_json.len());
             }
             let wm = self.tracker.observe(w.batch.partition, ev.ts, w.now);
             if wm > self.last_wm {
@@ -425,6 +471,10 @@ impl Front<'_> {
 
     /// Encodes a processed batch and writes it out.
     fn emit(&mut self, w: &mut Work, outputs: &mut Outputs) -> Result<(), RuntimeError> {
+        self.s.scored += w.scored;
+        self.s.unscored_null_feature += w.unscored_null_feature;
+        self.s.unscored_model_error += w.unscored_model_error;
+        self.s.unscored += w.unscored_null_feature + w.unscored_model_error;
         for (i, rec) in w.recs.iter().enumerate() {
             let line = &w.batch.data[rec.start..rec.end];
             let (outcome, wm) = w.outcomes[i];
@@ -437,11 +487,21 @@ impl Front<'_> {
                     }
                     self.s.emitted += 1;
                     if self.want_events {
+                        let prediction: &[u8] = if w.pred_ends.is_empty() {
+                            &[]
+                        } else {
+                            let start = if i == 0 { 0 } else { w.pred_ends[i - 1] };
+                            &w.pred_json[start..w.pred_ends[i]]
+                        };
                         let spliced = !w.feat_ends.is_empty() && {
                             let start = if i == 0 { 0 } else { w.feat_ends[i - 1] };
                             let features = &w.feat_json[start..w.feat_ends[i]];
-                            self.encoder
-                                .event_spliced(&mut self.bufs.events, line, features)
+                            self.encoder.event_spliced(
+                                &mut self.bufs.events,
+                                line,
+                                features,
+                                prediction,
+                            )
                         };
                         if !spliced {
                             self.encoder.event(
@@ -449,6 +509,7 @@ impl Front<'_> {
                                 line,
                                 &w.events[i],
                                 &w.rows[i],
+                                prediction,
                                 self.decoder,
                                 self.interner,
                             );

@@ -97,6 +97,20 @@ pub struct PipelineSpec {
     pub engine: EngineConfig,
     pub watermark: WatermarkConfig,
     pub output: OutputSpec,
+    /// The optional `[model]` table: a model scored on every per-event row.
+    pub model: Option<ModelSpec>,
+}
+
+/// The validated `[model]` table (the file is loaded and checked by [`crate::Pipeline::new`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSpec {
+    /// `.onnx` or an eddy snapshot `.json`; relative paths are resolved against the spec
+    /// file's directory by [`PipelineSpec::from_file`].
+    pub path: PathBuf,
+    /// Reported in each prediction (default: the file stem).
+    pub name: String,
+    /// Feature names in the order the model takes them (default: the model's own names).
+    pub inputs: Option<Vec<String>>,
 }
 
 impl PipelineSpec {
@@ -122,7 +136,15 @@ impl PipelineSpec {
     /// Reads and validates a spec file.
     pub fn from_file(path: &std::path::Path) -> Result<PipelineSpec, SpecErrors> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text),
+            Ok(text) => {
+                let mut spec = Self::parse(&text)?;
+                if let (Some(m), Some(dir)) = (&mut spec.model, path.parent()) {
+                    if m.path.is_relative() {
+                        m.path = dir.join(&m.path);
+                    }
+                }
+                Ok(spec)
+            }
             Err(e) => Err(SpecErrors(vec![SpecError {
                 path: String::new(),
                 msg: format!("cannot read spec `{}`: {e}", path.display()),
@@ -384,6 +406,7 @@ impl Validator {
                 "late_policy",
                 "feature",
                 "output",
+                "model",
             ],
         );
         let mut interner = Interner::new();
@@ -516,6 +539,8 @@ impl Validator {
             }
         };
 
+        let model = self.table(t, "", "model").and_then(|m| self.model(m));
+
         let engine = EngineConfig {
             allowed_lateness,
             late_policy,
@@ -528,7 +553,53 @@ impl Validator {
             engine,
             watermark,
             output,
+            model,
         })
+    }
+
+    fn model(&mut self, m: &Table) -> Option<ModelSpec> {
+        let p = "model";
+        self.unknown_keys(m, p, &["path", "name", "inputs"]);
+        let path = self.required_string(m, p, "path", "the path of a .onnx or .json model");
+        let name = self.string(m, p, "name");
+        if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            self.err("model.name", "is empty; expected a name (or leave it out)");
+        }
+        let inputs = match m.get("inputs") {
+            None => None,
+            Some(Toml::Array(arr)) => {
+                if arr.is_empty() {
+                    self.err("model.inputs", "is empty; expected feature names");
+                }
+                let mut names = Vec::with_capacity(arr.len());
+                for (i, v) in arr.iter().enumerate() {
+                    match v {
+                        Toml::String(s) => names.push(s.clone()),
+                        v => self.err(
+                            format!("model.inputs[{i}]"),
+                            format!("expected a feature name, found {}", type_name(v)),
+                        ),
+                    }
+                }
+                Some(names)
+            }
+            Some(v) => {
+                self.err(
+                    "model.inputs",
+                    format!("expected an array of feature names, found {}", type_name(v)),
+                );
+                None
+            }
+        };
+        let path = PathBuf::from(path?);
+        let name = match name {
+            Some(n) => n,
+            None => path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model".to_string()),
+        };
+        Some(ModelSpec { path, name, inputs })
     }
 
     fn source(&mut self, s: &Table) -> (Option<SourceSpec>, Schema) {
@@ -1286,6 +1357,33 @@ window = { kind = "hopping", size = "1m" }"#,
         assert!(e.has_path("source.fields.late_policy"), "{e}");
         assert!(e.has_path("feature[0].agg"), "{e}");
         assert!(e.has_path("feature[0].window.kind"), "{e}");
+    }
+
+    #[test]
+    fn model_table() {
+        let base = with_feature(
+            r#"[[feature]]
+name = "a"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }"#,
+        );
+        let s = PipelineSpec::parse(&format!("{base}[model]\npath = \"m/fraud.onnx\"\n")).unwrap();
+        let m = s.model.unwrap();
+        assert_eq!(m.path, PathBuf::from("m/fraud.onnx"));
+        assert_eq!(m.name, "fraud");
+        assert_eq!(m.inputs, None);
+        assert!(PipelineSpec::parse(&base).unwrap().model.is_none());
+        let e = errors(&format!(
+            "{base}[model]\nname = \"\"\ninputs = [\"a\", 3]\nbatch = 2\n"
+        ));
+        assert!(e.has_path("model.path"), "{e}");
+        assert!(e.has_path("model.name"), "{e}");
+        assert!(e.has_path("model.inputs[1]"), "{e}");
+        assert!(e.has_path("model.batch"), "{e}");
+        let e = errors(&format!(
+            "{base}[model]\npath = \"m.json\"\ninputs = \"a\"\n"
+        ));
+        assert!(e.has_path("model.inputs"), "{e}");
     }
 
     #[test]

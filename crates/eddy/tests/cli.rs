@@ -758,3 +758,113 @@ fn bench_runs_small() {
     assert!(out.contains("bytes/key"), "{out}");
     assert_eq!(out.matches("3,000 events in").count(), 2, "{out}");
 }
+
+#[test]
+fn run_scores_each_event_with_an_onnx_model() {
+    let tmp = Tmp::new("onnx-model");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/onnx");
+    std::fs::create_dir_all(tmp.path("models")).unwrap();
+    for f in [
+        "logistic_regression.onnx",
+        "logistic_regression.features.json",
+    ] {
+        std::fs::copy(fixtures.join(f), tmp.path("models").join(f)).unwrap();
+    }
+    // Features in another order than the model's (amount, hour, velocity, distance);
+    // `inputs` left out: the model's declared names are used. The model path is relative
+    // to the spec's directory, not to the current one.
+    let mut spec = String::from(
+        r#"[source]
+format = "jsonl"
+key = "k"
+timestamp = "t"
+timestamp_format = "epoch_ms"
+[source.fields]
+a = "float"
+h = "int"
+v = "float"
+d = "float"
+"#,
+    );
+    for (name, field) in [
+        ("distance", "d"),
+        ("amount", "a"),
+        ("velocity", "v"),
+        ("hour", "h"),
+    ] {
+        spec.push_str(&format!(
+            "[[feature]]\nname = \"{name}\"\nagg = \"max\"\nfield = \"{field}\"\nwindow = {{ kind = \"tumbling\", size = \"1m\" }}\n"
+        ));
+    }
+    spec.push_str(&format!(
+        "[model]\npath = \"models/logistic_regression.onnx\"\nname = \"fraud\"\n[output]\nevents = \"{}\"\n",
+        tmp.s("events.jsonl")
+    ));
+    std::fs::write(tmp.path("spec.toml"), &spec).unwrap();
+    let mut input = String::new();
+    for i in 0..20 {
+        let f = i as f64;
+        input.push_str(&format!(
+            "{{\"k\":\"u{}\",\"t\":{},\"a\":{},\"h\":{},\"v\":{},\"d\":{}}}\n",
+            i % 3,
+            1_000 + i * 500,
+            (f * 0.7).sin() * 3.0,
+            i % 24,
+            (f * 1.3).cos() * 2.0,
+            f / 7.0 - 1.0
+        ));
+    }
+    // An event without `d` in a fresh window: `distance` is null, so it is not scored.
+    input.push_str("{\"k\":\"lonely\",\"t\":20000,\"a\":1.0,\"h\":3,\"v\":0.5}\n");
+    std::fs::write(tmp.path("in.jsonl"), &input).unwrap();
+    let o = eddy(&["run", &tmp.s("spec.toml"), "--input", &tmp.s("in.jsonl")]);
+    ok(&o);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("model fraud:  20 scored, 1 unscored (1 null feature"),
+        "{err}"
+    );
+
+    let model = eddy_infer::load_model(&fixtures.join("logistic_regression.onnx"), "x").unwrap();
+    let mut scores = eddy_infer::Scores::new();
+    let rows = json_lines(&tmp.path("events.jsonl"));
+    assert_eq!(rows.len(), 21);
+    let mut scored = 0;
+    for r in &rows {
+        let f = &r["features"];
+        if f["distance"].is_null() {
+            assert_eq!(r["prediction"], Value::Null, "{r}");
+            assert_eq!(r["scored"], false, "{r}");
+            continue;
+        }
+        let x: Vec<f64> = ["amount", "hour", "velocity", "distance"]
+            .iter()
+            .map(|n| f[*n].as_f64().unwrap())
+            .collect();
+        model
+            .score(eddy_infer::Batch::row(&x), &mut scores)
+            .unwrap();
+        let p = &r["prediction"];
+        assert_eq!(r["scored"], true, "{r}");
+        assert_eq!(p["score"].as_f64().unwrap(), scores.scores[0], "{r}");
+        assert_eq!(p["label"].as_i64().unwrap(), scores.labels[0], "{r}");
+        assert_eq!(p["model"], "fraud", "{r}");
+        assert_eq!(p["version"], "1", "{r}");
+        scored += 1;
+    }
+    assert_eq!(scored, 20);
+
+    // `eddy validate` loads the model too: a bad input name is refused with its path.
+    std::fs::write(
+        tmp.path("bad.toml"),
+        spec.replace(
+            "name = \"fraud\"",
+            "name = \"fraud\"\ninputs = [\"amount\", \"hours\", \"velocity\", \"distance\"]",
+        ),
+    )
+    .unwrap();
+    let o = eddy(&["validate", &tmp.s("bad.toml")]);
+    assert!(!o.status.success());
+    let all = text(&o.stdout) + &text(&o.stderr);
+    assert!(all.contains("model.inputs[1]: `hours`"), "{all}");
+}

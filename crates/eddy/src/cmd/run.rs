@@ -161,6 +161,16 @@ pub fn print_summary(s: &Summary, elapsed: Duration, spec: &PipelineSpec) {
         thousands(s.dead_lettered),
         not_written(o.dead_letter.is_some(), s.dead_lettered, "dead_letter")
     );
+    if let Some(m) = &spec.model {
+        eprintln!(
+            "  model {}:  {} scored, {} unscored ({} null feature, {} model error)",
+            m.name,
+            thousands(s.scored),
+            thousands(s.unscored),
+            thousands(s.unscored_null_feature),
+            thousands(s.unscored_model_error)
+        );
+    }
     if s.blank_lines > 0 {
         eprintln!("  blank lines skipped: {}", thousands(s.blank_lines));
     }
