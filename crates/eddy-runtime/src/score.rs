@@ -18,6 +18,9 @@ use crate::json::write_str;
 use crate::spec::ModelSpec;
 
 /// Why an event was not scored.
+/// What an event that could not be scored carries after its features.
+const UNSCORED: &[u8] = b",\"prediction\":null,\"scored\":false";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unscored {
     /// An input feature was null for this event.
@@ -143,7 +146,7 @@ impl Scorer {
                 Some(FeatureValue::Num(v)) => self.row.push(*v),
                 Some(FeatureValue::Int(v)) => self.row.push(*v as f64),
                 _ => {
-                    out.extend_from_slice(b",\"prediction\":null,\"scored\":false");
+                    out.extend_from_slice(UNSCORED);
                     return Err(Unscored::NullFeature);
                 }
             }
@@ -154,7 +157,7 @@ impl Scorer {
         let score = match (scored, self.scores.score(0)) {
             (Ok(()), Some(s)) => s,
             _ => {
-                out.extend_from_slice(b",\"prediction\":null,\"scored\":false");
+                out.extend_from_slice(UNSCORED);
                 return Err(Unscored::ModelError);
             }
         };
