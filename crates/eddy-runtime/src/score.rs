@@ -17,10 +17,10 @@ use crate::error::{SpecError, SpecErrors};
 use crate::json::write_str;
 use crate::spec::ModelSpec;
 
-/// Why an event was not scored.
 /// What an event that could not be scored carries after its features.
 const UNSCORED: &[u8] = b",\"prediction\":null,\"scored\":false";
 
+/// Why an event was not scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unscored {
     /// An input feature was null for this event.
