@@ -71,7 +71,7 @@ pub enum WireType {
 }
 
 /// Client settings. [`RemoteConfig::new`] gives workable defaults.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemoteConfig {
     /// Server base URL, `http://host:port` (plain HTTP).
     pub url: String,
@@ -222,6 +222,47 @@ pub struct ScoredEvent {
 pub enum Emitted {
     Event(ScoredEvent),
     Watermark(i64),
+}
+
+/// A served model's metadata, as the Open Inference Protocol returns it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ServedModel {
+    pub name: String,
+    #[serde(default)]
+    pub versions: Vec<String>,
+    #[serde(default)]
+    pub inputs: Vec<ServedTensor>,
+    #[serde(default)]
+    pub outputs: Vec<ServedTensor>,
+}
+
+/// Why [`RemoteScorer::fetch_metadata`] has no metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataError {
+    /// No connection or no answer in time.
+    Unreachable(String),
+    /// The server answered with a non-2xx status (404: it does not serve the model).
+    Status { status: u16, body: String },
+    /// The answer was not model metadata.
+    Malformed(String),
+}
+
+impl fmt::Display for MetadataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetadataError::Unreachable(m) | MetadataError::Malformed(m) => f.write_str(m),
+            MetadataError::Status { status, body } => write!(f, "HTTP {status}: {body}"),
+        }
+    }
+}
+
+/// One input or output tensor of a [`ServedModel`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ServedTensor {
+    pub name: String,
+    pub datatype: String,
+    #[serde(default)]
+    pub shape: Vec<i64>,
 }
 
 /// Counters (a snapshot; see [`RemoteScorer::counters`]).
@@ -905,6 +946,57 @@ impl RemoteScorer {
         if let Some(rt) = &self.rt {
             rt.spawn(run_batch(self.shared.clone(), b));
         }
+    }
+
+    /// Blocks up to `limit` for the next completed request, then emits what it allows.
+    pub fn wait(&mut self, out: &mut Vec<Emitted>, limit: Duration) {
+        self.wait_one(out, limit)
+    }
+
+    /// Asks the server for the model's metadata (`GET /v2/models/{model}`), within the
+    /// configured timeout: how a pipeline checks its input mapping before reading events.
+    pub fn fetch_metadata(&self) -> Result<ServedModel, MetadataError> {
+        let Some(rt) = &self.rt else {
+            return Err(MetadataError::Unreachable(
+                "the client runtime is stopped".into(),
+            ));
+        };
+        let cfg = &self.shared.cfg;
+        let url = format!("{}/v2/models/{}", cfg.url.trim_end_matches('/'), cfg.model);
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e| MetadataError::Unreachable(format!("bad URL {url:?}: {e}")))?;
+        let client = self.shared.client.clone();
+        let fetched = rt.block_on(async move {
+            let req = hyper::Request::get(uri)
+                .body(Full::new(Bytes::new()))
+                .map_err(|e| e.to_string())?;
+            let fetch = async {
+                let resp = client.request(req).await.map_err(|e| e.to_string())?;
+                let status = resp.status();
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .to_bytes();
+                Ok::<_, String>((status, body))
+            };
+            tokio::time::timeout(cfg.timeout, fetch)
+                .await
+                .map_err(|_| format!("no answer within {:?}", cfg.timeout))?
+        });
+        let (status, body) =
+            fetched.map_err(|e| MetadataError::Unreachable(format!("GET {url}: {e}")))?;
+        if !status.is_success() {
+            return Err(MetadataError::Status {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).trim().to_string(),
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            MetadataError::Malformed(format!("GET {url}: not OIP model metadata: {e}"))
+        })
     }
 
     fn wait_one(&mut self, out: &mut Vec<Emitted>, limit: Duration) {

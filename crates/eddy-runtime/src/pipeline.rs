@@ -11,11 +11,14 @@ use eddy_core::{Event, Interner};
 use crate::decode::Decoder;
 use crate::encode::{Encoder, FeaturesJson};
 use crate::error::{RuntimeError, SpecError, SpecErrors};
-use crate::score::{Scorer, Unscored};
+use crate::score::{RemoteStage, Scorer, Unscored};
 use crate::sink::{OutputKind, Outputs};
 use crate::source::{Batch, ReaderSource, Source};
-use crate::spec::{OutputFormat, PipelineSpec};
+use crate::spec::{OutputFormat, Pattern, PipelineSpec};
+use eddy_oip::remote::Counters;
+use std::collections::VecDeque;
 use std::sync::mpsc;
+use std::time::Duration;
 
 /// What a run did. Every input line is in exactly one of `events_read`'s outcomes or blank.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,6 +58,18 @@ pub struct Summary {
     pub unscored_null_feature: u64,
     /// Not scored because the model failed on the row.
     pub unscored_model_error: u64,
+    /// External pattern: rows given the fallback score (`"scored": false`, with the reason).
+    pub fallback: u64,
+    /// Side output: not scored because the score missed the deadline.
+    pub unscored_deadline: u64,
+    /// Side output: not scored because the server failed on the row (reasons in `remote`).
+    pub unscored_server: u64,
+    /// Side output: not sent because the client already held its capacity of pending rows.
+    pub unscored_shed: u64,
+    /// Side output: scores that came back after their row had left (dropped).
+    pub late_scores: u64,
+    /// Server patterns: the client's counters (requests, retries, breaker, fallback reasons).
+    pub remote: Option<Counters>,
 }
 
 /// Hooks from the caller: a processing-time clock (ms) and a progress callback (bytes read).
@@ -81,6 +96,8 @@ pub struct Pipeline {
     encoder: Encoder,
     interner: Interner,
     scorer: Option<Scorer>,
+    remote: Option<RemoteStage>,
+    warnings: Vec<String>,
 }
 
 const FLUSH_AT: usize = 256 * 1024;
@@ -102,10 +119,18 @@ impl Pipeline {
                 msg: e.to_string(),
             }])
         })?;
-        let scorer = match &spec.model {
-            Some(m) => Some(Scorer::new(m, &spec.features)?),
-            None => None,
-        };
+        let (mut scorer, mut remote, mut warnings) = (None, None, Vec::new());
+        match &spec.model {
+            Some(m) if m.pattern == Pattern::Embedded => {
+                scorer = Some(Scorer::new(m, &spec.features)?)
+            }
+            Some(m) => {
+                let (stage, w) = RemoteStage::new(m, &spec.features)?;
+                remote = Some(stage);
+                warnings = w;
+            }
+            None => {}
+        }
         let decoder = Decoder::new(&spec.source, &spec.schema);
         let names: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
         let encoder = Encoder::new(spec.output.format, &names);
@@ -117,7 +142,14 @@ impl Pipeline {
             encoder,
             interner,
             scorer,
+            remote,
+            warnings,
         })
+    }
+
+    /// What the start-up checks could not settle (e.g. a model server that did not answer).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     pub fn spec(&self) -> &PipelineSpec {
@@ -165,6 +197,8 @@ impl Pipeline {
             encoder,
             interner,
             scorer,
+            remote,
+            ..
         } = self;
         let tracker = WatermarkTracker::new(spec.watermark, source.partitions());
         // JSONL in and out: the engine thread encodes each features object (it has spare
@@ -190,6 +224,10 @@ impl Pipeline {
             want_windows: outputs.enabled(OutputKind::Windows),
             want_late: outputs.enabled(OutputKind::Late),
             want_dead: outputs.enabled(OutputKind::DeadLetter),
+            remote: remote.as_mut(),
+            held: VecDeque::new(),
+            next_work: 0,
+            works: IN_FLIGHT,
         };
         if front.encoder.format() == OutputFormat::Csv {
             front
@@ -225,16 +263,28 @@ impl Pipeline {
             });
             let result = (|| -> Result<(), RuntimeError> {
                 let mut free: Vec<Box<Work>> = (0..IN_FLIGHT).map(|_| Box::default()).collect();
+                let mut at_engine = 0usize;
                 loop {
+                    front.poll_scores(outputs, &mut free)?;
                     let mut w = match free.pop() {
                         Some(w) => w,
-                        None => match front_rx.recv() {
-                            Ok(mut w) => {
-                                front.emit(&mut w, outputs)?;
-                                w
+                        None if at_engine > 0 => match front_rx.recv() {
+                            Ok(w) => {
+                                at_engine -= 1;
+                                front.emit(w, outputs, &mut free)?;
+                                continue;
                             }
                             Err(_) => return Ok(()), // the engine thread stopped
                         },
+                        // Every batch is waiting for scores.
+                        None if front.works < MAX_WORKS => {
+                            front.works += 1;
+                            Box::default()
+                        }
+                        None => {
+                            front.wait_scores(outputs, &mut free)?;
+                            continue;
+                        }
                     };
                     if !source.next_batch(&mut w.batch)? {
                         return Ok(());
@@ -244,11 +294,12 @@ impl Pipeline {
                     if to_engine.send(w).is_err() {
                         return Ok(());
                     }
+                    at_engine += 1;
                     // Emit whatever the engine has finished, so a live stream is not held
                     // back until the pool of batches runs dry.
-                    while let Ok(mut done) = front_rx.try_recv() {
-                        front.emit(&mut done, outputs)?;
-                        free.push(done);
+                    while let Ok(done) = front_rx.try_recv() {
+                        at_engine -= 1;
+                        front.emit(done, outputs, &mut free)?;
                     }
                     front.s.bytes_read = source.bytes_read();
                     if let Some(p) = progress.as_mut() {
@@ -258,10 +309,14 @@ impl Pipeline {
             })();
             drop(to_engine);
             let mut result = result;
-            for mut w in front_rx.iter() {
+            let mut free = Vec::new();
+            for w in front_rx.iter() {
                 if result.is_ok() {
-                    result = front.emit(&mut w, outputs);
+                    result = front.emit(w, outputs, &mut free);
                 }
+            }
+            if result.is_ok() {
+                result = front.finish_scores(outputs);
             }
             let state = match engine_thread.join() {
                 Ok(state) => state,
@@ -271,6 +326,20 @@ impl Pipeline {
         })?;
         front.bufs.write_all(outputs)?;
         outputs.flush()?;
+        if let Some(r) = front.remote.as_deref() {
+            let c = r.counts();
+            let s = &mut front.s;
+            s.scored = c.scored;
+            s.fallback = c.fallback;
+            s.unscored_null_feature = c.unscored_null_feature;
+            s.unscored_deadline = c.unscored_deadline;
+            s.unscored_server = c.unscored_server;
+            s.unscored_shed = c.unscored_shed;
+            s.unscored =
+                c.unscored_null_feature + c.unscored_deadline + c.unscored_server + c.unscored_shed;
+            s.late_scores = c.late_scores;
+            s.remote = Some(r.client_counters());
+        }
         let mut s = front.s;
         s.state_bytes = state_bytes;
         s.keys = front.decoder.num_keys() as u64;
@@ -279,8 +348,14 @@ impl Pipeline {
     }
 }
 
+/// Batches ready for reuse. Boxed: they move between threads and queues, and a `Work` is big.
+#[allow(clippy::vec_box)]
+type Pool = Vec<Box<Work>>;
+
 /// Batches in circulation between the two threads.
 const IN_FLIGHT: usize = 3;
+/// With a server pattern, batches whose rows wait for scores join them, up to this many.
+const MAX_WORKS: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
 struct Rec {
@@ -364,7 +439,7 @@ impl EngineStage<'_> {
                     match sc.score(&w.rows[i], &mut w.pred_json) {
                         Ok(()) => w.scored += 1,
                         Err(Unscored::NullFeature) => w.unscored_null_feature += 1,
-                        Err(Unscored::ModelError) => w.unscored_model_error += 1,
+                        Err(_) => w.unscored_model_error += 1,
                     }
                 }
                 w.pred_ends.push(w.pred_json.len());
@@ -394,6 +469,55 @@ struct Front<'a> {
     want_windows: bool,
     want_late: bool,
     want_dead: bool,
+    /// A server pattern: rows leave when the stage delivers their score.
+    remote: Option<&'a mut RemoteStage>,
+    /// Batches with rows waiting for scores, oldest first.
+    held: VecDeque<Held>,
+    next_work: u64,
+    /// Batches allocated so far.
+    works: usize,
+}
+
+/// A batch whose per-event rows wait for their scores (server patterns).
+struct Held {
+    seq: u64,
+    w: Box<Work>,
+    waiting: usize,
+}
+
+/// A row's id for the scoring stage: its batch's sequence number and its index there.
+fn row_id(seq: u64, i: usize) -> u64 {
+    (seq << 32) | i as u64
+}
+
+/// Writes one per-event row (spliced from the engine thread's features object when there is
+/// one) with its `prediction` fragment.
+#[allow(clippy::too_many_arguments)]
+fn write_event(
+    encoder: &mut Encoder,
+    out: &mut Vec<u8>,
+    decoder: &Decoder,
+    interner: &Interner,
+    w: &Work,
+    i: usize,
+    prediction: &[u8],
+) {
+    let line = &w.batch.data[w.recs[i].start..w.recs[i].end];
+    let spliced = !w.feat_ends.is_empty() && {
+        let start = if i == 0 { 0 } else { w.feat_ends[i - 1] };
+        encoder.event_spliced(out, line, &w.feat_json[start..w.feat_ends[i]], prediction)
+    };
+    if !spliced {
+        encoder.event(
+            out,
+            line,
+            &w.events[i],
+            &w.rows[i],
+            prediction,
+            decoder,
+            interner,
+        );
+    }
 }
 
 fn fmt_ts(ts: i64) -> String {
@@ -469,12 +593,20 @@ impl Front<'_> {
         Ok(())
     }
 
-    /// Encodes a processed batch and writes it out.
-    fn emit(&mut self, w: &mut Work, outputs: &mut Outputs) -> Result<(), RuntimeError> {
+    /// Encodes a processed batch and writes it out; with a server pattern, its per-event
+    /// rows go to the scoring stage and the batch waits in `held` until they are all back.
+    fn emit(
+        &mut self,
+        mut w: Box<Work>,
+        outputs: &mut Outputs,
+        free: &mut Pool,
+    ) -> Result<(), RuntimeError> {
         self.s.scored += w.scored;
         self.s.unscored_null_feature += w.unscored_null_feature;
         self.s.unscored_model_error += w.unscored_model_error;
         self.s.unscored += w.unscored_null_feature + w.unscored_model_error;
+        let defer = self.remote.is_some();
+        let mut waiting = 0;
         for (i, rec) in w.recs.iter().enumerate() {
             let line = &w.batch.data[rec.start..rec.end];
             let (outcome, wm) = w.outcomes[i];
@@ -486,34 +618,24 @@ impl Front<'_> {
                         self.s.late_updated += 1;
                     }
                     self.s.emitted += 1;
-                    if self.want_events {
+                    if defer {
+                        waiting += 1;
+                    } else if self.want_events {
                         let prediction: &[u8] = if w.pred_ends.is_empty() {
                             &[]
                         } else {
                             let start = if i == 0 { 0 } else { w.pred_ends[i - 1] };
                             &w.pred_json[start..w.pred_ends[i]]
                         };
-                        let spliced = !w.feat_ends.is_empty() && {
-                            let start = if i == 0 { 0 } else { w.feat_ends[i - 1] };
-                            let features = &w.feat_json[start..w.feat_ends[i]];
-                            self.encoder.event_spliced(
-                                &mut self.bufs.events,
-                                line,
-                                features,
-                                prediction,
-                            )
-                        };
-                        if !spliced {
-                            self.encoder.event(
-                                &mut self.bufs.events,
-                                line,
-                                &w.events[i],
-                                &w.rows[i],
-                                prediction,
-                                self.decoder,
-                                self.interner,
-                            );
-                        }
+                        write_event(
+                            self.encoder,
+                            &mut self.bufs.events,
+                            self.decoder,
+                            self.interner,
+                            &w,
+                            i,
+                            prediction,
+                        );
                         if self.bufs.events.len() >= FLUSH_AT {
                             outputs.write(OutputKind::Events, &self.bufs.events)?;
                             self.bufs.events.clear();
@@ -561,8 +683,169 @@ impl Front<'_> {
                     .window(&mut self.bufs.windows, &r, self.decoder, self.interner);
             }
         }
+        if waiting == 0 {
+            free.push(w);
+        } else {
+            self.submit_rows(w, waiting, outputs, free)?;
+        }
         self.bufs.write_all(outputs)?;
         outputs.flush()
+    }
+
+    /// Hands a batch's per-event rows to the scoring stage, in input order, with the
+    /// engine's watermarks between them.
+    fn submit_rows(
+        &mut self,
+        w: Box<Work>,
+        waiting: usize,
+        outputs: &mut Outputs,
+        free: &mut Pool,
+    ) -> Result<(), RuntimeError> {
+        let seq = self.next_work;
+        self.next_work += 1;
+        self.held.push_back(Held { seq, w, waiting });
+        let pos = self.held.len() - 1;
+        let n = self.held[pos].w.recs.len();
+        for i in 0..n {
+            let Front {
+                remote: Some(stage),
+                held,
+                encoder,
+                bufs,
+                decoder,
+                interner,
+                want_events,
+                ..
+            } = self
+            else {
+                break;
+            };
+            let (outcome, wm) = held[pos].w.outcomes[i];
+            if !matches!(outcome, Outcome::Accepted | Outcome::LateUpdated) {
+                continue;
+            }
+            // The stage copies the row's inputs before any delivery can touch `held`.
+            stage.load(&held[pos].w.rows[i]);
+            let mut deliver = |id: u64, prediction: &[u8]| {
+                deliver_row(
+                    held,
+                    encoder,
+                    &mut bufs.events,
+                    decoder,
+                    interner,
+                    *want_events,
+                    id,
+                    prediction,
+                )
+            };
+            stage.watermark(wm, &mut deliver);
+            stage.send(row_id(seq, i), &mut deliver);
+            if bufs.events.len() >= FLUSH_AT {
+                outputs.write(OutputKind::Events, &bufs.events)?;
+                bufs.events.clear();
+            }
+        }
+        self.reclaim(free);
+        Ok(())
+    }
+
+    /// Writes the rows whose scores are back, without blocking.
+    fn poll_scores(
+        &mut self,
+        outputs: &mut Outputs,
+        free: &mut Pool,
+    ) -> Result<(), RuntimeError> {
+        self.with_stage(outputs, free, |stage, deliver| stage.poll(deliver))
+    }
+
+    /// Waits a little for scores (every batch is held by the scoring stage).
+    fn wait_scores(
+        &mut self,
+        outputs: &mut Outputs,
+        free: &mut Pool,
+    ) -> Result<(), RuntimeError> {
+        self.with_stage(outputs, free, |stage, deliver| {
+            stage.wait(deliver, Duration::from_millis(10))
+        })
+    }
+
+    /// At the end of input: every row still waiting for its score.
+    fn finish_scores(&mut self, outputs: &mut Outputs) -> Result<(), RuntimeError> {
+        let mut free = Vec::new();
+        self.with_stage(outputs, &mut free, |stage, deliver| stage.finish(deliver))
+    }
+
+    fn with_stage(
+        &mut self,
+        outputs: &mut Outputs,
+        free: &mut Pool,
+        f: impl FnOnce(&mut RemoteStage, &mut crate::score::remote::Deliver<'_>),
+    ) -> Result<(), RuntimeError> {
+        let Front {
+            remote: Some(stage),
+            held,
+            encoder,
+            bufs,
+            decoder,
+            interner,
+            want_events,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        let mut deliver = |id: u64, prediction: &[u8]| {
+            deliver_row(
+                held,
+                encoder,
+                &mut bufs.events,
+                decoder,
+                interner,
+                *want_events,
+                id,
+                prediction,
+            )
+        };
+        f(stage, &mut deliver);
+        if bufs.events.len() >= FLUSH_AT {
+            outputs.write(OutputKind::Events, &bufs.events)?;
+            bufs.events.clear();
+        }
+        self.reclaim(free);
+        Ok(())
+    }
+
+    /// Returns batches whose rows have all left to the free pool.
+    fn reclaim(&mut self, free: &mut Pool) {
+        while let Some(pos) = self.held.iter().position(|h| h.waiting == 0) {
+            if let Some(h) = self.held.remove(pos) {
+                free.push(h.w);
+            }
+        }
+    }
+}
+
+/// Writes the held row `id` with its prediction.
+#[allow(clippy::too_many_arguments)]
+fn deliver_row(
+    held: &mut VecDeque<Held>,
+    encoder: &mut Encoder,
+    out: &mut Vec<u8>,
+    decoder: &Decoder,
+    interner: &Interner,
+    want_events: bool,
+    id: u64,
+    prediction: &[u8],
+) {
+    let (seq, i) = (id >> 32, (id & 0xffff_ffff) as usize);
+    let Ok(pos) = held.binary_search_by_key(&seq, |h| h.seq) else {
+        debug_assert!(false, "a score for a row that is not held");
+        return;
+    };
+    let h = &mut held[pos];
+    h.waiting -= 1;
+    if want_events {
+        write_event(encoder, out, decoder, interner, &h.w, i, prediction);
     }
 }
 

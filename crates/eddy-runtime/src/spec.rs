@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use eddy_core::agg::{AggKind, RateUnit};
 use eddy_core::engine::{EngineConfig, LatePolicy};
@@ -17,6 +18,7 @@ use eddy_core::time::{parse_duration, TimestampFormat};
 use eddy_core::watermark::WatermarkConfig;
 use eddy_core::window::{Trigger, WindowSpec};
 use eddy_core::{FieldType, Interner, Schema};
+use eddy_oip::remote::{EmitMode, RemoteConfig, WireType};
 use toml::{Table, Value as Toml};
 
 use crate::error::{SpecError, SpecErrors};
@@ -101,17 +103,92 @@ pub struct PipelineSpec {
     pub model: Option<ModelSpec>,
 }
 
-/// The validated `[model]` table (the file is loaded and checked by [`crate::Pipeline::new`]).
+/// The validated `[model]` table. The model (file or server) is checked by
+/// [`crate::Pipeline::new`], before any event is read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpec {
+    pub pattern: Pattern,
+    /// Reported in each prediction: by default the file stem (embedded); for a server, the
+    /// served model's name (required).
+    pub name: String,
+    /// Feature names in the order the model takes them (default, embedded only: the model's
+    /// own names).
+    pub inputs: Option<Vec<String>>,
+    /// Where the model is: a file (embedded) or a server (external, side output).
+    pub source: ModelSource,
+    /// Side output only: how long an event waits for its score before it leaves unscored.
+    pub deadline: Option<Duration>,
+}
+
+/// Which of the inference patterns of DESIGN.md §4 the pipeline uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    /// In process, on the engine thread, every per-event row.
+    Embedded,
+    /// Every per-event row through an Open Inference Protocol server; the row waits for its
+    /// score (or the fallback).
+    External,
+    /// The stream forks: rows go on and rejoin their scores within a deadline.
+    SideOutput,
+}
+
+impl Pattern {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pattern::Embedded => "embedded",
+            Pattern::External => "external",
+            Pattern::SideOutput => "side_output",
+        }
+    }
+}
+
+/// Where a `[model]` is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSource {
     /// `.onnx` or an eddy snapshot `.json`; relative paths are resolved against the spec
     /// file's directory by [`PipelineSpec::from_file`].
-    pub path: PathBuf,
-    /// Reported in each prediction (default: the file stem).
-    pub name: String,
-    /// Feature names in the order the model takes them (default: the model's own names).
-    pub inputs: Option<Vec<String>>,
+    File(PathBuf),
+    /// An Open Inference Protocol server and the client's settings (`url`, `model` = name).
+    /// `input_set`/`datatype_set`: whether the spec chose the input tensor's name and wire
+    /// type (otherwise the server's metadata does, when it answers at start).
+    Server {
+        cfg: Box<RemoteConfig>,
+        input_set: bool,
+        datatype_set: bool,
+    },
 }
+
+impl ModelSpec {
+    /// The model file, for the embedded pattern.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match &self.source {
+            ModelSource::File(p) => Some(p),
+            ModelSource::Server { .. } => None,
+        }
+    }
+}
+
+/// `[model]` keys that configure the client of a model server.
+const SERVER_KEYS: &[&str] = &[
+    "url",
+    "input",
+    "datatype",
+    "score_output",
+    "label_output",
+    "max_batch",
+    "max_wait",
+    "max_in_flight",
+    "capacity",
+    "timeout",
+    "max_retries",
+    "backoff_base",
+    "backoff_max",
+    "breaker_failures",
+    "breaker_cooldown",
+    "fallback_score",
+    "order",
+    "deadline",
+];
 
 impl PipelineSpec {
     /// Parses and validates a TOML spec. Returns every error found.
@@ -139,8 +216,10 @@ impl PipelineSpec {
             Ok(text) => {
                 let mut spec = Self::parse(&text)?;
                 if let (Some(m), Some(dir)) = (&mut spec.model, path.parent()) {
-                    if m.path.is_relative() {
-                        m.path = dir.join(&m.path);
+                    if let ModelSource::File(p) = &mut m.source {
+                        if p.is_relative() {
+                            *p = dir.join(&*p);
+                        }
                     }
                 }
                 Ok(spec)
@@ -383,6 +462,25 @@ impl Validator {
         }
     }
 
+    /// An integer >= 0.
+    fn count(&mut self, t: &Table, path: &str, key: &str) -> Option<usize> {
+        let p = join(path, key);
+        match t.get(key)? {
+            Toml::Integer(i) if *i >= 0 => Some(*i as usize),
+            Toml::Integer(i) => {
+                self.err(p, format!("{i} is negative; expected an integer >= 0"));
+                None
+            }
+            v => {
+                self.err(
+                    p,
+                    format!("expected an integer >= 0, found {}", type_name(v)),
+                );
+                None
+            }
+        }
+    }
+
     fn dest(&mut self, t: &Table, path: &str, key: &str) -> Option<Dest> {
         let s = self.string(t, path, key)?;
         if s.is_empty() {
@@ -559,13 +657,102 @@ impl Validator {
 
     fn model(&mut self, m: &Table) -> Option<ModelSpec> {
         let p = "model";
-        self.unknown_keys(m, p, &["path", "name", "inputs"]);
-        let path = self.required_string(m, p, "path", "the path of a .onnx or .json model");
+        let mut known = vec!["pattern", "path", "name", "inputs"];
+        known.extend_from_slice(SERVER_KEYS);
+        self.unknown_keys(m, p, &known);
+        let pattern = if m.contains_key("pattern") {
+            self.choice(
+                m,
+                p,
+                "pattern",
+                &[
+                    ("embedded", Pattern::Embedded),
+                    ("external", Pattern::External),
+                    ("side_output", Pattern::SideOutput),
+                ],
+            )?
+        } else {
+            Pattern::Embedded
+        };
         let name = self.string(m, p, "name");
         if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
             self.err("model.name", "is empty; expected a name (or leave it out)");
         }
-        let inputs = match m.get("inputs") {
+        let inputs = self.model_inputs(m);
+        let (source, name, deadline) = match pattern {
+            Pattern::Embedded => {
+                for k in SERVER_KEYS.iter().filter(|k| m.contains_key(**k)) {
+                    self.err(
+                        join(p, k),
+                        "is a setting of a model server; set `pattern = \"external\"` or `\"side_output\"` to use one",
+                    );
+                }
+                let path = PathBuf::from(self.required_string(
+                    m,
+                    p,
+                    "path",
+                    "the path of a .onnx or .json model",
+                )?);
+                let name = match name {
+                    Some(n) => n,
+                    None => path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "model".to_string()),
+                };
+                (ModelSource::File(path), name, None)
+            }
+            Pattern::External | Pattern::SideOutput => {
+                if m.contains_key("path") {
+                    self.err(
+                        "model.path",
+                        format!(
+                            "pattern `{}` scores through a server: set `url` instead (or use `pattern = \"embedded\"`)",
+                            pattern.as_str()
+                        ),
+                    );
+                }
+                if inputs.is_none() && !m.contains_key("inputs") {
+                    self.err(
+                        "model.inputs",
+                        "missing; a server's metadata does not name features, so list the features the model takes, in order",
+                    );
+                }
+                let cfg = self.server_config(m, pattern, name.as_deref().unwrap_or_default());
+                let Some(name) = name else {
+                    if !m.contains_key("name") {
+                        self.err(
+                            "model.name",
+                            "missing; expected the served model's name (requests go to {url}/v2/models/{name}/infer)",
+                        );
+                    }
+                    return None;
+                };
+                let deadline = match pattern {
+                    Pattern::SideOutput => Some(Duration::from_millis(
+                        self.duration(m, p, "deadline").unwrap_or(50).max(1) as u64,
+                    )),
+                    _ => None,
+                };
+                let source = ModelSource::Server {
+                    cfg: Box::new(cfg?),
+                    input_set: m.contains_key("input"),
+                    datatype_set: m.contains_key("datatype"),
+                };
+                (source, name, deadline)
+            }
+        };
+        Some(ModelSpec {
+            pattern,
+            name,
+            inputs,
+            source,
+            deadline,
+        })
+    }
+
+    fn model_inputs(&mut self, m: &Table) -> Option<Vec<String>> {
+        match m.get("inputs") {
             None => None,
             Some(Toml::Array(arr)) => {
                 if arr.is_empty() {
@@ -590,16 +777,117 @@ impl Validator {
                 );
                 None
             }
-        };
-        let path = PathBuf::from(path?);
-        let name = match name {
-            Some(n) => n,
-            None => path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "model".to_string()),
-        };
-        Some(ModelSpec { path, name, inputs })
+        }
+    }
+
+    /// The client settings of `pattern = "external"` / `"side_output"`.
+    fn server_config(&mut self, m: &Table, pattern: Pattern, name: &str) -> Option<RemoteConfig> {
+        let p = "model";
+        let url = self.required_string(
+            m,
+            p,
+            "url",
+            "the server's base URL, e.g. \"http://127.0.0.1:8080\"",
+        );
+        if let Some(u) = &url {
+            if !u.starts_with("http://") {
+                self.err(
+                    "model.url",
+                    format!("`{u}`: expected a plain-HTTP URL starting with http://"),
+                );
+            }
+        }
+        let mut cfg = RemoteConfig::new(url.clone().unwrap_or_default(), name);
+        if let Some(s) = self.string(m, p, "input") {
+            cfg.input = s;
+        }
+        if let Some(s) = self.string(m, p, "score_output") {
+            cfg.score_output = s;
+        }
+        cfg.label_output = self.string(m, p, "label_output");
+        if let Some(d) = self.choice(
+            m,
+            p,
+            "datatype",
+            &[("fp64", WireType::Fp64), ("fp32", WireType::Fp32)],
+        ) {
+            cfg.datatype = d;
+        }
+        let ms = |v: i64| Duration::from_millis(v as u64);
+        if let Some(n) = self.positive_int(m, p, "max_batch") {
+            cfg.max_batch = n;
+        }
+        if let Some(d) = self.duration(m, p, "max_wait") {
+            cfg.max_wait = ms(d);
+        }
+        if let Some(n) = self.positive_int(m, p, "max_in_flight") {
+            cfg.max_in_flight = n;
+        }
+        if let Some(n) = self.positive_int(m, p, "capacity") {
+            cfg.capacity = n;
+        }
+        if let Some(d) = self.duration(m, p, "timeout") {
+            if d == 0 {
+                self.err("model.timeout", "is 0; expected a duration such as \"1s\"");
+            }
+            cfg.timeout = ms(d);
+        }
+        if let Some(n) = self.count(m, p, "max_retries") {
+            cfg.max_retries = n.min(u32::MAX as usize) as u32;
+        }
+        if let Some(d) = self.duration(m, p, "backoff_base") {
+            cfg.backoff_base = ms(d);
+        }
+        if let Some(d) = self.duration(m, p, "backoff_max") {
+            cfg.backoff_max = ms(d);
+        }
+        if let Some(n) = self.count(m, p, "breaker_failures") {
+            cfg.breaker_failures = n.min(u32::MAX as usize) as u32;
+        }
+        if let Some(d) = self.duration(m, p, "breaker_cooldown") {
+            cfg.breaker_cooldown = ms(d);
+        }
+        match m.get("fallback_score") {
+            None => {}
+            Some(Toml::Float(f)) if f.is_finite() => cfg.fallback_score = *f,
+            Some(Toml::Integer(i)) => cfg.fallback_score = *i as f64,
+            Some(v) => self.err(
+                "model.fallback_score",
+                format!("expected a finite number, found {}", type_name(v)),
+            ),
+        }
+        match pattern {
+            Pattern::SideOutput => {
+                if m.contains_key("order") {
+                    self.err(
+                        "model.order",
+                        "only for pattern `external`: side-output rows always leave in input order",
+                    );
+                }
+                // Scores are wanted as soon as they arrive; rows keep their order at the join.
+                cfg.mode = EmitMode::Unordered;
+            }
+            _ => {
+                if m.contains_key("deadline") {
+                    self.err(
+                        "model.deadline",
+                        "only for pattern `side_output`: an external call waits for its score (bounded by timeout and retries)",
+                    );
+                }
+                if let Some(o) = self.choice(
+                    m,
+                    p,
+                    "order",
+                    &[
+                        ("ordered", EmitMode::Ordered),
+                        ("unordered", EmitMode::Unordered),
+                    ],
+                ) {
+                    cfg.mode = o;
+                }
+            }
+        }
+        url.map(|_| cfg)
     }
 
     fn source(&mut self, s: &Table) -> (Option<SourceSpec>, Schema) {
@@ -1369,7 +1657,8 @@ window = { kind = "tumbling", size = "1m" }"#,
         );
         let s = PipelineSpec::parse(&format!("{base}[model]\npath = \"m/fraud.onnx\"\n")).unwrap();
         let m = s.model.unwrap();
-        assert_eq!(m.path, PathBuf::from("m/fraud.onnx"));
+        assert_eq!(m.path(), Some(std::path::Path::new("m/fraud.onnx")));
+        assert_eq!(m.pattern, Pattern::Embedded);
         assert_eq!(m.name, "fraud");
         assert_eq!(m.inputs, None);
         assert!(PipelineSpec::parse(&base).unwrap().model.is_none());
@@ -1384,6 +1673,68 @@ window = { kind = "tumbling", size = "1m" }"#,
             "{base}[model]\npath = \"m.json\"\ninputs = \"a\"\n"
         ));
         assert!(e.has_path("model.inputs"), "{e}");
+    }
+
+    #[test]
+    fn model_server_patterns() {
+        let base = with_feature(
+            r#"[[feature]]
+name = "a"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }"#,
+        );
+        let s = PipelineSpec::parse(&format!(
+            "{base}[model]\npattern = \"side_output\"\nurl = \"http://h:1\"\nname = \"m\"\ninputs = [\"a\"]\ndeadline = \"20ms\"\nmax_batch = 16\nmax_retries = 0\nfallback_score = 1\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let m = s.model.unwrap();
+        assert_eq!(m.pattern, Pattern::SideOutput);
+        assert_eq!(m.deadline, Some(Duration::from_millis(20)));
+        let ModelSource::Server { cfg, input_set, .. } = &m.source else {
+            panic!("not a server")
+        };
+        assert_eq!((cfg.url.as_str(), cfg.model.as_str()), ("http://h:1", "m"));
+        assert_eq!(
+            (cfg.max_batch, cfg.max_retries, cfg.fallback_score),
+            (16, 0, 1.0)
+        );
+        assert_eq!(cfg.mode, EmitMode::Unordered);
+        assert!(!input_set);
+        // Server keys without a server pattern; a path with one; missing url, name, inputs.
+        let e = errors(&format!(
+            "{base}[model]\npath = \"m.onnx\"\nurl = \"http://h:1\"\ndeadline = \"1s\"\n"
+        ));
+        assert!(
+            e.has_path("model.url") && e.has_path("model.deadline"),
+            "{e}"
+        );
+        let e = errors(&format!(
+            "{base}[model]\npattern = \"external\"\npath = \"m.onnx\"\n"
+        ));
+        for p in ["model.path", "model.url", "model.name", "model.inputs"] {
+            assert!(e.has_path(p), "{p}: {e}");
+        }
+        // Settings that belong to the other server pattern; bad values.
+        let e = errors(&format!(
+            "{base}[model]\npattern = \"external\"\nurl = \"https://h\"\nname = \"m\"\ninputs = [\"a\"]\ndeadline = \"1s\"\nmax_batch = 0\nmax_retries = -1\ntimeout = 0\norder = \"random\"\nfallback_score = \"x\"\n"
+        ));
+        for p in [
+            "model.url",
+            "model.deadline",
+            "model.max_batch",
+            "model.max_retries",
+            "model.timeout",
+            "model.order",
+            "model.fallback_score",
+        ] {
+            assert!(e.has_path(p), "{p}: {e}");
+        }
+        let e = errors(&format!(
+            "{base}[model]\npattern = \"side_output\"\nurl = \"http://h\"\nname = \"m\"\ninputs = [\"a\"]\norder = \"ordered\"\n"
+        ));
+        assert!(e.has_path("model.order"), "{e}");
+        let e = errors(&format!("{base}[model]\npattern = \"remote\"\n"));
+        assert!(e.has_path("model.pattern"), "{e}");
     }
 
     #[test]

@@ -70,6 +70,9 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
         .and_then(|p| std::fs::metadata(p).ok())
         .map(|m| m.len());
     let mut pipeline = Pipeline::new(spec)?;
+    for w in pipeline.warnings() {
+        eprintln!("eddy: warning: {w}");
+    }
     let mut source = pipeline.open_source()?;
     let mut outputs = Outputs::open(&pipeline.spec().output)?;
     if pipeline.spec().source.path.is_none() && std::io::stdin().is_terminal() {
@@ -163,13 +166,27 @@ pub fn print_summary(s: &Summary, elapsed: Duration, spec: &PipelineSpec) {
     );
     if let Some(m) = &spec.model {
         eprintln!(
-            "  model {}:  {} scored, {} unscored ({} null feature, {} model error)",
+            "  model {} ({}): {} scored, {} unscored ({} null feature, {} model error, {} missed deadline, {} server error, {} shed), {} fallback",
             m.name,
+            m.pattern.as_str(),
             thousands(s.scored),
             thousands(s.unscored),
             thousands(s.unscored_null_feature),
-            thousands(s.unscored_model_error)
+            thousands(s.unscored_model_error),
+            thousands(s.unscored_deadline),
+            thousands(s.unscored_server),
+            thousands(s.unscored_shed),
+            thousands(s.fallback),
         );
+        if let Some(c) = &s.remote {
+            eprintln!("  model server:   {c}");
+        }
+        if s.late_scores > 0 {
+            eprintln!(
+                "  late scores:    {} (arrived after their event left; dropped)",
+                thousands(s.late_scores)
+            );
+        }
     }
     if s.blank_lines > 0 {
         eprintln!("  blank lines skipped: {}", thousands(s.blank_lines));

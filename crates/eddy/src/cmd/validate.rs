@@ -18,7 +18,12 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| e.to_string())
         .and_then(|spec| {
             Pipeline::new(spec.clone())
-                .map(|_| spec)
+                .map(|p| {
+                    for w in p.warnings() {
+                        eprintln!("eddy: warning: {w}");
+                    }
+                    spec
+                })
                 .map_err(|e| e.to_string())
         });
     match checked {

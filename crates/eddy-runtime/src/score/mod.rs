@@ -1,0 +1,171 @@
+//! Scoring per-event rows with a `[model]`, in the three in-process patterns of DESIGN.md §4:
+//!
+//! - [`embedded`]: the model runs on the engine thread, on every row;
+//! - [`remote`]: rows go to an Open Inference Protocol server, either waiting for their score
+//!   (`external`) or rejoining it within a deadline (`side_output`).
+//!
+//! Every pattern adds the same thing to a per-event row, after `"features"`:
+//! `"prediction": {"score", "label", "model", "version", "latency_us"}` and `"scored": true`;
+//! an external call that fell back adds `"fallback": "<reason>"` to the prediction and says
+//! `"scored": false`; a row with no score at all says `"prediction": null, "scored": false`.
+//! The model and the input mapping are checked before any event is read.
+
+pub mod embedded;
+pub mod remote;
+
+pub use embedded::Scorer;
+pub use remote::RemoteStage;
+
+use eddy_core::agg::{AggKind, FeatureValue};
+use eddy_core::feature::FeatureSpec;
+use eddy_infer::DataType;
+
+use crate::encode::write_f64;
+use crate::error::{SpecError, SpecErrors};
+use crate::json::write_str;
+
+/// What an event that could not be scored carries after its features.
+pub(crate) const UNSCORED: &[u8] = b",\"prediction\":null,\"scored\":false";
+
+/// Why an event was not scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unscored {
+    /// An input feature was null for this event.
+    NullFeature,
+    /// The model returned an error (or no score).
+    ModelError,
+    /// Side output: the score missed the deadline.
+    Deadline,
+    /// Side output: the server failed on the event (the client counts the reason).
+    Server,
+    /// Side output: the scorer already held its capacity of pending events, so this one
+    /// was not sent (the main flow does not wait for scoring).
+    Shed,
+}
+
+/// The model input type of a feature, or `None` when it is not numeric.
+pub(crate) fn feature_type(f: &FeatureSpec) -> Option<DataType> {
+    match f.agg {
+        AggKind::LastN { .. } => None,
+        AggKind::Count | AggKind::DistinctCount { .. } => Some(DataType::Int64),
+        _ => Some(DataType::Fp64),
+    }
+}
+
+pub(crate) fn spec_err(path: impl Into<String>, msg: impl Into<String>) -> SpecErrors {
+    SpecErrors(vec![SpecError {
+        path: path.into(),
+        msg: msg.into(),
+    }])
+}
+
+/// Resolves model input names to pipeline features: for each name, the feature's index and
+/// what the model is given. `listed`: the names come from `model.inputs` (so errors can
+/// point at `model.inputs[i]`).
+pub(crate) fn resolve_inputs(
+    names: &[String],
+    listed: bool,
+    features: &[FeatureSpec],
+) -> Result<(Vec<usize>, Vec<eddy_infer::FeatureSpec>), SpecErrors> {
+    let mut errors = Vec::new();
+    let mut idx = Vec::with_capacity(names.len());
+    let mut supplied = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let path = if listed {
+            format!("model.inputs[{i}]")
+        } else {
+            "model.inputs".to_string()
+        };
+        match features.iter().position(|f| &f.name == name) {
+            None => {
+                let known: Vec<&str> = features.iter().map(|f| f.name.as_str()).collect();
+                errors.push(SpecError {
+                    path,
+                    msg: format!(
+                        "`{name}` is not a feature of this spec; expected one of: {}",
+                        known.join(", ")
+                    ),
+                });
+            }
+            Some(fi) => match feature_type(&features[fi]) {
+                None => errors.push(SpecError {
+                    path,
+                    msg: format!(
+                        "feature `{name}` is not numeric (last_n); a model input must be a number"
+                    ),
+                }),
+                Some(dt) => {
+                    idx.push(fi);
+                    supplied.push(eddy_infer::FeatureSpec::new(name.clone(), dt));
+                }
+            },
+        }
+    }
+    if errors.is_empty() {
+        Ok((idx, supplied))
+    } else {
+        Err(SpecErrors(errors))
+    }
+}
+
+/// Copies the model's inputs out of a feature row; `false` (and `out` partly filled) when
+/// one is null.
+pub(crate) fn gather(row: &[FeatureValue], cols: &[usize], out: &mut Vec<f64>) -> bool {
+    out.clear();
+    for &c in cols {
+        match row.get(c) {
+            Some(FeatureValue::Num(v)) => out.push(*v),
+            Some(FeatureValue::Int(v)) => out.push(*v as f64),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Writes the `,"prediction":{...},"scored":...` fragment of a scored (or fallen-back) row.
+#[derive(Debug, Clone)]
+pub(crate) struct PredictionJson {
+    /// `"model":"<name>","version":"<v>","latency_us":` pre-encoded.
+    tail: Vec<u8>,
+}
+
+impl PredictionJson {
+    pub(crate) fn new(model: &str, version: &str) -> Self {
+        let mut tail = Vec::new();
+        tail.extend_from_slice(b"\"model\":");
+        write_str(&mut tail, model.as_bytes());
+        tail.extend_from_slice(b",\"version\":");
+        write_str(&mut tail, version.as_bytes());
+        tail.extend_from_slice(b",\"latency_us\":");
+        PredictionJson { tail }
+    }
+
+    /// `fallback`: the reason an external call gave the fallback score (then `"scored": false`).
+    pub(crate) fn write(
+        &self,
+        out: &mut Vec<u8>,
+        score: f64,
+        label: Option<i64>,
+        latency_us: u64,
+        fallback: Option<&str>,
+    ) {
+        out.extend_from_slice(b",\"prediction\":{\"score\":");
+        write_f64(out, score);
+        out.extend_from_slice(b",\"label\":");
+        match label {
+            Some(l) => out.extend_from_slice(itoa::Buffer::new().format(l).as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b',');
+        out.extend_from_slice(&self.tail);
+        out.extend_from_slice(itoa::Buffer::new().format(latency_us).as_bytes());
+        match fallback {
+            None => out.extend_from_slice(b"},\"scored\":true"),
+            Some(reason) => {
+                out.extend_from_slice(b",\"fallback\":");
+                write_str(out, reason.as_bytes());
+                out.extend_from_slice(b"},\"scored\":false");
+            }
+        }
+    }
+}

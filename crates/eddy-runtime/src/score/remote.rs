@@ -1,0 +1,449 @@
+//! The two server patterns: every per-event row is scored by an Open Inference Protocol
+//! server through [`eddy_oip::remote::RemoteScorer`] (batching, bounded requests in flight,
+//! timeout, retries, circuit breaker, fallback).
+//!
+//! - `external`: a row leaves when its score (or the fallback) is back, in input order
+//!   (`order = "ordered"`) or as scores arrive but never across a watermark (`"unordered"`).
+//! - `side_output`: the stream forks. Rows wait at most `deadline` for their score, then
+//!   leave in input order; a score that misses its row is dropped and counted, and a row
+//!   without one says `"prediction": null, "scored": false`. While the client already holds
+//!   its `capacity` of pending rows, new rows are not sent (shed) rather than held up.
+//!
+//! Rows are named by an id the caller chooses; [`RemoteStage`] hands each finished row back
+//! with its prediction fragment through a callback, exactly once.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use eddy_core::agg::FeatureValue;
+use eddy_core::feature::FeatureSpec;
+use eddy_oip::remote::{
+    Counters, Emitted, FallbackReason, MetadataError, Outcome, RemoteConfig, RemoteScorer,
+    ScoredEvent, WireType,
+};
+
+use super::{gather, resolve_inputs, spec_err, PredictionJson, Unscored, UNSCORED};
+use crate::error::{SpecError, SpecErrors};
+use crate::spec::{ModelSource, ModelSpec, Pattern};
+
+/// Counts of what the stage did with its rows (the client keeps its own [`Counters`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageCounts {
+    pub scored: u64,
+    /// External: rows given the fallback score.
+    pub fallback: u64,
+    pub unscored_null_feature: u64,
+    pub unscored_deadline: u64,
+    pub unscored_server: u64,
+    pub unscored_shed: u64,
+    /// Side output: scores that came back after their row had left.
+    pub late_scores: u64,
+}
+
+/// Called once per finished row: the caller's id and the `,"prediction":...` fragment.
+pub type Deliver<'a> = dyn FnMut(u64, &[u8]) + 'a;
+
+/// A row of the side-output join, waiting for its score.
+struct Waiting {
+    id: u64,
+    due: Instant,
+    result: Option<Result<ScoredEvent, Unscored>>,
+}
+
+/// Side output: rows in input order, each until its score or its deadline.
+struct SideJoin {
+    deadline: Duration,
+    queue: VecDeque<Waiting>,
+    /// Join sequence number of `queue[0]`.
+    head: u64,
+}
+
+/// A server pattern's client, input mapping and join; see the module docs.
+pub struct RemoteStage {
+    client: RemoteScorer,
+    pattern: Pattern,
+    cols: Vec<usize>,
+    feats: Vec<f64>,
+    /// Whether `feats` holds every input of the last loaded row.
+    loaded: bool,
+    pred: PredictionJson,
+    join: Option<SideJoin>,
+    out: Vec<Emitted>,
+    buf: Vec<u8>,
+    last_wm: i64,
+    counts: StageCounts,
+}
+
+impl std::fmt::Debug for RemoteStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteStage")
+            .field("client", &self.client)
+            .field("pattern", &self.pattern)
+            .finish()
+    }
+}
+
+fn wire_type(datatype: &str) -> Option<WireType> {
+    match datatype {
+        "FP64" => Some(WireType::Fp64),
+        "FP32" => Some(WireType::Fp32),
+        _ => None,
+    }
+}
+
+impl RemoteStage {
+    /// Starts the client and checks the input mapping: against the spec's features, and
+    /// against the server's metadata when the server answers. A server that cannot be reached
+    /// is not an error (its rows fall back); the returned warnings say so.
+    pub fn new(
+        spec: &ModelSpec,
+        features: &[FeatureSpec],
+    ) -> Result<(RemoteStage, Vec<String>), SpecErrors> {
+        let ModelSource::Server {
+            cfg,
+            input_set,
+            datatype_set,
+        } = &spec.source
+        else {
+            return Err(spec_err(
+                "model.url",
+                "missing; a server pattern needs `url`",
+            ));
+        };
+        let inputs = spec
+            .inputs
+            .as_ref()
+            .ok_or_else(|| spec_err("model.inputs", "missing; list the model's features"))?;
+        let (cols, _) = resolve_inputs(inputs, true, features)?;
+        let mut cfg: RemoteConfig = (**cfg).clone();
+        let mut warnings = Vec::new();
+        let probe = RemoteScorer::new(cfg.clone()).map_err(|e| spec_err("model.url", e))?;
+        let version = match probe.fetch_metadata() {
+            Ok(md) => {
+                check_metadata(&md, &mut cfg, *input_set, *datatype_set, inputs.len())?;
+                md.versions.first().cloned().unwrap_or_default()
+            }
+            Err(MetadataError::Status { status: 404, body }) => {
+                return Err(spec_err(
+                    "model.name",
+                    format!(
+                        "the server at {} does not serve a model `{}` (HTTP 404: {body})",
+                        cfg.url, cfg.model
+                    ),
+                ))
+            }
+            Err(e) => {
+                warnings.push(format!(
+                    "model server {}: cannot check model `{}` before the run ({e}); events it cannot score get {}",
+                    cfg.url,
+                    cfg.model,
+                    match spec.pattern {
+                        Pattern::SideOutput => "\"prediction\": null".to_string(),
+                        _ => format!("the fallback score {}", cfg.fallback_score),
+                    }
+                ));
+                String::new()
+            }
+        };
+        drop(probe);
+        let client = RemoteScorer::new(cfg).map_err(|e| spec_err("model.url", e))?;
+        let join = (spec.pattern == Pattern::SideOutput).then(|| SideJoin {
+            deadline: spec.deadline.unwrap_or(Duration::from_millis(50)),
+            queue: VecDeque::new(),
+            head: 0,
+        });
+        Ok((
+            RemoteStage {
+                client,
+                pattern: spec.pattern,
+                feats: Vec::with_capacity(cols.len()),
+                loaded: false,
+                cols,
+                pred: PredictionJson::new(&spec.name, &version),
+                join,
+                out: Vec::new(),
+                buf: Vec::new(),
+                last_wm: i64::MIN,
+                counts: StageCounts::default(),
+            },
+            warnings,
+        ))
+    }
+
+    pub fn counts(&self) -> &StageCounts {
+        &self.counts
+    }
+
+    /// The client's counters (requests, retries, breaker, fallbacks by reason).
+    pub fn client_counters(&self) -> Counters {
+        self.client.counters()
+    }
+
+    /// Rows submitted and not yet delivered.
+    pub fn pending(&self) -> usize {
+        match &self.join {
+            Some(j) => j.queue.len(),
+            None => self.client.pending(),
+        }
+    }
+
+    /// Passes the engine's watermark along (external: a barrier for unordered emission).
+    pub fn watermark(&mut self, wm: i64, deliver: &mut Deliver<'_>) {
+        if wm > self.last_wm && self.join.is_none() {
+            self.last_wm = wm;
+            self.client.submit_watermark(wm, &mut self.out);
+            self.deliver(deliver);
+        }
+    }
+
+    /// Copies one row's model inputs; [`send`](Self::send) sends them.
+    pub fn load(&mut self, row: &[FeatureValue]) {
+        self.loaded = gather(row, &self.cols, &mut self.feats);
+    }
+
+    /// Sends the row last [`load`](Self::load)ed. May block (external) while the client holds
+    /// its capacity of pending rows, delivering finished rows meanwhile.
+    pub fn send(&mut self, id: u64, deliver: &mut Deliver<'_>) {
+        match &mut self.join {
+            None => {
+                if !self.loaded {
+                    // A null input: the client completes it at once, in order.
+                    self.feats.clear();
+                    self.feats.resize(self.cols.len(), f64::NAN);
+                }
+                self.client.submit(id, &self.feats, &mut self.out);
+            }
+            Some(j) => {
+                let seq = j.head + j.queue.len() as u64;
+                let result = if !self.loaded {
+                    Some(Err(Unscored::NullFeature))
+                } else if self.client.pending() >= self.client.config().capacity {
+                    Some(Err(Unscored::Shed))
+                } else {
+                    None
+                };
+                let send = result.is_none();
+                j.queue.push_back(Waiting {
+                    id,
+                    due: Instant::now() + j.deadline,
+                    result,
+                });
+                if send {
+                    self.client.submit(seq, &self.feats, &mut self.out);
+                }
+            }
+        }
+        self.deliver(deliver);
+    }
+
+    /// Blocks up to `limit` for scores, then delivers what is finished.
+    pub fn wait(&mut self, deliver: &mut Deliver<'_>, limit: Duration) {
+        self.client.flush();
+        self.client.wait(&mut self.out, limit);
+        self.deliver(deliver);
+    }
+
+    /// Delivers whatever is finished, without blocking.
+    pub fn poll(&mut self, deliver: &mut Deliver<'_>) {
+        self.client.poll(&mut self.out);
+        self.deliver(deliver);
+    }
+
+    /// Delivers every pending row: blocks until all scores are back (external) or until
+    /// the last deadline (side output).
+    pub fn finish(&mut self, deliver: &mut Deliver<'_>) {
+        match &self.join {
+            None => {
+                self.client.drain(&mut self.out);
+                self.deliver(deliver);
+            }
+            Some(_) => {
+                self.client.flush();
+                loop {
+                    self.client.poll(&mut self.out);
+                    self.deliver(deliver);
+                    let Some(due) = self
+                        .join
+                        .as_ref()
+                        .and_then(|j| j.queue.front().map(|w| w.due))
+                    else {
+                        break;
+                    };
+                    let wait = due.saturating_duration_since(Instant::now());
+                    self.client.wait(
+                        &mut self.out,
+                        wait.clamp(Duration::from_micros(100), Duration::from_millis(10)),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Applies what the client emitted, then hands finished rows to `deliver`.
+    fn deliver(&mut self, deliver: &mut Deliver<'_>) {
+        let RemoteStage {
+            join,
+            out,
+            buf,
+            pred,
+            counts,
+            ..
+        } = self;
+        match join {
+            None => {
+                for e in out.drain(..) {
+                    let Emitted::Event(e) = e else { continue };
+                    buf.clear();
+                    match e.outcome {
+                        Outcome::Scored => {
+                            counts.scored += 1;
+                            pred.write(buf, e.score, e.label, micros(e.latency), None);
+                        }
+                        Outcome::Fallback(FallbackReason::InvalidInput) => {
+                            counts.unscored_null_feature += 1;
+                            buf.extend_from_slice(UNSCORED);
+                        }
+                        Outcome::Fallback(reason) => {
+                            counts.fallback += 1;
+                            pred.write(
+                                buf,
+                                e.score,
+                                None,
+                                micros(e.latency),
+                                Some(reason.as_str()),
+                            );
+                        }
+                    }
+                    deliver(e.id, buf);
+                }
+            }
+            Some(j) => {
+                for e in out.drain(..) {
+                    let Emitted::Event(e) = e else { continue };
+                    let slot =
+                        e.id.checked_sub(j.head)
+                            .and_then(|i| j.queue.get_mut(i as usize));
+                    match slot {
+                        Some(w) if w.result.is_none() => {
+                            w.result = Some(match e.outcome {
+                                Outcome::Scored => Ok(e),
+                                Outcome::Fallback(_) => Err(Unscored::Server),
+                            })
+                        }
+                        _ => counts.late_scores += 1,
+                    }
+                }
+                let now = Instant::now();
+                while let Some(w) = j.queue.front_mut() {
+                    let result = match w.result.take() {
+                        Some(r) => r,
+                        None if now >= w.due => Err(Unscored::Deadline),
+                        None => break,
+                    };
+                    buf.clear();
+                    match result {
+                        Ok(e) => {
+                            counts.scored += 1;
+                            pred.write(buf, e.score, e.label, micros(e.latency), None);
+                        }
+                        Err(why) => {
+                            match why {
+                                Unscored::Deadline => counts.unscored_deadline += 1,
+                                Unscored::Shed => counts.unscored_shed += 1,
+                                Unscored::NullFeature => counts.unscored_null_feature += 1,
+                                Unscored::Server | Unscored::ModelError => {
+                                    counts.unscored_server += 1
+                                }
+                            }
+                            buf.extend_from_slice(UNSCORED);
+                        }
+                    }
+                    let id = w.id;
+                    j.queue.pop_front();
+                    j.head += 1;
+                    deliver(id, buf);
+                }
+            }
+        }
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u64::MAX as u128) as u64
+}
+
+/// Checks the mapping against what the server says the model takes and gives, and adopts
+/// the server's input name and wire type where the spec left them open.
+fn check_metadata(
+    md: &eddy_oip::remote::ServedModel,
+    cfg: &mut RemoteConfig,
+    input_set: bool,
+    datatype_set: bool,
+    n_inputs: usize,
+) -> Result<(), SpecErrors> {
+    let mut errors = Vec::new();
+    let names = |ts: &[eddy_oip::remote::ServedTensor]| {
+        ts.iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let input = match md.inputs.iter().find(|t| t.name == cfg.input) {
+        Some(t) => Some(t),
+        None if !input_set && md.inputs.len() == 1 => {
+            cfg.input = md.inputs[0].name.clone();
+            Some(&md.inputs[0])
+        }
+        None => {
+            errors.push(SpecError {
+                path: "model.input".into(),
+                msg: format!(
+                    "model `{}` has no input `{}`; its inputs: {}",
+                    md.name,
+                    cfg.input,
+                    names(&md.inputs)
+                ),
+            });
+            None
+        }
+    };
+    if let Some(t) = input {
+        if let Some(&w) = t.shape.get(1) {
+            if w > 0 && w as usize != n_inputs {
+                errors.push(SpecError {
+                    path: "model.inputs".into(),
+                    msg: format!(
+                        "lists {n_inputs} features; model `{}` takes {w} per row (input `{}`, shape {:?})",
+                        md.name, t.name, t.shape
+                    ),
+                });
+            }
+        }
+        if !datatype_set {
+            if let Some(wt) = wire_type(&t.datatype) {
+                cfg.datatype = wt;
+            }
+        }
+    }
+    let outputs = [
+        Some(("model.score_output", &cfg.score_output)),
+        cfg.label_output.as_ref().map(|l| ("model.label_output", l)),
+    ];
+    for (path, name) in outputs.into_iter().flatten() {
+        if !md.outputs.is_empty() && !md.outputs.iter().any(|o| &o.name == name) {
+            errors.push(SpecError {
+                path: path.into(),
+                msg: format!(
+                    "model `{}` has no output `{name}`; its outputs: {}",
+                    md.name,
+                    names(&md.outputs)
+                ),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(SpecErrors(errors))
+    }
+}

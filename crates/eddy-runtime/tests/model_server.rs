@@ -1,0 +1,337 @@
+//! The server patterns (`external`, `side_output`) against real HTTP servers on 127.0.0.1:
+//! `eddy serve` in process for the happy paths, nothing listening for a dead server, and a
+//! few lines of std TCP for a server too slow to meet the deadline.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{check_predictions, jsonl_input, run, spec_text, tmp_dir, trained, write_spec};
+use eddy_oip::server::{self, ModelSet, ServerConfig, ServerHandle};
+use eddy_runtime::{Pipeline, PipelineSpec, RuntimeError};
+use serde_json::Value;
+
+const INPUTS: [&str; 3] = ["sx", "n", "my"];
+
+/// Serves the model in `dir/fraud_lr.json` as `fraud_lr`, taking 3 named features.
+fn serve(dir: &std::path::Path) -> ServerHandle {
+    std::fs::write(dir.join("fraud_lr.features.json"), r#"["sx", "n", "my"]"#).unwrap();
+    let model = eddy_infer::load_model(&dir.join("fraud_lr.json"), "fraud_lr").unwrap();
+    let mut set = ModelSet::new();
+    set.insert(Arc::from(model)).unwrap();
+    server::spawn(
+        set,
+        "127.0.0.1:0".parse().unwrap(),
+        &ServerConfig::default(),
+        2,
+    )
+    .unwrap()
+}
+
+fn server_model(pattern: &str, url: &str, extra: &str) -> String {
+    format!(
+        "[model]\npattern = \"{pattern}\"\nurl = \"{url}\"\nname = \"fraud_lr\"\n\
+         inputs = [\"sx\", \"n\", \"my\"]\nlabel_output = \"label\"\n{extra}\n"
+    )
+}
+
+fn spec(dir: &std::path::Path, model: &str) -> PipelineSpec {
+    let path = write_spec(dir, &spec_text("jsonl", model));
+    PipelineSpec::from_file(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn refused(spec: PipelineSpec) -> eddy_runtime::SpecErrors {
+    match Pipeline::new(spec.clone()) {
+        Ok(_) => panic!("accepted: {:?}", spec.model),
+        Err(RuntimeError::Spec(e)) => e,
+        Err(e) => panic!("not a spec error: {e}"),
+    }
+}
+
+/// The lines with `prediction` and `scored` removed, for comparing row sets.
+fn without_predictions(events: &str) -> Vec<String> {
+    events
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            let o = v.as_object_mut().unwrap();
+            assert!(o.remove("prediction").is_some(), "{l}");
+            assert!(o.remove("scored").is_some(), "{l}");
+            v.to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn external_ordered_scores_every_row_like_the_model_in_input_order() {
+    let dir = tmp_dir("external");
+    let m = trained(&dir);
+    let srv = serve(&dir);
+    let (s, events) = run(
+        spec(&dir, &server_model("external", &srv.url(), "max_batch = 8")),
+        &jsonl_input(),
+    );
+    let (scored, unscored) = check_predictions(&m, &events, &INPUTS);
+    assert_eq!(s.emitted, 60);
+    assert_eq!(scored + unscored, 60);
+    assert!(scored > 0 && unscored > 0, "{scored} {unscored}");
+    assert_eq!(
+        (s.scored, s.unscored_null_feature, s.fallback),
+        (scored, unscored, 0)
+    );
+    let c = s.remote.clone().unwrap();
+    assert_eq!(c.scored, scored, "{c}");
+    assert!(c.batches >= scored.div_ceil(8), "{c}");
+    // Same rows, same order, as the pipeline without a model.
+    let (_, plain) = run(spec(&dir, ""), &jsonl_input());
+    let plain: Vec<String> = plain
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
+        .collect();
+    assert_eq!(without_predictions(&events), plain);
+}
+
+#[test]
+fn external_unordered_emits_every_row_exactly_once() {
+    let dir = tmp_dir("unordered");
+    let m = trained(&dir);
+    let srv = serve(&dir);
+    let (s, events) = run(
+        spec(
+            &dir,
+            &server_model(
+                "external",
+                &srv.url(),
+                "order = \"unordered\"\nmax_batch = 4",
+            ),
+        ),
+        &jsonl_input(),
+    );
+    let (scored, unscored) = check_predictions(&m, &events, &INPUTS);
+    assert_eq!((scored + unscored, s.emitted), (60, 60));
+    let (_, plain) = run(spec(&dir, ""), &jsonl_input());
+    let plain: BTreeSet<String> = plain
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
+        .collect();
+    let got: BTreeSet<String> = without_predictions(&events).into_iter().collect();
+    assert_eq!(got, plain);
+}
+
+#[test]
+fn external_with_the_server_down_gives_every_row_the_fallback_with_a_reason() {
+    let dir = tmp_dir("down");
+    trained(&dir);
+    // A port with nothing listening.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let spec = spec(
+        &dir,
+        &server_model(
+            "external",
+            &url,
+            "fallback_score = 0.25\ntimeout = \"200ms\"\nmax_retries = 1\nbackoff_base = \"1ms\"",
+        ),
+    );
+    let p = Pipeline::new(spec.clone()).unwrap();
+    assert!(
+        p.warnings().iter().any(|w| w.contains(&url)),
+        "{:?}",
+        p.warnings()
+    );
+    let (s, events) = run(spec, &jsonl_input());
+    let mut fallback = 0;
+    for line in events.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["scored"], Value::Bool(false), "{line}");
+        if v["prediction"].is_null() {
+            continue; // a null input: never sent
+        }
+        assert_eq!(v["prediction"]["score"], 0.25, "{line}");
+        let reason = v["prediction"]["fallback"].as_str().unwrap();
+        assert!(["connect", "circuit_open"].contains(&reason), "{line}");
+        fallback += 1;
+    }
+    assert_eq!(s.emitted, 60);
+    assert_eq!(s.fallback, fallback);
+    assert_eq!(s.fallback + s.unscored_null_feature, 60);
+    assert_eq!(s.scored, 0);
+    let c = s.remote.unwrap();
+    let null_inputs = c.fallback(eddy_oip::remote::FallbackReason::InvalidInput);
+    assert_eq!(null_inputs, s.unscored_null_feature, "{c}");
+    assert_eq!(c.fallback_total() - null_inputs, fallback, "{c}");
+}
+
+/// An OIP server that answers every request after `delay` (std TCP, one thread per
+/// connection, keep-alive): for scores that miss a side-output deadline.
+fn slow_server(delay: Duration) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                loop {
+                    let mut len = 0usize;
+                    let mut first = String::new();
+                    if r.read_line(&mut first).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(delay);
+                    let reply = if first.starts_with("GET") {
+                        r#"{"name":"fraud_lr","versions":["1"],"inputs":[{"name":"input","datatype":"FP64","shape":[-1,3]}],"outputs":[{"name":"score","datatype":"FP64","shape":[-1]},{"name":"label","datatype":"INT64","shape":[-1]}]}"#.to_string()
+                    } else {
+                        let req: Value = serde_json::from_slice(&body).unwrap();
+                        let n = req["inputs"][0]["shape"][0].as_u64().unwrap() as usize;
+                        let z = vec![0.5; n];
+                        let l = vec![1; n];
+                        serde_json::json!({"model_name": "fraud_lr", "outputs": [
+                            {"name": "score", "datatype": "FP64", "shape": [n], "data": z},
+                            {"name": "label", "datatype": "INT64", "shape": [n], "data": l}
+                        ]})
+                        .to_string()
+                    };
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        reply.len()
+                    );
+                    if conn.write_all(head.as_bytes()).is_err()
+                        || conn.write_all(reply.as_bytes()).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn side_output_rows_miss_a_slow_servers_deadline_and_leave_unscored_in_order() {
+    let dir = tmp_dir("side_slow");
+    trained(&dir);
+    let addr = slow_server(Duration::from_millis(400));
+    // The metadata check at start waits too; give it the time.
+    let spec = spec(
+        &dir,
+        &server_model(
+            "side_output",
+            &format!("http://{addr}"),
+            "deadline = \"20ms\"\ntimeout = \"2s\"\nmax_retries = 0",
+        ),
+    );
+    let (s, events) = run(spec.clone(), &jsonl_input());
+    let (_, plain) = run(spec_nomodel(&dir), &jsonl_input());
+    let plain: Vec<String> = plain
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
+        .collect();
+    assert_eq!(without_predictions(&events), plain, "rows in input order");
+    for line in events.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["prediction"], Value::Null, "{line}");
+        assert_eq!(v["scored"], Value::Bool(false), "{line}");
+    }
+    assert_eq!(s.emitted, 60);
+    assert_eq!(s.scored, 0);
+    assert!(s.unscored_deadline > 0);
+    assert_eq!(
+        s.unscored_deadline + s.unscored_null_feature + s.unscored_shed,
+        60,
+        "{s:?}"
+    );
+    assert_eq!(s.unscored, 60);
+}
+
+fn spec_nomodel(dir: &std::path::Path) -> PipelineSpec {
+    spec(dir, "")
+}
+
+#[test]
+fn side_output_with_a_fast_server_rejoins_every_score() {
+    let dir = tmp_dir("side_fast");
+    let m = trained(&dir);
+    let srv = serve(&dir);
+    let (s, events) = run(
+        spec(
+            &dir,
+            &server_model(
+                "side_output",
+                &srv.url(),
+                "deadline = \"5s\"\nmax_wait = \"1ms\"",
+            ),
+        ),
+        &jsonl_input(),
+    );
+    let (scored, unscored) = check_predictions(&m, &events, &INPUTS);
+    assert_eq!((s.scored, s.unscored_null_feature), (scored, unscored));
+    assert_eq!(scored + unscored, 60);
+    assert_eq!(
+        (s.unscored_deadline, s.unscored_shed, s.late_scores),
+        (0, 0, 0)
+    );
+    let (_, plain) = run(spec_nomodel(&dir), &jsonl_input());
+    let plain: Vec<String> = plain
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
+        .collect();
+    assert_eq!(without_predictions(&events), plain);
+}
+
+#[test]
+fn a_server_model_is_checked_before_any_event() {
+    let dir = tmp_dir("server_checks");
+    trained(&dir);
+    let srv = serve(&dir);
+    // An unknown model name: the server says 404.
+    let e = refused(spec(
+        &dir,
+        &server_model("external", &srv.url(), "").replace("fraud_lr", "nope"),
+    ));
+    assert!(e.has_path("model.name"), "{e}");
+    assert!(e.to_string().contains("does not serve"), "{e}");
+    // Two inputs for a model that takes three.
+    let two = server_model("external", &srv.url(), "")
+        .replace("[\"sx\", \"n\", \"my\"]", "[\"sx\", \"n\"]");
+    let e = refused(spec(&dir, &two));
+    assert!(e.has_path("model.inputs"), "{e}");
+    assert!(e.to_string().contains("takes 3"), "{e}");
+    // An output the model does not have.
+    let e = refused(spec(
+        &dir,
+        &server_model("external", &srv.url(), "score_output = \"proba\""),
+    ));
+    assert!(e.has_path("model.score_output"), "{e}");
+    // A feature that does not exist.
+    let e = refused(spec(
+        &dir,
+        &server_model("side_output", &srv.url(), "").replace("\"my\"", "\"zz\""),
+    ));
+    assert!(e.has_path("model.inputs[2]"), "{e}");
+}
