@@ -750,20 +750,12 @@ impl Front<'_> {
     }
 
     /// Writes the rows whose scores are back, without blocking.
-    fn poll_scores(
-        &mut self,
-        outputs: &mut Outputs,
-        free: &mut Pool,
-    ) -> Result<(), RuntimeError> {
+    fn poll_scores(&mut self, outputs: &mut Outputs, free: &mut Pool) -> Result<(), RuntimeError> {
         self.with_stage(outputs, free, |stage, deliver| stage.poll(deliver))
     }
 
     /// Waits a little for scores (every batch is held by the scoring stage).
-    fn wait_scores(
-        &mut self,
-        outputs: &mut Outputs,
-        free: &mut Pool,
-    ) -> Result<(), RuntimeError> {
+    fn wait_scores(&mut self, outputs: &mut Outputs, free: &mut Pool) -> Result<(), RuntimeError> {
         self.with_stage(outputs, free, |stage, deliver| {
             stage.wait(deliver, Duration::from_millis(10))
         })

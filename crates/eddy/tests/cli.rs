@@ -821,7 +821,7 @@ d = "float"
     ok(&o);
     let err = text(&o.stderr);
     assert!(
-        err.contains("model fraud:  20 scored, 1 unscored (1 null feature"),
+        err.contains("model fraud (embedded): 20 scored, 1 unscored (1 null feature)"),
         "{err}"
     );
 

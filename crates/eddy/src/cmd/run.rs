@@ -13,7 +13,7 @@ use clap::Args;
 use eddy_runtime::generate::{generate_to_vec, GenConfig, Scenario};
 use eddy_runtime::sink::{OutputKind, Outputs};
 use eddy_runtime::source::ReaderSource;
-use eddy_runtime::spec::Dest;
+use eddy_runtime::spec::{Dest, Pattern};
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -165,18 +165,33 @@ pub fn print_summary(s: &Summary, elapsed: Duration, spec: &PipelineSpec) {
         not_written(o.dead_letter.is_some(), s.dead_lettered, "dead_letter")
     );
     if let Some(m) = &spec.model {
+        let reasons: Vec<String> = [
+            ("null feature", s.unscored_null_feature),
+            ("model error", s.unscored_model_error),
+            ("missed deadline", s.unscored_deadline),
+            ("server error", s.unscored_server),
+            ("shed", s.unscored_shed),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(why, n)| format!("{} {why}", thousands(*n)))
+        .collect();
+        let fallback = if m.pattern == Pattern::External {
+            format!(", {} fallback", thousands(s.fallback))
+        } else {
+            String::new()
+        };
         eprintln!(
-            "  model {} ({}): {} scored, {} unscored ({} null feature, {} model error, {} missed deadline, {} server error, {} shed), {} fallback",
+            "  model {} ({}): {} scored, {} unscored{}{fallback}",
             m.name,
             m.pattern.as_str(),
             thousands(s.scored),
             thousands(s.unscored),
-            thousands(s.unscored_null_feature),
-            thousands(s.unscored_model_error),
-            thousands(s.unscored_deadline),
-            thousands(s.unscored_server),
-            thousands(s.unscored_shed),
-            thousands(s.fallback),
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", reasons.join(", "))
+            },
         );
         if let Some(c) = &s.remote {
             eprintln!("  model server:   {c}");
