@@ -1,7 +1,8 @@
 //! `eddy bench`: end-to-end throughput of the example pipeline (examples/fraud.toml) over
 //! generated fraud data, in memory and file to file (JSONL → JSONL in a temp dir).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -10,7 +11,9 @@ use clap::Args;
 use eddy_runtime::generate::{generate_to_vec, GenConfig, Scenario};
 use eddy_runtime::sink::{OutputKind, Outputs};
 use eddy_runtime::source::ReaderSource;
-use eddy_runtime::spec::Dest;
+use eddy_oip::remote::RemoteConfig;
+use eddy_oip::server::{self, ModelSet, ServerConfig};
+use eddy_runtime::spec::{Dest, ModelSource, ModelSpec, Pattern};
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 
 use super::{thousands, FRAUD_SPEC};
@@ -26,7 +29,16 @@ pub struct BenchArgs {
     /// Generator seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Skip the runs with a model (embedded, and external through `eddy serve` on loopback).
+    #[arg(long)]
+    pub no_model: bool,
 }
+
+/// The example fraud model (examples/models), written out for the runs with a model.
+const FRAUD_MODEL: &str = include_str!("../../../../examples/models/fraud_lr.json");
+const FRAUD_MODEL_FEATURES: &str =
+    include_str!("../../../../examples/models/fraud_lr.features.json");
+const MODEL_INPUTS: [&str; 2] = ["events_5m", "login_rate_1m"];
 
 struct TempDir(PathBuf);
 
@@ -55,6 +67,82 @@ fn report(label: &str, s: &Summary, secs: f64) -> f64 {
     rate
 }
 
+/// Runs `spec` over `data` in memory, outputs encoded and discarded.
+fn in_memory(spec: PipelineSpec, data: &[u8]) -> anyhow::Result<(Summary, f64, Pipeline)> {
+    let mut pipeline = Pipeline::new(spec)?;
+    let mut source = ReaderSource::new("memory", data);
+    let mut outputs = Outputs::none();
+    outputs.set(OutputKind::Events, "events", Box::new(std::io::sink()));
+    outputs.set(OutputKind::Windows, "windows", Box::new(std::io::sink()));
+    outputs.set(OutputKind::Late, "late", Box::new(std::io::sink()));
+    outputs.set(OutputKind::DeadLetter, "dead", Box::new(std::io::sink()));
+    let start = Instant::now();
+    let mut clock = move || start.elapsed().as_millis() as i64;
+    let s = pipeline.run(&mut source, &mut outputs, RunHooks::with_clock(&mut clock))?;
+    Ok((s, start.elapsed().as_secs_f64(), pipeline))
+}
+
+/// The example fraud model in the pipeline: embedded (against the same pipeline without a
+/// model, alternating runs, best of two each), then through `eddy serve` on loopback.
+fn with_models(dir: &Path, data: &[u8], first_plain_rate: f64) -> anyhow::Result<()> {
+    let path = dir.join("fraud_lr.json");
+    std::fs::write(&path, FRAUD_MODEL).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(dir.join("fraud_lr.features.json"), FRAUD_MODEL_FEATURES)?;
+    let inputs = Some(MODEL_INPUTS.iter().map(|s| s.to_string()).collect());
+    let mut embedded = spec()?;
+    embedded.model = Some(ModelSpec {
+        pattern: Pattern::Embedded,
+        name: "fraud_lr".into(),
+        inputs: inputs.clone(),
+        source: ModelSource::File(path.clone()),
+        deadline: None,
+    });
+    let (mut plain_best, mut model_best) = (first_plain_rate, 0f64);
+    for round in 0..2 {
+        let (s, secs, _) = in_memory(embedded.clone(), data)?;
+        if s.scored != s.emitted {
+            return Err(anyhow!("embedded model: {} of {} rows scored", s.scored, s.emitted));
+        }
+        model_best = model_best.max(report("embedded model", &s, secs));
+        if round == 0 {
+            let (s, secs, _) = in_memory(spec()?, data)?;
+            plain_best = plain_best.max(report("in memory", &s, secs));
+        }
+    }
+    println!(
+        "embedded/no-model ratio: {:.2}   (best of 2 runs each, logistic regression over {} features)",
+        model_best / plain_best.max(1e-9),
+        MODEL_INPUTS.len()
+    );
+
+    let model = eddy_infer::load_model(&path, "fraud_lr")?;
+    let mut set = ModelSet::new();
+    set.insert(Arc::from(model)).map_err(|e| anyhow!(e))?;
+    let server = server::spawn(set, "127.0.0.1:0".parse()?, &ServerConfig::default(), 1)
+        .context("starting eddy serve on loopback")?;
+    let mut cfg = RemoteConfig::new(server.url(), "fraud_lr");
+    cfg.max_batch = 256;
+    cfg.max_in_flight = 4;
+    let mut external = embedded;
+    external.model = Some(ModelSpec {
+        pattern: Pattern::External,
+        source: ModelSource::Server {
+            cfg: Box::new(cfg),
+            input_set: false,
+            datatype_set: false,
+        },
+        ..external.model.take().context("model spec")?
+    });
+    let (s, secs, _) = in_memory(external, data)?;
+    let rate = report("external model", &s, secs);
+    println!(
+        "external/no-model ratio: {:.2}   (eddy serve on loopback, 1 thread; batches of up to 256, 4 in flight; {} fallback)",
+        rate / plain_best.max(1e-9),
+        thousands(s.fallback)
+    );
+    Ok(())
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = GenConfig::new(Scenario::Fraud, args.events, args.seed);
     cfg.keys = args.keys.max(1);
@@ -69,27 +157,23 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     );
 
     // In memory: input from a byte buffer, outputs encoded and discarded.
-    let mut pipeline = Pipeline::new(spec()?)?;
-    let mut source = ReaderSource::new("memory", &data[..]);
-    let mut outputs = Outputs::none();
-    outputs.set(OutputKind::Events, "events", Box::new(std::io::sink()));
-    outputs.set(OutputKind::Windows, "windows", Box::new(std::io::sink()));
-    outputs.set(OutputKind::Late, "late", Box::new(std::io::sink()));
-    outputs.set(OutputKind::DeadLetter, "dead", Box::new(std::io::sink()));
-    let start = Instant::now();
-    let mut clock = move || start.elapsed().as_millis() as i64;
-    let s = pipeline.run(&mut source, &mut outputs, RunHooks::with_clock(&mut clock))?;
-    let mem_rate = report("in memory", &s, start.elapsed().as_secs_f64());
+    let (s, secs, pipeline) = in_memory(spec()?, &data)?;
+    let mem_rate = report("in memory", &s, secs);
     let state = pipeline.engine().state_bytes();
     let keys = pipeline.engine().num_keys().max(1);
+    drop(pipeline);
 
-    // File to file.
     let dir = TempDir(std::env::temp_dir().join(format!(
         "eddy-bench-{}-{}",
         std::process::id(),
         Instant::now().elapsed().as_nanos()
     )));
     std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+    if !args.no_model {
+        with_models(&dir.0, &data, mem_rate)?;
+    }
+
+    // File to file.
     let input = dir.0.join("events.jsonl");
     std::fs::write(&input, &data).with_context(|| format!("writing {}", input.display()))?;
     drop(data);
