@@ -269,6 +269,102 @@ fn side_output_rows_miss_a_slow_servers_deadline_and_leave_unscored_in_order() {
     assert_eq!(s.unscored, 60);
 }
 
+/// Input that kills the server once the first half of it has been read.
+struct KillHalfway {
+    data: Vec<u8>,
+    at: usize,
+    server: Option<ServerHandle>,
+}
+
+impl Read for KillHalfway {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at >= self.data.len() / 2 {
+            if let Some(s) = self.server.take() {
+                s.kill();
+            }
+        }
+        let n = buf.len().min(self.data.len() - self.at).min(512);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn external_goes_on_when_the_server_dies_mid_run() {
+    let dir = tmp_dir("dies");
+    let m = trained(&dir);
+    let srv = serve(&dir);
+    let spec = spec(
+        &dir,
+        &server_model(
+            "external",
+            &srv.url(),
+            "max_batch = 2
+max_wait = \"1ms\"\ntimeout = \"300ms\"\nmax_retries = 1\nbackoff_base = \"1ms\"\nfallback_score = -1",
+        ),
+    );
+    // Five copies of the input, each later in event time than the one before.
+    let mut input = String::new();
+    for c in 0..5u64 {
+        for line in jsonl_input().lines() {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            v["t"] = (v["t"].as_u64().unwrap() + c * 200_000).into();
+            input.push_str(&format!("{v}\n"));
+        }
+    }
+    let mut p = Pipeline::new(spec).unwrap();
+    let reader = KillHalfway {
+        data: input.into_bytes(),
+        at: 0,
+        server: Some(srv),
+    };
+    let mut src = eddy_runtime::source::ReaderSource::new("mem", reader).with_batch_bytes(512);
+    let events = common::Shared::default();
+    let mut o = eddy_runtime::sink::Outputs::none();
+    o.set(
+        eddy_runtime::sink::OutputKind::Events,
+        "mem",
+        Box::new(events.clone()),
+    );
+    let mut clock = || 0;
+    let s = p
+        .run(
+            &mut src,
+            &mut o,
+            eddy_runtime::RunHooks::with_clock(&mut clock),
+        )
+        .unwrap();
+    let text = String::from_utf8(events.0.borrow().clone()).unwrap();
+    assert_eq!(text.lines().count(), 300);
+    assert_eq!(s.emitted, 300);
+    let (mut scored, mut fallback) = (0, 0);
+    let mut p = Vec::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let pred = &v["prediction"];
+        if pred.is_null() {
+            continue;
+        }
+        if v["scored"] == Value::Bool(true) {
+            let x: Vec<f64> = INPUTS
+                .iter()
+                .map(|n| v["features"][*n].as_f64().unwrap())
+                .collect();
+            m.predict_proba_one(&x, &mut p);
+            assert_eq!(pred["score"].as_f64().unwrap(), p[1], "{line}");
+            scored += 1;
+        } else {
+            assert_eq!(pred["score"], -1.0, "{line}");
+            assert!(pred["fallback"].is_string(), "{line}");
+            fallback += 1;
+        }
+    }
+    assert!(scored > 0 && fallback > 0, "{scored} {fallback}");
+    assert_eq!((s.scored, s.fallback), (scored, fallback));
+    assert_eq!(s.scored + s.fallback + s.unscored_null_feature, 300);
+}
+
 fn spec_nomodel(dir: &std::path::Path) -> PipelineSpec {
     spec(dir, "")
 }

@@ -48,24 +48,7 @@ fn eddy_serve_end_to_end() {
     lr.glm.intercept = 0.0;
     m.save(&path).unwrap();
 
-    let child = Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .args(["serve", "--model", path.to_str().unwrap()])
-        .args(["--addr", "127.0.0.1:0", "--threads", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run eddy serve");
-    let mut child = Killed(child);
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
+    let (child, addr) = spawn_serve(&["--model", path.to_str().unwrap()]);
 
     let (s, b) = http(addr, "GET", "/v2/health/ready", "");
     assert_eq!((s, &b["ready"]), (200, &serde_json::json!(true)));
@@ -108,6 +91,150 @@ fn eddy_serve_end_to_end() {
     assert_eq!(out.len(), 120);
     let c = scorer.counters();
     assert_eq!((c.scored, c.fallback_total()), (100, 20), "{c}");
+}
+
+/// Starts `eddy serve` on an ephemeral port; returns the child and its address.
+fn spawn_serve(args: &[&str]) -> (Killed, SocketAddr) {
+    let child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .arg("serve")
+        .args(args)
+        .args(["--addr", "127.0.0.1:0", "--threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run eddy serve");
+    let mut child = Killed(child);
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+fn examples() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// The example model's score, computed by hand from its snapshot: sigmoid(w · x + b).
+fn hand_score(x: &[f64]) -> f64 {
+    let snap: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(examples().join("models/fraud_lr.json")).unwrap(),
+    )
+    .unwrap();
+    let glm = &snap["state"]["pipeline"]["model"]["logistic_regression"]["glm"];
+    let w: Vec<f64> = serde_json::from_value(glm["weights"].clone()).unwrap();
+    let z = glm["intercept"].as_f64().unwrap() + w.iter().zip(x).map(|(w, x)| w * x).sum::<f64>();
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// `eddy run` on an example spec whose model server URL is `url`, over `input`.
+fn run_example(
+    dir: &std::path::Path,
+    example: &str,
+    url: &str,
+    input: &std::path::Path,
+) -> (String, Vec<serde_json::Value>) {
+    let spec = std::fs::read_to_string(examples().join(example))
+        .unwrap()
+        .replace("http://127.0.0.1:8000", url);
+    let spec_path = dir.join(example);
+    std::fs::write(&spec_path, spec).unwrap();
+    let out_path = dir.join(format!("{example}.out.jsonl"));
+    let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args([
+            "run",
+            spec_path.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ])
+        .args(["--output", out_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    let rows = std::fs::read_to_string(&out_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (err, rows)
+}
+
+#[test]
+fn eddy_run_scores_through_eddy_serve_and_survives_its_death() {
+    let dir = std::env::temp_dir().join(format!("eddy-serve-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("fraud.jsonl");
+    let g = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args([
+            "generate", "fraud", "--events", "3000", "--seed", "3", "--keys", "50",
+        ])
+        .args(["--output", input.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(g.status.success());
+    let model = examples().join("models/fraud_lr.json");
+    let (child, addr) = spawn_serve(&["--model", model.to_str().unwrap()]);
+    let url = format!("http://{addr}");
+
+    // Every row scored by the server, equal to the hand-computed score, in input order.
+    let (err, rows) = run_example(&dir, "fraud_external.toml", &url, &input);
+    assert!(
+        err.contains("model fraud_lr (external): 3,000 scored, 0 unscored, 0 fallback"),
+        "{err}"
+    );
+    assert_eq!(rows.len(), 3000);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["event_id"], format!("e{:09}", i + 1), "input order");
+        let f = &r["features"];
+        let x = [
+            f["events_5m"].as_f64().unwrap(),
+            f["login_rate_1m"].as_f64().unwrap(),
+        ];
+        let p = &r["prediction"];
+        let want = hand_score(&x);
+        assert!(
+            (p["score"].as_f64().unwrap() - want).abs() <= 1e-12 * want.max(1.0),
+            "{r}"
+        );
+        assert_eq!(p["label"], i64::from(want >= 0.5), "{r}");
+        assert_eq!(
+            (p["model"].as_str(), p["version"].as_str()),
+            (Some("fraud_lr"), Some("1"))
+        );
+        assert_eq!(r["scored"], true);
+    }
+
+    // Side output against the same server, with a generous deadline: rows rejoin their scores.
+    let (err, rows) = run_example(&dir, "fraud_side_output.toml", &url, &input);
+    assert_eq!(rows.len(), 3000, "{err}");
+    let scored = rows.iter().filter(|r| r["scored"] == true).count();
+    assert!(scored > 0, "{err}");
+    for r in rows.iter().filter(|r| r["scored"] == false) {
+        assert_eq!(r["prediction"], serde_json::Value::Null, "{r}");
+    }
+
+    // The server is gone at start: the run goes on, every row comes out once with the fallback.
+    drop(child);
+    let (err, rows) = run_example(&dir, "fraud_external.toml", &url, &input);
+    assert!(err.contains("warning: model server"), "{err}");
+    assert_eq!(rows.len(), 3000);
+    for r in &rows {
+        assert_eq!(r["scored"], false, "{r}");
+        assert_eq!(r["prediction"]["score"], 0.0, "{r}");
+        let reason = r["prediction"]["fallback"].as_str().unwrap();
+        assert!(["connect", "circuit_open"].contains(&reason), "{r}");
+    }
+    assert!(
+        err.contains("0 scored, 0 unscored, 3,000 fallback"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -2,17 +2,17 @@
 //! generated fraud data, in memory and file to file (JSONL → JSONL in a temp dir).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context};
 use clap::Args;
+use eddy_oip::remote::RemoteConfig;
+use eddy_oip::server::{self, ModelSet, ServerConfig};
 use eddy_runtime::generate::{generate_to_vec, GenConfig, Scenario};
 use eddy_runtime::sink::{OutputKind, Outputs};
 use eddy_runtime::source::ReaderSource;
-use eddy_oip::remote::RemoteConfig;
-use eddy_oip::server::{self, ModelSet, ServerConfig};
 use eddy_runtime::spec::{Dest, ModelSource, ModelSpec, Pattern};
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 
@@ -101,7 +101,11 @@ fn with_models(dir: &Path, data: &[u8], first_plain_rate: f64) -> anyhow::Result
     for round in 0..2 {
         let (s, secs, _) = in_memory(embedded.clone(), data)?;
         if s.scored != s.emitted {
-            return Err(anyhow!("embedded model: {} of {} rows scored", s.scored, s.emitted));
+            return Err(anyhow!(
+                "embedded model: {} of {} rows scored",
+                s.scored,
+                s.emitted
+            ));
         }
         model_best = model_best.max(report("embedded model", &s, secs));
         if round == 0 {
