@@ -756,7 +756,14 @@ fn bench_runs_small() {
     assert!(out.contains("file to file"), "{out}");
     assert!(out.contains("file/memory ratio"), "{out}");
     assert!(out.contains("bytes/key"), "{out}");
-    assert_eq!(out.matches("3,000 events in").count(), 2, "{out}");
+    // Plain, embedded, plain, embedded, external, file to file.
+    assert_eq!(out.matches("3,000 events in").count(), 6, "{out}");
+    assert!(out.contains("embedded/no-model ratio"), "{out}");
+    assert!(out.contains("external/no-model ratio"), "{out}");
+    assert!(out.contains("; 0 fallback)"), "{out}");
+    let o = eddy(&["bench", "--events", "3000", "--keys", "50", "--no-model"]);
+    ok(&o);
+    assert_eq!(text(&o.stdout).matches("3,000 events in").count(), 2);
 }
 
 #[test]
