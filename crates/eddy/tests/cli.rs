@@ -244,7 +244,13 @@ fn generate_fraud_drift_changes_the_pattern() {
 
 #[test]
 fn validate_exit_codes() {
-    for spec in ["fraud.toml", "clicks.toml"] {
+    for spec in [
+        "fraud.toml",
+        "clicks.toml",
+        "fraud_embedded.toml",
+        "fraud_external.toml",
+        "fraud_side_output.toml",
+    ] {
         let p = examples().join(spec);
         let o = eddy(&["validate", &p.to_string_lossy()]);
         ok(&o);
