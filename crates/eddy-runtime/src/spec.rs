@@ -118,6 +118,8 @@ pub struct ModelSpec {
     pub source: ModelSource,
     /// Side output only: how long an event waits for its score before it leaves unscored.
     pub deadline: Option<Duration>,
+    /// The member of the per-event row that holds the prediction (default `prediction`).
+    pub field: String,
 }
 
 /// Which of the inference patterns of DESIGN.md §4 the pipeline uses.
@@ -657,7 +659,7 @@ impl Validator {
 
     fn model(&mut self, m: &Table) -> Option<ModelSpec> {
         let p = "model";
-        let mut known = vec!["pattern", "path", "name", "inputs"];
+        let mut known = vec!["pattern", "path", "name", "inputs", "field"];
         known.extend_from_slice(SERVER_KEYS);
         self.unknown_keys(m, p, &known);
         let pattern = if m.contains_key("pattern") {
@@ -679,6 +681,15 @@ impl Validator {
             self.err("model.name", "is empty; expected a name (or leave it out)");
         }
         let inputs = self.model_inputs(m);
+        let field = self
+            .string(m, p, "field")
+            .unwrap_or_else(|| "prediction".into());
+        if field.is_empty() || field == "features" || field == "scored" {
+            self.err(
+                "model.field",
+                format!("`{field}`: expected a member name other than \"features\" and \"scored\""),
+            );
+        }
         let (source, name, deadline) = match pattern {
             Pattern::Embedded => {
                 for k in SERVER_KEYS.iter().filter(|k| m.contains_key(**k)) {
@@ -748,6 +759,7 @@ impl Validator {
             inputs,
             source,
             deadline,
+            field,
         })
     }
 

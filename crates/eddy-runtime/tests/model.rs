@@ -92,3 +92,37 @@ fn wrong_width_is_refused_by_check_inputs() {
     };
     assert!(errs.has_path("model.inputs"), "{errs}");
 }
+
+#[test]
+fn model_field_names_the_member_that_holds_the_prediction() {
+    let dir = tmp_dir("field");
+    let m = trained(&dir);
+    let model = format!("{}field = \"fraud\"\n", embedded(r#"["sx", "n", "my"]"#));
+    let path = write_spec(&dir, &spec_text("jsonl", &model));
+    let spec = PipelineSpec::from_file(&path).unwrap();
+    let (s, events) = run(spec, &jsonl_input());
+    let mut p = Vec::new();
+    let mut seen = 0;
+    for line in events.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(v.get("prediction").is_none(), "{line}");
+        if v["scored"] == Value::Bool(false) {
+            assert_eq!(v["fraud"], Value::Null, "{line}");
+            continue;
+        }
+        let f = &v["features"];
+        let x: Vec<f64> = ["sx", "n", "my"]
+            .iter()
+            .map(|n| f[*n].as_f64().unwrap())
+            .collect();
+        m.predict_proba_one(&x, &mut p);
+        assert_eq!(v["fraud"]["score"].as_f64().unwrap(), p[1], "{line}");
+        seen += 1;
+    }
+    assert_eq!(seen, s.scored);
+    assert!(seen > 0);
+    // `features` and `scored` are taken.
+    let bad = format!("{}field = \"scored\"\n", embedded(r#"["sx"]"#));
+    let e = PipelineSpec::parse(&spec_text("jsonl", &bad)).unwrap_err();
+    assert!(e.has_path("model.field"), "{e}");
+}

@@ -7,7 +7,7 @@ use eddy_core::agg::FeatureValue;
 use eddy_core::feature::FeatureSpec;
 use eddy_infer::{load_model, Batch, Model, Scores};
 
-use super::{gather, resolve_inputs, spec_err, PredictionJson, Unscored, UNSCORED};
+use super::{gather, resolve_inputs, spec_err, PredictionJson, Unscored};
 use crate::error::SpecErrors;
 use crate::spec::ModelSpec;
 
@@ -53,7 +53,7 @@ impl Scorer {
             .check_inputs(&supplied)
             .map_err(|e| spec_err(key, e.to_string()))?;
         let cols: Vec<usize> = mapping.order.iter().map(|&i| idx[i]).collect();
-        let pred = PredictionJson::new(&spec.name, &meta.version);
+        let pred = PredictionJson::new(&spec.field, &spec.name, &meta.version);
         Ok(Scorer {
             row: Vec::with_capacity(cols.len()),
             cols,
@@ -70,7 +70,7 @@ impl Scorer {
     /// Scores `row` and appends `,"prediction":...,"scored":...` to `out`.
     pub fn score(&mut self, row: &[FeatureValue], out: &mut Vec<u8>) -> Result<(), Unscored> {
         if !gather(row, &self.cols, &mut self.row) {
-            out.extend_from_slice(UNSCORED);
+            self.pred.write_unscored(out);
             return Err(Unscored::NullFeature);
         }
         let start = Instant::now();
@@ -79,7 +79,7 @@ impl Scorer {
         let score = match (scored, self.scores.score(0)) {
             (Ok(()), Some(s)) => s,
             _ => {
-                out.extend_from_slice(UNSCORED);
+                self.pred.write_unscored(out);
                 return Err(Unscored::ModelError);
             }
         };

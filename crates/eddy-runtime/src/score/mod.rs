@@ -24,9 +24,6 @@ use crate::encode::write_f64;
 use crate::error::{SpecError, SpecErrors};
 use crate::json::write_str;
 
-/// What an event that could not be scored carries after its features.
-pub(crate) const UNSCORED: &[u8] = b",\"prediction\":null,\"scored\":false";
-
 /// Why an event was not scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unscored {
@@ -122,22 +119,42 @@ pub(crate) fn gather(row: &[FeatureValue], cols: &[usize], out: &mut Vec<f64>) -
     true
 }
 
-/// Writes the `,"prediction":{...},"scored":...` fragment of a scored (or fallen-back) row.
+/// Writes the `,"<field>":{...},"scored":...` fragment of a row (`field`: `model.field`).
 #[derive(Debug, Clone)]
 pub(crate) struct PredictionJson {
+    /// `,"<field>":{"score":` pre-encoded.
+    head: Vec<u8>,
     /// `"model":"<name>","version":"<v>","latency_us":` pre-encoded.
     tail: Vec<u8>,
+    /// `,"<field>":null,"scored":false`: what a row without a score carries.
+    unscored: Vec<u8>,
 }
 
 impl PredictionJson {
-    pub(crate) fn new(model: &str, version: &str) -> Self {
+    pub(crate) fn new(field: &str, model: &str, version: &str) -> Self {
+        let mut key = vec![b','];
+        write_str(&mut key, field.as_bytes());
+        key.push(b':');
+        let mut head = key.clone();
+        head.extend_from_slice(b"{\"score\":");
+        let mut unscored = key;
+        unscored.extend_from_slice(b"null,\"scored\":false");
         let mut tail = Vec::new();
         tail.extend_from_slice(b"\"model\":");
         write_str(&mut tail, model.as_bytes());
         tail.extend_from_slice(b",\"version\":");
         write_str(&mut tail, version.as_bytes());
         tail.extend_from_slice(b",\"latency_us\":");
-        PredictionJson { tail }
+        PredictionJson {
+            head,
+            tail,
+            unscored,
+        }
+    }
+
+    /// Appends the fragment of a row with no score.
+    pub(crate) fn write_unscored(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.unscored);
     }
 
     /// `fallback`: the reason an external call gave the fallback score (then `"scored": false`).
@@ -149,7 +166,7 @@ impl PredictionJson {
         latency_us: u64,
         fallback: Option<&str>,
     ) {
-        out.extend_from_slice(b",\"prediction\":{\"score\":");
+        out.extend_from_slice(&self.head);
         write_f64(out, score);
         out.extend_from_slice(b",\"label\":");
         match label {

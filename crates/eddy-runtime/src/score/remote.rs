@@ -22,7 +22,7 @@ use eddy_oip::remote::{
     ScoredEvent, WireType,
 };
 
-use super::{gather, resolve_inputs, spec_err, PredictionJson, Unscored, UNSCORED};
+use super::{gather, resolve_inputs, spec_err, PredictionJson, Unscored};
 use crate::error::{SpecError, SpecErrors};
 use crate::spec::{ModelSource, ModelSpec, Pattern};
 
@@ -138,7 +138,7 @@ impl RemoteStage {
                     cfg.url,
                     cfg.model,
                     match spec.pattern {
-                        Pattern::SideOutput => "\"prediction\": null".to_string(),
+                        Pattern::SideOutput => format!("\"{}\": null", spec.field),
                         _ => format!("the fallback score {}", cfg.fallback_score),
                     }
                 ));
@@ -159,7 +159,7 @@ impl RemoteStage {
                 feats: Vec::with_capacity(cols.len()),
                 loaded: false,
                 cols,
-                pred: PredictionJson::new(&spec.name, &version),
+                pred: PredictionJson::new(&spec.field, &spec.name, &version),
                 join,
                 out: Vec::new(),
                 buf: Vec::new(),
@@ -301,7 +301,7 @@ impl RemoteStage {
                         }
                         Outcome::Fallback(FallbackReason::InvalidInput) => {
                             counts.unscored_null_feature += 1;
-                            buf.extend_from_slice(UNSCORED);
+                            pred.write_unscored(buf);
                         }
                         Outcome::Fallback(reason) => {
                             counts.fallback += 1;
@@ -355,7 +355,7 @@ impl RemoteStage {
                                     counts.unscored_server += 1
                                 }
                             }
-                            buf.extend_from_slice(UNSCORED);
+                            pred.write_unscored(buf);
                         }
                     }
                     let id = w.id;

@@ -96,6 +96,7 @@ fn with_models(dir: &Path, data: &[u8], first_plain_rate: f64) -> anyhow::Result
         inputs: inputs.clone(),
         source: ModelSource::File(path.clone()),
         deadline: None,
+        field: "prediction".into(),
     });
     let (mut plain_best, mut model_best) = (first_plain_rate, 0f64);
     for round in 0..2 {
