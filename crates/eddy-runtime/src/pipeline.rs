@@ -705,45 +705,19 @@ impl Front<'_> {
         self.next_work += 1;
         self.held.push_back(Held { seq, w, waiting });
         let pos = self.held.len() - 1;
-        let n = self.held[pos].w.recs.len();
-        for i in 0..n {
-            let Front {
-                remote: Some(stage),
-                held,
-                encoder,
-                bufs,
-                decoder,
-                interner,
-                want_events,
-                ..
-            } = self
-            else {
-                break;
-            };
-            let (outcome, wm) = held[pos].w.outcomes[i];
+        for i in 0..self.held[pos].w.recs.len() {
+            let (outcome, wm) = self.held[pos].w.outcomes[i];
             if !matches!(outcome, Outcome::Accepted | Outcome::LateUpdated) {
                 continue;
             }
             // The stage copies the row's inputs before any delivery can touch `held`.
-            stage.load(&held[pos].w.rows[i]);
-            let mut deliver = |id: u64, prediction: &[u8]| {
-                deliver_row(
-                    held,
-                    encoder,
-                    &mut bufs.events,
-                    decoder,
-                    interner,
-                    *want_events,
-                    id,
-                    prediction,
-                )
-            };
-            stage.watermark(wm, &mut deliver);
-            stage.send(row_id(seq, i), &mut deliver);
-            if bufs.events.len() >= FLUSH_AT {
-                outputs.write(OutputKind::Events, &bufs.events)?;
-                bufs.events.clear();
+            if let Some(stage) = self.remote.as_deref_mut() {
+                stage.load(&self.held[pos].w.rows[i]);
             }
+            self.with_stage(outputs, |stage, deliver| {
+                stage.watermark(wm, deliver);
+                stage.send(row_id(seq, i), deliver);
+            })?;
         }
         self.reclaim(free);
         Ok(())
@@ -751,26 +725,30 @@ impl Front<'_> {
 
     /// Writes the rows whose scores are back, without blocking.
     fn poll_scores(&mut self, outputs: &mut Outputs, free: &mut Pool) -> Result<(), RuntimeError> {
-        self.with_stage(outputs, free, |stage, deliver| stage.poll(deliver))
+        self.with_stage(outputs, |stage, deliver| stage.poll(deliver))?;
+        self.reclaim(free);
+        Ok(())
     }
 
     /// Waits a little for scores (every batch is held by the scoring stage).
     fn wait_scores(&mut self, outputs: &mut Outputs, free: &mut Pool) -> Result<(), RuntimeError> {
-        self.with_stage(outputs, free, |stage, deliver| {
+        self.with_stage(outputs, |stage, deliver| {
             stage.wait(deliver, Duration::from_millis(10))
-        })
+        })?;
+        self.reclaim(free);
+        Ok(())
     }
 
     /// At the end of input: every row still waiting for its score.
     fn finish_scores(&mut self, outputs: &mut Outputs) -> Result<(), RuntimeError> {
-        let mut free = Vec::new();
-        self.with_stage(outputs, &mut free, |stage, deliver| stage.finish(deliver))
+        self.with_stage(outputs, |stage, deliver| stage.finish(deliver))
     }
 
+    /// Runs `f` on the scoring stage with a delivery callback that writes each finished row.
+    /// Batches whose rows have all left stay in `held` until [`Self::reclaim`].
     fn with_stage(
         &mut self,
         outputs: &mut Outputs,
-        free: &mut Pool,
         f: impl FnOnce(&mut RemoteStage, &mut crate::score::remote::Deliver<'_>),
     ) -> Result<(), RuntimeError> {
         let Front {
@@ -803,7 +781,6 @@ impl Front<'_> {
             outputs.write(OutputKind::Events, &bufs.events)?;
             bufs.events.clear();
         }
-        self.reclaim(free);
         Ok(())
     }
 

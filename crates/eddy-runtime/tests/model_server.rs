@@ -87,12 +87,7 @@ fn external_ordered_scores_every_row_like_the_model_in_input_order() {
     assert_eq!(c.scored, scored, "{c}");
     assert!(c.batches >= scored.div_ceil(8), "{c}");
     // Same rows, same order, as the pipeline without a model.
-    let (_, plain) = run(spec(&dir, ""), &jsonl_input());
-    let plain: Vec<String> = plain
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
-        .collect();
-    assert_eq!(without_predictions(&events), plain);
+    assert_eq!(without_predictions(&events), plain_rows(&dir));
 }
 
 #[test]
@@ -113,11 +108,7 @@ fn external_unordered_emits_every_row_exactly_once() {
     );
     let (scored, unscored) = check_predictions(&m, &events, &INPUTS);
     assert_eq!((scored + unscored, s.emitted), (60, 60));
-    let (_, plain) = run(spec(&dir, ""), &jsonl_input());
-    let plain: BTreeSet<String> = plain
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
-        .collect();
+    let plain: BTreeSet<String> = plain_rows(&dir).into_iter().collect();
     let got: BTreeSet<String> = without_predictions(&events).into_iter().collect();
     assert_eq!(got, plain);
 }
@@ -247,12 +238,11 @@ fn side_output_rows_miss_a_slow_servers_deadline_and_leave_unscored_in_order() {
         ),
     );
     let (s, events) = run(spec.clone(), &jsonl_input());
-    let (_, plain) = run(spec_nomodel(&dir), &jsonl_input());
-    let plain: Vec<String> = plain
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
-        .collect();
-    assert_eq!(without_predictions(&events), plain, "rows in input order");
+    assert_eq!(
+        without_predictions(&events),
+        plain_rows(&dir),
+        "rows in input order"
+    );
     for line in events.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["prediction"], Value::Null, "{line}");
@@ -365,8 +355,14 @@ max_wait = \"1ms\"\ntimeout = \"300ms\"\nmax_retries = 1\nbackoff_base = \"1ms\"
     assert_eq!(s.scored + s.fallback + s.unscored_null_feature, 300);
 }
 
-fn spec_nomodel(dir: &std::path::Path) -> PipelineSpec {
-    spec(dir, "")
+/// The per-event rows of the same pipeline without a model, normalised like
+/// [`without_predictions`].
+fn plain_rows(dir: &std::path::Path) -> Vec<String> {
+    let (_, plain) = run(spec(dir, ""), &jsonl_input());
+    plain
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -392,12 +388,7 @@ fn side_output_with_a_fast_server_rejoins_every_score() {
         (s.unscored_deadline, s.unscored_shed, s.late_scores),
         (0, 0, 0)
     );
-    let (_, plain) = run(spec_nomodel(&dir), &jsonl_input());
-    let plain: Vec<String> = plain
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
-        .collect();
-    assert_eq!(without_predictions(&events), plain);
+    assert_eq!(without_predictions(&events), plain_rows(&dir));
 }
 
 #[test]
