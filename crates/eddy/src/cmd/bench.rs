@@ -1,7 +1,7 @@
 //! `eddy bench`: end-to-end throughput of the example pipeline (examples/fraud.toml) over
 //! generated fraud data, in memory and file to file (JSONL → JSONL in a temp dir).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,7 +16,7 @@ use eddy_runtime::source::ReaderSource;
 use eddy_runtime::spec::{Dest, ModelSource, ModelSpec, Pattern};
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 
-use super::{thousands, FRAUD_SPEC};
+use super::{fraud_model, thousands, TempDir, FRAUD_SPEC};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -32,20 +32,6 @@ pub struct BenchArgs {
     /// Skip the runs with a model (embedded, and external through `eddy serve` on loopback).
     #[arg(long)]
     pub no_model: bool,
-}
-
-/// The example fraud model (examples/models), written out for the runs with a model.
-const FRAUD_MODEL: &str = include_str!("../../../../examples/models/fraud_lr.json");
-const FRAUD_MODEL_FEATURES: &str =
-    include_str!("../../../../examples/models/fraud_lr.features.json");
-const MODEL_INPUTS: [&str; 2] = ["events_5m", "login_rate_1m"];
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn spec() -> anyhow::Result<PipelineSpec> {
@@ -85,19 +71,13 @@ fn in_memory(spec: PipelineSpec, data: &[u8]) -> anyhow::Result<(Summary, f64, P
 /// The example fraud model in the pipeline: embedded (against the same pipeline without a
 /// model, alternating runs, best of two each), then through `eddy serve` on loopback.
 fn with_models(dir: &Path, data: &[u8], first_plain_rate: f64) -> anyhow::Result<()> {
-    let path = dir.join("fraud_lr.json");
-    std::fs::write(&path, FRAUD_MODEL).with_context(|| format!("writing {}", path.display()))?;
-    std::fs::write(dir.join("fraud_lr.features.json"), FRAUD_MODEL_FEATURES)?;
-    let inputs = Some(MODEL_INPUTS.iter().map(|s| s.to_string()).collect());
+    let model = fraud_model(dir)?;
+    let (path, n_inputs) = (
+        model.path().context("embedded model path")?.to_path_buf(),
+        model.inputs.as_ref().map_or(0, Vec::len),
+    );
     let mut embedded = spec()?;
-    embedded.model = Some(ModelSpec {
-        pattern: Pattern::Embedded,
-        name: "fraud_lr".into(),
-        inputs: inputs.clone(),
-        source: ModelSource::File(path.clone()),
-        deadline: None,
-        field: "prediction".into(),
-    });
+    embedded.model = Some(model);
     let (mut plain_best, mut model_best) = (first_plain_rate, 0f64);
     for round in 0..2 {
         let (s, secs, _) = in_memory(embedded.clone(), data)?;
@@ -117,7 +97,7 @@ fn with_models(dir: &Path, data: &[u8], first_plain_rate: f64) -> anyhow::Result
     println!(
         "embedded/no-model ratio: {:.2}   (best of 2 runs each, logistic regression over {} features)",
         model_best / plain_best.max(1e-9),
-        MODEL_INPUTS.len()
+        n_inputs
     );
 
     let model = eddy_infer::load_model(&path, "fraud_lr")?;
@@ -168,12 +148,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let keys = pipeline.engine().num_keys().max(1);
     drop(pipeline);
 
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "eddy-bench-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
-    )));
-    std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+    let dir = TempDir::new("bench")?;
     if !args.no_model {
         with_models(&dir.0, &data, mem_rate)?;
     }

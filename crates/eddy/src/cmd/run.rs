@@ -17,7 +17,7 @@ use eddy_runtime::spec::{Dest, Pattern};
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{thousands, FRAUD_SPEC};
+use super::{fraud_model, thousands, TempDir, FRAUD_SPEC};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -257,12 +257,15 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
     cfg.disorder_ms = 6_000;
     cfg.late_fraction = 0.001;
     eprintln!(
-        "eddy: no spec given; running the built-in example (examples/fraud.toml) over {} generated fraud events (seed 7, {} keys, up to 6 s disorder against a 5 s watermark bound, 0.1% very late).",
+        "eddy: no spec given; running the built-in example (examples/fraud.toml, scored by examples/models/fraud_lr.json) over {} generated fraud events (seed 7, {} keys, up to 6 s disorder against a 5 s watermark bound, 0.1% very late).",
         thousands(args.events),
         thousands(cfg.keys)
     );
     let data = generate_to_vec(&cfg);
     spec.source.path = None;
+    // Score every row with the example fraud model, as examples/fraud_embedded.toml does.
+    let model_dir = TempDir::new("run")?;
+    spec.model = Some(fraud_model(&model_dir.0)?);
     let mut pipeline = Pipeline::new(spec)?;
     let mut source = ReaderSource::new("generated fraud events", &data[..]);
     let events = Sample(Rc::new(RefCell::new(SampleInner {
