@@ -29,6 +29,8 @@ pub struct Encoder {
     sym_json: Vec<Vec<u8>>,
     /// JSON text of keys, by key id.
     key_json: Vec<Vec<u8>>,
+    /// CSV header cells for a model's predictions (empty without a model).
+    prediction_columns: Vec<String>,
 }
 
 /// Looks up (or fills) the cached JSON text of entry `i`.
@@ -234,6 +236,7 @@ impl Encoder {
             seq_scratch: Vec::new(),
             sym_json: Vec::new(),
             key_json: Vec::new(),
+            prediction_columns: Vec::new(),
         }
     }
 
@@ -323,15 +326,20 @@ impl Encoder {
             out.push(b',');
             write_csv_cell(out, f.as_bytes());
         }
-        for n in &self.names {
+        for n in self.names.iter().chain(&self.prediction_columns) {
             out.push(b',');
             write_csv_cell(out, n.as_bytes());
         }
         out.push(b'\n');
     }
 
+    /// With a model: the CSV columns its predictions fill (see [`crate::score::csv_columns`]).
+    pub fn set_prediction_columns(&mut self, cols: Vec<String>) {
+        self.prediction_columns = cols;
+    }
+
     /// One per-event row: the event's fields plus its features, then `prediction` as is
-    /// (JSON only: `,"prediction":...`, or empty when the pipeline has no model).
+    /// (`,"prediction":...` or CSV cells, in the output's format; empty without a model).
     #[allow(clippy::too_many_arguments)]
     pub fn event(
         &mut self,
@@ -402,6 +410,7 @@ impl Encoder {
                         _ => write_feature_value(out, v, interner),
                     }
                 }
+                out.extend_from_slice(prediction);
                 out.push(b'\n');
             }
         }

@@ -122,10 +122,10 @@ impl Pipeline {
         let (mut scorer, mut remote, mut warnings) = (None, None, Vec::new());
         match &spec.model {
             Some(m) if m.pattern == Pattern::Embedded => {
-                scorer = Some(Scorer::new(m, &spec.features)?)
+                scorer = Some(Scorer::new(m, &spec.features, spec.output.format)?)
             }
             Some(m) => {
-                let (stage, w) = RemoteStage::new(m, &spec.features)?;
+                let (stage, w) = RemoteStage::new(m, &spec.features, spec.output.format)?;
                 remote = Some(stage);
                 warnings = w;
             }
@@ -133,7 +133,10 @@ impl Pipeline {
         }
         let decoder = Decoder::new(&spec.source, &spec.schema);
         let names: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
-        let encoder = Encoder::new(spec.output.format, &names);
+        let mut encoder = Encoder::new(spec.output.format, &names);
+        if let Some(m) = &spec.model {
+            encoder.set_prediction_columns(crate::score::csv_columns(&m.field));
+        }
         let interner = spec.interner.clone();
         Ok(Pipeline {
             spec,

@@ -126,3 +126,62 @@ fn model_field_names_the_member_that_holds_the_prediction() {
     let e = PipelineSpec::parse(&spec_text("jsonl", &bad)).unwrap_err();
     assert!(e.has_path("model.field"), "{e}");
 }
+
+#[test]
+fn csv_output_carries_the_prediction_in_columns() {
+    let dir = tmp_dir("csv_out");
+    let m = trained(&dir);
+    let model = format!(
+        "{}[output]\nformat = \"csv\"\n",
+        embedded(r#"["sx", "n", "my"]"#)
+    );
+    let path = write_spec(&dir, &spec_text("jsonl", &model));
+    let spec = PipelineSpec::from_file(&path).unwrap();
+    let (s, events) = run(spec, &jsonl_input());
+    let mut lines = events.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        header[header.len() - 7..],
+        [
+            "prediction.score",
+            "prediction.label",
+            "prediction.model",
+            "prediction.version",
+            "prediction.latency_us",
+            "prediction.fallback",
+            "scored"
+        ]
+    );
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (mut scored, mut unscored) = (0, 0);
+    let mut p = Vec::new();
+    for line in lines {
+        // No feature of this spec is a sequence, so no cell holds a comma.
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), header.len(), "{line}");
+        let x: Vec<Option<f64>> = ["sx", "n", "my"]
+            .iter()
+            .map(|n| cells[col(n)].parse().ok())
+            .collect();
+        if x.iter().any(Option::is_none) {
+            assert_eq!(cells[col("scored")], "false", "{line}");
+            assert!(cells[col("prediction.score")].is_empty(), "{line}");
+            unscored += 1;
+            continue;
+        }
+        let x: Vec<f64> = x.into_iter().flatten().collect();
+        m.predict_proba_one(&x, &mut p);
+        assert_eq!(cells[col("scored")], "true", "{line}");
+        let score: f64 = cells[col("prediction.score")].parse().unwrap();
+        assert_eq!(score, p[1], "{line}");
+        let label: f64 = cells[col("prediction.label")].parse().unwrap();
+        assert_eq!(label, m.predict_one(&x), "{line}");
+        assert_eq!(cells[col("prediction.model")], "fraud_lr");
+        assert_eq!(cells[col("prediction.version")], "1");
+        assert!(cells[col("prediction.latency_us")].parse::<u64>().is_ok());
+        assert!(cells[col("prediction.fallback")].is_empty());
+        scored += 1;
+    }
+    assert_eq!((s.scored, s.unscored), (scored, unscored));
+    assert!(scored > 0 && unscored > 0);
+}

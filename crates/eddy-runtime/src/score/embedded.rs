@@ -9,7 +9,7 @@ use eddy_infer::{load_model, Batch, Model, Scores};
 
 use super::{gather, resolve_inputs, spec_err, PredictionJson, Unscored};
 use crate::error::SpecErrors;
-use crate::spec::ModelSpec;
+use crate::spec::{ModelSpec, OutputFormat};
 
 /// A loaded, checked model plus the reused buffers to score one row.
 #[derive(Debug)]
@@ -25,7 +25,11 @@ pub struct Scorer {
 impl Scorer {
     /// Loads `spec.path` and checks that `spec.inputs` (or the model's own feature names)
     /// name numeric features of `features` that the model accepts.
-    pub fn new(spec: &ModelSpec, features: &[FeatureSpec]) -> Result<Scorer, SpecErrors> {
+    pub fn new(
+        spec: &ModelSpec,
+        features: &[FeatureSpec],
+        format: OutputFormat,
+    ) -> Result<Scorer, SpecErrors> {
         let path = spec
             .path()
             .ok_or_else(|| spec_err("model.pattern", "the embedded pattern needs `path`"))?;
@@ -53,7 +57,7 @@ impl Scorer {
             .check_inputs(&supplied)
             .map_err(|e| spec_err(key, e.to_string()))?;
         let cols: Vec<usize> = mapping.order.iter().map(|&i| idx[i]).collect();
-        let pred = PredictionJson::new(&spec.field, &spec.name, &meta.version);
+        let pred = PredictionJson::new(format, &spec.field, &spec.name, &meta.version);
         Ok(Scorer {
             row: Vec::with_capacity(cols.len()),
             cols,

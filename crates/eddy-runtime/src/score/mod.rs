@@ -20,9 +20,10 @@ use eddy_core::agg::{AggKind, FeatureValue};
 use eddy_core::feature::FeatureSpec;
 use eddy_infer::DataType;
 
-use crate::encode::write_f64;
+use crate::encode::{write_csv_cell, write_f64};
 use crate::error::{SpecError, SpecErrors};
 use crate::json::write_str;
+use crate::spec::OutputFormat;
 
 /// Why an event was not scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,19 +120,51 @@ pub(crate) fn gather(row: &[FeatureValue], cols: &[usize], out: &mut Vec<f64>) -
     true
 }
 
-/// Writes the `,"<field>":{...},"scored":...` fragment of a row (`field`: `model.field`).
+/// Writes what a model adds to a per-event row. JSON: `,"<field>":{...},"scored":...`
+/// (`field`: `model.field`). CSV: the cells of [`csv_columns`], each after a comma.
 #[derive(Debug, Clone)]
 pub(crate) struct PredictionJson {
-    /// `,"<field>":{"score":` pre-encoded.
+    csv: bool,
+    /// JSON: `,"<field>":{"score":` pre-encoded.
     head: Vec<u8>,
-    /// `"model":"<name>","version":"<v>","latency_us":` pre-encoded.
+    /// JSON: `"model":"<name>","version":"<v>","latency_us":`; CSV: `<name>,<version>,`.
     tail: Vec<u8>,
-    /// `,"<field>":null,"scored":false`: what a row without a score carries.
+    /// What a row without a score carries: `,"<field>":null,"scored":false`, or empty cells.
     unscored: Vec<u8>,
 }
 
+/// The CSV columns a model adds to per-event rows (after the features).
+pub fn csv_columns(field: &str) -> Vec<String> {
+    let mut cols: Vec<String> = [
+        "score",
+        "label",
+        "model",
+        "version",
+        "latency_us",
+        "fallback",
+    ]
+    .iter()
+    .map(|c| format!("{field}.{c}"))
+    .collect();
+    cols.push("scored".into());
+    cols
+}
+
 impl PredictionJson {
-    pub(crate) fn new(field: &str, model: &str, version: &str) -> Self {
+    pub(crate) fn new(format: OutputFormat, field: &str, model: &str, version: &str) -> Self {
+        if format == OutputFormat::Csv {
+            let mut tail = Vec::new();
+            write_csv_cell(&mut tail, model.as_bytes());
+            tail.push(b',');
+            write_csv_cell(&mut tail, version.as_bytes());
+            tail.push(b',');
+            return PredictionJson {
+                csv: true,
+                head: b",".to_vec(),
+                tail,
+                unscored: b",,,,,,,false".to_vec(),
+            };
+        }
         let mut key = vec![b','];
         write_str(&mut key, field.as_bytes());
         key.push(b':');
@@ -146,6 +179,7 @@ impl PredictionJson {
         write_str(&mut tail, version.as_bytes());
         tail.extend_from_slice(b",\"latency_us\":");
         PredictionJson {
+            csv: false,
             head,
             tail,
             unscored,
@@ -166,16 +200,34 @@ impl PredictionJson {
         latency_us: u64,
         fallback: Option<&str>,
     ) {
+        let mut itoa = itoa::Buffer::new();
         out.extend_from_slice(&self.head);
         write_f64(out, score);
+        if self.csv {
+            out.push(b',');
+            if let Some(l) = label {
+                out.extend_from_slice(itoa.format(l).as_bytes());
+            }
+            out.push(b',');
+            out.extend_from_slice(&self.tail);
+            out.extend_from_slice(itoa.format(latency_us).as_bytes());
+            out.push(b',');
+            out.extend_from_slice(fallback.unwrap_or("").as_bytes());
+            out.extend_from_slice(if fallback.is_some() {
+                b",false"
+            } else {
+                b",true"
+            });
+            return;
+        }
         out.extend_from_slice(b",\"label\":");
         match label {
-            Some(l) => out.extend_from_slice(itoa::Buffer::new().format(l).as_bytes()),
+            Some(l) => out.extend_from_slice(itoa.format(l).as_bytes()),
             None => out.extend_from_slice(b"null"),
         }
         out.push(b',');
         out.extend_from_slice(&self.tail);
-        out.extend_from_slice(itoa::Buffer::new().format(latency_us).as_bytes());
+        out.extend_from_slice(itoa.format(latency_us).as_bytes());
         match fallback {
             None => out.extend_from_slice(b"},\"scored\":true"),
             Some(reason) => {

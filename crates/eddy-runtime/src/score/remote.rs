@@ -24,7 +24,7 @@ use eddy_oip::remote::{
 
 use super::{gather, resolve_inputs, spec_err, PredictionJson, Unscored};
 use crate::error::{SpecError, SpecErrors};
-use crate::spec::{ModelSource, ModelSpec, Pattern};
+use crate::spec::{ModelSource, ModelSpec, OutputFormat, Pattern};
 
 /// Counts of what the stage did with its rows (the client keeps its own [`Counters`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,6 +98,7 @@ impl RemoteStage {
     pub fn new(
         spec: &ModelSpec,
         features: &[FeatureSpec],
+        format: OutputFormat,
     ) -> Result<(RemoteStage, Vec<String>), SpecErrors> {
         let ModelSource::Server {
             cfg,
@@ -159,7 +160,7 @@ impl RemoteStage {
                 feats: Vec::with_capacity(cols.len()),
                 loaded: false,
                 cols,
-                pred: PredictionJson::new(&spec.field, &spec.name, &version),
+                pred: PredictionJson::new(format, &spec.field, &spec.name, &version),
                 join,
                 out: Vec::new(),
                 buf: Vec::new(),
