@@ -7,7 +7,7 @@ use eddy_core::agg::FeatureValue;
 use eddy_core::feature::FeatureSpec;
 use eddy_infer::{load_model, Batch, Model, Scores};
 
-use super::{gather, resolve_inputs, spec_err, PredictionJson, Unscored};
+use super::{gather, resolve_inputs, spec_err, PredictionWriter, Unscored};
 use crate::error::SpecErrors;
 use crate::spec::{ModelSpec, OutputFormat};
 
@@ -19,7 +19,7 @@ pub struct Scorer {
     cols: Vec<usize>,
     row: Vec<f64>,
     scores: Scores,
-    pred: PredictionJson,
+    pred: PredictionWriter,
 }
 
 impl Scorer {
@@ -57,7 +57,7 @@ impl Scorer {
             .check_inputs(&supplied)
             .map_err(|e| spec_err(key, e.to_string()))?;
         let cols: Vec<usize> = mapping.order.iter().map(|&i| idx[i]).collect();
-        let pred = PredictionJson::new(format, &spec.field, &spec.name, &meta.version);
+        let pred = PredictionWriter::new(format, &spec.field, &spec.name, &meta.version);
         Ok(Scorer {
             row: Vec::with_capacity(cols.len()),
             cols,

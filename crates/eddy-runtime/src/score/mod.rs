@@ -123,7 +123,7 @@ pub(crate) fn gather(row: &[FeatureValue], cols: &[usize], out: &mut Vec<f64>) -
 /// Writes what a model adds to a per-event row. JSON: `,"<field>":{...},"scored":...`
 /// (`field`: `model.field`). CSV: the cells of [`csv_columns`], each after a comma.
 #[derive(Debug, Clone)]
-pub(crate) struct PredictionJson {
+pub(crate) struct PredictionWriter {
     csv: bool,
     /// JSON: `,"<field>":{"score":` pre-encoded.
     head: Vec<u8>,
@@ -150,7 +150,7 @@ pub fn csv_columns(field: &str) -> Vec<String> {
     cols
 }
 
-impl PredictionJson {
+impl PredictionWriter {
     pub(crate) fn new(format: OutputFormat, field: &str, model: &str, version: &str) -> Self {
         if format == OutputFormat::Csv {
             let mut tail = Vec::new();
@@ -158,7 +158,7 @@ impl PredictionJson {
             tail.push(b',');
             write_csv_cell(&mut tail, version.as_bytes());
             tail.push(b',');
-            return PredictionJson {
+            return PredictionWriter {
                 csv: true,
                 head: b",".to_vec(),
                 tail,
@@ -178,7 +178,7 @@ impl PredictionJson {
         tail.extend_from_slice(b",\"version\":");
         write_str(&mut tail, version.as_bytes());
         tail.extend_from_slice(b",\"latency_us\":");
-        PredictionJson {
+        PredictionWriter {
             csv: false,
             head,
             tail,

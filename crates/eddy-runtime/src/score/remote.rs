@@ -22,7 +22,7 @@ use eddy_oip::remote::{
     ScoredEvent, WireType,
 };
 
-use super::{gather, resolve_inputs, spec_err, PredictionJson, Unscored};
+use super::{gather, resolve_inputs, spec_err, PredictionWriter, Unscored};
 use crate::error::{SpecError, SpecErrors};
 use crate::spec::{ModelSource, ModelSpec, OutputFormat, Pattern};
 
@@ -66,7 +66,7 @@ pub struct RemoteStage {
     feats: Vec<f64>,
     /// Whether `feats` holds every input of the last loaded row.
     loaded: bool,
-    pred: PredictionJson,
+    pred: PredictionWriter,
     join: Option<SideJoin>,
     out: Vec<Emitted>,
     buf: Vec<u8>,
@@ -160,7 +160,7 @@ impl RemoteStage {
                 feats: Vec::with_capacity(cols.len()),
                 loaded: false,
                 cols,
-                pred: PredictionJson::new(format, &spec.field, &spec.name, &version),
+                pred: PredictionWriter::new(format, &spec.field, &spec.name, &version),
                 join,
                 out: Vec::new(),
                 buf: Vec::new(),
