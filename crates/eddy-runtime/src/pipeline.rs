@@ -170,7 +170,7 @@ impl Pipeline {
     }
 
     /// Opens the source named by the spec (`None` path: stdin).
-    pub fn open_source(&self) -> Result<Box<dyn Source>, RuntimeError> {
+    pub fn open_source(&self) -> Result<Box<dyn Source + Send>, RuntimeError> {
         Ok(match &self.spec.source.path {
             Some(p) => Box::new(ReaderSource::open(p)?),
             None => Box::new(ReaderSource::new("stdin", std::io::stdin())),
@@ -179,13 +179,15 @@ impl Pipeline {
 
     /// Runs `source` to its end, writing to `outputs`.
     ///
-    /// Two threads, pipelined by batch: this thread reads, decodes, encodes and writes; an
-    /// engine thread tracks the watermark and runs the feature engine. Batches circulate
-    /// between them (no allocation in steady state), and every result is in input order, so
+    /// Pipelined by batch over three threads: a reader thread only reads (so a quiet input
+    /// never holds back results that are ready); this thread decodes, encodes, writes and
+    /// drives a server pattern's scoring; an engine thread tracks the watermark and runs the
+    /// feature engine (and an embedded model). Batches circulate between them (no allocation
+    /// in steady state), and every result is in input order (external `unordered` aside), so
     /// the output does not depend on timing.
     pub fn run(
         &mut self,
-        source: &mut dyn Source,
+        source: &mut (dyn Source + Send),
         outputs: &mut Outputs,
         hooks: RunHooks<'_>,
     ) -> Result<Summary, RuntimeError> {
@@ -241,9 +243,14 @@ impl Pipeline {
             front.encoder.rejects_csv_header(&mut front.bufs.dead);
         }
 
+        let source_name = source.name();
+        let reading: &mut (dyn Source + Send) = &mut *source;
         let (to_engine, engine_rx) = mpsc::sync_channel::<Box<Work>>(IN_FLIGHT + 1);
-        let (to_front, front_rx) = mpsc::sync_channel::<Box<Work>>(IN_FLIGHT + 1);
+        // Unbounded, but only `front.works` batches exist.
+        let (to_front, front_rx) = mpsc::channel::<ToFront>();
+        let (to_reader, reader_rx) = mpsc::channel::<Box<Work>>();
         let state_bytes = std::thread::scope(|scope| -> Result<u64, RuntimeError> {
+            let engine_done = to_front.clone();
             let engine_thread = scope.spawn(move || {
                 let mut stage = EngineStage {
                     engine,
@@ -254,73 +261,98 @@ impl Pipeline {
                 };
                 for mut w in engine_rx {
                     stage.process(&mut w);
-                    if to_front.send(w).is_err() {
+                    if engine_done.send(ToFront::Done(w)).is_err() {
                         return 0;
                     }
                 }
                 let state = stage.engine.state_bytes() as u64;
                 let mut fin = Box::<Work>::default();
                 stage.engine.finish(&mut fin.closed);
-                let _ = to_front.send(fin);
+                let _ = engine_done.send(ToFront::Finished(fin));
                 state
             });
-            let result = (|| -> Result<(), RuntimeError> {
-                let mut free: Vec<Box<Work>> = (0..IN_FLIGHT).map(|_| Box::default()).collect();
-                let mut at_engine = 0usize;
-                loop {
-                    front.poll_scores(outputs, &mut free)?;
-                    let mut w = match free.pop() {
-                        Some(w) => w,
-                        None if at_engine > 0 => match front_rx.recv() {
-                            Ok(w) => {
-                                at_engine -= 1;
-                                front.emit(w, outputs, &mut free)?;
-                                continue;
+            // Reading blocks (a quiet stdin, a slow disk); on a thread of its own it never
+            // holds back results that are ready, nor scores waiting on a deadline.
+            let read = to_front.clone();
+            scope.spawn(move || {
+                for mut w in reader_rx {
+                    let end = match reading.next_batch(&mut w.batch) {
+                        Ok(true) => {
+                            w.bytes_read = reading.bytes_read();
+                            if read.send(ToFront::Read(w)).is_err() {
+                                return;
                             }
-                            Err(_) => return Ok(()), // the engine thread stopped
-                        },
-                        // Every batch is waiting for scores.
-                        None if front.works < MAX_WORKS => {
-                            front.works += 1;
-                            Box::default()
-                        }
-                        None => {
-                            front.wait_scores(outputs, &mut free)?;
                             continue;
                         }
+                        Ok(false) => Ok(()),
+                        Err(e) => Err(e),
                     };
-                    if !source.next_batch(&mut w.batch)? {
-                        return Ok(());
+                    let _ = read.send(ToFront::ReadEnd(end));
+                    return;
+                }
+            });
+            drop(to_front);
+            let result = (|| -> Result<(), RuntimeError> {
+                for _ in 0..IN_FLIGHT {
+                    let _ = to_reader.send(Box::default());
+                }
+                let mut to_engine = Some(to_engine);
+                let mut free: Pool = Vec::new();
+                loop {
+                    let msg = if front.scoring() {
+                        match front_rx.recv_timeout(SCORE_POLL) {
+                            Ok(m) => Some(m),
+                            Err(mpsc::RecvTimeoutError::Timeout) => None,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+                        }
+                    } else {
+                        match front_rx.recv() {
+                            Ok(m) => Some(m),
+                            Err(_) => return Ok(()), // a thread stopped (a panic, re-raised below)
+                        }
+                    };
+                    match msg {
+                        None => {}
+                        Some(ToFront::Read(mut w)) => {
+                            w.now = clock();
+                            front.decode(&mut w, &source_name)?;
+                            front.s.bytes_read = w.bytes_read;
+                            if let Some(p) = progress.as_mut() {
+                                p(w.bytes_read);
+                            }
+                            match &to_engine {
+                                Some(tx) if tx.send(w).is_ok() => {}
+                                _ => return Ok(()),
+                            }
+                        }
+                        // The engine finishes once it has every batch read.
+                        Some(ToFront::ReadEnd(end)) => {
+                            end?;
+                            to_engine = None;
+                        }
+                        Some(ToFront::Done(w)) => front.emit(w, outputs, &mut free)?,
+                        Some(ToFront::Finished(w)) => {
+                            front.emit(w, outputs, &mut free)?;
+                            return front.finish_scores(outputs);
+                        }
                     }
-                    w.now = clock();
-                    front.decode(&mut w, &source.name())?;
-                    if to_engine.send(w).is_err() {
-                        return Ok(());
-                    }
-                    at_engine += 1;
-                    // Emit whatever the engine has finished, so a live stream is not held
-                    // back until the pool of batches runs dry.
-                    while let Ok(done) = front_rx.try_recv() {
-                        at_engine -= 1;
-                        front.emit(done, outputs, &mut free)?;
-                    }
-                    front.s.bytes_read = source.bytes_read();
-                    if let Some(p) = progress.as_mut() {
-                        p(front.s.bytes_read);
+                    front.poll_scores(outputs, &mut free)?;
+                    if to_engine.is_some() {
+                        // Every batch is waiting for scores: one more for the reader.
+                        if free.is_empty()
+                            && front.held.len() == front.works
+                            && front.works < MAX_WORKS
+                        {
+                            front.works += 1;
+                            free.push(Box::default());
+                        }
+                        for w in free.drain(..) {
+                            let _ = to_reader.send(w);
+                        }
                     }
                 }
             })();
-            drop(to_engine);
-            let mut result = result;
-            let mut free = Vec::new();
-            for w in front_rx.iter() {
-                if result.is_ok() {
-                    result = front.emit(w, outputs, &mut free);
-                }
-            }
-            if result.is_ok() {
-                result = front.finish_scores(outputs);
-            }
+            drop(to_reader);
             let state = match engine_thread.join() {
                 Ok(state) => state,
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -355,8 +387,22 @@ impl Pipeline {
 #[allow(clippy::vec_box)]
 type Pool = Vec<Box<Work>>;
 
-/// Batches in circulation between the two threads.
+/// Batches in circulation between the threads.
 const IN_FLIGHT: usize = 3;
+/// While rows wait for scores, how often the front thread looks for them.
+const SCORE_POLL: Duration = Duration::from_millis(2);
+
+/// What reaches the front thread.
+enum ToFront {
+    /// A batch from the reader thread, to decode.
+    Read(Box<Work>),
+    /// The reader stopped: the end of the input, or an error reading it.
+    ReadEnd(Result<(), RuntimeError>),
+    /// A batch the engine has processed, to write out.
+    Done(Box<Work>),
+    /// The engine's last window rows, after the end of the input; nothing follows.
+    Finished(Box<Work>),
+}
 /// With a server pattern, batches whose rows wait for scores join them, up to this many.
 const MAX_WORKS: usize = 64;
 
@@ -371,6 +417,8 @@ struct Rec {
 #[derive(Default)]
 struct Work {
     batch: Batch,
+    /// The source's bytes read after this batch (for progress).
+    bytes_read: u64,
     now: i64,
     /// Decoded records, in input order; `events[i]` belongs to `recs[i]`.
     recs: Vec<Rec>,
@@ -733,15 +781,6 @@ impl Front<'_> {
         Ok(())
     }
 
-    /// Waits a little for scores (every batch is held by the scoring stage).
-    fn wait_scores(&mut self, outputs: &mut Outputs, free: &mut Pool) -> Result<(), RuntimeError> {
-        self.with_stage(outputs, |stage, deliver| {
-            stage.wait(deliver, Duration::from_millis(10))
-        })?;
-        self.reclaim(free);
-        Ok(())
-    }
-
     /// At the end of input: every row still waiting for its score.
     fn finish_scores(&mut self, outputs: &mut Outputs) -> Result<(), RuntimeError> {
         self.with_stage(outputs, |stage, deliver| stage.finish(deliver))
@@ -785,6 +824,11 @@ impl Front<'_> {
             bufs.events.clear();
         }
         Ok(())
+    }
+
+    /// Whether rows are waiting for scores.
+    fn scoring(&self) -> bool {
+        self.remote.as_ref().is_some_and(|r| r.pending() > 0)
     }
 
     /// Returns batches whose rows have all left to the free pool.
@@ -971,5 +1015,73 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
             Summary::default()
         );
         assert!(events.is_empty() && windows.is_empty() && late.is_empty() && dead.is_empty());
+    }
+
+    /// An input that hands over what the test sends and blocks in between, like a quiet pipe.
+    struct Pipe(mpsc::Receiver<Vec<u8>>, Vec<u8>);
+
+    impl std::io::Read for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.1.is_empty() {
+                match self.0.recv() {
+                    Ok(v) => self.1 = v,
+                    Err(_) => return Ok(0),
+                }
+            }
+            let n = buf.len().min(self.1.len());
+            buf[..n].copy_from_slice(&self.1[..n]);
+            self.1.drain(..n);
+            Ok(n)
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct SharedSync(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for SharedSync {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_quiet_input_does_not_hold_back_rows_that_are_ready() {
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let events = SharedSync::default();
+        let out = events.clone();
+        let run = std::thread::spawn(move || {
+            let mut p = Pipeline::new(PipelineSpec::parse(SPEC).unwrap()).unwrap();
+            let mut src = ReaderSource::new("pipe", Pipe(rx, Vec::new()));
+            let mut o = Outputs::none();
+            o.set(OutputKind::Events, "mem", Box::new(out));
+            let mut clock = || 0;
+            p.run(&mut src, &mut o, RunHooks::with_clock(&mut clock))
+                .unwrap()
+        });
+        let rows = || String::from_utf8(events.0.lock().unwrap().clone()).unwrap();
+        let wait_for = |n: usize| {
+            let start = std::time::Instant::now();
+            while rows().lines().count() < n {
+                assert!(
+                    start.elapsed() < std::time::Duration::from_secs(20),
+                    "{n} rows never came out while the input stayed open: {}",
+                    rows()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        let line = |t: u64| format!("{{\"k\":\"a\",\"t\":{t},\"x\":1}}\n").into_bytes();
+        tx.send([line(1_000), line(2_000), line(3_000)].concat()).unwrap();
+        wait_for(3);
+        tx.send(line(4_000)).unwrap();
+        wait_for(4);
+        drop(tx);
+        let s = run.join().unwrap();
+        assert_eq!((s.events_read, s.emitted), (4, 4));
+        assert_eq!(rows().lines().count(), 4);
     }
 }
