@@ -29,6 +29,11 @@ pub struct Encoder {
     sym_json: Vec<Vec<u8>>,
     /// JSON text of keys, by key id.
     key_json: Vec<Vec<u8>>,
+    /// Per-event features objects (the same encoder the engine thread uses).
+    features: FeaturesJson,
+    /// Window bounds, and floats, already formatted.
+    bounds: NumText,
+    nums: NumText,
 }
 
 /// Looks up (or fills) the cached JSON text of entry `i`.
@@ -96,54 +101,150 @@ pub fn write_feature_value(out: &mut Vec<u8>, v: &FeatureValue, interner: &Inter
     }
 }
 
+/// Appends `text[..len]`, copying a fixed 32-byte block when `text` has that many bytes (no
+/// `memcpy` call for short texts), then cutting back to `len`.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, text: &[u8], len: usize) {
+    if len <= 32 {
+        if let Some(block) = text.first_chunk::<32>() {
+            let n = out.len();
+            out.extend_from_slice(block);
+            out.truncate(n + len);
+            return;
+        }
+    }
+    out.extend_from_slice(&text[..len]);
+}
+
+/// Text of recently written numbers, direct-mapped by value: repeated values (a mean that did
+/// not change since the key's last event, small counts, the bounds of windows that close
+/// together) are copied instead of formatted again. The bytes are those of [`write_f64`] /
+/// [`write_i64`].
+#[derive(Debug, Clone)]
+pub struct NumText {
+    /// `(bits, len, text)`; `len == 0`: empty.
+    slots: Box<[(u64, u8, [u8; 32])]>,
+    scratch: Vec<u8>,
+}
+
+impl Default for NumText {
+    fn default() -> Self {
+        NumText {
+            slots: vec![(0, 0, [0; 32]); 1 << NumText::BITS].into_boxed_slice(),
+            scratch: Vec::with_capacity(32),
+        }
+    }
+}
+
+impl NumText {
+    const BITS: u32 = 11;
+
+    #[inline(always)]
+    fn index(bits: u64) -> usize {
+        (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::BITS)) as usize
+    }
+
+    /// [`write_f64`], through the cache.
+    #[inline]
+    pub fn f64(&mut self, out: &mut Vec<u8>, v: f64) {
+        if !v.is_finite() {
+            return out.extend_from_slice(b"null");
+        }
+        let bits = v.to_bits();
+        let slot = &mut self.slots[Self::index(bits)];
+        if slot.0 != bits || slot.1 == 0 {
+            self.scratch.clear();
+            write_f64(&mut self.scratch, v);
+            let t = &self.scratch[..];
+            if t.len() > 32 {
+                return out.extend_from_slice(t);
+            }
+            slot.2[..t.len()].copy_from_slice(t);
+            slot.0 = bits;
+            slot.1 = t.len() as u8;
+        }
+        put(out, &slot.2, slot.1 as usize);
+    }
+
+    /// [`write_i64`], through the cache.
+    #[inline]
+    pub fn i64(&mut self, out: &mut Vec<u8>, v: i64) {
+        let bits = v as u64;
+        let slot = &mut self.slots[Self::index(bits)];
+        if slot.0 != bits || slot.1 == 0 {
+            let mut b = itoa::Buffer::new();
+            let t = b.format(v).as_bytes();
+            slot.2[..t.len()].copy_from_slice(t);
+            slot.0 = bits;
+            slot.1 = t.len() as u8;
+        }
+        put(out, &slot.2, slot.1 as usize);
+    }
+}
+
 /// Encodes a per-event `{"<name>": value, ...}` features object without an [`Interner`]:
 /// it keeps its own copy of the JSON text of every interned string, fed in id order by
 /// [`FeaturesJson::push_strings`]. This lets the engine thread encode features while the
 /// reading thread keeps interning. The bytes are those of [`Encoder`]'s JSON output.
 #[derive(Debug, Clone)]
 pub struct FeaturesJson {
+    /// `{"name":` for the first feature, `,"name":` for the others.
     json_names: Vec<Vec<u8>>,
-    sym_json: Vec<Vec<u8>>,
+    /// The JSON text of every string, by id: `sym_text[start..start + len]`, with 32 spare
+    /// bytes at the end of the arena (for [`put`]).
+    sym_text: Vec<u8>,
+    sym_spans: Vec<(usize, usize)>,
+    nums: NumText,
+    ints: NumText,
 }
+
+/// Spare bytes at the end of a text arena, so that [`put`] may copy a fixed block.
+const ARENA_PAD: usize = 32;
 
 impl FeaturesJson {
     pub fn new(feature_names: &[String]) -> Self {
         FeaturesJson {
             json_names: feature_names
                 .iter()
-                .map(|n| {
-                    let mut v = Vec::new();
+                .enumerate()
+                .map(|(i, n)| {
+                    let mut v = vec![if i == 0 { b'{' } else { b',' }];
                     write_str(&mut v, n.as_bytes());
                     v.push(b':');
                     v
                 })
                 .collect(),
-            sym_json: Vec::new(),
+            sym_text: vec![0; ARENA_PAD],
+            sym_spans: Vec::new(),
+            nums: NumText::default(),
+            ints: NumText::default(),
         }
     }
 
     /// Number of strings known (the next string pushed gets this id).
     pub fn strings(&self) -> usize {
-        self.sym_json.len()
+        self.sym_spans.len()
     }
 
     /// Adds the strings with the next ids, in order.
     pub fn push_strings<'a>(&mut self, strings: impl IntoIterator<Item = &'a str>) {
         for s in strings {
-            let mut v = Vec::with_capacity(s.len() + 2);
-            write_str(&mut v, s.as_bytes());
-            self.sym_json.push(v);
+            let start = self.sym_text.len() - ARENA_PAD;
+            self.sym_text.truncate(start);
+            write_str(&mut self.sym_text, s.as_bytes());
+            self.sym_spans.push((start, self.sym_text.len() - start));
+            self.sym_text.resize(self.sym_text.len() + ARENA_PAD, 0);
         }
     }
 
     /// Appends the features object of `row`.
-    pub fn encode(&self, out: &mut Vec<u8>, row: &[FeatureValue]) {
-        out.push(b'{');
-        for (i, v) in row.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(&self.json_names[i]);
+    pub fn encode(&mut self, out: &mut Vec<u8>, row: &[FeatureValue]) {
+        out.reserve(256);
+        if row.is_empty() {
+            out.push(b'{');
+        }
+        for (name, v) in self.json_names.iter().zip(row) {
+            out.extend_from_slice(name);
             match v {
                 FeatureValue::Seq(items) => {
                     out.push(b'[');
@@ -152,8 +253,8 @@ impl FeaturesJson {
                             out.push(b',');
                         }
                         match *x {
-                            Value::Str(s) => match self.sym_json.get(s.0 as usize) {
-                                Some(json) => out.extend_from_slice(json),
+                            Value::Str(s) => match self.sym_spans.get(s.0 as usize) {
+                                Some(&(start, len)) => put(out, &self.sym_text[start..], len),
                                 None => out.extend_from_slice(b"null"), // unreachable when synced
                             },
                             Value::Null => out.extend_from_slice(b"null"),
@@ -161,14 +262,14 @@ impl FeaturesJson {
                                 out.extend_from_slice(if b { b"true" } else { b"false" })
                             }
                             Value::Int(i) => write_i64(out, i),
-                            Value::Float(f) => write_f64(out, f),
+                            Value::Float(f) => self.nums.f64(out, f),
                         }
                     }
                     out.push(b']');
                 }
                 FeatureValue::Null => out.extend_from_slice(b"null"),
-                FeatureValue::Int(i) => write_i64(out, *i),
-                FeatureValue::Num(f) => write_f64(out, *f),
+                FeatureValue::Int(i) => self.ints.i64(out, *i),
+                FeatureValue::Num(f) => self.nums.f64(out, *f),
             }
         }
         out.push(b'}');
@@ -234,6 +335,9 @@ impl Encoder {
             seq_scratch: Vec::new(),
             sym_json: Vec::new(),
             key_json: Vec::new(),
+            features: FeaturesJson::new(feature_names),
+            bounds: NumText::default(),
+            nums: NumText::default(),
         }
     }
 
@@ -242,15 +346,13 @@ impl Encoder {
     }
 
     fn features_object(&mut self, out: &mut Vec<u8>, row: &[FeatureValue], interner: &Interner) {
-        out.push(b'{');
-        for (i, v) in row.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(&self.json_names[i]);
-            self.feature_value_json(out, v, interner);
+        let known = self.features.strings();
+        if known < interner.len() {
+            self.features.push_strings(
+                (known..interner.len()).map(|id| interner.resolve(eddy_core::Sym(id as u32))),
+            );
         }
-        out.push(b'}');
+        self.features.encode(out, row);
     }
 
     /// Like [`write_feature_value`], with string values from the cache.
@@ -266,6 +368,7 @@ impl Encoder {
                 }
                 out.push(b']');
             }
+            FeatureValue::Num(f) => self.nums.f64(out, *f),
             v => write_feature_value(out, v, interner),
         }
     }
@@ -423,13 +526,13 @@ impl Encoder {
     /// One window-close (or late update) row.
     pub fn window(&mut self, out: &mut Vec<u8>, r: &WindowRow, dec: &Decoder, interner: &Interner) {
         let key = dec.key(r.key);
-        let bound = |out: &mut Vec<u8>, t: i64, csv: bool| {
+        let bound = |out: &mut Vec<u8>, t: i64, csv: bool, cache: &mut NumText| {
             if t == i64::MIN || t == i64::MAX {
                 if !csv {
                     out.extend_from_slice(b"null");
                 }
             } else {
-                write_i64(out, t);
+                cache.i64(out, t);
             }
         };
         match self.format {
@@ -440,9 +543,9 @@ impl Encoder {
                 let name = &self.json_names[r.feature];
                 out.extend_from_slice(&name[..name.len() - 1]);
                 out.extend_from_slice(b",\"window_start\":");
-                bound(out, r.start, false);
+                bound(out, r.start, false, &mut self.bounds);
                 out.extend_from_slice(b",\"window_end\":");
-                bound(out, r.end, false);
+                bound(out, r.end, false, &mut self.bounds);
                 out.extend_from_slice(b",\"value\":");
                 self.feature_value_json(out, &r.value, interner);
                 out.extend_from_slice(if r.update {
@@ -456,9 +559,9 @@ impl Encoder {
                 out.push(b',');
                 write_csv_cell(out, self.names[r.feature].as_bytes());
                 out.push(b',');
-                bound(out, r.start, true);
+                bound(out, r.start, true, &mut self.bounds);
                 out.push(b',');
-                bound(out, r.end, true);
+                bound(out, r.end, true, &mut self.bounds);
                 out.push(b',');
                 match &r.value {
                     FeatureValue::Null => {}
@@ -581,6 +684,114 @@ mod tests {
             String::from_utf8(got).unwrap(),
             String::from_utf8(want).unwrap()
         );
+    }
+
+    mod differential {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A finite float drawn from several shapes: whole, small fractions, any bits.
+        fn float() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                (-1_000_000i64..1_000_000).prop_map(|i| i as f64),
+                (-100_000i64..100_000, 1u32..7).prop_map(|(i, d)| i as f64 / 10f64.powi(d as i32)),
+                any::<u64>()
+                    .prop_map(f64::from_bits)
+                    .prop_filter("finite", |f| f.is_finite()),
+                Just(-0.0),
+                Just(1e15),
+                Just(-1e16),
+            ]
+        }
+
+        /// ryu's shortest form of a float (`3.0` for whole numbers, `1e16`), as eddy has
+        /// always written them.
+        fn want_f64(v: f64) -> String {
+            if v.is_finite() {
+                ryu::Buffer::new().format_finite(v).to_string()
+            } else {
+                "null".to_string()
+            }
+        }
+
+        proptest! {
+            /// The cached numbers are the text of ryu and std's formatting, on first use
+            /// and on every repeat, whatever shares their slot.
+            #[test]
+            fn cached_numbers_are_serde_json_text(fs in prop::collection::vec(float(), 1..200),
+                                                   is in prop::collection::vec(any::<i64>(), 1..200)) {
+                let mut nums = NumText::default();
+                for &v in fs.iter().chain(fs.iter()).chain([f64::NAN, f64::INFINITY].iter()) {
+                    let mut out = b"x".to_vec();
+                    nums.f64(&mut out, v);
+                    prop_assert_eq!(String::from_utf8(out).unwrap(), format!("x{}", want_f64(v)));
+                }
+                let mut ints = NumText::default();
+                for &v in is.iter().chain(is.iter()).chain([0, -1, i64::MIN, i64::MAX].iter()) {
+                    let mut out = Vec::new();
+                    ints.i64(&mut out, v);
+                    prop_assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+                }
+            }
+
+            /// A features object is what serde_json (strings) and ryu (floats) write for the
+            /// same values, in order.
+            #[test]
+            fn features_object_is_serde_json_text(
+                strings in prop::collection::vec("[a-z/\"\\\\\u{1}\u{e9} ]{0,40}", 1..8),
+                rows in prop::collection::vec(prop::collection::vec(
+                    prop_oneof![
+                        Just(None),
+                        any::<i64>().prop_map(|i| Some((0u8, i, 0.0, Vec::new()))),
+                        float().prop_map(|f| Some((1u8, 0, f, Vec::new()))),
+                        prop::collection::vec(0usize..16, 0..12).prop_map(|v| Some((2u8, 0, 0.0, v))),
+                    ], 3), 1..20),
+            ) {
+                let mut interner = Interner::new();
+                let syms: Vec<_> = strings.iter().map(|s| interner.intern(s)).collect();
+                let names = vec!["n".to_string(), "p\"q".to_string(), "x".to_string()];
+                let mut fj = FeaturesJson::new(&names);
+                fj.push_strings((0..interner.len()).map(|i| interner.resolve(eddy_core::Sym(i as u32))));
+                let mut enc = Encoder::new(OutputFormat::Jsonl, &names);
+                for spec in &rows {
+                    let mut row = Vec::new();
+                    let mut want = Vec::new();
+                    for (name, v) in names.iter().zip(spec) {
+                        let (fv, text) = match v {
+                            None => (FeatureValue::Null, "null".to_string()),
+                            Some((0, i, _, _)) => (FeatureValue::Int(*i), i.to_string()),
+                            Some((1, _, f, _)) => (FeatureValue::Num(*f), want_f64(*f)),
+                            Some((_, _, _, items)) => {
+                                let mut vals = Vec::new();
+                                let mut texts = Vec::new();
+                                for &k in items {
+                                    let (val, t) = match k % 4 {
+                                        0 | 1 => {
+                                            let s = syms[k % syms.len()];
+                                            (Value::Str(s), serde_json::to_string(interner.resolve(s)).unwrap())
+                                        }
+                                        2 => (Value::Int(k as i64 - 7), (k as i64 - 7).to_string()),
+                                        _ => (Value::Float(k as f64 / 4.0), want_f64(k as f64 / 4.0)),
+                                    };
+                                    vals.push(val);
+                                    texts.push(t);
+                                }
+                                (FeatureValue::Seq(vals), format!("[{}]", texts.join(",")))
+                            }
+                        };
+                        row.push(fv);
+                        want.push(format!("{}:{}", serde_json::to_string(name).unwrap(), text));
+                    }
+                    let want = format!("{{{}}}", want.join(","));
+                    let mut got = Vec::new();
+                    fj.encode(&mut got, &row);
+                    prop_assert_eq!(String::from_utf8(got).unwrap(), want.clone());
+                    let mut got = Vec::new();
+                    enc.features_object(&mut got, &row, &interner);
+                    prop_assert_eq!(String::from_utf8(got).unwrap(), want);
+                }
+            }
+        }
     }
 
     #[test]

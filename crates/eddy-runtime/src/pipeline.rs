@@ -15,6 +15,7 @@ use crate::score::{Scorer, Unscored};
 use crate::sink::{OutputKind, Outputs};
 use crate::source::{Batch, ReaderSource, Source};
 use crate::spec::{OutputFormat, PipelineSpec};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 /// What a run did. Every input line is in exactly one of `events_read`'s outcomes or blank.
@@ -174,7 +175,11 @@ impl Pipeline {
             let names: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
             FeaturesJson::new(&names)
         });
+        // Batches decoded and not yet taken up by the engine thread: when some are waiting, the
+        // engine thread is the slower one and leaves the features objects to this thread.
+        let backlog = &AtomicUsize::new(0);
         let mut front = Front {
+            backlog,
             splice,
             synced: 0,
             decoder,
@@ -209,6 +214,7 @@ impl Pipeline {
                     tracker,
                     last_wm: i64::MIN,
                     features_json,
+                    backlog,
                     scorer: scorer.as_mut(),
                 };
                 for mut w in engine_rx {
@@ -322,6 +328,8 @@ struct EngineStage<'a> {
     tracker: WatermarkTracker,
     last_wm: i64,
     features_json: Option<FeaturesJson>,
+    /// See `Pipeline::run`.
+    backlog: &'a AtomicUsize,
     scorer: Option<&'a mut Scorer>,
 }
 
@@ -339,6 +347,14 @@ impl EngineStage<'_> {
         if let Some(fj) = &mut self.features_json {
             fj.push_strings(w.new_strings.iter().map(|s| &**s));
         }
+        // Another batch is already waiting: leave the features objects to the front thread
+        // (the bytes are the same either way).
+        let behind = self.backlog.fetch_sub(1, Ordering::Relaxed) > 1;
+        let mut features_json = if behind {
+            None
+        } else {
+            self.features_json.as_mut()
+        };
         let wm = self.tracker.on_processing_time(w.now);
         if wm > self.last_wm {
             self.last_wm = wm;
@@ -353,7 +369,7 @@ impl EngineStage<'_> {
             let outcome = self.engine.process(ev, &mut w.rows[i], &mut w.closed);
             w.outcomes.push((outcome, self.engine.watermark()));
             let has_row = matches!(outcome, Outcome::Accepted | Outcome::LateUpdated);
-            if let Some(fj) = &self.features_json {
+            if let Some(fj) = features_json.as_deref_mut() {
                 if has_row {
                     fj.encode(&mut w.feat_json, &w.rows[i]);
                 }
@@ -380,6 +396,8 @@ impl EngineStage<'_> {
 
 /// This thread's side: decoding, encoding, counting.
 struct Front<'a> {
+    /// See `Pipeline::run`.
+    backlog: &'a AtomicUsize,
     /// Per-event rows are spliced from features objects encoded by the engine thread.
     splice: bool,
     /// How many interned strings the engine thread has been sent.
@@ -466,6 +484,7 @@ impl Front<'_> {
             );
             self.synced = n;
         }
+        self.backlog.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
