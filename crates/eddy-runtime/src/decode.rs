@@ -465,7 +465,7 @@ struct SymCache {
 }
 
 /// A hash of a byte string for [`SymCache`], reading it a word at a time.
-#[inline]
+#[inline(always)]
 fn hash_bytes(b: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let n = b.len();
@@ -495,7 +495,7 @@ fn hash_bytes(b: &[u8]) -> u64 {
 }
 
 impl SymCache {
-    #[inline]
+    #[inline(always)]
     fn intern(&mut self, bytes: &[u8], interner: &mut Interner) -> Result<Sym, FieldErr> {
         let h = hash_bytes(bytes);
         if !self.slots.is_empty() {
@@ -559,6 +559,7 @@ fn bytes_of<'a>(kind: Kind, val: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&
     }
 }
 
+#[inline(always)]
 fn json_key(
     kind: Kind,
     val: &[u8],
@@ -582,6 +583,7 @@ fn json_key(
     }
 }
 
+#[inline(always)]
 fn json_ts(
     kind: Kind,
     val: &[u8],
@@ -719,6 +721,7 @@ pub fn ts_from_text(text: &str, fmt: TimestampFormat) -> Result<Timestamp, Field
     }
 }
 
+#[inline(always)]
 fn json_value(
     kind: Kind,
     val: &[u8],

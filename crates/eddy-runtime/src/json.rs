@@ -152,6 +152,16 @@ impl<'a> Object<'a> {
     /// quotes).
     #[inline]
     pub fn value(&mut self) -> Result<(Kind, usize, usize), SyntaxError> {
+        // Strings, the common case, without a call.
+        if self.s.peek() == Some(b'"') {
+            let (vs, ve, escaped) = self.s.string()?;
+            return Ok((Kind::Str { escaped }, vs, ve));
+        }
+        self.value_slow()
+    }
+
+    #[inline(never)]
+    fn value_slow(&mut self) -> Result<(Kind, usize, usize), SyntaxError> {
         match self.s.value(0) {
             Ok(x) => Ok(x),
             Err(mut e) => {
