@@ -70,7 +70,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 
     // In memory: input from a byte buffer, outputs encoded and discarded.
     let mut pipeline = Pipeline::new(spec()?)?;
-    let mut source = ReaderSource::new("memory", &data[..]);
+    let mut source = ReaderSource::new("memory", &data[..]).filling();
     let mut outputs = Outputs::none();
     outputs.set(OutputKind::Events, "events", Box::new(std::io::sink()));
     outputs.set(OutputKind::Windows, "windows", Box::new(std::io::sink()));

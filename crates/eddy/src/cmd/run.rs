@@ -232,7 +232,7 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
     let data = generate_to_vec(&cfg);
     spec.source.path = None;
     let mut pipeline = Pipeline::new(spec)?;
-    let mut source = ReaderSource::new("generated fraud events", &data[..]);
+    let mut source = ReaderSource::new("generated fraud events", &data[..]).filling();
     let events = Sample(Rc::new(RefCell::new(SampleInner {
         max: args.sample,
         ..Default::default()
