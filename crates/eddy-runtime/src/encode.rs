@@ -188,10 +188,12 @@ impl NumText {
 /// reading thread keeps interning. The bytes are those of [`Encoder`]'s JSON output.
 #[derive(Debug, Clone)]
 pub struct FeaturesJson {
-    /// `{"name":` for the first feature, `,"name":` for the others.
-    json_names: Vec<Vec<u8>>,
-    /// The JSON text of every string, by id: `sym_text[start..start + len]`, with 32 spare
-    /// bytes at the end of the arena (for [`put`]).
+    /// `{"name":` for the first feature, `,"name":` for the others: `name_text[start..start +
+    /// len]` by feature.
+    name_text: Vec<u8>,
+    name_spans: Vec<(usize, usize)>,
+    /// The JSON text of every string and a comma (`"text",`), by id: `sym_text[start..start +
+    /// len]`.
     sym_text: Vec<u8>,
     sym_spans: Vec<(usize, usize)>,
     nums: NumText,
@@ -201,19 +203,33 @@ pub struct FeaturesJson {
 /// Spare bytes at the end of a text arena, so that [`put`] may copy a fixed block.
 const ARENA_PAD: usize = 32;
 
+/// Appends a text to a padded arena (see [`put`]); returns its span.
+fn arena_push(arena: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> (usize, usize) {
+    let start = arena.len() - ARENA_PAD;
+    arena.truncate(start);
+    write(arena);
+    let span = (start, arena.len() - start);
+    arena.resize(arena.len() + ARENA_PAD, 0);
+    span
+}
+
 impl FeaturesJson {
     pub fn new(feature_names: &[String]) -> Self {
-        FeaturesJson {
-            json_names: feature_names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| {
-                    let mut v = vec![if i == 0 { b'{' } else { b',' }];
-                    write_str(&mut v, n.as_bytes());
+        let mut name_text = vec![0; ARENA_PAD];
+        let name_spans = feature_names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                arena_push(&mut name_text, |v| {
+                    v.push(if i == 0 { b'{' } else { b',' });
+                    write_str(v, n.as_bytes());
                     v.push(b':');
-                    v
                 })
-                .collect(),
+            })
+            .collect();
+        FeaturesJson {
+            name_text,
+            name_spans,
             sym_text: vec![0; ARENA_PAD],
             sym_spans: Vec::new(),
             nums: NumText::default(),
@@ -229,11 +245,11 @@ impl FeaturesJson {
     /// Adds the strings with the next ids, in order.
     pub fn push_strings<'a>(&mut self, strings: impl IntoIterator<Item = &'a str>) {
         for s in strings {
-            let start = self.sym_text.len() - ARENA_PAD;
-            self.sym_text.truncate(start);
-            write_str(&mut self.sym_text, s.as_bytes());
-            self.sym_spans.push((start, self.sym_text.len() - start));
-            self.sym_text.resize(self.sym_text.len() + ARENA_PAD, 0);
+            let span = arena_push(&mut self.sym_text, |v| {
+                write_str(v, s.as_bytes());
+                v.push(b',');
+            });
+            self.sym_spans.push(span);
         }
     }
 
@@ -243,18 +259,19 @@ impl FeaturesJson {
         if row.is_empty() {
             out.push(b'{');
         }
-        for (name, v) in self.json_names.iter().zip(row) {
-            out.extend_from_slice(name);
+        for (&(ns, nl), v) in self.name_spans.iter().zip(row) {
+            put(out, &self.name_text[ns..], nl);
             match v {
                 FeatureValue::Seq(items) => {
                     out.push(b'[');
-                    for (j, x) in items.iter().enumerate() {
-                        if j > 0 {
-                            out.push(b',');
-                        }
+                    // Each item is followed by a comma; the last one becomes the `]`.
+                    for x in items {
                         match *x {
                             Value::Str(s) => match self.sym_spans.get(s.0 as usize) {
-                                Some(&(start, len)) => put(out, &self.sym_text[start..], len),
+                                Some(&(start, len)) => {
+                                    put(out, &self.sym_text[start..], len);
+                                    continue;
+                                }
                                 None => out.extend_from_slice(b"null"), // unreachable when synced
                             },
                             Value::Null => out.extend_from_slice(b"null"),
@@ -264,8 +281,12 @@ impl FeaturesJson {
                             Value::Int(i) => write_i64(out, i),
                             Value::Float(f) => self.nums.f64(out, f),
                         }
+                        out.push(b',');
                     }
-                    out.push(b']');
+                    match out.last_mut() {
+                        Some(last) if !items.is_empty() => *last = b']',
+                        _ => out.push(b']'),
+                    }
                 }
                 FeatureValue::Null => out.extend_from_slice(b"null"),
                 FeatureValue::Int(i) => self.ints.i64(out, *i),
