@@ -210,7 +210,7 @@ impl Decoder {
     ) -> Result<(), DecodeError> {
         ev.fields.clear();
         ev.fields.resize(self.field_names.len(), Value::Null);
-        if !line.is_ascii() && std::str::from_utf8(line).is_err() {
+        if !json::is_ascii(line) && std::str::from_utf8(line).is_err() {
             return Err(DecodeError {
                 line: lineno,
                 field: None,

@@ -325,14 +325,22 @@ fn trim_end(raw: &[u8]) -> &[u8] {
 
 /// Splices `,"<member>` … into a raw JSON object line before its closing `}`; the caller
 /// then appends the member's value and `}`. Returns false if the line does not end in `}`.
+#[inline]
 fn splice_open(out: &mut Vec<u8>, raw: &[u8]) -> bool {
-    let t = trim_end(raw);
+    let t = match raw.last() {
+        Some(b'}') => raw,
+        _ => trim_end(raw),
+    };
     let Some((&b'}', body)) = t.split_last() else {
         return false;
     };
     out.extend_from_slice(body);
     // An empty object `{}` takes no comma.
-    if trim_end(body).last() != Some(&b'{') {
+    let last = match body.last() {
+        Some(b'"' | b'0'..=b'9' | b'e' | b'l' | b']' | b'}') => None,
+        _ => trim_end(body).last(),
+    };
+    if last != Some(&b'{') {
         out.push(b',');
     }
     true
@@ -433,7 +441,9 @@ impl Encoder {
         }
         out.extend_from_slice(b"\"features\":");
         out.extend_from_slice(features);
-        out.extend_from_slice(prediction);
+        if !prediction.is_empty() {
+            out.extend_from_slice(prediction);
+        }
         out.extend_from_slice(b"}\n");
         true
     }
@@ -811,6 +821,43 @@ mod tests {
                     enc.features_object(&mut got, &row, &interner);
                     prop_assert_eq!(String::from_utf8(got).unwrap(), want);
                 }
+            }
+        }
+    }
+
+    mod splice {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Splicing a member into any object line (spacing, nesting, empty objects) gives
+            /// the object serde_json reads with that member added.
+            #[test]
+            fn spliced_lines_parse_to_the_object_plus_the_member(
+                members in prop::collection::vec(("[a-c]{1,3}", prop_oneof![
+                    Just(serde_json::json!(null)), Just(serde_json::json!(true)),
+                    Just(serde_json::json!(false)), any::<i32>().prop_map(|i| serde_json::json!(i)),
+                    "[a-z{}\\[\\] ]{0,5}".prop_map(|s| serde_json::json!(s)),
+                    Just(serde_json::json!([1, {"q": []}])), Just(serde_json::json!({})),
+                ]), 0..5),
+                pretty in any::<bool>(),
+                trailing in "[ \t\r]{0,3}",
+            ) {
+                let map: serde_json::Map<String, serde_json::Value> = members.into_iter().collect();
+                let obj = serde_json::Value::Object(map.clone());
+                let mut line = if pretty {
+                    serde_json::to_string_pretty(&obj).unwrap().replace('\n', " ")
+                } else {
+                    serde_json::to_string(&obj).unwrap()
+                };
+                line.push_str(&trailing);
+                let mut out = Vec::new();
+                prop_assert!(splice_open(&mut out, line.as_bytes()));
+                out.extend_from_slice(b"\"zz\":1}");
+                let got: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                let mut want = map;
+                want.insert("zz".into(), serde_json::json!(1));
+                prop_assert_eq!(got, serde_json::Value::Object(want));
             }
         }
     }

@@ -192,6 +192,23 @@ pub fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// Whether every byte is ASCII, a word at a time (lines are a few hundred bytes: no tail loop).
+#[inline]
+pub fn is_ascii(b: &[u8]) -> bool {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let n = b.len();
+    if n < 8 {
+        return b.iter().all(|c| c.is_ascii());
+    }
+    let mut acc = load8(b, n - 8);
+    let mut i = 0;
+    while i + 8 <= n {
+        acc |= load8(b, i);
+        i += 8;
+    }
+    acc & HI == 0
+}
+
 /// The 8 bytes of `b` at `i` as a little-endian word (`i + 8 <= b.len()`).
 #[inline]
 pub fn load8(b: &[u8], i: usize) -> u64 {
@@ -758,6 +775,16 @@ mod tests {
                 }
                 for guess in ["a\"", "b\"", "d\"", "e\""] {
                     prop_assert_eq!(guessed(&s, guess.as_bytes()), guessed(&s, b""));
+                }
+            }
+
+            #[test]
+            fn is_ascii_is_std(mut v in prop::collection::vec(0u8..128, 0..80), at in any::<prop::sample::Index>(), high in 128u8..=255) {
+                prop_assert_eq!(super::super::is_ascii(&v), v.is_ascii());
+                if !v.is_empty() {
+                    let i = at.index(v.len());
+                    v[i] = high;
+                    prop_assert_eq!(super::super::is_ascii(&v), v.is_ascii());
                 }
             }
 
