@@ -31,9 +31,16 @@ pub struct Encoder {
     key_json: Vec<Vec<u8>>,
     /// Per-event features objects (the same encoder the engine thread uses).
     features: FeaturesJson,
-    /// Window bounds, and floats, already formatted.
+    /// Window bounds, floats and integers, already formatted.
     bounds: NumText,
     nums: NumText,
+    ints: NumText,
+    /// Window rows: `{"key":<key>,"feature":` by key id, and `<name>,"window_start":` by
+    /// feature, in padded arenas (see [`put`]).
+    window_key_text: Vec<u8>,
+    window_keys: Vec<(usize, usize)>,
+    window_feature_text: Vec<u8>,
+    window_features: Vec<(usize, usize)>,
 }
 
 /// Looks up (or fills) the cached JSON text of entry `i`.
@@ -348,6 +355,16 @@ fn splice_open(out: &mut Vec<u8>, raw: &[u8]) -> bool {
 
 impl Encoder {
     pub fn new(format: OutputFormat, feature_names: &[String]) -> Encoder {
+        let mut window_feature_text = vec![0; ARENA_PAD];
+        let window_features = feature_names
+            .iter()
+            .map(|n| {
+                arena_push(&mut window_feature_text, |v| {
+                    write_str(v, n.as_bytes());
+                    v.extend_from_slice(b",\"window_start\":");
+                })
+            })
+            .collect();
         let json_names = feature_names
             .iter()
             .map(|n| {
@@ -367,6 +384,11 @@ impl Encoder {
             features: FeaturesJson::new(feature_names),
             bounds: NumText::default(),
             nums: NumText::default(),
+            ints: NumText::default(),
+            window_key_text: vec![0; ARENA_PAD],
+            window_keys: Vec::new(),
+            window_feature_text,
+            window_features,
         }
     }
 
@@ -398,6 +420,7 @@ impl Encoder {
                 out.push(b']');
             }
             FeatureValue::Num(f) => self.nums.f64(out, *f),
+            FeatureValue::Int(i) => self.ints.i64(out, *i),
             v => write_feature_value(out, v, interner),
         }
     }
@@ -556,7 +579,6 @@ impl Encoder {
 
     /// One window-close (or late update) row.
     pub fn window(&mut self, out: &mut Vec<u8>, r: &WindowRow, dec: &Decoder, interner: &Interner) {
-        let key = dec.key(r.key);
         let bound = |out: &mut Vec<u8>, t: i64, csv: bool, cache: &mut NumText| {
             if t == i64::MIN || t == i64::MAX {
                 if !csv {
@@ -568,12 +590,28 @@ impl Encoder {
         };
         match self.format {
             OutputFormat::Jsonl => {
-                out.extend_from_slice(b"{\"key\":");
-                self.key_json(out, r.key, dec);
-                out.extend_from_slice(b",\"feature\":");
-                let name = &self.json_names[r.feature];
-                out.extend_from_slice(&name[..name.len() - 1]);
-                out.extend_from_slice(b",\"window_start\":");
+                out.reserve(256);
+                // `{"key":<key>,"feature":`, then `<name>,"window_start":`.
+                let k = r.key.0 as usize;
+                while self.window_keys.len() <= k {
+                    let key = dec.key(eddy_core::KeyId(self.window_keys.len() as u32));
+                    let span = arena_push(&mut self.window_key_text, |v| {
+                        v.extend_from_slice(b"{\"key\":");
+                        write_str(v, key.as_bytes());
+                        v.extend_from_slice(b",\"feature\":");
+                    });
+                    self.window_keys.push(span);
+                }
+                let (ks, kl) = self.window_keys[k];
+                put(out, &self.window_key_text[ks..], kl);
+                match self.window_features.get(r.feature) {
+                    Some(&(fs, fl)) => put(out, &self.window_feature_text[fs..], fl),
+                    None => {
+                        let name = &self.json_names[r.feature];
+                        out.extend_from_slice(&name[..name.len() - 1]);
+                        out.extend_from_slice(b",\"window_start\":");
+                    }
+                }
                 bound(out, r.start, false, &mut self.bounds);
                 out.extend_from_slice(b",\"window_end\":");
                 bound(out, r.end, false, &mut self.bounds);
@@ -586,7 +624,7 @@ impl Encoder {
                 });
             }
             OutputFormat::Csv => {
-                write_csv_cell(out, key.as_bytes());
+                write_csv_cell(out, dec.key(r.key).as_bytes());
                 out.push(b',');
                 write_csv_cell(out, self.names[r.feature].as_bytes());
                 out.push(b',');
@@ -858,6 +896,82 @@ mod tests {
                 let mut want = map;
                 want.insert("zz".into(), serde_json::json!(1));
                 prop_assert_eq!(got, serde_json::Value::Object(want));
+            }
+        }
+    }
+
+    mod window_rows {
+        use super::super::*;
+        use crate::spec::PipelineSpec;
+        use proptest::prelude::*;
+
+        const SPEC: &str = r#"
+[source]
+format = "jsonl"
+key = "k"
+timestamp = "t"
+timestamp_format = "epoch_ms"
+[[feature]]
+name = "n"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }
+[[feature]]
+name = "m"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }
+"#;
+
+        fn bound(t: i64) -> String {
+            if t == i64::MIN || t == i64::MAX {
+                "null".into()
+            } else {
+                t.to_string()
+            }
+        }
+
+        proptest! {
+            /// Window rows are the JSON serde_json (strings, integers) and ryu (floats) write.
+            #[test]
+            fn window_rows_are_serde_json_text(
+                keys in prop::collection::vec("[a-c\"\\\\\u{e9}]{1,6}", 1..6),
+                rows in prop::collection::vec((0usize..6, 0usize..2,
+                    prop_oneof![Just(i64::MIN), any::<i64>(), 0i64..2_000_000_000_000],
+                    prop_oneof![Just(i64::MAX), any::<i64>()],
+                    prop_oneof![Just(None), any::<i64>().prop_map(|i| Some(Ok(i))),
+                                (-1e6f64..1e6).prop_map(|f| Some(Err(f)))],
+                    any::<bool>()), 1..30),
+            ) {
+                let spec = PipelineSpec::parse(SPEC).unwrap();
+                let mut dec = Decoder::new(&spec.source, &spec.schema);
+                let mut interner = spec.interner.clone();
+                let mut ids = Vec::new();
+                for (i, k) in keys.iter().enumerate() {
+                    let line = format!("{{\"k\":{},\"t\":{}}}", serde_json::to_string(k).unwrap(), 1000 + i);
+                    let mut ev = eddy_core::Event::default();
+                    dec.decode(line.as_bytes(), 1, &mut ev, &mut interner).unwrap();
+                    ids.push(ev.key);
+                }
+                let names = vec!["n".to_string(), "q\"uote".to_string()];
+                let mut enc = Encoder::new(OutputFormat::Jsonl, &names);
+                for (k, f, start, end, v, update) in rows {
+                    let k = k % keys.len();
+                    let (value, text) = match v {
+                        None => (FeatureValue::Null, "null".to_string()),
+                        Some(Ok(i)) => (FeatureValue::Int(i), i.to_string()),
+                        Some(Err(x)) => (FeatureValue::Num(x), ryu::Buffer::new().format_finite(x).to_string()),
+                    };
+                    let r = WindowRow { key: ids[k], feature: f, start, end, value, update };
+                    let mut out = Vec::new();
+                    enc.window(&mut out, &r, &dec, &interner);
+                    let want = format!(
+                        "{{\"key\":{},\"feature\":{},\"window_start\":{},\"window_end\":{},\"value\":{},\"update\":{}}}\n",
+                        serde_json::to_string(dec.key(ids[k])).unwrap(),
+                        serde_json::to_string(&names[f]).unwrap(),
+                        bound(start), bound(end), text, update
+                    );
+                    prop_assert_eq!(dec.key(ids[k]), keys[k].as_str());
+                    prop_assert_eq!(String::from_utf8(out).unwrap(), want);
+                }
             }
         }
     }
