@@ -651,7 +651,7 @@ impl TsCache {
         {
             return None;
         }
-        if self.base.is_none() || b[..13] != self.prefix {
+        if self.base.is_none() || !json::eq_bytes(&b[..13], &self.prefix) {
             let mut hour = [0u8; 20];
             hour[..13].copy_from_slice(&b[..13]);
             hour[13..].copy_from_slice(b":00:00Z");
@@ -667,6 +667,14 @@ impl TsCache {
         let mut ms = self.base?
             + (m1 as i64 * 10 + m0 as i64) * 60_000
             + (s1 as i64 * 10 + s0 as i64) * 1_000;
+        // The common shape: milliseconds (`.fff`).
+        if b.len() == 24 && b[19] == b'.' {
+            let (f2, f1, f0) = (d(20), d(21), d(22));
+            if f2 > 9 || f1 > 9 || f0 > 9 {
+                return None;
+            }
+            return Some(ms + f2 as i64 * 100 + f1 as i64 * 10 + f0 as i64);
+        }
         let frac = &b[19..b.len() - 1];
         if !frac.is_empty() {
             let digits = frac.strip_prefix(b".")?;
@@ -755,6 +763,10 @@ fn json_value(
 
 /// Parses a decimal integer (optional leading `-`), refusing overflow.
 pub fn parse_int(b: &[u8]) -> Result<i64, FieldErr> {
+    // One digit (flags, labels, small counts) needs no loop.
+    if let [c @ b'0'..=b'9'] = *b {
+        return Ok((c - b'0') as i64);
+    }
     let (neg, digits) = match b.first() {
         Some(b'-') => (true, &b[1..]),
         _ => (false, b),

@@ -153,11 +153,18 @@ impl<'a> Object<'a> {
     #[inline]
     pub fn value(&mut self) -> Result<(Kind, usize, usize), SyntaxError> {
         // Strings, the common case, without a call.
-        if self.s.peek() == Some(b'"') {
-            let (vs, ve, escaped) = self.s.string()?;
-            return Ok((Kind::Str { escaped }, vs, ve));
+        match self.s.peek() {
+            Some(b'"') => {
+                let (vs, ve, escaped) = self.s.string()?;
+                Ok((Kind::Str { escaped }, vs, ve))
+            }
+            Some(b'0'..=b'9') => {
+                let start = self.s.i;
+                let int = self.s.number()?;
+                Ok((Kind::Num { int }, start, self.s.i))
+            }
+            _ => self.value_slow(),
         }
-        self.value_slow()
     }
 
     #[inline(never)]
@@ -366,6 +373,7 @@ impl Scanner<'_> {
         }
     }
 
+    #[inline]
     fn number(&mut self) -> Result<bool, SyntaxError> {
         let b = self.b;
         let mut int = true;
