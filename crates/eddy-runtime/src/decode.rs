@@ -208,8 +208,12 @@ impl Decoder {
         ev: &mut Event,
         interner: &mut Interner,
     ) -> Result<(), DecodeError> {
-        ev.fields.clear();
-        ev.fields.resize(self.field_names.len(), Value::Null);
+        if ev.fields.len() == self.field_names.len() {
+            ev.fields.fill(Value::Null);
+        } else {
+            ev.fields.clear();
+            ev.fields.resize(self.field_names.len(), Value::Null);
+        }
         if !json::is_ascii(line) && std::str::from_utf8(line).is_err() {
             return Err(DecodeError {
                 line: lineno,
@@ -259,13 +263,13 @@ impl Decoder {
                 Some((_, _, quoted)) => quoted,
                 None => &[],
             };
-            let Some((ks, ke)) = obj.name(expect).map_err(syntax)? else {
+            let Some((ks, ke, guessed)) = obj.name(expect).map_err(syntax)? else {
                 break;
             };
             let name = &line[ks..ke];
             let (kind, vs, ve) = obj.value().map_err(syntax)?;
             m += 1;
-            let slot = if hint < names.len() && json::eq_bytes(&names[hint].0, name) {
+            let slot = if guessed || (hint < names.len() && json::eq_bytes(&names[hint].0, name)) {
                 names[hint].1
             } else if hint == u16::MAX as usize && !names.iter().any(|(n, _, _)| **n == *name) {
                 continue;
@@ -337,6 +341,7 @@ impl Decoder {
         self.check_required(have_key, have_ts, lineno)
     }
 
+    #[inline]
     fn check_required(
         &self,
         have_key: bool,

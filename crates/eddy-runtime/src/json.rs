@@ -55,7 +55,7 @@ where
     F: FnMut(&[u8], Kind, &[u8]) -> Result<(), ()>,
 {
     let mut obj = Object::open(b)?;
-    while let Some((ks, ke)) = obj.name(&[])? {
+    while let Some((ks, ke, _)) = obj.name(&[])? {
         let (kind, vs, ve) = obj.value()?;
         if member(&b[ks..ke], kind, &b[vs..ve]).is_err() {
             return Ok(false);
@@ -100,13 +100,13 @@ impl<'a> Object<'a> {
     }
 
     /// Reads the next member's name and its `:`, returning the name's raw span (between the
-    /// quotes), or `None` at the end of the object.
+    /// quotes) and whether it is the guess, or `None` at the end of the object.
     ///
     /// `expect` is a guess at the raw name followed by its closing quote (`name"`), or empty:
     /// when the line has exactly those bytes there, the name is not scanned byte by byte. The
     /// guess must hold no `"`, `\` or control byte before its final quote.
     #[inline]
-    pub fn name(&mut self, expect: &[u8]) -> Result<Option<(usize, usize)>, SyntaxError> {
+    pub fn name(&mut self, expect: &[u8]) -> Result<Option<(usize, usize, bool)>, SyntaxError> {
         let s = &mut self.s;
         if self.first {
             self.first = false;
@@ -131,12 +131,12 @@ impl<'a> Object<'a> {
             return Err(s.err("expected a quoted member name"));
         }
         let ks = s.i + 1;
-        let ke = match s.b.get(ks..ks + expect.len()) {
+        let (ke, guessed) = match s.b.get(ks..ks + expect.len()) {
             Some(x) if !expect.is_empty() && eq_bytes(x, expect) => {
                 s.i = ks + expect.len();
-                s.i - 1
+                (s.i - 1, true)
             }
-            _ => s.string()?.1,
+            _ => (s.string()?.1, false),
         };
         s.ws();
         if s.peek() != Some(b':') {
@@ -145,7 +145,7 @@ impl<'a> Object<'a> {
         s.i += 1;
         s.ws();
         self.key = (ks, ke);
-        Ok(Some((ks, ke)))
+        Ok(Some((ks, ke, guessed)))
     }
 
     /// Reads the value of the member just named: its kind and span (strings: inside the
@@ -758,8 +758,13 @@ mod tests {
         ) -> Result<Vec<(usize, usize, usize, usize)>, super::super::SyntaxError> {
             let mut obj = super::super::Object::open(s.as_bytes())?;
             let mut v = Vec::new();
-            while let Some((ks, ke)) = obj.name(guess)? {
+            while let Some((ks, ke, guessed)) = obj.name(guess)? {
                 let (_, vs, ve) = obj.value()?;
+                // A guess is taken exactly when the name is the guess.
+                assert_eq!(
+                    guessed,
+                    !guess.is_empty() && [&s.as_bytes()[ks..ke], b"\""].concat() == guess
+                );
                 v.push((ks, ke, vs, ve));
             }
             Ok(v)

@@ -31,7 +31,7 @@ impl Batch {
             if rest.is_empty() {
                 return None;
             }
-            let (line, next) = match find_newline(rest) {
+            let (line, next) = match memchr::memchr(b'\n', rest) {
                 Some(i) => (&rest[..i], &rest[i + 1..]),
                 None => (rest, &rest[rest.len()..]),
             };
@@ -42,26 +42,6 @@ impl Batch {
             Some((no, line))
         })
     }
-}
-
-/// The position of the first `\n`: a word at a time over the first few hundred bytes (lines
-/// are short, and a `memchr` call costs more than it saves there), then `memchr`.
-#[inline]
-fn find_newline(b: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let short = b.len().min(512);
-    let mut i = 0;
-    while i + 8 <= short {
-        let x = crate::json::load8(b, i) ^ (LO * b'\n' as u64);
-        // Only the lowest flag is exact (borrows may flag bytes above it).
-        let m = x.wrapping_sub(LO) & !x & HI;
-        if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    memchr::memchr(b'\n', &b[i..]).map(|p| i + p)
 }
 
 /// A partitioned source of lines.
@@ -235,21 +215,6 @@ mod tests {
         }
         assert_eq!(src.bytes_read(), input.len() as u64);
         out
-    }
-
-    mod newline {
-        use proptest::prelude::*;
-
-        proptest! {
-            #[test]
-            fn find_newline_is_memchr(v in prop::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), Just(0x8a), any::<u8>()], 0..700),
-                                      fill in prop::collection::vec(any::<u8>().prop_filter("no newline", |&c| c != b'\n'), 0..600)) {
-                prop_assert_eq!(super::super::find_newline(&v), memchr::memchr(b'\n', &v));
-                let mut w = fill.clone();
-                w.extend_from_slice(&v);
-                prop_assert_eq!(super::super::find_newline(&w), memchr::memchr(b'\n', &w));
-            }
-        }
     }
 
     #[test]
