@@ -36,7 +36,7 @@ pub struct Decoder {
     id_name: Option<String>,
     field_names: Vec<String>,
     /// Declared names (JSON member names), what they feed, and the guess handed to
-    /// [`json::Object::name`] (`name"`, or empty when the name holds bytes a JSON string must
+    /// [`json::Object::name`] (`name":`, or empty when the name holds bytes a JSON string must
     /// escape).
     names: Vec<Name>,
     /// CSV: the slot of each column, from the header.
@@ -101,7 +101,7 @@ impl Decoder {
                         if n.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20) {
                             Box::default()
                         } else {
-                            [&n[..], b"\""].concat().into()
+                            [&n[..], b"\":"].concat().into()
                         };
                     (n, slot, quoted)
                 })
