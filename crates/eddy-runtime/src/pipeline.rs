@@ -168,8 +168,9 @@ impl Pipeline {
             scorer,
         } = self;
         let tracker = WatermarkTracker::new(spec.watermark, source.partitions());
-        // JSONL in and out: the engine thread encodes each features object (it has spare
-        // time) and this thread splices it into the raw line.
+        // JSONL in and out: the engine thread encodes each batch's features objects when it is
+        // keeping up (no other batch waiting for it), and this thread splices them into the
+        // raw lines; otherwise this thread encodes them (same bytes).
         let splice = outputs.enabled(OutputKind::Events) && encoder.splices(decoder.format());
         let features_json = splice.then(|| {
             let names: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
