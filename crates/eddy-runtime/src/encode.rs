@@ -260,6 +260,28 @@ impl FeaturesJson {
         }
     }
 
+    /// Appends a whole per-event row: the raw JSONL line with `"features":{...}` and then
+    /// `prediction` (as is) spliced in before its closing `}`, as [`Encoder::event_spliced`]
+    /// writes it. Returns false, writing nothing, if the line is not an object.
+    pub fn encode_row(
+        &mut self,
+        out: &mut Vec<u8>,
+        raw: &[u8],
+        row: &[FeatureValue],
+        prediction: &[u8],
+    ) -> bool {
+        if !splice_open(out, raw) {
+            return false;
+        }
+        out.extend_from_slice(b"\"features\":");
+        self.encode(out, row);
+        if !prediction.is_empty() {
+            out.extend_from_slice(prediction);
+        }
+        out.extend_from_slice(b"}\n");
+        true
+    }
+
     /// Appends the features object of `row`.
     pub fn encode(&mut self, out: &mut Vec<u8>, row: &[FeatureValue]) {
         out.reserve(256);
@@ -893,9 +915,22 @@ mod tests {
                 prop_assert!(splice_open(&mut out, line.as_bytes()));
                 out.extend_from_slice(b"\"zz\":1}");
                 let got: serde_json::Value = serde_json::from_slice(&out).unwrap();
-                let mut want = map;
+                let mut want = map.clone();
                 want.insert("zz".into(), serde_json::json!(1));
                 prop_assert_eq!(got, serde_json::Value::Object(want));
+                // A whole row, with features and a prediction.
+                let mut fj = FeaturesJson::new(&["n".to_string()]);
+                let mut row = Vec::new();
+                prop_assert!(fj.encode_row(&mut row, line.as_bytes(), &[FeatureValue::Int(7)], b",\"prediction\":0.5"));
+                prop_assert_eq!(row.last(), Some(&b'\n'));
+                let got: serde_json::Value = serde_json::from_slice(&row).unwrap();
+                let mut want = map;
+                want.insert("features".into(), serde_json::json!({"n": 7}));
+                want.insert("prediction".into(), serde_json::json!(0.5));
+                prop_assert_eq!(got, serde_json::Value::Object(want));
+                let mut none = Vec::new();
+                prop_assert!(!fj.encode_row(&mut none, b"[1]", &[FeatureValue::Int(7)], b""));
+                prop_assert!(none.is_empty());
             }
         }
     }

@@ -310,8 +310,9 @@ struct Work {
     closed: Vec<WindowRow>,
     /// Strings interned while decoding this batch, in id order (for [`FeaturesJson`]).
     new_strings: Vec<Box<str>>,
-    /// Features objects encoded by the engine thread: record `i`'s is
-    /// `feat_json[feat_ends[i - 1]..feat_ends[i]]` (empty when it has no row).
+    /// Per-event rows (the raw line with its features object and prediction spliced in)
+    /// made by the engine thread: record `i`'s is `feat_json[feat_ends[i - 1]..feat_ends[i]]`
+    /// (empty when it has no row, or when the front thread is to make it).
     feat_json: Vec<u8>,
     feat_ends: Vec<usize>,
     /// With a model: record `i`'s `,"prediction":...` is
@@ -370,12 +371,7 @@ impl EngineStage<'_> {
             let outcome = self.engine.process(ev, &mut w.rows[i], &mut w.closed);
             w.outcomes.push((outcome, self.engine.watermark()));
             let has_row = matches!(outcome, Outcome::Accepted | Outcome::LateUpdated);
-            if let Some(fj) = features_json.as_deref_mut() {
-                if has_row {
-                    fj.encode(&mut w.feat_json, &w.rows[i]);
-                }
-                w.feat_ends.push(w.feat_json.len());
-            }
+            let pred_start = w.pred_json.len();
             if let Some(sc) = self.scorer.as_deref_mut() {
                 if has_row {
                     match sc.score(&w.rows[i], &mut w.pred_json) {
@@ -385,6 +381,17 @@ impl EngineStage<'_> {
                     }
                 }
                 w.pred_ends.push(w.pred_json.len());
+            }
+            if let Some(fj) = features_json.as_deref_mut() {
+                if has_row {
+                    // The whole per-event row; none (the front thread encodes it) if the
+                    // line is not an object.
+                    let rec = w.recs[i];
+                    let line = &w.batch.data[rec.start..rec.end];
+                    let prediction = &w.pred_json[pred_start..];
+                    fj.encode_row(&mut w.feat_json, line, &w.rows[i], prediction);
+                }
+                w.feat_ends.push(w.feat_json.len());
             }
             let wm = self.tracker.observe(w.batch.partition, ev.ts, w.now);
             if wm > self.last_wm {
@@ -513,15 +520,12 @@ impl Front<'_> {
                             let start = if i == 0 { 0 } else { w.pred_ends[i - 1] };
                             &w.pred_json[start..w.pred_ends[i]]
                         };
+                        // A row the engine thread made (empty: none).
                         let spliced = !w.feat_ends.is_empty() && {
                             let start = if i == 0 { 0 } else { w.feat_ends[i - 1] };
-                            let features = &w.feat_json[start..w.feat_ends[i]];
-                            self.encoder.event_spliced(
-                                &mut self.bufs.events,
-                                line,
-                                features,
-                                prediction,
-                            )
+                            let row = &w.feat_json[start..w.feat_ends[i]];
+                            self.bufs.events.extend_from_slice(row);
+                            !row.is_empty()
                         };
                         if !spliced {
                             self.encoder.event(
