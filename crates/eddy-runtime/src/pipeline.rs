@@ -315,6 +315,9 @@ struct Work {
     /// (empty when it has no row, or when the front thread is to make it).
     feat_json: Vec<u8>,
     feat_ends: Vec<usize>,
+    /// The engine thread made every per-event row of the batch: `feat_json` is the batch's
+    /// per-event output, in order.
+    rows_complete: bool,
     /// With a model: record `i`'s `,"prediction":...` is
     /// `pred_json[pred_ends[i - 1]..pred_ends[i]]` (empty when it has no row).
     pred_json: Vec<u8>,
@@ -357,6 +360,7 @@ impl EngineStage<'_> {
         } else {
             self.features_json.as_mut()
         };
+        w.rows_complete = features_json.is_some();
         let wm = self.tracker.on_processing_time(w.now);
         if wm > self.last_wm {
             self.last_wm = wm;
@@ -389,7 +393,9 @@ impl EngineStage<'_> {
                     let rec = w.recs[i];
                     let line = &w.batch.data[rec.start..rec.end];
                     let prediction = &w.pred_json[pred_start..];
-                    fj.encode_row(&mut w.feat_json, line, &w.rows[i], prediction);
+                    if !fj.encode_row(&mut w.feat_json, line, &w.rows[i], prediction) {
+                        w.rows_complete = false;
+                    }
                 }
                 w.feat_ends.push(w.feat_json.len());
             }
@@ -502,6 +508,8 @@ impl Front<'_> {
         self.s.unscored_null_feature += w.unscored_null_feature;
         self.s.unscored_model_error += w.unscored_model_error;
         self.s.unscored += w.unscored_null_feature + w.unscored_model_error;
+        // Every per-event row made by the engine thread: written as one block below.
+        let bulk = self.want_events && w.rows_complete;
         for (i, rec) in w.recs.iter().enumerate() {
             let line = &w.batch.data[rec.start..rec.end];
             let (outcome, wm) = w.outcomes[i];
@@ -513,7 +521,7 @@ impl Front<'_> {
                         self.s.late_updated += 1;
                     }
                     self.s.emitted += 1;
-                    if self.want_events {
+                    if self.want_events && !bulk {
                         let prediction: &[u8] = if w.pred_ends.is_empty() {
                             &[]
                         } else {
@@ -574,6 +582,11 @@ impl Front<'_> {
                     }
                 }
             }
+        }
+        if bulk {
+            outputs.write(OutputKind::Events, &self.bufs.events)?;
+            self.bufs.events.clear();
+            outputs.write(OutputKind::Events, &w.feat_json)?;
         }
         for r in w.closed.drain(..) {
             self.s.window_rows += 1;
