@@ -355,6 +355,12 @@ impl EngineStage<'_> {
         // Another batch is already waiting: leave the features objects to the front thread
         // (the bytes are the same either way).
         let behind = self.backlog.fetch_sub(1, Ordering::Relaxed) > 1;
+        #[cfg(test)]
+        let behind = match tests::FEATURES_ON.load(Ordering::Relaxed) {
+            1 => false,
+            2 => true,
+            _ => behind,
+        };
         let mut features_json = if behind {
             None
         } else {
@@ -739,6 +745,43 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
             (small.1, small.2, small.3, small.4),
             (events, windows, late, dead)
         );
+    }
+
+    /// Tests may pin which thread makes the per-event rows (0: as loaded, 1: the engine
+    /// thread, 2: the front thread); the bytes are the same either way, so other tests running
+    /// meanwhile are not affected.
+    pub(super) static FEATURES_ON: AtomicUsize = AtomicUsize::new(0);
+
+    #[test]
+    fn either_thread_makes_the_same_rows() {
+        let mut input = String::new();
+        for i in 0..300u64 {
+            let t = 1_000_000 + i * 700;
+            match i % 40 {
+                5 => input.push_str("{\"k\":\"a\",\"t\":\n"),
+                9 => input.push_str(&format!("{{\"k\":\"a\",\"t\":{}}}\n", t - 200_000)),
+                13 => input.push_str(&format!("{{ \"k\" : \"b\" , \"t\" : {t} }}  \n")),
+                _ => input.push_str(&format!(
+                    "{{\"k\":\"{}\",\"t\":{t},\"x\":{}.5}}\n",
+                    ["a", "b\\\"q", "c"][i as usize % 3],
+                    i % 7
+                )),
+            }
+        }
+        let mut runs = Vec::new();
+        for mode in [1, 2] {
+            FEATURES_ON.store(mode, Ordering::Relaxed);
+            runs.push((run(&input, 1 << 20), run(&input, 200)));
+        }
+        FEATURES_ON.store(0, Ordering::Relaxed);
+        let (engine, front) = (&runs[0], &runs[1]);
+        assert!(!engine.0 .1.is_empty());
+        assert_eq!(engine, front);
+        assert_eq!(engine.0, engine.1);
+        for line in engine.0 .1.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(v["features"].is_object(), "{line}");
+        }
     }
 
     #[test]
