@@ -23,6 +23,9 @@ struct Slot {
     field: Option<(FieldId, FieldType)>,
 }
 
+/// A declared member name (raw bytes), what it feeds, and its guess for [`json::Object::name`].
+type Name = (Box<[u8]>, Slot, Box<[u8]>);
+
 /// Decodes one source's lines. One decoder per source partition.
 #[derive(Debug, Clone)]
 pub struct Decoder {
@@ -32,8 +35,10 @@ pub struct Decoder {
     ts_name: String,
     id_name: Option<String>,
     field_names: Vec<String>,
-    /// Declared names (JSON member names) and what they feed.
-    names: Vec<(Box<[u8]>, Slot)>,
+    /// Declared names (JSON member names), what they feed, and the guess handed to
+    /// [`json::Object::name`] (`name":`, or empty when the name holds bytes a JSON string must
+    /// escape).
+    names: Vec<Name>,
     /// CSV: the slot of each column, from the header.
     columns: Vec<Slot>,
     column_names: Vec<String>,
@@ -89,7 +94,18 @@ impl Decoder {
             field_names: (0..schema.len())
                 .map(|f| schema.name(f).to_string())
                 .collect(),
-            names,
+            names: names
+                .into_iter()
+                .map(|(n, slot)| {
+                    let quoted: Box<[u8]> =
+                        if n.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20) {
+                            Box::default()
+                        } else {
+                            [&n[..], b"\":"].concat().into()
+                        };
+                    (n, slot, quoted)
+                })
+                .collect(),
             columns: Vec::new(),
             column_names: Vec::new(),
             header_seen: false,
@@ -159,8 +175,8 @@ impl Decoder {
             let slot = self
                 .names
                 .iter()
-                .find(|(n, _)| **n == *name.as_bytes())
-                .map(|(_, s)| *s)
+                .find(|(n, _, _)| **n == *name.as_bytes())
+                .map(|(_, s, _)| *s)
                 .unwrap_or_default();
             self.columns.push(slot);
             self.column_names.push(name);
@@ -192,9 +208,13 @@ impl Decoder {
         ev: &mut Event,
         interner: &mut Interner,
     ) -> Result<(), DecodeError> {
-        ev.fields.clear();
-        ev.fields.resize(self.field_names.len(), Value::Null);
-        if !line.is_ascii() && std::str::from_utf8(line).is_err() {
+        if ev.fields.len() == self.field_names.len() {
+            ev.fields.fill(Value::Null);
+        } else {
+            ev.fields.clear();
+            ev.fields.resize(self.field_names.len(), Value::Null);
+        }
+        if !json::is_ascii(line) && std::str::from_utf8(line).is_err() {
             return Err(DecodeError {
                 line: lineno,
                 field: None,
@@ -214,48 +234,77 @@ impl Decoder {
         ev: &mut Event,
         interner: &mut Interner,
     ) -> Result<(), DecodeError> {
+        let syntax = |e: json::SyntaxError| {
+            let field = e
+                .non_finite_key
+                .map(|(s, en)| String::from_utf8_lossy(&line[s..en]).into_owned());
+            let msg = if field.is_some() {
+                e.msg.to_string()
+            } else {
+                format!("malformed JSON at byte {}: {}", e.pos + 1, e.msg)
+            };
+            DecodeError {
+                line: lineno,
+                field,
+                msg,
+            }
+        };
         let mut have_key = false;
         let mut have_ts = false;
-        let mut failure: Option<(String, FieldErr)> = None;
         let names = &self.names;
-        let keys = &mut self.keys;
-        let scratch = &mut self.scratch;
-        let ts_format = self.ts_format;
-        let hints = &mut self.hints;
-        let ts_cache = &mut self.ts_cache;
-        let sym_cache = &mut self.sym_cache;
-        let key_cache = &mut self.key_cache;
-        let mut member = 0usize;
-        let scanned = json::scan_object(line, |name, kind, val| {
-            let m = member;
-            member += 1;
-            if m >= hints.len() {
-                hints.resize(m + 1, u16::MAX - 1);
+        let mut obj = json::Object::open(line).map_err(syntax)?;
+        let mut m = 0usize;
+        loop {
+            if m >= self.hints.len() {
+                self.hints.resize(m + 1, u16::MAX - 1);
             }
-            let hint = hints[m] as usize;
-            let slot = if hint < names.len() && eq_short(&names[hint].0, name) {
+            let hint = self.hints[m] as usize;
+            let expect: &[u8] = match names.get(hint) {
+                Some((_, _, quoted)) => quoted,
+                None => &[],
+            };
+            let Some((ks, ke, guessed)) = obj.name(expect).map_err(syntax)? else {
+                break;
+            };
+            let name = &line[ks..ke];
+            let (kind, vs, ve) = obj.value().map_err(syntax)?;
+            m += 1;
+            let slot = if guessed || (hint < names.len() && json::eq_bytes(&names[hint].0, name)) {
                 names[hint].1
-            } else if hint == u16::MAX as usize && !names.iter().any(|(n, _)| **n == *name) {
-                return Ok(());
+            } else if hint == u16::MAX as usize && !names.iter().any(|(n, _, _)| **n == *name) {
+                continue;
             } else {
-                match names.iter().position(|(n, _)| **n == *name) {
+                match names.iter().position(|(n, _, _)| **n == *name) {
                     Some(i) => {
-                        hints[m] = i as u16;
+                        self.hints[m - 1] = i as u16;
                         names[i].1
                     }
                     None => {
-                        hints[m] = u16::MAX;
-                        return Ok(());
+                        self.hints[m - 1] = u16::MAX;
+                        continue;
                     }
                 }
             };
+            let val = &line[vs..ve];
             let res = (|| -> Result<(), FieldErr> {
                 if slot.key {
-                    ev.key = json_key(kind, val, keys, key_cache, scratch)?;
+                    ev.key = json_key(
+                        kind,
+                        val,
+                        &mut self.keys,
+                        &mut self.key_cache,
+                        &mut self.scratch,
+                    )?;
                     have_key = true;
                 }
                 if slot.ts {
-                    ev.ts = json_ts(kind, val, ts_format, scratch, ts_cache)?;
+                    ev.ts = json_ts(
+                        kind,
+                        val,
+                        self.ts_format,
+                        &mut self.scratch,
+                        &mut self.ts_cache,
+                    )?;
                     have_ts = true;
                 }
                 if slot.id {
@@ -270,46 +319,29 @@ impl Decoder {
                     }
                 }
                 if let Some((fid, ty)) = slot.field {
-                    ev.fields[fid] = json_value(kind, val, ty, interner, sym_cache, scratch)?;
+                    ev.fields[fid] = json_value(
+                        kind,
+                        val,
+                        ty,
+                        interner,
+                        &mut self.sym_cache,
+                        &mut self.scratch,
+                    )?;
                 }
                 Ok(())
             })();
-            match res {
-                Ok(()) => Ok(()),
-                Err(msg) => {
-                    failure = Some((String::from_utf8_lossy(name).into_owned(), msg));
-                    Err(())
-                }
-            }
-        });
-        match scanned {
-            Err(e) => {
-                let field = e
-                    .non_finite_key
-                    .map(|(s, en)| String::from_utf8_lossy(&line[s..en]).into_owned());
-                let msg = if field.is_some() {
-                    e.msg.to_string()
-                } else {
-                    format!("malformed JSON at byte {}: {}", e.pos + 1, e.msg)
-                };
-                Err(DecodeError {
+            if let Err(msg) = res {
+                return Err(DecodeError {
                     line: lineno,
-                    field,
+                    field: Some(String::from_utf8_lossy(name).into_owned()),
                     msg,
-                })
+                });
             }
-            Ok(false) => {
-                let (field, msg) = failure.unwrap_or_default();
-                Err(DecodeError {
-                    line: lineno,
-                    field: Some(field),
-                    msg,
-                })
-            }
-            Ok(true) => self.check_required(have_key, have_ts, lineno),
         }
+        self.check_required(have_key, have_ts, lineno)
     }
 
+    #[inline]
     fn check_required(
         &self,
         have_key: bool,
@@ -416,12 +448,6 @@ impl Decoder {
     }
 }
 
-/// Byte equality without a `memcmp` call (member names are short).
-#[inline]
-fn eq_short(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-}
-
 fn str_of<'a>(kind: Kind, val: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a str, FieldErr> {
     let bytes: &[u8] = if let Kind::Str { escaped: true } = kind {
         json::unescape(val, scratch).map_err(|e| e.to_string())?;
@@ -432,19 +458,97 @@ fn str_of<'a>(kind: Kind, val: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a
     std::str::from_utf8(bytes).map_err(|_| "not valid UTF-8".to_string())
 }
 
-/// Interning by raw bytes in front of an [`Interner`].
+/// Interning by raw bytes in front of an [`Interner`]: an open-addressing table keyed by a
+/// word-at-a-time hash of the bytes, which are kept in one arena (no allocation per entry).
 #[derive(Debug, Clone, Default)]
-struct SymCache(rustc_hash::FxHashMap<Box<[u8]>, u32>);
+struct SymCache {
+    /// Power-of-two table of `(hash, entry + 1)`; `0` marks an empty slot.
+    slots: Vec<(u64, u32)>,
+    /// Per entry: its bytes in `arena` and its symbol.
+    entries: Vec<(usize, usize, u32)>,
+    arena: Vec<u8>,
+}
+
+/// A hash of a byte string for [`SymCache`], reading it a word at a time.
+#[inline(always)]
+fn hash_bytes(b: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let n = b.len();
+    let mut h = (n as u64).wrapping_mul(K);
+    let mix = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(31);
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            h = mix(h, json::load8(b, i));
+            i += 8;
+        }
+        h = mix(h, json::load8(b, n - 8));
+    } else if n >= 4 {
+        h = mix(
+            h,
+            json::load4(b, 0) as u64 | (json::load4(b, n - 4) as u64) << 32,
+        );
+    } else if n > 0 {
+        h = mix(
+            h,
+            b[0] as u64 | (b[n / 2] as u64) << 8 | (b[n - 1] as u64) << 16,
+        );
+    }
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^ (h >> 32)
+}
 
 impl SymCache {
-    #[inline]
+    #[inline(always)]
     fn intern(&mut self, bytes: &[u8], interner: &mut Interner) -> Result<Sym, FieldErr> {
-        if let Some(&id) = self.0.get(bytes) {
-            return Ok(Sym(id));
+        let h = hash_bytes(bytes);
+        if !self.slots.is_empty() {
+            let mask = self.slots.len() - 1;
+            let mut pos = h as usize & mask;
+            loop {
+                let (sh, e) = self.slots[pos];
+                if e == 0 {
+                    break;
+                }
+                if sh == h {
+                    let (start, len, sym) = self.entries[e as usize - 1];
+                    if json::eq_bytes(&self.arena[start..start + len], bytes) {
+                        return Ok(Sym(sym));
+                    }
+                }
+                pos = (pos + 1) & mask;
+            }
         }
+        self.insert(h, bytes, interner)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert(&mut self, h: u64, bytes: &[u8], interner: &mut Interner) -> Result<Sym, FieldErr> {
         let s = std::str::from_utf8(bytes).map_err(|_| "not valid UTF-8".to_string())?;
         let sym = interner.intern(s);
-        self.0.insert(bytes.into(), sym.0);
+        if (self.entries.len() + 1) * 2 > self.slots.len() {
+            let cap = (self.slots.len() * 2).max(64);
+            let mut slots = vec![(0u64, 0u32); cap];
+            for &(sh, e) in self.slots.iter().filter(|(_, e)| *e != 0) {
+                let mut pos = sh as usize & (cap - 1);
+                while slots[pos].1 != 0 {
+                    pos = (pos + 1) & (cap - 1);
+                }
+                slots[pos] = (sh, e);
+            }
+            self.slots = slots;
+        }
+        self.entries.push((self.arena.len(), bytes.len(), sym.0));
+        self.arena.extend_from_slice(bytes);
+        let e = self.entries.len() as u32;
+        let mask = self.slots.len() - 1;
+        let mut pos = h as usize & mask;
+        while self.slots[pos].1 != 0 {
+            pos = (pos + 1) & mask;
+        }
+        self.slots[pos] = (h, e);
         Ok(sym)
     }
 }
@@ -460,6 +564,7 @@ fn bytes_of<'a>(kind: Kind, val: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&
     }
 }
 
+#[inline(always)]
 fn json_key(
     kind: Kind,
     val: &[u8],
@@ -483,6 +588,7 @@ fn json_key(
     }
 }
 
+#[inline(always)]
 fn json_ts(
     kind: Kind,
     val: &[u8],
@@ -492,6 +598,10 @@ fn json_ts(
 ) -> Result<Timestamp, FieldErr> {
     match (fmt, kind) {
         (_, Kind::Null) => Err("missing timestamp (null)".into()),
+        (TimestampFormat::Rfc3339, Kind::Str { escaped: false }) => match cache.fast(val) {
+            Some(ts) => Ok(ts),
+            None => cache.rfc3339(str_of(kind, val, scratch)?),
+        },
         (TimestampFormat::Rfc3339, Kind::Str { .. }) => cache.rfc3339(str_of(kind, val, scratch)?),
         (TimestampFormat::Rfc3339, k) => Err(format!(
             "expected an RFC 3339 timestamp string, found {}",
@@ -546,7 +656,7 @@ impl TsCache {
         {
             return None;
         }
-        if self.base.is_none() || b[..13] != self.prefix {
+        if self.base.is_none() || !json::eq_bytes(&b[..13], &self.prefix) {
             let mut hour = [0u8; 20];
             hour[..13].copy_from_slice(&b[..13]);
             hour[13..].copy_from_slice(b":00:00Z");
@@ -562,6 +672,14 @@ impl TsCache {
         let mut ms = self.base?
             + (m1 as i64 * 10 + m0 as i64) * 60_000
             + (s1 as i64 * 10 + s0 as i64) * 1_000;
+        // The common shape: milliseconds (`.fff`).
+        if b.len() == 24 && b[19] == b'.' {
+            let (f2, f1, f0) = (d(20), d(21), d(22));
+            if f2 > 9 || f1 > 9 || f0 > 9 {
+                return None;
+            }
+            return Some(ms + f2 as i64 * 100 + f1 as i64 * 10 + f0 as i64);
+        }
         let frac = &b[19..b.len() - 1];
         if !frac.is_empty() {
             let digits = frac.strip_prefix(b".")?;
@@ -616,6 +734,7 @@ pub fn ts_from_text(text: &str, fmt: TimestampFormat) -> Result<Timestamp, Field
     }
 }
 
+#[inline(always)]
 fn json_value(
     kind: Kind,
     val: &[u8],
@@ -649,6 +768,10 @@ fn json_value(
 
 /// Parses a decimal integer (optional leading `-`), refusing overflow.
 pub fn parse_int(b: &[u8]) -> Result<i64, FieldErr> {
+    // One digit (flags, labels, small counts) needs no loop.
+    if let [c @ b'0'..=b'9'] = *b {
+        return Ok((c - b'0') as i64);
+    }
     let (neg, digits) = match b.first() {
         Some(b'-') => (true, &b[1..]),
         _ => (false, b),
@@ -1028,6 +1151,31 @@ window = {{ kind = "tumbling", size = "1m" }}
         ] {
             let want = parse_rfc3339(odd).ok();
             assert_eq!(cache.rfc3339(odd).ok(), want, "{odd}");
+        }
+    }
+
+    mod sym_cache {
+        use super::super::SymCache;
+        use eddy_core::Interner;
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+
+        proptest! {
+            /// The cache hands out exactly the symbols of the interner, however the strings
+            /// collide or repeat (checked against a plain `HashMap`).
+            #[test]
+            fn same_symbols_as_a_hash_map(words in prop::collection::vec("[a-c0-9/_]{0,20}", 1..400)) {
+                let mut cache = SymCache::default();
+                let mut interner = Interner::new();
+                let mut want: HashMap<String, u32> = HashMap::new();
+                for w in words.iter().chain(words.iter().rev()) {
+                    let next = want.len() as u32;
+                    let id = *want.entry(w.clone()).or_insert(next);
+                    let got = cache.intern(w.as_bytes(), &mut interner).unwrap();
+                    prop_assert_eq!(got.0, id);
+                    prop_assert_eq!(interner.resolve(got), w.as_str());
+                }
+            }
         }
     }
 

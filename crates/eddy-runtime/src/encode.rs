@@ -31,6 +31,18 @@ pub struct Encoder {
     key_json: Vec<Vec<u8>>,
     /// CSV header cells for a model's predictions (empty without a model).
     prediction_columns: Vec<String>,
+    /// Per-event features objects (the same encoder the engine thread uses).
+    features: FeaturesJson,
+    /// Window bounds, floats and integers, already formatted.
+    bounds: NumText,
+    nums: NumText,
+    ints: NumText,
+    /// Window rows: `{"key":<key>,"feature":` by key id, and `<name>,"window_start":` by
+    /// feature, in padded arenas (see [`put`]).
+    window_key_text: Vec<u8>,
+    window_keys: Vec<(usize, usize)>,
+    window_feature_text: Vec<u8>,
+    window_features: Vec<(usize, usize)>,
 }
 
 /// Looks up (or fills) the cached JSON text of entry `i`.
@@ -98,64 +110,199 @@ pub fn write_feature_value(out: &mut Vec<u8>, v: &FeatureValue, interner: &Inter
     }
 }
 
+/// Appends `text[..len]`, copying a fixed 32-byte block when `text` has that many bytes (no
+/// `memcpy` call for short texts), then cutting back to `len`.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, text: &[u8], len: usize) {
+    if len <= 32 {
+        if let Some(block) = text.first_chunk::<32>() {
+            let n = out.len();
+            out.extend_from_slice(block);
+            out.truncate(n + len);
+            return;
+        }
+    }
+    out.extend_from_slice(&text[..len]);
+}
+
+/// Text of recently written numbers, direct-mapped by value: repeated values (a mean that did
+/// not change since the key's last event, small counts, the bounds of windows that close
+/// together) are copied instead of formatted again. The bytes are those of [`write_f64`] /
+/// [`write_i64`].
+#[derive(Debug, Clone)]
+pub struct NumText {
+    /// `(bits, len, text)`; `len == 0`: empty.
+    slots: Box<[(u64, u8, [u8; 32])]>,
+    scratch: Vec<u8>,
+}
+
+impl Default for NumText {
+    fn default() -> Self {
+        NumText {
+            slots: vec![(0, 0, [0; 32]); 1 << NumText::BITS].into_boxed_slice(),
+            scratch: Vec::with_capacity(32),
+        }
+    }
+}
+
+impl NumText {
+    const BITS: u32 = 11;
+
+    #[inline(always)]
+    fn index(bits: u64) -> usize {
+        (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::BITS)) as usize
+    }
+
+    /// [`write_f64`], through the cache.
+    #[inline]
+    pub fn f64(&mut self, out: &mut Vec<u8>, v: f64) {
+        if !v.is_finite() {
+            return out.extend_from_slice(b"null");
+        }
+        let bits = v.to_bits();
+        let slot = &mut self.slots[Self::index(bits)];
+        if slot.0 != bits || slot.1 == 0 {
+            self.scratch.clear();
+            write_f64(&mut self.scratch, v);
+            let t = &self.scratch[..];
+            if t.len() > 32 {
+                return out.extend_from_slice(t);
+            }
+            slot.2[..t.len()].copy_from_slice(t);
+            slot.0 = bits;
+            slot.1 = t.len() as u8;
+        }
+        put(out, &slot.2, slot.1 as usize);
+    }
+
+    /// [`write_i64`], through the cache.
+    #[inline]
+    pub fn i64(&mut self, out: &mut Vec<u8>, v: i64) {
+        let bits = v as u64;
+        let slot = &mut self.slots[Self::index(bits)];
+        if slot.0 != bits || slot.1 == 0 {
+            let mut b = itoa::Buffer::new();
+            let t = b.format(v).as_bytes();
+            slot.2[..t.len()].copy_from_slice(t);
+            slot.0 = bits;
+            slot.1 = t.len() as u8;
+        }
+        put(out, &slot.2, slot.1 as usize);
+    }
+}
+
 /// Encodes a per-event `{"<name>": value, ...}` features object without an [`Interner`]:
 /// it keeps its own copy of the JSON text of every interned string, fed in id order by
 /// [`FeaturesJson::push_strings`]. This lets the engine thread encode features while the
 /// reading thread keeps interning. The bytes are those of [`Encoder`]'s JSON output.
 #[derive(Debug, Clone)]
 pub struct FeaturesJson {
-    json_names: Vec<Vec<u8>>,
-    sym_json: Vec<Vec<u8>>,
+    /// `{"name":` for the first feature, `,"name":` for the others: `name_text[start..start +
+    /// len]` by feature.
+    name_text: Vec<u8>,
+    name_spans: Vec<(usize, usize)>,
+    /// The JSON text of every string and a comma (`"text",`), by id: `sym_text[start..start +
+    /// len]`.
+    sym_text: Vec<u8>,
+    sym_spans: Vec<(usize, usize)>,
+    nums: NumText,
+    ints: NumText,
+}
+
+/// Spare bytes at the end of a text arena, so that [`put`] may copy a fixed block.
+const ARENA_PAD: usize = 32;
+
+/// Appends a text to a padded arena (see [`put`]); returns its span.
+fn arena_push(arena: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> (usize, usize) {
+    let start = arena.len() - ARENA_PAD;
+    arena.truncate(start);
+    write(arena);
+    let span = (start, arena.len() - start);
+    arena.resize(arena.len() + ARENA_PAD, 0);
+    span
 }
 
 impl FeaturesJson {
     pub fn new(feature_names: &[String]) -> Self {
-        FeaturesJson {
-            json_names: feature_names
-                .iter()
-                .map(|n| {
-                    let mut v = Vec::new();
-                    write_str(&mut v, n.as_bytes());
+        let mut name_text = vec![0; ARENA_PAD];
+        let name_spans = feature_names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                arena_push(&mut name_text, |v| {
+                    v.push(if i == 0 { b'{' } else { b',' });
+                    write_str(v, n.as_bytes());
                     v.push(b':');
-                    v
                 })
-                .collect(),
-            sym_json: Vec::new(),
+            })
+            .collect();
+        FeaturesJson {
+            name_text,
+            name_spans,
+            sym_text: vec![0; ARENA_PAD],
+            sym_spans: Vec::new(),
+            nums: NumText::default(),
+            ints: NumText::default(),
         }
     }
 
     /// Number of strings known (the next string pushed gets this id).
     pub fn strings(&self) -> usize {
-        self.sym_json.len()
+        self.sym_spans.len()
     }
 
     /// Adds the strings with the next ids, in order.
     pub fn push_strings<'a>(&mut self, strings: impl IntoIterator<Item = &'a str>) {
         for s in strings {
-            let mut v = Vec::with_capacity(s.len() + 2);
-            write_str(&mut v, s.as_bytes());
-            self.sym_json.push(v);
+            let span = arena_push(&mut self.sym_text, |v| {
+                write_str(v, s.as_bytes());
+                v.push(b',');
+            });
+            self.sym_spans.push(span);
         }
     }
 
+    /// Appends a whole per-event row: the raw JSONL line with `"features":{...}` and then
+    /// `prediction` (as is) spliced in before its closing `}`, as [`Encoder::event_spliced`]
+    /// writes it. Returns false, writing nothing, if the line is not an object.
+    pub fn encode_row(
+        &mut self,
+        out: &mut Vec<u8>,
+        raw: &[u8],
+        row: &[FeatureValue],
+        prediction: &[u8],
+    ) -> bool {
+        if !splice_open(out, raw) {
+            return false;
+        }
+        out.extend_from_slice(b"\"features\":");
+        self.encode(out, row);
+        if !prediction.is_empty() {
+            out.extend_from_slice(prediction);
+        }
+        out.extend_from_slice(b"}\n");
+        true
+    }
+
     /// Appends the features object of `row`.
-    pub fn encode(&self, out: &mut Vec<u8>, row: &[FeatureValue]) {
-        out.push(b'{');
-        for (i, v) in row.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(&self.json_names[i]);
+    pub fn encode(&mut self, out: &mut Vec<u8>, row: &[FeatureValue]) {
+        out.reserve(256);
+        if row.is_empty() {
+            out.push(b'{');
+        }
+        for (&(ns, nl), v) in self.name_spans.iter().zip(row) {
+            put(out, &self.name_text[ns..], nl);
             match v {
                 FeatureValue::Seq(items) => {
                     out.push(b'[');
-                    for (j, x) in items.iter().enumerate() {
-                        if j > 0 {
-                            out.push(b',');
-                        }
+                    // Each item is followed by a comma; the last one becomes the `]`.
+                    for x in items {
                         match *x {
-                            Value::Str(s) => match self.sym_json.get(s.0 as usize) {
-                                Some(json) => out.extend_from_slice(json),
+                            Value::Str(s) => match self.sym_spans.get(s.0 as usize) {
+                                Some(&(start, len)) => {
+                                    put(out, &self.sym_text[start..], len);
+                                    continue;
+                                }
                                 None => out.extend_from_slice(b"null"), // unreachable when synced
                             },
                             Value::Null => out.extend_from_slice(b"null"),
@@ -163,14 +310,18 @@ impl FeaturesJson {
                                 out.extend_from_slice(if b { b"true" } else { b"false" })
                             }
                             Value::Int(i) => write_i64(out, i),
-                            Value::Float(f) => write_f64(out, f),
+                            Value::Float(f) => self.nums.f64(out, f),
                         }
+                        out.push(b',');
                     }
-                    out.push(b']');
+                    match out.last_mut() {
+                        Some(last) if !items.is_empty() => *last = b']',
+                        _ => out.push(b']'),
+                    }
                 }
                 FeatureValue::Null => out.extend_from_slice(b"null"),
-                FeatureValue::Int(i) => write_i64(out, *i),
-                FeatureValue::Num(f) => write_f64(out, *f),
+                FeatureValue::Int(i) => self.ints.i64(out, *i),
+                FeatureValue::Num(f) => self.nums.f64(out, *f),
             }
         }
         out.push(b'}');
@@ -205,14 +356,22 @@ fn trim_end(raw: &[u8]) -> &[u8] {
 
 /// Splices `,"<member>` … into a raw JSON object line before its closing `}`; the caller
 /// then appends the member's value and `}`. Returns false if the line does not end in `}`.
+#[inline]
 fn splice_open(out: &mut Vec<u8>, raw: &[u8]) -> bool {
-    let t = trim_end(raw);
+    let t = match raw.last() {
+        Some(b'}') => raw,
+        _ => trim_end(raw),
+    };
     let Some((&b'}', body)) = t.split_last() else {
         return false;
     };
     out.extend_from_slice(body);
     // An empty object `{}` takes no comma.
-    if trim_end(body).last() != Some(&b'{') {
+    let last = match body.last() {
+        Some(b'"' | b'0'..=b'9' | b'e' | b'l' | b']' | b'}') => None,
+        _ => trim_end(body).last(),
+    };
+    if last != Some(&b'{') {
         out.push(b',');
     }
     true
@@ -220,6 +379,16 @@ fn splice_open(out: &mut Vec<u8>, raw: &[u8]) -> bool {
 
 impl Encoder {
     pub fn new(format: OutputFormat, feature_names: &[String]) -> Encoder {
+        let mut window_feature_text = vec![0; ARENA_PAD];
+        let window_features = feature_names
+            .iter()
+            .map(|n| {
+                arena_push(&mut window_feature_text, |v| {
+                    write_str(v, n.as_bytes());
+                    v.extend_from_slice(b",\"window_start\":");
+                })
+            })
+            .collect();
         let json_names = feature_names
             .iter()
             .map(|n| {
@@ -237,6 +406,14 @@ impl Encoder {
             sym_json: Vec::new(),
             key_json: Vec::new(),
             prediction_columns: Vec::new(),
+            features: FeaturesJson::new(feature_names),
+            bounds: NumText::default(),
+            nums: NumText::default(),
+            ints: NumText::default(),
+            window_key_text: vec![0; ARENA_PAD],
+            window_keys: Vec::new(),
+            window_feature_text,
+            window_features,
         }
     }
 
@@ -245,15 +422,13 @@ impl Encoder {
     }
 
     fn features_object(&mut self, out: &mut Vec<u8>, row: &[FeatureValue], interner: &Interner) {
-        out.push(b'{');
-        for (i, v) in row.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(&self.json_names[i]);
-            self.feature_value_json(out, v, interner);
+        let known = self.features.strings();
+        if known < interner.len() {
+            self.features.push_strings(
+                (known..interner.len()).map(|id| interner.resolve(eddy_core::Sym(id as u32))),
+            );
         }
-        out.push(b'}');
+        self.features.encode(out, row);
     }
 
     /// Like [`write_feature_value`], with string values from the cache.
@@ -269,6 +444,8 @@ impl Encoder {
                 }
                 out.push(b']');
             }
+            FeatureValue::Num(f) => self.nums.f64(out, *f),
+            FeatureValue::Int(i) => self.ints.i64(out, *i),
             v => write_feature_value(out, v, interner),
         }
     }
@@ -312,7 +489,9 @@ impl Encoder {
         }
         out.extend_from_slice(b"\"features\":");
         out.extend_from_slice(features);
-        out.extend_from_slice(prediction);
+        if !prediction.is_empty() {
+            out.extend_from_slice(prediction);
+        }
         out.extend_from_slice(b"}\n");
         true
     }
@@ -431,27 +610,42 @@ impl Encoder {
 
     /// One window-close (or late update) row.
     pub fn window(&mut self, out: &mut Vec<u8>, r: &WindowRow, dec: &Decoder, interner: &Interner) {
-        let key = dec.key(r.key);
-        let bound = |out: &mut Vec<u8>, t: i64, csv: bool| {
+        let bound = |out: &mut Vec<u8>, t: i64, csv: bool, cache: &mut NumText| {
             if t == i64::MIN || t == i64::MAX {
                 if !csv {
                     out.extend_from_slice(b"null");
                 }
             } else {
-                write_i64(out, t);
+                cache.i64(out, t);
             }
         };
         match self.format {
             OutputFormat::Jsonl => {
-                out.extend_from_slice(b"{\"key\":");
-                self.key_json(out, r.key, dec);
-                out.extend_from_slice(b",\"feature\":");
-                let name = &self.json_names[r.feature];
-                out.extend_from_slice(&name[..name.len() - 1]);
-                out.extend_from_slice(b",\"window_start\":");
-                bound(out, r.start, false);
+                out.reserve(256);
+                // `{"key":<key>,"feature":`, then `<name>,"window_start":`.
+                let k = r.key.0 as usize;
+                while self.window_keys.len() <= k {
+                    let key = dec.key(eddy_core::KeyId(self.window_keys.len() as u32));
+                    let span = arena_push(&mut self.window_key_text, |v| {
+                        v.extend_from_slice(b"{\"key\":");
+                        write_str(v, key.as_bytes());
+                        v.extend_from_slice(b",\"feature\":");
+                    });
+                    self.window_keys.push(span);
+                }
+                let (ks, kl) = self.window_keys[k];
+                put(out, &self.window_key_text[ks..], kl);
+                match self.window_features.get(r.feature) {
+                    Some(&(fs, fl)) => put(out, &self.window_feature_text[fs..], fl),
+                    None => {
+                        let name = &self.json_names[r.feature];
+                        out.extend_from_slice(&name[..name.len() - 1]);
+                        out.extend_from_slice(b",\"window_start\":");
+                    }
+                }
+                bound(out, r.start, false, &mut self.bounds);
                 out.extend_from_slice(b",\"window_end\":");
-                bound(out, r.end, false);
+                bound(out, r.end, false, &mut self.bounds);
                 out.extend_from_slice(b",\"value\":");
                 self.feature_value_json(out, &r.value, interner);
                 out.extend_from_slice(if r.update {
@@ -461,13 +655,13 @@ impl Encoder {
                 });
             }
             OutputFormat::Csv => {
-                write_csv_cell(out, key.as_bytes());
+                write_csv_cell(out, dec.key(r.key).as_bytes());
                 out.push(b',');
                 write_csv_cell(out, self.names[r.feature].as_bytes());
                 out.push(b',');
-                bound(out, r.start, true);
+                bound(out, r.start, true, &mut self.bounds);
                 out.push(b',');
-                bound(out, r.end, true);
+                bound(out, r.end, true, &mut self.bounds);
                 out.push(b',');
                 match &r.value {
                     FeatureValue::Null => {}
@@ -590,6 +784,240 @@ mod tests {
             String::from_utf8(got).unwrap(),
             String::from_utf8(want).unwrap()
         );
+    }
+
+    mod differential {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A finite float drawn from several shapes: whole, small fractions, any bits.
+        fn float() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                (-1_000_000i64..1_000_000).prop_map(|i| i as f64),
+                (-100_000i64..100_000, 1u32..7).prop_map(|(i, d)| i as f64 / 10f64.powi(d as i32)),
+                any::<u64>()
+                    .prop_map(f64::from_bits)
+                    .prop_filter("finite", |f| f.is_finite()),
+                Just(-0.0),
+                Just(1e15),
+                Just(-1e16),
+            ]
+        }
+
+        /// ryu's shortest form of a float (`3.0` for whole numbers, `1e16`), as eddy has
+        /// always written them.
+        fn want_f64(v: f64) -> String {
+            if v.is_finite() {
+                ryu::Buffer::new().format_finite(v).to_string()
+            } else {
+                "null".to_string()
+            }
+        }
+
+        proptest! {
+            /// The cached numbers are the text of ryu and std's formatting, on first use
+            /// and on every repeat, whatever shares their slot.
+            #[test]
+            fn cached_numbers_are_serde_json_text(fs in prop::collection::vec(float(), 1..200),
+                                                   is in prop::collection::vec(any::<i64>(), 1..200)) {
+                let mut nums = NumText::default();
+                for &v in fs.iter().chain(fs.iter()).chain([f64::NAN, f64::INFINITY].iter()) {
+                    let mut out = b"x".to_vec();
+                    nums.f64(&mut out, v);
+                    prop_assert_eq!(String::from_utf8(out).unwrap(), format!("x{}", want_f64(v)));
+                }
+                let mut ints = NumText::default();
+                for &v in is.iter().chain(is.iter()).chain([0, -1, i64::MIN, i64::MAX].iter()) {
+                    let mut out = Vec::new();
+                    ints.i64(&mut out, v);
+                    prop_assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+                }
+            }
+
+            /// A features object is what serde_json (strings) and ryu (floats) write for the
+            /// same values, in order.
+            #[test]
+            fn features_object_is_serde_json_text(
+                strings in prop::collection::vec("[a-z/\"\\\\\u{1}\u{e9} ]{0,40}", 1..8),
+                rows in prop::collection::vec(prop::collection::vec(
+                    prop_oneof![
+                        Just(None),
+                        any::<i64>().prop_map(|i| Some((0u8, i, 0.0, Vec::new()))),
+                        float().prop_map(|f| Some((1u8, 0, f, Vec::new()))),
+                        prop::collection::vec(0usize..16, 0..12).prop_map(|v| Some((2u8, 0, 0.0, v))),
+                    ], 3), 1..20),
+            ) {
+                let mut interner = Interner::new();
+                let syms: Vec<_> = strings.iter().map(|s| interner.intern(s)).collect();
+                let names = vec!["n".to_string(), "p\"q".to_string(), "x".to_string()];
+                let mut fj = FeaturesJson::new(&names);
+                fj.push_strings((0..interner.len()).map(|i| interner.resolve(eddy_core::Sym(i as u32))));
+                let mut enc = Encoder::new(OutputFormat::Jsonl, &names);
+                for spec in &rows {
+                    let mut row = Vec::new();
+                    let mut want = Vec::new();
+                    for (name, v) in names.iter().zip(spec) {
+                        let (fv, text) = match v {
+                            None => (FeatureValue::Null, "null".to_string()),
+                            Some((0, i, _, _)) => (FeatureValue::Int(*i), i.to_string()),
+                            Some((1, _, f, _)) => (FeatureValue::Num(*f), want_f64(*f)),
+                            Some((_, _, _, items)) => {
+                                let mut vals = Vec::new();
+                                let mut texts = Vec::new();
+                                for &k in items {
+                                    let (val, t) = match k % 4 {
+                                        0 | 1 => {
+                                            let s = syms[k % syms.len()];
+                                            (Value::Str(s), serde_json::to_string(interner.resolve(s)).unwrap())
+                                        }
+                                        2 => (Value::Int(k as i64 - 7), (k as i64 - 7).to_string()),
+                                        _ => (Value::Float(k as f64 / 4.0), want_f64(k as f64 / 4.0)),
+                                    };
+                                    vals.push(val);
+                                    texts.push(t);
+                                }
+                                (FeatureValue::Seq(vals), format!("[{}]", texts.join(",")))
+                            }
+                        };
+                        row.push(fv);
+                        want.push(format!("{}:{}", serde_json::to_string(name).unwrap(), text));
+                    }
+                    let want = format!("{{{}}}", want.join(","));
+                    let mut got = Vec::new();
+                    fj.encode(&mut got, &row);
+                    prop_assert_eq!(String::from_utf8(got).unwrap(), want.clone());
+                    let mut got = Vec::new();
+                    enc.features_object(&mut got, &row, &interner);
+                    prop_assert_eq!(String::from_utf8(got).unwrap(), want);
+                }
+            }
+        }
+    }
+
+    mod splice {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Splicing a member into any object line (spacing, nesting, empty objects) gives
+            /// the object serde_json reads with that member added.
+            #[test]
+            fn spliced_lines_parse_to_the_object_plus_the_member(
+                members in prop::collection::vec(("[a-c]{1,3}", prop_oneof![
+                    Just(serde_json::json!(null)), Just(serde_json::json!(true)),
+                    Just(serde_json::json!(false)), any::<i32>().prop_map(|i| serde_json::json!(i)),
+                    "[a-z{}\\[\\] ]{0,5}".prop_map(|s| serde_json::json!(s)),
+                    Just(serde_json::json!([1, {"q": []}])), Just(serde_json::json!({})),
+                ]), 0..5),
+                pretty in any::<bool>(),
+                trailing in "[ \t\r]{0,3}",
+            ) {
+                let map: serde_json::Map<String, serde_json::Value> = members.into_iter().collect();
+                let obj = serde_json::Value::Object(map.clone());
+                let mut line = if pretty {
+                    serde_json::to_string_pretty(&obj).unwrap().replace('\n', " ")
+                } else {
+                    serde_json::to_string(&obj).unwrap()
+                };
+                line.push_str(&trailing);
+                let mut out = Vec::new();
+                prop_assert!(splice_open(&mut out, line.as_bytes()));
+                out.extend_from_slice(b"\"zz\":1}");
+                let got: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                let mut want = map.clone();
+                want.insert("zz".into(), serde_json::json!(1));
+                prop_assert_eq!(got, serde_json::Value::Object(want));
+                // A whole row, with features and a prediction.
+                let mut fj = FeaturesJson::new(&["n".to_string()]);
+                let mut row = Vec::new();
+                prop_assert!(fj.encode_row(&mut row, line.as_bytes(), &[FeatureValue::Int(7)], b",\"prediction\":0.5"));
+                prop_assert_eq!(row.last(), Some(&b'\n'));
+                let got: serde_json::Value = serde_json::from_slice(&row).unwrap();
+                let mut want = map;
+                want.insert("features".into(), serde_json::json!({"n": 7}));
+                want.insert("prediction".into(), serde_json::json!(0.5));
+                prop_assert_eq!(got, serde_json::Value::Object(want));
+                let mut none = Vec::new();
+                prop_assert!(!fj.encode_row(&mut none, b"[1]", &[FeatureValue::Int(7)], b""));
+                prop_assert!(none.is_empty());
+            }
+        }
+    }
+
+    mod window_rows {
+        use super::super::*;
+        use crate::spec::PipelineSpec;
+        use proptest::prelude::*;
+
+        const SPEC: &str = r#"
+[source]
+format = "jsonl"
+key = "k"
+timestamp = "t"
+timestamp_format = "epoch_ms"
+[[feature]]
+name = "n"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }
+[[feature]]
+name = "m"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }
+"#;
+
+        fn bound(t: i64) -> String {
+            if t == i64::MIN || t == i64::MAX {
+                "null".into()
+            } else {
+                t.to_string()
+            }
+        }
+
+        proptest! {
+            /// Window rows are the JSON serde_json (strings, integers) and ryu (floats) write.
+            #[test]
+            fn window_rows_are_serde_json_text(
+                keys in prop::collection::vec("[a-c\"\\\\\u{e9}]{1,6}", 1..6),
+                rows in prop::collection::vec((0usize..6, 0usize..2,
+                    prop_oneof![Just(i64::MIN), any::<i64>(), 0i64..2_000_000_000_000],
+                    prop_oneof![Just(i64::MAX), any::<i64>()],
+                    prop_oneof![Just(None), any::<i64>().prop_map(|i| Some(Ok(i))),
+                                (-1e6f64..1e6).prop_map(|f| Some(Err(f)))],
+                    any::<bool>()), 1..30),
+            ) {
+                let spec = PipelineSpec::parse(SPEC).unwrap();
+                let mut dec = Decoder::new(&spec.source, &spec.schema);
+                let mut interner = spec.interner.clone();
+                let mut ids = Vec::new();
+                for (i, k) in keys.iter().enumerate() {
+                    let line = format!("{{\"k\":{},\"t\":{}}}", serde_json::to_string(k).unwrap(), 1000 + i);
+                    let mut ev = eddy_core::Event::default();
+                    dec.decode(line.as_bytes(), 1, &mut ev, &mut interner).unwrap();
+                    ids.push(ev.key);
+                }
+                let names = vec!["n".to_string(), "q\"uote".to_string()];
+                let mut enc = Encoder::new(OutputFormat::Jsonl, &names);
+                for (k, f, start, end, v, update) in rows {
+                    let k = k % keys.len();
+                    let (value, text) = match v {
+                        None => (FeatureValue::Null, "null".to_string()),
+                        Some(Ok(i)) => (FeatureValue::Int(i), i.to_string()),
+                        Some(Err(x)) => (FeatureValue::Num(x), ryu::Buffer::new().format_finite(x).to_string()),
+                    };
+                    let r = WindowRow { key: ids[k], feature: f, start, end, value, update };
+                    let mut out = Vec::new();
+                    enc.window(&mut out, &r, &dec, &interner);
+                    let want = format!(
+                        "{{\"key\":{},\"feature\":{},\"window_start\":{},\"window_end\":{},\"value\":{},\"update\":{}}}\n",
+                        serde_json::to_string(dec.key(ids[k])).unwrap(),
+                        serde_json::to_string(&names[f]).unwrap(),
+                        bound(start), bound(end), text, update
+                    );
+                    prop_assert_eq!(dec.key(ids[k]), keys[k].as_str());
+                    prop_assert_eq!(String::from_utf8(out).unwrap(), want);
+                }
+            }
+        }
     }
 
     #[test]

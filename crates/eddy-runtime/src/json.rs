@@ -54,61 +54,195 @@ pub fn scan_object<F>(b: &[u8], mut member: F) -> Result<bool, SyntaxError>
 where
     F: FnMut(&[u8], Kind, &[u8]) -> Result<(), ()>,
 {
-    let mut s = Scanner { b, i: 0 };
-    s.ws();
-    if s.peek() != Some(b'{') {
-        return Err(s.err(if s.i >= b.len() {
-            "empty line"
-        } else {
-            "expected a JSON object starting with `{`"
-        }));
+    let mut obj = Object::open(b)?;
+    while let Some((ks, ke, _)) = obj.name(&[])? {
+        let (kind, vs, ve) = obj.value()?;
+        if member(&b[ks..ke], kind, &b[vs..ve]).is_err() {
+            return Ok(false);
+        }
     }
-    s.i += 1;
-    s.ws();
-    if s.peek() == Some(b'}') {
+    Ok(true)
+}
+
+/// A cursor over the top-level members of one JSON object (the line), validating as it goes:
+/// [`Object::name`] then [`Object::value`] for each member, until `name` returns `None` (the
+/// closing `}` and the rest of the line checked). The caller may stop at any member; the rest
+/// of the line is then not looked at. Errors are those (and at the positions) of
+/// [`scan_object`].
+pub struct Object<'a> {
+    s: Scanner<'a>,
+    /// No member read yet (just after `{`).
+    first: bool,
+    /// The span of the last member name, for [`SyntaxError::non_finite_key`].
+    key: (usize, usize),
+}
+
+impl<'a> Object<'a> {
+    /// Starts at the line's opening `{`.
+    #[inline]
+    pub fn open(b: &'a [u8]) -> Result<Self, SyntaxError> {
+        let mut s = Scanner { b, i: 0 };
+        s.ws();
+        if s.peek() != Some(b'{') {
+            return Err(s.err(if s.i >= b.len() {
+                "empty line"
+            } else {
+                "expected a JSON object starting with `{`"
+            }));
+        }
         s.i += 1;
-    } else {
-        loop {
-            s.ws();
-            if s.peek() != Some(b'"') {
-                return Err(s.err("expected a quoted member name"));
+        s.ws();
+        Ok(Object {
+            s,
+            first: true,
+            key: (0, 0),
+        })
+    }
+
+    /// Reads the next member's name and its `:`, returning the name's raw span (between the
+    /// quotes) and whether it is the guess, or `None` at the end of the object.
+    ///
+    /// `expect` is a guess at the raw name followed by its closing quote and the colon
+    /// (`name":`), or empty: when the line has exactly those bytes there, the name is not
+    /// scanned byte by byte. The guess must hold no `"`, `\` or control byte before its final
+    /// quote.
+    #[inline]
+    pub fn name(&mut self, expect: &[u8]) -> Result<Option<(usize, usize, bool)>, SyntaxError> {
+        let s = &mut self.s;
+        if self.first {
+            self.first = false;
+            if s.peek() == Some(b'}') {
+                s.i += 1;
+                return s.end().map(|()| None);
             }
-            let (ks, ke, _) = s.string()?;
-            s.ws();
-            if s.peek() != Some(b':') {
-                return Err(s.err("expected `:` after a member name"));
-            }
-            s.i += 1;
-            s.ws();
-            let (kind, vs, ve) = match s.value(0) {
-                Ok(x) => x,
-                Err(mut e) => {
-                    if e.msg == NON_FINITE {
-                        e.non_finite_key = Some((ks, ke));
+        } else {
+            // Compact JSON: `,"` (checked again below, as ever, when it is not).
+            match s.b.get(s.i..s.i + 2) {
+                Some(b",\"") => s.i += 1,
+                _ => {
+                    s.ws();
+                    match s.peek() {
+                        Some(b',') => s.i += 1,
+                        Some(b'}') => {
+                            s.i += 1;
+                            return s.end().map(|()| None);
+                        }
+                        None => return Err(s.err("unterminated object (missing `}`)")),
+                        _ => return Err(s.err("expected `,` or `}` after a member")),
                     }
-                    return Err(e);
+                    s.ws();
                 }
-            };
-            if member(&b[ks..ke], kind, &b[vs..ve]).is_err() {
-                return Ok(false);
             }
-            s.ws();
-            match s.peek() {
-                Some(b',') => s.i += 1,
-                Some(b'}') => {
-                    s.i += 1;
-                    break;
+        }
+        if s.peek() != Some(b'"') {
+            return Err(s.err("expected a quoted member name"));
+        }
+        let ks = s.i + 1;
+        debug_assert!(expect.is_empty() || expect.ends_with(b"\":"));
+        if !expect.is_empty() {
+            if let Some(x) = s.b.get(ks..ks + expect.len()) {
+                if eq_bytes(x, expect) {
+                    s.i = ks + expect.len();
+                    s.ws();
+                    let ke = ks + expect.len() - 2;
+                    self.key = (ks, ke);
+                    return Ok(Some((ks, ke, true)));
                 }
-                None => return Err(s.err("unterminated object (missing `}`)")),
-                _ => return Err(s.err("expected `,` or `}` after a member")),
+            }
+        }
+        let ke = s.string()?.1;
+        s.ws();
+        if s.peek() != Some(b':') {
+            return Err(s.err("expected `:` after a member name"));
+        }
+        s.i += 1;
+        s.ws();
+        self.key = (ks, ke);
+        Ok(Some((ks, ke, false)))
+    }
+
+    /// Reads the value of the member just named: its kind and span (strings: inside the
+    /// quotes).
+    #[inline]
+    pub fn value(&mut self) -> Result<(Kind, usize, usize), SyntaxError> {
+        // Strings, the common case, without a call.
+        match self.s.peek() {
+            Some(b'"') => {
+                let (vs, ve, escaped) = self.s.string()?;
+                Ok((Kind::Str { escaped }, vs, ve))
+            }
+            Some(b'0'..=b'9') => {
+                let start = self.s.i;
+                let int = self.s.number()?;
+                Ok((Kind::Num { int }, start, self.s.i))
+            }
+            _ => self.value_slow(),
+        }
+    }
+
+    #[inline(never)]
+    fn value_slow(&mut self) -> Result<(Kind, usize, usize), SyntaxError> {
+        match self.s.value(0) {
+            Ok(x) => Ok(x),
+            Err(mut e) => {
+                if e.msg == NON_FINITE {
+                    e.non_finite_key = Some(self.key);
+                }
+                Err(e)
             }
         }
     }
-    s.ws();
-    if s.i != b.len() {
-        return Err(s.err("unexpected data after the closing `}`"));
+}
+
+/// Byte equality for short slices, a word at a time and without a `memcmp` call.
+#[inline]
+pub fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
     }
-    Ok(true)
+    if n >= 8 {
+        load8(a, 0) == load8(b, 0)
+            && load8(a, n - 8) == load8(b, n - 8)
+            && (n <= 16 || a[8..n - 8] == b[8..n - 8])
+    } else if n >= 4 {
+        load4(a, 0) == load4(b, 0) && load4(a, n - 4) == load4(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+/// Whether every byte is ASCII, a word at a time (lines are a few hundred bytes: no tail loop).
+#[inline]
+pub fn is_ascii(b: &[u8]) -> bool {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let n = b.len();
+    if n < 8 {
+        return b.iter().all(|c| c.is_ascii());
+    }
+    let mut acc = load8(b, n - 8);
+    let mut i = 0;
+    while i + 8 <= n {
+        acc |= load8(b, i);
+        i += 8;
+    }
+    acc & HI == 0
+}
+
+/// The 8 bytes of `b` at `i` as a little-endian word (`i + 8 <= b.len()`).
+#[inline]
+pub fn load8(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The 4 bytes of `b` at `i` as a little-endian word (`i + 4 <= b.len()`).
+#[inline]
+pub fn load4(b: &[u8], i: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[i..i + 4]);
+    u32::from_le_bytes(w)
 }
 
 /// Bytes that end the fast path inside a string when reading, and that must be escaped when
@@ -131,8 +265,8 @@ static STRING_SPECIAL: [bool; 256] = {
 fn skip_plain(b: &[u8], mut i: usize) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+    while i + 8 <= b.len() {
+        let x = load8(b, i);
         let quote = x ^ (LO * b'"' as u64);
         let backslash = x ^ (LO * b'\\' as u64);
         // A byte is flagged when it is zero after the xor, or below 0x20; only the lowest
@@ -170,8 +304,28 @@ impl Scanner<'_> {
         }
     }
 
-    #[inline]
+    /// After the closing `}`: only whitespace may follow.
+    fn end(&mut self) -> Result<(), SyntaxError> {
+        self.ws();
+        if self.i != self.b.len() {
+            return Err(self.err("unexpected data after the closing `}`"));
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
     fn ws(&mut self) {
+        // Compact JSON has no whitespace between tokens: one test.
+        match self.b.get(self.i) {
+            Some(&c) if c > b' ' => return,
+            None => return,
+            _ => {}
+        }
+        self.ws_slow();
+    }
+
+    #[cold]
+    fn ws_slow(&mut self) {
         while let Some(&c) = self.b.get(self.i) {
             if c == b' ' || c == b'\t' || c == b'\r' || c == b'\n' {
                 self.i += 1;
@@ -182,10 +336,21 @@ impl Scanner<'_> {
     }
 
     /// At an opening quote; returns the content span and whether it has escapes.
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Result<(usize, usize, bool), SyntaxError> {
-        self.i += 1;
-        let start = self.i;
+        let start = self.i + 1;
+        let end = skip_plain(self.b, start);
+        if self.b.get(end) == Some(&b'"') {
+            self.i = end + 1;
+            return Ok((start, end, false));
+        }
+        self.i = end;
+        self.string_slow(start)
+    }
+
+    /// [`Scanner::string`] past its plain prefix (at `self.i`).
+    #[inline(never)]
+    fn string_slow(&mut self, start: usize) -> Result<(usize, usize, bool), SyntaxError> {
         let mut escaped = false;
         loop {
             self.i = skip_plain(self.b, self.i);
@@ -221,6 +386,7 @@ impl Scanner<'_> {
         }
     }
 
+    #[inline]
     fn number(&mut self) -> Result<bool, SyntaxError> {
         let b = self.b;
         let mut int = true;
@@ -598,7 +764,61 @@ mod tests {
             assert!(serde_json::from_str::<serde_json::Value>(VALID).is_ok());
         }
 
+        /// Members as scanned with a guess at every name, or the scan's error.
+        fn guessed(
+            s: &str,
+            guess: &[u8],
+        ) -> Result<Vec<(usize, usize, usize, usize)>, super::super::SyntaxError> {
+            let mut obj = super::super::Object::open(s.as_bytes())?;
+            let mut v = Vec::new();
+            while let Some((ks, ke, guessed)) = obj.name(guess)? {
+                let (_, vs, ve) = obj.value()?;
+                // A guess is taken only when the name is the guess.
+                if guessed {
+                    assert_eq!([&s.as_bytes()[ks..ke], b"\":"].concat(), guess);
+                }
+                v.push((ks, ke, vs, ve));
+            }
+            Ok(v)
+        }
+
         proptest! {
+            #[test]
+            fn guessed_names_change_nothing(s in r#"[{}\[\]":, ab01\-.eE\\ntrufls]{0,40}"#,
+                                            guess in prop::sample::select(vec!["a\":", "ab\":", "b\":", "\":", "e\":", "d\":"])) {
+                prop_assert_eq!(guessed(&s, guess.as_bytes()), guessed(&s, b""));
+            }
+
+            #[test]
+            fn guessed_names_on_valid_lines(pos in 0usize..VALID.len(), del in any::<bool>(),
+                                   c in prop::sample::select(vec!['{', '}', '"', ':', ',', '1', 'a', 'b', '\\', ' '])) {
+                let mut s = VALID.to_string();
+                if del {
+                    s.remove(pos);
+                } else {
+                    s.insert(pos, c);
+                }
+                for guess in ["a\":", "b\":", "d\":", "e\":"] {
+                    prop_assert_eq!(guessed(&s, guess.as_bytes()), guessed(&s, b""));
+                }
+            }
+
+            #[test]
+            fn is_ascii_is_std(mut v in prop::collection::vec(0u8..128, 0..80), at in any::<prop::sample::Index>(), high in 128u8..=255) {
+                prop_assert_eq!(super::super::is_ascii(&v), v.is_ascii());
+                if !v.is_empty() {
+                    let i = at.index(v.len());
+                    v[i] = high;
+                    prop_assert_eq!(super::super::is_ascii(&v), v.is_ascii());
+                }
+            }
+
+            #[test]
+            fn eq_bytes_is_slice_equality(a in prop::collection::vec(0u8..4, 0..40), b in prop::collection::vec(0u8..4, 0..40)) {
+                prop_assert_eq!(super::super::eq_bytes(&a, &b), a == b);
+                prop_assert!(super::super::eq_bytes(&a, &a.clone()));
+            }
+
             #[test]
             fn random_lines(s in r#"[{}\[\]":, ab01\-.eE\\ntrufls]{0,40}"#) {
                 agree(&s)?;

@@ -17,6 +17,7 @@ use crate::source::{Batch, ReaderSource, Source};
 use crate::spec::{OutputFormat, Pattern, PipelineSpec};
 use eddy_oip::remote::Counters;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -206,14 +207,21 @@ impl Pipeline {
             ..
         } = self;
         let tracker = WatermarkTracker::new(spec.watermark, source.partitions());
-        // JSONL in and out: the engine thread encodes each features object (it has spare
-        // time) and this thread splices it into the raw line.
-        let splice = outputs.enabled(OutputKind::Events) && encoder.splices(decoder.format());
+        // JSONL in and out: the engine thread builds each batch's per-event rows when it is
+        // keeping up (no other batch waiting for it); otherwise this thread does (same bytes).
+        // Not with a model server: a row is complete only when its score is back.
+        let splice = outputs.enabled(OutputKind::Events)
+            && encoder.splices(decoder.format())
+            && remote.is_none();
         let features_json = splice.then(|| {
             let names: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
             FeaturesJson::new(&names)
         });
+        // Batches decoded and not yet taken up by the engine thread: when some are waiting, the
+        // engine thread is the slower one and leaves the features objects to this thread.
+        let backlog = &AtomicUsize::new(0);
         let mut front = Front {
+            backlog,
             splice,
             synced: 0,
             decoder,
@@ -257,6 +265,7 @@ impl Pipeline {
                     tracker,
                     last_wm: i64::MIN,
                     features_json,
+                    backlog,
                     scorer: scorer.as_mut(),
                 };
                 for mut w in engine_rx {
@@ -429,10 +438,14 @@ struct Work {
     closed: Vec<WindowRow>,
     /// Strings interned while decoding this batch, in id order (for [`FeaturesJson`]).
     new_strings: Vec<Box<str>>,
-    /// Features objects encoded by the engine thread: record `i`'s is
-    /// `feat_json[feat_ends[i - 1]..feat_ends[i]]` (empty when it has no row).
+    /// Per-event rows (the raw line with its features object and prediction spliced in)
+    /// made by the engine thread: record `i`'s is `feat_json[feat_ends[i - 1]..feat_ends[i]]`
+    /// (empty when it has no row, or when the front thread is to make it).
     feat_json: Vec<u8>,
     feat_ends: Vec<usize>,
+    /// The engine thread made every per-event row of the batch: `feat_json` is the batch's
+    /// per-event output, in order.
+    rows_complete: bool,
     /// With a model: record `i`'s `,"prediction":...` is
     /// `pred_json[pred_ends[i - 1]..pred_ends[i]]` (empty when it has no row).
     pred_json: Vec<u8>,
@@ -448,6 +461,8 @@ struct EngineStage<'a> {
     tracker: WatermarkTracker,
     last_wm: i64,
     features_json: Option<FeaturesJson>,
+    /// See `Pipeline::run`.
+    backlog: &'a AtomicUsize,
     scorer: Option<&'a mut Scorer>,
 }
 
@@ -465,6 +480,21 @@ impl EngineStage<'_> {
         if let Some(fj) = &mut self.features_json {
             fj.push_strings(w.new_strings.iter().map(|s| &**s));
         }
+        // Another batch is already waiting: leave the features objects to the front thread
+        // (the bytes are the same either way).
+        let behind = self.backlog.fetch_sub(1, Ordering::Relaxed) > 1;
+        #[cfg(test)]
+        let behind = match tests::FEATURES_ON.load(Ordering::Relaxed) {
+            1 => false,
+            2 => true,
+            _ => behind,
+        };
+        let mut features_json = if behind {
+            None
+        } else {
+            self.features_json.as_mut()
+        };
+        w.rows_complete = features_json.is_some();
         let wm = self.tracker.on_processing_time(w.now);
         if wm > self.last_wm {
             self.last_wm = wm;
@@ -479,12 +509,7 @@ impl EngineStage<'_> {
             let outcome = self.engine.process(ev, &mut w.rows[i], &mut w.closed);
             w.outcomes.push((outcome, self.engine.watermark()));
             let has_row = matches!(outcome, Outcome::Accepted | Outcome::LateUpdated);
-            if let Some(fj) = &self.features_json {
-                if has_row {
-                    fj.encode(&mut w.feat_json, &w.rows[i]);
-                }
-                w.feat_ends.push(w.feat_json.len());
-            }
+            let pred_start = w.pred_json.len();
             if let Some(sc) = self.scorer.as_deref_mut() {
                 if has_row {
                     match sc.score(&w.rows[i], &mut w.pred_json) {
@@ -494,6 +519,19 @@ impl EngineStage<'_> {
                     }
                 }
                 w.pred_ends.push(w.pred_json.len());
+            }
+            if let Some(fj) = features_json.as_deref_mut() {
+                if has_row {
+                    // The whole per-event row; none (the front thread encodes it) if the
+                    // line is not an object.
+                    let rec = w.recs[i];
+                    let line = &w.batch.data[rec.start..rec.end];
+                    let prediction = &w.pred_json[pred_start..];
+                    if !fj.encode_row(&mut w.feat_json, line, &w.rows[i], prediction) {
+                        w.rows_complete = false;
+                    }
+                }
+                w.feat_ends.push(w.feat_json.len());
             }
             let wm = self.tracker.observe(w.batch.partition, ev.ts, w.now);
             if wm > self.last_wm {
@@ -506,6 +544,8 @@ impl EngineStage<'_> {
 
 /// This thread's side: decoding, encoding, counting.
 struct Front<'a> {
+    /// See `Pipeline::run`.
+    backlog: &'a AtomicUsize,
     /// Per-event rows are spliced from features objects encoded by the engine thread.
     splice: bool,
     /// How many interned strings the engine thread has been sent.
@@ -541,8 +581,8 @@ fn row_id(seq: u64, i: usize) -> u64 {
     (seq << 32) | i as u64
 }
 
-/// Writes one per-event row (spliced from the engine thread's features object when there is
-/// one) with its `prediction` fragment.
+/// Writes one per-event row: the one the engine thread made, if it made one, else encoded
+/// here with its `prediction` fragment.
 #[allow(clippy::too_many_arguments)]
 fn write_event(
     encoder: &mut Encoder,
@@ -553,22 +593,24 @@ fn write_event(
     i: usize,
     prediction: &[u8],
 ) {
-    let line = &w.batch.data[w.recs[i].start..w.recs[i].end];
-    let spliced = !w.feat_ends.is_empty() && {
+    if !w.feat_ends.is_empty() {
         let start = if i == 0 { 0 } else { w.feat_ends[i - 1] };
-        encoder.event_spliced(out, line, &w.feat_json[start..w.feat_ends[i]], prediction)
-    };
-    if !spliced {
-        encoder.event(
-            out,
-            line,
-            &w.events[i],
-            &w.rows[i],
-            prediction,
-            decoder,
-            interner,
-        );
+        let row = &w.feat_json[start..w.feat_ends[i]];
+        if !row.is_empty() {
+            out.extend_from_slice(row);
+            return;
+        }
     }
+    let line = &w.batch.data[w.recs[i].start..w.recs[i].end];
+    encoder.event(
+        out,
+        line,
+        &w.events[i],
+        &w.rows[i],
+        prediction,
+        decoder,
+        interner,
+    );
 }
 
 fn fmt_ts(ts: i64) -> String {
@@ -641,6 +683,7 @@ impl Front<'_> {
             );
             self.synced = n;
         }
+        self.backlog.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -658,6 +701,8 @@ impl Front<'_> {
         self.s.unscored += w.unscored_null_feature + w.unscored_model_error;
         let defer = self.remote.is_some();
         let mut waiting = 0;
+        // Every per-event row made by the engine thread: written as one block below.
+        let bulk = !defer && self.want_events && w.rows_complete;
         for (i, rec) in w.recs.iter().enumerate() {
             let line = &w.batch.data[rec.start..rec.end];
             let (outcome, wm) = w.outcomes[i];
@@ -671,7 +716,7 @@ impl Front<'_> {
                     self.s.emitted += 1;
                     if defer {
                         waiting += 1;
-                    } else if self.want_events {
+                    } else if self.want_events && !bulk {
                         let prediction: &[u8] = if w.pred_ends.is_empty() {
                             &[]
                         } else {
@@ -723,6 +768,11 @@ impl Front<'_> {
                     }
                 }
             }
+        }
+        if bulk {
+            outputs.write(OutputKind::Events, &self.bufs.events)?;
+            self.bufs.events.clear();
+            outputs.write(OutputKind::Events, &w.feat_json)?;
         }
         for r in w.closed.drain(..) {
             self.s.window_rows += 1;
@@ -1003,6 +1053,43 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
         );
     }
 
+    /// Tests may pin which thread makes the per-event rows (0: as loaded, 1: the engine
+    /// thread, 2: the front thread); the bytes are the same either way, so other tests running
+    /// meanwhile are not affected.
+    pub(super) static FEATURES_ON: AtomicUsize = AtomicUsize::new(0);
+
+    #[test]
+    fn either_thread_makes_the_same_rows() {
+        let mut input = String::new();
+        for i in 0..300u64 {
+            let t = 1_000_000 + i * 700;
+            match i % 40 {
+                5 => input.push_str("{\"k\":\"a\",\"t\":\n"),
+                9 => input.push_str(&format!("{{\"k\":\"a\",\"t\":{}}}\n", t - 200_000)),
+                13 => input.push_str(&format!("{{ \"k\" : \"b\" , \"t\" : {t} }}  \n")),
+                _ => input.push_str(&format!(
+                    "{{\"k\":\"{}\",\"t\":{t},\"x\":{}.5}}\n",
+                    ["a", "b\\\"q", "c"][i as usize % 3],
+                    i % 7
+                )),
+            }
+        }
+        let mut runs = Vec::new();
+        for mode in [1, 2] {
+            FEATURES_ON.store(mode, Ordering::Relaxed);
+            runs.push((run(&input, 1 << 20), run(&input, 200)));
+        }
+        FEATURES_ON.store(0, Ordering::Relaxed);
+        let (engine, front) = (&runs[0], &runs[1]);
+        assert!(!engine.0 .1.is_empty());
+        assert_eq!(engine, front);
+        assert_eq!(engine.0, engine.1);
+        for line in engine.0 .1.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(v["features"].is_object(), "{line}");
+        }
+    }
+
     #[test]
     fn empty_input_is_an_empty_run() {
         let (s, events, windows, late, dead) = run("", 1024);
@@ -1075,7 +1162,8 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
             }
         };
         let line = |t: u64| format!("{{\"k\":\"a\",\"t\":{t},\"x\":1}}\n").into_bytes();
-        tx.send([line(1_000), line(2_000), line(3_000)].concat()).unwrap();
+        tx.send([line(1_000), line(2_000), line(3_000)].concat())
+            .unwrap();
         wait_for(3);
         tx.send(line(4_000)).unwrap();
         wait_for(4);

@@ -65,6 +65,10 @@ pub struct ReaderSource<R> {
     bytes: u64,
     eof: bool,
     batch_bytes: usize,
+    /// Reads may wait until the batch is full: the reader is a regular file (or bytes in
+    /// memory), never a live stream. Such reads go straight into the batch's spare capacity,
+    /// without zeroing it first.
+    filling: bool,
 }
 
 impl<R: Read> ReaderSource<R> {
@@ -77,7 +81,15 @@ impl<R: Read> ReaderSource<R> {
             bytes: 0,
             eof: false,
             batch_bytes: BATCH_BYTES,
+            filling: false,
         }
+    }
+
+    /// Lets each read wait until the batch is full (for readers that are never live streams:
+    /// regular files, bytes in memory).
+    pub fn filling(mut self) -> Self {
+        self.filling = true;
+        self
     }
 
     /// Changes the batch size (tests use tiny batches to exercise line splitting).
@@ -93,7 +105,10 @@ impl ReaderSource<File> {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(ReaderSource::new(path.display().to_string(), f))
+        // A FIFO or a device may be a live stream: only regular files fill whole batches.
+        let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
+        let src = ReaderSource::new(path.display().to_string(), f);
+        Ok(if regular { src.filling() } else { src })
     }
 }
 
@@ -125,6 +140,27 @@ impl<R: Read> Source for ReaderSource<R> {
             }
             scanned = len;
             let want = (self.batch_bytes.max(len + 1) - len).max(64 * 1024);
+            if self.filling {
+                batch.data.reserve(want);
+                let n = match (&mut self.reader)
+                    .take(want as u64)
+                    .read_to_end(&mut batch.data)
+                {
+                    Ok(n) => n,
+                    Err(source) => {
+                        batch.data.truncate(len);
+                        return Err(RuntimeError::Read {
+                            name: self.name.clone(),
+                            source,
+                        });
+                    }
+                };
+                self.bytes += n as u64;
+                if n < want {
+                    self.eof = true;
+                }
+                continue;
+            }
             batch.data.resize(len + want, 0);
             let n = loop {
                 match self.reader.read(&mut batch.data[len..]) {
@@ -179,6 +215,25 @@ mod tests {
         }
         assert_eq!(src.bytes_read(), input.len() as u64);
         out
+    }
+
+    #[test]
+    fn filling_reads_give_the_same_lines() {
+        let input = b"a\nbb\r\n\nccc\ndddd";
+        for batch in [1, 2, 3, 5, 100, 1 << 20] {
+            let mut src = ReaderSource::new("mem", &input[..])
+                .with_batch_bytes(batch)
+                .filling();
+            let mut b = Batch::default();
+            let mut got = Vec::new();
+            while src.next_batch(&mut b).unwrap() {
+                for (n, l) in b.lines() {
+                    got.push((n, String::from_utf8(l.to_vec()).unwrap()));
+                }
+            }
+            assert_eq!(got, all_lines(input, batch), "batch {batch}");
+            assert_eq!(src.bytes_read(), input.len() as u64);
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn report(label: &str, s: &Summary, secs: f64) -> f64 {
 /// Runs `spec` over `data` in memory, outputs encoded and discarded.
 fn in_memory(spec: PipelineSpec, data: &[u8]) -> anyhow::Result<(Summary, f64, Pipeline)> {
     let mut pipeline = Pipeline::new(spec)?;
-    let mut source = ReaderSource::new("memory", data);
+    let mut source = ReaderSource::new("memory", data).filling();
     let mut outputs = Outputs::none();
     outputs.set(OutputKind::Events, "events", Box::new(std::io::sink()));
     outputs.set(OutputKind::Windows, "windows", Box::new(std::io::sink()));

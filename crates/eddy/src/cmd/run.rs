@@ -267,7 +267,7 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
     let model_dir = TempDir::new("run")?;
     spec.model = Some(fraud_model(&model_dir.0)?);
     let mut pipeline = Pipeline::new(spec)?;
-    let mut source = ReaderSource::new("generated fraud events", &data[..]);
+    let mut source = ReaderSource::new("generated fraud events", &data[..]).filling();
     let events = Sample(Rc::new(RefCell::new(SampleInner {
         max: args.sample,
         ..Default::default()
