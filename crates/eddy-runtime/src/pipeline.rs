@@ -11,7 +11,7 @@ use eddy_core::{Event, Interner};
 use crate::decode::Decoder;
 use crate::encode::{Encoder, FeaturesJson};
 use crate::error::{RuntimeError, SpecError, SpecErrors};
-use crate::score::{RemoteStage, Scorer, Unscored};
+use crate::score::{RemoteStage, Scorer};
 use crate::sink::{OutputKind, Outputs};
 use crate::source::{Batch, ReaderSource, Source};
 use crate::spec::{OutputFormat, Pattern, PipelineSpec};
@@ -241,6 +241,7 @@ impl Pipeline {
             held: VecDeque::new(),
             next_work: 0,
             works: IN_FLIGHT,
+            scorer: scorer.as_ref().map(Scorer::fork),
         };
         if front.encoder.format() == OutputFormat::Csv {
             front
@@ -446,8 +447,10 @@ struct Work {
     /// The engine thread made every per-event row of the batch: `feat_json` is the batch's
     /// per-event output, in order.
     rows_complete: bool,
-    /// With a model: record `i`'s `,"prediction":...` is
-    /// `pred_json[pred_ends[i - 1]..pred_ends[i]]` (empty when it has no row).
+    /// With an embedded model that the engine thread ran (`predicted`): record `i`'s
+    /// `,"prediction":...` is `pred_json[pred_ends[i - 1]..pred_ends[i]]` (empty when it has
+    /// no row).
+    predicted: bool,
     pred_json: Vec<u8>,
     pred_ends: Vec<usize>,
     scored: u64,
@@ -489,12 +492,19 @@ impl EngineStage<'_> {
             2 => true,
             _ => behind,
         };
-        let mut features_json = if behind {
+        let features_json = if behind {
             None
         } else {
             self.features_json.as_mut()
         };
         w.rows_complete = features_json.is_some();
+        // Behind, the engine thread leaves the embedded model to the front thread too.
+        w.predicted = false;
+        let scorer = if behind {
+            None
+        } else {
+            self.scorer.as_deref_mut()
+        };
         let wm = self.tracker.on_processing_time(w.now);
         if wm > self.last_wm {
             self.last_wm = wm;
@@ -508,38 +518,67 @@ impl EngineStage<'_> {
             let ev = &w.events[i];
             let outcome = self.engine.process(ev, &mut w.rows[i], &mut w.closed);
             w.outcomes.push((outcome, self.engine.watermark()));
-            let has_row = matches!(outcome, Outcome::Accepted | Outcome::LateUpdated);
-            let pred_start = w.pred_json.len();
-            if let Some(sc) = self.scorer.as_deref_mut() {
-                if has_row {
-                    match sc.score(&w.rows[i], &mut w.pred_json) {
-                        Ok(()) => w.scored += 1,
-                        Err(Unscored::NullFeature) => w.unscored_null_feature += 1,
-                        Err(_) => w.unscored_model_error += 1,
-                    }
-                }
-                w.pred_ends.push(w.pred_json.len());
-            }
-            if let Some(fj) = features_json.as_deref_mut() {
-                if has_row {
-                    // The whole per-event row; none (the front thread encodes it) if the
-                    // line is not an object.
-                    let rec = w.recs[i];
-                    let line = &w.batch.data[rec.start..rec.end];
-                    let prediction = &w.pred_json[pred_start..];
-                    if !fj.encode_row(&mut w.feat_json, line, &w.rows[i], prediction) {
-                        w.rows_complete = false;
-                    }
-                }
-                w.feat_ends.push(w.feat_json.len());
-            }
             let wm = self.tracker.observe(w.batch.partition, ev.ts, w.now);
             if wm > self.last_wm {
                 self.last_wm = wm;
                 self.engine.advance_watermark(wm, &mut w.closed);
             }
         }
+        if let Some(sc) = scorer {
+            w.score_with(sc);
+        }
+        if let Some(fj) = features_json {
+            for i in 0..n {
+                if has_row(w.outcomes[i].0) {
+                    // The whole per-event row; none (the front thread encodes it) if the
+                    // line is not an object.
+                    let rec = w.recs[i];
+                    let line = &w.batch.data[rec.start..rec.end];
+                    let prediction = fragment(w.predicted, &w.pred_json, &w.pred_ends, i);
+                    if !fj.encode_row(&mut w.feat_json, line, &w.rows[i], prediction) {
+                        w.rows_complete = false;
+                    }
+                }
+                w.feat_ends.push(w.feat_json.len());
+            }
+        }
     }
+}
+
+fn has_row(outcome: Outcome) -> bool {
+    matches!(outcome, Outcome::Accepted | Outcome::LateUpdated)
+}
+
+impl Work {
+    /// Scores every per-event row of the batch with the embedded model, in one call.
+    fn score_with(&mut self, scorer: &mut Scorer) {
+        let outcomes = &self.outcomes;
+        let c = scorer.score_batch(
+            &self.rows,
+            outcomes.len(),
+            |i| has_row(outcomes[i].0),
+            &mut self.pred_json,
+            &mut self.pred_ends,
+        );
+        self.predicted = true;
+        self.scored = c.scored;
+        self.unscored_null_feature = c.null_feature;
+        self.unscored_model_error = c.model_error;
+    }
+
+    /// Record `i`'s prediction fragment (empty without one).
+    fn prediction(&self, i: usize) -> &[u8] {
+        fragment(self.predicted, &self.pred_json, &self.pred_ends, i)
+    }
+}
+
+/// Record `i`'s piece of `json`, whose pieces end at `ends` (nothing when `!present`).
+fn fragment<'a>(present: bool, json: &'a [u8], ends: &[usize], i: usize) -> &'a [u8] {
+    if !present {
+        return &[];
+    }
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    &json[start..ends[i]]
 }
 
 /// This thread's side: decoding, encoding, counting.
@@ -562,6 +601,8 @@ struct Front<'a> {
     want_dead: bool,
     /// A server pattern: rows leave when the stage delivers their score.
     remote: Option<&'a mut RemoteStage>,
+    /// The embedded model, for the rows the engine thread left unscored (it was behind).
+    scorer: Option<Scorer>,
     /// Batches with rows waiting for scores, oldest first.
     held: VecDeque<Held>,
     next_work: u64,
@@ -593,13 +634,10 @@ fn write_event(
     i: usize,
     prediction: &[u8],
 ) {
-    if !w.feat_ends.is_empty() {
-        let start = if i == 0 { 0 } else { w.feat_ends[i - 1] };
-        let row = &w.feat_json[start..w.feat_ends[i]];
-        if !row.is_empty() {
-            out.extend_from_slice(row);
-            return;
-        }
+    let row = fragment(!w.feat_ends.is_empty(), &w.feat_json, &w.feat_ends, i);
+    if !row.is_empty() {
+        out.extend_from_slice(row);
+        return;
     }
     let line = &w.batch.data[w.recs[i].start..w.recs[i].end];
     encoder.event(
@@ -701,6 +739,14 @@ impl Front<'_> {
         self.s.unscored += w.unscored_null_feature + w.unscored_model_error;
         let defer = self.remote.is_some();
         let mut waiting = 0;
+        // The engine thread was behind and left the embedded model to this thread.
+        if let Some(sc) = self.scorer.as_mut().filter(|_| !w.predicted) {
+            w.score_with(sc);
+            self.s.scored += w.scored;
+            self.s.unscored_null_feature += w.unscored_null_feature;
+            self.s.unscored_model_error += w.unscored_model_error;
+            self.s.unscored += w.unscored_null_feature + w.unscored_model_error;
+        }
         // Every per-event row made by the engine thread: written as one block below.
         let bulk = !defer && self.want_events && w.rows_complete;
         for (i, rec) in w.recs.iter().enumerate() {
@@ -716,13 +762,10 @@ impl Front<'_> {
                     self.s.emitted += 1;
                     if defer {
                         waiting += 1;
-                    } else if self.want_events && !bulk {
-                        let prediction: &[u8] = if w.pred_ends.is_empty() {
-                            &[]
-                        } else {
-                            let start = if i == 0 { 0 } else { w.pred_ends[i - 1] };
-                            &w.pred_json[start..w.pred_ends[i]]
-                        };
+                        continue;
+                    }
+                    let prediction = w.prediction(i);
+                    if self.want_events && !bulk {
                         write_event(
                             self.encoder,
                             &mut self.bufs.events,
@@ -1088,6 +1131,69 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             assert!(v["features"].is_object(), "{line}");
         }
+    }
+
+    #[test]
+    fn either_thread_scores_the_same() {
+        let dir = std::env::temp_dir().join(format!("eddy-pipeline-score-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut m = eddy_learn::registry::build(
+            "logistic_regression",
+            &eddy_learn::registry::Params::new(),
+        )
+        .unwrap();
+        for i in 0..50 {
+            let x = [(i % 7) as f64, (i % 3) as f64];
+            m.learn_one(&x, f64::from(u8::from(x[0] > x[1] + 2.0)))
+                .unwrap();
+        }
+        m.save(&dir.join("m.json")).unwrap();
+        let spec = format!(
+            "{SPEC}[model]\npath = \"{}\"\ninputs = [\"sx\", \"n\"]\n",
+            dir.join("m.json").display()
+        );
+        let input: String = (0..200u64)
+            .map(|i| {
+                format!(
+                    "{{\"k\":\"{}\",\"t\":{},\"x\":{}}}\n",
+                    i % 3,
+                    1_000_000 + i * 900,
+                    i % 5
+                )
+            })
+            .collect();
+        let mut runs = Vec::new();
+        for (mode, batch) in [(1, 1 << 20), (2, 1 << 20), (2, 150)] {
+            FEATURES_ON.store(mode, Ordering::Relaxed);
+            let mut p = Pipeline::new(PipelineSpec::parse(&spec).unwrap()).unwrap();
+            let mut src = ReaderSource::new("mem", input.as_bytes()).with_batch_bytes(batch);
+            let events = Shared::default();
+            let mut o = Outputs::none();
+            o.set(OutputKind::Events, "mem", Box::new(events.clone()));
+            let mut clock = || 0;
+            let s = p
+                .run(&mut src, &mut o, RunHooks::with_clock(&mut clock))
+                .unwrap();
+            // Everything but the measured latency.
+            let rows: Vec<serde_json::Value> = String::from_utf8(events.0.borrow().clone())
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    let lat = v["prediction"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("latency_us");
+                    assert!(lat.is_some_and(|l| l.is_u64()), "{l}");
+                    v
+                })
+                .collect();
+            runs.push((s.scored, s.unscored, rows));
+        }
+        FEATURES_ON.store(0, Ordering::Relaxed);
+        assert_eq!(runs[0].0, 200);
+        assert_eq!(runs[0], runs[1]);
+        assert_eq!(runs[0], runs[2]);
     }
 
     #[test]
