@@ -241,19 +241,183 @@ impl Geo {
     }
 }
 
+/// What a sliding feature keeps of each matching event besides its timestamp: nothing for
+/// count, rate and recency, the numeric value for numeric aggregations, the whole value
+/// for last-N and distinct count (8, 16 or 24 bytes per kept event).
+trait Payload: Copy + std::fmt::Debug {
+    /// `v` is a matched value ([`Feat::matched`]): numeric (not NaN) for numeric kinds.
+    fn pack(v: Value) -> Self;
+    fn value(self) -> Value;
+}
+
+impl Payload for () {
+    #[inline]
+    fn pack(_: Value) -> Self {}
+    #[inline]
+    fn value(self) -> Value {
+        Value::Null
+    }
+}
+
+impl Payload for f64 {
+    #[inline]
+    fn pack(v: Value) -> Self {
+        num(v).unwrap_or(0.0)
+    }
+    #[inline]
+    fn value(self) -> Value {
+        Value::Float(self)
+    }
+}
+
+impl Payload for Value {
+    #[inline]
+    fn pack(v: Value) -> Self {
+        v
+    }
+    #[inline]
+    fn value(self) -> Value {
+        self
+    }
+}
+
+/// A pane accumulator of a sliding feature: a plain count for count and rate, Welford
+/// state for mean/variance/stddev (16 and 32 bytes with the start instead of 48), the
+/// general [`Acc`] otherwise. Adding and merging do exactly what [`Acc`] does.
+trait Pane: std::fmt::Debug + Sized {
+    fn fresh(feat: &mut Feat) -> Self;
+    fn recycle(self, feat: &mut Feat);
+    fn add(&mut self, ts: i64, v: Value, horizon: i64);
+    fn merge_into(&self, scratch: &mut Acc, horizon: i64);
+    /// Heap bytes beyond the pane itself.
+    fn extra_bytes(&self) -> usize;
+}
+
+impl Pane for u64 {
+    #[inline]
+    fn fresh(_: &mut Feat) -> Self {
+        0
+    }
+    #[inline]
+    fn recycle(self, _: &mut Feat) {}
+    #[inline]
+    fn add(&mut self, _: i64, _: Value, _: i64) {
+        *self += 1;
+    }
+    #[inline]
+    fn merge_into(&self, scratch: &mut Acc, _: i64) {
+        if let Acc::Count(t) = scratch {
+            *t += *self;
+        }
+    }
+    fn extra_bytes(&self) -> usize {
+        0
+    }
+}
+
+/// Welford pane state (`n`, mean, M2).
+#[derive(Debug, Clone, Copy)]
+struct Wf(u64, f64, f64);
+
+impl Pane for Wf {
+    #[inline]
+    fn fresh(_: &mut Feat) -> Self {
+        Wf(0, 0.0, 0.0)
+    }
+    #[inline]
+    fn recycle(self, _: &mut Feat) {}
+    #[inline]
+    fn add(&mut self, _: i64, v: Value, _: i64) {
+        if let Some(x) = num(v) {
+            let Wf(n, mean, m2) = self;
+            *n += 1;
+            let d = x - *mean;
+            *mean += d / *n as f64;
+            *m2 += d * (x - *mean);
+        }
+    }
+    #[inline]
+    fn merge_into(&self, scratch: &mut Acc, horizon: i64) {
+        let &Wf(n, mean, m2) = self;
+        scratch.merge(&Acc::Welford { n, mean, m2 }, horizon);
+    }
+    fn extra_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl Pane for Acc {
+    fn fresh(feat: &mut Feat) -> Self {
+        feat.take_acc()
+    }
+    fn recycle(self, feat: &mut Feat) {
+        feat.give_acc(self);
+    }
+    #[inline]
+    fn add(&mut self, ts: i64, v: Value, horizon: i64) {
+        Acc::add(self, ts, v, horizon);
+    }
+    #[inline]
+    fn merge_into(&self, scratch: &mut Acc, horizon: i64) {
+        scratch.merge(self, horizon);
+    }
+    fn extra_bytes(&self) -> usize {
+        self.bytes() - std::mem::size_of::<Acc>()
+    }
+}
+
 /// Per-key state of a sliding feature (its geometry is in [`Feat::geo`]).
 #[derive(Debug)]
-struct Sliding {
+struct Sliding<P, A> {
     /// Matching events sorted by ts (ties in arrival order).
-    entries: VecDeque<(i64, Value)>,
+    entries: VecDeque<(i64, P)>,
     /// Index of the first entry with `ts > max_ts - size`.
     live: usize,
     max_ts: i64,
     run: Run,
     /// Panes `(start, acc)` sorted by start.
-    panes: VecDeque<(i64, Acc)>,
+    panes: VecDeque<(i64, A)>,
     /// Every window with `end <= fired_to` has been handled.
     fired_to: i64,
+}
+
+impl<P, A> Sliding<P, A> {
+    fn new(run: Run) -> Self {
+        Sliding {
+            entries: VecDeque::new(),
+            live: 0,
+            max_ts: i64::MIN,
+            run,
+            panes: VecDeque::new(),
+            fired_to: i64::MIN,
+        }
+    }
+
+    fn bytes(&self) -> usize
+    where
+        A: Pane,
+    {
+        self.entries.capacity() * std::mem::size_of::<(i64, P)>()
+            + match &self.run {
+                Run::Mono { dq, .. } => dq.capacity() * 16 + 32,
+                Run::Distinct(m) => m.capacity() * 24 + 32,
+                _ => 0,
+            }
+            + self.panes.capacity() * std::mem::size_of::<(i64, A)>()
+            + self
+                .panes
+                .iter()
+                .map(|(_, a)| a.extra_bytes())
+                .sum::<usize>()
+    }
+
+    /// Reads the words an event is about to use (see [`touch`]).
+    #[inline]
+    fn touch(&self) -> i64 {
+        self.entries.get(self.live).map_or(0, |e| e.0)
+            ^ self.entries.back().map_or(0, |e| e.0)
+            ^ self.panes.back().map_or(0, |p| p.0)
+    }
 }
 
 #[derive(Debug)]
@@ -265,17 +429,40 @@ struct Global {
     boundary: i64,
 }
 
+/// A feature's per-key state. Sliding states are typed by what they keep per event and
+/// per pane (see [`Payload`], [`Pane`]).
 #[derive(Debug)]
 enum Kind {
-    Sliding(Sliding),
+    /// count, rate
+    SlCount(Sliding<(), u64>),
+    /// mean, variance, stddev
+    SlWelford(Sliding<f64, Wf>),
+    /// sum, min, max
+    SlNum(Sliding<f64, Acc>),
+    /// recency
+    SlTs(Sliding<(), Acc>),
+    /// last-N, distinct count
+    SlVal(Sliding<Value, Acc>),
     Windows(VecDeque<Win>),
     Global(Global),
 }
 
+/// Calls `$body` with `$s` bound to the sliding state of any sliding kind.
+macro_rules! on_sliding {
+    ($kind:expr, $s:ident => $body:expr, $other:pat => $else:expr) => {
+        match $kind {
+            Kind::SlCount($s) => $body,
+            Kind::SlWelford($s) => $body,
+            Kind::SlNum($s) => $body,
+            Kind::SlTs($s) => $body,
+            Kind::SlVal($s) => $body,
+            $other => $else,
+        }
+    };
+}
+
 #[derive(Debug)]
 struct FeatState {
-    /// Earliest event time at which this feature needs its timer handler.
-    need: i64,
     kind: Kind,
 }
 
@@ -393,8 +580,11 @@ pub struct FeatureEngine {
     states: Vec<FeatState>,
     /// The online store, flat like `states`.
     latest: Vec<FeatureValue>,
-    /// Per key: earliest live timer in the queue (`NO_TIMER`: none).
-    key_timer: Vec<i64>,
+    /// Per key, `features + 1` words: the earliest live timer of the key in the queue,
+    /// then for each feature the earliest time it needs its timer handler (`NO_TIMER`:
+    /// none). Kept apart from the states so that a timer pop reads one small record and
+    /// then only the states that are due.
+    timer_rec: Vec<i64>,
     seen: Vec<bool>,
     num_keys: usize,
     /// At most one live timer per key: `(time, key)`.
@@ -497,7 +687,7 @@ impl FeatureEngine {
             wm: i64::MIN,
             states: Vec::new(),
             latest: Vec::new(),
-            key_timer: Vec::new(),
+            timer_rec: Vec::new(),
             seen: Vec::new(),
             num_keys: 0,
             timers: RadixHeap::new(),
@@ -540,7 +730,7 @@ impl FeatureEngine {
         let k = ev.key.0 as usize;
         if k >= self.seen.len() {
             self.seen.resize(k + 1, false);
-            self.key_timer.resize(k + 1, NO_TIMER);
+            self.timer_rec.resize((k + 1) * (nf + 1), NO_TIMER);
             self.latest.resize((k + 1) * nf, FeatureValue::Null);
             let feats = &self.feats;
             let mut i = self.states.len();
@@ -557,7 +747,11 @@ impl FeatureEngine {
         let states = &mut self.states[k * nf..(k + 1) * nf];
         let latest = &mut self.latest[k * nf..(k + 1) * nf];
         touch(states, latest);
-        let key_timer = &mut self.key_timer[k];
+        let Some((key_timer, needs)) =
+            self.timer_rec[k * (nf + 1)..(k + 1) * (nf + 1)].split_first_mut()
+        else {
+            return Outcome::Late; // unreachable: the record was sized above
+        };
         let mut ctx = Ctx {
             wm,
             lat,
@@ -571,13 +765,15 @@ impl FeatureEngine {
             let st = &mut states[f];
             let m = feat.matched(ev);
             let out = &mut row[f];
-            let need = match &mut st.kind {
-                Kind::Sliding(s) => sliding_event(feat, s, ts, m, out, &mut ctx, late),
+            let need = on_sliding!(&mut st.kind,
+            s => sliding_event(feat, s, ts, m, out, &mut ctx, late),
+            k => match k {
                 Kind::Windows(w) => windows_event(feat, w, ts, m, out, &mut ctx),
                 Kind::Global(g) => global_event(feat, g, ts, m, out, &mut ctx),
-            };
-            if need < st.need {
-                st.need = need;
+                _ => NO_TIMER,
+            });
+            if need < needs[f] {
+                needs[f] = need;
                 if need < *key_timer {
                     *key_timer = need;
                     self.timers.push(need, ev.key.0);
@@ -603,9 +799,15 @@ impl FeatureEngine {
         let nf = self.feats.len();
         while let Some((t, key)) = self.timers.pop_le(wm) {
             let k = key as usize;
-            match self.key_timer.get(k) {
-                Some(&kt) if kt == t => {}
-                _ => continue, // stale
+            let Some((key_timer, needs)) = self
+                .timer_rec
+                .get_mut(k * (nf + 1)..(k + 1) * (nf + 1))
+                .and_then(|r| r.split_first_mut())
+            else {
+                continue;
+            };
+            if *key_timer != t {
+                continue; // stale
             }
             let Some(states) = self.states.get_mut(k * nf..(k + 1) * nf) else {
                 continue;
@@ -619,18 +821,23 @@ impl FeatureEngine {
                 closed,
             };
             let mut next = NO_TIMER;
-            for (f, (st, feat)) in states.iter_mut().zip(self.feats.iter_mut()).enumerate() {
-                if st.need <= wm {
+            for (f, need) in needs.iter_mut().enumerate() {
+                if *need <= wm {
+                    let (Some(st), Some(feat)) = (states.get_mut(f), self.feats.get_mut(f)) else {
+                        continue;
+                    };
                     ctx.feature = f;
-                    st.need = match &mut st.kind {
-                        Kind::Sliding(s) => sliding_timer(feat, s, &mut ctx),
+                    *need = on_sliding!(&mut st.kind,
+                    s => sliding_timer(feat, s, &mut ctx),
+                    k => match k {
                         Kind::Windows(w) => windows_timer(feat, w, &mut ctx),
                         Kind::Global(g) => global_timer(feat, g, &mut ctx),
-                    };
+                        _ => NO_TIMER,
+                    });
                 }
-                next = next.min(st.need);
+                next = next.min(*need);
             }
-            self.key_timer[k] = next;
+            *key_timer = next;
             if next != NO_TIMER {
                 self.timers.push(next, key);
             }
@@ -662,7 +869,7 @@ impl FeatureEngine {
     pub fn state_bytes(&self) -> usize {
         let mut total = self.timers.bytes()
             + self.seen.capacity()
-            + self.key_timer.capacity() * 8
+            + self.timer_rec.capacity() * 8
             + self.states.capacity() * std::mem::size_of::<FeatState>()
             + self.latest.capacity() * std::mem::size_of::<FeatureValue>();
         for v in &self.latest {
@@ -672,20 +879,9 @@ impl FeatureEngine {
         }
         {
             for st in &self.states {
-                total += match &st.kind {
-                    Kind::Sliding(s) => {
-                        s.entries.capacity() * std::mem::size_of::<(i64, Value)>()
-                            + match &s.run {
-                                Run::Mono { dq, .. } => dq.capacity() * 16 + 32,
-                                Run::Distinct(m) => m.capacity() * 24 + 32,
-                                _ => 0,
-                            }
-                            + s.panes.capacity() * std::mem::size_of::<(i64, Acc)>()
-                            + s.panes
-                                .iter()
-                                .map(|(_, a)| a.bytes() - std::mem::size_of::<Acc>())
-                                .sum::<usize>()
-                    }
+                total += on_sliding!(&st.kind,
+                s => s.bytes(),
+                k => match k {
                     Kind::Windows(w) => {
                         w.capacity() * std::mem::size_of::<Win>()
                             + w.iter()
@@ -693,7 +889,8 @@ impl FeatureEngine {
                                 .sum::<usize>()
                     }
                     Kind::Global(g) => g.acc.bytes() - std::mem::size_of::<Acc>(),
-                };
+                    _ => 0,
+                });
             }
         }
         total
@@ -707,19 +904,13 @@ impl FeatureEngine {
 fn touch(states: &[FeatState], latest: &[FeatureValue]) {
     let mut acc = 0i64;
     for st in states {
-        match &st.kind {
-            Kind::Sliding(s) => {
-                acc ^= s.entries.get(s.live).map_or(0, |e| e.0);
-                acc ^= s.entries.back().map_or(0, |e| e.0);
-                acc ^= s.panes.back().map_or(0, |p| p.0);
-            }
-            Kind::Windows(w) => acc ^= w.back().map_or(0, |w| w.start),
-            Kind::Global(g) => {
-                if let Acc::Recency(l) = &g.acc {
-                    acc ^= l.back().copied().unwrap_or(0);
-                }
-            }
-        }
+        acc ^= on_sliding!(&st.kind,
+        s => s.touch(),
+        k => match k {
+            Kind::Windows(w) => w.back().map_or(0, |w| w.start),
+            Kind::Global(Global { acc: Acc::Recency(l), .. }) => l.back().copied().unwrap_or(0),
+            _ => 0,
+        });
     }
     for v in latest {
         if let FeatureValue::Seq(x) = v {
@@ -750,14 +941,17 @@ fn new_state(feat: &Feat) -> FeatState {
                 AggKind::DistinctCount { .. } => Run::Distinct(Box::default()),
                 _ => Run::Plain,
             };
-            Kind::Sliding(Sliding {
-                entries: VecDeque::new(),
-                live: 0,
-                max_ts: i64::MIN,
-                run,
-                panes: VecDeque::new(),
-                fired_to: i64::MIN,
-            })
+            match feat.agg {
+                AggKind::Count | AggKind::Rate { .. } => Kind::SlCount(Sliding::new(run)),
+                AggKind::Mean | AggKind::Variance | AggKind::Stddev => {
+                    Kind::SlWelford(Sliding::new(run))
+                }
+                AggKind::Sum | AggKind::Min | AggKind::Max => Kind::SlNum(Sliding::new(run)),
+                AggKind::Recency => Kind::SlTs(Sliding::new(run)),
+                AggKind::LastN { .. } | AggKind::DistinctCount { .. } => {
+                    Kind::SlVal(Sliding::new(run))
+                }
+            }
         }
         WindowSpec::Tumbling { .. } | WindowSpec::Session { .. } => Kind::Windows(VecDeque::new()),
         WindowSpec::Global { .. } => Kind::Global(Global {
@@ -767,10 +961,7 @@ fn new_state(feat: &Feat) -> FeatState {
             boundary: i64::MIN,
         }),
     };
-    FeatState {
-        need: NO_TIMER,
-        kind,
-    }
+    FeatState { kind }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -851,11 +1042,11 @@ impl Run {
     }
 }
 
-impl Sliding {
+impl<P: Payload, A: Pane> Sliding<P, A> {
     /// Moves the start of the live region past every entry with `ts <= cutoff`.
     fn evict_live(&mut self, cutoff: i64) {
         while self.live < self.entries.len() && self.entries[self.live].0 <= cutoff {
-            let v = self.entries[self.live].1;
+            let v = self.entries[self.live].1.value();
             self.live += 1;
             let remaining = self.entries.len() - self.live;
             self.run.remove(v, remaining);
@@ -892,27 +1083,12 @@ impl Sliding {
     fn merge_window(&self, scratch: &mut Acc, start: i64, end: i64, horizon: i64) -> usize {
         scratch.reset();
         let mut n = 0;
-        if let Acc::Count(total) = scratch {
-            // count and rate (the common case): a plain sum, no per-pane dispatch
-            for (p, acc) in &self.panes {
-                if *p >= end {
-                    break;
-                }
-                if *p >= start {
-                    if let Acc::Count(c) = acc {
-                        *total += c;
-                    }
-                    n += 1;
-                }
-            }
-            return n;
-        }
         for (p, acc) in &self.panes {
             if *p >= end {
                 break;
             }
             if *p >= start {
-                scratch.merge(acc, horizon);
+                acc.merge_into(scratch, horizon);
                 n += 1;
             }
         }
@@ -921,9 +1097,9 @@ impl Sliding {
 }
 
 /// Applies an event to a sliding feature; writes the per-event value; returns a timer need.
-fn sliding_event(
+fn sliding_event<P: Payload, A: Pane>(
     feat: &mut Feat,
-    s: &mut Sliding,
+    s: &mut Sliding<P, A>,
     ts: i64,
     m: Option<Value>,
     out: &mut FeatureValue,
@@ -941,7 +1117,7 @@ fn sliding_event(
     // ---- per-event value
     if in_order {
         if let Some(v) = m {
-            s.entries.push_back((ts, v));
+            s.entries.push_back((ts, P::pack(v)));
             s.run.add(ts, v);
         }
         let live_len = s.entries.len() - s.live;
@@ -959,7 +1135,7 @@ fn sliding_event(
             (Run::Plain, AggKind::LastN { n }) => {
                 let seq = crate::agg::seq_mut(out);
                 let from = s.entries.len() - live_len.min(*n);
-                seq.extend(s.entries.range(from..).map(|&(_, v)| v));
+                seq.extend(s.entries.range(from..).map(|&(_, v)| v.value()));
             }
             (Run::Plain, AggKind::Recency) => {
                 *out = match s.entries.back() {
@@ -976,7 +1152,7 @@ fn sliding_event(
                 .iter()
                 .rposition(|&(t, _)| t <= ts)
                 .map_or(0, |p| p + 1);
-            insert_at(&mut s.entries, pos, (ts, v));
+            insert_at(&mut s.entries, pos, (ts, P::pack(v)));
             if ts > new_max.saturating_sub(size) {
                 s.run.add(ts, v);
             } else {
@@ -996,7 +1172,7 @@ fn sliding_event(
     if existed {
         idx -= 1;
     } else {
-        let acc = feat.take_acc();
+        let acc = A::fresh(feat);
         insert_at(&mut s.panes, idx, (pstart, acc));
     }
     if let Some(v) = m {
@@ -1027,7 +1203,7 @@ fn sliding_event(
 /// Index of the first entry with `ts > bound`, given that every entry from `from` on is
 /// after `bound`: a short backward scan (O(disorder), cache friendly), falling back to a
 /// binary search when the distance is large.
-fn first_after(entries: &VecDeque<(i64, Value)>, from: usize, bound: i64) -> usize {
+fn first_after<P>(entries: &VecDeque<(i64, P)>, from: usize, bound: i64) -> usize {
     let mut j = from.min(entries.len());
     for _ in 0..32 {
         if j == 0 || entries[j - 1].0 <= bound {
@@ -1035,7 +1211,7 @@ fn first_after(entries: &VecDeque<(i64, Value)>, from: usize, bound: i64) -> usi
         }
         j -= 1;
     }
-    entries.partition_point(|&(t, _)| t <= bound).min(j)
+    entries.partition_point(|e| e.0 <= bound).min(j)
 }
 
 /// The exact value over `(ts - size, ts]` for an event older than the key's maximum.
@@ -1045,7 +1221,12 @@ fn first_after(entries: &VecDeque<(i64, Value)>, from: usize, bound: i64) -> usi
 /// the entries after `ts` and the entries between `ts - size` and the live region — both
 /// O(disorder); last-N and recency read at most `n` / one entry before `hi`. Min, max and
 /// distinct count scan `[lo, hi)`: O(window contents), paid only by out-of-order events.
-fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureValue) {
+fn out_of_order_value<P: Payload, A>(
+    feat: &mut Feat,
+    s: &Sliding<P, A>,
+    ts: i64,
+    out: &mut FeatureValue,
+) {
     let size = feat.geo.size;
     let hi = first_after(&s.entries, s.entries.len(), ts);
     let lo_bound = ts.saturating_sub(size);
@@ -1059,11 +1240,11 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
             let mut sum = if hi < s.live { 0.0 } else { *x };
             for &(_, v) in s.entries.range(hi.max(s.live)..) {
                 if hi >= s.live {
-                    sum -= num(v).unwrap_or(0.0);
+                    sum -= num(v.value()).unwrap_or(0.0);
                 }
             }
             for &(_, v) in s.entries.range(lo..s.live.min(hi)) {
-                sum += num(v).unwrap_or(0.0);
+                sum += num(v.value()).unwrap_or(0.0);
             }
             *out = FeatureValue::Num(if hi == lo { 0.0 } else { sum });
         }
@@ -1080,12 +1261,12 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
                 let mut remaining = s.entries.len() - s.live;
                 for &(_, v) in s.entries.range(hi..) {
                     remaining = remaining.saturating_sub(1);
-                    w.remove(v, remaining);
+                    w.remove(v.value(), remaining);
                 }
                 w
             };
             for &(t, v) in s.entries.range(lo..s.live.min(hi)) {
-                w.add(t, v);
+                w.add(t, v.value());
             }
             if let Run::Welford { n, mean, m2 } = w {
                 *out = welford_value(k, n, mean, m2);
@@ -1095,7 +1276,7 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
         (Run::Plain, AggKind::LastN { n }) => {
             let seq = crate::agg::seq_mut(out);
             let from = hi - (hi - lo).min(*n);
-            seq.extend(s.entries.range(from..hi).map(|&(_, v)| v));
+            seq.extend(s.entries.range(from..hi).map(|&(_, v)| v.value()));
         }
         (Run::Plain, AggKind::Recency) => {
             *out = if hi > lo {
@@ -1109,7 +1290,7 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
             let scratch = &mut feat.scratch;
             scratch.reset();
             for &(t, v) in s.entries.range(lo..hi) {
-                scratch.add(t, v, ts);
+                scratch.add(t, v.value(), ts);
             }
             scratch.result(&feat.agg, ctx, out);
         }
@@ -1117,12 +1298,12 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
 }
 
 /// Everything this sliding state will need next: a firing, a pane drop or a final prune.
-fn sliding_need(s: &Sliding, g: &Geo, lat: i64) -> i64 {
+fn sliding_need<P: Payload, A: Pane>(s: &Sliding<P, A>, g: &Geo, lat: i64) -> i64 {
     sliding_need_given(s, g, lat, s.next_fire(g))
 }
 
 /// [`sliding_need`] with `s.next_fire()` already known.
-fn sliding_need_given(s: &Sliding, g: &Geo, lat: i64, next_fire: Option<i64>) -> i64 {
+fn sliding_need_given<P, A>(s: &Sliding<P, A>, g: &Geo, lat: i64, next_fire: Option<i64>) -> i64 {
     let mut need = next_fire.map_or(NO_TIMER, |e| e.saturating_sub(1));
     if let Some(&(p, _)) = s.panes.front() {
         need = need.min(g.pane_drop_time(p, lat));
@@ -1132,7 +1313,11 @@ fn sliding_need_given(s: &Sliding, g: &Geo, lat: i64, next_fire: Option<i64>) ->
     need
 }
 
-fn sliding_timer(feat: &mut Feat, s: &mut Sliding, ctx: &mut Ctx<'_>) -> i64 {
+fn sliding_timer<P: Payload, A: Pane>(
+    feat: &mut Feat,
+    s: &mut Sliding<P, A>,
+    ctx: &mut Ctx<'_>,
+) -> i64 {
     let g = feat.geo;
     let mut next = s.next_fire(&g);
     while let Some(e) = next {
@@ -1151,7 +1336,7 @@ fn sliding_timer(feat: &mut Feat, s: &mut Sliding, ctx: &mut Ctx<'_>) -> i64 {
             break;
         }
         if let Some((_, acc)) = s.panes.pop_front() {
-            feat.give_acc(acc);
+            acc.recycle(feat);
         }
     }
     s.prune(g.size, ctx.horizon);
