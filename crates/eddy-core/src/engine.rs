@@ -426,6 +426,20 @@ impl<P, A> Sliding<P, A> {
         }
     }
 
+    /// Starts loading the entries and pane an event reads.
+    #[inline]
+    fn prefetch_for_event(&self) {
+        if let Some(e) = self.entries.get(self.live) {
+            prefetch(e);
+        }
+        if let Some(e) = self.entries.back() {
+            prefetch(e);
+        }
+        if let Some(p) = self.panes.back() {
+            prefetch(p);
+        }
+    }
+
     /// Reads the words an event is about to use (see [`touch`]).
     #[inline]
     fn touch(&self) -> i64 {
@@ -616,7 +630,13 @@ pub struct FeatureEngine {
     num_keys: usize,
     /// At most one live timer per key: `(time, key)`.
     timers: RadixHeap,
+    /// Keys announced by [`FeatureEngine::prefetch`], for its second stage.
+    ahead: [u32; AHEAD],
+    ahead_pos: usize,
 }
+
+/// [`FeatureEngine::prefetch`] loads a key's buffers this many calls after its record.
+const AHEAD: usize = 4;
 
 fn gcd(a: i64, b: i64) -> i64 {
     let (mut a, mut b) = (a.abs(), b.abs());
@@ -718,6 +738,8 @@ impl FeatureEngine {
             seen: Vec::new(),
             num_keys: 0,
             timers: RadixHeap::new(),
+            ahead: [u32::MAX; AHEAD],
+            ahead_pos: 0,
         })
     }
 
@@ -876,6 +898,57 @@ impl FeatureEngine {
             *key_timer = next;
             if next != NO_TIMER {
                 self.timers.push(next, key);
+            }
+        }
+    }
+
+    /// A hint that an event of `key` comes soon (changes no state and no result). With many
+    /// keys the engine waits on memory more than it computes; a caller that knows the
+    /// next events (a batch) can call this for the event about 8 ahead of the one it
+    /// processes: the key's records start loading now, and the buffers its states point
+    /// to a few calls later, so that `process` finds them in cache.
+    pub fn prefetch(&mut self, key: KeyId) {
+        let k = key.0 as usize;
+        self.prefetch_key(k);
+        let nf = self.feats.len();
+        if let Some(l) = self.latest.get(k * nf..(k + 1) * nf) {
+            let bytes = std::mem::size_of_val(l);
+            let base = l.as_ptr().cast::<u8>();
+            for off in (0..bytes).step_by(64) {
+                prefetch(base.wrapping_add(off));
+            }
+        }
+        let slot = self.ahead_pos % AHEAD;
+        let older = std::mem::replace(&mut self.ahead[slot], key.0);
+        self.ahead_pos = self.ahead_pos.wrapping_add(1);
+        if let Some(states) = self
+            .states
+            .get((older as usize).saturating_mul(nf)..(older as usize + 1).saturating_mul(nf))
+        {
+            for st in states {
+                on_sliding!(&st.kind,
+                s => s.prefetch_for_event(),
+                k => match k {
+                    Kind::Windows(w) => {
+                        if let Some(x) = w.back() {
+                            prefetch(x);
+                            if let Acc::LastN { items, .. } = &x.acc {
+                                let (a, b) = items.as_slices();
+                                for part in [a, b] {
+                                    for c in part.chunks(3) {
+                                        prefetch(c.as_ptr());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Kind::Global(Global { acc: Acc::Recency(l), .. }) => {
+                        if let Some(x) = l.back() {
+                            prefetch(x);
+                        }
+                    }
+                    _ => {}
+                });
             }
         }
     }
