@@ -226,6 +226,9 @@ struct Geo {
     size: i64,
     slide: i64,
     offset: i64,
+    /// The pane is the slide (the slide divides the size): pane starts are window starts,
+    /// which saves the divisions of window alignment on the hot paths.
+    aligned: bool,
 }
 
 impl Geo {
@@ -238,7 +241,12 @@ impl Geo {
 
     /// When the pane starting at `p` can be dropped: the last window holding it, plus lateness.
     fn pane_drop_time(&self, p: i64, lat: i64) -> i64 {
-        aligned_start(p, self.slide, self.offset)
+        let start = if self.aligned {
+            p // already a window start
+        } else {
+            aligned_start(p, self.slide, self.offset)
+        };
+        start
             .saturating_add(self.size)
             .saturating_sub(1)
             .saturating_add(lat)
@@ -502,6 +510,11 @@ struct FeatState {
 struct RadixHeap {
     last: u64,
     buckets: Vec<Vec<(u64, u32)>>,
+    /// Smallest time in each non-empty bucket, so that finding the next time (and seeing
+    /// that nothing is due yet, at the end of every watermark advance) never scans one.
+    mins: [u64; 65],
+    /// Bit `i` set: bucket `i` is not empty.
+    occupied: u128,
 }
 
 impl RadixHeap {
@@ -509,6 +522,17 @@ impl RadixHeap {
         RadixHeap {
             last: 0,
             buckets: (0..65).map(|_| Vec::new()).collect(),
+            mins: [u64::MAX; 65],
+            occupied: 0,
+        }
+    }
+
+    #[inline]
+    fn put(&mut self, b: usize, k: u64, key: u32) {
+        if let (Some(v), Some(m)) = (self.buckets.get_mut(b), self.mins.get_mut(b)) {
+            v.push((k, key));
+            *m = (*m).min(k);
+            self.occupied |= 1 << b;
         }
     }
 
@@ -529,7 +553,7 @@ impl RadixHeap {
         // a time before the last pop cannot happen (timers are after the watermark); if it
         // did, it fires at the next watermark advance instead of being lost
         let k = Self::key(t).max(self.last);
-        self.buckets[Self::bucket(k, self.last)].push((k, key));
+        self.put(Self::bucket(k, self.last), k, key);
     }
 
     /// The key of the entry `d` pops after the next one, if the entries due at the current
@@ -547,23 +571,34 @@ impl RadixHeap {
     /// Pops an entry with time `<= limit`, the smallest first.
     fn pop_le(&mut self, limit: i64) -> Option<(i64, u32)> {
         let limit = Self::key(limit);
-        if self.buckets[0].is_empty() {
-            let i = (1..65).find(|&i| !self.buckets[i].is_empty())?;
-            let m = self.buckets[i].iter().map(|x| x.0).min()?;
+        if self.occupied & 1 == 0 {
+            if self.occupied == 0 {
+                return None;
+            }
+            let i = self.occupied.trailing_zeros() as usize;
+            let m = *self.mins.get(i)?;
             if m > limit {
                 return None;
             }
             self.last = m;
-            let mut items = std::mem::take(&mut self.buckets[i]);
-            for x in items.drain(..) {
-                self.buckets[Self::bucket(x.0, m)].push(x);
+            let mut items = std::mem::take(self.buckets.get_mut(i)?);
+            self.mins[i] = u64::MAX;
+            self.occupied &= !(1 << i);
+            // every item goes to a lower bucket (they share the bits above bit i - 1 with m)
+            for (k, key) in items.drain(..) {
+                self.put(Self::bucket(k, m), k, key);
             }
             self.buckets[i] = items;
         }
         if self.last > limit {
             return None;
         }
-        let (k, key) = self.buckets[0].pop()?;
+        let b0 = self.buckets.first_mut()?;
+        let (k, key) = b0.pop()?;
+        if b0.is_empty() {
+            self.occupied &= !1;
+            self.mins[0] = u64::MAX;
+        }
         Some(((k ^ (1 << 63)) as i64, key))
     }
 
@@ -699,6 +734,7 @@ impl FeatureEngine {
                         size,
                         slide,
                         offset,
+                        aligned: gcd(size, slide) == slide,
                     },
                 ),
                 _ => (
@@ -707,6 +743,7 @@ impl FeatureEngine {
                         size: 1,
                         slide: 1,
                         offset: 0,
+                        aligned: true,
                     },
                 ),
             };
@@ -1244,6 +1281,23 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
         None
     }
 
+    /// [`Self::next_fire`] right after firing the window ending at `e` (`fired_to == e`):
+    /// the next window end is `e + slide`, the answer whenever that window holds a pane
+    /// (the common case, found without dividing).
+    fn next_fire_after_fired(&self, g: &Geo, e: i64) -> Option<i64> {
+        let next = e.saturating_add(g.slide);
+        let start = next.saturating_sub(g.size);
+        for &(p, _) in &self.panes {
+            if p >= start {
+                if p < next {
+                    return Some(next);
+                }
+                break;
+            }
+        }
+        self.next_fire(g)
+    }
+
     /// Merges the panes of `[start, end)` into `scratch`; returns how many there were.
     fn merge_window(&self, scratch: &mut Acc, start: i64, end: i64, horizon: i64) -> usize {
         scratch.reset();
@@ -1343,7 +1397,13 @@ fn sliding_event<P: Payload, A: Pane>(
     if let Some(v) = m {
         s.panes[idx].1.add(ts, v, ctx.horizon);
     }
-    let first_end = g.next_end_after(ts);
+    let first_end = if g.aligned {
+        // the window starting at the pane is the last one holding ts (the slide divides
+        // the size), so the first holding it ends one slide after the pane's start
+        pstart.saturating_add(g.slide)
+    } else {
+        g.next_end_after(ts)
+    };
     if late {
         // fire every window holding ts whose end - 1 <= watermark, right now
         let mut e = first_end;
@@ -1493,7 +1553,7 @@ fn sliding_timer<P: Payload, A: Pane>(
         s.merge_window(&mut feat.scratch, start, e, ctx.horizon);
         ctx.emit(feat, &feat.scratch, start, e, e, g.size, false);
         s.fired_to = e;
-        next = s.next_fire(&g);
+        next = s.next_fire_after_fired(&g, e);
     }
     s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
     while let Some(&(p, _)) = s.panes.front() {
