@@ -1579,6 +1579,15 @@ fn win_len(w: &Win) -> i64 {
     w.end.saturating_sub(w.start)
 }
 
+/// `insert_at` for a key's windows, growing 1, 2, 4, ... (a key usually holds one or two
+/// tumbling windows or sessions; the default first allocation would hold four).
+fn insert_win(wins: &mut VecDeque<Win>, pos: usize, w: Win) {
+    if wins.len() == wins.capacity() {
+        wins.reserve_exact(wins.len().max(1));
+    }
+    insert_at(wins, pos, w);
+}
+
 fn windows_event(
     feat: &mut Feat,
     wins: &mut VecDeque<Win>,
@@ -1598,7 +1607,7 @@ fn windows_event(
                 i - 1
             } else {
                 let acc = feat.take_acc();
-                insert_at(
+                insert_win(
                     wins,
                     i,
                     Win {
@@ -1625,7 +1634,7 @@ fn windows_event(
             }
             if lo == hi {
                 let acc = feat.take_acc();
-                insert_at(
+                insert_win(
                     wins,
                     lo,
                     Win {
@@ -1820,6 +1829,11 @@ mod tests {
                     want.push((t2, k + 1000));
                 }
             }
+            // nothing due was left behind
+            assert!(
+                want.iter().all(|w| w.0 > limit || got.contains(w)),
+                "an entry <= {limit} was not popped"
+            );
             limit += 250;
         }
         while let Some(x) = h.pop_le(i64::MAX) {
