@@ -75,7 +75,8 @@
 //! latency (each event touches about a dozen cache lines of its key), not by arithmetic:
 //! with a few thousand keys the same code runs at about 2M events/s per core.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
@@ -503,57 +504,51 @@ struct FeatState {
     kind: Kind,
 }
 
-/// A monotone priority queue of `(time, key)` (a radix heap): event-time timers are never
-/// set before the last time popped, so pushes are O(1) and pops amortised O(log range),
-/// with sequential, allocation-free bucket vectors instead of a cache-hostile binary heap.
+/// A monotone priority queue of `(time, key)` grouped by time: event-time timers are
+/// never set before the last time popped, and the timers of aligned windows of many keys
+/// share one time. Each distinct time has one key list (from a pool, so no allocation in
+/// steady state), found by hashing on push; a binary heap orders the distinct times. The
+/// list being popped is held apart, so pops are O(1) and pushes at the current time go
+/// straight to it. (A radix heap over single entries moved every entry down once per
+/// distinct time popped before it: about 17 moves each for timers a minute ahead.)
 #[derive(Debug)]
-struct RadixHeap {
-    last: u64,
-    buckets: Vec<Vec<(u64, u32)>>,
-    /// Smallest time in each non-empty bucket, so that finding the next time (and seeing
-    /// that nothing is due yet, at the end of every watermark advance) never scans one.
-    mins: [u64; 65],
-    /// Bit `i` set: bucket `i` is not empty.
-    occupied: u128,
+struct TimerQueue {
+    /// Time of `cur`; every time in `by_time` is later.
+    cur_time: i64,
+    /// Keys due at `cur_time` not popped yet.
+    cur: Vec<u32>,
+    by_time: FxHashMap<i64, Vec<u32>>,
+    times: BinaryHeap<Reverse<i64>>,
+    pool: Vec<Vec<u32>>,
 }
 
-impl RadixHeap {
+impl TimerQueue {
     fn new() -> Self {
-        RadixHeap {
-            last: 0,
-            buckets: (0..65).map(|_| Vec::new()).collect(),
-            mins: [u64::MAX; 65],
-            occupied: 0,
-        }
-    }
-
-    #[inline]
-    fn put(&mut self, b: usize, k: u64, key: u32) {
-        if let (Some(v), Some(m)) = (self.buckets.get_mut(b), self.mins.get_mut(b)) {
-            v.push((k, key));
-            *m = (*m).min(k);
-            self.occupied |= 1 << b;
-        }
-    }
-
-    /// Order-preserving map of an `i64` time to `u64`.
-    fn key(t: i64) -> u64 {
-        (t as u64) ^ (1 << 63)
-    }
-
-    fn bucket(k: u64, last: u64) -> usize {
-        if k == last {
-            0
-        } else {
-            64 - (k ^ last).leading_zeros() as usize
+        TimerQueue {
+            cur_time: i64::MIN,
+            cur: Vec::new(),
+            by_time: FxHashMap::default(),
+            times: BinaryHeap::new(),
+            pool: Vec::new(),
         }
     }
 
     fn push(&mut self, t: i64, key: u32) {
-        // a time before the last pop cannot happen (timers are after the watermark); if it
-        // did, it fires at the next watermark advance instead of being lost
-        let k = Self::key(t).max(self.last);
-        self.put(Self::bucket(k, self.last), k, key);
+        // a time before the current one cannot happen (timers are after the watermark); if
+        // it did, it fires at the next watermark advance instead of being lost
+        let t = t.max(self.cur_time);
+        if t == self.cur_time {
+            self.cur.push(key);
+            return;
+        }
+        if let Some(v) = self.by_time.get_mut(&t) {
+            v.push(key);
+            return;
+        }
+        let mut v = self.pool.pop().unwrap_or_default();
+        v.push(key);
+        self.by_time.insert(t, v);
+        self.times.push(Reverse(t));
     }
 
     /// The key of the entry `d` pops after the next one, if the entries due at the current
@@ -561,53 +556,42 @@ impl RadixHeap {
     /// keys share one time).
     #[inline]
     fn peek_due(&self, d: usize) -> Option<u32> {
-        let b = self.buckets.first()?;
-        b.len()
-            .checked_sub(d + 1)
-            .and_then(|i| b.get(i))
-            .map(|x| x.1)
+        let b = &self.cur;
+        b.len().checked_sub(d + 1).and_then(|i| b.get(i)).copied()
     }
 
     /// Pops an entry with time `<= limit`, the smallest first.
     fn pop_le(&mut self, limit: i64) -> Option<(i64, u32)> {
-        let limit = Self::key(limit);
-        if self.occupied & 1 == 0 {
-            if self.occupied == 0 {
+        loop {
+            if !self.cur.is_empty() {
+                if self.cur_time > limit {
+                    return None; // every other time is later still
+                }
+                let key = self.cur.pop()?;
+                return Some((self.cur_time, key));
+            }
+            let &Reverse(t) = self.times.peek()?;
+            if t > limit {
                 return None;
             }
-            let i = self.occupied.trailing_zeros() as usize;
-            let m = *self.mins.get(i)?;
-            if m > limit {
-                return None;
+            self.times.pop();
+            self.cur_time = t;
+            if let Some(v) = self.by_time.remove(&t) {
+                let done = std::mem::replace(&mut self.cur, v);
+                if self.pool.len() < 4096 {
+                    self.pool.push(done);
+                }
             }
-            self.last = m;
-            let mut items = std::mem::take(self.buckets.get_mut(i)?);
-            self.mins[i] = u64::MAX;
-            self.occupied &= !(1 << i);
-            // every item goes to a lower bucket (they share the bits above bit i - 1 with m)
-            for (k, key) in items.drain(..) {
-                self.put(Self::bucket(k, m), k, key);
-            }
-            self.buckets[i] = items;
         }
-        if self.last > limit {
-            return None;
-        }
-        let b0 = self.buckets.first_mut()?;
-        let (k, key) = b0.pop()?;
-        if b0.is_empty() {
-            self.occupied &= !1;
-            self.mins[0] = u64::MAX;
-        }
-        Some(((k ^ (1 << 63)) as i64, key))
     }
 
     fn bytes(&self) -> usize {
-        self.buckets
-            .iter()
-            .map(|b| b.capacity() * 16)
-            .sum::<usize>()
-            + 65 * 24
+        let lists = |v: &Vec<u32>| v.capacity() * 4 + 24;
+        lists(&self.cur)
+            + self.by_time.capacity() * 40
+            + self.by_time.values().map(lists).sum::<usize>()
+            + self.times.capacity() * 8
+            + self.pool.iter().map(lists).sum::<usize>()
     }
 }
 
@@ -664,7 +648,7 @@ pub struct FeatureEngine {
     seen: Vec<bool>,
     num_keys: usize,
     /// At most one live timer per key: `(time, key)`.
-    timers: RadixHeap,
+    timers: TimerQueue,
     /// Keys announced by [`FeatureEngine::prefetch`], for its second stage.
     ahead: [u32; AHEAD],
     ahead_pos: usize,
@@ -774,7 +758,7 @@ impl FeatureEngine {
             timer_rec: Vec::new(),
             seen: Vec::new(),
             num_keys: 0,
-            timers: RadixHeap::new(),
+            timers: TimerQueue::new(),
             ahead: [u32::MAX; AHEAD],
             ahead_pos: 0,
         })
@@ -949,11 +933,7 @@ impl FeatureEngine {
         self.prefetch_key(k);
         let nf = self.feats.len();
         if let Some(l) = self.latest.get(k * nf..(k + 1) * nf) {
-            let bytes = std::mem::size_of_val(l);
-            let base = l.as_ptr().cast::<u8>();
-            for off in (0..bytes).step_by(64) {
-                prefetch(base.wrapping_add(off));
-            }
+            prefetch_span(l);
         }
         let slot = self.ahead_pos % AHEAD;
         let older = std::mem::replace(&mut self.ahead[slot], key.0);
@@ -994,15 +974,11 @@ impl FeatureEngine {
     #[inline]
     fn prefetch_key(&self, k: usize) {
         let nf = self.feats.len();
-        if let Some(r) = self.timer_rec.get(k * (nf + 1)) {
-            prefetch(r);
+        if let Some(r) = self.timer_rec.get(k * (nf + 1)..(k + 1) * (nf + 1)) {
+            prefetch_span(r);
         }
         if let Some(states) = self.states.get(k * nf..(k + 1) * nf) {
-            let bytes = std::mem::size_of_val(states);
-            let base = states.as_ptr().cast::<u8>();
-            for off in (0..bytes).step_by(64) {
-                prefetch(base.wrapping_add(off));
-            }
+            prefetch_span(states);
         }
     }
 
@@ -1097,6 +1073,18 @@ fn prefetch<T>(p: *const T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// [`prefetch`] every cache line of `xs`.
+#[inline]
+fn prefetch_span<T>(xs: &[T]) {
+    let base = xs.as_ptr().cast::<u8>();
+    let skew = base as usize & 63;
+    let lines = (skew + std::mem::size_of_val(xs)).div_ceil(64);
+    let first = base.wrapping_sub(skew);
+    for i in 0..lines {
+        prefetch(first.wrapping_add(i * 64));
+    }
 }
 
 /// Reads one word from each buffer the features of a key are about to use, all at once,
@@ -1805,14 +1793,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn radix_heap_pops_in_time_order_up_to_the_limit() {
-        let mut h = RadixHeap::new();
+    fn timer_queue_pops_in_time_order_up_to_the_limit() {
+        let mut h = TimerQueue::new();
         let mut rng = crate::rng::Rng::new(3);
         let mut want = Vec::new();
         for i in 0..500u32 {
             let t = rng.below(10_000) as i64 - 5_000;
             h.push(t, i);
             want.push((t, i));
+        }
+        // groups of keys sharing a time (aligned windows)
+        for i in 0..300u32 {
+            let t = (i % 3) as i64 * 2_000 - 1;
+            h.push(t, 3_000 + i);
+            want.push((t, 3_000 + i));
         }
         assert_eq!(h.pop_le(-5_001), None);
         want.sort();
@@ -1827,6 +1821,11 @@ mod tests {
                     let t2 = limit + 1 + (k as i64 % 100);
                     h.push(t2, k + 1000);
                     want.push((t2, k + 1000));
+                }
+                // and at the time being popped: popped in this same round
+                if k % 11 == 0 && k < 500 {
+                    h.push(t, k + 2000);
+                    want.push((t, k + 2000));
                 }
             }
             // nothing due was left behind
