@@ -349,10 +349,27 @@ impl Pane for Wf {
             *m2 += d * (x - *mean);
         }
     }
+    /// The same arithmetic as [`Acc::merge`] of two Welford states (Chan et al.).
     #[inline]
-    fn merge_into(&self, scratch: &mut Acc, horizon: i64) {
-        let &Wf(n, mean, m2) = self;
-        scratch.merge(&Acc::Welford { n, mean, m2 }, horizon);
+    fn merge_into(&self, scratch: &mut Acc, _: i64) {
+        let &Wf(n2, mean2, m22) = self;
+        let Acc::Welford { n, mean, m2 } = scratch else {
+            return;
+        };
+        if n2 == 0 {
+            return;
+        }
+        if *n == 0 {
+            (*n, *mean, *m2) = (n2, mean2, m22);
+            return;
+        }
+        let na = *n as f64;
+        let nb = n2 as f64;
+        let tot = na + nb;
+        let d = mean2 - *mean;
+        *mean += d * nb / tot;
+        *m2 += m22 + d * d * na * nb / tot;
+        *n += n2;
     }
     fn extra_bytes(&self) -> usize {
         0
@@ -447,14 +464,6 @@ impl<P, A> Sliding<P, A> {
         if let Some(p) = self.panes.back() {
             prefetch(p);
         }
-    }
-
-    /// Reads the words an event is about to use (see [`touch`]).
-    #[inline]
-    fn touch(&self) -> i64 {
-        self.entries.get(self.live).map_or(0, |e| e.0)
-            ^ self.entries.back().map_or(0, |e| e.0)
-            ^ self.panes.back().map_or(0, |p| p.0)
     }
 }
 
@@ -814,9 +823,11 @@ impl FeatureEngine {
             self.seen[k] = true;
             self.num_keys += 1;
         }
+        self.prefetch_key(k);
         let states = &mut self.states[k * nf..(k + 1) * nf];
         let latest = &mut self.latest[k * nf..(k + 1) * nf];
-        touch(states, latest);
+        prefetch_span(latest);
+        prefetch_buffers(states, latest);
         let Some((key_timer, needs)) =
             self.timer_rec[k * (nf + 1)..(k + 1) * (nf + 1)].split_first_mut()
         else {
@@ -938,35 +949,11 @@ impl FeatureEngine {
         let slot = self.ahead_pos % AHEAD;
         let older = std::mem::replace(&mut self.ahead[slot], key.0);
         self.ahead_pos = self.ahead_pos.wrapping_add(1);
-        if let Some(states) = self
-            .states
-            .get((older as usize).saturating_mul(nf)..(older as usize + 1).saturating_mul(nf))
+        let range = (older as usize).saturating_mul(nf)..(older as usize + 1).saturating_mul(nf);
+        if let (Some(states), Some(latest)) =
+            (self.states.get(range.clone()), self.latest.get(range))
         {
-            for st in states {
-                on_sliding!(&st.kind,
-                s => s.prefetch_for_event(),
-                k => match k {
-                    Kind::Windows(w) => {
-                        if let Some(x) = w.back() {
-                            prefetch(x);
-                            if let Acc::LastN { items, .. } = &x.acc {
-                                let (a, b) = items.as_slices();
-                                for part in [a, b] {
-                                    for c in part.chunks(3) {
-                                        prefetch(c.as_ptr());
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    Kind::Global(Global { acc: Acc::Recency(l), .. }) => {
-                        if let Some(x) = l.back() {
-                            prefetch(x);
-                        }
-                    }
-                    _ => {}
-                });
-            }
+            prefetch_buffers(states, latest);
         }
     }
 
@@ -1087,27 +1074,39 @@ fn prefetch_span<T>(xs: &[T]) {
     }
 }
 
-/// Reads one word from each buffer the features of a key are about to use, all at once,
-/// so that their cache misses overlap instead of happening one feature after another
-/// (with many keys the engine is bound by memory latency, not by arithmetic).
+/// Starts loading the buffers an event of a key reads through its states and online-store
+/// row (the back of each window deque, the live region of sliding entries, the last-N
+/// items, ...), all at once, so that their cache misses overlap instead of happening one
+/// feature after another (with many keys the engine is bound by memory latency).
 #[inline]
-fn touch(states: &[FeatState], latest: &[FeatureValue]) {
-    let mut acc = 0i64;
+fn prefetch_buffers(states: &[FeatState], latest: &[FeatureValue]) {
     for st in states {
-        acc ^= on_sliding!(&st.kind,
-        s => s.touch(),
+        on_sliding!(&st.kind,
+        s => s.prefetch_for_event(),
         k => match k {
-            Kind::Windows(w) => w.back().map_or(0, |w| w.start),
-            Kind::Global(Global { acc: Acc::Recency(l), .. }) => l.back().copied().unwrap_or(0),
-            _ => 0,
+            Kind::Windows(w) => {
+                if let Some(x) = w.back() {
+                    prefetch(x);
+                    if let Acc::LastN { items, .. } = &x.acc {
+                        let (a, b) = items.as_slices();
+                        prefetch_span(a);
+                        prefetch_span(b);
+                    }
+                }
+            }
+            Kind::Global(Global { acc: Acc::Recency(l), .. }) => {
+                if let Some(x) = l.back() {
+                    prefetch(x);
+                }
+            }
+            _ => {}
         });
     }
     for v in latest {
         if let FeatureValue::Seq(x) = v {
-            acc ^= x.first().map_or(0, |v| matches!(v, Value::Null) as i64);
+            prefetch_span(x);
         }
     }
-    std::hint::black_box(acc);
 }
 
 fn new_state(feat: &Feat) -> FeatState {
@@ -1234,6 +1233,7 @@ impl Run {
 
 impl<P: Payload, A: Pane> Sliding<P, A> {
     /// Moves the start of the live region past every entry with `ts <= cutoff`.
+    #[inline]
     fn evict_live(&mut self, cutoff: i64) {
         while self.live < self.entries.len() && self.entries[self.live].0 <= cutoff {
             let v = self.entries[self.live].1.value();
