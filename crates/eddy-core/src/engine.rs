@@ -846,19 +846,23 @@ impl FeatureEngine {
             let st = &mut states[f];
             let m = feat.matched(ev);
             let out = &mut row[f];
-            let need = on_sliding!(&mut st.kind,
-            s => sliding_event(feat, s, ts, m, out, &mut ctx, late),
+            // sliding and global handlers return a time they need (kept if earlier than the
+            // one already set); window handlers return their exact next need
+            let (need, exact) = on_sliding!(&mut st.kind,
+            s => (sliding_event(feat, s, ts, m, out, &mut ctx, late), false),
             k => match k {
-                Kind::Windows(w) => windows_event(feat, w, ts, m, out, &mut ctx),
-                Kind::Global(g) => global_event(feat, g, ts, m, out, &mut ctx),
-                _ => NO_TIMER,
+                Kind::Windows(w) => (windows_event(feat, w, ts, m, out, &mut ctx), true),
+                Kind::Global(g) => (global_event(feat, g, ts, m, out, &mut ctx), false),
+                _ => (NO_TIMER, false),
             });
-            if need < needs[f] {
+            if exact || need < needs[f] {
                 needs[f] = need;
-                if need < *key_timer {
-                    *key_timer = need;
-                    self.timers.push(need, ev.key.0);
-                }
+            }
+            if need < *key_timer {
+                // a later need leaves the key's queued (earlier) timer in place: that pop
+                // finds nothing due and queues the key again at its real next need
+                *key_timer = need;
+                self.timers.push(need, ev.key.0);
             }
             latest[f].copy_from(out);
         }
@@ -1673,10 +1677,24 @@ fn windows_event(
         w.emitted = true;
         w.pending = false;
         ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
-        fire_at.saturating_add(ctx.lat)
-    } else {
-        fire_at
     }
+    windows_need(wins, ctx.lat)
+}
+
+/// Exactly when the key's windows next need the timer handler: the earliest firing of a
+/// pending window or drop of a fired one. (Exact, not just a bound: a session extended by
+/// an event no longer wakes its key at the end it had before.)
+fn windows_need(wins: &VecDeque<Win>, lat: i64) -> i64 {
+    let mut need = NO_TIMER;
+    for w in wins {
+        let t = if w.pending {
+            w.end.saturating_sub(1)
+        } else {
+            w.end.saturating_sub(1).saturating_add(lat)
+        };
+        need = need.min(t);
+    }
+    need
 }
 
 fn windows_timer(feat: &mut Feat, wins: &mut VecDeque<Win>, ctx: &mut Ctx<'_>) -> i64 {
@@ -1696,16 +1714,7 @@ fn windows_timer(feat: &mut Feat, wins: &mut VecDeque<Win>, ctx: &mut Ctx<'_>) -
             feat.give_acc(w.acc);
         }
     }
-    let mut need = NO_TIMER;
-    for w in wins.iter() {
-        let t = if w.pending {
-            w.end.saturating_sub(1)
-        } else {
-            w.end.saturating_sub(1).saturating_add(ctx.lat)
-        };
-        need = need.min(t);
-    }
-    need
+    windows_need(wins, ctx.lat)
 }
 
 // ---------------------------------------------------------------------------------------
