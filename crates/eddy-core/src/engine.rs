@@ -149,6 +149,9 @@ struct Feat {
     scratch: Acc,
     /// Reusable accumulators of dropped windows.
     pool: Vec<Acc>,
+    /// `agg.needs_field()`, `agg.needs_numeric()`.
+    needs_field: bool,
+    needs_numeric: bool,
 }
 
 impl Feat {
@@ -167,17 +170,18 @@ impl Feat {
     }
 
     /// Does the event count for this feature, and with which value?
+    #[inline]
     fn matched(&self, ev: &Event) -> Option<Value> {
         if let Some(f) = &self.filter {
             if !f.matches(ev) {
                 return None;
             }
         }
-        if !self.agg.needs_field() {
+        if !self.needs_field {
             return Some(Value::Null);
         }
         let v = self.field.map_or(Value::Null, |f| ev.field(f));
-        if self.agg.needs_numeric() {
+        if self.needs_numeric {
             num(v).map(|_| v)
         } else if matches!(v, Value::Null) {
             None
@@ -755,6 +759,8 @@ impl FeatureEngine {
                 geo,
                 scratch,
                 pool: Vec::new(),
+                needs_field: f.agg.needs_field(),
+                needs_numeric: f.agg.needs_numeric(),
             });
         }
         Ok(FeatureEngine {
@@ -1264,6 +1270,23 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
 
     /// The earliest unfired window end that holds a pane.
     fn next_fire(&self, g: &Geo) -> Option<i64> {
+        if g.aligned {
+            // pane starts are window starts: the first end after a pane p is p + slide, and
+            // the first end after fired_to (divided for once) serves every pane before it
+            let f = self.fired_to;
+            let mut after_f = None;
+            for &(p, _) in &self.panes {
+                let e = if f < p {
+                    p.saturating_add(g.slide)
+                } else {
+                    *after_f.get_or_insert_with(|| g.next_end_after(f))
+                };
+                if e.saturating_sub(g.size) <= p {
+                    return Some(e);
+                }
+            }
+            return None;
+        }
         for &(p, _) in &self.panes {
             let e = g.next_end_after(self.fired_to.max(p));
             if e.saturating_sub(g.size) <= p {
@@ -1700,13 +1723,16 @@ fn windows_event(
 /// an event no longer wakes its key at the end it had before.)
 fn windows_need(wins: &VecDeque<Win>, lat: i64) -> i64 {
     let mut need = NO_TIMER;
-    for w in wins {
-        let t = if w.pending {
-            w.end.saturating_sub(1)
-        } else {
-            w.end.saturating_sub(1).saturating_add(lat)
-        };
-        need = need.min(t);
+    let (a, b) = wins.as_slices();
+    for part in [a, b] {
+        for w in part {
+            let t = if w.pending {
+                w.end.saturating_sub(1)
+            } else {
+                w.end.saturating_sub(1).saturating_add(lat)
+            };
+            need = need.min(t);
+        }
     }
     need
 }
