@@ -822,7 +822,9 @@ impl FeatureEngine {
             return Outcome::LateDiscarded;
         }
         let nf = self.feats.len();
-        row.resize(nf, FeatureValue::Null);
+        if row.len() != nf {
+            row.resize(nf, FeatureValue::Null);
+        }
         let k = ev.key.0 as usize;
         if k >= self.seen.len() {
             self.seen.resize(k + 1, false);
@@ -1804,14 +1806,30 @@ fn global_event(
             g.acc.reset();
         }
     };
+    // fired as of the event: the row's value is the per-event value just computed
+    let fire_now = |g: &mut Global, ctx: &mut Ctx<'_>, out: &FeatureValue| {
+        ctx.closed.push(WindowRow {
+            key: ctx.key,
+            feature: ctx.feature,
+            start: i64::MIN,
+            end: i64::MAX,
+            value: out.clone(),
+            update: false,
+        });
+        g.dirty = false;
+        g.since_fire = 0;
+        if purge {
+            g.acc.reset();
+        }
+    };
     match trigger {
         Trigger::EveryEvent => {
-            fire(g, ctx, feat, ts, false);
+            fire_now(g, ctx, out);
             NO_TIMER
         }
         Trigger::Count(n) => {
             if g.since_fire >= n {
-                fire(g, ctx, feat, ts, false);
+                fire_now(g, ctx, out);
             }
             NO_TIMER
         }
