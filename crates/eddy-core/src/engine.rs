@@ -2,7 +2,8 @@
 //!
 //! # State layout
 //! Keys are dense interned ids, so every key's state lives in `Vec`s indexed by
-//! [`KeyId`] (one slot per key, one state per feature inside it). Sliding states are typed
+//! [`KeyId`]: one column per feature, with slots of that feature kind's own size (32 bytes
+//! for a tumbling or session feature, 120 for a sliding one). Sliding states are typed
 //! by what they keep: a timestamp alone per event for count, rate and recency, a
 //! timestamp and an `f64` for numeric aggregations, the whole [`Value`] only for last-N
 //! and distinct count; panes are a plain count for count and rate, Welford state for
@@ -491,41 +492,131 @@ struct Global {
     boundary: i64,
 }
 
-/// A feature's per-key state. Sliding states are typed by what they keep per event and
+/// The states of one feature for all keys, indexed by key, each in a slot of its own
+/// kind's size (a session or tumbling feature's slot is its 32-byte window deque, not the
+/// 120 bytes of a sliding state). Sliding states are typed by what they keep per event and
 /// per pane (see [`Payload`], [`Pane`]).
 #[derive(Debug)]
-enum Kind {
+enum Col {
     /// count, rate
-    SlCount(Sliding<(), u64>),
+    SlCount(Vec<Sliding<(), u64>>),
     /// mean, variance, stddev
-    SlWelford(Sliding<f64, Wf>),
+    SlWelford(Vec<Sliding<f64, Wf>>),
     /// sum, min, max
-    SlNum(Sliding<f64, Acc>),
+    SlNum(Vec<Sliding<f64, Acc>>),
     /// recency
-    SlTs(Sliding<(), Acc>),
+    SlTs(Vec<Sliding<(), Acc>>),
     /// last-N, distinct count
-    SlVal(Sliding<Value, Acc>),
-    Windows(VecDeque<Win>),
-    Global(Global),
+    SlVal(Vec<Sliding<Value, Acc>>),
+    Windows(Vec<VecDeque<Win>>),
+    Global(Vec<Global>),
 }
 
-/// Calls `$body` with `$s` bound to the sliding state of any sliding kind.
-macro_rules! on_sliding {
-    ($kind:expr, $s:ident => $body:expr, $other:pat => $else:expr) => {
-        match $kind {
-            Kind::SlCount($s) => $body,
-            Kind::SlWelford($s) => $body,
-            Kind::SlNum($s) => $body,
-            Kind::SlTs($s) => $body,
-            Kind::SlVal($s) => $body,
-            $other => $else,
+/// Runs the arm for key `$k`'s state in column `$col` (`$get`: `get` or `get_mut`): `$s`
+/// for any sliding kind, `$w` for window deques, `$g` for global states; `$none` when the
+/// key has no slot.
+macro_rules! on_col {
+    ($col:expr, $get:ident, $k:expr, $s:ident => $sl:expr, $w:ident => $win:expr,
+     $g:ident => $glob:expr, _ => $none:expr) => {
+        match $col {
+            Col::SlCount(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
+            Col::SlWelford(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
+            Col::SlNum(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
+            Col::SlTs(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
+            Col::SlVal(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
+            Col::Windows(v) => match v.$get($k) {
+                Some($w) => $win,
+                None => $none,
+            },
+            Col::Global(v) => match v.$get($k) {
+                Some($g) => $glob,
+                None => $none,
+            },
         }
     };
 }
 
-#[derive(Debug)]
-struct FeatState {
-    kind: Kind,
+impl Col {
+    fn new(feat: &Feat) -> Col {
+        match feat.window {
+            WindowSpec::Sliding { .. } => match feat.agg {
+                AggKind::Count | AggKind::Rate { .. } => Col::SlCount(Vec::new()),
+                AggKind::Mean | AggKind::Variance | AggKind::Stddev => Col::SlWelford(Vec::new()),
+                AggKind::Sum | AggKind::Min | AggKind::Max => Col::SlNum(Vec::new()),
+                AggKind::Recency => Col::SlTs(Vec::new()),
+                AggKind::LastN { .. } | AggKind::DistinctCount { .. } => Col::SlVal(Vec::new()),
+            },
+            WindowSpec::Tumbling { .. } | WindowSpec::Session { .. } => Col::Windows(Vec::new()),
+            WindowSpec::Global { .. } => Col::Global(Vec::new()),
+        }
+    }
+
+    /// Gives every key below `n` a fresh state.
+    fn grow(&mut self, feat: &Feat, n: usize) {
+        let run = || new_run(&feat.agg);
+        match self {
+            Col::SlCount(v) => v.resize_with(n, || Sliding::new(run())),
+            Col::SlWelford(v) => v.resize_with(n, || Sliding::new(run())),
+            Col::SlNum(v) => v.resize_with(n, || Sliding::new(run())),
+            Col::SlTs(v) => v.resize_with(n, || Sliding::new(run())),
+            Col::SlVal(v) => v.resize_with(n, || Sliding::new(run())),
+            Col::Windows(v) => v.resize_with(n, VecDeque::new),
+            Col::Global(v) => v.resize_with(n, || Global {
+                acc: Acc::new(&feat.agg),
+                since_fire: 0,
+                dirty: false,
+                boundary: i64::MIN,
+            }),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        fn slots<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        fn sliding<P, A: Pane>(v: &Vec<Sliding<P, A>>) -> usize {
+            slots(v) + v.iter().map(Sliding::bytes).sum::<usize>()
+        }
+        match self {
+            Col::SlCount(v) => sliding(v),
+            Col::SlWelford(v) => sliding(v),
+            Col::SlNum(v) => sliding(v),
+            Col::SlTs(v) => sliding(v),
+            Col::SlVal(v) => sliding(v),
+            Col::Windows(v) => {
+                slots(v)
+                    + v.iter()
+                        .map(|w| {
+                            w.capacity() * std::mem::size_of::<Win>()
+                                + w.iter()
+                                    .map(|x| x.acc.bytes() - std::mem::size_of::<Acc>())
+                                    .sum::<usize>()
+                        })
+                        .sum::<usize>()
+            }
+            Col::Global(v) => {
+                slots(v)
+                    + v.iter()
+                        .map(|g| g.acc.bytes() - std::mem::size_of::<Acc>())
+                        .sum::<usize>()
+            }
+        }
+    }
 }
 
 /// A monotone priority queue of `(time, key)` grouped by time: event-time timers are
@@ -660,9 +751,9 @@ pub struct FeatureEngine {
     feats: Vec<Feat>,
     config: EngineConfig,
     wm: Timestamp,
-    /// Feature states of all keys, flat: key `k`, feature `f` at `k * features + f`.
-    states: Vec<FeatState>,
-    /// The online store, flat like `states`.
+    /// Per feature, the states of all keys.
+    cols: Vec<Col>,
+    /// The online store, flat: key `k`, feature `f` at `k * features + f`.
     latest: Vec<FeatureValue>,
     /// Per key, `features + 1` words: the earliest live timer of the key in the queue,
     /// then for each feature the earliest time it needs its timer handler (`NO_TIMER`:
@@ -774,12 +865,13 @@ impl FeatureEngine {
                 needs_numeric: f.agg.needs_numeric(),
             });
         }
+        let cols = feats.iter().map(Col::new).collect();
         Ok(FeatureEngine {
             specs: features,
             feats,
             config,
             wm: i64::MIN,
-            states: Vec::new(),
+            cols,
             latest: Vec::new(),
             timer_rec: Vec::new(),
             seen: Vec::new(),
@@ -830,23 +922,18 @@ impl FeatureEngine {
             self.seen.resize(k + 1, false);
             self.timer_rec.resize((k + 1) * (nf + 1), NO_TIMER);
             self.latest.resize((k + 1) * nf, FeatureValue::Null);
-            let feats = &self.feats;
-            let mut i = self.states.len();
-            self.states.resize_with((k + 1) * nf, || {
-                let st = new_state(&feats[i % nf]);
-                i += 1;
-                st
-            });
+            for (col, feat) in self.cols.iter_mut().zip(&self.feats) {
+                col.grow(feat, k + 1);
+            }
         }
         if !self.seen[k] {
             self.seen[k] = true;
             self.num_keys += 1;
         }
         self.prefetch_key(k);
-        let states = &mut self.states[k * nf..(k + 1) * nf];
         let latest = &mut self.latest[k * nf..(k + 1) * nf];
         prefetch_span(latest);
-        prefetch_buffers(states, latest);
+        prefetch_buffers(&self.cols, k, latest);
         let Some((key_timer, needs)) =
             self.timer_rec[k * (nf + 1)..(k + 1) * (nf + 1)].split_first_mut()
         else {
@@ -860,20 +947,17 @@ impl FeatureEngine {
             feature: 0,
             closed,
         };
-        for (f, feat) in self.feats.iter_mut().enumerate() {
+        for (f, (feat, col)) in self.feats.iter_mut().zip(self.cols.iter_mut()).enumerate() {
             ctx.feature = f;
-            let st = &mut states[f];
             let m = feat.matched(ev);
             let out = &mut row[f];
             // sliding and global handlers return a time they need (kept if earlier than the
             // one already set); window handlers return their exact next need
-            let (need, exact) = on_sliding!(&mut st.kind,
-            s => (sliding_event(feat, s, ts, m, out, &mut ctx, late), false),
-            k => match k {
-                Kind::Windows(w) => (windows_event(feat, w, ts, m, out, &mut ctx), true),
-                Kind::Global(g) => (global_event(feat, g, ts, m, out, &mut ctx), false),
-                _ => (NO_TIMER, false),
-            });
+            let (need, exact) = on_col!(col, get_mut, k,
+                s => (sliding_event(feat, s, ts, m, out, &mut ctx, late), false),
+                w => (windows_event(feat, w, ts, m, out, &mut ctx), true),
+                g => (global_event(feat, g, ts, m, out, &mut ctx), false),
+                _ => (NO_TIMER, false));
             if exact || need < needs[f] {
                 needs[f] = need;
             }
@@ -922,9 +1006,6 @@ impl FeatureEngine {
             if *key_timer != t {
                 continue; // stale
             }
-            let Some(states) = self.states.get_mut(k * nf..(k + 1) * nf) else {
-                continue;
-            };
             let mut ctx = Ctx {
                 wm,
                 lat,
@@ -936,17 +1017,16 @@ impl FeatureEngine {
             let mut next = NO_TIMER;
             for (f, need) in needs.iter_mut().enumerate() {
                 if *need <= wm {
-                    let (Some(st), Some(feat)) = (states.get_mut(f), self.feats.get_mut(f)) else {
+                    let (Some(col), Some(feat)) = (self.cols.get_mut(f), self.feats.get_mut(f))
+                    else {
                         continue;
                     };
                     ctx.feature = f;
-                    *need = on_sliding!(&mut st.kind,
-                    s => sliding_timer(feat, s, &mut ctx),
-                    k => match k {
-                        Kind::Windows(w) => windows_timer(feat, w, &mut ctx),
-                        Kind::Global(g) => global_timer(feat, g, &mut ctx),
-                        _ => NO_TIMER,
-                    });
+                    *need = on_col!(col, get_mut, k,
+                        s => sliding_timer(feat, s, &mut ctx),
+                        w => windows_timer(feat, w, &mut ctx),
+                        g => global_timer(feat, g, &mut ctx),
+                        _ => NO_TIMER);
                 }
                 next = next.min(*need);
             }
@@ -972,11 +1052,12 @@ impl FeatureEngine {
         let slot = self.ahead_pos % AHEAD;
         let older = std::mem::replace(&mut self.ahead[slot], key.0);
         self.ahead_pos = self.ahead_pos.wrapping_add(1);
-        let range = (older as usize).saturating_mul(nf)..(older as usize + 1).saturating_mul(nf);
-        if let (Some(states), Some(latest)) =
-            (self.states.get(range.clone()), self.latest.get(range))
+        let older = older as usize;
+        if let Some(latest) = self
+            .latest
+            .get(older.saturating_mul(nf)..(older + 1).saturating_mul(nf))
         {
-            prefetch_buffers(states, latest);
+            prefetch_buffers(&self.cols, older, latest);
         }
     }
 
@@ -987,8 +1068,12 @@ impl FeatureEngine {
         if let Some(r) = self.timer_rec.get(k * (nf + 1)..(k + 1) * (nf + 1)) {
             prefetch_span(r);
         }
-        if let Some(states) = self.states.get(k * nf..(k + 1) * nf) {
-            prefetch_span(states);
+        for col in &self.cols {
+            on_col!(col, get, k,
+                s => prefetch_span(std::slice::from_ref(s)),
+                w => prefetch(w),
+                g => prefetch_span(std::slice::from_ref(g)),
+                _ => ());
         }
     }
 
@@ -997,23 +1082,20 @@ impl FeatureEngine {
     #[inline]
     fn prefetch_due_buffers(&self, k: usize, wm: i64) {
         let nf = self.feats.len();
-        let (Some(rec), Some(states)) = (
-            self.timer_rec.get(k * (nf + 1) + 1..(k + 1) * (nf + 1)),
-            self.states.get(k * nf..(k + 1) * nf),
-        ) else {
+        let Some(rec) = self.timer_rec.get(k * (nf + 1) + 1..(k + 1) * (nf + 1)) else {
             return;
         };
-        for (need, st) in rec.iter().zip(states) {
+        for (need, col) in rec.iter().zip(&self.cols) {
             if *need <= wm {
-                on_sliding!(&st.kind,
-                s => s.prefetch_for_timer(),
-                k => {
-                    if let Kind::Windows(w) = k {
+                on_col!(col, get, k,
+                    s => s.prefetch_for_timer(),
+                    w => {
                         if let Some(x) = w.front() {
                             prefetch(x);
                         }
-                    }
-                });
+                    },
+                    _g => (),
+                    _ => ());
             }
         }
     }
@@ -1044,27 +1126,11 @@ impl FeatureEngine {
         let mut total = self.timers.bytes()
             + self.seen.capacity()
             + self.timer_rec.capacity() * 8
-            + self.states.capacity() * std::mem::size_of::<FeatState>()
+            + self.cols.iter().map(Col::bytes).sum::<usize>()
             + self.latest.capacity() * std::mem::size_of::<FeatureValue>();
         for v in &self.latest {
             if let FeatureValue::Seq(s) = v {
                 total += s.capacity() * std::mem::size_of::<Value>();
-            }
-        }
-        {
-            for st in &self.states {
-                total += on_sliding!(&st.kind,
-                s => s.bytes(),
-                k => match k {
-                    Kind::Windows(w) => {
-                        w.capacity() * std::mem::size_of::<Win>()
-                            + w.iter()
-                                .map(|x| x.acc.bytes() - std::mem::size_of::<Acc>())
-                                .sum::<usize>()
-                    }
-                    Kind::Global(g) => g.acc.bytes() - std::mem::size_of::<Acc>(),
-                    _ => 0,
-                });
             }
         }
         total
@@ -1102,12 +1168,11 @@ fn prefetch_span<T>(xs: &[T]) {
 /// items, ...), all at once, so that their cache misses overlap instead of happening one
 /// feature after another (with many keys the engine is bound by memory latency).
 #[inline]
-fn prefetch_buffers(states: &[FeatState], latest: &[FeatureValue]) {
-    for st in states {
-        on_sliding!(&st.kind,
-        s => s.prefetch_for_event(),
-        k => match k {
-            Kind::Windows(w) => {
+fn prefetch_buffers(cols: &[Col], k: usize, latest: &[FeatureValue]) {
+    for col in cols {
+        on_col!(col, get, k,
+            s => s.prefetch_for_event(),
+            w => {
                 if let Some(x) = w.back() {
                     prefetch(x);
                     if let Acc::LastN { items, .. } = &x.acc {
@@ -1116,14 +1181,15 @@ fn prefetch_buffers(states: &[FeatState], latest: &[FeatureValue]) {
                         prefetch_span(b);
                     }
                 }
-            }
-            Kind::Global(Global { acc: Acc::Recency(l), .. }) => {
-                if let Some(x) = l.back() {
-                    prefetch(x);
+            },
+            g => {
+                if let Acc::Recency(l) = &g.acc {
+                    if let Some(x) = l.back() {
+                        prefetch(x);
+                    }
                 }
-            }
-            _ => {}
-        });
+            },
+            _ => ());
     }
     for v in latest {
         if let FeatureValue::Seq(x) = v {
@@ -1132,48 +1198,26 @@ fn prefetch_buffers(states: &[FeatState], latest: &[FeatureValue]) {
     }
 }
 
-fn new_state(feat: &Feat) -> FeatState {
-    let kind = match feat.window {
-        WindowSpec::Sliding { .. } => {
-            let run = match feat.agg {
-                AggKind::Sum => Run::Sum(0.0),
-                AggKind::Mean | AggKind::Variance | AggKind::Stddev => Run::Welford {
-                    n: 0,
-                    mean: 0.0,
-                    m2: 0.0,
-                },
-                AggKind::Min => Run::Mono {
-                    max: false,
-                    dq: Box::default(),
-                },
-                AggKind::Max => Run::Mono {
-                    max: true,
-                    dq: Box::default(),
-                },
-                AggKind::DistinctCount { .. } => Run::Distinct(Box::default()),
-                _ => Run::Plain,
-            };
-            match feat.agg {
-                AggKind::Count | AggKind::Rate { .. } => Kind::SlCount(Sliding::new(run)),
-                AggKind::Mean | AggKind::Variance | AggKind::Stddev => {
-                    Kind::SlWelford(Sliding::new(run))
-                }
-                AggKind::Sum | AggKind::Min | AggKind::Max => Kind::SlNum(Sliding::new(run)),
-                AggKind::Recency => Kind::SlTs(Sliding::new(run)),
-                AggKind::LastN { .. } | AggKind::DistinctCount { .. } => {
-                    Kind::SlVal(Sliding::new(run))
-                }
-            }
-        }
-        WindowSpec::Tumbling { .. } | WindowSpec::Session { .. } => Kind::Windows(VecDeque::new()),
-        WindowSpec::Global { .. } => Kind::Global(Global {
-            acc: Acc::new(&feat.agg),
-            since_fire: 0,
-            dirty: false,
-            boundary: i64::MIN,
-        }),
-    };
-    FeatState { kind }
+/// The running aggregate a sliding state of `agg` keeps over its live region.
+fn new_run(agg: &AggKind) -> Run {
+    match agg {
+        AggKind::Sum => Run::Sum(0.0),
+        AggKind::Mean | AggKind::Variance | AggKind::Stddev => Run::Welford {
+            n: 0,
+            mean: 0.0,
+            m2: 0.0,
+        },
+        AggKind::Min => Run::Mono {
+            max: false,
+            dq: Box::default(),
+        },
+        AggKind::Max => Run::Mono {
+            max: true,
+            dq: Box::default(),
+        },
+        AggKind::DistinctCount { .. } => Run::Distinct(Box::default()),
+        _ => Run::Plain,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1975,10 +2019,9 @@ mod tests {
             "{}",
             std::mem::size_of::<Acc>()
         );
-        assert!(
-            std::mem::size_of::<FeatState>() <= 128,
-            "{}",
-            std::mem::size_of::<FeatState>()
-        );
+        let sliding = std::mem::size_of::<Sliding<Value, Acc>>();
+        assert!(sliding <= 120, "{sliding}");
+        let global = std::mem::size_of::<Global>();
+        assert!(global <= 64, "{global}");
     }
 }
