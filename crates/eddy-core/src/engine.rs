@@ -566,6 +566,22 @@ impl Col {
         }
     }
 
+    /// Address of the first slot and the slot size (for prefetching).
+    fn addr(&self) -> (usize, usize) {
+        fn of<T>(v: &[T]) -> (usize, usize) {
+            (v.as_ptr() as usize, std::mem::size_of::<T>())
+        }
+        match self {
+            Col::SlCount(v) => of(v),
+            Col::SlWelford(v) => of(v),
+            Col::SlNum(v) => of(v),
+            Col::SlTs(v) => of(v),
+            Col::SlVal(v) => of(v),
+            Col::Windows(v) => of(v),
+            Col::Global(v) => of(v),
+        }
+    }
+
     /// Gives every key below `n` a fresh state.
     fn grow(&mut self, feat: &Feat, n: usize) {
         let run = || new_run(&feat.agg);
@@ -753,6 +769,9 @@ pub struct FeatureEngine {
     wm: Timestamp,
     /// Per feature, the states of all keys.
     cols: Vec<Col>,
+    /// Per column, the address of its first slot and the slot size (refreshed whenever the
+    /// columns grow), so that prefetching a key's states is address arithmetic only.
+    col_addr: Vec<(usize, usize)>,
     /// The online store, flat: key `k`, feature `f` at `k * features + f`.
     latest: Vec<FeatureValue>,
     /// Per key, `features + 1` words: the earliest live timer of the key in the queue,
@@ -865,12 +884,13 @@ impl FeatureEngine {
                 needs_numeric: f.agg.needs_numeric(),
             });
         }
-        let cols = feats.iter().map(Col::new).collect();
+        let cols: Vec<Col> = feats.iter().map(Col::new).collect();
         Ok(FeatureEngine {
             specs: features,
             feats,
             config,
             wm: i64::MIN,
+            col_addr: cols.iter().map(Col::addr).collect(),
             cols,
             latest: Vec::new(),
             timer_rec: Vec::new(),
@@ -925,6 +945,7 @@ impl FeatureEngine {
             for (col, feat) in self.cols.iter_mut().zip(&self.feats) {
                 col.grow(feat, k + 1);
             }
+            self.col_addr = self.cols.iter().map(Col::addr).collect();
         }
         if !self.seen[k] {
             self.seen[k] = true;
@@ -1068,12 +1089,15 @@ impl FeatureEngine {
         if let Some(r) = self.timer_rec.get(k * (nf + 1)..(k + 1) * (nf + 1)) {
             prefetch_span(r);
         }
-        for col in &self.cols {
-            on_col!(col, get, k,
-                s => prefetch_span(std::slice::from_ref(s)),
-                w => prefetch(w),
-                g => prefetch_span(std::slice::from_ref(g)),
-                _ => ());
+        for &(base, size) in &self.col_addr {
+            // only a hint: an address past the end (an unknown key) is harmless
+            let at = base.wrapping_add(k.wrapping_mul(size));
+            prefetch(std::ptr::without_provenance::<u8>(at));
+            if size > 64 || at % 64 + size > 64 {
+                prefetch(std::ptr::without_provenance::<u8>(
+                    at.wrapping_add(size - 1),
+                ));
+            }
         }
     }
 
