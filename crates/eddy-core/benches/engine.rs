@@ -12,9 +12,7 @@
 //! Run: `cargo bench -p eddy-core --bench engine`. Before the criterion run one pass is
 //! timed by hand and printed with wall and CPU-time throughput, state bytes per key and
 //! window rows per event. Knobs: `EDDY_BENCH_KEYS` (default 100000), `EDDY_BENCH_STEP_US`
-//! (event-time step per event, default 1000), `EDDY_BENCH_QUICK=1` (only that pass),
-//! `EDDY_BENCH_PREFETCH` (announce keys this many events ahead with
-//! `FeatureEngine::prefetch`; default 0, off), `EDDY_BENCH_EVENTS` (events per pass, default 2M;
+//! (event-time step per event, default 1000), `EDDY_BENCH_QUICK=1` (only that pass), `EDDY_BENCH_EVENTS` (events per pass, default 2M;
 //! small counts for callgrind:
 //! `EDDY_BENCH_QUICK=1 EDDY_BENCH_EVENTS=200000 valgrind --tool=callgrind
 //! --toggle-collect='*timed_pass*' target/release/deps/engine-* --bench`).
@@ -131,27 +129,12 @@ fn generate(n: usize, t0: i64, step_us: i64, rng: &mut Rng, it: &mut Interner) -
         .collect()
 }
 
-/// `EDDY_BENCH_PREFETCH`: how many events ahead the loop announces keys with
-/// [`FeatureEngine::prefetch`] (0, the default: never).
-fn prefetch_distance() -> usize {
-    std::env::var("EDDY_BENCH_PREFETCH")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
 fn run(eng: &mut FeatureEngine, events: &[Event]) -> usize {
     let mut row = Vec::new();
     let mut closed = Vec::new();
     let mut max_ts = i64::MIN;
     let mut rows = 0;
-    let ahead = prefetch_distance();
     for (i, ev) in events.iter().enumerate() {
-        if ahead > 0 {
-            if let Some(next) = events.get(i + ahead) {
-                eng.prefetch(next.key);
-            }
-        }
         black_box(eng.process(ev, &mut row, &mut closed));
         max_ts = max_ts.max(ev.ts);
         if i % 256 == 255 {
@@ -217,13 +200,12 @@ fn bench(c: &mut Criterion) {
     let secs = t.elapsed().as_secs_f64();
     let cpu = (thread_cpu_ns() - cpu0) as f64 / 1e9;
     eprintln!(
-        "engine: {:.0} events/s wall, {:.0} events per CPU-second (single pass), {} keys, {} bytes of state per key, {:.2} window rows per event, prefetch distance {}",
+        "engine: {:.0} events/s wall, {:.0} events per CPU-second (single pass), {} keys, {} bytes of state per key, {:.2} window rows per event",
         n_events as f64 / secs,
         n_events as f64 / cpu,
         eng.num_keys(),
         eng.state_bytes() / eng.num_keys().max(1),
-        rows as f64 / n_events as f64,
-        prefetch_distance()
+        rows as f64 / n_events as f64
     );
     drop(eng);
     if std::env::var_os("EDDY_BENCH_QUICK").is_some() {

@@ -14,9 +14,8 @@
 //! most one live timer per key (the minimum), stale entries are skipped when popped, and
 //! one pop serves every feature of the key that is due, reading only the states that are.
 //! With many keys the engine waits on memory more than it computes, so it prefetches:
-//! the records of the keys a few timer pops ahead, the buffers of the key an event is
-//! about to update, and (through [`FeatureEngine::prefetch`]) the records of keys a caller
-//! announces ahead of their events.
+//! the records of the keys a few timer pops ahead, and, as an event starts, all the lines
+//! of its key it is about to update (records first, then the buffers they point to).
 //!
 //! # Per-event ("as of") values — what each window kind gives
 //! * **Sliding** `size`: exactly the matching events seen so far with `ts` in
@@ -783,13 +782,7 @@ pub struct FeatureEngine {
     num_keys: usize,
     /// At most one live timer per key: `(time, key)`.
     timers: TimerQueue,
-    /// Keys announced by [`FeatureEngine::prefetch`], for its second stage.
-    ahead: [u32; AHEAD],
-    ahead_pos: usize,
 }
-
-/// [`FeatureEngine::prefetch`] loads a key's buffers this many calls after its record.
-const AHEAD: usize = 4;
 
 fn gcd(a: i64, b: i64) -> i64 {
     let (mut a, mut b) = (a.abs(), b.abs());
@@ -897,8 +890,6 @@ impl FeatureEngine {
             seen: Vec::new(),
             num_keys: 0,
             timers: TimerQueue::new(),
-            ahead: [u32::MAX; AHEAD],
-            ahead_pos: 0,
         })
     }
 
@@ -1055,30 +1046,6 @@ impl FeatureEngine {
             if next != NO_TIMER {
                 self.timers.push(next, key);
             }
-        }
-    }
-
-    /// A hint that an event of `key` comes soon (changes no state and no result). With many
-    /// keys the engine waits on memory more than it computes; a caller that knows the
-    /// next events (a batch) can call this for the event about 8 ahead of the one it
-    /// processes: the key's records start loading now, and the buffers its states point
-    /// to a few calls later, so that `process` finds them in cache.
-    pub fn prefetch(&mut self, key: KeyId) {
-        let k = key.0 as usize;
-        self.prefetch_key(k);
-        let nf = self.feats.len();
-        if let Some(l) = self.latest.get(k * nf..(k + 1) * nf) {
-            prefetch_span(l);
-        }
-        let slot = self.ahead_pos % AHEAD;
-        let older = std::mem::replace(&mut self.ahead[slot], key.0);
-        self.ahead_pos = self.ahead_pos.wrapping_add(1);
-        let older = older as usize;
-        if let Some(latest) = self
-            .latest
-            .get(older.saturating_mul(nf)..(older + 1).saturating_mul(nf))
-        {
-            prefetch_buffers(&self.cols, older, latest);
         }
     }
 

@@ -120,12 +120,7 @@ proptest! {
         let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder, idle_timeout: None }, 1);
         let (mut row, mut closed) = (Vec::new(), Vec::new());
         let mut seen: Vec<Ev> = Vec::new();
-        for (i, e) in events.iter().enumerate() {
-            // prefetch hints (for keys seen or not, and unknown ones) must change nothing
-            if let Some(next) = events.get(i + 2) {
-                eng.prefetch(KeyId(next.key));
-            }
-            eng.prefetch(KeyId(1_000_000 + i as u32));
+        for e in &events {
             let out = eng.process(&to_event(e, &mut it), &mut row, &mut closed);
             prop_assert_eq!(out, Outcome::Accepted);
             seen.push(*e);
