@@ -78,7 +78,7 @@
 //! # Cost
 //! For the example spec (benches/engine.rs: 5-minute sliding count, 1-hour mean sliding
 //! by 5 minutes, last 10 pages per 30-minute session, logins per minute, recency of the
-//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 3.6 KB per
+//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 3.1 KB per
 //! key, most of it the hour of events (timestamp and value) the exact sliding mean must
 //! keep plus its panes. With that much state spread over uniformly random keys, each event
 //! and each timer pop touches a couple of dozen cache lines of a random key; the
