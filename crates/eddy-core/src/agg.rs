@@ -370,6 +370,11 @@ impl Acc {
                     items.pop_front();
                     insert_at(items, pos - 1, (ts, v));
                 } else {
+                    if items.len() == items.capacity() {
+                        // grow by doubling but never past n: the buffer is kept for good
+                        let more = items.len().max(2).min(*n - items.len());
+                        items.reserve_exact(more);
+                    }
                     insert_at(items, pos, (ts, v));
                 }
             }

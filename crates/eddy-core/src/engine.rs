@@ -1,12 +1,21 @@
 //! The keyed feature engine: per-event (point-in-time) feature vectors and window-close rows.
 //!
 //! # State layout
-//! Keys are dense interned ids, so every key's state lives in a `Vec` indexed by
-//! [`KeyId`] (one slot per key, one state per feature inside it). Window firing and state
-//! cleanup are driven by one event-time timer queue (a binary heap of `(time, key)`): each
-//! feature state remembers the earliest time it needs its handler, each key keeps at most
-//! one live timer (the minimum), stale heap entries are skipped when popped, and one pop
-//! serves every feature of the key that is due (aligned windows often share a time).
+//! Keys are dense interned ids, so every key's state lives in `Vec`s indexed by
+//! [`KeyId`]: one column per feature, with slots of that feature kind's own size (32 bytes
+//! for a tumbling or session feature, 120 for a sliding one). Sliding states are typed
+//! by what they keep: a timestamp alone per event for count, rate and recency, a
+//! timestamp and an `f64` for numeric aggregations, the whole [`Value`] only for last-N
+//! and distinct count; panes are a plain count for count and rate, Welford state for
+//! mean/variance/stddev, a general accumulator otherwise. Window firing and state cleanup are driven
+//! by one event-time timer queue of `(time, key)` grouped by time (the timers of aligned
+//! windows of many keys share one): each key has a small timer record apart from its
+//! states (its live timer, then the earliest time each feature needs its handler), at
+//! most one live timer per key (the minimum), stale entries are skipped when popped, and
+//! one pop serves every feature of the key that is due, reading only the states that are.
+//! With many keys the engine waits on memory more than it computes, so it prefetches:
+//! the records of the keys a few timer pops ahead, and, as an event starts, all the lines
+//! of its key it is about to update (records first, then the buffers they point to).
 //!
 //! # Per-event ("as of") values — what each window kind gives
 //! * **Sliding** `size`: exactly the matching events seen so far with `ts` in
@@ -69,13 +78,16 @@
 //! # Cost
 //! For the example spec (benches/engine.rs: 5-minute sliding count, 1-hour mean sliding
 //! by 5 minutes, last 10 pages per 30-minute session, logins per minute, recency of the
-//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 5.8 KB per
-//! key, most of it the hour of raw events the exact sliding mean must keep plus its panes.
-//! With that much state spread over uniformly random keys, throughput is bound by memory
-//! latency (each event touches about a dozen cache lines of its key), not by arithmetic:
-//! with a few thousand keys the same code runs at about 2M events/s per core.
+//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 3.1 KB per
+//! key, most of it the hour of events (timestamp and value) the exact sliding mean must
+//! keep plus its panes. With that much state spread over uniformly random keys, each event
+//! and each timer pop touches a couple of dozen cache lines of a random key; the
+//! prefetches above overlap those misses, so that the cost is about half arithmetic, half
+//! memory (about 5,000 instructions per event in that bench, which also emits 3.7
+//! window-close rows per event).
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
@@ -129,6 +141,10 @@ pub enum Outcome {
 
 const TS_CLAMP: i64 = 1 << 61;
 const NO_TIMER: i64 = i64::MAX;
+/// Timer pops ahead of the current one whose key record and states are prefetched, and
+/// whose due buffers are prefetched.
+const PREFETCH_FAR: usize = 12;
+const PREFETCH_NEAR: usize = 5;
 
 /// A feature compiled for the engine.
 struct Feat {
@@ -144,6 +160,9 @@ struct Feat {
     scratch: Acc,
     /// Reusable accumulators of dropped windows.
     pool: Vec<Acc>,
+    /// `agg.needs_field()`, `agg.needs_numeric()`.
+    needs_field: bool,
+    needs_numeric: bool,
 }
 
 impl Feat {
@@ -162,17 +181,18 @@ impl Feat {
     }
 
     /// Does the event count for this feature, and with which value?
+    #[inline]
     fn matched(&self, ev: &Event) -> Option<Value> {
         if let Some(f) = &self.filter {
             if !f.matches(ev) {
                 return None;
             }
         }
-        if !self.agg.needs_field() {
+        if !self.needs_field {
             return Some(Value::Null);
         }
         let v = self.field.map_or(Value::Null, |f| ev.field(f));
-        if self.agg.needs_numeric() {
+        if self.needs_numeric {
             num(v).map(|_| v)
         } else if matches!(v, Value::Null) {
             None
@@ -222,6 +242,9 @@ struct Geo {
     size: i64,
     slide: i64,
     offset: i64,
+    /// The pane is the slide (the slide divides the size): pane starts are window starts,
+    /// which saves the divisions of window alignment on the hot paths.
+    aligned: bool,
 }
 
 impl Geo {
@@ -234,26 +257,229 @@ impl Geo {
 
     /// When the pane starting at `p` can be dropped: the last window holding it, plus lateness.
     fn pane_drop_time(&self, p: i64, lat: i64) -> i64 {
-        aligned_start(p, self.slide, self.offset)
+        let start = if self.aligned {
+            p // already a window start
+        } else {
+            aligned_start(p, self.slide, self.offset)
+        };
+        start
             .saturating_add(self.size)
             .saturating_sub(1)
             .saturating_add(lat)
     }
 }
 
+/// What a sliding feature keeps of each matching event besides its timestamp: nothing for
+/// count, rate and recency, the numeric value for numeric aggregations, the whole value
+/// for last-N and distinct count (8, 16 or 24 bytes per kept event).
+trait Payload: Copy + std::fmt::Debug {
+    /// `v` is a matched value ([`Feat::matched`]): numeric (not NaN) for numeric kinds.
+    fn pack(v: Value) -> Self;
+    fn value(self) -> Value;
+}
+
+impl Payload for () {
+    #[inline]
+    fn pack(_: Value) -> Self {}
+    #[inline]
+    fn value(self) -> Value {
+        Value::Null
+    }
+}
+
+impl Payload for f64 {
+    #[inline]
+    fn pack(v: Value) -> Self {
+        num(v).unwrap_or(0.0)
+    }
+    #[inline]
+    fn value(self) -> Value {
+        Value::Float(self)
+    }
+}
+
+impl Payload for Value {
+    #[inline]
+    fn pack(v: Value) -> Self {
+        v
+    }
+    #[inline]
+    fn value(self) -> Value {
+        self
+    }
+}
+
+/// A pane accumulator of a sliding feature: a plain count for count and rate, Welford
+/// state for mean/variance/stddev (16 and 32 bytes with the start instead of 48), the
+/// general [`Acc`] otherwise. Adding and merging do exactly what [`Acc`] does.
+trait Pane: std::fmt::Debug + Sized {
+    fn fresh(feat: &mut Feat) -> Self;
+    fn recycle(self, feat: &mut Feat);
+    fn add(&mut self, ts: i64, v: Value, horizon: i64);
+    fn merge_into(&self, scratch: &mut Acc, horizon: i64);
+    /// Heap bytes beyond the pane itself.
+    fn extra_bytes(&self) -> usize;
+}
+
+impl Pane for u64 {
+    #[inline]
+    fn fresh(_: &mut Feat) -> Self {
+        0
+    }
+    #[inline]
+    fn recycle(self, _: &mut Feat) {}
+    #[inline]
+    fn add(&mut self, _: i64, _: Value, _: i64) {
+        *self += 1;
+    }
+    #[inline]
+    fn merge_into(&self, scratch: &mut Acc, _: i64) {
+        if let Acc::Count(t) = scratch {
+            *t += *self;
+        }
+    }
+    fn extra_bytes(&self) -> usize {
+        0
+    }
+}
+
+/// Welford pane state (`n`, mean, M2).
+#[derive(Debug, Clone, Copy)]
+struct Wf(u64, f64, f64);
+
+impl Pane for Wf {
+    #[inline]
+    fn fresh(_: &mut Feat) -> Self {
+        Wf(0, 0.0, 0.0)
+    }
+    #[inline]
+    fn recycle(self, _: &mut Feat) {}
+    #[inline]
+    fn add(&mut self, _: i64, v: Value, _: i64) {
+        if let Some(x) = num(v) {
+            let Wf(n, mean, m2) = self;
+            *n += 1;
+            let d = x - *mean;
+            *mean += d / *n as f64;
+            *m2 += d * (x - *mean);
+        }
+    }
+    /// The same arithmetic as [`Acc::merge`] of two Welford states (Chan et al.).
+    #[inline]
+    fn merge_into(&self, scratch: &mut Acc, _: i64) {
+        let &Wf(n2, mean2, m22) = self;
+        let Acc::Welford { n, mean, m2 } = scratch else {
+            return;
+        };
+        if n2 == 0 {
+            return;
+        }
+        if *n == 0 {
+            (*n, *mean, *m2) = (n2, mean2, m22);
+            return;
+        }
+        let na = *n as f64;
+        let nb = n2 as f64;
+        let tot = na + nb;
+        let d = mean2 - *mean;
+        *mean += d * nb / tot;
+        *m2 += m22 + d * d * na * nb / tot;
+        *n += n2;
+    }
+    fn extra_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl Pane for Acc {
+    fn fresh(feat: &mut Feat) -> Self {
+        feat.take_acc()
+    }
+    fn recycle(self, feat: &mut Feat) {
+        feat.give_acc(self);
+    }
+    #[inline]
+    fn add(&mut self, ts: i64, v: Value, horizon: i64) {
+        Acc::add(self, ts, v, horizon);
+    }
+    #[inline]
+    fn merge_into(&self, scratch: &mut Acc, horizon: i64) {
+        scratch.merge(self, horizon);
+    }
+    fn extra_bytes(&self) -> usize {
+        self.bytes() - std::mem::size_of::<Acc>()
+    }
+}
+
 /// Per-key state of a sliding feature (its geometry is in [`Feat::geo`]).
 #[derive(Debug)]
-struct Sliding {
+struct Sliding<P, A> {
     /// Matching events sorted by ts (ties in arrival order).
-    entries: VecDeque<(i64, Value)>,
+    entries: VecDeque<(i64, P)>,
     /// Index of the first entry with `ts > max_ts - size`.
     live: usize,
     max_ts: i64,
     run: Run,
     /// Panes `(start, acc)` sorted by start.
-    panes: VecDeque<(i64, Acc)>,
+    panes: VecDeque<(i64, A)>,
     /// Every window with `end <= fired_to` has been handled.
     fired_to: i64,
+}
+
+impl<P, A> Sliding<P, A> {
+    fn new(run: Run) -> Self {
+        Sliding {
+            entries: VecDeque::new(),
+            live: 0,
+            max_ts: i64::MIN,
+            run,
+            panes: VecDeque::new(),
+            fired_to: i64::MIN,
+        }
+    }
+
+    fn bytes(&self) -> usize
+    where
+        A: Pane,
+    {
+        self.entries.capacity() * std::mem::size_of::<(i64, P)>()
+            + match &self.run {
+                Run::Mono { dq, .. } => dq.capacity() * 16 + 32,
+                Run::Distinct(m) => m.capacity() * 24 + 32,
+                _ => 0,
+            }
+            + self.panes.capacity() * std::mem::size_of::<(i64, A)>()
+            + self
+                .panes
+                .iter()
+                .map(|(_, a)| a.extra_bytes())
+                .sum::<usize>()
+    }
+
+    /// Starts loading the pane and entries a timer handler reads first.
+    #[inline]
+    fn prefetch_for_timer(&self) {
+        if let Some(p) = self.panes.front() {
+            prefetch(p);
+        }
+        if let Some(e) = self.entries.front() {
+            prefetch(e);
+        }
+    }
+
+    /// Starts loading the entries and pane an event reads.
+    #[inline]
+    fn prefetch_for_event(&self) {
+        if let Some(e) = self.entries.get(self.live) {
+            prefetch(e);
+        }
+        if let Some(e) = self.entries.back() {
+            prefetch(e);
+        }
+        if let Some(p) = self.panes.back() {
+            prefetch(p);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -265,86 +491,237 @@ struct Global {
     boundary: i64,
 }
 
+/// The states of one feature for all keys, indexed by key, each in a slot of its own
+/// kind's size (a session or tumbling feature's slot is its 32-byte window deque, not the
+/// 120 bytes of a sliding state). Sliding states are typed by what they keep per event and
+/// per pane (see [`Payload`], [`Pane`]).
 #[derive(Debug)]
-enum Kind {
-    Sliding(Sliding),
-    Windows(VecDeque<Win>),
-    Global(Global),
+enum Col {
+    /// count, rate
+    SlCount(Vec<Sliding<(), u64>>),
+    /// mean, variance, stddev
+    SlWelford(Vec<Sliding<f64, Wf>>),
+    /// sum, min, max
+    SlNum(Vec<Sliding<f64, Acc>>),
+    /// recency
+    SlTs(Vec<Sliding<(), Acc>>),
+    /// last-N, distinct count
+    SlVal(Vec<Sliding<Value, Acc>>),
+    Windows(Vec<VecDeque<Win>>),
+    Global(Vec<Global>),
 }
 
-#[derive(Debug)]
-struct FeatState {
-    /// Earliest event time at which this feature needs its timer handler.
-    need: i64,
-    kind: Kind,
+/// Runs the arm for key `$k`'s state in column `$col` (`$get`: `get` or `get_mut`): `$s`
+/// for any sliding kind, `$w` for window deques, `$g` for global states; `$none` when the
+/// key has no slot.
+macro_rules! on_col {
+    ($col:expr, $get:ident, $k:expr, $s:ident => $sl:expr, $w:ident => $win:expr,
+     $g:ident => $glob:expr, _ => $none:expr) => {
+        match $col {
+            Col::SlCount(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
+            Col::SlWelford(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
+            Col::SlNum(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
+            Col::SlTs(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
+            Col::SlVal(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
+            Col::Windows(v) => match v.$get($k) {
+                Some($w) => $win,
+                None => $none,
+            },
+            Col::Global(v) => match v.$get($k) {
+                Some($g) => $glob,
+                None => $none,
+            },
+        }
+    };
 }
 
-/// A monotone priority queue of `(time, key)` (a radix heap): event-time timers are never
-/// set before the last time popped, so pushes are O(1) and pops amortised O(log range),
-/// with sequential, allocation-free bucket vectors instead of a cache-hostile binary heap.
-#[derive(Debug)]
-struct RadixHeap {
-    last: u64,
-    buckets: Vec<Vec<(u64, u32)>>,
-}
-
-impl RadixHeap {
-    fn new() -> Self {
-        RadixHeap {
-            last: 0,
-            buckets: (0..65).map(|_| Vec::new()).collect(),
+impl Col {
+    fn new(feat: &Feat) -> Col {
+        match feat.window {
+            WindowSpec::Sliding { .. } => match feat.agg {
+                AggKind::Count | AggKind::Rate { .. } => Col::SlCount(Vec::new()),
+                AggKind::Mean | AggKind::Variance | AggKind::Stddev => Col::SlWelford(Vec::new()),
+                AggKind::Sum | AggKind::Min | AggKind::Max => Col::SlNum(Vec::new()),
+                AggKind::Recency => Col::SlTs(Vec::new()),
+                AggKind::LastN { .. } | AggKind::DistinctCount { .. } => Col::SlVal(Vec::new()),
+            },
+            WindowSpec::Tumbling { .. } | WindowSpec::Session { .. } => Col::Windows(Vec::new()),
+            WindowSpec::Global { .. } => Col::Global(Vec::new()),
         }
     }
 
-    /// Order-preserving map of an `i64` time to `u64`.
-    fn key(t: i64) -> u64 {
-        (t as u64) ^ (1 << 63)
+    /// Address of the first slot and the slot size (for prefetching).
+    fn addr(&self) -> (usize, usize) {
+        fn of<T>(v: &[T]) -> (usize, usize) {
+            (v.as_ptr() as usize, std::mem::size_of::<T>())
+        }
+        match self {
+            Col::SlCount(v) => of(v),
+            Col::SlWelford(v) => of(v),
+            Col::SlNum(v) => of(v),
+            Col::SlTs(v) => of(v),
+            Col::SlVal(v) => of(v),
+            Col::Windows(v) => of(v),
+            Col::Global(v) => of(v),
+        }
     }
 
-    fn bucket(k: u64, last: u64) -> usize {
-        if k == last {
-            0
-        } else {
-            64 - (k ^ last).leading_zeros() as usize
+    /// Gives every key below `n` a fresh state.
+    fn grow(&mut self, feat: &Feat, n: usize) {
+        let run = || new_run(&feat.agg);
+        match self {
+            Col::SlCount(v) => v.resize_with(n, || Sliding::new(run())),
+            Col::SlWelford(v) => v.resize_with(n, || Sliding::new(run())),
+            Col::SlNum(v) => v.resize_with(n, || Sliding::new(run())),
+            Col::SlTs(v) => v.resize_with(n, || Sliding::new(run())),
+            Col::SlVal(v) => v.resize_with(n, || Sliding::new(run())),
+            Col::Windows(v) => v.resize_with(n, VecDeque::new),
+            Col::Global(v) => v.resize_with(n, || Global {
+                acc: Acc::new(&feat.agg),
+                since_fire: 0,
+                dirty: false,
+                boundary: i64::MIN,
+            }),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        fn slots<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        fn sliding<P, A: Pane>(v: &Vec<Sliding<P, A>>) -> usize {
+            slots(v) + v.iter().map(Sliding::bytes).sum::<usize>()
+        }
+        match self {
+            Col::SlCount(v) => sliding(v),
+            Col::SlWelford(v) => sliding(v),
+            Col::SlNum(v) => sliding(v),
+            Col::SlTs(v) => sliding(v),
+            Col::SlVal(v) => sliding(v),
+            Col::Windows(v) => {
+                slots(v)
+                    + v.iter()
+                        .map(|w| {
+                            w.capacity() * std::mem::size_of::<Win>()
+                                + w.iter()
+                                    .map(|x| x.acc.bytes() - std::mem::size_of::<Acc>())
+                                    .sum::<usize>()
+                        })
+                        .sum::<usize>()
+            }
+            Col::Global(v) => {
+                slots(v)
+                    + v.iter()
+                        .map(|g| g.acc.bytes() - std::mem::size_of::<Acc>())
+                        .sum::<usize>()
+            }
+        }
+    }
+}
+
+/// A monotone priority queue of `(time, key)` grouped by time: event-time timers are
+/// never set before the last time popped, and the timers of aligned windows of many keys
+/// share one time. Each distinct time has one key list (from a pool, so no allocation in
+/// steady state), found by hashing on push; a binary heap orders the distinct times. The
+/// list being popped is held apart, so pops are O(1) and pushes at the current time go
+/// straight to it. (A radix heap over single entries moved every entry down once per
+/// distinct time popped before it: about 17 moves each for timers a minute ahead.)
+#[derive(Debug)]
+struct TimerQueue {
+    /// Time of `cur`; every time in `by_time` is later.
+    cur_time: i64,
+    /// Keys due at `cur_time` not popped yet.
+    cur: Vec<u32>,
+    by_time: FxHashMap<i64, Vec<u32>>,
+    times: BinaryHeap<Reverse<i64>>,
+    pool: Vec<Vec<u32>>,
+}
+
+impl TimerQueue {
+    fn new() -> Self {
+        TimerQueue {
+            cur_time: i64::MIN,
+            cur: Vec::new(),
+            by_time: FxHashMap::default(),
+            times: BinaryHeap::new(),
+            pool: Vec::new(),
         }
     }
 
     fn push(&mut self, t: i64, key: u32) {
-        // a time before the last pop cannot happen (timers are after the watermark); if it
-        // did, it fires at the next watermark advance instead of being lost
-        let k = Self::key(t).max(self.last);
-        self.buckets[Self::bucket(k, self.last)].push((k, key));
+        // a time before the current one cannot happen (timers are after the watermark); if
+        // it did, it fires at the next watermark advance instead of being lost
+        let t = t.max(self.cur_time);
+        if t == self.cur_time {
+            self.cur.push(key);
+            return;
+        }
+        if let Some(v) = self.by_time.get_mut(&t) {
+            v.push(key);
+            return;
+        }
+        let mut v = self.pool.pop().unwrap_or_default();
+        v.push(key);
+        self.by_time.insert(t, v);
+        self.times.push(Reverse(t));
+    }
+
+    /// The key of the entry `d` pops after the next one, if the entries due at the current
+    /// time go that far (a hint for prefetching: the timers of aligned windows of many
+    /// keys share one time).
+    #[inline]
+    fn peek_due(&self, d: usize) -> Option<u32> {
+        let b = &self.cur;
+        b.len().checked_sub(d + 1).and_then(|i| b.get(i)).copied()
     }
 
     /// Pops an entry with time `<= limit`, the smallest first.
     fn pop_le(&mut self, limit: i64) -> Option<(i64, u32)> {
-        let limit = Self::key(limit);
-        if self.buckets[0].is_empty() {
-            let i = (1..65).find(|&i| !self.buckets[i].is_empty())?;
-            let m = self.buckets[i].iter().map(|x| x.0).min()?;
-            if m > limit {
+        loop {
+            if !self.cur.is_empty() {
+                if self.cur_time > limit {
+                    return None; // every other time is later still
+                }
+                let key = self.cur.pop()?;
+                return Some((self.cur_time, key));
+            }
+            let &Reverse(t) = self.times.peek()?;
+            if t > limit {
                 return None;
             }
-            self.last = m;
-            let mut items = std::mem::take(&mut self.buckets[i]);
-            for x in items.drain(..) {
-                self.buckets[Self::bucket(x.0, m)].push(x);
+            self.times.pop();
+            self.cur_time = t;
+            if let Some(v) = self.by_time.remove(&t) {
+                let done = std::mem::replace(&mut self.cur, v);
+                if self.pool.len() < 4096 {
+                    self.pool.push(done);
+                }
             }
-            self.buckets[i] = items;
         }
-        if self.last > limit {
-            return None;
-        }
-        let (k, key) = self.buckets[0].pop()?;
-        Some(((k ^ (1 << 63)) as i64, key))
     }
 
     fn bytes(&self) -> usize {
-        self.buckets
-            .iter()
-            .map(|b| b.capacity() * 16)
-            .sum::<usize>()
-            + 65 * 24
+        let lists = |v: &Vec<u32>| v.capacity() * 4 + 24;
+        lists(&self.cur)
+            + self.by_time.capacity() * 40
+            + self.by_time.values().map(lists).sum::<usize>()
+            + self.times.capacity() * 8
+            + self.pool.iter().map(lists).sum::<usize>()
     }
 }
 
@@ -389,16 +766,22 @@ pub struct FeatureEngine {
     feats: Vec<Feat>,
     config: EngineConfig,
     wm: Timestamp,
-    /// Feature states of all keys, flat: key `k`, feature `f` at `k * features + f`.
-    states: Vec<FeatState>,
-    /// The online store, flat like `states`.
+    /// Per feature, the states of all keys.
+    cols: Vec<Col>,
+    /// Per column, the address of its first slot and the slot size (refreshed whenever the
+    /// columns grow), so that prefetching a key's states is address arithmetic only.
+    col_addr: Vec<(usize, usize)>,
+    /// The online store, flat: key `k`, feature `f` at `k * features + f`.
     latest: Vec<FeatureValue>,
-    /// Per key: earliest live timer in the queue (`NO_TIMER`: none).
-    key_timer: Vec<i64>,
+    /// Per key, `features + 1` words: the earliest live timer of the key in the queue,
+    /// then for each feature the earliest time it needs its timer handler (`NO_TIMER`:
+    /// none). Kept apart from the states so that a timer pop reads one small record and
+    /// then only the states that are due.
+    timer_rec: Vec<i64>,
     seen: Vec<bool>,
     num_keys: usize,
     /// At most one live timer per key: `(time, key)`.
-    timers: RadixHeap,
+    timers: TimerQueue,
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -462,6 +845,7 @@ impl FeatureEngine {
                         size,
                         slide,
                         offset,
+                        aligned: gcd(size, slide) == slide,
                     },
                 ),
                 _ => (
@@ -470,6 +854,7 @@ impl FeatureEngine {
                         size: 1,
                         slide: 1,
                         offset: 0,
+                        aligned: true,
                     },
                 ),
             };
@@ -488,19 +873,23 @@ impl FeatureEngine {
                 geo,
                 scratch,
                 pool: Vec::new(),
+                needs_field: f.agg.needs_field(),
+                needs_numeric: f.agg.needs_numeric(),
             });
         }
+        let cols: Vec<Col> = feats.iter().map(Col::new).collect();
         Ok(FeatureEngine {
             specs: features,
             feats,
             config,
             wm: i64::MIN,
-            states: Vec::new(),
+            col_addr: cols.iter().map(Col::addr).collect(),
+            cols,
             latest: Vec::new(),
-            key_timer: Vec::new(),
+            timer_rec: Vec::new(),
             seen: Vec::new(),
             num_keys: 0,
-            timers: RadixHeap::new(),
+            timers: TimerQueue::new(),
         })
     }
 
@@ -536,28 +925,32 @@ impl FeatureEngine {
             return Outcome::LateDiscarded;
         }
         let nf = self.feats.len();
-        row.resize(nf, FeatureValue::Null);
+        if row.len() != nf {
+            row.resize(nf, FeatureValue::Null);
+        }
         let k = ev.key.0 as usize;
         if k >= self.seen.len() {
             self.seen.resize(k + 1, false);
-            self.key_timer.resize(k + 1, NO_TIMER);
+            self.timer_rec.resize((k + 1) * (nf + 1), NO_TIMER);
             self.latest.resize((k + 1) * nf, FeatureValue::Null);
-            let feats = &self.feats;
-            let mut i = self.states.len();
-            self.states.resize_with((k + 1) * nf, || {
-                let st = new_state(&feats[i % nf]);
-                i += 1;
-                st
-            });
+            for (col, feat) in self.cols.iter_mut().zip(&self.feats) {
+                col.grow(feat, k + 1);
+            }
+            self.col_addr = self.cols.iter().map(Col::addr).collect();
         }
         if !self.seen[k] {
             self.seen[k] = true;
             self.num_keys += 1;
         }
-        let states = &mut self.states[k * nf..(k + 1) * nf];
+        self.prefetch_key(k);
         let latest = &mut self.latest[k * nf..(k + 1) * nf];
-        touch(states, latest);
-        let key_timer = &mut self.key_timer[k];
+        prefetch_span(latest);
+        prefetch_buffers(&self.cols, k, latest);
+        let Some((key_timer, needs)) =
+            self.timer_rec[k * (nf + 1)..(k + 1) * (nf + 1)].split_first_mut()
+        else {
+            return Outcome::Late; // unreachable: the record was sized above
+        };
         let mut ctx = Ctx {
             wm,
             lat,
@@ -566,22 +959,25 @@ impl FeatureEngine {
             feature: 0,
             closed,
         };
-        for (f, feat) in self.feats.iter_mut().enumerate() {
+        for (f, (feat, col)) in self.feats.iter_mut().zip(self.cols.iter_mut()).enumerate() {
             ctx.feature = f;
-            let st = &mut states[f];
             let m = feat.matched(ev);
             let out = &mut row[f];
-            let need = match &mut st.kind {
-                Kind::Sliding(s) => sliding_event(feat, s, ts, m, out, &mut ctx, late),
-                Kind::Windows(w) => windows_event(feat, w, ts, m, out, &mut ctx),
-                Kind::Global(g) => global_event(feat, g, ts, m, out, &mut ctx),
-            };
-            if need < st.need {
-                st.need = need;
-                if need < *key_timer {
-                    *key_timer = need;
-                    self.timers.push(need, ev.key.0);
-                }
+            // sliding and global handlers return a time they need (kept if earlier than the
+            // one already set); window handlers return their exact next need
+            let (need, exact) = on_col!(col, get_mut, k,
+                s => (sliding_event(feat, s, ts, m, out, &mut ctx, late), false),
+                w => (windows_event(feat, w, ts, m, out, &mut ctx), true),
+                g => (global_event(feat, g, ts, m, out, &mut ctx), false),
+                _ => (NO_TIMER, false));
+            if exact || need < needs[f] {
+                needs[f] = need;
+            }
+            if need < *key_timer {
+                // a later need leaves the key's queued (earlier) timer in place: that pop
+                // finds nothing due and queues the key again at its real next need
+                *key_timer = need;
+                self.timers.push(need, ev.key.0);
             }
             latest[f].copy_from(out);
         }
@@ -602,14 +998,26 @@ impl FeatureEngine {
         let lat = self.config.allowed_lateness;
         let nf = self.feats.len();
         while let Some((t, key)) = self.timers.pop_le(wm) {
-            let k = key as usize;
-            match self.key_timer.get(k) {
-                Some(&kt) if kt == t => {}
-                _ => continue, // stale
+            // With many keys each pop is a walk to memory: start loading the records of the
+            // keys popped a few steps later (their timer record and states now, the buffers
+            // the due states point to a little later, once those states are in cache).
+            if let Some(far) = self.timers.peek_due(PREFETCH_FAR) {
+                self.prefetch_key(far as usize);
             }
-            let Some(states) = self.states.get_mut(k * nf..(k + 1) * nf) else {
+            if let Some(near) = self.timers.peek_due(PREFETCH_NEAR) {
+                self.prefetch_due_buffers(near as usize, wm);
+            }
+            let k = key as usize;
+            let Some((key_timer, needs)) = self
+                .timer_rec
+                .get_mut(k * (nf + 1)..(k + 1) * (nf + 1))
+                .and_then(|r| r.split_first_mut())
+            else {
                 continue;
             };
+            if *key_timer != t {
+                continue; // stale
+            }
             let mut ctx = Ctx {
                 wm,
                 lat,
@@ -619,20 +1027,66 @@ impl FeatureEngine {
                 closed,
             };
             let mut next = NO_TIMER;
-            for (f, (st, feat)) in states.iter_mut().zip(self.feats.iter_mut()).enumerate() {
-                if st.need <= wm {
-                    ctx.feature = f;
-                    st.need = match &mut st.kind {
-                        Kind::Sliding(s) => sliding_timer(feat, s, &mut ctx),
-                        Kind::Windows(w) => windows_timer(feat, w, &mut ctx),
-                        Kind::Global(g) => global_timer(feat, g, &mut ctx),
+            for (f, need) in needs.iter_mut().enumerate() {
+                if *need <= wm {
+                    let (Some(col), Some(feat)) = (self.cols.get_mut(f), self.feats.get_mut(f))
+                    else {
+                        continue;
                     };
+                    ctx.feature = f;
+                    *need = on_col!(col, get_mut, k,
+                        s => sliding_timer(feat, s, &mut ctx),
+                        w => windows_timer(feat, w, &mut ctx),
+                        g => global_timer(feat, g, &mut ctx),
+                        _ => NO_TIMER);
                 }
-                next = next.min(st.need);
+                next = next.min(*need);
             }
-            self.key_timer[k] = next;
+            *key_timer = next;
             if next != NO_TIMER {
                 self.timers.push(next, key);
+            }
+        }
+    }
+
+    /// Starts loading key `k`'s timer record and feature states.
+    #[inline]
+    fn prefetch_key(&self, k: usize) {
+        let nf = self.feats.len();
+        if let Some(r) = self.timer_rec.get(k * (nf + 1)..(k + 1) * (nf + 1)) {
+            prefetch_span(r);
+        }
+        for &(base, size) in &self.col_addr {
+            // only a hint: an address past the end (an unknown key) is harmless
+            let at = base.wrapping_add(k.wrapping_mul(size));
+            prefetch(std::ptr::without_provenance::<u8>(at));
+            if size > 64 || at % 64 + size > 64 {
+                prefetch(std::ptr::without_provenance::<u8>(
+                    at.wrapping_add(size - 1),
+                ));
+            }
+        }
+    }
+
+    /// Starts loading the buffers of key `k`'s states that are due at `wm` (call once the
+    /// key's record and states are in cache: [`Self::prefetch_key`] a few pops earlier).
+    #[inline]
+    fn prefetch_due_buffers(&self, k: usize, wm: i64) {
+        let nf = self.feats.len();
+        let Some(rec) = self.timer_rec.get(k * (nf + 1) + 1..(k + 1) * (nf + 1)) else {
+            return;
+        };
+        for (need, col) in rec.iter().zip(&self.cols) {
+            if *need <= wm {
+                on_col!(col, get, k,
+                    s => s.prefetch_for_timer(),
+                    w => {
+                        if let Some(x) = w.front() {
+                            prefetch(x);
+                        }
+                    },
+                    _g => (),
+                    _ => ());
             }
         }
     }
@@ -662,114 +1116,98 @@ impl FeatureEngine {
     pub fn state_bytes(&self) -> usize {
         let mut total = self.timers.bytes()
             + self.seen.capacity()
-            + self.key_timer.capacity() * 8
-            + self.states.capacity() * std::mem::size_of::<FeatState>()
+            + self.timer_rec.capacity() * 8
+            + self.cols.iter().map(Col::bytes).sum::<usize>()
             + self.latest.capacity() * std::mem::size_of::<FeatureValue>();
         for v in &self.latest {
             if let FeatureValue::Seq(s) = v {
                 total += s.capacity() * std::mem::size_of::<Value>();
             }
         }
-        {
-            for st in &self.states {
-                total += match &st.kind {
-                    Kind::Sliding(s) => {
-                        s.entries.capacity() * std::mem::size_of::<(i64, Value)>()
-                            + match &s.run {
-                                Run::Mono { dq, .. } => dq.capacity() * 16 + 32,
-                                Run::Distinct(m) => m.capacity() * 24 + 32,
-                                _ => 0,
-                            }
-                            + s.panes.capacity() * std::mem::size_of::<(i64, Acc)>()
-                            + s.panes
-                                .iter()
-                                .map(|(_, a)| a.bytes() - std::mem::size_of::<Acc>())
-                                .sum::<usize>()
-                    }
-                    Kind::Windows(w) => {
-                        w.capacity() * std::mem::size_of::<Win>()
-                            + w.iter()
-                                .map(|x| x.acc.bytes() - std::mem::size_of::<Acc>())
-                                .sum::<usize>()
-                    }
-                    Kind::Global(g) => g.acc.bytes() - std::mem::size_of::<Acc>(),
-                };
-            }
-        }
         total
     }
 }
 
-/// Reads one word from each buffer the features of a key are about to use, all at once,
-/// so that their cache misses overlap instead of happening one feature after another
-/// (with many keys the engine is bound by memory latency, not by arithmetic).
+/// Hints the CPU to start loading the cache line holding `p` into the cache (no effect on
+/// results; a no-op off x86-64).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults and has no observable effect,
+    // whatever the address, and `_mm_prefetch` needs only SSE, part of the x86-64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// [`prefetch`] every cache line of `xs`.
 #[inline]
-fn touch(states: &[FeatState], latest: &[FeatureValue]) {
-    let mut acc = 0i64;
-    for st in states {
-        match &st.kind {
-            Kind::Sliding(s) => {
-                acc ^= s.entries.get(s.live).map_or(0, |e| e.0);
-                acc ^= s.entries.back().map_or(0, |e| e.0);
-                acc ^= s.panes.back().map_or(0, |p| p.0);
-            }
-            Kind::Windows(w) => acc ^= w.back().map_or(0, |w| w.start),
-            Kind::Global(g) => {
-                if let Acc::Recency(l) = &g.acc {
-                    acc ^= l.back().copied().unwrap_or(0);
+fn prefetch_span<T>(xs: &[T]) {
+    let base = xs.as_ptr().cast::<u8>();
+    let skew = base as usize & 63;
+    let lines = (skew + std::mem::size_of_val(xs)).div_ceil(64);
+    let first = base.wrapping_sub(skew);
+    for i in 0..lines {
+        prefetch(first.wrapping_add(i * 64));
+    }
+}
+
+/// Starts loading the buffers an event of a key reads through its states and online-store
+/// row (the back of each window deque, the live region of sliding entries, the last-N
+/// items, ...), all at once, so that their cache misses overlap instead of happening one
+/// feature after another (with many keys the engine is bound by memory latency).
+#[inline]
+fn prefetch_buffers(cols: &[Col], k: usize, latest: &[FeatureValue]) {
+    for col in cols {
+        on_col!(col, get, k,
+            s => s.prefetch_for_event(),
+            w => {
+                if let Some(x) = w.back() {
+                    prefetch(x);
+                    if let Acc::LastN { items, .. } = &x.acc {
+                        let (a, b) = items.as_slices();
+                        prefetch_span(a);
+                        prefetch_span(b);
+                    }
                 }
-            }
-        }
+            },
+            g => {
+                if let Acc::Recency(l) = &g.acc {
+                    if let Some(x) = l.back() {
+                        prefetch(x);
+                    }
+                }
+            },
+            _ => ());
     }
     for v in latest {
         if let FeatureValue::Seq(x) = v {
-            acc ^= x.first().map_or(0, |v| matches!(v, Value::Null) as i64);
+            prefetch_span(x);
         }
     }
-    std::hint::black_box(acc);
 }
 
-fn new_state(feat: &Feat) -> FeatState {
-    let kind = match feat.window {
-        WindowSpec::Sliding { .. } => {
-            let run = match feat.agg {
-                AggKind::Sum => Run::Sum(0.0),
-                AggKind::Mean | AggKind::Variance | AggKind::Stddev => Run::Welford {
-                    n: 0,
-                    mean: 0.0,
-                    m2: 0.0,
-                },
-                AggKind::Min => Run::Mono {
-                    max: false,
-                    dq: Box::default(),
-                },
-                AggKind::Max => Run::Mono {
-                    max: true,
-                    dq: Box::default(),
-                },
-                AggKind::DistinctCount { .. } => Run::Distinct(Box::default()),
-                _ => Run::Plain,
-            };
-            Kind::Sliding(Sliding {
-                entries: VecDeque::new(),
-                live: 0,
-                max_ts: i64::MIN,
-                run,
-                panes: VecDeque::new(),
-                fired_to: i64::MIN,
-            })
-        }
-        WindowSpec::Tumbling { .. } | WindowSpec::Session { .. } => Kind::Windows(VecDeque::new()),
-        WindowSpec::Global { .. } => Kind::Global(Global {
-            acc: Acc::new(&feat.agg),
-            since_fire: 0,
-            dirty: false,
-            boundary: i64::MIN,
-        }),
-    };
-    FeatState {
-        need: NO_TIMER,
-        kind,
+/// The running aggregate a sliding state of `agg` keeps over its live region.
+fn new_run(agg: &AggKind) -> Run {
+    match agg {
+        AggKind::Sum => Run::Sum(0.0),
+        AggKind::Mean | AggKind::Variance | AggKind::Stddev => Run::Welford {
+            n: 0,
+            mean: 0.0,
+            m2: 0.0,
+        },
+        AggKind::Min => Run::Mono {
+            max: false,
+            dq: Box::default(),
+        },
+        AggKind::Max => Run::Mono {
+            max: true,
+            dq: Box::default(),
+        },
+        AggKind::DistinctCount { .. } => Run::Distinct(Box::default()),
+        _ => Run::Plain,
     }
 }
 
@@ -851,11 +1289,12 @@ impl Run {
     }
 }
 
-impl Sliding {
+impl<P: Payload, A: Pane> Sliding<P, A> {
     /// Moves the start of the live region past every entry with `ts <= cutoff`.
+    #[inline]
     fn evict_live(&mut self, cutoff: i64) {
         while self.live < self.entries.len() && self.entries[self.live].0 <= cutoff {
-            let v = self.entries[self.live].1;
+            let v = self.entries[self.live].1.value();
             self.live += 1;
             let remaining = self.entries.len() - self.live;
             self.run.remove(v, remaining);
@@ -879,6 +1318,23 @@ impl Sliding {
 
     /// The earliest unfired window end that holds a pane.
     fn next_fire(&self, g: &Geo) -> Option<i64> {
+        if g.aligned {
+            // pane starts are window starts: the first end after a pane p is p + slide, and
+            // the first end after fired_to (divided for once) serves every pane before it
+            let f = self.fired_to;
+            let mut after_f = None;
+            for &(p, _) in &self.panes {
+                let e = if f < p {
+                    p.saturating_add(g.slide)
+                } else {
+                    *after_f.get_or_insert_with(|| g.next_end_after(f))
+                };
+                if e.saturating_sub(g.size) <= p {
+                    return Some(e);
+                }
+            }
+            return None;
+        }
         for &(p, _) in &self.panes {
             let e = g.next_end_after(self.fired_to.max(p));
             if e.saturating_sub(g.size) <= p {
@@ -888,31 +1344,33 @@ impl Sliding {
         None
     }
 
+    /// [`Self::next_fire`] right after firing the window ending at `e` (`fired_to == e`):
+    /// the next window end is `e + slide`, the answer whenever that window holds a pane
+    /// (the common case, found without dividing).
+    fn next_fire_after_fired(&self, g: &Geo, e: i64) -> Option<i64> {
+        let next = e.saturating_add(g.slide);
+        let start = next.saturating_sub(g.size);
+        for &(p, _) in &self.panes {
+            if p >= start {
+                if p < next {
+                    return Some(next);
+                }
+                break;
+            }
+        }
+        self.next_fire(g)
+    }
+
     /// Merges the panes of `[start, end)` into `scratch`; returns how many there were.
     fn merge_window(&self, scratch: &mut Acc, start: i64, end: i64, horizon: i64) -> usize {
         scratch.reset();
         let mut n = 0;
-        if let Acc::Count(total) = scratch {
-            // count and rate (the common case): a plain sum, no per-pane dispatch
-            for (p, acc) in &self.panes {
-                if *p >= end {
-                    break;
-                }
-                if *p >= start {
-                    if let Acc::Count(c) = acc {
-                        *total += c;
-                    }
-                    n += 1;
-                }
-            }
-            return n;
-        }
         for (p, acc) in &self.panes {
             if *p >= end {
                 break;
             }
             if *p >= start {
-                scratch.merge(acc, horizon);
+                acc.merge_into(scratch, horizon);
                 n += 1;
             }
         }
@@ -921,9 +1379,9 @@ impl Sliding {
 }
 
 /// Applies an event to a sliding feature; writes the per-event value; returns a timer need.
-fn sliding_event(
+fn sliding_event<P: Payload, A: Pane>(
     feat: &mut Feat,
-    s: &mut Sliding,
+    s: &mut Sliding<P, A>,
     ts: i64,
     m: Option<Value>,
     out: &mut FeatureValue,
@@ -941,7 +1399,8 @@ fn sliding_event(
     // ---- per-event value
     if in_order {
         if let Some(v) = m {
-            s.entries.push_back((ts, v));
+            grow_gently(&mut s.entries);
+            s.entries.push_back((ts, P::pack(v)));
             s.run.add(ts, v);
         }
         let live_len = s.entries.len() - s.live;
@@ -959,7 +1418,7 @@ fn sliding_event(
             (Run::Plain, AggKind::LastN { n }) => {
                 let seq = crate::agg::seq_mut(out);
                 let from = s.entries.len() - live_len.min(*n);
-                seq.extend(s.entries.range(from..).map(|&(_, v)| v));
+                seq.extend(s.entries.range(from..).map(|&(_, v)| v.value()));
             }
             (Run::Plain, AggKind::Recency) => {
                 *out = match s.entries.back() {
@@ -976,7 +1435,8 @@ fn sliding_event(
                 .iter()
                 .rposition(|&(t, _)| t <= ts)
                 .map_or(0, |p| p + 1);
-            insert_at(&mut s.entries, pos, (ts, v));
+            grow_gently(&mut s.entries);
+            insert_at(&mut s.entries, pos, (ts, P::pack(v)));
             if ts > new_max.saturating_sub(size) {
                 s.run.add(ts, v);
             } else {
@@ -996,13 +1456,20 @@ fn sliding_event(
     if existed {
         idx -= 1;
     } else {
-        let acc = feat.take_acc();
+        let acc = A::fresh(feat);
+        grow_gently(&mut s.panes);
         insert_at(&mut s.panes, idx, (pstart, acc));
     }
     if let Some(v) = m {
         s.panes[idx].1.add(ts, v, ctx.horizon);
     }
-    let first_end = g.next_end_after(ts);
+    let first_end = if g.aligned {
+        // the window starting at the pane is the last one holding ts (the slide divides
+        // the size), so the first holding it ends one slide after the pane's start
+        pstart.saturating_add(g.slide)
+    } else {
+        g.next_end_after(ts)
+    };
     if late {
         // fire every window holding ts whose end - 1 <= watermark, right now
         let mut e = first_end;
@@ -1024,10 +1491,21 @@ fn sliding_event(
     }
 }
 
+/// Makes room for one more item, growing a full buffer by a quarter (at least 4) instead
+/// of doubling it: a key's buffers stop growing once they hold its largest window, and
+/// then waste about an eighth on average instead of about a quarter (amortised O(1) still).
+#[inline]
+fn grow_gently<T>(dq: &mut VecDeque<T>) {
+    let n = dq.len();
+    if n == dq.capacity() {
+        dq.reserve_exact((n / 4).max(4));
+    }
+}
+
 /// Index of the first entry with `ts > bound`, given that every entry from `from` on is
 /// after `bound`: a short backward scan (O(disorder), cache friendly), falling back to a
 /// binary search when the distance is large.
-fn first_after(entries: &VecDeque<(i64, Value)>, from: usize, bound: i64) -> usize {
+fn first_after<P>(entries: &VecDeque<(i64, P)>, from: usize, bound: i64) -> usize {
     let mut j = from.min(entries.len());
     for _ in 0..32 {
         if j == 0 || entries[j - 1].0 <= bound {
@@ -1035,7 +1513,7 @@ fn first_after(entries: &VecDeque<(i64, Value)>, from: usize, bound: i64) -> usi
         }
         j -= 1;
     }
-    entries.partition_point(|&(t, _)| t <= bound).min(j)
+    entries.partition_point(|e| e.0 <= bound).min(j)
 }
 
 /// The exact value over `(ts - size, ts]` for an event older than the key's maximum.
@@ -1045,7 +1523,12 @@ fn first_after(entries: &VecDeque<(i64, Value)>, from: usize, bound: i64) -> usi
 /// the entries after `ts` and the entries between `ts - size` and the live region — both
 /// O(disorder); last-N and recency read at most `n` / one entry before `hi`. Min, max and
 /// distinct count scan `[lo, hi)`: O(window contents), paid only by out-of-order events.
-fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureValue) {
+fn out_of_order_value<P: Payload, A>(
+    feat: &mut Feat,
+    s: &Sliding<P, A>,
+    ts: i64,
+    out: &mut FeatureValue,
+) {
     let size = feat.geo.size;
     let hi = first_after(&s.entries, s.entries.len(), ts);
     let lo_bound = ts.saturating_sub(size);
@@ -1059,11 +1542,11 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
             let mut sum = if hi < s.live { 0.0 } else { *x };
             for &(_, v) in s.entries.range(hi.max(s.live)..) {
                 if hi >= s.live {
-                    sum -= num(v).unwrap_or(0.0);
+                    sum -= num(v.value()).unwrap_or(0.0);
                 }
             }
             for &(_, v) in s.entries.range(lo..s.live.min(hi)) {
-                sum += num(v).unwrap_or(0.0);
+                sum += num(v.value()).unwrap_or(0.0);
             }
             *out = FeatureValue::Num(if hi == lo { 0.0 } else { sum });
         }
@@ -1080,12 +1563,12 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
                 let mut remaining = s.entries.len() - s.live;
                 for &(_, v) in s.entries.range(hi..) {
                     remaining = remaining.saturating_sub(1);
-                    w.remove(v, remaining);
+                    w.remove(v.value(), remaining);
                 }
                 w
             };
             for &(t, v) in s.entries.range(lo..s.live.min(hi)) {
-                w.add(t, v);
+                w.add(t, v.value());
             }
             if let Run::Welford { n, mean, m2 } = w {
                 *out = welford_value(k, n, mean, m2);
@@ -1095,7 +1578,7 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
         (Run::Plain, AggKind::LastN { n }) => {
             let seq = crate::agg::seq_mut(out);
             let from = hi - (hi - lo).min(*n);
-            seq.extend(s.entries.range(from..hi).map(|&(_, v)| v));
+            seq.extend(s.entries.range(from..hi).map(|&(_, v)| v.value()));
         }
         (Run::Plain, AggKind::Recency) => {
             *out = if hi > lo {
@@ -1109,7 +1592,7 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
             let scratch = &mut feat.scratch;
             scratch.reset();
             for &(t, v) in s.entries.range(lo..hi) {
-                scratch.add(t, v, ts);
+                scratch.add(t, v.value(), ts);
             }
             scratch.result(&feat.agg, ctx, out);
         }
@@ -1117,12 +1600,12 @@ fn out_of_order_value(feat: &mut Feat, s: &Sliding, ts: i64, out: &mut FeatureVa
 }
 
 /// Everything this sliding state will need next: a firing, a pane drop or a final prune.
-fn sliding_need(s: &Sliding, g: &Geo, lat: i64) -> i64 {
+fn sliding_need<P: Payload, A: Pane>(s: &Sliding<P, A>, g: &Geo, lat: i64) -> i64 {
     sliding_need_given(s, g, lat, s.next_fire(g))
 }
 
 /// [`sliding_need`] with `s.next_fire()` already known.
-fn sliding_need_given(s: &Sliding, g: &Geo, lat: i64, next_fire: Option<i64>) -> i64 {
+fn sliding_need_given<P, A>(s: &Sliding<P, A>, g: &Geo, lat: i64, next_fire: Option<i64>) -> i64 {
     let mut need = next_fire.map_or(NO_TIMER, |e| e.saturating_sub(1));
     if let Some(&(p, _)) = s.panes.front() {
         need = need.min(g.pane_drop_time(p, lat));
@@ -1132,7 +1615,11 @@ fn sliding_need_given(s: &Sliding, g: &Geo, lat: i64, next_fire: Option<i64>) ->
     need
 }
 
-fn sliding_timer(feat: &mut Feat, s: &mut Sliding, ctx: &mut Ctx<'_>) -> i64 {
+fn sliding_timer<P: Payload, A: Pane>(
+    feat: &mut Feat,
+    s: &mut Sliding<P, A>,
+    ctx: &mut Ctx<'_>,
+) -> i64 {
     let g = feat.geo;
     let mut next = s.next_fire(&g);
     while let Some(e) = next {
@@ -1143,7 +1630,7 @@ fn sliding_timer(feat: &mut Feat, s: &mut Sliding, ctx: &mut Ctx<'_>) -> i64 {
         s.merge_window(&mut feat.scratch, start, e, ctx.horizon);
         ctx.emit(feat, &feat.scratch, start, e, e, g.size, false);
         s.fired_to = e;
-        next = s.next_fire(&g);
+        next = s.next_fire_after_fired(&g, e);
     }
     s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
     while let Some(&(p, _)) = s.panes.front() {
@@ -1151,7 +1638,7 @@ fn sliding_timer(feat: &mut Feat, s: &mut Sliding, ctx: &mut Ctx<'_>) -> i64 {
             break;
         }
         if let Some((_, acc)) = s.panes.pop_front() {
-            feat.give_acc(acc);
+            acc.recycle(feat);
         }
     }
     s.prune(g.size, ctx.horizon);
@@ -1167,6 +1654,15 @@ fn sliding_timer(feat: &mut Feat, s: &mut Sliding, ctx: &mut Ctx<'_>) -> i64 {
 
 fn win_len(w: &Win) -> i64 {
     w.end.saturating_sub(w.start)
+}
+
+/// `insert_at` for a key's windows, growing 1, 2, 4, ... (a key usually holds one or two
+/// tumbling windows or sessions; the default first allocation would hold four).
+fn insert_win(wins: &mut VecDeque<Win>, pos: usize, w: Win) {
+    if wins.len() == wins.capacity() {
+        wins.reserve_exact(wins.len().max(1));
+    }
+    insert_at(wins, pos, w);
 }
 
 fn windows_event(
@@ -1188,7 +1684,7 @@ fn windows_event(
                 i - 1
             } else {
                 let acc = feat.take_acc();
-                insert_at(
+                insert_win(
                     wins,
                     i,
                     Win {
@@ -1215,7 +1711,7 @@ fn windows_event(
             }
             if lo == hi {
                 let acc = feat.take_acc();
-                insert_at(
+                insert_win(
                     wins,
                     lo,
                     Win {
@@ -1266,10 +1762,27 @@ fn windows_event(
         w.emitted = true;
         w.pending = false;
         ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
-        fire_at.saturating_add(ctx.lat)
-    } else {
-        fire_at
     }
+    windows_need(wins, ctx.lat)
+}
+
+/// Exactly when the key's windows next need the timer handler: the earliest firing of a
+/// pending window or drop of a fired one. (Exact, not just a bound: a session extended by
+/// an event no longer wakes its key at the end it had before.)
+fn windows_need(wins: &VecDeque<Win>, lat: i64) -> i64 {
+    let mut need = NO_TIMER;
+    let (a, b) = wins.as_slices();
+    for part in [a, b] {
+        for w in part {
+            let t = if w.pending {
+                w.end.saturating_sub(1)
+            } else {
+                w.end.saturating_sub(1).saturating_add(lat)
+            };
+            need = need.min(t);
+        }
+    }
+    need
 }
 
 fn windows_timer(feat: &mut Feat, wins: &mut VecDeque<Win>, ctx: &mut Ctx<'_>) -> i64 {
@@ -1289,16 +1802,7 @@ fn windows_timer(feat: &mut Feat, wins: &mut VecDeque<Win>, ctx: &mut Ctx<'_>) -
             feat.give_acc(w.acc);
         }
     }
-    let mut need = NO_TIMER;
-    for w in wins.iter() {
-        let t = if w.pending {
-            w.end.saturating_sub(1)
-        } else {
-            w.end.saturating_sub(1).saturating_add(ctx.lat)
-        };
-        need = need.min(t);
-    }
-    need
+    windows_need(wins, ctx.lat)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1337,14 +1841,30 @@ fn global_event(
             g.acc.reset();
         }
     };
+    // fired as of the event: the row's value is the per-event value just computed
+    let fire_now = |g: &mut Global, ctx: &mut Ctx<'_>, out: &FeatureValue| {
+        ctx.closed.push(WindowRow {
+            key: ctx.key,
+            feature: ctx.feature,
+            start: i64::MIN,
+            end: i64::MAX,
+            value: out.clone(),
+            update: false,
+        });
+        g.dirty = false;
+        g.since_fire = 0;
+        if purge {
+            g.acc.reset();
+        }
+    };
     match trigger {
         Trigger::EveryEvent => {
-            fire(g, ctx, feat, ts, false);
+            fire_now(g, ctx, out);
             NO_TIMER
         }
         Trigger::Count(n) => {
             if g.since_fire >= n {
-                fire(g, ctx, feat, ts, false);
+                fire_now(g, ctx, out);
             }
             NO_TIMER
         }
@@ -1386,14 +1906,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn radix_heap_pops_in_time_order_up_to_the_limit() {
-        let mut h = RadixHeap::new();
+    fn timer_queue_pops_in_time_order_up_to_the_limit() {
+        let mut h = TimerQueue::new();
         let mut rng = crate::rng::Rng::new(3);
         let mut want = Vec::new();
         for i in 0..500u32 {
             let t = rng.below(10_000) as i64 - 5_000;
             h.push(t, i);
             want.push((t, i));
+        }
+        // groups of keys sharing a time (aligned windows)
+        for i in 0..300u32 {
+            let t = (i % 3) as i64 * 2_000 - 1;
+            h.push(t, 3_000 + i);
+            want.push((t, 3_000 + i));
         }
         assert_eq!(h.pop_le(-5_001), None);
         want.sort();
@@ -1409,7 +1935,17 @@ mod tests {
                     h.push(t2, k + 1000);
                     want.push((t2, k + 1000));
                 }
+                // and at the time being popped: popped in this same round
+                if k % 11 == 0 && k < 500 {
+                    h.push(t, k + 2000);
+                    want.push((t, k + 2000));
+                }
             }
+            // nothing due was left behind
+            assert!(
+                want.iter().all(|w| w.0 > limit || got.contains(w)),
+                "an entry <= {limit} was not popped"
+            );
             limit += 250;
         }
         while let Some(x) = h.pop_le(i64::MAX) {
@@ -1424,6 +1960,49 @@ mod tests {
     }
 
     #[test]
+    fn compact_panes_merge_like_the_general_accumulator() {
+        // hand-computed: 2, 4, 4, 4, 5, 5, 7, 9 has n 8, mean 5, M2 32 (sample variance 32/7)
+        let vals = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
+        let (mut a, mut b, mut c) = (Wf(0, 0.0, 0.0), Wf(0, 0.0, 0.0), 0u64);
+        for (i, &x) in vals.iter().enumerate() {
+            let p = if i < 3 { &mut a } else { &mut b };
+            Pane::add(p, i as i64, Value::Float(x), i64::MIN);
+            Pane::add(&mut c, i as i64, Value::Float(x), i64::MIN);
+        }
+        // a value that is not numeric is skipped by a Welford pane
+        Pane::add(&mut a, 9, Value::Null, i64::MIN);
+        let mut s = Acc::new(&AggKind::Variance);
+        a.merge_into(&mut s, i64::MIN);
+        b.merge_into(&mut s, i64::MIN);
+        let mut out = FeatureValue::Null;
+        let rc = ResultCtx {
+            window_len: 1,
+            as_of: 0,
+        };
+        s.result(&AggKind::Variance, rc, &mut out);
+        let FeatureValue::Num(v) = out else {
+            panic!("{out:?}")
+        };
+        assert!((v - 32.0 / 7.0).abs() < 1e-12, "{v}");
+        s.result(&AggKind::Mean, rc, &mut out);
+        assert_eq!(out, FeatureValue::Num(5.0));
+        let mut s = Acc::new(&AggKind::Count);
+        c.merge_into(&mut s, i64::MIN);
+        c.merge_into(&mut s, i64::MIN);
+        s.result(&AggKind::Count, rc, &mut out);
+        assert_eq!(out, FeatureValue::Int(16));
+        // payloads give back what aggregation reads
+        assert_eq!(
+            <f64 as Payload>::pack(Value::Int(3)).value(),
+            Value::Float(3.0)
+        );
+        assert_eq!(
+            <Value as Payload>::pack(Value::Int(3)).value(),
+            Value::Int(3)
+        );
+    }
+
+    #[test]
     fn state_struct_sizes_stay_small() {
         // guards the per-key footprint documented in the module doc
         assert!(
@@ -1431,10 +2010,9 @@ mod tests {
             "{}",
             std::mem::size_of::<Acc>()
         );
-        assert!(
-            std::mem::size_of::<FeatState>() <= 128,
-            "{}",
-            std::mem::size_of::<FeatState>()
-        );
+        let sliding = std::mem::size_of::<Sliding<Value, Acc>>();
+        assert!(sliding <= 120, "{sliding}");
+        let global = std::mem::size_of::<Global>();
+        assert!(global <= 64, "{global}");
     }
 }

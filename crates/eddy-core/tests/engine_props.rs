@@ -158,6 +158,79 @@ proptest! {
         }
     }
 
+    /// Sliding window-close rows equal a brute-force enumeration: one row (not an update) for
+    /// every aligned window `[s, s + size)` holding at least one event of the key (the
+    /// filter only selects what is aggregated), with the matching events' count, sum, mean
+    /// and recency; for slides that divide the size and slides that do not, with offsets.
+    #[test]
+    fn sliding_window_rows_equal_brute_force(
+        (disorder, events) in (0i64..30).prop_flat_map(|d| (Just(d), disordered(120, 3, d))),
+        size in 1i64..50,
+        slide_frac in 1i64..=4,
+        odd_slide in any::<bool>(),
+        offset_frac in -3i64..=3,
+        lateness in 0i64..20,
+    ) {
+        let slide = ((size / slide_frac) + i64::from(odd_slide && size / slide_frac < size)).max(1);
+        let offset = offset_frac * slide / 4;
+        let schema = schema();
+        let mut it = Interner::new();
+        let fa = Filter::parse("event_type == 'a'", &schema, &mut it).unwrap();
+        let window = WindowSpec::Sliding { size, slide, offset };
+        let f = |name: &str, agg: AggKind, field: Option<usize>, filter: Option<Filter>| FeatureSpec { name: name.into(), agg, field, window, filter };
+        let feats = vec![
+            f("c", AggKind::Count, None, None),
+            f("cf", AggKind::Count, None, Some(fa.clone())),
+            f("m", AggKind::Mean, Some(0), Some(fa.clone())),
+            f("s", AggKind::Sum, Some(0), None),
+            f("r", AggKind::Recency, None, Some(fa)),
+        ];
+        let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update }).unwrap();
+        let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder, idle_timeout: None }, 1);
+        let (mut row, mut closed) = (Vec::new(), Vec::new());
+        for e in &events {
+            let out = eng.process(&to_event(e, &mut it), &mut row, &mut closed);
+            prop_assert_eq!(out, Outcome::Accepted);
+            let w = wm.observe(0, e.ts, 0);
+            eng.advance_watermark(w, &mut closed);
+        }
+        eng.finish(&mut closed);
+        // brute force: windows per key, from every event's aligned windows
+        let mut want: BTreeMap<(u32, usize, i64), FeatureValue> = BTreeMap::new();
+        for key in 0..3u32 {
+            let evs: Vec<&Ev> = events.iter().filter(|e| e.key == key).collect();
+            let mut starts = std::collections::BTreeSet::new();
+            for e in &evs {
+                // every s = offset + k * slide with s <= ts < s + size
+                let last = e.ts - (e.ts - offset).rem_euclid(slide);
+                let mut s0 = last;
+                while s0 + size > e.ts {
+                    starts.insert(s0);
+                    s0 -= slide;
+                }
+            }
+            for &s0 in &starts {
+                let end = s0 + size;
+                let inw: Vec<&&Ev> = evs.iter().filter(|e| e.ts >= s0 && e.ts < end).collect();
+                let fa: Vec<&&&Ev> = inw.iter().filter(|e| e.is_a).collect();
+                let vals: Vec<f64> = fa.iter().filter_map(|e| e.amount).collect();
+                let all_vals: Vec<f64> = inw.iter().filter_map(|e| e.amount).collect();
+                want.insert((key, 0, s0), FeatureValue::Int(inw.len() as i64));
+                want.insert((key, 1, s0), FeatureValue::Int(fa.len() as i64));
+                want.insert((key, 2, s0), if vals.is_empty() { FeatureValue::Null } else { FeatureValue::Num(vals.iter().sum::<f64>() / vals.len() as f64) });
+                want.insert((key, 3, s0), FeatureValue::Num(all_vals.iter().sum()));
+                want.insert((key, 4, s0), match fa.iter().map(|e| e.ts).max() { Some(t) => FeatureValue::Int(end - t), None => FeatureValue::Null });
+            }
+        }
+        prop_assert_eq!(closed.len(), want.len(), "rows {:?}", closed);
+        for r in &closed {
+            prop_assert!(!r.update, "{:?}", r);
+            prop_assert_eq!(r.end - r.start, size);
+            let w = want.get(&(r.key.0, r.feature, r.start));
+            prop_assert!(w.is_some_and(|w| same_value(&r.value, w)), "row {:?} want {:?}", r, w);
+        }
+    }
+
     /// Reordering the input within the out-of-orderness bound leaves the window-close rows
     /// unchanged (compared as sorted sets).
     ///
