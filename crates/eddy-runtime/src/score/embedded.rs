@@ -23,6 +23,8 @@ pub struct Scorer {
     /// The rows sent in one call, row-major, and for each candidate row its index there.
     matrix: Vec<f64>,
     which: Vec<u32>,
+    /// The batch's [`PredictionWriter::scored_suffix`].
+    suffix: Vec<u8>,
     scores: Scores,
     pred: PredictionWriter,
 }
@@ -68,6 +70,7 @@ impl Scorer {
             row: Vec::with_capacity(cols.len()),
             matrix: Vec::new(),
             which: Vec::new(),
+            suffix: Vec::new(),
             cols,
             model,
             scores: Scores::new(),
@@ -83,6 +86,7 @@ impl Scorer {
             row: Vec::with_capacity(self.cols.len()),
             matrix: Vec::new(),
             which: Vec::new(),
+            suffix: Vec::new(),
             scores: Scores::new(),
             pred: self.pred.clone(),
         }
@@ -124,6 +128,7 @@ impl Scorer {
                 .and_then(|b| self.model.score(b, &mut self.scores))
                 .is_ok();
         let latency = start.elapsed().as_micros() as u64;
+        self.pred.scored_suffix(latency, &mut self.suffix);
         let mut counts = ScoreCounts::default();
         for &k in &self.which {
             match k {
@@ -136,7 +141,7 @@ impl Scorer {
                     Some(score) => {
                         counts.scored += 1;
                         let label = self.scores.label(k as usize);
-                        self.pred.write(out, score, label, latency, None);
+                        self.pred.write_scored(out, score, label, &self.suffix);
                     }
                     None => {
                         counts.model_error += 1;

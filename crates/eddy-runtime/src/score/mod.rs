@@ -20,7 +20,7 @@ use eddy_core::agg::{AggKind, FeatureValue};
 use eddy_core::feature::FeatureSpec;
 use eddy_infer::DataType;
 
-use crate::encode::{write_csv_cell, write_f64};
+use crate::encode::write_csv_cell;
 use crate::error::{SpecError, SpecErrors};
 use crate::json::write_str;
 use crate::spec::OutputFormat;
@@ -133,6 +133,17 @@ pub(crate) struct PredictionWriter {
     unscored: Vec<u8>,
 }
 
+/// A score as the shortest text that reads back to the same `f64` (`null` when not finite).
+/// Żmij rather than the outputs' usual ryu: a score is a fresh float on every row, and this
+/// is the single largest cost of scoring a row.
+fn write_score(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
 /// The CSV columns a model adds to per-event rows (after the features).
 pub fn csv_columns(field: &str) -> Vec<String> {
     let mut cols: Vec<String> = [
@@ -191,7 +202,41 @@ impl PredictionWriter {
         out.extend_from_slice(&self.unscored);
     }
 
-    /// `fallback`: the reason an external call gave the fallback score (then `"scored": false`).
+    /// The part of a scored row's fragment after its label, for rows that share a latency
+    /// (a batch scored in one call): the row writer then only formats score and label.
+    pub(crate) fn scored_suffix(&self, latency_us: u64, suffix: &mut Vec<u8>) {
+        suffix.clear();
+        suffix.push(b',');
+        suffix.extend_from_slice(&self.tail);
+        suffix.extend_from_slice(itoa::Buffer::new().format(latency_us).as_bytes());
+        suffix.extend_from_slice(if self.csv {
+            b",,true"
+        } else {
+            b"},\"scored\":true"
+        });
+    }
+
+    /// A scored row's fragment: score and label, then a [`Self::scored_suffix`].
+    pub(crate) fn write_scored(
+        &self,
+        out: &mut Vec<u8>,
+        score: f64,
+        label: Option<i64>,
+        suffix: &[u8],
+    ) {
+        out.extend_from_slice(&self.head);
+        write_score(out, score);
+        out.extend_from_slice(if self.csv { b"," } else { b",\"label\":" });
+        match label {
+            Some(l) => out.extend_from_slice(itoa::Buffer::new().format(l).as_bytes()),
+            None if self.csv => {}
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(suffix);
+    }
+
+    /// A row's fragment with its own latency; `fallback`: the reason an external call gave
+    /// the fallback score (then `"scored": false`).
     pub(crate) fn write(
         &self,
         out: &mut Vec<u8>,
@@ -200,9 +245,15 @@ impl PredictionWriter {
         latency_us: u64,
         fallback: Option<&str>,
     ) {
+        let Some(reason) = fallback else {
+            let mut suffix = Vec::with_capacity(self.tail.len() + 32);
+            self.scored_suffix(latency_us, &mut suffix);
+            self.write_scored(out, score, label, &suffix);
+            return;
+        };
         let mut itoa = itoa::Buffer::new();
         out.extend_from_slice(&self.head);
-        write_f64(out, score);
+        write_score(out, score);
         if self.csv {
             out.push(b',');
             if let Some(l) = label {
@@ -212,12 +263,8 @@ impl PredictionWriter {
             out.extend_from_slice(&self.tail);
             out.extend_from_slice(itoa.format(latency_us).as_bytes());
             out.push(b',');
-            out.extend_from_slice(fallback.unwrap_or("").as_bytes());
-            out.extend_from_slice(if fallback.is_some() {
-                b",false"
-            } else {
-                b",true"
-            });
+            out.extend_from_slice(reason.as_bytes());
+            out.extend_from_slice(b",false");
             return;
         }
         out.extend_from_slice(b",\"label\":");
@@ -228,13 +275,8 @@ impl PredictionWriter {
         out.push(b',');
         out.extend_from_slice(&self.tail);
         out.extend_from_slice(itoa.format(latency_us).as_bytes());
-        match fallback {
-            None => out.extend_from_slice(b"},\"scored\":true"),
-            Some(reason) => {
-                out.extend_from_slice(b",\"fallback\":");
-                write_str(out, reason.as_bytes());
-                out.extend_from_slice(b"},\"scored\":false");
-            }
-        }
+        out.extend_from_slice(b",\"fallback\":");
+        write_str(out, reason.as_bytes());
+        out.extend_from_slice(b"},\"scored\":false");
     }
 }
