@@ -127,8 +127,8 @@ fn put(out: &mut Vec<u8>, text: &[u8], len: usize) {
 
 /// Text of recently written numbers, direct-mapped by value: repeated values (a mean that did
 /// not change since the key's last event, small counts, the bounds of windows that close
-/// together) are copied instead of formatted again. The bytes are those of [`write_f64`] /
-/// [`write_i64`].
+/// together) are copied instead of formatted again. The bytes are those of `write_f64` /
+/// `write_i64`.
 #[derive(Debug, Clone)]
 pub struct NumText {
     /// `(bits, len, text)`; `len == 0`: empty.
@@ -153,7 +153,7 @@ impl NumText {
         (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::BITS)) as usize
     }
 
-    /// [`write_f64`], through the cache.
+    /// `write_f64`, through the cache.
     #[inline]
     pub fn f64(&mut self, out: &mut Vec<u8>, v: f64) {
         if !v.is_finite() {
@@ -175,7 +175,7 @@ impl NumText {
         put(out, &slot.2, slot.1 as usize);
     }
 
-    /// [`write_i64`], through the cache.
+    /// `write_i64`, through the cache.
     #[inline]
     pub fn i64(&mut self, out: &mut Vec<u8>, v: i64) {
         let bits = v as u64;

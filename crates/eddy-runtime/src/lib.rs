@@ -8,8 +8,10 @@
 //! - [`source`]: partitioned line sources with offsets (files, stdin, memory);
 //! - [`encode`]: the output contract (per-event rows, window rows, late events, dead letters);
 //! - [`sink`]: buffered file/stdout outputs;
-//! - [`pipeline`]: source → decode → watermark → engine → sinks, and the run [`pipeline::Summary`];
-//! - [`score`]: the optional `[model]`, scored on each per-event row (embedded inference);
+//! - [`pipeline`]: source → decode → watermark → engine → model → sinks over three threads,
+//!   and the run [`pipeline::Summary`];
+//! - [`score`]: the optional `[model]`, scoring each per-event row in process or through a
+//!   model server (external call, side output);
 //! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams.
 
 pub mod decode;

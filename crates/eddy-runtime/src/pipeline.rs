@@ -1,4 +1,4 @@
-//! Drives a pipeline: source → decode → watermark → feature engine → sinks.
+//! Drives a pipeline: source → decode → watermark → feature engine → model → sinks.
 //!
 //! A bad record never stops the run: it becomes a dead letter, counted. Processing time (for
 //! source idleness) comes from the caller's clock; the operators themselves are clock-free.
