@@ -319,6 +319,20 @@ trait Pane: std::fmt::Debug + Sized {
     fn merge_into(&self, scratch: &mut Acc, horizon: i64);
     /// Heap bytes beyond the pane itself.
     fn extra_bytes(&self) -> usize;
+    /// The value of a window made of `panes` (in pane order) straight from them, for the
+    /// pane types that can (count and Welford): exactly what merging them into the
+    /// feature's scratch accumulator and taking its result gives. `None`: use the scratch.
+    #[inline]
+    fn window_value<'a>(
+        _panes: impl Iterator<Item = &'a Self>,
+        _agg: &AggKind,
+        _window_len: i64,
+    ) -> Option<FeatureValue>
+    where
+        Self: 'a,
+    {
+        None
+    }
 }
 
 impl Pane for u64 {
@@ -340,6 +354,19 @@ impl Pane for u64 {
     }
     fn extra_bytes(&self) -> usize {
         0
+    }
+    /// The count over the panes, as [`Acc::result`] gives it for `Acc::Count`.
+    #[inline]
+    fn window_value<'a>(
+        panes: impl Iterator<Item = &'a Self>,
+        agg: &AggKind,
+        window_len: i64,
+    ) -> Option<FeatureValue> {
+        let n: u64 = panes.sum();
+        Some(match agg {
+            AggKind::Rate { unit } => rate(n, window_len, *unit),
+            _ => FeatureValue::Int(n as i64),
+        })
     }
 }
 
@@ -388,6 +415,33 @@ impl Pane for Wf {
     }
     fn extra_bytes(&self) -> usize {
         0
+    }
+    /// The panes merged in order with the arithmetic of [`Self::merge_into`], then
+    /// [`welford_value`] as [`Acc::result`] gives it for `Acc::Welford`.
+    #[inline]
+    fn window_value<'a>(
+        panes: impl Iterator<Item = &'a Self>,
+        agg: &AggKind,
+        _window_len: i64,
+    ) -> Option<FeatureValue> {
+        let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
+        for &Wf(n2, mean2, m22) in panes {
+            if n2 == 0 {
+                continue;
+            }
+            if n == 0 {
+                (n, mean, m2) = (n2, mean2, m22);
+                continue;
+            }
+            let na = n as f64;
+            let nb = n2 as f64;
+            let tot = na + nb;
+            let d = mean2 - mean;
+            mean += d * nb / tot;
+            m2 += m22 + d * d * na * nb / tot;
+            n += n2;
+        }
+        Some(welford_value(agg, n, mean, m2))
     }
 }
 
@@ -749,6 +803,11 @@ impl Ctx<'_> {
     ) {
         let mut value = FeatureValue::Null;
         acc.result(&feat.agg, ResultCtx { window_len, as_of }, &mut value);
+        self.push(start, end, value, update);
+    }
+
+    #[inline]
+    fn push(&mut self, start: i64, end: i64, value: FeatureValue, update: bool) {
         self.closed.push(WindowRow {
             key: self.key,
             feature: self.feature,
@@ -1361,6 +1420,28 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
         self.next_fire(g)
     }
 
+    /// Emits the row of the window `[start, end)` from its panes: typed when the pane type
+    /// can ([`Pane::window_value`]), through the feature's scratch accumulator otherwise.
+    #[inline]
+    fn emit_window(&self, feat: &mut Feat, ctx: &mut Ctx<'_>, start: i64, end: i64, update: bool)
+    where
+        A: Pane,
+    {
+        let size = feat.geo.size;
+        let panes = self
+            .panes
+            .iter()
+            .skip_while(|&&(p, _)| p < start)
+            .take_while(|&&(p, _)| p < end)
+            .map(|(_, a)| a);
+        if let Some(value) = A::window_value(panes, &feat.agg, size) {
+            ctx.push(start, end, value, update);
+            return;
+        }
+        self.merge_window(&mut feat.scratch, start, end, ctx.horizon);
+        ctx.emit(feat, &feat.scratch, start, end, end, size, update);
+    }
+
     /// Merges the panes of `[start, end)` into `scratch`; returns how many there were.
     fn merge_window(&self, scratch: &mut Acc, start: i64, end: i64, horizon: i64) -> usize {
         scratch.reset();
@@ -1479,9 +1560,8 @@ fn sliding_event<P: Payload, A: Pane>(
                 .panes
                 .iter()
                 .any(|&(p, _)| p != pstart && p >= start && p < e);
-            s.merge_window(&mut feat.scratch, start, e, ctx.horizon);
             let update = existed || others;
-            ctx.emit(feat, &feat.scratch, start, e, e, size, update);
+            s.emit_window(feat, ctx, start, e, update);
             e = e.saturating_add(g.slide);
         }
         s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
@@ -1627,8 +1707,7 @@ fn sliding_timer<P: Payload, A: Pane>(
             break;
         }
         let start = e.saturating_sub(g.size);
-        s.merge_window(&mut feat.scratch, start, e, ctx.horizon);
-        ctx.emit(feat, &feat.scratch, start, e, e, g.size, false);
+        s.emit_window(feat, ctx, start, e, false);
         s.fired_to = e;
         next = s.next_fire_after_fired(&g, e);
     }
