@@ -1113,17 +1113,17 @@ impl FeatureEngine {
     fn prefetch_key(&self, k: usize) {
         let nf = self.feats.len();
         if let Some(r) = self.timer_rec.get(k * (nf + 1)..(k + 1) * (nf + 1)) {
-            prefetch_span(r);
+            prefetch_small(r);
         }
         for &(base, size) in &self.col_addr {
-            // only a hint: an address past the end (an unknown key) is harmless
+            // only a hint: an address past the end (an unknown key) is harmless. A slot
+            // (at most 120 bytes) spans at most two lines: its first and last byte's (the
+            // same line again for most small slots: cheaper than finding out).
             let at = base.wrapping_add(k.wrapping_mul(size));
             prefetch(std::ptr::without_provenance::<u8>(at));
-            if size > 64 || at % 64 + size > 64 {
-                prefetch(std::ptr::without_provenance::<u8>(
-                    at.wrapping_add(size - 1),
-                ));
-            }
+            prefetch(std::ptr::without_provenance::<u8>(
+                at.wrapping_add(size.wrapping_sub(1)),
+            ));
         }
     }
 
@@ -1199,6 +1199,20 @@ fn prefetch<T>(p: *const T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// [`prefetch_span`] without the loop for spans of up to 64 bytes (two lines at most: the
+/// first and last byte's).
+#[inline]
+fn prefetch_small<T>(xs: &[T]) {
+    let n = std::mem::size_of_val(xs);
+    if n <= 64 {
+        let base = xs.as_ptr().cast::<u8>();
+        prefetch(base);
+        prefetch(base.wrapping_add(n.saturating_sub(1)));
+    } else {
+        prefetch_span(xs);
+    }
 }
 
 /// [`prefetch`] every cache line of `xs`.
