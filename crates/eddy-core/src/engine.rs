@@ -476,9 +476,17 @@ struct Sliding<P, A> {
     run: Run,
     /// Panes `(start, acc)` sorted by start.
     panes: VecDeque<(i64, A)>,
-    /// Every window with `end <= fired_to` has been handled.
-    fired_to: i64,
+    /// The earliest end of a window not fired yet that holds a pane ([`NO_END`]: none),
+    /// kept up to date so that a timer pop finds it without a search. Which windows have
+    /// fired follows from the watermark: whenever no handler of the key is running, every
+    /// window holding a pane with `end - 1 <= watermark` has fired (the key's timer is
+    /// never later than `next_end - 1`, and a late event fires its windows at once).
+    next_end: i64,
 }
+
+/// [`Sliding::next_end`] when no window holding a pane is left to fire. (No real window
+/// end gets there: timestamps are clamped to `±2^61` and windows are bounded.)
+const NO_END: i64 = i64::MAX;
 
 impl<P, A> Sliding<P, A> {
     fn new(run: Run) -> Self {
@@ -488,7 +496,7 @@ impl<P, A> Sliding<P, A> {
             max_ts: i64::MIN,
             run,
             panes: VecDeque::new(),
-            fired_to: i64::MIN,
+            next_end: NO_END,
         }
     }
 
@@ -1389,12 +1397,19 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
         }
     }
 
-    /// The earliest unfired window end that holds a pane.
-    fn next_fire(&self, g: &Geo) -> Option<i64> {
+    /// [`Self::next_end`] as an option.
+    #[inline]
+    fn cached_next(&self) -> Option<i64> {
+        (self.next_end != NO_END).then_some(self.next_end)
+    }
+
+    /// The earliest window end after `fired_to` that holds a pane, found by a search (every
+    /// window with `end <= fired_to` has been handled).
+    fn next_fire(&self, g: &Geo, fired_to: i64) -> Option<i64> {
         if g.aligned {
             // pane starts are window starts: the first end after a pane p is p + slide, and
             // the first end after fired_to (divided for once) serves every pane before it
-            let f = self.fired_to;
+            let f = fired_to;
             let mut after_f = None;
             for &(p, _) in &self.panes {
                 let e = if f < p {
@@ -1409,7 +1424,7 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
             return None;
         }
         for &(p, _) in &self.panes {
-            let e = g.next_end_after(self.fired_to.max(p));
+            let e = g.next_end_after(fired_to.max(p));
             if e.saturating_sub(g.size) <= p {
                 return Some(e);
             }
@@ -1417,7 +1432,7 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
         None
     }
 
-    /// [`Self::next_fire`] right after firing the window ending at `e` (`fired_to == e`):
+    /// [`Self::next_fire`] right after firing the window ending at `e` (`fired_to = e`):
     /// the next window end is `e + slide`, the answer whenever that window holds a pane
     /// (the common case, found without dividing).
     fn next_fire_after_fired(&self, g: &Geo, e: i64) -> Option<i64> {
@@ -1431,7 +1446,7 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
                 break;
             }
         }
-        self.next_fire(g)
+        self.next_fire(g, e)
     }
 
     /// Emits the row of the window `[start, end)` from its panes: typed when the pane type
@@ -1578,9 +1593,15 @@ fn sliding_event<P: Payload, A: Pane>(
             s.emit_window(feat, ctx, start, e, update);
             e = e.saturating_add(g.slide);
         }
-        s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
-        sliding_need(s, &g, ctx.lat)
+        // every window holding a pane with end - 1 <= watermark has fired now
+        let next = s.next_fire(&g, ctx.wm.saturating_add(1));
+        s.next_end = next.unwrap_or(NO_END);
+        sliding_need_given(s, &g, ctx.lat, next)
     } else {
+        // ts is after the watermark, so no window holding it has fired: the first one is
+        // the pane's next firing, and the state's if it is earlier than the one known
+        s.next_end = s.next_end.min(first_end);
+        debug_assert_eq!(s.cached_next(), s.next_fire(&g, ctx.wm.saturating_add(1)));
         first_end.saturating_sub(1)
     }
 }
@@ -1693,12 +1714,8 @@ fn out_of_order_value<P: Payload, A>(
     }
 }
 
-/// Everything this sliding state will need next: a firing, a pane drop or a final prune.
-fn sliding_need<P: Payload, A: Pane>(s: &Sliding<P, A>, g: &Geo, lat: i64) -> i64 {
-    sliding_need_given(s, g, lat, s.next_fire(g))
-}
-
-/// [`sliding_need`] with `s.next_fire()` already known.
+/// Everything this sliding state will need next (a firing, a pane drop or a final prune),
+/// given its next firing.
 fn sliding_need_given<P, A>(s: &Sliding<P, A>, g: &Geo, lat: i64, next_fire: Option<i64>) -> i64 {
     let mut need = next_fire.map_or(NO_TIMER, |e| e.saturating_sub(1));
     if let Some(&(p, _)) = s.panes.front() {
@@ -1715,17 +1732,16 @@ fn sliding_timer<P: Payload, A: Pane>(
     ctx: &mut Ctx<'_>,
 ) -> i64 {
     let g = feat.geo;
-    let mut next = s.next_fire(&g);
+    let mut next = s.cached_next();
     while let Some(e) = next {
         if e.saturating_sub(1) > ctx.wm {
             break;
         }
         let start = e.saturating_sub(g.size);
         s.emit_window(feat, ctx, start, e, false);
-        s.fired_to = e;
         next = s.next_fire_after_fired(&g, e);
     }
-    s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
+    s.next_end = next.unwrap_or(NO_END);
     while let Some(&(p, _)) = s.panes.front() {
         if g.pane_drop_time(p, ctx.lat) > ctx.wm {
             break;
@@ -1735,9 +1751,9 @@ fn sliding_timer<P: Payload, A: Pane>(
         }
     }
     s.prune(g.size, ctx.horizon);
-    // still the next firing: that window ends after the watermark, so raising `fired_to`
-    // to `wm + 1` keeps it and none of its panes was due to be dropped
-    debug_assert_eq!(next, s.next_fire(&g));
+    // still the next firing: that window ends after the watermark, so none of its panes
+    // was due to be dropped
+    debug_assert_eq!(next, s.next_fire(&g, ctx.wm.saturating_add(1)));
     sliding_need_given(s, &g, ctx.lat, next)
 }
 
