@@ -2111,6 +2111,70 @@ mod tests {
         );
     }
 
+    /// The typed window values of count and Welford panes are bit for bit what merging the
+    /// panes into a scratch accumulator and taking its result gives (empty windows, empty
+    /// panes first, in the middle and last included).
+    #[test]
+    fn typed_window_values_equal_scratch_merges() {
+        use crate::agg::RateUnit;
+        let mut rng = crate::rng::Rng::new(11);
+        let bits = |v: &FeatureValue| match v {
+            FeatureValue::Num(x) => Some(x.to_bits()),
+            _ => None,
+        };
+        for round in 0..2_000 {
+            let npanes = rng.below(14) as usize;
+            let wf: Vec<Wf> = (0..npanes)
+                .map(|_| {
+                    let mut w = Wf(0, 0.0, 0.0);
+                    for _ in 0..rng.below(4) {
+                        let x = (rng.normal() * 3.0 + 1.0).exp()
+                            * if rng.chance(0.2) { -1e6 } else { 1.0 };
+                        w.add(0, Value::Float(x), 0);
+                    }
+                    w
+                })
+                .collect();
+            let counts: Vec<u64> = wf.iter().map(|w| w.0).collect();
+            let len = 1 + round as i64 % 7 * 60_000;
+            for agg in [AggKind::Mean, AggKind::Variance, AggKind::Stddev] {
+                let mut scratch = Acc::new(&agg);
+                for w in &wf {
+                    w.merge_into(&mut scratch, 0);
+                }
+                let mut want = FeatureValue::Null;
+                let rc = ResultCtx {
+                    window_len: len,
+                    as_of: 0,
+                };
+                scratch.result(&agg, rc, &mut want);
+                let got = Wf::window_value(wf.iter(), &agg, len);
+                assert_eq!(got.as_ref().map(bits), Some(bits(&want)), "{agg:?} {wf:?}");
+                assert_eq!(got, Some(want));
+            }
+            for agg in [
+                AggKind::Count,
+                AggKind::Rate {
+                    unit: RateUnit::Minute,
+                },
+            ] {
+                let mut scratch = Acc::new(&agg);
+                for c in &counts {
+                    c.merge_into(&mut scratch, 0);
+                }
+                let mut want = FeatureValue::Null;
+                let rc = ResultCtx {
+                    window_len: len,
+                    as_of: 0,
+                };
+                scratch.result(&agg, rc, &mut want);
+                let got = u64::window_value(counts.iter(), &agg, len);
+                assert_eq!(got.as_ref().map(bits), Some(bits(&want)));
+                assert_eq!(got, Some(want));
+            }
+        }
+    }
+
     #[test]
     fn state_struct_sizes_stay_small() {
         // guards the per-key footprint documented in the module doc
