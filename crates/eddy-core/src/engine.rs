@@ -1094,12 +1094,9 @@ impl FeatureEngine {
                 closed,
             };
             let mut next = NO_TIMER;
-            for (f, need) in needs.iter_mut().enumerate() {
+            let states = self.cols.iter_mut().zip(self.feats.iter_mut());
+            for (f, (need, (col, feat))) in needs.iter_mut().zip(states).enumerate() {
                 if *need <= wm {
-                    let (Some(col), Some(feat)) = (self.cols.get_mut(f), self.feats.get_mut(f))
-                    else {
-                        continue;
-                    };
                     ctx.feature = f;
                     *need = on_col!(col, get_mut, k,
                         s => sliding_timer(feat, s, &mut ctx),
@@ -1895,12 +1892,15 @@ fn windows_need(wins: &VecDeque<Win>, lat: i64) -> i64 {
 }
 
 fn windows_timer(feat: &mut Feat, wins: &mut VecDeque<Win>, ctx: &mut Ctx<'_>) -> i64 {
-    for w in wins.iter_mut() {
-        if w.pending && w.end.saturating_sub(1) <= ctx.wm {
-            let update = w.emitted;
-            w.emitted = true;
-            w.pending = false;
-            ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
+    let (a, b) = wins.as_mut_slices();
+    for part in [a, b] {
+        for w in part {
+            if w.pending && w.end.saturating_sub(1) <= ctx.wm {
+                let update = w.emitted;
+                w.emitted = true;
+                w.pending = false;
+                ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
+            }
         }
     }
     while let Some(w) = wins.front() {
