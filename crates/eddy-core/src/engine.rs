@@ -709,6 +709,11 @@ struct TimerQueue {
     cur_time: i64,
     /// Keys due at `cur_time` not popped yet.
     cur: Vec<u32>,
+    /// The list of the time pushed to last (after `cur_time`), held out of `by_time`: the
+    /// keys popped at one time mostly queue themselves again at one same later time
+    /// (aligned windows), and then push without hashing. `hot_time == cur_time`: none.
+    hot_time: i64,
+    hot: Vec<u32>,
     by_time: FxHashMap<i64, Vec<u32>>,
     times: BinaryHeap<Reverse<i64>>,
     pool: Vec<Vec<u32>>,
@@ -719,6 +724,8 @@ impl TimerQueue {
         TimerQueue {
             cur_time: i64::MIN,
             cur: Vec::new(),
+            hot_time: i64::MIN,
+            hot: Vec::new(),
             by_time: FxHashMap::default(),
             times: BinaryHeap::new(),
             pool: Vec::new(),
@@ -733,14 +740,24 @@ impl TimerQueue {
             self.cur.push(key);
             return;
         }
-        if let Some(v) = self.by_time.get_mut(&t) {
-            v.push(key);
-            return;
+        if t != self.hot_time {
+            // `times` holds each pending time once, whether its list is hot or in the map
+            let v = match self.by_time.remove(&t) {
+                Some(v) => v,
+                None => {
+                    self.times.push(Reverse(t));
+                    self.pool.pop().unwrap_or_default()
+                }
+            };
+            let old = std::mem::replace(&mut self.hot, v);
+            if self.hot_time != self.cur_time {
+                self.by_time.insert(self.hot_time, old);
+            } else if old.capacity() > 0 && self.pool.len() < 4096 {
+                self.pool.push(old);
+            }
+            self.hot_time = t;
         }
-        let mut v = self.pool.pop().unwrap_or_default();
-        v.push(key);
-        self.by_time.insert(t, v);
-        self.times.push(Reverse(t));
+        self.hot.push(key);
     }
 
     /// The key of the entry `d` pops after the next one, if the entries due at the current
@@ -768,7 +785,13 @@ impl TimerQueue {
             }
             self.times.pop();
             self.cur_time = t;
-            if let Some(v) = self.by_time.remove(&t) {
+            let v = if self.hot_time == t {
+                // the hot list becomes current: no list is hot any more
+                Some(std::mem::take(&mut self.hot))
+            } else {
+                self.by_time.remove(&t)
+            };
+            if let Some(v) = v {
                 let done = std::mem::replace(&mut self.cur, v);
                 if self.pool.len() < 4096 {
                     self.pool.push(done);
@@ -780,6 +803,7 @@ impl TimerQueue {
     fn bytes(&self) -> usize {
         let lists = |v: &Vec<u32>| v.capacity() * 4 + 24;
         lists(&self.cur)
+            + lists(&self.hot)
             + self.by_time.capacity() * 40
             + self.by_time.values().map(lists).sum::<usize>()
             + self.times.capacity() * 8
@@ -2114,6 +2138,46 @@ mod tests {
     /// The typed window values of count and Welford panes are bit for bit what merging the
     /// panes into a scratch accumulator and taking its result gives (empty windows, empty
     /// panes first, in the middle and last included).
+    /// Pushes that alternate between a few later times (the hot list moving between them)
+    /// and pushes at the time being popped pop exactly what a sorted list gives.
+    #[test]
+    fn timer_queue_hot_list_moves_between_times() {
+        let mut h = TimerQueue::new();
+        let mut rng = crate::rng::Rng::new(5);
+        let mut want: Vec<(i64, u32)> = Vec::new();
+        let mut got = Vec::new();
+        let mut next_key = 0u32;
+        let mut now = 0i64;
+        for _ in 0..200 {
+            for _ in 0..rng.below(20) {
+                // mostly one or two times ahead, sometimes the current time or a far one
+                let t = match rng.below(10) {
+                    0 => now,
+                    1 => now + 1 + rng.below(1_000) as i64,
+                    2..=5 => now + 100,
+                    _ => now + 200,
+                };
+                h.push(t, next_key);
+                want.push((t, next_key));
+                next_key += 1;
+            }
+            now += 1 + rng.below(150) as i64;
+            while let Some(x) = h.pop_le(now) {
+                assert!(x.0 <= now);
+                got.push(x);
+            }
+            assert!(want.iter().all(|w| w.0 > now || got.contains(w)));
+        }
+        while let Some(x) = h.pop_le(i64::MAX) {
+            got.push(x);
+        }
+        assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
+        let mut g = got.clone();
+        g.sort();
+        want.sort();
+        assert_eq!(g, want);
+    }
+
     #[test]
     fn typed_window_values_equal_scratch_merges() {
         use crate::agg::RateUnit;
