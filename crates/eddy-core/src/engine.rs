@@ -1459,12 +1459,15 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
     fn next_fire_after_fired(&self, g: &Geo, e: i64) -> Option<i64> {
         let next = e.saturating_add(g.slide);
         let start = next.saturating_sub(g.size);
-        for &(p, _) in &self.panes {
-            if p >= start {
-                if p < next {
-                    return Some(next);
-                }
-                break;
+        // the first pane from `start` on, searched in the deque's two slices in turn
+        let (a, b) = self.panes.as_slices();
+        let first = match a.iter().find(|&&(p, _)| p >= start) {
+            Some(x) => Some(x),
+            None => b.iter().find(|&&(p, _)| p >= start),
+        };
+        if let Some(&(p, _)) = first {
+            if p < next {
+                return Some(next);
             }
         }
         self.next_fire(g, e)
