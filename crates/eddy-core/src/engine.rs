@@ -42,7 +42,10 @@
 //! A time window fires when the watermark reaches `end - 1` and its state is dropped at
 //! `end - 1 + allowed_lateness`. Sliding windows use pane (slice) aggregation: each event
 //! updates one pane of `gcd(size, slide)` ms; a window's row merges its `size / pane`
-//! panes when it fires. Rows carry `update = true` when that window had already been
+//! panes when it fires (count/rate and mean/variance/stddev rows are computed straight
+//! from their typed panes, in the same order and arithmetic as the general merge). Each
+//! sliding state keeps its next window end to fire, so a timer pop does not search for it;
+//! which windows have fired follows from the watermark. Rows carry `update = true` when that window had already been
 //! emitted before (a late re-firing, or a session extended/merged after it fired).
 //! Windows are created by any event of the key; the filter selects what is aggregated,
 //! so a window whose events all fail the filter still fires (count 0, mean `Null`).
@@ -83,8 +86,8 @@
 //! keep plus its panes. With that much state spread over uniformly random keys, each event
 //! and each timer pop touches a couple of dozen cache lines of a random key; the
 //! prefetches above overlap those misses, so that the cost is about half arithmetic, half
-//! memory (about 5,000 instructions per event in that bench, which also emits 3.7
-//! window-close rows per event).
+//! memory (about 4,600 instructions per event in that bench, which also emits 3.7
+//! window-close rows per event; about 1,600 of them fire windows and pop timers).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -319,6 +322,20 @@ trait Pane: std::fmt::Debug + Sized {
     fn merge_into(&self, scratch: &mut Acc, horizon: i64);
     /// Heap bytes beyond the pane itself.
     fn extra_bytes(&self) -> usize;
+    /// The value of a window made of `panes` (in pane order) straight from them, for the
+    /// pane types that can (count and Welford): exactly what merging them into the
+    /// feature's scratch accumulator and taking its result gives. `None`: use the scratch.
+    #[inline]
+    fn window_value<'a>(
+        _panes: impl Iterator<Item = &'a Self>,
+        _agg: &AggKind,
+        _window_len: i64,
+    ) -> Option<FeatureValue>
+    where
+        Self: 'a,
+    {
+        None
+    }
 }
 
 impl Pane for u64 {
@@ -340,6 +357,19 @@ impl Pane for u64 {
     }
     fn extra_bytes(&self) -> usize {
         0
+    }
+    /// The count over the panes, as [`Acc::result`] gives it for `Acc::Count`.
+    #[inline]
+    fn window_value<'a>(
+        panes: impl Iterator<Item = &'a Self>,
+        agg: &AggKind,
+        window_len: i64,
+    ) -> Option<FeatureValue> {
+        let n: u64 = panes.sum();
+        Some(match agg {
+            AggKind::Rate { unit } => rate(n, window_len, *unit),
+            _ => FeatureValue::Int(n as i64),
+        })
     }
 }
 
@@ -389,6 +419,33 @@ impl Pane for Wf {
     fn extra_bytes(&self) -> usize {
         0
     }
+    /// The panes merged in order with the arithmetic of [`Self::merge_into`], then
+    /// [`welford_value`] as [`Acc::result`] gives it for `Acc::Welford`.
+    #[inline]
+    fn window_value<'a>(
+        panes: impl Iterator<Item = &'a Self>,
+        agg: &AggKind,
+        _window_len: i64,
+    ) -> Option<FeatureValue> {
+        let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
+        for &Wf(n2, mean2, m22) in panes {
+            if n2 == 0 {
+                continue;
+            }
+            if n == 0 {
+                (n, mean, m2) = (n2, mean2, m22);
+                continue;
+            }
+            let na = n as f64;
+            let nb = n2 as f64;
+            let tot = na + nb;
+            let d = mean2 - mean;
+            mean += d * nb / tot;
+            m2 += m22 + d * d * na * nb / tot;
+            n += n2;
+        }
+        Some(welford_value(agg, n, mean, m2))
+    }
 }
 
 impl Pane for Acc {
@@ -422,9 +479,17 @@ struct Sliding<P, A> {
     run: Run,
     /// Panes `(start, acc)` sorted by start.
     panes: VecDeque<(i64, A)>,
-    /// Every window with `end <= fired_to` has been handled.
-    fired_to: i64,
+    /// The earliest end of a window not fired yet that holds a pane ([`NO_END`]: none),
+    /// kept up to date so that a timer pop finds it without a search. Which windows have
+    /// fired follows from the watermark: whenever no handler of the key is running, every
+    /// window holding a pane with `end - 1 <= watermark` has fired (the key's timer is
+    /// never later than `next_end - 1`, and a late event fires its windows at once).
+    next_end: i64,
 }
+
+/// [`Sliding::next_end`] when no window holding a pane is left to fire. (No real window
+/// end gets there: timestamps are clamped to `±2^61` and windows are bounded.)
+const NO_END: i64 = i64::MAX;
 
 impl<P, A> Sliding<P, A> {
     fn new(run: Run) -> Self {
@@ -434,7 +499,7 @@ impl<P, A> Sliding<P, A> {
             max_ts: i64::MIN,
             run,
             panes: VecDeque::new(),
-            fired_to: i64::MIN,
+            next_end: NO_END,
         }
     }
 
@@ -639,7 +704,8 @@ impl Col {
 /// share one time. Each distinct time has one key list (from a pool, so no allocation in
 /// steady state), found by hashing on push; a binary heap orders the distinct times. The
 /// list being popped is held apart, so pops are O(1) and pushes at the current time go
-/// straight to it. (A radix heap over single entries moved every entry down once per
+/// straight to it; so is the list of the time pushed to last (keys popped at one time
+/// mostly queue again at one same time), so those pushes do not hash. (A radix heap over single entries moved every entry down once per
 /// distinct time popped before it: about 17 moves each for timers a minute ahead.)
 #[derive(Debug)]
 struct TimerQueue {
@@ -647,6 +713,11 @@ struct TimerQueue {
     cur_time: i64,
     /// Keys due at `cur_time` not popped yet.
     cur: Vec<u32>,
+    /// The list of the time pushed to last (after `cur_time`), held out of `by_time`: the
+    /// keys popped at one time mostly queue themselves again at one same later time
+    /// (aligned windows), and then push without hashing. `hot_time == cur_time`: none.
+    hot_time: i64,
+    hot: Vec<u32>,
     by_time: FxHashMap<i64, Vec<u32>>,
     times: BinaryHeap<Reverse<i64>>,
     pool: Vec<Vec<u32>>,
@@ -657,6 +728,8 @@ impl TimerQueue {
         TimerQueue {
             cur_time: i64::MIN,
             cur: Vec::new(),
+            hot_time: i64::MIN,
+            hot: Vec::new(),
             by_time: FxHashMap::default(),
             times: BinaryHeap::new(),
             pool: Vec::new(),
@@ -671,14 +744,24 @@ impl TimerQueue {
             self.cur.push(key);
             return;
         }
-        if let Some(v) = self.by_time.get_mut(&t) {
-            v.push(key);
-            return;
+        if t != self.hot_time {
+            // `times` holds each pending time once, whether its list is hot or in the map
+            let v = match self.by_time.remove(&t) {
+                Some(v) => v,
+                None => {
+                    self.times.push(Reverse(t));
+                    self.pool.pop().unwrap_or_default()
+                }
+            };
+            let old = std::mem::replace(&mut self.hot, v);
+            if self.hot_time != self.cur_time {
+                self.by_time.insert(self.hot_time, old);
+            } else if old.capacity() > 0 && self.pool.len() < 4096 {
+                self.pool.push(old);
+            }
+            self.hot_time = t;
         }
-        let mut v = self.pool.pop().unwrap_or_default();
-        v.push(key);
-        self.by_time.insert(t, v);
-        self.times.push(Reverse(t));
+        self.hot.push(key);
     }
 
     /// The key of the entry `d` pops after the next one, if the entries due at the current
@@ -706,7 +789,13 @@ impl TimerQueue {
             }
             self.times.pop();
             self.cur_time = t;
-            if let Some(v) = self.by_time.remove(&t) {
+            let v = if self.hot_time == t {
+                // the hot list becomes current: no list is hot any more
+                Some(std::mem::take(&mut self.hot))
+            } else {
+                self.by_time.remove(&t)
+            };
+            if let Some(v) = v {
                 let done = std::mem::replace(&mut self.cur, v);
                 if self.pool.len() < 4096 {
                     self.pool.push(done);
@@ -718,6 +807,7 @@ impl TimerQueue {
     fn bytes(&self) -> usize {
         let lists = |v: &Vec<u32>| v.capacity() * 4 + 24;
         lists(&self.cur)
+            + lists(&self.hot)
             + self.by_time.capacity() * 40
             + self.by_time.values().map(lists).sum::<usize>()
             + self.times.capacity() * 8
@@ -749,6 +839,11 @@ impl Ctx<'_> {
     ) {
         let mut value = FeatureValue::Null;
         acc.result(&feat.agg, ResultCtx { window_len, as_of }, &mut value);
+        self.push(start, end, value, update);
+    }
+
+    #[inline]
+    fn push(&mut self, start: i64, end: i64, value: FeatureValue, update: bool) {
         self.closed.push(WindowRow {
             key: self.key,
             feature: self.feature,
@@ -1027,12 +1122,9 @@ impl FeatureEngine {
                 closed,
             };
             let mut next = NO_TIMER;
-            for (f, need) in needs.iter_mut().enumerate() {
+            let states = self.cols.iter_mut().zip(self.feats.iter_mut());
+            for (f, (need, (col, feat))) in needs.iter_mut().zip(states).enumerate() {
                 if *need <= wm {
-                    let (Some(col), Some(feat)) = (self.cols.get_mut(f), self.feats.get_mut(f))
-                    else {
-                        continue;
-                    };
                     ctx.feature = f;
                     *need = on_col!(col, get_mut, k,
                         s => sliding_timer(feat, s, &mut ctx),
@@ -1054,17 +1146,17 @@ impl FeatureEngine {
     fn prefetch_key(&self, k: usize) {
         let nf = self.feats.len();
         if let Some(r) = self.timer_rec.get(k * (nf + 1)..(k + 1) * (nf + 1)) {
-            prefetch_span(r);
+            prefetch_small(r);
         }
         for &(base, size) in &self.col_addr {
-            // only a hint: an address past the end (an unknown key) is harmless
+            // only a hint: an address past the end (an unknown key) is harmless. A slot
+            // (at most 120 bytes) spans at most two lines: its first and last byte's (the
+            // same line again for most small slots: cheaper than finding out).
             let at = base.wrapping_add(k.wrapping_mul(size));
             prefetch(std::ptr::without_provenance::<u8>(at));
-            if size > 64 || at % 64 + size > 64 {
-                prefetch(std::ptr::without_provenance::<u8>(
-                    at.wrapping_add(size - 1),
-                ));
-            }
+            prefetch(std::ptr::without_provenance::<u8>(
+                at.wrapping_add(size.wrapping_sub(1)),
+            ));
         }
     }
 
@@ -1140,6 +1232,20 @@ fn prefetch<T>(p: *const T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// [`prefetch_span`] without the loop for spans of up to 64 bytes (two lines at most: the
+/// first and last byte's).
+#[inline]
+fn prefetch_small<T>(xs: &[T]) {
+    let n = std::mem::size_of_val(xs);
+    if n <= 64 {
+        let base = xs.as_ptr().cast::<u8>();
+        prefetch(base);
+        prefetch(base.wrapping_add(n.saturating_sub(1)));
+    } else {
+        prefetch_span(xs);
+    }
 }
 
 /// [`prefetch`] every cache line of `xs`.
@@ -1316,12 +1422,19 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
         }
     }
 
-    /// The earliest unfired window end that holds a pane.
-    fn next_fire(&self, g: &Geo) -> Option<i64> {
+    /// [`Self::next_end`] as an option.
+    #[inline]
+    fn cached_next(&self) -> Option<i64> {
+        (self.next_end != NO_END).then_some(self.next_end)
+    }
+
+    /// The earliest window end after `fired_to` that holds a pane, found by a search (every
+    /// window with `end <= fired_to` has been handled).
+    fn next_fire(&self, g: &Geo, fired_to: i64) -> Option<i64> {
         if g.aligned {
             // pane starts are window starts: the first end after a pane p is p + slide, and
             // the first end after fired_to (divided for once) serves every pane before it
-            let f = self.fired_to;
+            let f = fired_to;
             let mut after_f = None;
             for &(p, _) in &self.panes {
                 let e = if f < p {
@@ -1336,7 +1449,7 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
             return None;
         }
         for &(p, _) in &self.panes {
-            let e = g.next_end_after(self.fired_to.max(p));
+            let e = g.next_end_after(fired_to.max(p));
             if e.saturating_sub(g.size) <= p {
                 return Some(e);
             }
@@ -1344,21 +1457,46 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
         None
     }
 
-    /// [`Self::next_fire`] right after firing the window ending at `e` (`fired_to == e`):
+    /// [`Self::next_fire`] right after firing the window ending at `e` (`fired_to = e`):
     /// the next window end is `e + slide`, the answer whenever that window holds a pane
     /// (the common case, found without dividing).
     fn next_fire_after_fired(&self, g: &Geo, e: i64) -> Option<i64> {
         let next = e.saturating_add(g.slide);
         let start = next.saturating_sub(g.size);
-        for &(p, _) in &self.panes {
-            if p >= start {
-                if p < next {
-                    return Some(next);
-                }
-                break;
+        // the first pane from `start` on, searched in the deque's two slices in turn
+        let (a, b) = self.panes.as_slices();
+        let first = match a.iter().find(|&&(p, _)| p >= start) {
+            Some(x) => Some(x),
+            None => b.iter().find(|&&(p, _)| p >= start),
+        };
+        if let Some(&(p, _)) = first {
+            if p < next {
+                return Some(next);
             }
         }
-        self.next_fire(g)
+        self.next_fire(g, e)
+    }
+
+    /// Emits the row of the window `[start, end)` from its panes: typed when the pane type
+    /// can ([`Pane::window_value`]), through the feature's scratch accumulator otherwise.
+    #[inline]
+    fn emit_window(&self, feat: &mut Feat, ctx: &mut Ctx<'_>, start: i64, end: i64, update: bool)
+    where
+        A: Pane,
+    {
+        let size = feat.geo.size;
+        let panes = self
+            .panes
+            .iter()
+            .skip_while(|&&(p, _)| p < start)
+            .take_while(|&&(p, _)| p < end)
+            .map(|(_, a)| a);
+        if let Some(value) = A::window_value(panes, &feat.agg, size) {
+            ctx.push(start, end, value, update);
+            return;
+        }
+        self.merge_window(&mut feat.scratch, start, end, ctx.horizon);
+        ctx.emit(feat, &feat.scratch, start, end, end, size, update);
     }
 
     /// Merges the panes of `[start, end)` into `scratch`; returns how many there were.
@@ -1479,14 +1617,19 @@ fn sliding_event<P: Payload, A: Pane>(
                 .panes
                 .iter()
                 .any(|&(p, _)| p != pstart && p >= start && p < e);
-            s.merge_window(&mut feat.scratch, start, e, ctx.horizon);
             let update = existed || others;
-            ctx.emit(feat, &feat.scratch, start, e, e, size, update);
+            s.emit_window(feat, ctx, start, e, update);
             e = e.saturating_add(g.slide);
         }
-        s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
-        sliding_need(s, &g, ctx.lat)
+        // every window holding a pane with end - 1 <= watermark has fired now
+        let next = s.next_fire(&g, ctx.wm.saturating_add(1));
+        s.next_end = next.unwrap_or(NO_END);
+        sliding_need_given(s, &g, ctx.lat, next)
     } else {
+        // ts is after the watermark, so no window holding it has fired: the first one is
+        // the pane's next firing, and the state's if it is earlier than the one known
+        s.next_end = s.next_end.min(first_end);
+        debug_assert_eq!(s.cached_next(), s.next_fire(&g, ctx.wm.saturating_add(1)));
         first_end.saturating_sub(1)
     }
 }
@@ -1599,12 +1742,8 @@ fn out_of_order_value<P: Payload, A>(
     }
 }
 
-/// Everything this sliding state will need next: a firing, a pane drop or a final prune.
-fn sliding_need<P: Payload, A: Pane>(s: &Sliding<P, A>, g: &Geo, lat: i64) -> i64 {
-    sliding_need_given(s, g, lat, s.next_fire(g))
-}
-
-/// [`sliding_need`] with `s.next_fire()` already known.
+/// Everything this sliding state will need next (a firing, a pane drop or a final prune),
+/// given its next firing.
 fn sliding_need_given<P, A>(s: &Sliding<P, A>, g: &Geo, lat: i64, next_fire: Option<i64>) -> i64 {
     let mut need = next_fire.map_or(NO_TIMER, |e| e.saturating_sub(1));
     if let Some(&(p, _)) = s.panes.front() {
@@ -1621,18 +1760,16 @@ fn sliding_timer<P: Payload, A: Pane>(
     ctx: &mut Ctx<'_>,
 ) -> i64 {
     let g = feat.geo;
-    let mut next = s.next_fire(&g);
+    let mut next = s.cached_next();
     while let Some(e) = next {
         if e.saturating_sub(1) > ctx.wm {
             break;
         }
         let start = e.saturating_sub(g.size);
-        s.merge_window(&mut feat.scratch, start, e, ctx.horizon);
-        ctx.emit(feat, &feat.scratch, start, e, e, g.size, false);
-        s.fired_to = e;
+        s.emit_window(feat, ctx, start, e, false);
         next = s.next_fire_after_fired(&g, e);
     }
-    s.fired_to = s.fired_to.max(ctx.wm.saturating_add(1));
+    s.next_end = next.unwrap_or(NO_END);
     while let Some(&(p, _)) = s.panes.front() {
         if g.pane_drop_time(p, ctx.lat) > ctx.wm {
             break;
@@ -1642,9 +1779,9 @@ fn sliding_timer<P: Payload, A: Pane>(
         }
     }
     s.prune(g.size, ctx.horizon);
-    // still the next firing: that window ends after the watermark, so raising `fired_to`
-    // to `wm + 1` keeps it and none of its panes was due to be dropped
-    debug_assert_eq!(next, s.next_fire(&g));
+    // still the next firing: that window ends after the watermark, so none of its panes
+    // was due to be dropped
+    debug_assert_eq!(next, s.next_fire(&g, ctx.wm.saturating_add(1)));
     sliding_need_given(s, &g, ctx.lat, next)
 }
 
@@ -1786,12 +1923,15 @@ fn windows_need(wins: &VecDeque<Win>, lat: i64) -> i64 {
 }
 
 fn windows_timer(feat: &mut Feat, wins: &mut VecDeque<Win>, ctx: &mut Ctx<'_>) -> i64 {
-    for w in wins.iter_mut() {
-        if w.pending && w.end.saturating_sub(1) <= ctx.wm {
-            let update = w.emitted;
-            w.emitted = true;
-            w.pending = false;
-            ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
+    let (a, b) = wins.as_mut_slices();
+    for part in [a, b] {
+        for w in part {
+            if w.pending && w.end.saturating_sub(1) <= ctx.wm {
+                let update = w.emitted;
+                w.emitted = true;
+                w.pending = false;
+                ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
+            }
         }
     }
     while let Some(w) = wins.front() {
@@ -2000,6 +2140,110 @@ mod tests {
             <Value as Payload>::pack(Value::Int(3)).value(),
             Value::Int(3)
         );
+    }
+
+    /// The typed window values of count and Welford panes are bit for bit what merging the
+    /// panes into a scratch accumulator and taking its result gives (empty windows, empty
+    /// panes first, in the middle and last included).
+    /// Pushes that alternate between a few later times (the hot list moving between them)
+    /// and pushes at the time being popped pop exactly what a sorted list gives.
+    #[test]
+    fn timer_queue_hot_list_moves_between_times() {
+        let mut h = TimerQueue::new();
+        let mut rng = crate::rng::Rng::new(5);
+        let mut want: Vec<(i64, u32)> = Vec::new();
+        let mut got = Vec::new();
+        let mut next_key = 0u32;
+        let mut now = 0i64;
+        for _ in 0..200 {
+            for _ in 0..rng.below(20) {
+                // mostly one or two times ahead, sometimes the current time or a far one
+                let t = match rng.below(10) {
+                    0 => now,
+                    1 => now + 1 + rng.below(1_000) as i64,
+                    2..=5 => now + 100,
+                    _ => now + 200,
+                };
+                h.push(t, next_key);
+                want.push((t, next_key));
+                next_key += 1;
+            }
+            now += 1 + rng.below(150) as i64;
+            while let Some(x) = h.pop_le(now) {
+                assert!(x.0 <= now);
+                got.push(x);
+            }
+            assert!(want.iter().all(|w| w.0 > now || got.contains(w)));
+        }
+        while let Some(x) = h.pop_le(i64::MAX) {
+            got.push(x);
+        }
+        assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
+        let mut g = got.clone();
+        g.sort();
+        want.sort();
+        assert_eq!(g, want);
+    }
+
+    #[test]
+    fn typed_window_values_equal_scratch_merges() {
+        use crate::agg::RateUnit;
+        let mut rng = crate::rng::Rng::new(11);
+        let bits = |v: &FeatureValue| match v {
+            FeatureValue::Num(x) => Some(x.to_bits()),
+            _ => None,
+        };
+        for round in 0..2_000 {
+            let npanes = rng.below(14) as usize;
+            let wf: Vec<Wf> = (0..npanes)
+                .map(|_| {
+                    let mut w = Wf(0, 0.0, 0.0);
+                    for _ in 0..rng.below(4) {
+                        let x = (rng.normal() * 3.0 + 1.0).exp()
+                            * if rng.chance(0.2) { -1e6 } else { 1.0 };
+                        w.add(0, Value::Float(x), 0);
+                    }
+                    w
+                })
+                .collect();
+            let counts: Vec<u64> = wf.iter().map(|w| w.0).collect();
+            let len = 1 + round as i64 % 7 * 60_000;
+            for agg in [AggKind::Mean, AggKind::Variance, AggKind::Stddev] {
+                let mut scratch = Acc::new(&agg);
+                for w in &wf {
+                    w.merge_into(&mut scratch, 0);
+                }
+                let mut want = FeatureValue::Null;
+                let rc = ResultCtx {
+                    window_len: len,
+                    as_of: 0,
+                };
+                scratch.result(&agg, rc, &mut want);
+                let got = Wf::window_value(wf.iter(), &agg, len);
+                assert_eq!(got.as_ref().map(bits), Some(bits(&want)), "{agg:?} {wf:?}");
+                assert_eq!(got, Some(want));
+            }
+            for agg in [
+                AggKind::Count,
+                AggKind::Rate {
+                    unit: RateUnit::Minute,
+                },
+            ] {
+                let mut scratch = Acc::new(&agg);
+                for c in &counts {
+                    c.merge_into(&mut scratch, 0);
+                }
+                let mut want = FeatureValue::Null;
+                let rc = ResultCtx {
+                    window_len: len,
+                    as_of: 0,
+                };
+                scratch.result(&agg, rc, &mut want);
+                let got = u64::window_value(counts.iter(), &agg, len);
+                assert_eq!(got.as_ref().map(bits), Some(bits(&want)));
+                assert_eq!(got, Some(want));
+            }
+        }
     }
 
     #[test]
