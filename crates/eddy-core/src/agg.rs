@@ -400,20 +400,7 @@ impl Acc {
                     m2: m22,
                 },
             ) => {
-                if n2 == 0 {
-                    return;
-                }
-                if *n == 0 {
-                    (*n, *mean, *m2) = (n2, mean2, m22);
-                    return;
-                }
-                let na = *n as f64;
-                let nb = n2 as f64;
-                let tot = na + nb;
-                let d = mean2 - *mean;
-                *mean += d * nb / tot;
-                *m2 += m22 + d * d * na * nb / tot;
-                *n += n2;
+                welford_merge((n, mean, m2), (n2, mean2, m22));
             }
             (Acc::Extreme { n, v, max }, &Acc::Extreme { n: n2, v: v2, .. }) => {
                 if n2 == 0 {
@@ -570,6 +557,27 @@ impl FeatureValue {
     }
 }
 
+/// Merges Welford state `b` (count, mean, M2) into `a` (Chan et al.): every window and pane
+/// merge uses this one arithmetic, so results do not depend on where they were merged.
+#[inline]
+pub(crate) fn welford_merge(a: (&mut u64, &mut f64, &mut f64), b: (u64, f64, f64)) {
+    let (n, mean, m2) = a;
+    let (n2, mean2, m22) = b;
+    if n2 == 0 {
+        return;
+    }
+    if *n == 0 {
+        (*n, *mean, *m2) = (n2, mean2, m22);
+        return;
+    }
+    let na = *n as f64;
+    let nb = n2 as f64;
+    let tot = na + nb;
+    let d = mean2 - *mean;
+    *mean += d * nb / tot;
+    *m2 += m22 + d * d * na * nb / tot;
+    *n += n2;
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -398,23 +398,9 @@ impl Pane for Wf {
     #[inline]
     fn merge_into(&self, scratch: &mut Acc, _: i64) {
         let &Wf(n2, mean2, m22) = self;
-        let Acc::Welford { n, mean, m2 } = scratch else {
-            return;
-        };
-        if n2 == 0 {
-            return;
+        if let Acc::Welford { n, mean, m2 } = scratch {
+            crate::agg::welford_merge((n, mean, m2), (n2, mean2, m22));
         }
-        if *n == 0 {
-            (*n, *mean, *m2) = (n2, mean2, m22);
-            return;
-        }
-        let na = *n as f64;
-        let nb = n2 as f64;
-        let tot = na + nb;
-        let d = mean2 - *mean;
-        *mean += d * nb / tot;
-        *m2 += m22 + d * d * na * nb / tot;
-        *n += n2;
     }
     fn extra_bytes(&self) -> usize {
         0
@@ -429,20 +415,7 @@ impl Pane for Wf {
     ) -> Option<FeatureValue> {
         let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
         for &Wf(n2, mean2, m22) in panes {
-            if n2 == 0 {
-                continue;
-            }
-            if n == 0 {
-                (n, mean, m2) = (n2, mean2, m22);
-                continue;
-            }
-            let na = n as f64;
-            let nb = n2 as f64;
-            let tot = na + nb;
-            let d = mean2 - mean;
-            mean += d * nb / tot;
-            m2 += m22 + d * d * na * nb / tot;
-            n += n2;
+            crate::agg::welford_merge((&mut n, &mut mean, &mut m2), (n2, mean2, m22));
         }
         Some(welford_value(agg, n, mean, m2))
     }
