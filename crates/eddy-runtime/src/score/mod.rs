@@ -25,13 +25,11 @@ use crate::error::{SpecError, SpecErrors};
 use crate::json::write_str;
 use crate::spec::OutputFormat;
 
-/// Why an event was not scored.
+/// Why a side-output row was not scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unscored {
     /// An input feature was null for this event.
     NullFeature,
-    /// The model returned an error (or no score).
-    ModelError,
     /// Side output: the score missed the deadline.
     Deadline,
     /// Side output: the server failed on the event (the client counts the reason).

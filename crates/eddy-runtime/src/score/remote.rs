@@ -237,13 +237,6 @@ impl RemoteStage {
         self.deliver(deliver);
     }
 
-    /// Blocks up to `limit` for scores, then delivers what is finished.
-    pub fn wait(&mut self, deliver: &mut Deliver<'_>, limit: Duration) {
-        self.client.flush();
-        self.client.wait(&mut self.out, limit);
-        self.deliver(deliver);
-    }
-
     /// Delivers whatever is finished, without blocking.
     pub fn poll(&mut self, deliver: &mut Deliver<'_>) {
         self.client.poll(&mut self.out);
@@ -352,9 +345,7 @@ impl RemoteStage {
                                 Unscored::Deadline => counts.unscored_deadline += 1,
                                 Unscored::Shed => counts.unscored_shed += 1,
                                 Unscored::NullFeature => counts.unscored_null_feature += 1,
-                                Unscored::Server | Unscored::ModelError => {
-                                    counts.unscored_server += 1
-                                }
+                                Unscored::Server => counts.unscored_server += 1,
                             }
                             pred.write_unscored(buf);
                         }
