@@ -25,20 +25,6 @@ use crate::error::{SpecError, SpecErrors};
 use crate::json::write_str;
 use crate::spec::OutputFormat;
 
-/// Why a side-output row was not scored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unscored {
-    /// An input feature was null for this event.
-    NullFeature,
-    /// Side output: the score missed the deadline.
-    Deadline,
-    /// Side output: the server failed on the event (the client counts the reason).
-    Server,
-    /// Side output: the scorer already held its capacity of pending events, so this one
-    /// was not sent (the main flow does not wait for scoring).
-    Shed,
-}
-
 /// The model input type of a feature, or `None` when it is not numeric.
 pub(crate) fn feature_type(f: &FeatureSpec) -> Option<DataType> {
     match f.agg {

@@ -22,7 +22,7 @@ use eddy_oip::remote::{
     ScoredEvent, WireType,
 };
 
-use super::{gather, resolve_inputs, spec_err, PredictionWriter, Unscored};
+use super::{gather, resolve_inputs, spec_err, PredictionWriter};
 use crate::error::{SpecError, SpecErrors};
 use crate::spec::{ModelSource, ModelSpec, OutputFormat, Pattern};
 
@@ -42,6 +42,20 @@ pub struct StageCounts {
 
 /// Called once per finished row: the caller's id and the `,"prediction":...` fragment.
 pub type Deliver<'a> = dyn FnMut(u64, &[u8]) + 'a;
+
+/// Why a side-output row was not scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unscored {
+    /// An input feature was null for this event.
+    NullFeature,
+    /// Side output: the score missed the deadline.
+    Deadline,
+    /// Side output: the server failed on the event (the client counts the reason).
+    Server,
+    /// Side output: the scorer already held its capacity of pending events, so this one
+    /// was not sent (the main flow does not wait for scoring).
+    Shed,
+}
 
 /// A row of the side-output join, waiting for its score.
 struct Waiting {
