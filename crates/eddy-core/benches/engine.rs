@@ -14,8 +14,10 @@
 //! timed by hand and printed with wall and CPU-time throughput, state bytes per key and
 //! window rows per event. Knobs: `EDDY_BENCH_KEYS` (default 100000), `EDDY_BENCH_STEP_US`
 //! (event-time step per event, default 1000), `EDDY_BENCH_QUICK=1` (only that pass), `EDDY_BENCH_EVENTS` (events per pass, default 2M;
-//! small counts for callgrind:
-//! `EDDY_BENCH_QUICK=1 EDDY_BENCH_EVENTS=200000 valgrind --tool=callgrind
+//! `EDDY_BENCH_WARM_MS` (least event time of the warm-up, default 65 minutes; `0` warms up
+//! with as many events as a pass, which is quicker under valgrind but short of the steady
+//! state); small counts for callgrind:
+//! `EDDY_BENCH_QUICK=1 EDDY_BENCH_EVENTS=200000 EDDY_BENCH_WARM_MS=0 valgrind --tool=callgrind
 //! --toggle-collect='*timed_pass*' target/release/deps/engine-* --bench`).
 
 use std::hint::black_box;
@@ -179,7 +181,11 @@ fn bench(c: &mut Criterion) {
     let n_events = events();
     // The warm-up covers more event time than the longest window (1 hour), so the timed pass
     // sees the steady state: every window's contents are at their full size.
-    let n_warm = n_events.max((WARM_MS * 1000 / step_us.max(1)) as usize);
+    let warm_ms: i64 = std::env::var("EDDY_BENCH_WARM_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(WARM_MS);
+    let n_warm = n_events.max((warm_ms * 1000 / step_us.max(1)) as usize);
     let warm = generate(n_warm, 0, step_us, &mut rng, &mut it);
     let timed = generate(
         n_events,
