@@ -13,10 +13,10 @@
 //! Run: `cargo bench -p eddy-core --bench engine`. Before the criterion run one pass is
 //! timed by hand and printed with wall and CPU-time throughput, state bytes per key and
 //! window rows per event. Knobs: `EDDY_BENCH_KEYS` (default 100000), `EDDY_BENCH_STEP_US`
-//! (event-time step per event, default 1000), `EDDY_BENCH_QUICK=1` (only that pass), `EDDY_BENCH_EVENTS` (events per pass, default 2M;
-//! `EDDY_BENCH_WARM_MS` (least event time of the warm-up, default 65 minutes; `0` warms up
-//! with as many events as a pass, which is quicker under valgrind but short of the steady
-//! state); small counts for callgrind:
+//! (event-time step per event, default 1000), `EDDY_BENCH_QUICK=1` (only that pass),
+//! `EDDY_BENCH_EVENTS` (events per pass, default 2M), `EDDY_BENCH_WARM_MS` (least event time
+//! of the warm-up, default 65 minutes; `0` warms up with as many events as a pass, quicker
+//! under valgrind but short of the steady state). For callgrind:
 //! `EDDY_BENCH_QUICK=1 EDDY_BENCH_EVENTS=200000 EDDY_BENCH_WARM_MS=0 valgrind --tool=callgrind
 //! --toggle-collect='*timed_pass*' target/release/deps/engine-* --bench`).
 
