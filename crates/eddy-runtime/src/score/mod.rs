@@ -190,14 +190,7 @@ impl PredictionWriter {
     /// (a batch scored in one call): the row writer then only formats score and label.
     pub(crate) fn scored_suffix(&self, latency_us: u64, suffix: &mut Vec<u8>) {
         suffix.clear();
-        suffix.push(b',');
-        suffix.extend_from_slice(&self.tail);
-        suffix.extend_from_slice(itoa::Buffer::new().format(latency_us).as_bytes());
-        suffix.extend_from_slice(if self.csv {
-            b",,true"
-        } else {
-            b"},\"scored\":true"
-        });
+        self.write_ending(suffix, latency_us, None);
     }
 
     /// A scored row's fragment: score and label, then a [`Self::scored_suffix`].
@@ -208,14 +201,7 @@ impl PredictionWriter {
         label: Option<i64>,
         suffix: &[u8],
     ) {
-        out.extend_from_slice(&self.head);
-        write_score(out, score);
-        out.extend_from_slice(if self.csv { b"," } else { b",\"label\":" });
-        match label {
-            Some(l) => out.extend_from_slice(itoa::Buffer::new().format(l).as_bytes()),
-            None if self.csv => {}
-            None => out.extend_from_slice(b"null"),
-        }
+        self.write_score_label(out, score, label);
         out.extend_from_slice(suffix);
     }
 
@@ -229,38 +215,80 @@ impl PredictionWriter {
         latency_us: u64,
         fallback: Option<&str>,
     ) {
-        let Some(reason) = fallback else {
-            let mut suffix = Vec::with_capacity(self.tail.len() + 32);
-            self.scored_suffix(latency_us, &mut suffix);
-            self.write_scored(out, score, label, &suffix);
-            return;
-        };
-        let mut itoa = itoa::Buffer::new();
+        self.write_score_label(out, score, label);
+        self.write_ending(out, latency_us, fallback);
+    }
+
+    fn write_score_label(&self, out: &mut Vec<u8>, score: f64, label: Option<i64>) {
         out.extend_from_slice(&self.head);
         write_score(out, score);
-        if self.csv {
-            out.push(b',');
-            if let Some(l) = label {
-                out.extend_from_slice(itoa.format(l).as_bytes());
-            }
-            out.push(b',');
-            out.extend_from_slice(&self.tail);
-            out.extend_from_slice(itoa.format(latency_us).as_bytes());
-            out.push(b',');
-            out.extend_from_slice(reason.as_bytes());
-            out.extend_from_slice(b",false");
-            return;
-        }
-        out.extend_from_slice(b",\"label\":");
+        out.extend_from_slice(if self.csv { b"," } else { b",\"label\":" });
         match label {
-            Some(l) => out.extend_from_slice(itoa.format(l).as_bytes()),
+            Some(l) => out.extend_from_slice(itoa::Buffer::new().format(l).as_bytes()),
+            None if self.csv => {}
             None => out.extend_from_slice(b"null"),
         }
+    }
+
+    /// Model, version, latency, then the fallback reason if any and `scored`.
+    fn write_ending(&self, out: &mut Vec<u8>, latency_us: u64, fallback: Option<&str>) {
         out.push(b',');
         out.extend_from_slice(&self.tail);
-        out.extend_from_slice(itoa.format(latency_us).as_bytes());
-        out.extend_from_slice(b",\"fallback\":");
-        write_str(out, reason.as_bytes());
-        out.extend_from_slice(b"},\"scored\":false");
+        out.extend_from_slice(itoa::Buffer::new().format(latency_us).as_bytes());
+        match (self.csv, fallback) {
+            (true, None) => out.extend_from_slice(b",,true"),
+            (true, Some(reason)) => {
+                out.push(b',');
+                out.extend_from_slice(reason.as_bytes());
+                out.extend_from_slice(b",false");
+            }
+            (false, None) => out.extend_from_slice(b"},\"scored\":true"),
+            (false, Some(reason)) => {
+                out.extend_from_slice(b",\"fallback\":");
+                write_str(out, reason.as_bytes());
+                out.extend_from_slice(b"},\"scored\":false");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(format: OutputFormat, f: impl Fn(&PredictionWriter, &mut Vec<u8>)) -> String {
+        let w = PredictionWriter::new(format, "p", "m,1", "v");
+        let mut out = Vec::new();
+        f(&w, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn fragments_in_json_and_csv() {
+        use OutputFormat::{Csv, Jsonl};
+        let scored = |w: &PredictionWriter, o: &mut Vec<u8>| w.write(o, 0.25, Some(1), 7, None);
+        let fell =
+            |w: &PredictionWriter, o: &mut Vec<u8>| w.write(o, 0.5, None, 9, Some("timeout"));
+        let batch = |w: &PredictionWriter, o: &mut Vec<u8>| {
+            let mut suffix = Vec::new();
+            w.scored_suffix(7, &mut suffix);
+            w.write_scored(o, 0.25, Some(1), &suffix);
+        };
+        let none = |w: &PredictionWriter, o: &mut Vec<u8>| w.write_unscored(o);
+        assert_eq!(
+            written(Jsonl, scored),
+            r#","p":{"score":0.25,"label":1,"model":"m,1","version":"v","latency_us":7},"scored":true"#
+        );
+        assert_eq!(written(Jsonl, batch), written(Jsonl, scored));
+        assert_eq!(
+            written(Jsonl, fell),
+            r#","p":{"score":0.5,"label":null,"model":"m,1","version":"v","latency_us":9,"fallback":"timeout"},"scored":false"#
+        );
+        assert_eq!(written(Jsonl, none), r#","p":null,"scored":false"#);
+        assert_eq!(written(Csv, scored), r#",0.25,1,"m,1",v,7,,true"#);
+        assert_eq!(written(Csv, batch), written(Csv, scored));
+        assert_eq!(written(Csv, fell), r#",0.5,,"m,1",v,9,timeout,false"#);
+        assert_eq!(written(Csv, none), ",,,,,,,false");
+        assert_eq!(csv_columns("p").len(), 7);
     }
 }
