@@ -160,8 +160,13 @@ impl RemoteStage {
                 String::new()
             }
         };
-        drop(probe);
-        let client = RemoteScorer::new(cfg).map_err(|e| spec_err("model.url", e))?;
+        // A new client only when the server's metadata changed the settings.
+        let client = if *probe.config() == cfg {
+            probe
+        } else {
+            drop(probe);
+            RemoteScorer::new(cfg).map_err(|e| spec_err("model.url", e))?
+        };
         let join = (spec.pattern == Pattern::SideOutput).then(|| SideJoin {
             deadline: spec.deadline.unwrap_or(Duration::from_millis(50)),
             queue: VecDeque::new(),
