@@ -16,7 +16,8 @@
 //! (event-time step per event, default 1000), `EDDY_BENCH_QUICK=1` (only that pass),
 //! `EDDY_BENCH_EVENTS` (events per pass, default 2M), `EDDY_BENCH_WARM_MS` (least event time
 //! of the warm-up, default 65 minutes; `0` warms up with as many events as a pass, quicker
-//! under valgrind but short of the steady state). For callgrind:
+//! under valgrind but short of the steady state), `EDDY_BENCH_ONLY` (comma-separated indexes
+//! of the features to keep, `0` to `4`: the cost of each alone). For callgrind:
 //! `EDDY_BENCH_QUICK=1 EDDY_BENCH_EVENTS=200000 EDDY_BENCH_WARM_MS=0 valgrind --tool=callgrind
 //! --toggle-collect='*timed_pass*' target/release/deps/engine-* --bench`).
 
@@ -140,6 +141,7 @@ fn run(eng: &mut FeatureEngine, events: &[Event]) -> usize {
     let mut max_ts = i64::MIN;
     let mut rows = 0;
     for (i, ev) in events.iter().enumerate() {
+        eng.prefetch_upcoming(&events[i + 1..]);
         black_box(eng.process(ev, &mut row, &mut closed));
         max_ts = max_ts.max(ev.ts);
         if i % 256 == 255 {
@@ -172,7 +174,18 @@ fn bench(c: &mut Criterion) {
     schema.add("amount", FieldType::Float);
     schema.add("page", FieldType::String);
     let mut it = Interner::new();
-    let feats = features(&schema, &mut it);
+    let mut feats = features(&schema, &mut it);
+    if let Ok(only) = std::env::var("EDDY_BENCH_ONLY") {
+        let keep: Vec<usize> = only
+            .split(',')
+            .filter_map(|x| x.trim().parse().ok())
+            .collect();
+        let mut i = 0;
+        feats.retain(|_| {
+            i += 1;
+            keep.contains(&(i - 1))
+        });
+    }
     let mut rng = Rng::new(7);
     let step_us: i64 = std::env::var("EDDY_BENCH_STEP_US")
         .ok()

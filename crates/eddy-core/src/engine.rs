@@ -148,6 +148,10 @@ const NO_TIMER: i64 = i64::MAX;
 /// whose due buffers are prefetched.
 const PREFETCH_FAR: usize = 12;
 const PREFETCH_NEAR: usize = 5;
+/// Events ahead whose key state, and whose state's buffers, [`FeatureEngine::prefetch_upcoming`]
+/// starts loading.
+const PREFETCH_EVENTS_FAR: usize = 8;
+const PREFETCH_EVENTS_NEAR: usize = 3;
 
 /// A feature compiled for the engine.
 struct Feat {
@@ -1110,6 +1114,30 @@ impl FeatureEngine {
             *key_timer = next;
             if next != NO_TIMER {
                 self.timers.push(next, key);
+            }
+        }
+    }
+
+    /// A hint, for callers that hold a batch: call it before [`Self::process`] of each
+    /// event with the events still to come after it (`&batch[i + 1..]`). It starts loading
+    /// the state of the key a few events ahead, and the buffers of the one a little nearer
+    /// (whose state the earlier call loaded), so that the cache misses of several events
+    /// overlap instead of each event waiting on its own (with many keys the engine is
+    /// bound by memory latency). No effect on results.
+    #[inline]
+    pub fn prefetch_upcoming(&self, upcoming: &[Event]) {
+        let nf = self.feats.len();
+        if let Some(ev) = upcoming.get(PREFETCH_EVENTS_FAR - 1) {
+            let k = ev.key.0 as usize;
+            self.prefetch_key(k);
+            if let Some(latest) = self.latest.get(k * nf..(k + 1) * nf) {
+                prefetch_span(latest);
+            }
+        }
+        if let Some(ev) = upcoming.get(PREFETCH_EVENTS_NEAR - 1) {
+            let k = ev.key.0 as usize;
+            if let Some(latest) = self.latest.get(k * nf..(k + 1) * nf) {
+                prefetch_buffers(&self.cols, k, latest);
             }
         }
     }

@@ -516,6 +516,7 @@ impl EngineStage<'_> {
         }
         for i in 0..n {
             let ev = &w.events[i];
+            self.engine.prefetch_upcoming(&w.events[i + 1..n]);
             let outcome = self.engine.process(ev, &mut w.rows[i], &mut w.closed);
             w.outcomes.push((outcome, self.engine.watermark()));
             let wm = self.tracker.observe(w.batch.partition, ev.ts, w.now);
