@@ -778,3 +778,65 @@ fn extreme_inputs_do_not_panic() {
     h.finish();
     assert_eq!(h.ev(0, 5, Some(1.0), "x", "p"), Outcome::Late);
 }
+
+/// Tumbling and sliding counts keep every key's panes in one ring per feature: panes far
+/// ahead of the ring (an event an hour ahead), an event far behind before any watermark,
+/// keys across several 64-key words, and the end of input all give the hand-computed rows.
+#[test]
+fn panes_far_ahead_and_behind_the_ring_fire_like_the_others() {
+    let mut h = H::new(
+        vec![
+            feat("t", AggKind::Count, None, tumbling(10, 0)),
+            feat("s", AggKind::Count, None, sliding(20, 10)),
+        ],
+        0,
+        LatePolicy::Update,
+    );
+    // key 0 at 100, then an hour ahead, then far behind (no watermark yet: accepted)
+    for (key, ts) in [
+        (0, 100),
+        (0, 3_600_000),
+        (0, 5),
+        (130, 101),
+        (130, 3_600_001),
+    ] {
+        assert_eq!(h.ev(key, ts, Some(1.0), "x", "p"), Outcome::Accepted);
+    }
+    assert_eq!(h.row, vec![int(1), int(1)], "key 130 at 3,600,001");
+    let mut got: Vec<_> = h
+        .wm(1_000)
+        .iter()
+        .map(|r| (r.key.0, r.feature, r.start, r.end, r.value.clone()))
+        .collect();
+    got.sort_by_key(|r| (r.1, r.2, r.0));
+    let want = vec![
+        (0, 0, 0, 10, int(1)),
+        (0, 0, 100, 110, int(1)),
+        (130, 0, 100, 110, int(1)),
+        (0, 1, -10, 10, int(1)),
+        (0, 1, 0, 20, int(1)),
+        (0, 1, 90, 110, int(1)),
+        (130, 1, 90, 110, int(1)),
+        (0, 1, 100, 120, int(1)),
+        (130, 1, 100, 120, int(1)),
+    ];
+    assert_eq!(got, want);
+    // an event between the watermark and the hour-ahead panes joins them
+    assert_eq!(h.ev(0, 3_600_005, None, "x", "p"), Outcome::Accepted);
+    assert_eq!(h.row, vec![int(2), int(2)]);
+    let mut got: Vec<_> = h
+        .finish()
+        .iter()
+        .map(|r| (r.key.0, r.feature, r.start, r.end, r.value.clone()))
+        .collect();
+    got.sort_by_key(|r| (r.1, r.2, r.0));
+    let want = vec![
+        (0, 0, 3_600_000, 3_600_010, int(2)),
+        (130, 0, 3_600_000, 3_600_010, int(1)),
+        (0, 1, 3_599_990, 3_600_010, int(2)),
+        (130, 1, 3_599_990, 3_600_010, int(1)),
+        (0, 1, 3_600_000, 3_600_020, int(2)),
+        (130, 1, 3_600_000, 3_600_020, int(1)),
+    ];
+    assert_eq!(got, want);
+}

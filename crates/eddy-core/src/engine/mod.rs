@@ -101,6 +101,9 @@ use crate::feature::FeatureSpec;
 use crate::window::{aligned_start, Trigger, WindowSpec};
 use crate::{CoreError, Event, KeyId, Timestamp, Value};
 
+mod ring;
+use ring::Ring;
+
 /// What to do with an event behind the watermark but within allowed lateness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LatePolicy {
@@ -170,6 +173,9 @@ struct Feat {
     /// `agg.needs_field()`, `agg.needs_numeric()`.
     needs_field: bool,
     needs_numeric: bool,
+    /// The panes of this (tumbling or sliding) feature are in a [`Ring`] for all keys, not
+    /// per key.
+    in_ring: bool,
 }
 
 impl Feat {
@@ -551,6 +557,8 @@ enum Col {
     SlVal(Vec<Sliding<Value, Acc>>),
     Windows(Vec<VecDeque<Win>>),
     Global(Vec<Global>),
+    /// No state per key: a tumbling feature whose windows are its panes in a [`Ring`].
+    Unused,
 }
 
 /// Runs the arm for key `$k`'s state in column `$col` (`$get`: `get` or `get_mut`): `$s`
@@ -588,12 +596,16 @@ macro_rules! on_col {
                 Some($g) => $glob,
                 None => $none,
             },
+            Col::Unused => $none,
         }
     };
 }
 
 impl Col {
     fn new(feat: &Feat) -> Col {
+        if feat.in_ring && !matches!(feat.window, WindowSpec::Sliding { .. }) {
+            return Col::Unused;
+        }
         match feat.window {
             WindowSpec::Sliding { .. } => match feat.agg {
                 AggKind::Count | AggKind::Rate { .. } => Col::SlCount(Vec::new()),
@@ -620,6 +632,7 @@ impl Col {
             Col::SlVal(v) => of(v),
             Col::Windows(v) => of(v),
             Col::Global(v) => of(v),
+            Col::Unused => (0, 0),
         }
     }
 
@@ -639,6 +652,7 @@ impl Col {
                 dirty: false,
                 boundary: i64::MIN,
             }),
+            Col::Unused => {}
         }
     }
 
@@ -672,6 +686,7 @@ impl Col {
                         .map(|g| g.acc.bytes() - std::mem::size_of::<Acc>())
                         .sum::<usize>()
             }
+            Col::Unused => 0,
         }
     }
 }
@@ -840,6 +855,8 @@ pub struct FeatureEngine {
     wm: Timestamp,
     /// Per feature, the states of all keys.
     cols: Vec<Col>,
+    /// Per feature, the panes of all keys when they are kept in a ring (see [`ring`]).
+    rings: Vec<Option<Ring>>,
     /// Per column, the address of its first slot and the slot size (refreshed whenever the
     /// columns grow), so that prefetching a key's states is address arithmetic only.
     col_addr: Vec<(usize, usize)>,
@@ -947,7 +964,15 @@ impl FeatureEngine {
                 pool: Vec::new(),
                 needs_field: f.agg.needs_field(),
                 needs_numeric: f.agg.needs_numeric(),
+                in_ring: false,
             });
+        }
+        let rings: Vec<Option<Ring>> = feats
+            .iter()
+            .map(|f| Ring::for_feature(f, config.allowed_lateness))
+            .collect();
+        for (feat, ring) in feats.iter_mut().zip(&rings) {
+            feat.in_ring = ring.is_some();
         }
         let cols: Vec<Col> = feats.iter().map(Col::new).collect();
         Ok(FeatureEngine {
@@ -957,6 +982,7 @@ impl FeatureEngine {
             wm: i64::MIN,
             col_addr: cols.iter().map(Col::addr).collect(),
             cols,
+            rings,
             latest: Vec::new(),
             timer_rec: Vec::new(),
             seen: Vec::new(),
@@ -1008,6 +1034,9 @@ impl FeatureEngine {
             for (col, feat) in self.cols.iter_mut().zip(&self.feats) {
                 col.grow(feat, k + 1);
             }
+            for ring in self.rings.iter_mut().flatten() {
+                ring.grow(k + 1);
+            }
             self.col_addr = self.cols.iter().map(Col::addr).collect();
         }
         if !self.seen[k] {
@@ -1031,10 +1060,18 @@ impl FeatureEngine {
             feature: 0,
             closed,
         };
-        for (f, (feat, col)) in self.feats.iter_mut().zip(self.cols.iter_mut()).enumerate() {
+        let states = self.cols.iter_mut().zip(self.rings.iter_mut());
+        for (f, (feat, (col, ring))) in self.feats.iter_mut().zip(states).enumerate() {
             ctx.feature = f;
             let m = feat.matched(ev);
             let out = &mut row[f];
+            if let Some(ring) = ring {
+                ring.add(feat, &mut ctx, k, ts, m, late);
+                if matches!(col, Col::Unused) {
+                    // a tumbling window is its pane
+                    *out = ring.pane_value(feat, k, ts);
+                }
+            }
             // sliding and global handlers return a time they need (kept if earlier than the
             // one already set); window handlers return their exact next need
             let (need, exact) = on_col!(col, get_mut, k,
@@ -1114,6 +1151,19 @@ impl FeatureEngine {
             *key_timer = next;
             if next != NO_TIMER {
                 self.timers.push(next, key);
+            }
+        }
+        for (f, (ring, feat)) in self.rings.iter_mut().zip(&self.feats).enumerate() {
+            if let Some(ring) = ring {
+                let mut ctx = Ctx {
+                    wm,
+                    lat,
+                    horizon: wm.saturating_sub(lat),
+                    key: KeyId(0),
+                    feature: f,
+                    closed,
+                };
+                ring.advance(feat, &mut ctx);
             }
         }
     }
@@ -1211,6 +1261,7 @@ impl FeatureEngine {
             + self.seen.capacity()
             + self.timer_rec.capacity() * 8
             + self.cols.iter().map(Col::bytes).sum::<usize>()
+            + self.rings.iter().flatten().map(Ring::bytes).sum::<usize>()
             + self.latest.capacity() * std::mem::size_of::<FeatureValue>();
         for v in &self.latest {
             if let FeatureValue::Seq(s) = v {
@@ -1585,6 +1636,10 @@ fn sliding_event<P: Payload, A: Pane>(
         out_of_order_value(feat, s, ts, out);
     }
 
+    if feat.in_ring {
+        return cleanup_need(s, &g, ctx.lat); // the ring keeps the panes
+    }
+
     // ---- panes for window-close rows
     let pstart = aligned_start(ts, feat.pane, g.offset);
     let mut idx = s.panes.len();
@@ -1755,12 +1810,26 @@ fn sliding_need_given<P, A>(s: &Sliding<P, A>, g: &Geo, lat: i64, next_fire: Opt
     need
 }
 
+/// When a sliding state whose panes are in a ring next prunes its events: once every event
+/// it holds is a window and a lateness old, and then a window later still, so that a key
+/// with events keeps pruning them itself (at its events) and only a key gone quiet pops.
+fn cleanup_need<P, A>(s: &Sliding<P, A>, g: &Geo, lat: i64) -> i64 {
+    s.entries.back().map_or(NO_TIMER, |&(t, _)| {
+        t.saturating_add(g.size.saturating_mul(2))
+            .saturating_add(lat)
+    })
+}
+
 fn sliding_timer<P: Payload, A: Pane>(
     feat: &mut Feat,
     s: &mut Sliding<P, A>,
     ctx: &mut Ctx<'_>,
 ) -> i64 {
     let g = feat.geo;
+    if feat.in_ring {
+        s.prune(g.size, ctx.horizon);
+        return cleanup_need(s, &g, ctx.lat);
+    }
     let mut next = s.cached_next();
     while let Some(e) = next {
         if e.saturating_sub(1) > ctx.wm {

@@ -1,0 +1,523 @@
+//! Panes of aligned windows for all keys at once, fired by sweeps instead of per-key timers.
+//!
+//! Tumbling windows, and sliding windows of a few panes, share one pane grid for every key
+//! (`gcd(size, slide)` ms from the offset), so their windows end at the same times for all
+//! keys. A [`PaneRing`] keeps pane number `q` of every key in slot `q mod R`: a column with
+//! one pane per key and a bitset of the keys that have that pane. An event writes one pane
+//! of its key; a window fires for all keys by one sweep over the keys present in its panes,
+//! in key order, reading the columns in address order (which the hardware prefetches), and
+//! a pane is dropped for all keys at once. With one timer per key instead, each firing was a
+//! visit to a random key's state: with many keys, a cache miss or several per window row.
+//!
+//! The ring covers panes `[base, base + R)`, where `R` (at most [`MAX_SLOTS`]) spans a
+//! window, the allowed lateness and some panes ahead of the watermark. A pane outside it (an
+//! event far ahead of the watermark, or behind the first one seen before any watermark)
+//! waits in an overflow map, and every reader looks there too: slower, never wrong. Before a
+//! window fires, every pane whose drop time comes first has been dropped, so its panes are
+//! in the ring unless one is in the overflow map (handled by a slower sweep).
+//!
+//! Only count-like (count, rate) and Welford (mean, variance, stddev) panes live here:
+//! fixed-size, no heap. Other aggregations, and windows needing more than [`MAX_SLOTS`]
+//! panes, keep their panes per key.
+
+use std::collections::BTreeMap;
+
+use super::{Ctx, Feat, Geo, Pane, Wf};
+use crate::agg::FeatureValue;
+use crate::Value;
+
+/// The most slots a ring may have (memory: slots × keys × pane size).
+const MAX_SLOTS: i64 = 64;
+
+/// The panes of one feature for all keys.
+#[derive(Debug)]
+pub(super) struct PaneRing<A> {
+    g: Geo,
+    pane: i64,
+    /// Panes per window.
+    per_window: i64,
+    slots: i64,
+    /// Lowest pane number the ring holds.
+    base: i64,
+    /// `[slot][key]`: the pane of that slot's number for each key (empty if absent).
+    cols: Vec<Vec<A>>,
+    /// `[slot][key / 64]`: which keys have that pane.
+    bits: Vec<Vec<u64>>,
+    /// `[slot]`: how many keys have that pane.
+    live: Vec<u32>,
+    /// Panes outside `[base, base + slots)`, by `(pane, key)`.
+    overflow: BTreeMap<(i64, u32), A>,
+    /// Every window with `end <= fired_to` has been handled.
+    fired_to: i64,
+    keys: usize,
+    /// Allowed lateness.
+    lat: i64,
+    empty: A,
+}
+
+/// The ring of a feature, by pane type.
+#[derive(Debug)]
+pub(super) enum Ring {
+    Count(PaneRing<u64>),
+    Welford(PaneRing<Wf>),
+}
+
+/// Runs `$body` with `$r` bound to the typed ring.
+macro_rules! on_ring {
+    ($ring:expr, $r:ident => $body:expr) => {
+        match $ring {
+            Ring::Count($r) => $body,
+            Ring::Welford($r) => $body,
+        }
+    };
+}
+
+impl Ring {
+    /// A ring for `feat` if its window and aggregation fit one (see the module doc).
+    pub(super) fn for_feature(feat: &Feat, lat: i64) -> Option<Ring> {
+        use crate::agg::AggKind as K;
+        use crate::window::WindowSpec as W;
+        let g = match feat.window {
+            W::Sliding { .. } => feat.geo,
+            W::Tumbling { size, offset } => Geo {
+                size,
+                slide: size,
+                offset,
+                aligned: true,
+            },
+            _ => return None,
+        };
+        let pane = if matches!(feat.window, W::Sliding { .. }) {
+            feat.pane
+        } else {
+            g.size
+        };
+        match feat.agg {
+            K::Count | K::Rate { .. } => PaneRing::new(g, pane, lat, 0u64).map(Ring::Count),
+            K::Mean | K::Variance | K::Stddev => {
+                PaneRing::new(g, pane, lat, Wf(0, 0.0, 0.0)).map(Ring::Welford)
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn grow(&mut self, keys: usize) {
+        on_ring!(self, r => r.grow(keys))
+    }
+
+    /// Adds an event of key `k` to its pane, and fires at once the windows holding it that
+    /// have fired already (a late event).
+    pub(super) fn add(
+        &mut self,
+        feat: &Feat,
+        ctx: &mut Ctx<'_>,
+        k: usize,
+        ts: i64,
+        m: Option<Value>,
+        late: bool,
+    ) {
+        on_ring!(self, r => {
+            let existed = r.add(k, ts, m, ctx.horizon);
+            if late {
+                r.fire_late(feat, ctx, k, ts, existed);
+            }
+        })
+    }
+
+    /// The value of key `k`'s pane holding `ts` over the pane's length: the per-event value
+    /// of a tumbling window (its pane is the window).
+    pub(super) fn pane_value(&self, feat: &Feat, k: usize, ts: i64) -> FeatureValue {
+        on_ring!(self, r => {
+            let q = r.pane_of(ts);
+            r.values(feat, r.get(k, q).into_iter())
+        })
+    }
+
+    pub(super) fn advance(&mut self, feat: &Feat, ctx: &mut Ctx<'_>) {
+        on_ring!(self, r => r.advance(feat, ctx))
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        on_ring!(self, r => r.bytes())
+    }
+}
+
+/// Timestamps derived from the watermark (`i64::MAX` at the end of input) kept where pane
+/// arithmetic cannot overflow.
+fn clamp(t: i64) -> i64 {
+    t.clamp(-super::TS_CLAMP, super::TS_CLAMP)
+}
+
+impl<A: Pane + Clone> PaneRing<A> {
+    fn new(g: Geo, pane: i64, lat: i64, empty: A) -> Option<Self> {
+        let per_window = g.size / pane;
+        let slots = per_window
+            .saturating_add((lat as u64).div_ceil(pane as u64) as i64)
+            .saturating_add(g.slide / pane)
+            .saturating_add((per_window / 2).max(2))
+            .saturating_add(1);
+        if slots > MAX_SLOTS {
+            return None;
+        }
+        Some(PaneRing {
+            g,
+            pane,
+            per_window,
+            slots,
+            base: 0,
+            cols: (0..slots).map(|_| Vec::new()).collect(),
+            bits: (0..slots).map(|_| Vec::new()).collect(),
+            live: vec![0; slots as usize],
+            overflow: BTreeMap::new(),
+            fired_to: i64::MIN,
+            keys: 0,
+            lat,
+            empty,
+        })
+    }
+
+    fn grow(&mut self, keys: usize) {
+        if keys <= self.keys {
+            return;
+        }
+        self.keys = keys;
+        for c in &mut self.cols {
+            c.resize(keys, self.empty.clone());
+        }
+        for b in &mut self.bits {
+            b.resize(keys.div_ceil(64), 0);
+        }
+    }
+
+    /// `ts` within `±2^61` (event times are clamped there; see [`clamp`]).
+    #[inline]
+    fn pane_of(&self, ts: i64) -> i64 {
+        (ts - self.g.offset).div_euclid(self.pane)
+    }
+
+    /// The value of a window made of `panes` (in pane order).
+    fn values<'a>(&self, feat: &Feat, panes: impl Iterator<Item = &'a A>) -> FeatureValue
+    where
+        A: 'a,
+    {
+        A::window_value(panes, &feat.agg, self.g.size).unwrap_or(FeatureValue::Null)
+    }
+
+    #[inline]
+    fn pane_start(&self, q: i64) -> i64 {
+        q.saturating_mul(self.pane).saturating_add(self.g.offset)
+    }
+
+    #[inline]
+    fn in_ring(&self, q: i64) -> bool {
+        q >= self.base && q - self.base < self.slots
+    }
+
+    #[inline]
+    fn slot(&self, q: i64) -> usize {
+        q.rem_euclid(self.slots) as usize
+    }
+
+    #[inline]
+    fn has(&self, slot: usize, k: usize) -> bool {
+        self.bits[slot]
+            .get(k >> 6)
+            .is_some_and(|w| w & (1u64 << (k & 63)) != 0)
+    }
+
+    /// Key `k`'s pane number `q`, if it has one.
+    #[inline]
+    fn get(&self, k: usize, q: i64) -> Option<&A> {
+        if self.in_ring(q) {
+            let s = self.slot(q);
+            if self.has(s, k) {
+                return self.cols[s].get(k);
+            }
+            None
+        } else {
+            self.overflow.get(&(q, k as u32))
+        }
+    }
+
+    fn ring_is_empty(&self) -> bool {
+        self.live.iter().all(|&n| n == 0)
+    }
+
+    /// Lowest and highest pane numbers present in the ring.
+    fn ring_span(&self) -> Option<(i64, i64)> {
+        let present = (0..self.slots).filter(|&i| self.live[self.slot(self.base + i)] > 0);
+        let lo = present.clone().next()?;
+        let hi = present.last()?;
+        Some((self.base + lo, self.base + hi))
+    }
+
+    /// Adds an event to key `k`'s pane; returns whether that pane existed before.
+    fn add(&mut self, k: usize, ts: i64, m: Option<Value>, horizon: i64) -> bool {
+        let q = self.pane_of(ts);
+        if !self.in_ring(q) {
+            self.make_room(q);
+        }
+        if self.in_ring(q) {
+            let s = self.slot(q);
+            let (word, bit) = (k >> 6, 1u64 << (k & 63));
+            let existed = self.bits[s][word] & bit != 0;
+            if !existed {
+                self.bits[s][word] |= bit;
+                self.live[s] += 1;
+            }
+            if let Some(v) = m {
+                self.cols[s][k].add(ts, v, horizon);
+            }
+            existed
+        } else {
+            let empty = &self.empty;
+            let mut existed = true;
+            let p = self.overflow.entry((q, k as u32)).or_insert_with(|| {
+                existed = false;
+                empty.clone()
+            });
+            if let Some(v) = m {
+                p.add(ts, v, horizon);
+            }
+            existed
+        }
+    }
+
+    /// Moves the ring so that it holds pane `q`, when no present pane leaves it.
+    fn make_room(&mut self, q: i64) {
+        let new_base = match self.ring_span() {
+            // room behind: an empty ring starts a little before q (out-of-order events)
+            None => q.saturating_sub(self.slots / 2),
+            Some((lo, hi)) if q < lo && hi - q < self.slots => q,
+            Some((lo, _)) if q > lo && q - lo < self.slots => lo,
+            Some(_) => return,
+        };
+        self.rebase(new_base);
+    }
+
+    /// Sets the ring's first pane (every present ring pane stays inside), and moves the
+    /// overflow panes now inside it into their slots.
+    fn rebase(&mut self, base: i64) {
+        self.base = base;
+        if self.overflow.is_empty() {
+            return;
+        }
+        let end = base.saturating_add(self.slots);
+        let inside: Vec<(i64, u32)> = self
+            .overflow
+            .range((base, 0)..(end, 0))
+            .map(|(&k, _)| k)
+            .collect();
+        for (q, key) in inside {
+            if let Some(p) = self.overflow.remove(&(q, key)) {
+                let (s, k) = (self.slot(q), key as usize);
+                self.bits[s][k >> 6] |= 1u64 << (k & 63);
+                self.live[s] += 1;
+                self.cols[s][k] = p;
+            }
+        }
+    }
+
+    /// The pane of window `[end - size, end)`, as pane numbers `[q0, q1)`.
+    fn window_panes(&self, end: i64) -> (i64, i64) {
+        let start = end.saturating_sub(self.g.size);
+        let q0 = self.pane_of(start);
+        (q0, q0 + self.per_window)
+    }
+
+    /// The value of key `k`'s window ending at `end`, from the panes it has.
+    fn value(&self, feat: &Feat, k: usize, end: i64) -> FeatureValue {
+        let (q0, q1) = self.window_panes(end);
+        self.values(feat, (q0..q1).filter_map(|q| self.get(k, q)))
+    }
+
+    /// Fires every window holding `ts` whose `end - 1 <= watermark`, for key `k` (after a
+    /// late event was added); `update` when that window had a pane before the event.
+    fn fire_late(&self, feat: &Feat, ctx: &mut Ctx<'_>, k: usize, ts: i64, existed: bool) {
+        let g = self.g;
+        let q = self.pane_of(ts);
+        let mut e = g.next_end_after(ts);
+        while e.saturating_sub(1) <= ctx.wm && e.saturating_sub(g.size) <= ts {
+            let (q0, q1) = self.window_panes(e);
+            let others = (q0..q1).any(|p| p != q && self.get(k, p).is_some());
+            ctx.key = crate::KeyId(k as u32);
+            ctx.push(e - g.size, e, self.value(feat, k, e), existed || others);
+            e = e.saturating_add(g.slide);
+        }
+    }
+
+    /// When the pane `q` is dropped: its last window's end, minus one, plus lateness.
+    fn drop_time(&self, q: i64, lat: i64) -> i64 {
+        self.g.pane_drop_time(self.pane_start(q), lat)
+    }
+
+    /// The lowest present pane, in the ring or the overflow map.
+    fn lowest(&self) -> Option<i64> {
+        let ring = self.ring_span().map(|(lo, _)| lo);
+        let over = self.overflow.first_key_value().map(|(&(q, _), _)| q);
+        match (ring, over) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The first window end after [`Self::fired_to`] whose window holds a present pane.
+    fn next_fire(&self) -> Option<i64> {
+        let g = self.g;
+        let after_fired = (self.fired_to != i64::MIN).then(|| g.next_end_after(self.fired_to));
+        // the first window not handled yet holding pane q, if any
+        let first = |q: i64| {
+            let ps = self.pane_start(q);
+            let e = g.next_end_after(ps).max(after_fired.unwrap_or(i64::MIN));
+            (e.saturating_sub(g.size) <= ps).then_some(e)
+        };
+        // panes in increasing order give increasing candidates: the first one found wins
+        let ring = self.ring_span().and_then(|(lo, hi)| {
+            (lo..=hi)
+                .filter(|&q| self.live[self.slot(q)] > 0)
+                .find_map(first)
+        });
+        let over = self.overflow.keys().find_map(|&(q, _)| first(q));
+        match (ring, over) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires the window ending at `end` for every key that has a pane in it.
+    fn fire(&self, feat: &Feat, ctx: &mut Ctx<'_>, end: i64) {
+        let (q0, q1) = self.window_panes(end);
+        let start = end.saturating_sub(self.g.size);
+        let in_ring: Vec<usize> = (q0..q1)
+            .filter(|&q| self.in_ring(q) && self.live[self.slot(q)] > 0)
+            .map(|q| self.slot(q))
+            .collect();
+        let outside = (q0..q1).any(|q| !self.in_ring(q))
+            && self.overflow.range((q0, 0)..(q1, 0)).next().is_some();
+        if !outside {
+            // every pane of the window is in the ring: read the slots' columns directly
+            let words = self.keys.div_ceil(64);
+            for w in 0..words {
+                let mut u = 0u64;
+                for &s in &in_ring {
+                    u |= self.bits[s][w];
+                }
+                while u != 0 {
+                    let k = w * 64 + u.trailing_zeros() as usize;
+                    u &= u - 1;
+                    let bit = 1u64 << (k & 63);
+                    let panes = in_ring
+                        .iter()
+                        .filter(|&&s| self.bits[s][w] & bit != 0)
+                        .map(|&s| &self.cols[s][k]);
+                    ctx.key = crate::KeyId(k as u32);
+                    ctx.push(start, end, self.values(feat, panes), false);
+                }
+            }
+            return;
+        }
+        // some pane of this window waits in the overflow map: gather the keys first
+        let mut keys: Vec<usize> = Vec::new();
+        for &s in &in_ring {
+            for (w, &bits) in self.bits[s].iter().enumerate() {
+                let mut u = bits;
+                while u != 0 {
+                    keys.push(w * 64 + u.trailing_zeros() as usize);
+                    u &= u - 1;
+                }
+            }
+        }
+        keys.extend(
+            self.overflow
+                .range((q0, 0)..(q1, 0))
+                .map(|(&(_, k), _)| k as usize),
+        );
+        keys.sort_unstable();
+        keys.dedup();
+        for k in keys {
+            ctx.key = crate::KeyId(k as u32);
+            ctx.push(start, end, self.value(feat, k, end), false);
+        }
+    }
+
+    /// Drops pane `q` of every key.
+    fn drop_pane(&mut self, q: i64) {
+        if self.in_ring(q) {
+            let s = self.slot(q);
+            if self.live[s] > 0 {
+                let (bits, col) = (&mut self.bits[s], &mut self.cols[s]);
+                for (w, word) in bits.iter_mut().enumerate() {
+                    let mut u = *word;
+                    while u != 0 {
+                        let k = w * 64 + u.trailing_zeros() as usize;
+                        u &= u - 1;
+                        if let Some(p) = col.get_mut(k) {
+                            *p = self.empty.clone();
+                        }
+                    }
+                    *word = 0;
+                }
+                self.live[s] = 0;
+            }
+        }
+        let gone: Vec<(i64, u32)> = self
+            .overflow
+            .range((q, 0)..=(q, u32::MAX))
+            .map(|(&k, _)| k)
+            .collect();
+        for key in gone {
+            self.overflow.remove(&key);
+        }
+    }
+
+    /// Fires every window with `end - 1 <= watermark` and drops every pane whose drop time
+    /// has come, in time order (a drop at the same time as a firing after it).
+    fn advance(&mut self, feat: &Feat, ctx: &mut Ctx<'_>) {
+        let (wm, lat) = (clamp(ctx.wm), ctx.lat);
+        loop {
+            let fire = self.next_fire().filter(|e| e.saturating_sub(1) <= wm);
+            let low = self.lowest();
+            let drop = low.filter(|&q| self.drop_time(q, lat) <= wm);
+            match (fire, drop) {
+                (Some(e), Some(q)) if self.drop_time(q, lat) < e.saturating_sub(1) => {
+                    self.drop_and_rebase(q, wm)
+                }
+                (Some(e), _) => {
+                    self.fire(feat, ctx, e);
+                    self.fired_to = e;
+                }
+                (None, Some(q)) => self.drop_and_rebase(q, wm),
+                (None, None) => break,
+            }
+        }
+        // every window ending by the watermark is handled (a late event fires its own
+        // windows at once): the largest window end `<= wm + 1`
+        let last = self.g.next_end_after(wm + 1) - self.g.slide;
+        self.fired_to = self.fired_to.max(last);
+        if self.ring_is_empty() && self.overflow.is_empty() {
+            // nothing to keep: start where the next events will be
+            self.base = self.pane_of(wm - lat);
+        }
+    }
+
+    fn drop_and_rebase(&mut self, q: i64, wm: i64) {
+        self.drop_pane(q);
+        // the ring may start at the first pane an accepted event can still reach (after
+        // `wm - lateness`), or at the lowest present one, whichever is lower
+        let reach = self.pane_of(wm - self.lat);
+        let target = match self.ring_span() {
+            Some((lo, _)) => lo.min(reach),
+            None => reach,
+        };
+        if target > self.base {
+            self.rebase(target);
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        let slot = std::mem::size_of::<A>();
+        self.cols.iter().map(|c| c.capacity() * slot).sum::<usize>()
+            + self.bits.iter().map(|b| b.capacity() * 8).sum::<usize>()
+            + self.overflow.len() * (slot + 16 + 16)
+    }
+}
