@@ -7,15 +7,27 @@
 //! by what they keep: a timestamp alone per event for count, rate and recency, a
 //! timestamp and an `f64` for numeric aggregations, the whole [`Value`] only for last-N
 //! and distinct count; panes are a plain count for count and rate, Welford state for
-//! mean/variance/stddev, a general accumulator otherwise. Window firing and state cleanup are driven
-//! by one event-time timer queue of `(time, key)` grouped by time (the timers of aligned
-//! windows of many keys share one): each key has a small timer record apart from its
-//! states (its live timer, then the earliest time each feature needs its handler), at
-//! most one live timer per key (the minimum), stale entries are skipped when popped, and
-//! one pop serves every feature of the key that is due, reading only the states that are.
-//! With many keys the engine waits on memory more than it computes, so it prefetches:
-//! the records of the keys a few timer pops ahead, and, as an event starts, all the lines
-//! of its key it is about to update (records first, then the buffers they point to).
+//! mean/variance/stddev, a general accumulator otherwise.
+//!
+//! The panes of tumbling windows, and of sliding windows of up to a few dozen panes, for
+//! count, rate, mean, variance and stddev are not kept per key: each such feature keeps
+//! one [`ring`] of pane columns for all keys, and its windows fire by one sweep over the
+//! keys present, in key order, when the watermark passes their end (see [`ring`]). Such a
+//! tumbling feature has no per-key state at all (its window is its pane).
+//!
+//! Everything else that fires or cleans up per key (sessions, global event-time triggers,
+//! other panes, the kept events of a sliding feature whose key went quiet) is driven by one
+//! event-time timer queue of `(time, key)` grouped by time (the timers of aligned windows
+//! of many keys share one): each key has a small timer record apart from its states (its
+//! live timer, then the earliest time each feature needs its handler), at most one live
+//! timer per key (the minimum), stale entries are skipped when popped, and one pop serves
+//! every feature of the key that is due, reading only the states that are.
+//!
+//! With many keys the engine waits on memory more than it computes, so it prefetches: the
+//! records of the keys a few timer pops ahead and, through
+//! [`FeatureEngine::prefetch_upcoming`], the lines of the key of an event a few events
+//! ahead (records, ring panes and online-store row first, then the buffers they point to),
+//! so that the misses of several events overlap.
 //!
 //! # Per-event ("as of") values — what each window kind gives
 //! * **Sliding** `size`: exactly the matching events seen so far with `ts` in
@@ -40,7 +52,9 @@
 //!
 //! # Window-close rows
 //! A time window fires when the watermark reaches `end - 1` and its state is dropped at
-//! `end - 1 + allowed_lateness`. Sliding windows use pane (slice) aggregation: each event
+//! `end - 1 + allowed_lateness`. Rows fired by one watermark advance come in firing-time
+//! order per key and feature; across keys and features their order is not specified.
+//! Sliding windows use pane (slice) aggregation: each event
 //! updates one pane of `gcd(size, slide)` ms; a window's row merges its `size / pane`
 //! panes when it fires (count/rate and mean/variance/stddev rows are computed straight
 //! from their typed panes, in the same order and arithmetic as the general merge). Each
@@ -1005,7 +1019,8 @@ impl FeatureEngine {
 
     /// Applies one event. On `Accepted` / `LateUpdated`, `row` (resized to the number of
     /// features) holds each feature's value as of this event, the event included. Window
-    /// results fired by a late update go to `closed`.
+    /// results fired by a late update go to `closed`. With many keys, call
+    /// [`Self::prefetch_upcoming`] before each event of a batch: this does not prefetch.
     pub fn process(
         &mut self,
         ev: &Event,
@@ -1043,10 +1058,7 @@ impl FeatureEngine {
             self.seen[k] = true;
             self.num_keys += 1;
         }
-        self.prefetch_key(k);
         let latest = &mut self.latest[k * nf..(k + 1) * nf];
-        prefetch_span(latest);
-        prefetch_buffers(&self.cols, k, latest);
         let Some((key_timer, needs)) =
             self.timer_rec[k * (nf + 1)..(k + 1) * (nf + 1)].split_first_mut()
         else {
@@ -1182,6 +1194,10 @@ impl FeatureEngine {
             self.prefetch_key(k);
             if let Some(latest) = self.latest.get(k * nf..(k + 1) * nf) {
                 prefetch_span(latest);
+            }
+            let ts = ev.ts.clamp(-TS_CLAMP, TS_CLAMP);
+            for ring in self.rings.iter().flatten() {
+                ring.prefetch(k, ts);
             }
         }
         if let Some(ev) = upcoming.get(PREFETCH_EVENTS_NEAR - 1) {

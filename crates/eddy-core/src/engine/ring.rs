@@ -137,6 +137,19 @@ impl Ring {
         on_ring!(self, r => r.advance(feat, ctx))
     }
 
+    /// Starts loading the pane an event of key `k` at `ts` will update.
+    #[inline]
+    pub(super) fn prefetch(&self, k: usize, ts: i64) {
+        on_ring!(self, r => {
+            let q = r.pane_of(ts);
+            if r.in_ring(q) {
+                if let Some(p) = r.cols[r.slot(q)].get(k) {
+                    super::prefetch(p);
+                }
+            }
+        })
+    }
+
     pub(super) fn bytes(&self) -> usize {
         on_ring!(self, r => r.bytes())
     }
