@@ -1078,11 +1078,9 @@ impl FeatureEngine {
             let m = feat.matched(ev);
             let out = &mut row[f];
             if let Some(ring) = ring {
-                ring.add(feat, &mut ctx, k, ts, m, late);
-                if matches!(col, Col::Unused) {
-                    // a tumbling window is its pane
-                    *out = ring.pane_value(feat, k, ts);
-                }
+                // a tumbling feature in a ring has no other state: its window is its pane
+                let pane_value = matches!(col, Col::Unused).then_some(&mut *out);
+                ring.add(feat, &mut ctx, k, ts, m, late, pane_value);
             }
             // sliding and global handlers return a time they need (kept if earlier than the
             // one already set); window handlers return their exact next need

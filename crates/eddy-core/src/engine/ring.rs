@@ -39,6 +39,8 @@ pub(super) struct PaneRing<A> {
     slots: i64,
     /// Lowest pane number the ring holds.
     base: i64,
+    /// Its slot (`base mod slots`), so that finding a slot needs no division.
+    base_slot: i64,
     /// `[slot][key]`: the pane of that slot's number for each key (empty if absent).
     cols: Vec<Vec<A>>,
     /// `[slot][key / 64]`: which keys have that pane.
@@ -106,7 +108,10 @@ impl Ring {
     }
 
     /// Adds an event of key `k` to its pane, and fires at once the windows holding it that
-    /// have fired already (a late event).
+    /// have fired already (a late event). With `pane_value`, writes the value of that pane
+    /// over the pane's length into `out`: the per-event value of a tumbling window (its pane
+    /// is the window).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn add(
         &mut self,
         feat: &Feat,
@@ -115,21 +120,16 @@ impl Ring {
         ts: i64,
         m: Option<Value>,
         late: bool,
+        pane_value: Option<&mut FeatureValue>,
     ) {
         on_ring!(self, r => {
-            let existed = r.add(k, ts, m, ctx.horizon);
+            let (q, existed) = r.add(k, ts, m, ctx.horizon);
             if late {
                 r.fire_late(feat, ctx, k, ts, existed);
             }
-        })
-    }
-
-    /// The value of key `k`'s pane holding `ts` over the pane's length: the per-event value
-    /// of a tumbling window (its pane is the window).
-    pub(super) fn pane_value(&self, feat: &Feat, k: usize, ts: i64) -> FeatureValue {
-        on_ring!(self, r => {
-            let q = r.pane_of(ts);
-            r.values(feat, r.get(k, q).into_iter())
+            if let Some(out) = pane_value {
+                *out = r.values(feat, r.get(k, q).into_iter());
+            }
         })
     }
 
@@ -178,6 +178,7 @@ impl<A: Pane + Clone> PaneRing<A> {
             per_window,
             slots,
             base: 0,
+            base_slot: 0,
             cols: (0..slots).map(|_| Vec::new()).collect(),
             bits: (0..slots).map(|_| Vec::new()).collect(),
             live: vec![0; slots as usize],
@@ -226,9 +227,17 @@ impl<A: Pane + Clone> PaneRing<A> {
         q >= self.base && q - self.base < self.slots
     }
 
+    /// The slot of pane `q`, which must be in the ring.
     #[inline]
     fn slot(&self, q: i64) -> usize {
-        q.rem_euclid(self.slots) as usize
+        debug_assert!(self.in_ring(q));
+        let s = self.base_slot + (q - self.base);
+        (if s >= self.slots { s - self.slots } else { s }) as usize
+    }
+
+    fn set_base(&mut self, base: i64) {
+        self.base = base;
+        self.base_slot = base.rem_euclid(self.slots);
     }
 
     #[inline]
@@ -264,8 +273,8 @@ impl<A: Pane + Clone> PaneRing<A> {
         Some((self.base + lo, self.base + hi))
     }
 
-    /// Adds an event to key `k`'s pane; returns whether that pane existed before.
-    fn add(&mut self, k: usize, ts: i64, m: Option<Value>, horizon: i64) -> bool {
+    /// Adds an event to key `k`'s pane; returns the pane and whether it existed before.
+    fn add(&mut self, k: usize, ts: i64, m: Option<Value>, horizon: i64) -> (i64, bool) {
         let q = self.pane_of(ts);
         if !self.in_ring(q) {
             self.make_room(q);
@@ -281,7 +290,7 @@ impl<A: Pane + Clone> PaneRing<A> {
             if let Some(v) = m {
                 self.cols[s][k].add(ts, v, horizon);
             }
-            existed
+            (q, existed)
         } else {
             let empty = &self.empty;
             let mut existed = true;
@@ -292,7 +301,7 @@ impl<A: Pane + Clone> PaneRing<A> {
             if let Some(v) = m {
                 p.add(ts, v, horizon);
             }
-            existed
+            (q, existed)
         }
     }
 
@@ -311,7 +320,7 @@ impl<A: Pane + Clone> PaneRing<A> {
     /// Sets the ring's first pane (every present ring pane stays inside), and moves the
     /// overflow panes now inside it into their slots.
     fn rebase(&mut self, base: i64) {
-        self.base = base;
+        self.set_base(base);
         if self.overflow.is_empty() {
             return;
         }
@@ -509,7 +518,7 @@ impl<A: Pane + Clone> PaneRing<A> {
         self.fired_to = self.fired_to.max(last);
         if self.ring_is_empty() && self.overflow.is_empty() {
             // nothing to keep: start where the next events will be
-            self.base = self.pane_of(wm - lat);
+            self.set_base(self.pane_of(wm - lat));
         }
     }
 
