@@ -1,0 +1,41 @@
+//! Cache prefetch hints.
+
+/// Hints the CPU to start loading the cache line holding `p` into the cache (no effect on
+/// results; a no-op off x86-64).
+#[inline(always)]
+pub(super) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults and has no observable effect,
+    // whatever the address, and `_mm_prefetch` needs only SSE, part of the x86-64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// [`prefetch_span`] without the loop for spans of up to 64 bytes (two lines at most: the
+/// first and last byte's).
+#[inline]
+pub(super) fn prefetch_small<T>(xs: &[T]) {
+    let n = std::mem::size_of_val(xs);
+    if n <= 64 {
+        let base = xs.as_ptr().cast::<u8>();
+        prefetch(base);
+        prefetch(base.wrapping_add(n.saturating_sub(1)));
+    } else {
+        prefetch_span(xs);
+    }
+}
+
+/// [`prefetch`] every cache line of `xs`.
+#[inline]
+pub(super) fn prefetch_span<T>(xs: &[T]) {
+    let base = xs.as_ptr().cast::<u8>();
+    let skew = base as usize & 63;
+    let lines = (skew + std::mem::size_of_val(xs)).div_ceil(64);
+    let first = base.wrapping_sub(skew);
+    for i in 0..lines {
+        prefetch(first.wrapping_add(i * 64));
+    }
+}

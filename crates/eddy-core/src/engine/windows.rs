@@ -1,0 +1,176 @@
+//! Tumbling windows and sessions kept per key.
+
+use std::collections::VecDeque;
+
+use super::*;
+use crate::agg::{insert_at, Acc, FeatureValue, ResultCtx};
+use crate::window::{aligned_start, WindowSpec};
+use crate::Value;
+
+/// One tumbling window or session of one key.
+#[derive(Debug)]
+pub(super) struct Win {
+    pub(super) start: i64,
+    pub(super) end: i64,
+    pub(super) acc: Acc,
+    /// Has been emitted at least once.
+    pub(super) emitted: bool,
+    /// Has changes not emitted yet.
+    pub(super) pending: bool,
+}
+
+pub(super) fn win_len(w: &Win) -> i64 {
+    w.end.saturating_sub(w.start)
+}
+
+/// `insert_at` for a key's windows, growing 1, 2, 4, ... (a key usually holds one or two
+/// tumbling windows or sessions; the default first allocation would hold four).
+pub(super) fn insert_win(wins: &mut VecDeque<Win>, pos: usize, w: Win) {
+    if wins.len() == wins.capacity() {
+        wins.reserve_exact(wins.len().max(1));
+    }
+    insert_at(wins, pos, w);
+}
+
+pub(super) fn windows_event(
+    feat: &mut Feat,
+    wins: &mut VecDeque<Win>,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &mut Ctx<'_>,
+) -> i64 {
+    let idx = match feat.window {
+        WindowSpec::Tumbling { size, offset } => {
+            let start = aligned_start(ts, size, offset);
+            let mut i = wins.len();
+            while i > 0 && wins[i - 1].start > start {
+                i -= 1;
+            }
+            if i > 0 && wins[i - 1].start == start {
+                i - 1
+            } else {
+                let acc = feat.take_acc();
+                insert_win(
+                    wins,
+                    i,
+                    Win {
+                        start,
+                        end: start.saturating_add(size),
+                        acc,
+                        emitted: false,
+                        pending: true,
+                    },
+                );
+                i
+            }
+        }
+        WindowSpec::Session { gap } => {
+            let (ps, pe) = (ts, ts.saturating_add(gap));
+            // sessions are sorted, disjoint and not touching: find those touching [ps, pe)
+            let mut hi = wins.len();
+            while hi > 0 && wins[hi - 1].start > pe {
+                hi -= 1;
+            }
+            let mut lo = hi;
+            while lo > 0 && wins[lo - 1].end >= ps {
+                lo -= 1;
+            }
+            if lo == hi {
+                let acc = feat.take_acc();
+                insert_win(
+                    wins,
+                    lo,
+                    Win {
+                        start: ps,
+                        end: pe,
+                        acc,
+                        emitted: false,
+                        pending: true,
+                    },
+                );
+            } else {
+                // merge lo..hi into lo
+                let mut end = pe.max(wins[hi - 1].end);
+                let mut emitted = wins[lo].emitted;
+                for _ in lo + 1..hi {
+                    if let Some(w) = wins.remove(lo + 1) {
+                        end = end.max(w.end);
+                        emitted |= w.emitted;
+                        wins[lo].acc.merge(&w.acc, ctx.horizon);
+                        feat.give_acc(w.acc);
+                    }
+                }
+                let w = &mut wins[lo];
+                w.start = w.start.min(ps);
+                w.end = end;
+                w.emitted = emitted;
+            }
+            lo
+        }
+        _ => return NO_TIMER,
+    };
+    let w = &mut wins[idx];
+    if let Some(v) = m {
+        w.acc.add(ts, v, ctx.horizon);
+    }
+    w.pending = true;
+    w.acc.result(
+        &feat.agg,
+        ResultCtx {
+            window_len: win_len(w),
+            as_of: ts,
+        },
+        out,
+    );
+    let fire_at = w.end.saturating_sub(1);
+    if fire_at <= ctx.wm {
+        let update = w.emitted;
+        w.emitted = true;
+        w.pending = false;
+        ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
+    }
+    windows_need(wins, ctx.lat)
+}
+
+/// Exactly when the key's windows next need the timer handler: the earliest firing of a
+/// pending window or drop of a fired one. (Exact, not just a bound: a session extended by
+/// an event no longer wakes its key at the end it had before.)
+pub(super) fn windows_need(wins: &VecDeque<Win>, lat: i64) -> i64 {
+    let mut need = NO_TIMER;
+    let (a, b) = wins.as_slices();
+    for part in [a, b] {
+        for w in part {
+            let t = if w.pending {
+                w.end.saturating_sub(1)
+            } else {
+                w.end.saturating_sub(1).saturating_add(lat)
+            };
+            need = need.min(t);
+        }
+    }
+    need
+}
+
+pub(super) fn windows_timer(feat: &mut Feat, wins: &mut VecDeque<Win>, ctx: &mut Ctx<'_>) -> i64 {
+    let (a, b) = wins.as_mut_slices();
+    for part in [a, b] {
+        for w in part {
+            if w.pending && w.end.saturating_sub(1) <= ctx.wm {
+                let update = w.emitted;
+                w.emitted = true;
+                w.pending = false;
+                ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
+            }
+        }
+    }
+    while let Some(w) = wins.front() {
+        if w.end.saturating_sub(1).saturating_add(ctx.lat) > ctx.wm {
+            break;
+        }
+        if let Some(w) = wins.pop_front() {
+            feat.give_acc(w.acc);
+        }
+    }
+    windows_need(wins, ctx.lat)
+}
