@@ -41,7 +41,8 @@ pub(super) struct PaneRing<A> {
     base: i64,
     /// Its slot (`base mod slots`), so that finding a slot needs no division.
     base_slot: i64,
-    /// `[slot][key]`: the pane of that slot's number for each key (empty if absent).
+    /// `[slot][key]`: the pane of that slot's number for each key; an absent pane is always
+    /// `empty` (the identity of merging), so a window's value may merge absent panes too.
     cols: Vec<Vec<A>>,
     /// `[slot][key / 64]`: which keys have that pane.
     bits: Vec<Vec<u64>>,
@@ -410,10 +411,16 @@ impl<A: Pane + Clone> PaneRing<A> {
     fn fire(&self, feat: &Feat, ctx: &mut Ctx<'_>, end: i64) {
         let (q0, q1) = self.window_panes(end);
         let start = end.saturating_sub(self.g.size);
-        let in_ring: Vec<usize> = (q0..q1)
-            .filter(|&q| self.in_ring(q) && self.live[self.slot(q)] > 0)
-            .map(|q| self.slot(q))
-            .collect();
+        // the window's slots with any key present, in pane order (at most MAX_SLOTS)
+        let mut slots = [0usize; MAX_SLOTS as usize];
+        let mut n = 0;
+        for q in q0..q1 {
+            if self.in_ring(q) && self.live[self.slot(q)] > 0 && n < slots.len() {
+                slots[n] = self.slot(q);
+                n += 1;
+            }
+        }
+        let in_ring = &slots[..n];
         let outside = (q0..q1).any(|q| !self.in_ring(q))
             && self.overflow.range((q0, 0)..(q1, 0)).next().is_some();
         if !outside {
@@ -421,17 +428,15 @@ impl<A: Pane + Clone> PaneRing<A> {
             let words = self.keys.div_ceil(64);
             for w in 0..words {
                 let mut u = 0u64;
-                for &s in &in_ring {
+                for &s in in_ring {
                     u |= self.bits[s][w];
                 }
                 while u != 0 {
                     let k = w * 64 + u.trailing_zeros() as usize;
                     u &= u - 1;
-                    let bit = 1u64 << (k & 63);
-                    let panes = in_ring
-                        .iter()
-                        .filter(|&&s| self.bits[s][w] & bit != 0)
-                        .map(|&s| &self.cols[s][k]);
+                    // an absent pane is empty, which adds nothing to a count or a Welford
+                    // merge: no need to test which of the key's panes are present
+                    let panes = in_ring.iter().map(|&s| &self.cols[s][k]);
                     ctx.key = crate::KeyId(k as u32);
                     ctx.push(start, end, self.values(feat, panes), false);
                 }
@@ -440,7 +445,7 @@ impl<A: Pane + Clone> PaneRing<A> {
         }
         // some pane of this window waits in the overflow map: gather the keys first
         let mut keys: Vec<usize> = Vec::new();
-        for &s in &in_ring {
+        for &s in in_ring {
             for (w, &bits) in self.bits[s].iter().enumerate() {
                 let mut u = bits;
                 while u != 0 {

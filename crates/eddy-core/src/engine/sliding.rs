@@ -791,13 +791,16 @@ pub(super) fn sliding_need_given<P, A>(
     need
 }
 
-/// When a sliding state whose panes are in a ring next prunes its events: once every event
-/// it holds is a window and a lateness old, and then a window later still, so that a key
-/// with events keeps pruning them itself (at its events) and only a key gone quiet pops.
+/// When a sliding state whose panes are in a ring next prunes its events: after every event
+/// it holds is a window and a lateness old, and a window later still, rounded up to a
+/// multiple of the window size. A key with events prunes them itself (at its events), so
+/// only a key gone quiet needs this; the rounding lets the timers of many keys share a time.
 pub(super) fn cleanup_need<P, A>(s: &Sliding<P, A>, g: &Geo, lat: i64) -> i64 {
     s.entries.back().map_or(NO_TIMER, |&(t, _)| {
-        t.saturating_add(g.size.saturating_mul(2))
-            .saturating_add(lat)
+        let t = t
+            .saturating_add(g.size.saturating_mul(2))
+            .saturating_add(lat);
+        aligned_start(t, g.size, 0).saturating_add(g.size)
     })
 }
 
