@@ -793,14 +793,17 @@ pub(super) fn sliding_need_given<P, A>(
 
 /// When a sliding state whose panes are in a ring next prunes its events: after every event
 /// it holds is a window and a lateness old, and a window later still, rounded up to a
-/// multiple of the window size. A key with events prunes them itself (at its events), so
-/// only a key gone quiet needs this; the rounding lets the timers of many keys share a time.
+/// multiple of the power of two at or above the window size (no division). A key with events
+/// prunes them itself (at its events), so only a key gone quiet needs this; the rounding lets
+/// the timers of many keys share a time.
 pub(super) fn cleanup_need<P, A>(s: &Sliding<P, A>, g: &Geo, lat: i64) -> i64 {
     s.entries.back().map_or(NO_TIMER, |&(t, _)| {
-        let t = t
-            .saturating_add(g.size.saturating_mul(2))
-            .saturating_add(lat);
-        aligned_start(t, g.size, 0).saturating_add(g.size)
+        // t is at most 2^61, size and lateness 2^50: no overflow
+        let mask = (g.size as u64).next_power_of_two() as i64 - 1;
+        (t.saturating_add(g.size.saturating_mul(2))
+            .saturating_add(lat)
+            | mask)
+            .saturating_add(1)
     })
 }
 
