@@ -82,8 +82,12 @@
 //! consistent.
 //!
 //! # Bounds (per key and feature)
-//! Sliding: matching events within `size + allowed_lateness + (watermark lag)` plus panes
-//! over the same span. Tumbling/session: the windows not yet dropped. Global: O(1) for
+//! Sliding: matching events within `size + allowed_lateness + (watermark lag)` (a key gone
+//! quiet drops them at most four window sizes and the lateness after its last event) plus
+//! panes over the same span. A feature whose panes are in a [`ring`]: `R` panes per key, seen or not (`R` = panes
+//! per window + lateness in panes + panes per slide + max(2, half a window's panes) + 1, at
+//! most 64: 8 bytes and a presence bit each for count and rate, 24 bytes and a bit for mean,
+//! variance and stddev), plus the rare panes outside the ring. Tumbling/session: the windows not yet dropped. Global: O(1) for
 //! count/sum/mean/variance/min/max, `n` for last-N, `exact_limit` values then a 4 KiB
 //! HyperLogLog for distinct count, the recency timestamps newer than the lateness horizon.
 //! After warm-up no heap allocation happens per event: deques keep their capacity, dropped
