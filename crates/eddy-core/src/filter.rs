@@ -11,7 +11,7 @@
 //! ```
 //! Positions in error messages are 1-based character columns.
 
-use crate::{CoreError, Event, FieldId, FieldType, Interner, Schema, Value};
+use crate::{CoreError, Event, FieldId, FieldType, Interner, Schema, Sym, Value};
 use std::cmp::Ordering;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,6 +454,48 @@ impl Filter {
     }
 }
 
+/// A [`Filter`] prepared for the engine's per-event test: the usual string `==` / `!=` a
+/// literal as a bare symbol compare (no walk of the filter enum), anything else through
+/// [`Filter::matches`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prepared {
+    /// `field == sym`, or `field != sym` when `ne`.
+    Str {
+        field: FieldId,
+        sym: Sym,
+        ne: bool,
+    },
+    Any(Filter),
+}
+
+impl Prepared {
+    pub fn new(f: &Filter) -> Prepared {
+        match *f {
+            Filter::Cmp {
+                field,
+                op: op @ (CmpOp::Eq | CmpOp::Ne),
+                value: Value::Str(sym),
+            } => Prepared::Str {
+                field,
+                sym,
+                ne: op == CmpOp::Ne,
+            },
+            _ => Prepared::Any(f.clone()),
+        }
+    }
+
+    /// Same as [`Filter::matches`] on the filter it was made from.
+    #[inline]
+    pub fn matches(&self, ev: &Event) -> bool {
+        match self {
+            Prepared::Str { field, sym, ne } => {
+                matches!(ev.fields.get(*field), Some(Value::Str(x)) if x == sym) != *ne
+            }
+            Prepared::Any(f) => f.matches(ev),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,6 +552,9 @@ mod tests {
             let f = Filter::parse(expr, &s, &mut it).unwrap();
             let got = [f.matches(&login), f.matches(&purchase), f.matches(&none)];
             assert_eq!(&got, want, "{expr}");
+            let p = Prepared::new(&f);
+            let got = [p.matches(&login), p.matches(&purchase), p.matches(&none)];
+            assert_eq!(&got, want, "prepared {expr}");
         }
         // precedence is structural: a or (b and c)
         let f = Filter::parse("n == 1 or n == 2 and n == 3", &s, &mut it).unwrap();
@@ -609,6 +654,8 @@ mod tests {
                 for (et, e) in &events {
                     let want = (*et == Some(lit)) != ne;
                     assert_eq!(f.matches(e), want, "{expr} on {et:?} {:?}", e.fields);
+                    assert!(matches!(Prepared::new(&f), Prepared::Str { .. }));
+                    assert_eq!(Prepared::new(&f).matches(e), want, "{expr}");
                     // the same inside `and`
                     let both = Filter::And(Box::new(f.clone()), Box::new(f.clone()));
                     assert_eq!(both.matches(e), want, "{expr}");
