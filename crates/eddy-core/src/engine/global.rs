@@ -15,7 +15,7 @@ pub(super) struct Global {
 }
 
 /// Applies one event of the key (`m`: its value if it matches) and fires on an every-event
-/// or count trigger. Inline: with recency it is a few dozen instructions, less than a call.
+/// or count trigger. Inline: for recency the call alone was about 15 of its ~100 instructions.
 #[inline]
 pub(super) fn global_event(
     feat: &mut Feat,
