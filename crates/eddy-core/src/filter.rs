@@ -11,7 +11,7 @@
 //! ```
 //! Positions in error messages are 1-based character columns.
 
-use crate::{CoreError, Event, FieldId, FieldType, Interner, Schema, Value};
+use crate::{CoreError, Event, FieldId, FieldType, Interner, Schema, Sym, Value};
 use std::cmp::Ordering;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -409,7 +409,24 @@ impl Filter {
     }
 
     /// Does the event pass? A `Null` field fails every comparison except `!=`.
+    #[inline]
     pub fn matches(&self, ev: &Event) -> bool {
+        // The usual filter, a string field `==` or `!=` a literal, is one symbol compare
+        // inline (a value equals a string literal only if it is that same string).
+        if let Filter::Cmp {
+            field,
+            op: op @ (CmpOp::Eq | CmpOp::Ne),
+            value: Value::Str(s),
+        } = self
+        {
+            let eq = matches!(ev.fields.get(*field), Some(Value::Str(x)) if x == s);
+            return eq == (*op == CmpOp::Eq);
+        }
+        self.matches_any(ev)
+    }
+
+    /// [`Self::matches`] for any filter.
+    fn matches_any(&self, ev: &Event) -> bool {
         match self {
             Filter::Cmp { field, op, value } => {
                 let v = ev.field(*field);
@@ -433,6 +450,48 @@ impl Filter {
             }
             Filter::And(a, b) => a.matches(ev) && b.matches(ev),
             Filter::Or(a, b) => a.matches(ev) || b.matches(ev),
+        }
+    }
+}
+
+/// A [`Filter`] prepared for the engine's per-event test: the usual string `==` / `!=` a
+/// literal as a bare symbol compare (no walk of the filter enum), anything else through
+/// [`Filter::matches`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prepared {
+    /// `field == sym`, or `field != sym` when `ne`.
+    Str {
+        field: FieldId,
+        sym: Sym,
+        ne: bool,
+    },
+    Any(Filter),
+}
+
+impl Prepared {
+    pub fn new(f: &Filter) -> Prepared {
+        match *f {
+            Filter::Cmp {
+                field,
+                op: op @ (CmpOp::Eq | CmpOp::Ne),
+                value: Value::Str(sym),
+            } => Prepared::Str {
+                field,
+                sym,
+                ne: op == CmpOp::Ne,
+            },
+            _ => Prepared::Any(f.clone()),
+        }
+    }
+
+    /// Same as [`Filter::matches`] on the filter it was made from.
+    #[inline]
+    pub fn matches(&self, ev: &Event) -> bool {
+        match self {
+            Prepared::Str { field, sym, ne } => {
+                matches!(ev.fields.get(*field), Some(Value::Str(x)) if x == sym) != *ne
+            }
+            Prepared::Any(f) => f.matches(ev),
         }
     }
 }
@@ -493,6 +552,9 @@ mod tests {
             let f = Filter::parse(expr, &s, &mut it).unwrap();
             let got = [f.matches(&login), f.matches(&purchase), f.matches(&none)];
             assert_eq!(&got, want, "{expr}");
+            let p = Prepared::new(&f);
+            let got = [p.matches(&login), p.matches(&purchase), p.matches(&none)];
+            assert_eq!(&got, want, "prepared {expr}");
         }
         // precedence is structural: a or (b and c)
         let f = Filter::parse("n == 1 or n == 2 and n == 3", &s, &mut it).unwrap();
@@ -557,5 +619,48 @@ mod tests {
         assert!(err("amount == 1 amount").contains("end of the filter"));
         assert!(err("").contains("at position 1"));
         assert!(err("amount == 1 # x").contains("found `#`"));
+    }
+
+    /// String `==` / `!=` (the inline path) against the rule read off the strings: equal
+    /// only to the same string, so `!=` holds for other strings, other types, `Null` and a
+    /// missing field.
+    #[test]
+    fn string_equality_matches_the_strings() {
+        let (s, mut it) = setup();
+        let names = ["login", "purchase", "x"];
+        let mut events = Vec::new();
+        for et in [Some("login"), Some("purchase"), Some("other"), None] {
+            for n in [0, 3] {
+                let e = ev(&mut it, et, 1.0, n, false);
+                events.push((et, e));
+            }
+        }
+        // a field of another type where the string is expected, and no fields at all
+        let mut odd = ev(&mut it, None, 1.0, 0, false);
+        odd.fields[0] = Value::Int(7);
+        events.push((None, odd));
+        events.push((
+            None,
+            Event {
+                key: KeyId(0),
+                ts: 0,
+                fields: vec![],
+            },
+        ));
+        for lit in names {
+            for (op, ne) in [("==", false), ("!=", true)] {
+                let expr = format!("event_type {op} '{lit}'");
+                let f = Filter::parse(&expr, &s, &mut it).unwrap();
+                for (et, e) in &events {
+                    let want = (*et == Some(lit)) != ne;
+                    assert_eq!(f.matches(e), want, "{expr} on {et:?} {:?}", e.fields);
+                    assert!(matches!(Prepared::new(&f), Prepared::Str { .. }));
+                    assert_eq!(Prepared::new(&f).matches(e), want, "{expr}");
+                    // the same inside `and`
+                    let both = Filter::And(Box::new(f.clone()), Box::new(f.clone()));
+                    assert_eq!(both.matches(e), want, "{expr}");
+                }
+            }
+        }
     }
 }

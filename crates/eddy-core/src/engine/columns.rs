@@ -177,13 +177,8 @@ pub(super) fn prefetch_buffers(cols: &[Col], k: usize, latest: &[FeatureValue]) 
                     }
                 }
             },
-            g => {
-                if let Acc::Recency(l) = &g.acc {
-                    if let Some(x) = l.back() {
-                        prefetch(x);
-                    }
-                }
-            },
+            // recency timestamps are inline in the state (see `RecencyTs`)
+            _g => (),
             _ => ());
     }
     for v in latest {

@@ -185,7 +185,7 @@ const PREFETCH_EVENTS_NEAR: usize = 3;
 struct Feat {
     agg: AggKind,
     field: Option<usize>,
-    filter: Option<crate::filter::Filter>,
+    filter: Option<crate::filter::Prepared>,
     window: WindowSpec,
     /// Sliding pane length: gcd(size, slide).
     pane: i64,
@@ -389,7 +389,7 @@ impl FeatureEngine {
             feats.push(Feat {
                 agg: f.agg,
                 field: f.field,
-                filter: f.filter.clone(),
+                filter: f.filter.as_ref().map(crate::filter::Prepared::new),
                 window: f.window,
                 pane,
                 geo,
