@@ -282,12 +282,12 @@ impl<A: Pane + Clone> PaneRing<A> {
         }
         if self.in_ring(q) {
             let s = self.slot(q);
+            // without a branch: whether the key already has this pane is a coin toss
             let (word, bit) = (k >> 6, 1u64 << (k & 63));
-            let existed = self.bits[s][word] & bit != 0;
-            if !existed {
-                self.bits[s][word] |= bit;
-                self.live[s] += 1;
-            }
+            let w = &mut self.bits[s][word];
+            let existed = *w & bit != 0;
+            *w |= bit;
+            self.live[s] += u32::from(!existed);
             if let Some(v) = m {
                 self.cols[s][k].add(ts, v, horizon);
             }
