@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use super::*;
-use crate::agg::{insert_at, Acc, FeatureValue, ResultCtx};
+use crate::agg::{insert_at, last_n_add, last_n_values, Acc, FeatureValue, ResultCtx};
 use crate::window::{aligned_start, WindowSpec};
 use crate::Value;
 
@@ -67,6 +67,18 @@ pub(super) fn windows_event(
         }
         WindowSpec::Session { gap } => {
             let (ps, pe) = (ts, ts.saturating_add(gap));
+            // the usual event extends the newest session and touches no other: skip the
+            // search (same result as the merge below with `lo = hi - 1`)
+            let len = wins.len();
+            let prev_clear = len < 2 || wins[len - 2].end < ps;
+            if let Some(w) = wins
+                .back_mut()
+                .filter(|w| prev_clear && w.start <= pe && w.end >= ps)
+            {
+                w.start = w.start.min(ps);
+                w.end = w.end.max(pe);
+                return window_applied(feat, wins, len - 1, ts, m, out, ctx);
+            }
             // sessions are sorted, disjoint and not touching: find those touching [ps, pe)
             let mut hi = wins.len();
             while hi > 0 && wins[hi - 1].start > pe {
@@ -110,19 +122,44 @@ pub(super) fn windows_event(
         }
         _ => return NO_TIMER,
     };
-    let w = &mut wins[idx];
-    if let Some(v) = m {
-        w.acc.add(ts, v, ctx.horizon);
-    }
+    window_applied(feat, wins, idx, ts, m, out, ctx)
+}
+
+/// The rest of [`windows_event`] once the event's window is `wins[idx]`: adds the event,
+/// writes its value to `out`, fires the window if it is already due, returns the next need.
+#[inline]
+fn window_applied(
+    feat: &mut Feat,
+    wins: &mut VecDeque<Win>,
+    idx: usize,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &mut Ctx<'_>,
+) -> i64 {
+    let Some(w) = wins.get_mut(idx) else {
+        return windows_need(wins, ctx.lat);
+    };
     w.pending = true;
-    w.acc.result(
-        &feat.agg,
-        ResultCtx {
-            window_len: win_len(w),
-            as_of: ts,
-        },
-        out,
-    );
+    if let Acc::LastN { n, items } = &mut w.acc {
+        // straight to the last-N code (the same as `add` and `result` do for it)
+        if let Some(v) = m {
+            last_n_add(*n, items, ts, v);
+        }
+        last_n_values(items, out);
+    } else {
+        if let Some(v) = m {
+            w.acc.add(ts, v, ctx.horizon);
+        }
+        w.acc.result(
+            &feat.agg,
+            ResultCtx {
+                window_len: win_len(w),
+                as_of: ts,
+            },
+            out,
+        );
+    }
     let fire_at = w.end.saturating_sub(1);
     if fire_at <= ctx.wm {
         let update = w.emitted;
@@ -137,16 +174,22 @@ pub(super) fn windows_event(
 /// pending window or drop of a fired one. (Exact, not just a bound: a session extended by
 /// an event no longer wakes its key at the end it had before.)
 pub(super) fn windows_need(wins: &VecDeque<Win>, lat: i64) -> i64 {
+    let need_of = |w: &Win| {
+        if w.pending {
+            w.end.saturating_sub(1)
+        } else {
+            w.end.saturating_sub(1).saturating_add(lat)
+        }
+    };
+    if wins.len() == 1 {
+        // the usual case: one live window or session
+        return wins.front().map_or(NO_TIMER, need_of);
+    }
     let mut need = NO_TIMER;
     let (a, b) = wins.as_slices();
     for part in [a, b] {
         for w in part {
-            let t = if w.pending {
-                w.end.saturating_sub(1)
-            } else {
-                w.end.saturating_sub(1).saturating_add(lat)
-            };
-            need = need.min(t);
+            need = need.min(need_of(w));
         }
     }
     need
