@@ -77,7 +77,12 @@ pub(super) fn windows_event(
             {
                 w.start = w.start.min(ps);
                 w.end = w.end.max(pe);
-                return window_applied(feat, wins, len - 1, ts, m, out, ctx);
+                apply_to_window(feat, w, ts, m, out, ctx);
+                return if len == 1 {
+                    need_of(w, ctx.lat)
+                } else {
+                    windows_need(wins, ctx.lat)
+                };
             }
             // sessions are sorted, disjoint and not touching: find those touching [ps, pe)
             let mut hi = wins.len();
@@ -122,24 +127,23 @@ pub(super) fn windows_event(
         }
         _ => return NO_TIMER,
     };
-    window_applied(feat, wins, idx, ts, m, out, ctx)
+    if let Some(w) = wins.get_mut(idx) {
+        apply_to_window(feat, w, ts, m, out, ctx);
+    }
+    windows_need(wins, ctx.lat)
 }
 
-/// The rest of [`windows_event`] once the event's window is `wins[idx]`: adds the event,
-/// writes its value to `out`, fires the window if it is already due, returns the next need.
+/// The rest of [`windows_event`] once the event's window is `w`: adds the event, writes
+/// its value to `out`, fires the window if it is already due.
 #[inline]
-fn window_applied(
+fn apply_to_window(
     feat: &mut Feat,
-    wins: &mut VecDeque<Win>,
-    idx: usize,
+    w: &mut Win,
     ts: i64,
     m: Option<Value>,
     out: &mut FeatureValue,
     ctx: &mut Ctx<'_>,
-) -> i64 {
-    let Some(w) = wins.get_mut(idx) else {
-        return windows_need(wins, ctx.lat);
-    };
+) {
     w.pending = true;
     if let Acc::LastN { n, items } = &mut w.acc {
         // straight to the last-N code (the same as `add` and `result` do for it)
@@ -167,29 +171,31 @@ fn window_applied(
         w.pending = false;
         ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
     }
-    windows_need(wins, ctx.lat)
+}
+
+/// When window `w` next needs the timer handler: its firing if pending, else its drop.
+#[inline]
+fn need_of(w: &Win, lat: i64) -> i64 {
+    if w.pending {
+        w.end.saturating_sub(1)
+    } else {
+        w.end.saturating_sub(1).saturating_add(lat)
+    }
 }
 
 /// Exactly when the key's windows next need the timer handler: the earliest firing of a
 /// pending window or drop of a fired one. (Exact, not just a bound: a session extended by
 /// an event no longer wakes its key at the end it had before.)
 pub(super) fn windows_need(wins: &VecDeque<Win>, lat: i64) -> i64 {
-    let need_of = |w: &Win| {
-        if w.pending {
-            w.end.saturating_sub(1)
-        } else {
-            w.end.saturating_sub(1).saturating_add(lat)
-        }
-    };
     if wins.len() == 1 {
         // the usual case: one live window or session
-        return wins.front().map_or(NO_TIMER, need_of);
+        return wins.front().map_or(NO_TIMER, |w| need_of(w, lat));
     }
     let mut need = NO_TIMER;
     let (a, b) = wins.as_slices();
     for part in [a, b] {
         for w in part {
-            need = need.min(need_of(w));
+            need = need.min(need_of(w, lat));
         }
     }
     need
