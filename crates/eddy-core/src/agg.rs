@@ -354,30 +354,7 @@ impl Acc {
                     d.insert(k);
                 }
             }
-            Acc::LastN { n, items } => {
-                if matches!(v, Value::Null) || *n == 0 {
-                    return;
-                }
-                let pos = items
-                    .iter()
-                    .rposition(|&(t, _)| t <= ts)
-                    .map_or(0, |p| p + 1);
-                if items.len() >= *n {
-                    if pos == 0 {
-                        return; // older than everything kept
-                    }
-                    // same as inserting at `pos` then dropping the oldest, without growing
-                    items.pop_front();
-                    insert_at(items, pos - 1, (ts, v));
-                } else {
-                    if items.len() == items.capacity() {
-                        // grow by doubling but never past n: the buffer is kept for good
-                        let more = items.len().max(2).min(*n - items.len());
-                        items.reserve_exact(more);
-                    }
-                    insert_at(items, pos, (ts, v));
-                }
-            }
+            Acc::LastN { n, items } => last_n_add(*n, items, ts, v),
             Acc::Recency(r) => r.add(ts, horizon),
         }
     }
@@ -455,10 +432,7 @@ impl Acc {
                 }
             }
             (Acc::Distinct(d), _) => *out = FeatureValue::Int(d.count()),
-            (Acc::LastN { items, .. }, _) => {
-                let seq = seq_mut(out);
-                seq.extend(items.iter().map(|&(_, v)| v));
-            }
+            (Acc::LastN { items, .. }, _) => last_n_values(items, out),
             (Acc::Recency(r), _) => *out = r.value(ctx.as_of),
         }
     }
@@ -473,6 +447,56 @@ impl Acc {
                 _ => 0,
             }
     }
+}
+
+/// Adds `(ts, v)` to the last `n` items, kept sorted by timestamp (ties in arrival order).
+/// The usual event is the newest: it goes to the back (the oldest dropped when full)
+/// without a search; only an out-of-order one looks for its place.
+#[inline(always)]
+pub(crate) fn last_n_add(n: usize, items: &mut VecDeque<(i64, Value)>, ts: i64, v: Value) {
+    if matches!(v, Value::Null) || n == 0 {
+        return;
+    }
+    let newest = items.back().is_none_or(|&(t, _)| t <= ts);
+    if newest && items.len() >= n {
+        items.pop_front();
+        items.push_back((ts, v));
+        return;
+    }
+    let pos = if newest {
+        items.len()
+    } else {
+        items
+            .iter()
+            .rposition(|&(t, _)| t <= ts)
+            .map_or(0, |p| p + 1)
+    };
+    if items.len() >= n {
+        if pos == 0 {
+            return; // older than everything kept
+        }
+        // same as inserting at `pos` then dropping the oldest, without growing
+        items.pop_front();
+        insert_at(items, pos - 1, (ts, v));
+    } else {
+        if items.len() == items.capacity() {
+            // grow by doubling but never past n: the buffer is kept for good
+            let more = items.len().max(2).min(n - items.len());
+            items.reserve_exact(more);
+        }
+        insert_at(items, pos, (ts, v));
+    }
+}
+
+/// Writes the values of last-N `items` into `out` as a `Seq`, reusing its allocation:
+/// one pass per contiguous part of the deque, sized up front.
+#[inline]
+pub(crate) fn last_n_values(items: &VecDeque<(i64, Value)>, out: &mut FeatureValue) {
+    let seq = seq_mut(out);
+    let (a, b) = items.as_slices();
+    seq.reserve(a.len() + b.len());
+    seq.extend(a.iter().map(|&(_, v)| v));
+    seq.extend(b.iter().map(|&(_, v)| v));
 }
 
 /// `dq.insert(pos, x)`, with the common append case as a plain `push_back`.
@@ -839,6 +863,46 @@ mod tests {
         let mut x = filled(lk, &[(1, s(1)), (2, s(2))]);
         x.merge(&filled(lk, &[(10, s(10)), (11, s(11))]), i64::MIN);
         assert_eq!(res(&x, lk), FeatureValue::Seq(vec![s(2), s(10), s(11)]));
+    }
+
+    /// Random arrivals (mostly in order, some late, ties, `Null`s) against a brute force:
+    /// stable-sort everything added by timestamp and keep the last `n`.
+    #[test]
+    fn last_n_matches_a_sorted_scan() {
+        let mut rng = crate::rng::Rng::new(17);
+        for round in 0..3_000 {
+            let n = 1 + rng.below(6) as usize;
+            let mut items = VecDeque::new();
+            let mut all: Vec<(i64, Value)> = Vec::new();
+            let mut out = FeatureValue::Int(round);
+            let mut now = 0i64;
+            for i in 0..rng.below(40) as u32 {
+                now += rng.below(3) as i64;
+                let ts = if rng.chance(0.3) {
+                    now - rng.below(10) as i64
+                } else {
+                    now
+                };
+                let v = if rng.chance(0.1) {
+                    Value::Null
+                } else {
+                    Value::Str(Sym(i))
+                };
+                last_n_add(n, &mut items, ts, v);
+                if !matches!(v, Value::Null) {
+                    all.push((ts, v));
+                }
+                let mut want = all.clone();
+                want.sort_by_key(|&(t, _)| t); // stable: ties stay in arrival order
+                let want: Vec<Value> = want[want.len().saturating_sub(n)..]
+                    .iter()
+                    .map(|&(_, v)| v)
+                    .collect();
+                last_n_values(&items, &mut out);
+                assert_eq!(out, FeatureValue::Seq(want), "n {n} round {round}");
+                assert!(items.capacity() <= n.max(2), "bounded by n");
+            }
+        }
     }
 
     #[test]

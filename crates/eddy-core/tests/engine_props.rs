@@ -158,6 +158,69 @@ proptest! {
         }
     }
 
+    /// Per-event session values (count, rate, last 3 pages) equal a brute force over the
+    /// key's events so far: sessions are the runs of events, sorted by time, in which each
+    /// starts at most `gap` after the latest before it (touching sessions merge); the
+    /// event's session runs from its first event to its latest plus `gap`. Lateness is wide
+    /// enough that no session is dropped, so late bridging events merge sessions.
+    #[test]
+    fn per_event_session_values_equal_brute_force(
+        (disorder, events) in (0i64..40).prop_flat_map(|d| (Just(d), disordered(160, 3, d))),
+        gap in 1i64..30,
+        filtered in any::<bool>(),
+    ) {
+        let schema = schema();
+        let mut it = Interner::new();
+        let filter = filtered.then(|| Filter::parse("event_type == 'a'", &schema, &mut it).unwrap());
+        let window = WindowSpec::Session { gap };
+        let f = |name: &str, agg: AggKind, field: Option<usize>| FeatureSpec { name: name.into(), agg, field, window, filter: filter.clone() };
+        let feats = vec![
+            f("c", AggKind::Count, None),
+            f("r", AggKind::Rate { unit: RateUnit::Minute }, None),
+            f("l", AggKind::LastN { n: 3 }, Some(2)),
+        ];
+        let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: 1_000_000, late_policy: LatePolicy::Update }).unwrap();
+        let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder, idle_timeout: None }, 1);
+        let (mut row, mut closed) = (Vec::new(), Vec::new());
+        let mut seen: Vec<Ev> = Vec::new();
+        for e in &events {
+            let out = eng.process(&to_event(e, &mut it), &mut row, &mut closed);
+            prop_assert!(matches!(out, Outcome::Accepted | Outcome::LateUpdated), "{:?}", out);
+            seen.push(*e);
+            // brute force: the key's events by time (stable: ties in arrival order), cut
+            // into sessions, then the one holding this event's time
+            let mut mine: Vec<&Ev> = seen.iter().filter(|x| x.key == e.key).collect();
+            mine.sort_by_key(|x| x.ts);
+            let mut session: Vec<&Ev> = Vec::new();
+            let mut found = Vec::new();
+            for x in mine {
+                if session.last().is_some_and(|l| x.ts > l.ts + gap) {
+                    if session.iter().any(|y| y.ts == e.ts) {
+                        found = session.clone();
+                    }
+                    session.clear();
+                }
+                session.push(x);
+            }
+            if session.iter().any(|y| y.ts == e.ts) {
+                found = session;
+            }
+            let (first, last) = (found[0].ts, found[found.len() - 1].ts);
+            let matched: Vec<&&Ev> = found.iter().filter(|x| !filtered || x.is_a).collect();
+            let last3: Vec<Value> = matched.iter().rev().take(3).rev().map(|x| Value::Int(x.page)).collect();
+            let want = [
+                FeatureValue::Int(matched.len() as i64),
+                FeatureValue::Num(matched.len() as f64 * 60_000.0 / (last + gap - first) as f64),
+                FeatureValue::Seq(last3),
+            ];
+            for (i, w) in want.iter().enumerate() {
+                prop_assert!(same_value(&row[i], w), "event {:?}: feature {} got {:?} want {:?}", e, i, row[i], w);
+            }
+            let w = wm.observe(0, e.ts, 0);
+            eng.advance_watermark(w, &mut closed);
+        }
+    }
+
     /// Sliding window-close rows equal a brute-force enumeration: one row (not an update) for
     /// every aligned window `[s, s + size)` holding at least one event of the key (the
     /// filter only selects what is aggregated), with the matching events' count, sum, mean

@@ -171,9 +171,12 @@ pub(super) fn prefetch_buffers(cols: &[Col], k: usize, latest: &[FeatureValue]) 
                 if let Some(x) = w.back() {
                     prefetch(x);
                     if let Acc::LastN { items, .. } = &x.acc {
+                        // one span over the deque's buffer (a wrapped deque's second part
+                        // starts it, its first part ends it) rather than two
                         let (a, b) = items.as_slices();
-                        prefetch_span(a);
-                        prefetch_span(b);
+                        let start = if b.is_empty() { a.as_ptr() } else { b.as_ptr() };
+                        let end = a.as_ptr_range().end;
+                        prefetch_bytes(start.cast(), (end as usize).wrapping_sub(start as usize));
                     }
                 }
             },

@@ -31,9 +31,14 @@ pub(super) fn prefetch_small<T>(xs: &[T]) {
 /// [`prefetch`] every cache line of `xs`.
 #[inline]
 pub(super) fn prefetch_span<T>(xs: &[T]) {
-    let base = xs.as_ptr().cast::<u8>();
+    prefetch_bytes(xs.as_ptr().cast(), std::mem::size_of_val(xs));
+}
+
+/// [`prefetch`] every cache line of the `bytes` bytes from `base`.
+#[inline]
+pub(super) fn prefetch_bytes(base: *const u8, bytes: usize) {
     let skew = base as usize & 63;
-    let lines = (skew + std::mem::size_of_val(xs)).div_ceil(64);
+    let lines = (skew + bytes).div_ceil(64);
     let first = base.wrapping_sub(skew);
     for i in 0..lines {
         prefetch(first.wrapping_add(i * 64));

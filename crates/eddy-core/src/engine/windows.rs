@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use super::*;
-use crate::agg::{insert_at, Acc, FeatureValue, ResultCtx};
+use crate::agg::{insert_at, last_n_add, last_n_values, Acc, FeatureValue, ResultCtx};
 use crate::window::{aligned_start, WindowSpec};
 use crate::Value;
 
@@ -67,6 +67,23 @@ pub(super) fn windows_event(
         }
         WindowSpec::Session { gap } => {
             let (ps, pe) = (ts, ts.saturating_add(gap));
+            // the usual event extends the newest session and touches no other: skip the
+            // search (same result as the merge below with `lo = hi - 1`)
+            let len = wins.len();
+            let prev_clear = len < 2 || wins[len - 2].end < ps;
+            if let Some(w) = wins
+                .back_mut()
+                .filter(|w| prev_clear && w.start <= pe && w.end >= ps)
+            {
+                w.start = w.start.min(ps);
+                w.end = w.end.max(pe);
+                apply_to_window(feat, w, ts, m, out, ctx);
+                return if len == 1 {
+                    need_of(w, ctx.lat)
+                } else {
+                    windows_need(wins, ctx.lat)
+                };
+            }
             // sessions are sorted, disjoint and not touching: find those touching [ps, pe)
             let mut hi = wins.len();
             while hi > 0 && wins[hi - 1].start > pe {
@@ -110,19 +127,43 @@ pub(super) fn windows_event(
         }
         _ => return NO_TIMER,
     };
-    let w = &mut wins[idx];
-    if let Some(v) = m {
-        w.acc.add(ts, v, ctx.horizon);
+    if let Some(w) = wins.get_mut(idx) {
+        apply_to_window(feat, w, ts, m, out, ctx);
     }
+    windows_need(wins, ctx.lat)
+}
+
+/// The rest of [`windows_event`] once the event's window is `w`: adds the event, writes
+/// its value to `out`, fires the window if it is already due.
+#[inline]
+fn apply_to_window(
+    feat: &mut Feat,
+    w: &mut Win,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &mut Ctx<'_>,
+) {
     w.pending = true;
-    w.acc.result(
-        &feat.agg,
-        ResultCtx {
-            window_len: win_len(w),
-            as_of: ts,
-        },
-        out,
-    );
+    if let Acc::LastN { n, items } = &mut w.acc {
+        // straight to the last-N code (the same as `add` and `result` do for it)
+        if let Some(v) = m {
+            last_n_add(*n, items, ts, v);
+        }
+        last_n_values(items, out);
+    } else {
+        if let Some(v) = m {
+            w.acc.add(ts, v, ctx.horizon);
+        }
+        w.acc.result(
+            &feat.agg,
+            ResultCtx {
+                window_len: win_len(w),
+                as_of: ts,
+            },
+            out,
+        );
+    }
     let fire_at = w.end.saturating_sub(1);
     if fire_at <= ctx.wm {
         let update = w.emitted;
@@ -130,23 +171,31 @@ pub(super) fn windows_event(
         w.pending = false;
         ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
     }
-    windows_need(wins, ctx.lat)
+}
+
+/// When window `w` next needs the timer handler: its firing if pending, else its drop.
+#[inline]
+fn need_of(w: &Win, lat: i64) -> i64 {
+    if w.pending {
+        w.end.saturating_sub(1)
+    } else {
+        w.end.saturating_sub(1).saturating_add(lat)
+    }
 }
 
 /// Exactly when the key's windows next need the timer handler: the earliest firing of a
 /// pending window or drop of a fired one. (Exact, not just a bound: a session extended by
 /// an event no longer wakes its key at the end it had before.)
 pub(super) fn windows_need(wins: &VecDeque<Win>, lat: i64) -> i64 {
+    if wins.len() == 1 {
+        // the usual case: one live window or session
+        return wins.front().map_or(NO_TIMER, |w| need_of(w, lat));
+    }
     let mut need = NO_TIMER;
     let (a, b) = wins.as_slices();
     for part in [a, b] {
         for w in part {
-            let t = if w.pending {
-                w.end.saturating_sub(1)
-            } else {
-                w.end.saturating_sub(1).saturating_add(lat)
-            };
-            need = need.min(t);
+            need = need.min(need_of(w, lat));
         }
     }
     need
