@@ -225,7 +225,8 @@ impl<A: Pane + Clone> PaneRing<A> {
 
     #[inline]
     fn in_ring(&self, q: i64) -> bool {
-        q >= self.base && q - self.base < self.slots
+        // one unsigned compare: below the base wraps to a huge distance
+        (q.wrapping_sub(self.base) as u64) < self.slots as u64
     }
 
     /// The slot of pane `q`, which must be in the ring.
@@ -277,10 +278,11 @@ impl<A: Pane + Clone> PaneRing<A> {
     /// Adds an event to key `k`'s pane; returns the pane and whether it existed before.
     fn add(&mut self, k: usize, ts: i64, m: Option<Value>, horizon: i64) -> (i64, bool) {
         let q = self.pane_of(ts);
-        if !self.in_ring(q) {
+        let inside = self.in_ring(q) || {
             self.make_room(q);
-        }
-        if self.in_ring(q) {
+            self.in_ring(q)
+        };
+        if inside {
             let s = self.slot(q);
             // without a branch: whether the key already has this pane is a coin toss
             let (word, bit) = (k >> 6, 1u64 << (k & 63));
