@@ -11,8 +11,8 @@
 //!
 //! The panes of tumbling windows, and of sliding windows of up to a few dozen panes, for
 //! count, rate, mean, variance and stddev are not kept per key: each such feature keeps
-//! one [`ring`] of pane columns for all keys, and its windows fire by one sweep over the
-//! keys present, in key order, when the watermark passes their end (see [`ring`]). Such a
+//! one ring of pane columns for all keys (`engine/ring.rs`), and its windows fire by one
+//! sweep over the keys present, in key order, when the watermark passes their end. Such a
 //! tumbling feature has no per-key state at all (its window is its pane).
 //!
 //! Everything else that fires or cleans up per key (sessions, global event-time triggers,
@@ -84,10 +84,11 @@
 //! # Bounds (per key and feature)
 //! Sliding: matching events within `size + allowed_lateness + (watermark lag)` (a key gone
 //! quiet drops them at most four window sizes and the lateness after its last event) plus
-//! panes over the same span. A feature whose panes are in a [`ring`]: `R` panes per key, seen or not (`R` = panes
-//! per window + lateness in panes + panes per slide + max(2, half a window's panes) + 1, at
-//! most 64: 8 bytes and a presence bit each for count and rate, 24 bytes and a bit for mean,
-//! variance and stddev), plus the rare panes outside the ring. Tumbling/session: the windows not yet dropped. Global: O(1) for
+//! panes over the same span. A feature whose panes are in a ring: `R` panes per key, seen
+//! or not (`R` = panes per window + lateness in panes + panes per slide + max(2, half a
+//! window's panes) + 1, at most 64: 8 bytes and a presence bit each for count and rate, 24
+//! bytes and a bit for mean, variance and stddev), plus the rare panes outside the ring.
+//! Tumbling/session: the windows not yet dropped. Global: O(1) for
 //! count/sum/mean/variance/min/max, `n` for last-N, `exact_limit` values then a 4 KiB
 //! HyperLogLog for distinct count, the recency timestamps newer than the lateness horizon.
 //! After warm-up no heap allocation happens per event: deques keep their capacity, dropped
@@ -102,10 +103,11 @@
 //! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 3.1 KB per
 //! key, most of it the hour of events (timestamp and value) the exact sliding mean must
 //! keep plus its panes. With that much state spread over uniformly random keys, each event
-//! and each timer pop touches a couple of dozen cache lines of a random key; the
-//! prefetches above overlap those misses, so that the cost is about half arithmetic, half
-//! memory (about 4,600 instructions per event in that bench, which also emits 3.7
-//! window-close rows per event; about 1,600 of them fire windows and pop timers).
+//! touches a couple of dozen cache lines of a random key (its slots, kept events, last-N
+//! items and online-store row); window firing does not (the rings are swept in address
+//! order, and a per-key timer pops for about one event in six). The prefetches above
+//! overlap those misses across events, and still the engine is bound by memory there:
+//! about 3,500 instructions per event, which also emits 3.7 window-close rows per event.
 
 use crate::agg::{num, Acc, AggKind, FeatureValue, ResultCtx};
 use crate::feature::FeatureSpec;
