@@ -779,6 +779,17 @@ fn extreme_inputs_do_not_panic() {
     assert_eq!(h.ev(0, 5, Some(1.0), "x", "p"), Outcome::Late);
 }
 
+/// (key, feature, start, end, value) of rows, sorted by feature, start and key: the order of
+/// one watermark advance's rows across keys is not specified.
+fn by_feature_start_key(r: &[WindowRow]) -> Vec<(u32, usize, i64, i64, FeatureValue)> {
+    let mut v: Vec<_> = r
+        .iter()
+        .map(|w| (w.key.0, w.feature, w.start, w.end, w.value.clone()))
+        .collect();
+    v.sort_by_key(|w| (w.1, w.2, w.0));
+    v
+}
+
 /// Tumbling and sliding counts keep every key's panes in one ring per feature: panes far
 /// ahead of the ring (an event an hour ahead), an event far behind before any watermark,
 /// keys across several 64-key words, and the end of input all give the hand-computed rows.
@@ -803,12 +814,7 @@ fn panes_far_ahead_and_behind_the_ring_fire_like_the_others() {
         assert_eq!(h.ev(key, ts, Some(1.0), "x", "p"), Outcome::Accepted);
     }
     assert_eq!(h.row, vec![int(1), int(1)], "key 130 at 3,600,001");
-    let mut got: Vec<_> = h
-        .wm(1_000)
-        .iter()
-        .map(|r| (r.key.0, r.feature, r.start, r.end, r.value.clone()))
-        .collect();
-    got.sort_by_key(|r| (r.1, r.2, r.0));
+    let got = by_feature_start_key(&h.wm(1_000));
     let want = vec![
         (0, 0, 0, 10, int(1)),
         (0, 0, 100, 110, int(1)),
@@ -824,12 +830,7 @@ fn panes_far_ahead_and_behind_the_ring_fire_like_the_others() {
     // an event between the watermark and the hour-ahead panes joins them
     assert_eq!(h.ev(0, 3_600_005, None, "x", "p"), Outcome::Accepted);
     assert_eq!(h.row, vec![int(2), int(2)]);
-    let mut got: Vec<_> = h
-        .finish()
-        .iter()
-        .map(|r| (r.key.0, r.feature, r.start, r.end, r.value.clone()))
-        .collect();
-    got.sort_by_key(|r| (r.1, r.2, r.0));
+    let got = by_feature_start_key(&h.finish());
     let want = vec![
         (0, 0, 3_600_000, 3_600_010, int(2)),
         (130, 0, 3_600_000, 3_600_010, int(1)),

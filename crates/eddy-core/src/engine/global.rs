@@ -56,16 +56,8 @@ pub(super) fn global_event(
     // every-event and count triggers fire as of the event: the row's value is the
     // per-event value just computed
     match trigger {
-        Trigger::EveryEvent => {
-            ctx.push(
-                i64::MIN,
-                i64::MAX,
-                recency.unwrap_or_else(|| out.clone()),
-                false,
-            );
-        }
-        Trigger::Count(n) => {
-            if g.since_fire < n {
+        Trigger::EveryEvent | Trigger::Count(_) => {
+            if matches!(trigger, Trigger::Count(n) if g.since_fire < n) {
                 return NO_TIMER;
             }
             ctx.push(
