@@ -50,8 +50,15 @@ pub(super) struct PaneRing<A> {
     live: Vec<u32>,
     /// Panes outside `[base, base + slots)`, by `(pane, key)`.
     overflow: BTreeMap<(i64, u32), A>,
-    /// Every window with `end <= fired_to` has been handled.
+    /// Every window with `end <= fired_to` has been handled (and every window with
+    /// `end - 1 <= wm`: `fired_to` is raised to that when needed).
     fired_to: i64,
+    /// The watermark of the last advance.
+    wm: i64,
+    /// The first watermark at which an advance has something to do (a firing or a drop),
+    /// or `None` when it must be found again (a pane number appeared, the ring moved). A
+    /// pipeline advances the watermark at almost every event: most advances stop here.
+    due: Option<i64>,
     keys: usize,
     /// Allowed lateness.
     lat: i64,
@@ -185,6 +192,8 @@ impl<A: Pane + Clone> PaneRing<A> {
             live: vec![0; slots as usize],
             overflow: BTreeMap::new(),
             fired_to: i64::MIN,
+            wm: i64::MIN,
+            due: None,
             keys: 0,
             lat,
             empty,
@@ -290,6 +299,9 @@ impl<A: Pane + Clone> PaneRing<A> {
             let existed = *w & bit != 0;
             *w |= bit;
             self.live[s] += u32::from(!existed);
+            if self.live[s] == 1 && !existed {
+                self.due = None; // a pane number no key had
+            }
             if let Some(v) = m {
                 self.cols[s][k].add(ts, v, horizon);
             }
@@ -301,6 +313,9 @@ impl<A: Pane + Clone> PaneRing<A> {
                 existed = false;
                 empty.clone()
             });
+            if !existed {
+                self.due = None;
+            }
             if let Some(v) = m {
                 p.add(ts, v, horizon);
             }
@@ -324,6 +339,7 @@ impl<A: Pane + Clone> PaneRing<A> {
     /// overflow panes now inside it into their slots.
     fn rebase(&mut self, base: i64) {
         self.set_base(base);
+        self.due = None;
         if self.overflow.is_empty() {
             return;
         }
@@ -503,6 +519,12 @@ impl<A: Pane + Clone> PaneRing<A> {
     /// has come, in time order (a drop at the same time as a firing after it).
     fn advance(&mut self, feat: &Feat, ctx: &mut Ctx<'_>) {
         let (wm, lat) = (clamp(ctx.wm), ctx.lat);
+        if self.due.is_some_and(|d| wm < d) {
+            self.wm = wm;
+            return;
+        }
+        // windows ending by the last watermark were handled then
+        self.mark_fired_to(self.wm);
         loop {
             let fire = self.next_fire().filter(|e| e.saturating_sub(1) <= wm);
             let low = self.lowest();
@@ -519,13 +541,23 @@ impl<A: Pane + Clone> PaneRing<A> {
                 (None, None) => break,
             }
         }
-        // every window ending by the watermark is handled (a late event fires its own
-        // windows at once): the largest window end `<= wm + 1`
-        let last = self.g.next_end_after(wm + 1) - self.g.slide;
-        self.fired_to = self.fired_to.max(last);
+        self.mark_fired_to(wm);
+        self.wm = wm;
         if self.ring_is_empty() && self.overflow.is_empty() {
             // nothing to keep: start where the next events will be
             self.set_base(self.pane_of(wm - lat));
+        }
+        let fire = self.next_fire().map_or(i64::MAX, |e| e.saturating_sub(1));
+        let drop = self.lowest().map_or(i64::MAX, |q| self.drop_time(q, lat));
+        self.due = Some(fire.min(drop));
+    }
+
+    /// Every window ending by watermark `wm` has been handled (fired by a sweep, or at once
+    /// by a late event): raises [`Self::fired_to`] to the largest window end `<= wm + 1`.
+    fn mark_fired_to(&mut self, wm: i64) {
+        if wm != i64::MIN {
+            let last = self.g.next_end_after(wm + 1) - self.g.slide;
+            self.fired_to = self.fired_to.max(last);
         }
     }
 
