@@ -1,7 +1,7 @@
 //! End-to-end tests of `eddy learn` and `eddy drift` through the built binary.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use eddy_core::rng::Rng;
@@ -10,7 +10,13 @@ use eddy_learn::synth::Sea;
 use serde_json::Value;
 
 fn eddy(args: &[&str], stdin: Option<&str>) -> Output {
+    eddy_in(Path::new("."), args, stdin)
+}
+
+/// [`eddy`] in working directory `dir` (a spec's relative outputs land there).
+fn eddy_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .current_dir(dir)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -569,7 +575,9 @@ fn learn_reads_the_pipeline_output() {
         None,
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = eddy(
+    // in the scratch directory: the spec's window, late and dead-letter outputs are relative
+    let o = eddy_in(
+        &dir,
         &[
             "run",
             spec,
