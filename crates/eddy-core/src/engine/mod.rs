@@ -3,7 +3,8 @@
 //! # State layout
 //! Keys are dense interned ids, so every key's state lives in `Vec`s indexed by
 //! [`KeyId`]: one column per feature, with slots of that feature kind's own size (32 bytes
-//! for a tumbling or session feature, 120 for a sliding one). Sliding states are typed
+//! for a tumbling or session feature, 120 for a sliding one, one 64-byte cache line for a
+//! sliding one whose panes are in a [`ring`]: no panes). Sliding states are typed
 //! by what they keep: a timestamp alone per event for count, rate and recency, a
 //! timestamp and an `f64` for numeric aggregations, the whole [`Value`] only for last-N
 //! and distinct count; panes are a plain count for count and rate, Welford state for
@@ -99,7 +100,7 @@
 //! # Cost
 //! For the example spec (benches/engine.rs: 5-minute sliding count, 1-hour mean sliding
 //! by 5 minutes, last 10 pages per 30-minute session, logins per minute, recency of the
-//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 3.1 KB per
+//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 3.0 KB per
 //! key, most of it the hour of events (timestamp and value) the exact sliding mean must
 //! keep plus its panes. With that much state spread over uniformly random keys, each event
 //! and each timer pop touches a couple of dozen cache lines of a random key; the
