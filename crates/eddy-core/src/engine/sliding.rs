@@ -579,7 +579,7 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
 
 /// Applies an event to the kept events and running aggregate of a sliding feature and
 /// writes its per-event value (panes, per key or in a ring, are the caller's).
-#[inline]
+#[inline(always)]
 fn kept_event<P: Payload>(
     feat: &mut Feat,
     k: &mut Kept<P>,
