@@ -9,7 +9,8 @@ use crate::window::WindowSpec;
 /// The states of one feature for all keys, indexed by key, each in a slot of its own
 /// kind's size (a session or tumbling feature's slot is its 32-byte window deque, not the
 /// 120 bytes of a sliding state). Sliding states are typed by what they keep per event and
-/// per pane (see [`Payload`], [`Pane`]).
+/// per pane (see [`Payload`], [`Pane`]); those whose panes are in a [`Ring`] keep no panes
+/// and fit one cache line ([`RingSliding`]).
 #[derive(Debug)]
 pub(super) enum Col {
     /// count, rate
@@ -22,6 +23,10 @@ pub(super) enum Col {
     SlTs(Vec<Sliding<(), Acc>>),
     /// last-N, distinct count
     SlVal(Vec<Sliding<Value, Acc>>),
+    /// count, rate with the panes in a ring
+    RingCount(Vec<RingSliding<(), ()>>),
+    /// mean, variance, stddev with the panes in a ring
+    RingWelford(Vec<RingSliding<f64, WfRun>>),
     Windows(Vec<VecDeque<Win>>),
     Global(Vec<Global>),
     /// No state per key: a tumbling feature whose windows are its panes in a [`Ring`].
@@ -55,6 +60,14 @@ macro_rules! on_col {
                 Some($s) => $sl,
                 None => $none,
             },
+            Col::RingCount(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
+            Col::RingWelford(v) => match v.$get($k) {
+                Some($s) => $sl,
+                None => $none,
+            },
             Col::Windows(v) => match v.$get($k) {
                 Some($w) => $win,
                 None => $none,
@@ -70,8 +83,14 @@ macro_rules! on_col {
 
 impl Col {
     pub(super) fn new(feat: &Feat) -> Col {
-        if feat.in_ring && !matches!(feat.window, WindowSpec::Sliding { .. }) {
-            return Col::Unused;
+        if feat.in_ring {
+            return match (&feat.window, &feat.agg) {
+                (WindowSpec::Sliding { .. }, AggKind::Count | AggKind::Rate { .. }) => {
+                    Col::RingCount(Vec::new())
+                }
+                (WindowSpec::Sliding { .. }, _) => Col::RingWelford(Vec::new()),
+                _ => Col::Unused,
+            };
         }
         match feat.window {
             WindowSpec::Sliding { .. } => match feat.agg {
@@ -86,10 +105,14 @@ impl Col {
         }
     }
 
-    /// Address of the first slot and the slot size (for prefetching).
-    pub(super) fn addr(&self) -> (usize, usize) {
-        fn of<T>(v: &[T]) -> (usize, usize) {
-            (v.as_ptr() as usize, std::mem::size_of::<T>())
+    /// Address of the first slot, the slot size, and whether a slot may span two cache
+    /// lines (for prefetching: the last byte's line then needs loading too).
+    pub(super) fn addr(&self) -> (usize, usize, bool) {
+        fn of<T>(v: &[T]) -> (usize, usize, bool) {
+            let (base, size) = (v.as_ptr() as usize, std::mem::size_of::<T>());
+            // slots of a size dividing 64 from a base aligned to it never straddle a line
+            let within = size > 0 && 64 % size == 0 && base % size == 0;
+            (base, size, !within)
         }
         match self {
             Col::SlCount(v) => of(v),
@@ -97,9 +120,11 @@ impl Col {
             Col::SlNum(v) => of(v),
             Col::SlTs(v) => of(v),
             Col::SlVal(v) => of(v),
+            Col::RingCount(v) => of(v),
+            Col::RingWelford(v) => of(v),
             Col::Windows(v) => of(v),
             Col::Global(v) => of(v),
-            Col::Unused => (0, 0),
+            Col::Unused => (0, 0, false),
         }
     }
 
@@ -112,6 +137,8 @@ impl Col {
             Col::SlNum(v) => v.resize_with(n, || Sliding::new(run())),
             Col::SlTs(v) => v.resize_with(n, || Sliding::new(run())),
             Col::SlVal(v) => v.resize_with(n, || Sliding::new(run())),
+            Col::RingCount(v) => v.resize_with(n, RingSliding::new),
+            Col::RingWelford(v) => v.resize_with(n, RingSliding::new),
             Col::Windows(v) => v.resize_with(n, VecDeque::new),
             Col::Global(v) => v.resize_with(n, || Global {
                 acc: Acc::new(&feat.agg),
@@ -136,6 +163,8 @@ impl Col {
             Col::SlNum(v) => sliding(v),
             Col::SlTs(v) => sliding(v),
             Col::SlVal(v) => sliding(v),
+            Col::RingCount(v) => slots(v) + v.iter().map(RingSliding::bytes).sum::<usize>(),
+            Col::RingWelford(v) => slots(v) + v.iter().map(RingSliding::bytes).sum::<usize>(),
             Col::Windows(v) => {
                 slots(v)
                     + v.iter()

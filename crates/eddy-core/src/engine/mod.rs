@@ -3,7 +3,8 @@
 //! # State layout
 //! Keys are dense interned ids, so every key's state lives in `Vec`s indexed by
 //! [`KeyId`]: one column per feature, with slots of that feature kind's own size (32 bytes
-//! for a tumbling or session feature, 120 for a sliding one). Sliding states are typed
+//! for a tumbling or session feature, 120 for a sliding one, one 64-byte cache line for a
+//! sliding one whose panes are in a [`ring`]: no panes). Sliding states are typed
 //! by what they keep: a timestamp alone per event for count, rate and recency, a
 //! timestamp and an `f64` for numeric aggregations, the whole [`Value`] only for last-N
 //! and distinct count; panes are a plain count for count and rate, Welford state for
@@ -100,7 +101,7 @@
 //! # Cost
 //! For the example spec (benches/engine.rs: 5-minute sliding count, 1-hour mean sliding
 //! by 5 minutes, last 10 pages per 30-minute session, logins per minute, recency of the
-//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 3.1 KB per
+//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 3.0 KB per
 //! key, most of it the hour of events (timestamp and value) the exact sliding mean must
 //! keep plus its panes. With that much state spread over uniformly random keys, each event
 //! touches a couple of dozen cache lines of a random key (its slots, kept events, last-N
@@ -292,9 +293,10 @@ pub struct FeatureEngine {
     cols: Vec<Col>,
     /// Per feature, the panes of all keys when they are kept in a ring (see [`ring`]).
     rings: Vec<Option<Ring>>,
-    /// Per column, the address of its first slot and the slot size (refreshed whenever the
-    /// columns grow), so that prefetching a key's states is address arithmetic only.
-    col_addr: Vec<(usize, usize)>,
+    /// Per column, the address of its first slot, the slot size and whether a slot may span
+    /// two cache lines (refreshed whenever the columns grow), so that prefetching a key's
+    /// states is address arithmetic only.
+    col_addr: Vec<(usize, usize, bool)>,
     /// The online store, flat: key `k`, feature `f` at `k * features + f`.
     latest: Vec<FeatureValue>,
     /// Per key, `features + 1` words: the earliest live timer of the key in the queue,
@@ -634,15 +636,18 @@ impl FeatureEngine {
         if let Some(r) = self.timer_rec.get(k * (nf + 1)..(k + 1) * (nf + 1)) {
             prefetch_small(r);
         }
-        for &(base, size) in &self.col_addr {
+        for &(base, size, straddles) in &self.col_addr {
             // only a hint: an address past the end (an unknown key) is harmless. A slot
             // (at most 120 bytes) spans at most two lines: its first and last byte's (the
-            // same line again for most small slots: cheaper than finding out).
+            // same line again for some small slots: cheaper than finding out), or only the
+            // first for slots that never straddle a line (the same branch for every key).
             let at = base.wrapping_add(k.wrapping_mul(size));
             prefetch(std::ptr::without_provenance::<u8>(at));
-            prefetch(std::ptr::without_provenance::<u8>(
-                at.wrapping_add(size.wrapping_sub(1)),
-            ));
+            if straddles {
+                prefetch(std::ptr::without_provenance::<u8>(
+                    at.wrapping_add(size.wrapping_sub(1)),
+                ));
+            }
         }
     }
 
@@ -922,6 +927,19 @@ mod tests {
         );
         let sliding = std::mem::size_of::<Sliding<Value, Acc>>();
         assert!(sliding <= 120, "{sliding}");
+        // one cache line each, aligned to it: an event touches one line of these states
+        for (size, align) in [
+            (
+                std::mem::size_of::<RingSliding<(), ()>>(),
+                std::mem::align_of::<RingSliding<(), ()>>(),
+            ),
+            (
+                std::mem::size_of::<RingSliding<f64, WfRun>>(),
+                std::mem::align_of::<RingSliding<f64, WfRun>>(),
+            ),
+        ] {
+            assert_eq!((size, align), (64, 64));
+        }
         let global = std::mem::size_of::<Global>();
         assert!(global <= 64, "{global}");
     }

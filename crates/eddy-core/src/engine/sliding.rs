@@ -239,11 +239,7 @@ impl Pane for Acc {
 /// Per-key state of a sliding feature (its geometry is in [`Feat::geo`]).
 #[derive(Debug)]
 pub(super) struct Sliding<P, A> {
-    /// Matching events sorted by ts (ties in arrival order).
-    pub(super) entries: VecDeque<(i64, P)>,
-    /// Index of the first entry with `ts > max_ts - size`.
-    pub(super) live: usize,
-    pub(super) max_ts: i64,
+    pub(super) kept: Kept<P>,
     pub(super) run: Run,
     /// Panes `(start, acc)` sorted by start.
     pub(super) panes: VecDeque<(i64, A)>,
@@ -255,6 +251,48 @@ pub(super) struct Sliding<P, A> {
     pub(super) next_end: i64,
 }
 
+/// The matching events a sliding feature keeps for its exact per-event value, and its
+/// live region (its running aggregate is kept beside it, in the caller's own form).
+#[derive(Debug)]
+pub(super) struct Kept<P> {
+    /// Matching events sorted by ts (ties in arrival order).
+    pub(super) entries: VecDeque<(i64, P)>,
+    /// Index of the first entry with `ts > max_ts - size`.
+    pub(super) live: usize,
+    pub(super) max_ts: i64,
+}
+
+impl<P> Kept<P> {
+    fn new() -> Self {
+        Kept {
+            entries: VecDeque::new(),
+            live: 0,
+            max_ts: i64::MIN,
+        }
+    }
+
+    /// Entries in the live region.
+    #[inline]
+    fn live_len(&self) -> usize {
+        self.entries.len() - self.live
+    }
+
+    fn bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<(i64, P)>()
+    }
+
+    /// Starts loading the entries an event reads (the live region's start and the end).
+    #[inline]
+    fn prefetch_for_event(&self) {
+        if let Some(e) = self.entries.get(self.live) {
+            prefetch(e);
+        }
+        if let Some(e) = self.entries.back() {
+            prefetch(e);
+        }
+    }
+}
+
 /// [`Sliding::next_end`] when no window holding a pane is left to fire. (No real window
 /// end gets there: timestamps are clamped to `±2^61` and windows are bounded.)
 pub(super) const NO_END: i64 = i64::MAX;
@@ -262,9 +300,7 @@ pub(super) const NO_END: i64 = i64::MAX;
 impl<P, A> Sliding<P, A> {
     pub(super) fn new(run: Run) -> Self {
         Sliding {
-            entries: VecDeque::new(),
-            live: 0,
-            max_ts: i64::MIN,
+            kept: Kept::new(),
             run,
             panes: VecDeque::new(),
             next_end: NO_END,
@@ -275,7 +311,7 @@ impl<P, A> Sliding<P, A> {
     where
         A: Pane,
     {
-        self.entries.capacity() * std::mem::size_of::<(i64, P)>()
+        self.kept.bytes()
             + match &self.run {
                 Run::Mono { dq, .. } => dq.capacity() * 16 + 32,
                 Run::Distinct(m) => m.capacity() * 24 + 32,
@@ -295,7 +331,7 @@ impl<P, A> Sliding<P, A> {
         if let Some(p) = self.panes.front() {
             prefetch(p);
         }
-        if let Some(e) = self.entries.front() {
+        if let Some(e) = self.kept.entries.front() {
             prefetch(e);
         }
     }
@@ -303,12 +339,7 @@ impl<P, A> Sliding<P, A> {
     /// Starts loading the entries and pane an event reads.
     #[inline]
     pub(super) fn prefetch_for_event(&self) {
-        if let Some(e) = self.entries.get(self.live) {
-            prefetch(e);
-        }
-        if let Some(e) = self.entries.back() {
-            prefetch(e);
-        }
+        self.kept.prefetch_for_event();
         if let Some(p) = self.panes.back() {
             prefetch(p);
         }
@@ -411,17 +442,17 @@ impl Run {
     }
 }
 
-impl<P: Payload, A: Pane> Sliding<P, A> {
+impl<P: Payload> Kept<P> {
     /// Moves the start of the live region past every entry with `ts <= cutoff`.
     #[inline]
-    pub(super) fn evict_live(&mut self, cutoff: i64) {
+    pub(super) fn evict_live(&mut self, run: &mut Run, cutoff: i64) {
         while self.live < self.entries.len() && self.entries[self.live].0 <= cutoff {
             let v = self.entries[self.live].1.value();
             self.live += 1;
             let remaining = self.entries.len() - self.live;
-            self.run.remove(v, remaining);
+            run.remove(v, remaining);
         }
-        if let Run::Mono { dq, .. } = &mut self.run {
+        if let Run::Mono { dq, .. } = run {
             while dq.front().is_some_and(|&(t, _)| t <= cutoff) {
                 dq.pop_front();
             }
@@ -429,15 +460,17 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
     }
 
     /// Drops entries that no acceptable event can ask for any more (`ts <= horizon - size`).
-    pub(super) fn prune(&mut self, size: i64, horizon: i64) {
+    pub(super) fn prune(&mut self, run: &mut Run, size: i64, horizon: i64) {
         let cutoff = horizon.saturating_sub(size);
-        self.evict_live(cutoff);
+        self.evict_live(run, cutoff);
         while self.live > 0 && self.entries.front().is_some_and(|&(t, _)| t <= cutoff) {
             self.entries.pop_front();
             self.live -= 1;
         }
     }
+}
 
+impl<P: Payload, A: Pane> Sliding<P, A> {
     /// [`Self::next_end`] as an option.
     #[inline]
     pub(super) fn cached_next(&self) -> Option<i64> {
@@ -544,33 +577,34 @@ impl<P: Payload, A: Pane> Sliding<P, A> {
     }
 }
 
-/// Applies an event to a sliding feature; writes the per-event value; returns a timer need.
-pub(super) fn sliding_event<P: Payload, A: Pane>(
+/// Applies an event to the kept events and running aggregate of a sliding feature and
+/// writes its per-event value (panes, per key or in a ring, are the caller's).
+#[inline(always)]
+fn kept_event<P: Payload>(
     feat: &mut Feat,
-    s: &mut Sliding<P, A>,
+    k: &mut Kept<P>,
+    run: &mut Run,
     ts: i64,
     m: Option<Value>,
     out: &mut FeatureValue,
-    ctx: &mut Ctx<'_>,
-    late: bool,
-) -> i64 {
-    let g = feat.geo;
-    let size = g.size;
-    let in_order = ts >= s.max_ts;
-    let new_max = s.max_ts.max(ts);
-    s.max_ts = new_max;
-    s.evict_live(new_max.saturating_sub(size));
-    s.prune(size, ctx.horizon);
+    horizon: i64,
+) {
+    let size = feat.geo.size;
+    let in_order = ts >= k.max_ts;
+    let new_max = k.max_ts.max(ts);
+    k.max_ts = new_max;
+    k.evict_live(run, new_max.saturating_sub(size));
+    k.prune(run, size, horizon);
 
     // ---- per-event value
     if in_order {
         if let Some(v) = m {
-            grow_gently(&mut s.entries);
-            s.entries.push_back((ts, P::pack(v)));
-            s.run.add(ts, v);
+            grow_gently(&mut k.entries);
+            k.entries.push_back((ts, P::pack(v)));
+            run.add(ts, v);
         }
-        let live_len = s.entries.len() - s.live;
-        match (&s.run, &feat.agg) {
+        let live_len = k.entries.len() - k.live;
+        match (&*run, &feat.agg) {
             (Run::Sum(x), _) => *out = FeatureValue::Num(*x),
             (&Run::Welford { n, mean, m2 }, k) => *out = welford_value(k, n, mean, m2),
             (Run::Mono { max, dq }, _) => {
@@ -583,11 +617,11 @@ pub(super) fn sliding_event<P: Payload, A: Pane>(
             (Run::Plain, AggKind::Rate { unit }) => *out = rate(live_len as u64, size, *unit),
             (Run::Plain, AggKind::LastN { n }) => {
                 let seq = crate::agg::seq_mut(out);
-                let from = s.entries.len() - live_len.min(*n);
-                seq.extend(s.entries.range(from..).map(|&(_, v)| v.value()));
+                let from = k.entries.len() - live_len.min(*n);
+                seq.extend(k.entries.range(from..).map(|&(_, v)| v.value()));
             }
             (Run::Plain, AggKind::Recency) => {
-                *out = match s.entries.back() {
+                *out = match k.entries.back() {
                     Some(&(t, _)) if live_len > 0 => FeatureValue::Int(ts.saturating_sub(t)),
                     _ => FeatureValue::Null,
                 }
@@ -596,25 +630,51 @@ pub(super) fn sliding_event<P: Payload, A: Pane>(
         }
     } else {
         if let Some(v) = m {
-            let pos = s
+            let pos = k
                 .entries
                 .iter()
                 .rposition(|&(t, _)| t <= ts)
                 .map_or(0, |p| p + 1);
-            grow_gently(&mut s.entries);
-            insert_at(&mut s.entries, pos, (ts, P::pack(v)));
+            grow_gently(&mut k.entries);
+            insert_at(&mut k.entries, pos, (ts, P::pack(v)));
             if ts > new_max.saturating_sub(size) {
-                s.run.add(ts, v);
+                run.add(ts, v);
             } else {
-                s.live += 1;
+                k.live += 1;
             }
         }
-        out_of_order_value(feat, s, ts, out);
+        out_of_order_value(feat, k, run, ts, out);
     }
+}
 
-    if feat.in_ring {
-        return cleanup_need(s, &g, ctx.lat); // the ring keeps the panes
-    }
+/// Applies an event to a sliding feature; writes the per-event value; returns a timer need.
+pub(super) fn sliding_event<S: SlidingState>(
+    feat: &mut Feat,
+    s: &mut S,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &mut Ctx<'_>,
+    late: bool,
+) -> i64 {
+    s.event(feat, ts, m, out, ctx, late)
+}
+
+/// [`sliding_event`] for a state that keeps its panes.
+fn panes_event<P: Payload, A: Pane>(
+    feat: &mut Feat,
+    s: &mut Sliding<P, A>,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &mut Ctx<'_>,
+    late: bool,
+) -> i64 {
+    let g = feat.geo;
+    let size = g.size;
+    // a feature whose panes are in a ring has a `RingSliding` state instead
+    debug_assert!(!feat.in_ring);
+    kept_event(feat, &mut s.kept, &mut s.run, ts, m, out, ctx.horizon);
 
     // ---- panes for window-close rows
     let pstart = aligned_start(ts, feat.pane, g.offset);
@@ -698,9 +758,10 @@ pub(super) fn first_after<P>(entries: &VecDeque<(i64, P)>, from: usize, bound: i
 /// the entries after `ts` and the entries between `ts - size` and the live region — both
 /// O(disorder); last-N and recency read at most `n` / one entry before `hi`. Min, max and
 /// distinct count scan `[lo, hi)`: O(window contents), paid only by out-of-order events.
-pub(super) fn out_of_order_value<P: Payload, A>(
+pub(super) fn out_of_order_value<P: Payload>(
     feat: &mut Feat,
-    s: &Sliding<P, A>,
+    s: &Kept<P>,
+    run: &Run,
     ts: i64,
     out: &mut FeatureValue,
 ) {
@@ -712,7 +773,7 @@ pub(super) fn out_of_order_value<P: Payload, A>(
         window_len: size,
         as_of: ts,
     };
-    match (&s.run, &feat.agg) {
+    match (run, &feat.agg) {
         (Run::Sum(x), _) => {
             let mut sum = if hi < s.live { 0.0 } else { *x };
             for &(_, v) in s.entries.range(hi.max(s.live)..) {
@@ -785,7 +846,7 @@ pub(super) fn sliding_need_given<P, A>(
     let mut need = next_fire.map_or(NO_TIMER, |e| e.saturating_sub(1));
     if let Some(&(p, _)) = s.panes.front() {
         need = need.min(g.pane_drop_time(p, lat));
-    } else if let Some(&(t, _)) = s.entries.back() {
+    } else if let Some(&(t, _)) = s.kept.entries.back() {
         need = need.min(t.saturating_add(g.size).saturating_add(lat));
     }
     need
@@ -796,7 +857,7 @@ pub(super) fn sliding_need_given<P, A>(
 /// multiple of the power of two at or above the window size (no division). A key with events
 /// prunes them itself (at its events), so only a key gone quiet needs this; the rounding lets
 /// the timers of many keys share a time.
-pub(super) fn cleanup_need<P, A>(s: &Sliding<P, A>, g: &Geo, lat: i64) -> i64 {
+pub(super) fn cleanup_need<P>(s: &Kept<P>, g: &Geo, lat: i64) -> i64 {
     s.entries.back().map_or(NO_TIMER, |&(t, _)| {
         // t is at most 2^61, size and lateness 2^50: no overflow
         let mask = (g.size as u64).next_power_of_two() as i64 - 1;
@@ -807,16 +868,19 @@ pub(super) fn cleanup_need<P, A>(s: &Sliding<P, A>, g: &Geo, lat: i64) -> i64 {
     })
 }
 
-pub(super) fn sliding_timer<P: Payload, A: Pane>(
+/// Runs a sliding state's timer handler (firings, pane drops, pruning); returns its next need.
+pub(super) fn sliding_timer<S: SlidingState>(feat: &mut Feat, s: &mut S, ctx: &mut Ctx<'_>) -> i64 {
+    s.timer(feat, ctx)
+}
+
+/// [`sliding_timer`] for a state that keeps its panes.
+fn panes_timer<P: Payload, A: Pane>(
     feat: &mut Feat,
     s: &mut Sliding<P, A>,
     ctx: &mut Ctx<'_>,
 ) -> i64 {
     let g = feat.geo;
-    if feat.in_ring {
-        s.prune(g.size, ctx.horizon);
-        return cleanup_need(s, &g, ctx.lat);
-    }
+    debug_assert!(!feat.in_ring);
     let mut next = s.cached_next();
     while let Some(e) = next {
         if e.saturating_sub(1) > ctx.wm {
@@ -835,9 +899,170 @@ pub(super) fn sliding_timer<P: Payload, A: Pane>(
             acc.recycle(feat);
         }
     }
-    s.prune(g.size, ctx.horizon);
+    s.kept.prune(&mut s.run, g.size, ctx.horizon);
     // still the next firing: that window ends after the watermark, so none of its panes
     // was due to be dropped
     debug_assert_eq!(next, s.next_fire(&g, ctx.wm.saturating_add(1)));
     sliding_need_given(s, &g, ctx.lat, next)
+}
+
+/// A per-key sliding state, with its panes ([`Sliding`]) or without ([`RingSliding`]).
+pub(super) trait SlidingState {
+    fn event(
+        &mut self,
+        feat: &mut Feat,
+        ts: i64,
+        m: Option<Value>,
+        out: &mut FeatureValue,
+        ctx: &mut Ctx<'_>,
+        late: bool,
+    ) -> i64;
+    fn timer(&mut self, feat: &mut Feat, ctx: &mut Ctx<'_>) -> i64;
+    /// Starts loading the entries (and pane) an event reads.
+    fn prefetch_for_event(&self);
+    /// Starts loading the entries (and pane) a timer handler reads first.
+    fn prefetch_for_timer(&self);
+}
+
+impl<P: Payload, A: Pane> SlidingState for Sliding<P, A> {
+    #[inline]
+    fn event(
+        &mut self,
+        feat: &mut Feat,
+        ts: i64,
+        m: Option<Value>,
+        out: &mut FeatureValue,
+        ctx: &mut Ctx<'_>,
+        late: bool,
+    ) -> i64 {
+        panes_event(feat, self, ts, m, out, ctx, late)
+    }
+    #[inline]
+    fn timer(&mut self, feat: &mut Feat, ctx: &mut Ctx<'_>) -> i64 {
+        panes_timer(feat, self, ctx)
+    }
+    #[inline]
+    fn prefetch_for_event(&self) {
+        Sliding::prefetch_for_event(self)
+    }
+    #[inline]
+    fn prefetch_for_timer(&self) {
+        Sliding::prefetch_for_timer(self)
+    }
+}
+
+/// The running aggregate of a [`RingSliding`] state without its count, which is the live
+/// region's length: nothing for count and rate, Welford's mean and M2 for mean, variance
+/// and stddev. It is a [`Run`] for the length of one call (and the same arithmetic).
+pub(super) trait RingRun: Copy + Default + std::fmt::Debug {
+    /// The [`Run`] over a live region of `n` entries.
+    fn load(self, n: usize) -> Run;
+    /// Back from the [`Run`] that [`Self::load`] gave.
+    fn store(run: &Run) -> Self;
+}
+
+impl RingRun for () {
+    #[inline]
+    fn load(self, _: usize) -> Run {
+        Run::Plain
+    }
+    #[inline]
+    fn store(_: &Run) -> Self {}
+}
+
+/// Welford mean and M2 (the count `n` is the live region's length: every matching event of
+/// a numeric aggregation is added to the run when it enters the live region and removed
+/// when it leaves it).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct WfRun {
+    mean: f64,
+    m2: f64,
+}
+
+impl RingRun for WfRun {
+    #[inline]
+    fn load(self, n: usize) -> Run {
+        Run::Welford {
+            n: n as u64,
+            mean: self.mean,
+            m2: self.m2,
+        }
+    }
+    #[inline]
+    fn store(run: &Run) -> Self {
+        match *run {
+            Run::Welford { mean, m2, .. } => WfRun { mean, m2 },
+            _ => WfRun::default(),
+        }
+    }
+}
+
+/// Per-key state of a sliding feature whose panes are in a [`Ring`]: only the kept events
+/// and the running aggregate (64 bytes instead of the 120 of a [`Sliding`]), aligned to a
+/// cache line so that an event of a random key touches one line of it, not two.
+#[derive(Debug)]
+#[repr(align(64))]
+pub(super) struct RingSliding<P, R> {
+    pub(super) kept: Kept<P>,
+    pub(super) run: R,
+}
+
+impl<P, R: RingRun> RingSliding<P, R> {
+    pub(super) fn new() -> Self {
+        RingSliding {
+            kept: Kept::new(),
+            run: R::default(),
+        }
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        self.kept.bytes()
+    }
+}
+
+impl<P: Payload, R: RingRun> SlidingState for RingSliding<P, R> {
+    #[inline]
+    fn event(
+        &mut self,
+        feat: &mut Feat,
+        ts: i64,
+        m: Option<Value>,
+        out: &mut FeatureValue,
+        ctx: &mut Ctx<'_>,
+        _late: bool,
+    ) -> i64 {
+        debug_assert!(feat.in_ring);
+        let mut run = self.run.load(self.kept.live_len());
+        kept_event(feat, &mut self.kept, &mut run, ts, m, out, ctx.horizon);
+        self.store(&run);
+        // the ring keeps the panes and fires their windows (a late event's too)
+        cleanup_need(&self.kept, &feat.geo, ctx.lat)
+    }
+    fn timer(&mut self, feat: &mut Feat, ctx: &mut Ctx<'_>) -> i64 {
+        let g = feat.geo;
+        let mut run = self.run.load(self.kept.live_len());
+        self.kept.prune(&mut run, g.size, ctx.horizon);
+        self.store(&run);
+        cleanup_need(&self.kept, &g, ctx.lat)
+    }
+    #[inline]
+    fn prefetch_for_event(&self) {
+        self.kept.prefetch_for_event();
+    }
+    #[inline]
+    fn prefetch_for_timer(&self) {
+        if let Some(e) = self.kept.entries.front() {
+            prefetch(e);
+        }
+    }
+}
+
+impl<P, R: RingRun> RingSliding<P, R> {
+    #[inline]
+    fn store(&mut self, run: &Run) {
+        if let Run::Welford { n, .. } = *run {
+            debug_assert_eq!(n, self.kept.live_len() as u64);
+        }
+        self.run = R::store(run);
+    }
 }
