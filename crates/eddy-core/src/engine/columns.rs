@@ -199,14 +199,6 @@ pub(super) fn prefetch_buffers(cols: &[Col], k: usize, latest: &[FeatureValue]) 
             w => {
                 if let Some(x) = w.back() {
                     prefetch(x);
-                    if let Acc::LastN { items, .. } = &x.acc {
-                        // one span over the deque's buffer (a wrapped deque's second part
-                        // starts it, its first part ends it) rather than two
-                        let (a, b) = items.as_slices();
-                        let start = if b.is_empty() { a.as_ptr() } else { b.as_ptr() };
-                        let end = a.as_ptr_range().end;
-                        prefetch_bytes(start.cast(), (end as usize).wrapping_sub(start as usize));
-                    }
                 }
             },
             // recency timestamps are inline in the state (see `RecencyTs`)
@@ -216,6 +208,26 @@ pub(super) fn prefetch_buffers(cols: &[Col], k: usize, latest: &[FeatureValue]) 
     for v in latest {
         if let FeatureValue::Seq(x) = v {
             prefetch_span(x);
+        }
+    }
+}
+
+/// Starts loading the buffers one level further, those the buffers of
+/// [`prefetch_buffers`] point to (call a few events after it, once they are in cache): the
+/// last-N items of the newest window or session.
+#[inline]
+pub(super) fn prefetch_nested_buffers(cols: &[Col], k: usize) {
+    for col in cols {
+        if let Col::Windows(v) = col {
+            if let Some(Acc::LastN { items, .. }) = v.get(k).and_then(|w| w.back()).map(|x| &x.acc)
+            {
+                // one span over the deque's buffer (a wrapped deque's second part starts it,
+                // its first part ends it) rather than two
+                let (a, b) = items.as_slices();
+                let start = if b.is_empty() { a.as_ptr() } else { b.as_ptr() };
+                let end = a.as_ptr_range().end;
+                prefetch_bytes(start.cast(), (end as usize).wrapping_sub(start as usize));
+            }
         }
     }
 }

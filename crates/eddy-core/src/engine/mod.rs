@@ -179,10 +179,11 @@ const NO_TIMER: i64 = i64::MAX;
 /// whose due buffers are prefetched.
 const PREFETCH_FAR: usize = 12;
 const PREFETCH_NEAR: usize = 5;
-/// Events ahead whose key state, and whose state's buffers, [`FeatureEngine::prefetch_upcoming`]
-/// starts loading.
-const PREFETCH_EVENTS_FAR: usize = 8;
-const PREFETCH_EVENTS_NEAR: usize = 3;
+/// Events ahead whose key state, whose state's buffers, and the buffers those point to,
+/// [`FeatureEngine::prefetch_upcoming`] starts loading.
+const PREFETCH_EVENTS_FAR: usize = 9;
+const PREFETCH_EVENTS_MID: usize = 5;
+const PREFETCH_EVENTS_NEAR: usize = 2;
 
 /// A feature compiled for the engine.
 struct Feat {
@@ -603,8 +604,9 @@ impl FeatureEngine {
 
     /// A hint, for callers that hold a batch: call it before [`Self::process`] of each
     /// event with the events still to come after it (`&batch[i + 1..]`). It starts loading
-    /// the state of the key a few events ahead, and the buffers of the one a little nearer
-    /// (whose state the earlier call loaded), so that the cache misses of several events
+    /// the state of the key a few events ahead, the buffers of one a little nearer (whose
+    /// state an earlier call loaded), and the buffers those point to (the last-N items of
+    /// a session) of one nearer still, so that the cache misses of several events
     /// overlap instead of each event waiting on its own (with many keys the engine is
     /// bound by memory latency). No effect on results.
     #[inline]
@@ -621,11 +623,14 @@ impl FeatureEngine {
                 ring.prefetch(k, ts);
             }
         }
-        if let Some(ev) = upcoming.get(PREFETCH_EVENTS_NEAR - 1) {
+        if let Some(ev) = upcoming.get(PREFETCH_EVENTS_MID - 1) {
             let k = ev.key.0 as usize;
             if let Some(latest) = self.latest.get(k * nf..(k + 1) * nf) {
                 prefetch_buffers(&self.cols, k, latest);
             }
+        }
+        if let Some(ev) = upcoming.get(PREFETCH_EVENTS_NEAR - 1) {
+            prefetch_nested_buffers(&self.cols, ev.key.0 as usize);
         }
     }
 
