@@ -108,7 +108,8 @@
 //! items and online-store row); window firing does not (the rings are swept in address
 //! order, and a per-key timer pops for about one event in six). The prefetches above
 //! overlap those misses across events, and still the engine is bound by memory there:
-//! about 3,500 instructions per event, which also emits 3.7 window-close rows per event.
+//! about 3,500 instructions per event, which also emits 3.7 window-close rows per event
+//! (`cargo bench -p eddy-core --bench engine`; figures in the README).
 
 use crate::agg::{num, Acc, AggKind, FeatureValue, ResultCtx};
 use crate::feature::FeatureSpec;
