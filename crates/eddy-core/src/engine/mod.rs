@@ -106,7 +106,7 @@
 //! keep plus its panes. With that much state spread over uniformly random keys, each event
 //! touches a couple of dozen cache lines of a random key (its slots, kept events, last-N
 //! items and online-store row); window firing does not (the rings are swept in address
-//! order, and a per-key timer pops for about one event in six). The prefetches above
+//! order, and a per-key timer pops for about one event in eight). The prefetches above
 //! overlap those misses across events, and still the engine is bound by memory there:
 //! about 3,500 instructions per event, which also emits 3.7 window-close rows per event
 //! (`cargo bench -p eddy-core --bench engine`; figures in the README).
