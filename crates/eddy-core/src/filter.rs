@@ -419,8 +419,7 @@ impl Filter {
             value: Value::Str(s),
         } = self
         {
-            let eq = matches!(ev.fields.get(*field), Some(Value::Str(x)) if x == s);
-            return eq == (*op == CmpOp::Eq);
+            return str_cmp(ev, *field, *s, *op == CmpOp::Ne);
         }
         self.matches_any(ev)
     }
@@ -452,6 +451,13 @@ impl Filter {
             Filter::Or(a, b) => a.matches(ev) || b.matches(ev),
         }
     }
+}
+
+/// `field == sym` (or `!=` when `ne`): a value equals a string literal only if it is that
+/// same interned string, so one symbol compare decides it.
+#[inline]
+fn str_cmp(ev: &Event, field: FieldId, sym: Sym, ne: bool) -> bool {
+    matches!(ev.fields.get(field), Some(Value::Str(x)) if *x == sym) != ne
 }
 
 /// A [`Filter`] prepared for the engine's per-event test: the usual string `==` / `!=` a
@@ -488,9 +494,7 @@ impl Prepared {
     #[inline]
     pub fn matches(&self, ev: &Event) -> bool {
         match self {
-            Prepared::Str { field, sym, ne } => {
-                matches!(ev.fields.get(*field), Some(Value::Str(x)) if x == sym) != *ne
-            }
+            &Prepared::Str { field, sym, ne } => str_cmp(ev, field, sym, ne),
             Prepared::Any(f) => f.matches(ev),
         }
     }
