@@ -386,15 +386,10 @@ impl Acc {
             }
             (Acc::Distinct(a), Acc::Distinct(b)) => a.merge(b),
             (Acc::LastN { n, items }, Acc::LastN { items: other, .. }) => {
+                // one at a time, so that the buffer never holds more than n (adding keeps
+                // the newest n of all it has seen, ties in arrival order)
                 for &(t, v) in other {
-                    let pos = items
-                        .iter()
-                        .rposition(|&(x, _)| x <= t)
-                        .map_or(0, |p| p + 1);
-                    items.insert(pos, (t, v));
-                }
-                while items.len() > *n {
-                    items.pop_front();
+                    last_n_add(*n, items, t, v);
                 }
             }
             (Acc::Recency(a), Acc::Recency(b)) => a.merge(b, horizon),
@@ -868,6 +863,19 @@ mod tests {
         let mut x = filled(lk, &[(1, s(1)), (2, s(2))]);
         x.merge(&filled(lk, &[(10, s(10)), (11, s(11))]), i64::MIN);
         assert_eq!(res(&x, lk), FeatureValue::Seq(vec![s(2), s(10), s(11)]));
+        // two full buffers, interleaved and with a tie: the newest 3 (the merged-in item
+        // after the kept one of the same time), and the buffer never holds more than 3
+        let mut y = filled(lk, &[(2, s(2)), (4, s(4)), (6, s(6))]);
+        y.merge(&filled(lk, &[(3, s(3)), (6, s(60)), (5, s(5))]), i64::MIN);
+        // all by time: 2, 3, 4, 5, 6 (kept), 6 (merged in)
+        assert_eq!(
+            res(&y, lk),
+            FeatureValue::Seq(vec![s(5), s(6), s(60)]),
+            "{y:?}"
+        );
+        if let Acc::LastN { items, .. } = &y {
+            assert!(items.capacity() <= 3, "{}", items.capacity());
+        }
     }
 
     /// Random arrivals (mostly in order, some late, ties, `Null`s) against a brute force:
