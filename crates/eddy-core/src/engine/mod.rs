@@ -510,7 +510,7 @@ impl FeatureEngine {
             // sliding and global handlers return a time they need (kept if earlier than the
             // one already set); window handlers return their exact next need
             let (need, exact) = on_col!(col, get_mut, k,
-                s => (sliding_event(feat, s, ts, m, out, &mut ctx, late), false),
+                s => (s.event(feat, ts, m, out, &mut ctx, late), false),
                 w => (windows_event(feat, w, ts, m, out, &mut ctx), true),
                 g => (global_event(feat, g, ts, m, out, &mut ctx), false),
                 _ => (NO_TIMER, false));
@@ -576,7 +576,7 @@ impl FeatureEngine {
                 if *need <= wm {
                     ctx.feature = f;
                     *need = on_col!(col, get_mut, k,
-                        s => sliding_timer(feat, s, &mut ctx),
+                        s => s.timer(feat, &mut ctx),
                         w => windows_timer(feat, w, &mut ctx),
                         g => global_timer(feat, g, &mut ctx),
                         _ => NO_TIMER);

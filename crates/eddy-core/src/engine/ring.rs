@@ -388,8 +388,8 @@ impl<A: Pane + Clone> PaneRing<A> {
     }
 
     /// When the pane `q` is dropped: its last window's end, minus one, plus lateness.
-    fn drop_time(&self, q: i64, lat: i64) -> i64 {
-        self.g.pane_drop_time(self.pane_start(q), lat)
+    fn drop_time(&self, q: i64) -> i64 {
+        self.g.pane_drop_time(self.pane_start(q), self.lat)
     }
 
     /// The lowest present pane, in the ring or the overflow map.
@@ -518,7 +518,7 @@ impl<A: Pane + Clone> PaneRing<A> {
     /// Fires every window with `end - 1 <= watermark` and drops every pane whose drop time
     /// has come, in time order (a drop at the same time as a firing after it).
     fn advance(&mut self, feat: &Feat, ctx: &mut Ctx<'_>) {
-        let (wm, lat) = (clamp(ctx.wm), ctx.lat);
+        let wm = clamp(ctx.wm);
         if self.due.is_some_and(|d| wm < d) {
             self.wm = wm;
             return;
@@ -527,17 +527,17 @@ impl<A: Pane + Clone> PaneRing<A> {
         self.mark_fired_to(self.wm);
         loop {
             let fire = self.next_fire().filter(|e| e.saturating_sub(1) <= wm);
-            let low = self.lowest();
-            let drop = low.filter(|&q| self.drop_time(q, lat) <= wm);
+            let drop = self
+                .lowest()
+                .map(|q| (q, self.drop_time(q)))
+                .filter(|&(_, t)| t <= wm);
             match (fire, drop) {
-                (Some(e), Some(q)) if self.drop_time(q, lat) < e.saturating_sub(1) => {
-                    self.drop_and_rebase(q, wm)
-                }
+                (Some(e), Some((q, t))) if t < e.saturating_sub(1) => self.drop_and_rebase(q, wm),
                 (Some(e), _) => {
                     self.fire(feat, ctx, e);
                     self.fired_to = e;
                 }
-                (None, Some(q)) => self.drop_and_rebase(q, wm),
+                (None, Some((q, _))) => self.drop_and_rebase(q, wm),
                 (None, None) => break,
             }
         }
@@ -545,10 +545,10 @@ impl<A: Pane + Clone> PaneRing<A> {
         self.wm = wm;
         if self.ring_is_empty() && self.overflow.is_empty() {
             // nothing to keep: start where the next events will be
-            self.set_base(self.pane_of(wm - lat));
+            self.set_base(self.pane_of(wm - self.lat));
         }
         let fire = self.next_fire().map_or(i64::MAX, |e| e.saturating_sub(1));
-        let drop = self.lowest().map_or(i64::MAX, |q| self.drop_time(q, lat));
+        let drop = self.lowest().map_or(i64::MAX, |q| self.drop_time(q));
         self.due = Some(fire.min(drop));
     }
 

@@ -647,20 +647,7 @@ fn kept_event<P: Payload>(
     }
 }
 
-/// Applies an event to a sliding feature; writes the per-event value; returns a timer need.
-pub(super) fn sliding_event<S: SlidingState>(
-    feat: &mut Feat,
-    s: &mut S,
-    ts: i64,
-    m: Option<Value>,
-    out: &mut FeatureValue,
-    ctx: &mut Ctx<'_>,
-    late: bool,
-) -> i64 {
-    s.event(feat, ts, m, out, ctx, late)
-}
-
-/// [`sliding_event`] for a state that keeps its panes.
+/// [`SlidingState::event`] for a state that keeps its panes.
 fn panes_event<P: Payload, A: Pane>(
     feat: &mut Feat,
     s: &mut Sliding<P, A>,
@@ -868,12 +855,7 @@ pub(super) fn cleanup_need<P>(s: &Kept<P>, g: &Geo, lat: i64) -> i64 {
     })
 }
 
-/// Runs a sliding state's timer handler (firings, pane drops, pruning); returns its next need.
-pub(super) fn sliding_timer<S: SlidingState>(feat: &mut Feat, s: &mut S, ctx: &mut Ctx<'_>) -> i64 {
-    s.timer(feat, ctx)
-}
-
-/// [`sliding_timer`] for a state that keeps its panes.
+/// [`SlidingState::timer`] for a state that keeps its panes.
 fn panes_timer<P: Payload, A: Pane>(
     feat: &mut Feat,
     s: &mut Sliding<P, A>,
@@ -908,6 +890,7 @@ fn panes_timer<P: Payload, A: Pane>(
 
 /// A per-key sliding state, with its panes ([`Sliding`]) or without ([`RingSliding`]).
 pub(super) trait SlidingState {
+    /// Applies an event; writes the per-event value; returns a timer need.
     fn event(
         &mut self,
         feat: &mut Feat,
@@ -917,6 +900,7 @@ pub(super) trait SlidingState {
         ctx: &mut Ctx<'_>,
         late: bool,
     ) -> i64;
+    /// Runs the timer handler (firings, pane drops, pruning); returns the next need.
     fn timer(&mut self, feat: &mut Feat, ctx: &mut Ctx<'_>) -> i64;
     /// Starts loading the entries (and pane) an event reads.
     fn prefetch_for_event(&self);
