@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use super::*;
-use crate::agg::{Acc, AggKind, FeatureValue};
+use crate::agg::{Acc, AggKind};
 use crate::window::WindowSpec;
 
 /// The states of one feature for all keys, indexed by key, each in a slot of its own
@@ -187,12 +187,11 @@ impl Col {
     }
 }
 
-/// Starts loading the buffers an event of a key reads through its states and online-store
-/// row (the back of each window deque, the live region of sliding entries, the last-N
-/// items, ...), all at once, so that their cache misses overlap instead of happening one
+/// Starts loading the buffers an event of a key reads through its states (the back of each
+/// window deque, the live region of sliding entries, ...), all at once, so that their cache misses overlap instead of happening one
 /// feature after another (with many keys the engine is bound by memory latency).
 #[inline]
-pub(super) fn prefetch_buffers(cols: &[Col], k: usize, latest: &[FeatureValue]) {
+pub(super) fn prefetch_buffers(cols: &[Col], k: usize) {
     for col in cols {
         on_col!(col, get, k,
             s => s.prefetch_for_event(),
@@ -204,11 +203,6 @@ pub(super) fn prefetch_buffers(cols: &[Col], k: usize, latest: &[FeatureValue]) 
             // recency timestamps are inline in the state (see `RecencyTs`)
             _g => (),
             _ => ());
-    }
-    for v in latest {
-        if let FeatureValue::Seq(x) = v {
-            prefetch_span(x);
-        }
     }
 }
 

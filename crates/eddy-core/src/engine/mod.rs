@@ -295,10 +295,12 @@ pub struct FeatureEngine {
     cols: Vec<Col>,
     /// Per feature, the panes of all keys when they are kept in a ring (see [`ring`]).
     rings: Vec<Option<Ring>>,
-    /// Per column, the address of its first slot, the slot size and whether a slot may span
-    /// two cache lines (refreshed whenever the columns grow), so that prefetching a key's
-    /// states is address arithmetic only.
-    col_addr: Vec<(usize, usize, bool)>,
+    /// The lines of a key's timer record, slots and online-store row, as `(base, bytes per
+    /// key, offset)`: the line at `base + k * stride + offset` (refreshed whenever those grow),
+    /// so that prefetching a key's states is address arithmetic only.
+    key_lines: Vec<(usize, usize, usize)>,
+    /// The features whose per-event value is a sequence (its buffer is prefetched too).
+    seq_features: Vec<usize>,
     /// The online store, flat: key `k`, feature `f` at `k * features + f`.
     latest: Vec<FeatureValue>,
     /// Per key, `features + 1` words: the earliest live timer of the key in the queue,
@@ -414,12 +416,19 @@ impl FeatureEngine {
             feat.in_ring = ring.is_some();
         }
         let cols: Vec<Col> = feats.iter().map(Col::new).collect();
+        let seq_features = feats
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.agg, AggKind::LastN { .. }))
+            .map(|(i, _)| i)
+            .collect();
         Ok(FeatureEngine {
             specs: features,
             feats,
             config,
             wm: i64::MIN,
-            col_addr: cols.iter().map(Col::addr).collect(),
+            key_lines: Vec::new(),
+            seq_features,
             cols,
             rings,
             latest: Vec::new(),
@@ -477,7 +486,7 @@ impl FeatureEngine {
             for ring in self.rings.iter_mut().flatten() {
                 ring.grow(k + 1);
             }
-            self.col_addr = self.cols.iter().map(Col::addr).collect();
+            self.key_lines = self.key_lines();
         }
         if !self.seen[k] {
             self.seen[k] = true;
@@ -612,13 +621,9 @@ impl FeatureEngine {
     /// bound by memory latency). No effect on results.
     #[inline]
     pub fn prefetch_upcoming(&self, upcoming: &[Event]) {
-        let nf = self.feats.len();
         if let Some(ev) = upcoming.get(PREFETCH_EVENTS_FAR - 1) {
             let k = ev.key.0 as usize;
             self.prefetch_key(k);
-            if let Some(latest) = self.latest.get(k * nf..(k + 1) * nf) {
-                prefetch_span(latest);
-            }
             let ts = ev.ts.clamp(-TS_CLAMP, TS_CLAMP);
             for ring in self.rings.iter().flatten() {
                 ring.prefetch(k, ts);
@@ -626,8 +631,12 @@ impl FeatureEngine {
         }
         if let Some(ev) = upcoming.get(PREFETCH_EVENTS_MID - 1) {
             let k = ev.key.0 as usize;
-            if let Some(latest) = self.latest.get(k * nf..(k + 1) * nf) {
-                prefetch_buffers(&self.cols, k, latest);
+            prefetch_buffers(&self.cols, k);
+            let nf = self.feats.len();
+            for &f in &self.seq_features {
+                if let Some(FeatureValue::Seq(x)) = self.latest.get(k * nf + f) {
+                    prefetch_span(x);
+                }
             }
         }
         if let Some(ev) = upcoming.get(PREFETCH_EVENTS_NEAR - 1) {
@@ -635,26 +644,52 @@ impl FeatureEngine {
         }
     }
 
-    /// Starts loading key `k`'s timer record and feature states.
+    /// Starts loading key `k`'s timer record, feature states and online-store row.
     #[inline]
     fn prefetch_key(&self, k: usize) {
-        let nf = self.feats.len();
-        if let Some(r) = self.timer_rec.get(k * (nf + 1)..(k + 1) * (nf + 1)) {
-            prefetch_small(r);
-        }
-        for &(base, size, straddles) in &self.col_addr {
-            // only a hint: an address past the end (an unknown key) is harmless. A slot
-            // (at most 120 bytes) spans at most two lines: its first and last byte's (the
-            // same line again for some small slots: cheaper than finding out), or only the
-            // first for slots that never straddle a line (the same branch for every key).
-            let at = base.wrapping_add(k.wrapping_mul(size));
+        for &(base, stride, offset) in &self.key_lines {
+            // only a hint: an address past the end (an unknown key) is harmless
+            let at = base
+                .wrapping_add(k.wrapping_mul(stride))
+                .wrapping_add(offset);
             prefetch(std::ptr::without_provenance::<u8>(at));
-            if straddles {
-                prefetch(std::ptr::without_provenance::<u8>(
-                    at.wrapping_add(size.wrapping_sub(1)),
-                ));
+        }
+    }
+
+    /// [`Self::key_lines`] for the arrays as they are now: every line a key's slot may
+    /// touch (its first byte's, each 64 bytes on, and its last byte's: a slot that does not
+    /// start a line may end on one more), except the last byte's for slots that never
+    /// straddle a line.
+    fn key_lines(&self) -> Vec<(usize, usize, usize)> {
+        fn lines_of<T>(v: &[T], per_key: usize, out: &mut Vec<(usize, usize, usize)>) {
+            let stride = per_key * std::mem::size_of::<T>();
+            let base = v.as_ptr() as usize;
+            if stride == 0 {
+                return;
+            }
+            // slots of a size dividing 64 from a base aligned to it never straddle a line,
+            // and whole lines from a line-aligned base are covered by the steps of 64
+            let aligned =
+                (64 % stride == 0 && base % stride == 0) || (stride % 64 == 0 && base % 64 == 0);
+            out.extend((0..stride).step_by(64).map(|o| (base, stride, o)));
+            if !aligned {
+                out.push((base, stride, stride - 1));
             }
         }
+        let nf = self.feats.len();
+        let mut out = Vec::new();
+        lines_of(&self.timer_rec, nf + 1, &mut out);
+        for col in &self.cols {
+            let (base, stride, straddles) = col.addr();
+            if stride > 0 {
+                out.push((base, stride, 0));
+                if straddles {
+                    out.push((base, stride, stride - 1));
+                }
+            }
+        }
+        lines_of(&self.latest, nf, &mut out);
+        out
     }
 
     /// Starts loading the buffers of key `k`'s states that are due at `wm` (call once the

@@ -14,20 +14,6 @@ pub(super) fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
-/// [`prefetch_span`] without the loop for spans of up to 64 bytes (two lines at most: the
-/// first and last byte's).
-#[inline]
-pub(super) fn prefetch_small<T>(xs: &[T]) {
-    let n = std::mem::size_of_val(xs);
-    if n <= 64 {
-        let base = xs.as_ptr().cast::<u8>();
-        prefetch(base);
-        prefetch(base.wrapping_add(n.saturating_sub(1)));
-    } else {
-        prefetch_span(xs);
-    }
-}
-
 /// [`prefetch`] every cache line of `xs`.
 #[inline]
 pub(super) fn prefetch_span<T>(xs: &[T]) {
