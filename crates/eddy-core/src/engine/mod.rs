@@ -506,12 +506,20 @@ impl FeatureEngine {
             feature: 0,
             closed,
         };
-        let states = self.cols.iter_mut().zip(self.rings.iter_mut());
-        for (f, (feat, (col, ring))) in self.feats.iter_mut().zip(states).enumerate() {
+        // every per-feature slice cut to the same length, so that indexing needs no checks
+        let feats = &mut self.feats[..nf];
+        let cols = &mut self.cols[..nf];
+        let rings = &mut self.rings[..nf];
+        let row = &mut row[..nf];
+        let needs = &mut needs[..nf];
+        let latest = &mut latest[..nf];
+        for f in 0..nf {
             ctx.feature = f;
+            let feat = &mut feats[f];
+            let col = &mut cols[f];
             let m = feat.matched(ev);
             let out = &mut row[f];
-            if let Some(ring) = ring {
+            if let Some(ring) = &mut rings[f] {
                 // a tumbling feature in a ring has no other state: its window is its pane
                 let pane_value = matches!(col, Col::Unused).then_some(&mut *out);
                 ring.add(feat, &mut ctx, k, ts, m, late, pane_value);
@@ -669,8 +677,8 @@ impl FeatureEngine {
             }
             // slots of a size dividing 64 from a base aligned to it never straddle a line,
             // and whole lines from a line-aligned base are covered by the steps of 64
-            let aligned =
-                (64 % stride == 0 && base % stride == 0) || (stride % 64 == 0 && base % 64 == 0);
+            let aligned = (64usize.is_multiple_of(stride) && base.is_multiple_of(stride))
+                || (stride.is_multiple_of(64) && base.is_multiple_of(64));
             out.extend((0..stride).step_by(64).map(|o| (base, stride, o)));
             if !aligned {
                 out.push((base, stride, stride - 1));
