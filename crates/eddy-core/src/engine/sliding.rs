@@ -470,6 +470,38 @@ impl<P: Payload> Kept<P> {
     }
 }
 
+impl<P: Copy> Kept<P> {
+    /// [`Kept::evict_live`] at `live_cut`, then [`Kept::prune`] at `prune_cut`, in one walk
+    /// of the deque's two slices: moves the start of the live region past every entry with
+    /// `ts <= max(live_cut, prune_cut)`, handing each one's payload (oldest first) to
+    /// `remove` with the number of live entries left after it, then drops the entries with
+    /// `ts <= prune_cut` (all before the live region by then, the deque being sorted).
+    #[inline]
+    fn evict_prune(&mut self, live_cut: i64, prune_cut: i64, mut remove: impl FnMut(P, usize)) {
+        let cut = live_cut.max(prune_cut);
+        let (a, b) = self.entries.as_slices();
+        let len = a.len() + b.len();
+        let at = |i: usize| if i < a.len() { a[i] } else { b[i - a.len()] };
+        let mut live = self.live;
+        while live < len {
+            let (t, x) = at(live);
+            if t > cut {
+                break;
+            }
+            live += 1;
+            remove(x, len - live);
+        }
+        let mut dead = 0;
+        while dead < live && at(dead).0 <= prune_cut {
+            dead += 1;
+        }
+        self.live = live - dead;
+        for _ in 0..dead {
+            self.entries.pop_front();
+        }
+    }
+}
+
 impl<P: Payload, A: Pane> Sliding<P, A> {
     /// [`Self::next_end`] as an option.
     #[inline]
@@ -629,22 +661,35 @@ fn kept_event<P: Payload>(
             (Run::Plain, _) => *out = FeatureValue::Int(live_len as i64),
         }
     } else {
-        if let Some(v) = m {
-            let pos = k
-                .entries
-                .iter()
-                .rposition(|&(t, _)| t <= ts)
-                .map_or(0, |p| p + 1);
-            grow_gently(&mut k.entries);
-            insert_at(&mut k.entries, pos, (ts, P::pack(v)));
-            if ts > new_max.saturating_sub(size) {
-                run.add(ts, v);
-            } else {
-                k.live += 1;
-            }
-        }
-        out_of_order_value(feat, k, run, ts, out);
+        kept_out_of_order(feat, k, run, ts, m, out);
     }
+}
+
+/// The part of [`kept_event`] for an event older than the key's maximum (`ts < max_ts`),
+/// after the evictions: inserts it in place and writes its exact value.
+fn kept_out_of_order<P: Payload>(
+    feat: &mut Feat,
+    k: &mut Kept<P>,
+    run: &mut Run,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+) {
+    if let Some(v) = m {
+        let pos = k
+            .entries
+            .iter()
+            .rposition(|&(t, _)| t <= ts)
+            .map_or(0, |p| p + 1);
+        grow_gently(&mut k.entries);
+        insert_at(&mut k.entries, pos, (ts, P::pack(v)));
+        if ts > k.max_ts.saturating_sub(feat.geo.size) {
+            run.add(ts, v);
+        } else {
+            k.live += 1;
+        }
+    }
+    out_of_order_value(feat, k, run, ts, out);
 }
 
 /// [`SlidingState::event`] for a state that keeps its panes.
@@ -937,21 +982,40 @@ impl<P: Payload, A: Pane> SlidingState for Sliding<P, A> {
 
 /// The running aggregate of a [`RingSliding`] state without its count, which is the live
 /// region's length: nothing for count and rate, Welford's mean and M2 for mean, variance
-/// and stddev. It is a [`Run`] for the length of one call (and the same arithmetic).
-pub(super) trait RingRun: Copy + Default + std::fmt::Debug {
+/// and stddev. Its typed steps do the arithmetic of [`Run`] (bit for bit); the out-of-order
+/// path makes it a [`Run`] for the length of one call.
+pub(super) trait RingRun<P>: Copy + Default + std::fmt::Debug {
     /// The [`Run`] over a live region of `n` entries.
     fn load(self, n: usize) -> Run;
     /// Back from the [`Run`] that [`Self::load`] gave.
     fn store(run: &Run) -> Self;
+    /// [`Run::add`] of the payload `x` entering the live region, which then holds `n`.
+    fn add(&mut self, x: P, n: usize);
+    /// [`Run::remove`] of the payload `x` leaving the live region (`remaining` entries
+    /// stay after it).
+    fn remove(&mut self, x: P, remaining: usize);
+    /// The per-event value over a live region of `n` entries, as [`kept_event`] gives it.
+    fn value(&self, n: usize, agg: &AggKind, size: i64) -> FeatureValue;
 }
 
-impl RingRun for () {
+impl RingRun<()> for () {
     #[inline]
     fn load(self, _: usize) -> Run {
         Run::Plain
     }
     #[inline]
     fn store(_: &Run) -> Self {}
+    #[inline]
+    fn add(&mut self, _: (), _: usize) {}
+    #[inline]
+    fn remove(&mut self, _: (), _: usize) {}
+    #[inline]
+    fn value(&self, n: usize, agg: &AggKind, size: i64) -> FeatureValue {
+        match agg {
+            AggKind::Rate { unit } => rate(n as u64, size, *unit),
+            _ => FeatureValue::Int(n as i64),
+        }
+    }
 }
 
 /// Welford mean and M2 (the count `n` is the live region's length: every matching event of
@@ -963,7 +1027,7 @@ pub(super) struct WfRun {
     m2: f64,
 }
 
-impl RingRun for WfRun {
+impl RingRun<f64> for WfRun {
     #[inline]
     fn load(self, n: usize) -> Run {
         Run::Welford {
@@ -979,6 +1043,28 @@ impl RingRun for WfRun {
             _ => WfRun::default(),
         }
     }
+    #[inline]
+    fn add(&mut self, x: f64, n: usize) {
+        let d = x - self.mean;
+        self.mean += d / n as u64 as f64;
+        self.m2 += d * (x - self.mean);
+    }
+    #[inline]
+    fn remove(&mut self, x: f64, remaining: usize) {
+        // `remaining` is the run's count less one: Run::remove's `n <= 1` is `remaining == 0`
+        if remaining == 0 {
+            *self = WfRun::default();
+        } else {
+            let n1 = remaining as u64;
+            let old = self.mean - (x - self.mean) / n1 as f64;
+            self.m2 = (self.m2 - (x - old) * (x - self.mean)).max(0.0);
+            self.mean = old;
+        }
+    }
+    #[inline]
+    fn value(&self, n: usize, agg: &AggKind, _: i64) -> FeatureValue {
+        welford_value(agg, n as u64, self.mean, self.m2)
+    }
 }
 
 /// Per-key state of a sliding feature whose panes are in a [`Ring`]: only the kept events
@@ -991,7 +1077,7 @@ pub(super) struct RingSliding<P, R> {
     pub(super) run: R,
 }
 
-impl<P, R: RingRun> RingSliding<P, R> {
+impl<P, R: RingRun<P>> RingSliding<P, R> {
     pub(super) fn new() -> Self {
         RingSliding {
             kept: Kept::new(),
@@ -1004,7 +1090,9 @@ impl<P, R: RingRun> RingSliding<P, R> {
     }
 }
 
-impl<P: Payload, R: RingRun> SlidingState for RingSliding<P, R> {
+impl<P: Payload, R: RingRun<P>> SlidingState for RingSliding<P, R> {
+    /// [`kept_event`] with one eviction walk ([`Kept::evict_prune`]), and for an event in
+    /// order the typed steps of [`RingRun`] instead of a [`Run`].
     #[inline]
     fn event(
         &mut self,
@@ -1016,17 +1104,37 @@ impl<P: Payload, R: RingRun> SlidingState for RingSliding<P, R> {
         _late: bool,
     ) -> i64 {
         debug_assert!(feat.in_ring);
-        let mut run = self.run.load(self.kept.live_len());
-        kept_event(feat, &mut self.kept, &mut run, ts, m, out, ctx.horizon);
-        self.store(&run);
+        let size = feat.geo.size;
+        let prune_cut = ctx.horizon.saturating_sub(size);
+        let k = &mut self.kept;
+        let run = &mut self.run;
+        if ts >= k.max_ts {
+            k.max_ts = ts;
+            // ts is clamped to ±2^61 and size at most 2^50: no overflow
+            k.evict_prune(ts - size, prune_cut, |x, left| run.remove(x, left));
+            if let Some(v) = m {
+                let x = P::pack(v);
+                grow_gently(&mut k.entries);
+                k.entries.push_back((ts, x));
+                run.add(x, k.live_len());
+            }
+            *out = run.value(k.live_len(), &feat.agg, size);
+        } else {
+            k.evict_prune(k.max_ts - size, prune_cut, |x, left| run.remove(x, left));
+            let mut run = self.run.load(k.live_len());
+            kept_out_of_order(feat, k, &mut run, ts, m, out);
+            self.store(&run);
+        }
         // the ring keeps the panes and fires their windows (a late event's too)
         cleanup_need(&self.kept, &feat.geo, ctx.lat)
     }
     fn timer(&mut self, feat: &mut Feat, ctx: &mut Ctx<'_>) -> i64 {
         let g = feat.geo;
-        let mut run = self.run.load(self.kept.live_len());
-        self.kept.prune(&mut run, g.size, ctx.horizon);
-        self.store(&run);
+        let run = &mut self.run;
+        let prune_cut = ctx.horizon.saturating_sub(g.size);
+        // Kept::prune: the live cut is the prune cut
+        self.kept
+            .evict_prune(prune_cut, prune_cut, |x, left| run.remove(x, left));
         cleanup_need(&self.kept, &g, ctx.lat)
     }
     #[inline]
@@ -1041,7 +1149,7 @@ impl<P: Payload, R: RingRun> SlidingState for RingSliding<P, R> {
     }
 }
 
-impl<P, R: RingRun> RingSliding<P, R> {
+impl<P, R: RingRun<P>> RingSliding<P, R> {
     #[inline]
     fn store(&mut self, run: &Run) {
         if let Run::Welford { n, .. } = *run {
