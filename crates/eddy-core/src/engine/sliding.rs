@@ -481,19 +481,30 @@ impl<P: Copy> Kept<P> {
         let cut = live_cut.max(prune_cut);
         let (a, b) = self.entries.as_slices();
         let len = a.len() + b.len();
-        let at = |i: usize| if i < a.len() { a[i] } else { b[i - a.len()] };
         let mut live = self.live;
-        while live < len {
-            let (t, x) = at(live);
-            if t > cut {
-                break;
+        // the entries from `live` on, in `a` then in `b`
+        let rest = if live < a.len() {
+            [&a[live..], b]
+        } else {
+            [&[][..], &b[live - a.len()..]]
+        };
+        'walk: for part in rest {
+            for &(t, x) in part {
+                if t > cut {
+                    break 'walk;
+                }
+                live += 1;
+                remove(x, len - live);
             }
-            live += 1;
-            remove(x, len - live);
         }
-        let mut dead = 0;
-        while dead < live && at(dead).0 <= prune_cut {
-            dead += 1;
+        // the entries before `live` with ts <= prune_cut, in `a` then in `b`
+        let before_a = &a[..live.min(a.len())];
+        let mut dead = before_a.iter().take_while(|e| e.0 <= prune_cut).count();
+        if dead == a.len() && live > a.len() {
+            dead += b[..live - a.len()]
+                .iter()
+                .take_while(|e| e.0 <= prune_cut)
+                .count();
         }
         self.live = live - dead;
         for _ in 0..dead {
@@ -891,12 +902,9 @@ pub(super) fn sliding_need_given<P, A>(
 /// the timers of many keys share a time.
 pub(super) fn cleanup_need<P>(s: &Kept<P>, g: &Geo, lat: i64) -> i64 {
     s.entries.back().map_or(NO_TIMER, |&(t, _)| {
-        // t is at most 2^61, size and lateness 2^50: no overflow
+        // |t| is at most 2^61, size and lateness 2^50 (the mask below 2^51): no overflow
         let mask = (g.size as u64).next_power_of_two() as i64 - 1;
-        (t.saturating_add(g.size.saturating_mul(2))
-            .saturating_add(lat)
-            | mask)
-            .saturating_add(1)
+        ((t + 2 * g.size + lat) | mask) + 1
     })
 }
 
@@ -1046,7 +1054,8 @@ impl RingRun<f64> for WfRun {
     #[inline]
     fn add(&mut self, x: f64, n: usize) {
         let d = x - self.mean;
-        self.mean += d / n as u64 as f64;
+        // n < 2^53: the same f64 as through u64, with one conversion instruction
+        self.mean += d / n as i64 as f64;
         self.m2 += d * (x - self.mean);
     }
     #[inline]
@@ -1055,7 +1064,7 @@ impl RingRun<f64> for WfRun {
         if remaining == 0 {
             *self = WfRun::default();
         } else {
-            let n1 = remaining as u64;
+            let n1 = remaining as i64; // as in `add`
             let old = self.mean - (x - self.mean) / n1 as f64;
             self.m2 = (self.m2 - (x - old) * (x - self.mean)).max(0.0);
             self.mean = old;
@@ -1120,10 +1129,7 @@ impl<P: Payload, R: RingRun<P>> SlidingState for RingSliding<P, R> {
             }
             *out = run.value(k.live_len(), &feat.agg, size);
         } else {
-            k.evict_prune(k.max_ts - size, prune_cut, |x, left| run.remove(x, left));
-            let mut run = self.run.load(k.live_len());
-            kept_out_of_order(feat, k, &mut run, ts, m, out);
-            self.store(&run);
+            self.out_of_order_event(feat, ts, m, out, prune_cut);
         }
         // the ring keeps the panes and fires their windows (a late event's too)
         cleanup_need(&self.kept, &feat.geo, ctx.lat)
@@ -1149,6 +1155,30 @@ impl<P: Payload, R: RingRun<P>> SlidingState for RingSliding<P, R> {
     }
 }
 
+impl<P: Payload, R: RingRun<P>> RingSliding<P, R> {
+    /// [`SlidingState::event`] for an event older than the key's maximum (rare: kept out
+    /// of line, so that the in-order path stays small where it is inlined).
+    #[cold]
+    #[inline(never)]
+    fn out_of_order_event(
+        &mut self,
+        feat: &mut Feat,
+        ts: i64,
+        m: Option<Value>,
+        out: &mut FeatureValue,
+        prune_cut: i64,
+    ) {
+        let k = &mut self.kept;
+        let run = &mut self.run;
+        k.evict_prune(k.max_ts - feat.geo.size, prune_cut, |x, left| {
+            run.remove(x, left)
+        });
+        let mut run = self.run.load(k.live_len());
+        kept_out_of_order(feat, k, &mut run, ts, m, out);
+        self.store(&run);
+    }
+}
+
 impl<P, R: RingRun<P>> RingSliding<P, R> {
     #[inline]
     fn store(&mut self, run: &Run) {
@@ -1156,5 +1186,57 @@ impl<P, R: RingRun<P>> RingSliding<P, R> {
             debug_assert_eq!(n, self.kept.live_len() as u64);
         }
         self.run = R::store(run);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`Kept::evict_prune`] does what [`Kept::evict_live`] then [`Kept::prune`] do, bit for
+    /// bit, wherever the deque wraps around its buffer.
+    #[test]
+    fn evict_prune_is_evict_live_then_prune() {
+        let cuts = [i64::MIN, 5, 10, 25, 40, 45, 70, 90];
+        for rot in 0..8 {
+            for start_live in 0..=7 {
+                for live_cut in cuts {
+                    for prune_cut in cuts {
+                        let mut k: Kept<f64> = Kept::new();
+                        k.entries = VecDeque::with_capacity(8);
+                        for _ in 0..rot {
+                            k.entries.push_back((0, 0.0));
+                            k.entries.pop_front();
+                        }
+                        let mut wf = WfRun::default();
+                        for t in 1..=7i64 {
+                            let x = (t * t % 5) as f64 + 0.25;
+                            k.entries.push_back((t * 10, x));
+                            if t as usize > start_live {
+                                wf.add(x, t as usize - start_live);
+                            }
+                        }
+                        k.live = start_live;
+                        // the reference
+                        let mut r: Kept<f64> = Kept::new();
+                        r.entries = k.entries.clone();
+                        r.live = k.live;
+                        let mut run = wf.load(r.live_len());
+                        r.evict_live(&mut run, live_cut);
+                        r.prune(&mut run, 0, prune_cut);
+                        let want = WfRun::store(&run);
+
+                        k.evict_prune(live_cut, prune_cut, |x, left| wf.remove(x, left));
+                        assert_eq!(
+                            k.entries, r.entries,
+                            "{rot} {start_live} {live_cut} {prune_cut}"
+                        );
+                        assert_eq!(k.live, r.live);
+                        assert_eq!(wf.mean.to_bits(), want.mean.to_bits());
+                        assert_eq!(wf.m2.to_bits(), want.m2.to_bits());
+                    }
+                }
+            }
+        }
     }
 }
