@@ -901,11 +901,17 @@ pub(super) fn sliding_need_given<P, A>(
 /// prunes them itself (at its events), so only a key gone quiet needs this; the rounding lets
 /// the timers of many keys share a time.
 pub(super) fn cleanup_need<P>(s: &Kept<P>, g: &Geo, lat: i64) -> i64 {
-    s.entries.back().map_or(NO_TIMER, |&(t, _)| {
-        // |t| is at most 2^61, size and lateness 2^50 (the mask below 2^51): no overflow
-        let mask = (g.size as u64).next_power_of_two() as i64 - 1;
-        ((t + 2 * g.size + lat) | mask) + 1
-    })
+    s.entries
+        .back()
+        .map_or(NO_TIMER, |&(t, _)| cleanup_need_after(t, g, lat))
+}
+
+/// [`cleanup_need`] of a state whose latest event is at `t`.
+#[inline]
+fn cleanup_need_after(t: i64, g: &Geo, lat: i64) -> i64 {
+    // |t| is at most 2^61, size and lateness 2^50 (the mask below 2^51): no overflow
+    let mask = (g.size as u64).next_power_of_two() as i64 - 1;
+    ((t + 2 * g.size + lat) | mask) + 1
 }
 
 /// [`SlidingState::timer`] for a state that keeps its panes.
@@ -1121,18 +1127,23 @@ impl<P: Payload, R: RingRun<P>> SlidingState for RingSliding<P, R> {
             k.max_ts = ts;
             // ts is clamped to ±2^61 and size at most 2^50: no overflow
             k.evict_prune(ts - size, prune_cut, |x, left| run.remove(x, left));
-            if let Some(v) = m {
-                let x = P::pack(v);
-                grow_gently(&mut k.entries);
-                k.entries.push_back((ts, x));
-                run.add(x, k.live_len());
-            }
-            *out = run.value(k.live_len(), &feat.agg, size);
+            // the ring keeps the panes and fires their windows (a late event's too)
+            let Some(v) = m else {
+                *out = run.value(k.live_len(), &feat.agg, size);
+                return cleanup_need(k, &feat.geo, ctx.lat);
+            };
+            let x = P::pack(v);
+            grow_gently(&mut k.entries);
+            k.entries.push_back((ts, x));
+            let n = k.live_len();
+            run.add(x, n);
+            *out = run.value(n, &feat.agg, size);
+            // the latest event is this one
+            cleanup_need_after(ts, &feat.geo, ctx.lat)
         } else {
             self.out_of_order_event(feat, ts, m, out, prune_cut);
+            cleanup_need(&self.kept, &feat.geo, ctx.lat)
         }
-        // the ring keeps the panes and fires their windows (a late event's too)
-        cleanup_need(&self.kept, &feat.geo, ctx.lat)
     }
     fn timer(&mut self, feat: &mut Feat, ctx: &mut Ctx<'_>) -> i64 {
         let g = feat.geo;
