@@ -471,14 +471,19 @@ impl<P: Payload> Kept<P> {
 }
 
 impl<P: Copy> Kept<P> {
-    /// [`Kept::evict_live`] at `live_cut`, then [`Kept::prune`] at `prune_cut`, in one walk
-    /// of the deque's two slices: moves the start of the live region past every entry with
-    /// `ts <= max(live_cut, prune_cut)`, handing each one's payload (oldest first) to
-    /// `remove` with the number of live entries left after it, then drops the entries with
-    /// `ts <= prune_cut` (all before the live region by then, the deque being sorted).
+    /// [`Kept::evict_live`] at `live_cut`, then [`Kept::prune`] at `prune_cut`: the walk of
+    /// [`Self::evict`] at `max(live_cut, prune_cut)`, then [`Self::drop_dead`].
     #[inline]
-    fn evict_prune(&mut self, live_cut: i64, prune_cut: i64, mut remove: impl FnMut(P, usize)) {
-        let cut = live_cut.max(prune_cut);
+    fn evict_prune(&mut self, live_cut: i64, prune_cut: i64, remove: impl FnMut(P, usize)) {
+        self.evict(live_cut.max(prune_cut), remove);
+        self.drop_dead(prune_cut);
+    }
+
+    /// Moves the start of the live region past every entry with `ts <= cut`, in one walk of
+    /// the deque's two slices, handing each one's payload (oldest first) to `remove` with
+    /// the number of live entries left after it.
+    #[inline]
+    fn evict(&mut self, cut: i64, mut remove: impl FnMut(P, usize)) {
         let (a, b) = self.entries.as_slices();
         let len = a.len() + b.len();
         let mut live = self.live;
@@ -497,6 +502,15 @@ impl<P: Copy> Kept<P> {
                 remove(x, len - live);
             }
         }
+        self.live = live;
+    }
+
+    /// Drops the entries before the live region with `ts <= prune_cut` (a prefix: the
+    /// deque is sorted) — those no acceptable event can ask for any more.
+    #[inline]
+    fn drop_dead(&mut self, prune_cut: i64) {
+        let (a, b) = self.entries.as_slices();
+        let live = self.live;
         // the entries before `live` with ts <= prune_cut, in `a` then in `b`
         let before_a = &a[..live.min(a.len())];
         let mut dead = before_a.iter().take_while(|e| e.0 <= prune_cut).count();
@@ -1106,8 +1120,9 @@ impl<P, R: RingRun<P>> RingSliding<P, R> {
 }
 
 impl<P: Payload, R: RingRun<P>> SlidingState for RingSliding<P, R> {
-    /// [`kept_event`] with one eviction walk ([`Kept::evict_prune`]), and for an event in
-    /// order the typed steps of [`RingRun`] instead of a [`Run`].
+    /// [`kept_event`] with one eviction walk: for an event in order [`Kept::evict`] and the
+    /// typed steps of [`RingRun`] instead of a [`Run`], the pruned entries dropped only when
+    /// the deque is full ([`Kept::drop_dead`]); [`Kept::evict_prune`] for one out of order.
     #[inline]
     fn event(
         &mut self,
@@ -1126,14 +1141,21 @@ impl<P: Payload, R: RingRun<P>> SlidingState for RingSliding<P, R> {
         if ts >= k.max_ts {
             k.max_ts = ts;
             // ts is clamped to ±2^61 and size at most 2^50: no overflow
-            k.evict_prune(ts - size, prune_cut, |x, left| run.remove(x, left));
+            // the entries with ts <= prune_cut leave the live region now, but stay in the
+            // deque until it fills (no event reads them: the lowest bound an accepted event
+            // searches for, `ts - size`, is above prune_cut), so that they go in batches
+            // and the deque grows only when it is full of entries still wanted
+            k.evict((ts - size).max(prune_cut), |x, left| run.remove(x, left));
             // the ring keeps the panes and fires their windows (a late event's too)
             let Some(v) = m else {
                 *out = run.value(k.live_len(), &feat.agg, size);
                 return cleanup_need(k, &feat.geo, ctx.lat);
             };
             let x = P::pack(v);
-            grow_gently(&mut k.entries);
+            if k.entries.len() == k.entries.capacity() {
+                k.drop_dead(prune_cut);
+                grow_gently(&mut k.entries);
+            }
             k.entries.push_back((ts, x));
             let n = k.live_len();
             run.add(x, n);
