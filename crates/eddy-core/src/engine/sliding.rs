@@ -521,8 +521,11 @@ impl<P: Copy> Kept<P> {
                 .count();
         }
         self.live = live - dead;
-        for _ in 0..dead {
+        if dead == 1 {
             self.entries.pop_front();
+        } else if dead > 1 {
+            // a batch: one move of the deque's head
+            self.entries.drain(..dead);
         }
     }
 }
