@@ -40,8 +40,9 @@
 //!   O(1) amortised. An out-of-order event (`t < max_ts`) is inserted at its sorted place
 //!   (O(disorder)) and its own value is computed by a scan of `(t - size, t]`, so it costs
 //!   O(window contents) — exact, and only paid by out-of-order events. Events older than
-//!   `watermark - allowed_lateness - size` can never be asked for again and are pruned, so
-//!   the deque holds at most the window's contents plus the out-of-orderness/lateness span.
+//!   `watermark - allowed_lateness - size` can never be asked for again and are pruned (by
+//!   a state whose panes are in a ring, at the latest when its deque is full), so the deque
+//!   grows to hold at most the window's contents plus the out-of-orderness/lateness span.
 //! * **Tumbling**: the state of the event's tumbling window after applying the event
 //!   (events so far in that window, including ones with a later `ts` that arrived earlier).
 //! * **Session**: the state of the (merged) session the event belongs to after applying it.

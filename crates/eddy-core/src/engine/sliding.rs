@@ -470,6 +470,66 @@ impl<P: Payload> Kept<P> {
     }
 }
 
+impl<P: Copy> Kept<P> {
+    /// [`Kept::evict_live`] at `live_cut`, then [`Kept::prune`] at `prune_cut`: the walk of
+    /// [`Self::evict`] at `max(live_cut, prune_cut)`, then [`Self::drop_dead`].
+    #[inline]
+    fn evict_prune(&mut self, live_cut: i64, prune_cut: i64, remove: impl FnMut(P, usize)) {
+        self.evict(live_cut.max(prune_cut), remove);
+        self.drop_dead(prune_cut);
+    }
+
+    /// Moves the start of the live region past every entry with `ts <= cut`, in one walk of
+    /// the deque's two slices, handing each one's payload (oldest first) to `remove` with
+    /// the number of live entries left after it.
+    #[inline]
+    fn evict(&mut self, cut: i64, mut remove: impl FnMut(P, usize)) {
+        let (a, b) = self.entries.as_slices();
+        let len = a.len() + b.len();
+        let mut live = self.live;
+        // the entries from `live` on, in `a` then in `b`
+        let rest = if live < a.len() {
+            [&a[live..], b]
+        } else {
+            [&[][..], &b[live - a.len()..]]
+        };
+        'walk: for part in rest {
+            for &(t, x) in part {
+                if t > cut {
+                    break 'walk;
+                }
+                live += 1;
+                remove(x, len - live);
+            }
+        }
+        self.live = live;
+    }
+
+    /// Drops the entries before the live region with `ts <= prune_cut` (a prefix: the
+    /// deque is sorted) — those no acceptable event can ask for any more.
+    #[inline]
+    fn drop_dead(&mut self, prune_cut: i64) {
+        let (a, b) = self.entries.as_slices();
+        let live = self.live;
+        // the entries before `live` with ts <= prune_cut, in `a` then in `b`
+        let before_a = &a[..live.min(a.len())];
+        let mut dead = before_a.iter().take_while(|e| e.0 <= prune_cut).count();
+        if dead == a.len() && live > a.len() {
+            dead += b[..live - a.len()]
+                .iter()
+                .take_while(|e| e.0 <= prune_cut)
+                .count();
+        }
+        self.live = live - dead;
+        if dead == 1 {
+            self.entries.pop_front();
+        } else if dead > 1 {
+            // a batch: one move of the deque's head
+            self.entries.drain(..dead);
+        }
+    }
+}
+
 impl<P: Payload, A: Pane> Sliding<P, A> {
     /// [`Self::next_end`] as an option.
     #[inline]
@@ -629,22 +689,35 @@ fn kept_event<P: Payload>(
             (Run::Plain, _) => *out = FeatureValue::Int(live_len as i64),
         }
     } else {
-        if let Some(v) = m {
-            let pos = k
-                .entries
-                .iter()
-                .rposition(|&(t, _)| t <= ts)
-                .map_or(0, |p| p + 1);
-            grow_gently(&mut k.entries);
-            insert_at(&mut k.entries, pos, (ts, P::pack(v)));
-            if ts > new_max.saturating_sub(size) {
-                run.add(ts, v);
-            } else {
-                k.live += 1;
-            }
-        }
-        out_of_order_value(feat, k, run, ts, out);
+        kept_out_of_order(feat, k, run, ts, m, out);
     }
+}
+
+/// The part of [`kept_event`] for an event older than the key's maximum (`ts < max_ts`),
+/// after the evictions: inserts it in place and writes its exact value.
+fn kept_out_of_order<P: Payload>(
+    feat: &mut Feat,
+    k: &mut Kept<P>,
+    run: &mut Run,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+) {
+    if let Some(v) = m {
+        let pos = k
+            .entries
+            .iter()
+            .rposition(|&(t, _)| t <= ts)
+            .map_or(0, |p| p + 1);
+        grow_gently(&mut k.entries);
+        insert_at(&mut k.entries, pos, (ts, P::pack(v)));
+        if ts > k.max_ts.saturating_sub(feat.geo.size) {
+            run.add(ts, v);
+        } else {
+            k.live += 1;
+        }
+    }
+    out_of_order_value(feat, k, run, ts, out);
 }
 
 /// [`SlidingState::event`] for a state that keeps its panes.
@@ -845,14 +918,17 @@ pub(super) fn sliding_need_given<P, A>(
 /// prunes them itself (at its events), so only a key gone quiet needs this; the rounding lets
 /// the timers of many keys share a time.
 pub(super) fn cleanup_need<P>(s: &Kept<P>, g: &Geo, lat: i64) -> i64 {
-    s.entries.back().map_or(NO_TIMER, |&(t, _)| {
-        // t is at most 2^61, size and lateness 2^50: no overflow
-        let mask = (g.size as u64).next_power_of_two() as i64 - 1;
-        (t.saturating_add(g.size.saturating_mul(2))
-            .saturating_add(lat)
-            | mask)
-            .saturating_add(1)
-    })
+    s.entries
+        .back()
+        .map_or(NO_TIMER, |&(t, _)| cleanup_need_after(t, g, lat))
+}
+
+/// [`cleanup_need`] of a state whose latest event is at `t`.
+#[inline]
+fn cleanup_need_after(t: i64, g: &Geo, lat: i64) -> i64 {
+    // |t| is at most 2^61, size and lateness 2^50 (the mask below 2^51): no overflow
+    let mask = (g.size as u64).next_power_of_two() as i64 - 1;
+    ((t + 2 * g.size + lat) | mask) + 1
 }
 
 /// [`SlidingState::timer`] for a state that keeps its panes.
@@ -937,21 +1013,40 @@ impl<P: Payload, A: Pane> SlidingState for Sliding<P, A> {
 
 /// The running aggregate of a [`RingSliding`] state without its count, which is the live
 /// region's length: nothing for count and rate, Welford's mean and M2 for mean, variance
-/// and stddev. It is a [`Run`] for the length of one call (and the same arithmetic).
-pub(super) trait RingRun: Copy + Default + std::fmt::Debug {
+/// and stddev. Its typed steps do the arithmetic of [`Run`] (bit for bit); the out-of-order
+/// path makes it a [`Run`] for the length of one call.
+pub(super) trait RingRun<P>: Copy + Default + std::fmt::Debug {
     /// The [`Run`] over a live region of `n` entries.
     fn load(self, n: usize) -> Run;
     /// Back from the [`Run`] that [`Self::load`] gave.
     fn store(run: &Run) -> Self;
+    /// [`Run::add`] of the payload `x` entering the live region, which then holds `n`.
+    fn add(&mut self, x: P, n: usize);
+    /// [`Run::remove`] of the payload `x` leaving the live region (`remaining` entries
+    /// stay after it).
+    fn remove(&mut self, x: P, remaining: usize);
+    /// The per-event value over a live region of `n` entries, as [`kept_event`] gives it.
+    fn value(&self, n: usize, agg: &AggKind, size: i64) -> FeatureValue;
 }
 
-impl RingRun for () {
+impl RingRun<()> for () {
     #[inline]
     fn load(self, _: usize) -> Run {
         Run::Plain
     }
     #[inline]
     fn store(_: &Run) -> Self {}
+    #[inline]
+    fn add(&mut self, _: (), _: usize) {}
+    #[inline]
+    fn remove(&mut self, _: (), _: usize) {}
+    #[inline]
+    fn value(&self, n: usize, agg: &AggKind, size: i64) -> FeatureValue {
+        match agg {
+            AggKind::Rate { unit } => rate(n as u64, size, *unit),
+            _ => FeatureValue::Int(n as i64),
+        }
+    }
 }
 
 /// Welford mean and M2 (the count `n` is the live region's length: every matching event of
@@ -963,7 +1058,7 @@ pub(super) struct WfRun {
     m2: f64,
 }
 
-impl RingRun for WfRun {
+impl RingRun<f64> for WfRun {
     #[inline]
     fn load(self, n: usize) -> Run {
         Run::Welford {
@@ -979,6 +1074,29 @@ impl RingRun for WfRun {
             _ => WfRun::default(),
         }
     }
+    #[inline]
+    fn add(&mut self, x: f64, n: usize) {
+        let d = x - self.mean;
+        // n < 2^53: the same f64 as through u64, with one conversion instruction
+        self.mean += d / n as i64 as f64;
+        self.m2 += d * (x - self.mean);
+    }
+    #[inline]
+    fn remove(&mut self, x: f64, remaining: usize) {
+        // `remaining` is the run's count less one: Run::remove's `n <= 1` is `remaining == 0`
+        if remaining == 0 {
+            *self = WfRun::default();
+        } else {
+            let n1 = remaining as i64; // as in `add`
+            let old = self.mean - (x - self.mean) / n1 as f64;
+            self.m2 = (self.m2 - (x - old) * (x - self.mean)).max(0.0);
+            self.mean = old;
+        }
+    }
+    #[inline]
+    fn value(&self, n: usize, agg: &AggKind, _: i64) -> FeatureValue {
+        welford_value(agg, n as u64, self.mean, self.m2)
+    }
 }
 
 /// Per-key state of a sliding feature whose panes are in a [`Ring`]: only the kept events
@@ -991,7 +1109,7 @@ pub(super) struct RingSliding<P, R> {
     pub(super) run: R,
 }
 
-impl<P, R: RingRun> RingSliding<P, R> {
+impl<P, R: RingRun<P>> RingSliding<P, R> {
     pub(super) fn new() -> Self {
         RingSliding {
             kept: Kept::new(),
@@ -1004,7 +1122,10 @@ impl<P, R: RingRun> RingSliding<P, R> {
     }
 }
 
-impl<P: Payload, R: RingRun> SlidingState for RingSliding<P, R> {
+impl<P: Payload, R: RingRun<P>> SlidingState for RingSliding<P, R> {
+    /// [`kept_event`] with one eviction walk: for an event in order [`Kept::evict`] and the
+    /// typed steps of [`RingRun`] instead of a [`Run`], the pruned entries dropped only when
+    /// the deque is full ([`Kept::drop_dead`]); [`Kept::evict_prune`] for one out of order.
     #[inline]
     fn event(
         &mut self,
@@ -1016,17 +1137,46 @@ impl<P: Payload, R: RingRun> SlidingState for RingSliding<P, R> {
         _late: bool,
     ) -> i64 {
         debug_assert!(feat.in_ring);
-        let mut run = self.run.load(self.kept.live_len());
-        kept_event(feat, &mut self.kept, &mut run, ts, m, out, ctx.horizon);
-        self.store(&run);
-        // the ring keeps the panes and fires their windows (a late event's too)
-        cleanup_need(&self.kept, &feat.geo, ctx.lat)
+        let size = feat.geo.size;
+        let prune_cut = ctx.horizon.saturating_sub(size);
+        let k = &mut self.kept;
+        let run = &mut self.run;
+        if ts >= k.max_ts {
+            k.max_ts = ts;
+            // ts is clamped to ±2^61 and size at most 2^50: no overflow
+            // the entries with ts <= prune_cut leave the live region now, but stay in the
+            // deque until it fills (no event reads them: the lowest bound an accepted event
+            // searches for, `ts - size`, is above prune_cut), so that they go in batches
+            // and the deque grows only when it is full of entries still wanted
+            k.evict((ts - size).max(prune_cut), |x, left| run.remove(x, left));
+            // the ring keeps the panes and fires their windows (a late event's too)
+            let Some(v) = m else {
+                *out = run.value(k.live_len(), &feat.agg, size);
+                return cleanup_need(k, &feat.geo, ctx.lat);
+            };
+            let x = P::pack(v);
+            if k.entries.len() == k.entries.capacity() {
+                k.drop_dead(prune_cut);
+                grow_gently(&mut k.entries);
+            }
+            k.entries.push_back((ts, x));
+            let n = k.live_len();
+            run.add(x, n);
+            *out = run.value(n, &feat.agg, size);
+            // the latest event is this one
+            cleanup_need_after(ts, &feat.geo, ctx.lat)
+        } else {
+            self.out_of_order_event(feat, ts, m, out, prune_cut);
+            cleanup_need(&self.kept, &feat.geo, ctx.lat)
+        }
     }
     fn timer(&mut self, feat: &mut Feat, ctx: &mut Ctx<'_>) -> i64 {
         let g = feat.geo;
-        let mut run = self.run.load(self.kept.live_len());
-        self.kept.prune(&mut run, g.size, ctx.horizon);
-        self.store(&run);
+        let run = &mut self.run;
+        let prune_cut = ctx.horizon.saturating_sub(g.size);
+        // Kept::prune: the live cut is the prune cut
+        self.kept
+            .evict_prune(prune_cut, prune_cut, |x, left| run.remove(x, left));
         cleanup_need(&self.kept, &g, ctx.lat)
     }
     #[inline]
@@ -1041,12 +1191,88 @@ impl<P: Payload, R: RingRun> SlidingState for RingSliding<P, R> {
     }
 }
 
-impl<P, R: RingRun> RingSliding<P, R> {
+impl<P: Payload, R: RingRun<P>> RingSliding<P, R> {
+    /// [`SlidingState::event`] for an event older than the key's maximum (rare: kept out
+    /// of line, so that the in-order path stays small where it is inlined).
+    #[cold]
+    #[inline(never)]
+    fn out_of_order_event(
+        &mut self,
+        feat: &mut Feat,
+        ts: i64,
+        m: Option<Value>,
+        out: &mut FeatureValue,
+        prune_cut: i64,
+    ) {
+        let k = &mut self.kept;
+        let run = &mut self.run;
+        k.evict_prune(k.max_ts - feat.geo.size, prune_cut, |x, left| {
+            run.remove(x, left)
+        });
+        let mut run = self.run.load(k.live_len());
+        kept_out_of_order(feat, k, &mut run, ts, m, out);
+        self.store(&run);
+    }
+}
+
+impl<P, R: RingRun<P>> RingSliding<P, R> {
     #[inline]
     fn store(&mut self, run: &Run) {
         if let Run::Welford { n, .. } = *run {
             debug_assert_eq!(n, self.kept.live_len() as u64);
         }
         self.run = R::store(run);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`Kept::evict_prune`] does what [`Kept::evict_live`] then [`Kept::prune`] do, bit for
+    /// bit, wherever the deque wraps around its buffer.
+    #[test]
+    fn evict_prune_is_evict_live_then_prune() {
+        let cuts = [i64::MIN, 5, 10, 25, 40, 45, 70, 90];
+        for rot in 0..8 {
+            for start_live in 0..=7 {
+                for live_cut in cuts {
+                    for prune_cut in cuts {
+                        let mut k: Kept<f64> = Kept::new();
+                        k.entries = VecDeque::with_capacity(8);
+                        for _ in 0..rot {
+                            k.entries.push_back((0, 0.0));
+                            k.entries.pop_front();
+                        }
+                        let mut wf = WfRun::default();
+                        for t in 1..=7i64 {
+                            let x = (t * t % 5) as f64 + 0.25;
+                            k.entries.push_back((t * 10, x));
+                            if t as usize > start_live {
+                                wf.add(x, t as usize - start_live);
+                            }
+                        }
+                        k.live = start_live;
+                        // the reference
+                        let mut r: Kept<f64> = Kept::new();
+                        r.entries = k.entries.clone();
+                        r.live = k.live;
+                        let mut run = wf.load(r.live_len());
+                        r.evict_live(&mut run, live_cut);
+                        r.prune(&mut run, 0, prune_cut);
+                        let want = WfRun::store(&run);
+
+                        k.evict_prune(live_cut, prune_cut, |x, left| wf.remove(x, left));
+                        assert_eq!(
+                            k.entries, r.entries,
+                            "{rot} {start_live} {live_cut} {prune_cut}"
+                        );
+                        assert_eq!(k.live, r.live);
+                        assert_eq!(wf.mean.to_bits(), want.mean.to_bits());
+                        assert_eq!(wf.m2.to_bits(), want.m2.to_bits());
+                    }
+                }
+            }
+        }
     }
 }
