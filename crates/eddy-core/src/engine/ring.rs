@@ -550,16 +550,21 @@ impl<A: RingPane> PaneRing<A> {
             let s = self.slot(q);
             if self.live[s] > 0 {
                 let (bits, col) = (&mut self.bits[s], &mut self.cols[s]);
-                for (w, word) in bits.iter_mut().enumerate() {
+                // the column is padded to whole words: one chunk of 64 panes per word
+                for (word, chunk) in bits.iter_mut().zip(col.chunks_exact_mut(64)) {
                     let mut u = *word;
-                    while u != 0 {
-                        let k = w * 64 + u.trailing_zeros() as usize;
-                        u &= u - 1;
-                        if let Some(p) = col.get_mut(k) {
-                            *p = self.empty;
-                        }
+                    if u == 0 {
+                        continue;
                     }
                     *word = 0;
+                    if u.count_ones() > 16 {
+                        chunk.fill(self.empty); // many present: one block write
+                        continue;
+                    }
+                    while u != 0 {
+                        chunk[u.trailing_zeros() as usize & 63] = self.empty;
+                        u &= u - 1;
+                    }
                 }
                 self.live[s] = 0;
             }
@@ -639,5 +644,45 @@ impl<A: RingPane> PaneRing<A> {
         self.cols.iter().map(|c| c.capacity() * slot).sum::<usize>()
             + self.bits.iter().map(|b| b.capacity() * 8).sum::<usize>()
             + self.overflow.len() * (slot + 16 + 16)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dropped pane is empty and absent for every key, whether its bitset words were
+    /// dense (cleared as a block) or sparse (cleared key by key), and the slot starts afresh.
+    #[test]
+    fn dropping_a_pane_empties_it_for_every_key() {
+        let g = Geo {
+            size: 10,
+            slide: 10,
+            offset: 0,
+            aligned: true,
+        };
+        let mut r = PaneRing::new(g, 10, 0, 0u64).unwrap();
+        r.grow(200);
+        // keys 0..64 all (a dense word), 5 of 64..128 (a sparse one), every third after
+        let keys: Vec<usize> = (0..64)
+            .chain([64, 70, 90, 100, 127])
+            .chain((128..200).step_by(3))
+            .collect();
+        for &k in &keys {
+            r.add(k, 5, Some(Value::Int(1)), 0);
+            r.add(k, 7, Some(Value::Int(1)), 0);
+        }
+        assert_eq!(r.get(3, 0), Some(&2));
+        r.drop_pane(0);
+        assert!(r.cols.iter().all(|c| c.iter().all(|&p| p == 0)));
+        assert!(r.bits.iter().all(|b| b.iter().all(|&w| w == 0)));
+        assert!(r.ring_is_empty());
+        for k in 0..200 {
+            assert_eq!(r.get(k, 0), None);
+        }
+        let s = r.slot(0);
+        r.add(3, 5, Some(Value::Int(1)), 0);
+        assert_eq!(r.get(3, 0), Some(&1));
+        assert_eq!(r.live[s], 1);
     }
 }
