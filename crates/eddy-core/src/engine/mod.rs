@@ -273,6 +273,31 @@ impl Ctx<'_> {
         self.push(start, end, value, update);
     }
 
+    /// Pushes `n` rows of window `[start, end)` of this feature, taking the key and value of
+    /// each from `row` (called `n` times, in row order): one capacity check for all of them.
+    #[inline]
+    fn push_rows(
+        &mut self,
+        n: usize,
+        start: i64,
+        end: i64,
+        update: bool,
+        mut row: impl FnMut() -> (KeyId, FeatureValue),
+    ) {
+        let feature = self.feature;
+        self.closed.extend((0..n).map(|_| {
+            let (key, value) = row();
+            WindowRow {
+                key,
+                feature,
+                start,
+                end,
+                value,
+                update,
+            }
+        }));
+    }
+
     #[inline]
     fn push(&mut self, start: i64, end: i64, value: FeatureValue, update: bool) {
         self.closed.push(WindowRow {

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use super::{Ctx, Feat, Geo, Pane, Wf};
 use crate::agg::FeatureValue;
-use crate::Value;
+use crate::{KeyId, Value};
 
 /// The most slots a ring may have (memory: slots × keys × pane size).
 const MAX_SLOTS: i64 = 64;
@@ -43,6 +43,8 @@ pub(super) struct PaneRing<A> {
     base_slot: i64,
     /// `[slot][key]`: the pane of that slot's number for each key; an absent pane is always
     /// `empty` (the identity of merging), so a window's value may merge absent panes too.
+    /// Padded with absent panes to a multiple of 64 keys (one bitset word), so that a sweep
+    /// takes 64 keys' panes as one array.
     cols: Vec<Vec<A>>,
     /// `[slot][key / 64]`: which keys have that pane.
     bits: Vec<Vec<u64>>,
@@ -63,6 +65,59 @@ pub(super) struct PaneRing<A> {
     /// Allowed lateness.
     lat: i64,
     empty: A,
+}
+
+/// A pane type a ring holds: fixed-size, no heap.
+pub(super) trait RingPane: Pane + Copy {
+    /// Merges pane `p` into `acc` (the window's earlier panes merged in pane order) with the
+    /// arithmetic [`Pane::window_value`] uses for one more pane, so that the window value of
+    /// the single pane `acc` is that of all the panes merged into it.
+    fn merge(acc: &mut Self, p: &Self);
+
+    /// Merges into each `acc[j]` the pane `col[j]` if bit `j` of `present` is set (the panes
+    /// of 64 keys from one slot, the bit of each key from the slot's bitset).
+    #[inline]
+    fn merge_block(acc: &mut [Self; 64], col: &[Self; 64], present: u64) {
+        let mut v = present;
+        while v != 0 {
+            let j = v.trailing_zeros() as usize & 63;
+            v &= v - 1;
+            Self::merge(&mut acc[j], &col[j]);
+        }
+    }
+}
+
+impl RingPane for u64 {
+    #[inline]
+    fn merge(acc: &mut Self, p: &Self) {
+        *acc += *p;
+    }
+
+    /// Many present: all 64 added, which the compiler does a few at a time (an absent pane
+    /// is 0, so the sums are the same).
+    #[inline]
+    fn merge_block(acc: &mut [Self; 64], col: &[Self; 64], present: u64) {
+        if present.count_ones() > 8 {
+            for (a, p) in acc.iter_mut().zip(col) {
+                *a += *p;
+            }
+        } else {
+            let mut v = present;
+            while v != 0 {
+                let j = v.trailing_zeros() as usize & 63;
+                v &= v - 1;
+                acc[j] += col[j];
+            }
+        }
+    }
+}
+
+impl RingPane for Wf {
+    #[inline]
+    fn merge(acc: &mut Self, p: &Self) {
+        let Wf(n, mean, m2) = acc;
+        crate::agg::welford_merge((n, mean, m2), (p.0, p.1, p.2));
+    }
 }
 
 /// The ring of a feature, by pane type.
@@ -131,12 +186,17 @@ impl Ring {
         pane_value: Option<&mut FeatureValue>,
     ) {
         on_ring!(self, r => {
-            let (q, existed) = r.add(k, ts, m, ctx.horizon);
+            let (q, existed, s) = r.add(k, ts, m, ctx.horizon);
+            if let Some(out) = pane_value {
+                // the pane is present now: in slot `s`, or else in the overflow map
+                let p = match s {
+                    Some(s) => r.cols[s].get(k),
+                    None => r.get(k, q),
+                };
+                *out = r.values(feat, p.into_iter());
+            }
             if late {
                 r.fire_late(feat, ctx, k, ts, existed);
-            }
-            if let Some(out) = pane_value {
-                *out = r.values(feat, r.get(k, q).into_iter());
             }
         })
     }
@@ -169,7 +229,7 @@ fn clamp(t: i64) -> i64 {
     t.clamp(-super::TS_CLAMP, super::TS_CLAMP)
 }
 
-impl<A: Pane + Clone> PaneRing<A> {
+impl<A: RingPane> PaneRing<A> {
     fn new(g: Geo, pane: i64, lat: i64, empty: A) -> Option<Self> {
         let per_window = g.size / pane;
         let slots = per_window
@@ -206,7 +266,7 @@ impl<A: Pane + Clone> PaneRing<A> {
         }
         self.keys = keys;
         for c in &mut self.cols {
-            c.resize(keys, self.empty.clone());
+            c.resize(keys.div_ceil(64) * 64, self.empty);
         }
         for b in &mut self.bits {
             b.resize(keys.div_ceil(64), 0);
@@ -284,8 +344,15 @@ impl<A: Pane + Clone> PaneRing<A> {
         Some((self.base + lo, self.base + hi))
     }
 
-    /// Adds an event to key `k`'s pane; returns the pane and whether it existed before.
-    fn add(&mut self, k: usize, ts: i64, m: Option<Value>, horizon: i64) -> (i64, bool) {
+    /// Adds an event to key `k`'s pane; returns the pane, whether it existed before and its
+    /// slot (`None`: in the overflow map).
+    fn add(
+        &mut self,
+        k: usize,
+        ts: i64,
+        m: Option<Value>,
+        horizon: i64,
+    ) -> (i64, bool, Option<usize>) {
         let q = self.pane_of(ts);
         let inside = self.in_ring(q) || {
             self.make_room(q);
@@ -305,13 +372,13 @@ impl<A: Pane + Clone> PaneRing<A> {
             if let Some(v) = m {
                 self.cols[s][k].add(ts, v, horizon);
             }
-            (q, existed)
+            (q, existed, Some(s))
         } else {
             let empty = &self.empty;
             let mut existed = true;
             let p = self.overflow.entry((q, k as u32)).or_insert_with(|| {
                 existed = false;
-                empty.clone()
+                *empty
             });
             if !existed {
                 self.due = None;
@@ -319,7 +386,7 @@ impl<A: Pane + Clone> PaneRing<A> {
             if let Some(v) = m {
                 p.add(ts, v, horizon);
             }
-            (q, existed)
+            (q, existed, None)
         }
     }
 
@@ -381,7 +448,7 @@ impl<A: Pane + Clone> PaneRing<A> {
         while e.saturating_sub(1) <= ctx.wm && e.saturating_sub(g.size) <= ts {
             let (q0, q1) = self.window_panes(e);
             let others = (q0..q1).any(|p| p != q && self.get(k, p).is_some());
-            ctx.key = crate::KeyId(k as u32);
+            ctx.key = KeyId(k as u32);
             ctx.push(e - g.size, e, self.value(feat, k, e), existed || others);
             e = e.saturating_add(g.slide);
         }
@@ -442,23 +509,7 @@ impl<A: Pane + Clone> PaneRing<A> {
         let outside = (q0..q1).any(|q| !self.in_ring(q))
             && self.overflow.range((q0, 0)..(q1, 0)).next().is_some();
         if !outside {
-            // every pane of the window is in the ring: read the slots' columns directly
-            let words = self.keys.div_ceil(64);
-            for w in 0..words {
-                let mut u = 0u64;
-                for &s in in_ring {
-                    u |= self.bits[s][w];
-                }
-                while u != 0 {
-                    let k = w * 64 + u.trailing_zeros() as usize;
-                    u &= u - 1;
-                    // an absent pane is empty, which adds nothing to a count or a Welford
-                    // merge: no need to test which of the key's panes are present
-                    let panes = in_ring.iter().map(|&s| &self.cols[s][k]);
-                    ctx.key = crate::KeyId(k as u32);
-                    ctx.push(start, end, self.values(feat, panes), false);
-                }
-            }
+            self.sweep(feat, ctx, start, end, in_ring);
             return;
         }
         // some pane of this window waits in the overflow map: gather the keys first
@@ -480,8 +531,41 @@ impl<A: Pane + Clone> PaneRing<A> {
         keys.sort_unstable();
         keys.dedup();
         for k in keys {
-            ctx.key = crate::KeyId(k as u32);
+            ctx.key = KeyId(k as u32);
             ctx.push(start, end, self.value(feat, k, end), false);
+        }
+    }
+
+    /// Fires window `[start, end)`, whose panes are all in the ring slots `in_ring` (in pane
+    /// order), for every key that has a pane in it, in key order. 64 keys at a time (one
+    /// bitset word): each slot's present panes are merged into the keys' accumulators, slot
+    /// by slot, so each key's panes in pane order, which is exactly [`Self::values`] of them
+    /// (an absent pane is empty, which merges as nothing); then the keys' rows are pushed.
+    fn sweep(&self, feat: &Feat, ctx: &mut Ctx<'_>, start: i64, end: i64, in_ring: &[usize]) {
+        let mut acc = [self.empty; 64];
+        for w in 0..self.keys.div_ceil(64) {
+            let lo = w * 64;
+            let mut u = 0u64;
+            for &s in in_ring {
+                let bits = self.bits[s].get(w).copied().unwrap_or(0);
+                let Some(Ok(col)) = self.cols[s].get(lo..lo + 64).map(<&[A; 64]>::try_from) else {
+                    continue;
+                };
+                u |= bits;
+                A::merge_block(&mut acc, col, bits);
+            }
+            if u == 0 {
+                continue;
+            }
+            ctx.push_rows(u.count_ones() as usize, start, end, false, || {
+                let j = u.trailing_zeros() as usize & 63;
+                u &= u - 1;
+                let a = std::mem::replace(&mut acc[j], self.empty);
+                (
+                    KeyId((lo + j) as u32),
+                    self.values(feat, std::iter::once(&a)),
+                )
+            });
         }
     }
 
@@ -491,16 +575,21 @@ impl<A: Pane + Clone> PaneRing<A> {
             let s = self.slot(q);
             if self.live[s] > 0 {
                 let (bits, col) = (&mut self.bits[s], &mut self.cols[s]);
-                for (w, word) in bits.iter_mut().enumerate() {
+                // the column is padded to whole words: one chunk of 64 panes per word
+                for (word, chunk) in bits.iter_mut().zip(col.chunks_exact_mut(64)) {
                     let mut u = *word;
-                    while u != 0 {
-                        let k = w * 64 + u.trailing_zeros() as usize;
-                        u &= u - 1;
-                        if let Some(p) = col.get_mut(k) {
-                            *p = self.empty.clone();
-                        }
+                    if u == 0 {
+                        continue;
                     }
                     *word = 0;
+                    if u.count_ones() > 16 {
+                        chunk.fill(self.empty); // many present: one block write
+                        continue;
+                    }
+                    while u != 0 {
+                        chunk[u.trailing_zeros() as usize & 63] = self.empty;
+                        u &= u - 1;
+                    }
                 }
                 self.live[s] = 0;
             }
@@ -580,5 +669,79 @@ impl<A: Pane + Clone> PaneRing<A> {
         self.cols.iter().map(|c| c.capacity() * slot).sum::<usize>()
             + self.bits.iter().map(|b| b.capacity() * 8).sum::<usize>()
             + self.overflow.len() * (slot + 16 + 16)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A count block merge adds exactly the present panes, whether few or many are.
+    #[test]
+    fn count_block_merge_adds_the_present_panes() {
+        for present in [
+            0u64,
+            1,
+            0x8000_0000_0000_0001,
+            0xff,
+            0x1ff,
+            u64::MAX,
+            0xf0f0_f0f0,
+        ] {
+            // an absent pane is empty (0)
+            let col: [u64; 64] = std::array::from_fn(|j| {
+                if present >> j & 1 == 1 {
+                    j as u64 + 1
+                } else {
+                    0
+                }
+            });
+            let mut acc: [u64; 64] = std::array::from_fn(|j| 3 * j as u64);
+            RingPane::merge_block(&mut acc, &col, present);
+            for (j, &a) in acc.iter().enumerate() {
+                let want = 3 * j as u64
+                    + if present >> j & 1 == 1 {
+                        j as u64 + 1
+                    } else {
+                        0
+                    };
+                assert_eq!(a, want, "{present:x} {j}");
+            }
+        }
+    }
+
+    /// A dropped pane is empty and absent for every key, whether its bitset words were
+    /// dense (cleared as a block) or sparse (cleared key by key), and the slot starts afresh.
+    #[test]
+    fn dropping_a_pane_empties_it_for_every_key() {
+        let g = Geo {
+            size: 10,
+            slide: 10,
+            offset: 0,
+            aligned: true,
+        };
+        let mut r = PaneRing::new(g, 10, 0, 0u64).unwrap();
+        r.grow(200);
+        // keys 0..64 all (a dense word), 5 of 64..128 (a sparse one), every third after
+        let keys: Vec<usize> = (0..64)
+            .chain([64, 70, 90, 100, 127])
+            .chain((128..200).step_by(3))
+            .collect();
+        for &k in &keys {
+            r.add(k, 5, Some(Value::Int(1)), 0);
+            r.add(k, 7, Some(Value::Int(1)), 0);
+        }
+        assert_eq!(r.get(3, 0), Some(&2));
+        r.drop_pane(0);
+        assert!(r.cols.iter().all(|c| c.iter().all(|&p| p == 0)));
+        assert!(r.bits.iter().all(|b| b.iter().all(|&w| w == 0)));
+        assert!(r.ring_is_empty());
+        for k in 0..200 {
+            assert_eq!(r.get(k, 0), None);
+        }
+        let s = r.slot(0);
+        r.add(3, 5, Some(Value::Int(1)), 0);
+        assert_eq!(r.get(3, 0), Some(&1));
+        assert_eq!(r.live[s], 1);
     }
 }
