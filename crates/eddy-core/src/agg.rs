@@ -272,10 +272,7 @@ pub(crate) enum Acc {
     },
     Distinct(Box<Distinct>),
     /// The last `n` values, sorted by timestamp (ties in arrival order).
-    LastN {
-        n: usize,
-        items: VecDeque<(i64, Value)>,
-    },
+    LastN(LastN),
     /// Matching timestamps, sorted, pruned to those after the lateness horizon plus the
     /// greatest one at or before it (enough to answer "last match at or before t" for any
     /// event that can still be accepted).
@@ -314,10 +311,7 @@ impl Acc {
             AggKind::DistinctCount { exact_limit } => {
                 Acc::Distinct(Box::new(Distinct::new(exact_limit)))
             }
-            AggKind::LastN { n } => Acc::LastN {
-                n,
-                items: VecDeque::new(),
-            },
+            AggKind::LastN { n } => Acc::LastN(LastN::new(n)),
             AggKind::Recency => Acc::Recency(RecencyTs::new()),
         }
     }
@@ -354,7 +348,7 @@ impl Acc {
                     d.insert(k);
                 }
             }
-            Acc::LastN { n, items } => last_n_add(*n, items, ts, v),
+            Acc::LastN(l) => l.add(ts, v),
             Acc::Recency(r) => r.add(ts, horizon),
         }
     }
@@ -385,11 +379,11 @@ impl Acc {
                 *n += n2;
             }
             (Acc::Distinct(a), Acc::Distinct(b)) => a.merge(b),
-            (Acc::LastN { n, items }, Acc::LastN { items: other, .. }) => {
+            (Acc::LastN(a), Acc::LastN(b)) => {
                 // one at a time, so that the buffer never holds more than n (adding keeps
                 // the newest n of all it has seen, ties in arrival order)
-                for &(t, v) in other {
-                    last_n_add(*n, items, t, v);
+                for (&t, &v) in b.ts().iter().zip(b.values()) {
+                    a.add(t, v);
                 }
             }
             (Acc::Recency(a), Acc::Recency(b)) => a.merge(b, horizon),
@@ -405,7 +399,7 @@ impl Acc {
             Acc::Welford { n, mean, m2 } => (*n, *mean, *m2) = (0, 0.0, 0.0),
             Acc::Extreme { n, v, .. } => (*n, *v) = (0, 0.0),
             Acc::Distinct(d) => d.clear(),
-            Acc::LastN { items, .. } => items.clear(),
+            Acc::LastN(l) => l.clear(),
             Acc::Recency(r) => r.clear(),
         }
     }
@@ -427,7 +421,7 @@ impl Acc {
                 }
             }
             (Acc::Distinct(d), _) => *out = FeatureValue::Int(d.count()),
-            (Acc::LastN { items, .. }, _) => last_n_values(items, out),
+            (Acc::LastN(l), _) => l.write_values(out),
             (Acc::Recency(r), _) => *out = r.value(ctx.as_of),
         }
     }
@@ -437,61 +431,144 @@ impl Acc {
         std::mem::size_of::<Acc>()
             + match self {
                 Acc::Distinct(d) => d.bytes() + std::mem::size_of::<Distinct>(),
-                Acc::LastN { items, .. } => items.capacity() * 24,
+                Acc::LastN(l) => l.heap_bytes(),
                 Acc::Recency(r) => r.heap_bytes(),
                 _ => 0,
             }
     }
 }
 
-/// Adds `(ts, v)` to the last `n` items, kept sorted by timestamp (ties in arrival order).
-/// The usual event is the newest: it goes to the back (the oldest dropped when full)
-/// without a search; only an out-of-order one looks for its place.
-#[inline(always)]
-pub(crate) fn last_n_add(n: usize, items: &mut VecDeque<(i64, Value)>, ts: i64, v: Value) {
-    if matches!(v, Value::Null) || n == 0 {
-        return;
-    }
-    let newest = items.back().is_none_or(|&(t, _)| t <= ts);
-    if newest && items.len() >= n {
-        items.pop_front();
-        items.push_back((ts, v));
-        return;
-    }
-    let pos = if newest {
-        items.len()
-    } else {
-        items
-            .iter()
-            .rposition(|&(t, _)| t <= ts)
-            .map_or(0, |p| p + 1)
-    };
-    if items.len() >= n {
-        if pos == 0 {
-            return; // older than everything kept
-        }
-        // same as inserting at `pos` then dropping the oldest, without growing
-        items.pop_front();
-        insert_at(items, pos - 1, (ts, v));
-    } else {
-        if items.len() == items.capacity() {
-            // grow by doubling but never past n: the buffer is kept for good
-            let more = items.len().max(2).min(n - items.len());
-            items.reserve_exact(more);
-        }
-        insert_at(items, pos, (ts, v));
-    }
+/// The last-N items of [`Acc::LastN`]: values and timestamps in two arrays, the items in
+/// their first `len` slots sorted by timestamp (ties in arrival order), oldest first.
+/// Values apart from timestamps so that the output is one copy of a slice, and an event
+/// touches the values' lines and the timestamps' (8 bytes an item) rather than 24-byte
+/// items. Not a ring: the newest item of a full buffer shifts the others down one slot (a
+/// `memmove`), cheaper than a ring's index arithmetic and two-part copies for the small `n`
+/// of a feature. The capacity grows 2, 4, 8, ... but never past `n`, and is kept for good.
+/// 32 bytes (an [`Acc`] of 40, a session's window one cache line): `n` is the first slot of
+/// the timestamps' buffer, whose length is one more than the capacity.
+#[derive(Debug, Clone)]
+pub(crate) struct LastN {
+    /// The values; `vals.len()` items.
+    vals: Vec<Value>,
+    /// `n`, then the timestamps of the items and unused slots.
+    ts: Box<[i64]>,
 }
 
-/// Writes the values of last-N `items` into `out` as a `Seq`, reusing its allocation:
-/// one pass per contiguous part of the deque, sized up front.
-#[inline]
-pub(crate) fn last_n_values(items: &VecDeque<(i64, Value)>, out: &mut FeatureValue) {
-    let seq = seq_mut(out);
-    let (a, b) = items.as_slices();
-    seq.reserve(a.len() + b.len());
-    seq.extend(a.iter().map(|&(_, v)| v));
-    seq.extend(b.iter().map(|&(_, v)| v));
+// a session's window (`Win`) fits one cache line only with an `Acc` of 40 bytes
+const _: () = assert!(std::mem::size_of::<Acc>() <= 40);
+
+impl LastN {
+    pub(crate) fn new(n: usize) -> Self {
+        LastN {
+            vals: Vec::new(),
+            ts: Box::new([i64::try_from(n).unwrap_or(i64::MAX)]),
+        }
+    }
+
+    /// How many items are kept at most.
+    #[inline]
+    fn n(&self) -> usize {
+        self.ts.first().map_or(0, |&n| n as usize)
+    }
+
+    /// The values, oldest first.
+    #[inline]
+    pub(crate) fn values(&self) -> &[Value] {
+        &self.vals
+    }
+
+    /// The timestamps, ascending.
+    #[inline]
+    pub(crate) fn ts(&self) -> &[i64] {
+        self.ts.get(1..=self.vals.len()).unwrap_or_default()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.vals.clear();
+    }
+
+    /// Items the buffers hold room for.
+    pub(crate) fn capacity(&self) -> usize {
+        self.ts.len() - 1
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.vals.capacity() * std::mem::size_of::<Value>() + self.ts.len() * 8
+    }
+
+    /// Writes the values into `out` as a `Seq`, reusing its allocation (one slice copy).
+    #[inline]
+    pub(crate) fn write_values(&self, out: &mut FeatureValue) {
+        seq_mut(out).extend_from_slice(&self.vals);
+    }
+
+    /// Adds `(ts, v)`, keeping the newest `n` of all added (ties in arrival order); `Null`s
+    /// are skipped. The usual event is the newest: it goes to the back (the oldest dropped
+    /// when full) without a search; only an out-of-order one looks for its place.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, ts: i64, v: Value) {
+        if matches!(v, Value::Null) {
+            return;
+        }
+        let len = self.vals.len();
+        // `ts[len]`: the newest timestamp (or `n` when empty: then `len < n` or `n == 0`)
+        let newest = len == 0 || self.ts.get(len).is_some_and(|&t| t <= ts);
+        if newest && len >= self.n() && len > 0 {
+            if let Some(tss) = self.ts.get_mut(1..=len) {
+                self.vals.copy_within(1.., 0);
+                tss.copy_within(1.., 0);
+                if let (Some(a), Some(b)) = (self.vals.last_mut(), tss.last_mut()) {
+                    (*a, *b) = (v, ts);
+                }
+            }
+            return;
+        }
+        self.add_slow(ts, v, newest);
+    }
+
+    #[inline(never)]
+    fn add_slow(&mut self, ts: i64, v: Value, newest: bool) {
+        let (n, len) = (self.n(), self.vals.len());
+        if n == 0 {
+            return;
+        }
+        let pos = if newest {
+            len
+        } else {
+            self.ts()
+                .iter()
+                .rposition(|&t| t <= ts)
+                .map_or(0, |p| p + 1)
+        };
+        if len >= n {
+            if pos == 0 {
+                return; // older than everything kept
+            }
+            // same as inserting at `pos` then dropping the oldest, without growing
+            if let (Some(vs), Some(tss)) = (self.vals.get_mut(..pos), self.ts.get_mut(1..=pos)) {
+                vs.copy_within(1.., 0);
+                tss.copy_within(1.., 0);
+                if let (Some(a), Some(b)) = (vs.last_mut(), tss.last_mut()) {
+                    (*a, *b) = (v, ts);
+                }
+            }
+            return;
+        }
+        if len == self.capacity() {
+            // grow by doubling but never past n: the buffers are kept for good
+            let cap = (len + len.max(2)).min(n);
+            self.vals.reserve_exact(cap - len);
+            let mut tss = vec![0i64; cap + 1];
+            tss[..=len].copy_from_slice(&self.ts[..=len]);
+            self.ts = tss.into_boxed_slice();
+        }
+        self.vals.insert(pos, v);
+        if let Some(tss) = self.ts.get_mut(1 + pos..=1 + len) {
+            tss.copy_within(..len - pos, 1);
+            tss[0] = ts;
+        }
+    }
 }
 
 /// `dq.insert(pos, x)`, with the common append case as a plain `push_back`.
@@ -873,8 +950,8 @@ mod tests {
             FeatureValue::Seq(vec![s(5), s(6), s(60)]),
             "{y:?}"
         );
-        if let Acc::LastN { items, .. } = &y {
-            assert!(items.capacity() <= 3, "{}", items.capacity());
+        if let Acc::LastN(l) = &y {
+            assert!(l.capacity() <= 3, "{}", l.capacity());
         }
     }
 
@@ -885,7 +962,7 @@ mod tests {
         let mut rng = crate::rng::Rng::new(17);
         for round in 0..3_000 {
             let n = 1 + rng.below(6) as usize;
-            let mut items = VecDeque::new();
+            let mut items = LastN::new(n);
             let mut all: Vec<(i64, Value)> = Vec::new();
             let mut out = FeatureValue::Int(round);
             let mut now = 0i64;
@@ -901,7 +978,7 @@ mod tests {
                 } else {
                     Value::Str(Sym(i))
                 };
-                last_n_add(n, &mut items, ts, v);
+                items.add(ts, v);
                 if !matches!(v, Value::Null) {
                     all.push((ts, v));
                 }
@@ -911,7 +988,7 @@ mod tests {
                     .iter()
                     .map(|&(_, v)| v)
                     .collect();
-                last_n_values(&items, &mut out);
+                items.write_values(&mut out);
                 assert_eq!(out, FeatureValue::Seq(want), "n {n} round {round}");
                 assert!(items.capacity() <= n.max(2), "bounded by n");
             }

@@ -219,14 +219,10 @@ pub(super) fn prefetch_buffers(cols: &[Col], k: usize, latest: &[FeatureValue]) 
 pub(super) fn prefetch_nested_buffers(cols: &[Col], k: usize) {
     for col in cols {
         if let Col::Windows(v) = col {
-            if let Some(Acc::LastN { items, .. }) = v.get(k).and_then(|w| w.back()).map(|x| &x.acc)
-            {
-                // one span over the deque's buffer (a wrapped deque's second part starts it,
-                // its first part ends it) rather than two
-                let (a, b) = items.as_slices();
-                let start = if b.is_empty() { a.as_ptr() } else { b.as_ptr() };
-                let end = a.as_ptr_range().end;
-                prefetch_bytes(start.cast(), (end as usize).wrapping_sub(start as usize));
+            if let Some(Acc::LastN(l)) = v.get(k).and_then(|w| w.back()).map(|x| &x.acc) {
+                // the values (all read) and the timestamps (the newest read, all shifted)
+                prefetch_span(l.values());
+                prefetch_span(l.ts());
             }
         }
     }

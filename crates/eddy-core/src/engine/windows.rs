@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use super::*;
-use crate::agg::{insert_at, last_n_add, last_n_values, Acc, FeatureValue, ResultCtx};
+use crate::agg::{insert_at, Acc, FeatureValue, ResultCtx};
 use crate::window::{aligned_start, WindowSpec};
 use crate::Value;
 
@@ -145,12 +145,12 @@ fn apply_to_window(
     ctx: &mut Ctx<'_>,
 ) {
     w.pending = true;
-    if let Acc::LastN { n, items } = &mut w.acc {
+    if let Acc::LastN(l) = &mut w.acc {
         // straight to the last-N code (the same as `add` and `result` do for it)
         if let Some(v) = m {
-            last_n_add(*n, items, ts, v);
+            l.add(ts, v);
         }
-        last_n_values(items, out);
+        l.write_values(out);
     } else {
         if let Some(v) = m {
             w.acc.add(ts, v, ctx.horizon);
