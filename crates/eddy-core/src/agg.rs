@@ -382,7 +382,8 @@ impl Acc {
             (Acc::LastN(a), Acc::LastN(b)) => {
                 // one at a time, so that the buffer never holds more than n (adding keeps
                 // the newest n of all it has seen, ties in arrival order)
-                for (&t, &v) in b.ts().iter().zip(b.values()) {
+                let ((t1, t2), (v1, v2)) = (b.ts(), b.values());
+                for (&t, &v) in t1.iter().chain(t2).zip(v1.iter().chain(v2)) {
                     a.add(t, v);
                 }
             }
@@ -438,54 +439,79 @@ impl Acc {
     }
 }
 
-/// The last-N items of [`Acc::LastN`]: values and timestamps in two arrays, the items in
-/// their first `len` slots sorted by timestamp (ties in arrival order), oldest first.
-/// Values apart from timestamps so that the output is one copy of a slice, and an event
-/// touches the values' lines and the timestamps' (8 bytes an item) rather than 24-byte
-/// items. Not a ring: the newest item of a full buffer shifts the others down one slot (a
-/// `memmove`), cheaper than a ring's index arithmetic and two-part copies for the small `n`
-/// of a feature. The capacity grows 2, 4, 8, ... but never past `n`, and is kept for good.
-/// 32 bytes (an [`Acc`] of 40, a session's window one cache line): `n` is the first slot of
-/// the timestamps' buffer, whose length is one more than the capacity.
+/// The last-N items of [`Acc::LastN`]: values and timestamps in two arrays, sorted by
+/// timestamp (ties in arrival order). Values apart from timestamps so that the output is
+/// one or two copies of a slice, and an event touches the values' lines and one or two of
+/// the timestamps' rather than 24-byte items. While fewer than `n` the items are in the
+/// first slots, oldest first; once `n` they are a ring from `head` (the slot of the oldest,
+/// where the newest of an in-order event goes, without moving the others; an out-of-order
+/// event first turns the ring back into a plain array). The capacity grows 2, 4, 8, ... but
+/// never past `n`, and is kept for good. 40 bytes (an [`Acc`] of 40, a session's window one
+/// cache line): `n` and `head` are packed in the first slot of the timestamps' buffer,
+/// whose length is one more than the capacity.
 #[derive(Debug, Clone)]
 pub(crate) struct LastN {
     /// The values; `vals.len()` items.
     vals: Vec<Value>,
-    /// `n`, then the timestamps of the items and unused slots.
+    /// `n | head << 32`, then the items' timestamps (slot `1 + i` for value `i`) and unused
+    /// slots.
     ts: Box<[i64]>,
 }
 
 // a session's window (`Win`) fits one cache line only with an `Acc` of 40 bytes
 const _: () = assert!(std::mem::size_of::<Acc>() <= 40);
 
+/// `n` and `head` packed in one timestamp slot.
+#[inline]
+fn meta(n: u32, head: u32) -> i64 {
+    (u64::from(n) | u64::from(head) << 32) as i64
+}
+
 impl LastN {
     pub(crate) fn new(n: usize) -> Self {
+        // `u32`: no buffer of more items could be allocated anyway
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
         LastN {
             vals: Vec::new(),
-            ts: Box::new([i64::try_from(n).unwrap_or(i64::MAX)]),
+            ts: Box::new([meta(n, 0)]),
         }
     }
 
-    /// How many items are kept at most.
+    /// `n` and `head`.
     #[inline]
-    fn n(&self) -> usize {
-        self.ts.first().map_or(0, |&n| n as usize)
+    fn meta(&self) -> (u32, u32) {
+        let m = self.ts.first().map_or(0, |&m| m as u64);
+        (m as u32, (m >> 32) as u32)
     }
 
-    /// The values, oldest first.
+    /// The values, oldest first, in two parts.
     #[inline]
-    pub(crate) fn values(&self) -> &[Value] {
-        &self.vals
+    pub(crate) fn values(&self) -> (&[Value], &[Value]) {
+        let (new, old) = self.vals.split_at(self.meta().1 as usize);
+        (old, new)
     }
 
-    /// The timestamps, ascending.
+    /// The timestamps, ascending, in two parts (as [`LastN::values`]).
     #[inline]
-    pub(crate) fn ts(&self) -> &[i64] {
-        self.ts.get(1..=self.vals.len()).unwrap_or_default()
+    pub(crate) fn ts(&self) -> (&[i64], &[i64]) {
+        let all = self.ts.get(1..=self.vals.len()).unwrap_or_default();
+        let (new, old) = all.split_at(self.meta().1 as usize);
+        (old, new)
+    }
+
+    /// What an in-order event reads and writes: all the values, the slot packing `n` and
+    /// `head`, and the timestamp slot at `head` (the newest timestamp is just before it).
+    pub(crate) fn hot(&self) -> (&[Value], &i64, Option<&i64>) {
+        let (meta, rest) = self.ts.split_first().unwrap_or((&0, &[]));
+        (&self.vals, meta, rest.get(self.meta().1 as usize))
     }
 
     pub(crate) fn clear(&mut self) {
         self.vals.clear();
+        let (n, _) = self.meta();
+        if let Some(m) = self.ts.first_mut() {
+            *m = meta(n, 0);
+        }
     }
 
     /// Items the buffers hold room for.
@@ -497,50 +523,72 @@ impl LastN {
         self.vals.capacity() * std::mem::size_of::<Value>() + self.ts.len() * 8
     }
 
-    /// Writes the values into `out` as a `Seq`, reusing its allocation (one slice copy).
+    /// Writes the values into `out` as a `Seq`, reusing its allocation (a slice copy per
+    /// part of the ring).
     #[inline]
     pub(crate) fn write_values(&self, out: &mut FeatureValue) {
-        seq_mut(out).extend_from_slice(&self.vals);
+        let seq = seq_mut(out);
+        let (a, b) = self.values();
+        seq.extend_from_slice(a);
+        if !b.is_empty() {
+            seq.extend_from_slice(b);
+        }
     }
 
     /// Adds `(ts, v)`, keeping the newest `n` of all added (ties in arrival order); `Null`s
-    /// are skipped. The usual event is the newest: it goes to the back (the oldest dropped
-    /// when full) without a search; only an out-of-order one looks for its place.
+    /// are skipped. The usual event is the newest of a full buffer: it replaces the oldest
+    /// at `head` without a search or moving anything; only an out-of-order one looks for
+    /// its place.
     #[inline(always)]
     pub(crate) fn add(&mut self, ts: i64, v: Value) {
         if matches!(v, Value::Null) {
             return;
         }
         let len = self.vals.len();
-        // `ts[len]`: the newest timestamp (or `n` when empty: then `len < n` or `n == 0`)
-        let newest = len == 0 || self.ts.get(len).is_some_and(|&t| t <= ts);
-        if newest && len >= self.n() && len > 0 {
-            if let Some(tss) = self.ts.get_mut(1..=len) {
-                self.vals.copy_within(1.., 0);
-                tss.copy_within(1.., 0);
-                if let (Some(a), Some(b)) = (self.vals.last_mut(), tss.last_mut()) {
+        let (n, head) = self.meta();
+        if len >= n as usize && len > 0 {
+            let h = head as usize;
+            // the newest is just before the oldest, at `head - 1` (wrapping)
+            let newest = if h == 0 { len } else { h };
+            if self.ts.get(newest).is_some_and(|&t| t <= ts) {
+                if let (Some(a), Some(b)) = (self.vals.get_mut(h), self.ts.get_mut(1 + h)) {
                     (*a, *b) = (v, ts);
                 }
+                let next = if h + 1 == len { 0 } else { head + 1 };
+                if let Some(m) = self.ts.first_mut() {
+                    *m = meta(n, next);
+                }
+                return;
             }
-            return;
         }
-        self.add_slow(ts, v, newest);
+        self.add_slow(ts, v);
     }
 
     #[inline(never)]
-    fn add_slow(&mut self, ts: i64, v: Value, newest: bool) {
-        let (n, len) = (self.n(), self.vals.len());
+    fn add_slow(&mut self, ts: i64, v: Value) {
+        let (n, head) = self.meta();
+        let (n, len) = (n as usize, self.vals.len());
         if n == 0 {
             return;
         }
-        let pos = if newest {
-            len
-        } else {
-            self.ts()
-                .iter()
-                .rposition(|&t| t <= ts)
-                .map_or(0, |p| p + 1)
-        };
+        if head != 0 {
+            // back to a plain array, oldest first
+            let h = head as usize;
+            self.vals.rotate_left(h);
+            if let Some(tss) = self.ts.get_mut(1..=len) {
+                tss.rotate_left(h);
+            }
+            if let Some(m) = self.ts.first_mut() {
+                *m = meta(n as u32, 0);
+            }
+        }
+        let pos = self
+            .ts
+            .get(1..=len)
+            .unwrap_or_default()
+            .iter()
+            .rposition(|&t| t <= ts)
+            .map_or(0, |p| p + 1);
         if len >= n {
             if pos == 0 {
                 return; // older than everything kept

@@ -220,9 +220,14 @@ pub(super) fn prefetch_nested_buffers(cols: &[Col], k: usize) {
     for col in cols {
         if let Col::Windows(v) = col {
             if let Some(Acc::LastN(l)) = v.get(k).and_then(|w| w.back()).map(|x| &x.acc) {
-                // the values (all read) and the timestamps (the newest read, all shifted)
-                prefetch_span(l.values());
-                prefetch_span(l.ts());
+                // the values (all read), `n` and the ring's head, the timestamp slot written
+                // (the newest read is just before it)
+                let (vals, meta, slot) = l.hot();
+                prefetch_span(vals);
+                prefetch(meta);
+                if let Some(t) = slot {
+                    prefetch(t);
+                }
             }
         }
     }
