@@ -487,7 +487,10 @@ impl LastN {
     /// The values, oldest first, in two parts.
     #[inline]
     pub(crate) fn values(&self) -> (&[Value], &[Value]) {
-        let (new, old) = self.vals.split_at(self.meta().1 as usize);
+        let (new, old) = self
+            .vals
+            .split_at_checked(self.meta().1 as usize)
+            .unwrap_or_default();
         (old, new)
     }
 
@@ -525,7 +528,7 @@ impl LastN {
 
     /// Writes the values into `out` as a `Seq`, reusing its allocation (a slice copy per
     /// part of the ring).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn write_values(&self, out: &mut FeatureValue) {
         let seq = seq_mut(out);
         let (a, b) = self.values();

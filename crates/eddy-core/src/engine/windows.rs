@@ -134,8 +134,10 @@ pub(super) fn windows_event(
 }
 
 /// The rest of [`windows_event`] once the event's window is `w`: adds the event, writes
-/// its value to `out`, fires the window if it is already due.
-#[inline]
+/// its value to `out`, fires the window if it is already due. Inlined into both callers
+/// (last-N, the usual session feature, then runs without a call); other aggregations go
+/// through [`add_and_result`].
+#[inline(always)]
 fn apply_to_window(
     feat: &mut Feat,
     w: &mut Win,
@@ -152,17 +154,7 @@ fn apply_to_window(
         }
         l.write_values(out);
     } else {
-        if let Some(v) = m {
-            w.acc.add(ts, v, ctx.horizon);
-        }
-        w.acc.result(
-            &feat.agg,
-            ResultCtx {
-                window_len: win_len(w),
-                as_of: ts,
-            },
-            out,
-        );
+        add_and_result(feat, w, ts, m, out, ctx);
     }
     let fire_at = w.end.saturating_sub(1);
     if fire_at <= ctx.wm {
@@ -171,6 +163,29 @@ fn apply_to_window(
         w.pending = false;
         ctx.emit(feat, &w.acc, w.start, w.end, w.end, win_len(w), update);
     }
+}
+
+/// Adds the event to window `w` and writes the window's value to `out` (any aggregation).
+#[inline(never)]
+fn add_and_result(
+    feat: &Feat,
+    w: &mut Win,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &Ctx<'_>,
+) {
+    if let Some(v) = m {
+        w.acc.add(ts, v, ctx.horizon);
+    }
+    w.acc.result(
+        &feat.agg,
+        ResultCtx {
+            window_len: win_len(w),
+            as_of: ts,
+        },
+        out,
+    );
 }
 
 /// When window `w` next needs the timer handler: its firing if pending, else its drop.
