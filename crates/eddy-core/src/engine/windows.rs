@@ -32,7 +32,44 @@ pub(super) fn insert_win(wins: &mut VecDeque<Win>, pos: usize, w: Win) {
     insert_at(wins, pos, w);
 }
 
+/// Applies one event of the key to its tumbling windows or sessions; returns when the key
+/// next needs the timer handler. The usual session event (it extends the newest session
+/// and touches no other) is handled here, inlined into the caller; the rest in
+/// [`windows_event_general`].
+#[inline]
 pub(super) fn windows_event(
+    feat: &mut Feat,
+    wins: &mut VecDeque<Win>,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &mut Ctx<'_>,
+) -> i64 {
+    if let WindowSpec::Session { gap } = feat.window {
+        let (ps, pe) = (ts, ts.saturating_add(gap));
+        // same result as the merge in `windows_event_general` with `lo = hi - 1`
+        let len = wins.len();
+        let prev_clear = len < 2 || wins.get(len - 2).is_some_and(|p| p.end < ps);
+        if let Some(w) = wins
+            .back_mut()
+            .filter(|w| prev_clear && w.start <= pe && w.end >= ps)
+        {
+            w.start = w.start.min(ps);
+            w.end = w.end.max(pe);
+            apply_to_window(feat, w, ts, m, out, ctx);
+            return if len == 1 {
+                need_of(w, ctx.lat)
+            } else {
+                windows_need(wins, ctx.lat)
+            };
+        }
+    }
+    windows_event_general(feat, wins, ts, m, out, ctx)
+}
+
+/// [`windows_event`] for any event.
+#[inline(never)]
+fn windows_event_general(
     feat: &mut Feat,
     wins: &mut VecDeque<Win>,
     ts: i64,
@@ -67,23 +104,6 @@ pub(super) fn windows_event(
         }
         WindowSpec::Session { gap } => {
             let (ps, pe) = (ts, ts.saturating_add(gap));
-            // the usual event extends the newest session and touches no other: skip the
-            // search (same result as the merge below with `lo = hi - 1`)
-            let len = wins.len();
-            let prev_clear = len < 2 || wins[len - 2].end < ps;
-            if let Some(w) = wins
-                .back_mut()
-                .filter(|w| prev_clear && w.start <= pe && w.end >= ps)
-            {
-                w.start = w.start.min(ps);
-                w.end = w.end.max(pe);
-                apply_to_window(feat, w, ts, m, out, ctx);
-                return if len == 1 {
-                    need_of(w, ctx.lat)
-                } else {
-                    windows_need(wins, ctx.lat)
-                };
-            }
             // sessions are sorted, disjoint and not touching: find those touching [ps, pe)
             let mut hi = wins.len();
             while hi > 0 && wins[hi - 1].start > pe {
