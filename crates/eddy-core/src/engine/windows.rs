@@ -34,9 +34,11 @@ pub(super) fn insert_win(wins: &mut VecDeque<Win>, pos: usize, w: Win) {
 
 /// Applies one event of the key to its tumbling windows or sessions; returns when the key
 /// next needs the timer handler. The usual session event (it extends the newest session
-/// and touches no other) is handled here, inlined into the caller; the rest in
-/// [`windows_event_general`].
-#[inline]
+/// and touches no other) is handled here, the rest in [`windows_event_general`] (so that
+/// this function stays small). Not inlined: inlined into `process`, it made the compiler
+/// stop inlining the pane ring's code there, which cost the full feature mix more than the
+/// call saves.
+#[inline(never)]
 pub(super) fn windows_event(
     feat: &mut Feat,
     wins: &mut VecDeque<Win>,
