@@ -48,7 +48,8 @@ pub(super) fn windows_event(
     ctx: &mut Ctx<'_>,
 ) -> i64 {
     if let WindowSpec::Session { gap } = feat.window {
-        let (ps, pe) = (ts, ts.saturating_add(gap));
+        // no overflow: `ts` is clamped to ±2^61, a gap is at most 2^50
+        let (ps, pe) = (ts, ts + gap);
         // same result as the merge in `windows_event_general` with `lo = hi - 1`
         let len = wins.len();
         let prev_clear = len < 2 || wins.get(len - 2).is_some_and(|p| p.end < ps);
@@ -178,7 +179,8 @@ fn apply_to_window(
     } else {
         add_and_result(feat, w, ts, m, out, ctx);
     }
-    let fire_at = w.end.saturating_sub(1);
+    // no overflow: an end is a clamped timestamp (±2^61) plus a size or gap (at most 2^50)
+    let fire_at = w.end - 1;
     if fire_at <= ctx.wm {
         let update = w.emitted;
         w.emitted = true;
@@ -213,10 +215,11 @@ fn add_and_result(
 /// When window `w` next needs the timer handler: its firing if pending, else its drop.
 #[inline]
 fn need_of(w: &Win, lat: i64) -> i64 {
+    // no overflow in `end - 1`: as in `apply_to_window`
     if w.pending {
-        w.end.saturating_sub(1)
+        w.end - 1
     } else {
-        w.end.saturating_sub(1).saturating_add(lat)
+        (w.end - 1).saturating_add(lat)
     }
 }
 
