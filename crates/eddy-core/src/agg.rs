@@ -502,11 +502,11 @@ impl LastN {
         (old, new)
     }
 
-    /// What an in-order event reads and writes: all the values, the slot packing `n` and
-    /// `head`, and the timestamp slot at `head` (the newest timestamp is just before it).
-    pub(crate) fn hot(&self) -> (&[Value], &i64, Option<&i64>) {
-        let (meta, rest) = self.ts.split_first().unwrap_or((&0, &[]));
-        (&self.vals, meta, rest.get(self.meta().1 as usize))
+    /// The buffers an event reads and writes: the values (all read) and the timestamps'
+    /// (the slot packing `n` and `head`, the newest timestamp and the slot at `head`
+    /// written), each whole, found without reading either (for prefetching).
+    pub(crate) fn buffers(&self) -> (&[Value], &[i64]) {
+        (&self.vals, &self.ts)
     }
 
     pub(crate) fn clear(&mut self) {

@@ -220,14 +220,12 @@ pub(super) fn prefetch_nested_buffers(cols: &[Col], k: usize) {
     for col in cols {
         if let Col::Windows(v) = col {
             if let Some(Acc::LastN(l)) = v.get(k).and_then(|w| w.back()).map(|x| &x.acc) {
-                // the values (all read), `n` and the ring's head, the timestamp slot written
-                // (the newest read is just before it)
-                let (vals, meta, slot) = l.hot();
+                // both buffers whole: where in the timestamps' an event reads and writes
+                // depends on the ring's head, which is in that buffer (reading it here would
+                // wait for the miss)
+                let (vals, ts) = l.buffers();
                 prefetch_span(vals);
-                prefetch(meta);
-                if let Some(t) = slot {
-                    prefetch(t);
-                }
+                prefetch_span(ts);
             }
         }
     }
