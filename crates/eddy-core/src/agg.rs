@@ -272,10 +272,7 @@ pub(crate) enum Acc {
     },
     Distinct(Box<Distinct>),
     /// The last `n` values, sorted by timestamp (ties in arrival order).
-    LastN {
-        n: usize,
-        items: VecDeque<(i64, Value)>,
-    },
+    LastN(LastN),
     /// Matching timestamps, sorted, pruned to those after the lateness horizon plus the
     /// greatest one at or before it (enough to answer "last match at or before t" for any
     /// event that can still be accepted).
@@ -314,10 +311,7 @@ impl Acc {
             AggKind::DistinctCount { exact_limit } => {
                 Acc::Distinct(Box::new(Distinct::new(exact_limit)))
             }
-            AggKind::LastN { n } => Acc::LastN {
-                n,
-                items: VecDeque::new(),
-            },
+            AggKind::LastN { n } => Acc::LastN(LastN::new(n)),
             AggKind::Recency => Acc::Recency(RecencyTs::new()),
         }
     }
@@ -354,7 +348,7 @@ impl Acc {
                     d.insert(k);
                 }
             }
-            Acc::LastN { n, items } => last_n_add(*n, items, ts, v),
+            Acc::LastN(l) => l.add(ts, v),
             Acc::Recency(r) => r.add(ts, horizon),
         }
     }
@@ -385,11 +379,12 @@ impl Acc {
                 *n += n2;
             }
             (Acc::Distinct(a), Acc::Distinct(b)) => a.merge(b),
-            (Acc::LastN { n, items }, Acc::LastN { items: other, .. }) => {
+            (Acc::LastN(a), Acc::LastN(b)) => {
                 // one at a time, so that the buffer never holds more than n (adding keeps
                 // the newest n of all it has seen, ties in arrival order)
-                for &(t, v) in other {
-                    last_n_add(*n, items, t, v);
+                let ((t1, t2), (v1, v2)) = (b.ts(), b.values());
+                for (&t, &v) in t1.iter().chain(t2).zip(v1.iter().chain(v2)) {
+                    a.add(t, v);
                 }
             }
             (Acc::Recency(a), Acc::Recency(b)) => a.merge(b, horizon),
@@ -405,7 +400,7 @@ impl Acc {
             Acc::Welford { n, mean, m2 } => (*n, *mean, *m2) = (0, 0.0, 0.0),
             Acc::Extreme { n, v, .. } => (*n, *v) = (0, 0.0),
             Acc::Distinct(d) => d.clear(),
-            Acc::LastN { items, .. } => items.clear(),
+            Acc::LastN(l) => l.clear(),
             Acc::Recency(r) => r.clear(),
         }
     }
@@ -427,7 +422,7 @@ impl Acc {
                 }
             }
             (Acc::Distinct(d), _) => *out = FeatureValue::Int(d.count()),
-            (Acc::LastN { items, .. }, _) => last_n_values(items, out),
+            (Acc::LastN(l), _) => l.write_values(out),
             (Acc::Recency(r), _) => *out = r.value(ctx.as_of),
         }
     }
@@ -437,61 +432,194 @@ impl Acc {
         std::mem::size_of::<Acc>()
             + match self {
                 Acc::Distinct(d) => d.bytes() + std::mem::size_of::<Distinct>(),
-                Acc::LastN { items, .. } => items.capacity() * 24,
+                Acc::LastN(l) => l.heap_bytes(),
                 Acc::Recency(r) => r.heap_bytes(),
                 _ => 0,
             }
     }
 }
 
-/// Adds `(ts, v)` to the last `n` items, kept sorted by timestamp (ties in arrival order).
-/// The usual event is the newest: it goes to the back (the oldest dropped when full)
-/// without a search; only an out-of-order one looks for its place.
-#[inline(always)]
-pub(crate) fn last_n_add(n: usize, items: &mut VecDeque<(i64, Value)>, ts: i64, v: Value) {
-    if matches!(v, Value::Null) || n == 0 {
-        return;
-    }
-    let newest = items.back().is_none_or(|&(t, _)| t <= ts);
-    if newest && items.len() >= n {
-        items.pop_front();
-        items.push_back((ts, v));
-        return;
-    }
-    let pos = if newest {
-        items.len()
-    } else {
-        items
-            .iter()
-            .rposition(|&(t, _)| t <= ts)
-            .map_or(0, |p| p + 1)
-    };
-    if items.len() >= n {
-        if pos == 0 {
-            return; // older than everything kept
-        }
-        // same as inserting at `pos` then dropping the oldest, without growing
-        items.pop_front();
-        insert_at(items, pos - 1, (ts, v));
-    } else {
-        if items.len() == items.capacity() {
-            // grow by doubling but never past n: the buffer is kept for good
-            let more = items.len().max(2).min(n - items.len());
-            items.reserve_exact(more);
-        }
-        insert_at(items, pos, (ts, v));
-    }
+/// The last-N items of [`Acc::LastN`]: values and timestamps in two arrays, sorted by
+/// timestamp (ties in arrival order). Values apart from timestamps so that the output is
+/// one or two copies of a slice, and an event touches the values' lines and one or two of
+/// the timestamps' rather than 24-byte items. While fewer than `n` the items are in the
+/// first slots, oldest first; once `n` they are a ring from `head` (the slot of the oldest,
+/// where the newest of an in-order event goes, without moving the others; an out-of-order
+/// event first turns the ring back into a plain array). The capacity grows 2, 4, 8, ... but
+/// never past `n`, and is kept for good. 40 bytes (an [`Acc`] of 40, a session's window one
+/// cache line): `n` and `head` are packed in the first slot of the timestamps' buffer,
+/// whose length is one more than the capacity.
+#[derive(Debug, Clone)]
+pub(crate) struct LastN {
+    /// The values; `vals.len()` items.
+    vals: Vec<Value>,
+    /// `n | head << 32`, then the items' timestamps (slot `1 + i` for value `i`) and unused
+    /// slots.
+    ts: Box<[i64]>,
 }
 
-/// Writes the values of last-N `items` into `out` as a `Seq`, reusing its allocation:
-/// one pass per contiguous part of the deque, sized up front.
+// a session's window (`Win`) fits one cache line only with an `Acc` of 40 bytes
+const _: () = assert!(std::mem::size_of::<Acc>() <= 40);
+
+/// `n` and `head` packed in one timestamp slot.
 #[inline]
-pub(crate) fn last_n_values(items: &VecDeque<(i64, Value)>, out: &mut FeatureValue) {
-    let seq = seq_mut(out);
-    let (a, b) = items.as_slices();
-    seq.reserve(a.len() + b.len());
-    seq.extend(a.iter().map(|&(_, v)| v));
-    seq.extend(b.iter().map(|&(_, v)| v));
+fn meta(n: u32, head: u32) -> i64 {
+    (u64::from(n) | u64::from(head) << 32) as i64
+}
+
+impl LastN {
+    pub(crate) fn new(n: usize) -> Self {
+        // `u32`: no buffer of more items could be allocated anyway
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        LastN {
+            vals: Vec::new(),
+            ts: Box::new([meta(n, 0)]),
+        }
+    }
+
+    /// `n` and `head`.
+    #[inline]
+    fn meta(&self) -> (u32, u32) {
+        let m = self.ts.first().map_or(0, |&m| m as u64);
+        (m as u32, (m >> 32) as u32)
+    }
+
+    /// The values, oldest first, in two parts.
+    #[inline]
+    pub(crate) fn values(&self) -> (&[Value], &[Value]) {
+        let (new, old) = self
+            .vals
+            .split_at_checked(self.meta().1 as usize)
+            .unwrap_or_default();
+        (old, new)
+    }
+
+    /// The timestamps, ascending, in two parts (as [`LastN::values`]).
+    #[inline]
+    pub(crate) fn ts(&self) -> (&[i64], &[i64]) {
+        let all = self.ts.get(1..=self.vals.len()).unwrap_or_default();
+        let (new, old) = all.split_at(self.meta().1 as usize);
+        (old, new)
+    }
+
+    /// The buffers an event reads and writes: the values (all read) and the timestamps'
+    /// (the slot packing `n` and `head`, the newest timestamp and the slot at `head`
+    /// written), each whole, found without reading either (for prefetching).
+    pub(crate) fn buffers(&self) -> (&[Value], &[i64]) {
+        (&self.vals, &self.ts)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.vals.clear();
+        let (n, _) = self.meta();
+        if let Some(m) = self.ts.first_mut() {
+            *m = meta(n, 0);
+        }
+    }
+
+    /// Items the buffers hold room for.
+    pub(crate) fn capacity(&self) -> usize {
+        self.ts.len() - 1
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.vals.capacity() * std::mem::size_of::<Value>() + self.ts.len() * 8
+    }
+
+    /// Writes the values into `out` as a `Seq`, reusing its allocation (a slice copy per
+    /// part of the ring).
+    #[inline(always)]
+    pub(crate) fn write_values(&self, out: &mut FeatureValue) {
+        let seq = seq_mut(out);
+        let (a, b) = self.values();
+        seq.extend_from_slice(a);
+        if !b.is_empty() {
+            seq.extend_from_slice(b);
+        }
+    }
+
+    /// Adds `(ts, v)`, keeping the newest `n` of all added (ties in arrival order); `Null`s
+    /// are skipped. The usual event is the newest of a full buffer: it replaces the oldest
+    /// at `head` without a search or moving anything; only an out-of-order one looks for
+    /// its place.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, ts: i64, v: Value) {
+        if matches!(v, Value::Null) {
+            return;
+        }
+        let len = self.vals.len();
+        let (n, head) = self.meta();
+        if len >= n as usize && len > 0 {
+            let h = head as usize;
+            // the newest is just before the oldest, at `head - 1` (wrapping)
+            let newest = if h == 0 { len } else { h };
+            if self.ts.get(newest).is_some_and(|&t| t <= ts) {
+                if let (Some(a), Some(b)) = (self.vals.get_mut(h), self.ts.get_mut(1 + h)) {
+                    (*a, *b) = (v, ts);
+                }
+                let next = if h + 1 == len { 0 } else { head + 1 };
+                if let Some(m) = self.ts.first_mut() {
+                    *m = meta(n, next);
+                }
+                return;
+            }
+        }
+        self.add_slow(ts, v);
+    }
+
+    #[inline(never)]
+    fn add_slow(&mut self, ts: i64, v: Value) {
+        let (n, head) = self.meta();
+        let (n, len) = (n as usize, self.vals.len());
+        if n == 0 {
+            return;
+        }
+        if head != 0 {
+            // back to a plain array, oldest first
+            let h = head as usize;
+            self.vals.rotate_left(h);
+            if let Some(tss) = self.ts.get_mut(1..=len) {
+                tss.rotate_left(h);
+            }
+            if let Some(m) = self.ts.first_mut() {
+                *m = meta(n as u32, 0);
+            }
+        }
+        let pos = self
+            .ts
+            .get(1..=len)
+            .unwrap_or_default()
+            .iter()
+            .rposition(|&t| t <= ts)
+            .map_or(0, |p| p + 1);
+        if len >= n {
+            if pos == 0 {
+                return; // older than everything kept
+            }
+            // same as inserting at `pos` then dropping the oldest, without growing
+            if let (Some(vs), Some(tss)) = (self.vals.get_mut(..pos), self.ts.get_mut(1..=pos)) {
+                vs.copy_within(1.., 0);
+                tss.copy_within(1.., 0);
+                if let (Some(a), Some(b)) = (vs.last_mut(), tss.last_mut()) {
+                    (*a, *b) = (v, ts);
+                }
+            }
+            return;
+        }
+        if len == self.capacity() {
+            // grow by doubling but never past n: the buffers are kept for good
+            let cap = (len + len.max(2)).min(n);
+            self.vals.reserve_exact(cap - len);
+            let mut tss = vec![0i64; cap + 1];
+            tss[..=len].copy_from_slice(&self.ts[..=len]);
+            self.ts = tss.into_boxed_slice();
+        }
+        self.vals.insert(pos, v);
+        if let Some(tss) = self.ts.get_mut(1 + pos..=1 + len) {
+            tss.copy_within(..len - pos, 1);
+            tss[0] = ts;
+        }
+    }
 }
 
 /// `dq.insert(pos, x)`, with the common append case as a plain `push_back`.
@@ -873,8 +1001,8 @@ mod tests {
             FeatureValue::Seq(vec![s(5), s(6), s(60)]),
             "{y:?}"
         );
-        if let Acc::LastN { items, .. } = &y {
-            assert!(items.capacity() <= 3, "{}", items.capacity());
+        if let Acc::LastN(l) = &y {
+            assert!(l.capacity() <= 3, "{}", l.capacity());
         }
     }
 
@@ -885,7 +1013,7 @@ mod tests {
         let mut rng = crate::rng::Rng::new(17);
         for round in 0..3_000 {
             let n = 1 + rng.below(6) as usize;
-            let mut items = VecDeque::new();
+            let mut items = LastN::new(n);
             let mut all: Vec<(i64, Value)> = Vec::new();
             let mut out = FeatureValue::Int(round);
             let mut now = 0i64;
@@ -901,7 +1029,7 @@ mod tests {
                 } else {
                     Value::Str(Sym(i))
                 };
-                last_n_add(n, &mut items, ts, v);
+                items.add(ts, v);
                 if !matches!(v, Value::Null) {
                     all.push((ts, v));
                 }
@@ -911,7 +1039,7 @@ mod tests {
                     .iter()
                     .map(|&(_, v)| v)
                     .collect();
-                last_n_values(&items, &mut out);
+                items.write_values(&mut out);
                 assert_eq!(out, FeatureValue::Seq(want), "n {n} round {round}");
                 assert!(items.capacity() <= n.max(2), "bounded by n");
             }

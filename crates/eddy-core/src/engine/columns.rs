@@ -213,14 +213,13 @@ pub(super) fn prefetch_buffers(cols: &[Col], k: usize) {
 pub(super) fn prefetch_nested_buffers(cols: &[Col], k: usize) {
     for col in cols {
         if let Col::Windows(v) = col {
-            if let Some(Acc::LastN { items, .. }) = v.get(k).and_then(|w| w.back()).map(|x| &x.acc)
-            {
-                // one span over the deque's buffer (a wrapped deque's second part starts it,
-                // its first part ends it) rather than two
-                let (a, b) = items.as_slices();
-                let start = if b.is_empty() { a.as_ptr() } else { b.as_ptr() };
-                let end = a.as_ptr_range().end;
-                prefetch_bytes(start.cast(), (end as usize).wrapping_sub(start as usize));
+            if let Some(Acc::LastN(l)) = v.get(k).and_then(|w| w.back()).map(|x| &x.acc) {
+                // both buffers whole: where in the timestamps' an event reads and writes
+                // depends on the ring's head, which is in that buffer (reading it here would
+                // wait for the miss)
+                let (vals, ts) = l.buffers();
+                prefetch_span(vals);
+                prefetch_span(ts);
             }
         }
     }

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use super::*;
-use crate::agg::{insert_at, last_n_add, last_n_values, Acc, FeatureValue, ResultCtx};
+use crate::agg::{insert_at, Acc, FeatureValue, ResultCtx};
 use crate::window::{aligned_start, WindowSpec};
 use crate::Value;
 
@@ -32,7 +32,47 @@ pub(super) fn insert_win(wins: &mut VecDeque<Win>, pos: usize, w: Win) {
     insert_at(wins, pos, w);
 }
 
+/// Applies one event of the key to its tumbling windows or sessions; returns when the key
+/// next needs the timer handler. The usual session event (it extends the newest session
+/// and touches no other) is handled here, the rest in [`windows_event_general`] (so that
+/// this function stays small). Not inlined: inlined into `process`, it made the compiler
+/// stop inlining the pane ring's code there, which cost the full feature mix more than the
+/// call saves.
+#[inline(never)]
 pub(super) fn windows_event(
+    feat: &mut Feat,
+    wins: &mut VecDeque<Win>,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &mut Ctx<'_>,
+) -> i64 {
+    if let WindowSpec::Session { gap } = feat.window {
+        // no overflow: `ts` is clamped to ±2^61, a gap is at most 2^50
+        let (ps, pe) = (ts, ts + gap);
+        // same result as the merge in `windows_event_general` with `lo = hi - 1`
+        let len = wins.len();
+        let prev_clear = len < 2 || wins.get(len - 2).is_some_and(|p| p.end < ps);
+        if let Some(w) = wins
+            .back_mut()
+            .filter(|w| prev_clear && w.start <= pe && w.end >= ps)
+        {
+            w.start = w.start.min(ps);
+            w.end = w.end.max(pe);
+            apply_to_window(feat, w, ts, m, out, ctx);
+            return if len == 1 {
+                need_of(w, ctx.lat)
+            } else {
+                windows_need(wins, ctx.lat)
+            };
+        }
+    }
+    windows_event_general(feat, wins, ts, m, out, ctx)
+}
+
+/// [`windows_event`] for any event.
+#[inline(never)]
+fn windows_event_general(
     feat: &mut Feat,
     wins: &mut VecDeque<Win>,
     ts: i64,
@@ -67,23 +107,6 @@ pub(super) fn windows_event(
         }
         WindowSpec::Session { gap } => {
             let (ps, pe) = (ts, ts.saturating_add(gap));
-            // the usual event extends the newest session and touches no other: skip the
-            // search (same result as the merge below with `lo = hi - 1`)
-            let len = wins.len();
-            let prev_clear = len < 2 || wins[len - 2].end < ps;
-            if let Some(w) = wins
-                .back_mut()
-                .filter(|w| prev_clear && w.start <= pe && w.end >= ps)
-            {
-                w.start = w.start.min(ps);
-                w.end = w.end.max(pe);
-                apply_to_window(feat, w, ts, m, out, ctx);
-                return if len == 1 {
-                    need_of(w, ctx.lat)
-                } else {
-                    windows_need(wins, ctx.lat)
-                };
-            }
             // sessions are sorted, disjoint and not touching: find those touching [ps, pe)
             let mut hi = wins.len();
             while hi > 0 && wins[hi - 1].start > pe {
@@ -134,8 +157,10 @@ pub(super) fn windows_event(
 }
 
 /// The rest of [`windows_event`] once the event's window is `w`: adds the event, writes
-/// its value to `out`, fires the window if it is already due.
-#[inline]
+/// its value to `out`, fires the window if it is already due. Inlined into both callers
+/// (last-N, the usual session feature, then runs without a call); other aggregations go
+/// through [`add_and_result`].
+#[inline(always)]
 fn apply_to_window(
     feat: &mut Feat,
     w: &mut Win,
@@ -145,26 +170,17 @@ fn apply_to_window(
     ctx: &mut Ctx<'_>,
 ) {
     w.pending = true;
-    if let Acc::LastN { n, items } = &mut w.acc {
+    if let Acc::LastN(l) = &mut w.acc {
         // straight to the last-N code (the same as `add` and `result` do for it)
         if let Some(v) = m {
-            last_n_add(*n, items, ts, v);
+            l.add(ts, v);
         }
-        last_n_values(items, out);
+        l.write_values(out);
     } else {
-        if let Some(v) = m {
-            w.acc.add(ts, v, ctx.horizon);
-        }
-        w.acc.result(
-            &feat.agg,
-            ResultCtx {
-                window_len: win_len(w),
-                as_of: ts,
-            },
-            out,
-        );
+        add_and_result(feat, w, ts, m, out, ctx);
     }
-    let fire_at = w.end.saturating_sub(1);
+    // no overflow: an end is a clamped timestamp (±2^61) plus a size or gap (at most 2^50)
+    let fire_at = w.end - 1;
     if fire_at <= ctx.wm {
         let update = w.emitted;
         w.emitted = true;
@@ -173,13 +189,37 @@ fn apply_to_window(
     }
 }
 
+/// Adds the event to window `w` and writes the window's value to `out` (any aggregation).
+#[inline(never)]
+fn add_and_result(
+    feat: &Feat,
+    w: &mut Win,
+    ts: i64,
+    m: Option<Value>,
+    out: &mut FeatureValue,
+    ctx: &Ctx<'_>,
+) {
+    if let Some(v) = m {
+        w.acc.add(ts, v, ctx.horizon);
+    }
+    w.acc.result(
+        &feat.agg,
+        ResultCtx {
+            window_len: win_len(w),
+            as_of: ts,
+        },
+        out,
+    );
+}
+
 /// When window `w` next needs the timer handler: its firing if pending, else its drop.
 #[inline]
 fn need_of(w: &Win, lat: i64) -> i64 {
+    // no overflow in `end - 1`: as in `apply_to_window`
     if w.pending {
-        w.end.saturating_sub(1)
+        w.end - 1
     } else {
-        w.end.saturating_sub(1).saturating_add(lat)
+        (w.end - 1).saturating_add(lat)
     }
 }
 
