@@ -409,7 +409,7 @@ fn event_exactly_at_lateness_bound_is_late() {
     h.wm(20);
     assert_eq!(h.ev(0, 16, Some(1.0), "x", "p"), Outcome::LateDiscarded);
     assert!(h.closed.is_empty());
-    assert_eq!(h.eng.latest(KeyId(0)).unwrap(), &[int(1)]);
+    assert_eq!(h.eng.latest(KeyId(0)).unwrap(), [int(1)]);
     assert!(h.finish().is_empty());
 }
 
@@ -694,8 +694,8 @@ fn filtered_window_without_matches_still_fires_and_keys_are_separate() {
     h.ev(1, 4, None, "x", "p"); // null amount: skipped by mean
     assert_eq!(h.row, vec![num(8.0)]);
     assert_eq!(h.eng.num_keys(), 2);
-    assert_eq!(h.eng.latest(KeyId(0)).unwrap(), &[FeatureValue::Null]);
-    assert_eq!(h.eng.latest(KeyId(1)).unwrap(), &[num(8.0)]);
+    assert_eq!(h.eng.latest(KeyId(0)).unwrap(), [FeatureValue::Null]);
+    assert_eq!(h.eng.latest(KeyId(1)).unwrap(), [num(8.0)]);
     assert!(h.eng.latest(KeyId(7)).is_none());
     assert!(h.eng.state_bytes() > 0);
     let mut r: Vec<_> = h.finish().into_iter().map(|w| (w.key, w.value)).collect();

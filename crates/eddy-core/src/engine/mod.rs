@@ -123,6 +123,7 @@ mod global;
 mod prefetch;
 mod ring;
 mod sliding;
+mod store;
 mod timers;
 mod windows;
 
@@ -131,6 +132,7 @@ use global::*;
 use prefetch::*;
 use ring::Ring;
 use sliding::*;
+use store::OnlineStore;
 use timers::*;
 use windows::*;
 
@@ -325,10 +327,8 @@ pub struct FeatureEngine {
     /// key, offset)`: the line at `base + k * stride + offset` (refreshed whenever those grow),
     /// so that prefetching a key's states is address arithmetic only.
     key_lines: Vec<(usize, usize, usize)>,
-    /// The features whose per-event value is a sequence (its buffer is prefetched too).
-    seq_features: Vec<usize>,
-    /// The online store, flat: key `k`, feature `f` at `k * features + f`.
-    latest: Vec<FeatureValue>,
+    /// The online store: each key's latest per-event row.
+    store: OnlineStore,
     /// Per key, `features + 1` words: the earliest live timer of the key in the queue,
     /// then for each feature the earliest time it needs its timer handler (`NO_TIMER`:
     /// none). Kept apart from the states so that a timer pop reads one small record and
@@ -442,22 +442,16 @@ impl FeatureEngine {
             feat.in_ring = ring.is_some();
         }
         let cols: Vec<Col> = feats.iter().map(Col::new).collect();
-        let seq_features = feats
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f.agg, AggKind::LastN { .. }))
-            .map(|(i, _)| i)
-            .collect();
+        let store = OnlineStore::new(feats.iter().map(|f| f.agg));
         Ok(FeatureEngine {
             specs: features,
             feats,
             config,
             wm: i64::MIN,
             key_lines: Vec::new(),
-            seq_features,
             cols,
             rings,
-            latest: Vec::new(),
+            store,
             timer_rec: Vec::new(),
             seen: Vec::new(),
             num_keys: 0,
@@ -505,7 +499,7 @@ impl FeatureEngine {
         if k >= self.seen.len() {
             self.seen.resize(k + 1, false);
             self.timer_rec.resize((k + 1) * (nf + 1), NO_TIMER);
-            self.latest.resize((k + 1) * nf, FeatureValue::Null);
+            self.store.grow(k + 1);
             for (col, feat) in self.cols.iter_mut().zip(&self.feats) {
                 col.grow(feat, k + 1);
             }
@@ -518,7 +512,6 @@ impl FeatureEngine {
             self.seen[k] = true;
             self.num_keys += 1;
         }
-        let latest = &mut self.latest[k * nf..(k + 1) * nf];
         let Some((key_timer, needs)) =
             self.timer_rec[k * (nf + 1)..(k + 1) * (nf + 1)].split_first_mut()
         else {
@@ -538,7 +531,6 @@ impl FeatureEngine {
         let rings = &mut self.rings[..nf];
         let row = &mut row[..nf];
         let needs = &mut needs[..nf];
-        let latest = &mut latest[..nf];
         for f in 0..nf {
             ctx.feature = f;
             let feat = &mut feats[f];
@@ -566,8 +558,8 @@ impl FeatureEngine {
                 *key_timer = need;
                 self.timers.push(need, ev.key.0);
             }
-            latest[f].copy_from(out);
         }
+        self.store.set(k, row);
         if late {
             Outcome::LateUpdated
         } else {
@@ -666,12 +658,6 @@ impl FeatureEngine {
         if let Some(ev) = upcoming.get(PREFETCH_EVENTS_MID - 1) {
             let k = ev.key.0 as usize;
             prefetch_buffers(&self.cols, k);
-            let nf = self.feats.len();
-            for &f in &self.seq_features {
-                if let Some(FeatureValue::Seq(x)) = self.latest.get(k * nf + f) {
-                    prefetch_span(x);
-                }
-            }
         }
         if let Some(ev) = upcoming.get(PREFETCH_EVENTS_NEAR - 1) {
             prefetch_nested_buffers(&self.cols, ev.key.0 as usize);
@@ -722,7 +708,8 @@ impl FeatureEngine {
                 }
             }
         }
-        lines_of(&self.latest, nf, &mut out);
+        let (rows, stride) = self.store.rows();
+        lines_of(rows, stride, &mut out);
         out
     }
 
@@ -755,13 +742,12 @@ impl FeatureEngine {
     }
 
     /// The latest per-event feature row of `key` (the online store), if the key was seen.
-    pub fn latest(&self, key: KeyId) -> Option<&[FeatureValue]> {
+    pub fn latest(&self, key: KeyId) -> Option<Vec<FeatureValue>> {
         let k = key.0 as usize;
         if !*self.seen.get(k)? {
             return None;
         }
-        let nf = self.feats.len();
-        self.latest.get(k * nf..(k + 1) * nf)
+        Some(self.store.get(k))
     }
 
     pub fn num_keys(&self) -> usize {
@@ -772,18 +758,12 @@ impl FeatureEngine {
     /// key slots, per-feature states with their deques, panes, windows, accumulators and the
     /// online-store row, plus the timer queue.
     pub fn state_bytes(&self) -> usize {
-        let mut total = self.timers.bytes()
+        self.timers.bytes()
             + self.seen.capacity()
             + self.timer_rec.capacity() * 8
             + self.cols.iter().map(Col::bytes).sum::<usize>()
             + self.rings.iter().flatten().map(Ring::bytes).sum::<usize>()
-            + self.latest.capacity() * std::mem::size_of::<FeatureValue>();
-        for v in &self.latest {
-            if let FeatureValue::Seq(s) = v {
-                total += s.capacity() * std::mem::size_of::<Value>();
-            }
-        }
-        total
+            + self.store.bytes()
     }
 }
 
