@@ -1,15 +1,15 @@
 //! The online store: each key's latest per-event feature values, in one flat row per key.
 //!
-//! An event writes its key's whole row, so the row is laid out to touch few cache lines:
-//! `u64` words, first the tags (one byte per value: what kind of value it is), then one
-//! payload word per value. A scalar feature takes one value; a last-N sequence of up to
-//! [`INLINE_SEQ`] items takes its length and `n` items. With the example spec a row is
-//! 17 words (136 bytes) instead of five 24-byte [`FeatureValue`]s plus a 160-byte heap buffer
-//! for the sequence, and prefetching it needs no pointer to be read first. Longer sequences
-//! (rare: `n` up to 100,000) keep a `Vec` per key apart from the row.
+//! An event writes its key's whole row, so the row is one run of [`Value`]s: a scalar
+//! feature takes one (`Int`, `Float` for a number, or `Null`), a last-N sequence of up to
+//! [`INLINE_SEQ`] items its length (`Int`, or `Null` for no sequence) and then `n` items.
+//! With the example spec a row is 15 values (240 bytes) in place of five 24-byte
+//! [`FeatureValue`]s plus a heap buffer for the sequence, and prefetching it needs no
+//! pointer to be read first. Longer sequences (rare: `n` up to 100,000) keep a `Vec` per key
+//! apart from the row.
 
 use crate::agg::{AggKind, FeatureValue};
-use crate::{Sym, Value};
+use crate::Value;
 
 /// Longest last-N sequence kept in the row itself.
 pub(super) const INLINE_SEQ: usize = 32;
@@ -17,29 +17,20 @@ pub(super) const INLINE_SEQ: usize = 32;
 /// Where a feature's value is in a row.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
-    /// Value index `at`.
+    /// Value `at`.
     Scalar { at: usize },
-    /// The length at value index `at`, the items after it (at most `cap`).
+    /// The length at value `at`, the items after it (at most `cap`).
     Seq { at: usize, cap: usize },
-    /// Value index `at` says null or not; the items are the key's long sequence `j`.
+    /// Value `at` says null or not; the items are the key's long sequence `j`.
     Long { at: usize, j: usize },
 }
-
-const NULL: u8 = 0;
-const INT: u8 = 1;
-const NUM: u8 = 2;
-const BOOL: u8 = 3;
-const FLOAT: u8 = 4;
-const STR: u8 = 5;
 
 #[derive(Debug)]
 pub(super) struct OnlineStore {
     slots: Vec<Slot>,
-    /// Tag words at the start of a row.
-    tag_words: usize,
-    /// Words per key.
+    /// Values per key.
     stride: usize,
-    rows: Vec<u64>,
+    rows: Vec<Value>,
     /// Long sequences per key.
     long_per_key: usize,
     long: Vec<Vec<Value>>,
@@ -70,11 +61,9 @@ impl OnlineStore {
                 }
             })
             .collect();
-        let tag_words = values.div_ceil(8);
         OnlineStore {
             slots,
-            tag_words,
-            stride: tag_words + values,
+            stride: values,
             rows: Vec::new(),
             long_per_key,
             long: Vec::new(),
@@ -83,12 +72,12 @@ impl OnlineStore {
 
     /// Makes room for keys below `n` (rows of `Null`s).
     pub(super) fn grow(&mut self, n: usize) {
-        self.rows.resize(n * self.stride, 0);
+        self.rows.resize(n * self.stride, Value::Null);
         self.long.resize_with(n * self.long_per_key, Vec::new);
     }
 
-    /// The words of the rows and the words per key, for prefetching.
-    pub(super) fn rows(&self) -> (&[u64], usize) {
+    /// The rows and the values per key, for prefetching.
+    pub(super) fn rows(&self) -> (&[Value], usize) {
         (&self.rows, self.stride)
     }
 
@@ -97,60 +86,53 @@ impl OnlineStore {
     pub(super) fn set(&mut self, k: usize, values: &[FeatureValue]) {
         let OnlineStore {
             slots,
-            tag_words,
             stride,
             rows,
             long_per_key,
             long,
         } = self;
-        let row = rows
-            .get_mut(k * *stride..(k + 1) * *stride)
-            .unwrap_or_default();
-        let long = long
-            .get_mut(k * *long_per_key..(k + 1) * *long_per_key)
-            .unwrap_or_default();
-        let (tags, payload) = row.split_at_mut((*tag_words).min(row.len()));
-        let mut put = |i: usize, tag: u8, word: u64| {
-            if let (Some(t), Some(p)) = (tags.get_mut(i / 8), payload.get_mut(i)) {
-                let shift = (i % 8) * 8;
-                *t = (*t & !(0xff << shift)) | u64::from(tag) << shift;
-                *p = word;
-            }
+        let Some(row) = rows.get_mut(k * *stride..(k + 1) * *stride) else {
+            return;
         };
         for (slot, v) in slots.iter().zip(values) {
             match (*slot, v) {
-                (Slot::Scalar { at }, &FeatureValue::Int(i)) => put(at, INT, i as u64),
-                (Slot::Scalar { at }, &FeatureValue::Num(x)) => put(at, NUM, x.to_bits()),
-                (Slot::Scalar { at } | Slot::Seq { at, .. }, FeatureValue::Null) => {
-                    put(at, NULL, 0)
-                }
-                (Slot::Seq { at, cap }, FeatureValue::Seq(items)) => {
-                    let n = items.len().min(cap);
-                    put(at, INT, n as u64);
-                    for (i, &item) in items[..n].iter().enumerate() {
-                        let (tag, word) = match item {
-                            Value::Null => (NULL, 0),
-                            Value::Bool(b) => (BOOL, u64::from(b)),
-                            Value::Int(i) => (INT, i as u64),
-                            Value::Float(x) => (FLOAT, x.to_bits()),
-                            Value::Str(s) => (STR, u64::from(s.0)),
+                (Slot::Scalar { at }, v) => {
+                    if let Some(x) = row.get_mut(at) {
+                        *x = match *v {
+                            FeatureValue::Int(i) => Value::Int(i),
+                            FeatureValue::Num(f) => Value::Float(f),
+                            // a sequence feature's values are sequences or null, the others' scalars
+                            FeatureValue::Null | FeatureValue::Seq(_) => Value::Null,
                         };
-                        put(at + 1 + i, tag, word);
+                    }
+                }
+                (Slot::Seq { at, cap }, v) => {
+                    let Some((len, items)) = row.get_mut(at..).and_then(|r| r.split_first_mut())
+                    else {
+                        continue;
+                    };
+                    match v {
+                        FeatureValue::Seq(src) => {
+                            let n = src.len().min(cap).min(items.len());
+                            *len = Value::Int(n as i64);
+                            items[..n].copy_from_slice(&src[..n]);
+                        }
+                        _ => *len = Value::Null,
                     }
                 }
                 (Slot::Long { at, j }, v) => {
-                    if let Some(dst) = long.get_mut(j) {
+                    let dst = long.get_mut(k * *long_per_key + j);
+                    if let (Some(x), Some(dst)) = (row.get_mut(at), dst) {
                         dst.clear();
-                        if let FeatureValue::Seq(items) = v {
-                            dst.extend_from_slice(items);
-                        }
+                        *x = match v {
+                            FeatureValue::Seq(src) => {
+                                dst.extend_from_slice(src);
+                                Value::Int(src.len() as i64)
+                            }
+                            _ => Value::Null,
+                        };
                     }
-                    let seq = matches!(v, FeatureValue::Seq(_));
-                    put(at, if seq { INT } else { NULL }, 0);
                 }
-                // a sequence feature's values are sequences or null, the others' scalars
-                (Slot::Scalar { at }, FeatureValue::Seq(_)) => put(at, NULL, 0),
-                (Slot::Seq { at, .. }, _) => put(at, NULL, 0),
             }
         }
     }
@@ -161,47 +143,33 @@ impl OnlineStore {
             .rows
             .get(k * self.stride..(k + 1) * self.stride)
             .unwrap_or_default();
-        let long = self
-            .long
-            .get(k * self.long_per_key..(k + 1) * self.long_per_key)
-            .unwrap_or_default();
-        let (tags, payload) = row.split_at(self.tag_words.min(row.len()));
-        let at = |i: usize| {
-            let tag = tags.get(i / 8).map_or(NULL, |t| (t >> ((i % 8) * 8)) as u8);
-            (tag, payload.get(i).copied().unwrap_or(0))
-        };
+        let at = |i: usize| row.get(i).copied().unwrap_or(Value::Null);
         self.slots
             .iter()
             .map(|slot| match *slot {
                 Slot::Scalar { at: i } => match at(i) {
-                    (INT, w) => FeatureValue::Int(w as i64),
-                    (NUM, w) => FeatureValue::Num(f64::from_bits(w)),
+                    Value::Int(i) => FeatureValue::Int(i),
+                    Value::Float(f) => FeatureValue::Num(f),
                     _ => FeatureValue::Null,
                 },
                 Slot::Seq { at: i, .. } => match at(i) {
-                    (INT, n) => FeatureValue::Seq(
-                        (0..n as usize)
-                            .map(|j| match at(i + 1 + j) {
-                                (BOOL, w) => Value::Bool(w != 0),
-                                (INT, w) => Value::Int(w as i64),
-                                (FLOAT, w) => Value::Float(f64::from_bits(w)),
-                                (STR, w) => Value::Str(Sym(w as u32)),
-                                _ => Value::Null,
-                            })
-                            .collect(),
-                    ),
+                    Value::Int(n) => {
+                        FeatureValue::Seq((0..n as usize).map(|j| at(i + 1 + j)).collect())
+                    }
                     _ => FeatureValue::Null,
                 },
-                Slot::Long { at: i, j } => match (at(i), long.get(j)) {
-                    ((INT, _), Some(items)) => FeatureValue::Seq(items.clone()),
-                    _ => FeatureValue::Null,
-                },
+                Slot::Long { at: i, j } => {
+                    match (at(i), self.long.get(k * self.long_per_key + j)) {
+                        (Value::Int(_), Some(items)) => FeatureValue::Seq(items.clone()),
+                        _ => FeatureValue::Null,
+                    }
+                }
             })
             .collect()
     }
 
     pub(super) fn bytes(&self) -> usize {
-        self.rows.capacity() * 8
+        self.rows.capacity() * std::mem::size_of::<Value>()
             + self.long.capacity() * std::mem::size_of::<Vec<Value>>()
             + self
                 .long
@@ -214,6 +182,7 @@ impl OnlineStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Sym;
 
     fn seq(items: &[Value]) -> FeatureValue {
         FeatureValue::Seq(items.to_vec())
