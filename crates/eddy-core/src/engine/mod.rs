@@ -24,6 +24,9 @@
 //! timer per key (the minimum), stale entries are skipped when popped, and one pop serves
 //! every feature of the key that is due, reading only the states that are.
 //!
+//! The online store (each key's latest per-event row, [`FeatureEngine::latest`]) is one
+//! flat row of values per key (`engine/store.rs`), written whole by each event.
+//!
 //! With many keys the engine waits on memory more than it computes, so it prefetches: the
 //! records of the keys a few timer pops ahead and, through
 //! [`FeatureEngine::prefetch_upcoming`], the lines of the key of an event a few events
@@ -102,14 +105,14 @@
 //! # Cost
 //! For the example spec (benches/engine.rs: 5-minute sliding count, 1-hour mean sliding
 //! by 5 minutes, last 10 pages per 30-minute session, logins per minute, recency of the
-//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 3.0 KB per
+//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 2.9 KB per
 //! key, most of it the hour of events (timestamp and value) the exact sliding mean must
 //! keep plus its panes. With that much state spread over uniformly random keys, each event
-//! touches a couple of dozen cache lines of a random key (its slots, kept events, last-N
-//! items and online-store row); window firing does not (the rings are swept in address
+//! touches about 27 cache lines of a random key (its slots, kept events, last-N items and
+//! online-store row; callgrind's cache simulation counts them); window firing does not (the rings are swept in address
 //! order, and a per-key timer pops for about one event in eight). The prefetches above
 //! overlap those misses across events, and still the engine is bound by memory there:
-//! about 3,500 instructions per event, which also emits 3.7 window-close rows per event
+//! about 2,800 instructions per event, which also emits 3.7 window-close rows per event
 //! (`cargo bench -p eddy-core --bench engine`; figures in the README).
 
 use crate::agg::{num, Acc, AggKind, FeatureValue, ResultCtx};
