@@ -17,7 +17,8 @@
 //! `EDDY_BENCH_EVENTS` (events per pass, default 2M), `EDDY_BENCH_WARM_MS` (least event time
 //! of the warm-up, default 65 minutes; `0` warms up with as many events as a pass, quicker
 //! under valgrind but short of the steady state), `EDDY_BENCH_ONLY` (comma-separated indexes
-//! of the features to keep, `0` to `4`: the cost of each alone). For callgrind:
+//! of the features to keep, `0` to `4`: the cost of each alone), `EDDY_BENCH_T0_MS` (event
+//! time of the first event, default 2025-11-24 in epoch milliseconds). For callgrind:
 //! `EDDY_BENCH_QUICK=1 EDDY_BENCH_EVENTS=200000 EDDY_BENCH_WARM_MS=0 valgrind --tool=callgrind
 //! --toggle-collect='*timed_pass*' target/release/deps/engine-* --bench`).
 
@@ -49,6 +50,9 @@ const OOO: i64 = 500;
 /// Event time the warm-up covers at least: the longest window (1 hour) and a margin.
 const WARM_MS: i64 = 65 * MIN;
 const MIN: i64 = 60_000;
+/// Event time of the first event: an epoch-millisecond date, as real streams have (window
+/// arithmetic then divides 64-bit numbers, as it would in production).
+const T0_MS: i64 = 1_763_942_400_000;
 
 fn features(schema: &Schema, it: &mut Interner) -> Vec<FeatureSpec> {
     let page = schema.field_id("page").unwrap();
@@ -206,10 +210,14 @@ fn bench(c: &mut Criterion) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(WARM_MS);
     let n_warm = n_events.max((warm_ms * 1000 / step_us.max(1)) as usize);
-    let warm = generate(n_warm, 0, step_us, &mut rng, &mut it);
+    let t0: i64 = std::env::var("EDDY_BENCH_T0_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(T0_MS);
+    let warm = generate(n_warm, t0, step_us, &mut rng, &mut it);
     let timed = generate(
         n_events,
-        n_warm as i64 * step_us / 1000,
+        t0 + n_warm as i64 * step_us / 1000,
         step_us,
         &mut rng,
         &mut it,
