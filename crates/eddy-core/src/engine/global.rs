@@ -5,7 +5,10 @@ use crate::agg::{Acc, FeatureValue, ResultCtx};
 use crate::window::{aligned_start, Trigger, WindowSpec};
 use crate::Value;
 
+/// One key's global window: one cache line, aligned to one (unaligned, most keys' 64 bytes
+/// would span two lines).
 #[derive(Debug)]
+#[repr(align(64))]
 pub(super) struct Global {
     pub(super) acc: Acc,
     pub(super) since_fire: u64,
