@@ -619,6 +619,20 @@ impl LastN {
         #[inline(always)]
         fn fill(l: &LastN, seq: &mut Vec<Value>, f: impl Fn(u64) -> Value) {
             let (len, h) = (l.len as usize, l.head as usize);
+            if len <= 16 {
+                // the usual case: the payloads in the first two lines, copied out whole so
+                // that the ring's two parts are plain slices
+                let mut words = [0u64; 16];
+                for (d, s) in words.chunks_exact_mut(8).zip(l.buf.iter()) {
+                    d.copy_from_slice(&s.0);
+                }
+                if let (Some(a), Some(b)) = (words.get(h..len), words.get(..h)) {
+                    seq.reserve(len);
+                    seq.extend(a.iter().map(|&p| f(p)));
+                    seq.extend(b.iter().map(|&p| f(p)));
+                }
+                return;
+            }
             seq.reserve(len);
             for (a, b) in [(h, len), (0, h)] {
                 // the payloads `a..b`, a slice of a line at a time
@@ -1160,7 +1174,12 @@ mod tests {
     fn last_n_matches_a_sorted_scan() {
         let mut rng = crate::rng::Rng::new(17);
         for round in 0..3_000 {
-            let n = 1 + rng.below(6) as usize;
+            // some past 16 items (of one kind or several): the output then goes a line at a time
+            let n = if round % 8 < 2 {
+                17 + rng.below(8) as usize
+            } else {
+                1 + rng.below(6) as usize
+            };
             let mut items = LastN::new(n);
             let mut all: Vec<(i64, Value)> = Vec::new();
             let mut out = FeatureValue::Int(round);
