@@ -214,12 +214,9 @@ pub(super) fn prefetch_nested_buffers(cols: &[Col], k: usize) {
     for col in cols {
         if let Col::Windows(v) = col {
             if let Some(Acc::LastN(l)) = v.get(k).and_then(|w| w.back()).map(|x| &x.acc) {
-                // both buffers whole: where in the timestamps' an event reads and writes
-                // depends on the ring's head, which is in that buffer (reading it here would
-                // wait for the miss)
-                let (vals, ts) = l.buffers();
-                prefetch_span(vals);
-                prefetch_span(ts);
+                // the buffer whole: which timestamps an event reads and writes depends on
+                // the ring's head (in the window, but the buffer's lines are few)
+                prefetch_span(l.buffer());
             }
         }
     }

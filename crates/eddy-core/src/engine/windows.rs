@@ -7,8 +7,10 @@ use crate::agg::{insert_at, Acc, FeatureValue, ResultCtx};
 use crate::window::{aligned_start, WindowSpec};
 use crate::Value;
 
-/// One tumbling window or session of one key.
+/// One tumbling window or session of one key: one cache line, aligned to one (a key's
+/// window deque is then a line per window, not two for most allocations).
 #[derive(Debug)]
+#[repr(align(64))]
 pub(super) struct Win {
     pub(super) start: i64,
     pub(super) end: i64,
@@ -18,6 +20,9 @@ pub(super) struct Win {
     /// Has changes not emitted yet.
     pub(super) pending: bool,
 }
+
+// a session event touches its window's one line
+const _: () = assert!(std::mem::size_of::<Win>() == 64);
 
 pub(super) fn win_len(w: &Win) -> i64 {
     w.end.saturating_sub(w.start)
