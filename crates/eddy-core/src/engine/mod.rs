@@ -998,7 +998,10 @@ mod tests {
         ] {
             assert_eq!((size, align), (64, 64));
         }
-        let global = (std::mem::size_of::<Global>(), std::mem::align_of::<Global>());
+        let global = (
+            std::mem::size_of::<Global>(),
+            std::mem::align_of::<Global>(),
+        );
         assert_eq!(global, (64, 64));
     }
 }

@@ -175,6 +175,9 @@ impl Ring {
     /// over the pane's length into `out`: the per-event value of a tumbling window (its pane
     /// is the window).
     #[allow(clippy::too_many_arguments)]
+    // inlined in `process` always: left to itself the compiler drops it as `process` grows,
+    // and the call costs more than its body in the hot loop
+    #[inline(always)]
     pub(super) fn add(
         &mut self,
         feat: &Feat,
@@ -201,6 +204,7 @@ impl Ring {
         })
     }
 
+    #[inline(always)]
     pub(super) fn advance(&mut self, feat: &Feat, ctx: &mut Ctx<'_>) {
         on_ring!(self, r => r.advance(feat, ctx))
     }
@@ -346,6 +350,7 @@ impl<A: RingPane> PaneRing<A> {
 
     /// Adds an event to key `k`'s pane; returns the pane, whether it existed before and its
     /// slot (`None`: in the overflow map).
+    #[inline(always)]
     fn add(
         &mut self,
         k: usize,
