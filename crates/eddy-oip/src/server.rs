@@ -84,7 +84,7 @@ struct AppState {
     models: ModelSet,
 }
 
-/// The axum router serving `models` (use with [`axum::serve`] or [`serve`]).
+/// The axum router serving `models` (use with [`axum::serve()`] or [`serve`]).
 pub fn router(models: ModelSet, cfg: &ServerConfig) -> Router {
     let state = Arc::new(AppState { models });
     Router::new()

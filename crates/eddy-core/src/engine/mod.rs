@@ -4,7 +4,7 @@
 //! Keys are dense interned ids, so every key's state lives in `Vec`s indexed by
 //! [`KeyId`]: one column per feature, with slots of that feature kind's own size (32 bytes
 //! for a tumbling or session feature, 120 for a sliding one, one 64-byte cache line for a
-//! sliding one whose panes are in a [`ring`]: no panes). Sliding states are typed
+//! sliding one whose panes are in a ring (`engine/ring.rs`): no panes). Sliding states are typed
 //! by what they keep: a timestamp alone per event for count, rate and recency, a
 //! timestamp and an `f64` for numeric aggregations, the whole [`Value`] only for last-N
 //! and distinct count; panes are a plain count for count and rate, Welford state for
