@@ -330,9 +330,7 @@ impl Acc {
             Acc::Welford { n, mean, m2 } => {
                 if let Some(x) = num(v) {
                     *n += 1;
-                    let d = x - *mean;
-                    *mean += d / *n as f64;
-                    *m2 += d * (x - *mean);
+                    welford_add(mean, m2, x, *n as f64);
                 }
             }
             Acc::Extreme { n, v: cur, max } => {
@@ -996,6 +994,24 @@ impl FeatureValue {
             (_, FeatureValue::Null) => *self = FeatureValue::Null,
         }
     }
+}
+
+/// Adds `x` to the Welford mean and M2 of values whose count, `x` included, is `n`: every
+/// running mean (accumulators, panes, sliding runs) uses this one arithmetic.
+#[inline(always)]
+pub(crate) fn welford_add(mean: &mut f64, m2: &mut f64, x: f64, n: f64) {
+    let d = x - *mean;
+    *mean += d / n;
+    *m2 += d * (x - *mean);
+}
+
+/// Removes `x` from the Welford mean and M2 of values whose count, `x` removed, is
+/// `n1 >= 1` (the exact inverse of [`welford_add`], M2 kept at least 0).
+#[inline(always)]
+pub(crate) fn welford_remove(mean: &mut f64, m2: &mut f64, x: f64, n1: f64) {
+    let old = *mean - (x - *mean) / n1;
+    *m2 = (*m2 - (x - old) * (x - *mean)).max(0.0);
+    *mean = old;
 }
 
 /// Merges Welford state `b` (count, mean, M2) into `a` (Chan et al.): every window and pane

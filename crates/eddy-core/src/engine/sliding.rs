@@ -7,7 +7,8 @@ use rustc_hash::FxHashMap;
 
 use super::*;
 use crate::agg::{
-    insert_at, num, rate, value_key, welford_value, Acc, AggKind, FeatureValue, ResultCtx,
+    insert_at, num, rate, value_key, welford_add, welford_remove, welford_value, Acc, AggKind,
+    FeatureValue, ResultCtx,
 };
 use crate::window::aligned_start;
 use crate::Value;
@@ -184,9 +185,7 @@ impl Pane for Wf {
         if let Some(x) = num(v) {
             let Wf(n, mean, m2) = self;
             *n += 1;
-            let d = x - *mean;
-            *mean += d / *n as f64;
-            *m2 += d * (x - *mean);
+            welford_add(mean, m2, x, *n as f64);
         }
     }
     /// The same arithmetic as [`Acc::merge`] of two Welford states (Chan et al.).
@@ -374,11 +373,8 @@ impl Run {
             Run::Plain => {}
             Run::Sum(s) => *s += num(v).unwrap_or(0.0),
             Run::Welford { n, mean, m2 } => {
-                let x = num(v).unwrap_or(0.0);
                 *n += 1;
-                let d = x - *mean;
-                *mean += d / *n as f64;
-                *m2 += d * (x - *mean);
+                welford_add(mean, m2, num(v).unwrap_or(0.0), *n as f64);
             }
             Run::Mono { max, dq } => {
                 let x = num(v).unwrap_or(0.0);
@@ -420,12 +416,8 @@ impl Run {
                 if *n <= 1 || remaining == 0 {
                     (*n, *mean, *m2) = (0, 0.0, 0.0);
                 } else {
-                    let x = num(v).unwrap_or(0.0);
-                    let n1 = *n - 1;
-                    let old = *mean - (x - *mean) / n1 as f64;
-                    *m2 = (*m2 - (x - old) * (x - *mean)).max(0.0);
-                    *mean = old;
-                    *n = n1;
+                    *n -= 1;
+                    welford_remove(mean, m2, num(v).unwrap_or(0.0), *n as f64);
                 }
             }
             Run::Distinct(m) => {
@@ -1076,10 +1068,8 @@ impl RingRun<f64> for WfRun {
     }
     #[inline]
     fn add(&mut self, x: f64, n: usize) {
-        let d = x - self.mean;
         // n < 2^53: the same f64 as through u64, with one conversion instruction
-        self.mean += d / n as i64 as f64;
-        self.m2 += d * (x - self.mean);
+        welford_add(&mut self.mean, &mut self.m2, x, n as i64 as f64);
     }
     #[inline]
     fn remove(&mut self, x: f64, remaining: usize) {
@@ -1087,10 +1077,8 @@ impl RingRun<f64> for WfRun {
         if remaining == 0 {
             *self = WfRun::default();
         } else {
-            let n1 = remaining as i64; // as in `add`
-            let old = self.mean - (x - self.mean) / n1 as f64;
-            self.m2 = (self.m2 - (x - old) * (x - self.mean)).max(0.0);
-            self.mean = old;
+            // as in `add`
+            welford_remove(&mut self.mean, &mut self.m2, x, remaining as i64 as f64);
         }
     }
     #[inline]
