@@ -105,14 +105,10 @@ impl Col {
         }
     }
 
-    /// Address of the first slot, the slot size, and whether a slot may span two cache
-    /// lines (for prefetching: the last byte's line then needs loading too).
-    pub(super) fn addr(&self) -> (usize, usize, bool) {
-        fn of<T>(v: &[T]) -> (usize, usize, bool) {
-            let (base, size) = (v.as_ptr() as usize, std::mem::size_of::<T>());
-            // slots of a size dividing 64 from a base aligned to it never straddle a line
-            let within = size > 0 && 64 % size == 0 && base % size == 0;
-            (base, size, !within)
+    /// Address of the first slot and the slot size (0: no slots), for prefetching.
+    pub(super) fn addr(&self) -> (usize, usize) {
+        fn of<T>(v: &[T]) -> (usize, usize) {
+            (v.as_ptr() as usize, std::mem::size_of::<T>())
         }
         match self {
             Col::SlCount(v) => of(v),
@@ -124,7 +120,7 @@ impl Col {
             Col::RingWelford(v) => of(v),
             Col::Windows(v) => of(v),
             Col::Global(v) => of(v),
-            Col::Unused => (0, 0, false),
+            Col::Unused => (0, 0),
         }
     }
 
@@ -188,8 +184,9 @@ impl Col {
 }
 
 /// Starts loading the buffers an event of a key reads through its states (the back of each
-/// window deque, the live region of sliding entries, ...), all at once, so that their cache misses overlap instead of happening one
-/// feature after another (with many keys the engine is bound by memory latency).
+/// window deque, the live region of sliding entries, ...), all at once, so that their cache
+/// misses overlap instead of happening one feature after another (with many keys the engine
+/// is bound by memory latency).
 #[inline]
 pub(super) fn prefetch_buffers(cols: &[Col], k: usize) {
     for col in cols {

@@ -684,9 +684,7 @@ impl FeatureEngine {
     /// start a line may end on one more), except the last byte's for slots that never
     /// straddle a line.
     fn key_lines(&self) -> Vec<(usize, usize, usize)> {
-        fn lines_of<T>(v: &[T], per_key: usize, out: &mut Vec<(usize, usize, usize)>) {
-            let stride = per_key * std::mem::size_of::<T>();
-            let base = v.as_ptr() as usize;
+        fn lines_of(base: usize, stride: usize, out: &mut Vec<(usize, usize, usize)>) {
             if stride == 0 {
                 return;
             }
@@ -701,18 +699,18 @@ impl FeatureEngine {
         }
         let nf = self.feats.len();
         let mut out = Vec::new();
-        lines_of(&self.timer_rec, nf + 1, &mut out);
+        let timer_rec = self.timer_rec.as_ptr() as usize;
+        lines_of(timer_rec, (nf + 1) * std::mem::size_of::<i64>(), &mut out);
         for col in &self.cols {
-            let (base, stride, straddles) = col.addr();
-            if stride > 0 {
-                out.push((base, stride, 0));
-                if straddles {
-                    out.push((base, stride, stride - 1));
-                }
-            }
+            let (base, stride) = col.addr();
+            lines_of(base, stride, &mut out);
         }
-        let (rows, stride) = self.store.rows();
-        lines_of(rows, stride, &mut out);
+        let (rows, per_key) = self.store.rows();
+        lines_of(
+            rows.as_ptr() as usize,
+            per_key * std::mem::size_of::<Value>(),
+            &mut out,
+        );
         out
     }
 
