@@ -981,8 +981,7 @@ impl FeatureValue {
     /// Copies `src` into `self`, reusing a `Seq` allocation (no allocation in steady state).
     #[inline]
     pub fn copy_from(&mut self, src: &FeatureValue) {
-        // scalars by their own arm: cheaper than the general clone, which every per-event
-        // value of every feature goes through (the online store)
+        // scalars by their own arm: cheaper than the general clone
         match (&mut *self, src) {
             (FeatureValue::Seq(d), FeatureValue::Seq(s)) => {
                 d.clear();
