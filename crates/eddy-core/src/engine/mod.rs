@@ -706,11 +706,7 @@ impl FeatureEngine {
             lines_of(base, stride, &mut out);
         }
         let (rows, per_key) = self.store.rows();
-        lines_of(
-            rows.as_ptr() as usize,
-            per_key * std::mem::size_of::<Value>(),
-            &mut out,
-        );
+        lines_of(rows, per_key, &mut out);
         out
     }
 

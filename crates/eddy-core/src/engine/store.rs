@@ -1,84 +1,122 @@
 //! The online store: each key's latest per-event feature values, in one flat row per key.
 //!
-//! An event writes its key's whole row, so the row is one run of [`Value`]s: a scalar
-//! feature takes one (`Int`, `Float` for a number, or `Null`), a last-N sequence of up to
-//! [`INLINE_SEQ`] items its length (`Int`, or `Null` for no sequence) and then `n` items.
-//! With the example spec a row is 15 values (240 bytes) in place of five 24-byte
-//! [`FeatureValue`]s plus a heap buffer for the sequence, and prefetching it needs no
-//! pointer to be read first. Longer sequences (rare: `n` up to 100,000) keep a `Vec` per key
-//! apart from the row.
+//! An event writes its key's whole row, so a row is a run of 8-byte words on whole cache
+//! lines: first one header byte per feature (what its words hold, eight to a word), then a
+//! word per scalar feature (an `i64`, or an `f64`'s bits) and `n` words per last-N feature
+//! (the payloads of its items, which are all of one kind: a field has one type). With the
+//! example spec a row is 15 words on two lines, where 15 16-byte [`Value`]s took four or
+//! five. A sequence longer than [`INLINE_SEQ`] or of items of several kinds (rare) is kept
+//! whole in a map beside the rows, one entry per key and feature at most.
+
+use rustc_hash::FxHashMap;
 
 use crate::agg::{AggKind, FeatureValue};
-use crate::Value;
+use crate::{Sym, Value};
 
 /// Longest last-N sequence kept in the row itself.
 pub(super) const INLINE_SEQ: usize = 32;
 
-/// Where a feature's value is in a row.
+/// Header byte of a feature without a value (`Null`).
+const NULL: u8 = 0xFF;
+/// Header byte of a sequence kept beside the rows.
+const APART: u8 = 0xFE;
+/// Header bytes of a scalar.
+const INT: u8 = 0;
+const FLOAT: u8 = 1;
+/// Kinds of a sequence's items: an inline sequence's header byte is `kind << 6 | len`
+/// (`len <= INLINE_SEQ`, so it never reaches [`APART`]).
+const STR: u8 = 0;
+const INTS: u8 = 1;
+const FLOATS: u8 = 2;
+const BOOLS: u8 = 3;
+
+/// Where a feature's value is in a row's data words.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
-    /// Value `at`.
+    /// Word `at`.
     Scalar { at: usize },
-    /// The length at value `at`, the items after it (at most `cap`).
+    /// Words `at..at + cap` (`cap` 0 for a sequence always kept apart).
     Seq { at: usize, cap: usize },
-    /// Value `at` says null or not; the items are the key's long sequence `j`.
-    Long { at: usize, j: usize },
 }
 
 #[derive(Debug)]
 pub(super) struct OnlineStore {
     slots: Vec<Slot>,
-    /// Values per key.
+    /// Header words per row.
+    head: usize,
+    /// Words per row: a power of two up to 8, a multiple of 8 beyond, so that rows from a
+    /// line-aligned start never straddle a line more than they must.
     stride: usize,
-    rows: Vec<Value>,
-    /// Long sequences per key.
-    long_per_key: usize,
-    long: Vec<Vec<Value>>,
+    /// The rows from word `skew` (the first 64-byte boundary of the buffer).
+    words: Vec<u64>,
+    skew: usize,
+    /// Sequences not in their row (header byte [`APART`]), by key and feature.
+    apart: FxHashMap<(u32, u32), Vec<Value>>,
 }
 
 impl OnlineStore {
     pub(super) fn new(aggs: impl Iterator<Item = AggKind>) -> Self {
-        let (mut values, mut long_per_key) = (0, 0);
+        let mut data = 0;
         let slots: Vec<Slot> = aggs
-            .map(|agg| match agg {
-                AggKind::LastN { n } if n > INLINE_SEQ => {
-                    (values, long_per_key) = (values + 1, long_per_key + 1);
-                    Slot::Long {
-                        at: values - 1,
-                        j: long_per_key - 1,
-                    }
-                }
-                AggKind::LastN { n } => {
-                    values += 1 + n;
-                    Slot::Seq {
-                        at: values - 1 - n,
-                        cap: n,
-                    }
-                }
-                _ => {
-                    values += 1;
-                    Slot::Scalar { at: values - 1 }
+            .map(|agg| {
+                let words = match agg {
+                    AggKind::LastN { n } if n <= INLINE_SEQ => n,
+                    AggKind::LastN { .. } => 0,
+                    _ => 1,
+                };
+                data += words;
+                match agg {
+                    AggKind::LastN { .. } => Slot::Seq {
+                        at: data - words,
+                        cap: words,
+                    },
+                    _ => Slot::Scalar { at: data - 1 },
                 }
             })
             .collect();
+        let head = slots.len().div_ceil(8);
+        let used = head + data;
+        let stride = if used <= 8 {
+            used.next_power_of_two()
+        } else {
+            used.next_multiple_of(8)
+        };
         OnlineStore {
             slots,
-            stride: values,
-            rows: Vec::new(),
-            long_per_key,
-            long: Vec::new(),
+            head,
+            stride,
+            words: Vec::new(),
+            skew: 0,
+            apart: FxHashMap::default(),
         }
     }
 
     /// Makes room for keys below `n` (rows of `Null`s).
     pub(super) fn grow(&mut self, n: usize) {
-        self.rows.resize(n * self.stride, Value::Null);
-        self.long.resize_with(n * self.long_per_key, Vec::new);
+        let have = (self.words.len() - self.skew) / self.stride.max(1);
+        if n <= have {
+            return;
+        }
+        let need = self.skew + n * self.stride;
+        if need > self.words.capacity() {
+            // a new buffer (the old one's line boundary may not stay one after a realloc),
+            // at least twice as large, with room to start the rows on a line
+            let mut w = Vec::with_capacity((n * self.stride).max(2 * have * self.stride) + 7);
+            let skew = (w.as_ptr() as usize / 8).wrapping_neg() & 7;
+            w.resize(skew, 0);
+            w.extend_from_slice(self.words.get(self.skew..).unwrap_or_default());
+            (self.words, self.skew) = (w, skew);
+        }
+        for _ in have..n {
+            self.words
+                .extend((0..self.stride).map(|i| if i < self.head { u64::MAX } else { 0 }));
+        }
     }
 
-    /// The rows and the values per key, for prefetching.
-    pub(super) fn rows(&self) -> (&[Value], usize) {
-        (&self.rows, self.stride)
+    /// The address of key 0's row and the bytes per key, for prefetching.
+    pub(super) fn rows(&self) -> (usize, usize) {
+        let base = self.words.as_ptr().wrapping_add(self.skew);
+        (base as usize, self.stride * 8)
     }
 
     /// Stores `values` (one per feature) as key `k`'s latest row.
@@ -86,96 +124,158 @@ impl OnlineStore {
     pub(super) fn set(&mut self, k: usize, values: &[FeatureValue]) {
         let OnlineStore {
             slots,
+            head,
             stride,
-            rows,
-            long_per_key,
-            long,
+            words,
+            skew,
+            apart,
         } = self;
-        let Some(row) = rows.get_mut(k * *stride..(k + 1) * *stride) else {
+        let at = *skew + k * *stride;
+        let Some((head, data)) = words
+            .get_mut(at..at + *stride)
+            .map(|row| row.split_at_mut(*head))
+        else {
             return;
         };
-        for (slot, v) in slots.iter().zip(values) {
-            match (*slot, v) {
-                (Slot::Scalar { at }, v) => {
-                    if let Some(x) = row.get_mut(at) {
-                        *x = match *v {
-                            FeatureValue::Int(i) => Value::Int(i),
-                            FeatureValue::Num(f) => Value::Float(f),
-                            // a sequence feature's values are sequences or null, the others' scalars
-                            FeatureValue::Null | FeatureValue::Seq(_) => Value::Null,
-                        };
-                    }
-                }
-                (Slot::Seq { at, cap }, v) => {
-                    let Some((len, items)) = row.get_mut(at..).and_then(|r| r.split_first_mut())
-                    else {
-                        continue;
+        let mut word = 0u64;
+        for (f, slot) in slots.iter().enumerate() {
+            let v = values.get(f).unwrap_or(&FeatureValue::Null);
+            let byte = match *slot {
+                Slot::Scalar { at } => {
+                    let (byte, x) = match *v {
+                        FeatureValue::Int(i) => (INT, i as u64),
+                        FeatureValue::Num(x) => (FLOAT, x.to_bits()),
+                        // a sequence feature's values are sequences or null, the others' scalars
+                        FeatureValue::Null | FeatureValue::Seq(_) => (NULL, 0),
                     };
-                    match v {
-                        FeatureValue::Seq(src) => {
-                            let n = src.len().min(cap).min(items.len());
-                            *len = Value::Int(n as i64);
-                            items[..n].copy_from_slice(&src[..n]);
-                        }
-                        _ => *len = Value::Null,
+                    if let Some(d) = data.get_mut(at) {
+                        *d = x;
                     }
+                    byte
                 }
-                (Slot::Long { at, j }, v) => {
-                    let dst = long.get_mut(k * *long_per_key + j);
-                    if let (Some(x), Some(dst)) = (row.get_mut(at), dst) {
-                        dst.clear();
-                        *x = match v {
-                            FeatureValue::Seq(src) => {
-                                dst.extend_from_slice(src);
-                                Value::Int(src.len() as i64)
+                Slot::Seq { at, cap } => match v {
+                    FeatureValue::Seq(items) => {
+                        match data.get_mut(at..at + cap).and_then(|d| encode(items, d)) {
+                            Some(byte) => byte,
+                            None => {
+                                let kept = apart.entry((k as u32, f as u32)).or_default();
+                                kept.clear();
+                                kept.extend_from_slice(items);
+                                APART
                             }
-                            _ => Value::Null,
-                        };
+                        }
                     }
+                    _ => NULL,
+                },
+            };
+            word |= u64::from(byte) << ((f & 7) * 8);
+            if f & 7 == 7 || f + 1 == slots.len() {
+                if let Some(h) = head.get_mut(f >> 3) {
+                    *h = word;
                 }
+                word = 0;
             }
         }
     }
 
     /// Key `k`'s latest row, one value per feature (`Null`s for a key without one).
     pub(super) fn get(&self, k: usize) -> Vec<FeatureValue> {
-        let row = self
-            .rows
-            .get(k * self.stride..(k + 1) * self.stride)
-            .unwrap_or_default();
-        let at = |i: usize| row.get(i).copied().unwrap_or(Value::Null);
+        let at = self.skew + k * self.stride;
+        let Some((head, data)) = self
+            .words
+            .get(at..at + self.stride)
+            .map(|row| row.split_at(self.head))
+        else {
+            return vec![FeatureValue::Null; self.slots.len()];
+        };
+        let word = |i: usize| data.get(i).copied().unwrap_or(0);
         self.slots
             .iter()
-            .map(|slot| match *slot {
-                Slot::Scalar { at: i } => match at(i) {
-                    Value::Int(i) => FeatureValue::Int(i),
-                    Value::Float(f) => FeatureValue::Num(f),
-                    _ => FeatureValue::Null,
-                },
-                Slot::Seq { at: i, .. } => match at(i) {
-                    Value::Int(n) => {
-                        FeatureValue::Seq((0..n as usize).map(|j| at(i + 1 + j)).collect())
-                    }
-                    _ => FeatureValue::Null,
-                },
-                Slot::Long { at: i, j } => {
-                    match (at(i), self.long.get(k * self.long_per_key + j)) {
-                        (Value::Int(_), Some(items)) => FeatureValue::Seq(items.clone()),
-                        _ => FeatureValue::Null,
-                    }
+            .enumerate()
+            .map(|(f, slot)| {
+                let byte = head
+                    .get(f >> 3)
+                    .map_or(NULL, |h| (h >> ((f & 7) * 8)) as u8);
+                match (*slot, byte) {
+                    (_, NULL) => FeatureValue::Null,
+                    (Slot::Scalar { at }, INT) => FeatureValue::Int(word(at) as i64),
+                    (Slot::Scalar { at }, _) => FeatureValue::Num(f64::from_bits(word(at))),
+                    (Slot::Seq { .. }, APART) => FeatureValue::Seq(
+                        self.apart
+                            .get(&(k as u32, f as u32))
+                            .cloned()
+                            .unwrap_or_default(),
+                    ),
+                    (Slot::Seq { at, .. }, byte) => FeatureValue::Seq(
+                        (0..usize::from(byte & 63))
+                            .map(|i| decode(byte >> 6, word(at + i)))
+                            .collect(),
+                    ),
                 }
             })
             .collect()
     }
 
     pub(super) fn bytes(&self) -> usize {
-        self.rows.capacity() * std::mem::size_of::<Value>()
-            + self.long.capacity() * std::mem::size_of::<Vec<Value>>()
+        self.words.capacity() * 8
+            + self.apart.capacity() * std::mem::size_of::<((u32, u32), Vec<Value>)>()
             + self
-                .long
-                .iter()
+                .apart
+                .values()
                 .map(|v| v.capacity() * std::mem::size_of::<Value>())
                 .sum::<usize>()
+    }
+}
+
+/// Writes the payloads of `items` to `d` and returns the header byte, if they fit and are
+/// all of one kind (`Null` items never are).
+#[inline]
+fn encode(items: &[Value], d: &mut [u64]) -> Option<u8> {
+    #[inline(always)]
+    fn fill(items: &[Value], d: &mut [u64], f: impl Fn(&Value) -> Option<u64>) -> Option<()> {
+        for (x, v) in d.iter_mut().zip(items) {
+            *x = f(v)?;
+        }
+        Some(())
+    }
+    if items.len() > d.len() {
+        return None;
+    }
+    let kind = match items.first() {
+        None => return Some(STR << 6),
+        Some(Value::Str(_)) => STR,
+        Some(Value::Int(_)) => INTS,
+        Some(Value::Float(_)) => FLOATS,
+        Some(Value::Bool(_)) => BOOLS,
+        Some(Value::Null) => return None,
+    };
+    match kind {
+        STR => fill(items, d, |v| match v {
+            Value::Str(s) => Some(u64::from(s.0)),
+            _ => None,
+        }),
+        INTS => fill(items, d, |v| match v {
+            Value::Int(i) => Some(*i as u64),
+            _ => None,
+        }),
+        FLOATS => fill(items, d, |v| match v {
+            Value::Float(x) => Some(x.to_bits()),
+            _ => None,
+        }),
+        _ => fill(items, d, |v| match v {
+            Value::Bool(b) => Some(u64::from(*b)),
+            _ => None,
+        }),
+    }?;
+    Some(kind << 6 | items.len() as u8)
+}
+
+fn decode(kind: u8, p: u64) -> Value {
+    match kind {
+        STR => Value::Str(Sym(p as u32)),
+        INTS => Value::Int(p as i64),
+        FLOATS => Value::Float(f64::from_bits(p)),
+        _ => Value::Bool(p != 0),
     }
 }
 
@@ -233,5 +333,40 @@ mod tests {
         // a key never set, and one past the end
         assert_eq!(store.get(0), vec![FeatureValue::Null; 5]);
         assert_eq!(store.get(9), vec![FeatureValue::Null; 5]);
+    }
+
+    /// Nine features take two header words; rows keep their values when the buffer is
+    /// replaced by a larger one, and start on a line.
+    #[test]
+    fn rows_survive_growth_with_two_header_words() {
+        let aggs = (0..9).map(|i| {
+            if i % 3 == 0 {
+                AggKind::LastN { n: 2 }
+            } else {
+                AggKind::Sum
+            }
+        });
+        let mut store = OnlineStore::new(aggs);
+        let row = |k: i64| -> Vec<FeatureValue> {
+            (0..9)
+                .map(|i| match i % 3 {
+                    0 => seq(&[Value::Int(k), Value::Int(-i)]),
+                    1 => FeatureValue::Num(k as f64 + 0.5),
+                    _ => FeatureValue::Int(k * 100 + i),
+                })
+                .collect()
+        };
+        store.grow(2);
+        store.set(0, &row(0));
+        store.set(1, &row(1));
+        store.grow(5000);
+        store.set(4999, &row(4999));
+        for k in [0, 1, 4999] {
+            assert_eq!(store.get(k as usize), row(k));
+        }
+        assert_eq!(store.get(2), vec![FeatureValue::Null; 9]);
+        let (base, bytes) = store.rows();
+        assert_eq!(base % 64, 0);
+        assert_eq!(bytes % 64, 0);
     }
 }
