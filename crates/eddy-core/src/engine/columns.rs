@@ -1,7 +1,5 @@
 //! The per-key states of one feature for all keys, in slots of the feature kind's size.
 
-use std::collections::VecDeque;
-
 use super::*;
 use crate::agg::{Acc, AggKind};
 use crate::window::WindowSpec;
@@ -27,7 +25,7 @@ pub(super) enum Col {
     RingCount(Vec<RingSliding<(), ()>>),
     /// mean, variance, stddev with the panes in a ring
     RingWelford(Vec<RingSliding<f64, WfRun>>),
-    Windows(Vec<VecDeque<Win>>),
+    Windows(Vec<Wins>),
     Global(Vec<Global>),
     /// No state per key: a tumbling feature whose windows are its panes in a [`Ring`].
     Unused,
@@ -135,7 +133,7 @@ impl Col {
             Col::SlVal(v) => v.resize_with(n, || Sliding::new(run())),
             Col::RingCount(v) => v.resize_with(n, RingSliding::new),
             Col::RingWelford(v) => v.resize_with(n, RingSliding::new),
-            Col::Windows(v) => v.resize_with(n, VecDeque::new),
+            Col::Windows(v) => v.resize_with(n, Wins::default),
             Col::Global(v) => v.resize_with(n, || Global {
                 acc: Acc::new(&feat.agg),
                 since_fire: 0,

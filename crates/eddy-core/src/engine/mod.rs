@@ -20,12 +20,14 @@
 //! other panes, the kept events of a sliding feature whose key went quiet) is driven by one
 //! event-time timer queue of `(time, key)` grouped by time (the timers of aligned windows
 //! of many keys share one): each key has a small timer record apart from its states (its
-//! live timer, then the earliest time each feature needs its handler), at most one live
+//! live timer, then the earliest time each feature needs its handler, then whether the key
+//! was seen: one cache line for up to six features, `engine/rows.rs`), at most one live
 //! timer per key (the minimum), stale entries are skipped when popped, and one pop serves
 //! every feature of the key that is due, reading only the states that are.
 //!
 //! The online store (each key's latest per-event row, [`FeatureEngine::latest`]) is one
-//! flat row of values per key (`engine/store.rs`), written whole by each event.
+//! row of 8-byte words per key on whole cache lines (`engine/store.rs`), written whole by
+//! each event.
 //!
 //! With many keys the engine waits on memory more than it computes, so it prefetches: the
 //! records of the keys a few timer pops ahead and, through
@@ -125,6 +127,7 @@ mod columns;
 mod global;
 mod prefetch;
 mod ring;
+mod rows;
 mod sliding;
 mod store;
 mod timers;
@@ -134,6 +137,7 @@ use columns::*;
 use global::*;
 use prefetch::*;
 use ring::Ring;
+use rows::KeyRows;
 use sliding::*;
 use store::OnlineStore;
 use timers::*;
@@ -332,15 +336,23 @@ pub struct FeatureEngine {
     key_lines: Vec<(usize, usize, usize)>,
     /// The online store: each key's latest per-event row.
     store: OnlineStore,
-    /// Per key, `features + 1` words: the earliest live timer of the key in the queue,
-    /// then for each feature the earliest time it needs its timer handler (`NO_TIMER`:
-    /// none). Kept apart from the states so that a timer pop reads one small record and
-    /// then only the states that are due.
-    timer_rec: Vec<i64>,
-    seen: Vec<bool>,
+    /// Per key, `features + 2` words on one line (for up to six features): the earliest
+    /// live timer of the key in the queue, then for each feature the earliest time it
+    /// needs its timer handler (`NO_TIMER`: none), then 1 if the key has been seen. Kept
+    /// apart from the states so that a timer pop reads one small record and then only the
+    /// states that are due.
+    timer_rec: KeyRows<i64>,
     num_keys: usize,
     /// At most one live timer per key: `(time, key)`.
     timers: TimerQueue,
+}
+
+/// A key's timer record split: its live timer, its features' needs, its seen flag.
+#[inline]
+fn record(rec: &mut [i64], nf: usize) -> Option<(&mut i64, &mut [i64], &mut i64)> {
+    let (key_timer, rest) = rec.split_first_mut()?;
+    let (needs, rest) = rest.split_at_mut_checked(nf)?;
+    Some((key_timer, needs, rest.first_mut()?))
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -446,6 +458,7 @@ impl FeatureEngine {
         }
         let cols: Vec<Col> = feats.iter().map(Col::new).collect();
         let store = OnlineStore::new(feats.iter().map(|f| f.agg));
+        let timer_rec = KeyRows::new(feats.len() + 2);
         Ok(FeatureEngine {
             specs: features,
             feats,
@@ -455,8 +468,7 @@ impl FeatureEngine {
             cols,
             rings,
             store,
-            timer_rec: Vec::new(),
-            seen: Vec::new(),
+            timer_rec,
             num_keys: 0,
             timers: TimerQueue::new(),
         })
@@ -499,9 +511,9 @@ impl FeatureEngine {
             row.resize(nf, FeatureValue::Null);
         }
         let k = ev.key.0 as usize;
-        if k >= self.seen.len() {
-            self.seen.resize(k + 1, false);
-            self.timer_rec.resize((k + 1) * (nf + 1), NO_TIMER);
+        if k >= self.timer_rec.keys() {
+            self.timer_rec
+                .grow(k + 1, |i| if i <= nf { NO_TIMER } else { 0 });
             self.store.grow(k + 1);
             for (col, feat) in self.cols.iter_mut().zip(&self.feats) {
                 col.grow(feat, k + 1);
@@ -511,15 +523,14 @@ impl FeatureEngine {
             }
             self.key_lines = self.key_lines();
         }
-        if !self.seen[k] {
-            self.seen[k] = true;
-            self.num_keys += 1;
-        }
-        let Some((key_timer, needs)) =
-            self.timer_rec[k * (nf + 1)..(k + 1) * (nf + 1)].split_first_mut()
+        let Some((key_timer, needs, seen)) = self.timer_rec.row_mut(k).and_then(|r| record(r, nf))
         else {
             return Outcome::Late; // unreachable: the record was sized above
         };
+        if *seen == 0 {
+            *seen = 1;
+            self.num_keys += 1;
+        }
         let mut ctx = Ctx {
             wm,
             lat,
@@ -590,10 +601,7 @@ impl FeatureEngine {
                 self.prefetch_due_buffers(near as usize, wm);
             }
             let k = key as usize;
-            let Some((key_timer, needs)) = self
-                .timer_rec
-                .get_mut(k * (nf + 1)..(k + 1) * (nf + 1))
-                .and_then(|r| r.split_first_mut())
+            let Some((key_timer, needs, _)) = self.timer_rec.row_mut(k).and_then(|r| record(r, nf))
             else {
                 continue;
             };
@@ -697,10 +705,9 @@ impl FeatureEngine {
                 out.push((base, stride, stride - 1));
             }
         }
-        let nf = self.feats.len();
         let mut out = Vec::new();
-        let timer_rec = self.timer_rec.as_ptr() as usize;
-        lines_of(timer_rec, (nf + 1) * std::mem::size_of::<i64>(), &mut out);
+        let (timer_rec, per_key) = self.timer_rec.addr();
+        lines_of(timer_rec, per_key, &mut out);
         for col in &self.cols {
             let (base, stride) = col.addr();
             lines_of(base, stride, &mut out);
@@ -715,7 +722,7 @@ impl FeatureEngine {
     #[inline]
     fn prefetch_due_buffers(&self, k: usize, wm: i64) {
         let nf = self.feats.len();
-        let Some(rec) = self.timer_rec.get(k * (nf + 1) + 1..(k + 1) * (nf + 1)) else {
+        let Some(rec) = self.timer_rec.row(k).and_then(|r| r.get(1..nf + 1)) else {
             return;
         };
         for (need, col) in rec.iter().zip(&self.cols) {
@@ -741,7 +748,7 @@ impl FeatureEngine {
     /// The latest per-event feature row of `key` (the online store), if the key was seen.
     pub fn latest(&self, key: KeyId) -> Option<Vec<FeatureValue>> {
         let k = key.0 as usize;
-        if !*self.seen.get(k)? {
+        if self.timer_rec.row(k)?.get(self.feats.len() + 1) != Some(&1) {
             return None;
         }
         Some(self.store.get(k))
@@ -756,8 +763,7 @@ impl FeatureEngine {
     /// online-store row, plus the timer queue.
     pub fn state_bytes(&self) -> usize {
         self.timers.bytes()
-            + self.seen.capacity()
-            + self.timer_rec.capacity() * 8
+            + self.timer_rec.bytes()
             + self.cols.iter().map(Col::bytes).sum::<usize>()
             + self.rings.iter().flatten().map(Ring::bytes).sum::<usize>()
             + self.store.bytes()

@@ -10,6 +10,7 @@
 
 use rustc_hash::FxHashMap;
 
+use super::rows::KeyRows;
 use crate::agg::{AggKind, FeatureValue};
 use crate::{Sym, Value};
 
@@ -44,12 +45,7 @@ pub(super) struct OnlineStore {
     slots: Vec<Slot>,
     /// Header words per row.
     head: usize,
-    /// Words per row: a power of two up to 8, a multiple of 8 beyond, so that rows from a
-    /// line-aligned start never straddle a line more than they must.
-    stride: usize,
-    /// The rows from word `skew` (the first 64-byte boundary of the buffer).
-    words: Vec<u64>,
-    skew: usize,
+    rows: KeyRows<u64>,
     /// Sequences not in their row (header byte [`APART`]), by key and feature.
     apart: FxHashMap<(u32, u32), Vec<Value>>,
 }
@@ -75,48 +71,23 @@ impl OnlineStore {
             })
             .collect();
         let head = slots.len().div_ceil(8);
-        let used = head + data;
-        let stride = if used <= 8 {
-            used.next_power_of_two()
-        } else {
-            used.next_multiple_of(8)
-        };
         OnlineStore {
             slots,
             head,
-            stride,
-            words: Vec::new(),
-            skew: 0,
+            rows: KeyRows::new(head + data),
             apart: FxHashMap::default(),
         }
     }
 
     /// Makes room for keys below `n` (rows of `Null`s).
     pub(super) fn grow(&mut self, n: usize) {
-        let have = (self.words.len() - self.skew) / self.stride.max(1);
-        if n <= have {
-            return;
-        }
-        let need = self.skew + n * self.stride;
-        if need > self.words.capacity() {
-            // a new buffer (the old one's line boundary may not stay one after a realloc),
-            // at least twice as large, with room to start the rows on a line
-            let mut w = Vec::with_capacity((n * self.stride).max(2 * have * self.stride) + 7);
-            let skew = (w.as_ptr() as usize / 8).wrapping_neg() & 7;
-            w.resize(skew, 0);
-            w.extend_from_slice(self.words.get(self.skew..).unwrap_or_default());
-            (self.words, self.skew) = (w, skew);
-        }
-        for _ in have..n {
-            self.words
-                .extend((0..self.stride).map(|i| if i < self.head { u64::MAX } else { 0 }));
-        }
+        let head = self.head;
+        self.rows.grow(n, |i| if i < head { u64::MAX } else { 0 });
     }
 
     /// The address of key 0's row and the bytes per key, for prefetching.
     pub(super) fn rows(&self) -> (usize, usize) {
-        let base = self.words.as_ptr().wrapping_add(self.skew);
-        (base as usize, self.stride * 8)
+        self.rows.addr()
     }
 
     /// Stores `values` (one per feature) as key `k`'s latest row.
@@ -125,16 +96,10 @@ impl OnlineStore {
         let OnlineStore {
             slots,
             head,
-            stride,
-            words,
-            skew,
+            rows,
             apart,
         } = self;
-        let at = *skew + k * *stride;
-        let Some((head, data)) = words
-            .get_mut(at..at + *stride)
-            .map(|row| row.split_at_mut(*head))
-        else {
+        let Some((head, data)) = rows.row_mut(k).map(|row| row.split_at_mut(*head)) else {
             return;
         };
         let mut word = 0u64;
@@ -180,12 +145,7 @@ impl OnlineStore {
 
     /// Key `k`'s latest row, one value per feature (`Null`s for a key without one).
     pub(super) fn get(&self, k: usize) -> Vec<FeatureValue> {
-        let at = self.skew + k * self.stride;
-        let Some((head, data)) = self
-            .words
-            .get(at..at + self.stride)
-            .map(|row| row.split_at(self.head))
-        else {
+        let Some((head, data)) = self.rows.row(k).map(|row| row.split_at(self.head)) else {
             return vec![FeatureValue::Null; self.slots.len()];
         };
         let word = |i: usize| data.get(i).copied().unwrap_or(0);
@@ -217,7 +177,7 @@ impl OnlineStore {
     }
 
     pub(super) fn bytes(&self) -> usize {
-        self.words.capacity() * 8
+        self.rows.bytes()
             + self.apart.capacity() * std::mem::size_of::<((u32, u32), Vec<Value>)>()
             + self
                 .apart

@@ -24,6 +24,27 @@ pub(super) struct Win {
 // a session event touches its window's one line
 const _: () = assert!(std::mem::size_of::<Win>() == 64);
 
+/// A key's windows of one feature, on 32 bytes aligned to 32: the column of all keys'
+/// deques then has none straddling two cache lines (an event reads its key's).
+#[derive(Debug, Default)]
+#[repr(align(32))]
+pub(super) struct Wins(pub(super) VecDeque<Win>);
+
+impl std::ops::Deref for Wins {
+    type Target = VecDeque<Win>;
+    fn deref(&self) -> &VecDeque<Win> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Wins {
+    fn deref_mut(&mut self) -> &mut VecDeque<Win> {
+        &mut self.0
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Wins>() == 32);
+
 pub(super) fn win_len(w: &Win) -> i64 {
     w.end.saturating_sub(w.start)
 }
