@@ -12,6 +12,9 @@ pub(super) struct KeyRows<T> {
     skew: usize,
     stride: usize,
     keys: usize,
+    /// Keys the buffer has room for (kept apart from its capacity, which also holds the
+    /// skew: which buffers are replaced must not depend on where they are).
+    room: usize,
 }
 
 impl<T: Copy + Default> KeyRows<T> {
@@ -28,6 +31,7 @@ impl<T: Copy + Default> KeyRows<T> {
             skew: 0,
             stride,
             keys: 0,
+            room: 0,
         }
     }
 
@@ -41,13 +45,12 @@ impl<T: Copy + Default> KeyRows<T> {
         if n <= self.keys {
             return;
         }
-        let need = self.skew + n * self.stride;
-        if need > self.words.capacity() {
-            // a new buffer, at least twice as large (a realloc could move the rows off
+        if n > self.room {
+            // a new buffer, for at least twice the keys (a realloc could move the rows off
             // their line boundary), with room to start them on one
             let per_line = 64 / std::mem::size_of::<T>().max(1);
-            let cap = (n * self.stride).max(2 * self.keys * self.stride) + per_line;
-            let mut w: Vec<T> = Vec::with_capacity(cap);
+            self.room = n.max(2 * self.keys);
+            let mut w: Vec<T> = Vec::with_capacity(self.room * self.stride + per_line);
             let addr = w.as_ptr() as usize;
             let skew = (addr.next_multiple_of(64) - addr) / std::mem::size_of::<T>().max(1);
             w.resize(skew, T::default());
