@@ -211,7 +211,7 @@ pub(super) fn prefetch_nested_buffers(cols: &[Col], k: usize) {
             if let Some(Acc::LastN(l)) = v.get(k).and_then(|w| w.back()).map(|x| &x.acc) {
                 // the buffer whole: which timestamps an event reads and writes depends on
                 // the ring's head (in the window, but the buffer's lines are few)
-                prefetch_span(l.buffer());
+                prefetch_lines(l.buffer());
             }
         }
     }

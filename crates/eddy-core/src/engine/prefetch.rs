@@ -14,19 +14,12 @@ pub(super) fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
-/// [`prefetch`] every cache line of `xs`.
+/// [`prefetch`] each item of `xs`: whole cache lines (64 bytes each, aligned to 64, so an
+/// item's first byte names its line).
 #[inline]
-pub(super) fn prefetch_span<T>(xs: &[T]) {
-    prefetch_bytes(xs.as_ptr().cast(), std::mem::size_of_val(xs));
-}
-
-/// [`prefetch`] every cache line of the `bytes` bytes from `base`.
-#[inline]
-pub(super) fn prefetch_bytes(base: *const u8, bytes: usize) {
-    let skew = base as usize & 63;
-    let lines = (skew + bytes).div_ceil(64);
-    let first = base.wrapping_sub(skew);
-    for i in 0..lines {
-        prefetch(first.wrapping_add(i * 64));
+pub(super) fn prefetch_lines<T>(xs: &[T]) {
+    const { assert!(std::mem::size_of::<T>() == 64 && std::mem::align_of::<T>() == 64) };
+    for x in xs {
+        prefetch(x);
     }
 }
