@@ -25,7 +25,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use eddy_core::agg::{AggKind, RateUnit};
 use eddy_core::engine::{EngineConfig, FeatureEngine, LatePolicy};
 use eddy_core::feature::FeatureSpec;
@@ -240,12 +240,17 @@ fn bench(c: &mut Criterion) {
     let secs = t.elapsed().as_secs_f64();
     let cpu = (thread_cpu_ns() - cpu0) as f64 / 1e9;
     eprintln!(
-        "engine: {:.0} events/s wall, {:.0} events per CPU-second (single pass), {} keys, {} bytes of state per key, {:.2} window rows per event",
+        "engine: {:.0} events/s wall, {:.0} events per CPU-second (single pass), {} keys, {} bytes of state per key, {:.2} window rows per event, huge pages {}",
         n_events as f64 / secs,
         n_events as f64 / cpu,
         eng.num_keys(),
         eng.state_bytes() / eng.num_keys().max(1),
-        rows as f64 / n_events as f64
+        rows as f64 / n_events as f64,
+        if std::env::var_os("GLIBC_TUNABLES").is_some_and(|v| v.to_string_lossy().contains("hugetlb=1")) {
+            "asked for (glibc.malloc.hugetlb=1)"
+        } else {
+            "not asked for"
+        }
     );
     drop(eng);
     if std::env::var_os("EDDY_BENCH_QUICK").is_some() {
@@ -269,5 +274,16 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The engine as `eddy` runs it: on huge pages where the kernel gives them on request
+/// (`EDDY_HUGE_PAGES=0` measures it without; see `eddy-runtime/src/huge_pages.rs`).
+#[path = "../../eddy-runtime/src/huge_pages.rs"]
+#[allow(dead_code)]
+mod huge_pages;
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    huge_pages::reexec_with_huge_pages();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -12,12 +12,14 @@
 //!   and the run [`pipeline::Summary`];
 //! - [`score`]: the optional `[model]`, scoring each per-event row in process or through a
 //!   model server (external call, side output);
-//! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams.
+//! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams;
+//! - [`huge_pages`]: asking glibc for transparent huge pages at start-up.
 
 pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod generate;
+pub mod huge_pages;
 pub mod json;
 pub mod pipeline;
 pub mod score;

@@ -34,6 +34,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // before any thread starts: may re-execute this program (see the module's docs)
+    eddy_runtime::huge_pages::reexec_with_huge_pages();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => cmd::run::run(a),

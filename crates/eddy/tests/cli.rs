@@ -734,6 +734,75 @@ fn run_reads_stdin_and_writes_csv() {
     assert_eq!(rows.len(), 3);
 }
 
+/// Where the kernel gives huge pages on request, eddy re-executes itself with glibc's
+/// huge-page tunable (same process, same arguments, same stdin and stdout); with
+/// `EDDY_HUGE_PAGES` set it does not. Read from the running process's environment while
+/// it waits on stdin.
+#[test]
+fn run_asks_for_huge_pages_and_keeps_its_stdin() {
+    let madvise = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .is_ok_and(|m| m.contains("[madvise]"));
+    let tmp = Tmp::new("hugepages");
+    let spec = tumbling_spec(&tmp, "jsonl", "unused.jsonl", "0s");
+    for opt_out in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eddy"));
+        cmd.env_remove("GLIBC_TUNABLES")
+            .env_remove("EDDY_HUGE_PAGES");
+        if opt_out {
+            cmd.env("EDDY_HUGE_PAGES", "0");
+        }
+        let mut child = cmd
+            .args([
+                "run",
+                &spec.to_string_lossy(),
+                "--input",
+                "-",
+                "--output",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn eddy");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"{\"user_id\":\"a\",\"ts\":\"2024-01-01T00:00:00.000Z\",\"amount\":2}\n")
+            .expect("write stdin");
+        // the re-executed program has the tunable once it has started reading
+        let environ = format!("/proc/{}/environ", child.id());
+        let has_tunable = |env: &[u8]| {
+            env.split(|&b| b == 0)
+                .any(|v| v == b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
+        };
+        let want = madvise && !opt_out;
+        // the re-execution happens at once: half a second is long enough to see it not happen
+        let wait = std::time::Duration::from_millis(if want { 10_000 } else { 500 });
+        let deadline = std::time::Instant::now() + wait;
+        let mut seen = false;
+        while !seen && std::time::Instant::now() < deadline {
+            seen = std::fs::read(&environ).is_ok_and(|e| has_tunable(&e));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(seen, want, "opt_out {opt_out}, madvise {madvise}");
+        stdin
+            .write_all(b"{\"user_id\":\"a\",\"ts\":\"2024-01-01T00:00:30.000Z\",\"amount\":3}\n")
+            .expect("write stdin");
+        drop(stdin);
+        let o = child.wait_with_output().expect("wait eddy");
+        ok(&o);
+        let counts: Vec<i64> = text(&o.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["features"]["count_1m"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(counts, [1, 2], "opt_out {opt_out}");
+    }
+}
+
 #[test]
 fn run_embedded_default() {
     let o = eddy(&["run", "--events", "3000", "--sample", "3"]);
