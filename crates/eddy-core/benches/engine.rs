@@ -18,9 +18,14 @@
 //! of the warm-up, default 65 minutes; `0` warms up with as many events as a pass, quicker
 //! under valgrind but short of the steady state), `EDDY_BENCH_ONLY` (comma-separated indexes
 //! of the features to keep, `0` to `4`: the cost of each alone), `EDDY_BENCH_T0_MS` (event
-//! time of the first event, default 2025-11-24 in epoch milliseconds). For callgrind:
-//! `EDDY_BENCH_QUICK=1 EDDY_BENCH_EVENTS=200000 EDDY_BENCH_WARM_MS=0 valgrind --tool=callgrind
-//! --toggle-collect='*timed_pass*' target/release/deps/engine-* --bench`).
+//! time of the first event, default 2025-11-24 in epoch milliseconds).
+//!
+//! Like `eddy`, the bench re-executes itself to run on transparent huge pages where the
+//! kernel gives them on request (`eddy-runtime/src/huge_pages.rs`); `EDDY_HUGE_PAGES=0`
+//! measures without, and is needed under callgrind (the re-executed program would run
+//! outside valgrind): `EDDY_HUGE_PAGES=0 EDDY_BENCH_QUICK=1 EDDY_BENCH_EVENTS=300000
+//! valgrind --tool=callgrind --toggle-collect='*timed_pass*' target/release/deps/engine-*
+//! --bench`.
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -107,15 +107,17 @@
 //! # Cost
 //! For the example spec (benches/engine.rs: 5-minute sliding count, 1-hour mean sliding
 //! by 5 minutes, last 10 pages per 30-minute session, logins per minute, recency of the
-//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 2.9 KB per
+//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 2.7 KB per
 //! key, most of it the hour of events (timestamp and value) the exact sliding mean must
 //! keep plus its panes. With that much state spread over uniformly random keys, each event
-//! touches about 27 cache lines of a random key (its slots, kept events, last-N items and
-//! online-store row; callgrind's cache simulation counts them); window firing does not (the rings are swept in address
-//! order, and a per-key timer pops for about one event in eight). The prefetches above
-//! overlap those misses across events, and still the engine is bound by memory there:
-//! about 2,800 instructions per event, which also emits 3.7 window-close rows per event
-//! (`cargo bench -p eddy-core --bench engine`; figures in the README).
+//! touches about 21 cache lines (callgrind's cache simulation): its key's slots, kept
+//! events, last-N items and online-store row, the ring panes, and the window-close rows it
+//! adds to (the rings are swept in address order, and a per-key timer pops for about one
+//! event in eight). The prefetches above overlap those misses across events (without them
+//! the engine runs at a third of the speed), and still it waits on memory and on address
+//! translation there: transparent huge pages make it about 1.1× faster. About 2,900
+//! instructions per event, which also emit 3.7 window-close rows per event (`cargo bench
+//! -p eddy-core --bench engine`; figures in the README).
 
 use crate::agg::{num, Acc, AggKind, FeatureValue, ResultCtx};
 use crate::feature::FeatureSpec;
