@@ -2,7 +2,7 @@
 //!
 //! With many keys the feature engine's state is hundreds of MB touched at random, and on
 //! 4 KiB pages nearly every line it touches also misses the TLB (a two-level page walk on a
-//! virtual machine). Backed by 2 MiB pages the engine bench at 100k keys runs about 1.2×
+//! virtual machine). Backed by 2 MiB pages the engine bench at 100k keys runs 1.15–1.2×
 //! faster. Linux hands out huge pages on request only (`madvise` mode, Debian's default),
 //! and glibc's allocator makes that request for all of its memory only when started with
 //! `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`: the variable is read before `main`, so eddy
