@@ -484,9 +484,10 @@ const TAG_STR: u8 = 4;
 // a session's window (`Win`) fits one cache line only with an `Acc` of 40 bytes
 const _: () = assert!(std::mem::size_of::<Acc>() <= 40);
 
-/// A value as a tag and an 8-byte payload; `None` for `Null`.
+/// A value as a tag (1 to 4) and an 8-byte payload; `None` for `Null`. (Also the online
+/// store's encoding of last-N items.)
 #[inline(always)]
-fn encode(v: Value) -> Option<(u8, u64)> {
+pub(crate) fn encode(v: Value) -> Option<(u8, u64)> {
     Some(match v {
         Value::Null => return None,
         Value::Bool(b) => (TAG_BOOL, u64::from(b)),
@@ -498,7 +499,7 @@ fn encode(v: Value) -> Option<(u8, u64)> {
 
 /// The value [`encode`] made `(tag, payload)` of.
 #[inline(always)]
-fn decode(tag: u8, p: u64) -> Value {
+pub(crate) fn decode(tag: u8, p: u64) -> Value {
     match tag {
         TAG_BOOL => Value::Bool(p != 0),
         TAG_INT => Value::Int(p as i64),

@@ -11,8 +11,8 @@
 use rustc_hash::FxHashMap;
 
 use super::rows::KeyRows;
-use crate::agg::{AggKind, FeatureValue};
-use crate::{Sym, Value};
+use crate::agg::{self, AggKind, FeatureValue};
+use crate::Value;
 
 /// Longest last-N sequence kept in the row itself.
 pub(super) const INLINE_SEQ: usize = 32;
@@ -24,12 +24,9 @@ const APART: u8 = 0xFE;
 /// Header bytes of a scalar.
 const INT: u8 = 0;
 const FLOAT: u8 = 1;
-/// Kinds of a sequence's items: an inline sequence's header byte is `kind << 6 | len`
-/// (`len <= INLINE_SEQ`, so it never reaches [`APART`]).
-const STR: u8 = 0;
-const INTS: u8 = 1;
-const FLOATS: u8 = 2;
-const BOOLS: u8 = 3;
+/// An inline sequence's header byte is `(tag - 1) << 6 | len`, with the items' tag from
+/// [`agg::encode`] (1 to 4) and `len <= INLINE_SEQ` (so it never reaches [`APART`]).
+const TAG_SHIFT: u32 = 6;
 
 /// Where a feature's value is in a row's data words.
 #[derive(Debug, Clone, Copy)]
@@ -167,8 +164,8 @@ impl OnlineStore {
                             .unwrap_or_default(),
                     ),
                     (Slot::Seq { at, .. }, byte) => FeatureValue::Seq(
-                        (0..usize::from(byte & 63))
-                            .map(|i| decode(byte >> 6, word(at + i)))
+                        (0..usize::from(byte & ((1 << TAG_SHIFT) - 1)))
+                            .map(|i| agg::decode((byte >> TAG_SHIFT) + 1, word(at + i)))
                             .collect(),
                     ),
                 }
@@ -188,7 +185,8 @@ impl OnlineStore {
 }
 
 /// Writes the payloads of `items` to `d` and returns the header byte, if they fit and are
-/// all of one kind (`Null` items never are).
+/// all of one kind (`Null` items never are). The same payloads as [`agg::encode`], a loop
+/// per kind (a loop over `agg::encode` costs the example spec 100 instructions per event).
 #[inline]
 fn encode(items: &[Value], d: &mut [u64]) -> Option<u8> {
     #[inline(always)]
@@ -201,24 +199,20 @@ fn encode(items: &[Value], d: &mut [u64]) -> Option<u8> {
     if items.len() > d.len() {
         return None;
     }
-    let kind = match items.first() {
-        None => return Some(STR << 6),
-        Some(Value::Str(_)) => STR,
-        Some(Value::Int(_)) => INTS,
-        Some(Value::Float(_)) => FLOATS,
-        Some(Value::Bool(_)) => BOOLS,
-        Some(Value::Null) => return None,
+    let Some(&first) = items.first() else {
+        return Some(0);
     };
-    match kind {
-        STR => fill(items, d, |v| match v {
+    let (tag, _) = agg::encode(first)?;
+    match first {
+        Value::Str(_) => fill(items, d, |v| match v {
             Value::Str(s) => Some(u64::from(s.0)),
             _ => None,
         }),
-        INTS => fill(items, d, |v| match v {
+        Value::Int(_) => fill(items, d, |v| match v {
             Value::Int(i) => Some(*i as u64),
             _ => None,
         }),
-        FLOATS => fill(items, d, |v| match v {
+        Value::Float(_) => fill(items, d, |v| match v {
             Value::Float(x) => Some(x.to_bits()),
             _ => None,
         }),
@@ -227,16 +221,7 @@ fn encode(items: &[Value], d: &mut [u64]) -> Option<u8> {
             _ => None,
         }),
     }?;
-    Some(kind << 6 | items.len() as u8)
-}
-
-fn decode(kind: u8, p: u64) -> Value {
-    match kind {
-        STR => Value::Str(Sym(p as u32)),
-        INTS => Value::Int(p as i64),
-        FLOATS => Value::Float(f64::from_bits(p)),
-        _ => Value::Bool(p != 0),
-    }
+    Some((tag - 1) << TAG_SHIFT | items.len() as u8)
 }
 
 #[cfg(test)]
@@ -328,5 +313,22 @@ mod tests {
         let (base, bytes) = store.rows();
         assert_eq!(base % 64, 0);
         assert_eq!(bytes % 64, 0);
+    }
+
+    /// Sequences of each item kind are kept in the row itself and read back as they were.
+    #[test]
+    fn sequences_of_each_kind_stay_in_the_row() {
+        let mut store = OnlineStore::new([AggKind::LastN { n: 3 }].into_iter());
+        store.grow(1);
+        for items in [
+            vec![Value::Str(Sym(7)), Value::Str(Sym(u32::MAX))],
+            vec![Value::Int(-1), Value::Int(i64::MIN), Value::Int(3)],
+            vec![Value::Float(-0.0), Value::Float(f64::MAX)],
+            vec![Value::Bool(true), Value::Bool(false)],
+        ] {
+            store.set(0, &[seq(&items)]);
+            assert_eq!(store.get(0), vec![seq(&items)]);
+            assert!(store.apart.is_empty(), "{items:?}");
+        }
     }
 }
