@@ -138,7 +138,7 @@ mod windows;
 use columns::*;
 use global::*;
 use prefetch::*;
-use ring::Ring;
+use ring::{PaneLines, Ring};
 use rows::KeyRows;
 use sliding::*;
 use store::OnlineStore;
@@ -336,6 +336,9 @@ pub struct FeatureEngine {
     /// key, offset)`: the line at `base + k * stride + offset` (refreshed whenever those grow),
     /// so that prefetching a key's states is address arithmetic only.
     key_lines: Vec<(usize, usize, usize)>,
+    /// Per ring, where its current panes are (refreshed whenever the rings advance or
+    /// grow), so that prefetching an event's panes is address arithmetic only.
+    pane_lines: Vec<PaneLines>,
     /// The online store: each key's latest per-event row.
     store: OnlineStore,
     /// Per key, `features + 2` words on one line (for up to six features): the earliest
@@ -467,6 +470,7 @@ impl FeatureEngine {
             config,
             wm: i64::MIN,
             key_lines: Vec::new(),
+            pane_lines: Vec::new(),
             cols,
             rings,
             store,
@@ -524,6 +528,7 @@ impl FeatureEngine {
                 ring.grow(k + 1);
             }
             self.key_lines = self.key_lines();
+            self.refresh_pane_lines();
         }
         let Some((key_timer, needs, seen)) = self.timer_rec.row_mut(k).and_then(|r| record(r, nf))
         else {
@@ -636,6 +641,7 @@ impl FeatureEngine {
                 self.timers.push(next, key);
             }
         }
+        let mut moved = false;
         for (f, (ring, feat)) in self.rings.iter_mut().zip(&self.feats).enumerate() {
             if let Some(ring) = ring {
                 let mut ctx = Ctx {
@@ -646,9 +652,19 @@ impl FeatureEngine {
                     feature: f,
                     closed,
                 };
-                ring.advance(feat, &mut ctx);
+                moved |= ring.advance(feat, &mut ctx);
             }
         }
+        if moved {
+            self.refresh_pane_lines();
+        }
+    }
+
+    /// [`Self::pane_lines`] for the rings as they are now (in place: no allocation).
+    fn refresh_pane_lines(&mut self) {
+        self.pane_lines.clear();
+        let rings = self.rings.iter().flatten();
+        self.pane_lines.extend(rings.filter_map(Ring::pane_lines));
     }
 
     /// A hint, for callers that hold a batch: call it before [`Self::process`] of each
@@ -664,8 +680,8 @@ impl FeatureEngine {
             let k = ev.key.0 as usize;
             self.prefetch_key(k);
             let ts = ev.ts.clamp(-TS_CLAMP, TS_CLAMP);
-            for ring in self.rings.iter().flatten() {
-                ring.prefetch(k, ts);
+            for lines in &self.pane_lines {
+                lines.prefetch(k, ts);
             }
         }
         if let Some(ev) = upcoming.get(PREFETCH_EVENTS_MID - 1) {

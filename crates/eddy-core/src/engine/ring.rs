@@ -70,6 +70,26 @@ pub(super) struct PaneRing<A> {
     near: (i64, i64),
 }
 
+/// The columns of a ring's two current panes ([`Ring::pane_lines`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PaneLines {
+    pub(super) next_start: i64,
+    /// Key 0's pane in the watermark's pane's column and in the next one's.
+    pub(super) cols: [usize; 2],
+    pub(super) stride: usize,
+}
+
+impl PaneLines {
+    /// Starts loading the pane key `k` would update with an event at `ts` (an event before
+    /// the watermark's pane: a useless hint).
+    #[inline(always)]
+    pub(super) fn prefetch(&self, k: usize, ts: i64) {
+        let base = self.cols[usize::from(ts >= self.next_start)];
+        let at = base.wrapping_add(k.wrapping_mul(self.stride));
+        super::prefetch(std::ptr::without_provenance::<u8>(at));
+    }
+}
+
 /// A pane type a ring holds: fixed-size, no heap.
 pub(super) trait RingPane: Pane + Copy {
     /// Merges pane `p` into `acc` (the window's earlier panes merged in pane order) with the
@@ -208,21 +228,17 @@ impl Ring {
     }
 
     #[inline(always)]
-    pub(super) fn advance(&mut self, feat: &Feat, ctx: &mut Ctx<'_>) {
+    /// Returns whether [`Self::pane_lines`] may have changed.
+    pub(super) fn advance(&mut self, feat: &Feat, ctx: &mut Ctx<'_>) -> bool {
         on_ring!(self, r => r.advance(feat, ctx))
     }
 
-    /// Starts loading the pane an event of key `k` at `ts` will update.
-    #[inline]
-    pub(super) fn prefetch(&self, k: usize, ts: i64) {
-        on_ring!(self, r => {
-            let q = r.pane_of(ts);
-            if r.in_ring(q) {
-                if let Some(p) = r.cols[r.slot(q)].get(k) {
-                    super::prefetch(p);
-                }
-            }
-        })
+    /// Where the panes an event will update are, for prefetching by address arithmetic
+    /// alone: the columns of the watermark's pane and the next (most events fall in one of
+    /// them), the time the next starts, and the bytes per key. `None` before the first
+    /// watermark. Valid until the ring advances or grows.
+    pub(super) fn pane_lines(&self) -> Option<PaneLines> {
+        on_ring!(self, r => r.pane_lines())
     }
 
     pub(super) fn bytes(&self) -> usize {
@@ -280,6 +296,25 @@ impl<A: RingPane> PaneRing<A> {
         for b in &mut self.bits {
             b.resize(keys.div_ceil(64), 0);
         }
+    }
+
+    fn pane_lines(&self) -> Option<PaneLines> {
+        let (q, start) = self.near;
+        if start == i64::MIN {
+            return None;
+        }
+        let col = |q: i64| {
+            if self.in_ring(q) {
+                self.cols[self.slot(q)].as_ptr() as usize
+            } else {
+                0 // no column: prefetches of it hint at nothing useful, and harm nothing
+            }
+        };
+        Some(PaneLines {
+            next_start: start.saturating_add(self.pane),
+            cols: [col(q), col(q + 1)],
+            stride: std::mem::size_of::<A>(),
+        })
     }
 
     /// `ts` within `±2^61` (event times are clamped there; see [`clamp`]). A 64-bit
@@ -629,15 +664,17 @@ impl<A: RingPane> PaneRing<A> {
 
     /// Fires every window with `end - 1 <= watermark` and drops every pane whose drop time
     /// has come, in time order (a drop at the same time as a firing after it).
-    fn advance(&mut self, feat: &Feat, ctx: &mut Ctx<'_>) {
+    /// Returns whether [`Self::pane_lines`] may have changed.
+    fn advance(&mut self, feat: &Feat, ctx: &mut Ctx<'_>) -> bool {
         let wm = clamp(ctx.wm);
-        if wm.wrapping_sub(self.near.1) as u64 >= self.pane as u64 {
+        let moved = wm.wrapping_sub(self.near.1) as u64 >= self.pane as u64;
+        if moved {
             let q = self.pane_by_division(wm);
             self.near = (q, self.pane_start(q));
         }
         if self.due.is_some_and(|d| wm < d) {
             self.wm = wm;
-            return;
+            return moved;
         }
         // windows ending by the last watermark were handled then
         self.mark_fired_to(self.wm);
@@ -666,6 +703,7 @@ impl<A: RingPane> PaneRing<A> {
         let fire = self.next_fire().map_or(i64::MAX, |e| e.saturating_sub(1));
         let drop = self.lowest().map_or(i64::MAX, |q| self.drop_time(q));
         self.due = Some(fire.min(drop));
+        true // the ring may have moved
     }
 
     /// Every window ending by watermark `wm` has been handled (fired by a sweep, or at once
