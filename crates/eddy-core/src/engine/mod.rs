@@ -7,9 +7,8 @@
 //! sliding one whose panes are in a ring (`engine/ring.rs`): no panes). Sliding states are typed
 //! by what they keep: a timestamp alone per event for count, rate and recency, a
 //! timestamp and an `f64` for numeric aggregations, the whole [`Value`] only for last-N
-//! and distinct count; panes are a plain count for count and rate, count and sum for a
-//! mean in a ring, Welford state for mean/variance/stddev otherwise, a general accumulator
-//! for the rest.
+//! and distinct count; panes are a plain count for count and rate, Welford state for
+//! mean/variance/stddev, a general accumulator otherwise.
 //!
 //! The panes of tumbling windows, and of sliding windows of up to a few dozen panes, for
 //! count, rate, mean, variance and stddev are not kept per key: each such feature keeps
@@ -65,9 +64,7 @@
 //! Sliding windows use pane (slice) aggregation: each event
 //! updates one pane of `gcd(size, slide)` ms; a window's row merges its `size / pane`
 //! panes when it fires (count/rate and mean/variance/stddev rows are computed straight
-//! from their typed panes, in the same order and arithmetic as the general merge; a mean
-//! whose panes are in a ring is their sums' sum over their counts' sum, as Flink's `AVG`,
-//! while a per-event mean is River's running mean, Welford's). Each
+//! from their typed panes, in the same order and arithmetic as the general merge). Each
 //! sliding state keeps its next window end to fire, so a timer pop does not search for it;
 //! which windows have fired follows from the watermark. Rows carry `update = true` when that window had already been
 //! emitted before (a late re-firing, or a session extended/merged after it fired).
@@ -96,9 +93,8 @@
 //! quiet drops them at most four window sizes and the lateness after its last event) plus
 //! panes over the same span. A feature whose panes are in a ring: `R` panes per key, seen
 //! or not (`R` = panes per window + lateness in panes + panes per slide + max(2, half a
-//! window's panes) + 1, at most 64: 8 bytes and a presence bit each for count and rate, 16
-//! bytes and a bit for mean, 24 for variance and stddev), plus the rare panes outside the
-//! ring.
+//! window's panes) + 1, at most 64: 8 bytes and a presence bit each for count and rate, 24
+//! bytes and a bit for mean, variance and stddev), plus the rare panes outside the ring.
 //! Tumbling/session: the windows not yet dropped. Global: O(1) for
 //! count/sum/mean/variance/min/max, `n` for last-N, `exact_limit` values then a 4 KiB
 //! HyperLogLog for distinct count, the recency timestamps newer than the lateness horizon.
@@ -893,6 +889,9 @@ mod tests {
         );
     }
 
+    /// The typed window values of count and Welford panes are bit for bit what merging the
+    /// panes into a scratch accumulator and taking its result gives (empty windows, empty
+    /// panes first, in the middle and last included).
     /// Pushes that alternate between a few later times (the hot list moving between them)
     /// and pushes at the time being popped pop exactly what a sorted list gives.
     #[test]
@@ -933,10 +932,6 @@ mod tests {
         assert_eq!(g, want);
     }
 
-    /// The typed window values of count and Welford panes are bit for bit what merging the
-    /// panes into a scratch accumulator and taking its result gives (empty windows, empty
-    /// panes first, in the middle and last included).
-    /// A mean's ring panes (count and sum) give the sum of all the values over their count.
     #[test]
     fn typed_window_values_equal_scratch_merges() {
         use crate::agg::RateUnit;
@@ -947,39 +942,17 @@ mod tests {
         };
         for round in 0..2_000 {
             let npanes = rng.below(14) as usize;
-            let values: Vec<Vec<f64>> = (0..npanes)
+            let wf: Vec<Wf> = (0..npanes)
                 .map(|_| {
-                    (0..rng.below(4))
-                        .map(|_| {
-                            (rng.normal() * 3.0 + 1.0).exp()
-                                * if rng.chance(0.2) { -1e6 } else { 1.0 }
-                        })
-                        .collect()
+                    let mut w = Wf(0, 0.0, 0.0);
+                    for _ in 0..rng.below(4) {
+                        let x = (rng.normal() * 3.0 + 1.0).exp()
+                            * if rng.chance(0.2) { -1e6 } else { 1.0 };
+                        w.add(0, Value::Float(x), 0);
+                    }
+                    w
                 })
                 .collect();
-            let (mut wf, mut sm) = (Vec::new(), Vec::new());
-            for xs in &values {
-                let (mut w, mut m) = (Wf(0, 0.0, 0.0), Sm(0, 0.0));
-                for &x in xs {
-                    w.add(0, Value::Float(x), 0);
-                    m.add(0, Value::Float(x), 0);
-                }
-                wf.push(w);
-                sm.push(m);
-            }
-            // by hand: each pane's values added in order, then the panes' sums in order
-            let n: usize = values.iter().map(Vec::len).sum();
-            let sum = values
-                .iter()
-                .map(|xs| xs.iter().fold(0.0, |a, x| a + x))
-                .fold(0.0, |a, x| a + x);
-            let mean = if n > 0 {
-                FeatureValue::Num(sum / n as f64)
-            } else {
-                FeatureValue::Null
-            };
-            let got = Sm::window_value(sm.iter(), &AggKind::Mean, 1);
-            assert_eq!(got.as_ref().map(bits), Some(bits(&mean)), "{values:?}");
             let counts: Vec<u64> = wf.iter().map(|w| w.0).collect();
             let len = 1 + round as i64 % 7 * 60_000;
             for agg in [AggKind::Mean, AggKind::Variance, AggKind::Stddev] {

@@ -16,13 +16,13 @@
 //! window fires, every pane whose drop time comes first has been dropped, so its panes are
 //! in the ring unless one is in the overflow map (handled by a slower sweep).
 //!
-//! Only count-like (count, rate), mean (count and sum) and Welford (variance, stddev) panes
-//! live here: fixed-size, no heap. Other aggregations, and windows needing more than [`MAX_SLOTS`]
+//! Only count-like (count, rate) and Welford (mean, variance, stddev) panes live here:
+//! fixed-size, no heap. Other aggregations, and windows needing more than [`MAX_SLOTS`]
 //! panes, keep their panes per key.
 
 use std::collections::BTreeMap;
 
-use super::{Ctx, Feat, Geo, Pane, Sm, Wf};
+use super::{Ctx, Feat, Geo, Pane, Wf};
 use crate::agg::FeatureValue;
 use crate::{KeyId, Value};
 
@@ -143,24 +143,10 @@ impl RingPane for Wf {
     }
 }
 
-impl RingPane for Sm {
-    /// Only the panes present are added (an absent pane is `Sm(0, 0.0)`, and `-0.0 + 0.0`
-    /// is `0.0`: adding absent panes could change a sum of negative zeros).
-    #[inline]
-    fn merge(acc: &mut Self, p: &Self) {
-        acc.0 += p.0;
-        acc.1 += p.1;
-    }
-}
-
 /// The ring of a feature, by pane type.
 #[derive(Debug)]
 pub(super) enum Ring {
-    /// count, rate
     Count(PaneRing<u64>),
-    /// mean
-    Mean(PaneRing<Sm>),
-    /// variance, stddev
     Welford(PaneRing<Wf>),
 }
 
@@ -169,7 +155,6 @@ macro_rules! on_ring {
     ($ring:expr, $r:ident => $body:expr) => {
         match $ring {
             Ring::Count($r) => $body,
-            Ring::Mean($r) => $body,
             Ring::Welford($r) => $body,
         }
     };
@@ -197,8 +182,7 @@ impl Ring {
         };
         match feat.agg {
             K::Count | K::Rate { .. } => PaneRing::new(g, pane, lat, 0u64).map(Ring::Count),
-            K::Mean => PaneRing::new(g, pane, lat, Sm(0, 0.0)).map(Ring::Mean),
-            K::Variance | K::Stddev => {
+            K::Mean | K::Variance | K::Stddev => {
                 PaneRing::new(g, pane, lat, Wf(0, 0.0, 0.0)).map(Ring::Welford)
             }
             _ => None,

@@ -169,60 +169,6 @@ impl Pane for u64 {
     }
 }
 
-/// A mean's pane in a ring: count and sum (16 bytes, where Welford state takes 24). A
-/// window's mean is then the sum of its panes' sums over the sum of their counts, as
-/// Flink's `AVG` computes it: merging adds, and the one division is at the end.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Sm(pub(super) u64, pub(super) f64);
-
-impl Pane for Sm {
-    #[inline]
-    fn fresh(_: &mut Feat) -> Self {
-        Sm(0, 0.0)
-    }
-    #[inline]
-    fn recycle(self, _: &mut Feat) {}
-    #[inline]
-    fn add(&mut self, _: i64, v: Value, _: i64) {
-        if let Some(x) = num(v) {
-            self.0 += 1;
-            self.1 += x;
-        }
-    }
-    /// Into a Welford accumulator, as a pane of `n` values at its mean (the mean of the
-    /// merge is right; an M2 is not kept: a ring holds these panes for means only).
-    #[inline]
-    fn merge_into(&self, scratch: &mut Acc, _: i64) {
-        if let (&Sm(n2, sum), Acc::Welford { n, mean, m2 }) = (self, scratch) {
-            if n2 > 0 {
-                crate::agg::welford_merge((n, mean, m2), (n2, sum / n2 as f64, 0.0));
-            }
-        }
-    }
-    fn extra_bytes(&self) -> usize {
-        0
-    }
-    /// The counts and the sums added in pane order, then the sum over the count (`Null`
-    /// for no value).
-    #[inline]
-    fn window_value<'a>(
-        panes: impl Iterator<Item = &'a Self>,
-        _agg: &AggKind,
-        _window_len: i64,
-    ) -> Option<FeatureValue> {
-        let (mut n, mut sum) = (0u64, 0.0f64);
-        for &Sm(n2, s2) in panes {
-            n += n2;
-            sum += s2;
-        }
-        Some(if n > 0 {
-            FeatureValue::Num(sum / n as f64)
-        } else {
-            FeatureValue::Null
-        })
-    }
-}
-
 /// Welford pane state (`n`, mean, M2).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Wf(pub(super) u64, pub(super) f64, pub(super) f64);
