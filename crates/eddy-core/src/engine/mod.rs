@@ -889,9 +889,6 @@ mod tests {
         );
     }
 
-    /// The typed window values of count and Welford panes are bit for bit what merging the
-    /// panes into a scratch accumulator and taking its result gives (empty windows, empty
-    /// panes first, in the middle and last included).
     /// Pushes that alternate between a few later times (the hot list moving between them)
     /// and pushes at the time being popped pop exactly what a sorted list gives.
     #[test]
@@ -932,6 +929,9 @@ mod tests {
         assert_eq!(g, want);
     }
 
+    /// The typed window values of count and Welford panes are bit for bit what merging the
+    /// panes into a scratch accumulator and taking its result gives (empty windows, empty
+    /// panes first, in the middle and last included).
     #[test]
     fn typed_window_values_equal_scratch_merges() {
         use crate::agg::RateUnit;
