@@ -115,7 +115,7 @@
 //! adds to (the rings are swept in address order, and a per-key timer pops for about one
 //! event in eight). The prefetches above overlap those misses across events (without them
 //! the engine runs at a third of the speed), and still it waits on memory and on address
-//! translation there: transparent huge pages make it 1.15–1.2× faster. About 2,900
+//! translation there: transparent huge pages make it 1.15–1.2× faster. About 2,800
 //! instructions per event, which also emit 3.7 window-close rows per event (`cargo bench
 //! -p eddy-core --bench engine`; figures in the README).
 
