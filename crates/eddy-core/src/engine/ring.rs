@@ -227,8 +227,8 @@ impl Ring {
         })
     }
 
-    #[inline(always)]
     /// Returns whether [`Self::pane_lines`] may have changed.
+    #[inline(always)]
     pub(super) fn advance(&mut self, feat: &Feat, ctx: &mut Ctx<'_>) -> bool {
         on_ring!(self, r => r.advance(feat, ctx))
     }
