@@ -18,13 +18,20 @@ pub(super) struct KeyRows<T> {
 }
 
 impl<T: Copy + Default> KeyRows<T> {
+    /// Bytes of one word.
+    const WORD: usize = {
+        assert!(std::mem::size_of::<T>() > 0 && 64 % std::mem::size_of::<T>() == 0);
+        std::mem::size_of::<T>()
+    };
+    /// Words per cache line.
+    const PER_LINE: usize = 64 / Self::WORD;
+
     /// Rows of at least `words` words each.
     pub(super) fn new(words: usize) -> Self {
-        let per_line = 64 / std::mem::size_of::<T>().max(1);
-        let stride = if words <= per_line {
+        let stride = if words <= Self::PER_LINE {
             words.max(1).next_power_of_two()
         } else {
-            words.next_multiple_of(per_line)
+            words.next_multiple_of(Self::PER_LINE)
         };
         KeyRows {
             words: Vec::new(),
@@ -48,11 +55,10 @@ impl<T: Copy + Default> KeyRows<T> {
         if n > self.room {
             // a new buffer, for at least twice the keys (a realloc could move the rows off
             // their line boundary), with room to start them on one
-            let per_line = 64 / std::mem::size_of::<T>().max(1);
             self.room = n.max(2 * self.keys);
-            let mut w: Vec<T> = Vec::with_capacity(self.room * self.stride + per_line);
+            let mut w: Vec<T> = Vec::with_capacity(self.room * self.stride + Self::PER_LINE);
             let addr = w.as_ptr() as usize;
-            let skew = (addr.next_multiple_of(64) - addr) / std::mem::size_of::<T>().max(1);
+            let skew = (addr.next_multiple_of(64) - addr) / Self::WORD;
             w.resize(skew, T::default());
             w.extend_from_slice(self.words.get(self.skew..).unwrap_or_default());
             (self.words, self.skew) = (w, skew);
@@ -78,11 +84,11 @@ impl<T: Copy + Default> KeyRows<T> {
     /// The address of key 0's row and the bytes per key, for prefetching.
     pub(super) fn addr(&self) -> (usize, usize) {
         let base = self.words.as_ptr().wrapping_add(self.skew);
-        (base as usize, self.stride * std::mem::size_of::<T>())
+        (base as usize, self.stride * Self::WORD)
     }
 
     pub(super) fn bytes(&self) -> usize {
-        self.words.capacity() * std::mem::size_of::<T>()
+        self.words.capacity() * Self::WORD
     }
 }
 
