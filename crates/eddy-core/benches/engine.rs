@@ -251,10 +251,10 @@ fn bench(c: &mut Criterion) {
         eng.num_keys(),
         eng.state_bytes() / eng.num_keys().max(1),
         rows as f64 / n_events as f64,
-        if std::env::var_os("GLIBC_TUNABLES").is_some_and(|v| v.to_string_lossy().contains("hugetlb=1")) {
-            "asked for (glibc.malloc.hugetlb=1)"
+        if huge_pages::in_effect() {
+            format!("asked for ({})", huge_pages::TUNABLE)
         } else {
-            "not asked for"
+            "not asked for".into()
         }
     );
     drop(eng);

@@ -24,12 +24,24 @@
 /// re-executed process.
 pub const HUGE_PAGES_VAR: &str = "EDDY_HUGE_PAGES";
 
-/// Should a process with these variables, on a kernel whose
-/// `/sys/kernel/mm/transparent_hugepage/enabled` reads `thp_mode`, re-execute itself?
-pub fn should_reexec(eddy_var: Option<&str>, glibc_tunables: Option<&str>, thp_mode: &str) -> bool {
-    eddy_var.is_none()
-        && glibc_tunables.is_none()
-        && thp_mode.split_whitespace().any(|m| m == "[madvise]")
+/// glibc's tunable that has its allocator ask for huge pages for all its memory.
+pub const TUNABLE: &str = "glibc.malloc.hugetlb=1";
+
+/// Should a process re-execute itself, given whether it has [`HUGE_PAGES_VAR`] and
+/// `GLIBC_TUNABLES` set, and the kernel's mode as `/sys/kernel/mm/transparent_hugepage/enabled`
+/// reads (asked for only when both variables are unset)?
+pub fn should_reexec(
+    eddy_var_set: bool,
+    tunables_set: bool,
+    thp_mode: impl FnOnce() -> String,
+) -> bool {
+    !eddy_var_set && !tunables_set && thp_mode().split_whitespace().any(|m| m == "[madvise]")
+}
+
+/// Does this process run with [`TUNABLE`] (its own re-execution's, or the user's)?
+pub fn in_effect() -> bool {
+    std::env::var_os("GLIBC_TUNABLES")
+        .is_some_and(|v| v.to_string_lossy().split(':').any(|t| t == TUNABLE))
 }
 
 /// Re-executes this program with glibc's huge-page tunable set, when [`should_reexec`] says
@@ -40,14 +52,12 @@ pub fn reexec_with_huge_pages() {
     {
         use std::os::unix::process::CommandExt;
 
-        let var = |name: &str| std::env::var_os(name);
-        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
-            .unwrap_or_default();
-        if !should_reexec(
-            var(HUGE_PAGES_VAR).as_ref().map(|_| ""),
-            var("GLIBC_TUNABLES").as_ref().map(|_| ""),
-            &thp,
-        ) {
+        let set = |name: &str| std::env::var_os(name).is_some();
+        let thp = || {
+            std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+                .unwrap_or_default()
+        };
+        if !should_reexec(set(HUGE_PAGES_VAR), set("GLIBC_TUNABLES"), thp) {
             return;
         }
         let Ok(exe) = std::env::current_exe() else {
@@ -61,7 +71,7 @@ pub fn reexec_with_huge_pages() {
         // `exec` returns only on failure; the program then runs on without huge pages
         let _ = cmd
             .args(args)
-            .env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")
+            .env("GLIBC_TUNABLES", TUNABLE)
             .env(HUGE_PAGES_VAR, "1")
             .exec();
     }
@@ -73,28 +83,25 @@ mod tests {
     // without its test, so the import would be unused there
     #[test]
     fn reexecutes_only_in_madvise_mode_and_only_once() {
-        let madvise = "always [madvise] never\n";
-        assert!(super::should_reexec(None, None, madvise));
-        // the re-executed process, and a user's opt-out
-        assert!(!super::should_reexec(Some("1"), None, madvise));
-        assert!(!super::should_reexec(Some("0"), None, madvise));
-        // the user's own tunables
-        assert!(!super::should_reexec(
-            None,
-            Some("glibc.malloc.arena_max=2"),
-            madvise
-        ));
+        let mode = |m: &'static str| move || m.to_string();
+        let madvise = mode("always [madvise] never\n");
+        assert!(super::should_reexec(false, false, madvise));
+        // the re-executed process or a user's opt-out (EDDY_HUGE_PAGES set), and the
+        // user's own tunables: the kernel's mode is not even read
+        let unread = || -> String { panic!("read the kernel's mode") };
+        assert!(!super::should_reexec(true, false, unread));
+        assert!(!super::should_reexec(false, true, unread));
         // huge pages anyway, never, or no such file
         assert!(!super::should_reexec(
-            None,
-            None,
-            "[always] madvise never\n"
+            false,
+            false,
+            mode("[always] madvise never\n")
         ));
         assert!(!super::should_reexec(
-            None,
-            None,
-            "always madvise [never]\n"
+            false,
+            false,
+            mode("always madvise [never]\n")
         ));
-        assert!(!super::should_reexec(None, None, ""));
+        assert!(!super::should_reexec(false, false, mode("")));
     }
 }
