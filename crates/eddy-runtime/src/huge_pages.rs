@@ -16,9 +16,8 @@
 //! - the target is not Linux with glibc.
 //!
 //! Under `valgrind`, set `EDDY_HUGE_PAGES=0`: the re-executed program would run outside it.
-//!
-//! This file uses only `std`: the engine bench of `eddy-core` includes it too, so that the
-//! engine is measured as `eddy` runs it.
+//! The engine bench (`eddy-runtime/benches/engine.rs`) calls it too, so that the engine is
+//! measured as `eddy` runs it.
 
 /// The environment variable that turns the re-execution off (any value) and marks the
 /// re-executed process.
@@ -79,29 +78,29 @@ pub fn reexec_with_huge_pages() {
 
 #[cfg(test)]
 mod tests {
-    // no `use super::*`: the engine bench includes this file and builds this module
-    // without its test, so the import would be unused there
+    use super::*;
+
     #[test]
     fn reexecutes_only_in_madvise_mode_and_only_once() {
         let mode = |m: &'static str| move || m.to_string();
         let madvise = mode("always [madvise] never\n");
-        assert!(super::should_reexec(false, false, madvise));
+        assert!(should_reexec(false, false, madvise));
         // the re-executed process or a user's opt-out (EDDY_HUGE_PAGES set), and the
         // user's own tunables: the kernel's mode is not even read
         let unread = || -> String { panic!("read the kernel's mode") };
-        assert!(!super::should_reexec(true, false, unread));
-        assert!(!super::should_reexec(false, true, unread));
+        assert!(!should_reexec(true, false, unread));
+        assert!(!should_reexec(false, true, unread));
         // huge pages anyway, never, or no such file
-        assert!(!super::should_reexec(
+        assert!(!should_reexec(
             false,
             false,
             mode("[always] madvise never\n")
         ));
-        assert!(!super::should_reexec(
+        assert!(!should_reexec(
             false,
             false,
             mode("always madvise [never]\n")
         ));
-        assert!(!super::should_reexec(false, false, mode("")));
+        assert!(!should_reexec(false, false, mode("")));
     }
 }

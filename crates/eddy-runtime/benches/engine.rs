@@ -1,27 +1,31 @@
-//! Feature engine throughput on the example-spec feature set over 100k keys, in memory.
+//! Feature engine throughput on the example spec (`examples/fraud.toml`, read by this bench:
+//! its five features, allowed lateness and watermark bound) over 100k keys, in memory.
 //!
-//! Features: count over a 5-minute window sliding by 1 minute; mean of `amount` over 1 hour
-//! sliding by 5 minutes; last 10 `page` values in a session (gap 30 minutes); rate of
-//! `event_type == "login"` per minute (tumbling 1 minute); recency of
-//! `event_type == "purchase"` (global window, trigger on every event, keep).
+//! The spec's features: count over a 5-minute window sliding by 1 minute; mean of
+//! purchases' `amount` over 1 hour sliding by 5 minutes; last 10 `page` values in a session
+//! (gap 30 minutes); logins per minute (tumbling 1 minute); recency of the last purchase
+//! (global window, fired every hour of event time, kept). `EDDY_BENCH_SPEC=PATH` measures
+//! another spec's features instead (its `[source.fields]` must declare `event_type`,
+//! `amount` and `page` as this generator makes them).
 //!
 //! Events are generated before timing: keys uniform over 100k, event time advancing 1 ms
-//! per event with up to 200 ms of disorder (watermark bound 500 ms, advanced every 256
-//! events), 20% logins, 10% purchases. Each measured run processes 2M events on an engine
-//! warmed over at least 65 minutes of event time (longer than the longest window, so every
-//! key's state is at its steady size), including all window-close rows.
-//! Run: `cargo bench -p eddy-core --bench engine`. Before the criterion run one pass is
+//! per event with up to 200 ms of disorder (the watermark, the spec's bound behind the
+//! latest event, is advanced every 256 events), 20% logins, 10% purchases. Each measured run
+//! processes 2M events on an engine warmed over at least 65 minutes of event time (longer
+//! than the longest window, so every key's state is at its steady size), including all
+//! window-close rows.
+//! Run: `cargo bench -p eddy-runtime --bench engine`. Before the criterion run one pass is
 //! timed by hand and printed with wall and CPU-time throughput, state bytes per key and
 //! window rows per event. Knobs: `EDDY_BENCH_KEYS` (default 100000), `EDDY_BENCH_STEP_US`
 //! (event-time step per event, default 1000), `EDDY_BENCH_QUICK=1` (only that pass),
 //! `EDDY_BENCH_EVENTS` (events per pass, default 2M), `EDDY_BENCH_WARM_MS` (least event time
 //! of the warm-up, default 65 minutes; `0` warms up with as many events as a pass, quicker
 //! under valgrind but short of the steady state), `EDDY_BENCH_ONLY` (comma-separated indexes
-//! of the features to keep, `0` to `4`: the cost of each alone), `EDDY_BENCH_T0_MS` (event
+//! of the features to keep, from `0`: the cost of each alone), `EDDY_BENCH_T0_MS` (event
 //! time of the first event, default 2025-11-24 in epoch milliseconds).
 //!
 //! Like `eddy`, the bench re-executes itself to run on transparent huge pages where the
-//! kernel gives them on request (`eddy-runtime/src/huge_pages.rs`); `EDDY_HUGE_PAGES=0`
+//! kernel gives them on request (`eddy_runtime::huge_pages`); `EDDY_HUGE_PAGES=0`
 //! measures without, and is needed under callgrind (the re-executed program would run
 //! outside valgrind): `EDDY_HUGE_PAGES=0 EDDY_BENCH_QUICK=1 EDDY_BENCH_EVENTS=300000
 //! valgrind --tool=callgrind --toggle-collect='*timed_pass*' target/release/deps/engine-*
@@ -31,13 +35,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
-use eddy_core::agg::{AggKind, RateUnit};
-use eddy_core::engine::{EngineConfig, FeatureEngine, LatePolicy};
-use eddy_core::feature::FeatureSpec;
-use eddy_core::filter::Filter;
+use eddy_core::engine::FeatureEngine;
 use eddy_core::rng::Rng;
-use eddy_core::window::{Trigger, WindowSpec};
-use eddy_core::{Event, FieldType, Interner, KeyId, Schema, Value};
+use eddy_core::{Event, FieldId, Interner, KeyId, Schema, Value};
+use eddy_runtime::{huge_pages, PipelineSpec};
 
 fn keys() -> u32 {
     std::env::var("EDDY_BENCH_KEYS")
@@ -51,73 +52,54 @@ fn events() -> usize {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2_000_000)
 }
-const OOO: i64 = 500;
 /// Event time the warm-up covers at least: the longest window (1 hour) and a margin.
-const WARM_MS: i64 = 65 * MIN;
-const MIN: i64 = 60_000;
+const WARM_MS: i64 = 65 * 60_000;
 /// Event time of the first event: an epoch-millisecond date, as real streams have (window
 /// arithmetic then divides 64-bit numbers, as it would in production).
 const T0_MS: i64 = 1_763_942_400_000;
 
-fn features(schema: &Schema, it: &mut Interner) -> Vec<FeatureSpec> {
-    let page = schema.field_id("page").unwrap();
-    let amount = schema.field_id("amount").unwrap();
-    vec![
-        FeatureSpec {
-            name: "txn_count_5m".into(),
-            agg: AggKind::Count,
-            field: None,
-            window: WindowSpec::Sliding {
-                size: 5 * MIN,
-                slide: MIN,
-                offset: 0,
-            },
-            filter: None,
-        },
-        FeatureSpec {
-            name: "avg_amount_1h".into(),
-            agg: AggKind::Mean,
-            field: Some(amount),
-            window: WindowSpec::Sliding {
-                size: 60 * MIN,
-                slide: 5 * MIN,
-                offset: 0,
-            },
-            filter: None,
-        },
-        FeatureSpec {
-            name: "last_pages".into(),
-            agg: AggKind::LastN { n: 10 },
-            field: Some(page),
-            window: WindowSpec::Session { gap: 30 * MIN },
-            filter: None,
-        },
-        FeatureSpec {
-            name: "logins_per_min".into(),
-            agg: AggKind::Rate {
-                unit: RateUnit::Minute,
-            },
-            field: None,
-            window: WindowSpec::Tumbling {
-                size: MIN,
-                offset: 0,
-            },
-            filter: Some(Filter::parse("event_type == \"login\"", schema, it).unwrap()),
-        },
-        FeatureSpec {
-            name: "since_purchase".into(),
-            agg: AggKind::Recency,
-            field: None,
-            window: WindowSpec::Global {
-                trigger: Trigger::EveryEvent,
-                purge: false,
-            },
-            filter: Some(Filter::parse("event_type == \"purchase\"", schema, it).unwrap()),
-        },
-    ]
+/// The example spec, or `EDDY_BENCH_SPEC`'s.
+fn spec() -> PipelineSpec {
+    let text = match std::env::var("EDDY_BENCH_SPEC") {
+        Ok(path) => std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        Err(_) => include_str!("../../../examples/fraud.toml").to_owned(),
+    };
+    PipelineSpec::parse(&text).unwrap_or_else(|e| panic!("bench spec: {e}"))
 }
 
-fn generate(n: usize, t0: i64, step_us: i64, rng: &mut Rng, it: &mut Interner) -> Vec<Event> {
+/// The generated fields, in the schema's order (fields it declares but this generator does
+/// not make stay `Null`).
+struct Fields {
+    len: usize,
+    event_type: FieldId,
+    amount: FieldId,
+    page: FieldId,
+}
+
+impl Fields {
+    fn of(schema: &Schema) -> Fields {
+        let id = |name: &str| {
+            schema
+                .field_id(name)
+                .unwrap_or_else(|| panic!("the bench spec declares no field `{name}`"))
+        };
+        Fields {
+            len: schema.len(),
+            event_type: id("event_type"),
+            amount: id("amount"),
+            page: id("page"),
+        }
+    }
+}
+
+fn generate(
+    n: usize,
+    t0: i64,
+    step_us: i64,
+    fields: &Fields,
+    rng: &mut Rng,
+    it: &mut Interner,
+) -> Vec<Event> {
     let kinds = [it.intern("view"), it.intern("login"), it.intern("purchase")];
     let pages: Vec<_> = (0..20).map(|i| it.intern(&format!("/page/{i}"))).collect();
     let nkeys = u64::from(keys());
@@ -131,20 +113,22 @@ fn generate(n: usize, t0: i64, step_us: i64, rng: &mut Rng, it: &mut Interner) -
             } else {
                 kinds[2]
             };
+            let key = KeyId(rng.below(nkeys) as u32);
+            let ts = t0 + (i as i64 * step_us) / 1000 - rng.below(200) as i64;
+            let mut values = vec![Value::Null; fields.len];
+            values[fields.event_type] = Value::Str(kind);
+            values[fields.amount] = Value::Float((rng.normal() * 0.8 + 3.0).exp());
+            values[fields.page] = Value::Str(pages[rng.below(20) as usize]);
             Event {
-                key: KeyId(rng.below(nkeys) as u32),
-                ts: t0 + (i as i64 * step_us) / 1000 - rng.below(200) as i64,
-                fields: vec![
-                    Value::Str(kind),
-                    Value::Float((rng.normal() * 0.8 + 3.0).exp()),
-                    Value::Str(pages[rng.below(20) as usize]),
-                ],
+                key,
+                ts,
+                fields: values,
             }
         })
         .collect()
 }
 
-fn run(eng: &mut FeatureEngine, events: &[Event]) -> usize {
+fn run(eng: &mut FeatureEngine, events: &[Event], ooo: i64) -> usize {
     let mut row = Vec::new();
     let mut closed = Vec::new();
     let mut max_ts = i64::MIN;
@@ -154,7 +138,7 @@ fn run(eng: &mut FeatureEngine, events: &[Event]) -> usize {
         black_box(eng.process(ev, &mut row, &mut closed));
         max_ts = max_ts.max(ev.ts);
         if i % 256 == 255 {
-            eng.advance_watermark(max_ts - OOO - 1, &mut closed);
+            eng.advance_watermark(max_ts - ooo - 1, &mut closed);
             rows += closed.len();
             closed.clear();
         }
@@ -167,13 +151,13 @@ fn run(eng: &mut FeatureEngine, events: &[Event]) -> usize {
 /// it: if the two were the same code, the compiler could merge them, and the warm-up would
 /// be counted too.)
 #[inline(never)]
-fn timed_pass(eng: &mut FeatureEngine, events: &[Event]) -> usize {
-    black_box(run_not_inlined(eng, black_box(events))) + black_box(0)
+fn timed_pass(eng: &mut FeatureEngine, events: &[Event], ooo: i64) -> usize {
+    black_box(run_not_inlined(eng, black_box(events), ooo)) + black_box(0)
 }
 
 #[inline(never)]
-fn run_not_inlined(eng: &mut FeatureEngine, events: &[Event]) -> usize {
-    run(eng, events)
+fn run_not_inlined(eng: &mut FeatureEngine, events: &[Event], ooo: i64) -> usize {
+    run(eng, events, ooo)
 }
 
 /// CPU time of this thread in ns (Linux `schedstat`), to see past a busy shared machine.
@@ -185,12 +169,11 @@ fn thread_cpu_ns() -> u64 {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut schema = Schema::new();
-    schema.add("event_type", FieldType::String);
-    schema.add("amount", FieldType::Float);
-    schema.add("page", FieldType::String);
-    let mut it = Interner::new();
-    let mut feats = features(&schema, &mut it);
+    let spec = spec();
+    let fields = Fields::of(&spec.schema);
+    let mut it = spec.interner;
+    let mut feats = spec.features;
+    let ooo = spec.watermark.max_out_of_orderness;
     if let Ok(only) = std::env::var("EDDY_BENCH_ONLY") {
         let keep: Vec<usize> = only
             .split(',')
@@ -219,21 +202,19 @@ fn bench(c: &mut Criterion) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(T0_MS);
-    let warm = generate(n_warm, t0, step_us, &mut rng, &mut it);
+    let warm = generate(n_warm, t0, step_us, &fields, &mut rng, &mut it);
     let timed = generate(
         n_events,
         t0 + n_warm as i64 * step_us / 1000,
         step_us,
+        &fields,
         &mut rng,
         &mut it,
     );
-    let cfg = EngineConfig {
-        allowed_lateness: 0,
-        late_policy: LatePolicy::Update,
-    };
+    let cfg = spec.engine;
     let setup = || {
         let mut eng = FeatureEngine::new(feats.clone(), cfg).unwrap();
-        run(&mut eng, &warm);
+        run(&mut eng, &warm, ooo);
         eng
     };
 
@@ -241,7 +222,7 @@ fn bench(c: &mut Criterion) {
     let mut eng = setup();
     let t = std::time::Instant::now();
     let cpu0 = thread_cpu_ns();
-    let rows = timed_pass(&mut eng, &timed);
+    let rows = timed_pass(&mut eng, &timed, ooo);
     let secs = t.elapsed().as_secs_f64();
     let cpu = (thread_cpu_ns() - cpu0) as f64 / 1e9;
     eprintln!(
@@ -270,7 +251,7 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             setup,
             |mut eng| {
-                run(&mut eng, &timed);
+                run(&mut eng, &timed, ooo);
                 eng
             },
             BatchSize::PerIteration,
@@ -278,12 +259,6 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 }
-
-/// The engine as `eddy` runs it: on huge pages where the kernel gives them on request
-/// (`EDDY_HUGE_PAGES=0` measures it without; see `eddy-runtime/src/huge_pages.rs`).
-#[path = "../../eddy-runtime/src/huge_pages.rs"]
-#[allow(dead_code)]
-mod huge_pages;
 
 criterion_group!(benches, bench);
 
