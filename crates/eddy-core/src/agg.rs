@@ -616,22 +616,28 @@ impl LastN {
     #[inline(always)]
     pub(crate) fn write_values(&self, out: &mut FeatureValue) {
         #[inline(always)]
-        fn fill(l: &LastN, seq: &mut Vec<Value>, f: impl Fn(u64) -> Value) {
+        fn fill(l: &LastN, out: &mut FeatureValue, f: impl Fn(u64) -> Value) {
             let (len, h) = (l.len as usize, l.head as usize);
             if len <= 16 {
                 // the usual case: the payloads in the first two lines, copied out whole so
-                // that the ring's two parts are plain slices
+                // that the ring's two parts are plain slices, written over a `Seq` of the
+                // right length (the last event's, as a rule: no length bookkeeping per item)
                 let mut words = [0u64; 16];
                 for (d, s) in words.chunks_exact_mut(8).zip(l.buf.iter()) {
                     d.copy_from_slice(&s.0);
                 }
                 if let (Some(a), Some(b)) = (words.get(h..len), words.get(..h)) {
-                    seq.reserve(len);
-                    seq.extend(a.iter().map(|&p| f(p)));
-                    seq.extend(b.iter().map(|&p| f(p)));
+                    let (da, db) = seq_of_len(out, len).split_at_mut(a.len());
+                    for (d, &p) in da.iter_mut().zip(a) {
+                        *d = f(p);
+                    }
+                    for (d, &p) in db.iter_mut().zip(b) {
+                        *d = f(p);
+                    }
                 }
                 return;
             }
+            let seq = seq_mut(out);
             seq.reserve(len);
             for (a, b) in [(h, len), (0, h)] {
                 // the payloads `a..b`, a slice of a line at a time
@@ -646,14 +652,15 @@ impl LastN {
                 }
             }
         }
-        let seq = seq_mut(out);
         match self.tag {
-            TAG_STR => fill(self, seq, |p| Value::Str(crate::Sym(p as u32))),
-            TAG_INT => fill(self, seq, |p| Value::Int(p as i64)),
-            TAG_FLOAT => fill(self, seq, |p| Value::Float(f64::from_bits(p))),
-            TAG_BOOL => fill(self, seq, |p| Value::Bool(p != 0)),
-            NO_TAG => {}
-            _ => seq.extend(self.items().map(|(_, v)| v)),
+            TAG_STR => fill(self, out, |p| Value::Str(crate::Sym(p as u32))),
+            TAG_INT => fill(self, out, |p| Value::Int(p as i64)),
+            TAG_FLOAT => fill(self, out, |p| Value::Float(f64::from_bits(p))),
+            TAG_BOOL => fill(self, out, |p| Value::Bool(p != 0)),
+            NO_TAG => {
+                seq_mut(out);
+            }
+            _ => seq_mut(out).extend(self.items().map(|(_, v)| v)),
         }
     }
 
@@ -972,6 +979,22 @@ pub(crate) fn seq_mut(out: &mut FeatureValue) -> &mut Vec<Value> {
     match out {
         FeatureValue::Seq(v) => {
             v.clear();
+            v
+        }
+        _ => unreachable!("just made a Seq"),
+    }
+}
+
+/// `out` as a `Seq` of `len` items (their values left to the caller to overwrite), reusing
+/// its allocation.
+#[inline]
+fn seq_of_len(out: &mut FeatureValue, len: usize) -> &mut [Value] {
+    if !matches!(out, FeatureValue::Seq(_)) {
+        *out = FeatureValue::Seq(Vec::new());
+    }
+    match out {
+        FeatureValue::Seq(v) => {
+            v.resize(len, Value::Null);
             v
         }
         _ => unreachable!("just made a Seq"),
