@@ -1050,12 +1050,13 @@ pub(crate) fn welford_merge(a: (&mut u64, &mut f64, &mut f64), b: (u64, f64, f64
         (*n, *mean, *m2) = (n2, mean2, m22);
         return;
     }
+    // one division, off the chain of means (it depends on the counts only)
     let na = *n as f64;
     let nb = n2 as f64;
-    let tot = na + nb;
+    let r = nb / (na + nb);
     let d = mean2 - *mean;
-    *mean += d * nb / tot;
-    *m2 += m22 + d * d * na * nb / tot;
+    *mean += d * r;
+    *m2 += m22 + d * d * na * r;
     *n += n2;
 }
 #[cfg(test)]
@@ -1084,6 +1085,30 @@ mod tests {
 
     fn f(x: f64) -> Value {
         Value::Float(x)
+    }
+
+    /// Chan et al.'s merge by hand: [1, 2, 3] (mean 2, M2 2) and [10] give [1, 2, 3, 10]
+    /// (mean 4, M2 9 + 4 + 1 + 36 = 50), and an empty side changes nothing, bit for bit.
+    #[test]
+    fn welford_merge_by_hand_and_with_an_empty_side() {
+        let (mut n, mut mean, mut m2) = (3u64, 2.0, 2.0);
+        welford_merge((&mut n, &mut mean, &mut m2), (1, 10.0, 0.0));
+        assert_eq!((n, mean, m2), (4, 4.0, 50.0));
+        let b = (7u64, 0.1 + 0.2, 1.0 / 3.0);
+        let (mut n, mut mean, mut m2) = (0u64, 0.0, 0.0);
+        welford_merge((&mut n, &mut mean, &mut m2), b);
+        assert_eq!(
+            (n, mean.to_bits(), m2.to_bits()),
+            (7, b.1.to_bits(), b.2.to_bits())
+        );
+        welford_merge((&mut n, &mut mean, &mut m2), (0, 0.0, 0.0));
+        assert_eq!(
+            (n, mean.to_bits(), m2.to_bits()),
+            (7, b.1.to_bits(), b.2.to_bits())
+        );
+        let (mut n, mut mean, mut m2) = (0u64, 0.0, 0.0);
+        welford_merge((&mut n, &mut mean, &mut m2), (0, 0.0, 0.0));
+        assert_eq!((n, mean, m2), (0, 0.0, 0.0));
     }
 
     #[test]
