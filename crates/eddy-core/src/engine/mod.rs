@@ -105,19 +105,20 @@
 //! `±2^61` ms so that window arithmetic can never overflow.
 //!
 //! # Cost
-//! For the example spec (benches/engine.rs: 5-minute sliding count, 1-hour mean sliding
-//! by 5 minutes, last 10 pages per 30-minute session, logins per minute, recency of the
-//! last purchase) over 100k keys [`FeatureEngine::state_bytes`] reports about 2.7 KB per
-//! key, most of it the hour of events (timestamp and value) the exact sliding mean must
-//! keep plus its panes. With that much state spread over uniformly random keys, each event
-//! touches about 21 cache lines (callgrind's cache simulation): its key's slots, kept
+//! For the example spec (`examples/fraud.toml`, which `eddy-runtime/benches/engine.rs`
+//! reads: 5-minute sliding count, hourly mean of purchases sliding by 5 minutes, last 10
+//! pages per 30-minute session, logins per minute, recency of the last purchase fired
+//! hourly) over 100k keys [`FeatureEngine::state_bytes`] reports about 2.1 KB per key, most
+//! of it the mean's panes and kept purchases, the count's kept timestamps and the session's
+//! last-N buffer. With that much state spread over uniformly random keys, each event
+//! touches about 20 cache lines (callgrind's cache simulation): its key's slots, kept
 //! events, last-N items and online-store row, the ring panes, and the window-close rows it
 //! adds to (the rings are swept in address order, and a per-key timer pops for about one
 //! event in eight). The prefetches above overlap those misses across events (without them
 //! the engine runs at a third of the speed), and still it waits on memory and on address
-//! translation there: transparent huge pages make it 1.15–1.2× faster. About 2,800
-//! instructions per event, which also emit 3.7 window-close rows per event (`cargo bench
-//! -p eddy-core --bench engine`; figures in the README).
+//! translation there: transparent huge pages make it 1.15–1.2× faster. About 2,500
+//! instructions per event, which also emit 2.7 window-close rows per event (`cargo bench
+//! -p eddy-runtime --bench engine`; figures in the README).
 
 use crate::agg::{num, Acc, AggKind, FeatureValue, ResultCtx};
 use crate::feature::FeatureSpec;
