@@ -971,34 +971,32 @@ pub(crate) fn welford_value(kind: &AggKind, n: u64, mean: f64, m2: f64) -> Featu
     }
 }
 
-/// Turns `out` into an empty `Seq`, keeping its allocation if it already was one.
-pub(crate) fn seq_mut(out: &mut FeatureValue) -> &mut Vec<Value> {
+/// `out` as a `Seq` (its items as they were if it already was one, else none).
+#[inline]
+fn as_seq(out: &mut FeatureValue) -> &mut Vec<Value> {
     if !matches!(out, FeatureValue::Seq(_)) {
         *out = FeatureValue::Seq(Vec::new());
     }
     match out {
-        FeatureValue::Seq(v) => {
-            v.clear();
-            v
-        }
+        FeatureValue::Seq(v) => v,
         _ => unreachable!("just made a Seq"),
     }
+}
+
+/// Turns `out` into an empty `Seq`, keeping its allocation if it already was one.
+pub(crate) fn seq_mut(out: &mut FeatureValue) -> &mut Vec<Value> {
+    let v = as_seq(out);
+    v.clear();
+    v
 }
 
 /// `out` as a `Seq` of `len` items (their values left to the caller to overwrite), reusing
 /// its allocation.
 #[inline]
 fn seq_of_len(out: &mut FeatureValue, len: usize) -> &mut [Value] {
-    if !matches!(out, FeatureValue::Seq(_)) {
-        *out = FeatureValue::Seq(Vec::new());
-    }
-    match out {
-        FeatureValue::Seq(v) => {
-            v.resize(len, Value::Null);
-            v
-        }
-        _ => unreachable!("just made a Seq"),
-    }
+    let v = as_seq(out);
+    v.resize(len, Value::Null);
+    v
 }
 
 impl FeatureValue {
