@@ -2,9 +2,10 @@
 //! of eddy (brute-force scans over the generated input), never copied from eddy's output.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -15,14 +16,33 @@ fn eddy(args: &[&str]) -> Output {
         .expect("run eddy")
 }
 
-fn eddy_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .args(args)
+/// `cmd` (eddy, its environment as the caller set it) started with `args` and its standard
+/// streams piped.
+fn spawn_piped(mut cmd: Command, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Child {
+    cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn eddy");
+        .expect("spawn eddy")
+}
+
+/// The arguments of `eddy run SPEC` from stdin to stdout.
+fn run_stdio_args(spec: &Path) -> [&OsStr; 6] {
+    let arg = OsStr::new;
+    let spec = spec.as_os_str();
+    [
+        arg("run"),
+        spec,
+        arg("--input"),
+        arg("-"),
+        arg("--output"),
+        arg("-"),
+    ]
+}
+
+fn eddy_stdin(args: impl IntoIterator<Item = impl AsRef<OsStr>>, input: &[u8]) -> Output {
+    let mut child = spawn_piped(Command::new(env!("CARGO_BIN_EXE_eddy")), args);
     child
         .stdin
         .take()
@@ -713,17 +733,7 @@ fn run_reads_stdin_and_writes_csv() {
         .replace("[output]", "[output]\nformat = \"csv\"");
     std::fs::write(&spec, text_spec).unwrap();
     let input = "{\"user_id\":\"a\",\"ts\":\"2024-01-01T00:00:00.000Z\",\"amount\":2}\n{\"user_id\":\"a\",\"ts\":\"2024-01-01T00:00:30.000Z\",\"amount\":3}\n";
-    let o = eddy_stdin(
-        &[
-            "run",
-            &spec.to_string_lossy(),
-            "--input",
-            "-",
-            "--output",
-            "-",
-        ],
-        input.as_bytes(),
-    );
+    let o = eddy_stdin(run_stdio_args(&spec), input.as_bytes());
     ok(&o);
     let out = text(&o.stdout);
     let rows: Vec<&str> = out.lines().collect();
@@ -751,20 +761,7 @@ fn run_asks_for_huge_pages_and_keeps_its_stdin() {
         if opt_out {
             cmd.env("EDDY_HUGE_PAGES", "0");
         }
-        let mut child = cmd
-            .args([
-                "run",
-                &spec.to_string_lossy(),
-                "--input",
-                "-",
-                "--output",
-                "-",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn eddy");
+        let mut child = spawn_piped(cmd, run_stdio_args(&spec));
         let mut stdin = child.stdin.take().expect("stdin");
         stdin
             .write_all(b"{\"user_id\":\"a\",\"ts\":\"2024-01-01T00:00:00.000Z\",\"amount\":2}\n")
