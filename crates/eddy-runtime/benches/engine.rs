@@ -40,17 +40,12 @@ use eddy_core::rng::Rng;
 use eddy_core::{Event, FieldId, Interner, KeyId, Schema, Value};
 use eddy_runtime::{huge_pages, PipelineSpec};
 
-fn keys() -> u32 {
-    std::env::var("EDDY_BENCH_KEYS")
+/// Knob `name` of the environment, or `default` when unset or unreadable.
+fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000)
-}
-fn events() -> usize {
-    std::env::var("EDDY_BENCH_EVENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2_000_000)
+        .unwrap_or(default)
 }
 /// Event time the warm-up covers at least: the longest window (1 hour) and a margin.
 const WARM_MS: i64 = 65 * 60_000;
@@ -102,7 +97,7 @@ fn generate(
 ) -> Vec<Event> {
     let kinds = [it.intern("view"), it.intern("login"), it.intern("purchase")];
     let pages: Vec<_> = (0..20).map(|i| it.intern(&format!("/page/{i}"))).collect();
-    let nkeys = u64::from(keys());
+    let nkeys = u64::from(knob::<u32>("EDDY_BENCH_KEYS", 100_000));
     (0..n)
         .map(|i| {
             let r = rng.next_f64();
@@ -186,22 +181,13 @@ fn bench(c: &mut Criterion) {
         });
     }
     let mut rng = Rng::new(7);
-    let step_us: i64 = std::env::var("EDDY_BENCH_STEP_US")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
-    let n_events = events();
+    let step_us: i64 = knob("EDDY_BENCH_STEP_US", 1000);
+    let n_events: usize = knob("EDDY_BENCH_EVENTS", 2_000_000);
     // The warm-up covers more event time than the longest window (1 hour), so the timed pass
     // sees the steady state: every window's contents are at their full size.
-    let warm_ms: i64 = std::env::var("EDDY_BENCH_WARM_MS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(WARM_MS);
+    let warm_ms: i64 = knob("EDDY_BENCH_WARM_MS", WARM_MS);
     let n_warm = n_events.max((warm_ms * 1000 / step_us.max(1)) as usize);
-    let t0: i64 = std::env::var("EDDY_BENCH_T0_MS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(T0_MS);
+    let t0: i64 = knob("EDDY_BENCH_T0_MS", T0_MS);
     let warm = generate(n_warm, t0, step_us, &fields, &mut rng, &mut it);
     let timed = generate(
         n_events,
