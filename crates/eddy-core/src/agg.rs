@@ -85,6 +85,8 @@ pub enum FeatureValue {
 // ---------------------------------------------------------------------------------------
 
 use rustc_hash::FxHashSet;
+
+use crate::row::FeatureOut;
 use std::collections::VecDeque;
 
 /// Identity of a value for distinct counting: a tag in the high bits and the payload below,
@@ -424,6 +426,19 @@ impl Acc {
         }
     }
 
+    /// Writes the per-event value of `kind` to `out` (a last-N sequence straight from its
+    /// buffer).
+    #[inline]
+    pub(crate) fn result_out(&self, kind: &AggKind, ctx: ResultCtx, out: &mut FeatureOut<'_>) {
+        if let Acc::LastN(l) = self {
+            out.last_n(l);
+        } else {
+            let mut v = FeatureValue::Null;
+            self.result(kind, ctx, &mut v);
+            out.set(v);
+        }
+    }
+
     /// Approximate heap + inline bytes.
     pub(crate) fn bytes(&self) -> usize {
         std::mem::size_of::<Acc>()
@@ -609,6 +624,32 @@ impl LastN {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of_val::<[Line]>(&self.buf)
+    }
+
+    /// The buffer's words: its lines one after another.
+    #[inline(always)]
+    fn words(&self) -> &[u64] {
+        // SAFETY: a `Line` is `repr(C)` around a `[u64; 8]` of exactly its 64 bytes (no
+        // padding), so `len` lines are `8 * len` initialised `u64`s, aligned for `u64`, in
+        // the allocation `buf` borrows for the returned lifetime.
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u64>(), self.buf.len() * 8) }
+    }
+
+    /// Copies the items' payloads, oldest first, to the start of `out` and returns their
+    /// kind (tag, 0 when there are none) and count; `None` (nothing written) when they are
+    /// not all of one kind or do not fit.
+    #[inline(always)]
+    pub(crate) fn payloads(&self, out: &mut [u64]) -> Option<(u8, usize)> {
+        let (len, h) = (self.len as usize, self.head as usize);
+        let words = self.words();
+        // while fewer than `n` the items are in order from slot 0 (`h` is 0); once `n` a
+        // ring from `h`
+        let (newer, older) = (words.get(..h)?, words.get(h..len)?);
+        let out = out.get_mut(..len).filter(|_| self.tag != MIXED)?;
+        let (a, b) = out.split_at_mut(older.len());
+        a.copy_from_slice(older);
+        b.copy_from_slice(newer);
+        Some((self.tag, len))
     }
 
     /// Writes the values into `out` as a `Seq`, reusing its allocation (one loop rebuilding

@@ -13,6 +13,7 @@
 //! use eddy_core::agg::{AggKind, FeatureValue};
 //! use eddy_core::engine::{EngineConfig, FeatureEngine, LatePolicy, Outcome};
 //! use eddy_core::feature::FeatureSpec;
+//! use eddy_core::row::FeatureRow;
 //! use eddy_core::window::WindowSpec;
 //! use eddy_core::{Event, KeyId};
 //!
@@ -26,14 +27,14 @@
 //! };
 //! let config = EngineConfig { allowed_lateness: 0, late_policy: LatePolicy::Update };
 //! let mut engine = FeatureEngine::new(vec![count_5m], config).unwrap();
-//! let (mut row, mut closed) = (Vec::new(), Vec::new());
+//! let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
 //!
 //! // One key, events at 0, 1 min, 5 min and 5 min + 1 ms.
 //! let mut as_of = Vec::new();
 //! for ts in [0, minute, 5 * minute, 5 * minute + 1] {
 //!     let ev = Event { key: KeyId(0), ts, fields: vec![] };
 //!     assert_eq!(engine.process(&ev, &mut row, &mut closed), Outcome::Accepted);
-//!     as_of.push(row[0].clone());
+//!     as_of.push(row.value(0));
 //! }
 //! // At 5m the window (0, 5m] has lost the event at 0; at 5m+1 it still holds 1m.
 //! let counts = [1, 2, 2, 3].map(FeatureValue::Int);
@@ -52,6 +53,7 @@ pub mod event;
 pub mod feature;
 pub mod filter;
 pub mod rng;
+pub mod row;
 pub mod time;
 pub mod watermark;
 pub mod window;

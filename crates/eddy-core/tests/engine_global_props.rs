@@ -6,6 +6,7 @@ use eddy_core::agg::{AggKind, FeatureValue};
 use eddy_core::engine::{EngineConfig, FeatureEngine, LatePolicy, Outcome, WindowRow};
 use eddy_core::feature::FeatureSpec;
 use eddy_core::filter::Filter;
+use eddy_core::row::FeatureRow;
 use eddy_core::window::{Trigger, WindowSpec};
 use eddy_core::{Event, FieldType, Interner, KeyId, Schema, Value};
 use proptest::prelude::*;
@@ -48,7 +49,7 @@ proptest! {
         // since the last firing
         let mut matches = vec![Vec::<i64>::new(); 3 * nf];
         let mut since = vec![0u64; 3 * nf];
-        let (mut row, mut closed) = (Vec::new(), Vec::new());
+        let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
         let (mut max_ts, mut wm) = (1_000i64, i64::MIN);
         for (key, delta, code) in raw {
             let ts = (max_ts + delta).max(0);
@@ -78,7 +79,7 @@ proptest! {
                     } else {
                         FeatureValue::Int(matches[s].len() as i64)
                     };
-                    prop_assert_eq!(&row[f], &want, "feature {} at {}", f, ts);
+                    prop_assert_eq!(&row.value(f), &want, "feature {} at {}", f, ts);
                     if every == 0 || since[s] >= every {
                         want_rows.push(WindowRow {
                             key: KeyId(key), feature: f, start: i64::MIN, end: i64::MAX,

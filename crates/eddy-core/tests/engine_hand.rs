@@ -4,6 +4,7 @@ use eddy_core::agg::{AggKind, FeatureValue, RateUnit};
 use eddy_core::engine::{EngineConfig, FeatureEngine, LatePolicy, Outcome, WindowRow};
 use eddy_core::feature::FeatureSpec;
 use eddy_core::filter::Filter;
+use eddy_core::row::FeatureRow;
 use eddy_core::watermark::{WatermarkConfig, WatermarkTracker};
 use eddy_core::window::{Trigger, WindowSpec};
 use eddy_core::{Event, FieldType, Interner, KeyId, Schema, Value};
@@ -17,6 +18,8 @@ struct H {
     schema: Schema,
     it: Interner,
     eng: FeatureEngine,
+    frow: FeatureRow,
+    /// The last event's values.
     row: Vec<FeatureValue>,
     closed: Vec<WindowRow>,
 }
@@ -79,6 +82,7 @@ impl H {
             schema,
             it,
             eng,
+            frow: FeatureRow::default(),
             row: Vec::new(),
             closed: Vec::new(),
         }
@@ -94,7 +98,9 @@ impl H {
                 Value::Str(self.it.intern(page)),
             ],
         };
-        self.eng.process(&e, &mut self.row, &mut self.closed)
+        let out = self.eng.process(&e, &mut self.frow, &mut self.closed);
+        self.row = self.frow.values();
+        out
     }
 
     /// Plain event with an amount; returns the per-event row.

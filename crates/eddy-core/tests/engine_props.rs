@@ -7,6 +7,7 @@ use eddy_core::agg::{AggKind, FeatureValue, RateUnit};
 use eddy_core::engine::{EngineConfig, FeatureEngine, LatePolicy, Outcome, WindowRow};
 use eddy_core::feature::FeatureSpec;
 use eddy_core::filter::Filter;
+use eddy_core::row::FeatureRow;
 use eddy_core::watermark::{WatermarkConfig, WatermarkTracker};
 use eddy_core::window::WindowSpec;
 use eddy_core::{Event, FieldType, Interner, KeyId, Schema, Value};
@@ -118,7 +119,7 @@ proptest! {
         }).collect();
         let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update }).unwrap();
         let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder, idle_timeout: None }, 1);
-        let (mut row, mut closed) = (Vec::new(), Vec::new());
+        let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
         let mut seen: Vec<Ev> = Vec::new();
         for e in &events {
             let out = eng.process(&to_event(e, &mut it), &mut row, &mut closed);
@@ -151,7 +152,7 @@ proptest! {
                 FeatureValue::Num(inwin.len() as f64 * 60_000.0 / size as f64),
             ];
             for (i, w) in want.iter().enumerate() {
-                prop_assert!(same_value(&row[i], w), "event {:?}: feature {:?} got {:?} want {:?}", e, kinds[i], row[i], w);
+                prop_assert!(same_value(&row.value(i), w), "event {:?}: feature {:?} got {:?} want {:?}", e, kinds[i], row.value(i), w);
             }
             let w = wm.observe(0, e.ts, 0);
             eng.advance_watermark(w, &mut closed);
@@ -181,7 +182,7 @@ proptest! {
         ];
         let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: 1_000_000, late_policy: LatePolicy::Update }).unwrap();
         let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder, idle_timeout: None }, 1);
-        let (mut row, mut closed) = (Vec::new(), Vec::new());
+        let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
         let mut seen: Vec<Ev> = Vec::new();
         for e in &events {
             let out = eng.process(&to_event(e, &mut it), &mut row, &mut closed);
@@ -214,7 +215,7 @@ proptest! {
                 FeatureValue::Seq(last3),
             ];
             for (i, w) in want.iter().enumerate() {
-                prop_assert!(same_value(&row[i], w), "event {:?}: feature {} got {:?} want {:?}", e, i, row[i], w);
+                prop_assert!(same_value(&row.value(i), w), "event {:?}: feature {} got {:?} want {:?}", e, i, row.value(i), w);
             }
             let w = wm.observe(0, e.ts, 0);
             eng.advance_watermark(w, &mut closed);
@@ -250,7 +251,7 @@ proptest! {
         ];
         let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update }).unwrap();
         let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder, idle_timeout: None }, 1);
-        let (mut row, mut closed) = (Vec::new(), Vec::new());
+        let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
         for e in &events {
             let out = eng.process(&to_event(e, &mut it), &mut row, &mut closed);
             prop_assert_eq!(out, Outcome::Accepted);
@@ -338,7 +339,7 @@ proptest! {
             ];
             let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update }).unwrap();
             let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder + slack, idle_timeout: None }, 1);
-            let (mut row, mut closed) = (Vec::new(), Vec::new());
+            let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
             for (e, _) in stream {
                 let out = eng.process(&to_event(e, &mut it), &mut row, &mut closed);
                 assert_eq!(out, Outcome::Accepted);
@@ -387,7 +388,7 @@ proptest! {
         let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update }).unwrap();
         let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder, idle_timeout: None }, 1);
         let mut it = Interner::new();
-        let (mut row, mut closed) = (Vec::new(), Vec::new());
+        let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
         let mut accepted = 0i64;
         let mut late = 0i64;
         for e in &events {

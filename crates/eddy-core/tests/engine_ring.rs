@@ -4,6 +4,7 @@
 use eddy_core::agg::{AggKind, FeatureValue};
 use eddy_core::engine::{EngineConfig, FeatureEngine, LatePolicy, WindowRow};
 use eddy_core::feature::FeatureSpec;
+use eddy_core::row::FeatureRow;
 use eddy_core::window::WindowSpec;
 use eddy_core::{Event, FieldType, KeyId, Schema, Value};
 
@@ -49,7 +50,7 @@ fn many_keys_fire_like_brute_force_in_key_order() {
             }
         }
     }
-    let (mut row, mut closed) = (Vec::new(), Vec::new());
+    let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
     for &(k, ts, x) in &evs {
         let e = Event {
             key: KeyId(k),

@@ -16,6 +16,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use eddy_core::agg::FeatureValue;
 use eddy_core::engine::WindowRow;
+use eddy_core::row::FeatureRow;
 use eddy_core::{Event, Value};
 use eddy_runtime::decode::Decoder;
 use eddy_runtime::encode::{Encoder, FeaturesJson};
@@ -157,6 +158,7 @@ fn features(c: &mut Criterion) {
     let mut g = c.benchmark_group("features_json");
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.bench_function("eddy_features_json", |b| {
+        let rows: Vec<FeatureRow> = rows.iter().map(|r| FeatureRow::from_values(r)).collect();
         let mut fj = FeaturesJson::new(&names);
         fj.push_strings((0..interner.len()).map(|i| interner.resolve(eddy_core::Sym(i as u32))));
         let mut out = Vec::with_capacity(4 << 20);

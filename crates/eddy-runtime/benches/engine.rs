@@ -37,6 +37,7 @@ use std::time::Duration;
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use eddy_core::engine::FeatureEngine;
 use eddy_core::rng::Rng;
+use eddy_core::row::FeatureRow;
 use eddy_core::{Event, FieldId, Interner, KeyId, Schema, Value};
 use eddy_runtime::{huge_pages, PipelineSpec};
 
@@ -124,7 +125,7 @@ fn generate(
 }
 
 fn run(eng: &mut FeatureEngine, events: &[Event], ooo: i64) -> usize {
-    let mut row = Vec::new();
+    let mut row = FeatureRow::default();
     let mut closed = Vec::new();
     let mut max_ts = i64::MIN;
     let mut rows = 0;

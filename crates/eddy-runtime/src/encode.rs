@@ -10,6 +10,7 @@
 
 use eddy_core::agg::FeatureValue;
 use eddy_core::engine::WindowRow;
+use eddy_core::row::{FeatureRef, FeatureRow};
 use eddy_core::time::TimestampFormat;
 use eddy_core::{Event, Interner, Value};
 
@@ -91,19 +92,23 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, interner: &Interner) {
     }
 }
 
-/// A feature value as JSON.
-pub fn write_feature_value(out: &mut Vec<u8>, v: &FeatureValue, interner: &Interner) {
-    match v {
-        FeatureValue::Null => out.extend_from_slice(b"null"),
-        FeatureValue::Int(i) => write_i64(out, *i),
-        FeatureValue::Num(f) => write_f64(out, *f),
-        FeatureValue::Seq(items) => {
+/// A feature value as JSON (`v`: a [`FeatureRef`], or a `&FeatureValue`).
+pub fn write_feature_value<'a>(
+    out: &mut Vec<u8>,
+    v: impl Into<FeatureRef<'a>>,
+    interner: &Interner,
+) {
+    match v.into() {
+        FeatureRef::Null => out.extend_from_slice(b"null"),
+        FeatureRef::Int(i) => write_i64(out, i),
+        FeatureRef::Num(f) => write_f64(out, f),
+        FeatureRef::Seq(items) => {
             out.push(b'[');
-            for (i, x) in items.iter().enumerate() {
+            for (i, x) in items.enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(out, x, interner);
+                write_value(out, &x, interner);
             }
             out.push(b']');
         }
@@ -269,7 +274,7 @@ impl FeaturesJson {
         &mut self,
         out: &mut Vec<u8>,
         raw: &[u8],
-        row: &[FeatureValue],
+        row: &FeatureRow,
         prediction: &[u8],
     ) -> bool {
         if !splice_open(out, raw) {
@@ -285,19 +290,20 @@ impl FeaturesJson {
     }
 
     /// Appends the features object of `row`.
-    pub fn encode(&mut self, out: &mut Vec<u8>, row: &[FeatureValue]) {
+    pub fn encode(&mut self, out: &mut Vec<u8>, row: &FeatureRow) {
         out.reserve(256);
         if row.is_empty() {
             out.push(b'{');
         }
-        for (&(ns, nl), v) in self.name_spans.iter().zip(row) {
+        for (&(ns, nl), v) in self.name_spans.iter().zip(row.iter()) {
             put(out, &self.name_text[ns..], nl);
             match v {
-                FeatureValue::Seq(items) => {
+                FeatureRef::Seq(items) => {
                     out.push(b'[');
+                    let empty = items.len() == 0;
                     // Each item is followed by a comma; the last one becomes the `]`.
                     for x in items {
-                        match *x {
+                        match x {
                             Value::Str(s) => match self.sym_spans.get(s.0 as usize) {
                                 Some(&(start, len)) => {
                                     put(out, &self.sym_text[start..], len);
@@ -315,13 +321,13 @@ impl FeaturesJson {
                         out.push(b',');
                     }
                     match out.last_mut() {
-                        Some(last) if !items.is_empty() => *last = b']',
+                        Some(last) if !empty => *last = b']',
                         _ => out.push(b']'),
                     }
                 }
-                FeatureValue::Null => out.extend_from_slice(b"null"),
-                FeatureValue::Int(i) => self.ints.i64(out, *i),
-                FeatureValue::Num(f) => self.nums.f64(out, *f),
+                FeatureRef::Null => out.extend_from_slice(b"null"),
+                FeatureRef::Int(i) => self.ints.i64(out, i),
+                FeatureRef::Num(f) => self.nums.f64(out, f),
             }
         }
         out.push(b'}');
@@ -421,7 +427,7 @@ impl Encoder {
         self.format
     }
 
-    fn features_object(&mut self, out: &mut Vec<u8>, row: &[FeatureValue], interner: &Interner) {
+    fn features_object(&mut self, out: &mut Vec<u8>, row: &FeatureRow, interner: &Interner) {
         let known = self.features.strings();
         if known < interner.len() {
             self.features.push_strings(
@@ -446,7 +452,7 @@ impl Encoder {
             }
             FeatureValue::Num(f) => self.nums.f64(out, *f),
             FeatureValue::Int(i) => self.ints.i64(out, *i),
-            v => write_feature_value(out, v, interner),
+            FeatureValue::Null => out.extend_from_slice(b"null"),
         }
     }
 
@@ -525,7 +531,7 @@ impl Encoder {
         out: &mut Vec<u8>,
         raw: &[u8],
         ev: &Event,
-        row: &[FeatureValue],
+        row: &FeatureRow,
         prediction: &[u8],
         dec: &Decoder,
         interner: &Interner,
@@ -575,11 +581,11 @@ impl Encoder {
                     out.push(b',');
                     self.csv_value(out, &ev.field(i), interner);
                 }
-                for v in row {
+                for v in row.iter() {
                     out.push(b',');
                     match v {
-                        FeatureValue::Null => {}
-                        FeatureValue::Seq(_) => {
+                        FeatureRef::Null => {}
+                        FeatureRef::Seq(_) => {
                             let mut s = std::mem::take(&mut self.seq_scratch);
                             s.clear();
                             write_feature_value(&mut s, v, interner);
@@ -762,7 +768,7 @@ mod tests {
             "x".to_string(),
             "m".to_string(),
         ];
-        let row = vec![
+        let row = FeatureRow::from_values(&[
             FeatureValue::Int(3),
             FeatureValue::Seq(vec![
                 Value::Str(a),
@@ -772,7 +778,7 @@ mod tests {
             ]),
             FeatureValue::Num(2.5),
             FeatureValue::Null,
-        ];
+        ]);
         let mut enc = Encoder::new(OutputFormat::Jsonl, &names);
         let mut want = Vec::new();
         enc.features_object(&mut want, &row, &interner);
@@ -883,6 +889,7 @@ mod tests {
                         want.push(format!("{}:{}", serde_json::to_string(name).unwrap(), text));
                     }
                     let want = format!("{{{}}}", want.join(","));
+                    let row = FeatureRow::from_values(&row);
                     let mut got = Vec::new();
                     fj.encode(&mut got, &row);
                     prop_assert_eq!(String::from_utf8(got).unwrap(), want.clone());
@@ -930,7 +937,7 @@ mod tests {
                 // A whole row, with features and a prediction.
                 let mut fj = FeaturesJson::new(&["n".to_string()]);
                 let mut row = Vec::new();
-                prop_assert!(fj.encode_row(&mut row, line.as_bytes(), &[FeatureValue::Int(7)], b",\"prediction\":0.5"));
+                prop_assert!(fj.encode_row(&mut row, line.as_bytes(), &FeatureRow::from_values(&[FeatureValue::Int(7)]), b",\"prediction\":0.5"));
                 prop_assert_eq!(row.last(), Some(&b'\n'));
                 let got: serde_json::Value = serde_json::from_slice(&row).unwrap();
                 let mut want = map;
@@ -938,7 +945,7 @@ mod tests {
                 want.insert("prediction".into(), serde_json::json!(0.5));
                 prop_assert_eq!(got, serde_json::Value::Object(want));
                 let mut none = Vec::new();
-                prop_assert!(!fj.encode_row(&mut none, b"[1]", &[FeatureValue::Int(7)], b""));
+                prop_assert!(!fj.encode_row(&mut none, b"[1]", &FeatureRow::from_values(&[FeatureValue::Int(7)]), b""));
                 prop_assert!(none.is_empty());
             }
         }

@@ -3,8 +3,8 @@
 //! A bad record never stops the run: it becomes a dead letter, counted. Processing time (for
 //! source idleness) comes from the caller's clock; the operators themselves are clock-free.
 
-use eddy_core::agg::FeatureValue;
 use eddy_core::engine::{FeatureEngine, Outcome, WindowRow};
+use eddy_core::row::FeatureRow;
 use eddy_core::watermark::WatermarkTracker;
 use eddy_core::{Event, Interner};
 
@@ -435,7 +435,7 @@ struct Work {
     events: Vec<Event>,
     /// Set by the engine thread: each record's outcome and the engine's watermark then.
     outcomes: Vec<(Outcome, i64)>,
-    rows: Vec<Vec<FeatureValue>>,
+    rows: Vec<FeatureRow>,
     closed: Vec<WindowRow>,
     /// Strings interned while decoding this batch, in id order (for [`FeaturesJson`]).
     new_strings: Vec<Box<str>>,
@@ -512,7 +512,7 @@ impl EngineStage<'_> {
         }
         let n = w.recs.len();
         if w.rows.len() < n {
-            w.rows.resize_with(n, Vec::new);
+            w.rows.resize_with(n, FeatureRow::default);
         }
         for i in 0..n {
             let ev = &w.events[i];

@@ -25,7 +25,7 @@ pub(super) fn global_event(
     g: &mut Global,
     ts: i64,
     m: Option<Value>,
-    out: &mut FeatureValue,
+    out: &mut FeatureOut<'_>,
     ctx: &mut Ctx<'_>,
 ) -> i64 {
     let WindowSpec::Global { trigger, purge } = feat.window else {
@@ -34,26 +34,23 @@ pub(super) fn global_event(
     g.dirty = true;
     g.since_fire += 1;
     // Recency, the usual global feature, straight from its inline timestamps; its value is
-    // a plain integer, so a fired row gets a copy instead of a clone of `out`.
+    // a plain integer, so a fired row gets a copy instead of a result computed again.
+    let as_of_event = ResultCtx {
+        window_len: 0,
+        as_of: ts,
+    };
     let recency = if let Acc::Recency(r) = &mut g.acc {
         if m.is_some() {
             r.add(ts, ctx.horizon);
         }
         let v = r.value(ts);
-        *out = v.clone();
+        out.set(v.clone());
         Some(v)
     } else {
         if let Some(v) = m {
             g.acc.add(ts, v, ctx.horizon);
         }
-        g.acc.result(
-            &feat.agg,
-            ResultCtx {
-                window_len: 0,
-                as_of: ts,
-            },
-            out,
-        );
+        g.acc.result_out(&feat.agg, as_of_event, out);
         None
     };
     // every-event and count triggers fire as of the event: the row's value is the
@@ -66,7 +63,11 @@ pub(super) fn global_event(
             ctx.push(
                 i64::MIN,
                 i64::MAX,
-                recency.unwrap_or_else(|| out.clone()),
+                recency.unwrap_or_else(|| {
+                    let mut v = FeatureValue::Null;
+                    g.acc.result(&feat.agg, as_of_event, &mut v);
+                    v
+                }),
                 false,
             );
         }

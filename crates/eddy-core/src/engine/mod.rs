@@ -122,8 +122,10 @@
 
 use crate::agg::{num, Acc, AggKind, FeatureValue, ResultCtx};
 use crate::feature::FeatureSpec;
+use crate::row::{FeatureOut, FeatureRow, RowLayout};
 use crate::window::WindowSpec;
 use crate::{CoreError, Event, KeyId, Timestamp, Value};
+use std::sync::Arc;
 
 #[macro_use]
 mod columns;
@@ -342,6 +344,8 @@ pub struct FeatureEngine {
     pane_lines: Vec<PaneLines>,
     /// The online store: each key's latest per-event row.
     store: OnlineStore,
+    /// Where each feature's value is in a per-event row (the store's rows too).
+    layout: Arc<RowLayout>,
     /// Per key, `features + 2` words on one line (for up to six features): the earliest
     /// live timer of the key in the queue, then for each feature the earliest time it
     /// needs its timer handler (`NO_TIMER`: none), then 1 if the key has been seen. Kept
@@ -463,7 +467,8 @@ impl FeatureEngine {
             feat.in_ring = ring.is_some();
         }
         let cols: Vec<Col> = feats.iter().map(Col::new).collect();
-        let store = OnlineStore::new(feats.iter().map(|f| f.agg));
+        let layout = Arc::new(RowLayout::new(feats.iter().map(|f| f.agg)));
+        let store = OnlineStore::new(Arc::clone(&layout));
         let timer_rec = KeyRows::new(feats.len() + 2);
         Ok(FeatureEngine {
             specs: features,
@@ -474,6 +479,7 @@ impl FeatureEngine {
             pane_lines: Vec::new(),
             cols,
             rings,
+            layout,
             store,
             timer_rec,
             num_keys: 0,
@@ -493,14 +499,15 @@ impl FeatureEngine {
         self.config
     }
 
-    /// Applies one event. On `Accepted` / `LateUpdated`, `row` (resized to the number of
-    /// features) holds each feature's value as of this event, the event included. Window
+    /// Applies one event. On `Accepted` / `LateUpdated`, `row` holds each feature's value
+    /// as of this event, the event included (and the key's online-store row is a copy).
+    /// Otherwise `row` is left as it was. Window
     /// results fired by a late update go to `closed`. With many keys, call
     /// [`Self::prefetch_upcoming`] before each event of a batch: this does not prefetch.
     pub fn process(
         &mut self,
         ev: &Event,
-        row: &mut Vec<FeatureValue>,
+        row: &mut FeatureRow,
         closed: &mut Vec<WindowRow>,
     ) -> Outcome {
         let ts = ev.ts.clamp(-TS_CLAMP, TS_CLAMP);
@@ -514,9 +521,7 @@ impl FeatureEngine {
             return Outcome::LateDiscarded;
         }
         let nf = self.feats.len();
-        if row.len() != nf {
-            row.resize(nf, FeatureValue::Null);
-        }
+        row.use_layout(&self.layout);
         let k = ev.key.0 as usize;
         if k >= self.timer_rec.keys() {
             self.timer_rec
@@ -551,14 +556,13 @@ impl FeatureEngine {
         let feats = &mut self.feats[..nf];
         let cols = &mut self.cols[..nf];
         let rings = &mut self.rings[..nf];
-        let row = &mut row[..nf];
         let needs = &mut needs[..nf];
         for f in 0..nf {
             ctx.feature = f;
             let feat = &mut feats[f];
             let col = &mut cols[f];
             let m = feat.matched(ev);
-            let out = &mut row[f];
+            let out = &mut row.out(f);
             if let Some(ring) = &mut rings[f] {
                 // a tumbling feature in a ring has no other state: its window is its pane
                 let pane_value = matches!(col, Col::Unused).then_some(&mut *out);

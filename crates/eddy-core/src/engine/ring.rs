@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 
 use super::{Ctx, Feat, Geo, Pane, Wf};
 use crate::agg::FeatureValue;
+use crate::row::FeatureOut;
 use crate::{KeyId, Value};
 
 /// The most slots a ring may have (memory: slots × keys × pane size).
@@ -209,7 +210,7 @@ impl Ring {
         ts: i64,
         m: Option<Value>,
         late: bool,
-        pane_value: Option<&mut FeatureValue>,
+        pane_value: Option<&mut FeatureOut<'_>>,
     ) {
         on_ring!(self, r => {
             let (q, existed, s) = r.add(k, ts, m, ctx.horizon);
@@ -219,7 +220,7 @@ impl Ring {
                     Some(s) => r.cols[s].get(k),
                     None => r.get(k, q),
                 };
-                *out = r.values(feat, p.into_iter());
+                out.set(r.values(feat, p.into_iter()));
             }
             if late {
                 r.fire_late(feat, ctx, k, ts, existed);

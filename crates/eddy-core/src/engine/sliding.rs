@@ -638,7 +638,7 @@ fn kept_event<P: Payload>(
     run: &mut Run,
     ts: i64,
     m: Option<Value>,
-    out: &mut FeatureValue,
+    out: &mut FeatureOut<'_>,
     horizon: i64,
 ) {
     let size = feat.geo.size;
@@ -657,28 +657,23 @@ fn kept_event<P: Payload>(
         }
         let live_len = k.entries.len() - k.live;
         match (&*run, &feat.agg) {
-            (Run::Sum(x), _) => *out = FeatureValue::Num(*x),
-            (&Run::Welford { n, mean, m2 }, k) => *out = welford_value(k, n, mean, m2),
-            (Run::Mono { max, dq }, _) => {
-                *out = match dq.front() {
-                    Some(&(_, key)) => FeatureValue::Num(if *max { key } else { -key }),
-                    None => FeatureValue::Null,
-                }
-            }
-            (Run::Distinct(map), _) => *out = FeatureValue::Int(map.len() as i64),
-            (Run::Plain, AggKind::Rate { unit }) => *out = rate(live_len as u64, size, *unit),
+            (Run::Sum(x), _) => out.set(FeatureValue::Num(*x)),
+            (&Run::Welford { n, mean, m2 }, k) => out.set(welford_value(k, n, mean, m2)),
+            (Run::Mono { max, dq }, _) => out.set(match dq.front() {
+                Some(&(_, key)) => FeatureValue::Num(if *max { key } else { -key }),
+                None => FeatureValue::Null,
+            }),
+            (Run::Distinct(map), _) => out.set(FeatureValue::Int(map.len() as i64)),
+            (Run::Plain, AggKind::Rate { unit }) => out.set(rate(live_len as u64, size, *unit)),
             (Run::Plain, AggKind::LastN { n }) => {
-                let seq = crate::agg::seq_mut(out);
                 let from = k.entries.len() - live_len.min(*n);
-                seq.extend(k.entries.range(from..).map(|&(_, v)| v.value()));
+                out.items(k.entries.range(from..).map(|&(_, v)| v.value()));
             }
-            (Run::Plain, AggKind::Recency) => {
-                *out = match k.entries.back() {
-                    Some(&(t, _)) if live_len > 0 => FeatureValue::Int(ts.saturating_sub(t)),
-                    _ => FeatureValue::Null,
-                }
-            }
-            (Run::Plain, _) => *out = FeatureValue::Int(live_len as i64),
+            (Run::Plain, AggKind::Recency) => out.set(match k.entries.back() {
+                Some(&(t, _)) if live_len > 0 => FeatureValue::Int(ts.saturating_sub(t)),
+                _ => FeatureValue::Null,
+            }),
+            (Run::Plain, _) => out.set(FeatureValue::Int(live_len as i64)),
         }
     } else {
         kept_out_of_order(feat, k, run, ts, m, out);
@@ -693,7 +688,7 @@ fn kept_out_of_order<P: Payload>(
     run: &mut Run,
     ts: i64,
     m: Option<Value>,
-    out: &mut FeatureValue,
+    out: &mut FeatureOut<'_>,
 ) {
     if let Some(v) = m {
         let pos = k
@@ -718,7 +713,7 @@ fn panes_event<P: Payload, A: Pane>(
     s: &mut Sliding<P, A>,
     ts: i64,
     m: Option<Value>,
-    out: &mut FeatureValue,
+    out: &mut FeatureOut<'_>,
     ctx: &mut Ctx<'_>,
     late: bool,
 ) -> i64 {
@@ -815,7 +810,7 @@ pub(super) fn out_of_order_value<P: Payload>(
     s: &Kept<P>,
     run: &Run,
     ts: i64,
-    out: &mut FeatureValue,
+    out: &mut FeatureOut<'_>,
 ) {
     let size = feat.geo.size;
     let hi = first_after(&s.entries, s.entries.len(), ts);
@@ -836,7 +831,7 @@ pub(super) fn out_of_order_value<P: Payload>(
             for &(_, v) in s.entries.range(lo..s.live.min(hi)) {
                 sum += num(v.value()).unwrap_or(0.0);
             }
-            *out = FeatureValue::Num(if hi == lo { 0.0 } else { sum });
+            out.set(FeatureValue::Num(if hi == lo { 0.0 } else { sum }));
         }
         (&Run::Welford { n, mean, m2 }, k) => {
             // running covers [live, len); the answer covers [lo, hi)
@@ -859,30 +854,27 @@ pub(super) fn out_of_order_value<P: Payload>(
                 w.add(t, v.value());
             }
             if let Run::Welford { n, mean, m2 } = w {
-                *out = welford_value(k, n, mean, m2);
+                out.set(welford_value(k, n, mean, m2));
             }
         }
-        (Run::Plain, AggKind::Rate { unit }) => *out = rate((hi - lo) as u64, size, *unit),
+        (Run::Plain, AggKind::Rate { unit }) => out.set(rate((hi - lo) as u64, size, *unit)),
         (Run::Plain, AggKind::LastN { n }) => {
-            let seq = crate::agg::seq_mut(out);
             let from = hi - (hi - lo).min(*n);
-            seq.extend(s.entries.range(from..hi).map(|&(_, v)| v.value()));
+            out.items(s.entries.range(from..hi).map(|&(_, v)| v.value()));
         }
-        (Run::Plain, AggKind::Recency) => {
-            *out = if hi > lo {
-                FeatureValue::Int(ts.saturating_sub(s.entries[hi - 1].0))
-            } else {
-                FeatureValue::Null
-            }
-        }
-        (Run::Plain, _) => *out = FeatureValue::Int((hi - lo) as i64),
+        (Run::Plain, AggKind::Recency) => out.set(if hi > lo {
+            FeatureValue::Int(ts.saturating_sub(s.entries[hi - 1].0))
+        } else {
+            FeatureValue::Null
+        }),
+        (Run::Plain, _) => out.set(FeatureValue::Int((hi - lo) as i64)),
         _ => {
             let scratch = &mut feat.scratch;
             scratch.reset();
             for &(t, v) in s.entries.range(lo..hi) {
                 scratch.add(t, v.value(), ts);
             }
-            scratch.result(&feat.agg, ctx, out);
+            scratch.result_out(&feat.agg, ctx, out);
         }
     }
 }
@@ -964,7 +956,7 @@ pub(super) trait SlidingState {
         feat: &mut Feat,
         ts: i64,
         m: Option<Value>,
-        out: &mut FeatureValue,
+        out: &mut FeatureOut<'_>,
         ctx: &mut Ctx<'_>,
         late: bool,
     ) -> i64;
@@ -983,7 +975,7 @@ impl<P: Payload, A: Pane> SlidingState for Sliding<P, A> {
         feat: &mut Feat,
         ts: i64,
         m: Option<Value>,
-        out: &mut FeatureValue,
+        out: &mut FeatureOut<'_>,
         ctx: &mut Ctx<'_>,
         late: bool,
     ) -> i64 {
@@ -1120,7 +1112,7 @@ impl<P: Payload, R: RingRun<P>> SlidingState for RingSliding<P, R> {
         feat: &mut Feat,
         ts: i64,
         m: Option<Value>,
-        out: &mut FeatureValue,
+        out: &mut FeatureOut<'_>,
         ctx: &mut Ctx<'_>,
         _late: bool,
     ) -> i64 {
@@ -1139,7 +1131,7 @@ impl<P: Payload, R: RingRun<P>> SlidingState for RingSliding<P, R> {
             k.evict((ts - size).max(prune_cut), |x, left| run.remove(x, left));
             // the ring keeps the panes and fires their windows (a late event's too)
             let Some(v) = m else {
-                *out = run.value(k.live_len(), &feat.agg, size);
+                out.set(run.value(k.live_len(), &feat.agg, size));
                 return cleanup_need(k, &feat.geo, ctx.lat);
             };
             let x = P::pack(v);
@@ -1150,7 +1142,7 @@ impl<P: Payload, R: RingRun<P>> SlidingState for RingSliding<P, R> {
             k.entries.push_back((ts, x));
             let n = k.live_len();
             run.add(x, n);
-            *out = run.value(n, &feat.agg, size);
+            out.set(run.value(n, &feat.agg, size));
             // the latest event is this one
             cleanup_need_after(ts, &feat.geo, ctx.lat)
         } else {
@@ -1189,7 +1181,7 @@ impl<P: Payload, R: RingRun<P>> RingSliding<P, R> {
         feat: &mut Feat,
         ts: i64,
         m: Option<Value>,
-        out: &mut FeatureValue,
+        out: &mut FeatureOut<'_>,
         prune_cut: i64,
     ) {
         let k = &mut self.kept;

@@ -1,85 +1,45 @@
-//! The online store: each key's latest per-event feature values, in one flat row per key.
+//! The online store: each key's latest per-event feature row, in one flat row of words per
+//! key (the [`FeatureRow`] encoding, `row.rs`).
 //!
 //! An event writes its key's whole row, so a row is a run of 8-byte words on whole cache
-//! lines: first one header byte per feature (what its words hold, eight to a word), then a
-//! word per scalar feature (an `i64`, or an `f64`'s bits) and `n` words per last-N feature
-//! (the payloads of its items, which are all of one kind: a field has one type). With the
-//! example spec a row is 15 words on two lines, where 15 16-byte [`Value`]s took four or
-//! five. A sequence longer than [`INLINE_SEQ`] or of items of several kinds (rare) is kept
-//! whole in a map beside the rows, one entry per key and feature at most.
+//! lines: with the example spec 15 words on two lines, where 15 16-byte [`Value`]s took
+//! four or five. A sequence the row keeps apart (longer than the row holds, or of items of
+//! several kinds: rare) is kept whole in a map beside the rows, one entry per key and
+//! feature at most.
+
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
 use super::rows::KeyRows;
-use crate::agg::{self, AggKind, FeatureValue};
+use crate::agg::FeatureValue;
+use crate::row::{decode_row, FeatureRow, RowLayout};
 use crate::Value;
-
-/// Longest last-N sequence kept in the row itself.
-pub(super) const INLINE_SEQ: usize = 32;
-
-/// Header byte of a feature without a value (`Null`).
-const NULL: u8 = 0xFF;
-/// Header byte of a sequence kept beside the rows.
-const APART: u8 = 0xFE;
-/// Header bytes of a scalar.
-const INT: u8 = 0;
-const FLOAT: u8 = 1;
-/// An inline sequence's header byte is `(tag - 1) << 6 | len`, with the items' tag from
-/// [`agg::encode`] (1 to 4) and `len <= INLINE_SEQ` (so it never reaches [`APART`]).
-const TAG_SHIFT: u32 = 6;
-
-/// Where a feature's value is in a row's data words.
-#[derive(Debug, Clone, Copy)]
-enum Slot {
-    /// Word `at`.
-    Scalar { at: usize },
-    /// Words `at..at + cap` (`cap` 0 for a sequence always kept apart).
-    Seq { at: usize, cap: usize },
-}
 
 #[derive(Debug)]
 pub(super) struct OnlineStore {
-    slots: Vec<Slot>,
-    /// Header words per row.
-    head: usize,
+    layout: Arc<RowLayout>,
+    /// The features whose sequences a row may keep apart (last-N ones).
+    seqs: Vec<usize>,
     rows: KeyRows<u64>,
-    /// Sequences not in their row (header byte [`APART`]), by key and feature.
+    /// Sequences not in their row, by key and feature.
     apart: FxHashMap<(u32, u32), Vec<Value>>,
 }
 
 impl OnlineStore {
-    pub(super) fn new(aggs: impl Iterator<Item = AggKind>) -> Self {
-        let mut data = 0;
-        let slots: Vec<Slot> = aggs
-            .map(|agg| {
-                let words = match agg {
-                    AggKind::LastN { n } if n <= INLINE_SEQ => n,
-                    AggKind::LastN { .. } => 0,
-                    _ => 1,
-                };
-                data += words;
-                match agg {
-                    AggKind::LastN { .. } => Slot::Seq {
-                        at: data - words,
-                        cap: words,
-                    },
-                    _ => Slot::Scalar { at: data - 1 },
-                }
-            })
-            .collect();
-        let head = slots.len().div_ceil(8);
+    pub(super) fn new(layout: Arc<RowLayout>) -> Self {
         OnlineStore {
-            slots,
-            head,
-            rows: KeyRows::new(head + data),
+            rows: KeyRows::new(layout.words()),
+            seqs: layout.seq_features().collect(),
+            layout,
             apart: FxHashMap::default(),
         }
     }
 
     /// Makes room for keys below `n` (rows of `Null`s).
     pub(super) fn grow(&mut self, n: usize) {
-        let head = self.head;
-        self.rows.grow(n, |i| if i < head { u64::MAX } else { 0 });
+        let layout = &self.layout;
+        self.rows.grow(n, |i| layout.null_word(i));
     }
 
     /// The address of key 0's row and the bytes per key, for prefetching.
@@ -87,90 +47,37 @@ impl OnlineStore {
         self.rows.addr()
     }
 
-    /// Stores `values` (one per feature) as key `k`'s latest row.
+    /// Stores `row` (of this store's layout) as key `k`'s latest row.
     #[inline]
-    pub(super) fn set(&mut self, k: usize, values: &[FeatureValue]) {
-        let OnlineStore {
-            slots,
-            head,
-            rows,
-            apart,
-        } = self;
-        let Some((head, data)) = rows.row_mut(k).map(|row| row.split_at_mut(*head)) else {
-            return;
-        };
-        let mut word = 0u64;
-        for (f, slot) in slots.iter().enumerate() {
-            let v = values.get(f).unwrap_or(&FeatureValue::Null);
-            let byte = match *slot {
-                Slot::Scalar { at } => {
-                    let (byte, x) = match *v {
-                        FeatureValue::Int(i) => (INT, i as u64),
-                        FeatureValue::Num(x) => (FLOAT, x.to_bits()),
-                        // a sequence feature's values are sequences or null, the others' scalars
-                        FeatureValue::Null | FeatureValue::Seq(_) => (NULL, 0),
-                    };
-                    if let Some(d) = data.get_mut(at) {
-                        *d = x;
-                    }
-                    byte
-                }
-                Slot::Seq { at, cap } => match v {
-                    FeatureValue::Seq(items) => {
-                        match data.get_mut(at..at + cap).and_then(|d| encode(items, d)) {
-                            Some(byte) => byte,
-                            None => {
-                                let kept = apart.entry((k as u32, f as u32)).or_default();
-                                kept.clear();
-                                kept.extend_from_slice(items);
-                                APART
-                            }
-                        }
-                    }
-                    _ => NULL,
-                },
-            };
-            word |= u64::from(byte) << ((f & 7) * 8);
-            if f & 7 == 7 || f + 1 == slots.len() {
-                if let Some(h) = head.get_mut(f >> 3) {
-                    *h = word;
-                }
-                word = 0;
+    pub(super) fn set(&mut self, k: usize, row: &FeatureRow) {
+        let words = row.words();
+        if let Some(d) = self.rows.row_mut(k).and_then(|r| r.get_mut(..words.len())) {
+            d.copy_from_slice(words);
+        }
+        for &f in &self.seqs {
+            if let Some(items) = row.apart(f) {
+                let kept = self.apart.entry((k as u32, f as u32)).or_default();
+                kept.clear();
+                kept.extend_from_slice(items);
             }
         }
     }
 
     /// Key `k`'s latest row, one value per feature (`Null`s for a key without one).
     pub(super) fn get(&self, k: usize) -> Vec<FeatureValue> {
-        let Some((head, data)) = self.rows.row(k).map(|row| row.split_at(self.head)) else {
-            return vec![FeatureValue::Null; self.slots.len()];
+        let null_row: Vec<u64>;
+        let words = match self.rows.row(k) {
+            Some(r) => r,
+            None => {
+                null_row = (0..self.layout.words())
+                    .map(|i| self.layout.null_word(i))
+                    .collect();
+                &null_row
+            }
         };
-        let word = |i: usize| data.get(i).copied().unwrap_or(0);
-        self.slots
-            .iter()
-            .enumerate()
-            .map(|(f, slot)| {
-                let byte = head
-                    .get(f >> 3)
-                    .map_or(NULL, |h| (h >> ((f & 7) * 8)) as u8);
-                match (*slot, byte) {
-                    (_, NULL) => FeatureValue::Null,
-                    (Slot::Scalar { at }, INT) => FeatureValue::Int(word(at) as i64),
-                    (Slot::Scalar { at }, _) => FeatureValue::Num(f64::from_bits(word(at))),
-                    (Slot::Seq { .. }, APART) => FeatureValue::Seq(
-                        self.apart
-                            .get(&(k as u32, f as u32))
-                            .cloned()
-                            .unwrap_or_default(),
-                    ),
-                    (Slot::Seq { at, .. }, byte) => FeatureValue::Seq(
-                        (0..usize::from(byte & ((1 << TAG_SHIFT) - 1)))
-                            .map(|i| agg::decode((byte >> TAG_SHIFT) + 1, word(at + i)))
-                            .collect(),
-                    ),
-                }
-            })
-            .collect()
+        decode_row(&self.layout, words, |f| {
+            self.apart.get(&(k as u32, f as u32)).cloned()
+        })
     }
 
     pub(super) fn bytes(&self) -> usize {
@@ -184,53 +91,31 @@ impl OnlineStore {
     }
 }
 
-/// Writes the payloads of `items` to `d` and returns the header byte, if they fit and are
-/// all of one kind (`Null` items never are). The same payloads as [`agg::encode`], a loop
-/// per kind (a loop over `agg::encode` costs the example spec 100 instructions per event).
-#[inline]
-fn encode(items: &[Value], d: &mut [u64]) -> Option<u8> {
-    #[inline(always)]
-    fn fill(items: &[Value], d: &mut [u64], f: impl Fn(&Value) -> Option<u64>) -> Option<()> {
-        for (x, v) in d.iter_mut().zip(items) {
-            *x = f(v)?;
-        }
-        Some(())
-    }
-    if items.len() > d.len() {
-        return None;
-    }
-    let Some(&first) = items.first() else {
-        return Some(0);
-    };
-    let (tag, _) = agg::encode(first)?;
-    match first {
-        Value::Str(_) => fill(items, d, |v| match v {
-            Value::Str(s) => Some(u64::from(s.0)),
-            _ => None,
-        }),
-        Value::Int(_) => fill(items, d, |v| match v {
-            Value::Int(i) => Some(*i as u64),
-            _ => None,
-        }),
-        Value::Float(_) => fill(items, d, |v| match v {
-            Value::Float(x) => Some(x.to_bits()),
-            _ => None,
-        }),
-        _ => fill(items, d, |v| match v {
-            Value::Bool(b) => Some(u64::from(*b)),
-            _ => None,
-        }),
-    }?;
-    Some((tag - 1) << TAG_SHIFT | items.len() as u8)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agg::AggKind;
+    use crate::row::INLINE_SEQ;
     use crate::Sym;
 
     fn seq(items: &[Value]) -> FeatureValue {
         FeatureValue::Seq(items.to_vec())
+    }
+
+    fn store_of(aggs: impl Iterator<Item = AggKind>) -> OnlineStore {
+        OnlineStore::new(Arc::new(RowLayout::new(aggs)))
+    }
+
+    impl OnlineStore {
+        /// Stores `values` (one per feature) as key `k`'s row, written as the engine does.
+        fn put(&mut self, k: usize, values: &[FeatureValue]) {
+            let mut row = FeatureRow::default();
+            row.use_layout(&self.layout);
+            for (f, v) in values.iter().enumerate() {
+                row.out(f).set(v.clone());
+            }
+            self.set(k, &row);
+        }
     }
 
     #[test]
@@ -242,7 +127,7 @@ mod tests {
             AggKind::LastN { n: INLINE_SEQ + 1 },
             AggKind::Recency,
         ];
-        let mut store = OnlineStore::new(aggs.into_iter());
+        let mut store = store_of(aggs.into_iter());
         store.grow(3);
         let long: Vec<Value> = (0..INLINE_SEQ as i64 + 1).map(Value::Int).collect();
         let a = vec![
@@ -266,14 +151,14 @@ mod tests {
             seq(&[]),
             FeatureValue::Int(0),
         ];
-        store.set(1, &a);
-        store.set(2, &b);
+        store.put(1, &a);
+        store.put(2, &b);
         assert_eq!(store.get(1), a);
         assert_eq!(store.get(2), b);
         // overwriting shorter and of other kinds leaves nothing of the old row
-        store.set(1, &c);
+        store.put(1, &c);
         assert_eq!(store.get(1), c);
-        store.set(1, &b);
+        store.put(1, &b);
         assert_eq!(store.get(1), b);
         // a key never set, and one past the end
         assert_eq!(store.get(0), vec![FeatureValue::Null; 5]);
@@ -291,7 +176,7 @@ mod tests {
                 AggKind::Sum
             }
         });
-        let mut store = OnlineStore::new(aggs);
+        let mut store = store_of(aggs);
         let row = |k: i64| -> Vec<FeatureValue> {
             (0..9)
                 .map(|i| match i % 3 {
@@ -302,10 +187,10 @@ mod tests {
                 .collect()
         };
         store.grow(2);
-        store.set(0, &row(0));
-        store.set(1, &row(1));
+        store.put(0, &row(0));
+        store.put(1, &row(1));
         store.grow(5000);
-        store.set(4999, &row(4999));
+        store.put(4999, &row(4999));
         for k in [0, 1, 4999] {
             assert_eq!(store.get(k as usize), row(k));
         }
@@ -318,7 +203,7 @@ mod tests {
     /// Sequences of each item kind are kept in the row itself and read back as they were.
     #[test]
     fn sequences_of_each_kind_stay_in_the_row() {
-        let mut store = OnlineStore::new([AggKind::LastN { n: 3 }].into_iter());
+        let mut store = store_of([AggKind::LastN { n: 3 }].into_iter());
         store.grow(1);
         for items in [
             vec![Value::Str(Sym(7)), Value::Str(Sym(u32::MAX))],
@@ -326,7 +211,7 @@ mod tests {
             vec![Value::Float(-0.0), Value::Float(f64::MAX)],
             vec![Value::Bool(true), Value::Bool(false)],
         ] {
-            store.set(0, &[seq(&items)]);
+            store.put(0, &[seq(&items)]);
             assert_eq!(store.get(0), vec![seq(&items)]);
             assert!(store.apart.is_empty(), "{items:?}");
         }

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use super::*;
-use crate::agg::{insert_at, Acc, FeatureValue, ResultCtx};
+use crate::agg::{insert_at, Acc, ResultCtx};
 use crate::window::{aligned_start, WindowSpec};
 use crate::Value;
 
@@ -70,7 +70,7 @@ pub(super) fn windows_event(
     wins: &mut VecDeque<Win>,
     ts: i64,
     m: Option<Value>,
-    out: &mut FeatureValue,
+    out: &mut FeatureOut<'_>,
     ctx: &mut Ctx<'_>,
 ) -> i64 {
     if let WindowSpec::Session { gap } = feat.window {
@@ -103,7 +103,7 @@ fn windows_event_general(
     wins: &mut VecDeque<Win>,
     ts: i64,
     m: Option<Value>,
-    out: &mut FeatureValue,
+    out: &mut FeatureOut<'_>,
     ctx: &mut Ctx<'_>,
 ) -> i64 {
     let idx = match feat.window {
@@ -192,7 +192,7 @@ fn apply_to_window(
     w: &mut Win,
     ts: i64,
     m: Option<Value>,
-    out: &mut FeatureValue,
+    out: &mut FeatureOut<'_>,
     ctx: &mut Ctx<'_>,
 ) {
     w.pending = true;
@@ -201,7 +201,7 @@ fn apply_to_window(
         if let Some(v) = m {
             l.add(ts, v);
         }
-        l.write_values(out);
+        out.last_n(l);
     } else {
         add_and_result(feat, w, ts, m, out, ctx);
     }
@@ -222,13 +222,13 @@ fn add_and_result(
     w: &mut Win,
     ts: i64,
     m: Option<Value>,
-    out: &mut FeatureValue,
+    out: &mut FeatureOut<'_>,
     ctx: &Ctx<'_>,
 ) {
     if let Some(v) = m {
         w.acc.add(ts, v, ctx.horizon);
     }
-    w.acc.result(
+    w.acc.result_out(
         &feat.agg,
         ResultCtx {
             window_len: win_len(w),

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use eddy_core::agg::FeatureValue;
 use eddy_core::feature::FeatureSpec;
+use eddy_core::row::FeatureRow;
 use eddy_infer::{load_model, Batch, Model, Scores};
 
 use super::{gather, resolve_inputs, spec_err, PredictionWriter};
@@ -102,7 +102,7 @@ impl Scorer {
     /// duration: how long the row waited for the model. A row with a null input is not sent.
     pub fn score_batch(
         &mut self,
-        rows: &[Vec<FeatureValue>],
+        rows: &[FeatureRow],
         n: usize,
         wanted: impl Fn(usize) -> bool,
         out: &mut Vec<u8>,

@@ -16,8 +16,9 @@ pub mod remote;
 pub use embedded::Scorer;
 pub use remote::RemoteStage;
 
-use eddy_core::agg::{AggKind, FeatureValue};
+use eddy_core::agg::AggKind;
 use eddy_core::feature::FeatureSpec;
+use eddy_core::row::{FeatureRef, FeatureRow};
 use eddy_infer::DataType;
 
 use crate::encode::write_csv_cell;
@@ -92,12 +93,12 @@ pub(crate) fn resolve_inputs(
 
 /// Copies the model's inputs out of a feature row; `false` (and `out` partly filled) when
 /// one is null.
-pub(crate) fn gather(row: &[FeatureValue], cols: &[usize], out: &mut Vec<f64>) -> bool {
+pub(crate) fn gather(row: &FeatureRow, cols: &[usize], out: &mut Vec<f64>) -> bool {
     out.clear();
     for &c in cols {
         match row.get(c) {
-            Some(FeatureValue::Num(v)) => out.push(*v),
-            Some(FeatureValue::Int(v)) => out.push(*v as f64),
+            FeatureRef::Num(v) => out.push(v),
+            FeatureRef::Int(v) => out.push(v as f64),
             _ => return false,
         }
     }

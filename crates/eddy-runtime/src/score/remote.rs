@@ -15,8 +15,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use eddy_core::agg::FeatureValue;
 use eddy_core::feature::FeatureSpec;
+use eddy_core::row::FeatureRow;
 use eddy_oip::remote::{
     Counters, Emitted, FallbackReason, MetadataError, Outcome, RemoteConfig, RemoteScorer,
     ScoredEvent, WireType,
@@ -217,7 +217,7 @@ impl RemoteStage {
     }
 
     /// Copies one row's model inputs; [`send`](Self::send) sends them.
-    pub fn load(&mut self, row: &[FeatureValue]) {
+    pub fn load(&mut self, row: &FeatureRow) {
         self.loaded = gather(row, &self.cols, &mut self.feats);
     }
 
