@@ -233,12 +233,7 @@ impl FeatureRow {
     /// A writer of feature `f`'s value (one that writes nothing past the end).
     #[inline(always)]
     pub(crate) fn out(&mut self, f: usize) -> FeatureOut<'_> {
-        FeatureOut {
-            layout: &self.layout,
-            words: &mut self.words,
-            apart: &mut self.apart,
-            f,
-        }
+        FeatureOut { row: self, f }
     }
 }
 
@@ -252,9 +247,7 @@ impl PartialEq for FeatureRow {
 /// [`Self::items`] or [`Self::last_n`] a sequence. One is made for each feature of each
 /// event, so it only borrows the row, and finds the feature's words when it writes.
 pub(crate) struct FeatureOut<'a> {
-    layout: &'a RowLayout,
-    words: &'a mut [u64],
-    apart: &'a mut [Vec<Value>],
+    row: &'a mut FeatureRow,
     f: usize,
 }
 
@@ -262,7 +255,7 @@ impl FeatureOut<'_> {
     #[inline(always)]
     fn header(&mut self, byte: u8) {
         let shift = (self.f & 7) * 8;
-        if let Some(h) = self.words.get_mut(self.f >> 3) {
+        if let Some(h) = self.row.words.get_mut(self.f >> 3) {
             *h = *h & !(0xFF << shift) | u64::from(byte) << shift;
         }
     }
@@ -270,18 +263,20 @@ impl FeatureOut<'_> {
     /// The feature's words.
     #[inline(always)]
     fn slot(&mut self) -> &mut [u64] {
-        let (at, cap) = self
+        let row = &mut *self.row;
+        let (at, cap) = row
             .layout
             .slots
             .get(self.f)
             .map_or((0, 0), |s| (s.at, s.cap));
-        self.words.get_mut(at..at + cap).unwrap_or_default()
+        row.words.get_mut(at..at + cap).unwrap_or_default()
     }
 
     #[inline(always)]
     fn word(&mut self, x: u64) {
-        let at = self.layout.slots.get(self.f).map_or(usize::MAX, |s| s.at);
-        if let Some(w) = self.words.get_mut(at) {
+        let row = &mut *self.row;
+        let at = row.layout.slots.get(self.f).map_or(usize::MAX, |s| s.at);
+        if let Some(w) = row.words.get_mut(at) {
             *w = x;
         }
     }
@@ -335,7 +330,7 @@ impl FeatureOut<'_> {
     }
 
     fn apart_seq(&mut self, items: impl Iterator<Item = Value>) {
-        if let Some(a) = self.apart.get_mut(self.f) {
+        if let Some(a) = self.row.apart.get_mut(self.f) {
             a.clear();
             a.extend(items);
         }
