@@ -20,7 +20,7 @@ use crate::agg::{self, AggKind, FeatureValue};
 use crate::Value;
 
 /// Longest last-N sequence kept in the row's words.
-pub(crate) const INLINE_SEQ: usize = 32;
+pub const INLINE_SEQ: usize = 32;
 
 /// Header byte of a feature without a value (`Null`).
 const NULL: u8 = 0xFF;

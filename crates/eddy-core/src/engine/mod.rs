@@ -26,8 +26,9 @@
 //! every feature of the key that is due, reading only the states that are.
 //!
 //! The online store (each key's latest per-event row, [`FeatureEngine::latest`]) is one
-//! row of 8-byte words per key on whole cache lines (`engine/store.rs`), written whole by
-//! each event.
+//! row of 8-byte words per key on whole cache lines (`engine/store.rs`): each event's
+//! handlers write their values straight into the caller's [`FeatureRow`], in the store's
+//! encoding (`row.rs`), and the row is copied whole into the store.
 //!
 //! With many keys the engine waits on memory more than it computes, so it prefetches: the
 //! records of the keys a few timer pops ahead and, through
