@@ -333,10 +333,11 @@ pub struct FeatureEngine {
     cols: Vec<Col>,
     /// Per feature, the panes of all keys when they are kept in a ring (see [`ring`]).
     rings: Vec<Option<Ring>>,
-    /// The lines of a key's timer record, slots and online-store row, as `(base, bytes per
-    /// key, offset)`: the line at `base + k * stride + offset` (refreshed whenever those grow),
-    /// so that prefetching a key's states is address arithmetic only.
-    key_lines: Vec<(usize, usize, usize)>,
+    /// The lines of a key's timer record, slots and online-store row, as `(at, bytes per
+    /// key)`: the line at `at + k * stride` (`at`: key 0's line; refreshed whenever those
+    /// grow), so that prefetching a key's states is address arithmetic only (one multiply
+    /// and one prefetch per line).
+    key_lines: Vec<(usize, usize)>,
     /// Per ring, where its current panes are (refreshed whenever the rings advance or
     /// grow), so that prefetching an event's panes is address arithmetic only.
     pane_lines: Vec<PaneLines>,
@@ -680,28 +681,29 @@ impl FeatureEngine {
         if let Some(ev) = upcoming.get(PREFETCH_EVENTS_FAR - 1) {
             let k = ev.key.0 as usize;
             self.prefetch_key(k);
-            let ts = ev.ts.clamp(-TS_CLAMP, TS_CLAMP);
+            let ts = ev.ts;
             for lines in &self.pane_lines {
                 lines.prefetch(k, ts);
             }
         }
-        if let Some(ev) = upcoming.get(PREFETCH_EVENTS_MID - 1) {
-            let k = ev.key.0 as usize;
-            prefetch_buffers(&self.cols, k);
-        }
-        if let Some(ev) = upcoming.get(PREFETCH_EVENTS_NEAR - 1) {
-            prefetch_nested_buffers(&self.cols, ev.key.0 as usize);
+        // one pass over the columns serves both keys (`usize::MAX`: no event, no slot)
+        let key = |i: usize| {
+            upcoming
+                .get(i - 1)
+                .map_or(usize::MAX, |ev| ev.key.0 as usize)
+        };
+        let near = key(PREFETCH_EVENTS_NEAR);
+        if near != usize::MAX {
+            prefetch_buffers(&self.cols, key(PREFETCH_EVENTS_MID), near);
         }
     }
 
     /// Starts loading key `k`'s timer record, feature states and online-store row.
     #[inline]
     fn prefetch_key(&self, k: usize) {
-        for &(base, stride, offset) in &self.key_lines {
+        for &(at, stride) in &self.key_lines {
             // only a hint: an address past the end (an unknown key) is harmless
-            let at = base
-                .wrapping_add(k.wrapping_mul(stride))
-                .wrapping_add(offset);
+            let at = at.wrapping_add(k.wrapping_mul(stride));
             prefetch(std::ptr::without_provenance::<u8>(at));
         }
     }
@@ -710,8 +712,8 @@ impl FeatureEngine {
     /// touch (its first byte's, each 64 bytes on, and its last byte's: a slot that does not
     /// start a line may end on one more), except the last byte's for slots that never
     /// straddle a line.
-    fn key_lines(&self) -> Vec<(usize, usize, usize)> {
-        fn lines_of(base: usize, stride: usize, out: &mut Vec<(usize, usize, usize)>) {
+    fn key_lines(&self) -> Vec<(usize, usize)> {
+        fn lines_of(base: usize, stride: usize, out: &mut Vec<(usize, usize)>) {
             if stride == 0 {
                 return;
             }
@@ -719,9 +721,13 @@ impl FeatureEngine {
             // and whole lines from a line-aligned base are covered by the steps of 64
             let aligned = (64usize.is_multiple_of(stride) && base.is_multiple_of(stride))
                 || (stride.is_multiple_of(64) && base.is_multiple_of(64));
-            out.extend((0..stride).step_by(64).map(|o| (base, stride, o)));
+            out.extend(
+                (0..stride)
+                    .step_by(64)
+                    .map(|o| (base.wrapping_add(o), stride)),
+            );
             if !aligned {
-                out.push((base, stride, stride - 1));
+                out.push((base.wrapping_add(stride - 1), stride));
             }
         }
         let mut out = Vec::new();

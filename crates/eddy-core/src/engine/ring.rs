@@ -81,7 +81,8 @@ pub(super) struct PaneLines {
 
 impl PaneLines {
     /// Starts loading the pane key `k` would update with an event at `ts` (an event before
-    /// the watermark's pane: a useless hint).
+    /// the watermark's pane: a useless hint). `ts` need not be clamped (see
+    /// [`PaneRing::pane_lines`]).
     #[inline(always)]
     pub(super) fn prefetch(&self, k: usize, ts: i64) {
         let base = self.cols[usize::from(ts >= self.next_start)];
@@ -310,9 +311,20 @@ impl<A: RingPane> PaneRing<A> {
                 0 // no column: prefetches of it hint at nothing useful, and harm nothing
             }
         };
+        let next_start = start.saturating_add(self.pane);
+        let mut cols = [col(q), col(q + 1)];
+        // An event's time is clamped before it finds its pane, and comparing a raw time
+        // with a start within the clamp agrees with comparing the clamped one: a start
+        // outside it picks one column either way, so both are that one (the prefetch then
+        // needs no clamp).
+        if next_start > super::TS_CLAMP {
+            cols[1] = cols[0];
+        } else if next_start <= -super::TS_CLAMP {
+            cols[0] = cols[1];
+        }
         Some(PaneLines {
-            next_start: start.saturating_add(self.pane),
-            cols: [col(q), col(q + 1)],
+            next_start,
+            cols,
             stride: std::mem::size_of::<A>(),
         })
     }
