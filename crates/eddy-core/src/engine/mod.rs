@@ -335,8 +335,8 @@ pub struct FeatureEngine {
     rings: Vec<Option<Ring>>,
     /// The lines of a key's timer record, slots and online-store row, as `(at, bytes per
     /// key)`: the line at `at + k * stride` (`at`: key 0's line; refreshed whenever those
-    /// grow), so that prefetching a key's states is address arithmetic only (one multiply
-    /// and one prefetch per line).
+    /// grow; padded to a multiple of four), so that prefetching a key's states is address
+    /// arithmetic only (one multiply and one prefetch per line).
     key_lines: Vec<(usize, usize)>,
     /// Per ring, where its current panes are (refreshed whenever the rings advance or
     /// grow), so that prefetching an event's panes is address arithmetic only.
@@ -701,17 +701,21 @@ impl FeatureEngine {
     /// Starts loading key `k`'s timer record, feature states and online-store row.
     #[inline]
     fn prefetch_key(&self, k: usize) {
-        for &(at, stride) in &self.key_lines {
-            // only a hint: an address past the end (an unknown key) is harmless
-            let at = at.wrapping_add(k.wrapping_mul(stride));
-            prefetch(std::ptr::without_provenance::<u8>(at));
+        // whole fours (see `key_lines`): a loop without a remainder to find
+        for four in self.key_lines.chunks_exact(4) {
+            for &(at, stride) in four {
+                // only a hint: an address past the end (an unknown key) is harmless
+                let at = at.wrapping_add(k.wrapping_mul(stride));
+                prefetch(std::ptr::without_provenance::<u8>(at));
+            }
         }
     }
 
     /// [`Self::key_lines`] for the arrays as they are now: every line a key's slot may
     /// touch (its first byte's, each 64 bytes on, and its last byte's: a slot that does not
     /// start a line may end on one more), except the last byte's for slots that never
-    /// straddle a line.
+    /// straddle a line; padded to a multiple of four with the last line again (a second
+    /// hint for a line costs less than the loop's remainder).
     fn key_lines(&self) -> Vec<(usize, usize)> {
         fn lines_of(base: usize, stride: usize, out: &mut Vec<(usize, usize)>) {
             if stride == 0 {
@@ -739,6 +743,9 @@ impl FeatureEngine {
         }
         let (rows, per_key) = self.store.rows();
         lines_of(rows, per_key, &mut out);
+        if let Some(&last) = out.last() {
+            out.resize(out.len().next_multiple_of(4), last);
+        }
         out
     }
 
