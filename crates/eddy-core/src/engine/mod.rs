@@ -702,6 +702,7 @@ impl FeatureEngine {
     #[inline]
     fn prefetch_key(&self, k: usize) {
         // whole fours (see `key_lines`): a loop without a remainder to find
+        debug_assert!(self.key_lines.len().is_multiple_of(4));
         for four in self.key_lines.chunks_exact(4) {
             for &(at, stride) in four {
                 // only a hint: an address past the end (an unknown key) is harmless
