@@ -807,6 +807,73 @@ impl FeatureEngine {
 mod tests {
     use super::*;
 
+    /// The key lines are exactly the lines a key's timer record, slots and online-store row
+    /// touch (slots of sizes that straddle lines or not; padding repeats a line).
+    #[test]
+    fn key_lines_are_the_lines_a_key_touches() {
+        let f = |name: &str, agg, field, window| FeatureSpec {
+            name: name.into(),
+            agg,
+            field,
+            window,
+            filter: None,
+        };
+        let sliding = |size, slide| WindowSpec::Sliding {
+            size,
+            slide,
+            offset: 0,
+        };
+        let global = WindowSpec::Global {
+            trigger: crate::window::Trigger::EveryEvent,
+            purge: false,
+        };
+        let feats = vec![
+            f("c", AggKind::Count, None, sliding(300, 60)),
+            f("s", AggKind::Sum, Some(0), sliding(300, 60)),
+            f("m", AggKind::Mean, Some(0), sliding(3600, 300)),
+            f(
+                "l",
+                AggKind::LastN { n: 10 },
+                Some(0),
+                WindowSpec::Session { gap: 1800 },
+            ),
+            f(
+                "t",
+                AggKind::Mean,
+                Some(0),
+                WindowSpec::Tumbling {
+                    size: 60,
+                    offset: 0,
+                },
+            ),
+            f("r", AggKind::Recency, None, global),
+        ];
+        let cfg = EngineConfig {
+            allowed_lateness: 60,
+            late_policy: LatePolicy::Update,
+        };
+        let mut eng = FeatureEngine::new(feats, cfg).expect("valid features");
+        let ev = Event {
+            key: KeyId(999),
+            ts: 1_000,
+            fields: vec![Value::Float(1.0)],
+        };
+        eng.process(&ev, &mut Vec::new(), &mut Vec::new());
+        assert!(eng.key_lines.len().is_multiple_of(4));
+        let mut arrays = vec![eng.timer_rec.addr(), eng.store.rows()];
+        arrays.extend(eng.cols.iter().map(Col::addr));
+        for k in [0, 1, 2, 3, 7, 500, 998, 999] {
+            let want: std::collections::BTreeSet<usize> = arrays
+                .iter()
+                .flat_map(|&(base, stride)| (0..stride).map(move |b| (base + k * stride + b) / 64))
+                .collect();
+            let got = (eng.key_lines.iter())
+                .map(|&(at, stride)| (at + k * stride) / 64)
+                .collect();
+            assert_eq!(want, got, "key {k}");
+        }
+    }
+
     #[test]
     fn timer_queue_pops_in_time_order_up_to_the_limit() {
         let mut h = TimerQueue::new();
