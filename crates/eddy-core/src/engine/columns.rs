@@ -181,38 +181,32 @@ impl Col {
     }
 }
 
-/// Starts loading the buffers an event of a key reads through its states (the back of each
-/// window deque, the live region of sliding entries, ...), all at once, so that their cache
-/// misses overlap instead of happening one feature after another (with many keys the engine
-/// is bound by memory latency).
+/// Starts loading the buffers an event of key `k` reads through its states (the back of
+/// each window deque, the live region of sliding entries, ...), all at once, so that their
+/// cache misses overlap instead of happening one feature after another (with many keys the
+/// engine is bound by memory latency); and, in the same pass over the columns, the buffers
+/// one level further for key `near`, those the buffers above point to (the last-N items of
+/// the newest window or session: pass the key of an event a few events nearer, whose
+/// buffers an earlier call loaded). A key without slots (`usize::MAX`) loads nothing.
 #[inline]
-pub(super) fn prefetch_buffers(cols: &[Col], k: usize) {
-    for col in cols {
-        on_col!(col, get, k,
-            s => s.prefetch_for_event(),
-            w => {
-                if let Some(x) = w.back() {
-                    prefetch(x);
-                }
-            },
-            // recency timestamps are inline in the state (see `RecencyTs`)
-            _g => (),
-            _ => ());
-    }
-}
-
-/// Starts loading the buffers one level further, those the buffers of
-/// [`prefetch_buffers`] point to (call a few events after it, once they are in cache): the
-/// last-N items of the newest window or session.
-#[inline]
-pub(super) fn prefetch_nested_buffers(cols: &[Col], k: usize) {
+pub(super) fn prefetch_buffers(cols: &[Col], k: usize, near: usize) {
     for col in cols {
         if let Col::Windows(v) = col {
-            if let Some(Acc::LastN(l)) = v.get(k).and_then(|w| w.back()).map(|x| &x.acc) {
+            if let Some(x) = v.get(k).and_then(|w| w.back()) {
+                prefetch(x);
+            }
+            if let Some(Acc::LastN(l)) = v.get(near).and_then(|w| w.back()).map(|x| &x.acc) {
                 // the buffer whole: which timestamps an event reads and writes depends on
                 // the ring's head (in the window, but the buffer's lines are few)
                 prefetch_lines(l.buffer());
             }
+            continue;
         }
+        on_col!(col, get, k,
+            s => s.prefetch_for_event(),
+            _w => (), // above
+            // recency timestamps are inline in the state (see `RecencyTs`)
+            _g => (),
+            _ => ());
     }
 }

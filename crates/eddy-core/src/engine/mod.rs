@@ -336,10 +336,11 @@ pub struct FeatureEngine {
     cols: Vec<Col>,
     /// Per feature, the panes of all keys when they are kept in a ring (see [`ring`]).
     rings: Vec<Option<Ring>>,
-    /// The lines of a key's timer record, slots and online-store row, as `(base, bytes per
-    /// key, offset)`: the line at `base + k * stride + offset` (refreshed whenever those grow),
-    /// so that prefetching a key's states is address arithmetic only.
-    key_lines: Vec<(usize, usize, usize)>,
+    /// The lines of a key's timer record, slots and online-store row, as `(at, bytes per
+    /// key)`: the line at `at + k * stride` (`at`: key 0's line; refreshed whenever those
+    /// grow; padded to a multiple of four), so that prefetching a key's states is address
+    /// arithmetic only (one multiply and one prefetch per line).
+    key_lines: Vec<(usize, usize)>,
     /// Per ring, where its current panes are (refreshed whenever the rings advance or
     /// grow), so that prefetching an event's panes is address arithmetic only.
     pane_lines: Vec<PaneLines>,
@@ -685,38 +686,44 @@ impl FeatureEngine {
         if let Some(ev) = upcoming.get(PREFETCH_EVENTS_FAR - 1) {
             let k = ev.key.0 as usize;
             self.prefetch_key(k);
-            let ts = ev.ts.clamp(-TS_CLAMP, TS_CLAMP);
+            let ts = ev.ts;
             for lines in &self.pane_lines {
                 lines.prefetch(k, ts);
             }
         }
-        if let Some(ev) = upcoming.get(PREFETCH_EVENTS_MID - 1) {
-            let k = ev.key.0 as usize;
-            prefetch_buffers(&self.cols, k);
-        }
-        if let Some(ev) = upcoming.get(PREFETCH_EVENTS_NEAR - 1) {
-            prefetch_nested_buffers(&self.cols, ev.key.0 as usize);
+        // one pass over the columns serves both keys (`usize::MAX`: no event, no slot)
+        let key = |i: usize| {
+            upcoming
+                .get(i - 1)
+                .map_or(usize::MAX, |ev| ev.key.0 as usize)
+        };
+        let near = key(PREFETCH_EVENTS_NEAR);
+        if near != usize::MAX {
+            prefetch_buffers(&self.cols, key(PREFETCH_EVENTS_MID), near);
         }
     }
 
     /// Starts loading key `k`'s timer record, feature states and online-store row.
     #[inline]
     fn prefetch_key(&self, k: usize) {
-        for &(base, stride, offset) in &self.key_lines {
-            // only a hint: an address past the end (an unknown key) is harmless
-            let at = base
-                .wrapping_add(k.wrapping_mul(stride))
-                .wrapping_add(offset);
-            prefetch(std::ptr::without_provenance::<u8>(at));
+        // whole fours (see `key_lines`): a loop without a remainder to find
+        debug_assert!(self.key_lines.len().is_multiple_of(4));
+        for four in self.key_lines.chunks_exact(4) {
+            for &(at, stride) in four {
+                // only a hint: an address past the end (an unknown key) is harmless
+                let at = at.wrapping_add(k.wrapping_mul(stride));
+                prefetch(std::ptr::without_provenance::<u8>(at));
+            }
         }
     }
 
     /// [`Self::key_lines`] for the arrays as they are now: every line a key's slot may
     /// touch (its first byte's, each 64 bytes on, and its last byte's: a slot that does not
     /// start a line may end on one more), except the last byte's for slots that never
-    /// straddle a line.
-    fn key_lines(&self) -> Vec<(usize, usize, usize)> {
-        fn lines_of(base: usize, stride: usize, out: &mut Vec<(usize, usize, usize)>) {
+    /// straddle a line; padded to a multiple of four with the last line again (a second
+    /// hint for a line costs less than the loop's remainder).
+    fn key_lines(&self) -> Vec<(usize, usize)> {
+        fn lines_of(base: usize, stride: usize, out: &mut Vec<(usize, usize)>) {
             if stride == 0 {
                 return;
             }
@@ -724,9 +731,13 @@ impl FeatureEngine {
             // and whole lines from a line-aligned base are covered by the steps of 64
             let aligned = (64usize.is_multiple_of(stride) && base.is_multiple_of(stride))
                 || (stride.is_multiple_of(64) && base.is_multiple_of(64));
-            out.extend((0..stride).step_by(64).map(|o| (base, stride, o)));
+            out.extend(
+                (0..stride)
+                    .step_by(64)
+                    .map(|o| (base.wrapping_add(o), stride)),
+            );
             if !aligned {
-                out.push((base, stride, stride - 1));
+                out.push((base.wrapping_add(stride - 1), stride));
             }
         }
         let mut out = Vec::new();
@@ -738,6 +749,9 @@ impl FeatureEngine {
         }
         let (rows, per_key) = self.store.rows();
         lines_of(rows, per_key, &mut out);
+        if let Some(&last) = out.last() {
+            out.resize(out.len().next_multiple_of(4), last);
+        }
         out
     }
 
@@ -797,6 +811,73 @@ impl FeatureEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key lines are exactly the lines a key's timer record, slots and online-store row
+    /// touch (slots of sizes that straddle lines or not; padding repeats a line).
+    #[test]
+    fn key_lines_are_the_lines_a_key_touches() {
+        let f = |name: &str, agg, field, window| FeatureSpec {
+            name: name.into(),
+            agg,
+            field,
+            window,
+            filter: None,
+        };
+        let sliding = |size, slide| WindowSpec::Sliding {
+            size,
+            slide,
+            offset: 0,
+        };
+        let global = WindowSpec::Global {
+            trigger: crate::window::Trigger::EveryEvent,
+            purge: false,
+        };
+        let feats = vec![
+            f("c", AggKind::Count, None, sliding(300, 60)),
+            f("s", AggKind::Sum, Some(0), sliding(300, 60)),
+            f("m", AggKind::Mean, Some(0), sliding(3600, 300)),
+            f(
+                "l",
+                AggKind::LastN { n: 10 },
+                Some(0),
+                WindowSpec::Session { gap: 1800 },
+            ),
+            f(
+                "t",
+                AggKind::Mean,
+                Some(0),
+                WindowSpec::Tumbling {
+                    size: 60,
+                    offset: 0,
+                },
+            ),
+            f("r", AggKind::Recency, None, global),
+        ];
+        let cfg = EngineConfig {
+            allowed_lateness: 60,
+            late_policy: LatePolicy::Update,
+        };
+        let mut eng = FeatureEngine::new(feats, cfg).expect("valid features");
+        let ev = Event {
+            key: KeyId(999),
+            ts: 1_000,
+            fields: vec![Value::Float(1.0)],
+        };
+        eng.process(&ev, &mut Vec::new(), &mut Vec::new());
+        assert!(eng.key_lines.len().is_multiple_of(4));
+        let mut arrays = vec![eng.timer_rec.addr(), eng.store.rows()];
+        arrays.extend(eng.cols.iter().map(Col::addr));
+        for k in [0, 1, 2, 3, 7, 500, 998, 999] {
+            let want: std::collections::BTreeSet<usize> = arrays
+                .iter()
+                .flat_map(|&(base, stride)| (0..stride).map(move |b| (base + k * stride + b) / 64))
+                .collect();
+            let got = (eng.key_lines.iter())
+                .map(|&(at, stride)| (at + k * stride) / 64)
+                .collect();
+            assert_eq!(want, got, "key {k}");
+        }
+    }
 
     #[test]
     fn timer_queue_pops_in_time_order_up_to_the_limit() {

@@ -19,7 +19,17 @@ pub(super) fn prefetch<T>(p: *const T) {
 #[inline]
 pub(super) fn prefetch_lines<T>(xs: &[T]) {
     const { assert!(std::mem::size_of::<T>() == 64 && std::mem::align_of::<T>() == 64) };
-    for x in xs {
+    let Some(last) = xs.len().checked_sub(1) else {
+        return;
+    };
+    // the first three without a loop (a few lines is the usual size: a loop's setup would
+    // cost more than the hints), the last of them again when there are fewer
+    for i in [0, 1, 2] {
+        if let Some(x) = xs.get(i.min(last)) {
+            prefetch(x);
+        }
+    }
+    for x in xs.iter().skip(3) {
         prefetch(x);
     }
 }

@@ -82,12 +82,27 @@ pub(super) struct PaneLines {
 
 impl PaneLines {
     /// Starts loading the pane key `k` would update with an event at `ts` (an event before
-    /// the watermark's pane: a useless hint).
+    /// the watermark's pane: a useless hint). `ts` need not be clamped (see
+    /// [`PaneRing::pane_lines`]).
     #[inline(always)]
     pub(super) fn prefetch(&self, k: usize, ts: i64) {
         let base = self.cols[usize::from(ts >= self.next_start)];
         let at = base.wrapping_add(k.wrapping_mul(self.stride));
         super::prefetch(std::ptr::without_provenance::<u8>(at));
+    }
+}
+
+/// [`PaneLines::cols`] for comparing raw event times with `next_start`. An event's time is
+/// clamped before it finds its pane, and comparing a raw time with a start within the clamp
+/// agrees with comparing the clamped one; a start outside it picks one column whatever the
+/// time, so both become that one (the prefetch then needs no clamp).
+fn unclamped_cols(next_start: i64, [now, next]: [usize; 2]) -> [usize; 2] {
+    if next_start > super::TS_CLAMP {
+        [now, now]
+    } else if next_start <= -super::TS_CLAMP {
+        [next, next]
+    } else {
+        [now, next]
     }
 }
 
@@ -311,9 +326,10 @@ impl<A: RingPane> PaneRing<A> {
                 0 // no column: prefetches of it hint at nothing useful, and harm nothing
             }
         };
+        let next_start = start.saturating_add(self.pane);
         Some(PaneLines {
-            next_start: start.saturating_add(self.pane),
-            cols: [col(q), col(q + 1)],
+            next_start,
+            cols: unclamped_cols(next_start, [col(q), col(q + 1)]),
             stride: std::mem::size_of::<A>(),
         })
     }
@@ -741,6 +757,35 @@ impl<A: RingPane> PaneRing<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pane column a raw event time picks is the one its clamped time picks, for starts
+    /// and times at and around the clamp and the ends of `i64`.
+    #[test]
+    fn raw_times_pick_the_pane_column_of_clamped_ones() {
+        let c = super::super::TS_CLAMP;
+        let edges = [
+            i64::MIN,
+            -c - 1,
+            -c,
+            -c + 1,
+            -1,
+            0,
+            1,
+            c - 1,
+            c,
+            c + 1,
+            i64::MAX,
+        ];
+        let near = |x: i64| [x.saturating_sub(1), x, x.saturating_add(1)];
+        for next_start in edges.into_iter().flat_map(near) {
+            let cols = unclamped_cols(next_start, [10, 20]);
+            for ts in edges.into_iter().flat_map(near) {
+                let raw = cols[usize::from(ts >= next_start)];
+                let clamped = [10, 20][usize::from(ts.clamp(-c, c) >= next_start)];
+                assert_eq!(raw, clamped, "start {next_start}, ts {ts}");
+            }
+        }
+    }
 
     /// A count block merge adds exactly the present panes, whether few or many are.
     #[test]
