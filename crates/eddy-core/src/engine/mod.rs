@@ -863,7 +863,7 @@ mod tests {
             ts: 1_000,
             fields: vec![Value::Float(1.0)],
         };
-        eng.process(&ev, &mut Vec::new(), &mut Vec::new());
+        eng.process(&ev, &mut FeatureRow::default(), &mut Vec::new());
         assert!(eng.key_lines.len().is_multiple_of(4));
         let mut arrays = vec![eng.timer_rec.addr(), eng.store.rows()];
         arrays.extend(eng.cols.iter().map(Col::addr));
