@@ -491,10 +491,10 @@ struct Line([u64; 8]);
 const NO_TAG: u8 = 0;
 /// [`LastN::tag`] when the items are not all of one kind.
 const MIXED: u8 = 0xff;
-const TAG_BOOL: u8 = 1;
-const TAG_INT: u8 = 2;
-const TAG_FLOAT: u8 = 3;
-const TAG_STR: u8 = 4;
+pub(crate) const TAG_BOOL: u8 = 1;
+pub(crate) const TAG_INT: u8 = 2;
+pub(crate) const TAG_FLOAT: u8 = 3;
+pub(crate) const TAG_STR: u8 = 4;
 
 // a session's window (`Win`) fits one cache line only with an `Acc` of 40 bytes
 const _: () = assert!(std::mem::size_of::<Acc>() <= 40);

@@ -102,28 +102,45 @@ impl RowLayout {
     /// The value of feature `f` in `words` (a row of this layout), with `apart` the
     /// sequence kept beside it (used when its header says so).
     fn get<'a>(&self, words: &'a [u64], f: usize, apart: &'a [Value]) -> FeatureRef<'a> {
-        let Some(&Slot { at, seq, .. }) = self.slots.get(f) else {
-            return FeatureRef::Null;
-        };
-        let word = words.get(at).copied().unwrap_or(0);
-        match (seq, header_byte(words, f)) {
-            (_, NULL) => FeatureRef::Null,
-            (false, INT) => FeatureRef::Int(word as i64),
-            (false, _) => FeatureRef::Num(f64::from_bits(word)),
-            (true, APART) => FeatureRef::Seq(Items(ItemsRepr::Apart(apart))),
-            (true, byte) => {
-                let len = usize::from(byte & ((1 << TAG_SHIFT) - 1));
-                FeatureRef::Seq(Items(ItemsRepr::Words {
-                    tag: (byte >> TAG_SHIFT) + 1,
-                    payloads: words.get(at..at + len).unwrap_or_default(),
-                }))
-            }
+        match self.slots.get(f) {
+            Some(&slot) => value_of(slot, header_byte(words, f), words, || apart),
+            None => FeatureRef::Null,
         }
     }
 
     /// Whether feature `f`'s header byte in `words` says its sequence is kept apart.
     fn is_apart(&self, words: &[u64], f: usize) -> bool {
         header_byte(words, f) == APART && self.slots.get(f).is_some_and(|s| s.seq)
+    }
+}
+
+/// The value in `slot` of a row's `words`, with header byte `byte`; `apart` gives the
+/// sequence kept beside the words, asked for only when the header says so.
+#[inline(always)]
+fn value_of<'a>(
+    slot: Slot,
+    byte: u8,
+    words: &'a [u64],
+    apart: impl FnOnce() -> &'a [Value],
+) -> FeatureRef<'a> {
+    match (slot.seq, byte) {
+        (_, NULL) => FeatureRef::Null,
+        (false, byte) => {
+            let word = words.get(slot.at).copied().unwrap_or(0);
+            if byte == INT {
+                FeatureRef::Int(word as i64)
+            } else {
+                FeatureRef::Num(f64::from_bits(word))
+            }
+        }
+        (true, APART) => FeatureRef::Seq(Items(ItemsRepr::Apart(apart()))),
+        (true, byte) => {
+            let len = usize::from(byte & ((1 << TAG_SHIFT) - 1));
+            FeatureRef::Seq(Items(ItemsRepr::Words {
+                tag: (byte >> TAG_SHIFT) + 1,
+                payloads: words.get(slot.at..slot.at + len).unwrap_or_default(),
+            }))
+        }
     }
 }
 
@@ -201,8 +218,14 @@ impl FeatureRow {
     }
 
     /// The borrowed values, in feature order.
+    #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = FeatureRef<'_>> + '_ {
-        (0..self.len()).map(|f| self.get(f))
+        let words = self.words.as_slice();
+        let slots = self.layout.slots.iter().enumerate();
+        slots.map(move |(f, &slot)| {
+            let apart = || self.apart.get(f).map_or(&[][..], Vec::as_slice);
+            value_of(slot, header_byte(words, f), words, apart)
+        })
     }
 
     /// Makes the row one of `layout` (all `Null`), unless it already is.
@@ -406,6 +429,29 @@ impl Iterator for Items<'_> {
                 *items = rest;
                 Some(v)
             }
+        }
+    }
+
+    /// One loop per item kind (the kind decoded once, not per item): what `for_each` and
+    /// the other consuming adaptors use.
+    #[inline]
+    fn fold<B, F: FnMut(B, Value) -> B>(self, init: B, mut f: F) -> B {
+        match self.0 {
+            ItemsRepr::Words { tag, payloads } => {
+                // inlined with a constant kind, `decode` is one conversion
+                #[inline(always)]
+                fn words<B>(p: &[u64], kind: u8, init: B, f: impl FnMut(B, Value) -> B) -> B {
+                    let mut f = f;
+                    p.iter().fold(init, |acc, &x| f(acc, agg::decode(kind, x)))
+                }
+                match tag {
+                    agg::TAG_STR => words(payloads, agg::TAG_STR, init, f),
+                    agg::TAG_INT => words(payloads, agg::TAG_INT, init, f),
+                    agg::TAG_FLOAT => words(payloads, agg::TAG_FLOAT, init, f),
+                    _ => words(payloads, tag, init, f),
+                }
+            }
+            ItemsRepr::Apart(items) => items.iter().fold(init, |acc, &v| f(acc, v)),
         }
     }
 

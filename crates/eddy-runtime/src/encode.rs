@@ -302,12 +302,15 @@ impl FeaturesJson {
                     out.push(b'[');
                     let empty = items.len() == 0;
                     // Each item is followed by a comma; the last one becomes the `]`.
-                    for x in items {
+                    // (`for_each`: one loop per item kind, see `Items::fold`.)
+                    let (sym_spans, sym_text, nums) =
+                        (&self.sym_spans, &self.sym_text, &mut self.nums);
+                    items.for_each(|x| {
                         match x {
-                            Value::Str(s) => match self.sym_spans.get(s.0 as usize) {
+                            Value::Str(s) => match sym_spans.get(s.0 as usize) {
                                 Some(&(start, len)) => {
-                                    put(out, &self.sym_text[start..], len);
-                                    continue;
+                                    put(out, &sym_text[start..], len);
+                                    return;
                                 }
                                 None => out.extend_from_slice(b"null"), // unreachable when synced
                             },
@@ -316,10 +319,10 @@ impl FeaturesJson {
                                 out.extend_from_slice(if b { b"true" } else { b"false" })
                             }
                             Value::Int(i) => write_i64(out, i),
-                            Value::Float(f) => self.nums.f64(out, f),
+                            Value::Float(f) => nums.f64(out, f),
                         }
                         out.push(b',');
-                    }
+                    });
                     match out.last_mut() {
                         Some(last) if !empty => *last = b']',
                         _ => out.push(b']'),
