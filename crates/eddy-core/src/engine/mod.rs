@@ -112,12 +112,12 @@
 //! hourly) over 100k keys [`FeatureEngine::state_bytes`] reports about 2.1 KB per key, most
 //! of it the mean's panes and kept purchases, the count's kept timestamps and the session's
 //! last-N buffer. With that much state spread over uniformly random keys, each event
-//! touches about 20 cache lines (callgrind's cache simulation): its key's slots, kept
+//! touches about 22 cache lines (callgrind's cache simulation): its key's slots, kept
 //! events, last-N items and online-store row, the ring panes, and the window-close rows it
 //! adds to (the rings are swept in address order, and a per-key timer pops for about one
 //! event in eight). The prefetches above overlap those misses across events (without them
 //! the engine runs at a third of the speed), and still it waits on memory and on address
-//! translation there: transparent huge pages make it 1.15–1.2× faster. About 2,500
+//! translation there: transparent huge pages make it 1.15–1.2× faster. About 2,100
 //! instructions per event, which also emit 2.7 window-close rows per event (`cargo bench
 //! -p eddy-runtime --bench engine`; figures in the README).
 
