@@ -154,8 +154,8 @@ fn header_byte(words: &[u64], f: usize) -> u8 {
 
 /// One event's feature values, as [`crate::engine::FeatureEngine::process`] writes them.
 /// Reuse one row for many events: its buffers are kept. A new row (`default`) has no
-/// features until an engine writes to it.
-#[derive(Debug, Clone)]
+/// features until an engine writes to it. Shown (`Debug`) as its values.
+#[derive(Clone)]
 pub struct FeatureRow {
     layout: Arc<RowLayout>,
     words: Vec<u64>,
@@ -257,6 +257,12 @@ impl FeatureRow {
     #[inline(always)]
     pub(crate) fn out(&mut self, f: usize) -> FeatureOut<'_> {
         FeatureOut { row: self, f }
+    }
+}
+
+impl std::fmt::Debug for FeatureRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -403,9 +409,15 @@ impl<'a> From<&'a FeatureValue> for FeatureRef<'a> {
     }
 }
 
-/// The items of a sequence value, oldest first.
-#[derive(Debug, Clone, Copy)]
+/// The items of a sequence value, oldest first. Shown (`Debug`) as a list of values.
+#[derive(Clone, Copy)]
 pub struct Items<'a>(ItemsRepr<'a>);
+
+impl std::fmt::Debug for Items<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(*self).finish()
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 enum ItemsRepr<'a> {
@@ -586,5 +598,9 @@ mod tests {
         other.use_layout(&Arc::new(RowLayout::new([AggKind::Count].into_iter())));
         assert_eq!(other.values(), [FeatureValue::Null]);
         assert_eq!(row.get(9), FeatureRef::Null);
+        assert_eq!(
+            format!("{row:?}"),
+            "[Null, Num(-inf), Seq([Str(Sym(1)), Str(Sym(2))]), Int(-9223372036854775808)]"
+        );
     }
 }
