@@ -82,7 +82,7 @@ proptest! {
                     prop_assert_eq!(&row.value(f), &want, "feature {} at {}", f, ts);
                     if every == 0 || since[s] >= every {
                         want_rows.push(WindowRow {
-                            key: KeyId(key), feature: f, start: i64::MIN, end: i64::MAX,
+                            key: KeyId(key), feature: f as u16, start: i64::MIN, end: i64::MAX,
                             value: want, update: false,
                         });
                         since[s] = 0;

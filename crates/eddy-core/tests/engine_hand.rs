@@ -134,7 +134,15 @@ fn num(x: f64) -> FeatureValue {
 /// (feature, start, end, value, update) of rows, in order.
 fn rows(r: &[WindowRow]) -> Vec<(usize, i64, i64, FeatureValue, bool)> {
     r.iter()
-        .map(|w| (w.feature, w.start, w.end, w.value.clone(), w.update))
+        .map(|w| {
+            (
+                usize::from(w.feature),
+                w.start,
+                w.end,
+                w.value.clone(),
+                w.update,
+            )
+        })
         .collect()
 }
 
@@ -790,7 +798,15 @@ fn extreme_inputs_do_not_panic() {
 fn by_feature_start_key(r: &[WindowRow]) -> Vec<(u32, usize, i64, i64, FeatureValue)> {
     let mut v: Vec<_> = r
         .iter()
-        .map(|w| (w.key.0, w.feature, w.start, w.end, w.value.clone()))
+        .map(|w| {
+            (
+                w.key.0,
+                usize::from(w.feature),
+                w.start,
+                w.end,
+                w.value.clone(),
+            )
+        })
         .collect();
     v.sort_by_key(|w| (w.1, w.2, w.0));
     v

@@ -290,7 +290,7 @@ proptest! {
         for r in &closed {
             prop_assert!(!r.update, "{:?}", r);
             prop_assert_eq!(r.end - r.start, size);
-            let w = want.get(&(r.key.0, r.feature, r.start));
+            let w = want.get(&(r.key.0, usize::from(r.feature), r.start));
             prop_assert!(w.is_some_and(|w| same_value(&r.value, w)), "row {:?} want {:?}", r, w);
         }
     }
@@ -405,7 +405,7 @@ proptest! {
         let mut last: BTreeMap<(u32, usize, i64), i64> = BTreeMap::new();
         for r in &closed {
             let FeatureValue::Int(c) = r.value else { panic!("count is an int") };
-            last.insert((r.key.0, r.feature, r.start), c);
+            last.insert((r.key.0, usize::from(r.feature), r.start), c);
         }
         for f in 0..3 {
             let total: i64 = last.iter().filter(|(k, _)| k.1 == f).map(|(_, c)| c).sum();

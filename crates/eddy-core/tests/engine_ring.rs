@@ -91,7 +91,7 @@ fn many_keys_fire_like_brute_force_in_key_order() {
                 FeatureValue::Num(x) => x,
                 ref other => panic!("{other:?}"),
             };
-            (r.feature, r.end, r.key.0, v)
+            (usize::from(r.feature), r.end, r.key.0, v)
         })
         .collect();
     let mut sorted = got.clone();

@@ -254,7 +254,7 @@ fn windows(c: &mut Criterion) {
                 let row = format!(
                     "{{\"key\":{},\"feature\":{},\"window_start\":{},\"window_end\":{},\"value\":{},\"update\":{}}}\n",
                     serde_json::to_string(dec.key(r.key)).expect("string"),
-                    serde_json::to_string(&names[r.feature]).expect("string"),
+                    serde_json::to_string(&names[usize::from(r.feature)]).expect("string"),
                     r.start,
                     r.end,
                     value,

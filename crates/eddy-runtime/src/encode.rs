@@ -644,10 +644,10 @@ impl Encoder {
                 }
                 let (ks, kl) = self.window_keys[k];
                 put(out, &self.window_key_text[ks..], kl);
-                match self.window_features.get(r.feature) {
+                match self.window_features.get(usize::from(r.feature)) {
                     Some(&(fs, fl)) => put(out, &self.window_feature_text[fs..], fl),
                     None => {
-                        let name = &self.json_names[r.feature];
+                        let name = &self.json_names[usize::from(r.feature)];
                         out.extend_from_slice(&name[..name.len() - 1]);
                         out.extend_from_slice(b",\"window_start\":");
                     }
@@ -666,7 +666,7 @@ impl Encoder {
             OutputFormat::Csv => {
                 write_csv_cell(out, dec.key(r.key).as_bytes());
                 out.push(b',');
-                write_csv_cell(out, self.names[r.feature].as_bytes());
+                write_csv_cell(out, self.names[usize::from(r.feature)].as_bytes());
                 out.push(b',');
                 bound(out, r.start, true, &mut self.bounds);
                 out.push(b',');
@@ -988,7 +988,7 @@ window = { kind = "tumbling", size = "1m" }
             #[test]
             fn window_rows_are_serde_json_text(
                 keys in prop::collection::vec("[a-c\"\\\\\u{e9}]{1,6}", 1..6),
-                rows in prop::collection::vec((0usize..6, 0usize..2,
+                rows in prop::collection::vec((0usize..6, 0u16..2,
                     prop_oneof![Just(i64::MIN), any::<i64>(), 0i64..2_000_000_000_000],
                     prop_oneof![Just(i64::MAX), any::<i64>()],
                     prop_oneof![Just(None), any::<i64>().prop_map(|i| Some(Ok(i))),
@@ -1020,7 +1020,7 @@ window = { kind = "tumbling", size = "1m" }
                     let want = format!(
                         "{{\"key\":{},\"feature\":{},\"window_start\":{},\"window_end\":{},\"value\":{},\"update\":{}}}\n",
                         serde_json::to_string(dec.key(ids[k])).unwrap(),
-                        serde_json::to_string(&names[f]).unwrap(),
+                        serde_json::to_string(&names[usize::from(f)]).unwrap(),
                         bound(start), bound(end), text, update
                     );
                     prop_assert_eq!(dec.key(ids[k]), keys[k].as_str());

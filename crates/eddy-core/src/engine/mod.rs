@@ -168,8 +168,9 @@ pub struct EngineConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowRow {
     pub key: KeyId,
-    /// Index into [`FeatureEngine::features`].
-    pub feature: usize,
+    /// Index into [`FeatureEngine::features`] (an engine has at most [`MAX_FEATURES`]): 16
+    /// bits keep a row at 48 bytes, and a sweep writes tens of thousands of rows at once.
+    pub feature: u16,
     pub start: Timestamp,
     pub end: Timestamp,
     pub value: FeatureValue,
@@ -189,6 +190,9 @@ pub enum Outcome {
     /// Behind all its windows (`ts + allowed_lateness <= watermark`): goes to the late output.
     Late,
 }
+
+/// The most features one engine holds ([`WindowRow::feature`] is 16 bits).
+pub const MAX_FEATURES: usize = u16::MAX as usize + 1;
 
 const TS_CLAMP: i64 = 1 << 61;
 const NO_TIMER: i64 = i64::MAX;
@@ -267,7 +271,7 @@ struct Ctx<'a> {
     lat: i64,
     horizon: i64,
     key: KeyId,
-    feature: usize,
+    feature: u16,
     closed: &'a mut Vec<WindowRow>,
 }
 
@@ -383,6 +387,12 @@ impl FeatureEngine {
                 "allowed lateness must be between 0 and {} ms, got {}",
                 crate::window::MAX_WINDOW_MS,
                 config.allowed_lateness
+            )));
+        }
+        if features.len() > MAX_FEATURES {
+            return Err(CoreError::Aggregation(format!(
+                "an engine holds at most {MAX_FEATURES} features, got {}",
+                features.len()
             )));
         }
         let mut feats = Vec::with_capacity(features.len());
@@ -560,7 +570,7 @@ impl FeatureEngine {
         let rings = &mut self.rings[..nf];
         let needs = &mut needs[..nf];
         for f in 0..nf {
-            ctx.feature = f;
+            ctx.feature = f as u16; // f < MAX_FEATURES (checked in `new`)
             let feat = &mut feats[f];
             let col = &mut cols[f];
             let m = feat.matched(ev);
@@ -634,7 +644,7 @@ impl FeatureEngine {
             let states = self.cols.iter_mut().zip(self.feats.iter_mut());
             for (f, (need, (col, feat))) in needs.iter_mut().zip(states).enumerate() {
                 if *need <= wm {
-                    ctx.feature = f;
+                    ctx.feature = f as u16;
                     *need = on_col!(col, get_mut, k,
                         s => s.timer(feat, &mut ctx),
                         w => windows_timer(feat, w, &mut ctx),
@@ -656,7 +666,7 @@ impl FeatureEngine {
                     lat,
                     horizon: wm.saturating_sub(lat),
                     key: KeyId(0),
-                    feature: f,
+                    feature: f as u16,
                     closed,
                 };
                 moved |= ring.advance(feat, &mut ctx);
@@ -1108,5 +1118,30 @@ mod tests {
             std::mem::align_of::<Global>(),
         );
         assert_eq!(global, (64, 64));
+        // a sweep writes rows by the tens of thousands
+        assert_eq!(std::mem::size_of::<WindowRow>(), 48);
+    }
+
+    #[test]
+    fn more_features_than_a_row_can_name_are_refused() {
+        let spec = |i: usize| FeatureSpec {
+            name: format!("f{i}"),
+            agg: AggKind::Count,
+            field: None,
+            window: WindowSpec::Tumbling {
+                size: 60_000,
+                offset: 0,
+            },
+            filter: None,
+        };
+        let cfg = EngineConfig {
+            allowed_lateness: 0,
+            late_policy: LatePolicy::Update,
+        };
+        let err = FeatureEngine::new((0..=MAX_FEATURES).map(spec).collect(), cfg).err();
+        assert!(
+            matches!(&err, Some(CoreError::Aggregation(m)) if m.contains("at most 65536 features")),
+            "{err:?}"
+        );
     }
 }
