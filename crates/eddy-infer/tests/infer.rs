@@ -2,6 +2,7 @@
 //! `fixtures/onnx/*.ref.json`, made by `scripts/make_onnx_fixtures.py`) or are computed by hand.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use eddy_infer::{
     load_model, load_model_with, Batch, DataType, FeatureSpec, InferError, LoadOptions, Model,
@@ -13,10 +14,35 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/onnx")
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("eddy-infer-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A fresh directory under the system temp dir, removed on drop (so also when the test panics).
+struct Tmp(PathBuf);
+
+impl Tmp {
+    /// The process id and a per-process counter keep concurrent tests' directories apart.
+    fn new(name: &str) -> Tmp {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p =
+            std::env::temp_dir().join(format!("eddy-infer-test-{}-{n}-{name}", std::process::id()));
+        // A leftover of an earlier process that had the same id.
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        Tmp(p)
+    }
+}
+
+impl std::ops::Deref for Tmp {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 struct Reference {
@@ -255,13 +281,14 @@ fn params(kv: &[(&str, &str)]) -> Params {
 
 #[test]
 fn native_snapshot_scores_as_anymodel() {
+    let dir = Tmp::new("native_snapshot_scores_as_anymodel");
     let mut m = build("logistic_regression", &params(&[("scaler", "standard")])).unwrap();
     for i in 0..200 {
         let x = [(i % 7) as f64, (i % 5) as f64 - 2.0, (i % 3) as f64];
         let y = if x[0] - x[1] > 2.0 { 1.0 } else { 0.0 };
         m.learn_one(&x, y).unwrap();
     }
-    let path = tmp("native_lr.json");
+    let path = dir.join("native_lr.json");
     m.save(&path).unwrap();
     let loaded = load_model(&path, "lr").unwrap();
     assert_eq!(loaded.metadata().platform, "eddy_native");
@@ -285,7 +312,7 @@ fn native_snapshot_scores_as_anymodel() {
         let x = [i as f64 / 10.0, 1.0];
         r.learn_one(&x, 2.0 * x[0] + 1.0).unwrap();
     }
-    let rp = tmp("native_linreg.json");
+    let rp = dir.join("native_linreg.json");
     r.save(&rp).unwrap();
     let lr = load_model(&rp, "linreg").unwrap();
     assert_eq!(lr.metadata().task, Task::Regression);
@@ -310,7 +337,8 @@ fn known_logistic() -> AnyModel {
 
 #[test]
 fn native_logistic_hand_computed() {
-    let path = tmp("known_lr.json");
+    let dir = Tmp::new("native_logistic_hand_computed");
+    let path = dir.join("known_lr.json");
     known_logistic().save(&path).unwrap();
     let m = load_model_with(
         &path,
@@ -339,7 +367,8 @@ fn native_logistic_hand_computed() {
 
 #[test]
 fn native_features_from_sidecar_or_any_width() {
-    let path = tmp("sidecar_lr.json");
+    let dir = Tmp::new("native_features_from_sidecar_or_any_width");
+    let path = dir.join("sidecar_lr.json");
     known_logistic().save(&path).unwrap();
     // No sidecar: any width of numeric features.
     let m = load_model(&path, "m").unwrap();
@@ -357,7 +386,7 @@ fn native_features_from_sidecar_or_any_width() {
         .unwrap_err();
     assert!(matches!(e, InferError::FeatureType { .. }), "{e}");
     // With a sidecar: names are checked.
-    std::fs::write(tmp("sidecar_lr.features.json"), r#"["a", "b"]"#).unwrap();
+    std::fs::write(dir.join("sidecar_lr.features.json"), r#"["a", "b"]"#).unwrap();
     let m = load_model(&path, "m").unwrap();
     assert_eq!(m.metadata().inputs[0].shape, vec![-1, 2]);
     let map = m
@@ -442,8 +471,9 @@ fn sidecar_with_wrong_count_is_refused_at_load() {
 
 #[test]
 fn missing_files_are_io_errors() {
+    let dir = Tmp::new("missing_files_are_io_errors");
     for f in ["nope.onnx", "nope.json"] {
-        let e = load_model(&tmp(f), "x").unwrap_err();
+        let e = load_model(&dir.join(f), "x").unwrap_err();
         assert!(matches!(e, InferError::Io { .. }), "{e}");
     }
 }
@@ -456,13 +486,14 @@ fn unknown_extension_is_refused() {
 
 #[test]
 fn corrupt_onnx_is_an_onnx_error() {
-    let p = tmp("corrupt.onnx");
+    let dir = Tmp::new("corrupt_onnx_is_an_onnx_error");
+    let p = dir.join("corrupt.onnx");
     std::fs::write(&p, b"this is not a protobuf \xff\xfe\x00\x01 at all").unwrap();
     let e = load_model(&p, "x").unwrap_err();
     assert!(matches!(e, InferError::Onnx { .. }), "{e}");
     // Truncated real model.
     let bytes = std::fs::read(fixtures().join("random_forest_3class.onnx")).unwrap();
-    let p = tmp("truncated.onnx");
+    let p = dir.join("truncated.onnx");
     std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
     let e = load_model(&p, "x").unwrap_err();
     assert!(matches!(e, InferError::Onnx { .. }), "{e}");
@@ -470,19 +501,20 @@ fn corrupt_onnx_is_an_onnx_error() {
 
 #[test]
 fn wrong_snapshot_kind_is_refused() {
+    let dir = Tmp::new("wrong_snapshot_kind_is_refused");
     let rec = build_recommender("funk_mf", &Params::new()).unwrap();
-    let p = tmp("funk.json");
+    let p = dir.join("funk.json");
     rec.save(&p).unwrap();
     let e = load_model(&p, "x").unwrap_err();
     assert!(matches!(e, InferError::WrongKind { .. }), "{e}");
     assert!(e.to_string().contains("funk_mf"), "{e}");
 
-    let p = tmp("notsnap.json");
+    let p = dir.join("notsnap.json");
     std::fs::write(&p, r#"{"hello": 1}"#).unwrap();
     let e = load_model(&p, "x").unwrap_err();
     assert!(matches!(e, InferError::Snapshot { .. }), "{e}");
 
-    let p = tmp("garbage.json");
+    let p = dir.join("garbage.json");
     std::fs::write(&p, "{not json").unwrap();
     let e = load_model(&p, "x").unwrap_err();
     assert!(matches!(e, InferError::Snapshot { .. }), "{e}");

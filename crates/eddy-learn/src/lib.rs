@@ -78,6 +78,8 @@ pub mod prequential;
 pub mod registry;
 pub mod snapshot;
 pub mod synth;
+#[cfg(test)]
+mod test_tmp;
 pub mod traits;
 
 pub use error::LearnError;

@@ -1136,8 +1136,7 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
 
     #[test]
     fn either_thread_scores_the_same() {
-        let dir = std::env::temp_dir().join(format!("eddy-pipeline-score-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_tmp::Tmp::new("either_thread_scores_the_same");
         let mut m = eddy_learn::registry::build(
             "logistic_regression",
             &eddy_learn::registry::Params::new(),

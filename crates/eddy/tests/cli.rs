@@ -1,12 +1,15 @@
 //! End-to-end tests of the `eddy` binary. Expected values are computed here, independently
 //! of eddy (brute-force scans over the generated input), never copied from eddy's output.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use common::Tmp;
 use serde_json::Value;
 
 fn eddy(args: &[&str]) -> Output {
@@ -63,32 +66,6 @@ fn ok(o: &Output) {
         o.status,
         text(&o.stderr)
     );
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(name: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("eddy-cli-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("mkdir");
-        Tmp(p)
-    }
-
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-
-    fn s(&self, f: &str) -> String {
-        self.path(f).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn json_lines(path: &Path) -> Vec<Value> {

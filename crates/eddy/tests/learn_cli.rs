@@ -1,9 +1,12 @@
 //! End-to-end tests of `eddy learn` and `eddy drift` through the built binary.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use common::Tmp;
 use eddy_core::rng::Rng;
 use eddy_learn::registry::AnyModel;
 use eddy_learn::synth::Sea;
@@ -55,12 +58,9 @@ fn summary(lines: &[Value]) -> &Value {
     &lines.last().expect("a summary line")["summary"]
 }
 
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("eddy-learn-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh scratch directory for one test, removed when the test ends.
+fn scratch(name: &str) -> Tmp {
+    Tmp::new(&format!("learn-{name}"))
 }
 
 /// SEA (variant 0, 5% noise) as CSV with a categorical column; labels flipped from `flip_at`.

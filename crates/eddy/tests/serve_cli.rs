@@ -1,11 +1,14 @@
 //! End to end: `eddy serve` as a child process on an ephemeral port, called over HTTP by a raw
 //! HTTP/1.1 exchange and by the external-service client, then killed.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::Tmp;
 use eddy_learn::registry::{build, Model as LearnModel, Params};
 use eddy_oip::remote::{Emitted, Outcome, RemoteConfig, RemoteScorer};
 
@@ -37,8 +40,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_j
 
 #[test]
 fn eddy_serve_end_to_end() {
-    let dir = std::env::temp_dir().join(format!("eddy-serve-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Tmp::new("serve");
     let path = dir.join("fraud.json");
     let mut m = build("logistic_regression", &Params::new()).unwrap();
     let LearnModel::LogisticRegression(lr) = &mut m.pipeline.model else {
@@ -174,8 +176,7 @@ fn run_example(
 
 #[test]
 fn eddy_run_scores_through_eddy_serve_and_survives_its_death() {
-    let dir = std::env::temp_dir().join(format!("eddy-serve-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Tmp::new("serve-run");
     let input = dir.join("fraud.jsonl");
     let g = Command::new(env!("CARGO_BIN_EXE_eddy"))
         .args([

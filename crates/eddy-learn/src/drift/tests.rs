@@ -1,6 +1,7 @@
 use eddy_core::rng::Rng;
 
 use super::*;
+use crate::test_tmp::Tmp;
 
 fn params(kv: &[(&str, &str)]) -> Params {
     kv.iter()
@@ -272,11 +273,10 @@ fn snapshots_restore_identical_detectors() {
         let text = a.to_snapshot_string().unwrap();
         let mut b = AnyDetector::from_snapshot_str(&text).unwrap();
         assert_eq!(b.name(), *name);
-        let path =
-            std::env::temp_dir().join(format!("eddy-detector-{}-{name}.json", std::process::id()));
+        let dir = Tmp::new(name);
+        let path = dir.join("detector.json");
         a.save(&path).unwrap();
         let mut c = AnyDetector::load(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
         let out_a: Vec<DriftState> = xs[1500..].iter().map(|&x| a.update(x)).collect();
         let out_b: Vec<DriftState> = xs[1500..].iter().map(|&x| b.update(x)).collect();
         let out_c: Vec<DriftState> = xs[1500..].iter().map(|&x| c.update(x)).collect();

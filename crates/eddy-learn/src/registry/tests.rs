@@ -1,4 +1,5 @@
 use super::*;
+use crate::test_tmp::Tmp;
 use eddy_core::rng::Rng;
 
 fn params(kv: &[(&str, &str)]) -> Params {
@@ -139,8 +140,7 @@ fn snapshot_file_round_trip_with_categories() {
         m.learn_raw(&[RawValue::Num(v), RawValue::Cat(c)], y)
             .unwrap();
     }
-    let dir = std::env::temp_dir().join(format!("eddy-learn-registry-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Tmp::new("snapshot_file_round_trip");
     let path = dir.join("model.json");
     m.save(&path).unwrap();
     let back = AnyModel::load(&path).unwrap();
@@ -169,7 +169,6 @@ fn snapshot_file_round_trip_with_categories() {
         1,
     );
     assert!(AnyModel::from_snapshot_str(&bad).is_err());
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

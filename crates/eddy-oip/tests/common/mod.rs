@@ -3,7 +3,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,10 +12,35 @@ use eddy_infer::{load_model_with, LoadOptions, Model};
 use eddy_learn::registry::{build, Model as LearnModel, Params};
 use eddy_oip::server::{self, ModelSet, ServerConfig, ServerHandle};
 
-pub fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("eddy-oip-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A fresh directory under the system temp dir, removed on drop (so also when the test panics).
+pub struct Tmp(PathBuf);
+
+impl Tmp {
+    /// The process id and a per-process counter keep concurrent tests' directories apart.
+    pub fn new(name: &str) -> Tmp {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p =
+            std::env::temp_dir().join(format!("eddy-oip-test-{}-{n}-{name}", std::process::id()));
+        // A leftover of an earlier process that had the same id.
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        Tmp(p)
+    }
+}
+
+impl std::ops::Deref for Tmp {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A logistic model with known weights over features `a, b, c`, loaded through the seam.
@@ -25,7 +51,9 @@ pub fn logistic(name: &str) -> Arc<dyn Model> {
     };
     lr.glm.weights = vec![0.5, -1.0, 0.25];
     lr.glm.intercept = 0.125;
-    let path = tmp(&format!("{name}.json"));
+    // Loading reads the snapshot whole, so its directory can go when this returns.
+    let dir = Tmp::new(name);
+    let path = dir.join(format!("{name}.json"));
     m.save(&path).unwrap();
     let opts = LoadOptions {
         features: Some(vec!["a".into(), "b".into(), "c".into()]),

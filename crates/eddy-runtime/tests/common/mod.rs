@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use eddy_learn::registry::{build, AnyModel, Params};
 use eddy_runtime::sink::{OutputKind, Outputs};
@@ -26,10 +27,42 @@ impl Write for Shared {
     }
 }
 
-pub fn tmp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("eddy_runtime_model_{}_{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory under the system temp dir, removed on drop (so also when the test panics).
+pub struct Tmp(PathBuf);
+
+impl Tmp {
+    /// The process id and a per-process counter keep concurrent tests' directories apart.
+    pub fn new(name: &str) -> Tmp {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!(
+            "eddy-runtime-test-{}-{n}-{name}",
+            std::process::id()
+        ));
+        // A leftover of an earlier process that had the same id.
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        Tmp(p)
+    }
+}
+
+impl std::ops::Deref for Tmp {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh directory for one test, removed when the test ends.
+pub fn tmp_dir(name: &str) -> Tmp {
+    Tmp::new(name)
 }
 
 /// A logistic regression over (sx, n, my), trained on a few rows.
