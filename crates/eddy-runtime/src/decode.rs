@@ -148,6 +148,11 @@ impl Decoder {
         self.keys.resolve(eddy_core::Sym(id.0))
     }
 
+    /// The id of a key decoded so far (`None`: none by that name).
+    pub fn key_id(&self, key: &str) -> Option<KeyId> {
+        self.keys.get(key).map(|s| KeyId(s.0))
+    }
+
     /// Number of distinct keys seen.
     pub fn num_keys(&self) -> usize {
         self.keys.len()

@@ -441,6 +441,33 @@ impl Encoder {
     }
 
     /// Like [`write_feature_value`], with string values from the cache.
+    /// A key's latest features, for a lookup of the online store:
+    /// `{"key":"<key>","features":{"<name>":<value>,...}}`, values encoded as in per-event rows.
+    pub(crate) fn latest_json(
+        &mut self,
+        key: &str,
+        values: &[FeatureValue],
+        interner: &Interner,
+    ) -> String {
+        let mut out = Vec::with_capacity(64 + 16 * values.len());
+        out.extend_from_slice(b"{\"key\":");
+        write_str(&mut out, key.as_bytes());
+        out.extend_from_slice(b",\"features\":{");
+        for (f, v) in values.iter().enumerate() {
+            if f > 0 {
+                out.push(b',');
+            }
+            let Some(name) = self.json_names.get(f) else {
+                break;
+            };
+            out.extend_from_slice(name);
+            self.feature_value_json(&mut out, v, interner);
+        }
+        out.extend_from_slice(b"}}");
+        // JSON text made of UTF-8 pieces
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     fn feature_value_json(&mut self, out: &mut Vec<u8>, v: &FeatureValue, interner: &Interner) {
         match v {
             FeatureValue::Seq(items) => {

@@ -10,6 +10,7 @@
 //! - [`sink`]: buffered file/stdout outputs;
 //! - [`pipeline`]: source → decode → watermark → engine → model → sinks over three threads,
 //!   and the run [`pipeline::Summary`];
+//! - [`lookup`]: reading the online store while a run goes on (answered between batches);
 //! - [`score`]: the optional `[model]`, scoring each per-event row in process or through a
 //!   model server (external call, side output);
 //! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod generate;
 pub mod huge_pages;
 pub mod json;
+pub mod lookup;
 pub mod pipeline;
 pub mod score;
 pub mod sink;

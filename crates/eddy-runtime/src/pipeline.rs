@@ -3,14 +3,16 @@
 //! A bad record never stops the run: it becomes a dead letter, counted. Processing time (for
 //! source idleness) comes from the caller's clock; the operators themselves are clock-free.
 
+use eddy_core::agg::FeatureValue;
 use eddy_core::engine::{FeatureEngine, Outcome, WindowRow};
 use eddy_core::row::FeatureRow;
 use eddy_core::watermark::WatermarkTracker;
-use eddy_core::{Event, Interner};
+use eddy_core::{Event, Interner, KeyId};
 
 use crate::decode::Decoder;
 use crate::encode::{Encoder, FeaturesJson};
 use crate::error::{RuntimeError, SpecError, SpecErrors};
+use crate::lookup::{Answer, Lookup, Lookups};
 use crate::score::{RemoteStage, Scorer};
 use crate::sink::{OutputKind, Outputs};
 use crate::source::{Batch, ReaderSource, Source};
@@ -73,18 +75,22 @@ pub struct Summary {
     pub remote: Option<Counters>,
 }
 
-/// Hooks from the caller: a processing-time clock (ms) and a progress callback (bytes read).
+/// Hooks from the caller: a processing-time clock (ms), a progress callback (bytes read),
+/// and lookups of the online store to answer while the run goes on.
 pub struct RunHooks<'a> {
     pub clock: &'a mut dyn FnMut() -> i64,
     pub progress: Option<&'a mut dyn FnMut(u64)>,
+    /// Answered between batches (see [`crate::lookup`]); dropped when the run ends.
+    pub lookups: Option<Lookups>,
 }
 
 impl<'a> RunHooks<'a> {
-    /// Hooks with a clock and no progress reporting.
+    /// Hooks with a clock, no progress reporting and no lookups.
     pub fn with_clock(clock: &'a mut dyn FnMut() -> i64) -> Self {
         RunHooks {
             clock,
             progress: None,
+            lookups: None,
         }
     }
 }
@@ -195,6 +201,7 @@ impl Pipeline {
         let RunHooks {
             clock,
             mut progress,
+            lookups,
         } = hooks;
         let Pipeline {
             spec,
@@ -254,7 +261,7 @@ impl Pipeline {
 
         let source_name = source.name();
         let reading: &mut (dyn Source + Send) = &mut *source;
-        let (to_engine, engine_rx) = mpsc::sync_channel::<Box<Work>>(IN_FLIGHT + 1);
+        let (to_engine, engine_rx) = mpsc::sync_channel::<ToEngine>(IN_FLIGHT + 1);
         // Unbounded, but only `front.works` batches exist.
         let (to_front, front_rx) = mpsc::channel::<ToFront>();
         let (to_reader, reader_rx) = mpsc::channel::<Box<Work>>();
@@ -269,9 +276,17 @@ impl Pipeline {
                     backlog,
                     scorer: scorer.as_mut(),
                 };
-                for mut w in engine_rx {
-                    stage.process(&mut w);
-                    if engine_done.send(ToFront::Done(w)).is_err() {
+                for msg in engine_rx {
+                    let reply = match msg {
+                        ToEngine::Batch(mut w) => {
+                            stage.process(&mut w);
+                            ToFront::Done(w)
+                        }
+                        ToEngine::Lookup(key, lookup) => {
+                            ToFront::Latest(stage.engine.latest(key), lookup)
+                        }
+                    };
+                    if engine_done.send(reply).is_err() {
                         return 0;
                     }
                 }
@@ -309,7 +324,8 @@ impl Pipeline {
                 let mut to_engine = Some(to_engine);
                 let mut free: Pool = Vec::new();
                 loop {
-                    let msg = if front.scoring() {
+                    // lookups are looked for between messages: never wait long for one
+                    let msg = if front.scoring() || lookups.is_some() {
                         match front_rx.recv_timeout(SCORE_POLL) {
                             Ok(m) => Some(m),
                             Err(mpsc::RecvTimeoutError::Timeout) => None,
@@ -331,7 +347,7 @@ impl Pipeline {
                                 p(w.bytes_read);
                             }
                             match &to_engine {
-                                Some(tx) if tx.send(w).is_ok() => {}
+                                Some(tx) if tx.send(ToEngine::Batch(w)).is_ok() => {}
                                 _ => return Ok(()),
                             }
                         }
@@ -341,12 +357,16 @@ impl Pipeline {
                             to_engine = None;
                         }
                         Some(ToFront::Done(w)) => front.emit(w, outputs, &mut free)?,
+                        Some(ToFront::Latest(values, lookup)) => front.answer(values, lookup),
                         Some(ToFront::Finished(w)) => {
                             front.emit(w, outputs, &mut free)?;
                             return front.finish_scores(outputs);
                         }
                     }
                     front.poll_scores(outputs, &mut free)?;
+                    if let Some(l) = &lookups {
+                        front.take_lookups(l, to_engine.as_ref());
+                    }
                     if to_engine.is_some() {
                         // Every batch is waiting for scores: one more for the reader.
                         if free.is_empty()
@@ -402,6 +422,14 @@ const IN_FLIGHT: usize = 3;
 /// While rows wait for scores, how often the front thread looks for them.
 const SCORE_POLL: Duration = Duration::from_millis(2);
 
+/// What reaches the engine thread, in the order the front thread sent it.
+enum ToEngine {
+    /// A decoded batch.
+    Batch(Box<Work>),
+    /// The latest row of a key, for a lookup (answered after every batch sent before it).
+    Lookup(KeyId, Lookup),
+}
+
 /// What reaches the front thread.
 enum ToFront {
     /// A batch from the reader thread, to decode.
@@ -412,6 +440,8 @@ enum ToFront {
     Done(Box<Work>),
     /// The engine's last window rows, after the end of the input; nothing follows.
     Finished(Box<Work>),
+    /// A key's latest features (`None`: no event of the key applied), for a lookup.
+    Latest(Option<Vec<FeatureValue>>, Lookup),
 }
 /// With a server pattern, batches whose rows wait for scores join them, up to this many.
 const MAX_WORKS: usize = 64;
@@ -663,6 +693,34 @@ fn fmt_ts(ts: i64) -> String {
 }
 
 impl Front<'_> {
+    /// Passes the lookups waiting to the engine thread (in order after the batches sent so
+    /// far), or answers them here when no key by that name was ever decoded or the engine
+    /// has all the input already (`to_engine` gone).
+    fn take_lookups(&self, lookups: &Lookups, to_engine: Option<&mpsc::SyncSender<ToEngine>>) {
+        while let Ok(lookup) = lookups.rx.try_recv() {
+            match (self.decoder.key_id(&lookup.key), to_engine) {
+                (_, None) => lookup.answer(Answer::Ended),
+                (None, _) => lookup.answer(Answer::UnknownKey),
+                (Some(k), Some(tx)) => {
+                    if let Err(mpsc::SendError(ToEngine::Lookup(_, lookup))) =
+                        tx.send(ToEngine::Lookup(k, lookup))
+                    {
+                        lookup.answer(Answer::Ended);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers a lookup with the row the engine thread read.
+    fn answer(&mut self, values: Option<Vec<FeatureValue>>, lookup: Lookup) {
+        let a = match values {
+            Some(v) => Answer::Found(self.encoder.latest_json(&lookup.key, &v, self.interner)),
+            None => Answer::UnknownKey,
+        };
+        lookup.answer(a);
+    }
+
     /// Decodes a batch's lines; bad ones become dead letters right away.
     fn decode(&mut self, w: &mut Work, source_name: &str) -> Result<(), RuntimeError> {
         let Work {

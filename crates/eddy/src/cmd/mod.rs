@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod drift;
+pub mod features_http;
 pub mod generate;
 pub mod learn;
 pub mod run;

@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -17,7 +18,7 @@ use eddy_runtime::spec::{Dest, Pattern};
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{fraud_model, thousands, TempDir, FRAUD_SPEC};
+use super::{features_http, fraud_model, thousands, TempDir, FRAUD_SPEC};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -39,6 +40,10 @@ pub struct RunArgs {
     /// Do not print the summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Serve the online store over HTTP while the run goes on: `GET /features/{key}` gives
+    /// the key's latest features (port 0: any free port; the address is printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    pub serve_features: Option<SocketAddr>,
 }
 
 fn clock_ms(start: Instant) -> impl FnMut() -> i64 {
@@ -95,6 +100,19 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
+    let (lookups, _server) = match args.serve_features {
+        Some(addr) => {
+            let (reader, lookups) = eddy_runtime::lookup::channel();
+            let server = features_http::spawn(addr, reader)
+                .with_context(|| format!("cannot serve features on {addr}"))?;
+            eprintln!(
+                "eddy: serving features at http://{}/features/{{key}}",
+                server.addr
+            );
+            (Some(lookups), Some(server))
+        }
+        None => (None, None),
+    };
     let start = Instant::now();
     let mut clock = clock_ms(start);
     let mut on_progress = |bytes: u64| {
@@ -109,6 +127,7 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
             RunHooks {
                 clock: &mut clock,
                 progress: Some(&mut on_progress),
+                lookups,
             },
         )
         .with_context(|| format!("running {}", path.display()))?;

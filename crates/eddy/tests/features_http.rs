@@ -1,0 +1,155 @@
+//! `eddy run --serve-features`: the online store read over real HTTP while a run reads a live
+//! stdin. Expected features are worked out by hand from the events written (the example
+//! spec's definitions), never copied from eddy's output.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Tmp;
+use serde_json::{json, Value};
+
+/// `GET path` over a plain TCP connection: (status code, body).
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {resp:?}"));
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+/// Asks for `key` until its `events_5m` is `n` (the run applies what stdin gave it a moment
+/// later), then returns the whole answer; fails with the last answer after a deadline.
+fn features_once_applied(addr: &str, key: &str, n: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(addr, &format!("/features/{key}"));
+        if status == 200 {
+            let v: Value = serde_json::from_str(&body).expect("JSON body");
+            if v["features"]["events_5m"] == json!(n) {
+                return v;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "key {key} never reached {n} events: last answer {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn event(id: u32, user: &str, ts: &str, kind: &str, page: &str, amount: Option<f64>) -> String {
+    let mut e = json!({
+        "event_id": format!("e{id}"), "user_id": user, "ts": ts,
+        "event_type": kind, "page": page, "label": 0,
+    });
+    if let Some(a) = amount {
+        e["amount"] = json!(a);
+    }
+    format!("{e}\n")
+}
+
+#[test]
+fn latest_features_are_served_while_the_run_reads_stdin() {
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/fraud.toml");
+    let tmp = Tmp::new("features-http");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["run", spec, "--input", "-", "--output", "-", "--quiet"])
+        .args(["--serve-features", "127.0.0.1:0"])
+        // the example's other outputs are files relative to the working directory
+        .current_dir(tmp.path(""))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn eddy");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("stderr line");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let mut stdin = child.stdin.take().expect("stdin");
+
+    // nothing applied yet
+    assert_eq!(get(&addr, "/features/a").0, 404);
+
+    let first = [
+        event(1, "a", "2024-01-01T00:00:00Z", "login", "/login", None),
+        event(
+            2,
+            "a",
+            "2024-01-01T00:00:10Z",
+            "purchase",
+            "/checkout",
+            Some(10.0),
+        ),
+        event(3, "b", "2024-01-01T00:00:20Z", "page_view", "/home", None),
+        event(
+            4,
+            "a",
+            "2024-01-01T00:00:30Z",
+            "purchase",
+            "/pay",
+            Some(30.0),
+        ),
+    ];
+    stdin.write_all(first.concat().as_bytes()).expect("write");
+    stdin.flush().expect("flush");
+    // a as of its event at 0:30: 3 events in (0:30 - 5m, 0:30]; purchases 10 and 30; its
+    // pages in order; 1 login in the minute [0:00, 1:00); a purchase at 0:30 itself
+    assert_eq!(
+        features_once_applied(&addr, "a", 3),
+        json!({"key": "a", "features": {
+            "events_5m": 3,
+            "avg_order_value_1h": 20.0,
+            "last_pages": ["/login", "/checkout", "/pay"],
+            "login_rate_1m": 1.0,
+            "ms_since_last_purchase": 0,
+        }})
+    );
+    assert_eq!(get(&addr, "/features/nobody").0, 404);
+
+    let second = event(5, "a", "2024-01-01T00:00:40Z", "login", "/login", None);
+    stdin.write_all(second.as_bytes()).expect("write");
+    stdin.flush().expect("flush");
+    // as of 0:40: one more event, the same purchases, a second login in [0:00, 1:00), and
+    // 10 s since the purchase at 0:30
+    assert_eq!(
+        features_once_applied(&addr, "a", 4),
+        json!({"key": "a", "features": {
+            "events_5m": 4,
+            "avg_order_value_1h": 20.0,
+            "last_pages": ["/login", "/checkout", "/pay", "/login"],
+            "login_rate_1m": 2.0,
+            "ms_since_last_purchase": 10_000,
+        }})
+    );
+    let (status, body) = get(&addr, "/features/b");
+    assert_eq!(status, 200, "{body}");
+    let b: Value = serde_json::from_str(&body).expect("JSON body");
+    assert_eq!(b["features"]["events_5m"], json!(1));
+    assert_eq!(b["features"]["ms_since_last_purchase"], Value::Null);
+
+    drop(stdin);
+    let status = child.wait().expect("wait eddy");
+    assert!(status.success(), "eddy failed: {status:?}");
+}
