@@ -52,6 +52,11 @@ fn clock_ms(start: Instant) -> impl FnMut() -> i64 {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     match args.spec.clone() {
+        // the built-in example reads a generated file and ends within a second or two
+        None if args.serve_features.is_some() => Err(anyhow!(
+            "--serve-features needs a SPEC (e.g. `eddy run examples/fraud.toml --input - \
+             --serve-features 127.0.0.1:8081`)"
+        )),
         None => run_embedded(args),
         Some(path) => run_spec(path, args),
     }
@@ -78,6 +83,20 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
     for w in pipeline.warnings() {
         eprintln!("eddy: warning: {w}");
     }
+    // bound before any output file is created: a taken port changes nothing on disk
+    let (lookups, _server) = match args.serve_features {
+        Some(addr) => {
+            let (reader, lookups) = eddy_runtime::lookup::channel();
+            let server = features_http::spawn(addr, reader)
+                .with_context(|| format!("cannot serve features on {addr}"))?;
+            eprintln!(
+                "eddy: serving features at http://{}/features/{{key}}",
+                server.addr
+            );
+            (Some(lookups), Some(server))
+        }
+        None => (None, None),
+    };
     let mut source = pipeline.open_source()?;
     let mut outputs = Outputs::open(&pipeline.spec().output)?;
     if pipeline.spec().source.path.is_none() && std::io::stdin().is_terminal() {
@@ -99,19 +118,6 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
             Some(bar)
         }
         _ => None,
-    };
-    let (lookups, _server) = match args.serve_features {
-        Some(addr) => {
-            let (reader, lookups) = eddy_runtime::lookup::channel();
-            let server = features_http::spawn(addr, reader)
-                .with_context(|| format!("cannot serve features on {addr}"))?;
-            eprintln!(
-                "eddy: serving features at http://{}/features/{{key}}",
-                server.addr
-            );
-            (Some(lookups), Some(server))
-        }
-        None => (None, None),
     };
     let start = Instant::now();
     let mut clock = clock_ms(start);
