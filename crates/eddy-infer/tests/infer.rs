@@ -2,47 +2,16 @@
 //! `fixtures/onnx/*.ref.json`, made by `scripts/make_onnx_fixtures.py`) or are computed by hand.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use eddy_infer::{
     load_model, load_model_with, Batch, DataType, FeatureSpec, InferError, LoadOptions, Model,
     OutputRole, Scores, Task,
 };
 use eddy_learn::registry::{build, build_recommender, AnyModel, Model as LearnModel, Params};
+use eddy_testutil::Tmp;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/onnx")
-}
-
-/// A fresh directory under the system temp dir, removed on drop (so also when the test panics).
-struct Tmp(PathBuf);
-
-impl Tmp {
-    /// The process id and a per-process counter keep concurrent tests' directories apart.
-    fn new(name: &str) -> Tmp {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("eddy-infer-test-{}-{n}-{name}", std::process::id()));
-        // A leftover of an earlier process that had the same id.
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("mkdir");
-        Tmp(p)
-    }
-}
-
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 struct Reference {

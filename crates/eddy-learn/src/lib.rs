@@ -78,8 +78,6 @@ pub mod prequential;
 pub mod registry;
 pub mod snapshot;
 pub mod synth;
-#[cfg(test)]
-mod test_tmp;
 pub mod traits;
 
 pub use error::LearnError;

@@ -4,7 +4,6 @@
 //!
 //! `cargo bench -p eddy-oip --bench remote` (env: `EVENTS`, default 200000; `FEATURES`, 8).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,33 +11,7 @@ use eddy_infer::{load_model_with, LoadOptions};
 use eddy_learn::registry::{build, Model as LearnModel, Params};
 use eddy_oip::remote::{EmitMode, Emitted, RemoteConfig, RemoteScorer};
 use eddy_oip::server::{self, ModelSet, ServerConfig};
-
-/// A fresh directory under the system temp dir, removed on drop (so also when the bench panics).
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(name: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("eddy-oip-bench-{}-{name}", std::process::id()));
-        // A leftover of an earlier process that had the same id.
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("mkdir");
-        Tmp(p)
-    }
-}
-
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use eddy_testutil::Tmp;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -28,8 +28,6 @@ pub mod score;
 pub mod sink;
 pub mod source;
 pub mod spec;
-#[cfg(test)]
-mod test_tmp;
 
 pub use error::{DecodeError, RuntimeError, SpecError, SpecErrors};
 pub use pipeline::{Pipeline, RunHooks, Summary};

@@ -1194,7 +1194,7 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
 
     #[test]
     fn either_thread_scores_the_same() {
-        let dir = crate::test_tmp::Tmp::new("either_thread_scores_the_same");
+        let dir = eddy_testutil::Tmp::new("either_thread_scores_the_same");
         let mut m = eddy_learn::registry::build(
             "logistic_regression",
             &eddy_learn::registry::Params::new(),

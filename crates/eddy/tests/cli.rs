@@ -1,15 +1,13 @@
 //! End-to-end tests of the `eddy` binary. Expected values are computed here, independently
 //! of eddy (brute-force scans over the generated input), never copied from eddy's output.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use common::Tmp;
+use eddy_testutil::Tmp;
 use serde_json::Value;
 
 fn eddy(args: &[&str]) -> Output {

@@ -2,14 +2,12 @@
 //! stdin. Expected features are worked out by hand from the events written (the example
 //! spec's definitions), never copied from eddy's output.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Tmp;
+use eddy_testutil::Tmp;
 use serde_json::{json, Value};
 
 /// `GET path` over a plain TCP connection: (status code, body).

@@ -1,15 +1,13 @@
 //! End-to-end tests of `eddy learn` and `eddy drift` through the built binary.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::Tmp;
 use eddy_core::rng::Rng;
 use eddy_learn::registry::AnyModel;
 use eddy_learn::synth::Sea;
+use eddy_testutil::Tmp;
 use serde_json::Value;
 
 fn eddy(args: &[&str], stdin: Option<&str>) -> Output {

@@ -1,16 +1,14 @@
 //! End to end: `eddy serve` as a child process on an ephemeral port, called over HTTP by a raw
 //! HTTP/1.1 exchange and by the external-service client, then killed.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::Tmp;
 use eddy_learn::registry::{build, Model as LearnModel, Params};
 use eddy_oip::remote::{Emitted, Outcome, RemoteConfig, RemoteScorer};
+use eddy_testutil::Tmp;
 
 struct Killed(Child);
 

@@ -1,7 +1,7 @@
 use eddy_core::rng::Rng;
 
 use super::*;
-use crate::test_tmp::Tmp;
+use eddy_testutil::Tmp;
 
 fn params(kv: &[(&str, &str)]) -> Params {
     kv.iter()

@@ -1,6 +1,6 @@
 use super::*;
-use crate::test_tmp::Tmp;
 use eddy_core::rng::Rng;
+use eddy_testutil::Tmp;
 
 fn params(kv: &[(&str, &str)]) -> Params {
     kv.iter()

@@ -3,45 +3,14 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use eddy_infer::{load_model_with, LoadOptions, Model};
 use eddy_learn::registry::{build, Model as LearnModel, Params};
 use eddy_oip::server::{self, ModelSet, ServerConfig, ServerHandle};
-
-/// A fresh directory under the system temp dir, removed on drop (so also when the test panics).
-pub struct Tmp(PathBuf);
-
-impl Tmp {
-    /// The process id and a per-process counter keep concurrent tests' directories apart.
-    pub fn new(name: &str) -> Tmp {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("eddy-oip-test-{}-{n}-{name}", std::process::id()));
-        // A leftover of an earlier process that had the same id.
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("mkdir");
-        Tmp(p)
-    }
-}
-
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use eddy_testutil::Tmp;
 
 /// A logistic model with known weights over features `a, b, c`, loaded through the seam.
 pub fn logistic(name: &str) -> Arc<dyn Model> {

@@ -6,12 +6,12 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use eddy_learn::registry::{build, AnyModel, Params};
 use eddy_runtime::sink::{OutputKind, Outputs};
 use eddy_runtime::source::ReaderSource;
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
+pub use eddy_testutil::Tmp;
 use serde_json::Value;
 
 #[derive(Clone, Default)]
@@ -24,39 +24,6 @@ impl Write for Shared {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-/// A fresh directory under the system temp dir, removed on drop (so also when the test panics).
-pub struct Tmp(PathBuf);
-
-impl Tmp {
-    /// The process id and a per-process counter keep concurrent tests' directories apart.
-    pub fn new(name: &str) -> Tmp {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!(
-            "eddy-runtime-test-{}-{n}-{name}",
-            std::process::id()
-        ));
-        // A leftover of an earlier process that had the same id.
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("mkdir");
-        Tmp(p)
-    }
-}
-
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
