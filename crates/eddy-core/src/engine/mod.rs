@@ -112,7 +112,7 @@
 //! hourly) over 100k keys [`FeatureEngine::state_bytes`] reports about 2.1 KB per key, most
 //! of it the mean's panes and kept purchases, the count's kept timestamps and the session's
 //! last-N buffer. With that much state spread over uniformly random keys, each event
-//! touches about 22 cache lines (callgrind's cache simulation): its key's slots, kept
+//! touches about 21 cache lines (callgrind's cache simulation): its key's slots, kept
 //! events, last-N items and online-store row, the ring panes, and the window-close rows it
 //! adds to (the rings are swept in address order, and a per-key timer pops for about one
 //! event in eight). The prefetches above overlap those misses across events (without them
