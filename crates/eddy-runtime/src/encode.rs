@@ -440,7 +440,6 @@ impl Encoder {
         self.features.encode(out, row);
     }
 
-    /// Like [`write_feature_value`], with string values from the cache.
     /// A key's latest features, for a lookup of the online store:
     /// `{"key":"<key>","features":{"<name>":<value>,...}}`, values encoded as in per-event rows.
     pub(crate) fn latest_json(
@@ -468,6 +467,7 @@ impl Encoder {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// Like [`write_feature_value`], with string values from the cache.
     fn feature_value_json(&mut self, out: &mut Vec<u8>, v: &FeatureValue, interner: &Interner) {
         match v {
             FeatureValue::Seq(items) => {

@@ -419,7 +419,8 @@ type Pool = Vec<Box<Work>>;
 
 /// Batches in circulation between the threads.
 const IN_FLIGHT: usize = 3;
-/// While rows wait for scores, how often the front thread looks for them.
+/// How often the front thread looks for scores (while rows wait for them) and for lookups of
+/// the online store (when the run takes them).
 const SCORE_POLL: Duration = Duration::from_millis(2);
 
 /// What reaches the engine thread, in the order the front thread sent it.
