@@ -22,7 +22,9 @@
 //! of the warm-up, default 65 minutes; `0` warms up with as many events as a pass, quicker
 //! under valgrind but short of the steady state), `EDDY_BENCH_ONLY` (comma-separated indexes
 //! of the features to keep, from `0`: the cost of each alone), `EDDY_BENCH_T0_MS` (event
-//! time of the first event, default 2025-11-24 in epoch milliseconds).
+//! time of the first event, default 2025-11-24 in epoch milliseconds), `EDDY_BENCH_STORE=1`
+//! (keep the online store, as `eddy run --serve-features` does; by default it is not kept,
+//! as in a run without that flag).
 //!
 //! Like `eddy`, the bench re-executes itself to run on transparent huge pages where the
 //! kernel gives them on request (`eddy_runtime::huge_pages`); `EDDY_HUGE_PAGES=0`
@@ -199,8 +201,12 @@ fn bench(c: &mut Criterion) {
         &mut it,
     );
     let cfg = spec.engine;
+    let store = std::env::var_os("EDDY_BENCH_STORE").is_some();
     let setup = || {
         let mut eng = FeatureEngine::new(feats.clone(), cfg).unwrap();
+        if store {
+            eng.keep_online_store();
+        }
         run(&mut eng, &warm, ooo);
         eng
     };
@@ -213,12 +219,13 @@ fn bench(c: &mut Criterion) {
     let secs = t.elapsed().as_secs_f64();
     let cpu = (thread_cpu_ns() - cpu0) as f64 / 1e9;
     eprintln!(
-        "engine: {:.0} events/s wall, {:.0} events per CPU-second (single pass), {} keys, {} bytes of state per key, {:.2} window rows per event, huge pages {}",
+        "engine: {:.0} events/s wall, {:.0} events per CPU-second (single pass), {} keys, {} bytes of state per key, {:.2} window rows per event, online store {}, huge pages {}",
         n_events as f64 / secs,
         n_events as f64 / cpu,
         eng.num_keys(),
         eng.state_bytes() / eng.num_keys().max(1),
         rows as f64 / n_events as f64,
+        if store { "kept" } else { "not kept" },
         if huge_pages::in_effect() {
             format!("asked for ({})", huge_pages::TUNABLE)
         } else {

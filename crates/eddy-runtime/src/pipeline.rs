@@ -166,7 +166,8 @@ impl Pipeline {
         &self.spec
     }
 
-    /// The engine (its online store stays readable after the run).
+    /// The engine (its online store, kept when a run answered lookups, stays readable after
+    /// the run).
     pub fn engine(&self) -> &FeatureEngine {
         &self.engine
     }
@@ -214,6 +215,9 @@ impl Pipeline {
             ..
         } = self;
         let tracker = WatermarkTracker::new(spec.watermark, source.partitions());
+        if lookups.is_some() {
+            engine.keep_online_store();
+        }
         // JSONL in and out: the engine thread builds each batch's per-event rows when it is
         // keeping up (no other batch waiting for it); otherwise this thread does (same bytes).
         // Not with a model server: a row is complete only when its score is back.

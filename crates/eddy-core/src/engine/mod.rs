@@ -25,10 +25,11 @@
 //! timer per key (the minimum), stale entries are skipped when popped, and one pop serves
 //! every feature of the key that is due, reading only the states that are.
 //!
-//! The online store (each key's latest per-event row, [`FeatureEngine::latest`]) is one
-//! row of 8-byte words per key on whole cache lines (`engine/store.rs`): each event's
-//! handlers write their values straight into the caller's [`FeatureRow`], in the store's
-//! encoding (`row.rs`), and the row is copied whole into the store.
+//! Each event's handlers write their values straight into the caller's [`FeatureRow`], in
+//! the online store's encoding (`row.rs`). The online store (each key's latest per-event
+//! row, [`FeatureEngine::latest`]), when asked for ([`FeatureEngine::keep_online_store`]),
+//! is one row of those 8-byte words per key on whole cache lines (`engine/store.rs`), and
+//! the row is copied whole into it.
 //!
 //! With many keys the engine waits on memory more than it computes, so it prefetches: the
 //! records of the keys a few timer pops ahead and, through
@@ -348,8 +349,9 @@ pub struct FeatureEngine {
     /// Per ring, where its current panes are (refreshed whenever the rings advance or
     /// grow), so that prefetching an event's panes is address arithmetic only.
     pane_lines: Vec<PaneLines>,
-    /// The online store: each key's latest per-event row.
-    store: OnlineStore,
+    /// The online store: each key's latest per-event row, when asked for
+    /// ([`FeatureEngine::keep_online_store`]).
+    store: Option<OnlineStore>,
     /// Where each feature's value is in a per-event row (the store's rows too).
     layout: Arc<RowLayout>,
     /// Per key, `features + 2` words on one line (for up to six features): the earliest
@@ -480,7 +482,6 @@ impl FeatureEngine {
         }
         let cols: Vec<Col> = feats.iter().map(Col::new).collect();
         let layout = Arc::new(RowLayout::new(feats.iter().map(|f| f.agg)));
-        let store = OnlineStore::new(Arc::clone(&layout));
         let timer_rec = KeyRows::new(feats.len() + 2);
         Ok(FeatureEngine {
             specs: features,
@@ -492,7 +493,7 @@ impl FeatureEngine {
             cols,
             rings,
             layout,
-            store,
+            store: None,
             timer_rec,
             num_keys: 0,
             timers: TimerQueue::new(),
@@ -512,7 +513,8 @@ impl FeatureEngine {
     }
 
     /// Applies one event. On `Accepted` / `LateUpdated`, `row` holds each feature's value
-    /// as of this event, the event included (and the key's online-store row is a copy).
+    /// as of this event, the event included (and the key's online-store row, if kept, is a
+    /// copy).
     /// Otherwise `row` is left as it was. Window
     /// results fired by a late update go to `closed`. With many keys, call
     /// [`Self::prefetch_upcoming`] before each event of a batch: this does not prefetch.
@@ -538,7 +540,9 @@ impl FeatureEngine {
         if k >= self.timer_rec.keys() {
             self.timer_rec
                 .grow(k + 1, |i| if i <= nf { NO_TIMER } else { 0 });
-            self.store.grow(k + 1);
+            if let Some(store) = &mut self.store {
+                store.grow(k + 1);
+            }
             for (col, feat) in self.cols.iter_mut().zip(&self.feats) {
                 col.grow(feat, k + 1);
             }
@@ -597,7 +601,9 @@ impl FeatureEngine {
                 self.timers.push(need, ev.key.0);
             }
         }
-        self.store.set(k, row);
+        if let Some(store) = &mut self.store {
+            store.set(k, row);
+        }
         if late {
             Outcome::LateUpdated
         } else {
@@ -757,8 +763,10 @@ impl FeatureEngine {
             let (base, stride) = col.addr();
             lines_of(base, stride, &mut out);
         }
-        let (rows, per_key) = self.store.rows();
-        lines_of(rows, per_key, &mut out);
+        if let Some(store) = &self.store {
+            let (rows, per_key) = store.rows();
+            lines_of(rows, per_key, &mut out);
+        }
         if let Some(&last) = out.last() {
             out.resize(out.len().next_multiple_of(4), last);
         }
@@ -793,13 +801,28 @@ impl FeatureEngine {
         self.advance_watermark(i64::MAX, closed);
     }
 
-    /// The latest per-event feature row of `key` (the online store), if the key was seen.
+    /// Keeps the online store from now on: each key's latest per-event row, for
+    /// [`Self::latest`]. Call it before the first event (a key seen before has a row of
+    /// `Null`s until its next event). Off by default, as queryable state is in Flink: with
+    /// many keys, writing two more cache lines per event costs about a sixth of the engine's
+    /// time, wasted when nobody reads the store.
+    pub fn keep_online_store(&mut self) {
+        if self.store.is_none() {
+            let mut store = OnlineStore::new(Arc::clone(&self.layout));
+            store.grow(self.timer_rec.keys());
+            self.store = Some(store);
+            self.key_lines = self.key_lines();
+        }
+    }
+
+    /// The latest per-event feature row of `key` (the online store), if the engine keeps
+    /// one ([`Self::keep_online_store`]) and the key was seen.
     pub fn latest(&self, key: KeyId) -> Option<Vec<FeatureValue>> {
         let k = key.0 as usize;
         if self.timer_rec.row(k)?.get(self.feats.len() + 1) != Some(&1) {
             return None;
         }
-        Some(self.store.get(k))
+        Some(self.store.as_ref()?.get(k))
     }
 
     pub fn num_keys(&self) -> usize {
@@ -814,7 +837,7 @@ impl FeatureEngine {
             + self.timer_rec.bytes()
             + self.cols.iter().map(Col::bytes).sum::<usize>()
             + self.rings.iter().flatten().map(Ring::bytes).sum::<usize>()
-            + self.store.bytes()
+            + self.store.as_ref().map_or(0, OnlineStore::bytes)
     }
 }
 
@@ -874,18 +897,27 @@ mod tests {
             fields: vec![Value::Float(1.0)],
         };
         eng.process(&ev, &mut FeatureRow::default(), &mut Vec::new());
-        assert!(eng.key_lines.len().is_multiple_of(4));
-        let mut arrays = vec![eng.timer_rec.addr(), eng.store.rows()];
-        arrays.extend(eng.cols.iter().map(Col::addr));
-        for k in [0, 1, 2, 3, 7, 500, 998, 999] {
-            let want: std::collections::BTreeSet<usize> = arrays
-                .iter()
-                .flat_map(|&(base, stride)| (0..stride).map(move |b| (base + k * stride + b) / 64))
-                .collect();
-            let got = (eng.key_lines.iter())
-                .map(|&(at, stride)| (at + k * stride) / 64)
-                .collect();
-            assert_eq!(want, got, "key {k}");
+        // without the online store, then with it (its rows are then lines of the key too)
+        for with_store in [false, true] {
+            if with_store {
+                eng.keep_online_store();
+            }
+            assert!(eng.key_lines.len().is_multiple_of(4));
+            let mut arrays = vec![eng.timer_rec.addr()];
+            arrays.extend(eng.cols.iter().map(Col::addr));
+            arrays.extend(eng.store.as_ref().map(OnlineStore::rows));
+            assert_eq!(arrays.len(), 1 + 6 + usize::from(with_store));
+            for k in [0, 1, 2, 3, 7, 500, 998, 999] {
+                let want: std::collections::BTreeSet<usize> = (arrays.iter())
+                    .flat_map(|&(base, stride)| {
+                        (0..stride).map(move |b| (base + k * stride + b) / 64)
+                    })
+                    .collect();
+                let got = (eng.key_lines.iter())
+                    .map(|&(at, stride)| (at + k * stride) / 64)
+                    .collect();
+                assert_eq!(want, got, "key {k}, online store {with_store}");
+            }
         }
     }
 
