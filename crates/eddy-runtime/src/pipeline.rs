@@ -80,8 +80,10 @@ pub struct Summary {
 pub struct RunHooks<'a> {
     pub clock: &'a mut dyn FnMut() -> i64,
     pub progress: Option<&'a mut dyn FnMut(u64)>,
-    /// Answered between batches (see [`crate::lookup`]); dropped when the run ends.
-    pub lookups: Option<Lookups>,
+    /// Answered between batches (see [`crate::lookup`]), and [`Answer::Ended`] from the end
+    /// of the input until the run returns; after it, they wait for
+    /// [`Pipeline::serve_lookups`] (or are answered `Ended` when the lookups are dropped).
+    pub lookups: Option<&'a Lookups>,
 }
 
 impl<'a> RunHooks<'a> {
@@ -92,6 +94,19 @@ impl<'a> RunHooks<'a> {
             progress: None,
             lookups: None,
         }
+    }
+}
+
+/// The answer to a lookup of `key` whose row is `values` (`None`: no row).
+fn answer_of(
+    encoder: &mut Encoder,
+    interner: &Interner,
+    key: &str,
+    values: Option<Vec<FeatureValue>>,
+) -> Answer {
+    match values {
+        Some(v) => Answer::Found(encoder.latest_json(key, &v, interner)),
+        None => Answer::UnknownKey,
     }
 }
 
@@ -170,6 +185,18 @@ impl Pipeline {
     /// the run).
     pub fn engine(&self) -> &FeatureEngine {
         &self.engine
+    }
+
+    /// Answers `lookups` from the state a run left, until every [`crate::lookup::StoreReader`]
+    /// is gone: to keep the online store readable once a file's events are all applied. Call
+    /// it after [`Self::run`] was given the same lookups (the run keeps the online store only
+    /// then; otherwise every key is unknown).
+    pub fn serve_lookups(&mut self, lookups: &Lookups) {
+        while let Ok(lookup) = lookups.rx.recv() {
+            let values = (self.decoder.key_id(&lookup.key)).and_then(|k| self.engine.latest(k));
+            let a = answer_of(&mut self.encoder, &self.interner, &lookup.key, values);
+            lookup.answer(a);
+        }
     }
 
     /// The `[model]` scorer, if the spec has one.
@@ -368,7 +395,7 @@ impl Pipeline {
                         }
                     }
                     front.poll_scores(outputs, &mut free)?;
-                    if let Some(l) = &lookups {
+                    if let Some(l) = lookups {
                         front.take_lookups(l, to_engine.as_ref());
                     }
                     if to_engine.is_some() {
@@ -719,10 +746,7 @@ impl Front<'_> {
 
     /// Answers a lookup with the row the engine thread read.
     fn answer(&mut self, values: Option<Vec<FeatureValue>>, lookup: Lookup) {
-        let a = match values {
-            Some(v) => Answer::Found(self.encoder.latest_json(&lookup.key, &v, self.interner)),
-            None => Answer::UnknownKey,
-        };
+        let a = answer_of(self.encoder, self.interner, &lookup.key, values);
         lookup.answer(a);
     }
 

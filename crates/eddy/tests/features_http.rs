@@ -185,3 +185,101 @@ fn serving_features_is_refused_without_a_spec_or_a_free_port() {
     let left: Vec<_> = std::fs::read_dir(tmp.path("")).expect("ls").collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Kills the child when dropped: a held run never ends on its own, also when a test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn hold_keeps_serving_the_features_a_file_left() {
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/fraud.toml");
+    let tmp = Tmp::new("features-hold");
+    let events = [
+        event(
+            1,
+            "a",
+            "2024-01-01T00:00:00Z",
+            "purchase",
+            "/pay",
+            Some(4.0),
+        ),
+        event(2, "a", "2024-01-01T00:02:00Z", "login", "/login", None),
+        event(
+            3,
+            "a",
+            "2024-01-01T00:07:30Z",
+            "purchase",
+            "/pay",
+            Some(8.0),
+        ),
+    ];
+    std::fs::write(tmp.path("in.jsonl"), events.concat()).expect("write input");
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(["run", spec, "--input", "in.jsonl", "--output", "out.jsonl"])
+            .args(["--quiet", "--serve-features", "127.0.0.1:0", "--hold"])
+            .current_dir(tmp.path(""))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn eddy"),
+    );
+    let mut stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    // the address, then the line saying the input is done (the run has ended by then)
+    while !line.contains("input done") {
+        line.clear();
+        let n = stderr.read_line(&mut line).expect("stderr line");
+        assert!(n > 0, "eddy ended without holding");
+    }
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    // the run has written every output: one per-event row per event
+    let out = std::fs::read_to_string(tmp.path("out.jsonl")).expect("events output");
+    assert_eq!(out.lines().count(), 3);
+    // a as of its event at 7:30: the events in (2:30, 7:30] are only itself; purchases 4 and
+    // 8 within the hour (mean 6); one session (gaps under 30 minutes); no login in
+    // [7:00, 8:00); the purchase is the event itself
+    let (status, body) = get(&addr, "/features/a");
+    assert_eq!(status, 200, "{body}");
+    let got: Value = serde_json::from_str(&body).expect("JSON body");
+    assert_eq!(
+        got,
+        json!({"key": "a", "features": {
+            "events_5m": 1,
+            "avg_order_value_1h": 6.0,
+            "last_pages": ["/pay", "/login", "/pay"],
+            "login_rate_1m": 0.0,
+            "ms_since_last_purchase": 0,
+        }})
+    );
+    assert_eq!(get(&addr, "/features/b").0, 404);
+    // still holding: asking again gives the same answer
+    assert_eq!(get(&addr, "/features/a"), (200, body));
+    assert!(
+        child.0.try_wait().expect("try_wait").is_none(),
+        "eddy stopped"
+    );
+    drop(child);
+
+    // --hold means nothing without --serve-features: refused by the argument parser
+    let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["run", spec, "--hold"])
+        .current_dir(tmp.path(""))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run eddy");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--serve-features"));
+}

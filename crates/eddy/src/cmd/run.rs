@@ -44,6 +44,10 @@ pub struct RunArgs {
     /// the key's latest features (port 0: any free port; the address is printed on stderr).
     #[arg(long, value_name = "ADDR")]
     pub serve_features: Option<SocketAddr>,
+    /// With --serve-features: once the input is all read, keep serving the features it left
+    /// until interrupted (to load a file and then query it).
+    #[arg(long, requires = "serve_features")]
+    pub hold: bool,
 }
 
 fn clock_ms(start: Instant) -> impl FnMut() -> i64 {
@@ -84,7 +88,7 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("eddy: warning: {w}");
     }
     // bound before any output file is created: a taken port changes nothing on disk
-    let (lookups, _server) = match args.serve_features {
+    let (lookups, server) = match args.serve_features {
         Some(addr) => {
             let (reader, lookups) = eddy_runtime::lookup::channel();
             let server = features_http::spawn(addr, reader)
@@ -133,7 +137,7 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
             RunHooks {
                 clock: &mut clock,
                 progress: Some(&mut on_progress),
-                lookups,
+                lookups: lookups.as_ref(),
             },
         )
         .with_context(|| format!("running {}", path.display()))?;
@@ -143,6 +147,14 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if !args.quiet {
         print_summary(&summary, elapsed, pipeline.spec());
+    }
+    if let (true, Some(lookups), Some(server)) = (args.hold, &lookups, &server) {
+        drop(outputs); // every output is flushed and closed before the wait
+        eprintln!(
+            "eddy: input done; still serving features at http://{}/features/{{key}} (Ctrl-C to stop)",
+            server.addr
+        );
+        pipeline.serve_lookups(lookups);
     }
     Ok(ExitCode::SUCCESS)
 }
