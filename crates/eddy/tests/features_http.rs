@@ -51,6 +51,26 @@ fn features_once_applied(addr: &str, key: &str, n: i64) -> Value {
     }
 }
 
+/// The served answer for `key` with the example spec's five features, in its order.
+fn answer(key: &str, events_5m: i64, mean: f64, pages: &[&str], logins: f64, since: i64) -> Value {
+    json!({"key": key, "features": {
+        "events_5m": events_5m,
+        "avg_order_value_1h": mean,
+        "last_pages": pages,
+        "login_rate_1m": logins,
+        "ms_since_last_purchase": since,
+    }})
+}
+
+/// The `host:port` of the `http://host:port/...` address in a line eddy printed.
+fn address_in(line: &str) -> String {
+    line.split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned()
+}
+
 fn event(id: u32, user: &str, ts: &str, kind: &str, page: &str, amount: Option<f64>) -> String {
     let mut e = json!({
         "event_id": format!("e{id}"), "user_id": user, "ts": ts,
@@ -79,12 +99,7 @@ fn latest_features_are_served_while_the_run_reads_stdin() {
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
     stderr.read_line(&mut line).expect("stderr line");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+    let addr = address_in(&line);
     let mut stdin = child.stdin.take().expect("stdin");
 
     // nothing applied yet
@@ -116,13 +131,7 @@ fn latest_features_are_served_while_the_run_reads_stdin() {
     // pages in order; 1 login in the minute [0:00, 1:00); a purchase at 0:30 itself
     assert_eq!(
         features_once_applied(&addr, "a", 3),
-        json!({"key": "a", "features": {
-            "events_5m": 3,
-            "avg_order_value_1h": 20.0,
-            "last_pages": ["/login", "/checkout", "/pay"],
-            "login_rate_1m": 1.0,
-            "ms_since_last_purchase": 0,
-        }})
+        answer("a", 3, 20.0, &["/login", "/checkout", "/pay"], 1.0, 0)
     );
     assert_eq!(get(&addr, "/features/nobody").0, 404);
 
@@ -131,15 +140,10 @@ fn latest_features_are_served_while_the_run_reads_stdin() {
     stdin.flush().expect("flush");
     // as of 0:40: one more event, the same purchases, a second login in [0:00, 1:00), and
     // 10 s since the purchase at 0:30
+    let pages = ["/login", "/checkout", "/pay", "/login"];
     assert_eq!(
         features_once_applied(&addr, "a", 4),
-        json!({"key": "a", "features": {
-            "events_5m": 4,
-            "avg_order_value_1h": 20.0,
-            "last_pages": ["/login", "/checkout", "/pay", "/login"],
-            "login_rate_1m": 2.0,
-            "ms_since_last_purchase": 10_000,
-        }})
+        answer("a", 4, 20.0, &pages, 2.0, 10_000)
     );
     let (status, body) = get(&addr, "/features/b");
     assert_eq!(status, 200, "{body}");
@@ -239,12 +243,7 @@ fn hold_keeps_serving_the_features_a_file_left() {
         let n = stderr.read_line(&mut line).expect("stderr line");
         assert!(n > 0, "eddy ended without holding");
     }
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+    let addr = address_in(&line);
     // the run has written every output: one per-event row per event
     let out = std::fs::read_to_string(tmp.path("out.jsonl")).expect("events output");
     assert_eq!(out.lines().count(), 3);
@@ -256,13 +255,7 @@ fn hold_keeps_serving_the_features_a_file_left() {
     let got: Value = serde_json::from_str(&body).expect("JSON body");
     assert_eq!(
         got,
-        json!({"key": "a", "features": {
-            "events_5m": 1,
-            "avg_order_value_1h": 6.0,
-            "last_pages": ["/pay", "/login", "/pay"],
-            "login_rate_1m": 0.0,
-            "ms_since_last_purchase": 0,
-        }})
+        answer("a", 1, 6.0, &["/pay", "/login", "/pay"], 0.0, 0)
     );
     assert_eq!(get(&addr, "/features/b").0, 404);
     // still holding: asking again gives the same answer
