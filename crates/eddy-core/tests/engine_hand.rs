@@ -17,8 +17,8 @@ const PAGE: usize = 2;
 struct H {
     schema: Schema,
     it: Interner,
-    /// Keeps the online store (checked against each applied event's row).
     eng: FeatureEngine,
+    /// The engine keeps the online store (checked against each applied event's row).
     store: bool,
     frow: FeatureRow,
     /// The last event's values.
