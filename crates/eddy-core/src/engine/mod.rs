@@ -118,9 +118,10 @@
 //! panes, and, in address order, the window-close rows it adds to and its share of the ring
 //! sweeps (a per-key timer pops for about one event in eight). The prefetches above overlap
 //! those misses across events (without them the engine runs at a third of the speed), and
-//! still it waits on memory and on address translation there: transparent huge pages make it 1.15–1.2× faster. About 2,030
-//! instructions per event, which also emit 2.7 window-close rows per event (`cargo bench
-//! -p eddy-runtime --bench engine`; figures in the README).
+//! still it waits on memory and on address translation there: transparent huge pages make
+//! it 1.15–1.2× faster. About 2,030 instructions per event, which also emit 2.7
+//! window-close rows per event (`cargo bench -p eddy-runtime --bench engine`; figures in
+//! the README).
 
 use crate::agg::{num, Acc, AggKind, FeatureValue, ResultCtx};
 use crate::feature::FeatureSpec;
