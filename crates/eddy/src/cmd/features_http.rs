@@ -1,8 +1,9 @@
 //! `eddy run --serve-features ADDR`: the online store over HTTP while the run goes on.
 //!
 //! `GET /features/{key}` answers `200` with `{"key":…,"features":{…}}` (the key's latest
-//! per-event row), `404` for a key with no event applied yet, and `503` once the run is past
-//! the end of its input. Lookups are answered between batches by the pipeline's own threads
+//! per-event row), `404` for a key with no event applied yet, and `503` from the end of the
+//! input until the run ends (with `--hold`, the answers then come from the final state).
+//! Lookups are answered between batches by the pipeline's own threads
 //! (see `eddy_runtime::lookup`), so serving costs the event path nothing.
 
 use std::net::SocketAddr;

@@ -88,7 +88,7 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("eddy: warning: {w}");
     }
     // bound before any output file is created: a taken port changes nothing on disk
-    let (lookups, server) = match args.serve_features {
+    let serving = match args.serve_features {
         Some(addr) => {
             let (reader, lookups) = eddy_runtime::lookup::channel();
             let server = features_http::spawn(addr, reader)
@@ -97,9 +97,9 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
                 "eddy: serving features at http://{}/features/{{key}}",
                 server.addr
             );
-            (Some(lookups), Some(server))
+            Some((lookups, server))
         }
-        None => (None, None),
+        None => None,
     };
     let mut source = pipeline.open_source()?;
     let mut outputs = Outputs::open(&pipeline.spec().output)?;
@@ -137,7 +137,7 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
             RunHooks {
                 clock: &mut clock,
                 progress: Some(&mut on_progress),
-                lookups: lookups.as_ref(),
+                lookups: serving.as_ref().map(|(lookups, _)| lookups),
             },
         )
         .with_context(|| format!("running {}", path.display()))?;
@@ -148,7 +148,7 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         print_summary(&summary, elapsed, pipeline.spec());
     }
-    if let (true, Some(lookups), Some(server)) = (args.hold, &lookups, &server) {
+    if let (true, Some((lookups, server))) = (args.hold, &serving) {
         drop(outputs); // every output is flushed and closed before the wait
         eprintln!(
             "eddy: input done; still serving features at http://{}/features/{{key}} (Ctrl-C to stop)",
