@@ -453,12 +453,12 @@ impl Encoder {
         write_str(&mut out, key.as_bytes());
         out.extend_from_slice(b",\"features\":{");
         for (f, v) in values.iter().enumerate() {
-            if f > 0 {
-                out.push(b',');
-            }
             let Some(name) = self.json_names.get(f) else {
                 break;
             };
+            if f > 0 {
+                out.push(b',');
+            }
             out.extend_from_slice(name);
             self.feature_value_json(&mut out, v, interner);
         }
