@@ -61,6 +61,15 @@ impl H {
         H::with(features, lateness, policy, |_, _, _| {})
     }
 
+    /// The same harness with an engine that does not keep the online store (call it before
+    /// any event).
+    fn without_store(mut self) -> H {
+        let features = self.eng.features().to_vec();
+        self.eng = FeatureEngine::new(features, self.eng.config()).unwrap();
+        self.store = false;
+        self
+    }
+
     fn with(
         mut features: Vec<FeatureSpec>,
         lateness: i64,
@@ -709,16 +718,7 @@ fn recency_over_sliding_window() {
 fn online_store_is_kept_only_when_asked_for() {
     let features = || vec![feat("c", AggKind::Count, None, tumbling(10, 0))];
     let mut with = H::new(features(), 0, LatePolicy::Update);
-    let mut without = H::new(features(), 0, LatePolicy::Update);
-    without.eng = FeatureEngine::new(
-        features(),
-        EngineConfig {
-            allowed_lateness: 0,
-            late_policy: LatePolicy::Update,
-        },
-    )
-    .unwrap();
-    without.store = false;
+    let mut without = H::new(features(), 0, LatePolicy::Update).without_store();
     for h in [&mut with, &mut without] {
         for (key, ts) in [(0, 1), (1, 2), (0, 3)] {
             assert_eq!(h.ev(key, ts, Some(1.0), "x", "p"), Outcome::Accepted);
