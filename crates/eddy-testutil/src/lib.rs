@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 ///
 /// ```
 /// let dir = eddy_testutil::Tmp::new("doc");
-/// std::fs::write(dir.path("a.txt"), "x").unwrap();
+/// std::fs::write(dir.join("a.txt"), "x").unwrap();
 /// let kept = dir.to_path_buf();
 /// drop(dir);
 /// assert!(!kept.exists());
@@ -30,14 +30,10 @@ impl Tmp {
         Tmp(p)
     }
 
-    /// A file (or directory) in it.
-    pub fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-
-    /// [`Self::path`] as a string (for command lines and specs).
+    /// A file (or directory) in it, as a string (for command lines and specs); as a path it
+    /// is `join(f)`, through `Deref<Target = Path>`.
     pub fn s(&self, f: &str) -> String {
-        self.path(f).to_string_lossy().into_owned()
+        self.0.join(f).to_string_lossy().into_owned()
     }
 }
 

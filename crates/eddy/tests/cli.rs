@@ -154,7 +154,7 @@ fn generate_is_deterministic() {
     with_file.extend(["--output", &out]);
     ok(&eddy(&with_file));
     assert_eq!(
-        std::fs::read(tmp.path("g.jsonl")).unwrap(),
+        std::fs::read(tmp.join("g.jsonl")).unwrap(),
         to_stdout.stdout
     );
 }
@@ -252,7 +252,7 @@ fn validate_exit_codes() {
         assert!(text(&o.stdout).starts_with("OK"), "{}", text(&o.stdout));
     }
     let tmp = Tmp::new("validate");
-    let bad = tmp.path("bad.toml");
+    let bad = tmp.join("bad.toml");
     std::fs::write(
         &bad,
         r#"
@@ -297,7 +297,7 @@ window = { kind = "tumbling", size = "0s" }
 #[test]
 fn bad_spec_is_refused_before_any_event_is_read() {
     let tmp = Tmp::new("refuse");
-    let spec = tmp.path("bad.toml");
+    let spec = tmp.join("bad.toml");
     std::fs::write(
         &spec,
         "[source]\nformat = \"jsonl\"\nkey = \"k\"\ntimestamp = \"ts\"\n[[feature]]\nname = \"c\"\nagg = \"count\"\nwindow = { kind = \"tumbling\", size = \"-1m\" }\n",
@@ -340,7 +340,7 @@ fn example_spec_in(tmp: &Tmp, input: &str) -> PathBuf {
             "\"fraud-dead.jsonl\"",
             &format!("{:?}", tmp.s("dead.jsonl")),
         );
-    let p = tmp.path("fraud.toml");
+    let p = tmp.join("fraud.toml");
     std::fs::write(&p, spec).unwrap();
     p
 }
@@ -366,11 +366,11 @@ fn run_example_spec_matches_brute_force() {
     let spec = example_spec_in(&tmp, "in.jsonl");
     let o = eddy(&["run", &spec.to_string_lossy()]);
     ok(&o);
-    let input: Vec<Value> = json_lines(&tmp.path("in.jsonl"));
-    let events = json_lines(&tmp.path("events.jsonl"));
-    let windows = json_lines(&tmp.path("windows.jsonl"));
-    let late = json_lines(&tmp.path("late.jsonl"));
-    assert!(json_lines(&tmp.path("dead.jsonl")).is_empty());
+    let input: Vec<Value> = json_lines(&tmp.join("in.jsonl"));
+    let events = json_lines(&tmp.join("events.jsonl"));
+    let windows = json_lines(&tmp.join("windows.jsonl"));
+    let late = json_lines(&tmp.join("late.jsonl"));
+    assert!(json_lines(&tmp.join("dead.jsonl")).is_empty());
 
     // Which events are late: ts + allowed_lateness (60 s) <= watermark, where the watermark
     // after the events before it is max_ts - max_out_of_orderness (5 s) - 1.
@@ -470,7 +470,7 @@ fn run_example_spec_matches_brute_force() {
 }
 
 fn tumbling_spec(tmp: &Tmp, format: &str, input: &str, ooo: &str) -> PathBuf {
-    let p = tmp.path(&format!("tumbling-{format}.toml"));
+    let p = tmp.join(format!("tumbling-{format}.toml"));
     std::fs::write(
         &p,
         format!(
@@ -528,7 +528,7 @@ fn run_disordered_tumbling_counts_every_event_once() {
     ]));
     let spec = tumbling_spec(&tmp, "jsonl", "in.jsonl", "3s");
     ok(&eddy(&["run", &spec.to_string_lossy()]));
-    let input = json_lines(&tmp.path("in.jsonl"));
+    let input = json_lines(&tmp.join("in.jsonl"));
     let mut counts: BTreeMap<(String, i64), i64> = BTreeMap::new();
     let mut spend: BTreeMap<(String, i64), f64> = BTreeMap::new();
     for v in &input {
@@ -540,7 +540,7 @@ fn run_disordered_tumbling_counts_every_event_once() {
         let s = ts - (ts - 30_000).rem_euclid(120_000);
         *spend.entry((key, s)).or_default() += v["amount"].as_f64().unwrap_or(0.0);
     }
-    let windows = json_lines(&tmp.path("windows-jsonl.jsonl"));
+    let windows = json_lines(&tmp.join("windows-jsonl.jsonl"));
     let mut got: BTreeMap<(String, i64), i64> = BTreeMap::new();
     let mut got_spend: BTreeMap<(String, i64), f64> = BTreeMap::new();
     for w in &windows {
@@ -570,7 +570,7 @@ fn run_disordered_tumbling_counts_every_event_once() {
         assert!((g - v).abs() < 1e-6 * v.abs().max(1.0), "{k:?}: {g} vs {v}");
     }
     assert_eq!(
-        json_lines(&tmp.path("events-jsonl.jsonl")).len(),
+        json_lines(&tmp.join("events-jsonl.jsonl")).len(),
         input.len()
     );
 }
@@ -591,11 +591,11 @@ fn run_writes_dead_letters_and_goes_on() {
         "",
         r#"{"user_id":"b","ts":"2024-01-01T00:00:06.000Z","event_type":"login","amount":2}"#,
     ];
-    std::fs::write(tmp.path("in.jsonl"), lines.join("\n")).unwrap();
+    std::fs::write(tmp.join("in.jsonl"), lines.join("\n")).unwrap();
     let spec = tumbling_spec(&tmp, "jsonl", "in.jsonl", "1s");
     let o = eddy(&["run", &spec.to_string_lossy()]);
     ok(&o);
-    let dead = json_lines(&tmp.path("dead-jsonl.jsonl"));
+    let dead = json_lines(&tmp.join("dead-jsonl.jsonl"));
     let expect: [(i64, &str); 8] = [
         (2, "malformed JSON"),
         (3, "field `user_id`: missing key"),
@@ -614,7 +614,7 @@ fn run_writes_dead_letters_and_goes_on() {
         assert!(reason.contains(needle), "`{reason}` lacks `{needle}`");
         assert_eq!(d["raw"].as_str().unwrap(), lines[line as usize - 1]);
     }
-    let events = json_lines(&tmp.path("events-jsonl.jsonl"));
+    let events = json_lines(&tmp.join("events-jsonl.jsonl"));
     assert_eq!(events.len(), 2);
     assert_eq!(events[1]["user_id"], "b");
     assert_eq!(events[1]["features"]["count_1m"], 1);
@@ -626,7 +626,7 @@ fn run_writes_dead_letters_and_goes_on() {
 fn run_refuses_to_overwrite_its_input() {
     let tmp = Tmp::new("overwrite");
     let line = "{\"user_id\":\"a\",\"ts\":\"2024-01-01T00:00:00.000Z\"}\n";
-    std::fs::write(tmp.path("in.jsonl"), line).unwrap();
+    std::fs::write(tmp.join("in.jsonl"), line).unwrap();
     let spec = tumbling_spec(&tmp, "jsonl", "in.jsonl", "1s");
     let o = eddy(&[
         "run",
@@ -640,21 +640,21 @@ fn run_refuses_to_overwrite_its_input() {
         "{}",
         text(&o.stderr)
     );
-    assert_eq!(std::fs::read_to_string(tmp.path("in.jsonl")).unwrap(), line);
+    assert_eq!(std::fs::read_to_string(tmp.join("in.jsonl")).unwrap(), line);
 }
 
 #[test]
 fn run_empty_input_file() {
     let tmp = Tmp::new("empty");
-    std::fs::write(tmp.path("in.jsonl"), "").unwrap();
+    std::fs::write(tmp.join("in.jsonl"), "").unwrap();
     let spec = tumbling_spec(&tmp, "jsonl", "in.jsonl", "1s");
     let o = eddy(&["run", &spec.to_string_lossy()]);
     ok(&o);
     let err = text(&o.stderr);
     assert!(err.contains("is empty"), "{err}");
     assert!(err.contains("0 events read"), "{err}");
-    assert_eq!(std::fs::read(tmp.path("events-jsonl.jsonl")).unwrap(), b"");
-    assert_eq!(std::fs::read(tmp.path("windows-jsonl.jsonl")).unwrap(), b"");
+    assert_eq!(std::fs::read(tmp.join("events-jsonl.jsonl")).unwrap(), b"");
+    assert_eq!(std::fs::read(tmp.join("windows-jsonl.jsonl")).unwrap(), b"");
 }
 
 #[test]
@@ -668,10 +668,10 @@ alice,2024-01-01T00:00:50.000Z,purchase,4.5,
 alice,2024-01-01T00:01:10.000Z,purchase,not-a-number,
 alice,2024-01-01T00:01:15.000Z,purchase,1,x
 ";
-    std::fs::write(tmp.path("in.csv"), csv).unwrap();
+    std::fs::write(tmp.join("in.csv"), csv).unwrap();
     let spec = tumbling_spec(&tmp, "csv", "in.csv", "0s");
     ok(&eddy(&["run", &spec.to_string_lossy()]));
-    let events = json_lines(&tmp.path("events-csv.jsonl"));
+    let events = json_lines(&tmp.join("events-csv.jsonl"));
     assert_eq!(events.len(), 4);
     assert_eq!(events[0]["user_id"], "alice");
     assert_eq!(events[0]["amount"], 10.5);
@@ -682,14 +682,14 @@ alice,2024-01-01T00:01:15.000Z,purchase,1,x
         .map(|e| e["features"]["count_1m"].as_i64().unwrap())
         .collect();
     assert_eq!(counts, [1, 1, 2, 1]);
-    let dead = json_lines(&tmp.path("dead-csv.jsonl"));
+    let dead = json_lines(&tmp.join("dead-csv.jsonl"));
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["line"], 5);
     assert!(dead[0]["reason"]
         .as_str()
         .unwrap()
         .contains("field `amount`"));
-    let windows = json_lines(&tmp.path("windows-csv.jsonl"));
+    let windows = json_lines(&tmp.join("windows-csv.jsonl"));
     let alice_first: Vec<&Value> = windows
         .iter()
         .filter(|w| w["key"] == "alice" && w["feature"] == "count_1m")
@@ -826,12 +826,12 @@ fn bench_runs_small() {
 fn run_scores_each_event_with_an_onnx_model() {
     let tmp = Tmp::new("onnx-model");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/onnx");
-    std::fs::create_dir_all(tmp.path("models")).unwrap();
+    std::fs::create_dir_all(tmp.join("models")).unwrap();
     for f in [
         "logistic_regression.onnx",
         "logistic_regression.features.json",
     ] {
-        std::fs::copy(fixtures.join(f), tmp.path("models").join(f)).unwrap();
+        std::fs::copy(fixtures.join(f), tmp.join("models").join(f)).unwrap();
     }
     // Features in another order than the model's (amount, hour, velocity, distance);
     // `inputs` left out: the model's declared names are used. The model path is relative
@@ -863,7 +863,7 @@ d = "float"
         "[model]\npath = \"models/logistic_regression.onnx\"\nname = \"fraud\"\n[output]\nevents = \"{}\"\n",
         tmp.s("events.jsonl")
     ));
-    std::fs::write(tmp.path("spec.toml"), &spec).unwrap();
+    std::fs::write(tmp.join("spec.toml"), &spec).unwrap();
     let mut input = String::new();
     for i in 0..20 {
         let f = i as f64;
@@ -879,7 +879,7 @@ d = "float"
     }
     // An event without `d` in a fresh window: `distance` is null, so it is not scored.
     input.push_str("{\"k\":\"lonely\",\"t\":20000,\"a\":1.0,\"h\":3,\"v\":0.5}\n");
-    std::fs::write(tmp.path("in.jsonl"), &input).unwrap();
+    std::fs::write(tmp.join("in.jsonl"), &input).unwrap();
     let o = eddy(&["run", &tmp.s("spec.toml"), "--input", &tmp.s("in.jsonl")]);
     ok(&o);
     let err = text(&o.stderr);
@@ -890,7 +890,7 @@ d = "float"
 
     let model = eddy_infer::load_model(&fixtures.join("logistic_regression.onnx"), "x").unwrap();
     let mut scores = eddy_infer::Scores::new();
-    let rows = json_lines(&tmp.path("events.jsonl"));
+    let rows = json_lines(&tmp.join("events.jsonl"));
     assert_eq!(rows.len(), 21);
     let mut scored = 0;
     for r in &rows {
@@ -919,7 +919,7 @@ d = "float"
 
     // `eddy validate` loads the model too: a bad input name is refused with its path.
     std::fs::write(
-        tmp.path("bad.toml"),
+        tmp.join("bad.toml"),
         spec.replace(
             "name = \"fraud\"",
             "name = \"fraud\"\ninputs = [\"amount\", \"hours\", \"velocity\", \"distance\"]",

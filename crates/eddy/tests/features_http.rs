@@ -90,7 +90,7 @@ fn latest_features_are_served_while_the_run_reads_stdin() {
         .args(["run", spec, "--input", "-", "--output", "-", "--quiet"])
         .args(["--serve-features", "127.0.0.1:0"])
         // the example's other outputs are files relative to the working directory
-        .current_dir(tmp.path(""))
+        .current_dir(&*tmp)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -175,7 +175,7 @@ fn serving_features_is_refused_without_a_spec_or_a_free_port() {
     let tmp = Tmp::new("port-taken");
     let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
         .args(["run", spec, "--input", "-", "--serve-features", &addr])
-        .current_dir(tmp.path(""))
+        .current_dir(&*tmp)
         .stdin(Stdio::null())
         .output()
         .expect("run eddy");
@@ -186,7 +186,7 @@ fn serving_features_is_refused_without_a_spec_or_a_free_port() {
         "{err}"
     );
     // refused before the outputs were opened
-    let left: Vec<_> = std::fs::read_dir(tmp.path("")).expect("ls").collect();
+    let left: Vec<_> = std::fs::read_dir(&*tmp).expect("ls").collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -223,12 +223,12 @@ fn hold_keeps_serving_the_features_a_file_left() {
             Some(8.0),
         ),
     ];
-    std::fs::write(tmp.path("in.jsonl"), events.concat()).expect("write input");
+    std::fs::write(tmp.join("in.jsonl"), events.concat()).expect("write input");
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_eddy"))
             .args(["run", spec, "--input", "in.jsonl", "--output", "out.jsonl"])
             .args(["--quiet", "--serve-features", "127.0.0.1:0", "--hold"])
-            .current_dir(tmp.path(""))
+            .current_dir(&*tmp)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -245,7 +245,7 @@ fn hold_keeps_serving_the_features_a_file_left() {
     }
     let addr = address_in(&line);
     // the run has written every output: one per-event row per event
-    let out = std::fs::read_to_string(tmp.path("out.jsonl")).expect("events output");
+    let out = std::fs::read_to_string(tmp.join("out.jsonl")).expect("events output");
     assert_eq!(out.lines().count(), 3);
     // a as of its event at 7:30: the events in (2:30, 7:30] are only itself; purchases 4 and
     // 8 within the hour (mean 6); one session (gaps under 30 minutes); no login in
@@ -269,7 +269,7 @@ fn hold_keeps_serving_the_features_a_file_left() {
     // --hold means nothing without --serve-features: refused by the argument parser
     let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
         .args(["run", spec, "--hold"])
-        .current_dir(tmp.path(""))
+        .current_dir(&*tmp)
         .stdin(Stdio::null())
         .output()
         .expect("run eddy");
