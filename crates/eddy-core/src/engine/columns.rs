@@ -1,76 +1,77 @@
-//! The per-key states of one feature for all keys, in slots of the feature kind's size.
+//! The per-key states of one feature for all keys, each in a slot of its kind's size in
+//! the key's block ([`KeyBlocks`]).
 
 use super::*;
 use crate::agg::{Acc, AggKind};
 use crate::window::WindowSpec;
 
-/// The states of one feature for all keys, indexed by key, each in a slot of its own
-/// kind's size (a session or tumbling feature's slot is its 32-byte window deque, not the
+/// The states of one feature for all keys, by key, each in a slot of its own kind's size
+/// in the key's block (a session or tumbling feature's slot is its 32-byte window deque, not the
 /// 120 bytes of a sliding state). Sliding states are typed by what they keep per event and
 /// per pane (see [`Payload`], [`Pane`]); those whose panes are in a [`Ring`] keep no panes
 /// and fit one cache line ([`RingSliding`]).
 #[derive(Debug)]
 pub(super) enum Col {
     /// count, rate
-    SlCount(Vec<Sliding<(), u64>>),
+    SlCount(Slot<Sliding<(), u64>>),
     /// mean, variance, stddev
-    SlWelford(Vec<Sliding<f64, Wf>>),
+    SlWelford(Slot<Sliding<f64, Wf>>),
     /// sum, min, max
-    SlNum(Vec<Sliding<f64, Acc>>),
+    SlNum(Slot<Sliding<f64, Acc>>),
     /// recency
-    SlTs(Vec<Sliding<(), Acc>>),
+    SlTs(Slot<Sliding<(), Acc>>),
     /// last-N, distinct count
-    SlVal(Vec<Sliding<Value, Acc>>),
+    SlVal(Slot<Sliding<Value, Acc>>),
     /// count, rate with the panes in a ring
-    RingCount(Vec<RingSliding<(), ()>>),
+    RingCount(Slot<RingSliding<(), ()>>),
     /// mean, variance, stddev with the panes in a ring
-    RingWelford(Vec<RingSliding<f64, WfRun>>),
-    Windows(Vec<Wins>),
-    Global(Vec<Global>),
+    RingWelford(Slot<RingSliding<f64, WfRun>>),
+    Windows(Slot<Wins>),
+    Global(Slot<Global>),
     /// No state per key: a tumbling feature whose windows are its panes in a [`Ring`].
     Unused,
 }
 
-/// Runs the arm for key `$k`'s state in column `$col` (`$get`: `get` or `get_mut`): `$s`
-/// for any sliding kind, `$w` for window deques, `$g` for global states; `$none` when the
-/// key has no slot.
+/// Runs the arm for a key's state in column `$col`, found by `$access` from the column's
+/// slot (bound to `$v`): `$s` for any sliding kind, `$w` for window deques, `$g` for
+/// global states; `$none` when there is no such state.
 macro_rules! on_col {
-    ($col:expr, $get:ident, $k:expr, $s:ident => $sl:expr, $w:ident => $win:expr,
+    ($col:expr, |$v:ident| $access:expr, $s:ident => $sl:expr, $w:ident => $win:expr,
      $g:ident => $glob:expr, _ => $none:expr) => {
         match $col {
-            Col::SlCount(v) => match v.$get($k) {
+            Col::SlCount($v) => match $access {
                 Some($s) => $sl,
                 None => $none,
             },
-            Col::SlWelford(v) => match v.$get($k) {
+            Col::SlWelford($v) => match $access {
                 Some($s) => $sl,
                 None => $none,
             },
-            Col::SlNum(v) => match v.$get($k) {
+            Col::SlNum($v) => match $access {
                 Some($s) => $sl,
                 None => $none,
             },
-            Col::SlTs(v) => match v.$get($k) {
+            Col::SlTs($v) => match $access {
                 Some($s) => $sl,
                 None => $none,
             },
-            Col::SlVal(v) => match v.$get($k) {
+            Col::SlVal($v) => match $access {
                 Some($s) => $sl,
                 None => $none,
             },
-            Col::RingCount(v) => match v.$get($k) {
+            Col::RingCount($v) => match $access {
                 Some($s) => $sl,
                 None => $none,
             },
-            Col::RingWelford(v) => match v.$get($k) {
+            Col::RingWelford($v) => match $access {
                 Some($s) => $sl,
                 None => $none,
             },
-            Col::Windows(v) => match v.$get($k) {
+            Col::Windows($v) => match $access {
                 Some($w) => $win,
                 None => $none,
             },
-            Col::Global(v) => match v.$get($k) {
+            Col::Global($v) => match $access {
                 Some($g) => $glob,
                 None => $none,
             },
@@ -80,61 +81,44 @@ macro_rules! on_col {
 }
 
 impl Col {
-    pub(super) fn new(feat: &Feat) -> Col {
+    /// The column of `feat`, with its slot in every key's block (before the first key).
+    pub(super) fn new(feat: &Feat, blocks: &mut KeyBlocks) -> Col {
         if feat.in_ring {
             return match (&feat.window, &feat.agg) {
                 (WindowSpec::Sliding { .. }, AggKind::Count | AggKind::Rate { .. }) => {
-                    Col::RingCount(Vec::new())
+                    Col::RingCount(blocks.add())
                 }
-                (WindowSpec::Sliding { .. }, _) => Col::RingWelford(Vec::new()),
+                (WindowSpec::Sliding { .. }, _) => Col::RingWelford(blocks.add()),
                 _ => Col::Unused,
             };
         }
         match feat.window {
             WindowSpec::Sliding { .. } => match feat.agg {
-                AggKind::Count | AggKind::Rate { .. } => Col::SlCount(Vec::new()),
-                AggKind::Mean | AggKind::Variance | AggKind::Stddev => Col::SlWelford(Vec::new()),
-                AggKind::Sum | AggKind::Min | AggKind::Max => Col::SlNum(Vec::new()),
-                AggKind::Recency => Col::SlTs(Vec::new()),
-                AggKind::LastN { .. } | AggKind::DistinctCount { .. } => Col::SlVal(Vec::new()),
+                AggKind::Count | AggKind::Rate { .. } => Col::SlCount(blocks.add()),
+                AggKind::Mean | AggKind::Variance | AggKind::Stddev => Col::SlWelford(blocks.add()),
+                AggKind::Sum | AggKind::Min | AggKind::Max => Col::SlNum(blocks.add()),
+                AggKind::Recency => Col::SlTs(blocks.add()),
+                AggKind::LastN { .. } | AggKind::DistinctCount { .. } => Col::SlVal(blocks.add()),
             },
-            WindowSpec::Tumbling { .. } | WindowSpec::Session { .. } => Col::Windows(Vec::new()),
-            WindowSpec::Global { .. } => Col::Global(Vec::new()),
+            WindowSpec::Tumbling { .. } | WindowSpec::Session { .. } => Col::Windows(blocks.add()),
+            WindowSpec::Global { .. } => Col::Global(blocks.add()),
         }
     }
 
-    /// Address of the first slot and the slot size (0: no slots), for prefetching.
-    pub(super) fn addr(&self) -> (usize, usize) {
-        fn of<T>(v: &[T]) -> (usize, usize) {
-            (v.as_ptr() as usize, std::mem::size_of::<T>())
-        }
-        match self {
-            Col::SlCount(v) => of(v),
-            Col::SlWelford(v) => of(v),
-            Col::SlNum(v) => of(v),
-            Col::SlTs(v) => of(v),
-            Col::SlVal(v) => of(v),
-            Col::RingCount(v) => of(v),
-            Col::RingWelford(v) => of(v),
-            Col::Windows(v) => of(v),
-            Col::Global(v) => of(v),
-            Col::Unused => (0, 0),
-        }
-    }
-
-    /// Gives every key below `n` a fresh state.
-    pub(super) fn grow(&mut self, feat: &Feat, n: usize) {
+    /// Gives the keys `from..to` a fresh state (their blocks reserved, not yet counted:
+    /// [`KeyBlocks::init`]).
+    pub(super) fn init(&self, feat: &Feat, blocks: &mut KeyBlocks, from: usize, to: usize) {
         let run = || new_run(&feat.agg);
-        match self {
-            Col::SlCount(v) => v.resize_with(n, || Sliding::new(run())),
-            Col::SlWelford(v) => v.resize_with(n, || Sliding::new(run())),
-            Col::SlNum(v) => v.resize_with(n, || Sliding::new(run())),
-            Col::SlTs(v) => v.resize_with(n, || Sliding::new(run())),
-            Col::SlVal(v) => v.resize_with(n, || Sliding::new(run())),
-            Col::RingCount(v) => v.resize_with(n, RingSliding::new),
-            Col::RingWelford(v) => v.resize_with(n, RingSliding::new),
-            Col::Windows(v) => v.resize_with(n, Wins::default),
-            Col::Global(v) => v.resize_with(n, || Global {
+        match *self {
+            Col::SlCount(v) => blocks.init(v, from, to, || Sliding::new(run())),
+            Col::SlWelford(v) => blocks.init(v, from, to, || Sliding::new(run())),
+            Col::SlNum(v) => blocks.init(v, from, to, || Sliding::new(run())),
+            Col::SlTs(v) => blocks.init(v, from, to, || Sliding::new(run())),
+            Col::SlVal(v) => blocks.init(v, from, to, || Sliding::new(run())),
+            Col::RingCount(v) => blocks.init(v, from, to, RingSliding::new),
+            Col::RingWelford(v) => blocks.init(v, from, to, RingSliding::new),
+            Col::Windows(v) => blocks.init(v, from, to, Wins::default),
+            Col::Global(v) => blocks.init(v, from, to, || Global {
                 acc: Acc::new(&feat.agg),
                 since_fire: 0,
                 dirty: false,
@@ -144,38 +128,54 @@ impl Col {
         }
     }
 
-    pub(super) fn bytes(&self) -> usize {
-        fn slots<T>(v: &Vec<T>) -> usize {
-            v.capacity() * std::mem::size_of::<T>()
-        }
-        fn sliding<P, A: Pane>(v: &Vec<Sliding<P, A>>) -> usize {
-            slots(v) + v.iter().map(Sliding::bytes).sum::<usize>()
-        }
-        match self {
-            Col::SlCount(v) => sliding(v),
-            Col::SlWelford(v) => sliding(v),
-            Col::SlNum(v) => sliding(v),
-            Col::SlTs(v) => sliding(v),
-            Col::SlVal(v) => sliding(v),
-            Col::RingCount(v) => slots(v) + v.iter().map(RingSliding::bytes).sum::<usize>(),
-            Col::RingWelford(v) => slots(v) + v.iter().map(RingSliding::bytes).sum::<usize>(),
-            Col::Windows(v) => {
-                slots(v)
-                    + v.iter()
-                        .map(|w| {
-                            w.capacity() * std::mem::size_of::<Win>()
-                                + w.iter()
-                                    .map(|x| x.acc.bytes() - std::mem::size_of::<Acc>())
-                                    .sum::<usize>()
-                        })
-                        .sum::<usize>()
+    /// Drops every key's state of this column (the engine's last use of the blocks).
+    ///
+    /// # Safety
+    /// Once per column; no state of it is read after.
+    pub(super) unsafe fn drop_states(&self, blocks: &mut KeyBlocks) {
+        // SAFETY: passed on from the caller
+        unsafe {
+            match *self {
+                Col::SlCount(v) => blocks.drop_slot(v),
+                Col::SlWelford(v) => blocks.drop_slot(v),
+                Col::SlNum(v) => blocks.drop_slot(v),
+                Col::SlTs(v) => blocks.drop_slot(v),
+                Col::SlVal(v) => blocks.drop_slot(v),
+                Col::RingCount(v) => blocks.drop_slot(v),
+                Col::RingWelford(v) => blocks.drop_slot(v),
+                Col::Windows(v) => blocks.drop_slot(v),
+                Col::Global(v) => blocks.drop_slot(v),
+                Col::Unused => {}
             }
-            Col::Global(v) => {
-                slots(v)
-                    + v.iter()
-                        .map(|g| g.acc.bytes() - std::mem::size_of::<Acc>())
-                        .sum::<usize>()
-            }
+        }
+    }
+
+    /// Heap bytes of the states (their slots are counted with the blocks).
+    pub(super) fn bytes(&self, blocks: &KeyBlocks) -> usize {
+        fn sliding<P, A: Pane>(blocks: &KeyBlocks, v: Slot<Sliding<P, A>>) -> usize {
+            blocks.iter(v).map(Sliding::bytes).sum::<usize>()
+        }
+        match *self {
+            Col::SlCount(v) => sliding(blocks, v),
+            Col::SlWelford(v) => sliding(blocks, v),
+            Col::SlNum(v) => sliding(blocks, v),
+            Col::SlTs(v) => sliding(blocks, v),
+            Col::SlVal(v) => sliding(blocks, v),
+            Col::RingCount(v) => blocks.iter(v).map(RingSliding::bytes).sum::<usize>(),
+            Col::RingWelford(v) => blocks.iter(v).map(RingSliding::bytes).sum::<usize>(),
+            Col::Windows(v) => blocks
+                .iter(v)
+                .map(|w| {
+                    w.capacity() * std::mem::size_of::<Win>()
+                        + w.iter()
+                            .map(|x| x.acc.bytes() - std::mem::size_of::<Acc>())
+                            .sum::<usize>()
+                })
+                .sum::<usize>(),
+            Col::Global(v) => blocks
+                .iter(v)
+                .map(|g| g.acc.bytes() - std::mem::size_of::<Acc>())
+                .sum::<usize>(),
             Col::Unused => 0,
         }
     }
@@ -189,20 +189,21 @@ impl Col {
 /// the newest window or session: pass the key of an event a few events nearer, whose
 /// buffers an earlier call loaded). A key without slots (`usize::MAX`) loads nothing.
 #[inline]
-pub(super) fn prefetch_buffers(cols: &[Col], k: usize, near: usize) {
+pub(super) fn prefetch_buffers(cols: &[Col], blocks: &KeyBlocks, k: usize, near: usize) {
     for col in cols {
-        if let Col::Windows(v) = col {
-            if let Some(x) = v.get(k).and_then(|w| w.back()) {
+        if let Col::Windows(v) = *col {
+            if let Some(x) = blocks.get(v, k).and_then(|w| w.back()) {
                 prefetch(x);
             }
-            if let Some(Acc::LastN(l)) = v.get(near).and_then(|w| w.back()).map(|x| &x.acc) {
+            let newest = blocks.get(v, near).and_then(|w| w.back());
+            if let Some(Acc::LastN(l)) = newest.map(|x| &x.acc) {
                 // the buffer whole: which timestamps an event reads and writes depends on
                 // the ring's head (in the window, but the buffer's lines are few)
                 prefetch_lines(l.buffer());
             }
             continue;
         }
-        on_col!(col, get, k,
+        on_col!(col, |v| blocks.get(*v, k),
             s => s.prefetch_for_event(),
             _w => (), // above
             // recency timestamps are inline in the state (see `RecencyTs`)

@@ -1,10 +1,14 @@
 //! The keyed feature engine: per-event (point-in-time) feature vectors and window-close rows.
 //!
 //! # State layout
-//! Keys are dense interned ids, so every key's state lives in `Vec`s indexed by
-//! [`KeyId`]: one column per feature, with slots of that feature kind's own size (32 bytes
-//! for a tumbling or session feature, 120 for a sliding one, one 64-byte cache line for a
-//! sliding one whose panes are in a ring (`engine/ring.rs`): no panes). Sliding states are typed
+//! Keys are dense interned ids, so every key's fixed-size state lives in one block of whole
+//! cache lines, the key's, in one buffer indexed by [`KeyId`] (`engine/blocks.rs`): its
+//! timer record (below), then one slot per feature of that feature kind's own size (32
+//! bytes for a tumbling or session feature, 120 for a sliding one, one 64-byte cache line
+//! for a sliding one whose panes are in a ring (`engine/ring.rs`): no panes). An event
+//! touches every feature's slot of its key: side by side, they are served faster than as
+//! many lines from one array per feature (with the example spec at 100k keys the engine
+//! runs 1.07× faster). Sliding states are typed
 //! by what they keep: a timestamp alone per event for count, rate and recency, a
 //! timestamp and an `f64` for numeric aggregations, the whole [`Value`] only for last-N
 //! and distinct count; panes are a plain count for count and rate, Welford state for
@@ -19,9 +23,9 @@
 //! Everything else that fires or cleans up per key (sessions, global event-time triggers,
 //! other panes, the kept events of a sliding feature whose key went quiet) is driven by one
 //! event-time timer queue of `(time, key)` grouped by time (the timers of aligned windows
-//! of many keys share one): each key has a small timer record apart from its states (its
+//! of many keys share one): each key has a small timer record at the head of its block (its
 //! live timer, then the earliest time each feature needs its handler, then whether the key
-//! was seen: one cache line for up to six features, `engine/rows.rs`), at most one live
+//! was seen: `features + 2` words), at most one live
 //! timer per key (the minimum), stale entries are skipped when popped, and one pop serves
 //! every feature of the key that is due, reading only the states that are.
 //!
@@ -130,6 +134,7 @@ use crate::window::WindowSpec;
 use crate::{CoreError, Event, KeyId, Timestamp, Value};
 use std::sync::Arc;
 
+mod blocks;
 #[macro_use]
 mod columns;
 mod global;
@@ -141,11 +146,11 @@ mod store;
 mod timers;
 mod windows;
 
+use blocks::{KeyBlocks, Slot, Words};
 use columns::*;
 use global::*;
 use prefetch::*;
 use ring::{PaneLines, Ring};
-use rows::KeyRows;
 use sliding::*;
 use store::OnlineStore;
 use timers::*;
@@ -338,8 +343,10 @@ pub struct FeatureEngine {
     feats: Vec<Feat>,
     config: EngineConfig,
     wm: Timestamp,
-    /// Per feature, the states of all keys.
+    /// Per feature, the states of all keys, in `blocks`.
     cols: Vec<Col>,
+    /// Every key's feature states side by side (see [`blocks`]).
+    blocks: KeyBlocks,
     /// Per feature, the panes of all keys when they are kept in a ring (see [`ring`]).
     rings: Vec<Option<Ring>>,
     /// The lines of a key's timer record, slots and online-store row, as `(at, bytes per
@@ -355,12 +362,11 @@ pub struct FeatureEngine {
     store: Option<OnlineStore>,
     /// Where each feature's value is in a per-event row (the store's rows too).
     layout: Arc<RowLayout>,
-    /// Per key, `features + 2` words on one line (for up to six features): the earliest
-    /// live timer of the key in the queue, then for each feature the earliest time it
-    /// needs its timer handler (`NO_TIMER`: none), then 1 if the key has been seen. Kept
-    /// apart from the states so that a timer pop reads one small record and then only the
-    /// states that are due.
-    timer_rec: KeyRows<i64>,
+    /// Per key, in its block, `features + 2` words: the earliest live timer of the key in
+    /// the queue, then for each feature the earliest time it needs its timer handler
+    /// (`NO_TIMER`: none), then 1 if the key has been seen. A timer pop reads it first and
+    /// then only the states that are due.
+    timer_rec: Words,
     num_keys: usize,
     /// At most one live timer per key: `(time, key)`.
     timers: TimerQueue,
@@ -481,9 +487,10 @@ impl FeatureEngine {
         for (feat, ring) in feats.iter_mut().zip(&rings) {
             feat.in_ring = ring.is_some();
         }
-        let cols: Vec<Col> = feats.iter().map(Col::new).collect();
+        let mut blocks = KeyBlocks::new();
+        let timer_rec = blocks.add_words(feats.len() + 2);
+        let cols: Vec<Col> = feats.iter().map(|f| Col::new(f, &mut blocks)).collect();
         let layout = Arc::new(RowLayout::new(feats.iter().map(|f| f.agg)));
-        let timer_rec = KeyRows::new(feats.len() + 2);
         Ok(FeatureEngine {
             specs: features,
             feats,
@@ -492,6 +499,7 @@ impl FeatureEngine {
             key_lines: Vec::new(),
             pane_lines: Vec::new(),
             cols,
+            blocks,
             rings,
             layout,
             store: None,
@@ -538,24 +546,31 @@ impl FeatureEngine {
         let nf = self.feats.len();
         row.use_layout(&self.layout);
         let k = ev.key.0 as usize;
-        if k >= self.timer_rec.keys() {
-            self.timer_rec
-                .grow(k + 1, |i| if i <= nf { NO_TIMER } else { 0 });
+        if k >= self.blocks.keys() {
             if let Some(store) = &mut self.store {
                 store.grow(k + 1);
             }
-            for (col, feat) in self.cols.iter_mut().zip(&self.feats) {
-                col.grow(feat, k + 1);
+            let from = self.blocks.keys();
+            self.blocks.reserve(k + 1);
+            let rec = self.timer_rec;
+            (self.blocks).init_words(rec, from, k + 1, |i| if i <= nf { NO_TIMER } else { 0 });
+            for (col, feat) in self.cols.iter().zip(&self.feats) {
+                col.init(feat, &mut self.blocks, from, k + 1);
             }
+            // SAFETY: the record and every column's slot were initialised for the keys
+            // from..=k just above
+            unsafe { self.blocks.commit(k + 1) };
             for ring in self.rings.iter_mut().flatten() {
                 ring.grow(k + 1);
             }
             self.key_lines = self.key_lines();
             self.refresh_pane_lines();
         }
-        let Some((key_timer, needs, seen)) = self.timer_rec.row_mut(k).and_then(|r| record(r, nf))
-        else {
-            return Outcome::Late; // unreachable: the record was sized above
+        let Some((rec, mut slots)) = self.blocks.key_mut(k, self.timer_rec) else {
+            return Outcome::Late; // unreachable: the blocks were sized above
+        };
+        let Some((key_timer, needs, seen)) = record(rec, nf) else {
+            return Outcome::Late; // unreachable: the record has nf + 2 words
         };
         if *seen == 0 {
             *seen = 1;
@@ -571,13 +586,13 @@ impl FeatureEngine {
         };
         // every per-feature slice cut to the same length, so that indexing needs no checks
         let feats = &mut self.feats[..nf];
-        let cols = &mut self.cols[..nf];
+        let cols = &self.cols[..nf];
         let rings = &mut self.rings[..nf];
         let needs = &mut needs[..nf];
         for f in 0..nf {
             ctx.feature = f as u16; // f < MAX_FEATURES (checked in `new`)
             let feat = &mut feats[f];
-            let col = &mut cols[f];
+            let col = &cols[f];
             let m = feat.matched(ev);
             let out = &mut row.out(f);
             if let Some(ring) = &mut rings[f] {
@@ -587,7 +602,7 @@ impl FeatureEngine {
             }
             // sliding and global handlers return a time they need (kept if earlier than the
             // one already set); window handlers return their exact next need
-            let (need, exact) = on_col!(col, get_mut, k,
+            let (need, exact) = on_col!(col, |v| slots.get_mut(*v),
                 s => (s.event(feat, ts, m, out, &mut ctx, late), false),
                 w => (windows_event(feat, w, ts, m, out, &mut ctx), true),
                 g => (global_event(feat, g, ts, m, out, &mut ctx), false),
@@ -632,8 +647,10 @@ impl FeatureEngine {
                 self.prefetch_due_buffers(near as usize, wm);
             }
             let k = key as usize;
-            let Some((key_timer, needs, _)) = self.timer_rec.row_mut(k).and_then(|r| record(r, nf))
-            else {
+            let Some((rec, mut slots)) = self.blocks.key_mut(k, self.timer_rec) else {
+                continue;
+            };
+            let Some((key_timer, needs, _)) = record(rec, nf) else {
                 continue;
             };
             if *key_timer != t {
@@ -648,11 +665,11 @@ impl FeatureEngine {
                 closed,
             };
             let mut next = NO_TIMER;
-            let states = self.cols.iter_mut().zip(self.feats.iter_mut());
+            let states = self.cols.iter().zip(self.feats.iter_mut());
             for (f, (need, (col, feat))) in needs.iter_mut().zip(states).enumerate() {
                 if *need <= wm {
                     ctx.feature = f as u16;
-                    *need = on_col!(col, get_mut, k,
+                    *need = on_col!(col, |v| slots.get_mut(*v),
                         s => s.timer(feat, &mut ctx),
                         w => windows_timer(feat, w, &mut ctx),
                         g => global_timer(feat, g, &mut ctx),
@@ -716,7 +733,7 @@ impl FeatureEngine {
         };
         let near = key(PREFETCH_EVENTS_NEAR);
         if near != usize::MAX {
-            prefetch_buffers(&self.cols, key(PREFETCH_EVENTS_MID), near);
+            prefetch_buffers(&self.cols, &self.blocks, key(PREFETCH_EVENTS_MID), near);
         }
     }
 
@@ -758,12 +775,9 @@ impl FeatureEngine {
             }
         }
         let mut out = Vec::new();
-        let (timer_rec, per_key) = self.timer_rec.addr();
-        lines_of(timer_rec, per_key, &mut out);
-        for col in &self.cols {
-            let (base, stride) = col.addr();
-            lines_of(base, stride, &mut out);
-        }
+        // every feature's state is touched by every event: the key's whole block
+        let (blocks, per_key) = self.blocks.addr();
+        lines_of(blocks, per_key, &mut out);
         if let Some(store) = &self.store {
             let (rows, per_key) = store.rows();
             lines_of(rows, per_key, &mut out);
@@ -779,12 +793,13 @@ impl FeatureEngine {
     #[inline]
     fn prefetch_due_buffers(&self, k: usize, wm: i64) {
         let nf = self.feats.len();
-        let Some(rec) = self.timer_rec.row(k).and_then(|r| r.get(1..nf + 1)) else {
+        let Some(rec) = (self.blocks.words(self.timer_rec, k)).and_then(|r| r.get(1..nf + 1))
+        else {
             return;
         };
         for (need, col) in rec.iter().zip(&self.cols) {
             if *need <= wm {
-                on_col!(col, get, k,
+                on_col!(col, |v| self.blocks.get(*v, k),
                     s => s.prefetch_for_timer(),
                     w => {
                         if let Some(x) = w.front() {
@@ -810,7 +825,7 @@ impl FeatureEngine {
     pub fn keep_online_store(&mut self) {
         if self.store.is_none() {
             let mut store = OnlineStore::new(Arc::clone(&self.layout));
-            store.grow(self.timer_rec.keys());
+            store.grow(self.blocks.keys());
             self.store = Some(store);
             self.key_lines = self.key_lines();
         }
@@ -820,7 +835,12 @@ impl FeatureEngine {
     /// one ([`Self::keep_online_store`]) and the key was seen.
     pub fn latest(&self, key: KeyId) -> Option<Vec<FeatureValue>> {
         let k = key.0 as usize;
-        if self.timer_rec.row(k)?.get(self.feats.len() + 1) != Some(&1) {
+        if self
+            .blocks
+            .words(self.timer_rec, k)?
+            .get(self.feats.len() + 1)
+            != Some(&1)
+        {
             return None;
         }
         Some(self.store.as_ref()?.get(k))
@@ -835,10 +855,24 @@ impl FeatureEngine {
     /// online-store row, plus the timer queue.
     pub fn state_bytes(&self) -> usize {
         self.timers.bytes()
-            + self.timer_rec.bytes()
-            + self.cols.iter().map(Col::bytes).sum::<usize>()
+            + self.blocks.bytes()
+            + self
+                .cols
+                .iter()
+                .map(|c| c.bytes(&self.blocks))
+                .sum::<usize>()
             + self.rings.iter().flatten().map(Ring::bytes).sum::<usize>()
             + self.store.as_ref().map_or(0, OnlineStore::bytes)
+    }
+}
+
+impl Drop for FeatureEngine {
+    fn drop(&mut self) {
+        for col in &self.cols {
+            // SAFETY: each column once, and nothing reads the blocks after
+            unsafe { col.drop_states(&mut self.blocks) };
+        }
+        self.blocks.clear();
     }
 }
 
@@ -904,10 +938,9 @@ mod tests {
                 eng.keep_online_store();
             }
             assert!(eng.key_lines.len().is_multiple_of(4));
-            let mut arrays = vec![eng.timer_rec.addr()];
-            arrays.extend(eng.cols.iter().map(Col::addr));
+            let mut arrays = vec![eng.blocks.addr()];
             arrays.extend(eng.store.as_ref().map(OnlineStore::rows));
-            assert_eq!(arrays.len(), 1 + 6 + usize::from(with_store));
+            assert_eq!(arrays.len(), 1 + usize::from(with_store));
             for k in [0, 1, 2, 3, 7, 500, 998, 999] {
                 let want: std::collections::BTreeSet<usize> = (arrays.iter())
                     .flat_map(|&(base, stride)| {

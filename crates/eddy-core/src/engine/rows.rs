@@ -2,9 +2,8 @@
 
 /// `stride` words per key in one buffer, from its first 64-byte boundary: a row of up to
 /// 8 words (rounded up to a power of two) never straddles two lines, a longer one (rounded
-/// up to whole lines) touches only its own. Used where an event of a random key reads or
-/// writes its whole row (the timer record, the online store), so that it touches as few
-/// lines as the row's size allows.
+/// up to whole lines) touches only its own. Used where an event of a random key writes its
+/// whole row (the online store), so that it touches as few lines as the row's size allows.
 #[derive(Debug)]
 pub(super) struct KeyRows<T> {
     words: Vec<T>,
@@ -40,11 +39,6 @@ impl<T: Copy + Default> KeyRows<T> {
             keys: 0,
             room: 0,
         }
-    }
-
-    /// Keys with a row.
-    pub(super) fn keys(&self) -> usize {
-        self.keys
     }
 
     /// Makes room for keys below `n`, each new row filled by `fill(word index)`.
