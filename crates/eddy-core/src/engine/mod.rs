@@ -114,16 +114,16 @@
 //! For the example spec (`examples/fraud.toml`, which `eddy-runtime/benches/engine.rs`
 //! reads: 5-minute sliding count, hourly mean of purchases sliding by 5 minutes, last 10
 //! pages per 30-minute session, logins per minute, recency of the last purchase fired
-//! hourly) over 100k keys [`FeatureEngine::state_bytes`] reports about 1.9 KB per key (2.1
+//! hourly) over 100k keys [`FeatureEngine::state_bytes`] reports about 2.0 KB per key (2.2
 //! with the online store), most of it the mean's panes and kept purchases, the count's kept
 //! timestamps and the session's last-N buffer. With that much state spread over uniformly
 //! random keys, each event misses about 19 cache lines (21 with the online store;
-//! callgrind's cache simulation): its key's slots, kept events and last-N items, the ring
+//! callgrind's cache simulation): its key's block, kept events and last-N items, the ring
 //! panes, and, in address order, the window-close rows it adds to and its share of the ring
 //! sweeps (a per-key timer pops for about one event in eight). The prefetches above overlap
 //! those misses across events (without them the engine runs at a third of the speed), and
 //! still it waits on memory and on address translation there: transparent huge pages make
-//! it 1.15–1.2× faster. About 2,030 instructions per event, which also emit 2.7
+//! it 1.15–1.2× faster. About 2,010 instructions per event, which also emit 2.7
 //! window-close rows per event (`cargo bench -p eddy-runtime --bench engine`; figures in
 //! the README).
 
