@@ -50,7 +50,9 @@ pub(super) struct Words {
 #[derive(Debug)]
 pub(super) struct KeyBlocks {
     buf: NonNull<u8>,
-    /// Bytes per key: a multiple of [`LINE`] once laid out ([`Self::seal`]).
+    /// How `buf` was allocated (`None`: not yet, `buf` dangles).
+    allocated: Option<Layout>,
+    /// Bytes per key: the slots' bytes rounded up to whole lines.
     stride: usize,
     /// Bytes of the slots handed out so far (the stride before it is rounded up).
     used: usize,
@@ -59,7 +61,7 @@ pub(super) struct KeyBlocks {
 }
 
 // SAFETY: the buffer is owned by the blocks alone (as a `Vec`'s is), and the states in it
-// are of `Send`/`Sync` types (the engine's feature states: plain data, `VecDeque`s, boxes).
+// are all of `Send + Sync` types (`add` asks for it; words are plain integers).
 unsafe impl Send for KeyBlocks {}
 // SAFETY: as above; shared access only reads.
 unsafe impl Sync for KeyBlocks {}
@@ -68,6 +70,7 @@ impl KeyBlocks {
     pub(super) fn new() -> Self {
         KeyBlocks {
             buf: NonNull::dangling(),
+            allocated: None,
             stride: 0,
             used: 0,
             keys: 0,
@@ -77,7 +80,7 @@ impl KeyBlocks {
 
     /// A slot for a `T` in every block, after the slots added before. The layout is fixed
     /// by the first key: adding a slot later is a bug.
-    pub(super) fn add<T>(&mut self) -> Slot<T> {
+    pub(super) fn add<T: Send + Sync>(&mut self) -> Slot<T> {
         const { assert!(std::mem::align_of::<T>() <= LINE) };
         assert!(self.room == 0, "a slot added after the first key");
         let byte = self.used.next_multiple_of(std::mem::align_of::<T>());
@@ -116,10 +119,14 @@ impl KeyBlocks {
     /// Makes room for blocks of keys below `n` (their states still to be initialised with
     /// [`Self::init`], then counted with [`Self::commit`]).
     pub(super) fn reserve(&mut self, n: usize) {
-        if n <= self.room || self.stride == 0 {
+        if n <= self.room {
             return;
         }
         let room = n.max(2 * self.room);
+        if self.stride == 0 {
+            self.room = room; // no slots: nothing to allocate
+            return;
+        }
         let Some(layout) = room
             .checked_mul(self.stride)
             .and_then(|b| Layout::from_size_align(b, LINE).ok())
@@ -131,35 +138,37 @@ impl KeyBlocks {
         let Some(buf) = NonNull::new(unsafe { alloc(layout) }) else {
             handle_alloc_error(layout)
         };
-        if self.room > 0 {
+        if let Some(old) = self.allocated {
             // SAFETY: the old buffer holds `room * stride >= keys * stride` bytes, the new
             // one more, and they do not overlap; the states move by a copy of their bytes,
-            // as every Rust value may (the old bytes are freed without dropping them).
+            // as every Rust value may (the old bytes are freed without dropping them), and
+            // the old buffer was allocated with `old`.
             unsafe {
                 std::ptr::copy_nonoverlapping(
                     self.buf.as_ptr(),
                     buf.as_ptr(),
                     self.keys * self.stride,
                 );
-                dealloc(self.buf.as_ptr(), self.old_layout());
+                dealloc(self.buf.as_ptr(), old);
             }
         }
         self.buf = buf;
+        self.allocated = Some(layout);
         self.room = room;
     }
 
-    fn old_layout(&self) -> Layout {
-        // it was made with these very numbers in `reserve`
-        Layout::from_size_align(self.room * self.stride, LINE).unwrap_or(Layout::new::<u8>())
+    /// The address of byte `byte` of key `k`'s block.
+    #[inline(always)]
+    fn at_byte(&self, byte: usize, k: usize) -> *mut u8 {
+        self.buf
+            .as_ptr()
+            .wrapping_add(k.wrapping_mul(self.stride) + byte)
     }
 
     /// The address of slot `s` of key `k`'s block.
     #[inline(always)]
     fn at<T>(&self, s: Slot<T>, k: usize) -> *mut T {
-        self.buf
-            .as_ptr()
-            .wrapping_add(k.wrapping_mul(self.stride) + s.byte)
-            .cast()
+        self.at_byte(s.byte, k).cast()
     }
 
     /// Writes the first state of slot `s` for the keys `from..to` (above [`Self::keys`],
@@ -201,12 +210,10 @@ impl KeyBlocks {
         }
     }
 
+    /// The address of the row of words `s` of key `k`'s block.
     #[inline(always)]
     fn words_at(&self, s: Words, k: usize) -> *mut i64 {
-        self.buf
-            .as_ptr()
-            .wrapping_add(k.wrapping_mul(self.stride) + s.byte)
-            .cast()
+        self.at_byte(s.byte, k).cast()
     }
 
     /// Key `k`'s row of words in slot `s`.
@@ -224,10 +231,11 @@ impl KeyBlocks {
         if k >= self.keys {
             return None;
         }
-        // SAFETY: as in `words`, and `&mut self` makes this the only access; the row's bytes are no typed slot's (slots are laid
-        // out one after another), and the `KeyMut` hands out only typed slots.
+        // SAFETY: as in `words`, and `&mut self` makes this the only access; the row's
+        // bytes are no typed slot's (slots are laid out one after another), and the
+        // `KeyMut` hands out only typed slots.
         let row = unsafe { std::slice::from_raw_parts_mut(self.words_at(w, k), w.n) };
-        let base = self.buf.as_ptr().wrapping_add(k * self.stride);
+        let base = self.at_byte(0, k);
         Some((
             row,
             KeyMut {
@@ -260,12 +268,10 @@ impl KeyBlocks {
         (0..self.keys).filter_map(move |k| self.get(s, k))
     }
 
-    /// Drops every key's state in slot `s`; the blocks then count no key (call it for every
-    /// slot, then drop the blocks).
+    /// Drops every key's state in slot `s` (once every slot's are, [`Self::clear`]).
     ///
     /// # Safety
-    /// `s` must not be dropped twice, and no other slot read after this without being
-    /// dropped too.
+    /// Once per slot, and the slot not read after it.
     pub(super) unsafe fn drop_slot<T>(&mut self, s: Slot<T>) {
         for k in 0..self.keys {
             // SAFETY: initialised below `keys` (the invariant), dropped once (the caller).
@@ -281,10 +287,10 @@ impl KeyBlocks {
 
 impl Drop for KeyBlocks {
     fn drop(&mut self) {
-        if self.room > 0 {
+        if let Some(layout) = self.allocated {
             // SAFETY: allocated in `reserve` with this layout; the states in it were
             // dropped by their owner (or are leaked: never unsound).
-            unsafe { dealloc(self.buf.as_ptr(), self.old_layout()) };
+            unsafe { dealloc(self.buf.as_ptr(), layout) };
         }
     }
 }
@@ -310,18 +316,19 @@ impl KeyMut<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::rc::Rc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     /// A state that owns heap memory and counts its drops.
     #[derive(Debug)]
     struct Owned {
         items: Vec<u64>,
-        drops: Rc<std::cell::Cell<usize>>,
+        drops: Arc<AtomicUsize>,
     }
 
     impl Drop for Owned {
         fn drop(&mut self) {
-            self.drops.set(self.drops.get() + 1);
+            self.drops.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -333,7 +340,7 @@ mod tests {
     /// dropped exactly once.
     #[test]
     fn states_survive_growth_and_are_dropped_once() {
-        let drops = Rc::new(std::cell::Cell::new(0));
+        let drops = Arc::new(AtomicUsize::new(0));
         let mut b = KeyBlocks::new();
         let rec = b.add_words(3);
         let small: Slot<u8> = b.add();
@@ -345,13 +352,13 @@ mod tests {
             b.reserve(n);
             b.init_words(rec, keys, n, |i| i as i64 * 10);
             b.init(small, keys, n, || 7);
-            let d = Rc::clone(&drops);
+            let d = Arc::clone(&drops);
             let mut next = keys;
             b.init(owned, keys, n, || {
                 next += 1;
                 Owned {
                     items: vec![next as u64 - 1; 3],
-                    drops: Rc::clone(&d),
+                    drops: Arc::clone(&d),
                 }
             });
             b.init(line, keys, n, || Line64([0; 64]));
@@ -380,19 +387,26 @@ mod tests {
             );
         }
         assert_eq!(b.iter(owned).count(), 400);
-        assert_eq!(drops.get(), 0);
+        assert_eq!(drops.load(Ordering::Relaxed), 0);
         // SAFETY: each slot with a destructor once, nothing read after
         unsafe { b.drop_slot(owned) };
         b.clear();
-        assert_eq!(drops.get(), 400);
+        assert_eq!(drops.load(Ordering::Relaxed), 400);
         drop(b);
-        assert_eq!(drops.get(), 400);
+        assert_eq!(drops.load(Ordering::Relaxed), 400);
     }
 
-    /// Blocks that never got a key free nothing; a layout of words alone works.
+    /// Blocks that never got a key free nothing, blocks without slots hold keys without a
+    /// buffer, and a layout of words alone works.
     #[test]
     fn blocks_without_keys_or_typed_slots() {
         drop(KeyBlocks::new());
+        let mut none = KeyBlocks::new();
+        none.reserve(5);
+        // SAFETY: there are no slots to initialise
+        unsafe { none.commit(5) };
+        assert_eq!((none.keys(), none.bytes()), (5, 0));
+        drop(none);
         let mut b = KeyBlocks::new();
         let w = b.add_words(9);
         assert_eq!(b.addr().1, 2 * LINE);
