@@ -209,7 +209,7 @@ const PREFETCH_FAR: usize = 12;
 const PREFETCH_NEAR: usize = 5;
 /// Events ahead whose key state, whose state's buffers, and the buffers those point to,
 /// [`FeatureEngine::prefetch_upcoming`] starts loading. (Nearer than before each key's
-/// states were one block: 6/3/1 runs 1.07× faster than 9/5/2 with the example spec at 100k
+/// states were one block: 6/3/1 runs 1.02–1.08× faster than 9/5/2 with the example spec at 100k
 /// keys, whose block is five neighbouring lines.)
 const PREFETCH_EVENTS_FAR: usize = 6;
 const PREFETCH_EVENTS_MID: usize = 3;
