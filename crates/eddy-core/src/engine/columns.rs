@@ -6,10 +6,10 @@ use crate::agg::{Acc, AggKind};
 use crate::window::WindowSpec;
 
 /// The states of one feature for all keys, by key, each in a slot of its own kind's size
-/// in the key's block (a session or tumbling feature's slot is its 32-byte window deque, not the
-/// 120 bytes of a sliding state). Sliding states are typed by what they keep per event and
-/// per pane (see [`Payload`], [`Pane`]); those whose panes are in a [`Ring`] keep no panes
-/// and fit one cache line ([`RingSliding`]).
+/// in the key's block (a session or tumbling feature's slot is its 32-byte window deque,
+/// not the 120 bytes of a sliding state). Sliding states are typed by what they keep per
+/// event and per pane (see [`Payload`], [`Pane`]); those whose panes are in a [`Ring`]
+/// keep no panes and fit one cache line ([`RingSliding`]).
 #[derive(Debug)]
 pub(super) enum Col {
     /// count, rate

@@ -8,11 +8,10 @@
 //! for a sliding one whose panes are in a ring (`engine/ring.rs`): no panes). An event
 //! touches every feature's slot of its key: side by side, they are served faster than as
 //! many lines from one array per feature (with the example spec at 100k keys the engine
-//! runs 1.07× faster). Sliding states are typed
-//! by what they keep: a timestamp alone per event for count, rate and recency, a
-//! timestamp and an `f64` for numeric aggregations, the whole [`Value`] only for last-N
-//! and distinct count; panes are a plain count for count and rate, Welford state for
-//! mean/variance/stddev, a general accumulator otherwise.
+//! runs 1.07× faster). Sliding states are typed by what they keep: a timestamp alone per
+//! event for count, rate and recency, a timestamp and an `f64` for numeric aggregations,
+//! the whole [`Value`] only for last-N and distinct count; panes are a plain count for
+//! count and rate, Welford state for mean/variance/stddev, a general accumulator otherwise.
 //!
 //! The panes of tumbling windows, and of sliding windows of up to a few dozen panes, for
 //! count, rate, mean, variance and stddev are not kept per key: each such feature keeps
@@ -23,11 +22,11 @@
 //! Everything else that fires or cleans up per key (sessions, global event-time triggers,
 //! other panes, the kept events of a sliding feature whose key went quiet) is driven by one
 //! event-time timer queue of `(time, key)` grouped by time (the timers of aligned windows
-//! of many keys share one): each key has a small timer record at the head of its block (its
-//! live timer, then the earliest time each feature needs its handler, then whether the key
-//! was seen: `features + 2` words), at most one live
-//! timer per key (the minimum), stale entries are skipped when popped, and one pop serves
-//! every feature of the key that is due, reading only the states that are.
+//! of many keys share one): each key has a small timer record at the head of its block
+//! (its live timer, then the earliest time each feature needs its handler, then whether
+//! the key was seen: `features + 2` words), at most one live timer per key (the minimum),
+//! stale entries are skipped when popped, and one pop serves every feature of the key that
+//! is due, reading only the states that are.
 //!
 //! Each event's handlers write their values straight into the caller's [`FeatureRow`], in
 //! the online store's encoding (`row.rs`). The online store (each key's latest per-event
@@ -209,8 +208,8 @@ const PREFETCH_FAR: usize = 12;
 const PREFETCH_NEAR: usize = 5;
 /// Events ahead whose key state, whose state's buffers, and the buffers those point to,
 /// [`FeatureEngine::prefetch_upcoming`] starts loading. (Nearer than before each key's
-/// states were one block: 6/3/1 runs 1.02–1.08× faster than 9/5/2 with the example spec at 100k
-/// keys, whose block is five neighbouring lines.)
+/// states were one block: 6/3/1 runs 1.02–1.08× faster than 9/5/2 with the example spec
+/// at 100k keys, whose block is five neighbouring lines.)
 const PREFETCH_EVENTS_FAR: usize = 6;
 const PREFETCH_EVENTS_MID: usize = 3;
 const PREFETCH_EVENTS_NEAR: usize = 1;
@@ -554,8 +553,8 @@ impl FeatureEngine {
             }
             let from = self.blocks.keys();
             self.blocks.reserve(k + 1);
-            let rec = self.timer_rec;
-            (self.blocks).init_words(rec, from, k + 1, |i| if i <= nf { NO_TIMER } else { 0 });
+            let fresh = |i| if i <= nf { NO_TIMER } else { 0 };
+            self.blocks.init_words(self.timer_rec, from, k + 1, fresh);
             for (col, feat) in self.cols.iter().zip(&self.feats) {
                 col.init(feat, &mut self.blocks, from, k + 1);
             }
@@ -795,8 +794,10 @@ impl FeatureEngine {
     #[inline]
     fn prefetch_due_buffers(&self, k: usize, wm: i64) {
         let nf = self.feats.len();
-        let Some(rec) = (self.blocks.words(self.timer_rec, k)).and_then(|r| r.get(1..nf + 1))
-        else {
+        let Some(rec) = self.blocks.words(self.timer_rec, k) else {
+            return;
+        };
+        let Some(rec) = rec.get(1..nf + 1) else {
             return;
         };
         for (need, col) in rec.iter().zip(&self.cols) {
@@ -837,12 +838,8 @@ impl FeatureEngine {
     /// one ([`Self::keep_online_store`]) and the key was seen.
     pub fn latest(&self, key: KeyId) -> Option<Vec<FeatureValue>> {
         let k = key.0 as usize;
-        if self
-            .blocks
-            .words(self.timer_rec, k)?
-            .get(self.feats.len() + 1)
-            != Some(&1)
-        {
+        let rec = self.blocks.words(self.timer_rec, k)?;
+        if rec.get(self.feats.len() + 1) != Some(&1) {
             return None;
         }
         Some(self.store.as_ref()?.get(k))
