@@ -86,7 +86,6 @@ pub enum FeatureValue {
 
 use rustc_hash::FxHashSet;
 
-use crate::row::FeatureOut;
 use std::collections::VecDeque;
 
 /// Identity of a value for distinct counting: a tag in the high bits and the payload below,
@@ -423,19 +422,6 @@ impl Acc {
             (Acc::Distinct(d), _) => *out = FeatureValue::Int(d.count()),
             (Acc::LastN(l), _) => l.write_values(out),
             (Acc::Recency(r), _) => *out = r.value(ctx.as_of),
-        }
-    }
-
-    /// Writes the per-event value of `kind` to `out` (a last-N sequence straight from its
-    /// buffer).
-    #[inline]
-    pub(crate) fn result_out(&self, kind: &AggKind, ctx: ResultCtx, out: &mut FeatureOut<'_>) {
-        if let Acc::LastN(l) = self {
-            out.last_n(l);
-        } else {
-            let mut v = FeatureValue::Null;
-            self.result(kind, ctx, &mut v);
-            out.set(v);
         }
     }
 
