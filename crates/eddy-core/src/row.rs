@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use crate::agg::{self, AggKind, FeatureValue};
+use crate::agg::{self, Acc, AggKind, FeatureValue, ResultCtx};
 use crate::Value;
 
 /// Longest last-N sequence kept in the row's words.
@@ -273,8 +273,9 @@ impl PartialEq for FeatureRow {
 }
 
 /// Writes one feature's value into a [`FeatureRow`]: [`Self::set`] a scalar,
-/// [`Self::items`] or [`Self::last_n`] a sequence. One is made for each feature of each
-/// event, so it only borrows the row, and finds the feature's words when it writes.
+/// [`Self::items`] or [`Self::last_n`] a sequence, [`Self::acc`] an accumulator's value.
+/// One is made for each feature of each event, so it only borrows the row, and finds the
+/// feature's words when it writes.
 pub(crate) struct FeatureOut<'a> {
     row: &'a mut FeatureRow,
     f: usize,
@@ -373,6 +374,19 @@ impl FeatureOut<'_> {
         match l.payloads(self.slot()) {
             Some((tag, len)) => self.inline_seq(tag, len),
             None => self.apart_seq(l.items().map(|(_, v)| v)),
+        }
+    }
+
+    /// Writes the per-event value of `kind` from `acc` (a last-N sequence straight from its
+    /// buffer). Here rather than on [`Acc`] so that the aggregations do not depend on rows.
+    #[inline]
+    pub(crate) fn acc(&mut self, acc: &Acc, kind: &AggKind, ctx: ResultCtx) {
+        if let Acc::LastN(l) = acc {
+            self.last_n(l);
+        } else {
+            let mut v = FeatureValue::Null;
+            acc.result(kind, ctx, &mut v);
+            self.set(v);
         }
     }
 }

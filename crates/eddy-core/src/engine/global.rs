@@ -50,7 +50,7 @@ pub(super) fn global_event(
         if let Some(v) = m {
             g.acc.add(ts, v, ctx.horizon);
         }
-        g.acc.result_out(&feat.agg, as_of_event, out);
+        out.acc(&g.acc, &feat.agg, as_of_event);
         None
     };
     // every-event and count triggers fire as of the event: the row's value is the

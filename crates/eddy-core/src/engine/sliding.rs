@@ -874,7 +874,7 @@ pub(super) fn out_of_order_value<P: Payload>(
             for &(t, v) in s.entries.range(lo..hi) {
                 scratch.add(t, v.value(), ts);
             }
-            scratch.result_out(&feat.agg, ctx, out);
+            out.acc(scratch, &feat.agg, ctx);
         }
     }
 }

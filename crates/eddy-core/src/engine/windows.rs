@@ -228,13 +228,13 @@ fn add_and_result(
     if let Some(v) = m {
         w.acc.add(ts, v, ctx.horizon);
     }
-    w.acc.result_out(
+    out.acc(
+        &w.acc,
         &feat.agg,
         ResultCtx {
             window_len: win_len(w),
             as_of: ts,
         },
-        out,
     );
 }
 
