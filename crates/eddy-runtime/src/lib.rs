@@ -23,6 +23,7 @@ pub mod generate;
 pub mod huge_pages;
 pub mod json;
 pub mod lookup;
+pub mod metrics;
 pub mod pipeline;
 pub mod score;
 pub mod sink;

@@ -5,6 +5,9 @@ pub mod drift;
 pub mod features_http;
 pub mod generate;
 pub mod learn;
+#[cfg(feature = "http")]
+#[allow(dead_code)] // until `eddy run --metrics` uses it
+pub mod metrics_http;
 pub mod run;
 pub mod serve;
 pub mod validate;
