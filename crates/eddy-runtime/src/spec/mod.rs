@@ -23,6 +23,10 @@ use toml::{Table, Value as Toml};
 
 use crate::error::{SpecError, SpecErrors};
 
+pub(crate) mod check;
+
+use check::{join, type_name, Validator};
+
 /// Default bound of exact distinct counting before switching to HyperLogLog.
 pub const DEFAULT_EXACT_LIMIT: usize = 1_000;
 
@@ -207,8 +211,8 @@ impl PipelineSpec {
         let mut v = Validator::default();
         let spec = v.pipeline(&table);
         match spec {
-            Some(s) if v.errors.is_empty() => Ok(s),
-            _ => Err(SpecErrors(v.errors)),
+            Some(s) if v.error_count() == 0 => Ok(s),
+            _ => Err(SpecErrors(v.into_errors())),
         }
     }
 
@@ -287,202 +291,7 @@ pub fn format_duration(ms: i64) -> String {
     format!("{ms}ms")
 }
 
-#[derive(Default)]
-struct Validator {
-    errors: Vec<SpecError>,
-}
-
-fn type_name(v: &Toml) -> &'static str {
-    match v {
-        Toml::String(_) => "a string",
-        Toml::Integer(_) => "an integer",
-        Toml::Float(_) => "a float",
-        Toml::Boolean(_) => "a boolean",
-        Toml::Datetime(_) => "a datetime",
-        Toml::Array(_) => "an array",
-        Toml::Table(_) => "a table",
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
 impl Validator {
-    fn err(&mut self, path: impl Into<String>, msg: impl Into<String>) {
-        self.errors.push(SpecError {
-            path: path.into(),
-            msg: msg.into(),
-        });
-    }
-
-    fn unknown_keys(&mut self, t: &Table, path: &str, known: &[&str]) {
-        for k in t.keys() {
-            if !known.contains(&k.as_str()) {
-                let hint = if !path.is_empty()
-                    && [
-                        "allowed_lateness",
-                        "late_policy",
-                        "source",
-                        "watermark",
-                        "output",
-                    ]
-                    .contains(&k.as_str())
-                {
-                    " (top-level keys must come before the first [table] in TOML)"
-                } else {
-                    ""
-                };
-                self.err(
-                    join(path, k),
-                    format!("unknown key; expected one of: {}{hint}", known.join(", ")),
-                );
-            }
-        }
-    }
-
-    fn table<'a>(&mut self, t: &'a Table, path: &str, key: &str) -> Option<&'a Table> {
-        match t.get(key) {
-            None => None,
-            Some(Toml::Table(x)) => Some(x),
-            Some(v) => {
-                self.err(
-                    join(path, key),
-                    format!("expected a table, found {}", type_name(v)),
-                );
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, t: &Table, path: &str, key: &str) -> Option<String> {
-        match t.get(key) {
-            None => None,
-            Some(Toml::String(s)) => Some(s.clone()),
-            Some(v) => {
-                self.err(
-                    join(path, key),
-                    format!("expected a string, found {}", type_name(v)),
-                );
-                None
-            }
-        }
-    }
-
-    fn required_string(&mut self, t: &Table, path: &str, key: &str, what: &str) -> Option<String> {
-        if !t.contains_key(key) {
-            self.err(join(path, key), format!("missing; expected {what}"));
-            return None;
-        }
-        let s = self.string(t, path, key)?;
-        if s.trim().is_empty() {
-            self.err(join(path, key), format!("is empty; expected {what}"));
-            return None;
-        }
-        Some(s)
-    }
-
-    fn choice<T: Copy>(
-        &mut self,
-        t: &Table,
-        path: &str,
-        key: &str,
-        options: &[(&str, T)],
-    ) -> Option<T> {
-        let s = self.string(t, path, key)?;
-        match options.iter().find(|(n, _)| *n == s) {
-            Some((_, v)) => Some(*v),
-            None => {
-                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-                self.err(
-                    join(path, key),
-                    format!("unknown value `{s}`; expected one of: {}", names.join(", ")),
-                );
-                None
-            }
-        }
-    }
-
-    /// A duration written as a string (`"5m"`) or a bare `0`.
-    fn duration(&mut self, t: &Table, path: &str, key: &str) -> Option<i64> {
-        let p = join(path, key);
-        match t.get(key)? {
-            Toml::String(s) => match parse_duration(s.trim()) {
-                Ok(ms) if ms < 0 => {
-                    self.err(p, format!("`{s}` is negative; expected a duration >= 0"));
-                    None
-                }
-                Ok(ms) => Some(ms),
-                Err(_) => {
-                    self.err(
-                        p,
-                        format!("`{s}` is not a duration; expected a number followed by ms, s, m, h or d (e.g. \"5m\")"),
-                    );
-                    None
-                }
-            },
-            Toml::Integer(0) => Some(0),
-            Toml::Integer(i) if *i < 0 => {
-                self.err(
-                    p,
-                    format!("{i} is negative; expected a duration such as \"5m\""),
-                );
-                None
-            }
-            v => {
-                self.err(
-                    p,
-                    format!(
-                        "expected a duration string such as \"5m\", found {}",
-                        type_name(v)
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    fn positive_int(&mut self, t: &Table, path: &str, key: &str) -> Option<usize> {
-        let p = join(path, key);
-        match t.get(key)? {
-            Toml::Integer(i) if *i > 0 => Some(*i as usize),
-            Toml::Integer(i) => {
-                self.err(p, format!("{i} is not positive; expected an integer >= 1"));
-                None
-            }
-            v => {
-                self.err(
-                    p,
-                    format!("expected a positive integer, found {}", type_name(v)),
-                );
-                None
-            }
-        }
-    }
-
-    /// An integer >= 0.
-    fn count(&mut self, t: &Table, path: &str, key: &str) -> Option<usize> {
-        let p = join(path, key);
-        match t.get(key)? {
-            Toml::Integer(i) if *i >= 0 => Some(*i as usize),
-            Toml::Integer(i) => {
-                self.err(p, format!("{i} is negative; expected an integer >= 0"));
-                None
-            }
-            v => {
-                self.err(
-                    p,
-                    format!("expected an integer >= 0, found {}", type_name(v)),
-                );
-                None
-            }
-        }
-    }
-
     fn dest(&mut self, t: &Table, path: &str, key: &str) -> Option<Dest> {
         let s = self.string(t, path, key)?;
         if s.is_empty() {
@@ -1036,7 +845,7 @@ impl Validator {
                 "exact_limit",
             ],
         );
-        let n_errors = self.errors.len();
+        let n_errors = self.error_count();
         let name = self.required_string(t, path, "name", "a feature name");
         if let Some(n) = &name {
             if !n
@@ -1200,7 +1009,7 @@ impl Validator {
                 "agg = \"rate\" divides by the window length; use a tumbling, sliding or session window, not global",
             );
         }
-        if self.errors.len() != n_errors {
+        if self.error_count() != n_errors {
             return None;
         }
         Some(FeatureSpec {
@@ -1248,7 +1057,7 @@ impl Validator {
                 );
             }
         }
-        let errs = self.errors.len();
+        let errs = self.error_count();
         let required_positive = |v: &mut Validator, key: &str| -> Option<i64> {
             let p = join(path, key);
             if !w.contains_key(key) {
@@ -1389,7 +1198,7 @@ impl Validator {
                 }
             }
         };
-        if self.errors.len() != errs {
+        if self.error_count() != errs {
             return None;
         }
         if let Err(e) = spec.validate() {
