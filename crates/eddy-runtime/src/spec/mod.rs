@@ -14,7 +14,7 @@ use eddy_core::agg::{AggKind, RateUnit};
 use eddy_core::engine::{EngineConfig, LatePolicy};
 use eddy_core::feature::FeatureSpec;
 use eddy_core::filter::Filter;
-use eddy_core::time::{parse_duration, TimestampFormat};
+use eddy_core::time::parse_duration;
 use eddy_core::watermark::WatermarkConfig;
 use eddy_core::window::{Trigger, WindowSpec};
 use eddy_core::{FieldType, Interner, Schema};
@@ -24,72 +24,16 @@ use toml::{Table, Value as Toml};
 use crate::error::{SpecError, SpecErrors};
 
 pub(crate) mod check;
+mod output;
+mod source;
 
 use check::{join, type_name, Validator};
 
+pub use output::{Dest, OutputFormat, OutputSpec};
+pub use source::{InputFormat, SourceSpec};
+
 /// Default bound of exact distinct counting before switching to HyperLogLog.
 pub const DEFAULT_EXACT_LIMIT: usize = 1_000;
-
-/// Input record format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputFormat {
-    Jsonl,
-    Csv,
-}
-
-/// Output record format (for every output of a pipeline).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    Jsonl,
-    Csv,
-}
-
-/// Where an output goes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Dest {
-    Stdout,
-    File(PathBuf),
-}
-
-impl Dest {
-    /// `-` is stdout; anything else a file path.
-    pub fn parse(s: &str) -> Dest {
-        if s == "-" {
-            Dest::Stdout
-        } else {
-            Dest::File(PathBuf::from(s))
-        }
-    }
-
-    pub fn name(&self) -> String {
-        match self {
-            Dest::Stdout => "stdout".to_string(),
-            Dest::File(p) => p.display().to_string(),
-        }
-    }
-}
-
-/// The validated `[source]` table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceSpec {
-    /// `None` reads standard input (`path = "-"`).
-    pub path: Option<PathBuf>,
-    pub format: InputFormat,
-    pub key: String,
-    pub timestamp: String,
-    pub timestamp_format: TimestampFormat,
-    pub event_id: Option<String>,
-}
-
-/// The validated `[output]` table; `None` means the output is counted but not written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutputSpec {
-    pub events: Option<Dest>,
-    pub windows: Option<Dest>,
-    pub late: Option<Dest>,
-    pub dead_letter: Option<Dest>,
-    pub format: OutputFormat,
-}
 
 /// A validated pipeline: everything the runtime needs, in eddy-core types.
 #[derive(Debug, Clone)]
@@ -292,18 +236,6 @@ pub fn format_duration(ms: i64) -> String {
 }
 
 impl Validator {
-    fn dest(&mut self, t: &Table, path: &str, key: &str) -> Option<Dest> {
-        let s = self.string(t, path, key)?;
-        if s.is_empty() {
-            self.err(
-                join(path, key),
-                "is empty; expected a path, or \"-\" for stdout",
-            );
-            return None;
-        }
-        Some(Dest::parse(&s))
-    }
-
     fn pipeline(&mut self, t: &Table) -> Option<PipelineSpec> {
         self.unknown_keys(
             t,
@@ -329,7 +261,7 @@ impl Validator {
             }
         };
         let (source, schema) = match src {
-            Some(s) => self.source(s),
+            Some(s) => source::source(self, s, "source"),
             None => (None, Schema::new()),
         };
 
@@ -414,38 +346,8 @@ impl Validator {
 
         // [output]
         let output = match self.table(t, "", "output") {
-            None => OutputSpec {
-                events: if t.contains_key("output") {
-                    None
-                } else {
-                    Some(Dest::Stdout)
-                },
-                windows: None,
-                late: None,
-                dead_letter: None,
-                format: OutputFormat::Jsonl,
-            },
-            Some(o) => {
-                self.unknown_keys(
-                    o,
-                    "output",
-                    &["events", "windows", "late", "dead_letter", "format"],
-                );
-                OutputSpec {
-                    events: self.dest(o, "output", "events"),
-                    windows: self.dest(o, "output", "windows"),
-                    late: self.dest(o, "output", "late"),
-                    dead_letter: self.dest(o, "output", "dead_letter"),
-                    format: self
-                        .choice(
-                            o,
-                            "output",
-                            "format",
-                            &[("jsonl", OutputFormat::Jsonl), ("csv", OutputFormat::Csv)],
-                        )
-                        .unwrap_or(OutputFormat::Jsonl),
-                }
-            }
+            Some(o) => output::output(self, o, "output"),
+            None => output::without_table(t.contains_key("output")),
         };
 
         let model = self.table(t, "", "model").and_then(|m| self.model(m));
@@ -709,119 +611,6 @@ impl Validator {
             }
         }
         url.map(|_| cfg)
-    }
-
-    fn source(&mut self, s: &Table) -> (Option<SourceSpec>, Schema) {
-        let p = "source";
-        self.unknown_keys(
-            s,
-            p,
-            &[
-                "path",
-                "format",
-                "key",
-                "timestamp",
-                "timestamp_format",
-                "event_id",
-                "fields",
-            ],
-        );
-        let path = self.string(s, p, "path");
-        let format = self.choice(
-            s,
-            p,
-            "format",
-            &[("jsonl", InputFormat::Jsonl), ("csv", InputFormat::Csv)],
-        );
-        let key = self.required_string(s, p, "key", "the name of the entity key field");
-        let timestamp = self.required_string(s, p, "timestamp", "the name of the event time field");
-        let timestamp_format = if s.contains_key("timestamp_format") {
-            self.choice(
-                s,
-                p,
-                "timestamp_format",
-                &[
-                    ("rfc3339", TimestampFormat::Rfc3339),
-                    ("epoch_s", TimestampFormat::EpochSeconds),
-                    ("epoch_ms", TimestampFormat::EpochMillis),
-                ],
-            )
-        } else {
-            Some(TimestampFormat::Rfc3339)
-        };
-        let event_id = self.string(s, p, "event_id");
-        let mut schema = Schema::new();
-        if let Some(f) = self.table(s, p, "fields") {
-            for (name, ty) in f {
-                let fp = format!("source.fields.{name}");
-                let ty = match ty {
-                    Toml::String(t) => match t.as_str() {
-                        "bool" => Some(FieldType::Bool),
-                        "int" => Some(FieldType::Int),
-                        "float" => Some(FieldType::Float),
-                        "string" => Some(FieldType::String),
-                        other => {
-                            self.err(
-                                fp,
-                                format!("unknown type `{other}`; expected one of: bool, int, float, string"),
-                            );
-                            None
-                        }
-                    },
-                    v => {
-                        self.err(
-                            fp,
-                            format!(
-                                "expected a type name (bool, int, float, string), found {}",
-                                type_name(v)
-                            ),
-                        );
-                        None
-                    }
-                };
-                if let Some(ty) = ty {
-                    if Some(name) == timestamp.as_ref() {
-                        self.err(
-                            format!("source.fields.{name}"),
-                            "the timestamp field is declared by source.timestamp; do not list it in source.fields",
-                        );
-                        continue;
-                    }
-                    schema.add(name, ty);
-                }
-            }
-        }
-        if let (Some(k), Some(t)) = (&key, &timestamp) {
-            if k == t {
-                self.err(
-                    "source.timestamp",
-                    format!("`{t}` is also the key field; expected a different field"),
-                );
-            }
-        }
-        let source = match (format, key, timestamp, timestamp_format) {
-            (Some(format), Some(key), Some(timestamp), Some(timestamp_format)) => {
-                Some(SourceSpec {
-                    path: match path.as_deref() {
-                        None | Some("-") => None,
-                        Some(p) => Some(PathBuf::from(p)),
-                    },
-                    format,
-                    key,
-                    timestamp,
-                    timestamp_format,
-                    event_id,
-                })
-            }
-            (None, ..) => {
-                if !s.contains_key("format") {
-                    self.err("source.format", "missing; expected \"jsonl\" or \"csv\"");
-                }
-                None
-            }
-            _ => None,
-        };
-        (source, schema)
     }
 
     fn feature(
