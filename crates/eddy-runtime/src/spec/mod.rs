@@ -14,7 +14,7 @@ use eddy_core::agg::{AggKind, RateUnit};
 use eddy_core::engine::{EngineConfig, LatePolicy};
 use eddy_core::feature::FeatureSpec;
 use eddy_core::filter::Filter;
-use eddy_core::time::{parse_duration, TimestampFormat};
+use eddy_core::time::parse_duration;
 use eddy_core::watermark::WatermarkConfig;
 use eddy_core::window::{Trigger, WindowSpec};
 use eddy_core::{FieldType, Interner, Schema};
@@ -23,69 +23,17 @@ use toml::{Table, Value as Toml};
 
 use crate::error::{SpecError, SpecErrors};
 
+pub(crate) mod check;
+mod output;
+mod source;
+
+use check::{join, type_name, Validator};
+
+pub use output::{Dest, OutputFormat, OutputSpec};
+pub use source::{InputFormat, SourceSpec};
+
 /// Default bound of exact distinct counting before switching to HyperLogLog.
 pub const DEFAULT_EXACT_LIMIT: usize = 1_000;
-
-/// Input record format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputFormat {
-    Jsonl,
-    Csv,
-}
-
-/// Output record format (for every output of a pipeline).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    Jsonl,
-    Csv,
-}
-
-/// Where an output goes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Dest {
-    Stdout,
-    File(PathBuf),
-}
-
-impl Dest {
-    /// `-` is stdout; anything else a file path.
-    pub fn parse(s: &str) -> Dest {
-        if s == "-" {
-            Dest::Stdout
-        } else {
-            Dest::File(PathBuf::from(s))
-        }
-    }
-
-    pub fn name(&self) -> String {
-        match self {
-            Dest::Stdout => "stdout".to_string(),
-            Dest::File(p) => p.display().to_string(),
-        }
-    }
-}
-
-/// The validated `[source]` table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceSpec {
-    /// `None` reads standard input (`path = "-"`).
-    pub path: Option<PathBuf>,
-    pub format: InputFormat,
-    pub key: String,
-    pub timestamp: String,
-    pub timestamp_format: TimestampFormat,
-    pub event_id: Option<String>,
-}
-
-/// The validated `[output]` table; `None` means the output is counted but not written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutputSpec {
-    pub events: Option<Dest>,
-    pub windows: Option<Dest>,
-    pub late: Option<Dest>,
-    pub dead_letter: Option<Dest>,
-    pub format: OutputFormat,
-}
 
 /// A validated pipeline: everything the runtime needs, in eddy-core types.
 #[derive(Debug, Clone)]
@@ -207,8 +155,8 @@ impl PipelineSpec {
         let mut v = Validator::default();
         let spec = v.pipeline(&table);
         match spec {
-            Some(s) if v.errors.is_empty() => Ok(s),
-            _ => Err(SpecErrors(v.errors)),
+            Some(s) if v.error_count() == 0 => Ok(s),
+            _ => Err(SpecErrors(v.into_errors())),
         }
     }
 
@@ -287,214 +235,7 @@ pub fn format_duration(ms: i64) -> String {
     format!("{ms}ms")
 }
 
-#[derive(Default)]
-struct Validator {
-    errors: Vec<SpecError>,
-}
-
-fn type_name(v: &Toml) -> &'static str {
-    match v {
-        Toml::String(_) => "a string",
-        Toml::Integer(_) => "an integer",
-        Toml::Float(_) => "a float",
-        Toml::Boolean(_) => "a boolean",
-        Toml::Datetime(_) => "a datetime",
-        Toml::Array(_) => "an array",
-        Toml::Table(_) => "a table",
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
 impl Validator {
-    fn err(&mut self, path: impl Into<String>, msg: impl Into<String>) {
-        self.errors.push(SpecError {
-            path: path.into(),
-            msg: msg.into(),
-        });
-    }
-
-    fn unknown_keys(&mut self, t: &Table, path: &str, known: &[&str]) {
-        for k in t.keys() {
-            if !known.contains(&k.as_str()) {
-                let hint = if !path.is_empty()
-                    && [
-                        "allowed_lateness",
-                        "late_policy",
-                        "source",
-                        "watermark",
-                        "output",
-                    ]
-                    .contains(&k.as_str())
-                {
-                    " (top-level keys must come before the first [table] in TOML)"
-                } else {
-                    ""
-                };
-                self.err(
-                    join(path, k),
-                    format!("unknown key; expected one of: {}{hint}", known.join(", ")),
-                );
-            }
-        }
-    }
-
-    fn table<'a>(&mut self, t: &'a Table, path: &str, key: &str) -> Option<&'a Table> {
-        match t.get(key) {
-            None => None,
-            Some(Toml::Table(x)) => Some(x),
-            Some(v) => {
-                self.err(
-                    join(path, key),
-                    format!("expected a table, found {}", type_name(v)),
-                );
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, t: &Table, path: &str, key: &str) -> Option<String> {
-        match t.get(key) {
-            None => None,
-            Some(Toml::String(s)) => Some(s.clone()),
-            Some(v) => {
-                self.err(
-                    join(path, key),
-                    format!("expected a string, found {}", type_name(v)),
-                );
-                None
-            }
-        }
-    }
-
-    fn required_string(&mut self, t: &Table, path: &str, key: &str, what: &str) -> Option<String> {
-        if !t.contains_key(key) {
-            self.err(join(path, key), format!("missing; expected {what}"));
-            return None;
-        }
-        let s = self.string(t, path, key)?;
-        if s.trim().is_empty() {
-            self.err(join(path, key), format!("is empty; expected {what}"));
-            return None;
-        }
-        Some(s)
-    }
-
-    fn choice<T: Copy>(
-        &mut self,
-        t: &Table,
-        path: &str,
-        key: &str,
-        options: &[(&str, T)],
-    ) -> Option<T> {
-        let s = self.string(t, path, key)?;
-        match options.iter().find(|(n, _)| *n == s) {
-            Some((_, v)) => Some(*v),
-            None => {
-                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-                self.err(
-                    join(path, key),
-                    format!("unknown value `{s}`; expected one of: {}", names.join(", ")),
-                );
-                None
-            }
-        }
-    }
-
-    /// A duration written as a string (`"5m"`) or a bare `0`.
-    fn duration(&mut self, t: &Table, path: &str, key: &str) -> Option<i64> {
-        let p = join(path, key);
-        match t.get(key)? {
-            Toml::String(s) => match parse_duration(s.trim()) {
-                Ok(ms) if ms < 0 => {
-                    self.err(p, format!("`{s}` is negative; expected a duration >= 0"));
-                    None
-                }
-                Ok(ms) => Some(ms),
-                Err(_) => {
-                    self.err(
-                        p,
-                        format!("`{s}` is not a duration; expected a number followed by ms, s, m, h or d (e.g. \"5m\")"),
-                    );
-                    None
-                }
-            },
-            Toml::Integer(0) => Some(0),
-            Toml::Integer(i) if *i < 0 => {
-                self.err(
-                    p,
-                    format!("{i} is negative; expected a duration such as \"5m\""),
-                );
-                None
-            }
-            v => {
-                self.err(
-                    p,
-                    format!(
-                        "expected a duration string such as \"5m\", found {}",
-                        type_name(v)
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    fn positive_int(&mut self, t: &Table, path: &str, key: &str) -> Option<usize> {
-        let p = join(path, key);
-        match t.get(key)? {
-            Toml::Integer(i) if *i > 0 => Some(*i as usize),
-            Toml::Integer(i) => {
-                self.err(p, format!("{i} is not positive; expected an integer >= 1"));
-                None
-            }
-            v => {
-                self.err(
-                    p,
-                    format!("expected a positive integer, found {}", type_name(v)),
-                );
-                None
-            }
-        }
-    }
-
-    /// An integer >= 0.
-    fn count(&mut self, t: &Table, path: &str, key: &str) -> Option<usize> {
-        let p = join(path, key);
-        match t.get(key)? {
-            Toml::Integer(i) if *i >= 0 => Some(*i as usize),
-            Toml::Integer(i) => {
-                self.err(p, format!("{i} is negative; expected an integer >= 0"));
-                None
-            }
-            v => {
-                self.err(
-                    p,
-                    format!("expected an integer >= 0, found {}", type_name(v)),
-                );
-                None
-            }
-        }
-    }
-
-    fn dest(&mut self, t: &Table, path: &str, key: &str) -> Option<Dest> {
-        let s = self.string(t, path, key)?;
-        if s.is_empty() {
-            self.err(
-                join(path, key),
-                "is empty; expected a path, or \"-\" for stdout",
-            );
-            return None;
-        }
-        Some(Dest::parse(&s))
-    }
-
     fn pipeline(&mut self, t: &Table) -> Option<PipelineSpec> {
         self.unknown_keys(
             t,
@@ -520,7 +261,7 @@ impl Validator {
             }
         };
         let (source, schema) = match src {
-            Some(s) => self.source(s),
+            Some(s) => source::source(self, s, "source"),
             None => (None, Schema::new()),
         };
 
@@ -605,38 +346,8 @@ impl Validator {
 
         // [output]
         let output = match self.table(t, "", "output") {
-            None => OutputSpec {
-                events: if t.contains_key("output") {
-                    None
-                } else {
-                    Some(Dest::Stdout)
-                },
-                windows: None,
-                late: None,
-                dead_letter: None,
-                format: OutputFormat::Jsonl,
-            },
-            Some(o) => {
-                self.unknown_keys(
-                    o,
-                    "output",
-                    &["events", "windows", "late", "dead_letter", "format"],
-                );
-                OutputSpec {
-                    events: self.dest(o, "output", "events"),
-                    windows: self.dest(o, "output", "windows"),
-                    late: self.dest(o, "output", "late"),
-                    dead_letter: self.dest(o, "output", "dead_letter"),
-                    format: self
-                        .choice(
-                            o,
-                            "output",
-                            "format",
-                            &[("jsonl", OutputFormat::Jsonl), ("csv", OutputFormat::Csv)],
-                        )
-                        .unwrap_or(OutputFormat::Jsonl),
-                }
-            }
+            Some(o) => output::output(self, o, "output"),
+            None => output::without_table(t.contains_key("output")),
         };
 
         let model = self.table(t, "", "model").and_then(|m| self.model(m));
@@ -902,119 +613,6 @@ impl Validator {
         url.map(|_| cfg)
     }
 
-    fn source(&mut self, s: &Table) -> (Option<SourceSpec>, Schema) {
-        let p = "source";
-        self.unknown_keys(
-            s,
-            p,
-            &[
-                "path",
-                "format",
-                "key",
-                "timestamp",
-                "timestamp_format",
-                "event_id",
-                "fields",
-            ],
-        );
-        let path = self.string(s, p, "path");
-        let format = self.choice(
-            s,
-            p,
-            "format",
-            &[("jsonl", InputFormat::Jsonl), ("csv", InputFormat::Csv)],
-        );
-        let key = self.required_string(s, p, "key", "the name of the entity key field");
-        let timestamp = self.required_string(s, p, "timestamp", "the name of the event time field");
-        let timestamp_format = if s.contains_key("timestamp_format") {
-            self.choice(
-                s,
-                p,
-                "timestamp_format",
-                &[
-                    ("rfc3339", TimestampFormat::Rfc3339),
-                    ("epoch_s", TimestampFormat::EpochSeconds),
-                    ("epoch_ms", TimestampFormat::EpochMillis),
-                ],
-            )
-        } else {
-            Some(TimestampFormat::Rfc3339)
-        };
-        let event_id = self.string(s, p, "event_id");
-        let mut schema = Schema::new();
-        if let Some(f) = self.table(s, p, "fields") {
-            for (name, ty) in f {
-                let fp = format!("source.fields.{name}");
-                let ty = match ty {
-                    Toml::String(t) => match t.as_str() {
-                        "bool" => Some(FieldType::Bool),
-                        "int" => Some(FieldType::Int),
-                        "float" => Some(FieldType::Float),
-                        "string" => Some(FieldType::String),
-                        other => {
-                            self.err(
-                                fp,
-                                format!("unknown type `{other}`; expected one of: bool, int, float, string"),
-                            );
-                            None
-                        }
-                    },
-                    v => {
-                        self.err(
-                            fp,
-                            format!(
-                                "expected a type name (bool, int, float, string), found {}",
-                                type_name(v)
-                            ),
-                        );
-                        None
-                    }
-                };
-                if let Some(ty) = ty {
-                    if Some(name) == timestamp.as_ref() {
-                        self.err(
-                            format!("source.fields.{name}"),
-                            "the timestamp field is declared by source.timestamp; do not list it in source.fields",
-                        );
-                        continue;
-                    }
-                    schema.add(name, ty);
-                }
-            }
-        }
-        if let (Some(k), Some(t)) = (&key, &timestamp) {
-            if k == t {
-                self.err(
-                    "source.timestamp",
-                    format!("`{t}` is also the key field; expected a different field"),
-                );
-            }
-        }
-        let source = match (format, key, timestamp, timestamp_format) {
-            (Some(format), Some(key), Some(timestamp), Some(timestamp_format)) => {
-                Some(SourceSpec {
-                    path: match path.as_deref() {
-                        None | Some("-") => None,
-                        Some(p) => Some(PathBuf::from(p)),
-                    },
-                    format,
-                    key,
-                    timestamp,
-                    timestamp_format,
-                    event_id,
-                })
-            }
-            (None, ..) => {
-                if !s.contains_key("format") {
-                    self.err("source.format", "missing; expected \"jsonl\" or \"csv\"");
-                }
-                None
-            }
-            _ => None,
-        };
-        (source, schema)
-    }
-
     fn feature(
         &mut self,
         t: &Table,
@@ -1036,7 +634,7 @@ impl Validator {
                 "exact_limit",
             ],
         );
-        let n_errors = self.errors.len();
+        let n_errors = self.error_count();
         let name = self.required_string(t, path, "name", "a feature name");
         if let Some(n) = &name {
             if !n
@@ -1200,7 +798,7 @@ impl Validator {
                 "agg = \"rate\" divides by the window length; use a tumbling, sliding or session window, not global",
             );
         }
-        if self.errors.len() != n_errors {
+        if self.error_count() != n_errors {
             return None;
         }
         Some(FeatureSpec {
@@ -1248,7 +846,7 @@ impl Validator {
                 );
             }
         }
-        let errs = self.errors.len();
+        let errs = self.error_count();
         let required_positive = |v: &mut Validator, key: &str| -> Option<i64> {
             let p = join(path, key);
             if !w.contains_key(key) {
@@ -1389,7 +987,7 @@ impl Validator {
                 }
             }
         };
-        if self.errors.len() != errs {
+        if self.error_count() != errs {
             return None;
         }
         if let Err(e) = spec.validate() {

@@ -1,0 +1,153 @@
+//! The `[source]` table: what events are read, in which format, their key and event time, and
+//! the declared fields (`[source.fields]`) that make the schema.
+
+use std::path::PathBuf;
+
+use eddy_core::time::TimestampFormat;
+use eddy_core::{FieldType, Schema};
+use toml::{Table, Value as Toml};
+
+use super::check::{join, type_name, Validator};
+
+/// Input record format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Jsonl,
+    Csv,
+}
+
+/// The validated `[source]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSpec {
+    /// `None` reads standard input (`path = "-"`).
+    pub path: Option<PathBuf>,
+    pub format: InputFormat,
+    pub key: String,
+    pub timestamp: String,
+    pub timestamp_format: TimestampFormat,
+    pub event_id: Option<String>,
+}
+
+/// The keys of `[source]`, in the order an unknown-key error lists them.
+const KEYS: &[&str] = &[
+    "path",
+    "format",
+    "key",
+    "timestamp",
+    "timestamp_format",
+    "event_id",
+    "fields",
+];
+
+/// Validates the `[source]` table at `path`. The schema comes back even when the rest of the
+/// table is wrong, so that the features can still be checked against it.
+pub(super) fn source(v: &mut Validator, s: &Table, path: &str) -> (Option<SourceSpec>, Schema) {
+    v.unknown_keys(s, path, KEYS);
+    let file = v.string(s, path, "path");
+    let format = v.choice(
+        s,
+        path,
+        "format",
+        &[("jsonl", InputFormat::Jsonl), ("csv", InputFormat::Csv)],
+    );
+    let key = v.required_string(s, path, "key", "the name of the entity key field");
+    let timestamp = v.required_string(s, path, "timestamp", "the name of the event time field");
+    let timestamp_format = if s.contains_key("timestamp_format") {
+        v.choice(
+            s,
+            path,
+            "timestamp_format",
+            &[
+                ("rfc3339", TimestampFormat::Rfc3339),
+                ("epoch_s", TimestampFormat::EpochSeconds),
+                ("epoch_ms", TimestampFormat::EpochMillis),
+            ],
+        )
+    } else {
+        Some(TimestampFormat::Rfc3339)
+    };
+    let event_id = v.string(s, path, "event_id");
+    let schema = match v.table(s, path, "fields") {
+        Some(f) => fields(v, f, &join(path, "fields"), timestamp.as_deref()),
+        None => Schema::new(),
+    };
+    if let (Some(k), Some(t)) = (&key, &timestamp) {
+        if k == t {
+            v.err(
+                join(path, "timestamp"),
+                format!("`{t}` is also the key field; expected a different field"),
+            );
+        }
+    }
+    let source = match (format, key, timestamp, timestamp_format) {
+        (Some(format), Some(key), Some(timestamp), Some(timestamp_format)) => Some(SourceSpec {
+            path: match file.as_deref() {
+                None | Some("-") => None,
+                Some(p) => Some(PathBuf::from(p)),
+            },
+            format,
+            key,
+            timestamp,
+            timestamp_format,
+            event_id,
+        }),
+        (None, ..) => {
+            if !s.contains_key("format") {
+                v.err(
+                    join(path, "format"),
+                    "missing; expected \"jsonl\" or \"csv\"",
+                );
+            }
+            None
+        }
+        _ => None,
+    };
+    (source, schema)
+}
+
+/// The `[source.fields]` table at `path` (name = type), in declaration order. The timestamp
+/// field is refused: it is declared by `source.timestamp`.
+fn fields(v: &mut Validator, f: &Table, path: &str, timestamp: Option<&str>) -> Schema {
+    let mut schema = Schema::new();
+    for (name, ty) in f {
+        let fp = join(path, name);
+        let ty = match ty {
+            Toml::String(t) => match t.as_str() {
+                "bool" => Some(FieldType::Bool),
+                "int" => Some(FieldType::Int),
+                "float" => Some(FieldType::Float),
+                "string" => Some(FieldType::String),
+                other => {
+                    v.err(
+                        fp,
+                        format!(
+                            "unknown type `{other}`; expected one of: bool, int, float, string"
+                        ),
+                    );
+                    None
+                }
+            },
+            x => {
+                v.err(
+                    fp,
+                    format!(
+                        "expected a type name (bool, int, float, string), found {}",
+                        type_name(x)
+                    ),
+                );
+                None
+            }
+        };
+        if let Some(ty) = ty {
+            if Some(name.as_str()) == timestamp {
+                v.err(
+                    join(path, name),
+                    "the timestamp field is declared by source.timestamp; do not list it in source.fields",
+                );
+                continue;
+            }
+            schema.add(name, ty);
+        }
+    }
+    schema
+}
