@@ -96,6 +96,22 @@ impl WatermarkTracker {
     pub fn current(&self) -> Timestamp {
         self.current
     }
+
+    /// Partition `p`'s own watermark (`i64::MIN` before its first event): what it would hold
+    /// the combined watermark to, were it the slowest.
+    pub fn partition(&self, p: usize) -> Timestamp {
+        match self.parts.get(p) {
+            Some(part) if part.max_ts != i64::MIN => part
+                .max_ts
+                .saturating_sub(self.config.max_out_of_orderness.max(0))
+                .saturating_sub(1),
+            _ => i64::MIN,
+        }
+    }
+
+    pub fn partitions(&self) -> usize {
+        self.parts.len()
+    }
 }
 
 #[cfg(test)]

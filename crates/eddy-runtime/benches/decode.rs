@@ -18,11 +18,11 @@ use eddy_core::agg::FeatureValue;
 use eddy_core::engine::WindowRow;
 use eddy_core::row::FeatureRow;
 use eddy_core::{Event, Value};
+use eddy_runtime::connector::{Batch, Source, StreamSource};
 use eddy_runtime::decode::Decoder;
 use eddy_runtime::encode::{Encoder, FeaturesJson};
 use eddy_runtime::generate::{generate_to_vec, GenConfig, Scenario};
-use eddy_runtime::sink::{OutputKind, Outputs};
-use eddy_runtime::source::{Batch, ReaderSource};
+use eddy_runtime::outputs::{OutputKind, Outputs};
 use eddy_runtime::spec::OutputFormat;
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks};
 
@@ -98,23 +98,22 @@ fn split_lines(c: &mut Criterion) {
     let cut = data.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
     data.truncate(cut);
     let n = data.iter().filter(|&&c| c == b'\n').count();
-    let batch = Batch {
-        partition: 0,
-        first_line: 1,
-        data,
-    };
     let mut g = c.benchmark_group("lines");
     g.throughput(Throughput::Elements(n as u64));
-    g.bench_function("batch_lines", |b| {
+    let mut batch = Batch::default();
+    g.bench_function("source_framing", |b| {
         b.iter(|| {
-            for l in batch.lines() {
-                black_box(l);
+            let mut src = StreamSource::new("mem", &data[..]).filling();
+            while src.next_batch(&mut batch).expect("in memory") {
+                for r in batch.records() {
+                    black_box(r);
+                }
             }
         })
     });
     g.bench_function("memchr_per_line", |b| {
         b.iter(|| {
-            let mut rest = &batch.data[..];
+            let mut rest = &data[..];
             while let Some(i) = memchr::memchr(b'\n', rest) {
                 black_box(&rest[..i]);
                 rest = &rest[i + 1..];
@@ -276,7 +275,7 @@ fn pipeline(c: &mut Criterion) {
     g.bench_function("fraud_in_memory", |b| {
         b.iter(|| {
             let mut p = Pipeline::new(PipelineSpec::parse(SPEC).expect("spec")).expect("pipeline");
-            let mut source = ReaderSource::new("memory", &data[..]).filling();
+            let mut source = StreamSource::new("memory", &data[..]).filling();
             let mut outputs = Outputs::none();
             for kind in [
                 OutputKind::Events,

@@ -738,26 +738,31 @@ impl Encoder {
 
     /// A dead letter: `{"line", "reason", "raw"}` (or a CSV row `line,reason,raw`).
     pub fn dead_letter(&self, out: &mut Vec<u8>, raw: &[u8], line: u64, reason: &str) {
-        let raw = trim_end(raw);
-        let raw_text = String::from_utf8_lossy(raw);
-        match self.format {
-            OutputFormat::Jsonl => {
-                out.extend_from_slice(b"{\"line\":");
-                write_i64(out, line as i64);
-                out.extend_from_slice(b",\"reason\":");
-                write_str(out, reason.as_bytes());
-                out.extend_from_slice(b",\"raw\":");
-                write_str(out, raw_text.as_bytes());
-                out.extend_from_slice(b"}\n");
-            }
-            OutputFormat::Csv => {
-                write_i64(out, line as i64);
-                out.push(b',');
-                write_csv_cell(out, reason.as_bytes());
-                out.push(b',');
-                write_csv_cell(out, raw_text.as_bytes());
-                out.push(b'\n');
-            }
+        dead_letter(self.format, out, raw, line, reason);
+    }
+}
+
+/// A dead letter in `format`: `{"line", "reason", "raw"}` (or a CSV row `line,reason,raw`).
+pub fn dead_letter(format: OutputFormat, out: &mut Vec<u8>, raw: &[u8], line: u64, reason: &str) {
+    let raw = trim_end(raw);
+    let raw_text = String::from_utf8_lossy(raw);
+    match format {
+        OutputFormat::Jsonl => {
+            out.extend_from_slice(b"{\"line\":");
+            write_i64(out, line as i64);
+            out.extend_from_slice(b",\"reason\":");
+            write_str(out, reason.as_bytes());
+            out.extend_from_slice(b",\"raw\":");
+            write_str(out, raw_text.as_bytes());
+            out.extend_from_slice(b"}\n");
+        }
+        OutputFormat::Csv => {
+            write_i64(out, line as i64);
+            out.push(b',');
+            write_csv_cell(out, reason.as_bytes());
+            out.push(b',');
+            write_csv_cell(out, raw_text.as_bytes());
+            out.push(b'\n');
         }
     }
 }

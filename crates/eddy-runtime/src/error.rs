@@ -92,4 +92,6 @@ pub enum RuntimeError {
     },
     #[error("CSV input `{name}`: {msg}")]
     CsvHeader { name: String, msg: String },
+    #[error("cannot restore the {stage} stage: {msg}")]
+    Restore { stage: &'static str, msg: String },
 }

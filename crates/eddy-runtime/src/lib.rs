@@ -1,22 +1,25 @@
-//! eddy-runtime: running a pipeline. The spec, decoding JSONL/CSV into typed events, file and
-//! stdin sources, file and stdout sinks, dead letters, and run statistics.
+//! eddy-runtime: running a pipeline. Connectors (sources and sinks), the stages a batch goes
+//! through, the driver that runs them, codecs, the spec, and run statistics.
 //!
 //! One job per module:
 //! - [`spec`]: the TOML pipeline spec, validated into eddy-core types with every error's key path;
+//! - [`connector`]: sources and sinks, one registry of them (files, stdin/stdout, memory);
 //! - [`json`]: a validating one-object-per-line JSON scanner;
-//! - [`decode`]: JSONL/CSV lines → the reused [`eddy_core::Event`];
-//! - [`source`]: partitioned line sources with offsets (files, stdin, memory);
+//! - [`decode`]: JSONL/CSV records → the reused [`eddy_core::Event`];
 //! - [`encode`]: the output contract (per-event rows, window rows, late events, dead letters);
-//! - [`sink`]: buffered file/stdout outputs;
-//! - [`pipeline`]: source → decode → watermark → engine → model → sinks over three threads,
-//!   and the run [`pipeline::Summary`];
+//! - [`outputs`]: which sink each kind of output row goes to;
+//! - [`stage`]: the stages (decode, features, score, emit) behind one trait;
+//! - [`driver`]: runs the stages over a source on three threads;
+//! - [`pipeline`]: a spec made into its stages, and the run [`pipeline::Summary`];
 //! - [`lookup`]: reading the online store while a run goes on (answered between batches);
 //! - [`score`]: the optional `[model]`, scoring each per-event row in process or through a
 //!   model server (external call, side output);
 //! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams;
 //! - [`huge_pages`]: asking glibc for transparent huge pages at start-up.
 
+pub mod connector;
 pub mod decode;
+pub mod driver;
 pub mod encode;
 pub mod error;
 pub mod generate;
@@ -24,11 +27,11 @@ pub mod huge_pages;
 pub mod json;
 pub mod lookup;
 pub mod metrics;
+pub mod outputs;
 pub mod pipeline;
 pub mod score;
-pub mod sink;
-pub mod source;
 pub mod spec;
+pub mod stage;
 
 pub use error::{DecodeError, RuntimeError, SpecError, SpecErrors};
 pub use pipeline::{Pipeline, RunHooks, Summary};

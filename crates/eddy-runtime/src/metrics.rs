@@ -28,7 +28,7 @@
 //! | `eddy_events_accepted_total` | counter | |
 //! | `eddy_late_events_total` | counter | `outcome` ([`LateOutcome`]) |
 //! | `eddy_dead_letters_total` | counter | `reason` ([`DeadReason`]) |
-//! | `eddy_output_rows_total` | counter | `output` ([`Output`]) |
+//! | `eddy_output_rows_total` | counter | `output` ([`OutputKind`]) |
 //! | `eddy_window_rows_total` | counter | |
 //! | `eddy_window_updates_total` | counter | |
 //! | `eddy_scored_total` | counter | |
@@ -336,7 +336,7 @@ label_values! {
 
 label_values! {
     /// `eddy_output_rows_total{output=…}`: the run's outputs.
-    Output {
+    OutputKind {
         /// Per-event feature rows.
         Events => "events",
         /// Window rows.
@@ -381,7 +381,7 @@ struct Inner {
     events_accepted: Counter,
     late_events: [Counter; LateOutcome::ALL.len()],
     dead_letters: [Counter; DeadReason::ALL.len()],
-    output_rows: [Counter; Output::ALL.len()],
+    output_rows: [Counter; OutputKind::ALL.len()],
     window_rows: Counter,
     window_updates: Counter,
     scored: Counter,
@@ -471,7 +471,7 @@ impl Metrics {
     }
 
     /// `eddy_output_rows_total{output}`: rows handed to the output's sink.
-    pub fn output_rows(&self, output: Output) -> &Counter {
+    pub fn output_rows(&self, output: OutputKind) -> &Counter {
         &self.inner.output_rows[output as usize]
     }
 
@@ -630,7 +630,7 @@ impl MetricsSnapshot {
     }
 
     /// Rows handed to this output's sink.
-    pub fn output_rows(&self, output: Output) -> u64 {
+    pub fn output_rows(&self, output: OutputKind) -> u64 {
         self.output_rows[output as usize]
     }
 
@@ -715,8 +715,8 @@ impl MetricsSnapshot {
             "eddy_output_rows_total",
             "Rows handed to each output's sink.",
             "output",
-            &Output::ALL,
-            Output::as_str,
+            &OutputKind::ALL,
+            OutputKind::as_str,
             &self.output_rows,
         )?;
         counter(
@@ -903,7 +903,7 @@ mod tests {
                         m.records_read().add(3);
                         m.bytes_read().add(t + i);
                         m.dead_letters(DeadReason::ALL[(i % 7) as usize]).inc();
-                        m.output_rows(Output::Events).add(2);
+                        m.output_rows(OutputKind::Events).add(2);
                         m.batch_seconds().observe(0.001);
                         let mut local = LocalHistogram::default();
                         local.observe(0.5);
@@ -929,8 +929,8 @@ mod tests {
         // i % 7 == 0 for 143 of 0..1000
         assert_eq!(s.dead_letters(DeadReason::Malformed), 8 * 143);
         assert_eq!(s.dead_letters(DeadReason::Other), 8 * 142);
-        assert_eq!(s.output_rows(Output::Events), 16_000);
-        assert_eq!(s.output_rows(Output::Windows), 0);
+        assert_eq!(s.output_rows(OutputKind::Events), 16_000);
+        assert_eq!(s.output_rows(OutputKind::Windows), 0);
         assert_eq!(s.batch_seconds.count(), 8000);
         assert_eq!(s.batch_seconds.sum_nanos, 8000 * 1_000_000);
         assert_eq!(s.model_seconds.count(), 16_000);
@@ -1057,7 +1057,7 @@ mod tests {
         for (i, r) in UnscoredReason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);
         }
-        for (i, r) in Output::ALL.iter().enumerate() {
+        for (i, r) in OutputKind::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);
         }
         for (i, r) in LateOutcome::ALL.iter().enumerate() {
@@ -1076,10 +1076,10 @@ mod tests {
         m.late_events(LateOutcome::Updated).add(1);
         m.dead_letters(DeadReason::Malformed).add(3);
         m.dead_letters(DeadReason::BadTimestamp).add(2);
-        m.output_rows(Output::Events).add(991);
-        m.output_rows(Output::Windows).add(40);
-        m.output_rows(Output::Late).add(4);
-        m.output_rows(Output::DeadLetter).add(5);
+        m.output_rows(OutputKind::Events).add(991);
+        m.output_rows(OutputKind::Windows).add(40);
+        m.output_rows(OutputKind::Late).add(4);
+        m.output_rows(OutputKind::DeadLetter).add(5);
         m.window_rows().add(40);
         m.window_updates().add(1);
         m.scored().add(980);

@@ -1,27 +1,35 @@
-//! Drives a pipeline: source → decode → watermark → feature engine → model → sinks.
+//! A pipeline: a validated spec made into its stages (decode, features, score, emit), run by
+//! the [`crate::driver`] over a source into outputs, and the run's [`Summary`].
 //!
 //! A bad record never stops the run: it becomes a dead letter, counted. Processing time (for
-//! source idleness) comes from the caller's clock; the operators themselves are clock-free.
+//! source idleness) comes from the caller's clock; the stages themselves are clock-free.
+
+use std::cell::RefCell;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use eddy_core::agg::FeatureValue;
-use eddy_core::engine::{FeatureEngine, Outcome, WindowRow};
-use eddy_core::row::FeatureRow;
+use eddy_core::engine::FeatureEngine;
 use eddy_core::watermark::WatermarkTracker;
-use eddy_core::{Event, Interner, KeyId};
+use eddy_core::Interner;
 
+use crate::connector::{Framing, Source};
 use crate::decode::Decoder;
+use crate::driver::{self, Chain};
 use crate::encode::{Encoder, FeaturesJson};
 use crate::error::{RuntimeError, SpecError, SpecErrors};
-use crate::lookup::{Answer, Lookup, Lookups};
+use crate::lookup::{Answer, Lookups};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::outputs::{OutputKind, Outputs};
 use crate::score::{RemoteStage, Scorer};
-use crate::sink::{OutputKind, Outputs};
-use crate::source::{Batch, ReaderSource, Source};
-use crate::spec::{OutputFormat, Pattern, PipelineSpec};
+use crate::spec::{InputFormat, Pattern, PipelineSpec};
+use crate::stage::decode::DecodeStage;
+use crate::stage::emit::EmitStage;
+use crate::stage::features::FeaturesStage;
+use crate::stage::rows::RowsStage;
+use crate::stage::score::ScoreStage;
+use crate::stage::Stage;
 use eddy_oip::remote::Counters;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
 
 /// What a run did. Every input line is in exactly one of `events_read`'s outcomes or blank.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,6 +83,39 @@ pub struct Summary {
     pub remote: Option<Counters>,
 }
 
+impl Summary {
+    /// The summary the run's counters give.
+    pub fn from_metrics(m: &MetricsSnapshot) -> Summary {
+        use crate::metrics::{LateOutcome as L, UnscoredReason as U};
+        let unscored = |r| m.unscored(r);
+        Summary {
+            events_read: m.records_read,
+            accepted: m.events_accepted,
+            emitted: m.events_accepted + m.late_events(L::Updated),
+            late: m.late_events(L::Late),
+            late_updated: m.late_events(L::Updated),
+            late_discarded: m.late_events(L::Discarded),
+            dead_lettered: m.dead_letters_total(),
+            window_rows: m.window_rows,
+            window_updates: m.window_updates,
+            blank_lines: m.blank_lines,
+            keys: m.keys,
+            bytes_read: m.bytes_read,
+            state_bytes: m.state_bytes,
+            scored: m.scored,
+            unscored: m.unscored_total() - unscored(U::Fallback),
+            unscored_null_feature: unscored(U::NullFeature),
+            unscored_model_error: unscored(U::ModelError),
+            fallback: unscored(U::Fallback),
+            unscored_deadline: unscored(U::Deadline),
+            unscored_server: unscored(U::Server),
+            unscored_shed: unscored(U::Shed),
+            late_scores: m.late_scores,
+            remote: None,
+        }
+    }
+}
+
 /// Hooks from the caller: a processing-time clock (ms), a progress callback (bytes read),
 /// and lookups of the online store to answer while the run goes on.
 pub struct RunHooks<'a> {
@@ -84,6 +125,8 @@ pub struct RunHooks<'a> {
     /// of the input until the run returns; after it, they wait for
     /// [`Pipeline::serve_lookups`] (or are answered `Ended` when the lookups are dropped).
     pub lookups: Option<&'a Lookups>,
+    /// Where the run's counters go (to serve them while it runs); a fresh registry if none.
+    pub metrics: Option<Metrics>,
 }
 
 impl<'a> RunHooks<'a> {
@@ -93,12 +136,13 @@ impl<'a> RunHooks<'a> {
             clock,
             progress: None,
             lookups: None,
+            metrics: None,
         }
     }
 }
 
 /// The answer to a lookup of `key` whose row is `values` (`None`: no row).
-fn answer_of(
+pub(crate) fn answer_of(
     encoder: &mut Encoder,
     interner: &Interner,
     key: &str,
@@ -121,8 +165,6 @@ pub struct Pipeline {
     remote: Option<RemoteStage>,
     warnings: Vec<String>,
 }
-
-const FLUSH_AT: usize = 256 * 1024;
 
 impl Pipeline {
     pub fn new(spec: PipelineSpec) -> Result<Pipeline, RuntimeError> {
@@ -154,8 +196,7 @@ impl Pipeline {
             None => {}
         }
         let decoder = Decoder::new(&spec.source, &spec.schema);
-        let names: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
-        let mut encoder = Encoder::new(spec.output.format, &names);
+        let mut encoder = Encoder::new(spec.output.format, &spec.feature_names());
         if let Some(m) = &spec.model {
             encoder.set_prediction_columns(crate::score::csv_columns(&m.field));
         }
@@ -204,33 +245,22 @@ impl Pipeline {
         self.scorer.as_ref()
     }
 
-    /// Opens the source named by the spec (`None` path: stdin).
+    /// Opens the spec's source, its records cut as its format needs.
     pub fn open_source(&self) -> Result<Box<dyn Source + Send>, RuntimeError> {
-        Ok(match &self.spec.source.path {
-            Some(p) => Box::new(ReaderSource::open(p)?),
-            None => Box::new(ReaderSource::new("stdin", std::io::stdin())),
-        })
+        let framing = match self.spec.source.format {
+            InputFormat::Jsonl => Framing::Lines,
+            InputFormat::Csv => Framing::Csv,
+        };
+        self.spec.source.connector.open(framing)
     }
 
-    /// Runs `source` to its end, writing to `outputs`.
-    ///
-    /// Pipelined by batch over three threads: a reader thread only reads (so a quiet input
-    /// never holds back results that are ready); this thread decodes, encodes, writes and
-    /// drives a server pattern's scoring; an engine thread tracks the watermark and runs the
-    /// feature engine (and an embedded model). Batches circulate between them (no allocation
-    /// in steady state), and every result is in input order (external `unordered` aside), so
-    /// the output does not depend on timing.
+    /// Runs `source` to its end, writing to `outputs`: the spec's stages, run by the driver.
     pub fn run(
         &mut self,
         source: &mut (dyn Source + Send),
         outputs: &mut Outputs,
         hooks: RunHooks<'_>,
     ) -> Result<Summary, RuntimeError> {
-        let RunHooks {
-            clock,
-            mut progress,
-            lookups,
-        } = hooks;
         let Pipeline {
             spec,
             engine,
@@ -241,840 +271,92 @@ impl Pipeline {
             remote,
             ..
         } = self;
-        let tracker = WatermarkTracker::new(spec.watermark, source.partitions());
-        if lookups.is_some() {
+        if hooks.lookups.is_some() {
             engine.keep_online_store();
         }
-        // JSONL in and out: the engine thread builds each batch's per-event rows when it is
-        // keeping up (no other batch waiting for it); otherwise this thread does (same bytes).
-        // Not with a model server: a row is complete only when its score is back.
+        let metrics = (hooks.metrics.clone()).unwrap_or_else(|| Metrics::new(source.partitions()));
+        // JSONL in and out: the engine thread makes each batch's per-event rows when it is
+        // keeping up. Not with a model server: a row is complete only when its score is back.
         let splice = outputs.enabled(OutputKind::Events)
             && encoder.splices(decoder.format())
             && remote.is_none();
-        let features_json = splice.then(|| {
-            let names: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
-            FeaturesJson::new(&names)
-        });
-        // Batches decoded and not yet taken up by the engine thread: when some are waiting, the
-        // engine thread is the slower one and leaves the features objects to this thread.
-        let backlog = &AtomicUsize::new(0);
-        let mut front = Front {
-            backlog,
-            splice,
-            synced: 0,
-            decoder,
-            encoder,
-            interner,
-            s: Summary::default(),
-            bufs: Buffers::default(),
-            late_reason_prefix: format!(
-                "late: event time + allowed_lateness ({}) <= watermark",
-                crate::spec::format_duration(spec.engine.allowed_lateness)
-            ),
-            want_events: outputs.enabled(OutputKind::Events),
-            want_windows: outputs.enabled(OutputKind::Windows),
-            want_late: outputs.enabled(OutputKind::Late),
-            want_dead: outputs.enabled(OutputKind::DeadLetter),
-            remote: remote.as_mut(),
-            held: VecDeque::new(),
-            next_work: 0,
-            works: IN_FLIGHT,
-            scorer: scorer.as_ref().map(Scorer::fork),
-        };
-        if front.encoder.format() == OutputFormat::Csv {
-            front
-                .encoder
-                .events_csv_header(&mut front.bufs.events, front.decoder);
-            front.encoder.windows_csv_header(&mut front.bufs.windows);
-            front.encoder.rejects_csv_header(&mut front.bufs.late);
-            front.encoder.rejects_csv_header(&mut front.bufs.dead);
-        }
-
-        let source_name = source.name();
-        let reading: &mut (dyn Source + Send) = &mut *source;
-        let (to_engine, engine_rx) = mpsc::sync_channel::<ToEngine>(IN_FLIGHT + 1);
-        // Unbounded, but only `front.works` batches exist.
-        let (to_front, front_rx) = mpsc::channel::<ToFront>();
-        let (to_reader, reader_rx) = mpsc::channel::<Box<Work>>();
-        let state_bytes = std::thread::scope(|scope| -> Result<u64, RuntimeError> {
-            let engine_done = to_front.clone();
-            let engine_thread = scope.spawn(move || {
-                let mut stage = EngineStage {
-                    engine,
-                    tracker,
-                    last_wm: i64::MIN,
-                    features_json,
-                    backlog,
-                    scorer: scorer.as_mut(),
-                };
-                for msg in engine_rx {
-                    let reply = match msg {
-                        ToEngine::Batch(mut w) => {
-                            stage.process(&mut w);
-                            ToFront::Done(w)
-                        }
-                        ToEngine::Lookup(key, lookup) => {
-                            ToFront::Latest(stage.engine.latest(key), lookup)
-                        }
-                    };
-                    if engine_done.send(reply).is_err() {
-                        return 0;
-                    }
-                }
-                let state = stage.engine.state_bytes() as u64;
-                let mut fin = Box::<Work>::default();
-                stage.engine.finish(&mut fin.closed);
-                let _ = engine_done.send(ToFront::Finished(fin));
-                state
-            });
-            // Reading blocks (a quiet stdin, a slow disk); on a thread of its own it never
-            // holds back results that are ready, nor scores waiting on a deadline.
-            let read = to_front.clone();
-            scope.spawn(move || {
-                for mut w in reader_rx {
-                    let end = match reading.next_batch(&mut w.batch) {
-                        Ok(true) => {
-                            w.bytes_read = reading.bytes_read();
-                            if read.send(ToFront::Read(w)).is_err() {
-                                return;
-                            }
-                            continue;
-                        }
-                        Ok(false) => Ok(()),
-                        Err(e) => Err(e),
-                    };
-                    let _ = read.send(ToFront::ReadEnd(end));
-                    return;
-                }
-            });
-            drop(to_front);
-            let result = (|| -> Result<(), RuntimeError> {
-                for _ in 0..IN_FLIGHT {
-                    let _ = to_reader.send(Box::default());
-                }
-                let mut to_engine = Some(to_engine);
-                let mut free: Pool = Vec::new();
-                loop {
-                    // lookups are looked for between messages: never wait long for one
-                    let msg = if front.scoring() || lookups.is_some() {
-                        match front_rx.recv_timeout(SCORE_POLL) {
-                            Ok(m) => Some(m),
-                            Err(mpsc::RecvTimeoutError::Timeout) => None,
-                            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-                        }
-                    } else {
-                        match front_rx.recv() {
-                            Ok(m) => Some(m),
-                            Err(_) => return Ok(()), // a thread stopped (a panic, re-raised below)
-                        }
-                    };
-                    match msg {
-                        None => {}
-                        Some(ToFront::Read(mut w)) => {
-                            w.now = clock();
-                            front.decode(&mut w, &source_name)?;
-                            front.s.bytes_read = w.bytes_read;
-                            if let Some(p) = progress.as_mut() {
-                                p(w.bytes_read);
-                            }
-                            match &to_engine {
-                                Some(tx) if tx.send(ToEngine::Batch(w)).is_ok() => {}
-                                _ => return Ok(()),
-                            }
-                        }
-                        // The engine finishes once it has every batch read.
-                        Some(ToFront::ReadEnd(end)) => {
-                            end?;
-                            to_engine = None;
-                        }
-                        Some(ToFront::Done(w)) => front.emit(w, outputs, &mut free)?,
-                        Some(ToFront::Latest(values, lookup)) => front.answer(values, lookup),
-                        Some(ToFront::Finished(w)) => {
-                            front.emit(w, outputs, &mut free)?;
-                            return front.finish_scores(outputs);
-                        }
-                    }
-                    front.poll_scores(outputs, &mut free)?;
-                    if let Some(l) = lookups {
-                        front.take_lookups(l, to_engine.as_ref());
-                    }
-                    if to_engine.is_some() {
-                        // Every batch is waiting for scores: one more for the reader.
-                        if free.is_empty()
-                            && front.held.len() == front.works
-                            && front.works < MAX_WORKS
-                        {
-                            front.works += 1;
-                            free.push(Box::default());
-                        }
-                        for w in free.drain(..) {
-                            let _ = to_reader.send(w);
-                        }
-                    }
-                }
-            })();
-            drop(to_reader);
-            let state = match engine_thread.join() {
-                Ok(state) => state,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            result.map(|_| state)
-        })?;
-        front.bufs.write_all(outputs)?;
-        outputs.flush()?;
-        if let Some(r) = front.remote.as_deref() {
-            let c = r.counts();
-            let s = &mut front.s;
-            s.scored = c.scored;
-            s.fallback = c.fallback;
-            s.unscored_null_feature = c.unscored_null_feature;
-            s.unscored_deadline = c.unscored_deadline;
-            s.unscored_server = c.unscored_server;
-            s.unscored_shed = c.unscored_shed;
-            s.unscored =
-                c.unscored_null_feature + c.unscored_deadline + c.unscored_server + c.unscored_shed;
-            s.late_scores = c.late_scores;
-            s.remote = Some(r.client_counters());
-        }
-        let mut s = front.s;
-        s.state_bytes = state_bytes;
-        s.keys = front.decoder.num_keys() as u64;
-        s.bytes_read = source.bytes_read();
-        Ok(s)
-    }
-}
-
-/// Batches ready for reuse. Boxed: they move between threads and queues, and a `Work` is big.
-#[allow(clippy::vec_box)]
-type Pool = Vec<Box<Work>>;
-
-/// Batches in circulation between the threads.
-const IN_FLIGHT: usize = 3;
-/// How often the front thread looks for scores (while rows wait for them) and for lookups of
-/// the online store (when the run takes them).
-const SCORE_POLL: Duration = Duration::from_millis(2);
-
-/// What reaches the engine thread, in the order the front thread sent it.
-enum ToEngine {
-    /// A decoded batch.
-    Batch(Box<Work>),
-    /// The latest row of a key, for a lookup (answered after every batch sent before it).
-    Lookup(KeyId, Lookup),
-}
-
-/// What reaches the front thread.
-enum ToFront {
-    /// A batch from the reader thread, to decode.
-    Read(Box<Work>),
-    /// The reader stopped: the end of the input, or an error reading it.
-    ReadEnd(Result<(), RuntimeError>),
-    /// A batch the engine has processed, to write out.
-    Done(Box<Work>),
-    /// The engine's last window rows, after the end of the input; nothing follows.
-    Finished(Box<Work>),
-    /// A key's latest features (`None`: no event of the key applied), for a lookup.
-    Latest(Option<Vec<FeatureValue>>, Lookup),
-}
-/// With a server pattern, batches whose rows wait for scores join them, up to this many.
-const MAX_WORKS: usize = 64;
-
-#[derive(Debug, Clone, Copy)]
-struct Rec {
-    lineno: u64,
-    start: usize,
-    end: usize,
-}
-
-/// One batch on its way through the pipeline; reused.
-#[derive(Default)]
-struct Work {
-    batch: Batch,
-    /// The source's bytes read after this batch (for progress).
-    bytes_read: u64,
-    now: i64,
-    /// Decoded records, in input order; `events[i]` belongs to `recs[i]`.
-    recs: Vec<Rec>,
-    events: Vec<Event>,
-    /// Set by the engine thread: each record's outcome and the engine's watermark then.
-    outcomes: Vec<(Outcome, i64)>,
-    rows: Vec<FeatureRow>,
-    closed: Vec<WindowRow>,
-    /// Strings interned while decoding this batch, in id order (for [`FeaturesJson`]).
-    new_strings: Vec<Box<str>>,
-    /// Per-event rows (the raw line with its features object and prediction spliced in)
-    /// made by the engine thread: record `i`'s is `feat_json[feat_ends[i - 1]..feat_ends[i]]`
-    /// (empty when it has no row, or when the front thread is to make it).
-    feat_json: Vec<u8>,
-    feat_ends: Vec<usize>,
-    /// The engine thread made every per-event row of the batch: `feat_json` is the batch's
-    /// per-event output, in order.
-    rows_complete: bool,
-    /// With an embedded model that the engine thread ran (`predicted`): record `i`'s
-    /// `,"prediction":...` is `pred_json[pred_ends[i - 1]..pred_ends[i]]` (empty when it has
-    /// no row).
-    predicted: bool,
-    pred_json: Vec<u8>,
-    pred_ends: Vec<usize>,
-    scored: u64,
-    unscored_null_feature: u64,
-    unscored_model_error: u64,
-}
-
-/// The engine thread: watermark tracking and the feature engine (no I/O, no clock).
-struct EngineStage<'a> {
-    engine: &'a mut FeatureEngine,
-    tracker: WatermarkTracker,
-    last_wm: i64,
-    features_json: Option<FeaturesJson>,
-    /// See `Pipeline::run`.
-    backlog: &'a AtomicUsize,
-    scorer: Option<&'a mut Scorer>,
-}
-
-impl EngineStage<'_> {
-    fn process(&mut self, w: &mut Work) {
-        w.outcomes.clear();
-        w.closed.clear();
-        w.feat_json.clear();
-        w.feat_ends.clear();
-        w.pred_json.clear();
-        w.pred_ends.clear();
-        w.scored = 0;
-        w.unscored_null_feature = 0;
-        w.unscored_model_error = 0;
-        if let Some(fj) = &mut self.features_json {
-            fj.push_strings(w.new_strings.iter().map(|s| &**s));
-        }
-        // Another batch is already waiting: leave the features objects to the front thread
-        // (the bytes are the same either way).
-        let behind = self.backlog.fetch_sub(1, Ordering::Relaxed) > 1;
-        #[cfg(test)]
-        let behind = match tests::FEATURES_ON.load(Ordering::Relaxed) {
-            1 => false,
-            2 => true,
-            _ => behind,
-        };
-        let features_json = if behind {
-            None
-        } else {
-            self.features_json.as_mut()
-        };
-        w.rows_complete = features_json.is_some();
-        // Behind, the engine thread leaves the embedded model to the front thread too.
-        w.predicted = false;
-        let scorer = if behind {
-            None
-        } else {
-            self.scorer.as_deref_mut()
-        };
-        let wm = self.tracker.on_processing_time(w.now);
-        if wm > self.last_wm {
-            self.last_wm = wm;
-            self.engine.advance_watermark(wm, &mut w.closed);
-        }
-        let n = w.recs.len();
-        if w.rows.len() < n {
-            w.rows.resize_with(n, FeatureRow::default);
-        }
-        for i in 0..n {
-            let ev = &w.events[i];
-            self.engine.prefetch_upcoming(&w.events[i + 1..n]);
-            let outcome = self.engine.process(ev, &mut w.rows[i], &mut w.closed);
-            w.outcomes.push((outcome, self.engine.watermark()));
-            let wm = self.tracker.observe(w.batch.partition, ev.ts, w.now);
-            if wm > self.last_wm {
-                self.last_wm = wm;
-                self.engine.advance_watermark(wm, &mut w.closed);
-            }
-        }
-        if let Some(sc) = scorer {
-            w.score_with(sc);
-        }
-        if let Some(fj) = features_json {
-            for i in 0..n {
-                if has_row(w.outcomes[i].0) {
-                    // The whole per-event row; none (the front thread encodes it) if the
-                    // line is not an object.
-                    let rec = w.recs[i];
-                    let line = &w.batch.data[rec.start..rec.end];
-                    let prediction = fragment(w.predicted, &w.pred_json, &w.pred_ends, i);
-                    if !fj.encode_row(&mut w.feat_json, line, &w.rows[i], prediction) {
-                        w.rows_complete = false;
-                    }
-                }
-                w.feat_ends.push(w.feat_json.len());
-            }
-        }
-    }
-}
-
-fn has_row(outcome: Outcome) -> bool {
-    matches!(outcome, Outcome::Accepted | Outcome::LateUpdated)
-}
-
-impl Work {
-    /// Scores every per-event row of the batch with the embedded model, in one call.
-    fn score_with(&mut self, scorer: &mut Scorer) {
-        let outcomes = &self.outcomes;
-        let c = scorer.score_batch(
-            &self.rows,
-            outcomes.len(),
-            |i| has_row(outcomes[i].0),
-            &mut self.pred_json,
-            &mut self.pred_ends,
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let dead_letters = outputs
+            .enabled(OutputKind::DeadLetter)
+            .then(|| encoder.format());
+        let decoder = RefCell::new(decoder);
+        let interner = RefCell::new(interner);
+        let mut front = Chain::<dyn Stage>::new(
+            vec![Box::new(DecodeStage {
+                decoder: &decoder,
+                interner: &interner,
+                dead_letters,
+                source_name: source.name(),
+                sync_strings: splice,
+                synced: 0,
+                backlog: backlog.clone(),
+                records: 0,
+                blank: 0,
+                dead: Default::default(),
+            })],
+            &metrics,
         );
-        self.predicted = true;
-        self.scored = c.scored;
-        self.unscored_null_feature = c.null_feature;
-        self.unscored_model_error = c.model_error;
-    }
-
-    /// Record `i`'s prediction fragment (empty without one).
-    fn prediction(&self, i: usize) -> &[u8] {
-        fragment(self.predicted, &self.pred_json, &self.pred_ends, i)
-    }
-}
-
-/// Record `i`'s piece of `json`, whose pieces end at `ends` (nothing when `!present`).
-fn fragment<'a>(present: bool, json: &'a [u8], ends: &[usize], i: usize) -> &'a [u8] {
-    if !present {
-        return &[];
-    }
-    let start = if i == 0 { 0 } else { ends[i - 1] };
-    &json[start..ends[i]]
-}
-
-/// This thread's side: decoding, encoding, counting.
-struct Front<'a> {
-    /// See `Pipeline::run`.
-    backlog: &'a AtomicUsize,
-    /// Per-event rows are spliced from features objects encoded by the engine thread.
-    splice: bool,
-    /// How many interned strings the engine thread has been sent.
-    synced: usize,
-    decoder: &'a mut Decoder,
-    encoder: &'a mut Encoder,
-    interner: &'a mut Interner,
-    s: Summary,
-    bufs: Buffers,
-    late_reason_prefix: String,
-    want_events: bool,
-    want_windows: bool,
-    want_late: bool,
-    want_dead: bool,
-    /// A server pattern: rows leave when the stage delivers their score.
-    remote: Option<&'a mut RemoteStage>,
-    /// The embedded model, for the rows the engine thread left unscored (it was behind).
-    scorer: Option<Scorer>,
-    /// Batches with rows waiting for scores, oldest first.
-    held: VecDeque<Held>,
-    next_work: u64,
-    /// Batches allocated so far.
-    works: usize,
-}
-
-/// A batch whose per-event rows wait for their scores (server patterns).
-struct Held {
-    seq: u64,
-    w: Box<Work>,
-    waiting: usize,
-}
-
-/// A row's id for the scoring stage: its batch's sequence number and its index there.
-fn row_id(seq: u64, i: usize) -> u64 {
-    (seq << 32) | i as u64
-}
-
-/// Writes one per-event row: the one the engine thread made, if it made one, else encoded
-/// here with its `prediction` fragment.
-#[allow(clippy::too_many_arguments)]
-fn write_event(
-    encoder: &mut Encoder,
-    out: &mut Vec<u8>,
-    decoder: &Decoder,
-    interner: &Interner,
-    w: &Work,
-    i: usize,
-    prediction: &[u8],
-) {
-    let row = fragment(!w.feat_ends.is_empty(), &w.feat_json, &w.feat_ends, i);
-    if !row.is_empty() {
-        out.extend_from_slice(row);
-        return;
-    }
-    let line = &w.batch.data[w.recs[i].start..w.recs[i].end];
-    encoder.event(
-        out,
-        line,
-        &w.events[i],
-        &w.rows[i],
-        prediction,
-        decoder,
-        interner,
-    );
-}
-
-fn fmt_ts(ts: i64) -> String {
-    let mut s = String::new();
-    if (eddy_core::time::MIN_EVENT_TS..=eddy_core::time::MAX_EVENT_TS).contains(&ts) {
-        eddy_core::time::format_rfc3339(ts, &mut s);
-    } else {
-        s = ts.to_string();
-    }
-    s
-}
-
-impl Front<'_> {
-    /// Passes the lookups waiting to the engine thread (in order after the batches sent so
-    /// far), or answers them here when no key by that name was ever decoded or the engine
-    /// has all the input already (`to_engine` gone).
-    fn take_lookups(&self, lookups: &Lookups, to_engine: Option<&mpsc::SyncSender<ToEngine>>) {
-        while let Ok(lookup) = lookups.rx.try_recv() {
-            match (self.decoder.key_id(&lookup.key), to_engine) {
-                (_, None) => lookup.answer(Answer::Ended),
-                (None, _) => lookup.answer(Answer::UnknownKey),
-                (Some(k), Some(tx)) => {
-                    if let Err(mpsc::SendError(ToEngine::Lookup(_, lookup))) =
-                        tx.send(ToEngine::Lookup(k, lookup))
-                    {
-                        lookup.answer(Answer::Ended);
-                    }
-                }
-            }
+        let mut engine_stages: Vec<Box<dyn Stage + Send>> = vec![Box::new(FeaturesStage {
+            engine,
+            tracker: WatermarkTracker::new(spec.watermark, source.partitions()),
+            last_wm: i64::MIN,
+            backlog,
+            measured_at: None,
+            state_bytes: None,
+            wall_ms: 0,
+        })];
+        let mut back_stages: Vec<Box<dyn Stage>> = Vec::new();
+        if let Some(sc) = scorer.as_ref() {
+            // The engine thread scores when it keeps up; the front thread catches up.
+            engine_stages.push(Box::new(ScoreStage::new(sc.fork(), false)));
+            back_stages.push(Box::new(ScoreStage::new(sc.fork(), true)));
         }
-    }
-
-    /// Answers a lookup with the row the engine thread read.
-    fn answer(&mut self, values: Option<Vec<FeatureValue>>, lookup: Lookup) {
-        let a = answer_of(self.encoder, self.interner, &lookup.key, values);
-        lookup.answer(a);
-    }
-
-    /// Decodes a batch's lines; bad ones become dead letters right away.
-    fn decode(&mut self, w: &mut Work, source_name: &str) -> Result<(), RuntimeError> {
-        let Work {
-            batch,
-            recs,
-            events,
-            ..
-        } = w;
-        recs.clear();
-        let base = batch.data.as_ptr() as usize;
-        for (lineno, line) in batch.lines() {
-            if line.iter().all(|c| c.is_ascii_whitespace()) {
-                self.s.blank_lines += 1;
-                continue;
-            }
-            if self.decoder.needs_header() {
-                self.decoder
-                    .read_header(line)
-                    .map_err(|msg| RuntimeError::CsvHeader {
-                        name: source_name.to_string(),
-                        msg: format!("line {lineno}: {msg}"),
-                    })?;
-                continue;
-            }
-            self.s.events_read += 1;
-            let i = recs.len();
-            if events.len() <= i {
-                events.push(Event::default());
-            }
-            match self
-                .decoder
-                .decode(line, lineno, &mut events[i], self.interner)
-            {
-                Ok(()) => {
-                    let start = line.as_ptr() as usize - base;
-                    recs.push(Rec {
-                        lineno,
-                        start,
-                        end: start + line.len(),
-                    });
-                }
-                Err(e) => {
-                    self.s.dead_lettered += 1;
-                    if self.want_dead {
-                        self.encoder
-                            .dead_letter(&mut self.bufs.dead, line, lineno, &e.to_string());
-                    }
-                }
-            }
+        if splice {
+            engine_stages.push(Box::new(RowsStage {
+                features_json: FeaturesJson::new(&spec.feature_names()),
+            }));
         }
-        w.new_strings.clear();
-        if self.splice {
-            let n = self.interner.len();
-            w.new_strings.extend(
-                (self.synced..n)
-                    .map(|id| Box::from(self.interner.resolve(eddy_core::Sym(id as u32)))),
-            );
-            self.synced = n;
-        }
-        self.backlog.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Encodes a processed batch and writes it out; with a server pattern, its per-event
-    /// rows go to the scoring stage and the batch waits in `held` until they are all back.
-    fn emit(
-        &mut self,
-        mut w: Box<Work>,
-        outputs: &mut Outputs,
-        free: &mut Pool,
-    ) -> Result<(), RuntimeError> {
-        self.s.scored += w.scored;
-        self.s.unscored_null_feature += w.unscored_null_feature;
-        self.s.unscored_model_error += w.unscored_model_error;
-        self.s.unscored += w.unscored_null_feature + w.unscored_model_error;
-        let defer = self.remote.is_some();
-        let mut waiting = 0;
-        // The engine thread was behind and left the embedded model to this thread.
-        if let Some(sc) = self.scorer.as_mut().filter(|_| !w.predicted) {
-            w.score_with(sc);
-            self.s.scored += w.scored;
-            self.s.unscored_null_feature += w.unscored_null_feature;
-            self.s.unscored_model_error += w.unscored_model_error;
-            self.s.unscored += w.unscored_null_feature + w.unscored_model_error;
-        }
-        // Every per-event row made by the engine thread: written as one block below.
-        let bulk = !defer && self.want_events && w.rows_complete;
-        for (i, rec) in w.recs.iter().enumerate() {
-            let line = &w.batch.data[rec.start..rec.end];
-            let (outcome, wm) = w.outcomes[i];
-            match outcome {
-                Outcome::Accepted | Outcome::LateUpdated => {
-                    if outcome == Outcome::Accepted {
-                        self.s.accepted += 1;
-                    } else {
-                        self.s.late_updated += 1;
-                    }
-                    self.s.emitted += 1;
-                    if defer {
-                        waiting += 1;
-                        continue;
-                    }
-                    let prediction = w.prediction(i);
-                    if self.want_events && !bulk {
-                        write_event(
-                            self.encoder,
-                            &mut self.bufs.events,
-                            self.decoder,
-                            self.interner,
-                            &w,
-                            i,
-                            prediction,
-                        );
-                        if self.bufs.events.len() >= FLUSH_AT {
-                            outputs.write(OutputKind::Events, &self.bufs.events)?;
-                            self.bufs.events.clear();
-                        }
-                    }
-                }
-                Outcome::LateDiscarded => {
-                    self.s.late_discarded += 1;
-                    if self.want_late {
-                        let reason = format!(
-                            "late_discarded: behind the watermark ({}) but within allowed lateness; late_policy = discard",
-                            fmt_ts(wm)
-                        );
-                        self.encoder.late(
-                            &mut self.bufs.late,
-                            line,
-                            rec.lineno,
-                            &reason,
-                            self.decoder.format(),
-                        );
-                    }
-                }
-                Outcome::Late => {
-                    self.s.late += 1;
-                    if self.want_late {
-                        let reason = format!("{} ({})", self.late_reason_prefix, fmt_ts(wm));
-                        self.encoder.late(
-                            &mut self.bufs.late,
-                            line,
-                            rec.lineno,
-                            &reason,
-                            self.decoder.format(),
-                        );
-                    }
-                }
-            }
-        }
-        if bulk {
-            outputs.write(OutputKind::Events, &self.bufs.events)?;
-            self.bufs.events.clear();
-            outputs.write(OutputKind::Events, &w.feat_json)?;
-        }
-        for r in w.closed.drain(..) {
-            self.s.window_rows += 1;
-            if r.update {
-                self.s.window_updates += 1;
-            }
-            if self.want_windows {
-                self.encoder
-                    .window(&mut self.bufs.windows, &r, self.decoder, self.interner);
-            }
-        }
-        if waiting == 0 {
-            free.push(w);
-        } else {
-            self.submit_rows(w, waiting, outputs, free)?;
-        }
-        self.bufs.write_all(outputs)?;
-        outputs.flush()
-    }
-
-    /// Hands a batch's per-event rows to the scoring stage, in input order, with the
-    /// engine's watermarks between them.
-    fn submit_rows(
-        &mut self,
-        w: Box<Work>,
-        waiting: usize,
-        outputs: &mut Outputs,
-        free: &mut Pool,
-    ) -> Result<(), RuntimeError> {
-        let seq = self.next_work;
-        self.next_work += 1;
-        self.held.push_back(Held { seq, w, waiting });
-        let pos = self.held.len() - 1;
-        for i in 0..self.held[pos].w.recs.len() {
-            let (outcome, wm) = self.held[pos].w.outcomes[i];
-            if !matches!(outcome, Outcome::Accepted | Outcome::LateUpdated) {
-                continue;
-            }
-            // The stage copies the row's inputs before any delivery can touch `held`.
-            if let Some(stage) = self.remote.as_deref_mut() {
-                stage.load(&self.held[pos].w.rows[i]);
-            }
-            self.with_stage(outputs, |stage, deliver| {
-                stage.watermark(wm, deliver);
-                stage.send(row_id(seq, i), deliver);
-            })?;
-        }
-        self.reclaim(free);
-        Ok(())
-    }
-
-    /// Writes the rows whose scores are back, without blocking.
-    fn poll_scores(&mut self, outputs: &mut Outputs, free: &mut Pool) -> Result<(), RuntimeError> {
-        self.with_stage(outputs, |stage, deliver| stage.poll(deliver))?;
-        self.reclaim(free);
-        Ok(())
-    }
-
-    /// At the end of input: every row still waiting for its score.
-    fn finish_scores(&mut self, outputs: &mut Outputs) -> Result<(), RuntimeError> {
-        self.with_stage(outputs, |stage, deliver| stage.finish(deliver))
-    }
-
-    /// Runs `f` on the scoring stage with a delivery callback that writes each finished row.
-    /// Batches whose rows have all left stay in `held` until [`Self::reclaim`].
-    fn with_stage(
-        &mut self,
-        outputs: &mut Outputs,
-        f: impl FnOnce(&mut RemoteStage, &mut crate::score::remote::Deliver<'_>),
-    ) -> Result<(), RuntimeError> {
-        let Front {
-            remote: Some(stage),
-            held,
+        let mut engine_chain = Chain::new(engine_stages, &metrics);
+        let emit = EmitStage::new(
+            outputs,
             encoder,
-            bufs,
-            decoder,
-            interner,
-            want_events,
-            ..
-        } = self
-        else {
-            return Ok(());
-        };
-        let mut deliver = |id: u64, prediction: &[u8]| {
-            deliver_row(
-                held,
-                encoder,
-                &mut bufs.events,
-                decoder,
-                interner,
-                *want_events,
-                id,
-                prediction,
-            )
-        };
-        f(stage, &mut deliver);
-        if bufs.events.len() >= FLUSH_AT {
-            outputs.write(OutputKind::Events, &bufs.events)?;
-            bufs.events.clear();
-        }
-        Ok(())
-    }
-
-    /// Whether rows are waiting for scores.
-    fn scoring(&self) -> bool {
-        self.remote.as_ref().is_some_and(|r| r.pending() > 0)
-    }
-
-    /// Returns batches whose rows have all left to the free pool.
-    fn reclaim(&mut self, free: &mut Pool) {
-        while let Some(pos) = self.held.iter().position(|h| h.waiting == 0) {
-            if let Some(h) = self.held.remove(pos) {
-                free.push(h.w);
-            }
-        }
-    }
-}
-
-/// Writes the held row `id` with its prediction.
-#[allow(clippy::too_many_arguments)]
-fn deliver_row(
-    held: &mut VecDeque<Held>,
-    encoder: &mut Encoder,
-    out: &mut Vec<u8>,
-    decoder: &Decoder,
-    interner: &Interner,
-    want_events: bool,
-    id: u64,
-    prediction: &[u8],
-) {
-    let (seq, i) = (id >> 32, (id & 0xffff_ffff) as usize);
-    let Ok(pos) = held.binary_search_by_key(&seq, |h| h.seq) else {
-        debug_assert!(false, "a score for a row that is not held");
-        return;
-    };
-    let h = &mut held[pos];
-    h.waiting -= 1;
-    if want_events {
-        write_event(encoder, out, decoder, interner, &h.w, i, prediction);
-    }
-}
-
-#[derive(Default)]
-struct Buffers {
-    events: Vec<u8>,
-    windows: Vec<u8>,
-    late: Vec<u8>,
-    dead: Vec<u8>,
-}
-
-impl Buffers {
-    fn write_all(&mut self, outputs: &mut Outputs) -> Result<(), RuntimeError> {
-        for (kind, buf) in [
-            (OutputKind::Events, &mut self.events),
-            (OutputKind::Windows, &mut self.windows),
-            (OutputKind::Late, &mut self.late),
-            (OutputKind::DeadLetter, &mut self.dead),
-        ] {
-            outputs.write(kind, buf)?;
-            buf.clear();
-        }
-        Ok(())
+            &decoder,
+            &interner,
+            remote.as_mut(),
+            spec.engine.allowed_lateness,
+        );
+        back_stages.push(Box::new(emit));
+        let mut back = Chain::new(back_stages, &metrics);
+        let ran = driver::run(source, &mut front, &mut engine_chain, &mut back, hooks);
+        drop((front, engine_chain, back));
+        metrics.up().set(0);
+        ran?;
+        // The read that found the end of the input made no batch.
+        let counted = metrics.bytes_read().get();
+        metrics
+            .bytes_read()
+            .add(source.bytes_read().saturating_sub(counted));
+        let mut s = Summary::from_metrics(&metrics.snapshot());
+        s.remote = remote.as_ref().map(|r| r.client_counters());
+        Ok(s)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connector::StreamSource;
+    use crate::stage::features::FEATURES_ON;
     use std::cell::RefCell;
     use std::io::Write;
     use std::rc::Rc;
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc;
 
     #[derive(Clone, Default)]
     struct Shared(Rc<RefCell<Vec<u8>>>);
@@ -1114,7 +396,7 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
     fn run(input: &str, batch: usize) -> (Summary, String, String, String, String) {
         let spec = PipelineSpec::parse(SPEC).unwrap();
         let mut p = Pipeline::new(spec).unwrap();
-        let mut src = ReaderSource::new("mem", input.as_bytes()).with_batch_bytes(batch);
+        let mut src = StreamSource::new("mem", input.as_bytes()).with_batch_bytes(batch);
         let outs: [Shared; 4] = Default::default();
         let mut o = Outputs::none();
         for (kind, w) in [
@@ -1184,11 +466,6 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
         );
     }
 
-    /// Tests may pin which thread makes the per-event rows (0: as loaded, 1: the engine
-    /// thread, 2: the front thread); the bytes are the same either way, so other tests running
-    /// meanwhile are not affected.
-    pub(super) static FEATURES_ON: AtomicUsize = AtomicUsize::new(0);
-
     #[test]
     fn either_thread_makes_the_same_rows() {
         let mut input = String::new();
@@ -1253,7 +530,7 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
         for (mode, batch) in [(1, 1 << 20), (2, 1 << 20), (2, 150)] {
             FEATURES_ON.store(mode, Ordering::Relaxed);
             let mut p = Pipeline::new(PipelineSpec::parse(&spec).unwrap()).unwrap();
-            let mut src = ReaderSource::new("mem", input.as_bytes()).with_batch_bytes(batch);
+            let mut src = StreamSource::new("mem", input.as_bytes()).with_batch_bytes(batch);
             let events = Shared::default();
             let mut o = Outputs::none();
             o.set(OutputKind::Events, "mem", Box::new(events.clone()));
@@ -1335,7 +612,7 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
         let out = events.clone();
         let run = std::thread::spawn(move || {
             let mut p = Pipeline::new(PipelineSpec::parse(SPEC).unwrap()).unwrap();
-            let mut src = ReaderSource::new("pipe", Pipe(rx, Vec::new()));
+            let mut src = StreamSource::new("pipe", Pipe(rx, Vec::new()));
             let mut o = Outputs::none();
             o.set(OutputKind::Events, "mem", Box::new(out));
             let mut clock = || 0;

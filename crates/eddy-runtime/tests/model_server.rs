@@ -309,11 +309,11 @@ max_wait = \"1ms\"\ntimeout = \"300ms\"\nmax_retries = 1\nbackoff_base = \"1ms\"
         at: 0,
         server: Some(srv),
     };
-    let mut src = eddy_runtime::source::ReaderSource::new("mem", reader).with_batch_bytes(512);
+    let mut src = eddy_runtime::connector::StreamSource::new("mem", reader).with_batch_bytes(512);
     let events = common::Shared::default();
-    let mut o = eddy_runtime::sink::Outputs::none();
+    let mut o = eddy_runtime::outputs::Outputs::none();
     o.set(
-        eddy_runtime::sink::OutputKind::Events,
+        eddy_runtime::outputs::OutputKind::Events,
         "mem",
         Box::new(events.clone()),
     );

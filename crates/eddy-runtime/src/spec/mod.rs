@@ -29,7 +29,7 @@ mod source;
 
 use check::{join, type_name, Validator};
 
-pub use output::{Dest, OutputFormat, OutputSpec};
+pub use output::{OutputFormat, OutputSpec};
 pub use source::{InputFormat, SourceSpec};
 
 /// Default bound of exact distinct counting before switching to HyperLogLog.
@@ -183,29 +183,29 @@ impl PipelineSpec {
 }
 
 impl PipelineSpec {
-    /// Refuses outputs that would overwrite the input file (checked after command-line
-    /// overrides, before anything is opened for writing).
+    /// Refuses outputs that would overwrite the input file, whatever the spelling of their
+    /// paths (a hard link too: files are compared by identity). Checked after command-line
+    /// overrides, before anything is opened for writing.
     pub fn check_paths(&self) -> Result<(), SpecErrors> {
-        let Some(input) = &self.source.path else {
+        use crate::connector::file::FileId;
+        use crate::connector::SinkIdentity;
+        use crate::outputs::OutputKind;
+        let Some(input) = self.source.connector.path() else {
             return Ok(());
         };
-        let Ok(input) = std::fs::canonicalize(input) else {
+        let FileId::Inode { .. } = FileId::of(input) else {
             return Ok(()); // a missing input is reported when it is opened
         };
+        let input = SinkIdentity::File(FileId::of(input));
         let mut errors = Vec::new();
-        for (key, dest) in [
-            ("output.events", &self.output.events),
-            ("output.windows", &self.output.windows),
-            ("output.late", &self.output.late),
-            ("output.dead_letter", &self.output.dead_letter),
-        ] {
-            if let Some(Dest::File(p)) = dest {
-                if std::fs::canonicalize(p).is_ok_and(|p| p == input) {
+        for kind in OutputKind::ALL {
+            if let Some(sink) = self.output.sink(kind) {
+                if sink.identity() == input {
                     errors.push(SpecError {
-                        path: key.to_string(),
+                        path: format!("output.{}", kind.as_str()),
                         msg: format!(
                             "`{}` is the input file; writing it would destroy the input",
-                            p.display()
+                            sink.describe()
                         ),
                     });
                 }
@@ -216,6 +216,11 @@ impl PipelineSpec {
         } else {
             Err(SpecErrors(errors))
         }
+    }
+
+    /// The features' names, in order.
+    pub fn feature_names(&self) -> Vec<String> {
+        self.features.iter().map(|f| f.name.clone()).collect()
     }
 }
 
@@ -1366,12 +1371,13 @@ window = { kind = "tumbling", size = "1m" }"#,
         assert_eq!(s.watermark.max_out_of_orderness, 5_000);
         assert_eq!(s.watermark.idle_timeout, Some(30_000));
         assert_eq!(s.engine.allowed_lateness, 60_000);
-        assert_eq!(s.output.events, Some(Dest::Stdout));
+        let sink = |s: &Option<crate::connector::SinkConfig>| s.as_ref().map(|s| s.describe());
+        assert_eq!(sink(&s.output.events).as_deref(), Some("stdout"));
+        assert_eq!(sink(&s.output.windows).as_deref(), Some("windows.jsonl"));
+        assert!(s.output.late.is_none());
         assert_eq!(
-            s.output.windows,
-            Some(Dest::File(PathBuf::from("windows.jsonl")))
+            s.source.connector.path(),
+            Some(std::path::Path::new("events.jsonl"))
         );
-        assert_eq!(s.output.late, None);
-        assert_eq!(s.source.path, Some(PathBuf::from("events.jsonl")));
     }
 }

@@ -1,11 +1,12 @@
-//! The `[output]` table: where per-event rows, window rows, late events and dead letters go,
-//! and in which format.
+//! The `[output]` table: which sink per-event rows, window rows, late events and dead letters
+//! go to (a path, or a table naming the connector by `type`), and in which format.
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use toml::Table;
+use toml::{Table, Value as Toml};
 
-use super::check::{join, Validator};
+use super::check::{join, type_name, Validator};
+use crate::connector::{self, SinkConfig, SINKS};
 
 /// Output record format (for every output of a pipeline).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,38 +15,13 @@ pub enum OutputFormat {
     Csv,
 }
 
-/// Where an output goes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Dest {
-    Stdout,
-    File(PathBuf),
-}
-
-impl Dest {
-    /// `-` is stdout; anything else a file path.
-    pub fn parse(s: &str) -> Dest {
-        if s == "-" {
-            Dest::Stdout
-        } else {
-            Dest::File(PathBuf::from(s))
-        }
-    }
-
-    pub fn name(&self) -> String {
-        match self {
-            Dest::Stdout => "stdout".to_string(),
-            Dest::File(p) => p.display().to_string(),
-        }
-    }
-}
-
 /// The validated `[output]` table; `None` means the output is counted but not written.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct OutputSpec {
-    pub events: Option<Dest>,
-    pub windows: Option<Dest>,
-    pub late: Option<Dest>,
-    pub dead_letter: Option<Dest>,
+    pub events: Option<SinkConfig>,
+    pub windows: Option<SinkConfig>,
+    pub late: Option<SinkConfig>,
+    pub dead_letter: Option<SinkConfig>,
     pub format: OutputFormat,
 }
 
@@ -56,10 +32,10 @@ const KEYS: &[&str] = &["events", "windows", "late", "dead_letter", "format"];
 pub(super) fn output(v: &mut Validator, o: &Table, path: &str) -> OutputSpec {
     v.unknown_keys(o, path, KEYS);
     OutputSpec {
-        events: dest(v, o, path, "events"),
-        windows: dest(v, o, path, "windows"),
-        late: dest(v, o, path, "late"),
-        dead_letter: dest(v, o, path, "dead_letter"),
+        events: sink(v, o, path, "events"),
+        windows: sink(v, o, path, "windows"),
+        late: sink(v, o, path, "late"),
+        dead_letter: sink(v, o, path, "dead_letter"),
         format: v
             .choice(
                 o,
@@ -76,7 +52,7 @@ pub(super) fn output(v: &mut Validator, o: &Table, path: &str) -> OutputSpec {
 /// writes nothing.
 pub(super) fn without_table(malformed: bool) -> OutputSpec {
     OutputSpec {
-        events: if malformed { None } else { Some(Dest::Stdout) },
+        events: (!malformed).then(|| connector::output(Path::new("-"))),
         windows: None,
         late: None,
         dead_letter: None,
@@ -84,15 +60,40 @@ pub(super) fn without_table(malformed: bool) -> OutputSpec {
     }
 }
 
-/// An output's destination: a path, or `-` for stdout.
-pub(crate) fn dest(v: &mut Validator, t: &Table, path: &str, key: &str) -> Option<Dest> {
-    let s = v.string(t, path, key)?;
-    if s.is_empty() {
-        v.err(
-            join(path, key),
-            "is empty; expected a path, or \"-\" for stdout",
-        );
-        return None;
+/// An output's sink: a path (`-` for stdout), or a table `{ type = "...", ... }` whose keys the
+/// connector reads.
+pub(crate) fn sink(v: &mut Validator, t: &Table, path: &str, key: &str) -> Option<SinkConfig> {
+    let at = join(path, key);
+    match t.get(key)? {
+        Toml::String(s) if s.is_empty() => {
+            v.err(at, "is empty; expected a path, or \"-\" for stdout");
+            None
+        }
+        Toml::String(s) => Some(connector::output(Path::new(s))),
+        Toml::Table(st) => {
+            let name = v.required_string(st, &at, "type", "the sink's connector")?;
+            let Some(kind) = connector::sink_kind(&name) else {
+                v.err(
+                    join(&at, "type"),
+                    format!(
+                        "unknown sink type `{name}`; expected one of: {}",
+                        connector::names(SINKS, |k| k.name)
+                    ),
+                );
+                return None;
+            };
+            v.unknown_keys(st, &at, &[&["type"], kind.keys].concat());
+            (kind.parse)(v, st, &at)
+        }
+        other => {
+            v.err(
+                at,
+                format!(
+                    "expected a path or a sink table ({{ type = \"file\", path = \"...\" }}), found {}",
+                    type_name(other)
+                ),
+            );
+            None
+        }
     }
-    Some(Dest::parse(&s))
 }

@@ -1,13 +1,15 @@
-//! The `[source]` table: what events are read, in which format, their key and event time, and
-//! the declared fields (`[source.fields]`) that make the schema.
+//! The `[source]` table: where events are read from (the connector chosen by `type`, which
+//! reads its own keys), in which format, their key and event time, and the declared fields
+//! (`[source.fields]`) that make the schema.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use eddy_core::time::TimestampFormat;
 use eddy_core::{FieldType, Schema};
 use toml::{Table, Value as Toml};
 
 use super::check::{join, type_name, Validator};
+use crate::connector::{self, SourceConfig, SOURCES};
 
 /// Input record format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,10 +19,10 @@ pub enum InputFormat {
 }
 
 /// The validated `[source]` table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SourceSpec {
-    /// `None` reads standard input (`path = "-"`).
-    pub path: Option<PathBuf>,
+    /// The connector and its config.
+    pub connector: SourceConfig,
     pub format: InputFormat,
     pub key: String,
     pub timestamp: String,
@@ -28,9 +30,10 @@ pub struct SourceSpec {
     pub event_id: Option<String>,
 }
 
-/// The keys of `[source]`, in the order an unknown-key error lists them.
+/// The keys every source has, in the order an unknown-key error lists them; the connector
+/// adds its own.
 const KEYS: &[&str] = &[
-    "path",
+    "type",
     "format",
     "key",
     "timestamp",
@@ -42,8 +45,7 @@ const KEYS: &[&str] = &[
 /// Validates the `[source]` table at `path`. The schema comes back even when the rest of the
 /// table is wrong, so that the features can still be checked against it.
 pub(super) fn source(v: &mut Validator, s: &Table, path: &str) -> (Option<SourceSpec>, Schema) {
-    v.unknown_keys(s, path, KEYS);
-    let file = v.string(s, path, "path");
+    let connector = source_connector(v, s, path);
     let format = v.choice(
         s,
         path,
@@ -79,19 +81,18 @@ pub(super) fn source(v: &mut Validator, s: &Table, path: &str) -> (Option<Source
             );
         }
     }
-    let source = match (format, key, timestamp, timestamp_format) {
-        (Some(format), Some(key), Some(timestamp), Some(timestamp_format)) => Some(SourceSpec {
-            path: match file.as_deref() {
-                None | Some("-") => None,
-                Some(p) => Some(PathBuf::from(p)),
-            },
-            format,
-            key,
-            timestamp,
-            timestamp_format,
-            event_id,
-        }),
-        (None, ..) => {
+    let source = match (connector, format, key, timestamp, timestamp_format) {
+        (Some(connector), Some(format), Some(key), Some(timestamp), Some(timestamp_format)) => {
+            Some(SourceSpec {
+                connector,
+                format,
+                key,
+                timestamp,
+                timestamp_format,
+                event_id,
+            })
+        }
+        (_, None, ..) => {
             if !s.contains_key("format") {
                 v.err(
                     join(path, "format"),
@@ -103,6 +104,50 @@ pub(super) fn source(v: &mut Validator, s: &Table, path: &str) -> (Option<Source
         _ => None,
     };
     (source, schema)
+}
+
+/// The connector of the `[source]` table at `path`, with its keys checked. Without `type`, a
+/// `path` is a file and no path (or `"-"`) is stdin, as before connectors had types.
+fn source_connector(v: &mut Validator, s: &Table, path: &str) -> Option<SourceConfig> {
+    fn with<'a>(keys: &[&'a str]) -> Vec<&'a str> {
+        [KEYS, keys].concat()
+    }
+    let Some(name) = v.string(s, path, "type") else {
+        if s.contains_key("type") {
+            // not a string (reported): the other keys are checked against every connector's
+            let all: Vec<&str> = SOURCES
+                .iter()
+                .flat_map(|k| k.keys.iter().copied())
+                .collect();
+            v.unknown_keys(s, path, &with(&all));
+            return None;
+        }
+        v.unknown_keys(s, path, &with(&["path"]));
+        return Some(connector::input(Path::new(
+            v.string(s, path, "path").as_deref().unwrap_or("-"),
+        )));
+    };
+    match connector::source_kind(&name) {
+        Some(kind) => {
+            v.unknown_keys(s, path, &with(kind.keys));
+            (kind.parse)(v, s, path)
+        }
+        None => {
+            v.err(
+                join(path, "type"),
+                format!(
+                    "unknown source type `{name}`; expected one of: {}",
+                    connector::names(SOURCES, |k| k.name)
+                ),
+            );
+            let all: Vec<&str> = SOURCES
+                .iter()
+                .flat_map(|k| k.keys.iter().copied())
+                .collect();
+            v.unknown_keys(s, path, &with(&all));
+            None
+        }
+    }
 }
 
 /// The `[source.fields]` table at `path` (name = type), in declaration order. The timestamp

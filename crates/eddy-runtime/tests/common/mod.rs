@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use eddy_learn::registry::{build, AnyModel, Params};
-use eddy_runtime::sink::{OutputKind, Outputs};
-use eddy_runtime::source::ReaderSource;
+use eddy_runtime::connector::StreamSource;
+use eddy_runtime::outputs::{OutputKind, Outputs};
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 pub use eddy_testutil::Tmp;
 use serde_json::Value;
@@ -91,7 +91,7 @@ pub fn write_spec(dir: &Path, text: &str) -> PathBuf {
 
 pub fn run(spec: PipelineSpec, input: &str) -> (Summary, String) {
     let mut p = Pipeline::new(spec).unwrap();
-    let mut src = ReaderSource::new("mem", input.as_bytes()).with_batch_bytes(256);
+    let mut src = StreamSource::new("mem", input.as_bytes()).with_batch_bytes(256);
     let events = Shared::default();
     let mut o = Outputs::none();
     o.set(OutputKind::Events, "mem", Box::new(events.clone()));

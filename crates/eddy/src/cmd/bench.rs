@@ -10,10 +10,11 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 use eddy_oip::remote::RemoteConfig;
 use eddy_oip::server::{self, ModelSet, ServerConfig};
+use eddy_runtime::connector::file::{FileSink, FileSource};
+use eddy_runtime::connector::{Framing, MemorySink, MemorySource};
 use eddy_runtime::generate::{generate_to_vec, GenConfig, Scenario};
-use eddy_runtime::sink::{OutputKind, Outputs};
-use eddy_runtime::source::ReaderSource;
-use eddy_runtime::spec::{Dest, ModelSource, ModelSpec, Pattern};
+use eddy_runtime::outputs::Outputs;
+use eddy_runtime::spec::{ModelSource, ModelSpec, Pattern};
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 
 use super::{fraud_model, thousands, TempDir, FRAUD_SPEC};
@@ -53,24 +54,34 @@ fn report(label: &str, s: &Summary, secs: f64) -> f64 {
     rate
 }
 
-/// Runs `spec` over `data` in memory, outputs encoded and discarded.
-fn in_memory(spec: PipelineSpec, data: &[u8]) -> anyhow::Result<(Summary, f64, Pipeline)> {
+/// Runs `spec` over `data` with the memory source and sinks, outputs encoded and discarded.
+fn in_memory(mut spec: PipelineSpec, data: &Arc<[u8]>) -> anyhow::Result<(Summary, f64, Pipeline)> {
+    spec.source.connector = MemorySource::config("memory", data.clone());
+    let discard = MemorySink::discarding();
+    for out in [
+        &mut spec.output.events,
+        &mut spec.output.windows,
+        &mut spec.output.late,
+        &mut spec.output.dead_letter,
+    ] {
+        *out = Some(Arc::new(discard.clone()));
+    }
     let mut pipeline = Pipeline::new(spec)?;
-    let mut source = ReaderSource::new("memory", data).filling();
-    let mut outputs = Outputs::none();
-    outputs.set(OutputKind::Events, "events", Box::new(std::io::sink()));
-    outputs.set(OutputKind::Windows, "windows", Box::new(std::io::sink()));
-    outputs.set(OutputKind::Late, "late", Box::new(std::io::sink()));
-    outputs.set(OutputKind::DeadLetter, "dead", Box::new(std::io::sink()));
+    let mut source = pipeline.spec().source.connector.open(Framing::Lines)?;
+    let mut outputs = Outputs::open(&pipeline.spec().output)?;
     let start = Instant::now();
     let mut clock = move || start.elapsed().as_millis() as i64;
-    let s = pipeline.run(&mut source, &mut outputs, RunHooks::with_clock(&mut clock))?;
+    let s = pipeline.run(
+        source.as_mut(),
+        &mut outputs,
+        RunHooks::with_clock(&mut clock),
+    )?;
     Ok((s, start.elapsed().as_secs_f64(), pipeline))
 }
 
 /// The example fraud model in the pipeline: embedded (against the same pipeline without a
 /// model, alternating runs, best of two each), then through `eddy serve` on loopback.
-fn with_models(dir: &Path, data: &[u8], first_plain_rate: f64) -> anyhow::Result<()> {
+fn with_models(dir: &Path, data: &Arc<[u8]>, first_plain_rate: f64) -> anyhow::Result<()> {
     let model = fraud_model(dir)?;
     let (path, n_inputs) = (
         model.path().context("embedded model path")?.to_path_buf(),
@@ -133,7 +144,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     cfg.keys = args.keys.max(1);
     cfg.disorder_ms = 6_000;
     cfg.late_fraction = 0.001;
-    let data = generate_to_vec(&cfg);
+    let data: Arc<[u8]> = generate_to_vec(&cfg).into();
     println!(
         "eddy bench: examples/fraud.toml (5 features), {} generated fraud events, {} keys, {:.1} MiB of JSONL",
         thousands(args.events),
@@ -158,11 +169,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(&input, &data).with_context(|| format!("writing {}", input.display()))?;
     drop(data);
     let mut spec = spec()?;
-    spec.source.path = Some(input);
-    spec.output.events = Some(Dest::File(dir.0.join("features.jsonl")));
-    spec.output.windows = Some(Dest::File(dir.0.join("windows.jsonl")));
-    spec.output.late = Some(Dest::File(dir.0.join("late.jsonl")));
-    spec.output.dead_letter = Some(Dest::File(dir.0.join("dead.jsonl")));
+    spec.source.connector = FileSource::config(input);
+    spec.output.events = Some(FileSink::config(dir.0.join("features.jsonl")));
+    spec.output.windows = Some(FileSink::config(dir.0.join("windows.jsonl")));
+    spec.output.late = Some(FileSink::config(dir.0.join("late.jsonl")));
+    spec.output.dead_letter = Some(FileSink::config(dir.0.join("dead.jsonl")));
     let start = Instant::now();
     let mut pipeline = Pipeline::new(spec)?;
     let mut source = pipeline.open_source()?;

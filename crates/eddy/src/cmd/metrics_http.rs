@@ -56,7 +56,7 @@ mod tests {
     use std::net::TcpStream;
     use std::time::Duration;
 
-    use eddy_runtime::metrics::{DeadReason, LateOutcome, Metrics, Output};
+    use eddy_runtime::metrics::{DeadReason, LateOutcome, Metrics, OutputKind as Output};
 
     /// One HTTP/1.1 request; returns the status code, the headers (names lower-cased)
     /// and the body.

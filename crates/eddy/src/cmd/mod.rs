@@ -6,7 +6,6 @@ pub mod features_http;
 pub mod generate;
 pub mod learn;
 #[cfg(feature = "http")]
-#[allow(dead_code)] // until `eddy run --metrics` uses it
 pub mod metrics_http;
 pub mod run;
 pub mod serve;

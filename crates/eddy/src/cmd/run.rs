@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use clap::Args;
+use eddy_runtime::connector;
+use eddy_runtime::connector::StreamSource;
 use eddy_runtime::generate::{generate_to_vec, GenConfig, Scenario};
-use eddy_runtime::sink::{OutputKind, Outputs};
-use eddy_runtime::source::ReaderSource;
-use eddy_runtime::spec::{Dest, Pattern};
+use eddy_runtime::metrics::Metrics;
+use eddy_runtime::outputs::{OutputKind, Outputs};
+use eddy_runtime::spec::Pattern;
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -44,6 +46,10 @@ pub struct RunArgs {
     /// the key's latest features (port 0: any free port; the address is printed on stderr).
     #[arg(long, value_name = "ADDR")]
     pub serve_features: Option<SocketAddr>,
+    /// Serve the run's live metrics in the Prometheus text format at `GET /metrics` (port 0:
+    /// any free port; the address is printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
     /// With --serve-features: once the input is all read, keep serving the features it left
     /// until interrupted (to load a file and then query it).
     #[arg(long, requires = "serve_features")]
@@ -61,6 +67,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "--serve-features needs a SPEC (e.g. `eddy run examples/fraud.toml --input - \
              --serve-features 127.0.0.1:8081`)"
         )),
+        None if args.metrics.is_some() => Err(anyhow!(
+            "--metrics needs a SPEC (e.g. `eddy run examples/fraud.toml --input - \
+             --metrics 127.0.0.1:9100`)"
+        )),
         None => run_embedded(args),
         Some(path) => run_spec(path, args),
     }
@@ -70,17 +80,17 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut spec =
         PipelineSpec::from_file(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     if let Some(input) = &args.input {
-        spec.source.path = (input.as_os_str() != "-").then(|| input.clone());
+        spec.source.connector = connector::input(input);
     }
     if let Some(output) = &args.output {
-        spec.output.events = Some(Dest::parse(&output.to_string_lossy()));
+        spec.output.events = Some(connector::output(output));
     }
     spec.check_paths()
         .map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let input_len = spec
         .source
-        .path
-        .as_ref()
+        .connector
+        .path()
         .and_then(|p| std::fs::metadata(p).ok())
         .map(|m| m.len());
     let mut pipeline = Pipeline::new(spec)?;
@@ -102,8 +112,18 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut source = pipeline.open_source()?;
+    let metrics = Metrics::new(source.partitions());
+    let _metrics_server = match args.metrics {
+        Some(addr) => {
+            let server = super::metrics_http::spawn(addr, metrics.clone())
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            eprintln!("eddy: serving metrics at http://{}/metrics", server.addr);
+            Some(server)
+        }
+        None => None,
+    };
     let mut outputs = Outputs::open(&pipeline.spec().output)?;
-    if pipeline.spec().source.path.is_none() && std::io::stdin().is_terminal() {
+    if pipeline.spec().source.connector.kind() == "stdin" && std::io::stdin().is_terminal() {
         eprintln!("eddy: reading events from stdin (end with Ctrl-D)");
     }
     if input_len == Some(0) {
@@ -138,6 +158,7 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
                 clock: &mut clock,
                 progress: Some(&mut on_progress),
                 lookups: serving.as_ref().map(|(lookups, _)| lookups),
+                metrics: Some(metrics),
             },
         )
         .with_context(|| format!("running {}", path.display()))?;
@@ -299,12 +320,11 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
         thousands(cfg.keys)
     );
     let data = generate_to_vec(&cfg);
-    spec.source.path = None;
     // Score every row with the example fraud model, as examples/fraud_embedded.toml does.
     let model_dir = TempDir::new("run")?;
     spec.model = Some(fraud_model(&model_dir.0)?);
     let mut pipeline = Pipeline::new(spec)?;
-    let mut source = ReaderSource::new("generated fraud events", &data[..]).filling();
+    let mut source = StreamSource::new("generated fraud events", &data[..]).filling();
     let events = Sample(Rc::new(RefCell::new(SampleInner {
         max: args.sample,
         ..Default::default()
@@ -347,10 +367,11 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         let mut shown = pipeline.spec().clone();
         // Everything went to the samples above; nothing was "not written".
-        shown.output.events = Some(Dest::Stdout);
-        shown.output.windows = Some(Dest::Stdout);
-        shown.output.late = Some(Dest::Stdout);
-        shown.output.dead_letter = Some(Dest::Stdout);
+        let stdout = connector::output(std::path::Path::new("-"));
+        shown.output.events = Some(stdout.clone());
+        shown.output.windows = Some(stdout.clone());
+        shown.output.late = Some(stdout.clone());
+        shown.output.dead_letter = Some(stdout);
         print_summary(&summary, elapsed, &shown);
         eprintln!(
             "  state:          {} bytes for {} keys at end of input",

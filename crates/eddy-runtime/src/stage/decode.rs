@@ -1,0 +1,136 @@
+//! The decode stage: a batch's records into typed events. A record that cannot be decoded
+//! becomes a dead letter (encoded into the batch, written by the emit stage) and the run goes
+//! on; blank records are counted and skipped.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use eddy_core::{Event, Interner};
+
+use super::{Flow, Query, Rec, Stage, Work};
+use crate::decode::Decoder;
+use crate::encode;
+use crate::error::DecodeError;
+use crate::error::RuntimeError;
+use crate::lookup::Answer;
+use crate::metrics::{DeadReason, Metrics};
+use crate::spec::OutputFormat;
+
+pub struct DecodeStage<'a> {
+    pub(crate) decoder: &'a RefCell<&'a mut Decoder>,
+    pub(crate) interner: &'a RefCell<&'a mut Interner>,
+    /// The dead-letter output's format, when there is one.
+    pub(crate) dead_letters: Option<OutputFormat>,
+    /// For the CSV header's error.
+    pub(crate) source_name: String,
+    /// Send the strings interned by each batch on with it (the features stage encodes
+    /// features objects on its own thread and needs them).
+    pub(crate) sync_strings: bool,
+    /// How many interned strings were sent on so far.
+    pub(crate) synced: usize,
+    /// Batches decoded and not yet taken up by the features stage (see there).
+    pub(crate) backlog: Arc<AtomicUsize>,
+    /// Counted since the last report.
+    pub(crate) records: u64,
+    pub(crate) blank: u64,
+    pub(crate) dead: [u64; DeadReason::ALL.len()],
+}
+
+impl Stage for DecodeStage<'_> {
+    fn name(&self) -> &'static str {
+        "decode"
+    }
+
+    fn process(&mut self, mut w: Box<Work>, flow: &mut Flow) -> Result<(), RuntimeError> {
+        let Work {
+            batch,
+            recs,
+            events,
+            dead,
+            dead_rows,
+            ..
+        } = &mut *w;
+        recs.clear();
+        dead.clear();
+        *dead_rows = 0;
+        let mut decoder = self.decoder.borrow_mut();
+        let mut interner = self.interner.borrow_mut();
+        for r in &batch.records {
+            let (offset, record) = (r.offset, &batch.data[r.start..r.end]);
+            if record.iter().all(|c| c.is_ascii_whitespace()) {
+                self.blank += 1;
+                continue;
+            }
+            if decoder.needs_header() {
+                decoder
+                    .read_header(record)
+                    .map_err(|msg| RuntimeError::CsvHeader {
+                        name: self.source_name.clone(),
+                        msg: format!("line {offset}: {msg}"),
+                    })?;
+                continue;
+            }
+            self.records += 1;
+            let i = recs.len();
+            if events.len() <= i {
+                events.push(Event::default());
+            }
+            match decoder.decode(record, offset, &mut events[i], &mut interner) {
+                Ok(()) => recs.push(Rec {
+                    offset,
+                    start: r.start,
+                    end: r.end,
+                }),
+                Err(e) => {
+                    self.dead[dead_reason(&e) as usize] += 1;
+                    if let Some(format) = self.dead_letters {
+                        encode::dead_letter(format, dead, record, offset, &e.to_string());
+                        *dead_rows += 1;
+                    }
+                }
+            }
+        }
+        w.new_strings.clear();
+        if self.sync_strings {
+            let n = interner.len();
+            w.new_strings.extend(
+                (self.synced..n).map(|id| Box::from(interner.resolve(eddy_core::Sym(id as u32)))),
+            );
+            self.synced = n;
+        }
+        drop((decoder, interner));
+        self.backlog.fetch_add(1, Ordering::Relaxed);
+        flow.pass(w);
+        Ok(())
+    }
+
+    fn query(&mut self, mut q: Query) -> Option<Query> {
+        let key = self.decoder.borrow().key_id(&q.lookup.key);
+        match key {
+            Some(k) => {
+                q.key = Some(k);
+                Some(q)
+            }
+            None => {
+                q.lookup.answer(Answer::UnknownKey);
+                None
+            }
+        }
+    }
+
+    fn report(&mut self, m: &Metrics) {
+        m.records_read().add(std::mem::take(&mut self.records));
+        m.blank_lines().add(std::mem::take(&mut self.blank));
+        for r in DeadReason::ALL {
+            m.dead_letters(r)
+                .add(std::mem::take(&mut self.dead[r as usize]));
+        }
+        m.keys().set(self.decoder.borrow().num_keys() as u64);
+    }
+}
+
+/// The metrics' reason for a record that could not be decoded.
+fn dead_reason(_e: &DecodeError) -> DeadReason {
+    DeadReason::Other
+}

@@ -1,0 +1,433 @@
+//! The emit stage: a processed batch's rows encoded and written to their sinks, in input
+//! order, and counted. With a model server (external call or side output), each per-event row
+//! waits here for its score: the batch is held until all its rows have left.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use eddy_core::engine::Outcome;
+use eddy_core::Interner;
+
+use super::{fragment, Flow, Query, Stage, Work};
+use crate::decode::Decoder;
+use crate::encode::Encoder;
+use crate::error::RuntimeError;
+use crate::lookup::Answer;
+use crate::metrics::{LateOutcome, Metrics, UnscoredReason};
+use crate::outputs::{OutputKind, Outputs};
+use crate::score::remote::{Deliver, StageCounts};
+use crate::score::RemoteStage;
+use crate::spec::OutputFormat;
+
+/// Rows are written once this many bytes are waiting (and at the end of every batch).
+const FLUSH_AT: usize = 256 * 1024;
+
+pub struct EmitStage<'a> {
+    pub(crate) outputs: &'a mut Outputs,
+    pub(crate) encoder: &'a mut Encoder,
+    pub(crate) decoder: &'a RefCell<&'a mut Decoder>,
+    pub(crate) interner: &'a RefCell<&'a mut Interner>,
+    /// A server pattern: rows leave when the client delivers their score.
+    pub(crate) remote: Option<&'a mut RemoteStage>,
+    /// Batches with rows waiting for scores, oldest first.
+    held: VecDeque<Held>,
+    next_seq: u64,
+    bufs: Buffers,
+    late_reason_prefix: String,
+    want: [bool; 4],
+    /// Counted since the last report.
+    counts: Counts,
+    /// The scoring client's counts (it keeps totals) as last reported.
+    reported: StageCounts,
+}
+
+#[derive(Default)]
+struct Counts {
+    accepted: u64,
+    late_updated: u64,
+    late: u64,
+    late_discarded: u64,
+    window_rows: u64,
+    window_updates: u64,
+    /// Rows handed to each output's sink.
+    rows: [u64; 4],
+}
+
+/// A batch whose per-event rows wait for their scores (server patterns).
+struct Held {
+    seq: u64,
+    w: Box<Work>,
+    waiting: usize,
+}
+
+/// A row's id for the scoring client: its batch's sequence number and its index there.
+fn row_id(seq: u64, i: usize) -> u64 {
+    (seq << 32) | i as u64
+}
+
+#[derive(Default)]
+struct Buffers {
+    events: Vec<u8>,
+    windows: Vec<u8>,
+    late: Vec<u8>,
+    dead: Vec<u8>,
+}
+
+impl Buffers {
+    fn write_all(&mut self, outputs: &mut Outputs) -> Result<(), RuntimeError> {
+        for (kind, buf) in [
+            (OutputKind::Events, &mut self.events),
+            (OutputKind::Windows, &mut self.windows),
+            (OutputKind::Late, &mut self.late),
+            (OutputKind::DeadLetter, &mut self.dead),
+        ] {
+            outputs.write(kind, buf)?;
+            buf.clear();
+        }
+        Ok(())
+    }
+}
+
+fn fmt_ts(ts: i64) -> String {
+    let mut s = String::new();
+    if (eddy_core::time::MIN_EVENT_TS..=eddy_core::time::MAX_EVENT_TS).contains(&ts) {
+        eddy_core::time::format_rfc3339(ts, &mut s);
+    } else {
+        s = ts.to_string();
+    }
+    s
+}
+
+impl<'a> EmitStage<'a> {
+    /// Writes the CSV headers of the outputs first, when the output format is CSV.
+    pub(crate) fn new(
+        outputs: &'a mut Outputs,
+        encoder: &'a mut Encoder,
+        decoder: &'a RefCell<&'a mut Decoder>,
+        interner: &'a RefCell<&'a mut Interner>,
+        remote: Option<&'a mut RemoteStage>,
+        allowed_lateness: i64,
+    ) -> Self {
+        let want = OutputKind::ALL.map(|k| outputs.enabled(k));
+        let mut e = EmitStage {
+            outputs,
+            encoder,
+            decoder,
+            interner,
+            remote,
+            held: VecDeque::new(),
+            next_seq: 0,
+            bufs: Buffers::default(),
+            late_reason_prefix: format!(
+                "late: event time + allowed_lateness ({}) <= watermark",
+                crate::spec::format_duration(allowed_lateness)
+            ),
+            want,
+            counts: Counts::default(),
+            reported: StageCounts::default(),
+        };
+        if e.encoder.format() == OutputFormat::Csv {
+            e.encoder
+                .events_csv_header(&mut e.bufs.events, &e.decoder.borrow());
+            e.encoder.windows_csv_header(&mut e.bufs.windows);
+            e.encoder.rejects_csv_header(&mut e.bufs.late);
+            e.encoder.rejects_csv_header(&mut e.bufs.dead);
+        }
+        e
+    }
+
+    fn wants(&self, kind: OutputKind) -> bool {
+        self.want[kind as usize]
+    }
+
+    /// Hands a batch's per-event rows to the scoring client, in input order, with the
+    /// engine's watermarks between them.
+    fn submit_rows(&mut self, w: Box<Work>, waiting: usize) -> Result<(), RuntimeError> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.held.push_back(Held { seq, w, waiting });
+        let pos = self.held.len() - 1;
+        for i in 0..self.held[pos].w.recs.len() {
+            let (outcome, wm) = self.held[pos].w.outcomes[i];
+            if !matches!(outcome, Outcome::Accepted | Outcome::LateUpdated) {
+                continue;
+            }
+            // The client copies the row's inputs before any delivery can touch `held`.
+            if let Some(stage) = self.remote.as_deref_mut() {
+                stage.load(&self.held[pos].w.rows[i]);
+            }
+            self.with_client(|stage, deliver| {
+                stage.watermark(wm, deliver);
+                stage.send(row_id(seq, i), deliver);
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the scoring client with a delivery callback that writes each finished row.
+    /// Batches whose rows have all left stay in `held` until [`Self::reclaim`].
+    fn with_client(
+        &mut self,
+        f: impl FnOnce(&mut RemoteStage, &mut Deliver<'_>),
+    ) -> Result<(), RuntimeError> {
+        let want_events = self.wants(OutputKind::Events);
+        let EmitStage {
+            remote: Some(stage),
+            held,
+            encoder,
+            bufs,
+            decoder,
+            interner,
+            counts,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        let (decoder, interner) = (decoder.borrow(), interner.borrow());
+        let events_out = &mut counts.rows[OutputKind::Events as usize];
+        let mut deliver = |id: u64, prediction: &[u8]| {
+            let (seq, i) = (id >> 32, (id & 0xffff_ffff) as usize);
+            let Ok(pos) = held.binary_search_by_key(&seq, |h| h.seq) else {
+                debug_assert!(false, "a score for a row that is not held");
+                return;
+            };
+            let h = &mut held[pos];
+            h.waiting -= 1;
+            if want_events {
+                write_event(
+                    encoder,
+                    &mut bufs.events,
+                    &decoder,
+                    &interner,
+                    &h.w,
+                    i,
+                    prediction,
+                );
+                *events_out += 1;
+            }
+        };
+        f(stage, &mut deliver);
+        if bufs.events.len() >= FLUSH_AT {
+            self.outputs.write(OutputKind::Events, &self.bufs.events)?;
+            self.bufs.events.clear();
+        }
+        Ok(())
+    }
+
+    /// Passes on the batches whose rows have all left.
+    fn reclaim(&mut self, flow: &mut Flow) {
+        while let Some(pos) = self.held.iter().position(|h| h.waiting == 0) {
+            if let Some(h) = self.held.remove(pos) {
+                flow.pass(h.w);
+            }
+        }
+    }
+}
+
+/// Writes one per-event row: the one the engine thread made, if it made one, else encoded
+/// here with its `prediction` fragment.
+fn write_event(
+    encoder: &mut Encoder,
+    out: &mut Vec<u8>,
+    decoder: &Decoder,
+    interner: &Interner,
+    w: &Work,
+    i: usize,
+    prediction: &[u8],
+) {
+    let row = fragment(!w.feat_ends.is_empty(), &w.feat_json, &w.feat_ends, i);
+    if !row.is_empty() {
+        out.extend_from_slice(row);
+        return;
+    }
+    encoder.event(
+        out,
+        w.record(i),
+        &w.events[i],
+        &w.rows[i],
+        prediction,
+        decoder,
+        interner,
+    );
+}
+
+impl Stage for EmitStage<'_> {
+    fn name(&self) -> &'static str {
+        "emit"
+    }
+
+    fn process(&mut self, w: Box<Work>, flow: &mut Flow) -> Result<(), RuntimeError> {
+        let defer = self.remote.is_some();
+        let want_events = self.wants(OutputKind::Events);
+        let want_late = self.wants(OutputKind::Late);
+        let mut waiting = 0;
+        // Every per-event row made by the engine thread: written as one block below.
+        let bulk = !defer && want_events && w.rows_complete;
+        let decoder = self.decoder.borrow();
+        let interner = self.interner.borrow();
+        for (i, rec) in w.recs.iter().enumerate() {
+            let (outcome, wm) = w.outcomes[i];
+            match outcome {
+                Outcome::Accepted | Outcome::LateUpdated => {
+                    if outcome == Outcome::Accepted {
+                        self.counts.accepted += 1;
+                    } else {
+                        self.counts.late_updated += 1;
+                    }
+                    if defer {
+                        waiting += 1;
+                        continue;
+                    }
+                    if want_events {
+                        self.counts.rows[OutputKind::Events as usize] += 1;
+                    }
+                    if want_events && !bulk {
+                        write_event(
+                            self.encoder,
+                            &mut self.bufs.events,
+                            &decoder,
+                            &interner,
+                            &w,
+                            i,
+                            w.prediction(i),
+                        );
+                        if self.bufs.events.len() >= FLUSH_AT {
+                            self.outputs.write(OutputKind::Events, &self.bufs.events)?;
+                            self.bufs.events.clear();
+                        }
+                    }
+                }
+                Outcome::LateDiscarded => {
+                    self.counts.late_discarded += 1;
+                    if want_late {
+                        self.counts.rows[OutputKind::Late as usize] += 1;
+                        let reason = format!(
+                            "late_discarded: behind the watermark ({}) but within allowed lateness; late_policy = discard",
+                            fmt_ts(wm)
+                        );
+                        self.encoder.late(
+                            &mut self.bufs.late,
+                            w.record(i),
+                            rec.offset,
+                            &reason,
+                            decoder.format(),
+                        );
+                    }
+                }
+                Outcome::Late => {
+                    self.counts.late += 1;
+                    if want_late {
+                        self.counts.rows[OutputKind::Late as usize] += 1;
+                        let reason = format!("{} ({})", self.late_reason_prefix, fmt_ts(wm));
+                        self.encoder.late(
+                            &mut self.bufs.late,
+                            w.record(i),
+                            rec.offset,
+                            &reason,
+                            decoder.format(),
+                        );
+                    }
+                }
+            }
+        }
+        if bulk {
+            self.outputs.write(OutputKind::Events, &self.bufs.events)?;
+            self.bufs.events.clear();
+            self.outputs.write(OutputKind::Events, &w.feat_json)?;
+        }
+        let want_windows = self.wants(OutputKind::Windows);
+        for r in &w.closed {
+            self.counts.window_rows += 1;
+            if r.update {
+                self.counts.window_updates += 1;
+            }
+            if want_windows {
+                self.encoder
+                    .window(&mut self.bufs.windows, r, &decoder, &interner);
+                self.counts.rows[OutputKind::Windows as usize] += 1;
+            }
+        }
+        drop((decoder, interner));
+        self.bufs.dead.extend_from_slice(&w.dead);
+        self.counts.rows[OutputKind::DeadLetter as usize] += w.dead_rows;
+        if waiting == 0 {
+            flow.pass(w);
+        } else {
+            self.submit_rows(w, waiting)?;
+            self.reclaim(flow);
+        }
+        self.bufs.write_all(self.outputs)?;
+        self.outputs.flush()
+    }
+
+    fn query(&mut self, q: Query) -> Option<Query> {
+        let a = match q.values {
+            Some(v) => Answer::Found(self.encoder.latest_json(
+                &q.lookup.key,
+                &v,
+                &self.interner.borrow(),
+            )),
+            None => Answer::UnknownKey,
+        };
+        q.lookup.answer(a);
+        None
+    }
+
+    fn pending(&self) -> bool {
+        self.remote.as_ref().is_some_and(|r| r.pending() > 0)
+    }
+
+    fn poll(&mut self, flow: &mut Flow) -> Result<(), RuntimeError> {
+        self.with_client(|stage, deliver| stage.poll(deliver))?;
+        self.reclaim(flow);
+        Ok(())
+    }
+
+    fn finish(&mut self, flow: &mut Flow) -> Result<(), RuntimeError> {
+        self.with_client(|stage, deliver| stage.finish(deliver))?;
+        self.reclaim(flow);
+        self.bufs.write_all(self.outputs)?;
+        self.outputs.flush()
+    }
+
+    fn report(&mut self, m: &Metrics) {
+        let c = std::mem::take(&mut self.counts);
+        m.events_accepted().add(c.accepted);
+        m.late_events(LateOutcome::Updated).add(c.late_updated);
+        m.late_events(LateOutcome::Late).add(c.late);
+        m.late_events(LateOutcome::Discarded).add(c.late_discarded);
+        m.window_rows().add(c.window_rows);
+        m.window_updates().add(c.window_updates);
+        for kind in OutputKind::ALL {
+            m.output_rows(kind).add(c.rows[kind as usize]);
+        }
+        if let Some(r) = self.remote.as_deref() {
+            let (now, was) = (r.counts(), &self.reported);
+            m.scored().add(now.scored - was.scored);
+            for (reason, now, was) in [
+                (UnscoredReason::Fallback, now.fallback, was.fallback),
+                (
+                    UnscoredReason::NullFeature,
+                    now.unscored_null_feature,
+                    was.unscored_null_feature,
+                ),
+                (
+                    UnscoredReason::Deadline,
+                    now.unscored_deadline,
+                    was.unscored_deadline,
+                ),
+                (
+                    UnscoredReason::Server,
+                    now.unscored_server,
+                    was.unscored_server,
+                ),
+                (UnscoredReason::Shed, now.unscored_shed, was.unscored_shed),
+            ] {
+                m.unscored(reason).add(now - was);
+            }
+            m.late_scores().add(now.late_scores - was.late_scores);
+            self.reported = now.clone();
+        }
+    }
+}

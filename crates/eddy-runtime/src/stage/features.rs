@@ -1,0 +1,114 @@
+//! The features stage: the watermark and the feature engine, on the engine thread (no I/O,
+//! no clock: processing time comes with the batch).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use eddy_core::engine::FeatureEngine;
+use eddy_core::row::FeatureRow;
+use eddy_core::watermark::WatermarkTracker;
+
+use super::{Flow, Query, Stage, Work};
+use crate::error::RuntimeError;
+use crate::metrics::Metrics;
+
+pub struct FeaturesStage<'a> {
+    pub(crate) engine: &'a mut FeatureEngine,
+    pub(crate) tracker: WatermarkTracker,
+    pub(crate) last_wm: i64,
+    /// Batches decoded and not yet taken up here: when some are waiting, this thread is the
+    /// slower one and leaves the features objects (and the model) to the front thread.
+    pub(crate) backlog: Arc<AtomicUsize>,
+    /// Processing time (the batches' clock) when the state's size was last measured: it
+    /// walks every key, so it is measured about once a second, and at the end of the input
+    /// (before the last windows fire).
+    pub(crate) measured_at: Option<i64>,
+    pub(crate) state_bytes: Option<u64>,
+    /// The last batch's wall-clock time (for the watermark's lag).
+    pub(crate) wall_ms: i64,
+}
+
+/// How often (processing time, ms) the state's size is measured while the run goes on.
+const MEASURE_EVERY: i64 = 1_000;
+
+/// Tests may pin which thread makes the per-event rows (0: as loaded, 1: the engine thread,
+/// 2: the front thread); the bytes are the same either way.
+#[cfg(test)]
+pub(crate) static FEATURES_ON: AtomicUsize = AtomicUsize::new(0);
+
+impl Stage for FeaturesStage<'_> {
+    fn name(&self) -> &'static str {
+        "features"
+    }
+
+    fn process(&mut self, mut w: Box<Work>, flow: &mut Flow) -> Result<(), RuntimeError> {
+        let w_ = &mut *w;
+        w_.outcomes.clear();
+        w_.closed.clear();
+        w_.feat_json.clear();
+        w_.feat_ends.clear();
+        w_.pred_json.clear();
+        w_.pred_ends.clear();
+        w_.predicted = false;
+        w_.rows_complete = false;
+        // Another batch is already waiting: the stages after this one on this thread leave
+        // their work to the front thread.
+        let behind = self.backlog.fetch_sub(1, Ordering::Relaxed) > 1;
+        #[cfg(test)]
+        let behind = match FEATURES_ON.load(Ordering::Relaxed) {
+            1 => false,
+            2 => true,
+            _ => behind,
+        };
+        w_.behind = behind;
+        let wm = self.tracker.on_processing_time(w_.now);
+        if wm > self.last_wm {
+            self.last_wm = wm;
+            self.engine.advance_watermark(wm, &mut w_.closed);
+        }
+        let n = w_.recs.len();
+        if w_.rows.len() < n {
+            w_.rows.resize_with(n, FeatureRow::default);
+        }
+        for i in 0..n {
+            let ev = &w_.events[i];
+            self.engine.prefetch_upcoming(&w_.events[i + 1..n]);
+            let outcome = self.engine.process(ev, &mut w_.rows[i], &mut w_.closed);
+            w_.outcomes.push((outcome, self.engine.watermark()));
+            let wm = self.tracker.observe(w_.batch.partition, ev.ts, w_.now);
+            if wm > self.last_wm {
+                self.last_wm = wm;
+                self.engine.advance_watermark(wm, &mut w_.closed);
+            }
+        }
+        if self.measured_at.is_none_or(|t| w_.now - t >= MEASURE_EVERY) {
+            self.measured_at = Some(w_.now);
+            self.state_bytes = Some(self.engine.state_bytes() as u64);
+        }
+        self.wall_ms = w_.wall_ms;
+        flow.pass(w);
+        Ok(())
+    }
+
+    fn query(&mut self, mut q: Query) -> Option<Query> {
+        q.values = q.key.and_then(|k| self.engine.latest(k));
+        Some(q)
+    }
+
+    fn finish(&mut self, flow: &mut Flow) -> Result<(), RuntimeError> {
+        self.state_bytes = Some(self.engine.state_bytes() as u64);
+        let mut fin = Box::<Work>::default();
+        self.engine.finish(&mut fin.closed);
+        flow.pass(fin);
+        Ok(())
+    }
+
+    fn report(&mut self, m: &Metrics) {
+        if let Some(b) = self.state_bytes.take() {
+            m.state_bytes().set(b);
+        }
+        for p in 0..self.tracker.partitions() {
+            m.set_watermark(p, self.tracker.partition(p), self.wall_ms);
+        }
+    }
+}
