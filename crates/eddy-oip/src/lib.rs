@@ -1,5 +1,6 @@
 //! eddy-oip: the Open Inference Protocol (KServe V2 REST) for eddy, both sides.
 //!
+//! - [`wire`]: the OIP JSON both sides speak (requests, responses, metadata, tensor data).
 //! - [`server`]: `eddy serve`, an OIP server for any [`eddy_infer::Model`] (native snapshots
 //!   and ONNX files), on tokio + axum.
 //! - [`remote`]: the external-service call: a client for any OIP server that a synchronous
@@ -13,3 +14,4 @@
 
 pub mod remote;
 pub mod server;
+pub mod wire;
