@@ -10,7 +10,9 @@
 //!   unordered emission with Flink Async I/O semantics.
 //!
 //! A crate of its own (rather than a feature of `eddy-infer`) so that embedded-only users
-//! never compile an HTTP stack and `eddy-infer` itself stays untouched by it.
+//! never compile an HTTP stack and `eddy-infer` itself stays untouched by it: `eddy-runtime`
+//! depends on it only through its `http` feature (on by default), and `eddy` forwards its own
+//! `http` feature to that one.
 
 pub mod remote;
 pub mod server;
