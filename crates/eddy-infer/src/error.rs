@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use crate::DataType;
+use crate::metadata::DataType;
 
 #[derive(Debug, Error)]
 pub enum InferError {

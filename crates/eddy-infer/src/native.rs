@@ -11,10 +11,12 @@ use std::path::Path;
 
 use eddy_learn::registry::{AnyModel, MODELS};
 
-use crate::{
-    sidecar_features, Batch, DataType, FeatureSpec, InferError, LoadOptions, Model, ModelMetadata,
-    OutputMetadata, OutputRole, Scores, Task, TensorMetadata,
+use crate::error::InferError;
+use crate::metadata::{
+    DataType, FeatureSpec, ModelMetadata, OutputMetadata, OutputRole, Task, TensorMetadata,
 };
+use crate::model::{Batch, Model, Scores};
+use crate::options::{sidecar_features, LoadOptions};
 
 /// The platform name native models report.
 pub const PLATFORM: &str = "eddy_native";

@@ -9,18 +9,20 @@
 //!
 //! Besides tract-onnx's own operators, the `ai.onnx.ml` operators `LinearRegressor`,
 //! `LinearClassifier`, `Normalizer` and `ArrayFeatureExtractor` are provided by `ml_ops`, and
-//! `TreeEnsembleClassifier` is replaced by eddy's own (`trees`; tract 0.21's is O(leaves) per
-//! tree and mislabels binary models).
+//! `TreeEnsembleClassifier` is replaced by eddy's own (`ml_ops::trees`; tract 0.21's is
+//! O(leaves) per tree and mislabels binary models).
 
 use std::path::Path;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
-use crate::{
-    default_feature_names, sidecar_features, Batch, DataType, FeatureSpec, InferError, LoadOptions,
-    Model, ModelMetadata, OutputMetadata, OutputRole, Scores, Task, TensorMetadata,
+use crate::error::InferError;
+use crate::metadata::{
+    DataType, FeatureSpec, ModelMetadata, OutputMetadata, OutputRole, Task, TensorMetadata,
 };
+use crate::model::{Batch, Model, Scores};
+use crate::options::{default_feature_names, sidecar_features, LoadOptions};
 
 /// The platform name ONNX models report.
 pub const PLATFORM: &str = "onnx_tract";

@@ -13,6 +13,7 @@
 //! route, 413 for a body over the limit, 500 only when the model itself fails.
 //! Scoring runs on tokio's blocking pool (tract and the native models are CPU-bound).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -25,10 +26,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
-use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
+use thiserror::Error;
 
 use eddy_infer::{Batch, DataType, Model, OutputMetadata, OutputRole, Scores};
+
+use crate::wire::{
+    ErrorBody, Flat, InferRequest, InferResponse, Live, ModelReady, Ready, ResponseOutput,
+    ServedModel, ServedTensor, ServerMetadata, TensorData,
+};
 
 /// Default request body limit (bytes): 16 MiB.
 pub const DEFAULT_MAX_BODY: usize = 16 << 20;
@@ -48,6 +54,13 @@ impl Default for ServerConfig {
     }
 }
 
+/// Why a model cannot join a [`ModelSet`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ModelSetError {
+    #[error("two models are named {0:?}")]
+    DuplicateName(String),
+}
+
 /// The models a server serves, by name.
 #[derive(Debug, Clone, Default)]
 pub struct ModelSet {
@@ -59,10 +72,10 @@ impl ModelSet {
         Self::default()
     }
     /// Adds a model under `metadata().name`; a second model of the same name is refused.
-    pub fn insert(&mut self, model: Arc<dyn Model>) -> Result<(), String> {
+    pub fn insert(&mut self, model: Arc<dyn Model>) -> Result<(), ModelSetError> {
         let name = model.metadata().name.clone();
         if self.models.contains_key(&name) {
-            return Err(format!("two models are named {name:?}"));
+            return Err(ModelSetError::DuplicateName(name));
         }
         self.models.insert(name, model);
         Ok(())
@@ -235,11 +248,7 @@ fn json<T: Serialize>(status: StatusCode, v: &T) -> Response {
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    #[derive(Serialize)]
-    struct E {
-        error: String,
-    }
-    let body = serde_json::to_vec(&E { error: msg.into() })
+    let body = serde_json::to_vec(&ErrorBody { error: msg.into() })
         .unwrap_or_else(|_| b"{\"error\":\"?\"}".to_vec());
     json_response(status, body)
 }
@@ -265,16 +274,16 @@ async fn not_found() -> Response {
 async fn server_meta() -> Response {
     json(
         StatusCode::OK,
-        &serde_json::json!({
-            "name": "eddy",
-            "version": env!("CARGO_PKG_VERSION"),
-            "extensions": [],
-        }),
+        &ServerMetadata {
+            extensions: Vec::new(),
+            name: "eddy".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
     )
 }
 
 async fn live() -> Response {
-    json(StatusCode::OK, &serde_json::json!({ "live": true }))
+    json(StatusCode::OK, &Live { live: true })
 }
 
 async fn ready(State(st): State<Arc<AppState>>) -> Response {
@@ -285,14 +294,15 @@ async fn ready(State(st): State<Arc<AppState>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json(status, &serde_json::json!({ "ready": ready }))
+    json(status, &Ready { ready })
 }
 
-#[derive(Serialize)]
-struct TensorMeta<'a> {
-    name: &'a str,
-    datatype: &'static str,
-    shape: &'a [i64],
+fn served_tensor(name: &str, datatype: DataType, shape: &[i64]) -> ServedTensor {
+    ServedTensor {
+        datatype: datatype.as_str().into(),
+        name: name.into(),
+        shape: shape.to_vec(),
+    }
 }
 
 async fn model_meta(State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
@@ -300,33 +310,22 @@ async fn model_meta(State(st): State<Arc<AppState>>, Path(name): Path<String>) -
         return unknown_model(&st, &name);
     };
     let md = m.metadata();
-    let served = served_outputs(md);
-    let inputs: Vec<TensorMeta> = md
-        .inputs
-        .iter()
-        .map(|t| TensorMeta {
-            name: &t.name,
-            datatype: t.datatype.as_str(),
-            shape: &t.shape,
-        })
-        .collect();
-    let outputs: Vec<TensorMeta> = served
-        .iter()
-        .map(|t| TensorMeta {
-            name: &t.name,
-            datatype: t.datatype.as_str(),
-            shape: &t.shape,
-        })
-        .collect();
     json(
         StatusCode::OK,
-        &serde_json::json!({
-            "name": md.name,
-            "versions": [md.version],
-            "platform": md.platform,
-            "inputs": inputs,
-            "outputs": outputs,
-        }),
+        &ServedModel {
+            inputs: md
+                .inputs
+                .iter()
+                .map(|t| served_tensor(&t.name, t.datatype, &t.shape))
+                .collect(),
+            name: md.name.clone(),
+            outputs: served_outputs(md)
+                .iter()
+                .map(|t| served_tensor(&t.name, t.datatype, &t.shape))
+                .collect(),
+            platform: md.platform.clone(),
+            versions: vec![md.version.clone()],
+        },
     )
 }
 
@@ -334,126 +333,11 @@ async fn model_ready(State(st): State<Arc<AppState>>, Path(name): Path<String>) 
     if st.models.get(&name).is_none() {
         return unknown_model(&st, &name);
     }
-    json(
-        StatusCode::OK,
-        &serde_json::json!({ "name": name, "ready": true }),
-    )
+    json(StatusCode::OK, &ModelReady { name, ready: true })
 }
 
 // ---------------------------------------------------------------------------------------------
 // The infer request
-
-/// A request tensor's `data`, flattened (nested arrays allowed) as it is parsed.
-#[derive(Debug, Default)]
-pub(crate) struct Flat {
-    pub(crate) values: Vec<f64>,
-    /// Whether every value was written as an integer (or a boolean).
-    all_int: bool,
-    has_bool: bool,
-}
-
-impl<'de> Deserialize<'de> for Flat {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut f = Flat {
-            values: Vec::new(),
-            all_int: true,
-            has_bool: false,
-        };
-        FlatSeed(&mut f).deserialize(d)?;
-        Ok(f)
-    }
-}
-
-struct FlatSeed<'a>(&'a mut Flat);
-
-impl<'de> DeserializeSeed<'de> for FlatSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for FlatSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a number, a boolean or an array of them")
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        // `2.0` still counts as an integer; `2.5` does not.
-        if !v.is_finite() || v.fract() != 0.0 {
-            self.0.all_int = false;
-        }
-        self.0.values.push(v);
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.0.values.push(v as f64);
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.0.values.push(v as f64);
-        Ok(())
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.0.has_bool = true;
-        self.0.values.push(if v { 1.0 } else { 0.0 });
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        if let Some(n) = seq.size_hint() {
-            self.0.values.reserve(n);
-        }
-        while seq.next_element_seed(FlatSeed(&mut *self.0))?.is_some() {}
-        Ok(())
-    }
-}
-
-#[derive(Deserialize)]
-struct InferRequest {
-    #[serde(default)]
-    id: Option<String>,
-    inputs: Vec<RequestInput>,
-    #[serde(default)]
-    outputs: Option<Vec<RequestOutput>>,
-}
-
-#[derive(Deserialize)]
-struct RequestInput {
-    name: String,
-    shape: Vec<i64>,
-    datatype: String,
-    data: Flat,
-}
-
-#[derive(Deserialize)]
-struct RequestOutput {
-    name: String,
-}
-
-#[derive(Serialize)]
-struct InferResponse<'a> {
-    model_name: &'a str,
-    model_version: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
-    outputs: Vec<ResponseOutput<'a>>,
-}
-
-#[derive(Serialize)]
-struct ResponseOutput<'a> {
-    name: &'a str,
-    datatype: &'static str,
-    shape: Vec<i64>,
-    data: OutData<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum OutData<'a> {
-    F64(&'a [f64]),
-    F32(Vec<f32>),
-    I64(&'a [i64]),
-}
 
 fn parse_datatype(s: &str) -> Option<DataType> {
     Some(match s {
@@ -466,7 +350,7 @@ fn parse_datatype(s: &str) -> Option<DataType> {
 }
 
 /// Turns a parsed request into row-major rows for `model`: `(values, rows)` or a 400 message.
-fn assemble(model: &dyn Model, req: &mut InferRequest) -> Result<(Vec<f64>, usize), String> {
+fn assemble(model: &dyn Model, req: &mut InferRequest<Flat>) -> Result<(Vec<f64>, usize), String> {
     let md = model.metadata();
     if req.inputs.is_empty() {
         return Err("no inputs".into());
@@ -550,13 +434,13 @@ fn assemble(model: &dyn Model, req: &mut InferRequest) -> Result<(Vec<f64>, usiz
                 a.data.values.len()
             ));
         }
-        if dt == DataType::Int64 && !a.data.all_int {
+        if dt == DataType::Int64 && !a.data.all_int() {
             return Err(format!(
                 "input {:?}: INT64 data holds a non-integer",
                 a.name
             ));
         }
-        if dt != DataType::Bool && a.data.has_bool {
+        if dt != DataType::Bool && a.data.has_bool() {
             return Err(format!("input {:?}: {} data holds a boolean", a.name, dt));
         }
         if dt == DataType::Fp32 {
@@ -651,7 +535,7 @@ async fn infer(
 
 /// Parses, checks and scores one request (runs on the blocking pool).
 fn score_request(model: &dyn Model, body: &[u8]) -> Response {
-    let mut req: InferRequest = match serde_json::from_slice(body) {
+    let mut req = match InferRequest::from_slice(body) {
         Ok(r) => r,
         Err(e) => return bad(format!("malformed request: {e}")),
     };
@@ -711,22 +595,20 @@ fn score_request(model: &dyn Model, body: &[u8]) -> Response {
         let mut outputs = Vec::with_capacity(selected.len());
         for o in selected {
             let (shape, data) = match o.role {
-                OutputRole::Score => (vec![rows as i64], OutData::F64(&s.scores)),
-                OutputRole::Label => (vec![rows as i64], OutData::I64(&s.labels)),
+                OutputRole::Score => (vec![rows as i64], TensorData::Fp64(&s.scores)),
+                OutputRole::Label => (vec![rows as i64], TensorData::Int64(&s.labels)),
                 OutputRole::Probabilities => (
                     vec![rows as i64, s.n_classes as i64],
-                    OutData::F64(&s.probabilities),
+                    TensorData::Fp64(&s.probabilities),
                 ),
             };
             let data = match (o.datatype, data) {
-                (DataType::Fp32, OutData::F64(v)) => {
-                    OutData::F32(v.iter().map(|&x| x as f32).collect())
-                }
+                (DataType::Fp32, TensorData::Fp64(v)) => TensorData::Fp32(v),
                 (_, d) => d,
             };
             outputs.push(ResponseOutput {
-                name: &o.name,
-                datatype: o.datatype.as_str(),
+                name: Cow::Borrowed(&o.name),
+                datatype: Cow::Borrowed(o.datatype.as_str()),
                 shape,
                 data,
             });
@@ -734,8 +616,8 @@ fn score_request(model: &dyn Model, body: &[u8]) -> Response {
         json(
             StatusCode::OK,
             &InferResponse {
-                model_name: &md.name,
-                model_version: &md.version,
+                model_name: Cow::Borrowed(&md.name),
+                model_version: Cow::Borrowed(&md.version),
                 id: req.id.take(),
                 outputs,
             },

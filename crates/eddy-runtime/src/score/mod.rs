@@ -11,6 +11,9 @@
 //! The model and the input mapping are checked before any event is read.
 
 pub mod embedded;
+/// Without the `http` feature, a spec that names a model server is refused when its pipeline
+/// is built ([`remote::RemoteStage`] cannot be made).
+#[cfg_attr(not(feature = "http"), path = "remote_off.rs")]
 pub mod remote;
 
 pub use embedded::Scorer;
@@ -25,6 +28,23 @@ use crate::encode::write_csv_cell;
 use crate::error::{SpecError, SpecErrors};
 use crate::json::write_str;
 use crate::spec::OutputFormat;
+
+/// Counts of what the stage did with its rows (the client keeps its own counters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageCounts {
+    pub scored: u64,
+    /// External: rows given the fallback score.
+    pub fallback: u64,
+    pub unscored_null_feature: u64,
+    pub unscored_deadline: u64,
+    pub unscored_server: u64,
+    pub unscored_shed: u64,
+    /// Side output: scores that came back after their row had left.
+    pub late_scores: u64,
+}
+
+/// Called once per finished row: the caller's id and the `,"prediction":...` fragment.
+pub type Deliver<'a> = dyn FnMut(u64, &[u8]) + 'a;
 
 /// The model input type of a feature, or `None` when it is not numeric.
 pub(crate) fn feature_type(f: &FeatureSpec) -> Option<DataType> {
@@ -208,6 +228,7 @@ impl PredictionWriter {
 
     /// A row's fragment with its own latency; `fallback`: the reason an external call gave
     /// the fallback score (then `"scored": false`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn write(
         &self,
         out: &mut Vec<u8>,

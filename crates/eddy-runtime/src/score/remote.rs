@@ -23,25 +23,9 @@ use eddy_oip::remote::{
 };
 
 use super::{gather, resolve_inputs, spec_err, PredictionWriter};
+pub use super::{Deliver, StageCounts};
 use crate::error::{SpecError, SpecErrors};
 use crate::spec::{ModelSource, ModelSpec, OutputFormat, Pattern};
-
-/// Counts of what the stage did with its rows (the client keeps its own [`Counters`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StageCounts {
-    pub scored: u64,
-    /// External: rows given the fallback score.
-    pub fallback: u64,
-    pub unscored_null_feature: u64,
-    pub unscored_deadline: u64,
-    pub unscored_server: u64,
-    pub unscored_shed: u64,
-    /// Side output: scores that came back after their row had left.
-    pub late_scores: u64,
-}
-
-/// Called once per finished row: the caller's id and the `,"prediction":...` fragment.
-pub type Deliver<'a> = dyn FnMut(u64, &[u8]) + 'a;
 
 /// Why a side-output row was not scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,12 +14,7 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Post {
-    None,
-    Logistic,
-    Softmax,
-}
+use super::common::{classifier_rules, post_transform, Post};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -58,7 +53,7 @@ pub struct Trees {
     all_positive: bool,
 }
 
-pub fn tree_classifier(
+pub(super) fn tree_classifier(
     _ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
@@ -171,15 +166,7 @@ fn parse(node: &NodeProto) -> TractResult<Trees> {
         .filter(|&i| !referenced[i])
         .map(|i| i as u32)
         .collect();
-    let post = match node
-        .get_attr_opt::<&str>("post_transform")?
-        .unwrap_or("NONE")
-    {
-        "NONE" => Post::None,
-        "LOGISTIC" => Post::Logistic,
-        "SOFTMAX" => Post::Softmax,
-        other => bail!("post_transform {other} is not supported"),
-    };
+    let post = post_transform(node)?;
     let base: Vec<f32> = node.get_attr_opt_vec("base_values")?.unwrap_or_default();
     let binary = c == 2 && l_ids.iter().all(|&id| id == 0);
     if !(base.is_empty() || base.len() == c || (binary && base.len() == 1)) {
@@ -347,7 +334,7 @@ impl Expansion for TreesExpansion {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        crate::ml_ops::classifier_rules(s, inputs, outputs, self.0.classes.len())
+        classifier_rules(s, inputs, outputs, self.0.classes.len())
     }
     fn wire(
         &self,

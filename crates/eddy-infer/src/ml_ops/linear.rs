@@ -1,10 +1,7 @@
-//! `ai.onnx.ml` operators that tract-onnx 0.21 does not provide, as skl2onnx emits them:
-//! `LinearRegressor`, `LinearClassifier`, `Normalizer` and `ArrayFeatureExtractor`. Each is an expansion
-//! into tract core operators (EinSum, Add, Sigmoid, Softmax, ArgMax, lookups), registered on
-//! the ONNX op register before parsing. Semantics follow the ONNX-ML spec as ONNX Runtime
-//! implements it; the fixture tests compare against ONNX Runtime's outputs.
+//! `LinearRegressor` and `LinearClassifier` (ONNX-ML): an affine map in f32, then for the
+//! classifier a post transform, the argmax label and the probabilities output.
 
-use tract_onnx::model::{OnnxOpRegister, ParsingContext};
+use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir;
 use tract_onnx::tract_hir::internal::*;
@@ -12,32 +9,7 @@ use tract_onnx::tract_hir::ops::array::TypedConcat;
 use tract_onnx::tract_hir::tract_core;
 use tract_onnx::tract_hir::tract_core::ops::einsum::EinSum;
 
-pub fn register(reg: &mut OnnxOpRegister) {
-    reg.insert("LinearRegressor", linear_regressor);
-    reg.insert("LinearClassifier", linear_classifier);
-    reg.insert("ArrayFeatureExtractor", array_feature_extractor);
-    reg.insert("Normalizer", normalizer);
-    reg.insert("TreeEnsembleClassifier", crate::trees::tree_classifier);
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Post {
-    None,
-    Logistic,
-    Softmax,
-}
-
-fn post_transform(node: &NodeProto) -> TractResult<Post> {
-    match node
-        .get_attr_opt::<&str>("post_transform")?
-        .unwrap_or("NONE")
-    {
-        "NONE" => Ok(Post::None),
-        "LOGISTIC" => Ok(Post::Logistic),
-        "SOFTMAX" => Ok(Post::Softmax),
-        other => bail!("post_transform {other} is not supported"),
-    }
-}
+use super::common::{classifier_rules, post_transform, Post};
 
 /// Weights `[rows, features]` and intercepts `[1, rows]` from the node.
 fn weights(node: &NodeProto, rows: usize) -> TractResult<(Arc<Tensor>, Arc<Tensor>)> {
@@ -99,7 +71,7 @@ struct LinearRegressor {
     targets: usize,
 }
 
-fn linear_regressor(
+pub(super) fn linear_regressor(
     _ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
@@ -163,7 +135,7 @@ struct LinearClassifier {
     post: Post,
 }
 
-fn linear_classifier(
+pub(super) fn linear_classifier(
     _ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
@@ -194,27 +166,6 @@ fn linear_classifier(
         }),
         vec![],
     ))
-}
-
-/// Shape rules shared by the classifier operators (ai.onnx.ml): one `[N, F]` input, a label
-/// per row (`INT64 [N]`) and a probability per class (`FLOAT [N, n_classes]`).
-pub(crate) fn classifier_rules<'r, 'p: 'r>(
-    s: &mut Solver<'r>,
-    inputs: &'p [TensorProxy],
-    outputs: &'p [TensorProxy],
-    n_classes: usize,
-) -> InferenceResult {
-    check_input_arity(inputs, 1)?;
-    check_output_arity(outputs, 2)?;
-    s.equals(&outputs[0].datum_type, DatumType::I64)?;
-    s.equals(&outputs[1].datum_type, DatumType::F32)?;
-    s.equals(&inputs[0].rank, 2)?;
-    s.equals(&outputs[0].rank, 1)?;
-    s.equals(&outputs[1].rank, 2)?;
-    s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
-    s.equals(&outputs[1].shape[0], &inputs[0].shape[0])?;
-    s.equals(&outputs[1].shape[1], n_classes.to_dim())?;
-    Ok(())
 }
 
 impl Expansion for LinearClassifier {
@@ -335,187 +286,4 @@ fn wire_argmax_lookup(
         tract_core::ops::array::Gather { axis: 0 },
         &[table, idx[0]],
     )?[0])
-}
-
-// ---------------------------------------------------------------- ArrayFeatureExtractor
-
-/// `Y = X[..., indices]` (ONNX-ML `ArrayFeatureExtractor`): skl2onnx uses it to map class
-/// indices to labels (rank-1 `X`) and to pick a score column (`X` `[N, C]`, indices `[K]`).
-/// For a rank-1 `X` the output has the indices' shape (ONNX Runtime gives `[1, K]`; skl2onnx
-/// reshapes the result right after, so the values are the same); for a higher rank, `[..., K]`
-/// with scalar (K = 1) or rank-1 indices.
-#[derive(Debug, Clone, Hash)]
-struct ArrayFeatureExtractor;
-
-fn array_feature_extractor(
-    _ctx: &ParsingContext,
-    _node: &NodeProto,
-) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    Ok((expand(ArrayFeatureExtractor), vec![]))
-}
-
-impl Expansion for ArrayFeatureExtractor {
-    fn name(&self) -> Cow<'_, str> {
-        "ArrayFeatureExtractor".into()
-    }
-    fn rules<'r, 'p: 'r, 's: 'r>(
-        &'s self,
-        s: &mut Solver<'r>,
-        inputs: &'p [TensorProxy],
-        outputs: &'p [TensorProxy],
-    ) -> InferenceResult {
-        check_input_arity(inputs, 2)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?;
-        s.given_2(&inputs[0].rank, &inputs[1].rank, move |s, rank, irank| {
-            if rank == 1 {
-                s.equals(&outputs[0].rank, irank)?;
-                s.equals(&outputs[0].shape, &inputs[1].shape)?;
-            } else {
-                s.equals(&outputs[0].rank, rank)?;
-                for k in 0..(rank as usize - 1) {
-                    s.equals(&outputs[0].shape[k], &inputs[0].shape[k])?;
-                }
-                if irank == 0 {
-                    s.equals(&outputs[0].shape[rank as usize - 1], 1.to_dim())?;
-                } else {
-                    s.equals(&outputs[0].shape[rank as usize - 1], &inputs[1].shape[0])?;
-                }
-            }
-            Ok(())
-        })
-    }
-    fn wire(
-        &self,
-        prefix: &str,
-        model: &mut TypedModel,
-        inputs: &[OutletId],
-    ) -> TractResult<TVec<OutletId>> {
-        let rank = model.outlet_fact(inputs[0])?.rank();
-        let mut idx = inputs[1];
-        let irank = model.outlet_fact(idx)?.rank();
-        if rank > 1 && irank > 1 {
-            bail!("ArrayFeatureExtractor on rank {rank} takes scalar or rank-1 indices");
-        }
-        if rank > 1 && irank == 0 {
-            idx = model.wire_node(
-                format!("{prefix}.index_as_vector"),
-                tract_core::ops::change_axes::AxisOp::Add(0),
-                &[idx],
-            )?[0];
-        }
-        if rank == 0 {
-            bail!("ArrayFeatureExtractor on a scalar");
-        }
-        if model.outlet_fact(idx)?.datum_type != i64::datum_type() {
-            idx = model.wire_node(
-                format!("{prefix}.cast_indices"),
-                tract_core::ops::cast::cast(i64::datum_type()),
-                &[idx],
-            )?[0];
-        }
-        model.wire_node(
-            prefix,
-            tract_core::ops::array::Gather { axis: rank - 1 },
-            &[inputs[0], idx],
-        )
-    }
-}
-
-// ---------------------------------------------------------------- Normalizer
-
-/// Row normalisation of `[N, C]` (skl2onnx puts `L1` after a multiclass `LinearClassifier`).
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-enum Norm {
-    Max,
-    L1,
-    L2,
-}
-
-#[derive(Debug, Clone, Hash)]
-struct Normalizer {
-    norm: Norm,
-}
-
-fn normalizer(
-    _ctx: &ParsingContext,
-    node: &NodeProto,
-) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let norm = match node.get_attr_opt::<&str>("norm")?.unwrap_or("MAX") {
-        "MAX" => Norm::Max,
-        "L1" => Norm::L1,
-        "L2" => Norm::L2,
-        other => bail!("Normalizer norm {other} is not supported"),
-    };
-    Ok((expand(Normalizer { norm }), vec![]))
-}
-
-impl Expansion for Normalizer {
-    fn name(&self) -> Cow<'_, str> {
-        "Normalizer".into()
-    }
-    fn rules<'r, 'p: 'r, 's: 'r>(
-        &'s self,
-        s: &mut Solver<'r>,
-        inputs: &'p [TensorProxy],
-        outputs: &'p [TensorProxy],
-    ) -> InferenceResult {
-        check_input_arity(inputs, 1)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&outputs[0].datum_type, DatumType::F32)?;
-        s.equals(&inputs[0].rank, 2)?;
-        s.equals(&outputs[0].shape, &inputs[0].shape)?;
-        Ok(())
-    }
-    fn wire(
-        &self,
-        prefix: &str,
-        model: &mut TypedModel,
-        inputs: &[OutletId],
-    ) -> TractResult<TVec<OutletId>> {
-        use tract_core::ops::nn::{Reduce, Reducer};
-        let mut x = inputs[0];
-        if model.outlet_fact(x)?.datum_type != f32::datum_type() {
-            x = model.wire_node(
-                format!("{prefix}.cast_input"),
-                tract_core::ops::cast::cast(f32::datum_type()),
-                &[x],
-            )?[0];
-        }
-        let denom = match self.norm {
-            Norm::Max => model.wire_node(
-                format!("{prefix}.max"),
-                Reduce::new(tvec!(1), Reducer::Max),
-                &[x],
-            )?[0],
-            Norm::L1 => {
-                let a =
-                    model.wire_node(format!("{prefix}.abs"), tract_core::ops::math::abs(), &[x])?
-                        [0];
-                model.wire_node(
-                    format!("{prefix}.sum"),
-                    Reduce::new(tvec!(1), Reducer::Sum),
-                    &[a],
-                )?[0]
-            }
-            Norm::L2 => {
-                let q = model.wire_node(
-                    format!("{prefix}.square"),
-                    tract_core::ops::math::square(),
-                    &[x],
-                )?[0];
-                let s = model.wire_node(
-                    format!("{prefix}.sum"),
-                    Reduce::new(tvec!(1), Reducer::Sum),
-                    &[q],
-                )?[0];
-                model.wire_node(
-                    format!("{prefix}.sqrt"),
-                    tract_core::ops::math::sqrt(),
-                    &[s],
-                )?[0]
-            }
-        };
-        model.wire_node(prefix, tract_core::ops::math::div(), &[x, denom])
-    }
 }
