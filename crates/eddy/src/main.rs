@@ -30,6 +30,7 @@ enum Command {
     /// Run a drift detector over numbers read from stdin, one per line.
     Drift(cmd::drift::DriftArgs),
     /// Serve models over the Open Inference Protocol (KServe V2 REST).
+    #[cfg(feature = "http")]
     Serve(cmd::serve::ServeArgs),
 }
 
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Learn(a) => cmd::learn::run(*a).map(|()| ExitCode::SUCCESS),
         Command::Drift(a) => cmd::drift::run(a).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "http")]
         Command::Serve(a) => cmd::serve::run(a).map(|()| ExitCode::SUCCESS),
     };
     match result {

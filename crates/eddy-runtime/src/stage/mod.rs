@@ -76,9 +76,11 @@ pub trait Stage {
     }
 }
 
-/// Batches a stage passes on, in order.
+/// Batches a stage passes on, in order. Boxed: they move between threads and queues, and a
+/// `Work` is big.
 #[derive(Default)]
 pub struct Flow {
+    #[allow(clippy::vec_box)]
     out: Vec<Box<Work>>,
 }
 

@@ -8,13 +8,10 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context};
 use clap::Args;
-use eddy_oip::remote::RemoteConfig;
-use eddy_oip::server::{self, ModelSet, ServerConfig};
 use eddy_runtime::connector::file::{FileSink, FileSource};
 use eddy_runtime::connector::{Framing, MemorySink, MemorySource};
 use eddy_runtime::generate::{generate_to_vec, GenConfig, Scenario};
 use eddy_runtime::outputs::Outputs;
-use eddy_runtime::spec::{ModelSource, ModelSpec, Pattern};
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 
 use super::{fraud_model, thousands, TempDir, FRAUD_SPEC};
@@ -111,7 +108,21 @@ fn with_models(dir: &Path, data: &Arc<[u8]>, first_plain_rate: f64) -> anyhow::R
         n_inputs
     );
 
-    let model = eddy_infer::load_model(&path, "fraud_lr")?;
+    external(embedded, &path, data, plain_best)
+}
+
+/// The example model through `eddy serve` on loopback (the external pattern).
+#[cfg(feature = "http")]
+fn external(
+    mut external: PipelineSpec,
+    path: &Path,
+    data: &Arc<[u8]>,
+    plain_best: f64,
+) -> anyhow::Result<()> {
+    use eddy_oip::remote::RemoteConfig;
+    use eddy_oip::server::{self, ModelSet, ServerConfig};
+    use eddy_runtime::spec::{ModelSource, ModelSpec, Pattern};
+    let model = eddy_infer::load_model(path, "fraud_lr")?;
     let mut set = ModelSet::new();
     set.insert(Arc::from(model)).map_err(|e| anyhow!(e))?;
     let server = server::spawn(set, "127.0.0.1:0".parse()?, &ServerConfig::default(), 1)
@@ -119,7 +130,6 @@ fn with_models(dir: &Path, data: &Arc<[u8]>, first_plain_rate: f64) -> anyhow::R
     let mut cfg = RemoteConfig::new(server.url(), "fraud_lr");
     cfg.max_batch = 256;
     cfg.max_in_flight = 4;
-    let mut external = embedded;
     external.model = Some(ModelSpec {
         pattern: Pattern::External,
         source: ModelSource::Server {
@@ -136,6 +146,12 @@ fn with_models(dir: &Path, data: &Arc<[u8]>, first_plain_rate: f64) -> anyhow::R
         rate / plain_best.max(1e-9),
         thousands(s.fallback)
     );
+    Ok(())
+}
+
+#[cfg(not(feature = "http"))]
+fn external(_: PipelineSpec, _: &Path, _: &Arc<[u8]>, _: f64) -> anyhow::Result<()> {
+    println!("external model: skipped (built without the `http` feature)");
     Ok(())
 }
 

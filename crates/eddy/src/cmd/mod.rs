@@ -2,12 +2,14 @@
 
 pub mod bench;
 pub mod drift;
+#[cfg_attr(not(feature = "http"), path = "http_off.rs")]
 pub mod features_http;
 pub mod generate;
 pub mod learn;
-#[cfg(feature = "http")]
+#[cfg_attr(not(feature = "http"), path = "http_off.rs")]
 pub mod metrics_http;
 pub mod run;
+#[cfg(feature = "http")]
 pub mod serve;
 pub mod validate;
 
