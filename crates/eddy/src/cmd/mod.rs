@@ -2,11 +2,17 @@
 
 pub mod bench;
 pub mod drift;
-#[cfg_attr(not(feature = "http"), path = "http_off.rs")]
+#[cfg(feature = "http")]
 pub mod features_http;
+#[cfg(not(feature = "http"))]
+pub mod http_off;
+#[cfg(not(feature = "http"))]
+pub use http_off as features_http;
+#[cfg(not(feature = "http"))]
+pub use http_off as metrics_http;
 pub mod generate;
 pub mod learn;
-#[cfg_attr(not(feature = "http"), path = "http_off.rs")]
+#[cfg(feature = "http")]
 pub mod metrics_http;
 pub mod run;
 #[cfg(feature = "http")]
