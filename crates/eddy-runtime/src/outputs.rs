@@ -27,21 +27,23 @@ impl Outputs {
 
     /// Opens every sink of `spec` (files are created or truncated).
     pub fn open(spec: &OutputSpec) -> Result<Self, RuntimeError> {
+        // Every identity before any sink is opened: opening creates files, and a file's
+        // identity changes from its path to its inode once it exists.
+        let sinks: Vec<(OutputKind, &SinkConfig, SinkIdentity)> = OutputKind::ALL
+            .into_iter()
+            .filter_map(|kind| spec.sink(kind).map(|cfg| (kind, cfg, cfg.identity())))
+            .collect();
         let mut o = Outputs::none();
-        let mut opened: Vec<(SinkIdentity, usize)> = Vec::new();
-        for kind in OutputKind::ALL {
-            let Some(cfg) = spec.sink(kind) else {
-                continue;
-            };
-            let id = cfg.identity();
+        let mut opened: Vec<(&SinkIdentity, usize)> = Vec::new();
+        for (kind, cfg, id) in &sinks {
             if let Some((_, i)) = opened.iter().find(|(d, _)| *d == id) {
-                o.slots[kind as usize] = Some(*i);
+                o.slots[*kind as usize] = Some(*i);
                 continue;
             }
             let i = o.sinks.len();
             o.sinks.push(cfg.open()?);
             opened.push((id, i));
-            o.slots[kind as usize] = Some(i);
+            o.slots[*kind as usize] = Some(i);
         }
         Ok(o)
     }
