@@ -7,7 +7,22 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::traits::Classifier;
+use crate::estimator::{load_estimator, EntryKind, Estimator, ModelEntry};
+use crate::traits::{Classifier, Task};
+
+/// `gaussian_nb`: River's `naive_bayes.GaussianNB` (no parameters).
+pub static GAUSSIAN_NB: ModelEntry = ModelEntry {
+    name: "gaussian_nb",
+    river: "naive_bayes.GaussianNB",
+    aliases: &[],
+    params: &[],
+    kind: EntryKind::Features {
+        task: Task::Classification,
+        binary: false,
+        build: |_| Ok(Box::new(GaussianNb::new())),
+        load: load_estimator::<GaussianNb>,
+    },
+};
 
 /// A running weighted mean and variance (River's `stats.Var`, Welford's update).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -169,6 +184,24 @@ impl Classifier for GaussianNb {
         for (gf, &xf) in g.iter_mut().zip(x) {
             gf.update(xf, 1.0);
         }
+    }
+}
+
+impl Estimator for GaussianNb {
+    fn entry(&self) -> &'static ModelEntry {
+        &GAUSSIAN_NB
+    }
+    fn predict(&self, x: &[f64]) -> f64 {
+        Classifier::predict_one(self, x) as f64
+    }
+    fn predict_proba(&self, x: &[f64], out: &mut Vec<f64>) {
+        Classifier::predict_proba_one(self, x, out)
+    }
+    fn learn(&mut self, x: &[f64], y: f64) {
+        Classifier::learn_one(self, x, y as usize)
+    }
+    fn class_count(&self) -> usize {
+        Classifier::n_classes(self)
     }
 }
 

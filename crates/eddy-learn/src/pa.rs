@@ -9,9 +9,71 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::LearnError;
+use crate::estimator::{load_estimator, EntryKind, Estimator, ModelEntry};
 use crate::linear::{dot, sigmoid};
-use crate::traits::{Classifier, Regressor};
-use crate::LearnError;
+use crate::param::{ParamReader, ParamSpec};
+use crate::traits::{Classifier, Regressor, Task};
+
+/// The parameters both PA models take.
+pub const PA_PARAMS: &[ParamSpec] = &[
+    ParamSpec::new("C", "1", "aggressiveness (> 0)"),
+    ParamSpec::new("mode", "1", "0: PA, 1: PA-I, 2: PA-II"),
+    ParamSpec::new("learn_intercept", "true", "whether to learn an intercept"),
+];
+
+/// `pa_classifier`: River's `linear_model.PAClassifier`.
+pub static PA_CLASSIFIER: ModelEntry = ModelEntry {
+    name: "pa_classifier",
+    river: "linear_model.PAClassifier",
+    aliases: &[],
+    params: &[PA_PARAMS],
+    kind: EntryKind::Features {
+        task: Task::Classification,
+        binary: true,
+        build: |p| {
+            let (c, mode, learn_intercept) = pa_params(&ParamReader::new(p))?;
+            Ok(Box::new(PaClassifier::new(c, mode, learn_intercept)?))
+        },
+        load: load_estimator::<PaClassifier>,
+    },
+};
+
+/// `pa_regressor`: River's `linear_model.PARegressor`.
+pub static PA_REGRESSOR: ModelEntry = ModelEntry {
+    name: "pa_regressor",
+    river: "linear_model.PARegressor",
+    aliases: &[],
+    params: &[
+        PA_PARAMS,
+        &[ParamSpec::new(
+            "eps",
+            "0.1",
+            "the epsilon-insensitive margin",
+        )],
+    ],
+    kind: EntryKind::Features {
+        task: Task::Regression,
+        binary: false,
+        build: |p| {
+            let r = ParamReader::new(p);
+            let (c, mode, learn_intercept) = pa_params(&r)?;
+            let eps = r.f64("eps", 0.1)?;
+            Ok(Box::new(PaRegressor::new(c, mode, eps, learn_intercept)?))
+        },
+        load: load_estimator::<PaRegressor>,
+    },
+};
+
+/// `C`, `mode` and `learn_intercept` from [`PA_PARAMS`].
+fn pa_params(r: &ParamReader) -> Result<(f64, u8, bool), LearnError> {
+    let mode = r.usize("mode", 1)?;
+    let mode = u8::try_from(mode)
+        .ok()
+        .filter(|m| *m <= 2)
+        .ok_or_else(|| LearnError::param("mode", format!("must be 0, 1 or 2, got {mode}")))?;
+    Ok((r.f64("C", 1.0)?, mode, r.bool("learn_intercept", true)?))
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaState {
@@ -163,6 +225,36 @@ impl Regressor for PaRegressor {
             0.0
         };
         self.state.apply(x, tau * sign);
+    }
+}
+
+impl Estimator for PaClassifier {
+    fn entry(&self) -> &'static ModelEntry {
+        &PA_CLASSIFIER
+    }
+    fn predict(&self, x: &[f64]) -> f64 {
+        Classifier::predict_one(self, x) as f64
+    }
+    fn predict_proba(&self, x: &[f64], out: &mut Vec<f64>) {
+        Classifier::predict_proba_one(self, x, out)
+    }
+    fn learn(&mut self, x: &[f64], y: f64) {
+        Classifier::learn_one(self, x, y as usize)
+    }
+    fn class_count(&self) -> usize {
+        Classifier::n_classes(self)
+    }
+}
+
+impl Estimator for PaRegressor {
+    fn entry(&self) -> &'static ModelEntry {
+        &PA_REGRESSOR
+    }
+    fn predict(&self, x: &[f64]) -> f64 {
+        Regressor::predict_one(self, x)
+    }
+    fn learn(&mut self, x: &[f64], y: f64) {
+        Regressor::learn_one(self, x, y)
     }
 }
 

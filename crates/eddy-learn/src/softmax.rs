@@ -8,9 +8,32 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::estimator::{load_estimator, EntryKind, Estimator, ModelEntry};
 use crate::linear::dot;
-use crate::optim::Optimizer;
-use crate::traits::Classifier;
+use crate::optim::{Optimizer, OPTIMIZER_PARAMS};
+use crate::param::{ParamReader, ParamSpec};
+use crate::traits::{Classifier, Task};
+
+/// `softmax_regression`: River's `linear_model.SoftmaxRegression`.
+pub static SOFTMAX_REGRESSION: ModelEntry = ModelEntry {
+    name: "softmax_regression",
+    river: "linear_model.SoftmaxRegression",
+    aliases: &[],
+    params: &[OPTIMIZER_PARAMS, &[ParamSpec::new("l2", "0", "L2 penalty")]],
+    kind: EntryKind::Features {
+        task: Task::Classification,
+        binary: false,
+        build: |p| {
+            let r = ParamReader::new(p);
+            let l2 = r.non_negative("l2", 0.0)?;
+            Ok(Box::new(SoftmaxRegression::new(
+                Optimizer::from_params(&r)?,
+                l2,
+            )))
+        },
+        load: load_estimator::<SoftmaxRegression>,
+    },
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SoftmaxRegression {
@@ -145,6 +168,24 @@ impl Classifier for SoftmaxRegression {
             self.optimizers[c].step(&mut w[..d], g);
         }
         self.scratch = sc;
+    }
+}
+
+impl Estimator for SoftmaxRegression {
+    fn entry(&self) -> &'static ModelEntry {
+        &SOFTMAX_REGRESSION
+    }
+    fn predict(&self, x: &[f64]) -> f64 {
+        Classifier::predict_one(self, x) as f64
+    }
+    fn predict_proba(&self, x: &[f64], out: &mut Vec<f64>) {
+        Classifier::predict_proba_one(self, x, out)
+    }
+    fn learn(&mut self, x: &[f64], y: f64) {
+        Classifier::learn_one(self, x, y as usize)
+    }
+    fn class_count(&self) -> usize {
+        Classifier::n_classes(self)
     }
 }
 

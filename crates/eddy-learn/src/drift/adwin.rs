@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Detector, DriftState, LearnError};
+use crate::error::LearnError;
+use crate::traits::{Detector, DriftState};
 
 /// ADWIN keeps a variable-length window of recent values compressed into an exponential
 /// histogram (rows of buckets holding `2^row` values each, at most `max_buckets + 1` per row

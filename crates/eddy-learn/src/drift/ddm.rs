@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Detector, DriftState, LearnError};
+use crate::error::LearnError;
+use crate::traits::{Detector, DriftState};
 
 /// DDM watches the error rate `p` of a classifier (inputs 1 = mistake, 0 = correct) with its
 /// binomial standard deviation `s = sqrt(p (1 - p) / n)`. After `warm_start` values it keeps the

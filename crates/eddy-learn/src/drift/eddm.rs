@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Detector, DriftState, LearnError};
+use crate::error::LearnError;
+use crate::traits::{Detector, DriftState};
 
 /// EDDM watches the distance (in examples) between consecutive mistakes (input 1). With `p'`
 /// the mean and `s'` the standard deviation of those distances, it keeps the maximum of

@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use eddy_core::rng::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{Detector, DriftState, LearnError};
+use crate::error::LearnError;
+use crate::traits::{Detector, DriftState};
 
 /// KSWIN keeps the last `window_size` values. Once the window is full, every update compares
 /// the newest `stat_size` values with `stat_size` values sampled without replacement from the

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Detector, DriftState, LearnError};
+use crate::error::LearnError;
+use crate::traits::{Detector, DriftState};
 
 /// Which direction of change Page-Hinkley watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

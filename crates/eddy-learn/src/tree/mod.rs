@@ -17,11 +17,61 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::traits::Classifier;
-use crate::LearnError;
+use crate::error::LearnError;
+use crate::estimator::{load_estimator, EntryKind, Estimator, ModelEntry};
+use crate::param::{ParamReader, ParamSpec, Params};
+use crate::traits::{Classifier, Task};
 
 mod splitter;
 pub use splitter::GaussianSplitter;
+
+/// `hoeffding_tree`: River's `tree.HoeffdingTreeClassifier`.
+pub static HOEFFDING_TREE: ModelEntry = ModelEntry {
+    name: "hoeffding_tree",
+    river: "tree.HoeffdingTreeClassifier",
+    aliases: &["hoeffding_tree_classifier", "vfdt"],
+    params: &[&[
+        ParamSpec::new(
+            "grace_period",
+            "200",
+            "examples between split attempts at a leaf",
+        ),
+        ParamSpec::new("max_depth", "none", "the deepest a leaf may be"),
+        ParamSpec::new("delta", "1e-7", "split confidence (1 - delta)"),
+        ParamSpec::new("tau", "0.05", "tie threshold"),
+        ParamSpec::new(
+            "leaf_prediction",
+            "nba",
+            "`mc` (majority class), `nb` (naive Bayes) or `nba` (adaptive)",
+        ),
+        ParamSpec::new(
+            "nb_threshold",
+            "0",
+            "leaf weight before naive Bayes is used",
+        ),
+        ParamSpec::new("n_splits", "10", "split points tried per feature"),
+        ParamSpec::new(
+            "min_branch_fraction",
+            "0.01",
+            "least share of weight in a branch of a split",
+        ),
+        ParamSpec::new(
+            "max_share_to_split",
+            "0.99",
+            "a leaf whose majority class holds more stops splitting",
+        ),
+    ]],
+    kind: EntryKind::Features {
+        task: Task::Classification,
+        binary: false,
+        build: |p| {
+            Ok(Box::new(HoeffdingTreeClassifier::new(
+                HoeffdingTreeParams::from_params(p)?,
+            )?))
+        },
+        load: load_estimator::<HoeffdingTreeClassifier>,
+    },
+};
 
 /// How a leaf predicts (River's `leaf_prediction`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +97,34 @@ pub struct HoeffdingTreeParams {
     pub n_splits: usize,
     pub min_branch_fraction: f64,
     pub max_share_to_split: f64,
+}
+
+impl HoeffdingTreeParams {
+    /// From the parameters of [`HOEFFDING_TREE`] (River's defaults where absent).
+    pub fn from_params(p: &Params) -> Result<Self, LearnError> {
+        let r = ParamReader::new(p);
+        let d = HoeffdingTreeParams::default();
+        let max_depth = match r.raw("max_depth") {
+            None | Some("none") | Some("None") => None,
+            Some(_) => Some(r.usize("max_depth", 0)?),
+        };
+        let leaf_prediction = match r.choice("leaf_prediction", "nba", &["mc", "nb", "nba"])? {
+            "mc" => LeafPrediction::Mc,
+            "nb" => LeafPrediction::Nb,
+            _ => LeafPrediction::Nba,
+        };
+        Ok(HoeffdingTreeParams {
+            grace_period: r.f64("grace_period", d.grace_period)?,
+            max_depth,
+            delta: r.f64("delta", d.delta)?,
+            tau: r.f64("tau", d.tau)?,
+            leaf_prediction,
+            nb_threshold: r.f64("nb_threshold", d.nb_threshold)?,
+            n_splits: r.usize("n_splits", d.n_splits)?,
+            min_branch_fraction: r.f64("min_branch_fraction", d.min_branch_fraction)?,
+            max_share_to_split: r.f64("max_share_to_split", d.max_share_to_split)?,
+        })
+    }
 }
 
 impl Default for HoeffdingTreeParams {
@@ -449,6 +527,24 @@ impl Classifier for HoeffdingTreeClassifier {
             leaf.last_split_attempt_at = w;
             self.attempt_to_split(idx);
         }
+    }
+}
+
+impl Estimator for HoeffdingTreeClassifier {
+    fn entry(&self) -> &'static ModelEntry {
+        &HOEFFDING_TREE
+    }
+    fn predict(&self, x: &[f64]) -> f64 {
+        Classifier::predict_one(self, x) as f64
+    }
+    fn predict_proba(&self, x: &[f64], out: &mut Vec<f64>) {
+        Classifier::predict_proba_one(self, x, out)
+    }
+    fn learn(&mut self, x: &[f64], y: f64) {
+        Classifier::learn_one(self, x, y as usize)
+    }
+    fn class_count(&self) -> usize {
+        Classifier::n_classes(self)
     }
 }
 
