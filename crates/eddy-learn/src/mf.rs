@@ -264,6 +264,45 @@ impl Core {
 }
 
 /// River's `reco.FunkMF`: `predict = <u, i>`.
+///
+/// # Example
+///
+/// Learns 2000 ratings, then scores 200 new ones. The numbers are River's on the same stream
+/// with its factors drawn as eddy draws them (River's `initializer` given eddy's generator;
+/// `scripts/make_doc_examples.py`): with River's own numpy draws they differ.
+///
+/// ```
+/// use eddy_core::rng::Rng;
+/// use eddy_learn::mf::{FunkMf, MfParams};
+/// use eddy_learn::optim::Optimizer;
+/// use eddy_learn::{metrics, Metric};
+///
+/// // Users 0..5, items 10..15; rating = 1 + (user + 2 item) mod 5, plus noise.
+/// let ratings = |seed: u64, n: usize| {
+///     let mut rng = Rng::new(seed);
+///     (0..n)
+///         .map(|_| {
+///             let (u, i) = (rng.below(5), 10 + rng.below(5));
+///             (u, i, 1.0 + ((u + 2 * i) % 5) as f64 + 0.1 * rng.normal())
+///         })
+///         .collect::<Vec<_>>()
+/// };
+/// let mut model = FunkMf::new(MfParams {
+///     n_factors: 3,
+///     optimizer: Optimizer::sgd(0.05),
+///     ..MfParams::default() // init_sigma 0.1, seed 0
+/// })
+/// .unwrap();
+/// for (u, i, y) in ratings(1, 2000) {
+///     model.learn_one(u, i, y);
+/// }
+/// let mut mae = metrics::build("mae").unwrap();
+/// for (u, i, y) in ratings(2, 200) {
+///     mae.update(y, model.predict_one(u, i), None);
+/// }
+/// assert_eq!(format!("{:.6}", mae.get()), "0.708243");
+/// assert_eq!(format!("{:.6}", model.predict_one(1, 12)), "1.266311");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunkMf {
     core: Core,
@@ -295,6 +334,47 @@ impl FunkMf {
 }
 
 /// River's `reco.BiasedMF`: `predict = global mean + b_u + b_i + <u, i>`.
+///
+/// # Example
+///
+/// Learns 2000 ratings, then scores 200 new ones. The numbers are River's on the same stream
+/// with its factors drawn as eddy draws them (River's `latent_initializer` given eddy's
+/// generator; `scripts/make_doc_examples.py`).
+///
+/// ```
+/// use eddy_core::rng::Rng;
+/// use eddy_learn::mf::{BiasedMf, MfParams};
+/// use eddy_learn::optim::Optimizer;
+/// use eddy_learn::{metrics, Metric};
+///
+/// // Users 0..5, items 10..15; rating = 1 + (user + 2 item) mod 5, plus noise.
+/// let ratings = |seed: u64, n: usize| {
+///     let mut rng = Rng::new(seed);
+///     (0..n)
+///         .map(|_| {
+///             let (u, i) = (rng.below(5), 10 + rng.below(5));
+///             (u, i, 1.0 + ((u + 2 * i) % 5) as f64 + 0.1 * rng.normal())
+///         })
+///         .collect::<Vec<_>>()
+/// };
+/// let mut model = BiasedMf::new(MfParams {
+///     n_factors: 3,
+///     optimizer: Optimizer::sgd(0.05),
+///     bias_optimizer: Optimizer::sgd(0.05),
+///     ..MfParams::default()
+/// })
+/// .unwrap();
+/// for (u, i, y) in ratings(1, 2000) {
+///     model.learn_one(u, i, y);
+/// }
+/// let mut mae = metrics::build("mae").unwrap();
+/// for (u, i, y) in ratings(2, 200) {
+///     mae.update(y, model.predict_one(u, i), None);
+/// }
+/// assert_eq!(format!("{:.6}", mae.get()), "0.447099");
+/// assert_eq!(format!("{:.6}", model.predict_one(1, 12)), "1.277576");
+/// assert_eq!(format!("{:.6}", model.global_mean()), "2.990727");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BiasedMf {
     core: Core,
