@@ -6,6 +6,10 @@
 //! `max(0, 1 - y f(x))` with `y` in {-1, 1} and predicts `sigmoid(f(x))` as River does.
 //! The regressor uses the epsilon-insensitive loss `max(0, |y - f(x)| - eps)`. The step size
 //! uses the squared norm of `x` only (the intercept is not part of the norm), as River.
+//!
+//! Difference: River 0.26's `PARegressor` evaluates that loss on `2 y - 1` rather than `y`
+//! (its `EpsilonInsensitiveHinge` maps the target as a binary label first), so its step sizes
+//! differ from the paper's and from eddy's; see the example on [`PaRegressor`].
 
 use serde::{Deserialize, Serialize};
 

@@ -13,7 +13,10 @@
 //! hashing in front); no memory management (`max_size`, `memory_estimate_period`,
 //! `stop_mem_management`, `remove_poor_attrs` are not implemented); ties between classes go to
 //! the lowest label (River: the first class inserted in its dict); `erf` is an approximation
-//! (absolute error < 1.2e-7). Features beyond an input's length are read as 0.
+//! (absolute error < 1.2e-7); an untrained tree predicts class 0 (River: `None`); naive-Bayes
+//! leaves skip a log-density that underflows (below about −745.13) where River 0.26 adds it
+//! (see the example on [`HoeffdingTreeClassifier`]). Features beyond an input's length are
+//! read as 0.
 
 use serde::{Deserialize, Serialize};
 
