@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use eddy_infer::{load_model, Batch, Model, NativeModel, Scores};
-use eddy_learn::registry::{build, Model as LearnModel, Params};
+use eddy_learn::linear::LogisticRegression;
+use eddy_learn::registry::{build, Params};
 
 const D: usize = 4;
 
@@ -23,7 +24,7 @@ fn forest() -> Box<dyn Model> {
 
 fn native_logistic() -> Box<dyn Model> {
     let mut m = build("logistic_regression", &Params::new()).expect("builds");
-    if let LearnModel::LogisticRegression(lr) = &mut m.pipeline.model {
+    if let Some(lr) = m.downcast_mut::<LogisticRegression>() {
         lr.glm.weights = vec![1.5, -2.0, 0.7, 0.3];
         lr.glm.intercept = 0.1;
     }

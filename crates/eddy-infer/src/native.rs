@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::path::Path;
 
-use eddy_learn::registry::{AnyModel, MODELS};
+use eddy_learn::registry::{self, AnyModel};
 
 use crate::error::InferError;
 use crate::metadata::{
@@ -36,8 +36,8 @@ impl NativeModel {
     /// Wraps a model; `features` are the column names in order (`None`: any width).
     pub fn new(model: AnyModel, name: &str, version: &str, features: Option<Vec<String>>) -> Self {
         let task = match model.task() {
-            eddy_learn::registry::Task::Regression => Task::Regression,
-            eddy_learn::registry::Task::Classification => Task::Classification,
+            eddy_learn::Task::Regression => Task::Regression,
+            eddy_learn::Task::Classification => Task::Classification,
         };
         let n_classes = if task == Task::Classification {
             model.n_classes().max(2)
@@ -108,9 +108,9 @@ impl NativeModel {
             })?;
         let kind = env.get("kind").and_then(|k| k.as_str()).unwrap_or("");
         if env.get("format").and_then(|f| f.as_str()) == Some(eddy_learn::snapshot::FORMAT)
-            && !MODELS.iter().any(|(m, _)| *m == kind)
+            && !registry::feature_models().any(|m| m.name == kind)
         {
-            let expected: Vec<&str> = MODELS.iter().map(|(m, _)| *m).collect();
+            let expected: Vec<&str> = registry::feature_models().map(|m| m.name).collect();
             return Err(InferError::WrongKind {
                 path: p,
                 kind: kind.to_string(),

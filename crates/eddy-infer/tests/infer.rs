@@ -7,7 +7,8 @@ use eddy_infer::{
     load_model, load_model_with, Batch, DataType, FeatureSpec, InferError, LoadOptions, Model,
     OutputRole, Scores, Task,
 };
-use eddy_learn::registry::{build, build_recommender, AnyModel, Model as LearnModel, Params};
+use eddy_learn::linear::LogisticRegression;
+use eddy_learn::registry::{build, build_recommender, AnyModel, Params};
 use eddy_testutil::Tmp;
 
 fn fixtures() -> PathBuf {
@@ -296,9 +297,7 @@ fn native_snapshot_scores_as_anymodel() {
 
 fn known_logistic() -> AnyModel {
     let mut m = build("logistic_regression", &Params::new()).unwrap();
-    let LearnModel::LogisticRegression(lr) = &mut m.pipeline.model else {
-        panic!("not logistic")
-    };
+    let lr = m.downcast_mut::<LogisticRegression>().expect("logistic");
     lr.glm.weights = vec![0.5, -1.0];
     lr.glm.intercept = 0.25;
     m

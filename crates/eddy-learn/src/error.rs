@@ -20,3 +20,13 @@ pub enum LearnError {
         source: std::io::Error,
     },
 }
+
+impl LearnError {
+    /// An invalid parameter (or input) `name`.
+    pub(crate) fn param(name: &str, msg: impl Into<String>) -> Self {
+        LearnError::Param {
+            name: name.to_string(),
+            msg: msg.into(),
+        }
+    }
+}

@@ -72,8 +72,9 @@
 
 pub mod drift;
 pub mod error;
+pub mod estimator;
 pub mod metrics;
-mod param;
+pub mod param;
 pub mod prequential;
 pub mod registry;
 pub mod snapshot;
@@ -81,15 +82,15 @@ pub mod synth;
 pub mod traits;
 
 pub use error::LearnError;
-pub use traits::{Classifier, Detector, DriftState, Metric, Regressor};
+pub use traits::{Classifier, Detector, DriftState, Metric, Regressor, Task};
 
 // Models, optimizers, preprocessing and their composition.
+pub mod compose;
 pub mod linear;
 pub mod mf;
 pub mod naive_bayes;
 pub mod optim;
 pub mod pa;
-pub mod pipeline;
 pub mod preprocessing;
 pub mod softmax;
 pub mod tree;

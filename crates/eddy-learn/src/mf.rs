@@ -16,9 +16,80 @@ use eddy_core::rng::Rng;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::error::LearnError;
+use crate::estimator::{load_recommender, EntryKind, ModelEntry, Recommender};
 use crate::linear::{dot, Scratch};
-use crate::optim::Optimizer;
-use crate::LearnError;
+use crate::optim::{Optimizer, OPTIMIZER_PARAMS};
+use crate::param::{ParamReader, ParamSpec, Params};
+
+/// The parameters both factorisation models take (besides the optimizer's, which set the
+/// latent factors' optimizer).
+pub const MF_PARAMS: &[ParamSpec] = &[
+    ParamSpec::new("n_factors", "10", "latent factors per user and item"),
+    ParamSpec::new(
+        "init_sigma",
+        "0.1",
+        "sd of the Normal(0, sd) factor initialiser",
+    ),
+    ParamSpec::new(
+        "clip_gradient",
+        "1e12",
+        "clips the loss gradient to ±clip_gradient",
+    ),
+    ParamSpec::new("seed", "0", "seed of the factor initialiser"),
+];
+
+/// `funk_mf`: River's `reco.FunkMF`.
+pub static FUNK_MF: ModelEntry = ModelEntry {
+    name: "funk_mf",
+    river: "reco.FunkMF",
+    aliases: &[],
+    params: &[
+        OPTIMIZER_PARAMS,
+        MF_PARAMS,
+        &[ParamSpec::new(
+            "l2",
+            "0",
+            "L2 penalty of the latent factors",
+        )],
+    ],
+    kind: EntryKind::Recommender {
+        build: |p| {
+            let r = ParamReader::new(p);
+            let mut params = MfParams::from_reader(&r)?;
+            params.l2 = r.non_negative("l2", 0.0)?;
+            Ok(Box::new(FunkMf::new(params)?))
+        },
+        load: load_recommender::<FunkMf>,
+    },
+};
+
+/// `biased_mf`: River's `reco.BiasedMF`.
+pub static BIASED_MF: ModelEntry = ModelEntry {
+    name: "biased_mf",
+    river: "reco.BiasedMF",
+    aliases: &[],
+    params: &[
+        OPTIMIZER_PARAMS,
+        MF_PARAMS,
+        &[
+            ParamSpec::new("bias_lr", "0.01", "the biases' SGD learning rate"),
+            ParamSpec::new("l2_bias", "0", "L2 penalty of the biases"),
+            ParamSpec::new("l2_latent", "0", "L2 penalty of the latent factors"),
+        ],
+    ],
+    kind: EntryKind::Recommender {
+        build: |p| {
+            let r = ParamReader::new(p);
+            let mut params = MfParams::from_reader(&r)?;
+            params.l2 = r.non_negative("l2_latent", 0.0)?;
+            params.l2_bias = r.non_negative("l2_bias", 0.0)?;
+            params.bias_optimizer = Optimizer::sgd(r.positive("bias_lr", 0.01)?);
+            Ok(Box::new(BiasedMf::new(params)?))
+        },
+        load: load_recommender::<BiasedMf>,
+    },
+};
 
 /// A stable 64-bit id for a string id (FNV-1a; the same forever, unlike `std`'s hashers).
 pub fn str_id(s: &str) -> u64 {
@@ -83,6 +154,24 @@ pub struct MfParams {
     pub init_sigma: f64,
     pub clip_gradient: f64,
     pub seed: u64,
+}
+
+impl MfParams {
+    /// From [`OPTIMIZER_PARAMS`] and [`MF_PARAMS`] (River's defaults where absent).
+    pub fn from_params(p: &Params) -> Result<Self, LearnError> {
+        Self::from_reader(&ParamReader::new(p))
+    }
+
+    fn from_reader(r: &ParamReader) -> Result<Self, LearnError> {
+        Ok(MfParams {
+            n_factors: r.usize("n_factors", 10)?,
+            optimizer: Optimizer::from_params(r)?,
+            init_sigma: r.f64("init_sigma", 0.1)?,
+            clip_gradient: r.f64("clip_gradient", 1e12)?,
+            seed: r.u64("seed", 0)?,
+            ..MfParams::default()
+        })
+    }
 }
 
 impl Default for MfParams {
@@ -175,6 +264,45 @@ impl Core {
 }
 
 /// River's `reco.FunkMF`: `predict = <u, i>`.
+///
+/// # Example
+///
+/// Learns 2000 ratings, then scores 200 new ones. The numbers are River's on the same stream
+/// with its factors drawn as eddy draws them (River's `initializer` given eddy's generator;
+/// `scripts/make_doc_examples.py`): with River's own numpy draws they differ.
+///
+/// ```
+/// use eddy_core::rng::Rng;
+/// use eddy_learn::mf::{FunkMf, MfParams};
+/// use eddy_learn::optim::Optimizer;
+/// use eddy_learn::{metrics, Metric};
+///
+/// // Users 0..5, items 10..15; rating = 1 + (user + 2 item) mod 5, plus noise.
+/// let ratings = |seed: u64, n: usize| {
+///     let mut rng = Rng::new(seed);
+///     (0..n)
+///         .map(|_| {
+///             let (u, i) = (rng.below(5), 10 + rng.below(5));
+///             (u, i, 1.0 + ((u + 2 * i) % 5) as f64 + 0.1 * rng.normal())
+///         })
+///         .collect::<Vec<_>>()
+/// };
+/// let mut model = FunkMf::new(MfParams {
+///     n_factors: 3,
+///     optimizer: Optimizer::sgd(0.05),
+///     ..MfParams::default() // init_sigma 0.1, seed 0
+/// })
+/// .unwrap();
+/// for (u, i, y) in ratings(1, 2000) {
+///     model.learn_one(u, i, y);
+/// }
+/// let mut mae = metrics::build("mae").unwrap();
+/// for (u, i, y) in ratings(2, 200) {
+///     mae.update(y, model.predict_one(u, i), None);
+/// }
+/// assert_eq!(format!("{:.6}", mae.get()), "0.708243");
+/// assert_eq!(format!("{:.6}", model.predict_one(1, 12)), "1.266311");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunkMf {
     core: Core,
@@ -206,6 +334,47 @@ impl FunkMf {
 }
 
 /// River's `reco.BiasedMF`: `predict = global mean + b_u + b_i + <u, i>`.
+///
+/// # Example
+///
+/// Learns 2000 ratings, then scores 200 new ones. The numbers are River's on the same stream
+/// with its factors drawn as eddy draws them (River's `latent_initializer` given eddy's
+/// generator; `scripts/make_doc_examples.py`).
+///
+/// ```
+/// use eddy_core::rng::Rng;
+/// use eddy_learn::mf::{BiasedMf, MfParams};
+/// use eddy_learn::optim::Optimizer;
+/// use eddy_learn::{metrics, Metric};
+///
+/// // Users 0..5, items 10..15; rating = 1 + (user + 2 item) mod 5, plus noise.
+/// let ratings = |seed: u64, n: usize| {
+///     let mut rng = Rng::new(seed);
+///     (0..n)
+///         .map(|_| {
+///             let (u, i) = (rng.below(5), 10 + rng.below(5));
+///             (u, i, 1.0 + ((u + 2 * i) % 5) as f64 + 0.1 * rng.normal())
+///         })
+///         .collect::<Vec<_>>()
+/// };
+/// let mut model = BiasedMf::new(MfParams {
+///     n_factors: 3,
+///     optimizer: Optimizer::sgd(0.05),
+///     bias_optimizer: Optimizer::sgd(0.05),
+///     ..MfParams::default()
+/// })
+/// .unwrap();
+/// for (u, i, y) in ratings(1, 2000) {
+///     model.learn_one(u, i, y);
+/// }
+/// let mut mae = metrics::build("mae").unwrap();
+/// for (u, i, y) in ratings(2, 200) {
+///     mae.update(y, model.predict_one(u, i), None);
+/// }
+/// assert_eq!(format!("{:.6}", mae.get()), "0.447099");
+/// assert_eq!(format!("{:.6}", model.predict_one(1, 12)), "1.277576");
+/// assert_eq!(format!("{:.6}", model.global_mean()), "2.990727");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BiasedMf {
     core: Core,
@@ -266,6 +435,36 @@ impl BiasedMf {
     /// `items` sorted by decreasing predicted rating for `user` (ties keep their order).
     pub fn rank(&self, user: u64, items: &[u64]) -> Vec<u64> {
         self.core.rank(items, |i| self.predict_one(user, i))
+    }
+}
+
+impl Recommender for FunkMf {
+    fn entry(&self) -> &'static ModelEntry {
+        &FUNK_MF
+    }
+    fn predict_one(&self, user: u64, item: u64) -> f64 {
+        FunkMf::predict_one(self, user, item)
+    }
+    fn learn_one(&mut self, user: u64, item: u64, y: f64) {
+        FunkMf::learn_one(self, user, item, y)
+    }
+    fn rank(&self, user: u64, items: &[u64]) -> Vec<u64> {
+        FunkMf::rank(self, user, items)
+    }
+}
+
+impl Recommender for BiasedMf {
+    fn entry(&self) -> &'static ModelEntry {
+        &BIASED_MF
+    }
+    fn predict_one(&self, user: u64, item: u64) -> f64 {
+        BiasedMf::predict_one(self, user, item)
+    }
+    fn learn_one(&mut self, user: u64, item: u64, y: f64) {
+        BiasedMf::learn_one(self, user, item, y)
+    }
+    fn rank(&self, user: u64, items: &[u64]) -> Vec<u64> {
+        BiasedMf::rank(self, user, items)
     }
 }
 

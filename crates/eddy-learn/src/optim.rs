@@ -11,6 +11,37 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::LearnError;
+use crate::param::{ParamReader, ParamSpec};
+
+/// The optimizer parameters of the models that take one (River's argument names; FTRL's own
+/// `l1`/`l2` are `ftrl_l1`/`ftrl_l2`, to keep them apart from the models' penalties).
+pub const OPTIMIZER_PARAMS: &[ParamSpec] = &[
+    ParamSpec::new(
+        "optimizer",
+        "sgd",
+        "`sgd`, `adagrad`, `adam` or `ftrl_proximal` (River's optim.SGD, AdaGrad, Adam, FTRLProximal)",
+    ),
+    ParamSpec::new(
+        "lr",
+        "0.01",
+        "learning rate: 0.01 with sgd, 0.1 with adagrad and adam",
+    ),
+    ParamSpec::new(
+        "schedule",
+        "constant",
+        "`constant` or `inverse_scaling` (River's optim.schedulers)",
+    ),
+    ParamSpec::new("power_t", "0.5", "inverse_scaling's exponent"),
+    ParamSpec::new("eps", "1e-8", "adagrad and adam"),
+    ParamSpec::new("beta_1", "0.9", "adam"),
+    ParamSpec::new("beta_2", "0.999", "adam"),
+    ParamSpec::new("alpha", "0.05", "ftrl_proximal"),
+    ParamSpec::new("beta", "1", "ftrl_proximal"),
+    ParamSpec::new("ftrl_l1", "0", "ftrl_proximal's l1"),
+    ParamSpec::new("ftrl_l2", "1", "ftrl_proximal's l2"),
+];
+
 /// A learning-rate schedule (River's `optim.schedulers`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -99,6 +130,79 @@ impl Optimizer {
             n_iterations: 0,
             rule,
         }
+    }
+
+    /// River's optimizers by name, from [`OPTIMIZER_PARAMS`]: `sgd` (lr 0.01), `adagrad`
+    /// (lr 0.1, eps 1e-8), `adam` (lr 0.1, beta_1 0.9, beta_2 0.999, eps 1e-8), `ftrl_proximal`
+    /// (alpha 0.05, beta 1, ftrl_l1 0, ftrl_l2 1); `schedule=inverse_scaling` (with `power_t`,
+    /// 0.5) makes the rate River's `InverseScaling(lr, power_t)`. A parameter of another
+    /// optimizer is an error.
+    pub fn from_params(r: &ParamReader) -> Result<Self, LearnError> {
+        let kind = r.choice(
+            "optimizer",
+            "sgd",
+            &["sgd", "adagrad", "adam", "ftrl_proximal", "ftrl"],
+        )?;
+        let only = |keys: &[&str], which: &str| {
+            r.refuse(keys, &format!("to optimizer `{kind}` (it is for {which})"))
+        };
+        let mut o = match kind {
+            "sgd" => {
+                only(
+                    &[
+                        "eps", "beta_1", "beta_2", "alpha", "beta", "ftrl_l1", "ftrl_l2",
+                    ],
+                    "other optimizers",
+                )?;
+                Optimizer::sgd(0.01)
+            }
+            "adagrad" => {
+                only(
+                    &["beta_1", "beta_2", "alpha", "beta", "ftrl_l1", "ftrl_l2"],
+                    "other optimizers",
+                )?;
+                Optimizer::adagrad(0.1, r.positive("eps", 1e-8)?)
+            }
+            "adam" => {
+                only(&["alpha", "beta", "ftrl_l1", "ftrl_l2"], "ftrl_proximal")?;
+                let b1 = r.f64("beta_1", 0.9)?;
+                let b2 = r.f64("beta_2", 0.999)?;
+                for (k, b) in [("beta_1", b1), ("beta_2", b2)] {
+                    if !(0.0..1.0).contains(&b) {
+                        return Err(LearnError::param(k, format!("must be in [0, 1), got {b}")));
+                    }
+                }
+                Optimizer::adam(0.1, b1, b2, r.positive("eps", 1e-8)?)
+            }
+            _ => {
+                only(
+                    &["lr", "schedule", "power_t", "eps", "beta_1", "beta_2"],
+                    "other optimizers",
+                )?;
+                return Ok(Optimizer::ftrl(
+                    r.positive("alpha", 0.05)?,
+                    r.non_negative("beta", 1.0)?,
+                    r.non_negative("ftrl_l1", 0.0)?,
+                    r.non_negative("ftrl_l2", 1.0)?,
+                ));
+            }
+        };
+        let lr = r.positive("lr", o.learning_rate())?;
+        let schedule = match r.choice("schedule", "constant", &["constant", "inverse_scaling"])? {
+            "constant" => {
+                only(&["power_t"], "schedule=inverse_scaling")?;
+                Schedule::Constant { learning_rate: lr }
+            }
+            _ => Schedule::InverseScaling {
+                learning_rate: lr,
+                power_t: r.f64("power_t", 0.5)?,
+            },
+        };
+        match &mut o.rule {
+            Rule::Sgd { lr } | Rule::AdaGrad { lr, .. } | Rule::Adam { lr, .. } => *lr = schedule,
+            Rule::FtrlProximal { .. } => {}
+        }
+        Ok(o)
     }
     /// SGD with a constant rate (River's `optim.SGD(lr=0.01)`).
     pub fn sgd(lr: f64) -> Self {

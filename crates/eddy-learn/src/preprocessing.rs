@@ -2,7 +2,7 @@
 //! encoders turning categorical values into numbers.
 //!
 //! A raw example is a row of [`RawValue`]s, one per column: numbers or categories. The
-//! [`crate::pipeline::Pipeline`] turns it into a dense `&[f64]`: positions `0..n_columns` hold
+//! [`crate::compose::Preprocessed`] turns it into a dense `&[f64]`: positions `0..n_columns` hold
 //! the numeric columns (0.0 at categorical columns), scaled by the scalers; the encoder appends
 //! its outputs after them (one-hot slots in order of first appearance, or `n_features` hashed
 //! slots). Scalers and encoders update on `learn_one` and are read-only on predict.
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::LearnError;
+use crate::error::LearnError;
 
 /// One value of a raw example.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -16,14 +16,16 @@ use std::collections::VecDeque;
 
 use crate::drift::AnyDetector;
 use crate::metrics::StreamMetric;
-use crate::registry::{AnyModel, Task};
-use crate::{Classifier, Detector, DriftState, Metric, Regressor};
+use crate::registry::AnyModel;
+use crate::traits::{Classifier, Detector, DriftState, Metric, Regressor, Task};
 
-/// What the prequential loop needs of a model: score without mutating, then learn.
+/// What the prequential loop needs of a model: score without mutating, then learn. (The
+/// registry's models are [`Learner`]s on dense rows; [`AsRegressor`] and [`AsClassifier`] make
+/// one of any [`Regressor`] or [`Classifier`].)
 ///
 /// `X` is the feature representation: dense `[f64]` by default; the CLI uses raw rows of
 /// numbers and categories. Delayed examples are kept as `X::Owned` copies.
-pub trait Model<X: ?Sized = [f64]> {
+pub trait Learner<X: ?Sized = [f64]> {
     fn task(&self) -> Task;
     /// The prediction (a number, or a class label as `f64`) and, for binary classifiers, the
     /// probability of class 1. `buf` is scratch space for class probabilities.
@@ -32,7 +34,7 @@ pub trait Model<X: ?Sized = [f64]> {
     fn learn(&mut self, x: &X, y: f64);
 }
 
-impl<X: ?Sized, M: Model<X> + ?Sized> Model<X> for &mut M {
+impl<X: ?Sized, M: Learner<X> + ?Sized> Learner<X> for &mut M {
     fn task(&self) -> Task {
         (**self).task()
     }
@@ -44,7 +46,7 @@ impl<X: ?Sized, M: Model<X> + ?Sized> Model<X> for &mut M {
     }
 }
 
-impl<X: ?Sized, M: Model<X> + ?Sized> Model<X> for Box<M> {
+impl<X: ?Sized, M: Learner<X> + ?Sized> Learner<X> for Box<M> {
     fn task(&self) -> Task {
         (**self).task()
     }
@@ -58,7 +60,7 @@ impl<X: ?Sized, M: Model<X> + ?Sized> Model<X> for Box<M> {
 
 /// Models from the registry, on dense features (their preprocessing applies). A label the
 /// model refuses (not an integer class in range) is not learned.
-impl Model for AnyModel {
+impl Learner for AnyModel {
     fn task(&self) -> Task {
         AnyModel::task(self)
     }
@@ -86,11 +88,11 @@ pub fn class_scores_padded(proba: &[f64]) -> (f64, Option<f64>) {
     }
 }
 
-/// Adapts a [`Regressor`] to [`Model`].
+/// Adapts a [`Regressor`] to [`Learner`].
 #[derive(Debug, Clone)]
 pub struct AsRegressor<R>(pub R);
 
-impl<R: Regressor> Model for AsRegressor<R> {
+impl<R: Regressor> Learner for AsRegressor<R> {
     fn task(&self) -> Task {
         Task::Regression
     }
@@ -102,7 +104,7 @@ impl<R: Regressor> Model for AsRegressor<R> {
     }
 }
 
-/// Adapts a [`Classifier`] to [`Model`]: the prediction is the most probable class (ties: the
+/// Adapts a [`Classifier`] to [`Learner`]: the prediction is the most probable class (ties: the
 /// lowest label), and with two classes the probability of class 1 is passed to the metrics.
 #[derive(Debug, Clone)]
 pub struct AsClassifier<C>(pub C);
@@ -118,7 +120,7 @@ pub fn class_scores(proba: &[f64]) -> (f64, Option<f64>) {
     (best as f64, (proba.len() == 2).then(|| proba[1]))
 }
 
-impl<C: Classifier> Model for AsClassifier<C> {
+impl<C: Classifier> Learner for AsClassifier<C> {
     fn task(&self) -> Task {
         Task::Classification
     }
@@ -190,7 +192,7 @@ impl<X: ?Sized + ToOwned> Prequential<X> {
     }
 
     /// Scores one example, then lets through the labels that are due (learning from them).
-    pub fn step<M: Model<X> + ?Sized>(
+    pub fn step<M: Learner<X> + ?Sized>(
         &mut self,
         model: &mut M,
         x: &X,
@@ -231,7 +233,7 @@ impl<X: ?Sized + ToOwned> Prequential<X> {
     }
 
     /// The label of an example arrives: metrics, detector, then learning.
-    fn reveal<M: Model<X> + ?Sized>(
+    fn reveal<M: Learner<X> + ?Sized>(
         &mut self,
         model: &mut M,
         x: &X,
@@ -268,7 +270,7 @@ impl<X: ?Sized + ToOwned> Prequential<X> {
     }
 
     /// End of stream: the labels still pending arrive (metrics, detector, learning).
-    pub fn finish<M: Model<X> + ?Sized>(&mut self, model: &mut M, on: &mut dyn FnMut(Event)) {
+    pub fn finish<M: Learner<X> + ?Sized>(&mut self, model: &mut M, on: &mut dyn FnMut(Event)) {
         while let Some(p) = self.pending.pop_front() {
             self.reveal(model, p.x.borrow(), p.y, p.pred, p.proba, on);
         }

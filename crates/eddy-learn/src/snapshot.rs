@@ -7,7 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::LearnError;
+use crate::error::LearnError;
 
 /// The format marker in every snapshot file.
 pub const FORMAT: &str = "eddy-snapshot";

@@ -8,7 +8,7 @@
 
 use eddy_core::rng::Rng;
 
-use crate::LearnError;
+use crate::error::LearnError;
 
 /// One example: dense features and a 0/1 label.
 pub type Example = (Vec<f64>, f64);

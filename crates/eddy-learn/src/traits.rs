@@ -1,5 +1,12 @@
 //! The small uniform interfaces every estimator, detector and metric implements.
 
+/// Whether a model predicts numbers or classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    Regression,
+    Classification,
+}
+
 /// A model predicting a real number. `predict_one` never mutates the model.
 pub trait Regressor {
     fn predict_one(&self, x: &[f64]) -> f64;

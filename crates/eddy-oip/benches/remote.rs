@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eddy_infer::{load_model_with, LoadOptions};
-use eddy_learn::registry::{build, Model as LearnModel, Params};
+use eddy_learn::linear::LogisticRegression;
+use eddy_learn::registry::{build, Params};
 use eddy_oip::remote::{EmitMode, Emitted, RemoteConfig, RemoteScorer};
 use eddy_oip::server::{self, ModelSet, ServerConfig};
 use eddy_testutil::Tmp;
@@ -27,9 +28,7 @@ fn main() {
     let f = env("FEATURES", 8);
 
     let mut m = build("logistic_regression", &Params::new()).unwrap();
-    let LearnModel::LogisticRegression(lr) = &mut m.pipeline.model else {
-        panic!("not logistic")
-    };
+    let lr = m.downcast_mut::<LogisticRegression>().expect("logistic");
     lr.glm.weights = (0..f).map(|j| (j as f64 - 3.5) / 4.0).collect();
     lr.glm.intercept = 0.1;
     let dir = Tmp::new("remote");

@@ -6,7 +6,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use eddy_learn::registry::{build, Model as LearnModel, Params};
+use eddy_learn::linear::LogisticRegression;
+use eddy_learn::registry::{build, Params};
 use eddy_oip::remote::{Emitted, Outcome, RemoteConfig, RemoteScorer};
 use eddy_testutil::Tmp;
 
@@ -41,9 +42,7 @@ fn eddy_serve_end_to_end() {
     let dir = Tmp::new("serve");
     let path = dir.join("fraud.json");
     let mut m = build("logistic_regression", &Params::new()).unwrap();
-    let LearnModel::LogisticRegression(lr) = &mut m.pipeline.model else {
-        panic!("not logistic")
-    };
+    let lr = m.downcast_mut::<LogisticRegression>().expect("logistic");
     lr.glm.weights = vec![1.0, -2.0];
     lr.glm.intercept = 0.0;
     m.save(&path).unwrap();

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Detector, DriftState, LearnError};
+use crate::error::LearnError;
+use crate::traits::{Detector, DriftState};
 
 /// EDDM watches the distance (in examples) between consecutive mistakes (input 1). With `p'`
 /// the mean and `s'` the standard deviation of those distances, it keeps the maximum of
@@ -22,6 +23,41 @@ use crate::{Detector, DriftState, LearnError};
 /// values later. EDDM is sensitive: stationary Bernoulli(0.2), 20 streams of 10 000 values,
 /// about 1.8 false drifts per 1 000 values at the defaults (River's own docs raise `alpha` and
 /// `beta` for this reason).
+///
+/// # Example
+///
+/// A classifier's mistakes, 1 with probability 0.5, then 0.7, drawn with eddy's generator;
+/// River 0.26.1 reports the same on the same values (`scripts/make_doc_examples.py`,
+/// `fixtures/doc_examples.json`).
+///
+/// ```
+/// use eddy_core::rng::Rng;
+/// use eddy_learn::drift::Eddm;
+/// use eddy_learn::{Detector, DriftState};
+///
+/// let mut rng = Rng::new(42);
+/// // Mistakes (1) with probability 0.5 for 1000 values, then 0.7.
+/// let stream: Vec<f64> = (0..2000)
+///     .map(|i| f64::from(u8::from(rng.chance(if i < 1000 { 0.5 } else { 0.7 }))))
+///     .collect();
+/// let mut detector = Eddm::new(30, 0.8, 0.75).unwrap(); // warm_start, alpha, beta
+/// // As River's docstrings print them: the first warning of each run, and every drift.
+/// let (mut events, mut print_warning) = (Vec::new(), true);
+/// for (i, &v) in stream.iter().enumerate() {
+///     match detector.update(v) {
+///         DriftState::Warning if print_warning => {
+///             events.push(format!("warning {i}"));
+///             print_warning = false;
+///         }
+///         DriftState::Drift => {
+///             events.push(format!("drift {i}"));
+///             print_warning = true;
+///         }
+///         _ => {}
+///     }
+/// }
+/// assert_eq!(events, ["warning 180", "drift 1109"]);
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Eddm {
     warm_start: u64,

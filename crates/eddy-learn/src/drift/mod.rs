@@ -25,10 +25,10 @@ pub use page_hinkley::{PageHinkley, PhMode};
 
 use serde::{Deserialize, Serialize};
 
-use crate::param::ParamReader;
-use crate::registry::Params;
+use crate::error::LearnError;
+use crate::param::{ParamReader, Params};
 use crate::snapshot;
-use crate::{Detector, DriftState, LearnError};
+use crate::traits::{Detector, DriftState};
 
 /// Detector names accepted by [`build`].
 pub const NAMES: &[&str] = &["adwin", "page_hinkley", "ddm", "eddm", "kswin"];
@@ -98,7 +98,7 @@ pub const SNAPSHOT_KIND: &str = "detector";
 /// with River's parameter names; absent parameters take River's defaults, unknown ones are
 /// errors listing the accepted ones.
 pub fn build(name: &str, params: &Params) -> Result<AnyDetector, LearnError> {
-    let mut p = ParamReader::new(params);
+    let p = ParamReader::new(params);
     let det = match name {
         "adwin" => AnyDetector::Adwin(Adwin::new(
             p.float("delta", 0.002, |v| v > 0.0 && v < 1.0, "in (0, 1)")?,

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Detector, DriftState, LearnError};
+use crate::error::LearnError;
+use crate::traits::{Detector, DriftState};
 
 /// Which direction of change Page-Hinkley watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,29 @@ pub enum PhMode {
 /// Measured (tests in `drift/tests.rs`): a mean shift 0 → 3 (σ = 1) at index 1000 is detected
 /// 7–13 values later; on stationary N(0, 1), 20 streams of 10 000 values, about 0.6 false drifts
 /// per 1 000 values (`threshold` is in the unit of the input: scale it with the noise).
+///
+/// # Example
+///
+/// The stream of River's docstring (1000 values in {0, 1}, then 1000 in {4, ..., 7}), drawn with
+/// eddy's generator; River 0.26.1 reports the same on the same values
+/// (`scripts/make_doc_examples.py`, `fixtures/doc_examples.json`).
+///
+/// ```
+/// use eddy_core::rng::Rng;
+/// use eddy_learn::drift::PageHinkley;
+/// use eddy_learn::{Detector, DriftState};
+///
+/// let mut rng = Rng::new(12345);
+/// // 1000 values in {0, 1}, then 1000 in {4, 5, 6, 7}.
+/// let stream: Vec<f64> = (0..2000)
+///     .map(|i| (if i < 1000 { rng.below(2) } else { 4 + rng.below(4) }) as f64)
+///     .collect();
+/// let mut detector = PageHinkley::default();
+/// let drifts: Vec<usize> = (0..stream.len())
+///     .filter(|&i| detector.update(stream[i]) == DriftState::Drift)
+///     .collect();
+/// assert_eq!(drifts, [1005, 1438, 1827]);
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PageHinkley {
     min_instances: u64,

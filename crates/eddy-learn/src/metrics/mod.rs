@@ -34,8 +34,8 @@ mod tests;
 
 use std::collections::VecDeque;
 
-use crate::registry::Task;
-use crate::{LearnError, Metric};
+use crate::error::LearnError;
+use crate::traits::{Metric, Task};
 use auc::Auc;
 
 /// The metric formulas.

@@ -1,4 +1,7 @@
 use super::*;
+use crate::linear::LogisticRegression;
+use crate::optim::Optimizer;
+use crate::tree::HoeffdingTreeClassifier;
 use eddy_core::rng::Rng;
 use eddy_testutil::Tmp;
 
@@ -116,9 +119,7 @@ fn hoeffding_tree_snapshot_after_splits() {
         let (x, y) = example(&mut rng, Task::Classification, 3);
         m.learn_one(&x, y).unwrap();
     }
-    let Model::HoeffdingTree(t) = &m.pipeline.model else {
-        panic!()
-    };
+    let t = m.downcast_ref::<HoeffdingTreeClassifier>().unwrap();
     assert!(t.n_leaves() > 2, "the tree should have split");
     let back = AnyModel::from_snapshot_str(&m.to_snapshot_string().unwrap()).unwrap();
     assert_same_predictions(&m, &back, &mut Rng::new(8));
@@ -224,8 +225,8 @@ fn unknown_model_lists_names() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("random_forest"), "{e}");
-    for (name, _) in MODELS {
-        assert!(e.contains(name), "{e}");
+    for entry in MODELS {
+        assert!(e.contains(entry.name), "{e}");
     }
     assert!(e.contains("funk_mf"));
 }
@@ -292,15 +293,11 @@ fn bad_values_are_errors() {
     }
     // Defaults are River's.
     let m = build("logistic_regression", &Params::new()).unwrap();
-    let Model::LogisticRegression(lr) = &m.pipeline.model else {
-        panic!()
-    };
+    let lr = m.downcast_ref::<LogisticRegression>().unwrap();
     assert_eq!(lr.glm.optimizer, Optimizer::sgd(0.01));
     assert_eq!(lr.glm.clip_gradient, 1e12);
     let m = build("logistic_regression", &params(&[("optimizer", "adam")])).unwrap();
-    let Model::LogisticRegression(lr) = &m.pipeline.model else {
-        panic!()
-    };
+    let lr = m.downcast_ref::<LogisticRegression>().unwrap();
     assert_eq!(lr.glm.optimizer, Optimizer::adam(0.1, 0.9, 0.999, 1e-8));
     // River's class names are accepted too.
     assert_eq!(
@@ -345,4 +342,88 @@ fn models_are_send_and_sync_and_learn_many_skips_bad_rows() {
     let xs = [1.0, 2.0, f64::NAN, 1.0, 3.0, 4.0];
     assert_eq!(m.learn_many(&xs, &[1.0, 2.0, 3.0]).unwrap(), 2);
     assert!(m.learn_many(&xs[..5], &[1.0, 2.0]).is_err());
+}
+
+#[test]
+fn entries_are_found_by_name_and_river_class_and_build_themselves() {
+    for entry in MODELS {
+        let class = entry.river.rsplit('.').next().unwrap();
+        for name in [entry.name, class, entry.river] {
+            assert_eq!(find(name).map(|e| e.name), Some(entry.name), "{name}");
+        }
+        for alias in entry.aliases {
+            assert_eq!(find(alias).map(|e| e.name), Some(entry.name), "{alias}");
+        }
+        match entry.kind {
+            EntryKind::Features { task, .. } => {
+                let m = build(entry.name, &Params::new()).unwrap();
+                assert!(std::ptr::eq(m.entry(), *entry), "{}", entry.name);
+                assert_eq!(m.task(), task);
+                assert!(build_recommender(entry.name, &Params::new()).is_err());
+            }
+            EntryKind::Recommender { .. } => {
+                let m = build_recommender(entry.name, &Params::new()).unwrap();
+                assert_eq!(m.name(), entry.name);
+                assert!(build(entry.name, &Params::new()).is_err());
+            }
+        }
+    }
+    let names: Vec<&str> = MODELS.iter().map(|e| e.name).collect();
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+}
+
+/// Each declared default is the real one: giving it changes nothing. A parameter that only
+/// applies with another setting (another optimizer, `categorical=hash`) is refused as such.
+#[test]
+fn declared_defaults_are_the_defaults() {
+    for entry in MODELS {
+        let base = match entry.kind {
+            EntryKind::Features { .. } => {
+                serde_json::to_value(build(entry.name, &Params::new()).unwrap().estimator())
+                    .unwrap()
+            }
+            EntryKind::Recommender { .. } => {
+                serde_json::to_value(build_recommender(entry.name, &Params::new()).unwrap())
+                    .unwrap()
+            }
+        };
+        let mut checked = 0;
+        for name in accepted_params(entry.name).unwrap() {
+            let spec = entry
+                .params()
+                .chain(PREPROCESSING_PARAMS)
+                .find(|p| p.name == name)
+                .unwrap();
+            let p = params(&[(spec.name, spec.default)]);
+            let got = match entry.kind {
+                EntryKind::Features { .. } => build(entry.name, &p).map(|m| {
+                    assert_eq!(m.preprocessed.preprocessors.len(), 1, "{}", spec.name);
+                    serde_json::to_value(m.estimator()).unwrap()
+                }),
+                EntryKind::Recommender { .. } => {
+                    build_recommender(entry.name, &p).map(|m| serde_json::to_value(m).unwrap())
+                }
+            };
+            match got {
+                Ok(v) => {
+                    assert_eq!(v, base, "{} {}={}", entry.name, spec.name, spec.default);
+                    checked += 1;
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains("does not apply") || e.contains("applies only"),
+                        "{} {}={}: {e}",
+                        entry.name,
+                        spec.name,
+                        spec.default
+                    );
+                }
+            }
+        }
+        assert!(checked >= 2, "{}", entry.name);
+    }
 }

@@ -54,7 +54,8 @@ impl GaussianSplitter {
 
     /// `ln` of [`cond_proba`](Self::cond_proba), or `None` where that density is 0 (unseen
     /// class, zero variance, or a density that underflows to 0 in `f64`), which River's naive
-    /// Bayes skips.
+    /// Bayes skipped when it summed `log(pdf)` for `pdf > 0` (River 0.26 skips only the first
+    /// two).
     #[inline]
     pub fn log_cond_proba(&self, x: f64, class: usize) -> Option<f64> {
         let e = self.per_class.get(class)?;
@@ -63,7 +64,8 @@ impl GaussianSplitter {
         }
         let d = x - e.g.mean;
         let lp = -d * d * e.inv_two_var - e.half_ln_two_pi_var;
-        // exp(lp) is 0 in f64 below about -745.13; River then adds nothing.
+        // exp(lp) is 0 in f64 below about -745.13; River summing log(pdf) for pdf > 0 then added
+        // nothing (River 0.26 adds its cond_log_proba whatever its size).
         (lp > -745.13).then_some(lp)
     }
 

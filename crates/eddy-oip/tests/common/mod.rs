@@ -8,16 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eddy_infer::{load_model_with, LoadOptions, Model};
-use eddy_learn::registry::{build, Model as LearnModel, Params};
+use eddy_learn::linear::LogisticRegression;
+use eddy_learn::registry::{build, Params};
 use eddy_oip::server::{self, ModelSet, ServerConfig, ServerHandle};
 pub use eddy_testutil::Tmp;
 
 /// A logistic model with known weights over features `a, b, c`, loaded through the seam.
 pub fn logistic(name: &str) -> Arc<dyn Model> {
     let mut m = build("logistic_regression", &Params::new()).unwrap();
-    let LearnModel::LogisticRegression(lr) = &mut m.pipeline.model else {
-        panic!("not logistic")
-    };
+    let lr = m.downcast_mut::<LogisticRegression>().expect("logistic");
     lr.glm.weights = vec![0.5, -1.0, 0.25];
     lr.glm.intercept = 0.125;
     // Loading reads the snapshot whole, so its directory can go when this returns.

@@ -45,7 +45,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use eddy_learn::drift::{self, AnyDetector};
 use eddy_learn::metrics::{self, StreamMetric};
 use eddy_learn::preprocessing::RawValue;
-use eddy_learn::prequential::{class_scores_padded, Event, Model, Prequential};
+use eddy_learn::prequential::{class_scores_padded, Event, Learner, Prequential};
 use eddy_learn::registry::{self, AnyModel, Params, Task};
 use eddy_learn::{Detector, Metric};
 use serde::{Deserialize, Serialize};
@@ -199,7 +199,7 @@ fn raw(row: &Row) -> Vec<RawValue<'_>> {
         .collect()
 }
 
-impl Model<Row> for CliModel {
+impl Learner<Row> for CliModel {
     fn task(&self) -> Task {
         self.model.task()
     }

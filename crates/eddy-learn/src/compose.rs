@@ -1,4 +1,6 @@
-//! A preprocessing chain in front of a model (River's `scaler | model` composition).
+//! A model behind its preprocessing: [`Preprocessed`], River's `compose.Pipeline` of
+//! preprocessors and a final model (`scaler | model`), and the preprocessing parameters every
+//! feature model of the registry takes ([`PREPROCESSING_PARAMS`]).
 //!
 //! River's semantics: on `learn_one`, each unsupervised preprocessor first learns from the
 //! example and then transforms it, and the model learns from the result; on predict, the
@@ -14,9 +16,52 @@ use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::LearnError;
+use crate::param::{ParamReader, ParamSpec};
 use crate::preprocessing::{FeatureHasher, MinMaxScaler, OneHotEncoder, RawValue, StandardScaler};
 use crate::traits::{Classifier, Regressor};
-use crate::LearnError;
+
+/// The preprocessing parameters every feature model of the registry takes.
+pub const PREPROCESSING_PARAMS: &[ParamSpec] = &[
+    ParamSpec::new(
+        "scaler",
+        "none",
+        "`none`, `standard` (River's StandardScaler) or `minmax` (MinMaxScaler), on numeric columns",
+    ),
+    ParamSpec::new(
+        "categorical",
+        "onehot",
+        "categorical columns: `onehot` (River's OneHotEncoder) or `hash` (FeatureHasher)",
+    ),
+    ParamSpec::new("n_features", "1024", "hashed slots (categorical=hash only)"),
+    ParamSpec::new("hash_seed", "0", "hash seed (categorical=hash only)"),
+];
+
+/// The preprocessors [`PREPROCESSING_PARAMS`] ask for: the scaler, if any, then the encoder.
+pub fn preprocessors(r: &ParamReader) -> Result<Vec<Preprocessor>, LearnError> {
+    let mut v = Vec::new();
+    match r.choice("scaler", "none", &["none", "standard", "minmax"])? {
+        "standard" => v.push(Preprocessor::StandardScaler(StandardScaler::default())),
+        "minmax" => v.push(Preprocessor::MinMaxScaler(MinMaxScaler::default())),
+        _ => {}
+    }
+    match r.choice("categorical", "onehot", &["onehot", "hash"])? {
+        "hash" => v.push(Preprocessor::FeatureHasher(FeatureHasher::new(
+            r.usize("n_features", 1024)?,
+            r.u64("hash_seed", 0)?,
+        )?)),
+        _ => {
+            if r.contains("n_features") || r.contains("hash_seed") {
+                return Err(LearnError::param(
+                    "n_features",
+                    "applies only with categorical=hash",
+                ));
+            }
+            v.push(Preprocessor::OneHotEncoder(OneHotEncoder::default()));
+        }
+    }
+    Ok(v)
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -36,8 +81,11 @@ impl Preprocessor {
     }
 }
 
+/// A model behind its preprocessors: River's `compose.Pipeline(*preprocessors, model)`. (Not
+/// to be confused with the runtime's `Pipeline`, eddy's streaming pipeline of operators.)
+/// Serialised as `{"preprocessors": [...], "model": ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Pipeline<M> {
+pub struct Preprocessed<M> {
     pub preprocessors: Vec<Preprocessor>,
     pub model: M,
 }
@@ -55,16 +103,16 @@ fn numeric_part(x: &[RawValue], buf: &mut Vec<f64>) {
     }));
 }
 
-impl<M> Pipeline<M> {
+impl<M> Preprocessed<M> {
     /// Checks that at most one encoder is present.
     pub fn new(preprocessors: Vec<Preprocessor>, model: M) -> Result<Self, LearnError> {
         if preprocessors.iter().filter(|p| p.is_encoder()).count() > 1 {
-            return Err(LearnError::Param {
-                name: "categorical".into(),
-                msg: "at most one categorical encoder per pipeline".into(),
-            });
+            return Err(LearnError::param(
+                "categorical",
+                "at most one categorical encoder per pipeline",
+            ));
         }
-        Ok(Pipeline {
+        Ok(Preprocessed {
             preprocessors,
             model,
         })
@@ -188,7 +236,7 @@ impl<M> Pipeline<M> {
     }
 }
 
-impl<M: Regressor> Regressor for Pipeline<M> {
+impl<M: Regressor> Regressor for Preprocessed<M> {
     fn predict_one(&self, x: &[f64]) -> f64 {
         self.with_transformed(x, |m, x| m.predict_one(x))
     }
@@ -197,7 +245,7 @@ impl<M: Regressor> Regressor for Pipeline<M> {
     }
 }
 
-impl<M: Classifier> Classifier for Pipeline<M> {
+impl<M: Classifier> Classifier for Preprocessed<M> {
     fn n_classes(&self) -> usize {
         self.model.n_classes()
     }
@@ -227,7 +275,7 @@ mod tests {
     #[test]
     fn scaler_learns_before_transforming_on_learn_only() {
         // River: learn_one updates the scaler, then the model sees the scaled value.
-        let mut p = Pipeline::new(
+        let mut p = Preprocessed::new(
             vec![Preprocessor::StandardScaler(StandardScaler::default())],
             LinearRegression::default(),
         )
@@ -248,7 +296,7 @@ mod tests {
 
     #[test]
     fn raw_rows_with_one_hot() {
-        let mut p = Pipeline::new(
+        let mut p = Preprocessed::new(
             vec![
                 Preprocessor::MinMaxScaler(MinMaxScaler::default()),
                 Preprocessor::OneHotEncoder(OneHotEncoder::default()),
@@ -277,7 +325,7 @@ mod tests {
             pred("red", 5.0)
         );
         assert!((pred("blue", 10.0) - 1.0).abs() < 0.05);
-        assert!(Pipeline::new(
+        assert!(Preprocessed::new(
             vec![
                 Preprocessor::OneHotEncoder(OneHotEncoder::default()),
                 Preprocessor::FeatureHasher(FeatureHasher::default()),
