@@ -4,6 +4,8 @@
 //! One job per module:
 //! - [`spec`]: the TOML pipeline spec, validated into eddy-core types with every error's key path;
 //! - [`json`]: a validating one-object-per-line JSON scanner;
+//! - [`codec`]: CSV records and their framing, JSONL members, and the one bad-row type
+//!   ([`DecodeError`] with its [`DeadReason`]), shared with `eddy learn`;
 //! - [`decode`]: JSONL/CSV lines → the reused [`eddy_core::Event`];
 //! - [`source`]: partitioned line sources with offsets (files, stdin, memory);
 //! - [`encode`]: the output contract (per-event rows, window rows, late events, dead letters);
@@ -16,6 +18,7 @@
 //! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams;
 //! - [`huge_pages`]: asking glibc for transparent huge pages at start-up.
 
+pub mod codec;
 pub mod decode;
 pub mod encode;
 pub mod error;
@@ -29,6 +32,6 @@ pub mod sink;
 pub mod source;
 pub mod spec;
 
-pub use error::{DecodeError, RuntimeError, SpecError, SpecErrors};
+pub use error::{DeadReason, DecodeError, RuntimeError, SpecError, SpecErrors};
 pub use pipeline::{Pipeline, RunHooks, Summary};
 pub use spec::PipelineSpec;
