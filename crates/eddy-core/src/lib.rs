@@ -2,7 +2,7 @@
 //!
 //! Everything here is pure: no I/O, no threads, no clocks. Time enters as data
 //! (event timestamps, watermarks, and a caller-supplied processing time for idleness).
-//! Semantics follow Apache Flink to the millisecond; see `shared/DESIGN.md` §2–3.
+//! Semantics follow Apache Flink to the millisecond; see `docs/semantics.md`.
 //!
 //! # Two outputs of one engine
 //!

@@ -11,7 +11,9 @@ use eddy_core::time::{
 };
 use eddy_core::{Event, FieldId, FieldType, Interner, KeyId, Schema, Sym, Timestamp, Value};
 
-use crate::error::DecodeError;
+use crate::codec::csv::{column_count_error, CsvParser};
+use crate::codec::jsonl;
+use crate::error::{DeadReason, DecodeError};
 use crate::json::{self, Kind};
 use crate::spec::{InputFormat, SourceSpec};
 
@@ -45,7 +47,8 @@ pub struct Decoder {
     header_seen: bool,
     keys: Interner,
     scratch: Vec<u8>,
-    cells: Vec<(usize, usize, bool)>,
+    /// CSV: the record parser (its cell buffers are reused).
+    csv: CsvParser,
     /// JSON: for the i-th member of a line, the index in `names` it matched last time
     /// (lines of one stream usually share their member order), or `u16::MAX` for none.
     hints: Vec<u16>,
@@ -111,7 +114,7 @@ impl Decoder {
             header_seen: false,
             keys: Interner::new(),
             scratch: Vec::new(),
-            cells: Vec::new(),
+            csv: CsvParser::new(),
             hints: Vec::new(),
             ts_cache: TsCache::default(),
             sym_cache: SymCache::default(),
@@ -163,19 +166,25 @@ impl Decoder {
         self.format == InputFormat::Csv && !self.header_seen
     }
 
-    /// CSV: reads the header line. Fails when the key or timestamp column is missing.
+    /// CSV: reads the header record (which may span lines when a quoted name holds a line
+    /// break). Fails when the key or timestamp column is missing.
     pub fn read_header(&mut self, line: &[u8]) -> Result<(), String> {
         // A UTF-8 byte order mark (as spreadsheet exports write) is not part of the first name.
         let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-        let text = std::str::from_utf8(line).map_err(|_| "header is not valid UTF-8")?;
-        split_csv(line, &mut self.cells).map_err(|e| format!("malformed header: {e}"))?;
+        std::str::from_utf8(line).map_err(|_| "header is not valid UTF-8")?;
+        let rec = self
+            .csv
+            .parse(line)
+            .map_err(|e| format!("malformed header: {e}"))?;
         self.columns.clear();
         self.column_names.clear();
-        for &(s, e, quoted) in &self.cells {
-            let name = if quoted {
-                unquote_csv(&line[s..e])
+        for (i, cell) in rec.iter().enumerate() {
+            // Cells of a UTF-8 record, cut at ASCII bytes: UTF-8.
+            let text = std::str::from_utf8(cell).unwrap_or_default();
+            let name = if rec.is_quoted(i) {
+                text.to_string()
             } else {
-                text[s..e].trim().to_string()
+                text.trim().to_string()
             };
             let slot = self
                 .names
@@ -205,7 +214,9 @@ impl Decoder {
         Ok(())
     }
 
-    /// Decodes one line (without its newline) into `ev`.
+    /// Decodes one record into `ev`: a JSON line (without its newline), or a CSV record, whole
+    /// (with or without its ending; quoted cells may hold line breaks, so a record may span
+    /// lines, and `lineno` is its first).
     pub fn decode(
         &mut self,
         line: &[u8],
@@ -220,11 +231,7 @@ impl Decoder {
             ev.fields.resize(self.field_names.len(), Value::Null);
         }
         if !json::is_ascii(line) && std::str::from_utf8(line).is_err() {
-            return Err(DecodeError {
-                line: lineno,
-                field: None,
-                msg: "not valid UTF-8".into(),
-            });
+            return Err(jsonl::utf8_error(lineno));
         }
         match self.format {
             InputFormat::Jsonl => self.decode_json(line, lineno, ev, interner),
@@ -239,21 +246,7 @@ impl Decoder {
         ev: &mut Event,
         interner: &mut Interner,
     ) -> Result<(), DecodeError> {
-        let syntax = |e: json::SyntaxError| {
-            let field = e
-                .non_finite_key
-                .map(|(s, en)| String::from_utf8_lossy(&line[s..en]).into_owned());
-            let msg = if field.is_some() {
-                e.msg.to_string()
-            } else {
-                format!("malformed JSON at byte {}: {}", e.pos + 1, e.msg)
-            };
-            DecodeError {
-                line: lineno,
-                field,
-                msg,
-            }
-        };
+        let syntax = |e: json::SyntaxError| jsonl::syntax_error(line, lineno, &e);
         let mut have_key = false;
         let mut have_ts = false;
         let names = &self.names;
@@ -291,7 +284,20 @@ impl Decoder {
                 }
             };
             let val = &line[vs..ve];
-            let res = (|| -> Result<(), FieldErr> {
+            // A null key or timestamp is missing; anything else wrong is a bad value.
+            let missing_or = |r: DeadReason| {
+                move |m: FieldErr| {
+                    (
+                        if kind == Kind::Null {
+                            DeadReason::MissingField
+                        } else {
+                            r
+                        },
+                        m,
+                    )
+                }
+            };
+            let res = (|| -> Result<(), (DeadReason, FieldErr)> {
                 if slot.key {
                     ev.key = json_key(
                         kind,
@@ -299,7 +305,8 @@ impl Decoder {
                         &mut self.keys,
                         &mut self.key_cache,
                         &mut self.scratch,
-                    )?;
+                    )
+                    .map_err(missing_or(DeadReason::BadKey))?;
                     have_key = true;
                 }
                 if slot.ts {
@@ -309,16 +316,20 @@ impl Decoder {
                         self.ts_format,
                         &mut self.scratch,
                         &mut self.ts_cache,
-                    )?;
+                    )
+                    .map_err(missing_or(DeadReason::BadTimestamp))?;
                     have_ts = true;
                 }
                 if slot.id {
                     match kind {
                         Kind::Str { .. } | Kind::Num { int: true } | Kind::Null => {}
                         k => {
-                            return Err(format!(
-                                "expected a string or integer event id, found {}",
-                                k.describe()
+                            return Err((
+                                DeadReason::BadField,
+                                format!(
+                                    "expected a string or integer event id, found {}",
+                                    k.describe()
+                                ),
                             ))
                         }
                     }
@@ -331,16 +342,18 @@ impl Decoder {
                         interner,
                         &mut self.sym_cache,
                         &mut self.scratch,
-                    )?;
+                    )
+                    .map_err(|m| (DeadReason::BadField, m))?;
                 }
                 Ok(())
             })();
-            if let Err(msg) = res {
-                return Err(DecodeError {
-                    line: lineno,
-                    field: Some(String::from_utf8_lossy(name).into_owned()),
+            if let Err((reason, msg)) = res {
+                return Err(DecodeError::with_field(
+                    lineno,
+                    String::from_utf8_lossy(name),
+                    reason,
                     msg,
-                });
+                ));
             }
         }
         self.check_required(have_key, have_ts, lineno)
@@ -354,18 +367,20 @@ impl Decoder {
         lineno: u64,
     ) -> Result<(), DecodeError> {
         if !have_key {
-            return Err(DecodeError {
-                line: lineno,
-                field: Some(self.key_name.clone()),
-                msg: "missing key".into(),
-            });
+            return Err(DecodeError::with_field(
+                lineno,
+                self.key_name.clone(),
+                DeadReason::MissingField,
+                "missing key",
+            ));
         }
         if !have_ts {
-            return Err(DecodeError {
-                line: lineno,
-                field: Some(self.ts_name.clone()),
-                msg: "missing timestamp".into(),
-            });
+            return Err(DecodeError::with_field(
+                lineno,
+                self.ts_name.clone(),
+                DeadReason::MissingField,
+                "missing timestamp",
+            ));
         }
         Ok(())
     }
@@ -377,44 +392,27 @@ impl Decoder {
         ev: &mut Event,
         interner: &mut Interner,
     ) -> Result<(), DecodeError> {
-        if let Err(e) = split_csv(line, &mut self.cells) {
-            return Err(DecodeError {
-                line: lineno,
-                field: None,
-                msg: format!("malformed CSV: {e}"),
-            });
-        }
-        if self.cells.len() != self.columns.len() {
-            return Err(DecodeError {
-                line: lineno,
-                field: None,
-                msg: format!(
-                    "malformed CSV: expected {} columns (as in the header), found {}",
-                    self.columns.len(),
-                    self.cells.len()
-                ),
-            });
+        let rec = match self.csv.parse(line) {
+            Ok(rec) => rec,
+            Err(e) => return Err(e.at_line(lineno)),
+        };
+        if rec.len() != self.columns.len() {
+            return Err(column_count_error(lineno, self.columns.len(), rec.len()));
         }
         let mut have_key = false;
         let mut have_ts = false;
-        let mut cell: String;
-        for (c, &(s, e, quoted)) in self.cells.iter().enumerate() {
+        for (c, raw) in rec.iter().enumerate() {
             let slot = self.columns[c];
             if !(slot.key || slot.ts || slot.field.is_some()) {
                 continue;
             }
-            let raw = &line[s..e];
-            let text: &str = if quoted {
-                cell = unquote_csv(raw);
-                &cell
-            } else {
-                // The line was checked to be UTF-8 and cells split on ASCII bytes.
-                std::str::from_utf8(raw).unwrap_or("")
-            };
-            let fail = |msg: String| DecodeError {
-                line: lineno,
-                field: Some(self.column_names[c].clone()),
-                msg,
+            // The record was checked to be UTF-8 and cells cut at ASCII bytes.
+            let text: &str = std::str::from_utf8(raw).unwrap_or("");
+            let column_names = &self.column_names;
+            let fail = |reason: DeadReason| {
+                move |msg: String| {
+                    DecodeError::with_field(lineno, column_names[c].clone(), reason, msg)
+                }
             };
             if text.is_empty() {
                 continue; // Null: an absent key or timestamp is reported below.
@@ -429,10 +427,11 @@ impl Decoder {
                 } else {
                     ts_from_text(text, self.ts_format)
                 }
-                .map_err(fail)?;
+                .map_err(fail(DeadReason::BadTimestamp))?;
                 have_ts = true;
             }
             if let Some((fid, ty)) = slot.field {
+                let fail = fail(DeadReason::BadField);
                 ev.fields[fid] = match ty {
                     FieldType::String => Value::Str(interner.intern(text)),
                     FieldType::Int => Value::Int(parse_int(text.as_bytes()).map_err(fail)?),
@@ -831,58 +830,6 @@ pub fn parse_float(s: &str) -> Result<f64, FieldErr> {
     }
 }
 
-/// Splits a CSV line (RFC 4180 quoting, `,` delimiter) into cell spans. Quoted cells are
-/// returned with their quotes stripped and `quoted = true` (doubled quotes not yet resolved).
-pub fn split_csv(line: &[u8], cells: &mut Vec<(usize, usize, bool)>) -> Result<(), String> {
-    cells.clear();
-    let mut i = 0;
-    loop {
-        if line.get(i) == Some(&b'"') {
-            let start = i + 1;
-            let mut j = start;
-            loop {
-                match memchr::memchr(b'"', &line[j..]) {
-                    None => return Err(format!("unterminated quoted cell at byte {}", i + 1)),
-                    Some(off) => {
-                        j += off;
-                        if line.get(j + 1) == Some(&b'"') {
-                            j += 2;
-                        } else {
-                            break;
-                        }
-                    }
-                }
-            }
-            cells.push((start, j, true));
-            i = j + 1;
-            match line.get(i) {
-                None => return Ok(()),
-                Some(b',') => i += 1,
-                Some(_) => {
-                    return Err(format!(
-                        "unexpected character after a closing quote at byte {}",
-                        i + 1
-                    ))
-                }
-            }
-        } else {
-            let end = memchr::memchr(b',', &line[i..]).map_or(line.len(), |o| i + o);
-            if memchr::memchr(b'"', &line[i..end]).is_some() {
-                return Err(format!("quote inside an unquoted cell near byte {}", i + 1));
-            }
-            cells.push((i, end, false));
-            if end == line.len() {
-                return Ok(());
-            }
-            i = end + 1;
-        }
-    }
-}
-
-fn unquote_csv(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw).replace("\"\"", "\"")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1094,6 +1041,139 @@ window = {{ kind = "tumbling", size = "1m" }}
                 e.msg
             );
         }
+    }
+
+    #[test]
+    fn csv_records_whole_with_quoted_line_breaks_crlf_and_doubled_quotes() {
+        let s = spec("csv", "epoch_ms");
+        let mut d = Decoder::new(&s.source, &s.schema);
+        let mut interner = s.interner.clone();
+        // A header name may hold a line break too.
+        d.read_header(b"ts,user,\"kind\",\"note\nmore\"\r\n")
+            .unwrap();
+        let mut ev = Event::default();
+        // The source hands over a record whole: its quoted line break, its CRLF ending.
+        let rec = b"1000,\"ann\nsmith\",\"say \"\"hi\"\"\",\"x\r\ny\"\r\n";
+        d.decode(rec, 3, &mut ev, &mut interner).unwrap();
+        assert_eq!(d.key(ev.key), "ann\nsmith");
+        assert_eq!(ev.ts, 1000);
+        let Value::Str(sym) = ev.fields[2] else {
+            panic!("{:?}", ev.fields)
+        };
+        assert_eq!(interner.resolve(sym), "say \"hi\"");
+        // Without its ending, and with `\n` only: the same.
+        for rec in [
+            &b"2000,bob,buy,n"[..],
+            b"2000,bob,buy,n\n",
+            b"2000,bob,buy,n\r\n",
+        ] {
+            d.decode(rec, 9, &mut ev, &mut interner).unwrap();
+            assert_eq!((d.key(ev.key), ev.ts), ("bob", 2000));
+        }
+        let bad: [(&[u8], DeadReason, &str); 5] = [
+            (
+                b"3000,\"carol\n,buy,n\n",
+                DeadReason::Malformed,
+                "line 7: malformed CSV: unterminated quoted cell at byte 6",
+            ),
+            (
+                b"3000,\"carol\"x,buy,n",
+                DeadReason::Malformed,
+                "line 7: malformed CSV: unexpected character after a closing quote at byte 13",
+            ),
+            (
+                b"3000,car\"ol,buy,n",
+                DeadReason::Malformed,
+                "line 7: malformed CSV: quote inside an unquoted cell near byte 6",
+            ),
+            (
+                b"3000,carol,buy",
+                DeadReason::Malformed,
+                "line 7: malformed CSV: expected 4 columns (as in the header), found 3",
+            ),
+            (
+                b"3000,carol,buy,n\n4000,dan,buy,n",
+                DeadReason::Malformed,
+                "line 7: malformed CSV: line break outside quotes at byte 17 (more than one record)",
+            ),
+        ];
+        for (rec, reason, shown) in bad {
+            let e = d.decode(rec, 7, &mut ev, &mut interner).unwrap_err();
+            assert_eq!((e.reason, e.to_string().as_str()), (reason, shown));
+        }
+    }
+
+    #[test]
+    fn every_bad_record_has_its_reason() {
+        let (_, r, _) = decode_lines(
+            "jsonl",
+            "epoch_ms",
+            &[
+                r#"{"user":"a","ts":1000"#,
+                r#"{"ts":1000}"#,
+                r#"{"user":null,"ts":1000}"#,
+                r#"{"user":"a","ts":null}"#,
+                r#"{"user":"","ts":1000}"#,
+                r#"{"user":[1],"ts":1000}"#,
+                r#"{"user":"a","ts":-5}"#,
+                r#"{"user":"a","ts":"x"}"#,
+                r#"{"user":"a","ts":1000,"n":"three"}"#,
+                r#"{"user":"a","ts":1000,"amount":NaN}"#,
+                r#"{"user":"a","ts":1000,"id":[1]}"#,
+            ],
+        );
+        use DeadReason::*;
+        let want = [
+            Malformed,
+            MissingField,
+            MissingField,
+            MissingField,
+            BadKey,
+            BadKey,
+            BadTimestamp,
+            BadTimestamp,
+            BadField,
+            BadField,
+            BadField,
+        ];
+        let got: Vec<DeadReason> = r.iter().map(|x| err_of(x).reason).collect();
+        assert_eq!(got, want);
+        let (_, r, _) = decode_lines(
+            "csv",
+            "epoch_ms",
+            &[
+                "ts,user,amount,n",
+                "1000,a,x,1",
+                "1000,a,1,x",
+                "x,a,1,1",
+                ",a,1,1",
+                "1000,,1,1",
+                "1000,\"a,1,1",
+                "1000,a,1",
+            ],
+        );
+        let got: Vec<DeadReason> = r.iter().map(|x| err_of(x).reason).collect();
+        assert_eq!(
+            got,
+            [
+                BadField,
+                BadField,
+                BadTimestamp,
+                MissingField,
+                MissingField,
+                Malformed,
+                Malformed
+            ]
+        );
+        assert_eq!(DeadReason::MissingField.as_str(), "missing_field");
+        let mut d = Decoder::new(
+            &spec("jsonl", "epoch_ms").source,
+            &spec("jsonl", "epoch_ms").schema,
+        );
+        let e = d
+            .decode(b"\xff", 1, &mut Event::default(), &mut Interner::new())
+            .unwrap_err();
+        assert_eq!(e.reason, DeadReason::Malformed);
     }
 
     #[test]

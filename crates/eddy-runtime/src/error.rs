@@ -50,15 +50,101 @@ impl SpecErrors {
     }
 }
 
-/// A record that could not be decoded; it goes to the dead-letter output.
+/// Why a record could not be decoded: the category of a [`DecodeError`] (a dead letter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeadReason {
+    /// Not a record of the format: bad JSON or CSV syntax, the wrong number of CSV columns,
+    /// not UTF-8.
+    Malformed,
+    /// A required field (key, timestamp) is absent, empty or null.
+    MissingField,
+    /// A field's value is not of its declared type (or not a finite number).
+    BadField,
+    /// The timestamp does not parse in the declared format, or is outside 1970..9999.
+    BadTimestamp,
+    /// The key is not a string or an integer, or is empty.
+    BadKey,
+    /// The record is longer than the largest record accepted.
+    TooLarge,
+    /// Anything else.
+    Other,
+}
+
+impl DeadReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [DeadReason; 7] = [
+        DeadReason::Malformed,
+        DeadReason::MissingField,
+        DeadReason::BadField,
+        DeadReason::BadTimestamp,
+        DeadReason::BadKey,
+        DeadReason::TooLarge,
+        DeadReason::Other,
+    ];
+
+    /// The reason's name in snake case, as counted and shown (`malformed`, `missing_field`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadReason::Malformed => "malformed",
+            DeadReason::MissingField => "missing_field",
+            DeadReason::BadField => "bad_field",
+            DeadReason::BadTimestamp => "bad_timestamp",
+            DeadReason::BadKey => "bad_key",
+            DeadReason::TooLarge => "too_large",
+            DeadReason::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for DeadReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record that could not be decoded (a bad row); it goes to the dead-letter output, or, in
+/// `eddy learn`, is skipped and counted. The one type for every reader's bad record.
+///
+/// Its `Display` (`line N[, field `F`]: MSG`) is the dead-letter message; `reason` is not
+/// part of it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("line {line}{}: {msg}", field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default())]
 pub struct DecodeError {
-    /// 1-based line number within the source partition (the partition's offset).
+    /// 1-based line number within the source partition (the partition's offset): for a record
+    /// spanning lines, its first line.
     pub line: u64,
     /// The field at fault, when there is one.
     pub field: Option<String>,
     pub msg: String,
+    /// The category, for counting dead letters by cause.
+    pub reason: DeadReason,
+}
+
+impl DecodeError {
+    /// A bad record with no field at fault.
+    pub fn new(line: u64, reason: DeadReason, msg: impl Into<String>) -> DecodeError {
+        DecodeError {
+            line,
+            field: None,
+            msg: msg.into(),
+            reason,
+        }
+    }
+
+    /// A bad record naming the field at fault.
+    pub fn with_field(
+        line: u64,
+        field: impl Into<String>,
+        reason: DeadReason,
+        msg: impl Into<String>,
+    ) -> DecodeError {
+        DecodeError {
+            line,
+            field: Some(field.into()),
+            msg: msg.into(),
+            reason,
+        }
+    }
 }
 
 /// Errors that stop a run (bad spec, unreadable input, unwritable output). Bad records never do.

@@ -5,6 +5,8 @@
 //! - [`spec`]: the TOML pipeline spec, validated into eddy-core types with every error's key path;
 //! - [`connector`]: sources and sinks, one registry of them (files, stdin/stdout, memory);
 //! - [`json`]: a validating one-object-per-line JSON scanner;
+//! - [`codec`]: CSV records and their framing, JSONL members, and the one bad-row type
+//!   ([`DecodeError`] with its [`DeadReason`]), shared with `eddy learn`;
 //! - [`decode`]: JSONL/CSV records → the reused [`eddy_core::Event`];
 //! - [`encode`]: the output contract (per-event rows, window rows, late events, dead letters);
 //! - [`outputs`]: which sink each kind of output row goes to;
@@ -17,6 +19,7 @@
 //! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams;
 //! - [`huge_pages`]: asking glibc for transparent huge pages at start-up.
 
+pub mod codec;
 pub mod connector;
 pub mod decode;
 pub mod driver;
@@ -33,6 +36,6 @@ pub mod score;
 pub mod spec;
 pub mod stage;
 
-pub use error::{DecodeError, RuntimeError, SpecError, SpecErrors};
+pub use error::{DeadReason, DecodeError, RuntimeError, SpecError, SpecErrors};
 pub use pipeline::{Pipeline, RunHooks, Summary};
 pub use spec::PipelineSpec;

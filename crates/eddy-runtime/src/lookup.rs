@@ -1,4 +1,4 @@
-//! Reading the online store while a pipeline runs (DESIGN §3).
+//! Reading the online store while a pipeline runs (`docs/outputs.md`).
 //!
 //! A lookup names a key and gets that key's latest per-event features, as JSON. It is
 //! answered between batches by the threads that own the state: the front thread resolves

@@ -66,6 +66,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// `eddy_dead_letters_total{reason=…}`: why a record could not be decoded.
+pub use crate::error::DeadReason;
+
 /// The content type of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -311,26 +314,6 @@ label_values! {
         Discarded => "discarded",
         /// Within allowed lateness, applied (policy `update`).
         Updated => "updated",
-    }
-}
-
-label_values! {
-    /// `eddy_dead_letters_total{reason=…}`: why a record could not be decoded.
-    DeadReason {
-        /// Not a well-formed record (bad JSON, wrong number of CSV columns, …).
-        Malformed => "malformed",
-        /// A field the spec needs is absent.
-        MissingField => "missing_field",
-        /// A field has the wrong type or an unusable value.
-        BadField => "bad_field",
-        /// The timestamp is absent or cannot be read.
-        BadTimestamp => "bad_timestamp",
-        /// The key is absent or cannot be used as one.
-        BadKey => "bad_key",
-        /// The record is longer than the largest accepted.
-        TooLarge => "too_large",
-        /// Any other reason.
-        Other => "other",
     }
 }
 

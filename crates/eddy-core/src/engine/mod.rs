@@ -42,7 +42,7 @@
 //!
 //! # Per-event ("as of") values — what each window kind gives
 //! * **Sliding** `size`: exactly the matching events seen so far with `ts` in
-//!   `(t - size, t]`, the event included (DESIGN §3). The key keeps a ts-sorted deque of
+//!   `(t - size, t]`, the event included (`docs/semantics.md`). The key keeps a ts-sorted deque of
 //!   matching events and a *live region* `(max_ts - size, max_ts]` with running
 //!   aggregates: count (deque length), sum, Welford mean/M2 with exact removal (reset to
 //!   exact zero when the region empties), a monotonic deque for min/max, a value→count map

@@ -4,6 +4,7 @@
 use std::io::Read;
 
 use super::{Batch, Framing, Record, Source};
+use crate::codec::csv::{csv_record_ends, CsvFraming};
 use crate::error::RuntimeError;
 
 /// Default size of one read batch.
@@ -178,34 +179,18 @@ fn frame(
             }
         }
         Framing::Csv => {
-            let mut first = line;
-            let mut csv = CsvState::FieldStart;
-            for (i, &b) in data.iter().enumerate() {
-                csv = match (csv, b) {
-                    (CsvState::Quoted, b'\n') => {
-                        line += 1;
-                        CsvState::Quoted
-                    }
-                    (CsvState::Quoted, b'"') => CsvState::QuoteInQuoted,
-                    (CsvState::Quoted, _) => CsvState::Quoted,
-                    (CsvState::QuoteInQuoted, b'"') => CsvState::Quoted,
-                    (_, b'\n') => {
-                        push(start, i, first);
-                        line += 1;
-                        first = line;
-                        start = i + 1;
-                        CsvState::FieldStart
-                    }
-                    (_, b',') => CsvState::FieldStart,
-                    (CsvState::FieldStart, b'"') => CsvState::Quoted,
-                    _ => CsvState::Unquoted,
-                };
+            // `data` starts at a record start: a fresh framing state.
+            let mut state = CsvFraming::new();
+            let cut = csv_record_ends(data, &mut state, |end, lines| {
+                push(start, end - 1, line);
+                line += lines;
+                start = end;
+            });
+            if eof && cut < data.len() {
+                push(cut, data.len(), line);
+                return (data.len(), line + state.pending_newlines() + 1);
             }
-            if eof && start < data.len() {
-                push(start, data.len(), first);
-                return (data.len(), line + 1);
-            }
-            return (start, first);
+            return (cut, line);
         }
     }
     if eof && start < data.len() {
@@ -213,17 +198,6 @@ fn frame(
         return (data.len(), line + 1);
     }
     (start, line)
-}
-
-/// Where a CSV scan is, as RFC 4180 (and the `csv` crate) read it: a quote opens a quoted
-/// cell only at the start of a cell, and a doubled quote inside one is a literal quote.
-#[derive(Clone, Copy)]
-enum CsvState {
-    FieldStart,
-    Unquoted,
-    Quoted,
-    /// A quote inside a quoted cell: it closes the cell, unless another quote follows.
-    QuoteInQuoted,
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Scoring per-event rows with a `[model]`, in the three in-process patterns of DESIGN.md §4:
+//! Scoring per-event rows with a `[model]`, in the three patterns of `docs/serving.md`:
 //!
 //! - [`embedded`]: the model runs on the engine thread, on every row;
 //! - [`remote`]: rows go to an Open Inference Protocol server, either waiting for their score

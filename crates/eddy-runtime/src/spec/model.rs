@@ -28,7 +28,7 @@ pub struct ModelSpec {
     pub field: String,
 }
 
-/// Which of the inference patterns of DESIGN.md §4 the pipeline uses.
+/// Which inference pattern the pipeline uses (see `docs/serving.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pattern {
     /// In process, on the engine thread, every per-event row.

@@ -11,7 +11,6 @@ use eddy_core::{Event, Interner};
 use super::{Flow, Query, Rec, Stage, Work};
 use crate::decode::Decoder;
 use crate::encode;
-use crate::error::DecodeError;
 use crate::error::RuntimeError;
 use crate::lookup::Answer;
 use crate::metrics::{DeadReason, Metrics};
@@ -83,7 +82,7 @@ impl Stage for DecodeStage<'_> {
                     end: r.end,
                 }),
                 Err(e) => {
-                    self.dead[dead_reason(&e) as usize] += 1;
+                    self.dead[e.reason as usize] += 1;
                     if let Some(format) = self.dead_letters {
                         encode::dead_letter(format, dead, record, offset, &e.to_string());
                         *dead_rows += 1;
@@ -128,9 +127,4 @@ impl Stage for DecodeStage<'_> {
         }
         m.keys().set(self.decoder.borrow().num_keys() as u64);
     }
-}
-
-/// The metrics' reason for a record that could not be decoded.
-fn dead_reason(_e: &DecodeError) -> DeadReason {
-    DeadReason::Other
 }
