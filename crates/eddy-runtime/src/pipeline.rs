@@ -350,26 +350,10 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connector::StreamSource;
+    use crate::connector::{MemorySink, StreamSource};
     use crate::stage::features::FEATURES_ON;
-    use std::cell::RefCell;
-    use std::io::Write;
-    use std::rc::Rc;
     use std::sync::atomic::Ordering;
     use std::sync::mpsc;
-
-    #[derive(Clone, Default)]
-    struct Shared(Rc<RefCell<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.borrow_mut().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     const SPEC: &str = r#"
 allowed_lateness = "10s"
@@ -397,7 +381,7 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
         let spec = PipelineSpec::parse(SPEC).unwrap();
         let mut p = Pipeline::new(spec).unwrap();
         let mut src = StreamSource::new("mem", input.as_bytes()).with_batch_bytes(batch);
-        let outs: [Shared; 4] = Default::default();
+        let outs: [MemorySink; 4] = std::array::from_fn(|_| MemorySink::new());
         let mut o = Outputs::none();
         for (kind, w) in [
             OutputKind::Events,
@@ -408,13 +392,13 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
         .into_iter()
         .zip(&outs)
         {
-            o.set(kind, "mem", Box::new(w.clone()));
+            o.set_sink(kind, Box::new(w.clone()));
         }
         let mut clock = || 0;
         let s = p
             .run(&mut src, &mut o, RunHooks::with_clock(&mut clock))
             .unwrap();
-        let t = |i: usize| String::from_utf8(outs[i].0.borrow().clone()).unwrap();
+        let t = |i: usize| outs[i].text();
         (s, t(0), t(1), t(2), t(3))
     }
 
@@ -531,16 +515,16 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
             FEATURES_ON.store(mode, Ordering::Relaxed);
             let mut p = Pipeline::new(PipelineSpec::parse(&spec).unwrap()).unwrap();
             let mut src = StreamSource::new("mem", input.as_bytes()).with_batch_bytes(batch);
-            let events = Shared::default();
+            let events = MemorySink::new();
             let mut o = Outputs::none();
-            o.set(OutputKind::Events, "mem", Box::new(events.clone()));
+            o.set_sink(OutputKind::Events, Box::new(events.clone()));
             let mut clock = || 0;
             let s = p
                 .run(&mut src, &mut o, RunHooks::with_clock(&mut clock))
                 .unwrap();
             // Everything but the measured latency.
-            let rows: Vec<serde_json::Value> = String::from_utf8(events.0.borrow().clone())
-                .unwrap()
+            let rows: Vec<serde_json::Value> = events
+                .text()
                 .lines()
                 .map(|l| {
                     let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -592,34 +576,21 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
         }
     }
 
-    #[derive(Clone, Default)]
-    struct SharedSync(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl Write for SharedSync {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_quiet_input_does_not_hold_back_rows_that_are_ready() {
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
-        let events = SharedSync::default();
+        let events = MemorySink::new();
         let out = events.clone();
         let run = std::thread::spawn(move || {
             let mut p = Pipeline::new(PipelineSpec::parse(SPEC).unwrap()).unwrap();
             let mut src = StreamSource::new("pipe", Pipe(rx, Vec::new()));
             let mut o = Outputs::none();
-            o.set(OutputKind::Events, "mem", Box::new(out));
+            o.set_sink(OutputKind::Events, Box::new(out));
             let mut clock = || 0;
             p.run(&mut src, &mut o, RunHooks::with_clock(&mut clock))
                 .unwrap()
         });
-        let rows = || String::from_utf8(events.0.lock().unwrap().clone()).unwrap();
+        let rows = || events.text();
         let wait_for = |n: usize| {
             let start = std::time::Instant::now();
             while rows().lines().count() < n {

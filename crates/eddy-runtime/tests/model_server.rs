@@ -310,11 +310,10 @@ max_wait = \"1ms\"\ntimeout = \"300ms\"\nmax_retries = 1\nbackoff_base = \"1ms\"
         server: Some(srv),
     };
     let mut src = eddy_runtime::connector::StreamSource::new("mem", reader).with_batch_bytes(512);
-    let events = common::Shared::default();
+    let events = eddy_runtime::connector::MemorySink::new();
     let mut o = eddy_runtime::outputs::Outputs::none();
-    o.set(
+    o.set_sink(
         eddy_runtime::outputs::OutputKind::Events,
-        "mem",
         Box::new(events.clone()),
     );
     let mut clock = || 0;
@@ -325,7 +324,7 @@ max_wait = \"1ms\"\ntimeout = \"300ms\"\nmax_retries = 1\nbackoff_base = \"1ms\"
             eddy_runtime::RunHooks::with_clock(&mut clock),
         )
         .unwrap();
-    let text = String::from_utf8(events.0.borrow().clone()).unwrap();
+    let text = events.text();
     assert_eq!(text.lines().count(), 300);
     assert_eq!(s.emitted, 300);
     let (mut scored, mut fallback) = (0, 0);

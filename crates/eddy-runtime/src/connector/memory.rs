@@ -32,6 +32,8 @@ pub const SINK: SinkKind = SinkKind {
 pub struct MemorySource {
     name: String,
     data: Arc<[u8]>,
+    /// Tests read in small batches, to cut records across them.
+    batch_bytes: Option<usize>,
 }
 
 impl MemorySource {
@@ -39,6 +41,20 @@ impl MemorySource {
         Arc::new(MemorySource {
             name: name.into(),
             data: data.into(),
+            batch_bytes: None,
+        })
+    }
+
+    /// Reads `data` in batches of about `n` bytes.
+    pub fn with_batch_bytes(
+        name: impl Into<String>,
+        data: impl Into<Arc<[u8]>>,
+        n: usize,
+    ) -> SourceConfig {
+        Arc::new(MemorySource {
+            name: name.into(),
+            data: data.into(),
+            batch_bytes: Some(n),
         })
     }
 }
@@ -62,11 +78,13 @@ impl SourceConnector for MemorySource {
     }
 
     fn open(&self, framing: Framing) -> Result<Box<dyn Source + Send>, RuntimeError> {
-        Ok(Box::new(
-            StreamSource::new(self.name.clone(), ArcReader(self.data.clone(), 0))
-                .framing(framing)
-                .filling(),
-        ))
+        let src = StreamSource::new(self.name.clone(), ArcReader(self.data.clone(), 0))
+            .framing(framing)
+            .filling();
+        Ok(Box::new(match self.batch_bytes {
+            Some(n) => src.with_batch_bytes(n),
+            None => src,
+        }))
     }
 }
 

@@ -2,30 +2,15 @@
 //! varies, its input, and a checker that recomputes every prediction with the model itself.
 #![allow(dead_code)]
 
-use std::cell::RefCell;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use eddy_learn::registry::{build, AnyModel, Params};
-use eddy_runtime::connector::StreamSource;
-use eddy_runtime::outputs::{OutputKind, Outputs};
+use eddy_runtime::connector::{Framing, MemorySink, MemorySource};
+use eddy_runtime::outputs::Outputs;
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 pub use eddy_testutil::Tmp;
 use serde_json::Value;
-
-#[derive(Clone, Default)]
-pub struct Shared(pub Rc<RefCell<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A fresh directory for one test, removed when the test ends.
 pub fn tmp_dir(name: &str) -> Tmp {
@@ -89,18 +74,20 @@ pub fn write_spec(dir: &Path, text: &str) -> PathBuf {
     p
 }
 
-pub fn run(spec: PipelineSpec, input: &str) -> (Summary, String) {
+/// Runs `spec` over `input` with the memory source (in small batches) and a memory sink for
+/// the per-event rows; returns the summary and the rows.
+pub fn run(mut spec: PipelineSpec, input: &str) -> (Summary, String) {
+    spec.source.connector = MemorySource::with_batch_bytes("mem", input.as_bytes(), 256);
+    let events = MemorySink::new();
+    spec.output.events = Some(Arc::new(events.clone()));
     let mut p = Pipeline::new(spec).unwrap();
-    let mut src = StreamSource::new("mem", input.as_bytes()).with_batch_bytes(256);
-    let events = Shared::default();
-    let mut o = Outputs::none();
-    o.set(OutputKind::Events, "mem", Box::new(events.clone()));
+    let mut src = p.spec().source.connector.open(Framing::Lines).unwrap();
+    let mut o = Outputs::open(&p.spec().output).unwrap();
     let mut clock = || 0;
     let s = p
-        .run(&mut src, &mut o, RunHooks::with_clock(&mut clock))
+        .run(src.as_mut(), &mut o, RunHooks::with_clock(&mut clock))
         .unwrap();
-    let text = String::from_utf8(events.0.borrow().clone()).unwrap();
-    (s, text)
+    (s, events.text())
 }
 
 /// Key `a` carries `y` (so `my` is set); key `b` never does (so `my` is null).
