@@ -422,7 +422,184 @@ fn learn_reads_jsonl_with_delay_and_regression_metrics() {
         err.contains("line 2002, column `b`: missing value"),
         "{err}"
     );
-    assert!(err.contains("line 2003: not JSON"), "{err}");
+    // The same message as `eddy run`'s dead letter for the line.
+    assert!(
+        err.contains("line 2003: malformed JSON at byte 1: "),
+        "{err}"
+    );
+}
+
+/// RFC 4180 CSV read from a file: quoted line breaks (the record keeps its first line number
+/// and the next record's count on), doubled quotes, CRLF endings; a bad quote and a wrong
+/// field count are bad rows named by line (and column), the rows after them still read.
+#[test]
+fn learn_reads_rfc4180_csv_records() {
+    let dir = scratch("rfc4180");
+    let mut csv = String::from("x,\"note\",k,y\r\n");
+    let mut r = Rng::new(5);
+    for i in 0..400 {
+        let x = r.next_f64();
+        let y = u8::from(x > 0.5);
+        let note = match i % 4 {
+            0 => "\"two\nlines\"".to_string(),         // 2 lines
+            1 => "\"say \"\"hi\"\", ok\"".to_string(), // doubled quotes, a comma
+            2 => "\"\"".to_string(),                   // empty, quoted
+            _ => "plain".to_string(),
+        };
+        let k = if i % 2 == 0 { "\"a\"" } else { "b" };
+        csv.push_str(&format!("{x},{note},{k},{y}\r\n"));
+    }
+    // Lines so far: 1 + 400 + 100 (the two-line notes) = 501.
+    csv.push_str("0.7,\"unclosed,b,1\r\n"); // line 502: the quote never closes...
+    csv.push_str("0.2,ok,b,0\r\n"); // ... so it takes this line too (to the end of input)
+    let path = dir.join("quoted.csv");
+    std::fs::write(&path, &csv).unwrap();
+    let learn = |path: &Path| {
+        eddy(
+            &[
+                "learn",
+                "--data",
+                path.to_str().unwrap(),
+                "--target",
+                "y",
+                "--model",
+                "logistic_regression",
+                "--ignore",
+                "note",
+                "--every",
+                "0",
+            ],
+            None,
+        )
+    };
+    let o = learn(&path);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&json_lines(&o)).clone();
+    assert_eq!(s["examples"], 400, "{s}");
+    assert_eq!(s["skipped"], 1, "{s}");
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "line 502, column `note`: malformed CSV: unterminated quoted cell at byte 5; row skipped"
+        ),
+        "{err}"
+    );
+
+    // Rows after bad ones are read, on the right lines.
+    csv.truncate(csv.len() - "0.7,\"unclosed,b,1\r\n0.2,ok,b,0\r\n".len());
+    csv.push_str("0.7,x\"y,b,1\n"); // line 502: a quote inside an unquoted cell
+    csv.push_str("0.7,\"z\"w,b,1\n"); // 503: text after a closing quote
+    csv.push_str("0.7,b,1\n"); // 504: three fields of four
+    csv.push_str("0.9,\"last\nrow\",\"a\",1"); // 505-506, no final line break
+    std::fs::write(&path, &csv).unwrap();
+    let o = learn(&path);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&json_lines(&o)).clone();
+    assert_eq!(
+        (&s["examples"], &s["skipped"]),
+        (&401.into(), &3.into()),
+        "{s}"
+    );
+    let err = stderr(&o);
+    for want in [
+        "line 502, column `note`: malformed CSV: quote inside an unquoted cell near byte 5",
+        "line 503, column `note`: malformed CSV: unexpected character after a closing quote at byte 8",
+        "line 504: malformed CSV: expected 4 columns (as in the header), found 3",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+}
+
+/// A malformed CSV row is the same bad row to `eddy run` (a dead letter) and to `eddy learn`
+/// (skipped): the same line and message. (An unclosed quote before the last line would run on
+/// into the next lines for `eddy learn`, whose records may span lines, while `eddy run`'s
+/// source still reads line by line.)
+#[test]
+fn run_and_learn_agree_on_bad_csv_rows() {
+    let dir = scratch("same-bad-rows");
+    let data = dir.join("in.csv");
+    std::fs::write(
+        &data,
+        "user_id,ts,amount,label\n\
+         u1,1000,1.5,1\n\
+         u1,3000,2.5\n\
+         u2,4000,a\"b,1\n\
+         u1,5000,\"3\"x,1\n\
+         u1,6000,0.5,0\n\
+         u2,7000,\"0.5,1",
+    )
+    .unwrap();
+    let spec = dir.join("spec.toml");
+    let dead = dir.join("dead.jsonl");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"
+[source]
+path = {data:?}
+format = "csv"
+key = "user_id"
+timestamp = "ts"
+timestamp_format = "epoch_ms"
+[source.fields]
+amount = "float"
+[[feature]]
+name = "n"
+agg = "count"
+window = {{ kind = "tumbling", size = "1m" }}
+[output]
+events = {events:?}
+dead_letter = {dead:?}
+"#,
+            events = dir.join("events.jsonl"),
+        ),
+    )
+    .unwrap();
+    let o = eddy(&["run", spec.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dead: Vec<String> = std::fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["reason"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(dead.len(), 4, "{dead:?}");
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            data.to_str().unwrap(),
+            "--target",
+            "label",
+            "--model",
+            "logistic_regression",
+            "--ignore",
+            "user_id,ts",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(summary(&json_lines(&o))["skipped"], 4);
+    let err = stderr(&o);
+    for d in &dead {
+        // `line N: MSG` from run; learn names the line, the column where there is one, and
+        // the same message.
+        let (line, msg) = d.split_once(": ").unwrap();
+        assert!(msg.starts_with("malformed CSV: "), "{d}");
+        let learned = err
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!("eddy learn: {line}:"))
+                    || l.starts_with(&format!("eddy learn: {line},"))
+            })
+            .unwrap_or_else(|| panic!("{line} not in {err}"));
+        assert!(
+            learned.contains(&format!(": {msg}; row skipped")),
+            "{learned} vs {d}"
+        );
+    }
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! `eddy learn`: prequential (test-then-train) evaluation of an online model over a CSV or
 //! JSONL file, with optional drift detection, label delay and snapshots.
 //!
-//! Input: CSV with a header row (RFC 4180 quoting, one record per line) or JSON Lines (one
+//! Input: CSV with a header row (RFC 4180: a quoted cell may hold commas, doubled quotes `""`
+//! and line breaks, so a record may span lines; `\n` or `\r\n` endings) or JSON Lines (one
 //! object per line; the first object's keys are the columns), chosen by the file extension
-//! (`.csv`, `.jsonl`/`.ndjson`/`.json`) or `--format`.
+//! (`.csv`, `.jsonl`/`.ndjson`/`.json`) or `--format`. Both are read with eddy-runtime's codec,
+//! as `eddy run` reads them, on a thread of their own (reading and parsing the next rows while
+//! the model learns). Line numbers are the file's: a record spanning lines has its first.
 //!
 //! Columns: a JSONL object's nested objects are flattened to dotted names, so the per-event
 //! output of `eddy run` (`{..., "features": {"events_5m": 3, ...}}`) gives the columns
@@ -23,9 +26,11 @@
 //! integers are used as class numbers, `true`/`false` map to 1/0, other labels are numbered in
 //! order of first appearance. Binary metrics treat class 1 as positive.
 //!
-//! Bad rows — missing target, wrong field count, a non-number, empty value, NaN or infinity in
-//! a numeric column — are skipped (never learned from), counted, and named on stderr with
-//! their line and column (the first few; then only counted).
+//! Bad rows — malformed CSV (a bad quote) or JSON, wrong field count, missing target, a
+//! non-number, empty value, NaN or infinity in a numeric column — are skipped (never learned
+//! from), counted, and named on stderr with their line and column (the first few; then only
+//! counted). They are eddy-runtime's `DecodeError`s, with the messages `eddy run` gives the
+//! same records as dead letters.
 //!
 //! Snapshots: `--save` writes the model registry's snapshot (loadable by `AnyModel::load`)
 //! plus an `eddy_learn` section (encoder, detector, counts); `--load` takes either kind.
@@ -37,7 +42,7 @@
 //! example when its label arrives, so a drift line's `n` counts the examples scored by then.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -48,6 +53,10 @@ use eddy_learn::preprocessing::RawValue;
 use eddy_learn::prequential::{class_scores_padded, Event, Learner, Prequential};
 use eddy_learn::registry::{self, AnyModel, Params, Task};
 use eddy_learn::{Detector, Metric};
+use eddy_runtime::codec::csv::{column_count_error, csv_record_end, CsvFraming, CsvParser};
+use eddy_runtime::codec::jsonl::{self, JsonValue, JsonlReader};
+use eddy_runtime::codec::parse_f64;
+use eddy_runtime::{DeadReason, DecodeError};
 use serde::{Deserialize, Serialize};
 
 /// Bad-row messages shown before going quiet (the total is in the summary).
@@ -174,6 +183,9 @@ pub fn is_broken_pipe(e: &std::io::Error) -> bool {
 #[derive(Clone, Debug, Default)]
 pub struct Row {
     cells: Vec<Cell>,
+    /// The cells as raw values when they are all numbers (the common case: no row-by-row
+    /// allocation to hand them to the model).
+    nums: Vec<RawValue<'static>>,
 }
 
 #[derive(Clone, Debug)]
@@ -189,7 +201,10 @@ struct CliModel {
     refused: u64,
 }
 
-fn raw(row: &Row) -> Vec<RawValue<'_>> {
+fn raw(row: &Row) -> std::borrow::Cow<'_, [RawValue<'_>]> {
+    if row.nums.len() == row.cells.len() {
+        return std::borrow::Cow::Borrowed(&row.nums);
+    }
     row.cells
         .iter()
         .map(|c| match c {
@@ -275,6 +290,8 @@ enum Field<'a> {
     Missing,
     Num(f64),
     Text(&'a str),
+    /// Text that reads (trimmed) as this finite number, parsed by the reader.
+    NumText(&'a str, f64),
 }
 
 /// Why a row was skipped: which column and what was wrong.
@@ -282,6 +299,22 @@ enum Field<'a> {
 struct BadRow {
     column: String,
     msg: String,
+    reason: DeadReason,
+}
+
+impl BadRow {
+    fn missing(column: &str, msg: &str) -> BadRow {
+        BadRow {
+            column: column.to_string(),
+            msg: msg.to_string(),
+            reason: DeadReason::MissingField,
+        }
+    }
+
+    /// The bad row as every reader reports one.
+    fn at_line(self, line: u64) -> DecodeError {
+        DecodeError::with_field(line, self.column, self.reason, self.msg)
+    }
 }
 
 impl Encoder {
@@ -375,10 +408,7 @@ impl Encoder {
             let Some(ci) = *col else { continue };
             let c = &self.columns[ci];
             if matches!(c.kind, ColKind::Undecided) && !c.force_categorical && is_missing(*f) {
-                return Err(BadRow {
-                    column: c.name.clone(),
-                    msg: "missing value".into(),
-                });
+                return Err(BadRow::missing(&c.name, "missing value"));
             }
             let numeric = match c.kind {
                 ColKind::Numeric => true,
@@ -386,10 +416,14 @@ impl Encoder {
                 ColKind::Undecided => !c.force_categorical && looks_numeric(*f),
             };
             if numeric {
-                self.nums[ci] = number(*f, &c.name)?;
+                self.nums[ci] = match *f {
+                    Field::NumText(_, v) => v,
+                    f => number(f, &c.name)?,
+                };
             }
         }
         row.cells.resize(self.columns.len(), Cell::Num(0.0));
+        let mut all_num = true;
         for (f, col) in fields.iter().zip(map) {
             let Some(ci) = *col else { continue };
             let c = &mut self.columns[ci];
@@ -404,6 +438,7 @@ impl Encoder {
             match c.kind {
                 ColKind::Numeric => *cell = Cell::Num(self.nums[ci]),
                 ColKind::Categorical => {
+                    all_num = false;
                     if !matches!(cell, Cell::Cat(_)) {
                         *cell = Cell::Cat(String::new());
                     }
@@ -412,11 +447,15 @@ impl Encoder {
                     match f {
                         Field::Missing => {}
                         Field::Num(v) => s.push_str(&v.to_string()),
-                        Field::Text(t) => s.push_str(t.trim()),
+                        Field::Text(t) | Field::NumText(t, _) => s.push_str(t.trim()),
                     }
                 }
                 ColKind::Undecided => unreachable!("decided above"),
             }
+        }
+        row.nums.clear();
+        if all_num {
+            row.nums.extend(self.nums.iter().map(|&v| RawValue::Num(v)));
         }
         Ok(y)
     }
@@ -425,26 +464,29 @@ impl Encoder {
         let bad = |msg: String| BadRow {
             column: self.target.clone(),
             msg,
+            reason: DeadReason::BadField,
         };
         if self.task == TaskName::Regression {
             return number(f, &self.target);
         }
-        let text: String = match f {
-            Field::Missing => return Err(bad("missing target".into())),
-            Field::Num(v) => v.to_string(),
-            Field::Text(t) => t.trim().to_string(),
+        let text: std::borrow::Cow<str> = match f {
+            Field::Missing => return Err(BadRow::missing(&self.target, "missing target")),
+            Field::Num(v) => v.to_string().into(),
+            Field::Text(t) | Field::NumText(t, _) => t.trim().into(),
         };
         if text.is_empty() {
-            return Err(bad("missing target".into()));
+            return Err(BadRow::missing(&self.target, "missing target"));
         }
         let as_int = text.parse::<u64>().ok().or_else(|| match f {
             Field::Num(v) if v >= 0.0 && v.fract() == 0.0 => Some(v as u64),
             _ => None,
         });
-        let as_bool = match text.to_ascii_lowercase().as_str() {
-            "true" => Some(1.0),
-            "false" => Some(0.0),
-            _ => None,
+        let as_bool = if text.eq_ignore_ascii_case("true") {
+            Some(1.0)
+        } else if text.eq_ignore_ascii_case("false") {
+            Some(0.0)
+        } else {
+            None
         };
         let labels = self.labels.get_or_insert_with(|| {
             if as_int.is_some() {
@@ -468,10 +510,10 @@ impl Encoder {
                     "label `{text}` is not true/false like the earlier labels"
                 ))
             }),
-            Labels::Names(names) => match names.iter().position(|n| *n == text) {
+            Labels::Names(names) => match names.iter().position(|n| **n == *text) {
                 Some(i) => Ok(i as f64),
                 None if (names.len() as u64) < MAX_CLASS => {
-                    names.push(text);
+                    names.push(text.into_owned());
                     Ok((names.len() - 1) as f64)
                 }
                 None => Err(bad(format!("more than {MAX_CLASS} distinct labels"))),
@@ -483,8 +525,8 @@ impl Encoder {
 /// Whether a column whose type is undecided reads this value as a number.
 fn looks_numeric(f: Field) -> bool {
     match f {
-        Field::Num(_) => true,
-        Field::Text(t) => t.trim().parse::<f64>().is_ok(),
+        Field::Num(_) | Field::NumText(..) => true,
+        Field::Text(t) => parse_f64(trim(t).as_bytes()).is_some(),
         Field::Missing => false,
     }
 }
@@ -494,8 +536,19 @@ fn looks_numeric(f: Field) -> bool {
 fn is_missing(f: Field) -> bool {
     match f {
         Field::Missing => true,
-        Field::Text(t) => t.trim().is_empty(),
-        Field::Num(_) => false,
+        Field::Text(t) => trim(t).is_empty(),
+        Field::Num(_) | Field::NumText(..) => false,
+    }
+}
+
+/// `str::trim`, without its work for a cell that starts and ends in neither whitespace nor
+/// a non-ASCII byte.
+#[inline]
+fn trim(t: &str) -> &str {
+    match t.as_bytes() {
+        [a, .., b] if a.is_ascii_graphic() && b.is_ascii_graphic() => t,
+        [a] if a.is_ascii_graphic() => t,
+        _ => t.trim(),
     }
 }
 
@@ -503,17 +556,17 @@ fn number(f: Field, column: &str) -> Result<f64, BadRow> {
     let bad = |msg: String| BadRow {
         column: column.to_string(),
         msg,
+        reason: DeadReason::BadField,
     };
     let v = match f {
-        Field::Missing => return Err(bad("missing value".into())),
-        Field::Num(v) => v,
+        Field::Missing => return Err(BadRow::missing(column, "missing value")),
+        Field::Num(v) | Field::NumText(_, v) => v,
         Field::Text(t) => {
-            let t = t.trim();
+            let t = trim(t);
             if t.is_empty() {
-                return Err(bad("missing value".into()));
+                return Err(BadRow::missing(column, "missing value"));
             }
-            t.parse::<f64>()
-                .map_err(|_| bad(format!("`{t}` is not a number")))?
+            parse_f64(t.as_bytes()).ok_or_else(|| bad(format!("`{t}` is not a number")))?
         }
     };
     if v.is_finite() {
@@ -524,80 +577,106 @@ fn number(f: Field, column: &str) -> Result<f64, BadRow> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Readers.
+// Readers: eddy-runtime's codec (the CSV parser and record framing `eddy run` uses, the JSONL
+// member reader) over large blocks of the file, on a thread of its own: it reads, frames,
+// parses and converts numbers while the model learns from the rows before.
 
-/// Splits one CSV record into fields (RFC 4180 quotes; `""` inside quotes is a quote).
-/// Field texts are written to `buf`; `spans` receives each field's `(start, end)` in `buf`.
-fn split_csv(line: &str, buf: &mut String, spans: &mut Vec<(usize, usize)>) -> Result<(), String> {
-    buf.clear();
-    spans.clear();
-    // Fast path, one byte scan: no quotes, so the fields are the text between commas.
-    buf.push_str(line);
-    let mut quoted = false;
-    let mut start = 0;
-    for (i, &b) in line.as_bytes().iter().enumerate() {
-        if b == b',' {
-            spans.push((start, i));
-            start = i + 1;
-        } else if b == b'"' {
-            quoted = true;
-            break;
-        }
-    }
-    if !quoted {
-        spans.push((start, line.len()));
-        return Ok(());
-    }
-    buf.clear();
-    spans.clear();
-    let mut start = 0;
-    let mut chars = line.chars().peekable();
-    let mut at_start = true;
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        if quoted {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    buf.push('"');
-                } else {
-                    quoted = false;
-                }
-            } else {
-                buf.push(c);
-            }
-        } else if c == '"' && at_start {
-            quoted = true;
-            at_start = false;
-        } else if c == ',' {
-            spans.push((start, buf.len()));
-            start = buf.len();
-            at_start = true;
-        } else {
-            buf.push(c);
-            at_start = false;
-        }
-    }
-    if quoted {
-        return Err("unterminated quoted field".into());
-    }
-    spans.push((start, buf.len()));
-    Ok(())
+/// Bytes read from the file at a time.
+const BLOCK: usize = 1 << 20;
+/// Records per batch handed from the reader thread, at most.
+const BATCH_RECORDS: usize = 4096;
+/// A CSV record longer than this (bytes) is a bad row: most likely a quote that is never
+/// closed, which would otherwise run on to the end of the input. Reading starts over on the
+/// line after the one it started on.
+const MAX_RECORD: usize = 4 << 20;
+
+/// A cell of a parsed record, its text in [`Batch::text`].
+#[derive(Clone, Copy, Debug)]
+enum CellVal {
+    Missing,
+    Num(f64),
+    /// Text at `text[start..end]`; `num` its (trimmed) value when that is a finite number,
+    /// else NaN.
+    Text {
+        start: usize,
+        end: usize,
+        num: f64,
+    },
 }
 
-/// Reads rows from CSV or JSONL, handing each to `f` as fields in header order.
+/// Records parsed by the reader thread: each a row of `header.len()` cells, or a bad row.
+#[derive(Debug, Default)]
+struct Batch {
+    text: String,
+    cells: Vec<CellVal>,
+    /// Per record: its line and first cell, or why it is bad.
+    recs: Vec<Result<(u64, usize), DecodeError>>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.cells.clear();
+        self.recs.clear();
+    }
+
+    /// The fields of the row whose cells start at `first`.
+    fn fields<'a>(&'a self, first: usize, n: usize, out: &mut Vec<Field<'a>>) {
+        out.clear();
+        out.extend(self.cells[first..first + n].iter().map(|c| match *c {
+            CellVal::Missing => Field::Missing,
+            CellVal::Num(v) => Field::Num(v),
+            CellVal::Text { start, end, num } => {
+                let t = self.text.get(start..end).unwrap_or_default();
+                if num.is_finite() {
+                    Field::NumText(t, num)
+                } else {
+                    Field::Text(t)
+                }
+            }
+        }));
+    }
+
+    /// Adds text cells, cut from `src` at `spans`, their numbers parsed.
+    #[inline]
+    fn push_texts(&mut self, src: &str, spans: &[(usize, usize)]) {
+        let base = self.text.len();
+        self.text.push_str(src);
+        for &(s, e) in spans {
+            let t = src.get(s..e).unwrap_or_default();
+            self.cells.push(CellVal::Text {
+                start: base + s,
+                end: base + e,
+                num: finite(t),
+            });
+        }
+    }
+}
+
+/// Reads records from CSV or JSONL and parses them into [`Batch`]es.
 struct Reader {
-    input: BufReader<File>,
+    file: File,
     format: Format,
     header: Vec<String>,
-    line: String,
+    /// Bytes read; `data[pos..]` not parsed yet, `data[scan..]` not framed yet.
+    data: Vec<u8>,
+    pos: usize,
+    scan: usize,
+    eof: bool,
+    /// CSV framing state at `data[scan..]` (quotes carry over line breaks).
+    framing: CsvFraming,
+    /// Line number of the record starting at `pos`.
     line_no: u64,
-    buf: String,
-    spans: Vec<(usize, usize)>,
-    json: Vec<serde_json::Value>,
-    /// JSONL: the first object (read for its keys) is still to be handed out as data.
-    first_pending: bool,
+    csv: CsvParser,
+    json: JsonlReader,
+    /// JSONL: column of each header name.
+    index: std::collections::HashMap<String, usize>,
+    /// [`MAX_RECORD`] (smaller in tests).
+    max_record: usize,
 }
+
+/// A framed record: its line, and its span in [`Reader::data`] or why it is bad.
+type Framed = (u64, Result<(usize, usize), DecodeError>);
 
 impl Reader {
     fn open(path: &Path, format: Option<Format>) -> Result<Self> {
@@ -619,37 +698,46 @@ impl Reader {
         };
         let file = File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
         let mut r = Reader {
-            input: BufReader::with_capacity(1 << 16, file),
+            file,
             format,
             header: Vec::new(),
-            line: String::new(),
-            line_no: 0,
-            buf: String::new(),
-            spans: Vec::new(),
-            json: Vec::new(),
-            first_pending: false,
+            data: Vec::with_capacity(BLOCK),
+            pos: 0,
+            scan: 0,
+            eof: false,
+            framing: CsvFraming::new(),
+            line_no: 1,
+            csv: CsvParser::new(),
+            json: JsonlReader::new(),
+            index: Default::default(),
+            max_record: MAX_RECORD,
         };
-        // The header: the CSV first line, or the first JSON object's keys (kept for `next`).
-        loop {
-            if !r.read_line()? {
-                bail!("`{}` is empty: no header and no data", path.display());
-            }
-            if !r.line.trim().is_empty() {
-                break;
-            }
-        }
+        // The header: the first CSV record, or the first JSON object's keys.
+        let Some((line, framed)) = r.next_record()? else {
+            bail!("`{}` is empty: no header and no data", path.display());
+        };
+        let (s, e) = framed.map_err(|e| anyhow!("`{}`: bad header: {e}", path.display()))?;
+        // A UTF-8 byte order mark (as spreadsheet exports write) is not part of the header.
+        let s = if r.data[s..e].starts_with(b"\xEF\xBB\xBF") {
+            s + 3
+        } else {
+            s
+        };
+        let bytes = &r.data[s..e];
         match format {
             Format::Csv => {
-                let line = std::mem::take(&mut r.line);
-                split_csv(&line, &mut r.buf, &mut r.spans).map_err(|e| {
-                    anyhow!("`{}` line {}: bad header: {e}", path.display(), r.line_no)
+                let rec = r
+                    .csv
+                    .parse(bytes)
+                    .map_err(|e| anyhow!("`{}` line {line}: bad header: {e}", path.display()))?;
+                let names = rec.str_cells().ok_or_else(|| {
+                    anyhow!("`{}` line {line}: the header is not UTF-8", path.display())
                 })?;
-                r.header = r.fields_text().map(|s| s.trim().to_string()).collect();
+                r.header = names.map(|c| c.trim().to_string()).collect();
                 if r.header.iter().any(String::is_empty) {
                     bail!(
-                        "`{}` line {}: the header has an empty column name",
-                        path.display(),
-                        r.line_no
+                        "`{}` line {line}: the header has an empty column name",
+                        path.display()
                     );
                 }
                 let mut seen = std::collections::HashSet::new();
@@ -661,133 +749,260 @@ impl Reader {
                 }
             }
             Format::Jsonl => {
-                let v: serde_json::Value = serde_json::from_str(&r.line).map_err(|e| {
-                    anyhow!("`{}` line {}: not JSON: {e}", path.display(), r.line_no)
-                })?;
-                let obj = v.as_object().ok_or_else(|| {
-                    anyhow!("`{}` line {}: not a JSON object", path.display(), r.line_no)
-                })?;
-                let mut flat = serde_json::Map::new();
-                flatten_into("", obj.clone(), &mut flat);
-                r.header = flat.keys().cloned().collect();
-                // The first line is data too: `next` hands it out first.
-                r.first_pending = true;
+                // Columns in name order (as a JSON map lists them), each once.
+                let mut names = std::collections::BTreeSet::new();
+                r.json
+                    .read(bytes, line, |name, _| {
+                        if !names.contains(name) {
+                            names.insert(name.to_string());
+                        }
+                    })
+                    .map_err(|e| {
+                        anyhow!(
+                            "`{}` line {line}: not a JSON object: {}",
+                            path.display(),
+                            e.msg
+                        )
+                    })?;
+                r.header = names.into_iter().collect();
+                r.index = r
+                    .header
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| (h.clone(), i))
+                    .collect();
+                // The first line is data too: read it again (without its byte order mark).
+                r.pos = s;
+                r.scan = s;
+                r.line_no = line;
             }
         }
         Ok(r)
     }
 
-    fn fields_text(&self) -> impl Iterator<Item = &str> {
-        self.spans.iter().map(move |&(a, b)| &self.buf[a..b])
+    /// Frames the next non-blank record; `None` at the end.
+    fn next_record(&mut self) -> Result<Option<Framed>> {
+        loop {
+            let found = match self.format {
+                Format::Csv => csv_record_end(&self.data[self.scan..], &mut self.framing),
+                Format::Jsonl => memchr::memchr(b'\n', &self.data[self.scan..]).map(|i| (i + 1, 1)),
+            };
+            let (end, lines) = match found {
+                Some((end, lines)) => (self.scan + end, lines),
+                None => {
+                    self.scan = self.data.len();
+                    if self.data.len() - self.pos > self.max_record {
+                        return Ok(Some(self.too_large()));
+                    }
+                    if !self.eof {
+                        self.fill()?;
+                        continue;
+                    }
+                    if self.pos == self.data.len() {
+                        return Ok(None);
+                    }
+                    // The last record, with no line break after it.
+                    (self.data.len(), self.framing.pending_newlines() + 1)
+                }
+            };
+            let (start, line) = (self.pos, self.line_no);
+            self.pos = end;
+            self.scan = end;
+            self.line_no += lines;
+            if self.data[start..end].iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Ok(Some((line, Ok((start, end)))));
+        }
     }
 
-    fn read_line(&mut self) -> Result<bool> {
-        self.line.clear();
-        let n = self
-            .input
-            .read_line(&mut self.line)
+    /// The record at `pos` has run past [`Reader::max_record`] bytes: a bad row, and framing
+    /// starts over on the next line.
+    #[cold]
+    fn too_large(&mut self) -> Framed {
+        let line = self.line_no;
+        let end = memchr::memchr(b'\n', &self.data[self.pos..])
+            .map_or(self.data.len(), |i| self.pos + i + 1);
+        self.pos = end;
+        self.scan = end;
+        self.line_no += 1;
+        self.framing = CsvFraming::new();
+        let msg = format!(
+            "a record longer than {} bytes (a quote never closed?); reading goes on at the \
+             next line",
+            self.max_record
+        );
+        (line, Err(DecodeError::new(line, DeadReason::TooLarge, msg)))
+    }
+
+    /// Drops the bytes parsed and reads the next block after the rest.
+    fn fill(&mut self) -> Result<()> {
+        if self.pos > 0 {
+            self.data.copy_within(self.pos.., 0);
+            self.data.truncate(self.data.len() - self.pos);
+            self.scan -= self.pos;
+            self.pos = 0;
+        }
+        self.data.reserve(BLOCK);
+        let n = (&mut self.file)
+            .take(BLOCK as u64)
+            .read_to_end(&mut self.data)
             .context("reading the input")?;
         if n == 0 {
-            return Ok(false);
+            self.eof = true;
         }
-        self.line_no += 1;
-        while self.line.ends_with('\n') || self.line.ends_with('\r') {
-            self.line.pop();
-        }
-        if self.line_no == 1 && self.line.starts_with('\u{feff}') {
-            self.line.drain(..'\u{feff}'.len_utf8());
-        }
-        Ok(true)
+        Ok(())
     }
 
-    /// The next non-blank row with its line number: fields in `out` (`Ok`), a malformed row
-    /// (`Err`), or `None` at the end.
-    fn next<'a>(
-        &'a mut self,
-        out: &mut Vec<Field<'a>>,
-    ) -> Result<Option<(u64, Result<(), String>)>> {
-        if self.first_pending {
-            // The first JSON line, already in `self.line`.
-            self.first_pending = false;
-        } else {
-            loop {
-                if !self.read_line()? {
-                    return Ok(None);
+    /// Parses records into `b` (cleared first) until it is full or the bytes read run out;
+    /// `false` when there was no record left.
+    fn fill_batch(&mut self, b: &mut Batch) -> Result<bool> {
+        b.clear();
+        let n = self.header.len();
+        while b.recs.len() < BATCH_RECORDS {
+            let Some((line, framed)) = self.next_record()? else {
+                break;
+            };
+            let (s, e) = match framed {
+                Ok(span) => span,
+                Err(bad) => {
+                    b.recs.push(Err(bad));
+                    continue;
                 }
-                if !self.line.trim().is_empty() {
-                    break;
-                }
-            }
-        }
-        out.clear();
-        match self.format {
-            Format::Csv => {
-                if let Err(e) = split_csv(&self.line, &mut self.buf, &mut self.spans) {
-                    return Ok(Some((self.line_no, Err(e))));
-                }
-                if self.spans.len() != self.header.len() {
-                    return Ok(Some((
-                        self.line_no,
-                        Err(format!(
-                            "expected {} fields, found {}",
-                            self.header.len(),
-                            self.spans.len()
-                        )),
-                    )));
-                }
-                for &(a, b) in &self.spans {
-                    out.push(Field::Text(&self.buf[a..b]));
-                }
-            }
-            Format::Jsonl => {
-                let v: serde_json::Value = match serde_json::from_str(&self.line) {
-                    Ok(v) => v,
-                    Err(e) => return Ok(Some((self.line_no, Err(format!("not JSON: {e}"))))),
-                };
-                let serde_json::Value::Object(nested) = v else {
-                    return Ok(Some((self.line_no, Err("not a JSON object".into()))));
-                };
-                let mut obj = serde_json::Map::new();
-                flatten_into("", nested, &mut obj);
-                self.json.clear();
-                for h in &self.header {
-                    self.json
-                        .push(obj.remove(h).unwrap_or(serde_json::Value::Null));
-                }
-                for v in &self.json {
-                    out.push(match v {
-                        serde_json::Value::Null => Field::Missing,
-                        serde_json::Value::Bool(b) => Field::Num(*b as u8 as f64),
-                        serde_json::Value::Number(n) => Field::Num(n.as_f64().unwrap_or(f64::NAN)),
-                        serde_json::Value::String(s) => Field::Text(s),
-                        _ => Field::Text("<nested JSON value>"),
-                    });
+            };
+            let (first, text) = (b.cells.len(), b.text.len());
+            let bytes = &self.data[s..e];
+            let res = match self.format {
+                Format::Csv => csv_row(&mut self.csv, &self.header, bytes, line, b),
+                Format::Jsonl => json_row(&mut self.json, &self.index, n, bytes, line, b),
+            };
+            match res {
+                Ok(()) => b.recs.push(Ok((line, first))),
+                Err(e) => {
+                    b.cells.truncate(first);
+                    b.text.truncate(text);
+                    b.recs.push(Err(e));
                 }
             }
         }
-        Ok(Some((self.line_no, Ok(()))))
+        Ok(!b.recs.is_empty())
+    }
+
+    /// Parses the records on a thread of its own, handing out batches (read and parse
+    /// errors included) in order; `recycle` takes spent batches back.
+    fn spawn(mut self) -> Rows {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch>>(2);
+        let (recycle, spent) = std::sync::mpsc::channel::<Batch>();
+        let thread = std::thread::spawn(move || loop {
+            let mut b = spent.try_recv().unwrap_or_default();
+            match self.fill_batch(&mut b) {
+                Ok(true) => {
+                    if tx.send(Ok(b)).is_err() {
+                        return;
+                    }
+                }
+                Ok(false) => return,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        });
+        Rows {
+            rx,
+            recycle,
+            thread: Some(thread),
+        }
     }
 }
 
-/// Flattens nested objects to dotted keys (`{"a": {"b": 1}}` → `a.b`); arrays are dropped.
-fn flatten_into(
-    prefix: &str,
-    obj: serde_json::Map<String, serde_json::Value>,
-    out: &mut serde_json::Map<String, serde_json::Value>,
-) {
-    for (k, v) in obj {
-        let name = if prefix.is_empty() {
-            k
-        } else {
-            format!("{prefix}.{k}")
+/// The finite number a text reads as (trimmed), or NaN.
+#[inline]
+fn finite(t: &str) -> f64 {
+    match parse_f64(trim(t).as_bytes()) {
+        Some(v) if v.is_finite() => v,
+        _ => f64::NAN,
+    }
+}
+
+/// Parses a CSV record into `b`'s cells.
+fn csv_row(
+    csv: &mut CsvParser,
+    header: &[String],
+    bytes: &[u8],
+    line: u64,
+    b: &mut Batch,
+) -> Result<(), DecodeError> {
+    let rec = csv.parse(bytes).map_err(|e| {
+        let mut bad = e.at_line(line);
+        bad.field = header.get(e.cell).cloned();
+        bad
+    })?;
+    if rec.len() != header.len() {
+        return Err(column_count_error(line, header.len(), rec.len()));
+    }
+    let src = std::str::from_utf8(rec.source()).map_err(|_| jsonl::utf8_error(line))?;
+    b.push_texts(src, rec.spans());
+    Ok(())
+}
+
+/// Parses a JSON line into `b`'s cells (`n` columns, by `index`).
+fn json_row(
+    json: &mut JsonlReader,
+    index: &std::collections::HashMap<String, usize>,
+    n: usize,
+    bytes: &[u8],
+    line: u64,
+    b: &mut Batch,
+) -> Result<(), DecodeError> {
+    let first = b.cells.len();
+    b.cells.resize(first + n, CellVal::Missing);
+    let Batch { text, cells, .. } = b;
+    json.read(bytes, line, |name, v| {
+        let Some(&i) = index.get(name) else { return };
+        cells[first + i] = match v {
+            JsonValue::Null => CellVal::Missing,
+            JsonValue::Bool(x) => CellVal::Num(x as u8 as f64),
+            JsonValue::Num(x) => CellVal::Num(parse_f64(x.as_bytes()).unwrap_or(f64::NAN)),
+            JsonValue::Str(s) => {
+                let start = text.len();
+                text.push_str(s);
+                CellVal::Text {
+                    start,
+                    end: text.len(),
+                    num: finite(s),
+                }
+            }
         };
-        match v {
-            serde_json::Value::Object(inner) => flatten_into(&name, inner, out),
-            serde_json::Value::Array(_) => {}
-            scalar => {
-                out.insert(name, scalar);
+    })
+}
+
+/// The reader thread's batches.
+struct Rows {
+    rx: std::sync::mpsc::Receiver<Result<Batch>>,
+    recycle: std::sync::mpsc::Sender<Batch>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Rows {
+    /// The next batch, or `None` at the end.
+    fn next(&mut self) -> Result<Option<Batch>> {
+        match self.rx.recv() {
+            Ok(b) => b.map(Some),
+            Err(_) => {
+                if let Some(t) = self.thread.take() {
+                    if t.join().is_err() {
+                        bail!("the reader thread failed");
+                    }
+                }
+                Ok(None)
             }
         }
+    }
+
+    /// Hands a spent batch back for reuse.
+    fn done(&self, b: Batch) {
+        let _ = self.recycle.send(b);
     }
 }
 
@@ -869,7 +1084,7 @@ pub fn run(args: LearnArgs) -> Result<()> {
         None => None,
         Some(p) => Some(load_session(p)?),
     };
-    let mut reader = Reader::open(&args.data, args.format)?;
+    let reader = Reader::open(&args.data, args.format)?;
     let header = reader.header.clone();
     if let Some(v) = args.fill_missing.filter(|v| !v.is_finite()) {
         bail!("--fill-missing must be a finite number, not {v}");
@@ -1005,12 +1220,13 @@ pub fn run(args: LearnArgs) -> Result<()> {
 
     let mut preq: Prequential<Row> = Prequential::new(ms, detector, args.every, args.delay);
     let mut row = Row::default();
-    let mut fields: Vec<Field> = Vec::new();
+    let mut fields: Vec<Field<'static>> = Vec::new();
     let mut skipped = 0u64;
-    let mut report_bad = |line: u64, column: Option<&str>, msg: &str| {
+    let mut report_bad = |e: &DecodeError| {
         skipped += 1;
         if skipped <= MAX_MESSAGES {
-            match column {
+            let (line, msg) = (e.line, &e.msg);
+            match &e.field {
                 Some(c) => eprintln!("eddy learn: line {line}, column `{c}`: {msg}; row skipped"),
                 None => eprintln!("eddy learn: line {line}: {msg}; row skipped"),
             }
@@ -1019,33 +1235,37 @@ pub fn run(args: LearnArgs) -> Result<()> {
             }
         }
     };
-    let mut rows = 0u64;
-    loop {
+    let width = header.len();
+    let mut rows = reader.spawn();
+    'batches: while let Some(batch) = rows.next()? {
         let mut f = std::mem::take(&mut fields);
-        match reader.next(&mut f)? {
-            None => break,
-            Some((line_no, Err(msg))) => report_bad(line_no, None, &msg),
-            Some((line_no, Ok(()))) => {
-                rows += 1;
-                if let Some(fill) = args.fill_missing {
-                    for (i, field) in f.iter_mut().enumerate() {
-                        if i != target_at && is_missing(*field) {
-                            *field = Field::Num(fill);
-                        }
+        for rec in &batch.recs {
+            let (line_no, first) = match rec {
+                Err(e) => {
+                    report_bad(e);
+                    continue;
+                }
+                Ok(r) => *r,
+            };
+            batch.fields(first, width, &mut f);
+            if let Some(fill) = args.fill_missing {
+                for (i, field) in f.iter_mut().enumerate() {
+                    if i != target_at && is_missing(*field) {
+                        *field = Field::Num(fill);
                     }
                 }
-                match encoder.encode(&f, &map, target_at, &mut row) {
-                    Ok(y) => preq.step(&mut model, &row, y, &mut emit),
-                    Err(b) => report_bad(line_no, Some(&b.column), &b.msg),
-                }
+            }
+            match encoder.encode(&f, &map, target_at, &mut row) {
+                Ok(y) => preq.step(&mut model, &row, y, &mut emit),
+                Err(b) => report_bad(&b.at_line(line_no)),
+            }
+            if io_err.borrow().is_some() {
+                break 'batches;
             }
         }
         fields = reuse(f);
-        if io_err.borrow().is_some() {
-            break;
-        }
+        rows.done(batch);
     }
-    let _ = rows;
     preq.finish(&mut model, &mut emit);
     if let Some(e) = io_err.into_inner() {
         if is_broken_pipe(&e) {
@@ -1126,20 +1346,138 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// Every record of a file, read by [`Reader::fill_batch`]: a line and the cells, or the
+    /// bad row's reason and message.
+    fn read_all(path: &Path, max_record: usize) -> Vec<(u64, Result<Vec<String>, String>)> {
+        let mut r = Reader::open(path, None).unwrap();
+        r.max_record = max_record;
+        let mut b = Batch::default();
+        let mut out = Vec::new();
+        while r.fill_batch(&mut b).unwrap() {
+            let mut fields = Vec::new();
+            for rec in &b.recs {
+                out.push(match rec {
+                    Ok((line, first)) => {
+                        b.fields(*first, r.header.len(), &mut fields);
+                        (*line, Ok(fields.iter().map(|f| format!("{f:?}")).collect()))
+                    }
+                    Err(e) => (e.line, Err(format!("{}: {}", e.reason, e.msg))),
+                });
+            }
+        }
+        out
+    }
+
     #[test]
-    fn csv_split_handles_quotes() {
-        let (mut buf, mut spans) = (String::new(), Vec::new());
-        let mut split = |line: &str| -> Vec<String> {
-            split_csv(line, &mut buf, &mut spans).unwrap();
-            spans.iter().map(|&(a, b)| buf[a..b].to_string()).collect()
-        };
+    fn reader_frames_records_and_survives_an_unclosed_quote() {
+        let dir = std::env::temp_dir().join(format!("eddy-learn-reader-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.csv");
+        let text = |v: &[&str]| Ok(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        // A quoted line break (CRLF), a blank line, a quote that closes three lines later.
+        std::fs::write(
+            &path,
+            "\u{feff}a,b\r\n1,\"x\r\ny\"\r\n\r\n2,\"open\n3,z\n4,w\n5,\"q\"\"\"\n6,",
+        )
+        .unwrap();
         assert_eq!(
-            split(r#"a,"b,c","say ""hi""",,d"#),
-            vec!["a", "b,c", "say \"hi\"", "", "d"]
+            read_all(&path, MAX_RECORD),
+            vec![
+                (2, text(&["NumText(\"1\", 1.0)", "Text(\"x\\r\\ny\")"])),
+                (
+                    5,
+                    Err(
+                        "malformed: malformed CSV: unexpected character after a closing quote \
+                         at byte 20"
+                            .into()
+                    )
+                ),
+                (9, text(&["NumText(\"6\", 6.0)", "Text(\"\")"])),
+            ]
         );
-        assert_eq!(split("1,,2.5,x"), vec!["1", "", "2.5", "x"]);
-        assert_eq!(split(""), vec![""]);
-        assert!(split_csv(r#"a,"b"#, &mut buf, &mut spans).is_err());
+        // A quote never closed: to the end of the input, or, past the limit, a bad row and
+        // reading goes on at its next line.
+        std::fs::write(&path, "a,b\n1,\"x\n2,z\n3,w\n").unwrap();
+        assert_eq!(
+            read_all(&path, MAX_RECORD),
+            vec![(
+                2,
+                Err("malformed: malformed CSV: unterminated quoted cell at byte 3".into())
+            )]
+        );
+        let got = read_all(&path, 8);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0].0, 2);
+        let bad = got[0].1.as_ref().unwrap_err();
+        assert!(
+            bad.starts_with("too_large: a record longer than 8 bytes"),
+            "{bad}"
+        );
+        assert_eq!(got[1], (3, text(&["NumText(\"2\", 2.0)", "Text(\"z\")"])));
+        assert_eq!(got[2], (4, text(&["NumText(\"3\", 3.0)", "Text(\"w\")"])));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The same malformed CSV record is the same bad row (reason and message) to `eddy run`'s
+    /// decoder and to this reader; learn names the column where the decoder cannot.
+    #[test]
+    fn bad_csv_rows_are_the_decoders() {
+        let spec = eddy_runtime::PipelineSpec::parse(
+            r#"
+[source]
+format = "csv"
+key = "user"
+timestamp = "ts"
+timestamp_format = "epoch_ms"
+[[feature]]
+name = "n"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }
+"#,
+        )
+        .unwrap();
+        let mut dec = eddy_runtime::decode::Decoder::new(&spec.source, &spec.schema);
+        dec.read_header(b"user,ts,x").unwrap();
+        let header = fields(&["user", "ts", "x"]);
+        let mut csv = CsvParser::new();
+        for rec in [
+            &b"u,\"1000,2"[..],
+            b"u,1000",
+            b"u,1000,3,4",
+            b"u,10\"00,2",
+            b"\"u\"v,1000,2",
+            b"u,1000,\"2\"\r\nx",
+        ] {
+            let mut ev = eddy_core::Event::default();
+            let mut interner = eddy_core::Interner::new();
+            let run = dec.decode(rec, 4, &mut ev, &mut interner).unwrap_err();
+            let mut b = Batch::default();
+            let learn = csv_row(&mut csv, &header, rec, 4, &mut b).unwrap_err();
+            assert_eq!(
+                (learn.line, learn.reason, &learn.msg),
+                (run.line, run.reason, &run.msg)
+            );
+            assert_eq!(run.reason, DeadReason::Malformed);
+            if run.msg.contains("byte") {
+                assert!(learn.field.is_some(), "{learn}");
+            }
+        }
+        // A good record is good to both, with its cells' numbers parsed.
+        let mut b = Batch::default();
+        csv_row(
+            &mut csv,
+            &header,
+            b"\"u \"\"1\"\"\",1000, 2.5 \r\n",
+            4,
+            &mut b,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        b.fields(0, 3, &mut out);
+        assert_eq!(
+            format!("{out:?}"),
+            r#"[Text("u \"1\""), NumText("1000", 1000.0), NumText(" 2.5 ", 2.5)]"#
+        );
     }
 
     #[test]
