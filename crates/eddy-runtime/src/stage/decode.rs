@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use eddy_core::{Event, Interner};
 
-use super::{Flow, Query, Rec, Stage, Work};
+use super::{Flow, Query, Stage, Work};
 use crate::decode::Decoder;
 use crate::encode;
 use crate::error::RuntimeError;
@@ -76,11 +76,7 @@ impl Stage for DecodeStage<'_> {
                 events.push(Event::default());
             }
             match decoder.decode(record, offset, &mut events[i], &mut interner) {
-                Ok(()) => recs.push(Rec {
-                    offset,
-                    start: r.start,
-                    end: r.end,
-                }),
+                Ok(()) => recs.push(*r),
                 Err(e) => {
                     self.dead[e.reason as usize] += 1;
                     if let Some(format) = self.dead_letters {

@@ -18,7 +18,7 @@ use eddy_core::engine::{Outcome, WindowRow};
 use eddy_core::row::FeatureRow;
 use eddy_core::{Event, KeyId};
 
-use crate::connector::Batch;
+use crate::connector::{Batch, Record};
 use crate::error::RuntimeError;
 use crate::lookup::Lookup;
 use crate::metrics::Metrics;
@@ -119,14 +119,6 @@ impl Query {
     }
 }
 
-/// Where a decoded record is in its batch.
-#[derive(Debug, Clone, Copy)]
-pub struct Rec {
-    pub offset: u64,
-    pub start: usize,
-    pub end: usize,
-}
-
 /// One batch on its way through the pipeline; reused.
 #[derive(Default)]
 pub struct Work {
@@ -137,8 +129,9 @@ pub struct Work {
     pub now: i64,
     /// Wall-clock time when the batch was read (ms since the epoch): the watermark's lag.
     pub wall_ms: i64,
-    /// Decoded records, in input order; `events[i]` belongs to `recs[i]`.
-    pub recs: Vec<Rec>,
+    /// The records decoded (not blank, not dead letters), in input order; `events[i]`
+    /// belongs to `recs[i]`.
+    pub recs: Vec<Record>,
     pub events: Vec<Event>,
     /// Dead letters of this batch, encoded by the decode stage, and how many.
     pub dead: Vec<u8>,
