@@ -124,6 +124,44 @@ pub trait Estimator: EstimatorObject + Debug + Send + Sync {
     }
 }
 
+/// `impl Estimator` for a [`crate::traits::Classifier`] registered as `$entry` (a label is a
+/// class number), or with `regressor` for a [`crate::traits::Regressor`].
+macro_rules! impl_estimator {
+    (classifier $ty:ty, $entry:expr) => {
+        impl $crate::estimator::Estimator for $ty {
+            fn entry(&self) -> &'static $crate::estimator::ModelEntry {
+                &$entry
+            }
+            fn predict(&self, x: &[f64]) -> f64 {
+                $crate::traits::Classifier::predict_one(self, x) as f64
+            }
+            fn predict_proba(&self, x: &[f64], out: &mut Vec<f64>) {
+                $crate::traits::Classifier::predict_proba_one(self, x, out)
+            }
+            fn learn(&mut self, x: &[f64], y: f64) {
+                $crate::traits::Classifier::learn_one(self, x, y as usize)
+            }
+            fn class_count(&self) -> usize {
+                $crate::traits::Classifier::n_classes(self)
+            }
+        }
+    };
+    (regressor $ty:ty, $entry:expr) => {
+        impl $crate::estimator::Estimator for $ty {
+            fn entry(&self) -> &'static $crate::estimator::ModelEntry {
+                &$entry
+            }
+            fn predict(&self, x: &[f64]) -> f64 {
+                $crate::traits::Regressor::predict_one(self, x)
+            }
+            fn learn(&mut self, x: &[f64], y: f64) {
+                $crate::traits::Regressor::learn_one(self, x, y)
+            }
+        }
+    };
+}
+pub(crate) use impl_estimator;
+
 /// The parts of [`Estimator`] that every `Clone + PartialEq + Serialize` model gets for free.
 pub trait EstimatorObject: Any {
     fn clone_box(&self) -> Box<dyn Estimator>;

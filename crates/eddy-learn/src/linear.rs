@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::LearnError;
-use crate::estimator::{load_estimator, EntryKind, Estimator, ModelEntry};
+use crate::estimator::{load_estimator, EntryKind, ModelEntry};
 use crate::optim::{Optimizer, Schedule, OPTIMIZER_PARAMS};
 use crate::param::{ParamReader, ParamSpec, Params};
 use crate::traits::{Classifier, Regressor, Task};
@@ -301,17 +301,7 @@ impl Regressor for LinearRegression {
     }
 }
 
-impl Estimator for LinearRegression {
-    fn entry(&self) -> &'static ModelEntry {
-        &LINEAR_REGRESSION
-    }
-    fn predict(&self, x: &[f64]) -> f64 {
-        Regressor::predict_one(self, x)
-    }
-    fn learn(&mut self, x: &[f64], y: f64) {
-        Regressor::learn_one(self, x, y)
-    }
-}
+crate::estimator::impl_estimator!(regressor LinearRegression, LINEAR_REGRESSION);
 
 /// River's `optim.losses.Log().gradient(y_true, y_pred)` for a label in {0, 1}.
 #[inline]
@@ -397,23 +387,7 @@ impl Classifier for LogisticRegression {
     }
 }
 
-impl Estimator for LogisticRegression {
-    fn entry(&self) -> &'static ModelEntry {
-        &LOGISTIC_REGRESSION
-    }
-    fn predict(&self, x: &[f64]) -> f64 {
-        Classifier::predict_one(self, x) as f64
-    }
-    fn predict_proba(&self, x: &[f64], out: &mut Vec<f64>) {
-        Classifier::predict_proba_one(self, x, out)
-    }
-    fn learn(&mut self, x: &[f64], y: f64) {
-        Classifier::learn_one(self, x, y as usize)
-    }
-    fn class_count(&self) -> usize {
-        Classifier::n_classes(self)
-    }
-}
+crate::estimator::impl_estimator!(classifier LogisticRegression, LOGISTIC_REGRESSION);
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::estimator::{load_estimator, EntryKind, Estimator, ModelEntry};
+use crate::estimator::{load_estimator, EntryKind, ModelEntry};
 use crate::traits::{Classifier, Task};
 
 /// `gaussian_nb`: River's `naive_bayes.GaussianNB` (no parameters).
@@ -226,23 +226,7 @@ impl Classifier for GaussianNb {
     }
 }
 
-impl Estimator for GaussianNb {
-    fn entry(&self) -> &'static ModelEntry {
-        &GAUSSIAN_NB
-    }
-    fn predict(&self, x: &[f64]) -> f64 {
-        Classifier::predict_one(self, x) as f64
-    }
-    fn predict_proba(&self, x: &[f64], out: &mut Vec<f64>) {
-        Classifier::predict_proba_one(self, x, out)
-    }
-    fn learn(&mut self, x: &[f64], y: f64) {
-        Classifier::learn_one(self, x, y as usize)
-    }
-    fn class_count(&self) -> usize {
-        Classifier::n_classes(self)
-    }
-}
+crate::estimator::impl_estimator!(classifier GaussianNb, GAUSSIAN_NB);
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::LearnError;
-use crate::estimator::{load_estimator, EntryKind, Estimator, ModelEntry};
+use crate::estimator::{load_estimator, EntryKind, ModelEntry};
 use crate::linear::{dot, sigmoid};
 use crate::param::{ParamReader, ParamSpec};
 use crate::traits::{Classifier, Regressor, Task};
@@ -282,35 +282,9 @@ impl Regressor for PaRegressor {
     }
 }
 
-impl Estimator for PaClassifier {
-    fn entry(&self) -> &'static ModelEntry {
-        &PA_CLASSIFIER
-    }
-    fn predict(&self, x: &[f64]) -> f64 {
-        Classifier::predict_one(self, x) as f64
-    }
-    fn predict_proba(&self, x: &[f64], out: &mut Vec<f64>) {
-        Classifier::predict_proba_one(self, x, out)
-    }
-    fn learn(&mut self, x: &[f64], y: f64) {
-        Classifier::learn_one(self, x, y as usize)
-    }
-    fn class_count(&self) -> usize {
-        Classifier::n_classes(self)
-    }
-}
+crate::estimator::impl_estimator!(classifier PaClassifier, PA_CLASSIFIER);
 
-impl Estimator for PaRegressor {
-    fn entry(&self) -> &'static ModelEntry {
-        &PA_REGRESSOR
-    }
-    fn predict(&self, x: &[f64]) -> f64 {
-        Regressor::predict_one(self, x)
-    }
-    fn learn(&mut self, x: &[f64], y: f64) {
-        Regressor::learn_one(self, x, y)
-    }
-}
+crate::estimator::impl_estimator!(regressor PaRegressor, PA_REGRESSOR);
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::estimator::{load_estimator, EntryKind, Estimator, ModelEntry};
+use crate::estimator::{load_estimator, EntryKind, ModelEntry};
 use crate::linear::dot;
 use crate::optim::{Optimizer, OPTIMIZER_PARAMS};
 use crate::param::{ParamReader, ParamSpec};
@@ -202,23 +202,7 @@ impl Classifier for SoftmaxRegression {
     }
 }
 
-impl Estimator for SoftmaxRegression {
-    fn entry(&self) -> &'static ModelEntry {
-        &SOFTMAX_REGRESSION
-    }
-    fn predict(&self, x: &[f64]) -> f64 {
-        Classifier::predict_one(self, x) as f64
-    }
-    fn predict_proba(&self, x: &[f64], out: &mut Vec<f64>) {
-        Classifier::predict_proba_one(self, x, out)
-    }
-    fn learn(&mut self, x: &[f64], y: f64) {
-        Classifier::learn_one(self, x, y as usize)
-    }
-    fn class_count(&self) -> usize {
-        Classifier::n_classes(self)
-    }
-}
+crate::estimator::impl_estimator!(classifier SoftmaxRegression, SOFTMAX_REGRESSION);
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::LearnError;
-use crate::estimator::{load_estimator, EntryKind, Estimator, ModelEntry};
+use crate::estimator::{load_estimator, EntryKind, ModelEntry};
 use crate::param::{ParamReader, ParamSpec, Params};
 use crate::traits::{Classifier, Task};
 
@@ -568,23 +568,7 @@ impl Classifier for HoeffdingTreeClassifier {
     }
 }
 
-impl Estimator for HoeffdingTreeClassifier {
-    fn entry(&self) -> &'static ModelEntry {
-        &HOEFFDING_TREE
-    }
-    fn predict(&self, x: &[f64]) -> f64 {
-        Classifier::predict_one(self, x) as f64
-    }
-    fn predict_proba(&self, x: &[f64], out: &mut Vec<f64>) {
-        Classifier::predict_proba_one(self, x, out)
-    }
-    fn learn(&mut self, x: &[f64], y: f64) {
-        Classifier::learn_one(self, x, y as usize)
-    }
-    fn class_count(&self) -> usize {
-        Classifier::n_classes(self)
-    }
-}
+crate::estimator::impl_estimator!(classifier HoeffdingTreeClassifier, HOEFFDING_TREE);
 
 #[cfg(test)]
 mod tests;
