@@ -50,3 +50,49 @@ impl Drop for Tmp {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A child process killed when dropped: a server a test started never outlives the test, also
+/// when the test fails.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An HTTP answer: status code, header lines (`name: value`, lower-case names as servers
+/// send them) and body.
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<String>,
+    pub body: String,
+}
+
+/// `GET path` from `addr` (`host:port`) over a plain TCP connection with HTTP/1.1.
+pub fn http_get(addr: &str, path: &str) -> HttpAnswer {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {resp:?}"));
+    HttpAnswer {
+        status,
+        headers: lines.map(str::to_owned).collect(),
+        body: body.to_owned(),
+    }
+}

@@ -2,33 +2,17 @@
 //! stdin. Expected features are worked out by hand from the events written (the example
 //! spec's definitions), never copied from eddy's output.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use eddy_testutil::Tmp;
+use eddy_testutil::{http_get, KillOnDrop, Tmp};
 use serde_json::{json, Value};
 
-/// `GET path` over a plain TCP connection: (status code, body).
+/// `GET path`: (status code, body).
 fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read");
-    let status = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {resp:?}"));
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
+    let a = http_get(addr, path);
+    (a.status, a.body)
 }
 
 /// Asks for `key` until its `events_5m` is `n` (the run applies what stdin gave it a moment
@@ -188,16 +172,6 @@ fn serving_features_is_refused_without_a_spec_or_a_free_port() {
     // refused before the outputs were opened
     let left: Vec<_> = std::fs::read_dir(&*tmp).expect("ls").collect();
     assert!(left.is_empty(), "{left:?}");
-}
-
-/// Kills the child when dropped: a held run never ends on its own, also when a test fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -4,44 +4,25 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use eddy_testutil::Tmp;
+use eddy_testutil::{http_get, KillOnDrop, Tmp};
 
 const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/fraud.toml");
 
-/// Kills the child when dropped, so a failing test never leaves a run behind.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `GET /metrics`: the content type and every sample (`name{labels}` → value).
 fn scrape(addr: &str) -> (String, HashMap<String, f64>) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read");
-    let (head, body) = resp.split_once("\r\n\r\n").expect("a response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let ctype = head
-        .lines()
+    let a = http_get(addr, "/metrics");
+    assert_eq!(a.status, 200, "{}", a.body);
+    let ctype = a
+        .headers
+        .iter()
         .find_map(|l| l.strip_prefix("content-type: "))
         .unwrap_or_default()
         .to_owned();
-    let samples = body
+    let samples = a
+        .body
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {
