@@ -16,9 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::connector::Source;
 use crate::error::RuntimeError;
-use crate::lookup::Answer;
+use crate::lookup::{Answer, Lookups};
 use crate::metrics::Metrics;
-use crate::pipeline::RunHooks;
 use crate::stage::{Flow, Query, Stage, Work};
 
 /// Batches in circulation between the threads.
@@ -110,6 +109,31 @@ impl<S: Stage + ?Sized> Chain<S> {
             q = st.query(q)?;
         }
         Some(q)
+    }
+}
+
+/// Hooks from the caller: a processing-time clock (ms), a progress callback (bytes read),
+/// and lookups of the online store to answer while the run goes on.
+pub struct RunHooks<'a> {
+    pub clock: &'a mut dyn FnMut() -> i64,
+    pub progress: Option<&'a mut dyn FnMut(u64)>,
+    /// Answered between batches (see [`crate::lookup`]), and [`Answer::Ended`] from the end
+    /// of the input until the run returns; after it, they wait for
+    /// [`crate::Pipeline::serve_lookups`] (or are answered `Ended` when the lookups are dropped).
+    pub lookups: Option<&'a Lookups>,
+    /// Where the run's counters go (to serve them while it runs); a fresh registry if none.
+    pub metrics: Option<Metrics>,
+}
+
+impl<'a> RunHooks<'a> {
+    /// Hooks with a clock, no progress reporting and no lookups.
+    pub fn with_clock(clock: &'a mut dyn FnMut() -> i64) -> Self {
+        RunHooks {
+            clock,
+            progress: None,
+            lookups: None,
+            metrics: None,
+        }
     }
 }
 

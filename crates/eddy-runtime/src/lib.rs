@@ -2,7 +2,8 @@
 //! through, the driver that runs them, codecs, the spec, and run statistics.
 //!
 //! One job per module:
-//! - [`spec`]: the TOML pipeline spec, validated into eddy-core types with every error's key path;
+//! - [`spec`]: the TOML pipeline spec, validated into eddy-core types with every error's key path
+//!   (through `check`, the validator that connectors use for their own keys too);
 //! - [`connector`]: sources and sinks, one registry of them (files, stdin/stdout, memory);
 //! - [`json`]: a validating one-object-per-line JSON scanner;
 //! - [`codec`]: CSV records and their framing, JSONL members, and the one bad-row type
@@ -19,6 +20,7 @@
 //! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams;
 //! - [`huge_pages`]: asking glibc for transparent huge pages at start-up.
 
+pub(crate) mod check;
 pub mod codec;
 pub mod connector;
 pub mod decode;

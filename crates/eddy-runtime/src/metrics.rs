@@ -68,6 +68,8 @@ use std::time::Duration;
 
 /// `eddy_dead_letters_total{reason=…}`: why a record could not be decoded.
 pub use crate::error::DeadReason;
+/// `eddy_output_rows_total{output=…}`: the run's outputs.
+pub use crate::spec::OutputKind;
 
 /// The content type of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -314,20 +316,6 @@ label_values! {
         Discarded => "discarded",
         /// Within allowed lateness, applied (policy `update`).
         Updated => "updated",
-    }
-}
-
-label_values! {
-    /// `eddy_output_rows_total{output=…}`: the run's outputs.
-    OutputKind {
-        /// Per-event feature rows.
-        Events => "events",
-        /// Window rows.
-        Windows => "windows",
-        /// Late events.
-        Late => "late",
-        /// Dead letters.
-        DeadLetter => "dead_letter",
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::connector::Sink;
 use crate::connector::{SinkConfig, SinkIdentity, WriterSink};
 use crate::error::RuntimeError;
-pub use crate::metrics::OutputKind;
+pub use crate::spec::OutputKind;
 use crate::spec::OutputSpec;
 
 /// The open outputs of a pipeline; an output without a sink is counted, not written.
@@ -92,17 +92,5 @@ impl Outputs {
             })?;
         }
         Ok(())
-    }
-}
-
-/// The sink config of each output kind in a spec.
-impl OutputSpec {
-    pub fn sink(&self, kind: OutputKind) -> Option<&SinkConfig> {
-        match kind {
-            OutputKind::Events => self.events.as_ref(),
-            OutputKind::Windows => self.windows.as_ref(),
-            OutputKind::Late => self.late.as_ref(),
-            OutputKind::DeadLetter => self.dead_letter.as_ref(),
-        }
     }
 }

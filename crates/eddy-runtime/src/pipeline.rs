@@ -15,6 +15,7 @@ use eddy_core::Interner;
 
 use crate::connector::{Framing, Source};
 use crate::decode::Decoder;
+pub use crate::driver::RunHooks;
 use crate::driver::{self, Chain};
 use crate::encode::{Encoder, FeaturesJson};
 use crate::error::{RuntimeError, SpecError, SpecErrors};
@@ -112,31 +113,6 @@ impl Summary {
             unscored_shed: unscored(U::Shed),
             late_scores: m.late_scores,
             remote: None,
-        }
-    }
-}
-
-/// Hooks from the caller: a processing-time clock (ms), a progress callback (bytes read),
-/// and lookups of the online store to answer while the run goes on.
-pub struct RunHooks<'a> {
-    pub clock: &'a mut dyn FnMut() -> i64,
-    pub progress: Option<&'a mut dyn FnMut(u64)>,
-    /// Answered between batches (see [`crate::lookup`]), and [`Answer::Ended`] from the end
-    /// of the input until the run returns; after it, they wait for
-    /// [`Pipeline::serve_lookups`] (or are answered `Ended` when the lookups are dropped).
-    pub lookups: Option<&'a Lookups>,
-    /// Where the run's counters go (to serve them while it runs); a fresh registry if none.
-    pub metrics: Option<Metrics>,
-}
-
-impl<'a> RunHooks<'a> {
-    /// Hooks with a clock, no progress reporting and no lookups.
-    pub fn with_clock(clock: &'a mut dyn FnMut() -> i64) -> Self {
-        RunHooks {
-            clock,
-            progress: None,
-            lookups: None,
-            metrics: None,
         }
     }
 }

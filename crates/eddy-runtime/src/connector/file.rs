@@ -12,8 +12,8 @@ use super::{
     Framing, SinkConfig, SinkConnector, SinkIdentity, SinkKind, Source, SourceConfig,
     SourceConnector, SourceKind, StreamSource, WriterSink,
 };
+use crate::check::Validator;
 use crate::error::RuntimeError;
-use crate::spec::check::Validator;
 
 pub const SOURCE: SourceKind = SourceKind {
     name: "file",

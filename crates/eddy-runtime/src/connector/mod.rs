@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use toml::Table;
 
+use crate::check::Validator;
 use crate::error::RuntimeError;
-use crate::spec::check::Validator;
 
 pub use memory::{MemorySink, MemorySource};
 pub use stream::StreamSource;

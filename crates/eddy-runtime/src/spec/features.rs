@@ -10,8 +10,8 @@ use eddy_core::window::WindowSpec;
 use eddy_core::{FieldType, Interner, Schema};
 use toml::{Table, Value as Toml};
 
-use super::check::{join, type_name, Validator};
 use super::windows::window;
+use crate::check::{join, type_name, Validator};
 
 /// Default bound of exact distinct counting before switching to HyperLogLog.
 pub const DEFAULT_EXACT_LIMIT: usize = 1_000;

@@ -9,14 +9,12 @@
 //! This module walks the top level (with `[watermark]`, `allowed_lateness` and
 //! `late_policy`); each table has its own module, handed the validator, its table and its key
 //! path:
-//! - `check`: the validator, which collects the errors, and the checks of single keys;
 //! - `source`: `[source]` and its declared fields, `[source.fields]`;
 //! - `features`: the `[[feature]]` entries;
 //! - `windows`: a feature's `window = {...}`;
 //! - `model`: the optional `[model]`;
 //! - `output`: `[output]`.
 
-pub(crate) mod check;
 mod features;
 mod model;
 mod output;
@@ -29,12 +27,12 @@ use eddy_core::watermark::WatermarkConfig;
 use eddy_core::{Interner, Schema};
 use toml::Table;
 
+use crate::check::{join, Validator};
 use crate::error::{SpecError, SpecErrors};
-use check::{join, Validator};
 
 pub use features::DEFAULT_EXACT_LIMIT;
 pub use model::{ModelSource, ModelSpec, Pattern};
-pub use output::{OutputFormat, OutputSpec};
+pub use output::{OutputFormat, OutputKind, OutputSpec};
 pub use source::{InputFormat, SourceSpec};
 
 /// A validated pipeline: everything the runtime needs, in eddy-core types.
@@ -102,7 +100,6 @@ impl PipelineSpec {
     pub fn check_paths(&self) -> Result<(), SpecErrors> {
         use crate::connector::file::FileId;
         use crate::connector::SinkIdentity;
-        use crate::outputs::OutputKind;
         let Some(input) = self.source.connector.path() else {
             return Ok(());
         };

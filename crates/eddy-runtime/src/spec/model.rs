@@ -7,7 +7,7 @@ use std::time::Duration;
 use eddy_oip::remote::{EmitMode, RemoteConfig, WireType};
 use toml::{Table, Value as Toml};
 
-use super::check::{join, type_name, Validator};
+use crate::check::{join, type_name, Validator};
 
 /// The validated `[model]` table. The model (file or server) is checked by
 /// [`crate::Pipeline::new`], before any event is read.

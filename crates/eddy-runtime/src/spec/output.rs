@@ -5,7 +5,7 @@ use std::path::Path;
 
 use toml::{Table, Value as Toml};
 
-use super::check::{join, type_name, Validator};
+use crate::check::{join, type_name, Validator};
 use crate::connector::{self, SinkConfig, SINKS};
 
 /// Output record format (for every output of a pipeline).
@@ -13,6 +13,39 @@ use crate::connector::{self, SinkConfig, SINKS};
 pub enum OutputFormat {
     Jsonl,
     Csv,
+}
+
+/// Which output a row belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputKind {
+    /// Per-event feature rows.
+    Events,
+    /// Window rows.
+    Windows,
+    /// Late events.
+    Late,
+    /// Dead letters.
+    DeadLetter,
+}
+
+impl OutputKind {
+    /// Every output, in the order of `[output]`'s keys.
+    pub const ALL: [OutputKind; 4] = [
+        OutputKind::Events,
+        OutputKind::Windows,
+        OutputKind::Late,
+        OutputKind::DeadLetter,
+    ];
+
+    /// The output's key in `[output]` (and its metrics label).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutputKind::Events => "events",
+            OutputKind::Windows => "windows",
+            OutputKind::Late => "late",
+            OutputKind::DeadLetter => "dead_letter",
+        }
+    }
 }
 
 /// The validated `[output]` table; `None` means the output is counted but not written.
@@ -94,6 +127,18 @@ pub(crate) fn sink(v: &mut Validator, t: &Table, path: &str, key: &str) -> Optio
                 ),
             );
             None
+        }
+    }
+}
+
+impl OutputSpec {
+    /// The sink of output `kind`, if it has one.
+    pub fn sink(&self, kind: OutputKind) -> Option<&SinkConfig> {
+        match kind {
+            OutputKind::Events => self.events.as_ref(),
+            OutputKind::Windows => self.windows.as_ref(),
+            OutputKind::Late => self.late.as_ref(),
+            OutputKind::DeadLetter => self.dead_letter.as_ref(),
         }
     }
 }

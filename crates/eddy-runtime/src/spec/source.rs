@@ -8,7 +8,7 @@ use eddy_core::time::TimestampFormat;
 use eddy_core::{FieldType, Schema};
 use toml::{Table, Value as Toml};
 
-use super::check::{join, type_name, Validator};
+use crate::check::{join, type_name, Validator};
 use crate::connector::{self, SourceConfig, SOURCES};
 
 /// Input record format.

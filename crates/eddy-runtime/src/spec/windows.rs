@@ -5,8 +5,8 @@ use eddy_core::time::parse_duration;
 use eddy_core::window::{Trigger, WindowSpec};
 use toml::{Table, Value as Toml};
 
-use super::check::{join, type_name, Validator};
 use super::format_duration;
+use crate::check::{join, type_name, Validator};
 
 /// Validates the window table at `path`. Only the keys of its kind are accepted, so that a
 /// `slide` on a tumbling window is an error rather than silently ignored.
