@@ -20,6 +20,7 @@ use std::fmt;
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder, Terminator};
 
+use super::bytes_eq;
 use crate::error::{DeadReason, DecodeError};
 
 /// What is wrong with a malformed CSV record.
@@ -252,15 +253,6 @@ impl CsvParser {
             self.core = CsvParser::new().core;
         }
     }
-}
-
-/// Bytes equal to `c` in the word `x`: the high bit of each such byte set, exactly (no borrow
-/// runs from one byte into the next).
-#[inline(always)]
-fn bytes_eq(x: u64, c: u8) -> u64 {
-    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    let y = x ^ (0x0101_0101_0101_0101 * c as u64);
-    !(((y & LOW7) + LOW7) | y | LOW7)
 }
 
 /// Splits a record holding no `"` and no `\n` at its commas into `spans` (cleared first), a

@@ -275,6 +275,9 @@ struct Encoder {
     /// Numbers parsed from the current row, by column.
     #[serde(skip)]
     nums: Vec<f64>,
+    /// Every column is known to be numeric (then it stays so).
+    #[serde(skip)]
+    all_numeric: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -355,6 +358,7 @@ impl Encoder {
             columns,
             labels: None,
             nums: Vec::new(),
+            all_numeric: false,
         })
     }
 
@@ -458,6 +462,45 @@ impl Encoder {
             row.nums.extend(self.nums.iter().map(|&v| RawValue::Num(v)));
         }
         Ok(y)
+    }
+
+    /// [`Encoder::encode`] for the common row, without its per-field work: when every
+    /// column is numeric and every feature field a finite number (`nums`: each input field's
+    /// finite number, or NaN). `None`: the row needs [`Encoder::encode`] (nothing changed).
+    fn encode_numbers(
+        &mut self,
+        nums: impl Iterator<Item = f64>,
+        target: Field,
+        map: &[Option<usize>],
+        row: &mut Row,
+    ) -> Option<Result<f64, BadRow>> {
+        if !self.all_numeric {
+            self.all_numeric = self
+                .columns
+                .iter()
+                .all(|c| matches!(c.kind, ColKind::Numeric));
+            if !self.all_numeric {
+                return None;
+            }
+        }
+        self.nums.resize(self.columns.len(), 0.0);
+        for (v, col) in nums.zip(map) {
+            if let Some(ci) = *col {
+                if !v.is_finite() {
+                    return None;
+                }
+                self.nums[ci] = v;
+            }
+        }
+        let y = match self.encode_target(target) {
+            Ok(y) => y,
+            Err(e) => return Some(Err(e)),
+        };
+        row.cells.clear();
+        row.cells.extend(self.nums.iter().map(|&v| Cell::Num(v)));
+        row.nums.clear();
+        row.nums.extend(self.nums.iter().map(|&v| RawValue::Num(v)));
+        Some(Ok(y))
     }
 
     fn encode_target(&mut self, f: Field) -> Result<f64, BadRow> {
@@ -604,6 +647,18 @@ enum CellVal {
     },
 }
 
+impl CellVal {
+    /// The cell's finite number, or NaN.
+    #[inline]
+    fn number(&self) -> f64 {
+        match *self {
+            CellVal::Missing => f64::NAN,
+            CellVal::Num(v) => v,
+            CellVal::Text { num, .. } => num,
+        }
+    }
+}
+
 /// Records parsed by the reader thread: each a row of `header.len()` cells, or a bad row.
 #[derive(Debug, Default)]
 struct Batch {
@@ -623,7 +678,13 @@ impl Batch {
     /// The fields of the row whose cells start at `first`.
     fn fields<'a>(&'a self, first: usize, n: usize, out: &mut Vec<Field<'a>>) {
         out.clear();
-        out.extend(self.cells[first..first + n].iter().map(|c| match *c {
+        out.extend(self.cells[first..first + n].iter().map(|c| self.field(*c)));
+    }
+
+    /// A cell as a field.
+    #[inline]
+    fn field(&self, c: CellVal) -> Field<'_> {
+        match c {
             CellVal::Missing => Field::Missing,
             CellVal::Num(v) => Field::Num(v),
             CellVal::Text { start, end, num } => {
@@ -634,7 +695,7 @@ impl Batch {
                     Field::Text(t)
                 }
             }
-        }));
+        }
     }
 
     /// Adds text cells, cut from `src` at `spans`, their numbers parsed.
@@ -1247,6 +1308,19 @@ pub fn run(args: LearnArgs) -> Result<()> {
                 }
                 Ok(r) => *r,
             };
+            let cells = &batch.cells[first..first + width];
+            let numbers = cells.iter().map(CellVal::number);
+            let target = batch.field(cells[target_at]);
+            if let Some(res) = encoder.encode_numbers(numbers, target, &map, &mut row) {
+                match res {
+                    Ok(y) => preq.step(&mut model, &row, y, &mut emit),
+                    Err(b) => report_bad(&b.at_line(line_no)),
+                }
+                if io_err.borrow().is_some() {
+                    break 'batches;
+                }
+                continue;
+            }
             batch.fields(first, width, &mut f);
             if let Some(fill) = args.fill_missing {
                 for (i, field) in f.iter_mut().enumerate() {
