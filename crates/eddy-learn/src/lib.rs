@@ -6,6 +6,8 @@
 //!
 //! Features are dense `&[f64]` slices (categorical values are turned into numbers by the
 //! [`preprocessing`] stage in front of a model), which keeps predict/learn allocation-free.
+//! [`tabular`] makes examples of rows of named fields (numbers and categories, labels as
+//! written) and runs a registry model over them test-then-train, as `eddy learn` does.
 //!
 //! # One interface for every model
 //!
@@ -79,6 +81,7 @@ pub mod prequential;
 pub mod registry;
 pub mod snapshot;
 pub mod synth;
+pub mod tabular;
 pub mod traits;
 
 pub use error::LearnError;

@@ -271,9 +271,22 @@ impl<X: ?Sized + ToOwned> Prequential<X> {
 
     /// End of stream: the labels still pending arrive (metrics, detector, learning).
     pub fn finish<M: Learner<X> + ?Sized>(&mut self, model: &mut M, on: &mut dyn FnMut(Event)) {
-        while let Some(p) = self.pending.pop_front() {
-            self.reveal(model, p.x.borrow(), p.y, p.pred, p.proba, on);
-        }
+        while self.reveal_next(model, on) {}
+    }
+
+    /// End of stream, one label at a time: the next label still pending arrives (metrics,
+    /// detector, learning); `false` when none was left.
+    pub fn reveal_next<M: Learner<X> + ?Sized>(
+        &mut self,
+        model: &mut M,
+        on: &mut dyn FnMut(Event),
+    ) -> bool {
+        let Some(p) = self.pending.pop_front() else {
+            return false;
+        };
+        self.reveal(model, p.x.borrow(), p.y, p.pred, p.proba, on);
+        self.spare.push(p.x);
+        true
     }
 
     /// Examples scored so far.

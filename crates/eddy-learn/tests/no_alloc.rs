@@ -134,3 +134,75 @@ fn predict_one_agrees_with_predict_proba_one() {
         }
     }
 }
+
+/// Rows of named fields, encoded and run test-then-train ([`eddy_learn::tabular`]): once the
+/// encoder, the row, the delay queue and the model have grown, no allocation per row — for
+/// all-numeric rows and for rows with categories already seen, with and without a delay.
+#[test]
+fn tabular_rows_do_not_allocate_per_example() {
+    use eddy_learn::registry::{self, Params};
+    use eddy_learn::tabular::{build_metrics, ColumnSpec, Encoder, Field, PrequentialRun, Row};
+    use eddy_learn::Task;
+
+    let cats = ["red", "green", "blue"];
+    let labels = ["no", "yes"];
+    let nums: Vec<String> = (0..40)
+        .map(|i| format!("{:.3}", (i % 17) as f64 / 7.0 - 1.0))
+        .collect();
+    for (with_category, model, delay) in [
+        (false, "logistic_regression", 0),
+        (false, "linear_regression", 5),
+        (true, "logistic_regression", 0),
+        (true, "logistic_regression", 5),
+        (true, "pa_regressor", 5),
+    ] {
+        let task = registry::build(model, &Params::new()).unwrap().task();
+        let mut header: Vec<String> = (0..20).map(|i| format!("x{i}")).collect();
+        header.push("y".into());
+        header.push("c".into());
+        let spec = ColumnSpec {
+            ignore: if with_category {
+                vec![]
+            } else {
+                vec!["c".into()]
+            },
+            ..Default::default()
+        };
+        let mut enc = Encoder::new("y", task, &header, &spec).unwrap();
+        let layout = enc.layout(&header).unwrap();
+        let m = registry::build(model, &Params::new()).unwrap();
+        let ms = build_metrics(&m, &[]).unwrap();
+        let det = eddy_learn::drift::build("adwin", &Params::new()).unwrap();
+        let mut run = PrequentialRun::new(m, ms, Some(det), 50, delay).unwrap();
+        let mut row = Row::default();
+        let mut fields: Vec<Field> = Vec::with_capacity(header.len());
+        let mut step = |i: usize, run: &mut PrequentialRun, row: &mut Row| {
+            fields.clear();
+            fields.extend((0..20).map(|j| Field::NumText(&nums[(i + j) % 40], 0.0)));
+            for f in fields.iter_mut() {
+                if let Field::NumText(t, v) = f {
+                    *v = t.parse().unwrap();
+                }
+            }
+            fields.push(match task {
+                Task::Classification => Field::Text(labels[i % 2]),
+                Task::Regression => Field::Num(i as f64 * 0.01),
+            });
+            fields.push(Field::Text(cats[i % 3]));
+            let y = enc.encode(&fields, &layout, row).unwrap();
+            std::hint::black_box(run.step(row, y));
+        };
+        for i in 0..300 {
+            step(i, &mut run, &mut row);
+        }
+        let before = allocs();
+        for i in 0..300 {
+            step(i, &mut run, &mut row);
+        }
+        let n = allocs() - before;
+        assert_eq!(
+            n, 0,
+            "{model} (categories: {with_category}, delay {delay}): {n} allocations in 300 rows"
+        );
+    }
+}

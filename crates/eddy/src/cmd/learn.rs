@@ -8,6 +8,10 @@
 //! as `eddy run` reads them, on a thread of their own (reading and parsing the next rows while
 //! the model learns). Line numbers are the file's: a record spanning lines has its first.
 //!
+//! What is done with the rows — columns typed, labels numbered, rows encoded for the model,
+//! the model scored then trained, metrics, delay and drift detection — is eddy-learn's
+//! [`eddy_learn::tabular`]; this module reads the file, prints and keeps the snapshot files.
+//!
 //! Columns: a JSONL object's nested objects are flattened to dotted names, so the per-event
 //! output of `eddy run` (`{..., "features": {"events_5m": 3, ...}}`) gives the columns
 //! `features.events_5m`, ...; arrays (e.g. last-N sequences) are not columns.
@@ -48,21 +52,20 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use eddy_learn::drift::{self, AnyDetector};
-use eddy_learn::metrics::{self, StreamMetric};
-use eddy_learn::preprocessing::RawValue;
-use eddy_learn::prequential::{class_scores_padded, Event, Learner, Prequential};
-use eddy_learn::registry::{self, AnyModel, Params, Task};
+use eddy_learn::registry::{self, AnyModel, Params};
+use eddy_learn::tabular::{
+    build_metrics, BadField, Checkpoint, ColumnList, ColumnSpec, Encoder, Field, PrequentialRun,
+    Row, SetupError, Step, CHECKPOINT_SECTION,
+};
 use eddy_learn::{Detector, Metric};
 use eddy_runtime::codec::csv::{column_count_error, csv_record_end, CsvFraming, CsvParser};
 use eddy_runtime::codec::jsonl::{self, JsonValue, JsonlReader};
 use eddy_runtime::codec::parse_f64;
 use eddy_runtime::{DeadReason, DecodeError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// Bad-row messages shown before going quiet (the total is in the summary).
 const MAX_MESSAGES: u64 = 10;
-/// Largest integer class label accepted.
-const MAX_CLASS: u64 = 10_000;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -127,32 +130,6 @@ pub struct LearnArgs {
     pub fill_missing: Option<f64>,
 }
 
-/// Which input columns are features (`--features`, `--ignore`).
-#[derive(Debug, Default)]
-pub struct ColumnSelect {
-    pub only: Vec<String>,
-    pub ignore: Vec<String>,
-}
-
-impl ColumnSelect {
-    fn check(&self, header: &[String]) -> Result<()> {
-        for (flag, names) in [("--features", &self.only), ("--ignore", &self.ignore)] {
-            if let Some(c) = names.iter().find(|c| !header.contains(c)) {
-                bail!(
-                    "{flag} column `{c}` is not in the input; columns: {}",
-                    header.join(", ")
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn keeps(&self, name: &str) -> bool {
-        (self.only.is_empty() || self.only.iter().any(|c| c == name))
-            && !self.ignore.iter().any(|c| c == name)
-    }
-}
-
 /// Parses `key=value` strings into [`Params`].
 pub fn parse_params(kvs: &[String]) -> Result<Params> {
     let mut p = Params::new();
@@ -176,412 +153,43 @@ pub fn is_broken_pipe(e: &std::io::Error) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Models: the registry's, fed raw rows (numbers and categories) so that its preprocessing
-// (`scaler`, `categorical=onehot|hash`) applies.
+// Rows to examples: eddy-learn's `tabular` (the encoder, the label mapping, the model over
+// rows and the prequential loop); here only the CLI's wording of its errors.
 
-/// One encoded row: a cell per feature column, in the encoder's column order.
-#[derive(Clone, Debug, Default)]
-pub struct Row {
-    cells: Vec<Cell>,
-    /// The cells as raw values when they are all numbers (the common case: no row-by-row
-    /// allocation to hand them to the model).
-    nums: Vec<RawValue<'static>>,
-}
-
-#[derive(Clone, Debug)]
-enum Cell {
-    Num(f64),
-    Cat(String),
-}
-
-/// A registry model scored and learned on [`Row`]s.
-struct CliModel {
-    model: AnyModel,
-    /// Labels the model refused (cannot happen with the encoder's checks; counted anyway).
-    refused: u64,
-}
-
-fn raw(row: &Row) -> std::borrow::Cow<'_, [RawValue<'_>]> {
-    if row.nums.len() == row.cells.len() {
-        return std::borrow::Cow::Borrowed(&row.nums);
-    }
-    row.cells
-        .iter()
-        .map(|c| match c {
-            Cell::Num(v) => RawValue::Num(*v),
-            Cell::Cat(s) => RawValue::Cat(s),
-        })
-        .collect()
-}
-
-impl Learner<Row> for CliModel {
-    fn task(&self) -> Task {
-        self.model.task()
-    }
-    fn score(&self, x: &Row, buf: &mut Vec<f64>) -> (f64, Option<f64>) {
-        let x = raw(x);
-        match self.model.task() {
-            Task::Regression => (self.model.predict_raw(&x), None),
-            Task::Classification => {
-                self.model.predict_proba_raw(&x, buf);
-                class_scores_padded(buf)
-            }
-        }
-    }
-    fn learn(&mut self, x: &Row, y: f64) {
-        if self.model.learn_raw(&raw(x), y).is_err() {
-            self.refused += 1;
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Feature and target encoding.
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-enum ColKind {
-    /// No non-empty value seen yet.
-    Undecided,
-    Numeric,
-    Categorical,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct Column {
-    name: String,
-    kind: ColKind,
-    /// Listed in `--categorical`.
-    force_categorical: bool,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-enum Labels {
-    /// Class numbers as written (non-negative integers).
-    Int,
-    /// `false`/`true` → 0/1.
-    Bool,
-    /// Names numbered by first appearance.
-    Names(Vec<String>),
-}
-
-/// Turns a row's fields into a dense feature vector and a target.
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct Encoder {
-    target: String,
-    task: TaskName,
-    /// Feature columns, in input order, by name.
-    columns: Vec<Column>,
-    labels: Option<Labels>,
-    /// Numbers parsed from the current row, by column.
-    #[serde(skip)]
-    nums: Vec<f64>,
-    /// Every column is known to be numeric (then it stays so).
-    #[serde(skip)]
-    all_numeric: bool,
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum TaskName {
-    Regression,
-    Classification,
-}
-
-/// One field of a row: absent, a number (JSON), or text to interpret (CSV cell, JSON string).
-#[derive(Clone, Copy, Debug)]
-enum Field<'a> {
-    Missing,
-    Num(f64),
-    Text(&'a str),
-    /// Text that reads (trimmed) as this finite number, parsed by the reader.
-    NumText(&'a str, f64),
-}
-
-/// Why a row was skipped: which column and what was wrong.
-#[derive(Debug)]
-struct BadRow {
-    column: String,
-    msg: String,
-    reason: DeadReason,
-}
-
-impl BadRow {
-    fn missing(column: &str, msg: &str) -> BadRow {
-        BadRow {
-            column: column.to_string(),
-            msg: msg.to_string(),
-            reason: DeadReason::MissingField,
-        }
-    }
-
-    /// The bad row as every reader reports one.
-    fn at_line(self, line: u64) -> DecodeError {
-        DecodeError::with_field(line, self.column, self.reason, self.msg)
-    }
-}
-
-impl Encoder {
-    fn new(
-        target: &str,
-        task: Task,
-        header: &[String],
-        categorical: &[String],
-        select: &ColumnSelect,
-    ) -> Result<Self> {
-        if !header.iter().any(|h| h == target) {
-            bail!(
-                "target column `{target}` is not in the input; columns: {}",
-                header.join(", ")
-            );
-        }
-        for c in categorical {
-            if !header.iter().any(|h| h == c) {
-                bail!("--categorical column `{c}` is not in the input");
-            }
-        }
-        select.check(header)?;
-        let columns = header
-            .iter()
-            .filter(|h| *h != target && select.keeps(h))
-            .map(|h| Column {
-                name: h.clone(),
-                kind: ColKind::Undecided,
-                force_categorical: categorical.contains(h),
-            })
-            .collect();
-        Ok(Encoder {
-            target: target.to_string(),
-            task: match task {
-                Task::Regression => TaskName::Regression,
-                Task::Classification => TaskName::Classification,
-            },
+/// A setup error, in the CLI's words (its flags).
+fn setup_error(e: SetupError) -> anyhow::Error {
+    match e {
+        SetupError::NotInInput {
+            list: ColumnList::Categorical,
+            column,
+            ..
+        } => anyhow!("--categorical column `{column}` is not in the input"),
+        SetupError::NotInInput {
+            list,
+            column,
             columns,
-            labels: None,
-            nums: Vec::new(),
-            all_numeric: false,
-        })
-    }
-
-    /// Maps input columns (by header position) to the encoder's: `None` for the target.
-    /// Fails when a known feature column is absent from this input.
-    fn layout(&self, header: &[String]) -> Result<(Vec<Option<usize>>, usize)> {
-        let mut map = Vec::with_capacity(header.len());
-        let mut target = None;
-        for (i, h) in header.iter().enumerate() {
-            if *h == self.target {
-                target = Some(i);
-                map.push(None);
-            } else {
-                map.push(self.columns.iter().position(|c| c.name == *h));
-            }
-        }
-        let target = target.ok_or_else(|| {
-            anyhow!(
-                "target column `{}` is not in the input; columns: {}",
-                self.target,
-                header.join(", ")
-            )
-        })?;
-        for c in &self.columns {
-            if !header.contains(&c.name) {
-                bail!(
-                    "column `{}` (seen by the saved model) is not in the input",
-                    c.name
-                );
-            }
-        }
-        Ok((map, target))
-    }
-
-    /// Encodes a row: `fields` in input order, `map` from [`Encoder::layout`].
-    /// On success `row` holds the features and the target is returned; on failure nothing
-    /// about the encoder changed.
-    fn encode(
-        &mut self,
-        fields: &[Field],
-        map: &[Option<usize>],
-        target_at: usize,
-        row: &mut Row,
-    ) -> Result<f64, BadRow> {
-        let y = self.encode_target(fields[target_at])?;
-        // Parse every numeric field before deciding any column type. A missing value in a
-        // column whose type is not known yet is refused like one in a numeric column: its
-        // type cannot be decided from it, and no value is invented for it.
-        self.nums.resize(self.columns.len(), 0.0);
-        for (f, col) in fields.iter().zip(map) {
-            let Some(ci) = *col else { continue };
-            let c = &self.columns[ci];
-            if matches!(c.kind, ColKind::Undecided) && !c.force_categorical && is_missing(*f) {
-                return Err(BadRow::missing(&c.name, "missing value"));
-            }
-            let numeric = match c.kind {
-                ColKind::Numeric => true,
-                ColKind::Categorical => false,
-                ColKind::Undecided => !c.force_categorical && looks_numeric(*f),
+        } => {
+            let flag = match list {
+                ColumnList::Only => "--features",
+                _ => "--ignore",
             };
-            if numeric {
-                self.nums[ci] = match *f {
-                    Field::NumText(_, v) => v,
-                    f => number(f, &c.name)?,
-                };
-            }
+            anyhow!(
+                "{flag} column `{column}` is not in the input; columns: {}",
+                columns.join(", ")
+            )
         }
-        row.cells.resize(self.columns.len(), Cell::Num(0.0));
-        let mut all_num = true;
-        for (f, col) in fields.iter().zip(map) {
-            let Some(ci) = *col else { continue };
-            let c = &mut self.columns[ci];
-            if let ColKind::Undecided = c.kind {
-                c.kind = if !c.force_categorical && looks_numeric(*f) {
-                    ColKind::Numeric
-                } else {
-                    ColKind::Categorical
-                };
-            }
-            let cell = &mut row.cells[ci];
-            match c.kind {
-                ColKind::Numeric => *cell = Cell::Num(self.nums[ci]),
-                ColKind::Categorical => {
-                    all_num = false;
-                    if !matches!(cell, Cell::Cat(_)) {
-                        *cell = Cell::Cat(String::new());
-                    }
-                    let Cell::Cat(s) = cell else { unreachable!() };
-                    s.clear();
-                    match f {
-                        Field::Missing => {}
-                        Field::Num(v) => s.push_str(&v.to_string()),
-                        Field::Text(t) | Field::NumText(t, _) => s.push_str(t.trim()),
-                    }
-                }
-                ColKind::Undecided => unreachable!("decided above"),
-            }
-        }
-        row.nums.clear();
-        if all_num {
-            row.nums.extend(self.nums.iter().map(|&v| RawValue::Num(v)));
-        }
-        Ok(y)
-    }
-
-    /// [`Encoder::encode`] for the common row, without its per-field work: when every
-    /// column is numeric and every feature field a finite number (`nums`: each input field's
-    /// finite number, or NaN). `None`: the row needs [`Encoder::encode`] (nothing changed).
-    fn encode_numbers(
-        &mut self,
-        nums: impl Iterator<Item = f64>,
-        target: Field,
-        map: &[Option<usize>],
-        row: &mut Row,
-    ) -> Option<Result<f64, BadRow>> {
-        if !self.all_numeric {
-            self.all_numeric = self
-                .columns
-                .iter()
-                .all(|c| matches!(c.kind, ColKind::Numeric));
-            if !self.all_numeric {
-                return None;
-            }
-        }
-        self.nums.resize(self.columns.len(), 0.0);
-        for (v, col) in nums.zip(map) {
-            if let Some(ci) = *col {
-                if !v.is_finite() {
-                    return None;
-                }
-                self.nums[ci] = v;
-            }
-        }
-        let y = match self.encode_target(target) {
-            Ok(y) => y,
-            Err(e) => return Some(Err(e)),
-        };
-        row.cells.clear();
-        row.cells.extend(self.nums.iter().map(|&v| Cell::Num(v)));
-        row.nums.clear();
-        row.nums.extend(self.nums.iter().map(|&v| RawValue::Num(v)));
-        Some(Ok(y))
-    }
-
-    fn encode_target(&mut self, f: Field) -> Result<f64, BadRow> {
-        let bad = |msg: String| BadRow {
-            column: self.target.clone(),
-            msg,
-            reason: DeadReason::BadField,
-        };
-        if self.task == TaskName::Regression {
-            return number(f, &self.target);
-        }
-        let text: std::borrow::Cow<str> = match f {
-            Field::Missing => return Err(BadRow::missing(&self.target, "missing target")),
-            Field::Num(v) => v.to_string().into(),
-            Field::Text(t) | Field::NumText(t, _) => t.trim().into(),
-        };
-        if text.is_empty() {
-            return Err(BadRow::missing(&self.target, "missing target"));
-        }
-        let as_int = text.parse::<u64>().ok().or_else(|| match f {
-            Field::Num(v) if v >= 0.0 && v.fract() == 0.0 => Some(v as u64),
-            _ => None,
-        });
-        let as_bool = if text.eq_ignore_ascii_case("true") {
-            Some(1.0)
-        } else if text.eq_ignore_ascii_case("false") {
-            Some(0.0)
-        } else {
-            None
-        };
-        let labels = self.labels.get_or_insert_with(|| {
-            if as_int.is_some() {
-                Labels::Int
-            } else if as_bool.is_some() {
-                Labels::Bool
-            } else {
-                Labels::Names(Vec::new())
-            }
-        });
-        match labels {
-            Labels::Int => match as_int {
-                Some(v) if v <= MAX_CLASS => Ok(v as f64),
-                Some(v) => Err(bad(format!("class label {v} is above {MAX_CLASS}"))),
-                None => Err(bad(format!(
-                    "label `{text}` is not a non-negative integer like the earlier labels"
-                ))),
-            },
-            Labels::Bool => as_bool.ok_or_else(|| {
-                bad(format!(
-                    "label `{text}` is not true/false like the earlier labels"
-                ))
-            }),
-            Labels::Names(names) => match names.iter().position(|n| **n == *text) {
-                Some(i) => Ok(i as f64),
-                None if (names.len() as u64) < MAX_CLASS => {
-                    names.push(text.into_owned());
-                    Ok((names.len() - 1) as f64)
-                }
-                None => Err(bad(format!("more than {MAX_CLASS} distinct labels"))),
-            },
-        }
+        e => e.into(),
     }
 }
 
-/// Whether a column whose type is undecided reads this value as a number.
-fn looks_numeric(f: Field) -> bool {
-    match f {
-        Field::Num(_) | Field::NumText(..) => true,
-        Field::Text(t) => parse_f64(trim(t).as_bytes()).is_some(),
-        Field::Missing => false,
-    }
-}
-
-/// A finite number out of a field, or why not.
-/// A JSON null, an absent key or an empty CSV cell.
-fn is_missing(f: Field) -> bool {
-    match f {
-        Field::Missing => true,
-        Field::Text(t) => trim(t).is_empty(),
-        Field::Num(_) | Field::NumText(..) => false,
-    }
+/// A row the encoder refused, as every reader reports a bad row.
+fn bad_row(b: BadField, line: u64) -> DecodeError {
+    let reason = if b.problem.is_missing() {
+        DeadReason::MissingField
+    } else {
+        DeadReason::BadField
+    };
+    DecodeError::with_field(line, b.column, reason, b.problem.to_string())
 }
 
 /// `str::trim`, without its work for a cell that starts and ends in neither whitespace nor
@@ -592,30 +200,6 @@ fn trim(t: &str) -> &str {
         [a, .., b] if a.is_ascii_graphic() && b.is_ascii_graphic() => t,
         [a] if a.is_ascii_graphic() => t,
         _ => t.trim(),
-    }
-}
-
-fn number(f: Field, column: &str) -> Result<f64, BadRow> {
-    let bad = |msg: String| BadRow {
-        column: column.to_string(),
-        msg,
-        reason: DeadReason::BadField,
-    };
-    let v = match f {
-        Field::Missing => return Err(BadRow::missing(column, "missing value")),
-        Field::Num(v) | Field::NumText(_, v) => v,
-        Field::Text(t) => {
-            let t = trim(t);
-            if t.is_empty() {
-                return Err(BadRow::missing(column, "missing value"));
-            }
-            parse_f64(t.as_bytes()).ok_or_else(|| bad(format!("`{t}` is not a number")))?
-        }
-    };
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(bad(format!("{v} is not a finite number")))
     }
 }
 
@@ -647,18 +231,6 @@ enum CellVal {
     },
 }
 
-impl CellVal {
-    /// The cell's finite number, or NaN.
-    #[inline]
-    fn number(&self) -> f64 {
-        match *self {
-            CellVal::Missing => f64::NAN,
-            CellVal::Num(v) => v,
-            CellVal::Text { num, .. } => num,
-        }
-    }
-}
-
 /// Records parsed by the reader thread: each a row of `header.len()` cells, or a bad row.
 #[derive(Debug, Default)]
 struct Batch {
@@ -678,13 +250,7 @@ impl Batch {
     /// The fields of the row whose cells start at `first`.
     fn fields<'a>(&'a self, first: usize, n: usize, out: &mut Vec<Field<'a>>) {
         out.clear();
-        out.extend(self.cells[first..first + n].iter().map(|c| self.field(*c)));
-    }
-
-    /// A cell as a field.
-    #[inline]
-    fn field(&self, c: CellVal) -> Field<'_> {
-        match c {
+        out.extend(self.cells[first..first + n].iter().map(|c| match *c {
             CellVal::Missing => Field::Missing,
             CellVal::Num(v) => Field::Num(v),
             CellVal::Text { start, end, num } => {
@@ -695,7 +261,7 @@ impl Batch {
                     Field::Text(t)
                 }
             }
-        }
+        }));
     }
 
     /// Adds text cells, cut from `src` at `spans`, their numbers parsed.
@@ -1071,20 +637,13 @@ impl Rows {
 // Sessions (snapshots) and the run.
 
 /// `--save` writes the model registry's own snapshot (what `AnyModel::load` and pipelines
-/// read) with one more top-level section, `eddy_learn`, holding what continuing needs: the
-/// column encoder (types, label numbering), the detector and the example count. `--load`
-/// reads such a file, or a plain model snapshot (then `--target` is needed).
-#[derive(Serialize, Deserialize)]
-struct SessionExtra {
-    encoder: Encoder,
-    detector: Option<AnyDetector>,
-    /// Examples learned over every run of this session.
-    examples_total: u64,
-}
-
+/// read) with one more top-level section, `eddy_learn`, holding what continuing needs: a
+/// [`Checkpoint`] (the column encoder with its types and label numbering, the detector and
+/// the example count). `--load` reads such a file, or a plain model snapshot (then
+/// `--target` is needed).
 struct Session {
     model: AnyModel,
-    extra: Option<SessionExtra>,
+    extra: Option<Checkpoint>,
 }
 
 fn load_session(path: &Path) -> Result<Session> {
@@ -1094,7 +653,7 @@ fn load_session(path: &Path) -> Result<Session> {
         .map_err(|e| anyhow!("snapshot `{}`: {e}", path.display()))?;
     #[derive(Deserialize)]
     struct Extra {
-        eddy_learn: Option<SessionExtra>,
+        eddy_learn: Option<Checkpoint>,
     }
     let extra: Extra = serde_json::from_str(&text)
         .with_context(|| format!("snapshot `{}`: bad `eddy_learn` section", path.display()))?;
@@ -1104,9 +663,9 @@ fn load_session(path: &Path) -> Result<Session> {
     })
 }
 
-fn save_session(path: &Path, model: &AnyModel, extra: &SessionExtra) -> Result<()> {
+fn save_session(path: &Path, model: &AnyModel, extra: &Checkpoint) -> Result<()> {
     let mut v: serde_json::Value = serde_json::from_str(&model.to_snapshot_string()?)?;
-    v["eddy_learn"] = serde_json::to_value(extra)?;
+    v[CHECKPOINT_SECTION] = serde_json::to_value(extra)?;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_string(&v)?)
         .and_then(|_| std::fs::rename(&tmp, path))
@@ -1150,7 +709,8 @@ pub fn run(args: LearnArgs) -> Result<()> {
     if let Some(v) = args.fill_missing.filter(|v| !v.is_finite()) {
         bail!("--fill-missing must be a finite number, not {v}");
     }
-    let select = ColumnSelect {
+    let spec = ColumnSpec {
+        categorical: args.categorical.clone(),
         only: args.features.clone(),
         ignore: args.ignore.clone(),
     };
@@ -1174,16 +734,16 @@ pub fn run(args: LearnArgs) -> Result<()> {
             match s.extra {
                 Some(x) => {
                     if let Some(t) = &args.target {
-                        if *t != x.encoder.target {
+                        if t != x.encoder.target() {
                             bail!(
                                 "--target `{t}` differs from the snapshot's target `{}`",
-                                x.encoder.target
+                                x.encoder.target()
                             );
                         }
                     }
-                    if !args.categorical.is_empty()
-                        || !select.only.is_empty()
-                        || !select.ignore.is_empty()
+                    if !spec.categorical.is_empty()
+                        || !spec.only.is_empty()
+                        || !spec.ignore.is_empty()
                     {
                         bail!("--categorical, --features and --ignore cannot change a loaded model's encoding");
                     }
@@ -1194,8 +754,8 @@ pub fn run(args: LearnArgs) -> Result<()> {
                     let target = args.target.clone().ok_or_else(|| {
                         anyhow!("--target is required with a model snapshot not written by `eddy learn`")
                     })?;
-                    let encoder =
-                        Encoder::new(&target, s.model.task(), &header, &args.categorical, &select)?;
+                    let encoder = Encoder::new(&target, s.model.task(), &header, &spec)
+                        .map_err(setup_error)?;
                     (s.model, encoder, None, 0)
                 }
             }
@@ -1211,75 +771,41 @@ pub fn run(args: LearnArgs) -> Result<()> {
                 .ok_or_else(|| anyhow!("--target is required (or --load a snapshot)"))?;
             let model = registry::build(&name, &params)
                 .with_context(|| format!("cannot build model `{name}`"))?;
-            let encoder = Encoder::new(&target, model.task(), &header, &args.categorical, &select)?;
+            let encoder =
+                Encoder::new(&target, model.task(), &header, &spec).map_err(setup_error)?;
             (model, encoder, None, 0)
         }
     };
-    let model_name = model.name.clone();
-    let task = model.task();
-    let mut model = CliModel { model, refused: 0 };
-    let (map, target_at) = encoder.layout(&header)?;
+    let layout = encoder.layout(&header).map_err(setup_error)?;
+    encoder.set_fill_missing(args.fill_missing)?;
 
-    let specs: Vec<String> = if args.metric.is_empty() {
-        match task {
-            Task::Classification => vec!["accuracy".into()],
-            Task::Regression => vec!["mae".into(), "rmse".into()],
-        }
-    } else {
-        args.metric.clone()
-    };
-    let mut ms = Vec::new();
-    for s in &specs {
-        let m: StreamMetric = metrics::build(s)?;
-        if m.kind().task() != task {
-            bail!(
-                "metric `{s}` is for {} but `{model_name}` is a {}",
-                task_word(m.kind().task()),
-                task_word(task)
-            );
-        }
-        ms.push(m);
-    }
+    let metrics = build_metrics(&model, &args.metric)?;
     let detector = match &args.drift {
         Some(spec) => Some(build_detector(spec)?),
         None => saved_detector,
     };
-    if let Some(d) = &detector {
-        if d.is_binary() && task == Task::Regression {
-            bail!(
-                "detector `{}` watches 0/1 mistakes; a regressor's errors are real numbers: use adwin, page_hinkley or kswin",
-                d.name()
-            );
-        }
-    }
+    let mut run = PrequentialRun::new(model, metrics, detector, args.every, args.delay)?;
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let io_err: std::cell::RefCell<Option<std::io::Error>> = Default::default();
-    let mut emit = |e: Event| {
-        if io_err.borrow().is_some() {
-            return;
+    // A drift line, then a report line, as a step brings them.
+    let emit = |out: &mut std::io::BufWriter<_>, step: Step, run: &PrequentialRun| {
+        if step.drift {
+            let name = run.detector().map_or("", |d| d.name());
+            writeln!(out, "{{\"n\":{},\"drift\":{}}}", step.n, json_str(name))
+                .and_then(|_| out.flush())?;
         }
-        let line = match e {
-            Event::Report { n, metrics } => {
-                let mut s = format!("{{\"n\":{n}");
-                for m in metrics {
-                    s.push_str(&format!(",{}:{}", json_str(m.label()), json_num(m.get())));
-                }
-                s.push('}');
-                s
+        if step.report {
+            let mut s = format!("{{\"n\":{}", step.n);
+            for m in run.metrics() {
+                s.push_str(&format!(",{}:{}", json_str(m.label()), json_num(m.get())));
             }
-            Event::Drift { n, detector } => {
-                format!("{{\"n\":{n},\"drift\":{}}}", json_str(detector))
-            }
-            Event::Warning { .. } => return,
-        };
-        if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
-            *io_err.borrow_mut() = Some(e);
+            s.push('}');
+            writeln!(out, "{s}").and_then(|_| out.flush())?;
         }
+        Ok::<(), std::io::Error>(())
     };
 
-    let mut preq: Prequential<Row> = Prequential::new(ms, detector, args.every, args.delay);
     let mut row = Row::default();
     let mut fields: Vec<Field<'static>> = Vec::new();
     let mut skipped = 0u64;
@@ -1297,6 +823,7 @@ pub fn run(args: LearnArgs) -> Result<()> {
         }
     };
     let width = header.len();
+    let mut io_err: Option<std::io::Error> = None;
     let mut rows = reader.spawn();
     'batches: while let Some(batch) = rows.next()? {
         let mut f = std::mem::take(&mut fields);
@@ -1308,66 +835,58 @@ pub fn run(args: LearnArgs) -> Result<()> {
                 }
                 Ok(r) => *r,
             };
-            let cells = &batch.cells[first..first + width];
-            let numbers = cells.iter().map(CellVal::number);
-            let target = batch.field(cells[target_at]);
-            if let Some(res) = encoder.encode_numbers(numbers, target, &map, &mut row) {
-                match res {
-                    Ok(y) => preq.step(&mut model, &row, y, &mut emit),
-                    Err(b) => report_bad(&b.at_line(line_no)),
-                }
-                if io_err.borrow().is_some() {
-                    break 'batches;
-                }
-                continue;
-            }
             batch.fields(first, width, &mut f);
-            if let Some(fill) = args.fill_missing {
-                for (i, field) in f.iter_mut().enumerate() {
-                    if i != target_at && is_missing(*field) {
-                        *field = Field::Num(fill);
+            match encoder.encode(&f, &layout, &mut row) {
+                Ok(y) => {
+                    let step = run.step(&row, y);
+                    if step.drift || step.report {
+                        if let Err(e) = emit(&mut out, step, &run) {
+                            io_err = Some(e);
+                            break 'batches;
+                        }
                     }
                 }
-            }
-            match encoder.encode(&f, &map, target_at, &mut row) {
-                Ok(y) => preq.step(&mut model, &row, y, &mut emit),
-                Err(b) => report_bad(&b.at_line(line_no)),
-            }
-            if io_err.borrow().is_some() {
-                break 'batches;
+                Err(b) => report_bad(&bad_row(b, line_no)),
             }
         }
         fields = reuse(f);
         rows.done(batch);
     }
-    preq.finish(&mut model, &mut emit);
-    if let Some(e) = io_err.into_inner() {
+    if io_err.is_none() {
+        while let Some(step) = run.flush() {
+            if let Err(e) = emit(&mut out, step, &run) {
+                io_err = Some(e);
+                break;
+            }
+        }
+    }
+    if let Some(e) = io_err {
         if is_broken_pipe(&e) {
             return Ok(());
         }
         return Err(e).context("writing stdout");
     }
-    if preq.n() == 0 && skipped == 0 {
+    if run.n() == 0 && skipped == 0 {
         bail!("`{}` has a header but no data rows", args.data.display());
     }
 
-    let examples = preq.n();
-    let refused = model.refused;
+    let examples = run.n();
+    let examples_total = total_before + run.n_learned();
     if let Some(path) = &args.save {
-        let extra = SessionExtra {
+        let extra = Checkpoint {
             encoder,
-            detector: preq.detector().cloned(),
-            examples_total: total_before + preq.n_learned(),
+            detector: run.detector().cloned(),
+            examples_total,
         };
-        save_session(path, &model.model, &extra)?;
+        save_session(path, run.model(), &extra)?;
     }
     let secs = started.elapsed().as_secs_f64();
     let mut summary = format!(
         "{{\"summary\":{{\"model\":{},\"examples\":{examples},\"skipped\":{skipped},\"drifts\":{},\"metrics\":{{",
-        json_str(&model_name),
-        preq.n_drifts()
+        json_str(&run.model().name),
+        run.n_drifts()
     );
-    for (i, m) in preq.metrics().iter().enumerate() {
+    for (i, m) in run.metrics().iter().enumerate() {
         if i > 0 {
             summary.push(',');
         }
@@ -1379,10 +898,7 @@ pub fn run(args: LearnArgs) -> Result<()> {
         json_num((examples as f64 / secs.max(1e-9)).round())
     ));
     if args.load.is_some() {
-        summary.push_str(&format!(
-            ",\"examples_total\":{}",
-            total_before + preq.n_learned()
-        ));
+        summary.push_str(&format!(",\"examples_total\":{examples_total}"));
     }
     summary.push_str("}}");
     if let Err(e) = writeln!(out, "{summary}").and_then(|_| out.flush()) {
@@ -1393,6 +909,7 @@ pub fn run(args: LearnArgs) -> Result<()> {
     if skipped > 0 {
         eprintln!("eddy learn: {skipped} bad row(s) skipped");
     }
+    let refused = run.refused();
     if refused > 0 {
         eprintln!("eddy learn: the model refused {refused} label(s)");
     }
@@ -1403,13 +920,6 @@ pub fn run(args: LearnArgs) -> Result<()> {
 fn reuse<'b>(mut v: Vec<Field<'_>>) -> Vec<Field<'b>> {
     v.clear();
     v.into_iter().map(|_| Field::Missing).collect()
-}
-
-fn task_word(t: Task) -> &'static str {
-    match t {
-        Task::Regression => "regression",
-        Task::Classification => "classification",
-    }
 }
 
 #[cfg(test)]
@@ -1552,81 +1062,5 @@ window = { kind = "tumbling", size = "1m" }
             format!("{out:?}"),
             r#"[Text("u \"1\""), NumText("1000", 1000.0), NumText(" 2.5 ", 2.5)]"#
         );
-    }
-
-    #[test]
-    fn encoder_types_columns_and_refuses_bad_rows() {
-        let header = fields(&["x", "color", "y"]);
-        let mut enc = Encoder::new(
-            "y",
-            Task::Classification,
-            &header,
-            &[],
-            &ColumnSelect::default(),
-        )
-        .unwrap();
-        let (map, t) = enc.layout(&header).unwrap();
-        let mut r = Row::default();
-        let row = |a: &'static str, b: &'static str, c: &'static str| {
-            vec![Field::Text(a), Field::Text(b), Field::Text(c)]
-        };
-        let show = |r: &Row| format!("{:?}", r.cells);
-        assert_eq!(
-            enc.encode(&row("1.5", "red", "1"), &map, t, &mut r).ok(),
-            Some(1.0)
-        );
-        assert_eq!(show(&r), r#"[Num(1.5), Cat("red")]"#);
-        assert_eq!(
-            enc.encode(&row("2", "7", "0"), &map, t, &mut r).ok(),
-            Some(0.0)
-        );
-        assert_eq!(
-            show(&r),
-            r#"[Num(2.0), Cat("7")]"#,
-            "a categorical column stays one"
-        );
-        let e = enc
-            .encode(&row("abc", "green", "1"), &map, t, &mut r)
-            .unwrap_err();
-        assert_eq!(
-            (e.column.as_str(), e.msg.as_str()),
-            ("x", "`abc` is not a number")
-        );
-        assert!(enc
-            .encode(&row("NaN", "red", "1"), &map, t, &mut r)
-            .is_err());
-        assert!(enc
-            .encode(&row("inf", "red", "1"), &map, t, &mut r)
-            .is_err());
-        assert!(enc.encode(&row("", "red", "1"), &map, t, &mut r).is_err());
-        assert!(enc.encode(&row("1", "red", ""), &map, t, &mut r).is_err());
-        // The first labels were integers: a name is refused.
-        assert!(enc
-            .encode(&row("1", "red", "cat"), &map, t, &mut r)
-            .is_err());
-        // Named labels are numbered by first appearance; booleans map to 0/1.
-        let mut named = Encoder::new(
-            "y",
-            Task::Classification,
-            &header,
-            &[],
-            &ColumnSelect::default(),
-        )
-        .unwrap();
-        let ys: Vec<f64> = ["no", "yes", "no", "maybe"]
-            .iter()
-            .map(|l| named.encode_target(Field::Text(l)).ok().unwrap())
-            .collect();
-        assert_eq!(ys, vec![0.0, 1.0, 0.0, 2.0]);
-        let mut b = Encoder::new(
-            "y",
-            Task::Classification,
-            &header,
-            &[],
-            &ColumnSelect::default(),
-        )
-        .unwrap();
-        assert_eq!(b.encode_target(Field::Text("False")).ok(), Some(0.0));
-        assert_eq!(b.encode_target(Field::Text("TRUE")).ok(), Some(1.0));
     }
 }
