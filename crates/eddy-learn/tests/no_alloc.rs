@@ -141,7 +141,9 @@ fn predict_one_agrees_with_predict_proba_one() {
 #[test]
 fn tabular_rows_do_not_allocate_per_example() {
     use eddy_learn::registry::{self, Params};
-    use eddy_learn::tabular::{build_metrics, ColumnSpec, Encoder, Field, PrequentialRun, Row};
+    use eddy_learn::tabular::{
+        build_metrics, ColumnSpec, ExampleEncoder, Field, PrequentialRun, Row,
+    };
     use eddy_learn::Task;
 
     let cats = ["red", "green", "blue"];
@@ -168,7 +170,7 @@ fn tabular_rows_do_not_allocate_per_example() {
             },
             ..Default::default()
         };
-        let mut enc = Encoder::new("y", task, &header, &spec).unwrap();
+        let mut enc = ExampleEncoder::new("y", task, &header, &spec).unwrap();
         let layout = enc.layout(&header).unwrap();
         let m = registry::build(model, &Params::new()).unwrap();
         let ms = build_metrics(&m, &[]).unwrap();

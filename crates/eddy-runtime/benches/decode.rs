@@ -20,7 +20,7 @@ use eddy_core::row::FeatureRow;
 use eddy_core::{Event, Value};
 use eddy_runtime::connector::{Batch, Source, StreamSource};
 use eddy_runtime::decode::Decoder;
-use eddy_runtime::encode::{Encoder, FeaturesJson};
+use eddy_runtime::encode::{FeaturesJson, OutputEncoder};
 use eddy_runtime::generate::{generate_to_vec, GenConfig, Scenario};
 use eddy_runtime::outputs::{OutputKind, Outputs};
 use eddy_runtime::spec::OutputFormat;
@@ -230,7 +230,7 @@ fn windows(c: &mut Criterion) {
     let mut g = c.benchmark_group("window_rows");
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.bench_function("eddy_encoder", |b| {
-        let mut enc = Encoder::new(OutputFormat::Jsonl, &names);
+        let mut enc = OutputEncoder::new(OutputFormat::Jsonl, &names);
         let mut out = Vec::with_capacity(2 << 20);
         b.iter(|| {
             out.clear();

@@ -46,10 +46,6 @@ impl<S: Stage + ?Sized> Chain<S> {
         }
     }
 
-    pub fn stages(&self) -> &[Box<S>] {
-        &self.stages
-    }
-
     /// Runs `w` through every stage; what the last one passes on goes to `out`.
     fn process(&mut self, w: Box<Work>, out: &mut Flow) -> Result<(), RuntimeError> {
         self.a.pass(w);
@@ -164,8 +160,8 @@ enum ToFront {
     Finished(Result<(), RuntimeError>),
 }
 
-/// Runs `source` to its end through the three chains. Returns the engine chain when done (its
-/// stages went to the engine thread and back).
+/// Runs `source` to its end through the three chains (the engine chain's stages go to the
+/// engine thread for the run, and come back when it ends).
 pub fn run<'s>(
     source: &mut (dyn Source + Send),
     front: &mut Chain<dyn Stage + 's>,

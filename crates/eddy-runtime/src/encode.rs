@@ -20,7 +20,7 @@ use crate::spec::{InputFormat, OutputFormat};
 
 /// Encodes rows for one pipeline (feature names are pre-escaped once).
 #[derive(Debug, Clone)]
-pub struct Encoder {
+pub struct OutputEncoder {
     format: OutputFormat,
     /// `"name":` for each feature, JSON-escaped.
     json_names: Vec<Vec<u8>>,
@@ -199,7 +199,7 @@ impl NumText {
 /// Encodes a per-event `{"<name>": value, ...}` features object without an [`Interner`]:
 /// it keeps its own copy of the JSON text of every interned string, fed in id order by
 /// [`FeaturesJson::push_strings`]. This lets the engine thread encode features while the
-/// reading thread keeps interning. The bytes are those of [`Encoder`]'s JSON output.
+/// reading thread keeps interning. The bytes are those of [`OutputEncoder`]'s JSON output.
 #[derive(Debug, Clone)]
 pub struct FeaturesJson {
     /// `{"name":` for the first feature, `,"name":` for the others: `name_text[start..start +
@@ -268,7 +268,7 @@ impl FeaturesJson {
     }
 
     /// Appends a whole per-event row: the raw JSONL line with `"features":{...}` and then
-    /// `prediction` (as is) spliced in before its closing `}`, as [`Encoder::event_spliced`]
+    /// `prediction` (as is) spliced in before its closing `}`, as [`OutputEncoder::event_spliced`]
     /// writes it. Returns false, writing nothing, if the line is not an object.
     pub fn encode_row(
         &mut self,
@@ -386,8 +386,8 @@ fn splice_open(out: &mut Vec<u8>, raw: &[u8]) -> bool {
     true
 }
 
-impl Encoder {
-    pub fn new(format: OutputFormat, feature_names: &[String]) -> Encoder {
+impl OutputEncoder {
+    pub fn new(format: OutputFormat, feature_names: &[String]) -> OutputEncoder {
         let mut window_feature_text = vec![0; ARENA_PAD];
         let window_features = feature_names
             .iter()
@@ -407,7 +407,7 @@ impl Encoder {
                 v
             })
             .collect();
-        Encoder {
+        OutputEncoder {
             format,
             json_names,
             names: feature_names.to_vec(),
@@ -814,7 +814,7 @@ mod tests {
             FeatureValue::Num(2.5),
             FeatureValue::Null,
         ]);
-        let mut enc = Encoder::new(OutputFormat::Jsonl, &names);
+        let mut enc = OutputEncoder::new(OutputFormat::Jsonl, &names);
         let mut want = Vec::new();
         enc.features_object(&mut want, &row, &interner);
         let mut fj = FeaturesJson::new(&names);
@@ -893,7 +893,7 @@ mod tests {
                 let names = vec!["n".to_string(), "p\"q".to_string(), "x".to_string()];
                 let mut fj = FeaturesJson::new(&names);
                 fj.push_strings((0..interner.len()).map(|i| interner.resolve(eddy_core::Sym(i as u32))));
-                let mut enc = Encoder::new(OutputFormat::Jsonl, &names);
+                let mut enc = OutputEncoder::new(OutputFormat::Jsonl, &names);
                 for spec in &rows {
                     let mut row = Vec::new();
                     let mut want = Vec::new();
@@ -1038,7 +1038,7 @@ window = { kind = "tumbling", size = "1m" }
                     ids.push(ev.key);
                 }
                 let names = vec!["n".to_string(), "q\"uote".to_string()];
-                let mut enc = Encoder::new(OutputFormat::Jsonl, &names);
+                let mut enc = OutputEncoder::new(OutputFormat::Jsonl, &names);
                 for (k, f, start, end, v, update) in rows {
                     let k = k % keys.len();
                     let (value, text) = match v {
@@ -1104,7 +1104,7 @@ window = { kind = "tumbling", size = "1m" }
 
     #[test]
     fn dead_letters_are_valid_json() {
-        let enc = Encoder::new(OutputFormat::Jsonl, &[]);
+        let enc = OutputEncoder::new(OutputFormat::Jsonl, &[]);
         let mut out = Vec::new();
         enc.dead_letter(&mut out, b"{\"bad\": \"\x01", 7, "line 7: malformed JSON");
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();

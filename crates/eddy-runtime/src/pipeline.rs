@@ -17,7 +17,7 @@ use crate::connector::{Framing, Source};
 use crate::decode::Decoder;
 pub use crate::driver::RunHooks;
 use crate::driver::{self, Chain};
-use crate::encode::{Encoder, FeaturesJson};
+use crate::encode::{FeaturesJson, OutputEncoder};
 use crate::error::{RuntimeError, SpecError, SpecErrors};
 use crate::lookup::{Answer, Lookups};
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -119,7 +119,7 @@ impl Summary {
 
 /// The answer to a lookup of `key` whose row is `values` (`None`: no row).
 pub(crate) fn answer_of(
-    encoder: &mut Encoder,
+    encoder: &mut OutputEncoder,
     interner: &Interner,
     key: &str,
     values: Option<Vec<FeatureValue>>,
@@ -135,7 +135,7 @@ pub struct Pipeline {
     spec: PipelineSpec,
     engine: FeatureEngine,
     decoder: Decoder,
-    encoder: Encoder,
+    encoder: OutputEncoder,
     interner: Interner,
     scorer: Option<Scorer>,
     remote: Option<RemoteStage>,
@@ -172,7 +172,7 @@ impl Pipeline {
             None => {}
         }
         let decoder = Decoder::new(&spec.source, &spec.schema);
-        let mut encoder = Encoder::new(spec.output.format, &spec.feature_names());
+        let mut encoder = OutputEncoder::new(spec.output.format, &spec.feature_names());
         if let Some(m) = &spec.model {
             encoder.set_prediction_columns(crate::score::csv_columns(&m.field));
         }

@@ -72,7 +72,7 @@ impl Clone for Cell {
 }
 
 /// One encoded row: a cell per feature column, in the encoder's column order. Reused from
-/// row to row ([`Encoder::encode`] overwrites it in place; cloning into an existing row reuses
+/// row to row ([`ExampleEncoder::encode`] overwrites it in place; cloning into an existing row reuses
 /// its allocations).
 #[derive(Debug, Default, PartialEq)]
 pub struct Row {
@@ -171,7 +171,7 @@ impl std::fmt::Display for ColumnList {
     }
 }
 
-/// Why an [`Encoder`] cannot be made for, or laid over, an input.
+/// Why an [`ExampleEncoder`] cannot be made for, or laid over, an input.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum SetupError {
     #[error("target column `{target}` is not in the input; columns: {}", .columns.join(", "))]
@@ -227,7 +227,7 @@ pub struct BadField {
     pub problem: Problem,
 }
 
-/// Where an input's columns go: built by [`Encoder::layout`] from the input's column names.
+/// Where an input's columns go: built by [`ExampleEncoder::layout`] from the input's column names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// Per input column: its feature column, or `None` (the target, a column not used).
@@ -267,13 +267,13 @@ enum TaskName {
 /// takes finite numbers only (other text, NaN, infinities are bad fields); a categorical
 /// column takes any text (trimmed; missing is the category `""`) and numbers as their decimal
 /// text. A missing value in a numeric or not yet typed column is a bad field, unless a fill
-/// value is set ([`Encoder::set_fill_missing`]). The target is a finite number for regression
+/// value is set ([`ExampleEncoder::set_fill_missing`]). The target is a finite number for regression
 /// and a label for classification, numbered by a [`LabelMap`].
 ///
 /// Serialisable (the column names, types and label numbering; not the fill value), so a run
 /// can continue on later input.
 #[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct Encoder {
+pub struct ExampleEncoder {
     target: String,
     task: TaskName,
     /// Feature columns, in input order, by name.
@@ -293,7 +293,7 @@ pub struct Encoder {
     all_numeric: bool,
 }
 
-impl Encoder {
+impl ExampleEncoder {
     /// An encoder for an input with these column names: every column but the target, as
     /// `spec` narrows them, is a feature. Names in `spec` must be columns of the input,
     /// checked in this order: the target, `categorical`, `only`, `ignore`.
@@ -334,7 +334,7 @@ impl Encoder {
                 force_categorical: spec.categorical.contains(h),
             })
             .collect();
-        Ok(Encoder {
+        Ok(ExampleEncoder {
             target: target.to_string(),
             task: match task {
                 Task::Regression => TaskName::Regression,

@@ -1,7 +1,7 @@
 //! Examples from rows of named fields — numbers and categories — evaluated test-then-train:
 //! what `eddy learn` does with a file's rows, without the file.
 //!
-//! - [`Encoder`]: the feature columns of an input (every column but the target, narrowed by
+//! - [`ExampleEncoder`]: the feature columns of an input (every column but the target, narrowed by
 //!   a [`ColumnSpec`]), each typed by its first value ([`ColKind`]: numeric, or categorical
 //!   when the value is not a number or the column is declared so), and a row's [`Field`]s
 //!   turned into a [`Row`] of [`Cell`]s and a target. A field that does not fit its column
@@ -39,11 +39,11 @@
 //!
 //! ```
 //! use eddy_learn::registry::{self, Params};
-//! use eddy_learn::tabular::{build_metrics, ColumnSpec, Encoder, Field, PrequentialRun, Row};
+//! use eddy_learn::tabular::{build_metrics, ColumnSpec, ExampleEncoder, Field, PrequentialRun, Row};
 //! use eddy_learn::{Metric, Task};
 //!
 //! let header = ["x".to_string(), "animal".to_string()];
-//! let mut encoder = Encoder::new("animal", Task::Classification, &header, &ColumnSpec::default())?;
+//! let mut encoder = ExampleEncoder::new("animal", Task::Classification, &header, &ColumnSpec::default())?;
 //! let layout = encoder.layout(&header)?;
 //! let model = registry::build("logistic_regression", &Params::new())?;
 //! let metrics = build_metrics(&model, &[])?; // accuracy, for a classifier
@@ -76,8 +76,8 @@ mod run;
 mod tests;
 
 pub use encode::{
-    BadField, Cell, ColKind, Column, ColumnList, ColumnSpec, Encoder, Field, Layout, Problem, Row,
-    SetupError,
+    BadField, Cell, ColKind, Column, ColumnList, ColumnSpec, ExampleEncoder, Field, Layout,
+    Problem, Row, SetupError,
 };
 pub use labels::{LabelMap, Labels, MAX_CLASS};
 pub use run::{

@@ -6,7 +6,7 @@ use std::cell::Cell as Scratch;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::{Encoder, Row};
+use super::{ExampleEncoder, Row};
 use crate::drift::AnyDetector;
 use crate::error::LearnError;
 use crate::metrics::{self, StreamMetric};
@@ -42,7 +42,7 @@ impl TabularModel {
         self.model
     }
 
-    /// Labels the model refused to learn (none when the rows come from an [`Encoder`] of the
+    /// Labels the model refused to learn (none when the rows come from an [`ExampleEncoder`] of the
     /// model's task).
     pub fn refused(&self) -> u64 {
         self.refused
@@ -299,7 +299,7 @@ fn note(step: &mut Step, e: Event) {
 /// the [`CHECKPOINT_SECTION`] section of the model's snapshot.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Checkpoint {
-    pub encoder: Encoder,
+    pub encoder: ExampleEncoder,
     pub detector: Option<AnyDetector>,
     /// Examples learned over every run so far.
     pub examples_total: u64,

@@ -167,8 +167,8 @@ fn named_labels_stop_at_the_limit() {
     );
 }
 
-fn encoder(header: &[String], task: Task, spec: &ColumnSpec) -> (Encoder, Layout) {
-    let enc = Encoder::new("y", task, header, spec).unwrap();
+fn encoder(header: &[String], task: Task, spec: &ColumnSpec) -> (ExampleEncoder, Layout) {
+    let enc = ExampleEncoder::new("y", task, header, spec).unwrap();
     let layout = enc.layout(header).unwrap();
     (enc, layout)
 }
@@ -189,7 +189,7 @@ fn columns_are_typed_by_their_first_value() {
     assert_eq!(layout.target(), 2);
     assert_eq!(layout.width(), 4);
     assert_eq!(layout.features(), [None, Some(0), None, Some(1)]);
-    let kinds = |e: &Encoder| e.columns().iter().map(|c| c.kind()).collect::<Vec<_>>();
+    let kinds = |e: &ExampleEncoder| e.columns().iter().map(|c| c.kind()).collect::<Vec<_>>();
     assert_eq!(kinds(&enc), [ColKind::Undecided, ColKind::Undecided]);
 
     let mut row = Row::default();
@@ -369,7 +369,7 @@ fn numeric_rows_are_raw_values_as_they_are() {
         row.numeric(),
         Some(&[RawValue::Num(-2.0), RawValue::Num(4.0)][..])
     );
-    let bad = |fields: &[Field], row: &mut Row, enc: &mut Encoder| {
+    let bad = |fields: &[Field], row: &mut Row, enc: &mut ExampleEncoder| {
         let e = enc.encode(fields, &layout, row).unwrap_err();
         (e.column, e.problem)
     };
@@ -419,7 +419,8 @@ fn numeric_rows_are_raw_values_as_they_are() {
 #[test]
 fn setup_errors_name_the_column() {
     let header = names(&["a", "b", "y"]);
-    let e = Encoder::new("z", Task::Regression, &header, &ColumnSpec::default()).unwrap_err();
+    let e =
+        ExampleEncoder::new("z", Task::Regression, &header, &ColumnSpec::default()).unwrap_err();
     assert_eq!(
         e.to_string(),
         "target column `z` is not in the input; columns: a, b, y"
@@ -429,7 +430,7 @@ fn setup_errors_name_the_column() {
         only: names(&["d"]),
         ignore: names(&["e"]),
     };
-    let e = Encoder::new("y", Task::Regression, &header, &spec).unwrap_err();
+    let e = ExampleEncoder::new("y", Task::Regression, &header, &spec).unwrap_err();
     assert_eq!(
         e,
         SetupError::NotInInput {
@@ -443,7 +444,7 @@ fn setup_errors_name_the_column() {
         ignore: names(&["e"]),
         ..Default::default()
     };
-    let e = Encoder::new("y", Task::Regression, &header, &spec).unwrap_err();
+    let e = ExampleEncoder::new("y", Task::Regression, &header, &spec).unwrap_err();
     assert_eq!(
         e.to_string(),
         "ignored column `e` is not in the input; columns: a, b, y"
@@ -454,7 +455,7 @@ fn setup_errors_name_the_column() {
         only: names(&["b"]),
         ..Default::default()
     };
-    let enc = Encoder::new("y", Task::Regression, &header, &spec).unwrap();
+    let enc = ExampleEncoder::new("y", Task::Regression, &header, &spec).unwrap();
     assert_eq!(enc.columns().len(), 1);
     let l = enc.layout(&names(&["y", "q", "b"])).unwrap();
     assert_eq!((l.features(), l.target()), (&[None, None, Some(0)][..], 0));
@@ -480,7 +481,7 @@ fn encoder_serialises_as_the_snapshot_section_holds_it() {
         json,
         r#"{"target":"y","task":"classification","columns":[{"name":"x","kind":"Numeric","force_categorical":false},{"name":"c","kind":"Categorical","force_categorical":false}],"labels":{"Names":["yes"]}}"#
     );
-    let back: Encoder = serde_json::from_str(&json).unwrap();
+    let back: ExampleEncoder = serde_json::from_str(&json).unwrap();
     assert_eq!(back.task(), Task::Classification);
     assert_eq!(back.target(), "y");
     assert_eq!(back.labels().label(0.0).as_deref(), Some("yes"));

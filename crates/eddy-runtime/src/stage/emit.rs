@@ -10,7 +10,7 @@ use eddy_core::Interner;
 
 use super::{fragment, Flow, Query, Stage, Work};
 use crate::decode::Decoder;
-use crate::encode::Encoder;
+use crate::encode::OutputEncoder;
 use crate::error::RuntimeError;
 use crate::lookup::Answer;
 use crate::metrics::{LateOutcome, Metrics, UnscoredReason};
@@ -24,7 +24,7 @@ const FLUSH_AT: usize = 256 * 1024;
 
 pub struct EmitStage<'a> {
     pub(crate) outputs: &'a mut Outputs,
-    pub(crate) encoder: &'a mut Encoder,
+    pub(crate) encoder: &'a mut OutputEncoder,
     pub(crate) decoder: &'a RefCell<&'a mut Decoder>,
     pub(crate) interner: &'a RefCell<&'a mut Interner>,
     /// A server pattern: rows leave when the client delivers their score.
@@ -102,7 +102,7 @@ impl<'a> EmitStage<'a> {
     /// Writes the CSV headers of the outputs first, when the output format is CSV.
     pub(crate) fn new(
         outputs: &'a mut Outputs,
-        encoder: &'a mut Encoder,
+        encoder: &'a mut OutputEncoder,
         decoder: &'a RefCell<&'a mut Decoder>,
         interner: &'a RefCell<&'a mut Interner>,
         remote: Option<&'a mut RemoteStage>,
@@ -228,7 +228,7 @@ impl<'a> EmitStage<'a> {
 /// Writes one per-event row: the one the engine thread made, if it made one, else encoded
 /// here with its `prediction` fragment.
 fn write_event(
-    encoder: &mut Encoder,
+    encoder: &mut OutputEncoder,
     out: &mut Vec<u8>,
     decoder: &Decoder,
     interner: &Interner,

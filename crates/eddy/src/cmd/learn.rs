@@ -54,8 +54,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use eddy_learn::drift::{self, AnyDetector};
 use eddy_learn::registry::{self, AnyModel, Params};
 use eddy_learn::tabular::{
-    build_metrics, BadField, Checkpoint, ColumnList, ColumnSpec, Encoder, Field, PrequentialRun,
-    Row, SetupError, Step, CHECKPOINT_SECTION,
+    build_metrics, BadField, Checkpoint, ColumnList, ColumnSpec, ExampleEncoder, Field,
+    PrequentialRun, Row, SetupError, Step, CHECKPOINT_SECTION,
 };
 use eddy_learn::{Detector, Metric};
 use eddy_runtime::codec::csv::{column_count_error, csv_record_end, CsvFraming, CsvParser};
@@ -754,7 +754,7 @@ pub fn run(args: LearnArgs) -> Result<()> {
                     let target = args.target.clone().ok_or_else(|| {
                         anyhow!("--target is required with a model snapshot not written by `eddy learn`")
                     })?;
-                    let encoder = Encoder::new(&target, s.model.task(), &header, &spec)
+                    let encoder = ExampleEncoder::new(&target, s.model.task(), &header, &spec)
                         .map_err(setup_error)?;
                     (s.model, encoder, None, 0)
                 }
@@ -772,7 +772,7 @@ pub fn run(args: LearnArgs) -> Result<()> {
             let model = registry::build(&name, &params)
                 .with_context(|| format!("cannot build model `{name}`"))?;
             let encoder =
-                Encoder::new(&target, model.task(), &header, &spec).map_err(setup_error)?;
+                ExampleEncoder::new(&target, model.task(), &header, &spec).map_err(setup_error)?;
             (model, encoder, None, 0)
         }
     };
