@@ -11,12 +11,13 @@
 //! - [`decode`]: JSONL/CSV records → the reused [`eddy_core::Event`];
 //! - [`encode`]: the output contract (per-event rows, window rows, late events, dead letters);
 //! - [`outputs`]: which sink each kind of output row goes to;
-//! - [`stage`]: the stages (decode, features, score, emit) behind one trait;
+//! - [`stage`]: the stages (decode, features, score, rows, emit) behind one trait;
 //! - [`driver`]: runs the stages over a source on three threads;
+//! - [`metrics`]: the run's counters, gauges and histograms (Prometheus text, the summary);
 //! - [`pipeline`]: a spec made into its stages, and the run [`pipeline::Summary`];
 //! - [`lookup`]: reading the online store while a run goes on (answered between batches);
 //! - [`score`]: the optional `[model]`, scoring each per-event row in process or through a
-//!   model server (external call, side output);
+//!   model server (external call, side output; the latter need the `http` feature);
 //! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams;
 //! - [`huge_pages`]: asking glibc for transparent huge pages at start-up.
 
