@@ -1,7 +1,7 @@
 //! `eddy run --metrics ADDR`: the run's live metrics over HTTP, for Prometheus to scrape.
 //!
 //! `GET /metrics` answers `200` with every metric of the run's
-//! [`Metrics`](eddy_runtime::metrics::Metrics) in the Prometheus text format 0.0.4
+//! [`Metrics`] in the Prometheus text format 0.0.4
 //! (content type `text/plain; version=0.0.4; charset=utf-8`); any other path is `404`.
 //! A scrape reads the registry's atomics and never waits for the pipeline's threads.
 //! The metrics are listed in `docs/metrics.md`.
