@@ -124,22 +124,25 @@ fn counters_are_served_while_the_run_reads_stdin() {
 }
 
 #[test]
-fn a_metrics_address_that_cannot_be_bound_is_refused_before_anything_is_written() {
+fn an_address_that_cannot_be_bound_is_refused_before_anything_is_written() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
-    let tmp = Tmp::new("metrics-port-taken");
-    let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .args(["run", SPEC, "--input", "-", "--metrics", &addr])
-        .current_dir(&*tmp)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run eddy");
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains(&format!("cannot serve metrics on {addr}")),
-        "{err}"
-    );
-    let left: Vec<_> = std::fs::read_dir(&*tmp).expect("ls").collect();
-    assert!(left.is_empty(), "{left:?}");
+    for (flag, what) in [("--metrics", "metrics"), ("--serve-features", "features")] {
+        let tmp = Tmp::new("port-taken");
+        let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(["run", SPEC, "--input", "-", flag, &addr])
+            .current_dir(&*tmp)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run eddy");
+        assert_eq!(o.status.code(), Some(1), "{flag}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("cannot serve {what} on {addr}")),
+            "{err}"
+        );
+        // refused before the outputs were opened
+        let left: Vec<_> = std::fs::read_dir(&*tmp).expect("ls").collect();
+        assert!(left.is_empty(), "{flag}: {left:?}");
+    }
 }

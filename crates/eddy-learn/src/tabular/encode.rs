@@ -602,9 +602,9 @@ fn looks_numeric(f: Field) -> bool {
 }
 
 /// `str::trim`, without its work for text that starts and ends in neither whitespace nor
-/// a non-ASCII byte.
+/// a non-ASCII byte (a field's text is trimmed before it is read as a number or a category).
 #[inline]
-fn trim(t: &str) -> &str {
+pub fn trim(t: &str) -> &str {
     match t.as_bytes() {
         [a, .., b] if a.is_ascii_graphic() && b.is_ascii_graphic() => t,
         [a] if a.is_ascii_graphic() => t,

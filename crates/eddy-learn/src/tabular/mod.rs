@@ -76,7 +76,7 @@ mod run;
 mod tests;
 
 pub use encode::{
-    BadField, Cell, ColKind, Column, ColumnList, ColumnSpec, ExampleEncoder, Field, Layout,
+    trim, BadField, Cell, ColKind, Column, ColumnList, ColumnSpec, ExampleEncoder, Field, Layout,
     Problem, Row, SetupError,
 };
 pub use labels::{LabelMap, Labels, MAX_CLASS};

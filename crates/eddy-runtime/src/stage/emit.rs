@@ -298,28 +298,23 @@ impl Stage for EmitStage<'_> {
                         }
                     }
                 }
-                Outcome::LateDiscarded => {
-                    self.counts.late_discarded += 1;
-                    if want_late {
-                        self.counts.rows[OutputKind::Late as usize] += 1;
-                        let reason = format!(
-                            "late_discarded: behind the watermark ({}) but within allowed lateness; late_policy = discard",
-                            fmt_ts(wm)
-                        );
-                        self.encoder.late(
-                            &mut self.bufs.late,
-                            w.record(i),
-                            rec.offset,
-                            &reason,
-                            decoder.format(),
-                        );
+                Outcome::LateDiscarded | Outcome::Late => {
+                    let discarded = outcome == Outcome::LateDiscarded;
+                    if discarded {
+                        self.counts.late_discarded += 1;
+                    } else {
+                        self.counts.late += 1;
                     }
-                }
-                Outcome::Late => {
-                    self.counts.late += 1;
                     if want_late {
                         self.counts.rows[OutputKind::Late as usize] += 1;
-                        let reason = format!("{} ({})", self.late_reason_prefix, fmt_ts(wm));
+                        let reason = if discarded {
+                            format!(
+                                "late_discarded: behind the watermark ({}) but within allowed lateness; late_policy = discard",
+                                fmt_ts(wm)
+                            )
+                        } else {
+                            format!("{} ({})", self.late_reason_prefix, fmt_ts(wm))
+                        };
                         self.encoder.late(
                             &mut self.bufs.late,
                             w.record(i),

@@ -54,7 +54,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use eddy_learn::drift::{self, AnyDetector};
 use eddy_learn::registry::{self, AnyModel, Params};
 use eddy_learn::tabular::{
-    build_metrics, BadField, Checkpoint, ColumnList, ColumnSpec, ExampleEncoder, Field,
+    build_metrics, trim, BadField, Checkpoint, ColumnList, ColumnSpec, ExampleEncoder, Field,
     PrequentialRun, Row, SetupError, Step, CHECKPOINT_SECTION,
 };
 use eddy_learn::{Detector, Metric};
@@ -190,17 +190,6 @@ fn bad_row(b: BadField, line: u64) -> DecodeError {
         DeadReason::BadField
     };
     DecodeError::with_field(line, b.column, reason, b.problem.to_string())
-}
-
-/// `str::trim`, without its work for a cell that starts and ends in neither whitespace nor
-/// a non-ASCII byte.
-#[inline]
-fn trim(t: &str) -> &str {
-    match t.as_bytes() {
-        [a, .., b] if a.is_ascii_graphic() && b.is_ascii_graphic() => t,
-        [a] if a.is_ascii_graphic() => t,
-        _ => t.trim(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
