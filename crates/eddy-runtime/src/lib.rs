@@ -18,6 +18,7 @@
 //! - [`lookup`]: reading the online store while a run goes on (answered between batches);
 //! - [`score`]: the optional `[model]`, scoring each per-event row in process or through a
 //!   model server (external call, side output; the latter need the `http` feature);
+//! - [`shutdown`]: stopping a run early (Ctrl-C, SIGTERM) as if its input ended there;
 //! - [`generate`]: deterministic synthetic `fraud` and `clicks` streams;
 //! - [`huge_pages`]: asking glibc for transparent huge pages at start-up.
 
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod outputs;
 pub mod pipeline;
 pub mod score;
+pub mod shutdown;
 pub mod spec;
 pub mod stage;
 

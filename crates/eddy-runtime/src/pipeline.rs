@@ -205,11 +205,19 @@ impl Pipeline {
     }
 
     /// Answers `lookups` from the state a run left, until every [`crate::lookup::StoreReader`]
-    /// is gone: to keep the online store readable once a file's events are all applied. Call
+    /// is gone (or a stop is requested, see [`crate::shutdown`]): to keep the online store
+    /// readable once a file's events are all applied. Call
     /// it after [`Self::run`] was given the same lookups (the run keeps the online store only
     /// then; otherwise every key is unknown).
     pub fn serve_lookups(&mut self, lookups: &Lookups) {
-        while let Ok(lookup) = lookups.rx.recv() {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            let lookup = match lookups.rx.recv_timeout(crate::shutdown::WAKE) {
+                Ok(l) => l,
+                Err(RecvTimeoutError::Timeout) if crate::shutdown::requested() => return,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
             let values = (self.decoder.key_id(&lookup.key)).and_then(|k| self.engine.latest(k));
             let a = answer_of(&mut self.encoder, &self.interner, &lookup.key, values);
             lookup.answer(a);

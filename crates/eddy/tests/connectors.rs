@@ -145,6 +145,32 @@ fn an_output_that_is_the_input_is_refused_whatever_its_name() {
 }
 
 #[test]
+fn stdin_redirected_from_an_output_file_is_refused() {
+    let tmp = Tmp::new("stdin-is-output");
+    let data = events(10);
+    std::fs::write(tmp.join("in.jsonl"), &data).unwrap();
+    std::fs::write(
+        tmp.join("s.toml"),
+        spec("format = \"jsonl\"", "events = \"-\""),
+    )
+    .unwrap();
+    // `eddy run s.toml --input - --output in.jsonl < in.jsonl`
+    let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["run", "s.toml", "--input", "-", "--output", "in.jsonl"])
+        .current_dir(&*tmp)
+        .stdin(std::fs::File::open(tmp.join("in.jsonl")).unwrap())
+        .output()
+        .expect("run eddy");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("is the input file; writing it would destroy the input"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(tmp.join("in.jsonl")).unwrap(), data);
+}
+
+#[test]
 fn a_sink_that_cannot_be_opened_stops_the_run_before_any_event_is_read() {
     let tmp = Tmp::new("sink-unopenable");
     std::fs::write(tmp.join("in.jsonl"), events(10)).unwrap();

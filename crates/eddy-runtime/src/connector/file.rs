@@ -14,6 +14,7 @@ use super::{
 };
 use crate::check::Validator;
 use crate::error::RuntimeError;
+use crate::shutdown::Interruptible;
 
 pub const SOURCE: SourceKind = SourceKind {
     name: "file",
@@ -59,12 +60,20 @@ impl SourceConnector for FileSource {
         })?;
         // A FIFO or a device may be a live stream: only regular files fill whole batches.
         let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
-        let src = StreamSource::new(self.path.display().to_string(), f).framing(framing);
-        Ok(Box::new(if regular { src.filling() } else { src }))
+        let name = self.path.display().to_string();
+        Ok(if regular {
+            Box::new(StreamSource::new(name, f).framing(framing).filling())
+        } else {
+            Box::new(StreamSource::new(name, Interruptible(f)).framing(framing))
+        })
     }
 
     fn path(&self) -> Option<&Path> {
         Some(&self.path)
+    }
+
+    fn file_id(&self) -> Option<FileId> {
+        Some(FileId::of(&self.path)).filter(|id| matches!(id, FileId::Inode { .. }))
     }
 }
 
@@ -92,6 +101,22 @@ pub enum FileId {
 }
 
 impl FileId {
+    /// What standard input is, when it is a file (`< file`); `None` for a pipe or a terminal.
+    pub fn of_stdin() -> Option<FileId> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            // /dev/stdin is the process's fd 0: its metadata is that of what fd 0 reads
+            let m = std::fs::metadata("/dev/stdin").ok()?;
+            m.is_file().then(|| FileId::Inode {
+                dev: m.dev(),
+                ino: m.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        None
+    }
+
     pub fn of(path: &Path) -> FileId {
         #[cfg(unix)]
         if let Ok(m) = std::fs::metadata(path) {

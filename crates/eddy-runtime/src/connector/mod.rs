@@ -71,8 +71,13 @@ pub trait SourceConnector: Debug + Send + Sync {
     fn kind(&self) -> &'static str;
     /// Opens the source; records are cut from its bytes by `framing`.
     fn open(&self, framing: Framing) -> Result<Box<dyn Source + Send>, RuntimeError>;
-    /// The file it reads, if any: outputs must never overwrite it, and progress needs its size.
+    /// The file it reads, if any: progress needs its size.
     fn path(&self) -> Option<&Path> {
+        None
+    }
+    /// The file it reads, by identity, if it is one that exists (stdin redirected from a file
+    /// included): outputs must never overwrite it.
+    fn file_id(&self) -> Option<file::FileId> {
         None
     }
 }

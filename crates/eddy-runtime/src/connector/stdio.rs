@@ -9,6 +9,7 @@ use super::{
     StreamSource, WriterSink,
 };
 use crate::error::RuntimeError;
+use crate::shutdown::Interruptible;
 
 pub const SOURCE: SourceKind = SourceKind {
     name: "stdin",
@@ -32,9 +33,15 @@ impl SourceConnector for Stdin {
     }
 
     fn open(&self, framing: Framing) -> Result<Box<dyn Source + Send>, RuntimeError> {
+        // Reads of at least 64 KiB never go through `Stdin`'s own buffer, so waiting on the
+        // file descriptor sees every byte not yet read.
         Ok(Box::new(
-            StreamSource::new("stdin", std::io::stdin()).framing(framing),
+            StreamSource::new("stdin", Interruptible(std::io::stdin())).framing(framing),
         ))
+    }
+
+    fn file_id(&self) -> Option<super::file::FileId> {
+        super::file::FileId::of_stdin()
     }
 }
 

@@ -126,6 +126,10 @@ impl<R: Read> Source for StreamSource<R> {
         // held back waiting for a full batch.
         let mut scanned = 0;
         loop {
+            if crate::shutdown::requested() {
+                // the input ends here: what was read is the last of it
+                self.eof = true;
+            }
             if !self.eof && batch.data.len() == scanned {
                 self.read_more(&mut batch.data)?;
             }

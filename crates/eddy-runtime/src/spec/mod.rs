@@ -95,18 +95,14 @@ impl PipelineSpec {
 
 impl PipelineSpec {
     /// Refuses outputs that would overwrite the input file, whatever the spelling of their
-    /// paths (a hard link too: files are compared by identity). Checked after command-line
-    /// overrides, before anything is opened for writing.
+    /// paths (a hard link too, and stdin redirected from the file: files are compared by
+    /// identity). Checked after command-line overrides, before anything is opened for writing.
     pub fn check_paths(&self) -> Result<(), SpecErrors> {
-        use crate::connector::file::FileId;
         use crate::connector::SinkIdentity;
-        let Some(input) = self.source.connector.path() else {
-            return Ok(());
+        let Some(input) = self.source.connector.file_id() else {
+            return Ok(()); // a pipe, or a missing input (reported when it is opened)
         };
-        let FileId::Inode { .. } = FileId::of(input) else {
-            return Ok(()); // a missing input is reported when it is opened
-        };
-        let input = SinkIdentity::File(FileId::of(input));
+        let input = SinkIdentity::File(input);
         let mut errors = Vec::new();
         for kind in OutputKind::ALL {
             if let Some(sink) = self.output.sink(kind) {

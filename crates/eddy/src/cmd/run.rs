@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
@@ -54,6 +56,40 @@ pub struct RunArgs {
     /// until interrupted (to load a file and then query it).
     #[arg(long, requires = "serve_features")]
     pub hold: bool,
+}
+
+/// Ctrl-C and SIGTERM end the run as if its input ended there ([`eddy_runtime::shutdown`]): the
+/// records read so far are processed, every output is flushed with whole rows, the summary is
+/// printed. A second signal exits at once. Returns where the first signal's number will be.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicUsize>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let seen = Arc::new(AtomicUsize::new(0));
+    for sig in [SIGINT, SIGTERM] {
+        // Handlers run in the order they were registered: the first signal finds the flag
+        // unset and sets it; a second finds it set and exits with the conventional status.
+        signal_hook::flag::register_conditional_shutdown(
+            sig,
+            128 + sig,
+            eddy_runtime::shutdown::flag(),
+        )
+        .context("handling signals")?;
+        signal_hook::flag::register_usize(sig, seen.clone(), sig as usize)
+            .context("handling signals")?;
+        signal_hook::flag::register(sig, eddy_runtime::shutdown::flag())
+            .context("handling signals")?;
+    }
+    Ok(seen)
+}
+
+/// The exit status after a run: `128 + signal` when a signal ended it early.
+fn exit_code(signal: &AtomicUsize) -> ExitCode {
+    match signal.load(Ordering::Relaxed) {
+        0 => ExitCode::SUCCESS,
+        sig => {
+            eprintln!("eddy: stopped by signal {sig}: the input ended where it was");
+            ExitCode::from((128 + sig).min(255) as u8)
+        }
+    }
 }
 
 fn clock_ms(start: Instant) -> impl FnMut() -> i64 {
@@ -112,6 +148,7 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut source = pipeline.open_source()?;
+    let signal = stop_on_signals()?;
     let metrics = Metrics::new(source.partitions());
     let _metrics_server = match args.metrics {
         Some(addr) => {
@@ -177,7 +214,7 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
         );
         pipeline.serve_lookups(lookups);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_code(&signal))
 }
 
 /// Prints the run summary to stderr.
