@@ -235,7 +235,7 @@ impl Pipeline {
             InputFormat::Jsonl => Framing::Lines,
             InputFormat::Csv => Framing::Csv,
         };
-        self.spec.source.connector.open(framing)
+        (self.spec.source.connector).open(framing, self.spec.source.max_record_bytes)
     }
 
     /// Runs `source` to its end, writing to `outputs`: the spec's stages, run by the driver.
@@ -276,6 +276,7 @@ impl Pipeline {
                 interner: &interner,
                 dead_letters,
                 source_name: source.name(),
+                max_record: spec.source.max_record_bytes,
                 sync_strings: splice,
                 synced: 0,
                 backlog: backlog.clone(),

@@ -227,6 +227,43 @@ fn the_memory_source_reads_its_data_key() {
 }
 
 #[test]
+fn a_record_longer_than_the_cap_is_a_dead_letter_and_the_run_goes_on() {
+    let tmp = Tmp::new("record-cap");
+    // 4 events, then 3 MiB of zero bytes with no line break, then 4 more events
+    let mut input = events(4).into_bytes();
+    input.extend(std::iter::repeat_n(0u8, 3 << 20));
+    input.push(b'\n');
+    input.extend(
+        events(8)
+            .lines()
+            .skip(4)
+            .flat_map(|l| format!("{l}\n").into_bytes()),
+    );
+    std::fs::write(tmp.join("in.jsonl"), &input).unwrap();
+    std::fs::write(
+        tmp.join("s.toml"),
+        spec(
+            "path = \"in.jsonl\"\nformat = \"jsonl\"\nmax_record_bytes = 1048576",
+            "events = \"-\"\ndead_letter = \"dead.jsonl\"",
+        ),
+    )
+    .unwrap();
+    let o = eddy_in(&tmp, &["run", "s.toml", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 8);
+    let dead: Value = serde_json::from_str(
+        std::fs::read_to_string(tmp.join("dead.jsonl"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(dead["line"], 5);
+    let reason = dead["reason"].as_str().unwrap();
+    assert!(reason.contains("longer than 1048576 bytes"), "{reason}");
+    assert_eq!(dead["raw"].as_str().unwrap().len(), 256);
+}
+
+#[test]
 fn csv_records_may_hold_newlines_in_quoted_cells() {
     let tmp = Tmp::new("csv-newlines");
     // line 1 header; record 1 spans lines 2-3; record 2 is line 4; line 5 is bad (an

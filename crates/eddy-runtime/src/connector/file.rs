@@ -53,7 +53,11 @@ impl SourceConnector for FileSource {
         SOURCE.name
     }
 
-    fn open(&self, framing: Framing) -> Result<Box<dyn Source + Send>, RuntimeError> {
+    fn open(
+        &self,
+        framing: Framing,
+        max_record: usize,
+    ) -> Result<Box<dyn Source + Send>, RuntimeError> {
         let f = File::open(&self.path).map_err(|source| RuntimeError::OpenInput {
             path: self.path.clone(),
             source,
@@ -62,9 +66,18 @@ impl SourceConnector for FileSource {
         let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
         let name = self.path.display().to_string();
         Ok(if regular {
-            Box::new(StreamSource::new(name, f).framing(framing).filling())
+            Box::new(
+                StreamSource::new(name, f)
+                    .framing(framing)
+                    .max_record(max_record)
+                    .filling(),
+            )
         } else {
-            Box::new(StreamSource::new(name, Interruptible(f)).framing(framing))
+            Box::new(
+                StreamSource::new(name, Interruptible(f))
+                    .framing(framing)
+                    .max_record(max_record),
+            )
         })
     }
 

@@ -77,9 +77,14 @@ impl SourceConnector for MemorySource {
         SOURCE.name
     }
 
-    fn open(&self, framing: Framing) -> Result<Box<dyn Source + Send>, RuntimeError> {
+    fn open(
+        &self,
+        framing: Framing,
+        max_record: usize,
+    ) -> Result<Box<dyn Source + Send>, RuntimeError> {
         let src = StreamSource::new(self.name.clone(), ArcReader(self.data.clone(), 0))
             .framing(framing)
+            .max_record(max_record)
             .filling();
         Ok(Box::new(match self.batch_bytes {
             Some(n) => src.with_batch_bytes(n),

@@ -69,8 +69,13 @@ pub type SinkConfig = Arc<dyn SinkConnector>;
 pub trait SourceConnector: Debug + Send + Sync {
     /// The connector's `type`.
     fn kind(&self) -> &'static str;
-    /// Opens the source; records are cut from its bytes by `framing`.
-    fn open(&self, framing: Framing) -> Result<Box<dyn Source + Send>, RuntimeError>;
+    /// Opens the source; records are cut from its bytes by `framing`, and one longer than
+    /// `max_record` bytes is skipped (reported in [`Batch::oversized`]).
+    fn open(
+        &self,
+        framing: Framing,
+        max_record: usize,
+    ) -> Result<Box<dyn Source + Send>, RuntimeError>;
     /// The file it reads, if any: progress needs its size.
     fn path(&self) -> Option<&Path> {
         None
@@ -136,6 +141,17 @@ pub struct Batch {
     pub data: Vec<u8>,
     /// Each record's span in `data` and offset, in order.
     pub records: Vec<Record>,
+    /// Records longer than the source's cap, skipped (each becomes a dead letter).
+    pub oversized: Vec<Oversized>,
+}
+
+/// A record longer than the largest a source accepts (`source.max_record_bytes`): skipped,
+/// so that a file with no line breaks (or `/dev/zero`) cannot take all memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oversized {
+    pub offset: u64,
+    /// Its first bytes, for the dead letter.
+    pub preview: Vec<u8>,
 }
 
 impl Batch {
@@ -150,6 +166,7 @@ impl Batch {
     pub fn clear(&mut self) {
         self.data.clear();
         self.records.clear();
+        self.oversized.clear();
     }
 }
 

@@ -32,11 +32,17 @@ impl SourceConnector for Stdin {
         SOURCE.name
     }
 
-    fn open(&self, framing: Framing) -> Result<Box<dyn Source + Send>, RuntimeError> {
+    fn open(
+        &self,
+        framing: Framing,
+        max_record: usize,
+    ) -> Result<Box<dyn Source + Send>, RuntimeError> {
         // Reads of at least 64 KiB never go through `Stdin`'s own buffer, so waiting on the
         // file descriptor sees every byte not yet read.
         Ok(Box::new(
-            StreamSource::new("stdin", Interruptible(std::io::stdin())).framing(framing),
+            StreamSource::new("stdin", Interruptible(std::io::stdin()))
+                .framing(framing)
+                .max_record(max_record),
         ))
     }
 

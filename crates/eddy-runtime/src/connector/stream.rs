@@ -3,12 +3,18 @@
 
 use std::io::Read;
 
-use super::{Batch, Framing, Record, Source};
+use super::{Batch, Framing, Oversized, Record, Source};
 use crate::codec::csv::{csv_record_ends, CsvFraming};
 use crate::error::RuntimeError;
 
 /// Default size of one read batch.
 pub const BATCH_BYTES: usize = 1 << 20;
+
+/// Default largest record (`source.max_record_bytes`): a longer one is a dead letter.
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
+/// How much of a record that is too long its dead letter shows.
+const PREVIEW_BYTES: usize = 256;
 
 /// A single-partition source over a reader.
 pub struct StreamSource<R> {
@@ -21,6 +27,10 @@ pub struct StreamSource<R> {
     bytes: u64,
     eof: bool,
     batch_bytes: usize,
+    /// The largest record; a longer one is reported in [`Batch::oversized`] and skipped.
+    max_record: usize,
+    /// Discarding the rest of a record that was too long, up to its end.
+    skipping: bool,
     /// Reads may wait until the batch is full: the reader is a regular file (or bytes in
     /// memory), never a live stream. Such reads go straight into the batch's spare capacity,
     /// without zeroing it first.
@@ -39,8 +49,16 @@ impl<R: Read> StreamSource<R> {
             bytes: 0,
             eof: false,
             batch_bytes: BATCH_BYTES,
+            max_record: MAX_RECORD_BYTES,
+            skipping: false,
             filling: false,
         }
+    }
+
+    /// Caps a record's size (at least 1 byte).
+    pub fn max_record(mut self, n: usize) -> Self {
+        self.max_record = n.max(1);
+        self
     }
 
     /// Cuts records by `framing` instead of by line.
@@ -133,6 +151,26 @@ impl<R: Read> Source for StreamSource<R> {
             if !self.eof && batch.data.len() == scanned {
                 self.read_more(&mut batch.data)?;
             }
+            if self.skipping {
+                // the rest of a record that was too long, up to the end of its line
+                match memchr::memchr(b'\n', &batch.data) {
+                    Some(i) => {
+                        batch.data.drain(..=i);
+                        self.skipping = false;
+                        self.next_line += 1;
+                    }
+                    None => {
+                        batch.data.clear();
+                        self.skipping = !self.eof;
+                        if self.eof {
+                            self.next_line += 1;
+                            return Ok(false);
+                        }
+                    }
+                }
+                scanned = 0;
+                continue;
+            }
             let (cut, lines) = frame(
                 self.framing,
                 &batch.data,
@@ -140,12 +178,25 @@ impl<R: Read> Source for StreamSource<R> {
                 self.eof,
                 &mut batch.records,
             );
-            if !batch.records.is_empty() || self.eof {
+            if batch.data.len() > self.max_record {
+                self.set_aside_oversized(batch);
+            }
+            if !batch.records.is_empty() || !batch.oversized.is_empty() || self.eof {
                 self.carry.clear();
                 self.carry.extend_from_slice(&batch.data[cut..]);
                 batch.data.truncate(cut);
                 self.next_line = lines;
-                return Ok(!batch.records.is_empty());
+                return Ok(!batch.records.is_empty() || !batch.oversized.is_empty());
+            }
+            if batch.data.len() > self.max_record {
+                // one record, unfinished, already too long: report it, skip the rest of it
+                batch.oversized.push(Oversized {
+                    offset: self.next_line,
+                    preview: batch.data[..PREVIEW_BYTES.min(batch.data.len())].to_vec(),
+                });
+                batch.data.clear();
+                self.skipping = true;
+                return Ok(true);
             }
             scanned = batch.data.len();
         }
@@ -153,6 +204,28 @@ impl<R: Read> Source for StreamSource<R> {
 
     fn bytes_read(&self) -> u64 {
         self.bytes
+    }
+}
+
+impl<R> StreamSource<R> {
+    /// Moves the records longer than the cap from `batch.records` to `batch.oversized`.
+    fn set_aside_oversized(&self, batch: &mut Batch) {
+        let Batch {
+            data,
+            records,
+            oversized,
+            ..
+        } = batch;
+        records.retain(|r| {
+            let long = r.end - r.start > self.max_record;
+            if long {
+                oversized.push(Oversized {
+                    offset: r.offset,
+                    preview: data[r.start..r.end.min(r.start + PREVIEW_BYTES)].to_vec(),
+                });
+            }
+            !long
+        });
     }
 }
 
@@ -241,6 +314,61 @@ mod tests {
         }
         assert!(all(b"", 10, Framing::Lines, false).is_empty());
         assert_eq!(all(b"x\n", 1, Framing::Lines, false), owned(&[(1, "x")]));
+    }
+
+    /// Records and skipped records in order: `(line, text)`, skipped ones as `(line, "!" +
+    /// their preview)`.
+    fn capped(input: &[u8], batch: usize, max: usize, filling: bool) -> Vec<(u64, String)> {
+        let mut src = StreamSource::new("mem", input)
+            .with_batch_bytes(batch)
+            .max_record(max);
+        if filling {
+            src = src.filling();
+        }
+        let mut b = Batch::default();
+        let mut out = Vec::new();
+        while src.next_batch(&mut b).unwrap() {
+            for o in &b.oversized {
+                out.push((
+                    o.offset,
+                    format!("!{}", String::from_utf8_lossy(&o.preview)),
+                ));
+            }
+            for (n, r) in b.records() {
+                out.push((n, String::from_utf8(r.to_vec()).unwrap()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn records_longer_than_the_cap_are_skipped_and_reading_goes_on() {
+        let long = "x".repeat(300);
+        let input = format!("a\n{long}\nbb\n{long}{long}\ncc\n{long}");
+        let preview = format!("!{}", "x".repeat(256));
+        let want = owned(&[
+            (1, "a"),
+            (2, &preview),
+            (3, "bb"),
+            (4, &preview),
+            (5, "cc"),
+            (6, &preview),
+        ]);
+        for batch in [1, 7, 64, 1000, 1 << 20] {
+            for filling in [false, true] {
+                assert_eq!(
+                    capped(input.as_bytes(), batch, 100, filling),
+                    want,
+                    "batch {batch}"
+                );
+            }
+        }
+        // at the cap itself a record is kept
+        assert_eq!(
+            capped(b"abc\nde\n", 64, 3, true),
+            owned(&[(1, "abc"), (2, "de")])
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use eddy_core::{FieldType, Schema};
 use toml::{Table, Value as Toml};
 
 use crate::check::{join, type_name, Validator};
+use crate::connector::stream::MAX_RECORD_BYTES;
 use crate::connector::{self, SourceConfig, SOURCES};
 
 /// Input record format.
@@ -28,6 +29,8 @@ pub struct SourceSpec {
     pub timestamp: String,
     pub timestamp_format: TimestampFormat,
     pub event_id: Option<String>,
+    /// The largest record accepted (`max_record_bytes`); a longer one is a dead letter.
+    pub max_record_bytes: usize,
 }
 
 /// The keys every source has, in the order an unknown-key error lists them; the connector
@@ -39,6 +42,7 @@ const KEYS: &[&str] = &[
     "timestamp",
     "timestamp_format",
     "event_id",
+    "max_record_bytes",
     "fields",
 ];
 
@@ -69,6 +73,9 @@ pub(super) fn source(v: &mut Validator, s: &Table, path: &str) -> (Option<Source
         Some(TimestampFormat::Rfc3339)
     };
     let event_id = v.string(s, path, "event_id");
+    let max_record_bytes = v
+        .positive_int(s, path, "max_record_bytes")
+        .unwrap_or(MAX_RECORD_BYTES);
     let schema = match v.table(s, path, "fields") {
         Some(f) => fields(v, f, &join(path, "fields"), timestamp.as_deref()),
         None => Schema::new(),
@@ -90,6 +97,7 @@ pub(super) fn source(v: &mut Validator, s: &Table, path: &str) -> (Option<Source
                 timestamp,
                 timestamp_format,
                 event_id,
+                max_record_bytes,
             })
         }
         (_, None, ..) => {

@@ -23,6 +23,8 @@ pub struct DecodeStage<'a> {
     pub(crate) dead_letters: Option<OutputFormat>,
     /// For the CSV header's error.
     pub(crate) source_name: String,
+    /// The source's largest record, for the message of a longer one.
+    pub(crate) max_record: usize,
     /// Send the strings interned by each batch on with it (the features stage encodes
     /// features objects on its own thread and needs them).
     pub(crate) sync_strings: bool,
@@ -53,6 +55,20 @@ impl Stage for DecodeStage<'_> {
         recs.clear();
         dead.clear();
         *dead_rows = 0;
+        for o in &batch.oversized {
+            self.dead[DeadReason::TooLarge as usize] += 1;
+            self.records += 1;
+            if let Some(format) = self.dead_letters {
+                let msg = format!(
+                    "line {}: the record is longer than {} bytes (source.max_record_bytes); skipped (its first {} bytes shown)",
+                    o.offset,
+                    self.max_record,
+                    o.preview.len()
+                );
+                encode::dead_letter(format, dead, &o.preview, o.offset, &msg);
+                *dead_rows += 1;
+            }
+        }
         let mut decoder = self.decoder.borrow_mut();
         let mut interner = self.interner.borrow_mut();
         for r in &batch.records {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eddy_learn::registry::{build, AnyModel, Params};
-use eddy_runtime::connector::{Framing, MemorySink, MemorySource};
+use eddy_runtime::connector::{MemorySink, MemorySource};
 use eddy_runtime::outputs::Outputs;
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
 pub use eddy_testutil::Tmp;
@@ -81,7 +81,7 @@ pub fn run(mut spec: PipelineSpec, input: &str) -> (Summary, String) {
     let events = MemorySink::new();
     spec.output.events = Some(Arc::new(events.clone()));
     let mut p = Pipeline::new(spec).unwrap();
-    let mut src = p.spec().source.connector.open(Framing::Lines).unwrap();
+    let mut src = p.open_source().unwrap();
     let mut o = Outputs::open(&p.spec().output).unwrap();
     let mut clock = || 0;
     let s = p

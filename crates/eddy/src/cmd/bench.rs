@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use clap::Args;
 use eddy_runtime::connector::file::{FileSink, FileSource};
-use eddy_runtime::connector::{Framing, MemorySink, MemorySource};
+use eddy_runtime::connector::{MemorySink, MemorySource};
 use eddy_runtime::generate::{generate_to_vec, GenConfig, Scenario};
 use eddy_runtime::outputs::Outputs;
 use eddy_runtime::{Pipeline, PipelineSpec, RunHooks, Summary};
@@ -64,7 +64,7 @@ fn in_memory(mut spec: PipelineSpec, data: &Arc<[u8]>) -> anyhow::Result<(Summar
         *out = Some(Arc::new(discard.clone()));
     }
     let mut pipeline = Pipeline::new(spec)?;
-    let mut source = pipeline.spec().source.connector.open(Framing::Lines)?;
+    let mut source = pipeline.open_source()?;
     let mut outputs = Outputs::open(&pipeline.spec().output)?;
     let start = Instant::now();
     let mut clock = move || start.elapsed().as_millis() as i64;

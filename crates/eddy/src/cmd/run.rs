@@ -128,6 +128,8 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
         .connector
         .path()
         .and_then(|p| std::fs::metadata(p).ok())
+        // a device or a FIFO has no length to show progress against (and is not "empty")
+        .filter(|m| m.is_file())
         .map(|m| m.len());
     let mut pipeline = Pipeline::new(spec)?;
     for w in pipeline.warnings() {
