@@ -10,7 +10,7 @@ use eddy_core::window::WindowSpec;
 use eddy_core::{FieldType, Interner, Schema};
 use toml::{Table, Value as Toml};
 
-use super::windows::window;
+use super::windows::{window, windows_per_event};
 use crate::check::{join, type_name, Validator};
 
 /// Default bound of exact distinct counting before switching to HyperLogLog.
@@ -62,8 +62,26 @@ pub(super) fn features(
             ),
         ),
     }
+    let windows: i64 = features
+        .iter()
+        .map(|f| match f.window {
+            WindowSpec::Sliding { size, slide, .. } => windows_per_event(size, slide),
+            _ => 1,
+        })
+        .sum();
+    if windows > MAX_WINDOWS_PER_EVENT_ALL {
+        v.err(
+            path,
+            format!(
+                "the features put each event in {windows} windows in all; at most {MAX_WINDOWS_PER_EVENT_ALL} are allowed: fewer features, or longer slides"
+            ),
+        );
+    }
     features
 }
+
+/// The most windows one event may belong to across all features.
+pub const MAX_WINDOWS_PER_EVENT_ALL: i64 = 1_000_000;
 
 /// One `[[feature]]` table at `path`. Keys that only apply to another aggregation are errors,
 /// so that a misplaced `n` or `unit` is not silently ignored.

@@ -9,6 +9,17 @@ use super::format_duration;
 use crate::check::{join, type_name, Validator};
 
 /// Validates the window table at `path`. Only the keys of its kind are accepted, so that a
+/// The most windows one event may belong to in one sliding feature (`size / slide`): each is
+/// state kept and a row fired per key, so `size = "1d", slide = "1ms"` (86.4 million) cannot
+/// run, while a day sliding by the second (86,400) can.
+pub const MAX_WINDOWS_PER_EVENT: i64 = 100_000;
+
+/// How many sliding windows of `size` every `slide` hold one event.
+pub fn windows_per_event(size: i64, slide: i64) -> i64 {
+    let slide = slide.max(1);
+    size / slide + i64::from(size % slide != 0)
+}
+
 /// `slide` on a tumbling window is an error rather than silently ignored.
 pub(super) fn window(v: &mut Validator, w: &Table, path: &str) -> Option<WindowSpec> {
     const KINDS: &str = "tumbling, sliding, session, global";
@@ -138,6 +149,17 @@ pub(super) fn window(v: &mut Validator, w: &Table, path: &str) -> Option<WindowS
                             format_duration(size)
                         ),
                     );
+                } else if windows_per_event(size, slide) > MAX_WINDOWS_PER_EVENT {
+                    v.err(
+                        join(path, "slide"),
+                        format!(
+                            "a window of {} sliding by {} puts each event in {} windows (and fires one per key every {}); at most {MAX_WINDOWS_PER_EVENT} are allowed: raise the slide or shorten the window",
+                            format_duration(size),
+                            format_duration(slide),
+                            windows_per_event(size, slide),
+                            format_duration(slide),
+                        ),
+                    );
                 }
             }
             let off = offset(v, slide);
@@ -258,6 +280,41 @@ window = { kind = "session", gap = 0 }"#,
         assert!(e.has_path("feature[0].window.size"), "{e}");
         assert!(e.has_path("feature[1].window.size"), "{e}");
         assert!(e.has_path("feature[2].window.gap"), "{e}");
+    }
+
+    #[test]
+    fn windows_per_event_are_bounded() {
+        // a day by the millisecond: 86,400,000 windows per event
+        let msg = errors(&with_feature(
+            r#"[[feature]]
+name = "n"
+agg = "count"
+window = { kind = "sliding", size = "1d", slide = "1ms" }"#,
+        ))
+        .to_string();
+        assert!(msg.contains("feature[0].window.slide"), "{msg}");
+        assert!(msg.contains("86400000 windows"), "{msg}");
+        // a day by the second, 86,400: runs
+        let ok = crate::spec::PipelineSpec::parse(&with_feature(
+            r#"[[feature]]
+name = "n"
+agg = "count"
+window = { kind = "sliding", size = "1d", slide = "1s" }"#,
+        ));
+        assert!(ok.is_ok(), "{:?}", ok.err());
+        // twelve of those: 1,036,800 windows per event in all
+        let many: String = (0..12)
+            .map(|i| {
+                format!(
+                    "[[feature]]\nname = \"n{i}\"\nagg = \"count\"\nwindow = {{ kind = \"sliding\", size = \"1d\", slide = \"1s\" }}\n"
+                )
+            })
+            .collect();
+        let msg = errors(&with_feature(&many)).to_string();
+        assert!(
+            msg.contains("feature: the features put each event in 1036800 windows"),
+            "{msg}"
+        );
     }
 
     #[test]
