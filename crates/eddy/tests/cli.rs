@@ -663,6 +663,19 @@ fn run_skips_a_leading_byte_order_mark() {
     }
 }
 
+/// An OS error is printed once (it used to be printed in the message and again as its
+/// cause).
+#[test]
+fn run_missing_input_names_the_os_error_once() {
+    let tmp = Tmp::new("missing");
+    let spec = tumbling_spec(&tmp, "jsonl", "not-there.jsonl", "1s");
+    let o = eddy(&["run", &spec.to_string_lossy()]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("not-there.jsonl"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
 #[test]
 fn run_empty_input_file() {
     let tmp = Tmp::new("empty");
