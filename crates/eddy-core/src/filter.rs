@@ -10,9 +10,20 @@
 //! literal := "string" | 'string' | number | true | false
 //! ```
 //! Positions in error messages are 1-based character columns.
+//!
+//! A filter may nest parentheses at most [`MAX_DEPTH`] deep and hold at most [`MAX_TERMS`]
+//! comparisons: the parser recurses once per parenthesis, and a bound keeps a hostile or
+//! generated spec from overflowing the stack. `and` / `or` chains are kept flat (one node
+//! per chain), so evaluating a filter recurses no deeper than its parentheses.
 
 use crate::{CoreError, Event, FieldId, FieldType, Interner, Schema, Sym, Value};
 use std::cmp::Ordering;
+
+/// The deepest parenthesis nesting a filter may have.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most comparisons (`field op value` or `field in [...]`) a filter may hold.
+pub const MAX_TERMS: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmpOp {
@@ -49,8 +60,10 @@ pub enum Filter {
         field: FieldId,
         values: Vec<Value>,
     },
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
+    /// Two or more filters that must all pass (a flat chain, tested left to right).
+    And(Vec<Filter>),
+    /// Two or more filters of which one must pass (a flat chain, tested left to right).
+    Or(Vec<Filter>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +103,10 @@ struct Parser<'a> {
     pos: usize,
     schema: &'a Schema,
     interner: &'a mut Interner,
+    /// Parentheses open at the current token.
+    depth: usize,
+    /// Comparisons read so far.
+    terms: usize,
 }
 
 fn lex(expr: &str) -> Result<Vec<(Tok, usize)>, (String, usize)> {
@@ -201,6 +218,17 @@ impl Parser<'_> {
         }
     }
 
+    /// An error for a filter over a size limit: such a filter may be megabytes long, so the
+    /// message quotes only its start.
+    fn too_big(&self, msg: String) -> CoreError {
+        const SHOWN: usize = 40;
+        let mut expr: String = self.expr.chars().take(SHOWN).collect();
+        if self.expr.chars().nth(SHOWN).is_some() {
+            expr.push('…');
+        }
+        CoreError::Filter { expr, msg }
+    }
+
     fn expected(&self, what: &str) -> CoreError {
         self.err(format!(
             "expected {what} at position {}, found {}",
@@ -214,36 +242,56 @@ impl Parser<'_> {
     }
 
     fn parse_or(&mut self) -> Result<Filter, CoreError> {
-        let mut left = self.parse_and()?;
+        let first = self.parse_and()?;
+        if !self.is_kw("or") {
+            return Ok(first);
+        }
+        let mut all = vec![first];
         while self.is_kw("or") {
             self.bump();
-            let right = self.parse_and()?;
-            left = Filter::Or(Box::new(left), Box::new(right));
+            all.push(self.parse_and()?);
         }
-        Ok(left)
+        Ok(Filter::Or(all))
     }
 
     fn parse_and(&mut self) -> Result<Filter, CoreError> {
-        let mut left = self.parse_atom()?;
+        let first = self.parse_atom()?;
+        if !self.is_kw("and") {
+            return Ok(first);
+        }
+        let mut all = vec![first];
         while self.is_kw("and") {
             self.bump();
-            let right = self.parse_atom()?;
-            left = Filter::And(Box::new(left), Box::new(right));
+            all.push(self.parse_atom()?);
         }
-        Ok(left)
+        Ok(Filter::And(all))
     }
 
     fn parse_atom(&mut self) -> Result<Filter, CoreError> {
         if *self.peek() == Tok::LParen {
+            if self.depth == MAX_DEPTH {
+                return Err(self.too_big(format!(
+                    "parentheses nest deeper than {MAX_DEPTH} levels at position {}",
+                    self.col()
+                )));
+            }
+            self.depth += 1;
             self.bump();
             let inner = self.parse_or()?;
             if *self.peek() != Tok::RParen {
                 return Err(self.expected("`)`, `and` or `or`"));
             }
             self.bump();
+            self.depth -= 1;
             return Ok(inner);
         }
         let col = self.col();
+        if self.terms == MAX_TERMS {
+            return Err(self.too_big(format!(
+                "more than {MAX_TERMS} comparisons (the next starts at position {col})"
+            )));
+        }
+        self.terms += 1;
         let name = match self.peek() {
             Tok::Ident(s) if !matches!(s.as_str(), "and" | "or" | "in" | "true" | "false") => {
                 s.clone()
@@ -400,6 +448,8 @@ impl Filter {
             pos: 0,
             schema,
             interner,
+            depth: 0,
+            terms: 0,
         };
         let f = p.parse_or()?;
         if *p.peek() != Tok::End {
@@ -447,8 +497,8 @@ impl Filter {
                     .iter()
                     .any(|l| compare(v, *l) == Some(Ordering::Equal))
             }
-            Filter::And(a, b) => a.matches(ev) && b.matches(ev),
-            Filter::Or(a, b) => a.matches(ev) || b.matches(ev),
+            Filter::And(all) => all.iter().all(|f| f.matches(ev)),
+            Filter::Or(all) => all.iter().any(|f| f.matches(ev)),
         }
     }
 }
@@ -562,7 +612,7 @@ mod tests {
         }
         // precedence is structural: a or (b and c)
         let f = Filter::parse("n == 1 or n == 2 and n == 3", &s, &mut it).unwrap();
-        assert!(matches!(f, Filter::Or(_, ref r) if matches!(**r, Filter::And(_, _))));
+        assert!(matches!(f, Filter::Or(ref v) if v.len() == 2 && matches!(v[1], Filter::And(_))));
     }
 
     #[test]
@@ -625,6 +675,53 @@ mod tests {
         assert!(err("amount == 1 # x").contains("found `#`"));
     }
 
+    /// Deep nesting and long chains are refused with a parse error, not a stack overflow,
+    /// and the largest filters allowed parse and evaluate.
+    #[test]
+    fn nesting_and_length_are_bounded() {
+        let (s, mut it) = setup();
+        let err = |e: &str| {
+            Filter::parse(e, &s, &mut Interner::new())
+                .unwrap_err()
+                .to_string()
+        };
+        let nested = |n: usize| format!("{}n == 1{}", "(".repeat(n), ")".repeat(n));
+        let e = err(&nested(10_000));
+        assert!(e.len() < 200, "{e}");
+        // The 65th `(` is the first too deep; it is at character 65.
+        assert!(e.contains("deeper than 64 levels at position 65"), "{e}");
+        let chain = |n: usize, op: &str| vec!["n == 1"; n].join(&format!(" {op} "));
+        for op in ["and", "or"] {
+            let e = err(&chain(100_000, op));
+            // Each term but the last is `n == 1 and ` (11 characters) or `n == 1 or ` (10).
+            let at = 1000 * (8 + op.len()) + 1;
+            assert!(
+                e.contains(&format!(
+                    "more than 1000 comparisons (the next starts at position {at})"
+                )),
+                "{e}"
+            );
+        }
+        // At the limits: 64 levels, 1000 terms (nested chains count every term).
+        let one = ev(&mut it, None, 0.0, 1, false);
+        let two = ev(&mut it, None, 0.0, 2, false);
+        for expr in [nested(64), chain(1000, "and"), chain(1000, "or")] {
+            let f = Filter::parse(&expr, &s, &mut it).unwrap();
+            assert!(f.matches(&one) && !f.matches(&two));
+        }
+        let halves = format!("({}) and ({})", chain(500, "or"), chain(501, "or"));
+        assert!(err(&halves).contains("more than 1000 comparisons"));
+        // Nested chains of `and` in `or` in `and` ... evaluate by the usual rules.
+        let f = Filter::parse(
+            "(n == 1 or (n == 2 and flag == true)) and n != 3",
+            &s,
+            &mut it,
+        )
+        .unwrap();
+        let t = ev(&mut it, None, 0.0, 2, true);
+        assert!(f.matches(&one) && !f.matches(&two) && f.matches(&t));
+    }
+
     /// String `==` / `!=` (the inline path) against the rule read off the strings: equal
     /// only to the same string, so `!=` holds for other strings, other types, `Null` and a
     /// missing field.
@@ -661,7 +758,7 @@ mod tests {
                     assert!(matches!(Prepared::new(&f), Prepared::Str { .. }));
                     assert_eq!(Prepared::new(&f).matches(e), want, "{expr}");
                     // the same inside `and`
-                    let both = Filter::And(Box::new(f.clone()), Box::new(f.clone()));
+                    let both = Filter::And(vec![f.clone(), f.clone()]);
                     assert_eq!(both.matches(e), want, "{expr}");
                 }
             }

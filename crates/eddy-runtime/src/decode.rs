@@ -169,8 +169,6 @@ impl Decoder {
     /// CSV: reads the header record (which may span lines when a quoted name holds a line
     /// break). Fails when the key or timestamp column is missing.
     pub fn read_header(&mut self, line: &[u8]) -> Result<(), String> {
-        // A UTF-8 byte order mark (as spreadsheet exports write) is not part of the first name.
-        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         std::str::from_utf8(line).map_err(|_| "header is not valid UTF-8")?;
         let rec = self
             .csv
@@ -637,6 +635,21 @@ fn range_check(ms: i64) -> Result<Timestamp, FieldErr> {
     Ok(ms)
 }
 
+/// [`range_check`] for epoch seconds: the message names the value as the input wrote it
+/// (`ms`, saturated for a huge value, would name a number the user never wrote).
+fn secs_range_check(text: &str, ms: i64) -> Result<(), FieldErr> {
+    let side = if ms < MIN_EVENT_TS {
+        "before 1970-01-01T00:00:00Z"
+    } else if ms > MAX_EVENT_TS {
+        "after 9999-12-31T23:59:59.999Z"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "`{text}` epoch seconds is {side}; expected 1970..9999"
+    ))
+}
+
 /// A fast path for RFC 3339 timestamps of one stream: consecutive events share their
 /// date and hour, so the epoch millisecond of `YYYY-MM-DDTHH` is computed once (by eddy-core's
 /// parser) and only `MM:SS[.fff]Z` is parsed per event. Anything else (offsets, lower-case
@@ -716,12 +729,8 @@ pub fn ts_from_text(text: &str, fmt: TimestampFormat) -> Result<Timestamp, Field
         },
         TimestampFormat::EpochSeconds => {
             if let Ok(s) = parse_int(text.as_bytes()) {
-                let ms = s.checked_mul(1000).ok_or_else(|| {
-                    format!(
-                        "timestamp {s} s is after 9999-12-31T23:59:59.999Z; expected 1970..9999"
-                    )
-                })?;
-                range_check(ms)?;
+                let ms = s.saturating_mul(1000);
+                secs_range_check(text, ms)?;
                 return from_epoch_millis(ms).map_err(|e| e.to_string());
             }
             let secs: f64 = text
@@ -732,7 +741,8 @@ pub fn ts_from_text(text: &str, fmt: TimestampFormat) -> Result<Timestamp, Field
                     "`{text}`: NaN and infinite timestamps are not allowed"
                 ));
             }
-            range_check((secs * 1000.0).floor() as i64)?;
+            // The cast saturates, which keeps a huge value on its side of the range.
+            secs_range_check(text, (secs * 1000.0).floor() as i64)?;
             from_epoch_seconds(secs).map_err(|e| e.to_string())
         }
     }
@@ -994,6 +1004,36 @@ window = {{ kind = "tumbling", size = "1m" }}
         assert!(err_of(&r[2]).msg.contains("after 9999"));
     }
 
+    /// Out-of-range epoch seconds are named as written, not as saturated milliseconds.
+    #[test]
+    fn epoch_seconds_out_of_range_are_named_as_written() {
+        let f = TimestampFormat::EpochSeconds;
+        let after = "epoch seconds is after 9999-12-31T23:59:59.999Z; expected 1970..9999";
+        let before = "epoch seconds is before 1970-01-01T00:00:00Z; expected 1970..9999";
+        for text in [
+            "1e18",
+            "1E300",
+            "253402300800",
+            "9223372036854775807",
+            "1e21",
+        ] {
+            assert_eq!(
+                ts_from_text(text, f).unwrap_err(),
+                format!("`{text}` {after}")
+            );
+        }
+        for text in ["-1e18", "-1", "-0.5", "-9223372036854775808"] {
+            assert_eq!(
+                ts_from_text(text, f).unwrap_err(),
+                format!("`{text}` {before}")
+            );
+        }
+        // The last second of 9999 (253402300799 s) is in range, to the millisecond.
+        assert_eq!(ts_from_text("253402300799", f), Ok(253_402_300_799_000));
+        assert_eq!(ts_from_text("253402300799.999", f), Ok(253_402_300_799_999));
+        assert_eq!(ts_from_text("0", f), Ok(0));
+    }
+
     #[test]
     fn csv_typed_quoted_and_bad() {
         let (d, r, _) = decode_lines(
@@ -1189,7 +1229,6 @@ window = {{ kind = "tumbling", size = "1m" }}
             .unwrap_err()
             .contains("timestamp column `ts`"));
         assert!(d.read_header(b"user,ts").is_ok());
-        assert!(d.read_header(b"\xEF\xBB\xBFuser,ts").is_ok());
     }
 
     #[test]

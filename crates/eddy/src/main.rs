@@ -51,8 +51,59 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes, `: `-separated as anyhow's `{:#}` writes them, but without a
+/// cause the message before it already ends with: the library errors (eddy-runtime's,
+/// eddy-infer's and eddy-learn's I/O errors) write their OS error into their own message
+/// and also return it as their source, which `{:#}` printed twice.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.is_empty() {
+            if out.ends_with(&text) {
+                continue;
+            }
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message;
+
+    /// An error that writes its source into its message, as the library I/O errors do.
+    #[derive(Debug)]
+    struct Open(std::io::Error);
+
+    impl std::fmt::Display for Open {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot open `x`: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Open {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_written_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let e = anyhow::Error::new(Open(io())).context("running");
+        assert_eq!(message(&e), "running: cannot open `x`: gone");
+        // A cause the message does not already hold is still written.
+        let e = anyhow::Error::new(io()).context("reading `y`");
+        assert_eq!(message(&e), "reading `y`: gone");
+        assert_eq!(message(&anyhow::anyhow!("alone")), "alone");
     }
 }

@@ -644,6 +644,39 @@ fn run_refuses_to_overwrite_its_input() {
 }
 
 #[test]
+fn run_skips_a_leading_byte_order_mark() {
+    let tmp = Tmp::new("bom");
+    let jsonl = "\u{feff}{\"user_id\":\"a\",\"ts\":\"2024-01-01T00:00:00.000Z\"}\n\
+                 {\"user_id\":\"a\",\"ts\":\"2024-01-01T00:00:10.000Z\"}\n";
+    std::fs::write(tmp.join("in.jsonl"), jsonl).unwrap();
+    let csv = "\u{feff}user_id,ts\nb,2024-01-01T00:00:00.000Z\n";
+    std::fs::write(tmp.join("in.csv"), csv).unwrap();
+    for (format, input, key, events) in [("jsonl", "in.jsonl", "a", 2), ("csv", "in.csv", "b", 1)] {
+        let spec = tumbling_spec(&tmp, format, input, "0s");
+        ok(&eddy(&["run", &spec.to_string_lossy()]));
+        let dead = json_lines(&tmp.join(format!("dead-{format}.jsonl")));
+        assert!(dead.is_empty(), "{format}: {dead:?}");
+        let out = json_lines(&tmp.join(format!("events-{format}.jsonl")));
+        assert_eq!(out.len(), events, "{format}");
+        assert_eq!(out[0]["user_id"], key, "{format}");
+        assert_eq!(out[events - 1]["features"]["count_1m"], events, "{format}");
+    }
+}
+
+/// An OS error is printed once (it used to be printed in the message and again as its
+/// cause).
+#[test]
+fn run_missing_input_names_the_os_error_once() {
+    let tmp = Tmp::new("missing");
+    let spec = tumbling_spec(&tmp, "jsonl", "not-there.jsonl", "1s");
+    let o = eddy(&["run", &spec.to_string_lossy()]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("not-there.jsonl"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
 fn run_empty_input_file() {
     let tmp = Tmp::new("empty");
     std::fs::write(tmp.join("in.jsonl"), "").unwrap();

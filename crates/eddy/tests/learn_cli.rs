@@ -138,6 +138,34 @@ fn drift_reports_the_change_point() {
     assert!(first < 1700, "{first}");
 }
 
+/// A line that is not UTF-8 is a bad line like any other: named, counted and skipped, and
+/// the lines after it are read.
+#[test]
+fn drift_skips_a_line_that_is_not_utf8() {
+    let tmp = Tmp::new("drift-utf8");
+    let path = tmp.join("in.txt");
+    std::fs::write(&path, b"0.5\n1\n\xff\xfe\n2\n3\nabc\n4\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["drift", "--detector", "adwin"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .expect("run eddy");
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("line 3 (index 2): is not UTF-8; skipped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 6 (index 5): `abc` is not a number; skipped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 bad line(s) skipped of 7; 0 drift(s)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn drift_refuses_unknown_detectors_and_params() {
     let o = eddy(&["drift", "--detector", "adwn"], Some("1\n"));

@@ -35,7 +35,13 @@ pub struct StreamSource<R> {
     /// memory), never a live stream. Such reads go straight into the batch's spare capacity,
     /// without zeroing it first.
     filling: bool,
+    /// Whether the start of the stream has been checked for a byte order mark.
+    bom_checked: bool,
 }
+
+/// The UTF-8 byte order mark, which some tools (spreadsheet exports, Windows editors) write
+/// at the start of a text file. It is not part of the first record, whatever the format.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl<R: Read> StreamSource<R> {
     /// A line-framed source.
@@ -52,6 +58,7 @@ impl<R: Read> StreamSource<R> {
             max_record: MAX_RECORD_BYTES,
             skipping: false,
             filling: false,
+            bom_checked: false,
         }
     }
 
@@ -170,6 +177,17 @@ impl<R: Read> Source for StreamSource<R> {
                 }
                 scanned = 0;
                 continue;
+            }
+            if !self.bom_checked {
+                // A live stream may deliver the mark a byte at a time: wait for three bytes.
+                if batch.data.len() < BOM.len() && BOM.starts_with(&batch.data) && !self.eof {
+                    scanned = batch.data.len();
+                    continue;
+                }
+                self.bom_checked = true;
+                if batch.data.starts_with(BOM) {
+                    batch.data.drain(..BOM.len());
+                }
             }
             let (cut, lines) = frame(
                 self.framing,
@@ -369,6 +387,28 @@ mod tests {
             capped(b"abc\nde\n", 64, 3, true),
             owned(&[(1, "abc"), (2, "de")])
         );
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped_once() {
+        for framing in [Framing::Lines, Framing::Csv] {
+            for batch in [1, 2, 3, 4, 100] {
+                for filling in [false, true] {
+                    let got = all(b"\xEF\xBB\xBFa\nb\n", batch, framing, filling);
+                    assert_eq!(got, owned(&[(1, "a"), (2, "b")]), "{batch}");
+                    // Only at the very start: a second mark, or one on a later line, is data.
+                    let got = all(
+                        b"\xEF\xBB\xBF\xEF\xBB\xBFa\n\xEF\xBB\xBFb",
+                        batch,
+                        framing,
+                        filling,
+                    );
+                    assert_eq!(got, owned(&[(1, "\u{feff}a"), (2, "\u{feff}b")]), "{batch}");
+                }
+            }
+            // A mark alone is an empty input.
+            assert!(all(b"\xEF\xBB\xBF", 1, framing, false).is_empty());
+        }
     }
 
     #[test]

@@ -312,6 +312,25 @@ window = { kind = "tumbling", size = "1m" }"#,
         assert!(e.has_path("feature[0].where"), "{e}");
     }
 
+    /// A filter nested or chained past the parser's limits is a spec error at its `where`
+    /// key (it used to overflow the stack).
+    #[test]
+    fn huge_filters_are_refused_at_where() {
+        let deep = format!("{}amount > 1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let long = vec!["amount > 1"; 100_000].join(" and ");
+        for (expr, want) in [
+            (deep, "deeper than 64 levels"),
+            (long, "more than 1000 comparisons"),
+        ] {
+            let e = errors(&with_feature(&format!(
+                "[[feature]]\nname = \"a\"\nagg = \"count\"\nwhere = '{expr}'\n\
+                 window = {{ kind = \"tumbling\", size = \"1m\" }}"
+            )));
+            assert!(e.has_path("feature[0].where"), "{e}");
+            assert!(e.to_string().contains(want), "{e}");
+        }
+    }
+
     #[test]
     fn wrong_types() {
         let e = errors(&with_feature(

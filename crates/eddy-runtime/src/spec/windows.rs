@@ -74,7 +74,9 @@ pub(super) fn window(v: &mut Validator, w: &Table, path: &str) -> Option<WindowS
         }
         Some(d)
     };
-    let offset = |v: &mut Validator, size: Option<i64>| -> Option<i64> {
+    // `bound` names what the offset must stay under: the size, or for a sliding window the
+    // slide (windows start every slide, so a larger offset would only repeat the alignment).
+    let offset = |v: &mut Validator, bound: (&str, Option<i64>)| -> Option<i64> {
         let p = join(path, "offset");
         let off = match w.get("offset") {
             None => 0,
@@ -112,14 +114,14 @@ pub(super) fn window(v: &mut Validator, w: &Table, path: &str) -> Option<WindowS
                 return None;
             }
         };
-        if let Some(size) = size {
-            if off.abs() >= size {
+        if let (name, Some(bound)) = bound {
+            if off.abs() >= bound {
                 v.err(
                     p,
                     format!(
-                        "offset ({}) must be smaller than size ({}) in absolute value",
+                        "offset ({}) must be smaller than {name} ({}) in absolute value",
                         format_duration(off),
-                        format_duration(size)
+                        format_duration(bound)
                     ),
                 );
                 return None;
@@ -130,7 +132,7 @@ pub(super) fn window(v: &mut Validator, w: &Table, path: &str) -> Option<WindowS
     let spec = match kind.as_str() {
         "tumbling" => {
             let size = required_positive(v, "size");
-            let off = offset(v, size);
+            let off = offset(v, ("size", size));
             WindowSpec::Tumbling {
                 size: size?,
                 offset: off?,
@@ -162,7 +164,7 @@ pub(super) fn window(v: &mut Validator, w: &Table, path: &str) -> Option<WindowS
                     );
                 }
             }
-            let off = offset(v, slide);
+            let off = offset(v, ("slide", slide));
             WindowSpec::Sliding {
                 size: size?,
                 slide: slide?,
@@ -330,5 +332,35 @@ window = { kind = "sliding", size = "5m", slide = "10m" }"#,
             msg.contains("feature[0].window.slide: slide (10m) is larger than size (5m)"),
             "{msg}"
         );
+    }
+
+    /// The offset bound is the size for a tumbling window and the slide for a sliding one,
+    /// and the message names the bound that applies, with its value.
+    #[test]
+    fn offset_bound_is_named() {
+        let e = errors(&with_feature(
+            r#"[[feature]]
+name = "a"
+agg = "count"
+window = { kind = "sliding", size = "10m", slide = "1m", offset = "-2m" }
+[[feature]]
+name = "b"
+agg = "count"
+window = { kind = "tumbling", size = "1m", offset = "90s" }
+[[feature]]
+name = "c"
+agg = "count"
+window = { kind = "sliding", size = "10m", slide = "5m", offset = "4m" }"#,
+        ));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("feature[0].window.offset: offset (-2m) must be smaller than slide (1m) in absolute value"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("feature[1].window.offset: offset (90s) must be smaller than size (1m) in absolute value"),
+            "{msg}"
+        );
+        assert!(!e.has_path("feature[2].window.offset"), "{msg}");
     }
 }

@@ -39,17 +39,31 @@ pub fn run(args: DriftArgs) -> Result<()> {
     let mut input = stdin.lock();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut line = String::new();
+    // Bytes, not a `String`: a line that is not UTF-8 is a bad line to skip, not the end.
+    let mut line = Vec::new();
     let (mut index, mut bad, mut drifts) = (0u64, 0u64, 0u64);
     loop {
         line.clear();
-        let read = input.read_line(&mut line).context("reading stdin")?;
+        let read = input
+            .read_until(b'\n', &mut line)
+            .context("reading stdin")?;
         if read == 0 {
             break;
         }
-        let text = line.trim();
-        match text.parse::<f64>() {
-            Ok(v) if v.is_finite() => {
+        let value = match std::str::from_utf8(&line) {
+            Err(_) => Err("is not UTF-8".to_string()),
+            Ok(text) => {
+                let text = text.trim();
+                match text.parse::<f64>() {
+                    Ok(v) if v.is_finite() => Ok(v),
+                    Ok(_) => Err(format!("`{text}` is not finite")),
+                    Err(_) if text.is_empty() => Err("`` is empty".to_string()),
+                    Err(_) => Err(format!("`{text}` is not a number")),
+                }
+            }
+        };
+        match value {
+            Ok(v) => {
                 let written = match det.update(v) {
                     DriftState::Drift => {
                         drifts += 1;
@@ -65,16 +79,11 @@ pub fn run(args: DriftArgs) -> Result<()> {
                     return Err(e).context("writing stdout");
                 }
             }
-            other => {
+            Err(why) => {
                 bad += 1;
                 if bad <= MAX_MESSAGES {
-                    let why = match other {
-                        Ok(_) => "is not finite".to_string(),
-                        Err(_) if text.is_empty() => "is empty".to_string(),
-                        Err(_) => "is not a number".to_string(),
-                    };
                     eprintln!(
-                        "eddy drift: line {} (index {index}): `{text}` {why}; skipped",
+                        "eddy drift: line {} (index {index}): {why}; skipped",
                         index + 1
                     );
                     if bad == MAX_MESSAGES {
