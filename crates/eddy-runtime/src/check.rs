@@ -66,6 +66,7 @@ impl Validator {
                     && [
                         "allowed_lateness",
                         "late_policy",
+                        "max_state_bytes",
                         "source",
                         "watermark",
                         "output",
@@ -209,6 +210,46 @@ impl Validator {
                     p,
                     format!("expected a positive integer, found {}", type_name(v)),
                 );
+                None
+            }
+        }
+    }
+
+    /// A size in bytes: an integer >= 1, or a string of a number and a unit (`"512MiB"`,
+    /// `"2 GB"`; `KiB`, `MiB`, `GiB`, `TiB` count by 1024, `KB`, `MB`, `GB`, `TB` by 1000).
+    pub(crate) fn bytes(&mut self, t: &Table, path: &str, key: &str) -> Option<usize> {
+        let p = join(path, key);
+        let expected = "expected a number of bytes: an integer >= 1, or a string such as \"512MiB\" or \"2GB\"";
+        match t.get(key)? {
+            Toml::Integer(i) if *i > 0 => Some(*i as usize),
+            Toml::String(text) => {
+                let s = text.trim();
+                let split = s
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .unwrap_or(s.len());
+                let (num, unit) = (&s[..split], s[split..].trim());
+                let scale: f64 = match unit {
+                    "" | "B" => 1.0,
+                    "KB" => 1e3,
+                    "MB" => 1e6,
+                    "GB" => 1e9,
+                    "TB" => 1e12,
+                    "KiB" => 1024.0,
+                    "MiB" => 1024.0 * 1024.0,
+                    "GiB" => 1024.0 * 1024.0 * 1024.0,
+                    "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+                    _ => f64::NAN,
+                };
+                match num.parse::<f64>().map(|n| n * scale) {
+                    Ok(b) if b >= 1.0 && b < 1.8e19 => Some(b as usize),
+                    _ => {
+                        self.err(p, format!("`{text}` is not a size; {expected}"));
+                        None
+                    }
+                }
+            }
+            v => {
+                self.err(p, format!("found {}; {expected}", type_name(v)));
                 None
             }
         }

@@ -178,6 +178,15 @@ pub enum RuntimeError {
     },
     #[error("CSV input `{name}`: {msg}")]
     CsvHeader { name: String, msg: String },
+    #[error(
+        "the feature state holds {total} bytes, more than max_state_bytes ({max}); the feature holding the most is `{feature}` ({feature_bytes} bytes): shorten its window, raise its slide, or raise max_state_bytes"
+    )]
+    StateLimit {
+        total: u64,
+        max: u64,
+        feature: String,
+        feature_bytes: u64,
+    },
     #[error("cannot restore the {stage} stage: {msg}")]
     Restore { stage: &'static str, msg: String },
 }

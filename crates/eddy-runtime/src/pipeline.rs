@@ -294,6 +294,7 @@ impl Pipeline {
             measured_at: None,
             state_bytes: None,
             wall_ms: 0,
+            max_state: spec.max_state_bytes.map(|b| b as u64),
         })];
         let mut back_stages: Vec<Box<dyn Stage>> = Vec::new();
         if let Some(sc) = scorer.as_ref() {

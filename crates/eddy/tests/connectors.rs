@@ -264,6 +264,49 @@ fn a_record_longer_than_the_cap_is_a_dead_letter_and_the_run_goes_on() {
 }
 
 #[test]
+fn a_run_over_max_state_bytes_stops_naming_the_feature() {
+    let tmp = Tmp::new("state-limit");
+    // 20,000 keys, one event each
+    let input: String = (0..20_000)
+        .map(|i| format!("{{\"k\":\"k{i}\",\"t\":{},\"x\":1.5}}\n", i * 10))
+        .collect();
+    std::fs::write(tmp.join("in.jsonl"), input).unwrap();
+    let text = |limit: &str| {
+        format!(
+            "max_state_bytes = {limit}\n{}\n[[feature]]\nname = \"recent_x\"\nagg = \"sum\"\nfield = \"x\"\nwindow = {{ kind = \"sliding\", size = \"1h\", slide = \"1m\" }}\n",
+            spec(
+                "path = \"in.jsonl\"\nformat = \"jsonl\"\n[source.fields]\nx = \"float\"",
+                "events = \"events.jsonl\""
+            )
+        )
+    };
+    std::fs::write(tmp.join("s.toml"), text("\"100KiB\"")).unwrap();
+    let o = eddy_in(&tmp, &["run", "s.toml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("more than max_state_bytes (102400)"), "{err}");
+    // the sliding sum keeps each key's events of the last hour; the tumbling count keeps a
+    // counter in the key's fixed slot
+    assert!(
+        err.contains("the feature holding the most is `recent_x`"),
+        "{err}"
+    );
+    // a bound the run stays under
+    std::fs::write(tmp.join("s.toml"), text("\"1GiB\"")).unwrap();
+    let o = eddy_in(&tmp, &["run", "s.toml", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // a bound that is not a size
+    std::fs::write(tmp.join("s.toml"), text("\"lots\"")).unwrap();
+    let o = eddy_in(&tmp, &["validate", "s.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("max_state_bytes: `lots` is not a size"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn csv_records_may_hold_newlines_in_quoted_cells() {
     let tmp = Tmp::new("csv-newlines");
     // line 1 header; record 1 spans lines 2-3; record 2 is line 4; line 5 is bad (an

@@ -863,6 +863,17 @@ impl FeatureEngine {
             + self.rings.iter().flatten().map(Ring::bytes).sum::<usize>()
             + self.store.as_ref().map_or(0, OnlineStore::bytes)
     }
+
+    /// The bytes feature `f` holds beyond the fixed slots of the key blocks (its deques, panes,
+    /// windows and sets): which feature makes the state grow, when it grows too large.
+    pub fn feature_state_bytes(&self, f: usize) -> usize {
+        self.cols.get(f).map_or(0, |c| c.bytes(&self.blocks))
+            + self
+                .rings
+                .get(f)
+                .and_then(Option::as_ref)
+                .map_or(0, Ring::bytes)
+    }
 }
 
 impl Drop for FeatureEngine {

@@ -46,6 +46,9 @@ pub struct PipelineSpec {
     pub features: Vec<FeatureSpec>,
     pub engine: EngineConfig,
     pub watermark: WatermarkConfig,
+    /// The most bytes of feature state the run may hold (`max_state_bytes`); beyond it the run
+    /// stops with an error that names the feature holding the most. `None`: no bound.
+    pub max_state_bytes: Option<usize>,
     pub output: OutputSpec,
     /// The optional `[model]` table: a model scored on every per-event row.
     pub model: Option<ModelSpec>,
@@ -156,6 +159,7 @@ fn pipeline(v: &mut Validator, t: &Table) -> Option<PipelineSpec> {
             "watermark",
             "allowed_lateness",
             "late_policy",
+            "max_state_bytes",
             "feature",
             "output",
             "model",
@@ -194,6 +198,7 @@ fn pipeline(v: &mut Validator, t: &Table) -> Option<PipelineSpec> {
             ],
         )
         .unwrap_or(LatePolicy::Update);
+    let max_state_bytes = v.bytes(t, "", "max_state_bytes");
     let features = features::features(v, t.get("feature"), "feature", &schema, &mut interner);
     let output = match v.table(t, "", "output") {
         Some(o) => output::output(v, o, "output"),
@@ -214,6 +219,7 @@ fn pipeline(v: &mut Validator, t: &Table) -> Option<PipelineSpec> {
         features,
         engine,
         watermark,
+        max_state_bytes,
         output,
         model,
     })

@@ -26,6 +26,8 @@ pub struct FeaturesStage<'a> {
     pub(crate) state_bytes: Option<u64>,
     /// The last batch's wall-clock time (for the watermark's lag).
     pub(crate) wall_ms: i64,
+    /// `max_state_bytes`: the run stops when the state, as measured, holds more.
+    pub(crate) max_state: Option<u64>,
 }
 
 /// How often (processing time, ms) the state's size is measured while the run goes on.
@@ -35,6 +37,26 @@ const MEASURE_EVERY: i64 = 1_000;
 /// 2: the front thread); the bytes are the same either way.
 #[cfg(test)]
 pub(crate) static FEATURES_ON: AtomicUsize = AtomicUsize::new(0);
+
+impl FeaturesStage<'_> {
+    /// Stops the run, naming the feature that holds the most, when the state is over the bound.
+    fn check_limit(&self, total: u64) -> Result<(), RuntimeError> {
+        let Some(max) = self.max_state.filter(|&m| total > m) else {
+            return Ok(());
+        };
+        let specs = self.engine.features();
+        let (f, feature_bytes) = (0..specs.len())
+            .map(|f| (f, self.engine.feature_state_bytes(f)))
+            .max_by_key(|&(_, b)| b)
+            .unwrap_or((0, 0));
+        Err(RuntimeError::StateLimit {
+            total,
+            max,
+            feature: specs.get(f).map(|s| s.name.clone()).unwrap_or_default(),
+            feature_bytes: feature_bytes as u64,
+        })
+    }
+}
 
 impl Stage for FeaturesStage<'_> {
     fn name(&self) -> &'static str {
@@ -83,7 +105,9 @@ impl Stage for FeaturesStage<'_> {
         }
         if self.measured_at.is_none_or(|t| w_.now - t >= MEASURE_EVERY) {
             self.measured_at = Some(w_.now);
-            self.state_bytes = Some(self.engine.state_bytes() as u64);
+            let bytes = self.engine.state_bytes() as u64;
+            self.state_bytes = Some(bytes);
+            self.check_limit(bytes)?;
         }
         self.wall_ms = w_.wall_ms;
         flow.pass(w);
