@@ -27,10 +27,13 @@ use eddy_oip::remote::{
 // ------------------------------------------------------------------ the fault server
 
 const OK: u8 = 0;
+/// Answers only after [`SLOW_MS`]: far beyond any attempt's timeout in these tests.
 const SLOW: u8 = 1;
 const HTTP500: u8 = 2;
 const MALFORMED: u8 = 3;
 const WRONG_COUNT: u8 = 4;
+
+const SLOW_MS: u64 = 60_000;
 
 struct Fault {
     mode: AtomicU8,
@@ -58,7 +61,7 @@ async fn fault_infer(State(f): State<Arc<Fault>>, body: Bytes) -> Response {
     };
     match mode {
         SLOW => {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_millis(SLOW_MS)).await;
             reply(&scores).into_response()
         }
         HTTP500 => (StatusCode::INTERNAL_SERVER_ERROR, "{\"error\":\"boom\"}").into_response(),
@@ -125,11 +128,14 @@ impl Drop for FaultServer {
 
 // ------------------------------------------------------------------ helpers
 
+/// Settings for the tests: an attempt's timeout is generous (a request to a healthy server
+/// on 127.0.0.1 answers well within it even on a loaded machine); tests of timeouts shorten
+/// it and use a server that answers much later still ([`SLOW`]).
 fn cfg(url: String, model: &str) -> RemoteConfig {
     let mut c = RemoteConfig::new(url, model);
     c.max_batch = 16;
     c.max_wait = Duration::from_millis(1);
-    c.timeout = Duration::from_millis(100);
+    c.timeout = Duration::from_secs(5);
     c.max_retries = 2;
     c.backoff_base = Duration::from_millis(1);
     c.backoff_max = Duration::from_millis(5);
@@ -287,6 +293,7 @@ fn server_dying_mid_run() {
 fn slow_responses_time_out() {
     let f = FaultServer::start(SLOW, 0);
     let mut c = cfg(f.url(), "m");
+    c.timeout = Duration::from_millis(500);
     c.max_retries = 1;
     c.max_batch = 50;
     c.max_in_flight = 4;
@@ -297,7 +304,9 @@ fn slow_responses_time_out() {
     check_counters(&s, &out);
     let c = s.counters();
     assert_eq!(c.retries, c.batches, "{c}");
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // Two attempts of 0.5 s each, not the server's minute.
+    let waited = t.elapsed();
+    assert!(waited < Duration::from_millis(SLOW_MS / 2), "{waited:?}");
     for e in &out {
         if let Emitted::Event(ev) = e {
             assert_eq!(ev.attempts, 2);
@@ -333,6 +342,8 @@ fn faults_mixed_mid_run_every_event_once() {
     let f = FaultServer::start(OK, 0);
     let mut c = cfg(f.url(), "m");
     c.mode = EmitMode::Unordered;
+    // Still seconds (the OK phases must score); the SLOW phase waits out 3 attempts of 2 s.
+    c.timeout = Duration::from_secs(2);
     let mut s = RemoteScorer::new(c).unwrap();
     let mut out = Vec::new();
     let mut id = 0u64;
@@ -362,45 +373,87 @@ fn faults_mixed_mid_run_every_event_once() {
     assert_eq!(c.fallback(FallbackReason::InvalidInput), 8, "{c}");
 }
 
-#[test]
-fn circuit_breaker_opens_and_recovers() {
-    let f = FaultServer::start(HTTP500, 0);
-    let mut c = cfg(f.url(), "m");
+/// A scorer that sends one event per request, one request at a time, without retries, whose
+/// breaker opens after 3 failures for `cooldown`.
+fn breaker_scorer(url: String, cooldown: Duration) -> RemoteScorer {
+    let mut c = cfg(url, "m");
     c.breaker_failures = 3;
-    c.breaker_cooldown = Duration::from_millis(150);
+    c.breaker_cooldown = cooldown;
     c.max_retries = 0;
     c.max_batch = 1;
     c.max_in_flight = 1;
-    let mut s = RemoteScorer::new(c).unwrap();
+    RemoteScorer::new(c).unwrap()
+}
+
+#[test]
+fn circuit_breaker_opens_and_sheds_while_open() {
+    let f = FaultServer::start(HTTP500, 0);
+    // A cooldown no run of this test outlasts: the breaker stays open to the end.
+    let mut s = breaker_scorer(f.url(), Duration::from_secs(600));
     let mut out = Vec::new();
     for i in 0..10 {
         s.submit(i, &features(i), &mut out);
         s.drain(&mut out);
+        let want = if i < 2 {
+            BreakerView::Closed
+        } else {
+            BreakerView::Open
+        };
+        assert_eq!(s.breaker(), want, "after event {i}");
     }
-    assert_eq!(s.breaker(), BreakerView::Open);
     let c = s.counters();
     assert_eq!(c.fallback(FallbackReason::Http5xx), 3, "{c}");
     assert_eq!(c.fallback(FallbackReason::CircuitOpen), 7, "{c}");
+    assert_eq!(c.breaker_opened, 1, "{c}");
     assert_eq!(f.state.hits.load(Ordering::Relaxed), 3);
-    // Half-open probe fails: open again.
-    std::thread::sleep(Duration::from_millis(200));
-    s.submit(10, &features(10), &mut out);
+    let ids: Vec<(u64, Outcome)> = reasons(&out);
+    assert!(ids[..3]
+        .iter()
+        .all(|r| r.1 == Outcome::Fallback(FallbackReason::Http5xx)));
+    assert!(ids[3..]
+        .iter()
+        .all(|r| r.1 == Outcome::Fallback(FallbackReason::CircuitOpen)));
+    check_counters(&s, &out);
+}
+
+#[test]
+fn circuit_breaker_probes_after_the_cooldown_and_recovers() {
+    let f = FaultServer::start(HTTP500, 0);
+    let cooldown = Duration::from_millis(100);
+    // Every wait below outlasts the cooldown, whatever the scheduling: what follows each
+    // sleep is a probe. (That the breaker sheds within the cooldown: the test above.)
+    let past_cooldown = || std::thread::sleep(cooldown * 3);
+    let mut s = breaker_scorer(f.url(), cooldown);
+    let mut out = Vec::new();
+    for i in 0..3 {
+        s.submit(i, &features(i), &mut out);
+        s.drain(&mut out);
+    }
+    assert_eq!(s.breaker(), BreakerView::Open);
+    assert_eq!(s.counters().breaker_opened, 1);
+    // The half-open probe fails: open again.
+    past_cooldown();
+    s.submit(3, &features(3), &mut out);
     s.drain(&mut out);
     assert_eq!(s.breaker(), BreakerView::Open);
     assert_eq!(s.counters().breaker_opened, 2);
-    // The server heals; after the cool-down the probe succeeds and the breaker closes.
-    f.set(OK);
-    s.submit(11, &features(11), &mut out);
-    s.drain(&mut out);
+    assert_eq!(
+        f.state.hits.load(Ordering::Relaxed),
+        4,
+        "the probe went out"
+    );
     assert_eq!(
         reasons(&out).last().unwrap().1,
-        Outcome::Fallback(FallbackReason::CircuitOpen)
+        Outcome::Fallback(FallbackReason::Http5xx)
     );
-    std::thread::sleep(Duration::from_millis(200));
-    let rest = run(&mut s, 12..40, 0);
-    assert_eq!(count(&rest, Outcome::Scored), 28);
+    // The server heals; after the cool-down the probe succeeds and the breaker closes.
+    f.set(OK);
+    past_cooldown();
+    let rest = run(&mut s, 4..40, 0);
+    assert_eq!(count(&rest, Outcome::Scored), 36);
     assert_eq!(s.breaker(), BreakerView::Closed);
-    assert_eq!(f.state.hits.load(Ordering::Relaxed), 4 + 28);
+    assert_eq!(s.counters().breaker_opened, 2);
+    assert_eq!(f.state.hits.load(Ordering::Relaxed), 4 + 36);
 }
 
 // ------------------------------------------------------------------ emission modes
@@ -411,7 +464,6 @@ fn ordered_mode_keeps_order_under_random_delays() {
     let mut c = cfg(f.url(), "m");
     c.max_batch = 4;
     c.max_in_flight = 8;
-    c.timeout = Duration::from_secs(2);
     let mut s = RemoteScorer::new(c).unwrap();
     let out = run(&mut s, 0..300, 25);
     let mut next_id = 0u64;
@@ -440,7 +492,6 @@ fn unordered_mode_never_crosses_a_watermark() {
     c.mode = EmitMode::Unordered;
     c.max_batch = 4;
     c.max_in_flight = 8;
-    c.timeout = Duration::from_secs(2);
     let mut s = RemoteScorer::new(c).unwrap();
     let every = 40u64;
     let out = run(&mut s, 0..400, every);

@@ -241,7 +241,7 @@ impl Validator {
                     _ => f64::NAN,
                 };
                 match num.parse::<f64>().map(|n| n * scale) {
-                    Ok(b) if b >= 1.0 && b < 1.8e19 => Some(b as usize),
+                    Ok(b) if (1.0..1.8e19).contains(&b) => Some(b as usize),
                     _ => {
                         self.err(p, format!("`{text}` is not a size; {expected}"));
                         None

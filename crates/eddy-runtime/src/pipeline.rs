@@ -26,7 +26,7 @@ use crate::score::{RemoteStage, Scorer};
 use crate::spec::{InputFormat, Pattern, PipelineSpec};
 use crate::stage::decode::DecodeStage;
 use crate::stage::emit::EmitStage;
-use crate::stage::features::FeaturesStage;
+use crate::stage::features::{FeaturesStage, RowsSeen, RowsThread};
 use crate::stage::rows::RowsStage;
 use crate::stage::score::ScoreStage;
 use crate::stage::Stage;
@@ -140,6 +140,8 @@ pub struct Pipeline {
     scorer: Option<Scorer>,
     remote: Option<RemoteStage>,
     warnings: Vec<String>,
+    /// Pinned (tests): which thread makes the per-event rows, and the count of who did.
+    rows_pin: Option<(RowsThread, Arc<RowsSeen>)>,
 }
 
 impl Pipeline {
@@ -186,7 +188,18 @@ impl Pipeline {
             scorer,
             remote,
             warnings,
+            rows_pin: None,
         })
+    }
+
+    /// For tests: the thread that makes (and with an embedded model, scores) the per-event
+    /// rows of every batch from now on, whatever the backlog (`None`: as each batch finds it).
+    /// The count it returns says, per batch with per-event rows, which thread made them.
+    #[doc(hidden)]
+    pub fn pin_rows_thread(&mut self, thread: Option<RowsThread>) -> Arc<RowsSeen> {
+        let seen = Arc::new(RowsSeen::default());
+        self.rows_pin = thread.map(|t| (t, seen.clone()));
+        seen
     }
 
     /// What the start-up checks could not settle (e.g. a model server that did not answer).
@@ -253,6 +266,7 @@ impl Pipeline {
             interner,
             scorer,
             remote,
+            rows_pin,
             ..
         } = self;
         if hooks.lookups.is_some() {
@@ -295,6 +309,7 @@ impl Pipeline {
             state_bytes: None,
             wall_ms: 0,
             max_state: spec.max_state_bytes.map(|b| b as u64),
+            pin: rows_pin.as_ref().map(|p| p.0),
         })];
         let mut back_stages: Vec<Box<dyn Stage>> = Vec::new();
         if let Some(sc) = scorer.as_ref() {
@@ -308,7 +323,7 @@ impl Pipeline {
             }));
         }
         let mut engine_chain = Chain::new(engine_stages, &metrics);
-        let emit = EmitStage::new(
+        let mut emit = EmitStage::new(
             outputs,
             encoder,
             &decoder,
@@ -316,6 +331,7 @@ impl Pipeline {
             remote.as_mut(),
             spec.engine.allowed_lateness,
         );
+        emit.rows_seen = rows_pin.as_ref().map(|p| p.1.clone());
         back_stages.push(Box::new(emit));
         let mut back = Chain::new(back_stages, &metrics);
         let ran = driver::run(source, &mut front, &mut engine_chain, &mut back, hooks);
@@ -337,7 +353,6 @@ impl Pipeline {
 mod tests {
     use super::*;
     use crate::connector::{MemorySink, StreamSource};
-    use crate::stage::features::FEATURES_ON;
     use std::sync::atomic::Ordering;
     use std::sync::mpsc;
 
@@ -363,10 +378,33 @@ field = "x"
 window = { kind = "sliding", size = "1m", slide = "30s" }
 "#;
 
-    fn run(input: &str, batch: usize) -> (Summary, String, String, String, String) {
+    /// Bytes handed over at most `.1` at a time, like a pipe: a batch per read (a reader
+    /// that has more fills a batch of at least 64 KiB).
+    struct Chunks<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Chunks<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.1).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    type Outs = (Summary, String, String, String, String);
+
+    fn run(input: &str, batch: usize) -> Outs {
+        run_pinned(input, batch, None).0
+    }
+
+    /// A run with the rows thread pinned (or not): its outputs, and how many batches with
+    /// per-event rows had them made by the engine thread and by the front thread (counted
+    /// only when pinned).
+    fn run_pinned(input: &str, batch: usize, pin: Option<RowsThread>) -> (Outs, [u64; 2]) {
         let spec = PipelineSpec::parse(SPEC).unwrap();
         let mut p = Pipeline::new(spec).unwrap();
-        let mut src = StreamSource::new("mem", input.as_bytes()).with_batch_bytes(batch);
+        let seen = p.pin_rows_thread(pin);
+        let mut src = StreamSource::new("mem", Chunks(input.as_bytes(), batch));
         let outs: [MemorySink; 4] = std::array::from_fn(|_| MemorySink::new());
         let mut o = Outputs::none();
         for (kind, w) in [
@@ -385,7 +423,8 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
             .run(&mut src, &mut o, RunHooks::with_clock(&mut clock))
             .unwrap();
         let t = |i: usize| outs[i].text();
-        (s, t(0), t(1), t(2), t(3))
+        let by = [&seen.engine, &seen.front].map(|c| c.load(Ordering::Relaxed));
+        ((s, t(0), t(1), t(2), t(3)), by)
     }
 
     #[test]
@@ -453,11 +492,19 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
             }
         }
         let mut runs = Vec::new();
-        for mode in [1, 2] {
-            FEATURES_ON.store(mode, Ordering::Relaxed);
-            runs.push((run(&input, 1 << 20), run(&input, 200)));
+        for pin in [RowsThread::Engine, RowsThread::Front] {
+            let (big, by_big) = run_pinned(&input, 1 << 20, Some(pin));
+            let (small, by_small) = run_pinned(&input, 200, Some(pin));
+            // The pin was in effect: every batch with rows had them made by that thread.
+            let (mine, other) = match pin {
+                RowsThread::Engine => (0, 1),
+                RowsThread::Front => (1, 0),
+            };
+            assert_eq!(by_big[mine], 1, "{pin:?} {by_big:?}");
+            assert!(by_small[mine] > 10, "{pin:?} {by_small:?}");
+            assert_eq!((by_big[other], by_small[other]), (0, 0), "{pin:?}");
+            runs.push((big, small));
         }
-        FEATURES_ON.store(0, Ordering::Relaxed);
         let (engine, front) = (&runs[0], &runs[1]);
         assert!(!engine.0 .1.is_empty());
         assert_eq!(engine, front);
@@ -497,10 +544,15 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
             })
             .collect();
         let mut runs = Vec::new();
-        for (mode, batch) in [(1, 1 << 20), (2, 1 << 20), (2, 150)] {
-            FEATURES_ON.store(mode, Ordering::Relaxed);
+        for (pin, batch) in [
+            (RowsThread::Engine, 1 << 20),
+            (RowsThread::Front, 1 << 20),
+            (RowsThread::Front, 150),
+            (RowsThread::Engine, 150),
+        ] {
             let mut p = Pipeline::new(PipelineSpec::parse(&spec).unwrap()).unwrap();
-            let mut src = StreamSource::new("mem", input.as_bytes()).with_batch_bytes(batch);
+            let seen = p.pin_rows_thread(Some(pin));
+            let mut src = StreamSource::new("mem", Chunks(input.as_bytes(), batch));
             let events = MemorySink::new();
             let mut o = Outputs::none();
             o.set_sink(OutputKind::Events, Box::new(events.clone()));
@@ -522,12 +574,25 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
                     v
                 })
                 .collect();
+            // The pin was in effect: the engine thread scored and made every batch's rows,
+            // or none.
+            let (engine, front) = (
+                seen.engine.load(Ordering::Relaxed),
+                seen.front.load(Ordering::Relaxed),
+            );
+            match pin {
+                RowsThread::Engine => assert!(engine > 0 && front == 0, "{engine} {front}"),
+                RowsThread::Front => assert!(engine == 0 && front > 0, "{engine} {front}"),
+            }
+            if batch == 150 {
+                assert!(engine + front > 10, "{engine} {front}");
+            }
             runs.push((s.scored, s.unscored, rows));
         }
-        FEATURES_ON.store(0, Ordering::Relaxed);
         assert_eq!(runs[0].0, 200);
         assert_eq!(runs[0], runs[1]);
         assert_eq!(runs[0], runs[2]);
+        assert_eq!(runs[0], runs[3]);
     }
 
     #[test]

@@ -92,11 +92,39 @@ fn ts_ms(s: &str) -> i64 {
     days * 86_400_000 + n(11, 13) * 3_600_000 + n(14, 16) * 60_000 + n(17, 19) * 1000 + n(20, 23)
 }
 
+/// Independent epoch ms → RFC 3339 (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+fn rfc3339(ms: i64) -> String {
+    let (days, ms) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil from days (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
 #[test]
 fn rfc3339_helper_is_right() {
     assert_eq!(ts_ms("1970-01-01T00:00:00.000Z"), 0);
     assert_eq!(ts_ms("2024-01-01T00:00:00.000Z"), 1_704_067_200_000);
     assert_eq!(ts_ms("2024-03-01T12:34:56.789Z"), 1_709_296_496_789);
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(rfc3339(1_709_296_496_789), "2024-03-01T12:34:56.789Z");
+    assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    for ms in (0..200).map(|i| i * 7_777_777_777 + 123) {
+        assert_eq!(ts_ms(&rfc3339(ms)), ms);
+    }
 }
 
 #[test]
@@ -360,9 +388,32 @@ fn run_example_spec_matches_brute_force() {
         "--late-fraction",
         "0.01",
         "--output",
-        &tmp.s("in.jsonl"),
+        &tmp.s("gen.jsonl"),
     ]);
     ok(&gen);
+    // The generated events are 20 ms apart on average: two minutes in all, inside every
+    // window of the spec. Stretched in time (keeping their order), they span hours: events
+    // leave the 5-minute and 1-hour windows, and every 15 s of the original comes a quiet
+    // time: 40 minutes (every session ends), 20 (none does) or 28 (a key's session ends if
+    // its events on either side are more than 2 minutes from the quiet time).
+    let start = 1_704_067_200_000; // the generator's first event, 2024-01-01
+    let quiet = |k: i64| match k {
+        ..=0 => k * 2_400_000,
+        _ => (1..=k)
+            .map(|j| [2_400_000, 1_200_000, 1_680_000][j as usize % 3])
+            .sum(),
+    };
+    let stretch = |t: i64| start + (t - start) * 100 + quiet((t - start).div_euclid(15_000));
+    let generated = std::fs::read_to_string(tmp.join("gen.jsonl")).unwrap();
+    let stretched: String = generated
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let ts = v["ts"].as_str().unwrap();
+            format!("{}\n", l.replace(ts, &rfc3339(stretch(ts_ms(ts)))))
+        })
+        .collect();
+    std::fs::write(tmp.join("in.jsonl"), stretched).unwrap();
     let spec = example_spec_in(&tmp, "in.jsonl");
     let o = eddy(&["run", &spec.to_string_lossy()]);
     ok(&o);
@@ -400,37 +451,113 @@ fn run_example_spec_matches_brute_force() {
     let err = text(&o.stderr);
     assert!(err.contains("events read"), "{err}");
 
-    // Per event: the input's fields are kept, and events_5m = accepted events of the same
-    // key with ts in (t - 5m, t], the event itself included.
-    let mut by_key: HashMap<&str, Vec<i64>> = HashMap::new();
+    // Per event, every feature of the spec, brute force over the accepted events of the same
+    // key so far (`hist`, the event itself last; accepted events come in time order, checked
+    // below, so "so far" is also "at or before t"):
+    // - events_5m: events with ts in (t - 5m, t];
+    // - avg_order_value_1h: mean amount of the purchases with ts in (t - 1h, t] (null if none);
+    // - last_pages: the last 10 pages of the event's session (events no more than 30 min
+    //   apart: their `[ts, ts + gap)` windows overlap or touch);
+    // - login_rate_1m: logins in the event's tumbling minute, per minute;
+    // - ms_since_last_purchase: t - the last purchase's ts (null if none).
+    let mut by_key: HashMap<&str, Vec<(i64, &Value)>> = HashMap::new();
+    let (mut some_mean, mut some_recency, mut long_pages, mut some_logins) = (0, 0, 0, 0);
+    let (mut left_5m, mut left_1h, mut new_sessions) = (0, 0, 0);
     for (row, src) in events.iter().zip(&accepted) {
         assert_eq!(row["event_id"], src["event_id"]);
         assert_eq!(row["page"], src["page"]);
         let key = src["user_id"].as_str().unwrap();
         let ts = ts_ms(src["ts"].as_str().unwrap());
-        let seen = by_key.entry(key).or_default();
-        seen.push(ts);
-        let expected = seen
-            .iter()
-            .filter(|&&t| t > ts - 300_000 && t <= ts)
-            .count();
+        let hist = by_key.entry(key).or_default();
+        if let Some(&(prev, _)) = hist.last() {
+            assert!(prev <= ts, "accepted events out of time order: {src}");
+        }
+        hist.push((ts, src));
+        let in_last = |size: i64| hist.iter().filter(move |(t, _)| *t > ts - size);
+        let is = |v: &Value, kind: &str| v["event_type"] == kind;
         let f = &row["features"];
+        assert_eq!(f.as_object().unwrap().len(), 5, "{row}");
+
+        let expected = in_last(300_000).count();
+        left_5m += usize::from(expected < hist.len());
+        left_1h += usize::from(in_last(3_600_000).count() < hist.len());
         assert_eq!(
             f["events_5m"].as_i64(),
             Some(expected as i64),
             "events_5m of {row}"
         );
-        for name in [
-            "avg_order_value_1h",
-            "last_pages",
-            "login_rate_1m",
-            "ms_since_last_purchase",
-        ] {
-            assert!(f.get(name).is_some(), "{name} missing in {row}");
+
+        let amounts: Vec<f64> = in_last(3_600_000)
+            .filter(|(_, v)| is(v, "purchase"))
+            .map(|(_, v)| v["amount"].as_f64().unwrap())
+            .collect();
+        let got = &f["avg_order_value_1h"];
+        if amounts.is_empty() {
+            assert!(got.is_null(), "avg_order_value_1h of {row}");
+        } else {
+            some_mean += 1;
+            let mean = amounts.iter().sum::<f64>() / amounts.len() as f64;
+            let got = got
+                .as_f64()
+                .unwrap_or_else(|| panic!("avg_order_value_1h of {row}"));
+            assert!(
+                (got - mean).abs() <= 1e-9 * mean.abs().max(1.0),
+                "avg_order_value_1h of {row}: expected {mean}"
+            );
         }
-        let pages = f["last_pages"].as_array().expect("last_pages is an array");
-        assert!(!pages.is_empty() && pages.len() <= 10);
-        assert_eq!(pages.last().unwrap(), &src["page"], "{row}");
+
+        let mut session = hist.len() - 1;
+        while session > 0 && hist[session].0 - hist[session - 1].0 <= 1_800_000 {
+            session -= 1;
+        }
+        new_sessions += usize::from(session > 0);
+        let pages: Vec<&Value> = hist[session..].iter().map(|(_, v)| &v["page"]).collect();
+        let pages = &pages[pages.len().saturating_sub(10)..];
+        long_pages += usize::from(pages.len() == 10);
+        let got: Vec<&Value> = f["last_pages"]
+            .as_array()
+            .unwrap_or_else(|| panic!("last_pages of {row}"))
+            .iter()
+            .collect();
+        assert_eq!(got, pages, "last_pages of {row}");
+
+        let minute = ts - ts.rem_euclid(60_000);
+        let logins = (hist.iter())
+            .filter(|(t, v)| *t >= minute && is(v, "login"))
+            .count();
+        some_logins += usize::from(logins > 0);
+        assert_eq!(
+            f["login_rate_1m"].as_f64(),
+            Some(logins as f64),
+            "login_rate_1m of {row}"
+        );
+
+        let last_purchase = hist.iter().rev().find(|(_, v)| is(v, "purchase"));
+        match last_purchase {
+            Some((t, _)) => {
+                some_recency += 1;
+                assert_eq!(
+                    f["ms_since_last_purchase"].as_i64(),
+                    Some(ts - t),
+                    "ms_since_last_purchase of {row}"
+                );
+            }
+            None => assert!(f["ms_since_last_purchase"].is_null(), "{row}"),
+        }
+    }
+    // Each check saw both cases (null and a value, short and full lists, events in and out
+    // of the windows).
+    let n = events.len();
+    for (what, k) in [
+        ("means", some_mean),
+        ("recencies", some_recency),
+        ("full last_pages", long_pages),
+        ("login minutes", some_logins),
+        ("events out of the 5-minute window", left_5m),
+        ("events out of the 1-hour window", left_1h),
+        ("events after a session", new_sessions),
+    ] {
+        assert!(k > n / 20 && k < n, "{what}: {k} of {n}");
     }
 
     // Window rows of login_rate_1m (tumbling 1 minute, per minute) = brute-force count of

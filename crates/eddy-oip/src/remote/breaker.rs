@@ -99,9 +99,24 @@ impl Breaker {
 mod tests {
     use super::*;
 
+    /// Ends `b`'s cooldown now (as if it had passed), whatever it was: the test needs no
+    /// sleep and does not depend on how long its steps take.
+    fn cooldown_passes(b: &Breaker) {
+        let mut s = b.state.lock().unwrap();
+        match *s {
+            BreakerState::Open { .. } => {
+                *s = BreakerState::Open {
+                    until: Instant::now(),
+                }
+            }
+            other => panic!("not open: {other:?}"),
+        }
+    }
+
     #[test]
     fn breaker_state_machine() {
-        let b = Breaker::new(2, Duration::from_millis(30));
+        // A cooldown no run of this test outlasts: only `cooldown_passes` ends it.
+        let b = Breaker::new(2, Duration::from_secs(600));
         let mut opened = 0;
         assert!(b.try_acquire());
         opened += u32::from(b.on_failure());
@@ -110,16 +125,28 @@ mod tests {
         assert_eq!(b.view(), BreakerView::Closed);
         opened += u32::from(b.on_failure());
         assert_eq!(b.view(), BreakerView::Open);
+        assert_eq!(opened, 1);
         assert!(!b.try_acquire());
         b.on_success(); // a late answer does not close an open breaker
         assert_eq!(b.view(), BreakerView::Open);
-        std::thread::sleep(Duration::from_millis(40));
+        assert!(!b.on_failure(), "already open");
+        assert!(!b.try_acquire());
+        cooldown_passes(&b);
         assert!(b.try_acquire(), "the probe");
         assert_eq!(b.view(), BreakerView::HalfOpen);
         assert!(!b.try_acquire(), "one probe at a time");
+        // The probe fails: open again, for a whole cooldown.
+        assert!(b.on_failure());
+        assert_eq!(b.view(), BreakerView::Open);
+        assert!(!b.try_acquire());
+        cooldown_passes(&b);
+        assert!(b.try_acquire(), "the next probe");
         b.on_success();
         assert_eq!(b.view(), BreakerView::Closed);
-        assert_eq!(opened, 1);
+        assert!(b.try_acquire());
+        // Closed again: the count starts over.
+        assert!(!b.on_failure());
+        assert!(b.on_failure());
     }
 
     #[test]

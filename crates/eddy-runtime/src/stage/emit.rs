@@ -4,11 +4,14 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use eddy_core::engine::Outcome;
 use eddy_core::Interner;
 
-use super::{fragment, Flow, Query, Stage, Work};
+use super::features::RowsSeen;
+use super::{fragment, has_row, Flow, Query, Stage, Work};
 use crate::decode::Decoder;
 use crate::encode::OutputEncoder;
 use crate::error::RuntimeError;
@@ -39,6 +42,8 @@ pub struct EmitStage<'a> {
     counts: Counts,
     /// The scoring client's counts (it keeps totals) as last reported.
     reported: StageCounts,
+    /// Counts batches by the thread that made their per-event rows (pinned runs, for tests).
+    pub(crate) rows_seen: Option<Arc<RowsSeen>>,
 }
 
 #[derive(Default)]
@@ -125,6 +130,7 @@ impl<'a> EmitStage<'a> {
             want,
             counts: Counts::default(),
             reported: StageCounts::default(),
+            rows_seen: None,
         };
         if e.encoder.format() == OutputFormat::Csv {
             e.encoder
@@ -324,6 +330,12 @@ impl Stage for EmitStage<'_> {
                         );
                     }
                 }
+            }
+        }
+        if let Some(seen) = &self.rows_seen {
+            if want_events && !defer && w.outcomes.iter().any(|o| has_row(o.0)) {
+                let by = if bulk { &seen.engine } else { &seen.front };
+                by.fetch_add(1, Ordering::Relaxed);
             }
         }
         if bulk {

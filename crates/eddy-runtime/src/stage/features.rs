@@ -1,7 +1,7 @@
 //! The features stage: the watermark and the feature engine, on the engine thread (no I/O,
 //! no clock: processing time comes with the batch).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use eddy_core::engine::FeatureEngine;
@@ -28,15 +28,31 @@ pub struct FeaturesStage<'a> {
     pub(crate) wall_ms: i64,
     /// `max_state_bytes`: the run stops when the state, as measured, holds more.
     pub(crate) max_state: Option<u64>,
+    /// Pinned (tests): which thread makes the per-event rows, whatever the backlog.
+    pub(crate) pin: Option<RowsThread>,
 }
 
 /// How often (processing time, ms) the state's size is measured while the run goes on.
 const MEASURE_EVERY: i64 = 1_000;
 
-/// Tests may pin which thread makes the per-event rows (0: as loaded, 1: the engine thread,
-/// 2: the front thread); the bytes are the same either way.
-#[cfg(test)]
-pub(crate) static FEATURES_ON: AtomicUsize = AtomicUsize::new(0);
+/// Which thread makes a batch's per-event rows (and scores them with an embedded model), when
+/// pinned ([`crate::Pipeline::pin_rows_thread`], for tests); unpinned, the engine thread does
+/// when it keeps up. The bytes are the same either way.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowsThread {
+    Engine,
+    Front,
+}
+
+/// Batches with per-event rows, by the thread that made their rows (counted by the emit
+/// stage when the rows thread is pinned).
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct RowsSeen {
+    pub engine: AtomicU64,
+    pub front: AtomicU64,
+}
 
 impl FeaturesStage<'_> {
     /// Stops the run, naming the feature that holds the most, when the state is over the bound.
@@ -76,13 +92,11 @@ impl Stage for FeaturesStage<'_> {
         // Another batch is already waiting: the stages after this one on this thread leave
         // their work to the front thread.
         let behind = self.backlog.fetch_sub(1, Ordering::Relaxed) > 1;
-        #[cfg(test)]
-        let behind = match FEATURES_ON.load(Ordering::Relaxed) {
-            1 => false,
-            2 => true,
-            _ => behind,
+        w_.behind = match self.pin {
+            None => behind,
+            Some(RowsThread::Engine) => false,
+            Some(RowsThread::Front) => true,
         };
-        w_.behind = behind;
         let wm = self.tracker.on_processing_time(w_.now);
         if wm > self.last_wm {
             self.last_wm = wm;
