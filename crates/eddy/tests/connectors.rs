@@ -21,6 +21,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The one row of `dead.jsonl` in `dir`.
+fn only_dead_letter(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("dead.jsonl")).expect("dead.jsonl");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    serde_json::from_str(text.trim()).expect("a JSON row")
+}
+
 /// A spec with one count feature over 1-minute tumbling windows; `source` and `output` are
 /// the bodies of those tables.
 fn spec(source: &str, output: &str) -> String {
@@ -251,12 +258,7 @@ fn a_record_longer_than_the_cap_is_a_dead_letter_and_the_run_goes_on() {
     let o = eddy_in(&tmp, &["run", "s.toml", "-q"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 8);
-    let dead: Value = serde_json::from_str(
-        std::fs::read_to_string(tmp.join("dead.jsonl"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    let dead = only_dead_letter(&tmp);
     assert_eq!(dead["line"], 5);
     let reason = dead["reason"].as_str().unwrap();
     assert!(reason.contains("longer than 1048576 bytes"), "{reason}");
@@ -332,11 +334,6 @@ fn csv_records_may_hold_newlines_in_quoted_cells() {
         .collect();
     let notes: Vec<&str> = rows.iter().map(|r| r["note"].as_str().unwrap()).collect();
     assert_eq!(notes, ["two\nlines", "say \"hi\""]);
-    let dead: Value = serde_json::from_str(
-        std::fs::read_to_string(tmp.join("dead.jsonl"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    let dead = only_dead_letter(&tmp);
     assert_eq!(dead["line"], 5);
 }
