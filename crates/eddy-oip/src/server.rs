@@ -424,6 +424,13 @@ fn assemble(model: &dyn Model, req: &mut InferRequest<Flat>) -> Result<(Vec<f64>
                 ));
             }
         }
+        if a.data.is_ragged() {
+            return Err(format!(
+                "input {:?}: data is ragged (nested arrays of unequal lengths or depths), \
+                 not a tensor of shape {:?}",
+                a.name, a.shape
+            ));
+        }
         let expect = n.checked_mul(w).ok_or("shape too large")?;
         if a.data.values.len() != expect {
             return Err(format!(

@@ -167,6 +167,17 @@ fn malformed_requests_get_clear_4xx() {
             "needs 6 values, data has 5",
         ),
         (
+            // Nine values for [3, 3], but not three rows of three.
+            input(serde_json::json!([3, 3]), "FP64", serde_json::json!([[1, 2, 3, 4], [5, 6], [7, 8, 9]])),
+            400,
+            "data is ragged",
+        ),
+        (
+            input(serde_json::json!([1, 3]), "FP64", serde_json::json!([1, [2], 3])),
+            400,
+            "data is ragged",
+        ),
+        (
             input(serde_json::json!([1, 2]), "FP64", serde_json::json!([1, 2])),
             400,
             "2 features per row, the model takes 3",
