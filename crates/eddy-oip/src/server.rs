@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -95,11 +95,15 @@ impl ModelSet {
 
 struct AppState {
     models: ModelSet,
+    max_body: usize,
 }
 
 /// The axum router serving `models` (use with [`axum::serve()`] or [`serve`]).
 pub fn router(models: ModelSet, cfg: &ServerConfig) -> Router {
-    let state = Arc::new(AppState { models });
+    let state = Arc::new(AppState {
+        models,
+        max_body: cfg.max_body,
+    });
     Router::new()
         .route("/v2", get(server_meta))
         .route("/v2/health/live", get(live))
@@ -513,12 +517,24 @@ thread_local! {
 async fn infer(
     State(st): State<Arc<AppState>>,
     Path(name): Path<String>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    req: axum::extract::Request,
 ) -> Response {
     let Some(model) = st.models.get(&name).cloned() else {
         return unknown_model(&st, &name);
     };
-    let body = match body {
+    // A declared length over the limit is answered at once, without waiting for the body.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > st.max_body as u64) {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body is over the size limit",
+        );
+    }
+    let body = match Bytes::from_request(req, &()).await {
         Ok(b) => b,
         Err(rej) => {
             let status = rej.status();

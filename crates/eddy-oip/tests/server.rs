@@ -3,6 +3,10 @@
 mod common;
 
 use common::{http, json, logistic, onnx_logistic, start};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
 use eddy_infer::{Batch, Scores};
 
 #[test]
@@ -255,4 +259,26 @@ fn malformed_requests_get_clear_4xx() {
     // Still serving afterwards.
     let (s, _) = http(a, "GET", "/v2/health/live", b"");
     assert_eq!(s, 200);
+}
+
+#[test]
+fn a_declared_length_over_the_limit_gets_413_at_once() {
+    // Headers promising one byte over the limit, then no body: the answer must not wait for it.
+    let srv = start(vec![logistic("lr_cl")], 4096);
+    let mut s = TcpStream::connect(srv.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let head = format!(
+        "POST /v2/models/lr_cl/infer HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        srv.addr(),
+        4096 + 1
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).expect("no answer within 3 s");
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(text.starts_with("HTTP/1.1 413"), "{text:?}");
+    assert!(text.contains("size limit"), "{text:?}");
+    assert!(t0.elapsed() < Duration::from_secs(3));
 }
