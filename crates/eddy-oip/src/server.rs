@@ -16,15 +16,16 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use serde::Serialize;
 use thiserror::Error;
@@ -39,17 +40,33 @@ use crate::wire::{
 /// Default request body limit (bytes): 16 MiB.
 pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 
+/// Default [`ServerConfig::header_timeout`]: 10 s.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default [`ServerConfig::body_timeout`]: 10 s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Largest accepted request body in bytes (larger → 413).
+    /// Largest accepted request body in bytes (larger → 413; a `Content-Length` over it gets
+    /// 413 at once, before the body is read).
     pub max_body: usize,
+    /// How long a connection may take to send a request's headers (request line included)
+    /// before it is closed. It also bounds how long an idle keep-alive connection stays open
+    /// between requests.
+    pub header_timeout: Duration,
+    /// How long an infer request's body may take to arrive, once its headers have (longer →
+    /// 408).
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_body: DEFAULT_MAX_BODY,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -95,11 +112,18 @@ impl ModelSet {
 
 struct AppState {
     models: ModelSet,
+    max_body: usize,
+    body_timeout: Duration,
 }
 
-/// The axum router serving `models` (use with [`axum::serve()`] or [`serve`]).
+/// The axum router serving `models` (use with [`axum::serve()`] or [`serve`]; only [`serve`],
+/// [`spawn`] and [`run`] apply [`ServerConfig::header_timeout`]).
 pub fn router(models: ModelSet, cfg: &ServerConfig) -> Router {
-    let state = Arc::new(AppState { models });
+    let state = Arc::new(AppState {
+        models,
+        max_body: cfg.max_body,
+        body_timeout: cfg.body_timeout,
+    });
     Router::new()
         .route("/v2", get(server_meta))
         .route("/v2/health/live", get(live))
@@ -175,13 +199,9 @@ pub fn spawn(
     let addr = listener.local_addr()?;
     let app = router(models, cfg);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    rt.spawn(async move {
-        let _ = axum::serve(listener.tap_io(nodelay), app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
-    });
+    rt.spawn(serve_on(listener, app, cfg.header_timeout, async move {
+        let _ = rx.await;
+    }));
     Ok(ServerHandle {
         addr,
         shutdown: Some(tx),
@@ -199,11 +219,72 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener.tap_io(nodelay), router(models, cfg))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    serve_on(listener, router(models, cfg), cfg.header_timeout, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    Ok(())
+}
+
+/// Accepts connections on `listener` and serves `app` on each (HTTP/1.1) until `shutdown`
+/// completes; then stops accepting, lets every connection finish its request in flight, and
+/// returns. A connection that does not send a request's headers within `header_timeout` is
+/// closed (axum's own `serve` has no such timeout).
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let (close_tx, close_rx) = tokio::sync::watch::channel(());
+    let mut conns = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    if !is_connection_error(&e) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        nodelay(&tcp);
+        while conns.try_join_next().is_some() {}
+        let conn = http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()));
+        let mut close = close_rx.clone();
+        conns.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = close.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.as_mut().await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = close_tx.send(());
+    while conns.join_next().await.is_some() {}
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
 }
 
 /// As [`serve`], on a runtime of its own with `threads` workers (the blocking pool that scores
@@ -225,7 +306,7 @@ pub fn run(
     rt.block_on(serve(models, addr, cfg, on_bound))
 }
 
-fn nodelay(tcp: &mut tokio::net::TcpStream) {
+fn nodelay(tcp: &tokio::net::TcpStream) {
     // Small request/response pairs: Nagle would add tens of milliseconds.
     let _ = tcp.set_nodelay(true);
 }
@@ -424,6 +505,13 @@ fn assemble(model: &dyn Model, req: &mut InferRequest<Flat>) -> Result<(Vec<f64>
                 ));
             }
         }
+        if a.data.is_ragged() {
+            return Err(format!(
+                "input {:?}: data is ragged (nested arrays of unequal lengths or depths), \
+                 not a tensor of shape {:?}",
+                a.name, a.shape
+            ));
+        }
         let expect = n.checked_mul(w).ok_or("shape too large")?;
         if a.data.values.len() != expect {
             return Err(format!(
@@ -506,14 +594,35 @@ thread_local! {
 async fn infer(
     State(st): State<Arc<AppState>>,
     Path(name): Path<String>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    req: axum::extract::Request,
 ) -> Response {
     let Some(model) = st.models.get(&name).cloned() else {
         return unknown_model(&st, &name);
     };
-    let body = match body {
-        Ok(b) => b,
-        Err(rej) => {
+    // A declared length over the limit is answered at once, without waiting for the body.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > st.max_body as u64) {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body is over the size limit",
+        );
+    }
+    let body = match tokio::time::timeout(st.body_timeout, Bytes::from_request(req, &())).await {
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {:?}",
+                    st.body_timeout
+                ),
+            )
+        }
+        Ok(Ok(b)) => b,
+        Ok(Err(rej)) => {
             let status = rej.status();
             let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 "request body is over the size limit".to_string()

@@ -32,6 +32,11 @@ pub struct Flat {
     /// Whether every value was written as an integer (or a boolean).
     all_int: bool,
     has_bool: bool,
+    /// Whether nested arrays were of unequal lengths or depths (`[[1, 2], [3]]`, `[1, [2]]`).
+    ragged: bool,
+    /// The length first seen at each nesting depth, and the depth of the first scalar.
+    dims: Vec<Option<usize>>,
+    leaf_depth: Option<usize>,
 }
 
 impl Flat {
@@ -44,6 +49,22 @@ impl Flat {
     pub fn has_bool(&self) -> bool {
         self.has_bool
     }
+    /// Whether the data was nested arrays of unequal lengths or depths (`[[1, 2], [3]]`,
+    /// `[1, [2]]`): not a tensor.
+    pub fn is_ragged(&self) -> bool {
+        self.ragged
+    }
+    /// A scalar at `depth`: every scalar must sit at one depth, below every array.
+    fn leaf(&mut self, depth: usize) {
+        if self.dims.len() > depth {
+            self.ragged = true;
+        }
+        match self.leaf_depth {
+            None => self.leaf_depth = Some(depth),
+            Some(d) if d != depth => self.ragged = true,
+            _ => {}
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Flat {
@@ -52,13 +73,17 @@ impl<'de> Deserialize<'de> for Flat {
             values: Vec::new(),
             all_int: true,
             has_bool: false,
+            ragged: false,
+            dims: Vec::new(),
+            leaf_depth: None,
         };
-        FlatSeed(&mut f).deserialize(d)?;
+        FlatSeed(&mut f, 0).deserialize(d)?;
         Ok(f)
     }
 }
 
-struct FlatSeed<'a>(&'a mut Flat);
+/// The data being filled and the nesting depth of the value read.
+struct FlatSeed<'a>(&'a mut Flat, usize);
 
 impl<'de> DeserializeSeed<'de> for FlatSeed<'_> {
     type Value = ();
@@ -77,19 +102,23 @@ impl<'de> Visitor<'de> for FlatSeed<'_> {
         if !v.is_finite() || v.fract() != 0.0 {
             self.0.all_int = false;
         }
+        self.0.leaf(self.1);
         self.0.values.push(v);
         Ok(())
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.0.leaf(self.1);
         self.0.values.push(v as f64);
         Ok(())
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.0.leaf(self.1);
         self.0.values.push(v as f64);
         Ok(())
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
         self.0.has_bool = true;
+        self.0.leaf(self.1);
         self.0.values.push(if v { 1.0 } else { 0.0 });
         Ok(())
     }
@@ -97,7 +126,27 @@ impl<'de> Visitor<'de> for FlatSeed<'_> {
         if let Some(n) = seq.size_hint() {
             self.0.values.reserve(n);
         }
-        while seq.next_element_seed(FlatSeed(&mut *self.0))?.is_some() {}
+        let depth = self.1;
+        let mut len = 0usize;
+        while seq
+            .next_element_seed(FlatSeed(&mut *self.0, depth + 1))?
+            .is_some()
+        {
+            len += 1;
+        }
+        // Every array at one depth must have the same length (a rectangular tensor).
+        let f = &mut *self.0;
+        if f.leaf_depth.is_some_and(|d| depth >= d) {
+            f.ragged = true;
+        }
+        if f.dims.len() <= depth {
+            f.dims.resize(depth + 1, None);
+        }
+        match f.dims[depth] {
+            Some(n) if n != len => f.ragged = true,
+            Some(_) => {}
+            None => f.dims[depth] = Some(len),
+        }
         Ok(())
     }
 }
@@ -380,6 +429,32 @@ mod tests {
         let f: Flat = serde_json::from_str("[1, 2.5]").unwrap();
         assert!(!f.all_int() && !f.has_bool());
         assert!(serde_json::from_str::<Flat>(r#"[1, "x"]"#).is_err());
+    }
+
+    #[test]
+    fn flat_tells_ragged_data() {
+        let ragged = |s: &str| serde_json::from_str::<Flat>(s).unwrap().is_ragged();
+        for ok in [
+            "3",
+            "[]",
+            "[1, 2]",
+            "[[1, 2], [3, 4]]",
+            "[[], []]",
+            "[[[1], [2]], [[3], [4]]]",
+        ] {
+            assert!(!ragged(ok), "{ok}");
+        }
+        for bad in [
+            "[[1, 2], [3]]",
+            "[[1, 2, 3, 4], [5, 6], [7, 8, 9]]",
+            "[[1, 2], []]",
+            "[1, [2]]",
+            "[[1], 2]",
+            "[[[1]], [2]]",
+            "[[1, [2]], [3, 4]]",
+        ] {
+            assert!(ragged(bad), "{bad}");
+        }
     }
 
     #[test]

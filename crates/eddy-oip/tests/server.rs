@@ -2,7 +2,12 @@
 
 mod common;
 
-use common::{http, json, logistic, onnx_logistic, start};
+use common::{http, json, logistic, onnx_logistic, start, start_with};
+use eddy_oip::server::ServerConfig;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
 use eddy_infer::{Batch, Scores};
 
 #[test]
@@ -167,6 +172,17 @@ fn malformed_requests_get_clear_4xx() {
             "needs 6 values, data has 5",
         ),
         (
+            // Nine values for [3, 3], but not three rows of three.
+            input(serde_json::json!([3, 3]), "FP64", serde_json::json!([[1, 2, 3, 4], [5, 6], [7, 8, 9]])),
+            400,
+            "data is ragged",
+        ),
+        (
+            input(serde_json::json!([1, 3]), "FP64", serde_json::json!([1, [2], 3])),
+            400,
+            "data is ragged",
+        ),
+        (
             input(serde_json::json!([1, 2]), "FP64", serde_json::json!([1, 2])),
             400,
             "2 features per row, the model takes 3",
@@ -243,5 +259,77 @@ fn malformed_requests_get_clear_4xx() {
     assert!(json(&b)["error"].as_str().unwrap().contains("size limit"));
     // Still serving afterwards.
     let (s, _) = http(a, "GET", "/v2/health/live", b"");
+    assert_eq!(s, 200);
+}
+
+#[test]
+fn a_declared_length_over_the_limit_gets_413_at_once() {
+    // Headers promising one byte over the limit, then no body: the answer must not wait for it.
+    let srv = start(vec![logistic("lr_cl")], 4096);
+    let mut s = TcpStream::connect(srv.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let head = format!(
+        "POST /v2/models/lr_cl/infer HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        srv.addr(),
+        4096 + 1
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).expect("no answer within 3 s");
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(text.starts_with("HTTP/1.1 413"), "{text:?}");
+    assert!(text.contains("size limit"), "{text:?}");
+    assert!(t0.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn slow_headers_and_bodies_time_out() {
+    let cfg = ServerConfig {
+        max_body: 4096,
+        header_timeout: Duration::from_millis(300),
+        body_timeout: Duration::from_millis(300),
+    };
+    let srv = start_with(vec![logistic("lr_slow")], cfg);
+    // Half a request line, then nothing: the server closes the connection.
+    let mut s = TcpStream::connect(srv.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"POST /v2/models/m/inf").unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 1024];
+    match s.read(&mut buf) {
+        // Closed (0), or answered (408) then closed.
+        Ok(n) => {
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text:?}");
+        }
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "still open after {:?}: {e}",
+            t0.elapsed()
+        ),
+    }
+    assert!(t0.elapsed() < Duration::from_secs(5));
+
+    // Headers, then half the body: 408.
+    let mut s = TcpStream::connect(srv.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let head = format!(
+        "POST /v2/models/lr_slow/infer HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{\"inputs\":",
+        srv.addr()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let n = s.read(&mut buf).expect("no answer within 5 s");
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    assert!(text.contains("did not arrive"), "{text:?}");
+
+    // Still serving.
+    let (s, _) = http(srv.addr(), "GET", "/v2/health/live", b"");
     assert_eq!(s, 200);
 }

@@ -47,7 +47,10 @@ impl Transport {
             let _g = rt.enter();
             Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(cfg.max_in_flight)
-                .pool_idle_timeout(Duration::from_secs(30))
+                // Under `eddy serve`'s header read timeout (10 s by default), which closes a
+                // keep-alive connection idle that long: reusing one as the server closes it
+                // would cost a retry.
+                .pool_idle_timeout(Duration::from_secs(5))
                 .build(conn)
         };
         Transport { infer, client }

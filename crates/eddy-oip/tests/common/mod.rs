@@ -37,17 +37,21 @@ pub fn onnx_logistic() -> Arc<dyn Model> {
 }
 
 pub fn start(models: Vec<Arc<dyn Model>>, max_body: usize) -> ServerHandle {
+    start_with(
+        models,
+        ServerConfig {
+            max_body,
+            ..ServerConfig::default()
+        },
+    )
+}
+
+pub fn start_with(models: Vec<Arc<dyn Model>>, cfg: ServerConfig) -> ServerHandle {
     let mut set = ModelSet::new();
     for m in models {
         set.insert(m).unwrap();
     }
-    server::spawn(
-        set,
-        "127.0.0.1:0".parse().unwrap(),
-        &ServerConfig { max_body },
-        2,
-    )
-    .unwrap()
+    server::spawn(set, "127.0.0.1:0".parse().unwrap(), &cfg, 2).unwrap()
 }
 
 /// One HTTP/1.1 exchange over a fresh connection: `(status, body)`.

@@ -68,6 +68,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let names = set.names().join(", ");
     let cfg = ServerConfig {
         max_body: args.max_body,
+        ..ServerConfig::default()
     };
     server::run(set, args.addr, &cfg, args.threads, |addr| {
         let mut out = std::io::stdout().lock();
