@@ -870,3 +870,83 @@ fn learn_reads_the_pipeline_output() {
         stderr(&o)
     );
 }
+
+/// lr = 1e308 overflows on the first step: for the regressor w = 1e308 · (10 − 0) · 1 = inf,
+/// for the classifier w = 1e308 · (1 − 0.5) · 100 = inf. `--save` refuses with the reason,
+/// exits non-zero and leaves the existing file as it was; without `--save` the run ends
+/// with a warning.
+#[test]
+fn learn_refuses_to_save_a_diverged_model() {
+    let dir = scratch("diverged");
+    let data = dir.join("d.csv");
+    std::fs::write(&data, "x,y\n1,10\n2,20\n3,30\n").unwrap();
+    let data = data.to_str().unwrap();
+    let classes = dir.join("c.csv");
+    std::fs::write(&classes, "x,y\n100,1\n200,0\n300,1\n").unwrap();
+    let m = dir.join("m.json");
+    std::fs::write(&m, "keep me").unwrap();
+    for (model, file) in [
+        ("linear_regression", data),
+        ("logistic_regression", classes.to_str().unwrap()),
+    ] {
+        let o = eddy(
+            &[
+                "learn",
+                "--data",
+                file,
+                "--target",
+                "y",
+                "--model",
+                model,
+                "-p",
+                "lr=1e308",
+                "--save",
+                m.to_str().unwrap(),
+            ],
+            None,
+        );
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{model}: {err}");
+        assert!(err.contains("the model has diverged"), "{model}: {err}");
+        assert!(err.contains("lower lr"), "{model}: {err}");
+        assert!(err.contains("examples learned"), "{model}: {err}");
+        assert_eq!(std::fs::read_to_string(&m).unwrap(), "keep me");
+    }
+    let fresh = dir.join("fresh.json");
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            data,
+            "--target",
+            "y",
+            "--model",
+            "linear_regression",
+            "-p",
+            "lr=1e308",
+            "--save",
+            fresh.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(!fresh.exists() && !dir.join("fresh.tmp").exists());
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            data,
+            "--target",
+            "y",
+            "--model",
+            "linear_regression",
+            "-p",
+            "lr=1e308",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("warning: the model has diverged"), "{err}");
+    assert!(err.contains("(3 examples learned)"), "{err}");
+}

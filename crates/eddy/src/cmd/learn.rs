@@ -861,7 +861,17 @@ pub fn run(args: LearnArgs) -> Result<()> {
 
     let examples = run.n();
     let examples_total = total_before + run.n_learned();
+    // A diverged model (an infinite or NaN weight) is never saved: its snapshot could not
+    // be loaded. Without --save it is said on stderr, as the run's metrics hide it.
+    let diverged = run
+        .model()
+        .check_diverged()
+        .err()
+        .map(|e| format!("{e} ({examples_total} examples learned)"));
     if let Some(path) = &args.save {
+        if let Some(d) = &diverged {
+            bail!("not saving `{}`: {d}", path.display());
+        }
         let extra = Checkpoint {
             encoder,
             detector: run.detector().cloned(),
@@ -897,6 +907,9 @@ pub fn run(args: LearnArgs) -> Result<()> {
     }
     if skipped > 0 {
         eprintln!("eddy learn: {skipped} bad row(s) skipped");
+    }
+    if let Some(d) = &diverged {
+        eprintln!("eddy learn: warning: {d}");
     }
     let refused = run.refused();
     if refused > 0 {
