@@ -950,3 +950,61 @@ fn learn_refuses_to_save_a_diverged_model() {
     assert!(err.contains("warning: the model has diverged"), "{err}");
     assert!(err.contains("(3 examples learned)"), "{err}");
 }
+
+/// A continuous target given to a classifier: when no example has been learned yet the run
+/// stops at the first such row (line 2, the first data line) with the reason; after a good
+/// label such a row is a bad row, skipped and counted (rows 0 and 1 learned, 0.5 skipped).
+#[test]
+fn learn_refuses_a_continuous_target_for_a_classifier() {
+    let dir = scratch("continuous");
+    let all = dir.join("all.csv");
+    std::fs::write(&all, "x,y\n1,0.37\n2,0.81\n3,0.12\n").unwrap();
+    for model in ["logistic_regression", "gaussian_nb", "hoeffding_tree"] {
+        let o = eddy(
+            &[
+                "learn",
+                "--data",
+                all.to_str().unwrap(),
+                "--target",
+                "y",
+                "--model",
+                model,
+            ],
+            None,
+        );
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{model}: {err}");
+        assert!(
+            err.contains(
+                "line 2, column `y`: target `0.37` is not a class label; \
+                 use a regressor for a continuous target"
+            ),
+            "{model}: {err}"
+        );
+    }
+    let some = dir.join("some.csv");
+    std::fs::write(&some, "x,y\n1,0\n2,0.5\n3,1\n").unwrap();
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            some.to_str().unwrap(),
+            "--target",
+            "y",
+            "--model",
+            "logistic_regression",
+        ],
+        None,
+    );
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("line 3, column `y`: target `0.5` is not a class label"),
+        "{err}"
+    );
+    let s = summary(&json_lines(&o)).clone();
+    assert_eq!(
+        (s["examples"].as_u64(), s["skipped"].as_u64()),
+        (Some(2), Some(1))
+    );
+}

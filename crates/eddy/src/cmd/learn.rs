@@ -55,7 +55,7 @@ use eddy_learn::drift::{self, AnyDetector};
 use eddy_learn::registry::{self, AnyModel, Params};
 use eddy_learn::tabular::{
     build_metrics, trim, BadField, Checkpoint, ColumnList, ColumnSpec, ExampleEncoder, Field,
-    PrequentialRun, Row, SetupError, Step, CHECKPOINT_SECTION,
+    PrequentialRun, Problem, Row, SetupError, Step, CHECKPOINT_SECTION,
 };
 use eddy_learn::{Detector, Metric};
 use eddy_runtime::codec::csv::{column_count_error, csv_record_end, CsvFraming, CsvParser};
@@ -834,6 +834,11 @@ pub fn run(args: LearnArgs) -> Result<()> {
                             break 'batches;
                         }
                     }
+                }
+                // A continuous target before any example learned: the whole column is
+                // likely continuous, so the run stops rather than skip every row.
+                Err(b) if run.n() == 0 && matches!(b.problem, Problem::NotAClassLabel(_)) => {
+                    bail!("line {line_no}, column `{}`: {}", b.column, b.problem);
                 }
                 Err(b) => report_bad(&bad_row(b, line_no)),
             }
