@@ -14,6 +14,10 @@ pub enum LearnError {
     },
     #[error("snapshot {path}: {msg}")]
     Snapshot { path: String, msg: String },
+    /// A model whose state holds an infinity or NaN: JSON cannot carry it, so a snapshot
+    /// would be written with `null`s that no load accepts.
+    #[error("the model has diverged: `{at}` is {value}; lower lr (or scale the features) and learn again")]
+    Diverged { at: String, value: String },
     #[error("I/O on {path}: {source}")]
     Io {
         path: String,

@@ -168,6 +168,9 @@ pub trait EstimatorObject: Any {
     fn eq_dyn(&self, other: &dyn Estimator) -> bool;
     /// The model's state, as its snapshot holds it.
     fn state(&self) -> Result<serde_json::Value, serde_json::Error>;
+    /// The first infinite or NaN number in the state (its path, and `inf`/`-inf`/`NaN`):
+    /// [`state`](Self::state) would turn it into a `null` no load accepts.
+    fn non_finite(&self) -> Option<(String, String)>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -181,6 +184,9 @@ impl<T: Estimator + Clone + PartialEq + Serialize> EstimatorObject for T {
     }
     fn state(&self) -> Result<serde_json::Value, serde_json::Error> {
         serde_json::to_value(self)
+    }
+    fn non_finite(&self) -> Option<(String, String)> {
+        crate::snapshot_check::first_non_finite(self).ok().flatten()
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -245,6 +251,9 @@ pub trait RecommenderObject: Any {
     fn eq_dyn(&self, other: &dyn Recommender) -> bool;
     /// The model's state, as its snapshot holds it.
     fn state(&self) -> Result<serde_json::Value, serde_json::Error>;
+    /// The first infinite or NaN number in the state (its path, and `inf`/`-inf`/`NaN`):
+    /// [`state`](Self::state) would turn it into a `null` no load accepts.
+    fn non_finite(&self) -> Option<(String, String)>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -258,6 +267,9 @@ impl<T: Recommender + Clone + PartialEq + Serialize> RecommenderObject for T {
     }
     fn state(&self) -> Result<serde_json::Value, serde_json::Error> {
         serde_json::to_value(self)
+    }
+    fn non_finite(&self) -> Option<(String, String)> {
+        crate::snapshot_check::first_non_finite(self).ok().flatten()
     }
     fn as_any(&self) -> &dyn Any {
         self

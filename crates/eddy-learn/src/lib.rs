@@ -80,6 +80,7 @@ pub mod param;
 pub mod prequential;
 pub mod registry;
 pub mod snapshot;
+mod snapshot_check;
 pub mod synth;
 pub mod tabular;
 pub mod traits;

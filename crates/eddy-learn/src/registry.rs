@@ -302,7 +302,14 @@ impl AnyModel {
     }
 
     pub fn to_snapshot_string(&self) -> Result<String, LearnError> {
+        self.check_diverged()?;
         snapshot::to_string(&self.name, self)
+    }
+    /// [`LearnError::Diverged`] if a weight (or any number in the state) is infinite or
+    /// NaN: the model can no longer predict, nor be saved.
+    pub fn check_diverged(&self) -> Result<(), LearnError> {
+        diverged(self.estimator())?;
+        snapshot::check_finite(self)
     }
     pub fn from_snapshot_str(text: &str) -> Result<Self, LearnError> {
         let (kind, m): (String, AnyModel) = snapshot::from_str(text, None)?;
@@ -310,12 +317,24 @@ impl AnyModel {
         Ok(m)
     }
     pub fn save(&self, path: &std::path::Path) -> Result<(), LearnError> {
+        self.check_diverged()?;
         snapshot::save(path, &self.name, self)
     }
     pub fn load(path: &std::path::Path) -> Result<Self, LearnError> {
         let (kind, m): (String, AnyModel) = snapshot::load(path, None)?;
         check_kind(&kind, &m.name, &path.display().to_string())?;
         Ok(m)
+    }
+}
+
+/// [`LearnError::Diverged`] naming the estimator's first infinite or NaN number.
+fn diverged(e: &dyn Estimator) -> Result<(), LearnError> {
+    match e.non_finite() {
+        Some((at, value)) => Err(LearnError::Diverged {
+            at: format!("{}.{at}", e.entry().name),
+            value,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -374,6 +393,7 @@ impl AnyRecommender {
         self.0.rank(user, items)
     }
     pub fn save(&self, path: &std::path::Path) -> Result<(), LearnError> {
+        self.check_diverged()?;
         snapshot::save(path, self.name(), self)
     }
     pub fn load(path: &std::path::Path) -> Result<Self, LearnError> {
@@ -381,7 +401,18 @@ impl AnyRecommender {
         check_kind(&kind, m.name(), &path.display().to_string())?;
         Ok(m)
     }
+    /// [`LearnError::Diverged`] if a factor or bias is infinite or NaN.
+    pub fn check_diverged(&self) -> Result<(), LearnError> {
+        match self.0.non_finite() {
+            Some((at, value)) => Err(LearnError::Diverged {
+                at: format!("{}.{at}", self.name()),
+                value,
+            }),
+            None => Ok(()),
+        }
+    }
     pub fn to_snapshot_string(&self) -> Result<String, LearnError> {
+        self.check_diverged()?;
         snapshot::to_string(self.name(), self)
     }
     pub fn from_snapshot_str(text: &str) -> Result<Self, LearnError> {
@@ -449,7 +480,15 @@ fn deserialize_named<'de, D: Deserializer<'de>, T: ?Sized>(
 }
 
 impl Serialize for dyn Estimator {
+    /// Refuses a diverged state rather than writing its infinities as `null`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some((at, value)) = self.non_finite() {
+            let e = LearnError::Diverged {
+                at: format!("{}.{at}", self.entry().name),
+                value,
+            };
+            return Err(ser::Error::custom(e));
+        }
         serialize_named(self.entry().name, self.state(), serializer)
     }
 }
@@ -464,7 +503,15 @@ impl<'de> Deserialize<'de> for Box<dyn Estimator> {
 }
 
 impl Serialize for dyn Recommender {
+    /// Refuses a diverged state rather than writing its infinities as `null`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some((at, value)) = self.non_finite() {
+            let e = LearnError::Diverged {
+                at: format!("{}.{at}", self.entry().name),
+                value,
+            };
+            return Err(ser::Error::custom(e));
+        }
         serialize_named(self.entry().name, self.state(), serializer)
     }
 }

@@ -22,8 +22,23 @@ struct Envelope<T> {
     state: T,
 }
 
-/// Serialises `state` under `kind` (e.g. `"logistic_regression"`) to a JSON string.
+/// [`LearnError::Diverged`] naming the first infinity or NaN in `state` (its path inside
+/// the state): such a state has diverged, and its snapshot could not be loaded.
+pub fn check_finite<T: Serialize>(state: &T) -> Result<(), LearnError> {
+    match crate::snapshot_check::first_non_finite(state) {
+        Ok(None) => Ok(()),
+        Ok(Some((at, value))) => Err(LearnError::Diverged { at, value }),
+        Err(msg) => Err(LearnError::Snapshot {
+            path: "<memory>".into(),
+            msg,
+        }),
+    }
+}
+
+/// Serialises `state` under `kind` (e.g. `"logistic_regression"`) to a JSON string;
+/// a diverged state (see [`check_finite`]) is refused.
 pub fn to_string<T: Serialize>(kind: &str, state: &T) -> Result<String, LearnError> {
+    check_finite(state)?;
     let env = Envelope {
         format: FORMAT.to_string(),
         version: VERSION,
@@ -72,7 +87,8 @@ pub fn from_str<T: DeserializeOwned>(
     Ok((env.kind, state))
 }
 
-/// Writes a snapshot file atomically (temporary file, then rename).
+/// Writes a snapshot file atomically (temporary file, then rename); a diverged state is
+/// refused before anything is written, so an existing file stays as it was.
 pub fn save<T: Serialize>(path: &std::path::Path, kind: &str, state: &T) -> Result<(), LearnError> {
     let text = to_string(kind, state)?;
     let tmp = path.with_extension("tmp");

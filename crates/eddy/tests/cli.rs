@@ -1091,3 +1091,41 @@ d = "float"
     let all = text(&o.stdout) + &text(&o.stderr);
     assert!(all.contains("model.inputs[1]: `hours`"), "{all}");
 }
+
+/// Duplicate JSON members: each is typed as it is read, so one that does not fit its declared
+/// type dead-letters the event wherever it stands (before or after a valid one); among valid
+/// members the last wins, `null` (absent) included. What docs/semantics.md says.
+#[test]
+fn run_types_every_duplicate_member_and_keeps_the_last() {
+    let tmp = Tmp::new("dup-members");
+    let lines = [
+        r#"{"user_id":"a","ts":"2024-01-01T00:00:00.000Z","amount":"bad","amount":2}"#,
+        r#"{"user_id":"b","ts":"2024-01-01T00:00:01.000Z","amount":1,"amount":2}"#,
+        r#"{"user_id":"c","ts":"2024-01-01T00:00:02.000Z","amount":2,"amount":"bad"}"#,
+        r#"{"user_id":"d","ts":"2024-01-01T00:00:03.000Z","amount":null,"amount":5}"#,
+        r#"{"user_id":"e","ts":"2024-01-01T00:00:04.000Z","amount":5,"amount":null}"#,
+    ];
+    std::fs::write(tmp.join("in.jsonl"), lines.join("\n")).unwrap();
+    let spec = tumbling_spec(&tmp, "jsonl", "in.jsonl", "1s");
+    let o = eddy(&["run", &spec.to_string_lossy()]);
+    ok(&o);
+    let dead = json_lines(&tmp.join("dead-jsonl.jsonl"));
+    let lines_dead: Vec<i64> = dead.iter().map(|d| d["line"].as_i64().unwrap()).collect();
+    assert_eq!(lines_dead, [1, 3], "{dead:?}");
+    for d in &dead {
+        let reason = d["reason"].as_str().unwrap();
+        assert!(reason.contains("field `amount`"), "{reason}");
+    }
+    let events = json_lines(&tmp.join("events-jsonl.jsonl"));
+    let spend: Vec<(&str, f64)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["user_id"].as_str().unwrap(),
+                e["features"]["spend_2m"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    // b: 1 then 2 → 2; d: null then 5 → 5; e: 5 then null → absent, an empty sum 0.
+    assert_eq!(spend, [("b", 2.0), ("d", 5.0), ("e", 0.0)]);
+}

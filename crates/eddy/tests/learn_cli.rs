@@ -870,3 +870,141 @@ fn learn_reads_the_pipeline_output() {
         stderr(&o)
     );
 }
+
+/// lr = 1e308 overflows on the first step: for the regressor w = 1e308 · (10 − 0) · 1 = inf,
+/// for the classifier w = 1e308 · (1 − 0.5) · 100 = inf. `--save` refuses with the reason,
+/// exits non-zero and leaves the existing file as it was; without `--save` the run ends
+/// with a warning.
+#[test]
+fn learn_refuses_to_save_a_diverged_model() {
+    let dir = scratch("diverged");
+    let data = dir.join("d.csv");
+    std::fs::write(&data, "x,y\n1,10\n2,20\n3,30\n").unwrap();
+    let data = data.to_str().unwrap();
+    let classes = dir.join("c.csv");
+    std::fs::write(&classes, "x,y\n100,1\n200,0\n300,1\n").unwrap();
+    let m = dir.join("m.json");
+    std::fs::write(&m, "keep me").unwrap();
+    for (model, file) in [
+        ("linear_regression", data),
+        ("logistic_regression", classes.to_str().unwrap()),
+    ] {
+        let o = eddy(
+            &[
+                "learn",
+                "--data",
+                file,
+                "--target",
+                "y",
+                "--model",
+                model,
+                "-p",
+                "lr=1e308",
+                "--save",
+                m.to_str().unwrap(),
+            ],
+            None,
+        );
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{model}: {err}");
+        assert!(err.contains("the model has diverged"), "{model}: {err}");
+        assert!(err.contains("lower lr"), "{model}: {err}");
+        assert!(err.contains("examples learned"), "{model}: {err}");
+        assert_eq!(std::fs::read_to_string(&m).unwrap(), "keep me");
+    }
+    let fresh = dir.join("fresh.json");
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            data,
+            "--target",
+            "y",
+            "--model",
+            "linear_regression",
+            "-p",
+            "lr=1e308",
+            "--save",
+            fresh.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(!fresh.exists() && !dir.join("fresh.tmp").exists());
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            data,
+            "--target",
+            "y",
+            "--model",
+            "linear_regression",
+            "-p",
+            "lr=1e308",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("warning: the model has diverged"), "{err}");
+    assert!(err.contains("(3 examples learned)"), "{err}");
+}
+
+/// A continuous target given to a classifier: when no example has been learned yet the run
+/// stops at the first such row (line 2, the first data line) with the reason; after a good
+/// label such a row is a bad row, skipped and counted (rows 0 and 1 learned, 0.5 skipped).
+#[test]
+fn learn_refuses_a_continuous_target_for_a_classifier() {
+    let dir = scratch("continuous");
+    let all = dir.join("all.csv");
+    std::fs::write(&all, "x,y\n1,0.37\n2,0.81\n3,0.12\n").unwrap();
+    for model in ["logistic_regression", "gaussian_nb", "hoeffding_tree"] {
+        let o = eddy(
+            &[
+                "learn",
+                "--data",
+                all.to_str().unwrap(),
+                "--target",
+                "y",
+                "--model",
+                model,
+            ],
+            None,
+        );
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{model}: {err}");
+        assert!(
+            err.contains(
+                "line 2, column `y`: target `0.37` is not a class label; \
+                 use a regressor for a continuous target"
+            ),
+            "{model}: {err}"
+        );
+    }
+    let some = dir.join("some.csv");
+    std::fs::write(&some, "x,y\n1,0\n2,0.5\n3,1\n").unwrap();
+    let o = eddy(
+        &[
+            "learn",
+            "--data",
+            some.to_str().unwrap(),
+            "--target",
+            "y",
+            "--model",
+            "logistic_regression",
+        ],
+        None,
+    );
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("line 3, column `y`: target `0.5` is not a class label"),
+        "{err}"
+    );
+    let s = summary(&json_lines(&o)).clone();
+    assert_eq!(
+        (s["examples"].as_u64(), s["skipped"].as_u64()),
+        (Some(2), Some(1))
+    );
+}

@@ -210,6 +210,9 @@ pub enum Problem {
     NotABool(String),
     #[error("more than {MAX_CLASS} distinct labels")]
     TooManyLabels,
+    /// A fractional number given to a classifier: a continuous target, for a regressor.
+    #[error("target `{0}` is not a class label; use a regressor for a continuous target")]
+    NotAClassLabel(String),
 }
 
 impl Problem {

@@ -24,7 +24,8 @@ pub enum Labels {
 /// The label mapping of a classifier's target: the first label decides how all are read —
 /// a non-negative integer (a number, or text such as `"3"`) makes labels class numbers as
 /// written; `true`/`false` (any case) make them 1/0; anything else makes them names, numbered
-/// in order of first appearance. A later label that does not fit is a [`Problem`], and
+/// in order of first appearance — except a fractional number (`0.37`), which is never a
+/// label ([`Problem::NotAClassLabel`]). A later label that does not fit is a [`Problem`], and
 /// changes nothing.
 ///
 /// Serialised as the [`Labels`] (or `null` before the first label), as the `eddy_learn`
@@ -48,13 +49,22 @@ impl LabelMap {
     /// [`Problem::MissingTarget`].
     pub fn class(&mut self, f: Field) -> Result<f64, Problem> {
         // A number is handled as such (no text made of it unless it must be shown or named).
-        let (text, num) = match f {
+        let (text, num, read) = match f {
             Field::Missing => return Err(Problem::MissingTarget),
-            Field::Num(v) => ("", Some(v)),
-            Field::Text(t) | Field::NumText(t, _) => (t.trim(), None),
+            Field::Num(v) => ("", Some(v), Some(v)),
+            Field::NumText(t, v) => (t.trim(), None, Some(v)),
+            Field::Text(t) => (t.trim(), None, t.trim().parse::<f64>().ok()),
         };
         if num.is_none() && text.is_empty() {
             return Err(Problem::MissingTarget);
+        }
+        // A fractional number is a measurement, not a class: as a name it would make a class
+        // of each distinct value.
+        if read.is_some_and(|v| v.is_finite() && v.fract() != 0.0) {
+            return Err(Problem::NotAClassLabel(match num {
+                Some(v) => v.to_string(),
+                None => text.to_string(),
+            }));
         }
         let shown = || -> Cow<'_, str> {
             match num {

@@ -42,7 +42,7 @@ fn integer_labels_are_class_numbers_as_written() {
             Err(Problem::ClassTooLarge(10001)),
             Err(Problem::NotAnInteger("cat".into())),
             Err(Problem::NotAnInteger("1.0".into())),
-            Err(Problem::NotAnInteger("1.5".into())),
+            Err(Problem::NotAClassLabel("1.5".into())),
             Err(Problem::NotAnInteger("-1".into())),
             Err(Problem::NotAnInteger("true".into())),
             Err(Problem::MissingTarget),
@@ -235,7 +235,7 @@ fn columns_are_typed_by_their_first_value() {
         (
             &["c", "1", "2.5", "red"],
             "y",
-            Problem::NotAnInteger("2.5".into()),
+            Problem::NotAClassLabel("2.5".into()),
         ),
     ];
     for (fields, column, problem) in cases {
@@ -549,4 +549,39 @@ fn runs_refuse_metrics_and_detectors_of_the_other_task() {
         e.to_string(),
         "detector `ddm` watches 0/1 mistakes; a regressor's errors are real numbers: use adwin, page_hinkley or kswin"
     );
+}
+
+/// A fractional number is refused whichever way it is written, and decides no mapping: a
+/// continuous target is not learned as one class per distinct value.
+#[test]
+fn fractional_numbers_are_not_class_labels() {
+    let mut m = LabelMap::new();
+    let got = classes(
+        &mut m,
+        &[
+            Field::Num(0.37),
+            Field::NumText("0.5", 0.5),
+            Field::Text(" -2.25 "),
+        ],
+    );
+    assert_eq!(
+        got,
+        vec![
+            Err(Problem::NotAClassLabel("0.37".into())),
+            Err(Problem::NotAClassLabel("0.5".into())),
+            Err(Problem::NotAClassLabel("-2.25".into())),
+        ]
+    );
+    assert_eq!(m.labels(), None);
+    assert_eq!(
+        Problem::NotAClassLabel("0.37".into()).to_string(),
+        "target `0.37` is not a class label; use a regressor for a continuous target"
+    );
+    let mut named = LabelMap::new();
+    assert_eq!(named.class(Field::Text("cat")), Ok(0.0));
+    assert_eq!(
+        named.class(Field::Text("0.37")),
+        Err(Problem::NotAClassLabel("0.37".into()))
+    );
+    assert_eq!(named.labels(), Some(&Labels::Names(names(&["cat"]))));
 }

@@ -55,7 +55,7 @@ use eddy_learn::drift::{self, AnyDetector};
 use eddy_learn::registry::{self, AnyModel, Params};
 use eddy_learn::tabular::{
     build_metrics, trim, BadField, Checkpoint, ColumnList, ColumnSpec, ExampleEncoder, Field,
-    PrequentialRun, Row, SetupError, Step, CHECKPOINT_SECTION,
+    PrequentialRun, Problem, Row, SetupError, Step, CHECKPOINT_SECTION,
 };
 use eddy_learn::{Detector, Metric};
 use eddy_runtime::codec::csv::{column_count_error, csv_record_end, CsvFraming, CsvParser};
@@ -835,6 +835,11 @@ pub fn run(args: LearnArgs) -> Result<()> {
                         }
                     }
                 }
+                // A continuous target before any example learned: the whole column is
+                // likely continuous, so the run stops rather than skip every row.
+                Err(b) if run.n() == 0 && matches!(b.problem, Problem::NotAClassLabel(_)) => {
+                    bail!("line {line_no}, column `{}`: {}", b.column, b.problem);
+                }
                 Err(b) => report_bad(&bad_row(b, line_no)),
             }
         }
@@ -861,7 +866,17 @@ pub fn run(args: LearnArgs) -> Result<()> {
 
     let examples = run.n();
     let examples_total = total_before + run.n_learned();
+    // A diverged model (an infinite or NaN weight) is never saved: its snapshot could not
+    // be loaded. Without --save it is said on stderr, as the run's metrics hide it.
+    let diverged = run
+        .model()
+        .check_diverged()
+        .err()
+        .map(|e| format!("{e} ({examples_total} examples learned)"));
     if let Some(path) = &args.save {
+        if let Some(d) = &diverged {
+            bail!("not saving `{}`: {d}", path.display());
+        }
         let extra = Checkpoint {
             encoder,
             detector: run.detector().cloned(),
@@ -897,6 +912,9 @@ pub fn run(args: LearnArgs) -> Result<()> {
     }
     if skipped > 0 {
         eprintln!("eddy learn: {skipped} bad row(s) skipped");
+    }
+    if let Some(d) = &diverged {
+        eprintln!("eddy learn: warning: {d}");
     }
     let refused = run.refused();
     if refused > 0 {
