@@ -59,19 +59,6 @@ impl MemorySource {
     }
 }
 
-/// Reads an `Arc<[u8]>` from the start.
-struct ArcReader(Arc<[u8]>, usize);
-
-impl std::io::Read for ArcReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let rest = &self.0[self.1..];
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        self.1 += n;
-        Ok(n)
-    }
-}
-
 impl SourceConnector for MemorySource {
     fn kind(&self) -> &'static str {
         SOURCE.name
@@ -82,7 +69,7 @@ impl SourceConnector for MemorySource {
         framing: Framing,
         max_record: usize,
     ) -> Result<Box<dyn Source + Send>, RuntimeError> {
-        let src = StreamSource::new(self.name.clone(), ArcReader(self.data.clone(), 0))
+        let src = StreamSource::new(self.name.clone(), std::io::Cursor::new(self.data.clone()))
             .framing(framing)
             .max_record(max_record)
             .filling();

@@ -299,22 +299,41 @@ fn frame(
 mod tests {
     use super::*;
 
-    fn all(input: &[u8], batch: usize, framing: Framing, filling: bool) -> Vec<(u64, String)> {
+    /// Records and skipped records of `input` as they come, batch by batch (each batch's
+    /// skipped ones first): `(line, text)`, a skipped one as `(line, "!" + its preview)`.
+    fn read(
+        input: &[u8],
+        batch: usize,
+        framing: Framing,
+        max: usize,
+        filling: bool,
+    ) -> Vec<(u64, String)> {
         let mut src = StreamSource::new("mem", input)
             .with_batch_bytes(batch)
-            .framing(framing);
+            .framing(framing)
+            .max_record(max);
         if filling {
             src = src.filling();
         }
         let mut b = Batch::default();
         let mut out = Vec::new();
         while src.next_batch(&mut b).unwrap() {
+            for o in &b.oversized {
+                out.push((
+                    o.offset,
+                    format!("!{}", String::from_utf8_lossy(&o.preview)),
+                ));
+            }
             for (n, r) in b.records() {
                 out.push((n, String::from_utf8(r.to_vec()).unwrap()));
             }
         }
         assert_eq!(src.bytes_read(), input.len() as u64);
         out
+    }
+
+    fn all(input: &[u8], batch: usize, framing: Framing, filling: bool) -> Vec<(u64, String)> {
+        read(input, batch, framing, usize::MAX, filling)
     }
 
     fn owned(v: &[(u64, &str)]) -> Vec<(u64, String)> {
@@ -334,28 +353,9 @@ mod tests {
         assert_eq!(all(b"x\n", 1, Framing::Lines, false), owned(&[(1, "x")]));
     }
 
-    /// Records and skipped records in order: `(line, text)`, skipped ones as `(line, "!" +
-    /// their preview)`.
+    /// [`read`] by line: a batch gives its skipped records before its others.
     fn capped(input: &[u8], batch: usize, max: usize, filling: bool) -> Vec<(u64, String)> {
-        let mut src = StreamSource::new("mem", input)
-            .with_batch_bytes(batch)
-            .max_record(max);
-        if filling {
-            src = src.filling();
-        }
-        let mut b = Batch::default();
-        let mut out = Vec::new();
-        while src.next_batch(&mut b).unwrap() {
-            for o in &b.oversized {
-                out.push((
-                    o.offset,
-                    format!("!{}", String::from_utf8_lossy(&o.preview)),
-                ));
-            }
-            for (n, r) in b.records() {
-                out.push((n, String::from_utf8(r.to_vec()).unwrap()));
-            }
-        }
+        let mut out = read(input, batch, Framing::Lines, max, filling);
         out.sort();
         out
     }
