@@ -162,69 +162,79 @@ macro_rules! impl_estimator {
 }
 pub(crate) use impl_estimator;
 
-/// The parts of [`Estimator`] that every `Clone + PartialEq + Serialize` model gets for free.
-pub trait EstimatorObject: Any {
-    fn clone_box(&self) -> Box<dyn Estimator>;
-    fn eq_dyn(&self, other: &dyn Estimator) -> bool;
-    /// The model's state, as its snapshot holds it.
-    fn state(&self) -> Result<serde_json::Value, serde_json::Error>;
-    /// The first infinite or NaN number in the state (its path, and `inf`/`-inf`/`NaN`):
-    /// [`state`](Self::state) would turn it into a `null` no load accepts.
-    fn non_finite(&self) -> Option<(String, String)>;
-    fn as_any(&self) -> &dyn Any;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
+/// The object-safe parts of a model trait (`$model`) that every `Clone + PartialEq +
+/// Serialize` model gets for free, through `$object`: clone, equality and downcasting of the
+/// boxed trait object, its snapshot state, and `$load`, a registry entry's `load` for a `T`.
+/// [`Estimator`] and [`Recommender`] are the same in all of this but their names.
+macro_rules! model_object {
+    ($model:ident, $object:ident, $load:ident, $kind:literal) => {
+        #[doc = concat!("The parts of [`", stringify!($model), "`] that every `Clone + PartialEq + Serialize` model gets for free.")]
+        pub trait $object: Any {
+            fn clone_box(&self) -> Box<dyn $model>;
+            fn eq_dyn(&self, other: &dyn $model) -> bool;
+            /// The model's state, as its snapshot holds it.
+            fn state(&self) -> Result<serde_json::Value, serde_json::Error>;
+            /// The first infinite or NaN number in the state (its path, and `inf`/`-inf`/`NaN`):
+            /// [`state`](Self::state) would turn it into a `null` no load accepts.
+            fn non_finite(&self) -> Option<(String, String)>;
+            fn as_any(&self) -> &dyn Any;
+            fn as_any_mut(&mut self) -> &mut dyn Any;
+        }
+
+        impl<T: $model + Clone + PartialEq + Serialize> $object for T {
+            fn clone_box(&self) -> Box<dyn $model> {
+                Box::new(self.clone())
+            }
+            fn eq_dyn(&self, other: &dyn $model) -> bool {
+                other.as_any().downcast_ref::<T>() == Some(self)
+            }
+            fn state(&self) -> Result<serde_json::Value, serde_json::Error> {
+                serde_json::to_value(self)
+            }
+            fn non_finite(&self) -> Option<(String, String)> {
+                crate::snapshot_check::first_non_finite(self).ok().flatten()
+            }
+            fn as_any(&self) -> &dyn Any {
+                self
+            }
+            fn as_any_mut(&mut self) -> &mut dyn Any {
+                self
+            }
+        }
+
+        impl dyn $model {
+            /// The concrete model, if it is a `T`.
+            pub fn downcast_ref<T: $model>(&self) -> Option<&T> {
+                self.as_any().downcast_ref()
+            }
+            /// The concrete model, if it is a `T`.
+            pub fn downcast_mut<T: $model>(&mut self) -> Option<&mut T> {
+                self.as_any_mut().downcast_mut()
+            }
+        }
+
+        impl Clone for Box<dyn $model> {
+            fn clone(&self) -> Self {
+                self.clone_box()
+            }
+        }
+
+        impl PartialEq for dyn $model {
+            fn eq(&self, other: &Self) -> bool {
+                self.eq_dyn(other)
+            }
+        }
+
+        #[doc = concat!("An [`EntryKind::", $kind, "`] `load`: the state deserialised as a `T`.")]
+        pub fn $load<T: $model + DeserializeOwned>(
+            state: serde_json::Value,
+        ) -> Result<Box<dyn $model>, serde_json::Error> {
+            Ok(Box::new(serde_json::from_value::<T>(state)?))
+        }
+    };
 }
 
-impl<T: Estimator + Clone + PartialEq + Serialize> EstimatorObject for T {
-    fn clone_box(&self) -> Box<dyn Estimator> {
-        Box::new(self.clone())
-    }
-    fn eq_dyn(&self, other: &dyn Estimator) -> bool {
-        other.as_any().downcast_ref::<T>() == Some(self)
-    }
-    fn state(&self) -> Result<serde_json::Value, serde_json::Error> {
-        serde_json::to_value(self)
-    }
-    fn non_finite(&self) -> Option<(String, String)> {
-        crate::snapshot_check::first_non_finite(self).ok().flatten()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
-
-impl dyn Estimator {
-    /// The concrete model, if it is a `T`.
-    pub fn downcast_ref<T: Estimator>(&self) -> Option<&T> {
-        self.as_any().downcast_ref()
-    }
-    /// The concrete model, if it is a `T`.
-    pub fn downcast_mut<T: Estimator>(&mut self) -> Option<&mut T> {
-        self.as_any_mut().downcast_mut()
-    }
-}
-
-impl Clone for Box<dyn Estimator> {
-    fn clone(&self) -> Self {
-        self.clone_box()
-    }
-}
-
-impl PartialEq for dyn Estimator {
-    fn eq(&self, other: &Self) -> bool {
-        self.eq_dyn(other)
-    }
-}
-
-/// An [`EntryKind::Features`] `load`: the state deserialised as a `T`.
-pub fn load_estimator<T: Estimator + DeserializeOwned>(
-    state: serde_json::Value,
-) -> Result<Box<dyn Estimator>, serde_json::Error> {
-    Ok(Box::new(serde_json::from_value::<T>(state)?))
-}
+model_object!(Estimator, EstimatorObject, load_estimator, "Features");
 
 /// A recommender (River's `reco` models) as the registry drives it: ratings of
 /// `(user, item)` pairs, ids as `u64` (see [`crate::mf::str_id`]).
@@ -245,66 +255,9 @@ pub trait Recommender: RecommenderObject + Debug + Send + Sync {
     }
 }
 
-/// The parts of [`Recommender`] that every `Clone + PartialEq + Serialize` model gets for free.
-pub trait RecommenderObject: Any {
-    fn clone_box(&self) -> Box<dyn Recommender>;
-    fn eq_dyn(&self, other: &dyn Recommender) -> bool;
-    /// The model's state, as its snapshot holds it.
-    fn state(&self) -> Result<serde_json::Value, serde_json::Error>;
-    /// The first infinite or NaN number in the state (its path, and `inf`/`-inf`/`NaN`):
-    /// [`state`](Self::state) would turn it into a `null` no load accepts.
-    fn non_finite(&self) -> Option<(String, String)>;
-    fn as_any(&self) -> &dyn Any;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-}
-
-impl<T: Recommender + Clone + PartialEq + Serialize> RecommenderObject for T {
-    fn clone_box(&self) -> Box<dyn Recommender> {
-        Box::new(self.clone())
-    }
-    fn eq_dyn(&self, other: &dyn Recommender) -> bool {
-        other.as_any().downcast_ref::<T>() == Some(self)
-    }
-    fn state(&self) -> Result<serde_json::Value, serde_json::Error> {
-        serde_json::to_value(self)
-    }
-    fn non_finite(&self) -> Option<(String, String)> {
-        crate::snapshot_check::first_non_finite(self).ok().flatten()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
-
-impl dyn Recommender {
-    /// The concrete model, if it is a `T`.
-    pub fn downcast_ref<T: Recommender>(&self) -> Option<&T> {
-        self.as_any().downcast_ref()
-    }
-    /// The concrete model, if it is a `T`.
-    pub fn downcast_mut<T: Recommender>(&mut self) -> Option<&mut T> {
-        self.as_any_mut().downcast_mut()
-    }
-}
-
-impl Clone for Box<dyn Recommender> {
-    fn clone(&self) -> Self {
-        self.clone_box()
-    }
-}
-
-impl PartialEq for dyn Recommender {
-    fn eq(&self, other: &Self) -> bool {
-        self.eq_dyn(other)
-    }
-}
-
-/// An [`EntryKind::Recommender`] `load`: the state deserialised as a `T`.
-pub fn load_recommender<T: Recommender + DeserializeOwned>(
-    state: serde_json::Value,
-) -> Result<Box<dyn Recommender>, serde_json::Error> {
-    Ok(Box::new(serde_json::from_value::<T>(state)?))
-}
+model_object!(
+    Recommender,
+    RecommenderObject,
+    load_recommender,
+    "Recommender"
+);

@@ -425,12 +425,21 @@ impl AnyRecommender {
 // Snapshot state of a model: `{NAME: STATE}`, NAME its registry name (the layout of the enums
 // that listed the models before the registry had entries, so older files load).
 
-/// Writes `{name: state}`.
+/// Writes `{name: state}`. A diverged state (`non_finite`: where, and the value) is refused
+/// rather than written with its infinities as `null`.
 fn serialize_named<S: Serializer>(
     name: &str,
+    non_finite: Option<(String, String)>,
     state: Result<serde_json::Value, serde_json::Error>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
+    if let Some((at, value)) = non_finite {
+        let e = LearnError::Diverged {
+            at: format!("{name}.{at}"),
+            value,
+        };
+        return Err(ser::Error::custom(e));
+    }
     let state = state.map_err(ser::Error::custom)?;
     let mut map = serializer.serialize_map(Some(1))?;
     map.serialize_entry(name, &state)?;
@@ -480,16 +489,13 @@ fn deserialize_named<'de, D: Deserializer<'de>, T: ?Sized>(
 }
 
 impl Serialize for dyn Estimator {
-    /// Refuses a diverged state rather than writing its infinities as `null`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if let Some((at, value)) = self.non_finite() {
-            let e = LearnError::Diverged {
-                at: format!("{}.{at}", self.entry().name),
-                value,
-            };
-            return Err(ser::Error::custom(e));
-        }
-        serialize_named(self.entry().name, self.state(), serializer)
+        serialize_named(
+            self.entry().name,
+            self.non_finite(),
+            self.state(),
+            serializer,
+        )
     }
 }
 
@@ -503,16 +509,13 @@ impl<'de> Deserialize<'de> for Box<dyn Estimator> {
 }
 
 impl Serialize for dyn Recommender {
-    /// Refuses a diverged state rather than writing its infinities as `null`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if let Some((at, value)) = self.non_finite() {
-            let e = LearnError::Diverged {
-                at: format!("{}.{at}", self.entry().name),
-                value,
-            };
-            return Err(ser::Error::custom(e));
-        }
-        serialize_named(self.entry().name, self.state(), serializer)
+        serialize_named(
+            self.entry().name,
+            self.non_finite(),
+            self.state(),
+            serializer,
+        )
     }
 }
 
