@@ -440,6 +440,19 @@ impl OutputEncoder {
         self.features.encode(out, row);
     }
 
+    /// The answer to a lookup of `key` whose latest row is `values` (`None`: no row).
+    pub(crate) fn answer(
+        &mut self,
+        key: &str,
+        values: Option<Vec<FeatureValue>>,
+        interner: &Interner,
+    ) -> crate::lookup::Answer {
+        match values {
+            Some(v) => crate::lookup::Answer::Found(self.latest_json(key, &v, interner)),
+            None => crate::lookup::Answer::UnknownKey,
+        }
+    }
+
     /// A key's latest features, for a lookup of the online store:
     /// `{"key":"<key>","features":{"<name>":<value>,...}}`, values encoded as in per-event rows.
     pub(crate) fn latest_json(

@@ -8,7 +8,6 @@ use std::cell::RefCell;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
-use eddy_core::agg::FeatureValue;
 use eddy_core::engine::FeatureEngine;
 use eddy_core::watermark::WatermarkTracker;
 use eddy_core::Interner;
@@ -19,7 +18,7 @@ pub use crate::driver::RunHooks;
 use crate::driver::{self, Chain};
 use crate::encode::{FeaturesJson, OutputEncoder};
 use crate::error::{RuntimeError, SpecError, SpecErrors};
-use crate::lookup::{Answer, Lookups};
+use crate::lookup::Lookups;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::outputs::{OutputKind, Outputs};
 use crate::score::{RemoteStage, Scorer};
@@ -114,19 +113,6 @@ impl Summary {
             late_scores: m.late_scores,
             remote: None,
         }
-    }
-}
-
-/// The answer to a lookup of `key` whose row is `values` (`None`: no row).
-pub(crate) fn answer_of(
-    encoder: &mut OutputEncoder,
-    interner: &Interner,
-    key: &str,
-    values: Option<Vec<FeatureValue>>,
-) -> Answer {
-    match values {
-        Some(v) => Answer::Found(encoder.latest_json(key, &v, interner)),
-        None => Answer::UnknownKey,
     }
 }
 
@@ -232,7 +218,7 @@ impl Pipeline {
                 Err(RecvTimeoutError::Disconnected) => return,
             };
             let values = (self.decoder.key_id(&lookup.key)).and_then(|k| self.engine.latest(k));
-            let a = answer_of(&mut self.encoder, &self.interner, &lookup.key, values);
+            let a = self.encoder.answer(&lookup.key, values, &self.interner);
             lookup.answer(a);
         }
     }

@@ -15,7 +15,6 @@ use super::{fragment, has_row, Flow, Query, Stage, Work};
 use crate::decode::Decoder;
 use crate::encode::OutputEncoder;
 use crate::error::RuntimeError;
-use crate::lookup::Answer;
 use crate::metrics::{LateOutcome, Metrics, UnscoredReason};
 use crate::outputs::{OutputKind, Outputs};
 use crate::score::remote::{Deliver, StageCounts};
@@ -369,14 +368,7 @@ impl Stage for EmitStage<'_> {
     }
 
     fn query(&mut self, q: Query) -> Option<Query> {
-        let a = match q.values {
-            Some(v) => Answer::Found(self.encoder.latest_json(
-                &q.lookup.key,
-                &v,
-                &self.interner.borrow(),
-            )),
-            None => Answer::UnknownKey,
-        };
+        let a = (self.encoder).answer(&q.lookup.key, q.values, &self.interner.borrow());
         q.lookup.answer(a);
         None
     }
