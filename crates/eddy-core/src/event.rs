@@ -13,12 +13,17 @@ pub struct KeyId(pub u32);
 /// Index of a field in a [`Schema`] and in [`Event::fields`].
 pub type FieldId = usize;
 
-/// Maps strings to dense ids and back. Grows with the number of distinct strings seen;
-/// the runtime interns only fields that features or filters read.
+/// Maps strings to dense ids and back. Grows with the number of distinct strings held;
+/// the runtime interns only fields that features or filters read, and releases the keys
+/// that went idle, whose ids are then handed out again.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
     ids: FxHashMap<Box<str>, u32>,
     strings: Vec<Box<str>>,
+    /// Released ids, to hand out before new ones.
+    free: Vec<u32>,
+    /// Strings interned so far, a released one counted again when it comes back.
+    interned: u64,
 }
 
 impl Interner {
@@ -26,16 +31,40 @@ impl Interner {
         Self::default()
     }
 
-    /// Returns the id of `s`, allocating only the first time `s` is seen.
+    /// Returns the id of `s`, allocating only the first time `s` is seen (or the first time
+    /// since it was released).
     pub fn intern(&mut self, s: &str) -> Sym {
         if let Some(&id) = self.ids.get(s) {
             return Sym(id);
         }
-        let id = self.strings.len() as u32;
+        self.interned += 1;
         let boxed: Box<str> = s.into();
-        self.strings.push(boxed.clone());
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.strings[id as usize] = boxed.clone();
+                id
+            }
+            None => {
+                self.strings.push(boxed.clone());
+                (self.strings.len() - 1) as u32
+            }
+        };
         self.ids.insert(boxed, id);
         Sym(id)
+    }
+
+    /// Forgets the string of `sym` and frees its memory; its id is handed out again. A sym
+    /// released before (and not handed out since) is left alone; once handed out again, the
+    /// id is the new string's (a caller releases each interning once).
+    pub fn release(&mut self, sym: Sym) {
+        let Some(slot) = self.strings.get_mut(sym.0 as usize) else {
+            return;
+        };
+        if self.ids.get(&**slot) == Some(&sym.0) {
+            self.ids.remove(&**slot);
+            *slot = Box::default();
+            self.free.push(sym.0);
+        }
     }
 
     /// Looks `s` up without interning it.
@@ -43,16 +72,28 @@ impl Interner {
         self.ids.get(s).map(|&id| Sym(id))
     }
 
+    /// The string of `sym` (empty for a released one).
     pub fn resolve(&self, sym: Sym) -> &str {
         &self.strings[sym.0 as usize]
     }
 
+    /// Ids handed out so far: one more than the highest.
     pub fn len(&self) -> usize {
         self.strings.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.strings.is_empty()
+    }
+
+    /// Strings held now (not released).
+    pub fn live(&self) -> usize {
+        self.strings.len() - self.free.len()
+    }
+
+    /// Strings interned so far (a string released and seen again counts twice).
+    pub fn interned(&self) -> u64 {
+        self.interned
     }
 }
 
@@ -142,5 +183,26 @@ pub struct Event {
 impl Event {
     pub fn field(&self, id: FieldId) -> Value {
         self.fields.get(id).copied().unwrap_or(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_ids_are_handed_out_again_and_their_strings_forgotten() {
+        let mut it = Interner::new();
+        let (a, b, c) = (it.intern("a"), it.intern("b"), it.intern("c"));
+        assert_eq!((a, b, c), (Sym(0), Sym(1), Sym(2)));
+        it.release(b);
+        assert_eq!((it.get("b"), it.live(), it.len()), (None, 2, 3));
+        // released twice: the second is a no-op, and the id is handed out once
+        it.release(b);
+        let d = it.intern("d");
+        assert_eq!(d, Sym(1));
+        assert_eq!(it.resolve(d), "d");
+        assert_eq!(it.intern("b"), Sym(3));
+        assert_eq!((it.live(), it.len(), it.interned()), (4, 4, 5));
     }
 }

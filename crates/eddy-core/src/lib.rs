@@ -25,7 +25,7 @@
 //!     window: WindowSpec::Sliding { size: 5 * minute, slide: minute, offset: 0 },
 //!     filter: None,
 //! };
-//! let config = EngineConfig { allowed_lateness: 0, late_policy: LatePolicy::Update };
+//! let config = EngineConfig { allowed_lateness: 0, late_policy: LatePolicy::Update , key_ttl: 0};
 //! let mut engine = FeatureEngine::new(vec![count_5m], config).unwrap();
 //! let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
 //!

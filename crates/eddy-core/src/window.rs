@@ -46,7 +46,13 @@ pub enum WindowSpec {
     /// Each event opens `[ts, ts + gap)`; overlapping or touching windows of a key merge.
     Session { gap: i64 },
     /// One window per key, never closed by time; fires on `trigger`, then purges or keeps state.
-    Global { trigger: Trigger, purge: bool },
+    /// With a `ttl`, the key's window is emptied once the watermark passes `ttl` after its
+    /// latest event (a due event-time firing first), so that a key gone quiet costs nothing.
+    Global {
+        trigger: Trigger,
+        purge: bool,
+        ttl: Option<i64>,
+    },
 }
 
 /// Start of the window of length `size` (aligned to `offset`) that holds `ts`:
@@ -103,14 +109,26 @@ impl WindowSpec {
                 Ok(())
             }
             WindowSpec::Session { gap } => positive("session gap", gap),
-            WindowSpec::Global { trigger, .. } => match trigger {
-                Trigger::EveryEvent => Ok(()),
-                Trigger::Count(0) => Err(CoreError::Window(
-                    "count trigger must fire every n >= 1 events".into(),
-                )),
-                Trigger::Count(_) => Ok(()),
-                Trigger::EventTime(t) => positive("event-time trigger interval", t),
-            },
+            WindowSpec::Global { trigger, ttl, .. } => {
+                match trigger {
+                    Trigger::EveryEvent | Trigger::Count(1..) => {}
+                    Trigger::Count(0) => {
+                        return Err(CoreError::Window(
+                            "count trigger must fire every n >= 1 events".into(),
+                        ))
+                    }
+                    Trigger::EventTime(t) => positive("event-time trigger interval", t)?,
+                }
+                let Some(ttl) = ttl else { return Ok(()) };
+                positive("global window ttl", ttl)?;
+                match trigger {
+                    // the firing a key's last events are due must come before they expire
+                    Trigger::EventTime(t) if ttl < t => Err(CoreError::Window(format!(
+                        "ttl ({ttl} ms) must be at least the trigger interval ({t} ms), so that every firing comes before the state expires"
+                    ))),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 
@@ -236,6 +254,7 @@ mod tests {
         let g = WindowSpec::Global {
             trigger: Trigger::EveryEvent,
             purge: false,
+            ttl: None,
         };
         assert_eq!(assign(g, 5), vec![Window::GLOBAL]);
         assert_eq!(Window::GLOBAL.max_timestamp(), i64::MAX - 1);
@@ -274,10 +293,12 @@ mod tests {
             WindowSpec::Global {
                 trigger: Trigger::Count(0),
                 purge: true,
+                ttl: None,
             },
             WindowSpec::Global {
                 trigger: Trigger::EventTime(0),
                 purge: true,
+                ttl: None,
             },
         ];
         for b in bad {

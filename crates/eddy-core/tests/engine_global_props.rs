@@ -26,7 +26,11 @@ proptest! {
         schema.add("event_type", FieldType::String);
         let mut it = Interner::new();
         let trigger = if every == 0 { Trigger::EveryEvent } else { Trigger::Count(every) };
-        let window = WindowSpec::Global { trigger, purge };
+        let window = WindowSpec::Global {
+            trigger,
+            purge,
+            ttl: None,
+        };
         let fa = Filter::parse("event_type == 'a'", &schema, &mut it).unwrap();
         let fnb = Filter::parse("event_type != 'b'", &schema, &mut it).unwrap();
         let feat = |name: &str, agg: AggKind, filter: Option<Filter>| FeatureSpec {
@@ -43,7 +47,7 @@ proptest! {
         let nf = specs.len();
         let mut eng = FeatureEngine::new(
             specs.iter().map(|s| s.0.clone()).collect(),
-            EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update },
+            EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update , key_ttl: 0},
         ).unwrap();
         // brute force per (key, feature): matching timestamps since the last purge, events
         // since the last firing

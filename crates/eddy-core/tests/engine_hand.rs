@@ -86,6 +86,7 @@ impl H {
             EngineConfig {
                 allowed_lateness: lateness,
                 late_policy: policy,
+                key_ttl: 0,
             },
         )
         .unwrap();
@@ -515,6 +516,7 @@ fn global_windows_every_event_recency_with_filter() {
             WindowSpec::Global {
                 trigger: Trigger::EveryEvent,
                 purge: false,
+                ttl: None,
             },
         )],
         0,
@@ -550,7 +552,11 @@ fn global_windows_every_event_recency_with_filter() {
 
 #[test]
 fn global_windows_count_trigger_purge_and_event_time_trigger() {
-    let g = |trigger, purge| WindowSpec::Global { trigger, purge };
+    let g = |trigger, purge| WindowSpec::Global {
+        trigger,
+        purge,
+        ttl: None,
+    };
     let mut h = H::new(
         vec![
             feat("c2", AggKind::Count, None, g(Trigger::Count(2), true)),
@@ -764,10 +770,12 @@ fn invalid_features_are_refused() {
     let cfg = EngineConfig {
         allowed_lateness: 0,
         late_policy: LatePolicy::Update,
+        key_ttl: 0,
     };
     let g = WindowSpec::Global {
         trigger: Trigger::EveryEvent,
         purge: false,
+        ttl: None,
     };
     let bad = [
         vec![
@@ -800,6 +808,7 @@ fn invalid_features_are_refused() {
     let neg = EngineConfig {
         allowed_lateness: -1,
         late_policy: LatePolicy::Update,
+        key_ttl: 0,
     };
     assert!(FeatureEngine::new(vec![], neg).is_err());
 }
@@ -817,6 +826,7 @@ fn extreme_inputs_do_not_panic() {
             WindowSpec::Global {
                 trigger: Trigger::EventTime(5),
                 purge: true,
+                ttl: None,
             },
         ),
     ];

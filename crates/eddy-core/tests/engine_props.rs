@@ -117,7 +117,7 @@ proptest! {
             window,
             filter: filter.clone(),
         }).collect();
-        let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update }).unwrap();
+        let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update , key_ttl: 0}).unwrap();
         let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder, idle_timeout: None }, 1);
         let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
         let mut seen: Vec<Ev> = Vec::new();
@@ -180,7 +180,7 @@ proptest! {
             f("r", AggKind::Rate { unit: RateUnit::Minute }, None),
             f("l", AggKind::LastN { n: 3 }, Some(2)),
         ];
-        let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: 1_000_000, late_policy: LatePolicy::Update }).unwrap();
+        let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: 1_000_000, late_policy: LatePolicy::Update , key_ttl: 0}).unwrap();
         let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder, idle_timeout: None }, 1);
         let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
         let mut seen: Vec<Ev> = Vec::new();
@@ -249,7 +249,7 @@ proptest! {
             f("s", AggKind::Sum, Some(0), None),
             f("r", AggKind::Recency, None, Some(fa)),
         ];
-        let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update }).unwrap();
+        let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update , key_ttl: 0}).unwrap();
         let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder, idle_timeout: None }, 1);
         let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
         for e in &events {
@@ -337,7 +337,7 @@ proptest! {
                 f("sl", AggKind::LastN { n: 3 }, Some(2), WindowSpec::Session { gap }, None),
                 f("tr", AggKind::Recency, None, WindowSpec::Tumbling { size, offset }, Some(fa)),
             ];
-            let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update }).unwrap();
+            let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update , key_ttl: 0}).unwrap();
             let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder + slack, idle_timeout: None }, 1);
             let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
             for (e, _) in stream {
@@ -385,7 +385,7 @@ proptest! {
             FeatureSpec { name: "b".into(), agg: AggKind::Count, field: None, window: WindowSpec::Tumbling { size: size * 3 + 1, offset: 0 }, filter: None },
             FeatureSpec { name: "c".into(), agg: AggKind::Count, field: None, window: WindowSpec::Sliding { size: sl_size, slide, offset: 0 }, filter: None },
         ];
-        let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update }).unwrap();
+        let mut eng = FeatureEngine::new(feats, EngineConfig { allowed_lateness: lateness, late_policy: LatePolicy::Update , key_ttl: 0}).unwrap();
         let mut wm = WatermarkTracker::new(WatermarkConfig { max_out_of_orderness: disorder, idle_timeout: None }, 1);
         let mut it = Interner::new();
         let (mut row, mut closed) = (FeatureRow::default(), Vec::new());

@@ -34,6 +34,7 @@ fn many_keys_fire_like_brute_force_in_key_order() {
         EngineConfig {
             allowed_lateness: 0,
             late_policy: LatePolicy::Update,
+            key_ttl: 0,
         },
     )
     .unwrap();

@@ -58,6 +58,11 @@ pub struct Decoder {
     sym_cache: SymCache,
     /// Raw bytes → key.
     key_cache: SymCache,
+    /// The batch being decoded ([`Decoder::start_batch`]), and per key the last batch an
+    /// event of it was decoded in: a key the engine released is forgotten only if no batch
+    /// decoded since brought it back.
+    batch: u64,
+    key_seen: Vec<u64>,
 }
 
 /// Why a value was refused (the caller adds the line and field).
@@ -119,6 +124,8 @@ impl Decoder {
             ts_cache: TsCache::default(),
             sym_cache: SymCache::default(),
             key_cache: SymCache::default(),
+            batch: 0,
+            key_seen: Vec::new(),
         }
     }
 
@@ -156,9 +163,41 @@ impl Decoder {
         self.keys.get(key).map(|s| KeyId(s.0))
     }
 
-    /// Number of distinct keys seen.
+    /// Keys held: seen, and not released since.
     pub fn num_keys(&self) -> usize {
-        self.keys.len()
+        self.keys.live()
+    }
+
+    /// Starts a batch: the events decoded from now on are of batch number (the returned)
+    /// one, which the engine's releases name ([`Self::release_keys`]).
+    pub fn start_batch(&mut self) -> u64 {
+        self.batch += 1;
+        self.batch
+    }
+
+    /// Forgets the keys the engine released (idle: every window closed and dropped), each
+    /// with the batch whose applying released it, so that their ids go to new keys, unless
+    /// a batch decoded after that one brought the key back (the engine then holds it again,
+    /// under the same id).
+    pub fn release_keys(&mut self, released: &[(u64, KeyId)]) {
+        for &(decided_in, k) in released {
+            if self
+                .key_seen
+                .get(k.0 as usize)
+                .is_none_or(|&b| b <= decided_in)
+            {
+                self.forget_key(k);
+            }
+        }
+    }
+
+    fn forget_key(&mut self, k: KeyId) {
+        let sym = eddy_core::Sym(k.0);
+        if (k.0 as usize) < self.keys.len() {
+            self.key_cache
+                .forget(self.keys.resolve(sym).as_bytes(), k.0);
+            self.keys.release(sym);
+        }
     }
 
     /// CSV: whether the header line has been read.
@@ -231,10 +270,24 @@ impl Decoder {
         if !json::is_ascii(line) && std::str::from_utf8(line).is_err() {
             return Err(jsonl::utf8_error(lineno));
         }
-        match self.format {
+        let interned = self.keys.interned();
+        let r = match self.format {
             InputFormat::Jsonl => self.decode_json(line, lineno, ev, interner),
             InputFormat::Csv => self.decode_csv(line, lineno, ev, interner),
+        };
+        match r {
+            Ok(()) => {
+                let k = ev.key.0 as usize;
+                if k >= self.key_seen.len() {
+                    self.key_seen.resize(k + 1, 0);
+                }
+                self.key_seen[k] = self.batch;
+            }
+            // a key first seen in a record that failed is known to nothing: not kept
+            Err(_) if self.keys.interned() != interned => self.forget_key(ev.key),
+            Err(_) => {}
         }
+        r
     }
 
     fn decode_json(
@@ -464,12 +517,18 @@ fn str_of<'a>(kind: Kind, val: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a
 /// word-at-a-time hash of the bytes, which are kept in one arena (no allocation per entry).
 #[derive(Debug, Clone, Default)]
 struct SymCache {
-    /// Power-of-two table of `(hash, entry + 1)`; `0` marks an empty slot.
+    /// Power-of-two table of `(hash, entry + 1)`; `0` marks an empty slot. A forgotten
+    /// entry's slot keeps its place in the probe chains with the hash inverted, which no
+    /// lookup of any bytes can match (equal bytes have the uninverted hash).
     slots: Vec<(u64, u32)>,
-    /// Per entry: its bytes in `arena` and its symbol.
+    /// Per entry: its bytes in `arena` and its symbol (`FORGOTTEN`: none).
     entries: Vec<(usize, usize, u32)>,
     arena: Vec<u8>,
+    /// Entries forgotten since the last rebuild.
+    forgotten: usize,
 }
+
+const FORGOTTEN: u32 = u32::MAX;
 
 /// A hash of a byte string for [`SymCache`], reading it a word at a time.
 #[inline(always)]
@@ -531,16 +590,7 @@ impl SymCache {
         let s = std::str::from_utf8(bytes).map_err(|_| "not valid UTF-8".to_string())?;
         let sym = interner.intern(s);
         if (self.entries.len() + 1) * 2 > self.slots.len() {
-            let cap = (self.slots.len() * 2).max(64);
-            let mut slots = vec![(0u64, 0u32); cap];
-            for &(sh, e) in self.slots.iter().filter(|(_, e)| *e != 0) {
-                let mut pos = sh as usize & (cap - 1);
-                while slots[pos].1 != 0 {
-                    pos = (pos + 1) & (cap - 1);
-                }
-                slots[pos] = (sh, e);
-            }
-            self.slots = slots;
+            self.rebuild();
         }
         self.entries.push((self.arena.len(), bytes.len(), sym.0));
         self.arena.extend_from_slice(bytes);
@@ -552,6 +602,54 @@ impl SymCache {
         }
         self.slots[pos] = (h, e);
         Ok(sym)
+    }
+}
+
+impl SymCache {
+    /// Makes the cache forget `bytes`, cached as `sym` (a released key).
+    fn forget(&mut self, bytes: &[u8], sym: u32) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let h = hash_bytes(bytes);
+        let mask = self.slots.len() - 1;
+        let mut pos = h as usize & mask;
+        loop {
+            let (sh, e) = self.slots[pos];
+            if e == 0 {
+                return;
+            }
+            if sh == h && self.entries[e as usize - 1].2 == sym {
+                self.slots[pos].0 = !h;
+                self.entries[e as usize - 1].2 = FORGOTTEN;
+                self.forgotten += 1;
+                return;
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+
+    /// A table with room for twice the entries kept (at least 64 slots), without the
+    /// forgotten ones, whose bytes leave the arena: what the cache holds follows the keys
+    /// held, not every key ever seen.
+    fn rebuild(&mut self) {
+        let live = self.entries.len() - self.forgotten;
+        let cap = ((live + 1) * 4).next_power_of_two().max(64);
+        let old = std::mem::take(&mut self.entries);
+        let old_arena = std::mem::take(&mut self.arena);
+        self.slots = vec![(0u64, 0u32); cap];
+        self.forgotten = 0;
+        for (start, len, sym) in old.into_iter().filter(|e| e.2 != FORGOTTEN) {
+            let bytes = &old_arena[start..start + len];
+            self.entries.push((self.arena.len(), len, sym));
+            self.arena.extend_from_slice(bytes);
+            let h = hash_bytes(bytes);
+            let mut pos = h as usize & (cap - 1);
+            while self.slots[pos].1 != 0 {
+                pos = (pos + 1) & (cap - 1);
+            }
+            self.slots[pos] = (h, self.entries.len() as u32);
+        }
     }
 }
 
@@ -897,6 +995,72 @@ window = {{ kind = "tumbling", size = "1m" }}
             Ok(ev) => panic!("decoded: {ev:?}"),
             Err(e) => e,
         }
+    }
+
+    /// Released keys are forgotten (their ids handed to new keys, their text gone from the
+    /// cache), unless a batch decoded after the release brought them back; a key first seen
+    /// in a record that failed is not kept at all; the cache's memory follows the keys held.
+    #[test]
+    fn released_keys_are_forgotten_and_their_ids_reused() {
+        let s = spec("jsonl", "epoch_ms");
+        let mut d = Decoder::new(&s.source, &s.schema);
+        let mut interner = s.interner.clone();
+        let mut ev = Event::default();
+        let mut key = |d: &mut Decoder, k: &str| -> Result<KeyId, DecodeError> {
+            let line = format!(r#"{{"user":"{k}","ts":1000}}"#);
+            d.decode(line.as_bytes(), 1, &mut ev, &mut interner)
+                .map(|()| ev.key)
+        };
+        let b1 = d.start_batch();
+        let ids: Vec<KeyId> = (0..1000)
+            .map(|i| key(&mut d, &format!("u{i}")).unwrap())
+            .collect();
+        assert_eq!(d.num_keys(), 1000);
+        let b2 = d.start_batch();
+        assert_eq!(key(&mut d, "u7").unwrap(), ids[7]); // u7 comes back in batch 2
+                                                        // the engine released every key while applying batch 1
+        let released: Vec<(u64, KeyId)> = ids.iter().map(|&k| (b1, k)).collect();
+        d.release_keys(&released);
+        assert_eq!(
+            d.num_keys(),
+            1,
+            "only u7, seen again after the release, is held"
+        );
+        assert_eq!(d.key_id("u7"), Some(ids[7]));
+        assert_eq!(d.key_id("u3"), None);
+        // new keys take the released ids; the old text maps to nothing
+        let _ = b2;
+        let fresh: Vec<KeyId> = (0..999)
+            .map(|i| key(&mut d, &format!("v{i}")).unwrap())
+            .collect();
+        assert!(fresh.iter().all(|k| (k.0 as usize) < 1000), "ids reused");
+        assert_eq!(d.key(fresh[0]).chars().next(), Some('v'));
+        let back = key(&mut d, "u3").unwrap();
+        assert_eq!(d.key(back), "u3");
+        assert_eq!(back.0, 1000, "every released id was taken by then");
+        // a new key in a record that fails is not kept
+        assert!(key(&mut d, "w1\",\"ts\":\"soon").is_err());
+        assert_eq!(d.key_id("w1"), None);
+        // churn: 50 rounds of 1000 new keys, each round released, hold the cache small
+        for round in 0..50 {
+            let b = d.start_batch();
+            let ids: Vec<KeyId> = (0..1000)
+                .map(|i| key(&mut d, &format!("r{round}-{i}")).unwrap())
+                .collect();
+            let rel: Vec<(u64, KeyId)> = ids.iter().map(|&k| (b, k)).collect();
+            d.release_keys(&rel);
+        }
+        assert!(
+            d.keys.len() < 3000,
+            "{} ids for 1001 keys held at most",
+            d.keys.len()
+        );
+        assert!(
+            d.key_cache.arena.len() < 200 * 1024,
+            "{} cache bytes",
+            d.key_cache.arena.len()
+        );
+        assert_eq!(d.num_keys(), 1001);
     }
 
     #[test]

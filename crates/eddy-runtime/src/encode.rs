@@ -41,7 +41,10 @@ pub struct OutputEncoder {
     /// Window rows: `{"key":<key>,"feature":` by key id, and `<name>,"window_start":` by
     /// feature, in padded arenas (see [`put`]).
     window_key_text: Vec<u8>,
+    /// Each key's span in `window_key_text` (`UNSET`: to be written on its next row).
     window_keys: Vec<(usize, usize)>,
+    /// Bytes of `window_key_text` whose key was released (compacted away when they are most).
+    window_key_garbage: usize,
     window_feature_text: Vec<u8>,
     window_features: Vec<(usize, usize)>,
 }
@@ -218,6 +221,9 @@ pub struct FeaturesJson {
 const ARENA_PAD: usize = 32;
 
 /// Appends a text to a padded arena (see [`put`]); returns its span.
+/// A span not written yet.
+const UNSET: (usize, usize) = (0, usize::MAX);
+
 fn arena_push(arena: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> (usize, usize) {
     let start = arena.len() - ARENA_PAD;
     arena.truncate(start);
@@ -421,6 +427,7 @@ impl OutputEncoder {
             ints: NumText::default(),
             window_key_text: vec![0; ARENA_PAD],
             window_keys: Vec::new(),
+            window_key_garbage: 0,
             window_feature_text,
             window_features,
         }
@@ -509,6 +516,33 @@ impl OutputEncoder {
                 }))
             }
             ref v => write_value(out, v, interner),
+        }
+    }
+
+    /// Forgets the text kept for `key` (released: its id may name another key next), so
+    /// that what is kept follows the keys held, not every key ever seen.
+    pub fn forget_key(&mut self, key: eddy_core::KeyId) {
+        let k = key.0 as usize;
+        if let Some(text) = self.key_json.get_mut(k) {
+            *text = Vec::new();
+        }
+        if let Some(span) = self.window_keys.get_mut(k) {
+            if *span != UNSET {
+                self.window_key_garbage += span.1;
+                *span = UNSET;
+            }
+        }
+        if self.window_key_garbage > 64 * 1024
+            && 2 * self.window_key_garbage > self.window_key_text.len()
+        {
+            let old = std::mem::replace(&mut self.window_key_text, vec![0; ARENA_PAD]);
+            for span in self.window_keys.iter_mut().filter(|s| **s != UNSET) {
+                let (start, len) = *span;
+                *span = arena_push(&mut self.window_key_text, |v| {
+                    v.extend_from_slice(&old[start..start + len])
+                });
+            }
+            self.window_key_garbage = 0;
         }
     }
 
@@ -673,14 +707,16 @@ impl OutputEncoder {
                 out.reserve(256);
                 // `{"key":<key>,"feature":`, then `<name>,"window_start":`.
                 let k = r.key.0 as usize;
-                while self.window_keys.len() <= k {
-                    let key = dec.key(eddy_core::KeyId(self.window_keys.len() as u32));
-                    let span = arena_push(&mut self.window_key_text, |v| {
+                if self.window_keys.len() <= k {
+                    self.window_keys.resize(k + 1, UNSET);
+                }
+                if self.window_keys[k] == UNSET {
+                    let key = dec.key(r.key);
+                    self.window_keys[k] = arena_push(&mut self.window_key_text, |v| {
                         v.extend_from_slice(b"{\"key\":");
                         write_str(v, key.as_bytes());
                         v.extend_from_slice(b",\"feature\":");
                     });
-                    self.window_keys.push(span);
                 }
                 let (ks, kl) = self.window_keys[k];
                 put(out, &self.window_key_text[ks..], kl);

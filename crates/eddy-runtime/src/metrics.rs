@@ -34,6 +34,7 @@
 //! | `eddy_scored_total` | counter | |
 //! | `eddy_unscored_total` | counter | `reason` ([`UnscoredReason`]) |
 //! | `eddy_late_scores_total` | counter | |
+//! | `eddy_keys_released_total` | counter | |
 //! | `eddy_watermark_ms` | gauge | `partition` |
 //! | `eddy_watermark_lag_ms` | gauge | `partition` |
 //! | `eddy_keys` | gauge | |
@@ -358,6 +359,7 @@ struct Inner {
     scored: Counter,
     unscored: [Counter; UnscoredReason::ALL.len()],
     late_scores: Counter,
+    keys_released: Counter,
     watermarks: Box<[Watermark]>,
     keys: Gauge,
     state_bytes: Gauge,
@@ -389,6 +391,7 @@ impl Metrics {
             scored: Counter::default(),
             unscored: Default::default(),
             late_scores: Counter::default(),
+            keys_released: Counter::default(),
             watermarks: (0..partitions)
                 .map(|_| Watermark {
                     ms: AtomicI64::new(i64::MIN),
@@ -471,7 +474,13 @@ impl Metrics {
         &self.inner.late_scores
     }
 
-    /// `eddy_keys`: distinct keys seen.
+    /// `eddy_keys_released_total`: keys whose state was freed when they went idle (every
+    /// window closed and dropped, and the key ttl passed).
+    pub fn keys_released(&self) -> &Counter {
+        &self.inner.keys_released
+    }
+
+    /// `eddy_keys`: keys holding state (seen, and not released since).
     pub fn keys(&self) -> &Gauge {
         &self.inner.keys
     }
@@ -532,6 +541,7 @@ impl Metrics {
             scored: i.scored.get(),
             unscored: read(&i.unscored),
             late_scores: i.late_scores.get(),
+            keys_released: i.keys_released.get(),
             watermarks_ms: i
                 .watermarks
                 .iter()
@@ -573,6 +583,7 @@ pub struct MetricsSnapshot {
     pub scored: u64,
     unscored: Vec<u64>,
     pub late_scores: u64,
+    pub keys_released: u64,
     /// Per partition: the watermark (epoch ms), `None` while there is none.
     pub watermarks_ms: Vec<Option<i64>>,
     /// Per partition: processing time minus the watermark as of its last update.
@@ -723,6 +734,12 @@ impl MetricsSnapshot {
             "Scores that came back after their row had left (dropped).",
             self.late_scores,
         )?;
+        counter(
+            out,
+            "eddy_keys_released_total",
+            "Keys whose state was freed when they went idle.",
+            self.keys_released,
+        )?;
 
         let name = "eddy_watermark_ms";
         header(
@@ -751,7 +768,11 @@ impl MetricsSnapshot {
             }
         }
         for (name, help, v) in [
-            ("eddy_keys", "Distinct keys seen.", self.keys),
+            (
+                "eddy_keys",
+                "Keys holding state (seen, and not released since).",
+                self.keys,
+            ),
             (
                 "eddy_state_bytes",
                 "Approximate bytes of feature state.",
@@ -1056,6 +1077,7 @@ mod tests {
         m.scored().add(980);
         m.unscored(UnscoredReason::NullFeature).add(11);
         m.late_scores().add(0);
+        m.keys_released().add(3);
         m.set_watermark(0, 1_700_000_000_000, 1_700_000_000_250);
         m.set_watermark(2, 1_699_999_999_000, 1_700_000_000_250);
         m.keys().set(77);
@@ -1119,6 +1141,9 @@ eddy_unscored_total{reason="fallback"} 0
 # HELP eddy_late_scores_total Scores that came back after their row had left (dropped).
 # TYPE eddy_late_scores_total counter
 eddy_late_scores_total 0
+# HELP eddy_keys_released_total Keys whose state was freed when they went idle.
+# TYPE eddy_keys_released_total counter
+eddy_keys_released_total 3
 # HELP eddy_watermark_ms Event-time watermark of each source partition (epoch ms); absent until the partition has one.
 # TYPE eddy_watermark_ms gauge
 eddy_watermark_ms{partition="0"} 1700000000000
@@ -1127,7 +1152,7 @@ eddy_watermark_ms{partition="2"} 1699999999000
 # TYPE eddy_watermark_lag_ms gauge
 eddy_watermark_lag_ms{partition="0"} 250
 eddy_watermark_lag_ms{partition="2"} 1250
-# HELP eddy_keys Distinct keys seen.
+# HELP eddy_keys Keys holding state (seen, and not released since).
 # TYPE eddy_keys gauge
 eddy_keys 77
 # HELP eddy_state_bytes Approximate bytes of feature state.

@@ -55,8 +55,10 @@ pub struct Summary {
     pub window_updates: u64,
     /// Blank lines skipped.
     pub blank_lines: u64,
-    /// Distinct keys seen.
+    /// Keys holding state at the end of input (seen, and not released since).
     pub keys: u64,
+    /// Keys whose state was freed when they went idle (every window closed and dropped).
+    pub keys_released: u64,
     /// Bytes of input read.
     pub bytes_read: u64,
     /// Approximate bytes of feature state at the end of input (before the final flush).
@@ -100,6 +102,7 @@ impl Summary {
             window_updates: m.window_updates,
             blank_lines: m.blank_lines,
             keys: m.keys,
+            keys_released: m.keys_released,
             bytes_read: m.bytes_read,
             state_bytes: m.state_bytes,
             scored: m.scored,
@@ -295,6 +298,7 @@ impl Pipeline {
             state_bytes: None,
             wall_ms: 0,
             max_state: spec.max_state_bytes.map(|b| b as u64),
+            released_reported: 0,
             pin: rows_pin.as_ref().map(|p| p.0),
         })];
         let mut back_stages: Vec<Box<dyn Stage>> = Vec::new();

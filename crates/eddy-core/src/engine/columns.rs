@@ -118,12 +118,30 @@ impl Col {
             Col::RingCount(v) => blocks.init(v, from, to, RingSliding::new),
             Col::RingWelford(v) => blocks.init(v, from, to, RingSliding::new),
             Col::Windows(v) => blocks.init(v, from, to, Wins::default),
-            Col::Global(v) => blocks.init(v, from, to, || Global {
-                acc: Acc::new(&feat.agg),
-                since_fire: 0,
-                dirty: false,
-                boundary: i64::MIN,
-            }),
+            Col::Global(v) => blocks.init(v, from, to, || Global::new(feat)),
+            Col::Unused => {}
+        }
+    }
+
+    /// Gives key `k` (a key with a block) a fresh state, its old one dropped with whatever
+    /// heap it held: a key gone idle costs no more than one never seen.
+    pub(super) fn reset(&self, feat: &Feat, slots: &mut KeyMut<'_>) {
+        fn put<T>(slot: Option<&mut T>, fresh: T) {
+            if let Some(s) = slot {
+                *s = fresh;
+            }
+        }
+        let run = || new_run(&feat.agg);
+        match *self {
+            Col::SlCount(v) => put(slots.get_mut(v), Sliding::new(run())),
+            Col::SlWelford(v) => put(slots.get_mut(v), Sliding::new(run())),
+            Col::SlNum(v) => put(slots.get_mut(v), Sliding::new(run())),
+            Col::SlTs(v) => put(slots.get_mut(v), Sliding::new(run())),
+            Col::SlVal(v) => put(slots.get_mut(v), Sliding::new(run())),
+            Col::RingCount(v) => put(slots.get_mut(v), RingSliding::new()),
+            Col::RingWelford(v) => put(slots.get_mut(v), RingSliding::new()),
+            Col::Windows(v) => put(slots.get_mut(v), Wins::default()),
+            Col::Global(v) => put(slots.get_mut(v), Global::new(feat)),
             Col::Unused => {}
         }
     }

@@ -11,10 +11,32 @@ use crate::Value;
 #[repr(align(64))]
 pub(super) struct Global {
     pub(super) acc: Acc,
+    /// Events since the last firing (`0`: nothing to fire).
     pub(super) since_fire: u64,
-    pub(super) dirty: bool,
     /// Event-time trigger: the boundary after the latest event (recency reference).
     pub(super) boundary: i64,
+    /// The latest event's time (`i64::MIN`: none since the window was emptied), from which
+    /// a `ttl` runs.
+    pub(super) last: i64,
+}
+
+impl Global {
+    pub(super) fn new(feat: &Feat) -> Global {
+        Global {
+            acc: Acc::new(&feat.agg),
+            since_fire: 0,
+            boundary: i64::MIN,
+            last: i64::MIN,
+        }
+    }
+
+    /// When the window expires (`NO_TIMER`: never, or nothing to expire).
+    fn expiry(&self, ttl: Option<i64>) -> i64 {
+        match ttl {
+            Some(ttl) if self.last != i64::MIN => self.last.saturating_add(ttl),
+            _ => NO_TIMER,
+        }
+    }
 }
 
 /// Applies one event of the key (`m`: its value if it matches) and fires on an every-event
@@ -28,11 +50,16 @@ pub(super) fn global_event(
     out: &mut FeatureOut<'_>,
     ctx: &mut Ctx<'_>,
 ) -> i64 {
-    let WindowSpec::Global { trigger, purge } = feat.window else {
+    let WindowSpec::Global {
+        trigger,
+        purge,
+        ttl,
+    } = feat.window
+    else {
         return NO_TIMER;
     };
-    g.dirty = true;
     g.since_fire += 1;
+    g.last = g.last.max(ts);
     // Recency, the usual global feature, straight from its inline timestamps; its value is
     // a plain integer, so a fired row gets a copy instead of a result computed again.
     let as_of_event = ResultCtx {
@@ -58,7 +85,7 @@ pub(super) fn global_event(
     match trigger {
         Trigger::EveryEvent | Trigger::Count(_) => {
             if matches!(trigger, Trigger::Count(n) if g.since_fire < n) {
-                return NO_TIMER;
+                return g.expiry(ttl);
             }
             ctx.push(
                 i64::MIN,
@@ -75,35 +102,48 @@ pub(super) fn global_event(
             let b = aligned_start(ts, t, 0).saturating_add(t);
             g.boundary = g.boundary.max(b);
             if b.saturating_sub(1) > ctx.wm {
-                return b.saturating_sub(1);
+                return b.saturating_sub(1).min(g.expiry(ttl));
             }
             ctx.emit(feat, &g.acc, i64::MIN, i64::MAX, b, 0, true);
         }
     }
-    g.dirty = false;
     g.since_fire = 0;
     if purge {
         g.acc.reset();
     }
-    NO_TIMER
+    g.expiry(ttl)
 }
 
+/// Fires a due event-time window, then empties the window if its `ttl` has run out;
+/// returns the next time it needs.
 pub(super) fn global_timer(feat: &mut Feat, g: &mut Global, ctx: &mut Ctx<'_>) -> i64 {
     let WindowSpec::Global {
-        trigger: Trigger::EventTime(t),
+        trigger,
         purge,
+        ttl,
     } = feat.window
     else {
         return NO_TIMER;
     };
-    if g.dirty {
-        let _ = t;
+    let pending = match trigger {
+        Trigger::EventTime(_) if g.since_fire > 0 => g.boundary.saturating_sub(1),
+        _ => NO_TIMER,
+    };
+    if pending != NO_TIMER && pending <= ctx.wm {
         ctx.emit(feat, &g.acc, i64::MIN, i64::MAX, g.boundary, 0, false);
-        g.dirty = false;
         g.since_fire = 0;
         if purge {
             g.acc.reset();
         }
     }
-    NO_TIMER
+    let expiry = g.expiry(ttl);
+    if expiry != NO_TIMER && expiry <= ctx.wm {
+        // validation keeps `ttl` at least the trigger interval: the firing above came first
+        g.acc.reset();
+        g.since_fire = 0;
+        g.last = i64::MIN;
+        return NO_TIMER;
+    }
+    let pending = if g.since_fire > 0 { pending } else { NO_TIMER };
+    pending.min(expiry)
 }

@@ -145,7 +145,7 @@ mod store;
 mod timers;
 mod windows;
 
-use blocks::{KeyBlocks, Slot, Words};
+use blocks::{KeyBlocks, KeyMut, Slot, Words};
 use columns::*;
 use global::*;
 use prefetch::*;
@@ -168,6 +168,10 @@ pub enum LatePolicy {
 pub struct EngineConfig {
     pub allowed_lateness: i64,
     pub late_policy: LatePolicy,
+    /// The least event time a key is kept after its latest event, once its windows are
+    /// all closed and dropped (`0`: released as soon as they are). Keeps the online store's
+    /// row of a quiet key answerable that long.
+    pub key_ttl: i64,
 }
 
 /// One window-close (or late update) result.
@@ -371,14 +375,60 @@ pub struct FeatureEngine {
     num_keys: usize,
     /// At most one live timer per key: `(time, key)`.
     timers: TimerQueue,
+    /// Event time after a key's latest event at which every state it holds has fired and
+    /// been dropped and the key can be released ([`idle_horizon`], at least the key ttl);
+    /// `NO_TIMER` when a global window without a ttl keeps every key.
+    idle_after: i64,
+    /// Keys whose idle time the current watermark advance reached, to release once every
+    /// window of that advance has fired.
+    idle_due: Vec<u32>,
+    /// Keys released and not yet taken ([`FeatureEngine::take_released`]).
+    released: Vec<KeyId>,
+    keys_released: u64,
 }
 
-/// A key's timer record split: its live timer, its features' needs, its seen flag.
+/// The words of a key's timer record: its live timer, one need per feature, its idle time,
+/// its seen flag.
+const fn record_words(nf: usize) -> usize {
+    nf + 3
+}
+
+/// A key's timer record split: its live timer, its features' needs, its idle time, its
+/// seen flag.
 #[inline]
-fn record(rec: &mut [i64], nf: usize) -> Option<(&mut i64, &mut [i64], &mut i64)> {
+fn record(rec: &mut [i64], nf: usize) -> Option<Record<'_>> {
     let (key_timer, rest) = rec.split_first_mut()?;
     let (needs, rest) = rest.split_at_mut_checked(nf)?;
-    Some((key_timer, needs, rest.first_mut()?))
+    let [idle, seen] = rest else { return None };
+    Some(Record {
+        key_timer,
+        needs,
+        idle,
+        seen,
+    })
+}
+
+struct Record<'a> {
+    key_timer: &'a mut i64,
+    needs: &'a mut [i64],
+    idle: &'a mut i64,
+    seen: &'a mut i64,
+}
+
+/// How long after a key's latest event `L` every state of window `w` has fired and been
+/// dropped (`None`: never, a global window without a ttl). Every window holding `L` ends by
+/// `L + size` (a session by `L + gap`) and is dropped at `end - 1 + lateness`; an event that
+/// is not late after that lies beyond `L + size` (`L + gap`), so it shares no window, no
+/// sliding span and no session with the key's earlier events: a fresh state gives it the
+/// same values.
+fn idle_horizon(w: &WindowSpec, lat: i64) -> Option<i64> {
+    match *w {
+        WindowSpec::Tumbling { size, .. } | WindowSpec::Sliding { size, .. } => {
+            Some(size + lat + 1)
+        }
+        WindowSpec::Session { gap } => Some(gap + lat + 1),
+        WindowSpec::Global { ttl, .. } => ttl.map(|t| t + 1),
+    }
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -488,8 +538,19 @@ impl FeatureEngine {
         for (feat, ring) in feats.iter_mut().zip(&rings) {
             feat.in_ring = ring.is_some();
         }
+        if !(0..=crate::window::MAX_WINDOW_MS).contains(&config.key_ttl) {
+            return Err(CoreError::Window(format!(
+                "key ttl must be between 0 and {} ms, got {}",
+                crate::window::MAX_WINDOW_MS,
+                config.key_ttl
+            )));
+        }
+        let idle_after = (features.iter())
+            .map(|f| idle_horizon(&f.window, config.allowed_lateness))
+            .try_fold(config.key_ttl, |a, h| h.map(|h| a.max(h)))
+            .unwrap_or(NO_TIMER);
         let mut blocks = KeyBlocks::new();
-        let timer_rec = blocks.add_words(feats.len() + 2);
+        let timer_rec = blocks.add_words(record_words(feats.len()));
         let cols: Vec<Col> = feats.iter().map(|f| Col::new(f, &mut blocks)).collect();
         let layout = Arc::new(RowLayout::new(feats.iter().map(|f| f.agg)));
         Ok(FeatureEngine {
@@ -507,6 +568,10 @@ impl FeatureEngine {
             timer_rec,
             num_keys: 0,
             timers: TimerQueue::new(),
+            idle_after,
+            idle_due: Vec::new(),
+            released: Vec::new(),
+            keys_released: 0,
         })
     }
 
@@ -553,7 +618,7 @@ impl FeatureEngine {
             }
             let from = self.blocks.keys();
             self.blocks.reserve(k + 1);
-            let fresh = |i| if i <= nf { NO_TIMER } else { 0 };
+            let fresh = |i| if i <= nf + 1 { NO_TIMER } else { 0 };
             self.blocks.init_words(self.timer_rec, from, k + 1, fresh);
             for (col, feat) in self.cols.iter().zip(&self.feats) {
                 col.init(feat, &mut self.blocks, from, k + 1);
@@ -570,8 +635,14 @@ impl FeatureEngine {
         let Some((rec, mut slots)) = self.blocks.key_mut(k, self.timer_rec) else {
             return Outcome::Late; // unreachable: the blocks were sized above
         };
-        let Some((key_timer, needs, seen)) = record(rec, nf) else {
-            return Outcome::Late; // unreachable: the record has nf + 2 words
+        let Some(Record {
+            key_timer,
+            needs,
+            idle,
+            seen,
+        }) = record(rec, nf)
+        else {
+            return Outcome::Late; // unreachable: the record has its words
         };
         if *seen == 0 {
             *seen = 1;
@@ -618,6 +689,16 @@ impl FeatureEngine {
                 self.timers.push(need, ev.key.0);
             }
         }
+        // The key can be released once its latest event is `idle_after` behind: queued like a
+        // need (a later event moves it on when its timer pops; `NO_TIMER`: none queued).
+        let idle_at = ts.saturating_add(self.idle_after);
+        if *idle == NO_TIMER || idle_at > *idle {
+            *idle = idle_at;
+            if idle_at < *key_timer {
+                *key_timer = idle_at;
+                self.timers.push(idle_at, ev.key.0);
+            }
+        }
         if let Some(store) = &mut self.store {
             store.set(k, row);
         }
@@ -651,7 +732,13 @@ impl FeatureEngine {
             let Some((rec, mut slots)) = self.blocks.key_mut(k, self.timer_rec) else {
                 continue;
             };
-            let Some((key_timer, needs, _)) = record(rec, nf) else {
+            let Some(Record {
+                key_timer,
+                needs,
+                idle,
+                ..
+            }) = record(rec, nf)
+            else {
                 continue;
             };
             if *key_timer != t {
@@ -678,6 +765,14 @@ impl FeatureEngine {
                 }
                 next = next.min(*need);
             }
+            if *idle <= wm {
+                *idle = NO_TIMER;
+                // at the end of input every key stays (its online-store row is still read)
+                if wm != i64::MAX {
+                    self.idle_due.push(key);
+                }
+            }
+            next = next.min(*idle);
             *key_timer = next;
             if next != NO_TIMER {
                 self.timers.push(next, key);
@@ -700,6 +795,62 @@ impl FeatureEngine {
         if moved {
             self.refresh_pane_lines();
         }
+        if !self.idle_due.is_empty() {
+            self.release_idle();
+        }
+    }
+
+    /// Releases the keys whose idle time has come (every window of theirs has fired, in the
+    /// timers and ring sweeps of this advance, and been dropped): each gets a fresh state,
+    /// its heap is freed, and its id is handed out by [`Self::take_released`] for reuse.
+    #[cold]
+    fn release_idle(&mut self) {
+        let nf = self.feats.len();
+        for k in self.idle_due.drain(..) {
+            let Some((rec, mut slots)) = self.blocks.key_mut(k as usize, self.timer_rec) else {
+                continue;
+            };
+            let Some(r) = record(rec, nf) else {
+                continue;
+            };
+            for (col, feat) in self.cols.iter().zip(&self.feats) {
+                col.reset(feat, &mut slots);
+            }
+            // its queued timers are stale from now on (the live timer is none)
+            *r.key_timer = NO_TIMER;
+            r.needs.fill(NO_TIMER);
+            *r.idle = NO_TIMER;
+            if std::mem::take(r.seen) == 1 {
+                self.num_keys -= 1;
+            }
+            self.keys_released += 1;
+            self.released.push(KeyId(k));
+        }
+    }
+
+    /// Moves the keys released since the last call into `out`. A released key holds no
+    /// state: its id may be given to another key (or to the same key when it comes back).
+    /// A key that came back since its release (it holds state again) is not in it, and
+    /// each key is in it once.
+    pub fn take_released(&mut self, out: &mut Vec<KeyId>) {
+        if self.released.is_empty() {
+            return;
+        }
+        let (blocks, rec, seen) = (
+            &self.blocks,
+            self.timer_rec,
+            record_words(self.feats.len()) - 1,
+        );
+        self.released
+            .retain(|k| blocks.words(rec, k.0 as usize).and_then(|r| r.get(seen)) != Some(&1));
+        self.released.sort_unstable();
+        self.released.dedup();
+        out.append(&mut self.released);
+    }
+
+    /// Keys released so far (gone idle: every window closed and dropped).
+    pub fn keys_released(&self) -> u64 {
+        self.keys_released
     }
 
     /// [`Self::pane_lines`] for the rings as they are now (in place: no allocation).
@@ -839,12 +990,13 @@ impl FeatureEngine {
     pub fn latest(&self, key: KeyId) -> Option<Vec<FeatureValue>> {
         let k = key.0 as usize;
         let rec = self.blocks.words(self.timer_rec, k)?;
-        if rec.get(self.feats.len() + 1) != Some(&1) {
+        if rec.get(record_words(self.feats.len()) - 1) != Some(&1) {
             return None;
         }
         Some(self.store.as_ref()?.get(k))
     }
 
+    /// Keys holding state now: seen and not released.
     pub fn num_keys(&self) -> usize {
         self.num_keys
     }
@@ -909,6 +1061,7 @@ mod tests {
         let global = WindowSpec::Global {
             trigger: crate::window::Trigger::EveryEvent,
             purge: false,
+            ttl: None,
         };
         let feats = vec![
             f("c", AggKind::Count, None, sliding(300, 60)),
@@ -934,6 +1087,7 @@ mod tests {
         let cfg = EngineConfig {
             allowed_lateness: 60,
             late_policy: LatePolicy::Update,
+            key_ttl: 0,
         };
         let mut eng = FeatureEngine::new(feats, cfg).expect("valid features");
         let ev = Event {
@@ -1213,6 +1367,7 @@ mod tests {
         let cfg = EngineConfig {
             allowed_lateness: 0,
             late_policy: LatePolicy::Update,
+            key_ttl: 0,
         };
         let err = FeatureEngine::new((0..=MAX_FEATURES).map(spec).collect(), cfg).err();
         assert!(

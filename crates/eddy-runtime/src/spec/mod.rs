@@ -159,6 +159,7 @@ fn pipeline(v: &mut Validator, t: &Table) -> Option<PipelineSpec> {
             "watermark",
             "allowed_lateness",
             "late_policy",
+            "key_ttl",
             "max_state_bytes",
             "feature",
             "output",
@@ -198,6 +199,17 @@ fn pipeline(v: &mut Validator, t: &Table) -> Option<PipelineSpec> {
             ],
         )
         .unwrap_or(LatePolicy::Update);
+    let key_ttl = v.duration(t, "", "key_ttl").unwrap_or(0);
+    if key_ttl > eddy_core::window::MAX_WINDOW_MS {
+        v.err(
+            "key_ttl",
+            format!(
+                "{} is too long; at most {}",
+                format_duration(key_ttl),
+                format_duration(eddy_core::window::MAX_WINDOW_MS)
+            ),
+        );
+    }
     let max_state_bytes = v.bytes(t, "", "max_state_bytes");
     let features = features::features(v, t.get("feature"), "feature", &schema, &mut interner);
     let output = match v.table(t, "", "output") {
@@ -211,6 +223,7 @@ fn pipeline(v: &mut Validator, t: &Table) -> Option<PipelineSpec> {
     let engine = EngineConfig {
         allowed_lateness,
         late_policy,
+        key_ttl,
     };
     Some(PipelineSpec {
         source: source?,

@@ -37,7 +37,7 @@ pub(super) fn window(v: &mut Validator, w: &Table, path: &str) -> Option<WindowS
         "tumbling" => &["kind", "size", "offset"],
         "sliding" => &["kind", "size", "slide", "offset"],
         "session" => &["kind", "gap"],
-        "global" => &["kind", "trigger", "purge"],
+        "global" => &["kind", "trigger", "purge", "ttl"],
         other => {
             v.err(
                 join(path, "kind"),
@@ -203,9 +203,14 @@ pub(super) fn window(v: &mut Validator, w: &Table, path: &str) -> Option<WindowS
                     None
                 }
             };
+            let ttl = match w.get("ttl") {
+                None => Some(None),
+                Some(_) => v.duration(w, path, "ttl").map(Some),
+            };
             WindowSpec::Global {
                 trigger: trigger?,
                 purge: purge?,
+                ttl: ttl?,
             }
         }
     };

@@ -44,6 +44,7 @@ impl Stage for DecodeStage<'_> {
     }
 
     fn process(&mut self, mut w: Box<Work>, flow: &mut Flow) -> Result<(), RuntimeError> {
+        w.seq = self.decoder.borrow_mut().start_batch();
         let Work {
             batch,
             recs,

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use eddy_core::engine::Outcome;
-use eddy_core::Interner;
+use eddy_core::{Interner, KeyId};
 
 use super::features::RowsSeen;
 use super::{fragment, has_row, Flow, Query, Stage, Work};
@@ -33,6 +33,10 @@ pub struct EmitStage<'a> {
     pub(crate) remote: Option<&'a mut RemoteStage>,
     /// Batches with rows waiting for scores, oldest first.
     held: VecDeque<Held>,
+    /// Keys the engine released, with the batch (decoding order) that released them: the
+    /// decoder forgets them once no batch before that one has rows still to write (a row
+    /// written later would name the key by its id).
+    releases: Vec<(u64, KeyId)>,
     next_seq: u64,
     bufs: Buffers,
     late_reason_prefix: String,
@@ -120,6 +124,7 @@ impl<'a> EmitStage<'a> {
             interner,
             remote,
             held: VecDeque::new(),
+            releases: Vec::new(),
             next_seq: 0,
             bufs: Buffers::default(),
             late_reason_prefix: format!(
@@ -220,13 +225,26 @@ impl<'a> EmitStage<'a> {
         Ok(())
     }
 
-    /// Passes on the batches whose rows have all left.
+    /// Passes on the batches whose rows have all left, and has the decoder forget the
+    /// released keys that no row still to write names.
     fn reclaim(&mut self, flow: &mut Flow) {
         while let Some(pos) = self.held.iter().position(|h| h.waiting == 0) {
             if let Some(h) = self.held.remove(pos) {
                 flow.pass(h.w);
             }
         }
+        if self.releases.is_empty() {
+            return;
+        }
+        let floor = self.held.front().map_or(u64::MAX, |h| h.w.seq);
+        let n = (self.releases.iter())
+            .take_while(|(seq, _)| *seq < floor)
+            .count();
+        self.decoder.borrow_mut().release_keys(&self.releases[..n]);
+        for &(_, k) in &self.releases[..n] {
+            self.encoder.forget_key(k);
+        }
+        self.releases.drain(..n);
     }
 }
 
@@ -355,14 +373,16 @@ impl Stage for EmitStage<'_> {
             }
         }
         drop((decoder, interner));
+        let seq = w.seq;
+        self.releases.extend(w.released.iter().map(|&k| (seq, k)));
         self.bufs.dead.extend_from_slice(&w.dead);
         self.counts.rows[OutputKind::DeadLetter as usize] += w.dead_rows;
         if waiting == 0 {
             flow.pass(w);
         } else {
             self.submit_rows(w, waiting)?;
-            self.reclaim(flow);
         }
+        self.reclaim(flow);
         self.bufs.write_all(self.outputs)?;
         self.outputs.flush()
     }

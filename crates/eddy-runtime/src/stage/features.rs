@@ -28,6 +28,8 @@ pub struct FeaturesStage<'a> {
     pub(crate) wall_ms: i64,
     /// `max_state_bytes`: the run stops when the state, as measured, holds more.
     pub(crate) max_state: Option<u64>,
+    /// Keys the engine had released at the last report.
+    pub(crate) released_reported: u64,
     /// Pinned (tests): which thread makes the per-event rows, whatever the backlog.
     pub(crate) pin: Option<RowsThread>,
 }
@@ -117,6 +119,8 @@ impl Stage for FeaturesStage<'_> {
                 self.engine.advance_watermark(wm, &mut w_.closed);
             }
         }
+        w_.released.clear();
+        self.engine.take_released(&mut w_.released);
         if self.measured_at.is_none_or(|t| w_.now - t >= MEASURE_EVERY) {
             self.measured_at = Some(w_.now);
             let bytes = self.engine.state_bytes() as u64;
@@ -142,6 +146,9 @@ impl Stage for FeaturesStage<'_> {
     }
 
     fn report(&mut self, m: &Metrics) {
+        let released = self.engine.keys_released();
+        m.keys_released().add(released - self.released_reported);
+        self.released_reported = released;
         if let Some(b) = self.state_bytes.take() {
             m.state_bytes().set(b);
         }

@@ -123,6 +123,12 @@ impl Query {
 #[derive(Default)]
 pub struct Work {
     pub batch: Batch,
+    /// The batch's number, in decoding order (set by the decode stage).
+    pub seq: u64,
+    /// Set by the features stage: the keys the engine released while applying this batch
+    /// (idle: every window closed and dropped), which the decoder may forget once every
+    /// row before them is written.
+    pub released: Vec<KeyId>,
     /// The source's bytes read after this batch (for progress).
     pub bytes_read: u64,
     /// Processing time when the batch was read (ms, the caller's clock): source idleness.

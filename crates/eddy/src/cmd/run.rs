@@ -231,8 +231,13 @@ pub fn print_summary(s: &Summary, elapsed: Duration, spec: &PipelineSpec) {
         }
     };
     let o = &spec.output;
+    let released = if s.keys_released > 0 {
+        format!(" held, {} freed when idle", thousands(s.keys_released))
+    } else {
+        String::new()
+    };
     eprintln!(
-        "eddy: {} events read in {:.3} s ({} events/s), {} keys",
+        "eddy: {} events read in {:.3} s ({} events/s), {} keys{released}",
         thousands(s.events_read),
         secs,
         thousands(rate as u64),
