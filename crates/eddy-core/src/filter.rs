@@ -460,6 +460,14 @@ impl Filter {
 
     /// Does the event pass? A `Null` field fails every comparison except `!=`.
     #[inline]
+    /// Calls `f` with every field the filter reads.
+    pub fn for_each_field(&self, f: &mut impl FnMut(FieldId)) {
+        match self {
+            Filter::Cmp { field, .. } | Filter::In { field, .. } => f(*field),
+            Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|x| x.for_each_field(f)),
+        }
+    }
+
     pub fn matches(&self, ev: &Event) -> bool {
         // The usual filter, a string field `==` or `!=` a literal, is one symbol compare
         // inline (a value equals a string literal only if it is that same string).

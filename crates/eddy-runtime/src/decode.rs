@@ -63,6 +63,72 @@ pub struct Decoder {
     /// decoded since brought it back.
     batch: u64,
     key_seen: Vec<u64>,
+    /// Per field, how its strings are held ([`StringUse`]; all kept until
+    /// [`Decoder::hold_strings`] says otherwise), and the slot of its text in [`Texts`] when
+    /// they are not kept.
+    uses: Vec<StringUse>,
+    text_slot: Vec<Option<usize>>,
+    /// The texts of the batch being decoded (see [`Decoder::swap_texts`]).
+    texts: Texts,
+}
+
+/// How a declared string field's values are held: no more than its features need, so that
+/// memory follows what the features keep, not the distinct values a stream brings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringUse {
+    /// Read by a last-N feature (or by a distinct count and a filter): interned.
+    Kept,
+    /// Read only by distinct counts: a 64-bit hash of the text, as an `Int`.
+    Hashed,
+    /// Read only by filters (which test equality with their literals): the literal the
+    /// text equals, or a symbol that equals none.
+    Literal,
+    /// Read by nothing: checked to be a string, and only echoed.
+    Unread,
+}
+
+/// The texts of the string fields that are not kept ([`StringUse`]), per event of a batch,
+/// for the outputs that echo the event's fields.
+#[derive(Debug, Clone, Default)]
+pub struct Texts {
+    bytes: Vec<u8>,
+    /// `per_event` spans per event (`ABSENT`: no value).
+    spans: Vec<(u32, u32)>,
+    per_event: usize,
+}
+
+const ABSENT: (u32, u32) = (0, u32::MAX);
+
+/// One event's texts ([`Texts::event`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventTexts<'a> {
+    bytes: &'a [u8],
+    spans: &'a [(u32, u32)],
+}
+
+impl<'a> EventTexts<'a> {
+    /// The text in slot `slot` ([`Decoder::text_slot`]; `None`: no value).
+    pub fn get(&self, slot: usize) -> Option<&'a [u8]> {
+        let (start, len) = *self.spans.get(slot)?;
+        (len != u32::MAX).then(|| &self.bytes[start as usize..(start + len) as usize])
+    }
+}
+
+impl Texts {
+    /// The texts of event `i`.
+    pub fn event(&self, i: usize) -> EventTexts<'_> {
+        let at = i * self.per_event;
+        EventTexts {
+            bytes: &self.bytes,
+            spans: self.spans.get(at..at + self.per_event).unwrap_or_default(),
+        }
+    }
+
+    fn clear(&mut self, per_event: usize) {
+        self.bytes.clear();
+        self.spans.clear();
+        self.per_event = per_event;
+    }
 }
 
 /// Why a value was refused (the caller adds the line and field).
@@ -126,6 +192,9 @@ impl Decoder {
             key_cache: SymCache::default(),
             batch: 0,
             key_seen: Vec::new(),
+            uses: vec![StringUse::Kept; schema.len()],
+            text_slot: vec![None; schema.len()],
+            texts: Texts::default(),
         }
     }
 
@@ -172,7 +241,34 @@ impl Decoder {
     /// one, which the engine's releases name ([`Self::release_keys`]).
     pub fn start_batch(&mut self) -> u64 {
         self.batch += 1;
+        self.texts.clear(self.texts.per_event);
         self.batch
+    }
+
+    /// Says how each field's strings are to be held (indexed by field; fields that are
+    /// not strings are not looked at).
+    pub fn hold_strings(&mut self, uses: &[StringUse]) {
+        let mut slots = 0;
+        for (f, u) in uses.iter().enumerate().take(self.uses.len()) {
+            self.uses[f] = *u;
+            self.text_slot[f] = (*u != StringUse::Kept).then(|| {
+                slots += 1;
+                slots - 1
+            });
+        }
+        self.texts.clear(slots);
+    }
+
+    /// The slot of field `f`'s text in [`Texts`], when its strings are not kept.
+    pub fn text_slot(&self, f: usize) -> Option<usize> {
+        self.text_slot.get(f).copied().flatten()
+    }
+
+    /// Swaps the texts of the events decoded since [`Self::start_batch`] with `texts` (a
+    /// batch's, whose buffers the next batch reuses).
+    pub fn swap_texts(&mut self, texts: &mut Texts) {
+        std::mem::swap(&mut self.texts, texts);
+        self.texts.clear(texts.per_event);
     }
 
     /// Forgets the keys the engine released (idle: every window closed and dropped), each
@@ -271,6 +367,10 @@ impl Decoder {
             return Err(jsonl::utf8_error(lineno));
         }
         let interned = self.keys.interned();
+        let (bytes, spans) = (self.texts.bytes.len(), self.texts.spans.len());
+        self.texts
+            .spans
+            .resize(spans + self.texts.per_event, ABSENT);
         let r = match self.format {
             InputFormat::Jsonl => self.decode_json(line, lineno, ev, interner),
             InputFormat::Csv => self.decode_csv(line, lineno, ev, interner),
@@ -283,9 +383,14 @@ impl Decoder {
                 }
                 self.key_seen[k] = self.batch;
             }
-            // a key first seen in a record that failed is known to nothing: not kept
-            Err(_) if self.keys.interned() != interned => self.forget_key(ev.key),
-            Err(_) => {}
+            Err(_) => {
+                self.texts.bytes.truncate(bytes);
+                self.texts.spans.truncate(spans);
+                // a key first seen in a record that failed is known to nothing: not kept
+                if self.keys.interned() != interned {
+                    self.forget_key(ev.key);
+                }
+            }
         }
         r
     }
@@ -386,15 +491,23 @@ impl Decoder {
                     }
                 }
                 if let Some((fid, ty)) = slot.field {
-                    ev.fields[fid] = json_value(
-                        kind,
-                        val,
-                        ty,
-                        interner,
-                        &mut self.sym_cache,
-                        &mut self.scratch,
-                    )
-                    .map_err(|m| (DeadReason::BadField, m))?;
+                    ev.fields[fid] = match (kind, self.text_slot[fid]) {
+                        (Kind::Str { .. }, Some(at)) => {
+                            let b = bytes_of(kind, val, &mut self.scratch)
+                                .map_err(|m| (DeadReason::BadField, m))?;
+                            self.texts.put(at, b);
+                            held_value(self.uses[fid], b, interner)
+                        }
+                        _ => json_value(
+                            kind,
+                            val,
+                            ty,
+                            interner,
+                            &mut self.sym_cache,
+                            &mut self.scratch,
+                        )
+                        .map_err(|m| (DeadReason::BadField, m))?,
+                    };
                 }
                 Ok(())
             })();
@@ -484,7 +597,13 @@ impl Decoder {
             if let Some((fid, ty)) = slot.field {
                 let fail = fail(DeadReason::BadField);
                 ev.fields[fid] = match ty {
-                    FieldType::String => Value::Str(interner.intern(text)),
+                    FieldType::String => match self.text_slot[fid] {
+                        Some(at) => {
+                            self.texts.put(at, text.as_bytes());
+                            held_value(self.uses[fid], text.as_bytes(), interner)
+                        }
+                        None => Value::Str(interner.intern(text)),
+                    },
                     FieldType::Int => Value::Int(parse_int(text.as_bytes()).map_err(fail)?),
                     FieldType::Float => Value::Float(parse_float(text).map_err(fail)?),
                     FieldType::Bool => match text {
@@ -847,6 +966,35 @@ pub fn ts_from_text(text: &str, fmt: TimestampFormat) -> Result<Timestamp, Field
 }
 
 #[inline(always)]
+/// A string field's value as its features need it, when it is not kept ([`StringUse`]).
+fn held_value(u: StringUse, text: &[u8], interner: &Interner) -> Value {
+    match u {
+        StringUse::Kept | StringUse::Unread => Value::Null,
+        StringUse::Hashed => {
+            use std::hash::Hasher;
+            // SipHash with fixed keys: well spread, and the same in every run
+            let mut h = std::hash::DefaultHasher::new();
+            h.write(text);
+            Value::Int(h.finish() as i64)
+        }
+        StringUse::Literal => Value::Str(
+            std::str::from_utf8(text)
+                .ok()
+                .and_then(|s| interner.get(s))
+                .unwrap_or(Sym(u32::MAX)),
+        ),
+    }
+}
+
+impl Texts {
+    /// Sets slot `slot` of the event being decoded (the last one's spans).
+    fn put(&mut self, slot: usize, text: &[u8]) {
+        let at = self.spans.len() - self.per_event + slot;
+        self.spans[at] = (self.bytes.len() as u32, text.len() as u32);
+        self.bytes.extend_from_slice(text);
+    }
+}
+
 fn json_value(
     kind: Kind,
     val: &[u8],

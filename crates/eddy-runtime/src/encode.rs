@@ -14,7 +14,7 @@ use eddy_core::row::{FeatureRef, FeatureRow};
 use eddy_core::time::TimestampFormat;
 use eddy_core::{Event, Interner, Value};
 
-use crate::decode::Decoder;
+use crate::decode::{Decoder, EventTexts};
 use crate::json::write_str;
 use crate::spec::{InputFormat, OutputFormat};
 
@@ -607,7 +607,7 @@ impl OutputEncoder {
         &mut self,
         out: &mut Vec<u8>,
         raw: &[u8],
-        ev: &Event,
+        (ev, texts): (&Event, EventTexts<'_>),
         row: &FeatureRow,
         prediction: &[u8],
         dec: &Decoder,
@@ -643,7 +643,13 @@ impl OutputEncoder {
                     out.push(b',');
                     write_str(out, f.as_bytes());
                     out.push(b':');
-                    self.value_json(out, &ev.field(i), interner);
+                    match dec.text_slot(i) {
+                        Some(at) => match texts.get(at) {
+                            Some(t) => write_str(out, t),
+                            None => out.extend_from_slice(b"null"),
+                        },
+                        None => self.value_json(out, &ev.field(i), interner),
+                    }
                 }
                 out.extend_from_slice(b",\"features\":");
                 self.features_object(out, row, interner);
@@ -656,7 +662,10 @@ impl OutputEncoder {
                 write_i64(out, ev.ts);
                 for i in 0..dec.field_names().len() {
                     out.push(b',');
-                    self.csv_value(out, &ev.field(i), interner);
+                    match dec.text_slot(i) {
+                        Some(at) => write_csv_cell(out, texts.get(at).unwrap_or_default()),
+                        None => self.csv_value(out, &ev.field(i), interner),
+                    }
                 }
                 for v in row.iter() {
                     out.push(b',');

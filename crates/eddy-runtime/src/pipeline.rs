@@ -13,7 +13,7 @@ use eddy_core::watermark::WatermarkTracker;
 use eddy_core::Interner;
 
 use crate::connector::{Framing, Source};
-use crate::decode::Decoder;
+use crate::decode::{Decoder, StringUse};
 pub use crate::driver::RunHooks;
 use crate::driver::{self, Chain};
 use crate::encode::{FeaturesJson, OutputEncoder};
@@ -133,6 +133,38 @@ pub struct Pipeline {
     rows_pin: Option<(RowsThread, Arc<RowsSeen>)>,
 }
 
+/// How each declared field's strings are held: as little as its features need
+/// ([`StringUse`]).
+fn string_uses(spec: &PipelineSpec) -> Vec<StringUse> {
+    use eddy_core::agg::AggKind;
+    let n = spec.schema.len();
+    let (mut last_n, mut distinct, mut filtered) = (vec![false; n], vec![false; n], vec![false; n]);
+    for f in &spec.features {
+        match (f.agg, f.field) {
+            (AggKind::LastN { .. }, Some(x)) if x < n => last_n[x] = true,
+            (AggKind::DistinctCount { .. }, Some(x)) if x < n => distinct[x] = true,
+            _ => {}
+        }
+        if let Some(filter) = &f.filter {
+            filter.for_each_field(&mut |x| {
+                if x < n {
+                    filtered[x] = true
+                }
+            });
+        }
+    }
+    let string = |x| spec.schema.field_type(x) == eddy_core::FieldType::String;
+    (0..n)
+        .map(|x| match (last_n[x], distinct[x], filtered[x]) {
+            _ if !string(x) => StringUse::Kept,
+            (true, _, _) | (_, true, true) => StringUse::Kept,
+            (false, true, false) => StringUse::Hashed,
+            (false, false, true) => StringUse::Literal,
+            (false, false, false) => StringUse::Unread,
+        })
+        .collect()
+}
+
 impl Pipeline {
     pub fn new(spec: PipelineSpec) -> Result<Pipeline, RuntimeError> {
         let engine = FeatureEngine::new(spec.features.clone(), spec.engine).map_err(|e| {
@@ -162,7 +194,8 @@ impl Pipeline {
             }
             None => {}
         }
-        let decoder = Decoder::new(&spec.source, &spec.schema);
+        let mut decoder = Decoder::new(&spec.source, &spec.schema);
+        decoder.hold_strings(&string_uses(&spec));
         let mut encoder = OutputEncoder::new(spec.output.format, &spec.feature_names());
         if let Some(m) = &spec.model {
             encoder.set_prediction_columns(crate::score::csv_columns(&m.field));
@@ -653,5 +686,186 @@ window = { kind = "sliding", size = "1m", slide = "30s" }
         let s = run.join().unwrap();
         assert_eq!((s.events_read, s.emitted), (4, 4));
         assert_eq!(rows().lines().count(), 4);
+    }
+}
+
+#[cfg(test)]
+mod string_tests {
+    use super::*;
+    use crate::connector::{MemorySink, StreamSource};
+
+    /// 20,000 events, each with a URL never seen before and one of three kinds: the fields
+    /// are declared, and each test reads them in its own way.
+    fn input(csv: bool) -> String {
+        let mut s = String::new();
+        if csv {
+            s.push_str("k,t,url,kind\n");
+        }
+        for i in 0..20_000u64 {
+            let (k, t, url, kind) = (
+                i % 10,
+                1_000 + i * 10,
+                format!("/p/{i}?x=\"q\""),
+                ["a", "b", "c"][(i % 3) as usize],
+            );
+            if csv {
+                s.push_str(&format!(
+                    "{k},{t},\"{}\",{kind}\n",
+                    url.replace('"', "\"\"")
+                ));
+            } else {
+                s.push_str(&format!(
+                    "{{\"k\":\"{k}\",\"t\":{t},\"url\":\"{}\",\"kind\":\"{kind}\"}}\n",
+                    url.replace('"', "\\\"")
+                ));
+            }
+        }
+        s
+    }
+
+    /// Runs `features` over the input; returns the value interner's size after the run,
+    /// and the events and windows output.
+    fn run(format: &str, out_format: &str, features: &str) -> (usize, String, String) {
+        let spec = format!(
+            r#"
+[source]
+format = "{format}"
+key = "k"
+timestamp = "t"
+timestamp_format = "epoch_ms"
+[source.fields]
+url = "string"
+kind = "string"
+[output]
+format = "{out_format}"
+{features}
+"#
+        );
+        let mut p = Pipeline::new(PipelineSpec::parse(&spec).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = input(format == "csv");
+        let mut src = StreamSource::new("mem", std::io::Cursor::new(text.into_bytes()));
+        let (events, windows) = (MemorySink::new(), MemorySink::new());
+        let mut o = Outputs::none();
+        o.set_sink(OutputKind::Events, Box::new(events.clone()));
+        o.set_sink(OutputKind::Windows, Box::new(windows.clone()));
+        let mut clock = || 0;
+        p.run(&mut src, &mut o, RunHooks::with_clock(&mut clock))
+            .unwrap_or_else(|e| panic!("{e}"));
+        (p.interner.len(), events.text(), windows.text())
+    }
+
+    const DISTINCT: &str = r#"
+[[feature]]
+name = "urls"
+agg = "distinct_count"
+field = "url"
+exact_limit = 100
+window = { kind = "tumbling", size = "1m" }
+"#;
+    const COUNT: &str = r#"
+[[feature]]
+name = "n"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }
+"#;
+    const FILTERED: &str = r#"
+[[feature]]
+name = "a_count"
+agg = "count"
+where = "kind == 'a'"
+window = { kind = "tumbling", size = "1m" }
+"#;
+    const LAST: &str = r#"
+[[feature]]
+name = "last_urls"
+agg = "last_n"
+n = 2
+field = "url"
+window = { kind = "tumbling", size = "1m" }
+"#;
+
+    /// The URLs of the input in a tumbling minute of key `k` (windows of 6,000 events).
+    fn urls_in_minute(k: u64, minute: u64) -> usize {
+        (0..20_000u64)
+            .filter(|i| i % 10 == k && (1_000 + i * 10) / 60_000 == minute)
+            .count()
+    }
+
+    #[test]
+    fn strings_no_feature_keeps_are_not_interned_and_are_echoed_whole() {
+        for (format, out) in [
+            ("jsonl", "jsonl"),
+            ("jsonl", "csv"),
+            ("csv", "jsonl"),
+            ("csv", "csv"),
+        ] {
+            // declared, read by nothing
+            let (strings, events, _) = run(format, out, COUNT);
+            assert!(strings <= 1, "{format}->{out}: {strings} strings held");
+            // every event's URL and kind come out whole (JSON: parsed back; CSV: its cell)
+            let lines: Vec<&str> = events.lines().filter(|l| !l.starts_with("k,")).collect();
+            assert_eq!(lines.len(), 20_000);
+            for (i, l) in lines.iter().enumerate().step_by(997) {
+                let url = format!("/p/{i}?x=\"q\"");
+                if out == "jsonl" {
+                    let v: serde_json::Value =
+                        serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+                    assert_eq!(v["url"], url.as_str(), "{format}->{out}: {l}");
+                    assert_eq!(v["kind"], ["a", "b", "c"][i % 3], "{format}->{out}: {l}");
+                } else {
+                    let want = format!(
+                        "\"{}\",{}",
+                        url.replace('"', "\"\""),
+                        ["a", "b", "c"][i % 3]
+                    );
+                    assert!(l.contains(&want), "{format}->{out}: {l} lacks {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_field_read_only_by_filters_or_distinct_counts_is_not_interned() {
+        for format in ["jsonl", "csv"] {
+            let (strings, _, windows) = run(format, "jsonl", &format!("{FILTERED}{DISTINCT}"));
+            // the filter's literal only
+            assert_eq!(strings, 1, "{format}");
+            let rows: Vec<serde_json::Value> = windows
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let mut checked = 0;
+            for r in &rows {
+                let k: u64 = r["key"].as_str().unwrap().parse().unwrap();
+                let minute = r["window_start"].as_u64().unwrap() / 60_000;
+                let n = urls_in_minute(k, minute);
+                let kinds_a = (0..20_000u64)
+                    .filter(|i| i % 10 == k && (1_000 + i * 10) / 60_000 == minute && i % 3 == 0)
+                    .count();
+                match r["feature"].as_str() {
+                    // past the exact limit, a HyperLogLog estimate: within 5% here
+                    Some("urls") => {
+                        let got = r["value"].as_f64().unwrap();
+                        assert!(
+                            (got - n as f64).abs() <= 0.05 * n as f64,
+                            "{format}: {r} vs {n}"
+                        );
+                        checked += 1;
+                    }
+                    Some("a_count") => assert_eq!(r["value"], kinds_a as u64, "{format}: {r}"),
+                    _ => panic!("{r}"),
+                }
+            }
+            assert!(checked >= 30, "{checked} windows checked");
+        }
+    }
+
+    #[test]
+    fn a_field_read_by_last_n_is_interned() {
+        let (strings, _, windows) = run("jsonl", "jsonl", LAST);
+        assert_eq!(strings, 20_000);
+        let want = r#""key":"9","feature":"last_urls","window_start":0,"window_end":60000,"value":["/p/5889?x=\"q\"","/p/5899?x=\"q\""]"#;
+        assert!(windows.contains(want), "{}", &windows[..400]);
     }
 }

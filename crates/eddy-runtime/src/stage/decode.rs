@@ -103,6 +103,7 @@ impl Stage for DecodeStage<'_> {
                 }
             }
         }
+        decoder.swap_texts(&mut w.texts);
         w.new_strings.clear();
         if self.sync_strings {
             let n = interner.len();

@@ -267,7 +267,7 @@ fn write_event(
     encoder.event(
         out,
         w.record(i),
-        &w.events[i],
+        (&w.events[i], w.texts.event(i)),
         &w.rows[i],
         prediction,
         decoder,

@@ -139,6 +139,9 @@ pub struct Work {
     /// belongs to `recs[i]`.
     pub recs: Vec<Record>,
     pub events: Vec<Event>,
+    /// The texts of string fields no feature keeps, per event, for the outputs that echo
+    /// them.
+    pub texts: crate::decode::Texts,
     /// Dead letters of this batch, encoded by the decode stage, and how many.
     pub dead: Vec<u8>,
     pub dead_rows: u64,
