@@ -56,7 +56,7 @@ mod transport;
 pub use crate::wire::{ServedModel, ServedTensor};
 #[cfg(feature = "http")]
 pub use breaker::BreakerView;
-pub use config::{EmitMode, RemoteConfig, WireType};
+pub use config::{EmitMode, EnvHeader, RemoteConfig, WireType};
 pub use counters::Counters;
 #[cfg(feature = "http")]
 pub use dispatch::full_jitter;
