@@ -207,19 +207,27 @@ fn env_headers(cfg: &RemoteConfig) -> Result<Vec<(HeaderName, HeaderValue)>, Cli
 fn classify(e: &hyper_util::client::legacy::Error) -> Failure {
     let mut reason = FallbackReason::Connect;
     let mut msg = e.to_string();
+    let mut last = String::new();
     let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(err) = next {
-        // An io::Error's `source` skips the error it wraps: look at that one too.
-        let inner = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .map(|i| i as &(dyn std::error::Error + 'static));
-        if err.is::<rustls::Error>() || inner.is_some_and(|i| i.is::<rustls::Error>()) {
+        if err.is::<rustls::Error>() {
             reason = FallbackReason::Tls;
         }
-        msg.push_str(": ");
-        msg.push_str(&err.to_string());
-        next = err.source().or(inner.and_then(|i| i.source()));
+        // An io::Error that wraps another error shows that error's text.
+        let text = err.to_string();
+        if text != last {
+            msg.push_str(": ");
+            msg.push_str(&text);
+            last = text;
+        }
+        // An io::Error's `source` skips the error it wraps: step into that one instead.
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     (reason, msg)
 }
