@@ -599,3 +599,73 @@ fn check_columns(
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_oip::remote::{ServedModel, ServedTensor};
+
+    fn tensor(name: &str, shape: &[i64]) -> ServedTensor {
+        ServedTensor {
+            datatype: "FP64".into(),
+            name: name.into(),
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// The errors' paths and the warnings of checking `md` with `score_column`.
+    fn check(md: &ServedModel, column: Option<usize>, label: bool) -> (Vec<String>, Vec<String>) {
+        let mut cfg = RemoteConfig::new("http://h:1", "m");
+        cfg.score_output = "proba".into();
+        cfg.score_column = column;
+        cfg.label_output = label.then(|| "label".to_string());
+        let mut warnings = Vec::new();
+        let paths = match check_metadata(md, &mut cfg, (false, false), 2, &mut warnings) {
+            Ok(()) => Vec::new(),
+            Err(e) => e.0.into_iter().map(|e| e.path).collect(),
+        };
+        (paths, warnings)
+    }
+
+    #[test]
+    fn metadata_without_tensors_is_trusted_with_warnings() {
+        let md = ServedModel::from_slice(br#"{"name":"m","inputs":[],"outputs":[]}"#).unwrap();
+        let (paths, warnings) = check(&md, Some(7), true);
+        assert!(paths.is_empty(), "{paths:?}");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("declares no inputs"), "{warnings:?}");
+        assert!(warnings[1].contains("declares no outputs"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_score_column_is_checked_against_a_declared_shape() {
+        let md = |proba: &[i64], label: &[i64]| ServedModel {
+            inputs: vec![tensor("input", &[-1, 2])],
+            name: "m".into(),
+            outputs: vec![tensor("proba", proba), tensor("label", label)],
+            platform: String::new(),
+            versions: Vec::new(),
+        };
+        let ok = (Vec::<String>::new(), Vec::<String>::new());
+        let col = vec!["model.score_column".to_string()];
+        assert_eq!(check(&md(&[-1, 2], &[-1]), Some(1), true), ok);
+        assert_eq!(check(&md(&[-1, 2], &[-1, 1]), Some(0), true), ok);
+        assert_eq!(check(&md(&[-1, 2], &[-1]), None, false).0, col);
+        assert_eq!(check(&md(&[-1, 2], &[-1]), Some(2), false).0, col);
+        assert_eq!(check(&md(&[-1], &[-1]), Some(1), false).0, col);
+        assert_eq!(check(&md(&[-1], &[-1]), None, false), ok);
+        assert_eq!(check(&md(&[-1], &[-1]), Some(0), false), ok);
+        // Unknown widths are left to the answers.
+        assert_eq!(check(&md(&[-1, -1], &[-1]), Some(5), false), ok);
+        assert_eq!(check(&md(&[], &[-1]), None, false), ok);
+        // A label output of several values per row; a rank-3 score output.
+        assert_eq!(
+            check(&md(&[-1], &[-1, 3]), None, true).0,
+            ["model.label_output"]
+        );
+        assert_eq!(
+            check(&md(&[-1, 2, 2], &[-1]), Some(1), false).0,
+            ["model.score_output"]
+        );
+    }
+}
