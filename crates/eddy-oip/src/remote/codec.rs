@@ -80,7 +80,7 @@ fn rows<'a>(
     n: usize,
 ) -> Result<(&'a [f64], usize), FallbackReason> {
     let values = t.data.values.as_slice();
-    if n == 0 || t.data.is_ragged() || values.is_empty() || values.len() % n != 0 {
+    if n == 0 || t.data.is_ragged() || values.is_empty() || !values.len().is_multiple_of(n) {
         return Err(FallbackReason::WrongOutputs);
     }
     let k = values.len() / n;
