@@ -38,7 +38,10 @@ fn venv_python() -> Option<PathBuf> {
     }
     // Straight to stderr, past the test harness's capture, so a skip is seen.
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED mlserver test: {msg} ***\n");
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** SKIPPED mlserver test: {msg} ***\n"
+    );
     None
 }
 
