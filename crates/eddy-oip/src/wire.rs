@@ -11,8 +11,9 @@
 //! - Fields are declared in the order they are written. Messages that the server used to build
 //!   as JSON maps (metadata, health, readiness) keep that map's order, which is alphabetical.
 //! - Decoding reads what the reading side uses and no more: the server rejects a request whose
-//!   fields are missing or mistyped; the client reads `outputs[].name` and `outputs[].data` of
-//!   a response and ignores the rest, so an odd `model_name` or `shape` never fails a batch.
+//!   fields are missing or mistyped; the client reads `outputs[].name`, `outputs[].shape` and
+//!   `outputs[].data` of a response and ignores the rest, so an odd `model_name` never fails
+//!   a batch, and a `shape` that is not an array of sizes reads as unknown.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -53,6 +54,16 @@ impl Flat {
     /// `[1, [2]]`): not a tensor.
     pub fn is_ragged(&self) -> bool {
         self.ragged
+    }
+    /// The lengths of the nested arrays, outermost first (`[[1, 2], [3, 4]]`: `[2, 2]`; a
+    /// flat array: its length; a scalar: none). Meaningful only when not ragged.
+    pub fn dims(&self) -> Vec<usize> {
+        let depth = self.leaf_depth.unwrap_or(self.dims.len());
+        self.dims
+            .iter()
+            .take(depth)
+            .map(|d| d.unwrap_or(0))
+            .collect()
     }
     /// A scalar at `depth`: every scalar must sit at one depth, below every array.
     fn leaf(&mut self, depth: usize) {
@@ -254,8 +265,8 @@ impl InferRequest<'static, Flat> {
 }
 
 /// `POST /v2/models/{name}/infer` response. The server writes it with [`TensorData`], the
-/// client reads only `outputs` (each output's `name` and `data`, as [`Flat`]): the fields
-/// marked so are left empty when it is read.
+/// client reads only `outputs` (each output's `name`, `shape` and `data`, as [`Flat`]): the
+/// fields marked so are left empty when it is read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InferResponse<'a, D> {
     /// Not read.
@@ -277,8 +288,9 @@ pub struct ResponseOutput<'a, D> {
     /// Not read.
     #[serde(skip_deserializing)]
     pub datatype: Cow<'a, str>,
-    /// Not read.
-    #[serde(skip_deserializing)]
+    /// Read leniently: anything but an array of non-negative integers reads as empty
+    /// (unknown).
+    #[serde(default, deserialize_with = "shape_or_empty")]
     pub shape: Vec<i64>,
     pub data: D,
 }
@@ -297,11 +309,27 @@ impl InferResponse<'static, Flat> {
     }
     /// The values of the output named `name` (the first one, if named twice).
     pub fn output(&self, name: &str) -> Option<&[f64]> {
-        self.outputs
-            .iter()
-            .find(|o| o.name == name)
-            .map(|o| o.data.values.as_slice())
+        self.output_tensor(name).map(|o| o.data.values.as_slice())
     }
+    /// The output named `name` (the first one, if named twice).
+    pub fn output_tensor(&self, name: &str) -> Option<&ResponseOutput<'static, Flat>> {
+        self.outputs.iter().find(|o| o.name == name)
+    }
+}
+
+fn shape_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lenient {
+        Sizes(Vec<u64>),
+        Other(IgnoredAny),
+    }
+    Ok(match Lenient::deserialize(d)? {
+        Lenient::Sizes(v) if v.iter().all(|&x| x <= i64::MAX as u64) => {
+            v.into_iter().map(|x| x as i64).collect()
+        }
+        _ => Vec::new(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -421,3 +421,98 @@ fn a_server_model_is_checked_before_any_event() {
     ));
     assert!(e.has_path("model.inputs[2]"), "{e}");
 }
+
+#[test]
+fn a_score_column_is_checked_against_the_servers_metadata() {
+    let dir = tmp_dir("server_column");
+    let m = trained(&dir);
+    let srv = serve(&dir);
+    // `eddy serve` declares `score` with one value per row: column 0 is it, column 1 is not.
+    let e = refused(spec(
+        &dir,
+        &server_model("external", &srv.url(), "score_column = 1"),
+    ));
+    assert!(e.has_path("model.score_column"), "{e}");
+    assert!(e.to_string().contains("out of range"), "{e}");
+    let (s, events) = run(
+        spec(
+            &dir,
+            &server_model("external", &srv.url(), "score_column = 0"),
+        ),
+        &jsonl_input(),
+    );
+    let (scored, unscored) = check_predictions(&m, &events, &INPUTS);
+    assert_eq!((s.scored, scored + unscored), (scored, 60));
+}
+
+/// An external spec for the HTTPS test server's model `m` (twice the first input).
+fn tls_model(url: &str, extra: &str) -> String {
+    format!(
+        "[model]\npattern = \"external\"\nurl = \"{url}\"\nname = \"m\"\n\
+         inputs = [\"sx\", \"n\", \"my\"]\nmax_retries = 0\n{extra}\n"
+    )
+}
+
+#[test]
+fn https_with_a_ca_file_and_a_token_from_the_environment() {
+    use eddy_testutil::tls::{TestCa, TlsOptions, TlsServer};
+    const SECRET: &str = "runtime-s3cret";
+    let dir = tmp_dir("server_tls");
+    let ca = TestCa::new();
+    ca.write_pem(&dir.join("ca.pem"));
+    let srv = TlsServer::start(TlsOptions {
+        ca: &ca,
+        expired: false,
+        token: Some(SECRET.into()),
+    });
+    std::env::set_var("EDDY_RUNTIME_TLS_TOKEN", SECRET);
+    // The CA file is relative to the spec's directory.
+    let good = "ca_file = \"ca.pem\"\nbearer_token_env = \"EDDY_RUNTIME_TLS_TOKEN\"";
+    let (s, events) = run(spec(&dir, &tls_model(&srv.url(), good)), &jsonl_input());
+    assert_eq!((s.emitted, s.scored), (60, 60 - s.unscored_null_feature));
+    assert!(s.scored > 0);
+    for line in events.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["scored"] == true {
+            let sx = v["features"]["sx"].as_f64().unwrap();
+            assert_eq!(v["prediction"]["score"].as_f64(), Some(2.0 * sx), "{line}");
+        }
+    }
+    assert!(!events.contains(SECRET));
+
+    // Refused at start, each naming the key to fix and never the token: a certificate the
+    // system's roots do not verify, no token, a wrong token, an unset variable.
+    let secret_free = |e: &eddy_runtime::SpecErrors| {
+        let text = e.to_string();
+        assert!(!text.contains(SECRET), "{text}");
+        text
+    };
+    let e = refused(spec(
+        &dir,
+        &tls_model(&srv.url(), "bearer_token_env = \"EDDY_RUNTIME_TLS_TOKEN\""),
+    ));
+    assert!(e.has_path("model.url"), "{e}");
+    assert!(secret_free(&e).contains("TLS"), "{e}");
+    let e = refused(spec(&dir, &tls_model(&srv.url(), "ca_file = \"ca.pem\"")));
+    assert!(e.has_path("model.bearer_token_env"), "{e}");
+    assert!(secret_free(&e).contains("HTTP 401"), "{e}");
+    std::env::set_var("EDDY_RUNTIME_TLS_WRONG", "not-it");
+    let e = refused(spec(
+        &dir,
+        &tls_model(
+            &srv.url(),
+            "ca_file = \"ca.pem\"\nbearer_token_env = \"EDDY_RUNTIME_TLS_WRONG\"",
+        ),
+    ));
+    assert!(e.has_path("model.bearer_token_env"), "{e}");
+    assert!(secret_free(&e).contains("EDDY_RUNTIME_TLS_WRONG"), "{e}");
+    let e = refused(spec(
+        &dir,
+        &tls_model(
+            &srv.url(),
+            "ca_file = \"ca.pem\"\nheaders_env = { \"X-Key\" = \"EDDY_RUNTIME_TLS_UNSET\" }",
+        ),
+    ));
+    assert!(e.has_path("model.headers_env.X-Key"), "{e}");
+    assert!(secret_free(&e).contains("EDDY_RUNTIME_TLS_UNSET"), "{e}");
+}

@@ -1,5 +1,8 @@
 //! Shared by eddy's tests and benches (a dev-dependency only).
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

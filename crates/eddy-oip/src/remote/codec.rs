@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::batch::OutBatch;
 use super::config::{RemoteConfig, WireType};
 use super::outcome::FallbackReason;
-use crate::wire::{InferRequest, InferResponse, TensorData};
+use crate::wire::{Flat, InferRequest, InferResponse, ResponseOutput, TensorData};
 
 /// One row's result: the score and, when a label output is configured, the label.
 pub(super) type RowResult = (f64, Option<i64>);
@@ -32,8 +32,9 @@ pub(super) fn encode(cfg: &RemoteConfig, id: u64, b: &OutBatch) -> Result<Bytes,
     .map_err(|_| FallbackReason::InvalidInput)
 }
 
-/// The `n` rows' results in a response body: the score output (and the label output, if
-/// configured) must each hold `n` values.
+/// The `n` rows' results in a response body: the score output must hold one value per row
+/// (`[N]`, `[N, 1]`) or, with a score column, a row of values per row (`[N, k]`, the column
+/// below `k`); the label output (if configured) one integer per row.
 pub(super) fn decode(
     cfg: &RemoteConfig,
     body: &[u8],
@@ -41,24 +42,59 @@ pub(super) fn decode(
 ) -> Result<Vec<RowResult>, FallbackReason> {
     let resp = InferResponse::from_slice(body).map_err(|_| FallbackReason::Malformed)?;
     let scores = resp
-        .output(&cfg.score_output)
+        .output_tensor(&cfg.score_output)
         .ok_or(FallbackReason::WrongOutputs)?;
-    if scores.len() != n {
-        return Err(FallbackReason::WrongOutputs);
-    }
+    let (scores, k) = rows(scores, n)?;
+    let col = match cfg.score_column {
+        None if k == 1 => 0,
+        Some(c) if c < k => c,
+        _ => return Err(FallbackReason::WrongOutputs),
+    };
     let labels = match &cfg.label_output {
         None => None,
         Some(l) => {
-            let labels = resp.output(l).ok_or(FallbackReason::WrongOutputs)?;
-            if labels.len() != n {
-                return Err(FallbackReason::WrongOutputs);
+            let t = resp.output_tensor(l).ok_or(FallbackReason::WrongOutputs)?;
+            match rows(t, n)? {
+                (labels, 1) if t.data.all_int() => Some(labels),
+                _ => return Err(FallbackReason::WrongOutputs),
             }
-            Some(labels)
         }
     };
-    Ok((0..n)
-        .map(|i| (scores[i], labels.map(|l| l[i] as i64)))
-        .collect())
+    (0..n)
+        .map(|i| {
+            let s = scores[i * k + col];
+            // JSON has no NaN or infinity; a huge number may still read as one.
+            if !s.is_finite() {
+                return Err(FallbackReason::Malformed);
+            }
+            Ok((s, labels.map(|l| l[i] as i64)))
+        })
+        .collect()
+}
+
+/// An output's values and how many there are per row, when they fit `n` rows: the data must
+/// be rectangular, the values a multiple of `n`, and the shape (the declared one, and the
+/// nesting of the data when nested) of rank 1 or 2 with `n` rows.
+fn rows<'a>(
+    t: &'a ResponseOutput<'static, Flat>,
+    n: usize,
+) -> Result<(&'a [f64], usize), FallbackReason> {
+    let values = t.data.values.as_slice();
+    if n == 0 || t.data.is_ragged() || values.is_empty() || !values.len().is_multiple_of(n) {
+        return Err(FallbackReason::WrongOutputs);
+    }
+    let k = values.len() / n;
+    let fits = |shape: &[usize]| match *shape {
+        [rows] => rows == n && k == 1,
+        [rows, cols] => rows == n && cols == k,
+        _ => false,
+    };
+    let declared: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
+    let nested = t.data.dims();
+    if (!declared.is_empty() && !fits(&declared)) || (nested.len() > 1 && !fits(&nested)) {
+        return Err(FallbackReason::WrongOutputs);
+    }
+    Ok((values, k))
 }
 
 #[cfg(test)]
@@ -106,6 +142,120 @@ mod tests {
         assert_eq!(
             decode(&cfg(false), b"{\"outputs\":", 1),
             Err(FallbackReason::Malformed)
+        );
+    }
+
+    /// One output named `score` with `shape` (omitted when `None`) and `data`.
+    fn answer(shape: Option<&str>, data: &str) -> Vec<u8> {
+        let shape = shape
+            .map(|s| format!(r#""shape":{s},"#))
+            .unwrap_or_default();
+        format!(r#"{{"outputs":[{{"name":"score",{shape}"data":{data}}}]}}"#).into_bytes()
+    }
+
+    fn column(c: Option<usize>) -> RemoteConfig {
+        let mut c0 = cfg(false);
+        c0.score_column = c;
+        c0
+    }
+
+    #[test]
+    fn a_score_is_a_column_of_a_2d_output() {
+        let scores = |r: Result<Vec<RowResult>, FallbackReason>| {
+            r.map(|v| v.into_iter().map(|(s, _)| s).collect::<Vec<_>>())
+        };
+        // [N, 2] as MLServer writes it: flat data and a declared shape.
+        let proba = answer(Some("[2,2]"), "[0.75,0.25,0.125,0.875]");
+        assert_eq!(
+            scores(decode(&column(Some(1)), &proba, 2)),
+            Ok(vec![0.25, 0.875])
+        );
+        assert_eq!(
+            scores(decode(&column(Some(0)), &proba, 2)),
+            Ok(vec![0.75, 0.125])
+        );
+        // Nested data, no shape.
+        let nested = answer(None, "[[0.75,0.25],[0.125,0.875]]");
+        assert_eq!(
+            scores(decode(&column(Some(1)), &nested, 2)),
+            Ok(vec![0.25, 0.875])
+        );
+        // Flat data, no shape: the row width is what the row count leaves.
+        let flat = answer(None, "[0.75,0.25,0.125,0.875]");
+        assert_eq!(
+            scores(decode(&column(Some(1)), &flat, 2)),
+            Ok(vec![0.25, 0.875])
+        );
+        // [N] and [N, 1] need no column, and column 0 is theirs.
+        for one in [
+            answer(Some("[2]"), "[0.5,0.25]"),
+            answer(Some("[2,1]"), "[0.5,0.25]"),
+            answer(None, "[[0.5],[0.25]]"),
+        ] {
+            assert_eq!(scores(decode(&column(None), &one, 2)), Ok(vec![0.5, 0.25]));
+            assert_eq!(
+                scores(decode(&column(Some(0)), &one, 2)),
+                Ok(vec![0.5, 0.25])
+            );
+            assert_eq!(
+                decode(&column(Some(1)), &one, 2),
+                Err(FallbackReason::WrongOutputs)
+            );
+        }
+        // Several values per row and no column; a column out of range.
+        assert_eq!(
+            decode(&column(None), &proba, 2),
+            Err(FallbackReason::WrongOutputs)
+        );
+        assert_eq!(
+            decode(&column(Some(2)), &proba, 2),
+            Err(FallbackReason::WrongOutputs)
+        );
+        // Shapes that do not fit the batch: transposed, the wrong product, rank 3, ragged.
+        for bad in [
+            answer(Some("[2,2]"), "[0.75,0.25,0.125]"),
+            answer(Some("[1,4]"), "[0.75,0.25,0.125,0.875]"),
+            answer(Some("[4]"), "[0.75,0.25,0.125,0.875]"),
+            answer(Some("[2,1,2]"), "[0.75,0.25,0.125,0.875]"),
+            answer(None, "[[0.75,0.25,0.125,0.875]]"),
+            answer(None, "[[0.75,0.25],[0.125]]"),
+            answer(None, "[[[0.75,0.25]],[[0.125,0.875]]]"),
+            answer(Some("[2,2]"), "[]"),
+        ] {
+            let text = String::from_utf8(bad.clone()).unwrap();
+            assert_eq!(
+                decode(&column(Some(1)), &bad, 2),
+                Err(FallbackReason::WrongOutputs),
+                "{text}"
+            );
+        }
+        // An odd shape member reads as unknown.
+        let odd = answer(Some("\"?\""), "[0.75,0.25,0.125,0.875]");
+        assert_eq!(
+            scores(decode(&column(Some(1)), &odd, 2)),
+            Ok(vec![0.25, 0.875])
+        );
+    }
+
+    #[test]
+    fn nan_scores_and_non_integer_labels_fall_back() {
+        for bad in ["[NaN,0.5]", "[null,0.5]", "[1e999,0.5]", "[\"0.5\",0.5]"] {
+            assert_eq!(
+                decode(&column(None), &answer(None, bad), 2),
+                Err(FallbackReason::Malformed),
+                "{bad}"
+            );
+        }
+        let body =
+            br#"{"outputs":[{"name":"score","data":[0.5,0.25]},{"name":"label","data":[0.5,1]}]}"#;
+        assert_eq!(
+            decode(&cfg(true), body, 2),
+            Err(FallbackReason::WrongOutputs)
+        );
+        let body = br#"{"outputs":[{"name":"score","data":[0.5,0.25]},{"name":"label","shape":[2,1],"data":[0,1]}]}"#;
+        assert_eq!(
+            decode(&cfg(true), body, 2),
+            Ok(vec![(0.5, Some(0)), (0.25, Some(1))])
         );
     }
 }

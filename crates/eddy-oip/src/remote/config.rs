@@ -1,5 +1,6 @@
 //! The client's settings: where to send, how to batch, retry and emit.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How results leave the scorer.
@@ -41,20 +42,51 @@ impl WireType {
     }
 }
 
+/// A request header whose value is read from an environment variable when the scorer
+/// starts: the settings (and a pipeline spec) name the variable, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvHeader {
+    /// The header's name (`Authorization`, `X-Api-Key`, ...).
+    pub name: String,
+    /// The environment variable that holds the value.
+    pub var: String,
+    /// Written before the variable's value (`"Bearer "` for a bearer token).
+    pub prefix: String,
+}
+
+impl EnvHeader {
+    /// `Authorization: Bearer $var`.
+    pub fn bearer(var: impl Into<String>) -> Self {
+        EnvHeader {
+            name: "Authorization".into(),
+            var: var.into(),
+            prefix: "Bearer ".into(),
+        }
+    }
+}
+
 /// Client settings. [`RemoteConfig::new`] gives workable defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteConfig {
-    /// Server base URL, `http://host:port` (plain HTTP).
+    /// Server base URL, `http://host:port` or `https://host:port`.
     pub url: String,
     /// Model name: requests go to `{url}/v2/models/{model}/infer`.
     pub model: String,
     /// Name of the model's input tensor (shape `[N, F]`).
     pub input: String,
     pub datatype: WireType,
-    /// Output holding one score per row.
+    /// Output holding the scores: one per row (`[N]` or `[N, 1]`), or, with
+    /// [`score_column`](Self::score_column), a row of `k` values per row (`[N, k]`).
     pub score_output: String,
+    /// The column of a 2-D score output that holds the score (`1` for scikit-learn's
+    /// `predict_proba` of a binary classifier); `None`: the output must hold one value per row.
+    pub score_column: Option<usize>,
     /// Output holding one label per row, if wanted.
     pub label_output: Option<String>,
+    /// `https://` only: a PEM file of the certificates to trust instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Headers sent with every request (metadata too), their values from the environment.
+    pub headers: Vec<EnvHeader>,
     pub max_batch: usize,
     pub max_wait: Duration,
     /// HTTP requests outstanding at once.
@@ -86,7 +118,10 @@ impl RemoteConfig {
             input: "input".into(),
             datatype: WireType::Fp64,
             score_output: "score".into(),
+            score_column: None,
             label_output: None,
+            ca_file: None,
+            headers: Vec::new(),
             max_batch: 64,
             max_wait: Duration::from_millis(2),
             max_in_flight: 8,

@@ -13,7 +13,7 @@ pub struct Counters {
     /// Events emitted with a server score.
     pub scored: u64,
     /// Events emitted with the fallback, by [`FallbackReason`] (index = `reason as usize`).
-    pub fallback: [u64; 8],
+    pub fallback: [u64; FallbackReason::COUNT],
     /// Batches formed (one per completed request sequence, retries not included).
     pub batches: u64,
     /// HTTP attempts made.
@@ -74,7 +74,12 @@ impl AtomicCounters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
     /// A snapshot, with the caller side's per-event counts.
-    pub(super) fn snapshot(&self, submitted: u64, scored: u64, fallback: [u64; 8]) -> Counters {
+    pub(super) fn snapshot(
+        &self,
+        submitted: u64,
+        scored: u64,
+        fallback: [u64; FallbackReason::COUNT],
+    ) -> Counters {
         Counters {
             submitted,
             scored,

@@ -9,8 +9,24 @@ pub enum ClientError {
     Limits,
     #[error("bad server URL {url:?}: {msg}")]
     BadUrl { url: String, msg: String },
-    #[error("server URL {url:?}: only plain http:// is supported")]
+    #[error("server URL {url:?}: expected http:// or https://")]
     NotHttp { url: String },
+    #[error("CA file {path:?} is only for an https:// server URL")]
+    CaWithoutTls { path: std::path::PathBuf },
+    #[error("CA file {path:?}: {msg}")]
+    CaFile {
+        path: std::path::PathBuf,
+        msg: String,
+    },
+    /// The system's root certificates could not be loaded, or TLS could not be set up.
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    /// Names the variable, never a value.
+    #[error("header `{header}`: the environment variable `{var}` is not set (or is not UTF-8)")]
+    MissingEnv { header: String, var: String },
+    /// Names the variable, never its value.
+    #[error("header `{header}`: not a valid header, or the value of `{var}` is not a valid header value")]
+    BadHeader { header: String, var: String },
     #[error("cannot start the client runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -34,4 +50,7 @@ pub enum MetadataError {
     /// The answer was not model metadata.
     #[error("{0}")]
     Malformed(String),
+    /// The TLS handshake failed (most often: the server's certificate did not verify).
+    #[error("{0}")]
+    Tls(String),
 }

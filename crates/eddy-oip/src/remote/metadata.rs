@@ -3,6 +3,7 @@
 
 use super::config::RemoteConfig;
 use super::error::MetadataError;
+use super::outcome::FallbackReason;
 use super::transport::Transport;
 use crate::wire::ServedModel;
 
@@ -19,10 +20,17 @@ pub(super) fn fetch(
     let fetched = rt.block_on(async {
         tokio::time::timeout(cfg.timeout, transport.get(uri))
             .await
-            .map_err(|_| format!("no answer within {:?}", cfg.timeout))?
+            .map_err(|_| {
+                (
+                    FallbackReason::Timeout,
+                    format!("no answer within {:?}", cfg.timeout),
+                )
+            })?
     });
-    let (status, body) =
-        fetched.map_err(|e| MetadataError::Unreachable(format!("GET {url}: {e}")))?;
+    let (status, body) = fetched.map_err(|(reason, e)| match reason {
+        FallbackReason::Tls => MetadataError::Tls(format!("GET {url}: {e}")),
+        _ => MetadataError::Unreachable(format!("GET {url}: {e}")),
+    })?;
     if !status.is_success() {
         return Err(MetadataError::Status {
             status: status.as_u16(),

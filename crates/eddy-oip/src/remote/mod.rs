@@ -12,7 +12,14 @@
 //! - Each attempt has [`RemoteConfig::timeout`]; timeouts, connection failures and 5xx are
 //!   retried up to [`RemoteConfig::max_retries`] times after a full-jitter exponential backoff
 //!   (`uniform(0, min(backoff_max, backoff_base · 2^(attempt-1)))`, from a seeded
-//!   [`eddy_core::rng::Rng`]). 4xx, malformed JSON and wrong outputs are not retried.
+//!   [`eddy_core::rng::Rng`]). 4xx (401 and 403 as `unauthorized`), TLS failures, malformed
+//!   JSON and wrong outputs are not retried.
+//! - `https://` URLs go over rustls, verified against the system's roots or
+//!   [`RemoteConfig::ca_file`]; [`RemoteConfig::headers`] are read from the environment when
+//!   the scorer starts and marked sensitive (never shown).
+//! - A score is one value per row, or a column ([`RemoteConfig::score_column`]) of a 2-D
+//!   output such as scikit-learn's `predict_proba`; an answer of any other shape falls back
+//!   (`wrong_outputs`), never a guessed score.
 //! - A circuit breaker opens after [`RemoteConfig::breaker_failures`] consecutive failed
 //!   attempts; while open, batches fail at once (`circuit_open`); after
 //!   [`RemoteConfig::breaker_cooldown`] one probe request is let through (half-open): success
@@ -27,7 +34,7 @@
 //! # Files
 //! One job each: `config` ([`RemoteConfig`]), `outcome` (what comes out), `counters`,
 //! `error`, `batch` (the open micro-batch), `codec` (a batch to a request body, a response
-//! body to results, through [`wire`](crate::wire)), `transport` (the hyper client),
+//! body to results, through [`wire`](crate::wire)), `transport` (the hyper client, TLS, headers),
 //! `breaker` (the circuit breaker), `dispatch` (the runtime side: in-flight bound, timeout,
 //! retries with backoff, the flush timer), `metadata` (`GET /v2/models/{model}`) and `scorer`
 //! (the caller side: [`RemoteScorer`] and the emission order). `config`, `outcome`,
@@ -56,7 +63,7 @@ mod transport;
 pub use crate::wire::{ServedModel, ServedTensor};
 #[cfg(feature = "http")]
 pub use breaker::BreakerView;
-pub use config::{EmitMode, RemoteConfig, WireType};
+pub use config::{EmitMode, EnvHeader, RemoteConfig, WireType};
 pub use counters::Counters;
 #[cfg(feature = "http")]
 pub use dispatch::full_jitter;

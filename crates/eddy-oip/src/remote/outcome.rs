@@ -13,9 +13,11 @@ pub enum FallbackReason {
     Http5xx,
     /// The server answered another non-2xx status (the request was refused).
     Http4xx,
-    /// The response body was not a valid OIP response.
+    /// The response body was not a valid OIP response (a `NaN` or `null` score included:
+    /// neither is a JSON number).
     Malformed,
-    /// The response lacked the score output or had the wrong number of values.
+    /// The response lacked the score output, or its shape did not fit the batch (the wrong
+    /// number of rows, several values per row and no score column, a column out of range).
     WrongOutputs,
     /// No connection, or it broke.
     Connect,
@@ -23,10 +25,16 @@ pub enum FallbackReason {
     CircuitOpen,
     /// The features held a non-finite value (never sent).
     InvalidInput,
+    /// The server answered 401 or 403: a missing, wrong or expired credential.
+    Unauthorized,
+    /// The TLS handshake failed: most often, the server's certificate did not verify.
+    Tls,
 }
 
 impl FallbackReason {
-    pub const ALL: [FallbackReason; 8] = [
+    /// How many reasons there are.
+    pub const COUNT: usize = 10;
+    pub const ALL: [FallbackReason; Self::COUNT] = [
         FallbackReason::Timeout,
         FallbackReason::Http5xx,
         FallbackReason::Http4xx,
@@ -35,6 +43,8 @@ impl FallbackReason {
         FallbackReason::Connect,
         FallbackReason::CircuitOpen,
         FallbackReason::InvalidInput,
+        FallbackReason::Unauthorized,
+        FallbackReason::Tls,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,6 +56,8 @@ impl FallbackReason {
             FallbackReason::Connect => "connect",
             FallbackReason::CircuitOpen => "circuit_open",
             FallbackReason::InvalidInput => "invalid_input",
+            FallbackReason::Unauthorized => "unauthorized",
+            FallbackReason::Tls => "tls",
         }
     }
     /// The position in [`Counters::fallback`](super::Counters::fallback).

@@ -46,7 +46,7 @@ pub struct RemoteScorer {
     pending: usize,
     submitted: u64,
     scored: u64,
-    fallback: [u64; 8],
+    fallback: [u64; FallbackReason::COUNT],
 }
 
 impl fmt::Debug for RemoteScorer {
@@ -73,7 +73,7 @@ impl RemoteScorer {
             .enable_all()
             .build()
             .map_err(ClientError::Runtime)?;
-        let transport = Transport::new(uri, &cfg, &rt);
+        let transport = Transport::new(uri, &cfg, &rt)?;
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             transport,
@@ -99,7 +99,7 @@ impl RemoteScorer {
             pending: 0,
             submitted: 0,
             scored: 0,
-            fallback: [0; 8],
+            fallback: [0; FallbackReason::COUNT],
         })
     }
 
@@ -309,7 +309,7 @@ impl RemoteScorer {
         out: &mut Vec<Emitted>,
         pending: &mut usize,
         scored: &mut u64,
-        fallback: &mut [u64; 8],
+        fallback: &mut [u64; FallbackReason::COUNT],
     ) {
         if let Slot::Event {
             id,

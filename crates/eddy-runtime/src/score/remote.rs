@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use eddy_core::feature::FeatureSpec;
 use eddy_core::row::FeatureRow;
 use eddy_oip::remote::{
-    Counters, Emitted, FallbackReason, MetadataError, Outcome, RemoteConfig, RemoteScorer,
-    ScoredEvent, WireType,
+    ClientError, Counters, Emitted, EnvHeader, FallbackReason, MetadataError, Outcome,
+    RemoteConfig, RemoteScorer, ScoredEvent, WireType,
 };
 
 use super::{gather, resolve_inputs, spec_err, PredictionWriter};
@@ -116,11 +116,48 @@ impl RemoteStage {
         let (cols, _) = resolve_inputs(inputs, true, features)?;
         let mut cfg: RemoteConfig = (**cfg).clone();
         let mut warnings = Vec::new();
-        let probe = RemoteScorer::new(cfg.clone()).map_err(|e| spec_err("model.url", e))?;
+        let probe = RemoteScorer::new(cfg.clone()).map_err(client_err)?;
         let version = match probe.fetch_metadata() {
             Ok(md) => {
-                check_metadata(&md, &mut cfg, *input_set, *datatype_set, inputs.len())?;
+                check_metadata(
+                    &md,
+                    &mut cfg,
+                    (*input_set, *datatype_set),
+                    inputs.len(),
+                    &mut warnings,
+                )?;
                 md.versions.first().cloned().unwrap_or_default()
+            }
+            Err(MetadataError::Tls(msg)) => {
+                return Err(spec_err(
+                    if cfg.ca_file.is_some() { "model.ca_file" } else { "model.url" },
+                    format!(
+                        "the TLS handshake with the server at {} failed ({msg}); if its certificate is signed by a private CA, set `ca_file` to that CA's PEM file",
+                        cfg.url
+                    ),
+                ))
+            }
+            // The body is left out: a server may echo what it refused.
+            Err(MetadataError::Status {
+                status: status @ (401 | 403),
+                ..
+            }) => {
+                return Err(spec_err(
+                    cfg.headers
+                        .first()
+                        .map(credential_path)
+                        .unwrap_or_else(|| "model.bearer_token_env".into()),
+                    format!(
+                        "the server at {} refused the request for model `{}` (HTTP {status}): {}",
+                        cfg.url,
+                        cfg.model,
+                        if cfg.headers.is_empty() {
+                            "it wants credentials; name the environment variable that holds a token in `bearer_token_env` (or `headers_env`)".to_string()
+                        } else {
+                            format!("the credentials from {} are missing, wrong or expired", env_vars(&cfg))
+                        }
+                    ),
+                ))
             }
             Err(MetadataError::Status { status: 404, body }) => {
                 return Err(spec_err(
@@ -149,7 +186,7 @@ impl RemoteStage {
             probe
         } else {
             drop(probe);
-            RemoteScorer::new(cfg).map_err(|e| spec_err("model.url", e))?
+            RemoteScorer::new(cfg).map_err(client_err)?
         };
         let join = (spec.pattern == Pattern::SideOutput).then(|| SideJoin {
             deadline: spec.deadline.unwrap_or(Duration::from_millis(50)),
@@ -367,14 +404,54 @@ fn micros(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
 }
 
+/// The spec key that names a header's variable.
+fn credential_path(h: &EnvHeader) -> String {
+    if *h == EnvHeader::bearer(&h.var) {
+        "model.bearer_token_env".into()
+    } else {
+        format!("model.headers_env.{}", h.name)
+    }
+}
+
+/// The variables the credentials come from, for a message (names, never values).
+fn env_vars(cfg: &RemoteConfig) -> String {
+    cfg.headers
+        .iter()
+        .map(|h| format!("`{}`", h.var))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A client that cannot start, at the spec key that caused it.
+fn client_err(e: ClientError) -> SpecErrors {
+    let path = match &e {
+        ClientError::CaFile { .. } | ClientError::CaWithoutTls { .. } => "model.ca_file".into(),
+        ClientError::MissingEnv { header, var } | ClientError::BadHeader { header, var } => {
+            credential_path(&EnvHeader {
+                name: header.clone(),
+                var: var.clone(),
+                prefix: if header == "Authorization" {
+                    "Bearer ".into()
+                } else {
+                    String::new()
+                },
+            })
+        }
+        _ => "model.url".to_string(),
+    };
+    spec_err(path, e)
+}
+
 /// Checks the mapping against what the server says the model takes and gives, and adopts
-/// the server's input name and wire type where the spec left them open.
+/// the server's input name and wire type where the spec left them open. A model that
+/// declares no inputs (or no outputs) is trusted, with a warning: MLServer's scikit-learn
+/// runtime declares neither by default.
 fn check_metadata(
     md: &eddy_oip::remote::ServedModel,
     cfg: &mut RemoteConfig,
-    input_set: bool,
-    datatype_set: bool,
+    (input_set, datatype_set): (bool, bool),
     n_inputs: usize,
+    warnings: &mut Vec<String>,
 ) -> Result<(), SpecErrors> {
     let mut errors = Vec::new();
     let names = |ts: &[eddy_oip::remote::ServedTensor]| {
@@ -383,8 +460,21 @@ fn check_metadata(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    if md.inputs.is_empty() {
+        warnings.push(format!(
+            "model server {}: model `{}` declares no inputs, so the {n_inputs} features of `inputs` cannot be checked before the run; a mismatch shows as fallbacks",
+            cfg.url, md.name
+        ));
+    }
+    if md.outputs.is_empty() {
+        warnings.push(format!(
+            "model server {}: model `{}` declares no outputs, so `score_output` (`{}`) cannot be checked before the run; a missing output or a wrong column shows as fallbacks (`wrong_outputs`)",
+            cfg.url, md.name, cfg.score_output
+        ));
+    }
     let input = match md.inputs.iter().find(|t| t.name == cfg.input) {
         Some(t) => Some(t),
+        None if md.inputs.is_empty() => None,
         None if !input_set && md.inputs.len() == 1 => {
             cfg.input = md.inputs[0].name.clone();
             Some(&md.inputs[0])
@@ -425,7 +515,10 @@ fn check_metadata(
         cfg.label_output.as_ref().map(|l| ("model.label_output", l)),
     ];
     for (path, name) in outputs.into_iter().flatten() {
-        if !md.outputs.is_empty() && !md.outputs.iter().any(|o| &o.name == name) {
+        if md.outputs.is_empty() {
+            continue;
+        }
+        let Some(out) = md.outputs.iter().find(|o| &o.name == name) else {
             errors.push(SpecError {
                 path: path.into(),
                 msg: format!(
@@ -434,11 +527,145 @@ fn check_metadata(
                     names(&md.outputs)
                 ),
             });
+            continue;
+        };
+        let column = if path == "model.score_output" {
+            cfg.score_column
+        } else {
+            None
+        };
+        if let Some((p, msg)) = check_columns(out, column, path) {
+            errors.push(SpecError {
+                path: p.into(),
+                msg: format!("model `{}`: {msg}", md.name),
+            });
         }
     }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(SpecErrors(errors))
+    }
+}
+
+/// Whether `column` (None: the output's only value per row) fits the values per row that
+/// `out`'s declared shape gives (`[N]`, `[N, k]`; a size of -1 or 0 is unknown): the key at
+/// fault and why when it does not.
+fn check_columns(
+    out: &eddy_oip::remote::ServedTensor,
+    column: Option<usize>,
+    path: &'static str,
+) -> Option<(&'static str, String)> {
+    let k = match out.shape.as_slice() {
+        [] | [_] => 1,
+        [_, k] if *k > 0 => *k as usize,
+        [_, _] => return None,
+        _ => {
+            return Some((
+                path,
+                format!(
+                    "output `{}` has shape {:?}; a score or label must be one value, or one column, per row",
+                    out.name, out.shape
+                ),
+            ))
+        }
+    };
+    match column {
+        None if k > 1 && path == "model.score_output" => Some((
+            "model.score_column",
+            format!(
+                "output `{}` holds {k} values per row (shape {:?}); set `score_column` (0 to {}) to choose the score",
+                out.name,
+                out.shape,
+                k - 1
+            ),
+        )),
+        None if k > 1 => Some((
+            path,
+            format!(
+                "output `{}` holds {k} values per row (shape {:?}); a label output must hold one",
+                out.name, out.shape
+            ),
+        )),
+        Some(c) if c >= k => Some((
+            "model.score_column",
+            format!(
+                "column {c} is out of range: output `{}` holds {k} value{} per row (shape {:?})",
+                out.name,
+                if k == 1 { "" } else { "s" },
+                out.shape
+            ),
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_oip::remote::{ServedModel, ServedTensor};
+
+    fn tensor(name: &str, shape: &[i64]) -> ServedTensor {
+        ServedTensor {
+            datatype: "FP64".into(),
+            name: name.into(),
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// The errors' paths and the warnings of checking `md` with `score_column`.
+    fn check(md: &ServedModel, column: Option<usize>, label: bool) -> (Vec<String>, Vec<String>) {
+        let mut cfg = RemoteConfig::new("http://h:1", "m");
+        cfg.score_output = "proba".into();
+        cfg.score_column = column;
+        cfg.label_output = label.then(|| "label".to_string());
+        let mut warnings = Vec::new();
+        let paths = match check_metadata(md, &mut cfg, (false, false), 2, &mut warnings) {
+            Ok(()) => Vec::new(),
+            Err(e) => e.0.into_iter().map(|e| e.path).collect(),
+        };
+        (paths, warnings)
+    }
+
+    #[test]
+    fn metadata_without_tensors_is_trusted_with_warnings() {
+        let md = ServedModel::from_slice(br#"{"name":"m","inputs":[],"outputs":[]}"#).unwrap();
+        let (paths, warnings) = check(&md, Some(7), true);
+        assert!(paths.is_empty(), "{paths:?}");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("declares no inputs"), "{warnings:?}");
+        assert!(warnings[1].contains("declares no outputs"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_score_column_is_checked_against_a_declared_shape() {
+        let md = |proba: &[i64], label: &[i64]| ServedModel {
+            inputs: vec![tensor("input", &[-1, 2])],
+            name: "m".into(),
+            outputs: vec![tensor("proba", proba), tensor("label", label)],
+            platform: String::new(),
+            versions: Vec::new(),
+        };
+        let ok = (Vec::<String>::new(), Vec::<String>::new());
+        let col = vec!["model.score_column".to_string()];
+        assert_eq!(check(&md(&[-1, 2], &[-1]), Some(1), true), ok);
+        assert_eq!(check(&md(&[-1, 2], &[-1, 1]), Some(0), true), ok);
+        assert_eq!(check(&md(&[-1, 2], &[-1]), None, false).0, col);
+        assert_eq!(check(&md(&[-1, 2], &[-1]), Some(2), false).0, col);
+        assert_eq!(check(&md(&[-1], &[-1]), Some(1), false).0, col);
+        assert_eq!(check(&md(&[-1], &[-1]), None, false), ok);
+        assert_eq!(check(&md(&[-1], &[-1]), Some(0), false), ok);
+        // Unknown widths are left to the answers.
+        assert_eq!(check(&md(&[-1, -1], &[-1]), Some(5), false), ok);
+        assert_eq!(check(&md(&[], &[-1]), None, false), ok);
+        // A label output of several values per row; a rank-3 score output.
+        assert_eq!(
+            check(&md(&[-1], &[-1, 3]), None, true).0,
+            ["model.label_output"]
+        );
+        assert_eq!(
+            check(&md(&[-1, 2, 2], &[-1]), Some(1), false).0,
+            ["model.score_output"]
+        );
     }
 }

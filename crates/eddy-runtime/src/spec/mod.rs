@@ -80,10 +80,12 @@ impl PipelineSpec {
             Ok(text) => {
                 let mut spec = Self::parse(&text)?;
                 if let (Some(m), Some(dir)) = (&mut spec.model, path.parent()) {
-                    if let ModelSource::File(p) = &mut m.source {
-                        if p.is_relative() {
-                            *p = dir.join(&*p);
-                        }
+                    let file = match &mut m.source {
+                        ModelSource::File(p) => Some(p),
+                        ModelSource::Server { cfg, .. } => cfg.ca_file.as_mut(),
+                    };
+                    if let Some(p) = file.filter(|p| p.is_relative()) {
+                        *p = dir.join(&*p);
                     }
                 }
                 Ok(spec)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use eddy_oip::remote::{EmitMode, RemoteConfig, WireType};
+use eddy_oip::remote::{EmitMode, EnvHeader, RemoteConfig, WireType};
 use toml::{Table, Value as Toml};
 
 use crate::check::{join, type_name, Validator};
@@ -82,7 +82,11 @@ const SERVER_KEYS: &[&str] = &[
     "input",
     "datatype",
     "score_output",
+    "score_column",
     "label_output",
+    "ca_file",
+    "bearer_token_env",
+    "headers_env",
     "max_batch",
     "max_wait",
     "max_in_flight",
@@ -238,6 +242,72 @@ fn model_inputs(v: &mut Validator, m: &Table, path: &str) -> Option<Vec<String>>
     }
 }
 
+/// Whether `var` can name an environment variable (non-empty, no `=` or NUL); says why not.
+fn env_var_name(v: &mut Validator, p: &str, var: &str) -> bool {
+    let ok = !var.is_empty() && !var.contains(['=', '\0']);
+    if !ok {
+        v.err(
+            p,
+            format!(
+                "`{var}`: expected the name of an environment variable (which holds the secret)"
+            ),
+        );
+    }
+    ok
+}
+
+/// `headers_env = { "X-Api-Key" = "MODEL_API_KEY" }`: headers whose values are read from
+/// environment variables when the run starts (the spec names the variable, never the secret).
+fn headers_env(v: &mut Validator, m: &Table, path: &str) -> Vec<EnvHeader> {
+    let p = join(path, "headers_env");
+    let table = match m.get("headers_env") {
+        None => return Vec::new(),
+        Some(Toml::Table(t)) => t,
+        Some(x) => {
+            v.err(
+                p,
+                format!(
+                    "expected a table of header names to environment variable names, found {}",
+                    type_name(x)
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(table.len());
+    for (name, var) in table {
+        let hp = format!("{p}.{name}");
+        // RFC 9110 token characters.
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            v.err(&hp, "is not a valid HTTP header name");
+            continue;
+        }
+        match var {
+            Toml::String(var) => {
+                if env_var_name(v, &hp, var) {
+                    out.push(EnvHeader {
+                        name: name.clone(),
+                        var: var.clone(),
+                        prefix: String::new(),
+                    });
+                }
+            }
+            x => v.err(
+                &hp,
+                format!(
+                    "expected the name of an environment variable, found {}",
+                    type_name(x)
+                ),
+            ),
+        }
+    }
+    out
+}
+
 /// The client settings of `pattern = "external"` / `"side_output"`.
 fn server_config(
     v: &mut Validator,
@@ -253,10 +323,10 @@ fn server_config(
         "the server's base URL, e.g. \"http://127.0.0.1:8080\"",
     );
     if let Some(u) = &url {
-        if !u.starts_with("http://") {
+        if !u.starts_with("http://") && !u.starts_with("https://") {
             v.err(
                 join(path, "url"),
-                format!("`{u}`: expected a plain-HTTP URL starting with http://"),
+                format!("`{u}`: expected a URL starting with http:// or https://"),
             );
         }
     }
@@ -267,7 +337,21 @@ fn server_config(
     if let Some(s) = v.string(m, path, "score_output") {
         cfg.score_output = s;
     }
+    cfg.score_column = v.count(m, path, "score_column");
     cfg.label_output = v.string(m, path, "label_output");
+    cfg.ca_file = v.string(m, path, "ca_file").map(PathBuf::from);
+    if cfg.ca_file.is_some() && url.as_deref().is_some_and(|u| u.starts_with("http://")) {
+        v.err(
+            join(path, "ca_file"),
+            "is only for an https:// url (plain HTTP verifies no certificate)",
+        );
+    }
+    if let Some(var) = v.string(m, path, "bearer_token_env") {
+        if env_var_name(v, &join(path, "bearer_token_env"), &var) {
+            cfg.headers.push(EnvHeader::bearer(var));
+        }
+    }
+    cfg.headers.extend(headers_env(v, m, path));
     if let Some(d) = v.choice(
         m,
         path,
@@ -431,7 +515,7 @@ window = { kind = "tumbling", size = "1m" }"#,
         }
         // Settings that belong to the other server pattern; bad values.
         let e = errors(&format!(
-            "{base}[model]\npattern = \"external\"\nurl = \"https://h\"\nname = \"m\"\ninputs = [\"a\"]\ndeadline = \"1s\"\nmax_batch = 0\nmax_retries = -1\ntimeout = 0\norder = \"random\"\nfallback_score = \"x\"\n"
+            "{base}[model]\npattern = \"external\"\nurl = \"ftp://h\"\nname = \"m\"\ninputs = [\"a\"]\ndeadline = \"1s\"\nmax_batch = 0\nmax_retries = -1\ntimeout = 0\norder = \"random\"\nfallback_score = \"x\"\n"
         ));
         for p in [
             "model.url",
@@ -450,5 +534,58 @@ window = { kind = "tumbling", size = "1m" }"#,
         assert!(e.has_path("model.order"), "{e}");
         let e = errors(&format!("{base}[model]\npattern = \"remote\"\n"));
         assert!(e.has_path("model.pattern"), "{e}");
+    }
+
+    #[test]
+    fn model_server_columns_tls_and_credentials() {
+        let base = with_feature(
+            r#"[[feature]]
+name = "a"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }"#,
+        );
+        let server = "[model]\npattern = \"external\"\nname = \"m\"\ninputs = [\"a\"]\n";
+        let s = PipelineSpec::parse(&format!(
+            "{base}{server}url = \"https://h:1\"\nscore_output = \"predict_proba\"\nscore_column = 1\nca_file = \"ca.pem\"\nbearer_token_env = \"TOKEN\"\nheaders_env = {{ \"X-Api-Key\" = \"KEY\" }}\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ModelSource::Server { cfg, .. } = &s.model.unwrap().source else {
+            panic!("not a server")
+        };
+        assert_eq!(
+            (cfg.score_output.as_str(), cfg.score_column),
+            ("predict_proba", Some(1))
+        );
+        assert_eq!(cfg.ca_file.as_deref(), Some(std::path::Path::new("ca.pem")));
+        assert_eq!(
+            cfg.headers,
+            [
+                EnvHeader::bearer("TOKEN"),
+                EnvHeader {
+                    name: "X-Api-Key".into(),
+                    var: "KEY".into(),
+                    prefix: String::new()
+                }
+            ]
+        );
+        // A CA file over plain HTTP; a negative column; names that cannot be a variable or a
+        // header.
+        let e = errors(&format!(
+            "{base}{server}url = \"http://h:1\"\nscore_column = -1\nca_file = \"ca.pem\"\nbearer_token_env = \"\"\nheaders_env = {{ \"X Key\" = \"KEY\", \"X-B\" = \"A=B\", \"X-C\" = 3 }}\n"
+        ));
+        for p in [
+            "model.score_column",
+            "model.ca_file",
+            "model.bearer_token_env",
+            "model.headers_env.X Key",
+            "model.headers_env.X-B",
+            "model.headers_env.X-C",
+        ] {
+            assert!(e.has_path(p), "{p}: {e}");
+        }
+        let e = errors(&format!(
+            "{base}{server}url = \"https://h\"\nheaders_env = \"KEY\"\n"
+        ));
+        assert!(e.has_path("model.headers_env"), "{e}");
     }
 }
