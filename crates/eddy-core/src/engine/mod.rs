@@ -93,6 +93,15 @@
 //! nothing at all (no state, no per-event row) — a simple rule that keeps every feature
 //! consistent.
 //!
+//! # Idle keys
+//! A key is released once the watermark passes its latest event by its idle horizon (the
+//! largest window reach plus the lateness, at least [`EngineConfig::key_ttl`]): every window
+//! of it has fired and been dropped, and no event that is not late can share one with its
+//! earlier events, so a fresh state gives the same values. Its states are reset (their heap
+//! freed) and its id is handed out by [`FeatureEngine::take_released`], for the caller to
+//! give to a new key. A global window without a ttl keeps its keys. The release time rides in
+//! the key's timer record like a feature's need, so it costs one compare per event.
+//!
 //! # Bounds (per key and feature)
 //! Sliding: matching events within `size + allowed_lateness + (watermark lag)` (a key gone
 //! quiet drops them at most four window sizes and the lateness after its last event) plus
