@@ -24,6 +24,8 @@ pub struct Interner {
     free: Vec<u32>,
     /// Strings interned so far, a released one counted again when it comes back.
     interned: u64,
+    /// Ids given to a string since the last [`Interner::take_assigned`] (new or reused).
+    assigned: Vec<u32>,
 }
 
 impl Interner {
@@ -50,7 +52,19 @@ impl Interner {
             }
         };
         self.ids.insert(boxed, id);
+        self.assigned.push(id);
         Sym(id)
+    }
+
+    /// Moves the ids given to a string since the last call into `out`, in order: what a
+    /// copy of the strings kept elsewhere must learn (an id reused names a new string).
+    pub fn take_assigned(&mut self, out: &mut Vec<u32>) {
+        out.append(&mut self.assigned);
+    }
+
+    /// Whether `sym` names a string now (it was not released since it was given).
+    pub fn holds(&self, sym: Sym) -> bool {
+        (self.strings.get(sym.0 as usize)).is_some_and(|s| self.ids.get(&**s) == Some(&sym.0))
     }
 
     /// Forgets the string of `sym` and frees its memory; its id is handed out again. A sym

@@ -460,6 +460,31 @@ impl Filter {
 
     /// Does the event pass? A `Null` field fails every comparison except `!=`.
     #[inline]
+    /// Replaces each literal compared with field `field` by `f` of it.
+    pub fn map_literals(&mut self, field: FieldId, f: &impl Fn(Value) -> Value) {
+        match self {
+            Filter::Cmp {
+                field: x, value, ..
+            } if *x == field => *value = f(*value),
+            Filter::In { field: x, values } if *x == field => {
+                values.iter_mut().for_each(|v| *v = f(*v))
+            }
+            Filter::And(fs) | Filter::Or(fs) => {
+                fs.iter_mut().for_each(|x| x.map_literals(field, f))
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the filter orders field `field` (`<`, `<=`, `>`, `>=`).
+    pub fn orders(&self, field: FieldId) -> bool {
+        match self {
+            Filter::Cmp { field: x, op, .. } => *x == field && !matches!(op, CmpOp::Eq | CmpOp::Ne),
+            Filter::In { .. } => false,
+            Filter::And(fs) | Filter::Or(fs) => fs.iter().any(|x| x.orders(field)),
+        }
+    }
+
     /// Calls `f` with every field the filter reads.
     pub fn for_each_field(&self, f: &mut impl FnMut(FieldId)) {
         match self {

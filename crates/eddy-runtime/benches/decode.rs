@@ -159,7 +159,9 @@ fn features(c: &mut Criterion) {
     g.bench_function("eddy_features_json", |b| {
         let rows: Vec<FeatureRow> = rows.iter().map(|r| FeatureRow::from_values(r)).collect();
         let mut fj = FeaturesJson::new(&names);
-        fj.push_strings((0..interner.len()).map(|i| interner.resolve(eddy_core::Sym(i as u32))));
+        for id in 0..interner.len() {
+            fj.set_string(id, interner.resolve(eddy_core::Sym(id as u32)));
+        }
         let mut out = Vec::with_capacity(4 << 20);
         b.iter(|| {
             out.clear();

@@ -70,6 +70,32 @@ pub struct Decoder {
     text_slot: Vec<Option<usize>>,
     /// The texts of the batch being decoded (see [`Decoder::swap_texts`]).
     texts: Texts,
+    /// Interned strings: the ids below `literals` are the spec's (never forgotten); once
+    /// `collect_at` are held, the strings no state holds are forgotten, and meanwhile
+    /// `marks` (a bitset by id) records those the batches decoded since hand out. After
+    /// each collection, the next comes when the strings held have doubled (at least
+    /// `collect_least`): its cost, a walk of the state, stays in proportion.
+    literals: u32,
+    collect_at: usize,
+    collect_least: usize,
+    marks: Option<Vec<u64>>,
+}
+
+/// Interned strings held before the first collection of the ones no state holds.
+const COLLECT_FIRST: usize = 1 << 16;
+
+/// Sets bit `i` of a bitset, growing it as needed.
+pub(crate) fn set_bit(bits: &mut Vec<u64>, i: u32) {
+    let w = i as usize / 64;
+    if bits.len() <= w {
+        bits.resize(w + 1, 0);
+    }
+    bits[w] |= 1 << (i % 64);
+}
+
+fn bit(bits: &[u64], i: u32) -> bool {
+    bits.get(i as usize / 64)
+        .is_some_and(|w| w & (1 << (i % 64)) != 0)
 }
 
 /// How a declared string field's values are held: no more than its features need, so that
@@ -195,6 +221,10 @@ impl Decoder {
             uses: vec![StringUse::Kept; schema.len()],
             text_slot: vec![None; schema.len()],
             texts: Texts::default(),
+            literals: 0,
+            collect_at: COLLECT_FIRST,
+            collect_least: COLLECT_FIRST,
+            marks: None,
         }
     }
 
@@ -246,8 +276,10 @@ impl Decoder {
     }
 
     /// Says how each field's strings are to be held (indexed by field; fields that are
-    /// not strings are not looked at).
-    pub fn hold_strings(&mut self, uses: &[StringUse]) {
+    /// not strings are not looked at), and how many strings the spec interned (its
+    /// literals, kept for good).
+    pub fn hold_strings(&mut self, uses: &[StringUse], literals: usize) {
+        self.literals = literals as u32;
         let mut slots = 0;
         for (f, u) in uses.iter().enumerate().take(self.uses.len()) {
             self.uses[f] = *u;
@@ -285,6 +317,42 @@ impl Decoder {
                 self.forget_key(k);
             }
         }
+    }
+
+    /// For tests: forget unheld strings from `n` held on (instead of 65,536).
+    #[doc(hidden)]
+    pub fn collect_strings_at(&mut self, n: usize) {
+        (self.collect_at, self.collect_least) = (n, n);
+    }
+
+    /// Whether the batch just decoded is to be the one after which the strings no state
+    /// holds are forgotten ([`Self::forget_strings`]): once the strings held have doubled
+    /// since the last time. The batches decoded from now on mark the strings they use.
+    pub fn wants_string_marks(&mut self, interner: &Interner) -> bool {
+        if self.marks.is_some() || interner.live() < self.collect_at {
+            return false;
+        }
+        self.marks = Some(Vec::new());
+        true
+    }
+
+    /// Forgets the interned strings that neither the engine's state (`held`, a bitset by
+    /// id, as of the batch [`Self::wants_string_marks`] chose) nor a batch decoded since
+    /// holds, so that their memory and ids go to new strings. Call it once that batch and
+    /// every one before it are written.
+    pub fn forget_strings(&mut self, interner: &mut Interner, held: &[u64]) {
+        let Some(marks) = self.marks.take() else {
+            return;
+        };
+        for id in self.literals..interner.len() as u32 {
+            let sym = Sym(id);
+            if bit(held, id) || bit(&marks, id) || !interner.holds(sym) {
+                continue;
+            }
+            self.sym_cache.forget(interner.resolve(sym).as_bytes(), id);
+            interner.release(sym);
+        }
+        self.collect_at = (2 * interner.live()).max(self.collect_least);
     }
 
     fn forget_key(&mut self, k: KeyId) {
@@ -508,6 +576,9 @@ impl Decoder {
                         )
                         .map_err(|m| (DeadReason::BadField, m))?,
                     };
+                    if let (Value::Str(s), Some(marks)) = (ev.fields[fid], &mut self.marks) {
+                        set_bit(marks, s.0);
+                    }
                 }
                 Ok(())
             })();
@@ -602,7 +673,13 @@ impl Decoder {
                             self.texts.put(at, text.as_bytes());
                             held_value(self.uses[fid], text.as_bytes(), interner)
                         }
-                        None => Value::Str(interner.intern(text)),
+                        None => {
+                            let s = interner.intern(text);
+                            if let Some(marks) = &mut self.marks {
+                                set_bit(marks, s.0);
+                            }
+                            Value::Str(s)
+                        }
                     },
                     FieldType::Int => Value::Int(parse_int(text.as_bytes()).map_err(fail)?),
                     FieldType::Float => Value::Float(parse_float(text).map_err(fail)?),
@@ -966,17 +1043,20 @@ pub fn ts_from_text(text: &str, fmt: TimestampFormat) -> Result<Timestamp, Field
 }
 
 #[inline(always)]
+/// A text as a [`StringUse::Hashed`] field holds it.
+pub(crate) fn text_hash(text: &[u8]) -> Value {
+    use std::hash::Hasher;
+    // SipHash with fixed keys: well spread, and the same in every run
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(text);
+    Value::Int(h.finish() as i64)
+}
+
 /// A string field's value as its features need it, when it is not kept ([`StringUse`]).
 fn held_value(u: StringUse, text: &[u8], interner: &Interner) -> Value {
     match u {
         StringUse::Kept | StringUse::Unread => Value::Null,
-        StringUse::Hashed => {
-            use std::hash::Hasher;
-            // SipHash with fixed keys: well spread, and the same in every run
-            let mut h = std::hash::DefaultHasher::new();
-            h.write(text);
-            Value::Int(h.finish() as i64)
-        }
+        StringUse::Hashed => text_hash(text),
         StringUse::Literal => Value::Str(
             std::str::from_utf8(text)
                 .ok()

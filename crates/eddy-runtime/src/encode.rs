@@ -200,9 +200,9 @@ impl NumText {
 }
 
 /// Encodes a per-event `{"<name>": value, ...}` features object without an [`Interner`]:
-/// it keeps its own copy of the JSON text of every interned string, fed in id order by
-/// [`FeaturesJson::push_strings`]. This lets the engine thread encode features while the
-/// reading thread keeps interning. The bytes are those of [`OutputEncoder`]'s JSON output.
+/// it keeps its own copy of the JSON text of every interned string, fed by
+/// [`FeaturesJson::set_string`] as ids are given (and given again). This lets the engine
+/// thread encode features while the reading thread keeps interning. The bytes are those of [`OutputEncoder`]'s JSON output.
 #[derive(Debug, Clone)]
 pub struct FeaturesJson {
     /// `{"name":` for the first feature, `,"name":` for the others: `name_text[start..start +
@@ -213,6 +213,9 @@ pub struct FeaturesJson {
     /// len]`.
     sym_text: Vec<u8>,
     sym_spans: Vec<(usize, usize)>,
+    /// Bytes of `sym_text` whose id was given another string since (compacted away when
+    /// they are most).
+    sym_garbage: usize,
     nums: NumText,
     ints: NumText,
 }
@@ -223,6 +226,15 @@ const ARENA_PAD: usize = 32;
 /// Appends a text to a padded arena (see [`put`]); returns its span.
 /// A span not written yet.
 const UNSET: (usize, usize) = (0, usize::MAX);
+
+/// Rewrites `arena` with only the texts of `spans` that are set, in their order.
+fn compact(arena: &mut Vec<u8>, spans: &mut [(usize, usize)]) {
+    let old = std::mem::replace(arena, vec![0; ARENA_PAD]);
+    for span in spans.iter_mut().filter(|s| **s != UNSET) {
+        let (start, len) = *span;
+        *span = arena_push(arena, |v| v.extend_from_slice(&old[start..start + len]));
+    }
+}
 
 fn arena_push(arena: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> (usize, usize) {
     let start = arena.len() - ARENA_PAD;
@@ -252,24 +264,27 @@ impl FeaturesJson {
             name_spans,
             sym_text: vec![0; ARENA_PAD],
             sym_spans: Vec::new(),
+            sym_garbage: 0,
             nums: NumText::default(),
             ints: NumText::default(),
         }
     }
 
-    /// Number of strings known (the next string pushed gets this id).
-    pub fn strings(&self) -> usize {
-        self.sym_spans.len()
-    }
-
-    /// Adds the strings with the next ids, in order.
-    pub fn push_strings<'a>(&mut self, strings: impl IntoIterator<Item = &'a str>) {
-        for s in strings {
-            let span = arena_push(&mut self.sym_text, |v| {
-                write_str(v, s.as_bytes());
-                v.push(b',');
-            });
-            self.sym_spans.push(span);
+    /// Learns the string of id `id` (new, or given to an id released before).
+    pub fn set_string(&mut self, id: usize, s: &str) {
+        if self.sym_spans.len() <= id {
+            self.sym_spans.resize(id + 1, UNSET);
+        }
+        if self.sym_spans[id] != UNSET {
+            self.sym_garbage += self.sym_spans[id].1;
+        }
+        self.sym_spans[id] = arena_push(&mut self.sym_text, |v| {
+            write_str(v, s.as_bytes());
+            v.push(b',');
+        });
+        if self.sym_garbage > 64 * 1024 && 2 * self.sym_garbage > self.sym_text.len() {
+            compact(&mut self.sym_text, &mut self.sym_spans);
+            self.sym_garbage = 0;
         }
     }
 
@@ -314,11 +329,11 @@ impl FeaturesJson {
                     items.for_each(|x| {
                         match x {
                             Value::Str(s) => match sym_spans.get(s.0 as usize) {
-                                Some(&(start, len)) => {
+                                Some(&(start, len)) if len != UNSET.1 => {
                                     put(out, &sym_text[start..], len);
                                     return;
                                 }
-                                None => out.extend_from_slice(b"null"), // unreachable when synced
+                                _ => out.extend_from_slice(b"null"), // unreachable when synced
                             },
                             Value::Null => out.extend_from_slice(b"null"),
                             Value::Bool(b) => {
@@ -437,13 +452,7 @@ impl OutputEncoder {
         self.format
     }
 
-    fn features_object(&mut self, out: &mut Vec<u8>, row: &FeatureRow, interner: &Interner) {
-        let known = self.features.strings();
-        if known < interner.len() {
-            self.features.push_strings(
-                (known..interner.len()).map(|id| interner.resolve(eddy_core::Sym(id as u32))),
-            );
-        }
+    fn features_object(&mut self, out: &mut Vec<u8>, row: &FeatureRow) {
         self.features.encode(out, row);
     }
 
@@ -535,15 +544,18 @@ impl OutputEncoder {
         if self.window_key_garbage > 64 * 1024
             && 2 * self.window_key_garbage > self.window_key_text.len()
         {
-            let old = std::mem::replace(&mut self.window_key_text, vec![0; ARENA_PAD]);
-            for span in self.window_keys.iter_mut().filter(|s| **s != UNSET) {
-                let (start, len) = *span;
-                *span = arena_push(&mut self.window_key_text, |v| {
-                    v.extend_from_slice(&old[start..start + len])
-                });
-            }
+            compact(&mut self.window_key_text, &mut self.window_keys);
             self.window_key_garbage = 0;
         }
+    }
+
+    /// Learns the string of id `id` (see [`FeaturesJson::set_string`]), forgetting what was
+    /// kept for the id before.
+    pub fn set_string(&mut self, id: u32, s: &str) {
+        if let Some(text) = self.sym_json.get_mut(id as usize) {
+            *text = Vec::new();
+        }
+        self.features.set_string(id as usize, s);
     }
 
     fn key_json(&mut self, out: &mut Vec<u8>, key: eddy_core::KeyId, dec: &Decoder) {
@@ -617,7 +629,7 @@ impl OutputEncoder {
             OutputFormat::Jsonl => {
                 if dec.format() == InputFormat::Jsonl && splice_open(out, raw) {
                     out.extend_from_slice(b"\"features\":");
-                    self.features_object(out, row, interner);
+                    self.features_object(out, row);
                     out.extend_from_slice(prediction);
                     out.extend_from_slice(b"}\n");
                     return;
@@ -652,7 +664,7 @@ impl OutputEncoder {
                     }
                 }
                 out.extend_from_slice(b",\"features\":");
-                self.features_object(out, row, interner);
+                self.features_object(out, row);
                 out.extend_from_slice(prediction);
                 out.extend_from_slice(b"}\n");
             }
@@ -874,9 +886,14 @@ mod tests {
         ]);
         let mut enc = OutputEncoder::new(OutputFormat::Jsonl, &names);
         let mut want = Vec::new();
-        enc.features_object(&mut want, &row, &interner);
+        for id in 0..interner.len() as u32 {
+            enc.set_string(id, interner.resolve(eddy_core::Sym(id)));
+        }
+        enc.features_object(&mut want, &row);
         let mut fj = FeaturesJson::new(&names);
-        fj.push_strings((0..interner.len()).map(|i| interner.resolve(eddy_core::Sym(i as u32))));
+        for id in 0..interner.len() {
+            fj.set_string(id, interner.resolve(eddy_core::Sym(id as u32)));
+        }
         let mut got = Vec::new();
         fj.encode(&mut got, &row);
         assert_eq!(
@@ -950,8 +967,13 @@ mod tests {
                 let syms: Vec<_> = strings.iter().map(|s| interner.intern(s)).collect();
                 let names = vec!["n".to_string(), "p\"q".to_string(), "x".to_string()];
                 let mut fj = FeaturesJson::new(&names);
-                fj.push_strings((0..interner.len()).map(|i| interner.resolve(eddy_core::Sym(i as u32))));
+                for id in 0..interner.len() {
+            fj.set_string(id, interner.resolve(eddy_core::Sym(id as u32)));
+        }
                 let mut enc = OutputEncoder::new(OutputFormat::Jsonl, &names);
+                for id in 0..interner.len() as u32 {
+                    enc.set_string(id, interner.resolve(eddy_core::Sym(id)));
+                }
                 for spec in &rows {
                     let mut row = Vec::new();
                     let mut want = Vec::new();
@@ -987,7 +1009,7 @@ mod tests {
                     fj.encode(&mut got, &row);
                     prop_assert_eq!(String::from_utf8(got).unwrap(), want.clone());
                     let mut got = Vec::new();
-                    enc.features_object(&mut got, &row, &interner);
+                    enc.features_object(&mut got, &row);
                     prop_assert_eq!(String::from_utf8(got).unwrap(), want);
                 }
             }

@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use eddy_core::engine::FeatureEngine;
+use eddy_core::feature::FeatureSpec;
 use eddy_core::watermark::WatermarkTracker;
 use eddy_core::Interner;
 
@@ -134,11 +135,13 @@ pub struct Pipeline {
 }
 
 /// How each declared field's strings are held: as little as its features need
-/// ([`StringUse`]).
-fn string_uses(spec: &PipelineSpec) -> Vec<StringUse> {
+/// ([`StringUse`]); and the features as the engine is to see them (a filter on a field held
+/// as hashes compares hashes).
+fn string_uses(spec: &PipelineSpec) -> (Vec<StringUse>, Vec<FeatureSpec>) {
     use eddy_core::agg::AggKind;
     let n = spec.schema.len();
     let (mut last_n, mut distinct, mut filtered) = (vec![false; n], vec![false; n], vec![false; n]);
+    let mut ordered = vec![false; n];
     for f in &spec.features {
         match (f.agg, f.field) {
             (AggKind::LastN { .. }, Some(x)) if x < n => last_n[x] = true,
@@ -148,26 +151,44 @@ fn string_uses(spec: &PipelineSpec) -> Vec<StringUse> {
         if let Some(filter) = &f.filter {
             filter.for_each_field(&mut |x| {
                 if x < n {
-                    filtered[x] = true
+                    filtered[x] = true;
+                    ordered[x] |= filter.orders(x);
                 }
             });
         }
     }
     let string = |x| spec.schema.field_type(x) == eddy_core::FieldType::String;
-    (0..n)
+    let uses: Vec<StringUse> = (0..n)
         .map(|x| match (last_n[x], distinct[x], filtered[x]) {
             _ if !string(x) => StringUse::Kept,
-            (true, _, _) | (_, true, true) => StringUse::Kept,
-            (false, true, false) => StringUse::Hashed,
+            (true, _, _) => StringUse::Kept,
+            // a filter tests equality with its literals, which hashes can do too
+            (false, true, _) if !ordered[x] => StringUse::Hashed,
+            (false, true, _) => StringUse::Kept,
             (false, false, true) => StringUse::Literal,
             (false, false, false) => StringUse::Unread,
         })
-        .collect()
+        .collect();
+    let mut features = spec.features.clone();
+    for f in &mut features {
+        if let Some(filter) = &mut f.filter {
+            for x in (0..n).filter(|&x| uses[x] == StringUse::Hashed) {
+                filter.map_literals(x, &|v| match v {
+                    eddy_core::Value::Str(s) => {
+                        crate::decode::text_hash(spec.interner.resolve(s).as_bytes())
+                    }
+                    v => v,
+                });
+            }
+        }
+    }
+    (uses, features)
 }
 
 impl Pipeline {
     pub fn new(spec: PipelineSpec) -> Result<Pipeline, RuntimeError> {
-        let engine = FeatureEngine::new(spec.features.clone(), spec.engine).map_err(|e| {
+        let (uses, features) = string_uses(&spec);
+        let engine = FeatureEngine::new(features, spec.engine).map_err(|e| {
             // Locate the feature the engine refused, when it names one.
             let path = match &e {
                 eddy_core::CoreError::Feature { name, .. } => spec
@@ -195,7 +216,7 @@ impl Pipeline {
             None => {}
         }
         let mut decoder = Decoder::new(&spec.source, &spec.schema);
-        decoder.hold_strings(&string_uses(&spec));
+        decoder.hold_strings(&uses, spec.interner.len());
         let mut encoder = OutputEncoder::new(spec.output.format, &spec.feature_names());
         if let Some(m) = &spec.model {
             encoder.set_prediction_columns(crate::score::csv_columns(&m.field));
@@ -314,7 +335,6 @@ impl Pipeline {
                 source_name: source.name(),
                 max_record: spec.source.max_record_bytes,
                 sync_strings: splice,
-                synced: 0,
                 backlog: backlog.clone(),
                 records: 0,
                 blank: 0,
@@ -776,6 +796,14 @@ agg = "count"
 where = "kind == 'a'"
 window = { kind = "tumbling", size = "1m" }
 "#;
+    const AB_KINDS: &str = r#"
+[[feature]]
+name = "ab_kinds"
+agg = "distinct_count"
+field = "kind"
+where = "kind in ['a', 'b']"
+window = { kind = "tumbling", size = "1m" }
+"#;
     const LAST: &str = r#"
 [[feature]]
 name = "last_urls"
@@ -828,9 +856,10 @@ window = { kind = "tumbling", size = "1m" }
     #[test]
     fn a_field_read_only_by_filters_or_distinct_counts_is_not_interned() {
         for format in ["jsonl", "csv"] {
-            let (strings, _, windows) = run(format, "jsonl", &format!("{FILTERED}{DISTINCT}"));
-            // the filter's literal only
-            assert_eq!(strings, 1, "{format}");
+            let (strings, _, windows) =
+                run(format, "jsonl", &format!("{FILTERED}{DISTINCT}{AB_KINDS}"));
+            // the filters' literals only
+            assert_eq!(strings, 2, "{format}");
             let rows: Vec<serde_json::Value> = windows
                 .lines()
                 .map(|l| serde_json::from_str(l).unwrap())
@@ -854,6 +883,14 @@ window = { kind = "tumbling", size = "1m" }
                         checked += 1;
                     }
                     Some("a_count") => assert_eq!(r["value"], kinds_a as u64, "{format}: {r}"),
+                    Some("ab_kinds") => {
+                        let kinds: std::collections::BTreeSet<u64> = (0..20_000u64)
+                            .filter(|i| i % 10 == k && (1_000 + i * 10) / 60_000 == minute)
+                            .map(|i| i % 3)
+                            .filter(|&c| c < 2)
+                            .collect();
+                        assert_eq!(r["value"], kinds.len() as u64, "{format}: {r}");
+                    }
                     _ => panic!("{r}"),
                 }
             }
@@ -867,5 +904,143 @@ window = { kind = "tumbling", size = "1m" }
         assert_eq!(strings, 20_000);
         let want = r#""key":"9","feature":"last_urls","window_start":0,"window_end":60000,"value":["/p/5889?x=\"q\"","/p/5899?x=\"q\""]"#;
         assert!(windows.contains(want), "{}", &windows[..400]);
+    }
+
+    /// A field read by `last_n`, with a new value in every event: the strings no window
+    /// holds any more are forgotten (their ids reused), and every row still names the
+    /// right ones, in each input and output format.
+    #[test]
+    fn interned_strings_no_state_holds_are_forgotten() {
+        let n_events = 100_000u64;
+        let url = |i: u64| format!("/p/{i}/{}", "x".repeat((i % 7) as usize));
+        for (format, out) in [("jsonl", "jsonl"), ("csv", "csv"), ("jsonl", "csv")] {
+            let spec = format!(
+                r#"
+[source]
+format = "{format}"
+key = "k"
+timestamp = "t"
+timestamp_format = "epoch_ms"
+[source.fields]
+url = "string"
+[output]
+format = "{out}"
+[[feature]]
+name = "last_urls"
+agg = "last_n"
+n = 2
+field = "url"
+window = {{ kind = "tumbling", size = "1m" }}
+"#
+            );
+            let mut p = Pipeline::new(PipelineSpec::parse(&spec).unwrap_or_else(|e| panic!("{e}")))
+                .unwrap_or_else(|e| panic!("{e}"));
+            p.decoder.collect_strings_at(1_000);
+            let mut text = String::from(if format == "csv" { "k,t,url\n" } else { "" });
+            for i in 0..n_events {
+                let (k, t) = (i % 10, 1_000 + i * 10);
+                if format == "csv" {
+                    text.push_str(&format!("{k},{t},{}\n", url(i)));
+                } else {
+                    text.push_str(&format!(
+                        "{{\"k\":\"{k}\",\"t\":{t},\"url\":\"{}\"}}\n",
+                        url(i)
+                    ));
+                }
+            }
+            // batches of 64 KiB (about 1,300 events): strings of a few batches in flight
+            let mut src = StreamSource::new("mem", std::io::Cursor::new(text.into_bytes()))
+                .with_batch_bytes(64 * 1024);
+            let (events, windows) = (MemorySink::new(), MemorySink::new());
+            let mut o = Outputs::none();
+            o.set_sink(OutputKind::Events, Box::new(events.clone()));
+            o.set_sink(OutputKind::Windows, Box::new(windows.clone()));
+            let mut clock = || 0;
+            p.run(&mut src, &mut o, RunHooks::with_clock(&mut clock))
+                .unwrap_or_else(|e| panic!("{e}"));
+            // a few windows' worth, not one string per event
+            assert!(
+                p.interner.live() < 20_000,
+                "{format}->{out}: {} strings held",
+                p.interner.live()
+            );
+            assert!(
+                p.interner.len() < 40_000,
+                "{format}->{out}: {} ids",
+                p.interner.len()
+            );
+            // the events of key k in minute m, in order
+            let in_minute = |k: u64, m: u64| -> Vec<u64> {
+                (0..n_events)
+                    .filter(|i| i % 10 == k && (1_000 + i * 10) / 60_000 == m)
+                    .collect()
+            };
+            let windows = windows.text();
+            let mut checked = 0;
+            for l in windows.lines().filter(|l| !l.starts_with("key,")) {
+                let (k, m, got): (u64, u64, Vec<String>) = if out == "csv" {
+                    let mut r = csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        .from_reader(l.as_bytes());
+                    let rec = r
+                        .records()
+                        .next()
+                        .and_then(Result::ok)
+                        .unwrap_or_else(|| panic!("{l}"));
+                    let v: Vec<String> =
+                        serde_json::from_str(&rec[4]).unwrap_or_else(|e| panic!("{l}: {e}"));
+                    (
+                        rec[0].parse().unwrap(),
+                        rec[2].parse::<u64>().unwrap() / 60_000,
+                        v,
+                    )
+                } else {
+                    let r: serde_json::Value = serde_json::from_str(l).unwrap();
+                    let v = r["value"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_str().unwrap().to_string())
+                        .collect();
+                    (
+                        r["key"].as_str().unwrap().parse().unwrap(),
+                        r["window_start"].as_u64().unwrap() / 60_000,
+                        v,
+                    )
+                };
+                let ev = in_minute(k, m);
+                let want: Vec<String> = ev[ev.len().saturating_sub(2)..]
+                    .iter()
+                    .map(|&i| url(i))
+                    .collect();
+                assert_eq!(got, want, "{format}->{out}: {l}");
+                checked += 1;
+            }
+            assert_eq!(
+                checked,
+                10 * ((1_000 + (n_events - 1) * 10) / 60_000 + 1) as usize,
+                "{format}->{out}"
+            );
+            // per-event rows: the event's own URL, and the last two of its key's minute so far
+            let events = events.text();
+            let lines: Vec<&str> = events.lines().filter(|l| !l.starts_with("k,")).collect();
+            assert_eq!(lines.len(), n_events as usize);
+            for i in (0..n_events).step_by(1_013) {
+                let l = lines[i as usize];
+                let (k, m) = (i % 10, (1_000 + i * 10) / 60_000);
+                let so_far: Vec<u64> = in_minute(k, m).into_iter().filter(|&j| j <= i).collect();
+                let want: Vec<String> = so_far[so_far.len().saturating_sub(2)..]
+                    .iter()
+                    .map(|&j| url(j))
+                    .collect();
+                let want = serde_json::to_string(&want).unwrap();
+                assert!(l.contains(&url(i)), "{format}->{out}: {l}");
+                let want_csv = format!("\"{}\"", want.replace('"', "\"\""));
+                assert!(
+                    l.contains(&want) || l.contains(&want_csv),
+                    "{format}->{out}: {l} lacks {want}"
+                );
+            }
+        }
     }
 }

@@ -49,6 +49,19 @@ pub(crate) struct ResultCtx {
 }
 
 impl Acc {
+    /// Calls `f` with every interned string the state holds.
+    pub(crate) fn for_each_sym(&self, f: &mut dyn FnMut(crate::Sym)) {
+        match self {
+            Acc::LastN(l) => l.items().for_each(|(_, v)| {
+                if let Value::Str(s) = v {
+                    f(s)
+                }
+            }),
+            Acc::Distinct(d) => d.for_each_sym(f),
+            _ => {}
+        }
+    }
+
     pub(crate) fn new(kind: &AggKind) -> Acc {
         match *kind {
             AggKind::Count | AggKind::Rate { .. } => Acc::Count(0),

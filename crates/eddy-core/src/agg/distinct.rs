@@ -25,6 +25,11 @@ pub(crate) fn value_key(v: Value) -> Option<u128> {
     })
 }
 
+/// The interned string a value key stands for, if it stands for one.
+pub(crate) fn key_sym(k: u128) -> Option<crate::Sym> {
+    ((k >> 64) == 4).then_some(crate::Sym(k as u32))
+}
+
 /// A 64-bit hash of a value key (SplitMix64 finalizer over both halves).
 pub(crate) fn hash_key(k: u128) -> u64 {
     fn mix(mut x: u64) -> u64 {
@@ -44,6 +49,11 @@ pub(crate) struct Distinct {
 }
 
 impl Distinct {
+    /// Calls `f` with the interned strings of the exact set.
+    pub(crate) fn for_each_sym(&self, f: &mut dyn FnMut(crate::Sym)) {
+        self.exact.iter().filter_map(|&k| key_sym(k)).for_each(f);
+    }
+
     pub(crate) fn new(limit: usize) -> Self {
         Distinct {
             limit,

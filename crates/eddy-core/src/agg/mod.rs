@@ -13,7 +13,7 @@ mod recency;
 pub use hll::HyperLogLog;
 
 pub(crate) use acc::{Acc, ResultCtx};
-pub(crate) use distinct::value_key;
+pub(crate) use distinct::{key_sym, value_key};
 pub(crate) use encode::{decode, encode, TAG_FLOAT, TAG_INT, TAG_STR};
 pub(crate) use last_n::LastN;
 pub(crate) use numeric::{num, rate, welford_add, welford_merge, welford_remove, welford_value};

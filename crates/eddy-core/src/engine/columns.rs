@@ -168,6 +168,19 @@ impl Col {
         }
     }
 
+    /// Calls `f` with every interned string a key's state of this column holds.
+    pub(super) fn for_each_sym(&self, blocks: &KeyBlocks, f: &mut dyn FnMut(crate::Sym)) {
+        match *self {
+            Col::SlVal(v) => blocks.iter(v).for_each(|s| s.for_each_sym(f)),
+            Col::Windows(v) => {
+                (blocks.iter(v).flat_map(|w| w.iter())).for_each(|w| w.acc.for_each_sym(f))
+            }
+            Col::Global(v) => blocks.iter(v).for_each(|g| g.acc.for_each_sym(f)),
+            // numbers and timestamps only
+            _ => {}
+        }
+    }
+
     /// Heap bytes of the states (their slots are counted with the blocks).
     pub(super) fn bytes(&self, blocks: &KeyBlocks) -> usize {
         fn sliding<P, A: Pane>(blocks: &KeyBlocks, v: Slot<Sliding<P, A>>) -> usize {

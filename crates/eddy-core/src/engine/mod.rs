@@ -837,6 +837,18 @@ impl FeatureEngine {
         }
     }
 
+    /// Calls `f` with every interned string some key's state holds (kept events, window,
+    /// pane and global accumulators, the online store): the strings that must stay interned
+    /// when the caller forgets the others.
+    pub fn for_each_sym(&self, f: &mut dyn FnMut(crate::Sym)) {
+        for col in &self.cols {
+            col.for_each_sym(&self.blocks, f);
+        }
+        if let Some(store) = &self.store {
+            store.for_each_sym(self.blocks.keys(), f);
+        }
+    }
+
     /// Moves the keys released since the last call into `out`. A released key holds no
     /// state: its id may be given to another key (or to the same key when it comes back).
     /// A key that came back since its release (it holds state again) is not in it, and

@@ -296,6 +296,24 @@ impl<P> Kept<P> {
 /// end gets there: timestamps are clamped to `±2^61` and windows are bounded.)
 pub(super) const NO_END: i64 = i64::MAX;
 
+impl Sliding<Value, Acc> {
+    /// Calls `f` with every interned string the state holds (kept events, panes, the
+    /// running distinct set).
+    pub(super) fn for_each_sym(&self, f: &mut dyn FnMut(crate::Sym)) {
+        for (_, v) in &self.kept.entries {
+            if let Value::Str(s) = v {
+                f(*s)
+            }
+        }
+        for (_, p) in &self.panes {
+            p.for_each_sym(f);
+        }
+        if let Run::Distinct(m) = &self.run {
+            m.keys().filter_map(|&k| crate::agg::key_sym(k)).for_each(f);
+        }
+    }
+}
+
 impl<P, A> Sliding<P, A> {
     pub(super) fn new(run: Run) -> Self {
         Sliding {

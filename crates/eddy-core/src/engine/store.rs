@@ -36,6 +36,24 @@ impl OnlineStore {
         }
     }
 
+    /// Calls `f` with every interned string of the rows of keys below `keys`.
+    pub(super) fn for_each_sym(&self, keys: usize, f: &mut dyn FnMut(crate::Sym)) {
+        if self.seqs.is_empty() {
+            return;
+        }
+        for k in 0..keys {
+            for v in self.get(k) {
+                if let FeatureValue::Seq(items) = v {
+                    for item in items {
+                        if let Value::Str(s) = item {
+                            f(s)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Makes room for keys below `n` (rows of `Null`s).
     pub(super) fn grow(&mut self, n: usize) {
         let layout = &self.layout;

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use eddy_core::{Event, Interner};
+use eddy_core::{Event, Interner, Sym};
 
 use super::{Flow, Query, Stage, Work};
 use crate::decode::Decoder;
@@ -28,8 +28,6 @@ pub struct DecodeStage<'a> {
     /// Send the strings interned by each batch on with it (the features stage encodes
     /// features objects on its own thread and needs them).
     pub(crate) sync_strings: bool,
-    /// How many interned strings were sent on so far.
-    pub(crate) synced: usize,
     /// Batches decoded and not yet taken up by the features stage (see there).
     pub(crate) backlog: Arc<AtomicUsize>,
     /// Counted since the last report.
@@ -104,14 +102,16 @@ impl Stage for DecodeStage<'_> {
             }
         }
         decoder.swap_texts(&mut w.texts);
+        w.assigned.clear();
+        interner.take_assigned(&mut w.assigned);
         w.new_strings.clear();
         if self.sync_strings {
-            let n = interner.len();
-            w.new_strings.extend(
-                (self.synced..n).map(|id| Box::from(interner.resolve(eddy_core::Sym(id as u32)))),
-            );
-            self.synced = n;
+            let strings = (w.assigned.iter()).map(|&id| (id, interner.resolve(Sym(id)).into()));
+            w.new_strings.extend(strings);
         }
+        // Strings the features keep grew: the next batches learn which ones the state
+        // still holds, and the decoder forgets the rest.
+        w.mark_strings = decoder.wants_string_marks(&interner);
         drop((decoder, interner));
         self.backlog.fetch_add(1, Ordering::Relaxed);
         flow.pass(w);

@@ -37,6 +37,9 @@ pub struct EmitStage<'a> {
     /// decoder forgets them once no batch before that one has rows still to write (a row
     /// written later would name the key by its id).
     releases: Vec<(u64, KeyId)>,
+    /// The strings the engine's state held after a batch (its number), for the decoder to
+    /// forget the rest once no row before it is still to write.
+    string_marks: Option<(u64, Vec<u64>)>,
     next_seq: u64,
     bufs: Buffers,
     late_reason_prefix: String,
@@ -125,6 +128,7 @@ impl<'a> EmitStage<'a> {
             remote,
             held: VecDeque::new(),
             releases: Vec::new(),
+            string_marks: None,
             next_seq: 0,
             bufs: Buffers::default(),
             late_reason_prefix: format!(
@@ -233,10 +237,16 @@ impl<'a> EmitStage<'a> {
                 flow.pass(h.w);
             }
         }
+        let floor = self.held.front().map_or(u64::MAX, |h| h.w.seq);
+        if let Some((_, marks)) = self.string_marks.take_if(|(seq, _)| *seq < floor) {
+            let mut interner = self.interner.borrow_mut();
+            self.decoder
+                .borrow_mut()
+                .forget_strings(&mut interner, &marks);
+        }
         if self.releases.is_empty() {
             return;
         }
-        let floor = self.held.front().map_or(u64::MAX, |h| h.w.seq);
         let n = (self.releases.iter())
             .take_while(|(seq, _)| *seq < floor)
             .count();
@@ -280,7 +290,7 @@ impl Stage for EmitStage<'_> {
         "emit"
     }
 
-    fn process(&mut self, w: Box<Work>, flow: &mut Flow) -> Result<(), RuntimeError> {
+    fn process(&mut self, mut w: Box<Work>, flow: &mut Flow) -> Result<(), RuntimeError> {
         let defer = self.remote.is_some();
         let want_events = self.wants(OutputKind::Events);
         let want_late = self.wants(OutputKind::Late);
@@ -289,6 +299,14 @@ impl Stage for EmitStage<'_> {
         let bulk = !defer && want_events && w.rows_complete;
         let decoder = self.decoder.borrow();
         let interner = self.interner.borrow();
+        // the strings this batch gave ids to, before any row that may name them
+        for &id in &w.assigned {
+            self.encoder
+                .set_string(id, interner.resolve(eddy_core::Sym(id)));
+        }
+        if w.mark_strings {
+            self.string_marks = Some((w.seq, std::mem::take(&mut w.string_marks)));
+        }
         for (i, rec) in w.recs.iter().enumerate() {
             let (outcome, wm) = w.outcomes[i];
             match outcome {

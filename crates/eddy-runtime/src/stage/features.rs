@@ -121,6 +121,12 @@ impl Stage for FeaturesStage<'_> {
         }
         w_.released.clear();
         self.engine.take_released(&mut w_.released);
+        if w_.mark_strings {
+            let marks = &mut w_.string_marks;
+            marks.clear();
+            self.engine
+                .for_each_sym(&mut |s| crate::decode::set_bit(marks, s.0));
+        }
         if self.measured_at.is_none_or(|t| w_.now - t >= MEASURE_EVERY) {
             self.measured_at = Some(w_.now);
             let bytes = self.engine.state_bytes() as u64;

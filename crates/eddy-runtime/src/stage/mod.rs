@@ -152,9 +152,15 @@ pub struct Work {
     /// The features stage fell behind (another batch was waiting): it left the features
     /// objects and the model to the front thread (the bytes are the same either way).
     pub behind: bool,
-    /// Strings interned while decoding this batch, in id order (for the engine thread's
-    /// features objects).
-    pub new_strings: Vec<Box<str>>,
+    /// The ids given to a string while decoding this batch (new, or released before and
+    /// given again), and with the engine thread's features objects, their strings.
+    pub assigned: Vec<u32>,
+    pub new_strings: Vec<(u32, Box<str>)>,
+    /// Set by the decode stage: the features stage is to mark the strings the engine's
+    /// state holds (into `string_marks`, a bitset by id), for the decoder to forget the
+    /// others once this batch is written.
+    pub mark_strings: bool,
+    pub string_marks: Vec<u64>,
     /// Per-event rows (the raw line with its features object and prediction spliced in)
     /// made by the features stage: record `i`'s is `feat_json[feat_ends[i - 1]..feat_ends[i]]`
     /// (empty when it has no row, or when the emit stage is to make it).

@@ -18,7 +18,9 @@ impl Stage for RowsStage {
 
     fn process(&mut self, mut w: Box<Work>, flow: &mut Flow) -> Result<(), RuntimeError> {
         let fj = &mut self.features_json;
-        fj.push_strings(w.new_strings.iter().map(|s| &**s));
+        for (id, s) in &w.new_strings {
+            fj.set_string(*id as usize, s);
+        }
         w.rows_complete = !w.behind;
         if !w.behind {
             let w = &mut *w;
