@@ -139,6 +139,5 @@ impl Stage for DecodeStage<'_> {
             m.dead_letters(r)
                 .add(std::mem::take(&mut self.dead[r as usize]));
         }
-        m.keys().set(self.decoder.borrow().num_keys() as u64);
     }
 }

@@ -152,6 +152,7 @@ impl Stage for FeaturesStage<'_> {
     }
 
     fn report(&mut self, m: &Metrics) {
+        m.keys().set(self.engine.num_keys() as u64);
         let released = self.engine.keys_released();
         m.keys_released().add(released - self.released_reported);
         self.released_reported = released;

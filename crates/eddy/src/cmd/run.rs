@@ -266,6 +266,11 @@ pub fn print_summary(s: &Summary, elapsed: Duration, spec: &PipelineSpec) {
         thousands(s.dead_lettered),
         not_written(o.dead_letter.is_some(), s.dead_lettered, "dead_letter")
     );
+    eprintln!(
+        "  state:          {} bytes for {} keys at end of input",
+        thousands(s.state_bytes),
+        thousands(s.keys)
+    );
     if let Some(m) = &spec.model {
         let reasons: Vec<String> = [
             ("null feature", s.unscored_null_feature),
@@ -417,11 +422,6 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
         shown.output.late = Some(stdout.clone());
         shown.output.dead_letter = Some(stdout);
         print_summary(&summary, elapsed, &shown);
-        eprintln!(
-            "  state:          {} bytes for {} keys at end of input",
-            thousands(summary.state_bytes),
-            thousands(summary.keys)
-        );
         eprintln!("Next: `eddy generate fraud --events 200000 --output fraud.jsonl` and `eddy run examples/fraud.toml`.");
     }
     Ok(ExitCode::SUCCESS)
