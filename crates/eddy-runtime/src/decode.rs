@@ -11,6 +11,8 @@ use eddy_core::time::{
 };
 use eddy_core::{Event, FieldId, FieldType, Interner, KeyId, Schema, Sym, Timestamp, Value};
 
+use crate::strings::{bit, held_value, set_bit, StringUse, Texts};
+
 use crate::codec::csv::{column_count_error, CsvParser};
 use crate::codec::jsonl;
 use crate::error::{DeadReason, DecodeError};
@@ -83,79 +85,6 @@ pub struct Decoder {
 
 /// Interned strings held before the first collection of the ones no state holds.
 const COLLECT_FIRST: usize = 1 << 16;
-
-/// Sets bit `i` of a bitset, growing it as needed.
-pub(crate) fn set_bit(bits: &mut Vec<u64>, i: u32) {
-    let w = i as usize / 64;
-    if bits.len() <= w {
-        bits.resize(w + 1, 0);
-    }
-    bits[w] |= 1 << (i % 64);
-}
-
-fn bit(bits: &[u64], i: u32) -> bool {
-    bits.get(i as usize / 64)
-        .is_some_and(|w| w & (1 << (i % 64)) != 0)
-}
-
-/// How a declared string field's values are held: no more than its features need, so that
-/// memory follows what the features keep, not the distinct values a stream brings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StringUse {
-    /// Read by a last-N feature (or by a distinct count and a filter): interned.
-    Kept,
-    /// Read only by distinct counts: a 64-bit hash of the text, as an `Int`.
-    Hashed,
-    /// Read only by filters (which test equality with their literals): the literal the
-    /// text equals, or a symbol that equals none.
-    Literal,
-    /// Read by nothing: checked to be a string, and only echoed.
-    Unread,
-}
-
-/// The texts of the string fields that are not kept ([`StringUse`]), per event of a batch,
-/// for the outputs that echo the event's fields.
-#[derive(Debug, Clone, Default)]
-pub struct Texts {
-    bytes: Vec<u8>,
-    /// `per_event` spans per event (`ABSENT`: no value).
-    spans: Vec<(u32, u32)>,
-    per_event: usize,
-}
-
-const ABSENT: (u32, u32) = (0, u32::MAX);
-
-/// One event's texts ([`Texts::event`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct EventTexts<'a> {
-    bytes: &'a [u8],
-    spans: &'a [(u32, u32)],
-}
-
-impl<'a> EventTexts<'a> {
-    /// The text in slot `slot` ([`Decoder::text_slot`]; `None`: no value).
-    pub fn get(&self, slot: usize) -> Option<&'a [u8]> {
-        let (start, len) = *self.spans.get(slot)?;
-        (len != u32::MAX).then(|| &self.bytes[start as usize..(start + len) as usize])
-    }
-}
-
-impl Texts {
-    /// The texts of event `i`.
-    pub fn event(&self, i: usize) -> EventTexts<'_> {
-        let at = i * self.per_event;
-        EventTexts {
-            bytes: &self.bytes,
-            spans: self.spans.get(at..at + self.per_event).unwrap_or_default(),
-        }
-    }
-
-    fn clear(&mut self, per_event: usize) {
-        self.bytes.clear();
-        self.spans.clear();
-        self.per_event = per_event;
-    }
-}
 
 /// Why a value was refused (the caller adds the line and field).
 type FieldErr = String;
@@ -271,7 +200,7 @@ impl Decoder {
     /// one, which the engine's releases name ([`Self::release_keys`]).
     pub fn start_batch(&mut self) -> u64 {
         self.batch += 1;
-        self.texts.clear(self.texts.per_event);
+        self.texts.clear(self.texts.per_event());
         self.batch
     }
 
@@ -300,7 +229,7 @@ impl Decoder {
     /// batch's, whose buffers the next batch reuses).
     pub fn swap_texts(&mut self, texts: &mut Texts) {
         std::mem::swap(&mut self.texts, texts);
-        self.texts.clear(texts.per_event);
+        self.texts.clear(texts.per_event());
     }
 
     /// Forgets the keys the engine released (idle: every window closed and dropped), each
@@ -435,10 +364,7 @@ impl Decoder {
             return Err(jsonl::utf8_error(lineno));
         }
         let interned = self.keys.interned();
-        let (bytes, spans) = (self.texts.bytes.len(), self.texts.spans.len());
-        self.texts
-            .spans
-            .resize(spans + self.texts.per_event, ABSENT);
+        let texts_at = self.texts.begin_event();
         let r = match self.format {
             InputFormat::Jsonl => self.decode_json(line, lineno, ev, interner),
             InputFormat::Csv => self.decode_csv(line, lineno, ev, interner),
@@ -452,8 +378,7 @@ impl Decoder {
                 self.key_seen[k] = self.batch;
             }
             Err(_) => {
-                self.texts.bytes.truncate(bytes);
-                self.texts.spans.truncate(spans);
+                self.texts.abandon(texts_at);
                 // a key first seen in a record that failed is known to nothing: not kept
                 if self.keys.interned() != interned {
                     self.forget_key(ev.key);
@@ -1043,38 +968,6 @@ pub fn ts_from_text(text: &str, fmt: TimestampFormat) -> Result<Timestamp, Field
 }
 
 #[inline(always)]
-/// A text as a [`StringUse::Hashed`] field holds it.
-pub(crate) fn text_hash(text: &[u8]) -> Value {
-    use std::hash::Hasher;
-    // SipHash with fixed keys: well spread, and the same in every run
-    let mut h = std::hash::DefaultHasher::new();
-    h.write(text);
-    Value::Int(h.finish() as i64)
-}
-
-/// A string field's value as its features need it, when it is not kept ([`StringUse`]).
-fn held_value(u: StringUse, text: &[u8], interner: &Interner) -> Value {
-    match u {
-        StringUse::Kept | StringUse::Unread => Value::Null,
-        StringUse::Hashed => text_hash(text),
-        StringUse::Literal => Value::Str(
-            std::str::from_utf8(text)
-                .ok()
-                .and_then(|s| interner.get(s))
-                .unwrap_or(Sym(u32::MAX)),
-        ),
-    }
-}
-
-impl Texts {
-    /// Sets slot `slot` of the event being decoded (the last one's spans).
-    fn put(&mut self, slot: usize, text: &[u8]) {
-        let at = self.spans.len() - self.per_event + slot;
-        self.spans[at] = (self.bytes.len() as u32, text.len() as u32);
-        self.bytes.extend_from_slice(text);
-    }
-}
-
 fn json_value(
     kind: Kind,
     val: &[u8],

@@ -14,9 +14,10 @@ use eddy_core::row::{FeatureRef, FeatureRow};
 use eddy_core::time::TimestampFormat;
 use eddy_core::{Event, Interner, Value};
 
-use crate::decode::{Decoder, EventTexts};
+use crate::decode::Decoder;
 use crate::json::write_str;
 use crate::spec::{InputFormat, OutputFormat};
+use crate::strings::EventTexts;
 
 /// Encodes rows for one pipeline (feature names are pre-escaped once).
 #[derive(Debug, Clone)]

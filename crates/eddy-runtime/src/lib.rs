@@ -40,6 +40,7 @@ pub mod score;
 pub mod shutdown;
 pub mod spec;
 pub mod stage;
+pub mod strings;
 
 pub use error::{DeadReason, DecodeError, RuntimeError, SpecError, SpecErrors};
 pub use pipeline::{Pipeline, RunHooks, Summary};

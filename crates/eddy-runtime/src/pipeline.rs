@@ -9,12 +9,11 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use eddy_core::engine::FeatureEngine;
-use eddy_core::feature::FeatureSpec;
 use eddy_core::watermark::WatermarkTracker;
 use eddy_core::Interner;
 
 use crate::connector::{Framing, Source};
-use crate::decode::{Decoder, StringUse};
+use crate::decode::Decoder;
 pub use crate::driver::RunHooks;
 use crate::driver::{self, Chain};
 use crate::encode::{FeaturesJson, OutputEncoder};
@@ -30,6 +29,7 @@ use crate::stage::features::{FeaturesStage, RowsSeen, RowsThread};
 use crate::stage::rows::RowsStage;
 use crate::stage::score::ScoreStage;
 use crate::stage::Stage;
+use crate::strings::string_uses;
 use eddy_oip::remote::Counters;
 
 /// What a run did. Every input line is in exactly one of `events_read`'s outcomes or blank.
@@ -132,57 +132,6 @@ pub struct Pipeline {
     warnings: Vec<String>,
     /// Pinned (tests): which thread makes the per-event rows, and the count of who did.
     rows_pin: Option<(RowsThread, Arc<RowsSeen>)>,
-}
-
-/// How each declared field's strings are held: as little as its features need
-/// ([`StringUse`]); and the features as the engine is to see them (a filter on a field held
-/// as hashes compares hashes).
-fn string_uses(spec: &PipelineSpec) -> (Vec<StringUse>, Vec<FeatureSpec>) {
-    use eddy_core::agg::AggKind;
-    let n = spec.schema.len();
-    let (mut last_n, mut distinct, mut filtered) = (vec![false; n], vec![false; n], vec![false; n]);
-    let mut ordered = vec![false; n];
-    for f in &spec.features {
-        match (f.agg, f.field) {
-            (AggKind::LastN { .. }, Some(x)) if x < n => last_n[x] = true,
-            (AggKind::DistinctCount { .. }, Some(x)) if x < n => distinct[x] = true,
-            _ => {}
-        }
-        if let Some(filter) = &f.filter {
-            filter.for_each_field(&mut |x| {
-                if x < n {
-                    filtered[x] = true;
-                    ordered[x] |= filter.orders(x);
-                }
-            });
-        }
-    }
-    let string = |x| spec.schema.field_type(x) == eddy_core::FieldType::String;
-    let uses: Vec<StringUse> = (0..n)
-        .map(|x| match (last_n[x], distinct[x], filtered[x]) {
-            _ if !string(x) => StringUse::Kept,
-            (true, _, _) => StringUse::Kept,
-            // a filter tests equality with its literals, which hashes can do too
-            (false, true, _) if !ordered[x] => StringUse::Hashed,
-            (false, true, _) => StringUse::Kept,
-            (false, false, true) => StringUse::Literal,
-            (false, false, false) => StringUse::Unread,
-        })
-        .collect();
-    let mut features = spec.features.clone();
-    for f in &mut features {
-        if let Some(filter) = &mut f.filter {
-            for x in (0..n).filter(|&x| uses[x] == StringUse::Hashed) {
-                filter.map_literals(x, &|v| match v {
-                    eddy_core::Value::Str(s) => {
-                        crate::decode::text_hash(spec.interner.resolve(s).as_bytes())
-                    }
-                    v => v,
-                });
-            }
-        }
-    }
-    (uses, features)
 }
 
 impl Pipeline {

@@ -125,7 +125,7 @@ impl Stage for FeaturesStage<'_> {
             let marks = &mut w_.string_marks;
             marks.clear();
             self.engine
-                .for_each_sym(&mut |s| crate::decode::set_bit(marks, s.0));
+                .for_each_sym(&mut |s| crate::strings::set_bit(marks, s.0));
         }
         if self.measured_at.is_none_or(|t| w_.now - t >= MEASURE_EVERY) {
             self.measured_at = Some(w_.now);

@@ -141,7 +141,7 @@ pub struct Work {
     pub events: Vec<Event>,
     /// The texts of string fields no feature keeps, per event, for the outputs that echo
     /// them.
-    pub texts: crate::decode::Texts,
+    pub texts: crate::strings::Texts,
     /// Dead letters of this batch, encoded by the decode stage, and how many.
     pub dead: Vec<u8>,
     pub dead_rows: u64,
