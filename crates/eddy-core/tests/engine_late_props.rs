@@ -75,6 +75,9 @@ struct Params {
     disorder: i64,
     lateness: i64,
     discard: bool,
+    /// Keys are released as early as their windows allow (0) or a while later: releasing
+    /// a key changes no output.
+    key_ttl: i64,
     tumbling: (i64, i64),
     /// size, slide, offset
     sliding: (i64, i64, i64),
@@ -108,18 +111,29 @@ impl Params {
 
 fn params() -> impl Strategy<Value = Params> {
     (
-        (0i64..20, prop_oneof![Just(0i64), 1i64..40], any::<bool>()),
+        (
+            0i64..20,
+            prop_oneof![Just(0i64), 1i64..40],
+            any::<bool>(),
+            prop_oneof![Just(0i64), 1i64..100],
+        ),
         (1i64..40, -3i64..=3),
         (1i64..50, 1i64..=4, any::<bool>(), -3i64..=3),
         1i64..30,
     )
         .prop_map(
-            |((disorder, lateness, discard), (tsize, toff), (size, frac, odd, soff), gap)| {
+            |(
+                (disorder, lateness, discard, key_ttl),
+                (tsize, toff),
+                (size, frac, odd, soff),
+                gap,
+            )| {
                 let slide = ((size / frac) + i64::from(odd && size / frac < size)).max(1);
                 Params {
                     disorder,
                     lateness,
                     discard,
+                    key_ttl,
                     tumbling: (tsize, toff * tsize / 4),
                     sliding: (size, slide, soff * slide / 4),
                     gap,
@@ -510,6 +524,7 @@ fn check(p: Params, events: &[Ev], reached: &mut Reached) -> Result<(), TestCase
         } else {
             LatePolicy::Update
         },
+        key_ttl: p.key_ttl,
     };
     let mut eng = FeatureEngine::new(feats, config).unwrap();
     let mut tracker = WatermarkTracker::new(
