@@ -1,5 +1,6 @@
 //! Property tests: the engine against an independent brute force, reordering invariance,
-//! and exactly-once counting.
+//! and exactly-once counting. Streams that fall behind the watermark (late events, late
+//! updates, both late policies) are checked row by row in `engine_late_props.rs`.
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! End to end: `eddy serve` as a child process on an ephemeral port, called over HTTP by a raw
 //! HTTP/1.1 exchange and by the external-service client, then killed.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -287,4 +287,111 @@ fn eddy_serve_refuses_a_missing_model() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot load model"), "{err}");
+}
+
+/// Half a request line, then nothing.
+fn half_header(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"POST /v2/models/fraud_lr/inf").unwrap();
+    s
+}
+
+/// Whole headers, then half the body.
+fn half_body(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /v2/models/fraud_lr/infer HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"inputs\":"
+    )
+    .unwrap();
+    s
+}
+
+/// What the server sent before it stopped sending, waiting up to a minute: `None` if the
+/// connection is still open then.
+fn answer(s: &mut TcpStream) -> Option<String> {
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return None
+            }
+            // reset by the server: closed
+            Err(_) => return Some(String::from_utf8_lossy(&got).into_owned()),
+        }
+    }
+}
+
+/// Nothing has come on `s` and it is not closed.
+fn still_open(s: &mut TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Err(e) if e.kind() == ErrorKind::WouldBlock)
+}
+
+/// `--header-timeout` and `--body-timeout` reach the server, both ways: a short one closes a
+/// slow connection (within a minute, whatever the machine's load), a long one keeps it open
+/// past the 10 s default. Two servers side by side, each short on one timeout and an hour
+/// long on the other.
+#[test]
+fn eddy_serve_times_out_slow_clients_as_told() {
+    let model = examples().join("models/fraud_lr.json");
+    let model = model.to_str().unwrap();
+    let (_short_header, a) = spawn_serve(&[
+        "--model",
+        model,
+        "--header-timeout",
+        "1s",
+        "--body-timeout",
+        "1h",
+    ]);
+    let (_short_body, b) = spawn_serve(&[
+        "--model",
+        model,
+        "--header-timeout",
+        "1h",
+        "--body-timeout",
+        "1s",
+    ]);
+    let started = std::time::Instant::now();
+    let (mut a_header, mut a_body) = (half_header(a), half_body(a));
+    let (mut b_header, mut b_body) = (half_header(b), half_body(b));
+    // the short ones: the half header is closed (hyper may answer 408 first), the half
+    // body answered 408
+    let closed = answer(&mut a_header).expect("a half header still open after a minute");
+    assert!(
+        closed.is_empty() || closed.starts_with("HTTP/1.1 408"),
+        "{closed:?}"
+    );
+    let closed = answer(&mut b_body).expect("a half body unanswered after a minute");
+    assert!(closed.starts_with("HTTP/1.1 408"), "{closed:?}");
+    // the long ones outlast the default
+    std::thread::sleep(Duration::from_secs(12).saturating_sub(started.elapsed()));
+    assert!(still_open(&mut a_body), "--body-timeout 1h was not applied");
+    assert!(
+        still_open(&mut b_header),
+        "--header-timeout 1h was not applied"
+    );
+}
+
+#[test]
+fn eddy_serve_refuses_a_bad_timeout() {
+    for (flag, value, says) in [
+        ("--header-timeout", "0", "above zero"),
+        ("--body-timeout", "10x", "10x"),
+        ("--body-timeout", "-1s", "-1s"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(["serve", "--model", "m.json", &format!("{flag}={value}")])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.contains(says), "{err}");
+    }
 }

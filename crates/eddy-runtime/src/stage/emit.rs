@@ -388,6 +388,16 @@ impl Stage for EmitStage<'_> {
                 self.encoder
                     .window(&mut self.bufs.windows, r, &decoder, &interner);
                 self.counts.rows[OutputKind::Windows as usize] += 1;
+                // one watermark advance (the end of the input above all) may fire millions
+                // of rows: written as they are encoded, not all held first; the batch's
+                // per-event rows before them, as a shared sink has them
+                if self.bufs.windows.len() >= FLUSH_AT {
+                    self.outputs.write(OutputKind::Events, &self.bufs.events)?;
+                    self.bufs.events.clear();
+                    self.outputs
+                        .write(OutputKind::Windows, &self.bufs.windows)?;
+                    self.bufs.windows.clear();
+                }
             }
         }
         drop((decoder, interner));

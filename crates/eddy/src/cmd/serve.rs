@@ -4,6 +4,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use eddy_infer::{load_model_with, LoadOptions};
@@ -33,6 +34,24 @@ pub struct ServeArgs {
     /// Worker threads (and scoring threads).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// How long a connection may take to send a request's headers (and may stay idle between
+    /// requests) before it is closed, such as `500ms`, `30s`, `2m` [default: 10s].
+    #[arg(long, value_parser = timeout, value_name = "DURATION")]
+    pub header_timeout: Option<Duration>,
+    /// How long an infer request's body may take to arrive once its headers have (longer
+    /// gets 408) [default: 10s].
+    #[arg(long, value_parser = timeout, value_name = "DURATION")]
+    pub body_timeout: Option<Duration>,
+}
+
+/// A timeout written as spec durations are (`250ms`, `10s`, `2m`, `1h`); zero is refused,
+/// as it would close every connection before its first byte.
+fn timeout(s: &str) -> Result<Duration> {
+    let ms = eddy_core::time::parse_duration(s)?;
+    if ms <= 0 {
+        bail!("a timeout must be above zero");
+    }
+    Ok(Duration::from_millis(ms.unsigned_abs()))
 }
 
 fn stem(path: &Path) -> Result<String> {
@@ -66,9 +85,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         set.insert(Arc::from(model)).map_err(anyhow::Error::msg)?;
     }
     let names = set.names().join(", ");
+    let default = ServerConfig::default();
     let cfg = ServerConfig {
         max_body: args.max_body,
-        ..ServerConfig::default()
+        header_timeout: args.header_timeout.unwrap_or(default.header_timeout),
+        body_timeout: args.body_timeout.unwrap_or(default.body_timeout),
     };
     server::run(set, args.addr, &cfg, args.threads, |addr| {
         let mut out = std::io::stdout().lock();
