@@ -85,12 +85,26 @@ impl<S: Stage + ?Sized> Chain<S> {
         Ok(())
     }
 
-    /// The end of the input: each stage in turn releases all it holds.
-    fn finish(&mut self, out: &mut Flow) -> Result<(), RuntimeError> {
+    /// The end of the input: each stage in turn releases all it holds, a piece at a time,
+    /// each piece run through the rest of the chain and handed to `send` (`false`: stop)
+    /// before the next is made.
+    fn finish(
+        &mut self,
+        out: &mut Flow,
+        send: &mut dyn FnMut(&mut Flow) -> bool,
+    ) -> Result<(), RuntimeError> {
         for k in 0..self.stages.len() {
-            self.stages[k].finish(&mut self.a)?;
-            self.stages[k].report(&self.metrics);
-            self.run_from(k + 1, out)?;
+            loop {
+                let done = self.stages[k].finish(&mut self.a)?;
+                self.stages[k].report(&self.metrics);
+                self.run_from(k + 1, out)?;
+                if !send(out) {
+                    return Ok(());
+                }
+                if done {
+                    break;
+                }
+            }
         }
         Ok(())
     }
@@ -213,8 +227,12 @@ pub fn run<'s>(
                     }
                 }
             }
-            let end = engine.finish(&mut flow);
-            if send_all(&mut flow) {
+            let mut sent = true;
+            let end = engine.finish(&mut flow, &mut |f| {
+                sent = send_all(f);
+                sent
+            });
+            if sent && send_all(&mut flow) {
                 let _ = engine_done.send(ToFront::Finished(end));
             }
         });
@@ -299,7 +317,8 @@ pub fn run<'s>(
                     }
                     Some(ToFront::Finished(end)) => {
                         end?;
-                        return back.finish(&mut free);
+                        // what the back stages pass on goes back to the pool
+                        return back.finish(&mut free, &mut |_| true);
                     }
                 }
                 back.poll(&mut free)?;

@@ -394,6 +394,9 @@ pub struct FeatureEngine {
     /// Keys released and not yet taken ([`FeatureEngine::take_released`]).
     released: Vec<KeyId>,
     keys_released: u64,
+    /// The input has ended ([`FeatureEngine::finish_some`]): every key stays (its
+    /// online-store row is still read).
+    finishing: bool,
 }
 
 /// The words of a key's timer record: its live timer, one need per feature, its idle time,
@@ -581,6 +584,7 @@ impl FeatureEngine {
             idle_due: Vec::new(),
             released: Vec::new(),
             keys_released: 0,
+            finishing: false,
         })
     }
 
@@ -776,8 +780,7 @@ impl FeatureEngine {
             }
             if *idle <= wm {
                 *idle = NO_TIMER;
-                // at the end of input every key stays (its online-store row is still read)
-                if wm != i64::MAX {
+                if !self.finishing {
                     self.idle_due.push(key);
                 }
             }
@@ -989,7 +992,32 @@ impl FeatureEngine {
 
     /// End of input: fires every remaining time window (watermark to `i64::MAX`).
     pub fn finish(&mut self, closed: &mut Vec<WindowRow>) {
-        self.advance_watermark(i64::MAX, closed);
+        self.finish_some(closed, usize::MAX);
+    }
+
+    /// End of input, a piece at a time: fires the remaining windows in time order (the
+    /// watermark stepping from one firing time to the next) until `closed` holds at least
+    /// `rows` rows, then returns `false` (call again for more), or until none remain:
+    /// `true`, the watermark at `i64::MAX`. The rows come as [`Self::finish`] gives them,
+    /// so that a caller can write each piece before the next is made.
+    pub fn finish_some(&mut self, closed: &mut Vec<WindowRow>, rows: usize) -> bool {
+        self.finishing = true;
+        while closed.len() < rows {
+            // (a ring clamps times to the accepted range: what it holds beyond fires at the
+            // last step, as one advance to the end would fire it)
+            let rings = self.rings.iter().flatten().filter_map(Ring::next_due);
+            let next = (self.timers.first_time().into_iter().chain(rings))
+                .filter(|&t| t > self.wm)
+                .min();
+            match next {
+                Some(t) if t < i64::MAX => self.advance_watermark(t, closed),
+                _ => {
+                    self.advance_watermark(i64::MAX, closed);
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Keeps the online store from now on: each key's latest per-event row, for

@@ -243,6 +243,16 @@ impl Ring {
         })
     }
 
+    /// The first watermark at which an advance fires or drops something (`None`: nothing
+    /// held).
+    pub(super) fn next_due(&self) -> Option<i64> {
+        on_ring!(self, r => {
+            let fire = r.next_fire().map(|e| e.saturating_sub(1));
+            let drop = r.lowest().map(|q| r.drop_time(q));
+            fire.into_iter().chain(drop).min()
+        })
+    }
+
     /// Returns whether [`Self::pane_lines`] may have changed.
     #[inline(always)]
     pub(super) fn advance(&mut self, feat: &Feat, ctx: &mut Ctx<'_>) -> bool {

@@ -79,6 +79,14 @@ impl TimerQueue {
         b.len().checked_sub(d + 1).and_then(|i| b.get(i)).copied()
     }
 
+    /// The earliest time queued (stale entries included).
+    pub(super) fn first_time(&self) -> Option<i64> {
+        if !self.cur.is_empty() {
+            return Some(self.cur_time);
+        }
+        self.times.peek().map(|r| r.0)
+    }
+
     /// Pops an entry with time `<= limit`, the smallest first.
     pub(super) fn pop_le(&mut self, limit: i64) -> Option<(i64, u32)> {
         loop {

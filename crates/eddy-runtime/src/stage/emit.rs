@@ -431,11 +431,12 @@ impl Stage for EmitStage<'_> {
         Ok(())
     }
 
-    fn finish(&mut self, flow: &mut Flow) -> Result<(), RuntimeError> {
+    fn finish(&mut self, flow: &mut Flow) -> Result<bool, RuntimeError> {
         self.with_client(|stage, deliver| stage.finish(deliver))?;
         self.reclaim(flow);
         self.bufs.write_all(self.outputs)?;
-        self.outputs.flush()
+        self.outputs.flush()?;
+        Ok(true)
     }
 
     fn report(&mut self, m: &Metrics) {

@@ -12,6 +12,10 @@ use super::{Flow, Query, Stage, Work};
 use crate::error::RuntimeError;
 use crate::metrics::Metrics;
 
+/// Window rows the end of the input fires per piece (about 3 MB of rows), each written
+/// before the next is made.
+const FINISH_ROWS: usize = 65_536;
+
 pub struct FeaturesStage<'a> {
     pub(crate) engine: &'a mut FeatureEngine,
     pub(crate) tracker: WatermarkTracker,
@@ -143,12 +147,14 @@ impl Stage for FeaturesStage<'_> {
         Some(q)
     }
 
-    fn finish(&mut self, flow: &mut Flow) -> Result<(), RuntimeError> {
-        self.state_bytes = Some(self.engine.state_bytes() as u64);
+    fn finish(&mut self, flow: &mut Flow) -> Result<bool, RuntimeError> {
+        if self.state_bytes.is_none() {
+            self.state_bytes = Some(self.engine.state_bytes() as u64);
+        }
         let mut fin = Box::<Work>::default();
-        self.engine.finish(&mut fin.closed);
+        let done = self.engine.finish_some(&mut fin.closed, FINISH_ROWS);
         flow.pass(fin);
-        Ok(())
+        Ok(done)
     }
 
     fn report(&mut self, m: &Metrics) {

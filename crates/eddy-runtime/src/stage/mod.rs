@@ -53,9 +53,11 @@ pub trait Stage {
     }
 
     /// The input has ended: pass on everything held, and what only the end releases (the
-    /// last windows, the rows still waiting for scores).
-    fn finish(&mut self, _flow: &mut Flow) -> Result<(), RuntimeError> {
-        Ok(())
+    /// last windows, the rows still waiting for scores). A stage with much to release may
+    /// pass a piece and return `false`: the driver hands that piece on through the rest of
+    /// the chain and asks again, so that no more than a piece is in memory at once.
+    fn finish(&mut self, _flow: &mut Flow) -> Result<bool, RuntimeError> {
+        Ok(true)
     }
 
     /// Adds what the stage counted since its last report to the run's metrics (the driver
