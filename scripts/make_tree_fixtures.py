@@ -10,6 +10,11 @@ from rules written only here (a second generator adds label noise) and are store
 of digits, so crates/eddy-learn/tests/tree_fixtures.rs rebuilds the same examples without
 porting the rules.
 
+Runs marked `strings` give River the nominal values as strings instead (named by their order
+of first appearance, `k00`, `k01`, ..., so River's sorted order of them is the order eddy's
+ordinal encoder numbers them in), without `nominal_attributes` (River takes any non-numeric
+value as nominal); eddy gets the same strings as categories with `categorical=ordinal`.
+
 For each stream and setting, the fixture holds River's number of correct predictions, an
 FNV-1a hash of all its predictions (one byte per example), and the final tree's size. River
 predicts `None` before it has learned anything; that is read as class 0, as eddy predicts.
@@ -96,6 +101,21 @@ SETTINGS = [
 ]
 
 
+def as_strings(xs, columns):
+    """Nominal codes renamed by order of first appearance in their column."""
+    names = [{} for _ in columns]
+    out = []
+    for x in xs:
+        row = []
+        for j, (v, col) in enumerate(zip(x, columns)):
+            if col["kind"] == "num":
+                row.append(v)
+            else:
+                row.append(names[j].setdefault(v, f"k{len(names[j]):02}"))
+        out.append(row)
+    return out
+
+
 def fnv1a(preds):
     h = 0xCBF29CE484222325
     for p in preds:
@@ -122,21 +142,30 @@ def main():
             si = len(streams)
             streams.append({"name": sname, "seed": seed, "columns": columns, "late_at": late_at,
                             "labels": "".join(str(y) for y in ys)})
-            for eddy_params, river_kwargs in SETTINGS:
+            variants = [(e, r, False) for e, r in SETTINGS]
+            if nominal_idx:
+                variants += [(e, r, True) for e, r in SETTINGS[:2]]
+            for eddy_params, river_kwargs, strings in variants:
                 params = dict(eddy_params)
-                if nominal_idx:
-                    params["nominal_attributes"] = ",".join(str(j) for j in nominal_idx)
-                model = tree.HoeffdingTreeClassifier(
-                    nominal_attributes=nominal_idx or None, **river_kwargs)
+                if strings:
+                    params["categorical"] = "ordinal"
+                    model = tree.HoeffdingTreeClassifier(**river_kwargs)
+                    rows = as_strings(xs, columns)
+                else:
+                    if nominal_idx:
+                        params["nominal_attributes"] = ",".join(str(j) for j in nominal_idx)
+                    model = tree.HoeffdingTreeClassifier(
+                        nominal_attributes=nominal_idx or None, **river_kwargs)
+                    rows = xs
                 preds, correct = [], 0
-                for x, y in zip(xs, ys):
+                for x, y in zip(rows, ys):
                     xd = dict(enumerate(x))
                     p = model.predict_one(xd)
                     p = 0 if p is None else p
                     preds.append(p)
                     correct += p == y
                     model.learn_one(xd, y)
-                runs.append({"stream": si, "params": params, "correct": correct,
+                runs.append({"stream": si, "params": params, "strings": strings, "correct": correct,
                              "predictions_fnv1a": f"{fnv1a(preds):016x}",
                              "n_nodes": model.n_nodes, "n_leaves": model.n_leaves,
                              "height": model.height})

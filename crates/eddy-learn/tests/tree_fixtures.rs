@@ -1,9 +1,11 @@
 //! The Hoeffding tree against River 0.26.1's `HoeffdingTreeClassifier`, test-then-train on
 //! streams with numeric, nominal and mixed attributes (`scripts/make_tree_fixtures.py`,
 //! `fixtures/tree_prequential.json`): every prediction (by hash), the number right, and the
-//! final tree's size must be River's.
+//! final tree's size must be River's. Runs marked `strings` feed the nominal values as
+//! categories (text) through the registry's `categorical=ordinal`, as `eddy learn` does.
 
 use eddy_core::rng::Rng;
+use eddy_learn::preprocessing::RawValue;
 use eddy_learn::registry::{self, Params};
 use eddy_learn::tree::HoeffdingTreeClassifier;
 use serde_json::Value;
@@ -29,6 +31,31 @@ fn features(columns: &[Value], late_at: Option<u64>, seed: u64, n: usize) -> Vec
         .collect()
 }
 
+/// The script's `as_strings`: nominal codes renamed `k00`, `k01`, ... by first appearance.
+fn as_strings(xs: &[Vec<f64>], columns: &[Value]) -> Vec<Vec<Option<String>>> {
+    let mut names: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
+    xs.iter()
+        .map(|x| {
+            x.iter()
+                .zip(columns)
+                .enumerate()
+                .map(|(j, (&v, c))| {
+                    (c["kind"] != "num").then(|| {
+                        let k = names[j].iter().position(|&n| n == v).unwrap_or_else(|| {
+                            names[j].push(v);
+                            names[j].len() - 1
+                        });
+                        format!("k{k:02}")
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A stream as rebuilt: its name, features, labels and column kinds.
+type Stream = (String, Vec<Vec<f64>>, Vec<usize>, Vec<Value>);
+
 fn fnv1a(preds: &[usize]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &p in preds {
@@ -42,7 +69,7 @@ fn fnv1a(preds: &[usize]) -> u64 {
 fn prequential_predictions_match_river() {
     let text = include_str!("../../../fixtures/tree_prequential.json");
     let doc: Value = serde_json::from_str(text).unwrap();
-    let streams: Vec<(String, Vec<Vec<f64>>, Vec<usize>)> = doc["streams"]
+    let streams: Vec<Stream> = doc["streams"]
         .as_array()
         .unwrap()
         .iter()
@@ -60,13 +87,19 @@ fn prequential_predictions_match_river() {
                 labels.len(),
             );
             let name = format!("{} seed {}", s["name"].as_str().unwrap(), s["seed"]);
-            (name, xs, labels)
+            (name, xs, labels, s["columns"].as_array().unwrap().clone())
         })
         .collect();
     let mut failures = Vec::new();
     let runs = doc["runs"].as_array().unwrap();
     for run in runs {
-        let (name, xs, ys) = &streams[run["stream"].as_u64().unwrap() as usize];
+        let (name, xs, ys, columns) = &streams[run["stream"].as_u64().unwrap() as usize];
+        let strings = run["strings"].as_bool().unwrap();
+        let texts = if strings {
+            as_strings(xs, columns)
+        } else {
+            Vec::new()
+        };
         let params: Params = run["params"]
             .as_object()
             .unwrap()
@@ -76,11 +109,23 @@ fn prequential_predictions_match_river() {
         let mut model = registry::build("hoeffding_tree", &params).unwrap();
         let mut preds = Vec::with_capacity(ys.len());
         let mut correct = 0;
-        for (x, &y) in xs.iter().zip(ys) {
-            let p = model.predict_one(x) as usize;
+        for (i, (x, &y)) in xs.iter().zip(ys).enumerate() {
+            let p = if strings {
+                let raw: Vec<RawValue> = x
+                    .iter()
+                    .zip(&texts[i])
+                    .map(|(&v, t)| t.as_deref().map_or(RawValue::Num(v), RawValue::Cat))
+                    .collect();
+                let p = model.predict_raw(&raw) as usize;
+                model.learn_raw(&raw, y as f64).unwrap();
+                p
+            } else {
+                let p = model.predict_one(x) as usize;
+                model.learn_one(x, y as f64).unwrap();
+                p
+            };
             correct += usize::from(p == y);
             preds.push(p);
-            model.learn_one(x, y as f64).unwrap();
         }
         let t = model.downcast_ref::<HoeffdingTreeClassifier>().unwrap();
         let got = (
@@ -99,7 +144,7 @@ fn prequential_predictions_match_river() {
         );
         if got != want {
             failures.push(format!(
-                "{name} {params:?}: (correct, hash, nodes, leaves, height) {got:?}, River {want:?}"
+                "{name} {params:?} strings {strings}: (correct, hash, nodes, leaves, height) {got:?}, River {want:?}"
             ));
         }
     }

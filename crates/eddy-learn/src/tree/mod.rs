@@ -951,7 +951,32 @@ impl Leaf {
     }
 }
 
-crate::estimator::impl_estimator!(classifier HoeffdingTreeClassifier, HOEFFDING_TREE);
+/// As `impl_estimator!`, plus nominal positions from an ordinal encoder.
+impl crate::estimator::Estimator for HoeffdingTreeClassifier {
+    fn entry(&self) -> &'static ModelEntry {
+        &HOEFFDING_TREE
+    }
+    fn predict(&self, x: &[f64]) -> f64 {
+        Classifier::predict_one(self, x) as f64
+    }
+    fn predict_proba(&self, x: &[f64], out: &mut Vec<f64>) {
+        Classifier::predict_proba_one(self, x, out)
+    }
+    fn learn(&mut self, x: &[f64], y: f64) {
+        Classifier::learn_one(self, x, y as usize)
+    }
+    fn class_count(&self) -> usize {
+        Classifier::n_classes(self)
+    }
+    /// A position becomes nominal for the observers leaves create from now on (a leaf that
+    /// already watches it as numeric keeps doing so until it splits).
+    fn set_nominal(&mut self, position: usize) {
+        let n = &mut self.params.nominal_attributes;
+        if let Err(i) = n.binary_search(&position) {
+            n.insert(i, position);
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests;
