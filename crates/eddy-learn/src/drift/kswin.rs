@@ -22,7 +22,8 @@ use crate::traits::{Detector, DriftState};
 /// `_reset` on the update after a drift empties the window and reseeds). With the same `seed`
 /// the detections are River's: checked on 42 streams with two parameter sets
 /// (`scripts/make_drift_fixtures.py`, `tests/drift_fixtures.rs`). One difference: `seed`
-/// defaults to 42 (River: unseeded, so River's own runs are not repeatable).
+/// defaults to 42 (River: unseeded, so River's own runs are not repeatable). A snapshot from
+/// before this generator (eddy's xoshiro state) resumes with Python's generator freshly seeded.
 ///
 /// Measured (tests in `drift/tests.rs`, seeds 0..10): a mean shift 0 → 2 (σ = 1) at index 300
 /// is detected 9–19 values later (52 on one seed). KSWIN tests after every value, so false
@@ -52,6 +53,7 @@ use crate::traits::{Detector, DriftState};
 /// assert_eq!(drifts, [1016]);
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "KswinState")]
 pub struct Kswin {
     alpha: f64,
     window_size: usize,
@@ -63,6 +65,44 @@ pub struct Kswin {
     p_value: f64,
     #[serde(skip)]
     scratch: Scratch,
+}
+
+/// What a snapshot holds: as [`Kswin`] serialises, or as older versions did (eddy's own
+/// generator state, which resumes as Python's generator freshly seeded with `seed`).
+#[derive(Deserialize)]
+struct KswinState {
+    alpha: f64,
+    window_size: usize,
+    stat_size: usize,
+    seed: u64,
+    window: VecDeque<f64>,
+    rng: RngState,
+    p_value: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RngState {
+    Python(PyRandom),
+    Xoshiro([u64; 4]),
+}
+
+impl From<KswinState> for Kswin {
+    fn from(s: KswinState) -> Self {
+        Kswin {
+            alpha: s.alpha,
+            window_size: s.window_size,
+            stat_size: s.stat_size,
+            seed: s.seed,
+            window: s.window,
+            rng: match s.rng {
+                RngState::Python(r) => r,
+                RngState::Xoshiro(_) => PyRandom::new(s.seed),
+            },
+            p_value: s.p_value,
+            scratch: Scratch::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]

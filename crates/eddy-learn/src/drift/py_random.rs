@@ -9,9 +9,35 @@ const M: usize = 397;
 /// Python's `random.Random(seed)` for an integer seed: MT19937 seeded by `init_by_array` with
 /// the seed's 32-bit words, least significant first (`[0]` for 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "PyRandomState")]
 pub struct PyRandom {
     mt: Vec<u32>,
     idx: usize,
+}
+
+/// A snapshot's generator state, checked before use.
+#[derive(Deserialize)]
+struct PyRandomState {
+    mt: Vec<u32>,
+    idx: usize,
+}
+
+impl TryFrom<PyRandomState> for PyRandom {
+    type Error = String;
+
+    fn try_from(s: PyRandomState) -> Result<Self, String> {
+        if s.mt.len() != N || s.idx > N {
+            return Err(format!(
+                "Mersenne Twister state needs {N} words and a position up to {N} (got {} and {})",
+                s.mt.len(),
+                s.idx
+            ));
+        }
+        Ok(PyRandom {
+            mt: s.mt,
+            idx: s.idx,
+        })
+    }
 }
 
 impl PyRandom {
