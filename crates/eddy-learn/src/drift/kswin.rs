@@ -84,7 +84,8 @@ struct KswinState {
 #[serde(untagged)]
 enum RngState {
     Python(PyRandom),
-    Xoshiro([u64; 4]),
+    /// Read to recognise the old layout; its values are not used.
+    Xoshiro(#[allow(dead_code)] [u64; 4]),
 }
 
 impl From<KswinState> for Kswin {
