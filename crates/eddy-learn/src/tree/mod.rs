@@ -705,7 +705,9 @@ impl HoeffdingTreeClassifier {
         let should_split = if suggestions.len() < 2 {
             !suggestions.is_empty()
         } else {
-            let range = (present.max(2) as f64).log2();
+            // River's `range_of_merit`: log2 of the number of classes in its dict (at least 2).
+            let in_dict = dict_order(&leaf.order, &leaf.stats).count();
+            let range = (in_dict.max(2) as f64).log2();
             let hb = Self::hoeffding_bound(range, p.delta, total);
             let best = suggestions[suggestions.len() - 1].0;
             let second = suggestions[suggestions.len() - 2].0;
