@@ -6,7 +6,8 @@
 //! example and then transforms it, and the model learns from the result; on predict, the
 //! preprocessors only transform. Scalers act on the numeric columns (positions `0..n_columns`,
 //! 0.0 at categorical columns); an encoder (at most one) appends the categorical encoding
-//! after them (see [`crate::preprocessing`]).
+//! after them, or (the ordinal encoder) writes category codes in the categorical columns'
+//! places (see [`crate::preprocessing`]).
 //!
 //! With no preprocessors and numeric input, the model sees the caller's slice directly; else the
 //! transformed row lives in a reused thread-local buffer (no allocation per example once warm,
@@ -18,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::LearnError;
 use crate::param::{ParamReader, ParamSpec};
-use crate::preprocessing::{FeatureHasher, MinMaxScaler, OneHotEncoder, RawValue, StandardScaler};
+use crate::preprocessing::{
+    FeatureHasher, MinMaxScaler, OneHotEncoder, OrdinalEncoder, RawValue, StandardScaler,
+};
 use crate::traits::{Classifier, Regressor};
 
 /// The preprocessing parameters every feature model of the registry takes.
@@ -31,7 +34,7 @@ pub const PREPROCESSING_PARAMS: &[ParamSpec] = &[
     ParamSpec::new(
         "categorical",
         "onehot",
-        "categorical columns: `onehot` (River's OneHotEncoder) or `hash` (FeatureHasher)",
+        "categorical columns: `onehot` (River's OneHotEncoder), `hash` (FeatureHasher) or `ordinal` (OrdinalEncoder; nominal attributes of a Hoeffding tree)",
     ),
     ParamSpec::new("n_features", "1024", "hashed slots (categorical=hash only)"),
     ParamSpec::new("hash_seed", "0", "hash seed (categorical=hash only)"),
@@ -45,19 +48,23 @@ pub fn preprocessors(r: &ParamReader) -> Result<Vec<Preprocessor>, LearnError> {
         "minmax" => v.push(Preprocessor::MinMaxScaler(MinMaxScaler::default())),
         _ => {}
     }
-    match r.choice("categorical", "onehot", &["onehot", "hash"])? {
+    match r.choice("categorical", "onehot", &["onehot", "hash", "ordinal"])? {
         "hash" => v.push(Preprocessor::FeatureHasher(FeatureHasher::new(
             r.usize("n_features", 1024)?,
             r.u64("hash_seed", 0)?,
         )?)),
-        _ => {
+        other => {
             if r.contains("n_features") || r.contains("hash_seed") {
                 return Err(LearnError::param(
                     "n_features",
                     "applies only with categorical=hash",
                 ));
             }
-            v.push(Preprocessor::OneHotEncoder(OneHotEncoder::default()));
+            v.push(if other == "ordinal" {
+                Preprocessor::OrdinalEncoder(OrdinalEncoder::default())
+            } else {
+                Preprocessor::OneHotEncoder(OneHotEncoder::default())
+            });
         }
     }
     Ok(v)
@@ -70,13 +77,16 @@ pub enum Preprocessor {
     MinMaxScaler(MinMaxScaler),
     OneHotEncoder(OneHotEncoder),
     FeatureHasher(FeatureHasher),
+    OrdinalEncoder(OrdinalEncoder),
 }
 
 impl Preprocessor {
     fn is_encoder(&self) -> bool {
         matches!(
             self,
-            Preprocessor::OneHotEncoder(_) | Preprocessor::FeatureHasher(_)
+            Preprocessor::OneHotEncoder(_)
+                | Preprocessor::FeatureHasher(_)
+                | Preprocessor::OrdinalEncoder(_)
         )
     }
 }
@@ -150,6 +160,14 @@ impl<M> Preprocessed<M> {
                         append(buf, h.n_outputs(), |out| h.transform(raw, out));
                     }
                 }
+                Preprocessor::OrdinalEncoder(e) => {
+                    if let Some(raw) = raw {
+                        if learn {
+                            e.learn_one(raw);
+                        }
+                        e.transform_in_place(raw, &mut buf[..n]);
+                    }
+                }
             }
         }
     }
@@ -171,8 +189,21 @@ impl<M> Preprocessed<M> {
                         append(buf, h.n_outputs(), |out| h.transform(raw, out));
                     }
                 }
+                Preprocessor::OrdinalEncoder(e) => {
+                    if let Some(raw) = raw {
+                        e.transform_in_place(raw, &mut buf[..n]);
+                    }
+                }
             }
         }
+    }
+
+    /// Whether categorical columns reach the model as codes in their own place (an ordinal
+    /// encoder), so the model may treat those positions as nominal.
+    pub fn codes_categories(&self) -> bool {
+        self.preprocessors
+            .iter()
+            .any(|p| matches!(p, Preprocessor::OrdinalEncoder(_)))
     }
 
     /// True when numeric input passes through unchanged (no scalers; encoders only act on
@@ -333,5 +364,28 @@ mod tests {
             LinearRegression::default(),
         )
         .is_err());
+    }
+
+    #[test]
+    fn ordinal_codes_in_place_as_river() {
+        // River's OrdinalEncoder: codes from 1 in order of first appearance per column, 0 for
+        // a category not seen while learning; numbers pass through.
+        let mut p = Preprocessed::new(
+            vec![Preprocessor::OrdinalEncoder(OrdinalEncoder::default())],
+            LinearRegression::default(),
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        for (c, d) in [("b", "x"), ("a", "x"), ("b", "y")] {
+            let row = [RawValue::Cat(c), RawValue::Num(7.0), RawValue::Cat(d)];
+            p.learn_raw(&row, |_, x| seen.push(x.to_vec()));
+        }
+        assert_eq!(
+            seen,
+            [[1.0, 7.0, 1.0], [2.0, 7.0, 1.0], [1.0, 7.0, 2.0]].map(|r| r.to_vec())
+        );
+        let row = [RawValue::Cat("z"), RawValue::Num(3.0), RawValue::Cat("y")];
+        assert_eq!(p.with_raw(&row, |_, x| x.to_vec()), [0.0, 3.0, 2.0]);
+        assert!(p.codes_categories());
     }
 }

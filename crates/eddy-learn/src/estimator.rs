@@ -122,6 +122,9 @@ pub trait Estimator: EstimatorObject + Debug + Send + Sync {
     fn class_count(&self) -> usize {
         0
     }
+    /// Feature `position` holds category codes (an ordinal encoder in front): a model that
+    /// can, treats it as nominal. Called with every row that has a category there.
+    fn set_nominal(&mut self, _position: usize) {}
 }
 
 /// `impl Estimator` for a [`crate::traits::Classifier`] registered as `$entry` (a label is a

@@ -170,6 +170,47 @@ impl OneHotEncoder {
     }
 }
 
+/// River's `preprocessing.OrdinalEncoder` for the categorical columns: in each column, each
+/// category seen while learning gets the next code from 1 up (in the order first seen), written
+/// in the column's place; a category not seen yet is 0 (River's `unknown_value`). A
+/// [Hoeffding tree](crate::tree) reads these columns as nominal attributes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrdinalEncoder {
+    /// Per column: category -> code.
+    pub codes: Vec<BTreeMap<String, f64>>,
+}
+
+impl OrdinalEncoder {
+    pub fn learn_one(&mut self, x: &[RawValue]) {
+        for (j, v) in x.iter().enumerate() {
+            if let RawValue::Cat(c) = v {
+                if self.codes.len() <= j {
+                    self.codes.resize(j + 1, BTreeMap::new());
+                }
+                let next = self.codes[j].len() as f64 + 1.0;
+                if !self.codes[j].contains_key(*c) {
+                    self.codes[j].insert((*c).to_string(), next);
+                }
+            }
+        }
+    }
+
+    /// Writes the code of each categorical value of `x` at its position in `out` (which holds
+    /// the row's numeric columns, as long as `x`).
+    pub fn transform_in_place(&self, x: &[RawValue], out: &mut [f64]) {
+        for (j, v) in x.iter().enumerate() {
+            if let RawValue::Cat(c) = v {
+                out[j] = self
+                    .codes
+                    .get(j)
+                    .and_then(|m| m.get(*c))
+                    .copied()
+                    .unwrap_or(0.0);
+            }
+        }
+    }
+}
+
 /// River's `preprocessing.FeatureHasher` for the categorical columns: the string
 /// `"{column}={category}"` is hashed (FNV-1a 64 with the seed mixed in) to one of `n_features`
 /// slots, with a sign from a second hash (the signed hashing trick). Differences: River's

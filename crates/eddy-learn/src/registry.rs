@@ -32,8 +32,8 @@
 //! 0.9, `beta_2` 0.999, `eps` 1e-8) | `ftrl_proximal` (`alpha` 0.05, `beta` 1, `ftrl_l1` 0,
 //! `ftrl_l2` 1); `schedule` `constant` (default) | `inverse_scaling` (`power_t` 0.5)), and the
 //! preprocessing every feature model takes ([`PREPROCESSING_PARAMS`]: `scaler`
-//! none|standard|minmax, `categorical` onehot|hash, `n_features` 1024 and `hash_seed` 0 with
-//! hash only).
+//! none|standard|minmax, `categorical` onehot|hash|ordinal, `n_features` 1024 and `hash_seed`
+//! 0 with hash only).
 
 use std::fmt;
 
@@ -141,7 +141,8 @@ pub struct AnyModel {
 ///
 /// Every model also takes `scaler` (`none` (default) | `standard` | `minmax`, River's
 /// `StandardScaler` / `MinMaxScaler` in front of the model, on numeric columns) and
-/// `categorical` (`onehot` (default) | `hash`, with `n_features` 1024 and `hash_seed` 0).
+/// `categorical` (`onehot` (default) | `hash`, with `n_features` 1024 and `hash_seed` 0 |
+/// `ordinal`, category codes in place, nominal attributes for a Hoeffding tree).
 pub fn build(name: &str, params: &Params) -> Result<AnyModel, LearnError> {
     let entry = check_names(name, params)?;
     let EntryKind::Features { build, .. } = entry.kind else {
@@ -297,6 +298,13 @@ impl AnyModel {
     pub fn learn_raw(&mut self, x: &[RawValue], y: f64) -> Result<(), LearnError> {
         let y = check_label(self.entry(), y)?;
         check_raw(x)?;
+        if self.preprocessed.codes_categories() {
+            for (j, v) in x.iter().enumerate() {
+                if matches!(v, RawValue::Cat(_)) {
+                    self.preprocessed.model.set_nominal(j);
+                }
+            }
+        }
         self.preprocessed.learn_raw(x, |m, x| m.learn(x, y));
         Ok(())
     }

@@ -35,7 +35,13 @@ fn old_feature_model_snapshots_load_and_predict_the_same() {
             m.predict_proba_raw(&row, &mut proba);
             assert_eq!(proba.len(), want.len(), "{name}");
             for (a, b) in proba.iter().zip(&want) {
-                assert_eq!(a.to_bits(), b.to_bits(), "{name}");
+                if name == "hoeffding_tree" {
+                    // The tree's naive Bayes now uses River 0.26's arithmetic (log-density
+                    // formula, summation order), which moves the last bits.
+                    assert!((a - b).abs() <= 1e-12, "{name}: {a} vs {b}");
+                } else {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{name}");
+                }
             }
         }
         // Saved again, it reads back the same.

@@ -2,9 +2,9 @@
 
 use std::collections::VecDeque;
 
-use eddy_core::rng::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::py_random::PyRandom;
 use crate::error::LearnError;
 use crate::traits::{Detector, DriftState};
 
@@ -15,24 +15,26 @@ use crate::traits::{Detector, DriftState};
 /// empty with its generator reseeded.
 ///
 /// River compatibility (`river.drift.KSWIN`): same parameters and defaults (`alpha` 0.005,
-/// `window_size` 100, `stat_size` 30), same test (SciPy's `ks_2samp` picks the exact p-value
-/// at these sizes; eddy always computes it exactly by lattice-path counting, ties handled), same
-/// reset (River's `_reset` on the update after a drift empties the window and reseeds).
-/// Differences: the sample is drawn with eddy's xoshiro generator ([`Rng`]), so the sampled
-/// positions differ from Python's `random.sample`; `seed` defaults to 42 (River: unseeded).
+/// `window_size` 100, `stat_size` 30), same sample (Python's Mersenne Twister, seeded as
+/// `random.Random(seed)`, drawing `sample(range(window_size - stat_size), stat_size)` as
+/// CPython 3.11 does), same test (SciPy's `ks_2samp` picks the exact p-value at these sizes;
+/// eddy always computes it exactly by lattice-path counting, ties handled), same reset (River's
+/// `_reset` on the update after a drift empties the window and reseeds). With the same `seed`
+/// the detections are River's: checked on 42 streams with two parameter sets
+/// (`scripts/make_drift_fixtures.py`, `tests/drift_fixtures.rs`). One difference: `seed`
+/// defaults to 42 (River: unseeded, so River's own runs are not repeatable). A snapshot from
+/// before this generator (eddy's xoshiro state) resumes with Python's generator freshly seeded.
 ///
-/// Measured (tests in `drift/tests.rs`): a mean shift 0 → 2 (σ = 1) at index 300 is detected
-/// 8–19 values later. KSWIN tests after every value, so false alarms accumulate: stationary
-/// N(0, 1), 20 streams of 10 000 values, about 1.4 false drifts per 1 000 values at the defaults.
+/// Measured (tests in `drift/tests.rs`, seeds 0..10): a mean shift 0 → 2 (σ = 1) at index 300
+/// is detected 9–19 values later (52 on one seed). KSWIN tests after every value, so false
+/// alarms accumulate: stationary N(0, 1), 20 streams of 10 000 values, about 1.3 false drifts
+/// per 1 000 values at the defaults.
 ///
 /// # Example
 ///
 /// The stream of River's docstring (1000 values in {0, 1}, then 1000 in {4, ..., 7}), drawn with
 /// eddy's generator. River 0.26.1 (`KSWIN(alpha=0.0001, seed=42)`) reports the same on the same
-/// values (`scripts/make_doc_examples.py`, `fixtures/doc_examples.json`), although the two draw
-/// their samples differently: on this stream the sample hardly matters (every old value is
-/// below every new one; River gives 1016 with every seed from 0 to 11). On streams where it
-/// does, eddy's detections can differ from River's by the sample drawn.
+/// values (`scripts/make_doc_examples.py`, `fixtures/doc_examples.json`).
 ///
 /// ```
 /// use eddy_core::rng::Rng;
@@ -51,21 +53,64 @@ use crate::traits::{Detector, DriftState};
 /// assert_eq!(drifts, [1016]);
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "KswinState")]
 pub struct Kswin {
     alpha: f64,
     window_size: usize,
     stat_size: usize,
     seed: u64,
     window: VecDeque<f64>,
-    rng: [u64; 4],
+    /// Python's generator, so the sampled positions are River's.
+    rng: PyRandom,
     p_value: f64,
     #[serde(skip)]
     scratch: Scratch,
 }
 
+/// What a snapshot holds: as [`Kswin`] serialises, or as older versions did (eddy's own
+/// generator state, which resumes as Python's generator freshly seeded with `seed`).
+#[derive(Deserialize)]
+struct KswinState {
+    alpha: f64,
+    window_size: usize,
+    stat_size: usize,
+    seed: u64,
+    window: VecDeque<f64>,
+    rng: RngState,
+    p_value: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RngState {
+    Python(PyRandom),
+    /// Read to recognise the old layout; its values are not used.
+    Xoshiro(#[allow(dead_code)] [u64; 4]),
+}
+
+impl From<KswinState> for Kswin {
+    fn from(s: KswinState) -> Self {
+        Kswin {
+            alpha: s.alpha,
+            window_size: s.window_size,
+            stat_size: s.stat_size,
+            seed: s.seed,
+            window: s.window,
+            rng: match s.rng {
+                RngState::Python(r) => r,
+                RngState::Xoshiro(_) => PyRandom::new(s.seed),
+            },
+            p_value: s.p_value,
+            scratch: Scratch::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Scratch {
     idx: Vec<usize>,
+    pool: Vec<usize>,
+    seen: Vec<bool>,
     a: Vec<f64>,
     b: Vec<f64>,
     row: Vec<f64>,
@@ -98,13 +143,19 @@ impl Kswin {
                 ),
             });
         }
+        if window_size > u32::MAX as usize {
+            return Err(LearnError::Param {
+                name: "window_size".into(),
+                msg: format!("must be below 2^32 (got {window_size})"),
+            });
+        }
         Ok(Kswin {
             alpha,
             window_size,
             stat_size,
             seed,
             window: VecDeque::with_capacity(window_size.min(1 << 16)),
-            rng: Rng::new(seed).state(),
+            rng: PyRandom::new(seed),
             p_value: 0.0,
             scratch: Scratch::default(),
         })
@@ -117,7 +168,7 @@ impl Kswin {
 
     fn reset(&mut self) {
         self.window.clear();
-        self.rng = Rng::new(self.seed).state();
+        self.rng.reseed(self.seed);
         self.p_value = 0.0;
     }
 }
@@ -133,17 +184,16 @@ impl Detector for Kswin {
         }
         let older = self.window_size - self.stat_size;
         let sc = &mut self.scratch;
-        // Partial Fisher-Yates: `stat_size` distinct positions among the older values.
-        sc.idx.clear();
-        sc.idx.extend(0..older);
-        let mut rng = Rng::from_state(self.rng);
-        for i in 0..self.stat_size {
-            let j = i + rng.below((older - i) as u64) as usize;
-            sc.idx.swap(i, j);
-        }
-        self.rng = rng.state();
+        // River: `rng.sample(range(window_size - stat_size), stat_size)`.
+        self.rng.sample_range(
+            older,
+            self.stat_size,
+            &mut sc.idx,
+            &mut sc.pool,
+            &mut sc.seen,
+        );
         sc.a.clear();
-        sc.a.extend(sc.idx[..self.stat_size].iter().map(|&i| self.window[i]));
+        sc.a.extend(sc.idx.iter().map(|&i| self.window[i]));
         sc.b.clear();
         sc.b.extend(self.window.range(older..).copied());
         let (stat, p) = ks_2samp(&mut sc.a, &mut sc.b, &mut sc.row);

@@ -16,6 +16,7 @@ mod ddm;
 mod eddm;
 mod kswin;
 mod page_hinkley;
+mod py_random;
 
 pub use adwin::Adwin;
 pub use ddm::Ddm;

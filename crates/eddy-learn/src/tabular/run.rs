@@ -16,7 +16,7 @@ use crate::registry::AnyModel;
 use crate::traits::{Detector, Task};
 
 /// A registry model as a [`Learner`] on [`Row`]s: the cells go to the model as raw values
-/// (numbers and categories), so its preprocessing (`scaler`, `categorical=onehot|hash`)
+/// (numbers and categories), so its preprocessing (`scaler`, `categorical=onehot|hash|ordinal`)
 /// applies. A label the model refuses is not learned, and counted.
 pub struct TabularModel {
     model: AnyModel,

@@ -4,16 +4,63 @@ use serde::{Deserialize, Serialize};
 
 use crate::naive_bayes::Gaussian;
 
+/// `0.5 ln(2 pi)`, as River's `_HALF_LOG_TAU`.
+const HALF_LN_TAU: f64 = 0.918_938_533_204_672_7;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "EstimatorState", into = "EstimatorState")]
 struct ClassEstimator {
     g: Gaussian,
     /// Meaningful only once `g.n > 0` (kept finite so that JSON snapshots can carry them).
     min: f64,
     max: f64,
-    /// Cached from `g` after each update, for the naive Bayes log densities:
-    /// `1 / (2 var)` and `0.5 ln(2 pi var)`, both 0 while the variance is 0.
-    inv_two_var: f64,
-    half_ln_two_pi_var: f64,
+    /// Cached from `g` after each update, for the naive Bayes log densities: the variance
+    /// and `0.5 ln(variance)`, both 0 while the variance is 0.
+    var: f64,
+    half_ln_var: f64,
+}
+
+impl ClassEstimator {
+    fn cache(&mut self) {
+        let var = self.g.var();
+        (self.var, self.half_ln_var) = if var > 0.0 {
+            (var, 0.5 * var.ln())
+        } else {
+            (0.0, 0.0)
+        };
+    }
+}
+
+/// What a snapshot holds of a [`ClassEstimator`]: the cached values are recomputed on load
+/// (and fields of older snapshots that cached other values are ignored).
+#[derive(Serialize, Deserialize)]
+struct EstimatorState {
+    g: Gaussian,
+    min: f64,
+    max: f64,
+}
+
+impl From<EstimatorState> for ClassEstimator {
+    fn from(s: EstimatorState) -> Self {
+        let mut e = ClassEstimator {
+            g: s.g,
+            min: s.min,
+            max: s.max,
+            ..ClassEstimator::default()
+        };
+        e.cache();
+        e
+    }
+}
+
+impl From<ClassEstimator> for EstimatorState {
+    fn from(e: ClassEstimator) -> Self {
+        EstimatorState {
+            g: e.g,
+            min: e.min,
+            max: e.max,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -42,31 +89,20 @@ impl GaussianSplitter {
             e.max = e.max.max(x);
         }
         e.g.update(x, w);
-        let var = e.g.var();
-        if var > 0.0 {
-            e.inv_two_var = 0.5 / var;
-            e.half_ln_two_pi_var = 0.5 * (std::f64::consts::TAU * var).ln();
-        } else {
-            e.inv_two_var = 0.0;
-            e.half_ln_two_pi_var = 0.0;
-        }
+        e.cache();
     }
 
-    /// `ln` of [`cond_proba`](Self::cond_proba), or `None` where that density is 0 (unseen
-    /// class, zero variance, or a density that underflows to 0 in `f64`), which River's naive
-    /// Bayes skipped when it summed `log(pdf)` for `pdf > 0` (River 0.26 skips only the first
-    /// two).
+    /// River 0.26's `cond_log_proba`: `ln` of [`cond_proba`](Self::cond_proba) computed in
+    /// log space with River's arithmetic, or `None` (River: `-inf`, which its naive Bayes
+    /// skips) for an unseen class or a variance of 0. However small, a log-density counts.
     #[inline]
     pub fn log_cond_proba(&self, x: f64, class: usize) -> Option<f64> {
         let e = self.per_class.get(class)?;
-        if e.inv_two_var == 0.0 {
+        if e.var == 0.0 {
             return None;
         }
         let d = x - e.g.mean;
-        let lp = -d * d * e.inv_two_var - e.half_ln_two_pi_var;
-        // exp(lp) is 0 in f64 below about -745.13; River summing log(pdf) for pdf > 0 then added
-        // nothing (River 0.26 adds its cond_log_proba whatever its size).
-        (lp > -745.13).then_some(lp)
+        Some(d * d / (-2.0 * e.var) - HALF_LN_TAU - e.half_ln_var)
     }
 
     pub fn estimator(&self, class: usize) -> Option<&Gaussian> {
@@ -82,6 +118,14 @@ impl GaussianSplitter {
         match self.per_class.get(class) {
             Some(e) if e.g.n > 0.0 => e.g.pdf(x),
             _ => 0.0,
+        }
+    }
+
+    /// Whether River's split at `v` gives `class` an entry on the left and on the right.
+    pub(crate) fn sides(&self, v: f64, class: usize) -> (bool, bool) {
+        match self.per_class.get(class) {
+            Some(e) if e.g.n > 0.0 => (v >= e.min, v < e.max),
+            _ => (false, false),
         }
     }
 
@@ -120,7 +164,7 @@ impl GaussianSplitter {
                     right[c] = e.g.n - left[c];
                 }
             }
-            let merit = super::info_gain(pre, &left, &right, min_branch_fraction);
+            let merit = super::info_gain(pre, &[&left[..], &right[..]], min_branch_fraction);
             if best.as_ref().is_none_or(|b| merit > b.0) && merit > f64::NEG_INFINITY {
                 best = Some((merit, v, left.clone(), right.clone()));
             }

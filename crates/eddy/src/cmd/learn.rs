@@ -24,7 +24,8 @@
 //! parses as a finite number (JSON numbers and booleans are numbers), categorical otherwise or
 //! when listed in `--categorical`. Rows go to the model registry's pipeline as numbers and
 //! categories, so its preprocessing applies: `--param categorical=onehot` (default, a slot per
-//! category seen) or `categorical=hash` (`n_features`, `hash_seed`), and `--param
+//! category seen), `categorical=hash` (`n_features`, `hash_seed`) or `categorical=ordinal`
+//! (category codes; a Hoeffding tree's nominal attributes), and `--param
 //! scaler=standard|minmax` on the numeric columns. An empty categorical cell is the category
 //! `""`. Target: a number for regressors; for classifiers, labels that are non-negative
 //! integers are used as class numbers, `true`/`false` map to 1/0, other labels are numbered in
