@@ -78,6 +78,9 @@ pub struct Decoder {
     /// each collection, the next comes when the strings held have doubled (at least
     /// `collect_least`): its cost, a walk of the state, stays in proportion.
     literals: u32,
+    /// The spec's strings (its filters' literals), for [`StringUse::Literal`] fields: a
+    /// few, compared byte for byte.
+    literal_texts: Vec<(Box<[u8]>, Sym)>,
     collect_at: usize,
     collect_least: usize,
     marks: Option<Vec<u64>>,
@@ -151,6 +154,7 @@ impl Decoder {
             text_slot: vec![None; schema.len()],
             texts: Texts::default(),
             literals: 0,
+            literal_texts: Vec::new(),
             collect_at: COLLECT_FIRST,
             collect_least: COLLECT_FIRST,
             marks: None,
@@ -205,10 +209,13 @@ impl Decoder {
     }
 
     /// Says how each field's strings are to be held (indexed by field; fields that are
-    /// not strings are not looked at), and how many strings the spec interned (its
-    /// literals, kept for good).
-    pub fn hold_strings(&mut self, uses: &[StringUse], literals: usize) {
-        self.literals = literals as u32;
+    /// not strings are not looked at), and the strings the spec interned (its literals,
+    /// kept for good).
+    pub fn hold_strings(&mut self, uses: &[StringUse], literals: &Interner) {
+        self.literals = literals.len() as u32;
+        self.literal_texts = (0..self.literals)
+            .map(|id| (literals.resolve(Sym(id)).as_bytes().into(), Sym(id)))
+            .collect();
         let mut slots = 0;
         for (f, u) in uses.iter().enumerate().take(self.uses.len()) {
             self.uses[f] = *u;
@@ -218,6 +225,14 @@ impl Decoder {
             });
         }
         self.texts.clear(slots);
+    }
+
+    /// Whether the texts of fields whose strings are not kept are carried with their batch:
+    /// only an output that echoes the event's fields needs them (not one that copies the
+    /// input line).
+    pub fn echo_texts(&mut self, echo: bool) {
+        let slots = self.text_slot.iter().flatten().count();
+        self.texts.clear(if echo { slots } else { 0 });
     }
 
     /// The slot of field `f`'s text in [`Texts`], when its strings are not kept.
@@ -489,7 +504,7 @@ impl Decoder {
                             let b = bytes_of(kind, val, &mut self.scratch)
                                 .map_err(|m| (DeadReason::BadField, m))?;
                             self.texts.put(at, b);
-                            held_value(self.uses[fid], b, interner)
+                            held_value(self.uses[fid], b, &self.literal_texts)
                         }
                         _ => json_value(
                             kind,
@@ -596,7 +611,7 @@ impl Decoder {
                     FieldType::String => match self.text_slot[fid] {
                         Some(at) => {
                             self.texts.put(at, text.as_bytes());
-                            held_value(self.uses[fid], text.as_bytes(), interner)
+                            held_value(self.uses[fid], text.as_bytes(), &self.literal_texts)
                         }
                         None => {
                             let s = interner.intern(text);

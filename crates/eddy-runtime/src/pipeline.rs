@@ -165,7 +165,7 @@ impl Pipeline {
             None => {}
         }
         let mut decoder = Decoder::new(&spec.source, &spec.schema);
-        decoder.hold_strings(&uses, spec.interner.len());
+        decoder.hold_strings(&uses, &spec.interner);
         let mut encoder = OutputEncoder::new(spec.output.format, &spec.feature_names());
         if let Some(m) = &spec.model {
             encoder.set_prediction_columns(crate::score::csv_columns(&m.field));
@@ -274,6 +274,10 @@ impl Pipeline {
         let dead_letters = outputs
             .enabled(OutputKind::DeadLetter)
             .then(|| encoder.format());
+        // the texts of strings not kept are for per-event rows that echo the event's fields
+        // (not for those that copy the input line)
+        decoder
+            .echo_texts(outputs.enabled(OutputKind::Events) && !encoder.splices(decoder.format()));
         let decoder = RefCell::new(decoder);
         let interner = RefCell::new(interner);
         let mut front = Chain::<dyn Stage>::new(

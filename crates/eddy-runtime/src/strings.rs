@@ -4,7 +4,7 @@
 //! state holds are found.
 
 use eddy_core::feature::FeatureSpec;
-use eddy_core::{Interner, Sym, Value};
+use eddy_core::{Sym, Value};
 
 use crate::spec::PipelineSpec;
 
@@ -93,8 +93,13 @@ impl Texts {
         self.spans.truncate(spans);
     }
 
-    /// Sets slot `slot` of the event being decoded (the last one's spans).
+    /// Sets slot `slot` of the event being decoded (the last one's spans); nothing when no
+    /// texts are kept (`per_event` 0: no output echoes them).
+    #[inline]
     pub(crate) fn put(&mut self, slot: usize, text: &[u8]) {
+        if slot >= self.per_event {
+            return;
+        }
         let at = self.spans.len() - self.per_event + slot;
         self.spans[at] = (self.bytes.len() as u32, text.len() as u32);
         self.bytes.extend_from_slice(text);
@@ -117,15 +122,15 @@ pub(crate) fn text_hash(text: &[u8]) -> Value {
 }
 
 /// A string field's value as its features need it, when it is not kept ([`StringUse`]).
-pub(crate) fn held_value(u: StringUse, text: &[u8], interner: &Interner) -> Value {
+/// `literals`: the spec's strings and their symbols.
+pub(crate) fn held_value(u: StringUse, text: &[u8], literals: &[(Box<[u8]>, Sym)]) -> Value {
     match u {
         StringUse::Kept | StringUse::Unread => Value::Null,
         StringUse::Hashed => text_hash(text),
         StringUse::Literal => Value::Str(
-            std::str::from_utf8(text)
-                .ok()
-                .and_then(|s| interner.get(s))
-                .unwrap_or(Sym(u32::MAX)),
+            (literals.iter())
+                .find(|(l, _)| **l == *text)
+                .map_or(Sym(u32::MAX), |&(_, s)| s),
         ),
     }
 }
