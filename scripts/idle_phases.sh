@@ -61,9 +61,9 @@ for p in $(seq 1 "$phases"); do
   printf "%-8s" "$p"
   for b in "${bins[@]}"; do
     /usr/bin/time -f "%M" -o "$dir/rss" "$b" run "$dir/spec.toml" --input "$dir/in.jsonl" 2> "$dir/err" > /dev/null
-    state=$(grep -o 'state: *[0-9,]* bytes' "$dir/err" | tr -dc '0-9' || true)
-    [ -n "$state" ] || state=$(grep -o '[0-9,]* bytes' "$dir/err" | head -1 | tr -dc '0-9')
-    printf "  %-40s" "$state, $(( $(cat "$dir/rss") / 1024 ))"
+    # (a build whose summary does not say its state bytes: n/a)
+    state=$({ grep -o 'state: *[0-9,]* bytes' "$dir/err" || true; } | tr -dc '0-9')
+    printf "  %-40s" "${state:-n/a}, $(( $(cat "$dir/rss") / 1024 ))"
   done
   echo
 done

@@ -410,3 +410,104 @@ fn state_is_flat_across_phases_of_new_keys() {
     assert_eq!(no_ttl[11].1, 12 * PHASE_KEYS as usize);
     assert!(no_ttl[11].0 > 3 * no_ttl[2].0, "{no_ttl:?}");
 }
+
+/// The end of the input in pieces: each piece about the budget, and all of them together the
+/// rows one finish gives (the same rows, in firing-time order per key and feature).
+#[test]
+fn the_end_of_the_input_fires_in_pieces() {
+    let feats = || {
+        let f = |name: &str, agg: AggKind, window| FeatureSpec {
+            name: name.into(),
+            agg,
+            field: Some(0),
+            window,
+            filter: None,
+        };
+        vec![
+            f(
+                "c",
+                AggKind::Count,
+                WindowSpec::Sliding {
+                    size: 1_000,
+                    slide: 1,
+                    offset: 0,
+                },
+            ),
+            f(
+                "s",
+                AggKind::Sum,
+                WindowSpec::Sliding {
+                    size: 500,
+                    slide: 7,
+                    offset: 0,
+                },
+            ),
+            f(
+                "l",
+                AggKind::LastN { n: 2 },
+                WindowSpec::Session { gap: 300 },
+            ),
+            f(
+                "t",
+                AggKind::Mean,
+                WindowSpec::Tumbling {
+                    size: 50,
+                    offset: 0,
+                },
+            ),
+        ]
+    };
+    let cfg = EngineConfig {
+        allowed_lateness: 20,
+        late_policy: LatePolicy::Update,
+        key_ttl: 0,
+    };
+    let run = |budget: Option<usize>| {
+        let mut eng = FeatureEngine::new(feats(), cfg).expect("valid features");
+        let (mut row, mut closed) = (FeatureRow::default(), Vec::new());
+        for i in 0..400i64 {
+            let ev = Event {
+                key: KeyId((i % 13) as u32),
+                ts: 1_000 + i * 3,
+                fields: vec![Value::Int(i % 5)],
+            };
+            eng.process(&ev, &mut row, &mut closed);
+        }
+        let mut pieces = Vec::new();
+        match budget {
+            None => {
+                eng.finish(&mut closed);
+                pieces.push(closed);
+            }
+            Some(b) => loop {
+                let mut piece = Vec::new();
+                let done = eng.finish_some(&mut piece, b);
+                pieces.push(piece);
+                if done {
+                    break;
+                }
+            },
+        }
+        pieces
+    };
+    let whole = run(None).concat();
+    let pieces = run(Some(1_000));
+    assert!(pieces.len() > 20, "{} pieces", pieces.len());
+    // a piece stops at the first firing time that reaches the budget: one time's rows more
+    assert!(
+        pieces.iter().all(|p| p.len() < 1_000 + 13 * 4 * 1_000),
+        "{:?}",
+        pieces.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    let per_key_feature = |rows: &[WindowRow]| {
+        let mut m: std::collections::BTreeMap<(u32, u16), Vec<String>> = Default::default();
+        for r in rows {
+            m.entry((r.key.0, r.feature))
+                .or_default()
+                .push(format!("{} {} {:?} {}", r.start, r.end, r.value, r.update));
+        }
+        m
+    };
+    assert_eq!(per_key_feature(&pieces.concat()), per_key_feature(&whole));
+    assert!(whole.len() > 20_000, "{} rows", whole.len());
+}

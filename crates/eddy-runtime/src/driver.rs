@@ -193,6 +193,10 @@ pub fn run<'s>(
     // Unbounded, but only `works` batches exist.
     let (to_front, front_rx) = mpsc::channel::<ToFront>();
     let (to_reader, reader_rx) = mpsc::channel::<Box<Work>>();
+    // The end of the input makes new batches (the last windows' rows, a piece each): at most
+    // `IN_FLIGHT` of them wait for the front thread at once, each holding a credit until
+    // it is written.
+    let (credit, credit_back) = mpsc::sync_channel::<()>(IN_FLIGHT);
     std::thread::scope(|scope| -> Result<(), RuntimeError> {
         let engine_done = to_front.clone();
         let engine_thread = scope.spawn(move || {
@@ -229,7 +233,9 @@ pub fn run<'s>(
             }
             let mut sent = true;
             let end = engine.finish(&mut flow, &mut |f| {
-                sent = send_all(f);
+                sent = f
+                    .drain()
+                    .all(|w| credit.send(()).is_ok() && engine_done.send(ToFront::Done(w)).is_ok());
                 sent
             });
             if sent && send_all(&mut flow) {
@@ -309,6 +315,8 @@ pub fn run<'s>(
                         // (after the end of the input, nothing goes back to the reader)
                         out_there = out_there.saturating_sub(1);
                         back.process(w, &mut free)?;
+                        // a piece of the end written: the engine thread may make another
+                        let _ = credit_back.try_recv();
                     }
                     Some(ToFront::Query(q)) => {
                         if let Some(q) = back.query(q) {
@@ -347,6 +355,10 @@ pub fn run<'s>(
                         let _ = to_reader.send(w);
                         out_there += 1;
                     }
+                } else {
+                    // the input has ended: nothing goes back to the reader, and the pieces
+                    // of the end are freed as they are written
+                    free.drain().for_each(drop);
                 }
             }
         })();
