@@ -1,93 +1,20 @@
 //! The drift detectors reproduce the examples in River's documentation exactly, on the same
 //! input streams. The streams come from Python's `random` module (Mersenne Twister), ported
-//! here: `random.Random(seed).choices(...)`.
+//! in eddy (`drift::PyRandom`): `random.Random(seed).choices(...)`.
 
-use eddy_learn::drift::build;
+use eddy_learn::drift::{build, PyRandom};
 use eddy_learn::registry::Params;
 use eddy_learn::{Detector, DriftState};
 
-/// Python's `random.Random` (MT19937 seeded by `init_by_array`), enough for `choices`.
-struct PyRandom {
-    mt: [u32; 624],
-    idx: usize,
+/// The draws River's doc examples make, on eddy's port of Python's `random.Random`.
+trait Choices {
+    /// `choices(population, k=k)`.
+    fn choices(&mut self, population: &[f64], k: usize) -> Vec<f64>;
+    /// `choices([0, 1], k=k, weights=[w0, w1])`.
+    fn choices01(&mut self, w0: f64, w1: f64, k: usize) -> Vec<f64>;
 }
 
-impl PyRandom {
-    fn new(seed: u32) -> Self {
-        let mut r = PyRandom {
-            mt: [0; 624],
-            idx: 624,
-        };
-        r.init_genrand(19_650_218);
-        let key = [seed];
-        let (n, mut i, mut j) = (624usize, 1usize, 0usize);
-        let mt = &mut r.mt;
-        for _ in 0..n.max(key.len()) {
-            let prev = mt[i - 1] ^ (mt[i - 1] >> 30);
-            mt[i] = (mt[i] ^ prev.wrapping_mul(1_664_525))
-                .wrapping_add(key[j])
-                .wrapping_add(j as u32);
-            i += 1;
-            j += 1;
-            if i >= n {
-                mt[0] = mt[n - 1];
-                i = 1;
-            }
-            if j >= key.len() {
-                j = 0;
-            }
-        }
-        for _ in 0..n - 1 {
-            let prev = mt[i - 1] ^ (mt[i - 1] >> 30);
-            mt[i] = (mt[i] ^ prev.wrapping_mul(1_566_083_941)).wrapping_sub(i as u32);
-            i += 1;
-            if i >= n {
-                mt[0] = mt[n - 1];
-                i = 1;
-            }
-        }
-        mt[0] = 0x8000_0000;
-        r
-    }
-
-    fn init_genrand(&mut self, s: u32) {
-        self.mt[0] = s;
-        for i in 1..624 {
-            let p = self.mt[i - 1];
-            self.mt[i] = 1_812_433_253u32
-                .wrapping_mul(p ^ (p >> 30))
-                .wrapping_add(i as u32);
-        }
-    }
-
-    fn next_u32(&mut self) -> u32 {
-        if self.idx >= 624 {
-            for k in 0..624 {
-                let y = (self.mt[k] & 0x8000_0000) | (self.mt[(k + 1) % 624] & 0x7fff_ffff);
-                let mut v = self.mt[(k + 397) % 624] ^ (y >> 1);
-                if y & 1 == 1 {
-                    v ^= 0x9908_b0df;
-                }
-                self.mt[k] = v;
-            }
-            self.idx = 0;
-        }
-        let mut y = self.mt[self.idx];
-        self.idx += 1;
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c_5680;
-        y ^= (y << 15) & 0xefc6_0000;
-        y ^ (y >> 18)
-    }
-
-    /// `random.random()`: 53 bits from two draws.
-    fn random(&mut self) -> f64 {
-        let a = (self.next_u32() >> 5) as f64;
-        let b = (self.next_u32() >> 6) as f64;
-        (a * 67_108_864.0 + b) / 9_007_199_254_740_992.0
-    }
-
-    /// `choices(population, k=k)`.
+impl Choices for PyRandom {
     fn choices(&mut self, population: &[f64], k: usize) -> Vec<f64> {
         let n = population.len() as f64;
         (0..k)
@@ -95,7 +22,6 @@ impl PyRandom {
             .collect()
     }
 
-    /// `choices([0, 1], k=k, weights=[w0, w1])`.
     fn choices01(&mut self, w0: f64, w1: f64, k: usize) -> Vec<f64> {
         let total = w0 + w1;
         (0..k)

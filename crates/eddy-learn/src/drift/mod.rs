@@ -23,6 +23,7 @@ pub use ddm::Ddm;
 pub use eddm::Eddm;
 pub use kswin::{ks_2samp, Kswin};
 pub use page_hinkley::{PageHinkley, PhMode};
+pub use py_random::PyRandom;
 
 use serde::{Deserialize, Serialize};
 

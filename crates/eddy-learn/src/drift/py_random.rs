@@ -1,5 +1,6 @@
-//! Python's `random.Random` (CPython 3.11's MT19937), as far as `random.Random(seed).sample`
-//! on a range, so that KSWIN draws the same sample positions as River's `drift.KSWIN`.
+//! Python's `random.Random` (CPython 3.11's MT19937), as far as `random.random()` and
+//! `random.Random(seed).sample` on a range, so that KSWIN draws the same sample positions as
+//! River's `drift.KSWIN` (and tests draw River's streams).
 
 use serde::{Deserialize, Serialize};
 
@@ -112,9 +113,8 @@ impl PyRandom {
         y ^ (y >> 18)
     }
 
-    /// `random.random()`: 53 bits from two draws (tests compare it with CPython's).
-    #[cfg(test)]
-    fn random(&mut self) -> f64 {
+    /// `random.random()`: 53 bits from two draws.
+    pub fn random(&mut self) -> f64 {
         let a = f64::from(self.next_u32() >> 5);
         let b = f64::from(self.next_u32() >> 6);
         (a * 67_108_864.0 + b) / 9_007_199_254_740_992.0
