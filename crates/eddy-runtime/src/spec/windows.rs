@@ -207,6 +207,19 @@ pub(super) fn window(v: &mut Validator, w: &Table, path: &str) -> Option<WindowS
                 None => Some(None),
                 Some(_) => v.duration(w, path, "ttl").map(Some),
             };
+            if let (Some(Trigger::EventTime(t)), Some(Some(ttl))) = (trigger, ttl) {
+                if ttl < t {
+                    v.err(
+                        join(path, "ttl"),
+                        format!(
+                            "ttl ({}) is shorter than the trigger interval ({}): a key's last firing would come after its state expired; use a ttl of at least {}",
+                            format_duration(ttl),
+                            format_duration(t),
+                            format_duration(t)
+                        ),
+                    );
+                }
+            }
             WindowSpec::Global {
                 trigger: trigger?,
                 purge: purge?,
@@ -255,6 +268,46 @@ mod tests {
         assert_eq!(parse_trigger("every 100 events"), Some(Trigger::Count(100)));
         assert_eq!(parse_trigger("every 0 events"), None);
         assert_eq!(parse_trigger("sometimes"), None);
+    }
+
+    #[test]
+    fn a_global_ttl_is_a_positive_duration_no_shorter_than_the_trigger() {
+        let feature = |w: &str| {
+            with_feature(&format!(
+                "[[feature]]\nname = \"c\"\nagg = \"count\"\nwindow = {{ kind = \"global\", {w} }}"
+            ))
+        };
+        let spec =
+            crate::spec::PipelineSpec::parse(&feature(r#"trigger = "every 1h", ttl = "2h""#));
+        let window = spec.map(|s| s.features[0].window);
+        assert!(
+            matches!(
+                window,
+                Ok(WindowSpec::Global {
+                    ttl: Some(7_200_000),
+                    ..
+                })
+            ),
+            "{window:?}"
+        );
+        for (w, says) in [
+            (
+                r#"trigger = "every 1h", ttl = "10m""#,
+                "shorter than the trigger interval (1h)",
+            ),
+            (r#"ttl = "0s""#, "must be positive"),
+            (r#"ttl = "soon""#, "not a duration"),
+            (r#"ttl = 5"#, "duration"),
+        ] {
+            let e = errors(&feature(w));
+            assert!(
+                e.has_path("feature[0].window.ttl") || e.has_path("feature[0].window"),
+                "{w}: {e}"
+            );
+            assert!(e.to_string().contains(says), "{w}: {e}");
+        }
+        let e = errors(&format!("key_ttl = \"-1m\"\n{}", feature("")));
+        assert!(e.has_path("key_ttl"), "{e}");
     }
 
     #[test]
