@@ -516,3 +516,43 @@ fn https_with_a_ca_file_and_a_token_from_the_environment() {
     assert!(e.has_path("model.headers_env.X-Key"), "{e}");
     assert!(secret_free(&e).contains("EDDY_RUNTIME_TLS_UNSET"), "{e}");
 }
+
+/// Keys come and go while rows wait for their scores: a key the engine releases while an
+/// earlier batch's rows are still held is forgotten only once they are written, so every
+/// row names its own key (CSV input: the row's key is written from its id).
+#[test]
+fn rows_held_for_scores_keep_the_names_of_keys_released_meanwhile() {
+    let dir = tmp_dir("held-release");
+    trained(&dir);
+    let srv = serve(&dir);
+    let mut input = String::from("k,t,x,y\n");
+    // a new key every 4 events (8 s); each is idle a minute after its last event
+    for i in 0..3_000u64 {
+        let t = 1_000_000 + i * 2_000;
+        input.push_str(&format!(
+            "u{},{t},{},{}\n",
+            i / 4,
+            i % 7,
+            (i % 5) as f64 - 1.5
+        ));
+    }
+    let path = write_spec(
+        &dir,
+        &spec_text(
+            "csv",
+            &server_model("external", &srv.url(), "max_batch = 4"),
+        ),
+    );
+    let spec = PipelineSpec::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (s, events) = run(spec, &input);
+    assert_eq!(s.emitted, 3_000);
+    assert!(s.keys_released > 600, "{} keys released", s.keys_released);
+    let mut seen = 0;
+    for l in events.lines() {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        let i = (v["t"].as_i64().unwrap() - 1_000_000) / 2_000;
+        assert_eq!(v["k"], format!("u{}", i / 4), "{l}");
+        seen += 1;
+    }
+    assert_eq!(seen, 3_000);
+}
