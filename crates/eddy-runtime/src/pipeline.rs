@@ -302,6 +302,7 @@ impl Pipeline {
             backlog,
             measured_at: None,
             state_bytes: None,
+            ending: false,
             wall_ms: 0,
             max_state: spec.max_state_bytes.map(|b| b as u64),
             released_reported: 0,

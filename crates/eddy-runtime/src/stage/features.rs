@@ -28,6 +28,9 @@ pub struct FeaturesStage<'a> {
     /// (before the last windows fire).
     pub(crate) measured_at: Option<i64>,
     pub(crate) state_bytes: Option<u64>,
+    /// The end of the input has begun to fire (its state was measured before the first
+    /// piece).
+    pub(crate) ending: bool,
     /// The last batch's wall-clock time (for the watermark's lag).
     pub(crate) wall_ms: i64,
     /// `max_state_bytes`: the run stops when the state, as measured, holds more.
@@ -148,7 +151,8 @@ impl Stage for FeaturesStage<'_> {
     }
 
     fn finish(&mut self, flow: &mut Flow) -> Result<bool, RuntimeError> {
-        if self.state_bytes.is_none() {
+        if !self.ending {
+            self.ending = true;
             self.state_bytes = Some(self.engine.state_bytes() as u64);
         }
         let mut fin = Box::<Work>::default();
