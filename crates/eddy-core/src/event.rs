@@ -71,14 +71,12 @@ impl Interner {
     /// released before (and not handed out since) is left alone; once handed out again, the
     /// id is the new string's (a caller releases each interning once).
     pub fn release(&mut self, sym: Sym) {
-        let Some(slot) = self.strings.get_mut(sym.0 as usize) else {
+        if !self.holds(sym) {
             return;
-        };
-        if self.ids.get(&**slot) == Some(&sym.0) {
-            self.ids.remove(&**slot);
-            *slot = Box::default();
-            self.free.push(sym.0);
         }
+        let text = std::mem::take(&mut self.strings[sym.0 as usize]);
+        self.ids.remove(&text);
+        self.free.push(sym.0);
     }
 
     /// Looks `s` up without interning it.

@@ -405,6 +405,11 @@ const fn record_words(nf: usize) -> usize {
     nf + 3
 }
 
+/// Where a key's seen flag is in its timer record (the last word).
+const fn seen_word(nf: usize) -> usize {
+    record_words(nf) - 1
+}
+
 /// A key's timer record split: its live timer, its features' needs, its idle time, its
 /// seen flag.
 #[inline]
@@ -860,11 +865,7 @@ impl FeatureEngine {
         if self.released.is_empty() {
             return;
         }
-        let (blocks, rec, seen) = (
-            &self.blocks,
-            self.timer_rec,
-            record_words(self.feats.len()) - 1,
-        );
+        let (blocks, rec, seen) = (&self.blocks, self.timer_rec, seen_word(self.feats.len()));
         self.released
             .retain(|k| blocks.words(rec, k.0 as usize).and_then(|r| r.get(seen)) != Some(&1));
         self.released.sort_unstable();
@@ -1039,7 +1040,7 @@ impl FeatureEngine {
     pub fn latest(&self, key: KeyId) -> Option<Vec<FeatureValue>> {
         let k = key.0 as usize;
         let rec = self.blocks.words(self.timer_rec, k)?;
-        if rec.get(record_words(self.feats.len()) - 1) != Some(&1) {
+        if rec.get(seen_word(self.feats.len())) != Some(&1) {
             return None;
         }
         Some(self.store.as_ref()?.get(k))
