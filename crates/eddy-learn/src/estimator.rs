@@ -118,6 +118,15 @@ pub trait Estimator: EstimatorObject + Debug + Send + Sync {
     }
     /// Learns one example; a classifier's `y` is a valid class label (checked by the caller).
     fn learn(&mut self, x: &[f64], y: f64);
+    /// A mini-batch, `xs` row-major with `ys.len()` rows (labels checked by the caller):
+    /// River's `learn_many`, one step along the mean gradient for the linear models, one
+    /// example after the other for the rest.
+    fn learn_many(&mut self, xs: &[f64], ys: &[f64]) {
+        let d = xs.len().checked_div(ys.len()).unwrap_or(0);
+        for (x, &y) in xs.chunks_exact(d.max(1)).zip(ys) {
+            self.learn(x, y);
+        }
+    }
     /// Classes known so far (0 for regressors).
     fn class_count(&self) -> usize {
         0
@@ -144,6 +153,10 @@ macro_rules! impl_estimator {
             fn learn(&mut self, x: &[f64], y: f64) {
                 $crate::traits::Classifier::learn_one(self, x, y as usize)
             }
+            fn learn_many(&mut self, xs: &[f64], ys: &[f64]) {
+                let ys: Vec<usize> = ys.iter().map(|&y| y as usize).collect();
+                $crate::traits::Classifier::learn_many(self, xs, &ys)
+            }
             fn class_count(&self) -> usize {
                 $crate::traits::Classifier::n_classes(self)
             }
@@ -159,6 +172,9 @@ macro_rules! impl_estimator {
             }
             fn learn(&mut self, x: &[f64], y: f64) {
                 $crate::traits::Regressor::learn_one(self, x, y)
+            }
+            fn learn_many(&mut self, xs: &[f64], ys: &[f64]) {
+                $crate::traits::Regressor::learn_many(self, xs, ys)
             }
         }
     };
