@@ -131,15 +131,21 @@ pub trait Estimator: EstimatorObject + Debug + Send + Sync {
     fn class_count(&self) -> usize {
         0
     }
+    /// Multiplies the learning rate by `factor` (a drift's boost); `false` for a model
+    /// without one.
+    fn scale_learning_rate(&mut self, _factor: f64) -> bool {
+        false
+    }
     /// Feature `position` holds category codes (an ordinal encoder in front): a model that
     /// can, treats it as nominal. Called with every row that has a category there.
     fn set_nominal(&mut self, _position: usize) {}
 }
 
 /// `impl Estimator` for a [`crate::traits::Classifier`] registered as `$entry` (a label is a
-/// class number), or with `regressor` for a [`crate::traits::Regressor`].
+/// class number), or with `regressor` for a [`crate::traits::Regressor`]; a third argument
+/// names the model's [`crate::linear::Glm`] field, whose learning rate a boost scales.
 macro_rules! impl_estimator {
-    (classifier $ty:ty, $entry:expr) => {
+    (classifier $ty:ty, $entry:expr $(, $glm:ident)?) => {
         impl $crate::estimator::Estimator for $ty {
             fn entry(&self) -> &'static $crate::estimator::ModelEntry {
                 &$entry
@@ -160,9 +166,13 @@ macro_rules! impl_estimator {
             fn class_count(&self) -> usize {
                 $crate::traits::Classifier::n_classes(self)
             }
+            $(fn scale_learning_rate(&mut self, factor: f64) -> bool {
+                self.$glm.scale_rates(factor);
+                true
+            })?
         }
     };
-    (regressor $ty:ty, $entry:expr) => {
+    (regressor $ty:ty, $entry:expr $(, $glm:ident)?) => {
         impl $crate::estimator::Estimator for $ty {
             fn entry(&self) -> &'static $crate::estimator::ModelEntry {
                 &$entry
@@ -176,6 +186,10 @@ macro_rules! impl_estimator {
             fn learn_many(&mut self, xs: &[f64], ys: &[f64]) {
                 $crate::traits::Regressor::learn_many(self, xs, ys)
             }
+            $(fn scale_learning_rate(&mut self, factor: f64) -> bool {
+                self.$glm.scale_rates(factor);
+                true
+            })?
         }
     };
 }

@@ -226,6 +226,12 @@ impl Glm {
         }
     }
 
+    /// Multiplies the learning rates (weights' and intercept's) by `factor`.
+    pub fn scale_rates(&mut self, factor: f64) {
+        self.optimizer.scale_rate(factor);
+        self.intercept_lr.scale(factor);
+    }
+
     /// River's `learn_many` step: one step along the batch's mean gradient. `xs` is
     /// row-major with `lgs.len()` rows of `d` values, `lgs` the loss gradients of the rows
     /// (each clipped here). The intercept moves by the mean loss gradient; the optimizer
@@ -345,7 +351,7 @@ impl Regressor for LinearRegression {
     }
 }
 
-crate::estimator::impl_estimator!(regressor LinearRegression, LINEAR_REGRESSION);
+crate::estimator::impl_estimator!(regressor LinearRegression, LINEAR_REGRESSION, glm);
 
 /// River's `optim.losses.Log().gradient(y_true, y_pred)` for a label in {0, 1}.
 #[inline]
@@ -438,7 +444,7 @@ impl Classifier for LogisticRegression {
     }
 }
 
-crate::estimator::impl_estimator!(classifier LogisticRegression, LOGISTIC_REGRESSION);
+crate::estimator::impl_estimator!(classifier LogisticRegression, LOGISTIC_REGRESSION, glm);
 
 #[cfg(test)]
 mod tests {

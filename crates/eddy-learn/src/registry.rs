@@ -285,7 +285,9 @@ impl AnyModel {
         }
         let rows = || xs.chunks_exact(d.max(1)).zip(ys);
         if !self.preprocessed.numeric_passthrough() {
-            return Ok(rows().filter(|(x, &y)| self.learn_one(x, y).is_ok()).count());
+            return Ok(rows()
+                .filter(|(x, &y)| self.learn_one(x, y).is_ok())
+                .count());
         }
         let entry = self.entry();
         let valid = |x: &[f64], y: f64| check_label(entry, y).is_ok() && check_features(x).is_ok();
@@ -300,6 +302,10 @@ impl AnyModel {
         }
         self.preprocessed.model.learn_many(&vx, &vy);
         Ok(vy.len())
+    }
+    /// Multiplies the model's learning rate by `factor`; `false` for a model without one.
+    pub fn scale_learning_rate(&mut self, factor: f64) -> bool {
+        self.preprocessed.model.scale_learning_rate(factor)
     }
     /// As [`predict_one`](Self::predict_one) for a row of numbers and categories.
     pub fn predict_raw(&self, x: &[RawValue]) -> f64 {

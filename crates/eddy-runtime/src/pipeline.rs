@@ -18,14 +18,17 @@ pub use crate::driver::RunHooks;
 use crate::driver::{self, Chain};
 use crate::encode::{FeaturesJson, OutputEncoder};
 use crate::error::{RuntimeError, SpecError, SpecErrors};
+use crate::learn::Learning;
 use crate::lookup::Lookups;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::outputs::{OutputKind, Outputs};
 use crate::score::{RemoteStage, Scorer};
+use crate::spec::LabelSource;
 use crate::spec::{InputFormat, Pattern, PipelineSpec};
 use crate::stage::decode::DecodeStage;
 use crate::stage::emit::EmitStage;
 use crate::stage::features::{FeaturesStage, RowsSeen, RowsThread};
+use crate::stage::learn::LearnStage;
 use crate::stage::rows::RowsStage;
 use crate::stage::score::ScoreStage;
 use crate::stage::Stage;
@@ -129,6 +132,7 @@ pub struct Pipeline {
     interner: Interner,
     scorer: Option<Scorer>,
     remote: Option<RemoteStage>,
+    learning: Option<Learning>,
     warnings: Vec<String>,
     /// Pinned (tests): which thread makes the per-event rows, and the count of who did.
     rows_pin: Option<(RowsThread, Arc<RowsSeen>)>,
@@ -164,11 +168,23 @@ impl Pipeline {
             }
             None => {}
         }
+        let learning = match &spec.learn {
+            Some(l) => Some(Learning::new(
+                l,
+                &spec.features,
+                &spec.schema,
+                spec.output.format,
+            )?),
+            None => None,
+        };
         let mut decoder = Decoder::new(&spec.source, &spec.schema);
         decoder.hold_strings(&uses, &spec.interner);
         let mut encoder = OutputEncoder::new(spec.output.format, &spec.feature_names());
         if let Some(m) = &spec.model {
             encoder.set_prediction_columns(crate::score::csv_columns(&m.field));
+        }
+        if spec.learn.is_some() {
+            encoder.set_prediction_columns(crate::learn::prediction::csv_columns());
         }
         let interner = spec.interner.clone();
         Ok(Pipeline {
@@ -179,6 +195,7 @@ impl Pipeline {
             interner,
             scorer,
             remote,
+            learning,
             warnings,
             rows_pin: None,
         })
@@ -229,6 +246,11 @@ impl Pipeline {
         }
     }
 
+    /// The `[learn]` loop, if the spec has one: after a run, its model, metrics and counts.
+    pub fn learning(&self) -> Option<&Learning> {
+        self.learning.as_ref()
+    }
+
     /// The `[model]` scorer, if the spec has one.
     pub fn scorer(&self) -> Option<&Scorer> {
         self.scorer.as_ref()
@@ -258,6 +280,7 @@ impl Pipeline {
             interner,
             scorer,
             remote,
+            learning,
             rows_pin,
             ..
         } = self;
@@ -269,15 +292,24 @@ impl Pipeline {
         // keeping up. Not with a model server: a row is complete only when its score is back.
         let splice = outputs.enabled(OutputKind::Events)
             && encoder.splices(decoder.format())
-            && remote.is_none();
+            && remote.is_none()
+            && learning.is_none();
         let backlog = Arc::new(AtomicUsize::new(0));
         let dead_letters = outputs
             .enabled(OutputKind::DeadLetter)
             .then(|| encoder.format());
         // the texts of strings not kept are for per-event rows that echo the event's fields
         // (not for those that copy the input line)
-        decoder
-            .echo_texts(outputs.enabled(OutputKind::Events) && !encoder.splices(decoder.format()));
+        // (and for the learn stage, which reads categories and labels)
+        decoder.echo_texts(
+            (outputs.enabled(OutputKind::Events) && !encoder.splices(decoder.format()))
+                || learning.is_some(),
+        );
+        let learn_spec = spec.learn.as_ref();
+        if let (Some(l), Some(ls)) = (learning.as_mut(), learn_spec) {
+            l.start(ls, dead_letters)?;
+        }
+        let want_ids = matches!(learn_spec.map(|l| &l.labels), Some(LabelSource::Stream(_)));
         let decoder = RefCell::new(decoder);
         let interner = RefCell::new(interner);
         let mut front = Chain::<dyn Stage>::new(
@@ -288,6 +320,7 @@ impl Pipeline {
                 source_name: source.name(),
                 max_record: spec.source.max_record_bytes,
                 sync_strings: splice,
+                want_ids,
                 backlog: backlog.clone(),
                 records: 0,
                 blank: 0,
@@ -320,6 +353,24 @@ impl Pipeline {
             }));
         }
         let mut engine_chain = Chain::new(engine_stages, &metrics);
+        if let (Some(l), Some(ls)) = (learning.as_mut(), learn_spec) {
+            let field = |f: &str| spec.schema.field_id(f);
+            back_stages.push(Box::new(LearnStage {
+                learning: l,
+                decoder: &decoder,
+                interner: &interner,
+                cat_fields: ls.categories.iter().filter_map(|c| field(c)).collect(),
+                label_field: match &ls.labels {
+                    LabelSource::Field(f) => field(f),
+                    LabelSource::Stream(_) => None,
+                },
+                key_hash: matches!(
+                    ls.baseline.as_ref().map(|b| b.mode),
+                    Some(crate::spec::AbMode::Split { .. })
+                ),
+                last_seq: 0,
+            }));
+        }
         let mut emit = EmitStage::new(
             outputs,
             encoder,

@@ -207,6 +207,9 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if !args.quiet {
         print_summary(&summary, elapsed, pipeline.spec());
+        if let Some(l) = pipeline.learning() {
+            print_learning(l);
+        }
     }
     if let (true, Some((lookups, server))) = (args.hold, &serving) {
         drop(outputs); // every output is flushed and closed before the wait
@@ -312,6 +315,84 @@ pub fn print_summary(s: &Summary, elapsed: Duration, spec: &PipelineSpec) {
     }
     if s.blank_lines > 0 {
         eprintln!("  blank lines skipped: {}", thousands(s.blank_lines));
+    }
+}
+
+/// Prints what the `[learn]` loop did: the model, each arm's metrics with their 95%
+/// intervals, the difference the promotion rule watches, the label join and drifts.
+pub fn print_learning(l: &eddy_runtime::learn::Learning) {
+    use eddy_runtime::learn::prediction::Arm;
+    let c = l.counts();
+    let unscored = if c.unscored > 0 {
+        format!(", {} unscored (a null input)", thousands(c.unscored))
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "  learning:       {} v{}: {} scored, {} labelled and learned{unscored}",
+        l.online_model().name,
+        l.version(),
+        thousands(c.scored),
+        thousands(c.learned)
+    );
+    let est = l.estimates();
+    for arm in [Arm::Online, Arm::Baseline] {
+        let parts: Vec<String> = est
+            .iter()
+            .filter(|(a, _, _)| *a == arm)
+            .map(|(_, name, e)| match (e.lo, e.hi) {
+                (Some(lo), Some(hi)) => format!("{name} {:.4} [{lo:.4}, {hi:.4}]", e.value),
+                _ => format!("{name} {:.4}", e.value),
+            })
+            .collect();
+        if !parts.is_empty() {
+            eprintln!(
+                "    {:<13} {}",
+                format!("{}:", arm.as_str()),
+                parts.join("  ")
+            );
+        }
+    }
+    if let Some((metric, d)) = l.difference() {
+        let ci = match (d.lo, d.hi) {
+            (Some(lo), Some(hi)) => format!(" [{lo:+.4}, {hi:+.4}]"),
+            _ => String::new(),
+        };
+        eprintln!(
+            "    difference:   {metric}, online better by {:+.4}{ci}; serving {} ({} promotions, {} rollbacks)",
+            d.value,
+            l.serving().as_str(),
+            c.promotions,
+            c.rollbacks
+        );
+    }
+    if let Some(j) = l.join_counts() {
+        eprintln!(
+            "    labels:       {} waited, {} labelled, {} expired ({} defaulted), {} pending; {} duplicate, {} late, {} unknown, {} not labels",
+            thousands(j.waiting),
+            thousands(j.labelled),
+            thousands(j.expired),
+            thousands(c.defaulted),
+            thousands(l.pending() as u64),
+            thousands(j.duplicate),
+            thousands(j.late),
+            thousands(j.unknown),
+            thousands(c.bad_label_records)
+        );
+    }
+    if c.no_id > 0 || c.bad_labels > 0 {
+        eprintln!(
+            "    not learned:  {} without a label, {} without an event id",
+            thousands(c.bad_labels),
+            thousands(c.no_id)
+        );
+    }
+    if c.drifts > 0 {
+        eprintln!(
+            "    drift:        {} drifts, {} actions",
+            thousands(c.drifts),
+            thousands(c.actions)
+        );
     }
 }
 
