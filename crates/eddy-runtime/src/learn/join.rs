@@ -369,9 +369,9 @@ mod tests {
             let mut expired = 0;
             let mut li = 0;
             let handle = |out: &mut Vec<Joined>,
-                              slot_of: &FxHashMap<u32, u64>,
-                              got: &mut FxHashMap<u64, f64>,
-                              expired: &mut u64| {
+                          slot_of: &FxHashMap<u32, u64>,
+                          got: &mut FxHashMap<u64, f64>,
+                          expired: &mut u64| {
                 for o in out.drain(..) {
                     match o {
                         Joined::Labelled { slot, label, .. } => {
