@@ -227,6 +227,60 @@ fn the_model_learns_the_features_as_they_were_scored() {
     assert_eq!(end["pending"], 0);
 }
 
+/// River's `learn_many` for a LogisticRegression (defaults): one step along the mean
+/// gradient of each batch of `size`, the last one partial.
+fn sgd_many(examples: &[([f64; 2], f64)], size: usize) -> ([f64; 2], f64) {
+    let (mut w, mut b) = ([0.0f64; 2], 0.0f64);
+    for batch in examples.chunks(size) {
+        let lgs: Vec<f64> = batch
+            .iter()
+            .map(|(x, y)| log_loss_gradient(*y, w[0] * x[0] + w[1] * x[1] + b))
+            .collect();
+        let n = batch.len() as f64;
+        let g: Vec<f64> = (0..2)
+            .map(|j| batch.iter().zip(&lgs).map(|((x, _), lg)| x[j] * lg).sum::<f64>() / n)
+            .collect();
+        b -= 0.01 * lgs.iter().sum::<f64>() / n;
+        for j in 0..2 {
+            w[j] -= 0.01 * g[j];
+        }
+    }
+    (w, b)
+}
+
+#[test]
+fn a_mini_batch_is_one_step_along_the_mean_gradient_of_the_features_as_scored() {
+    let tmp = Tmp::new("learn-batch");
+    write_stream(&tmp, false, None);
+    let spec = spec(
+        &tmp,
+        "1h",
+        &format!(
+            "ttl = \"1m\"\nbatch_size = 7\n[learn.labels]\npath = \"{}/labels.jsonl\"\ntimestamp_format = \"epoch_ms\"\n[learn.snapshots]\ndir = \"{}/snaps\"\nevery = 100000\n",
+            tmp.display(),
+            tmp.display()
+        ),
+    );
+    run_ok(&spec);
+    let rows = jsonl(&tmp.join("out.jsonl"));
+    let mut order: Vec<(i64, usize)> = (0..EVENTS).map(|i| (event(i).4, i)).collect();
+    order.sort();
+    let as_scored: Vec<([f64; 2], f64)> = order
+        .iter()
+        .map(|&(_, i)| (features(&rows[i]), f64::from(event(i).3)))
+        .collect();
+    // the snapshot at the end of the input, after the last (partial) batch
+    let (w, b) = snapshot_weights(&tmp.join("snaps/model-v000002.json"));
+    let (we, be) = sgd_many(&as_scored, 7);
+    for j in 0..2 {
+        assert!((w[j] - we[j]).abs() <= 1e-12 * we[j].abs().max(1.0), "{w:?} vs {we:?}");
+    }
+    assert!((b - be).abs() <= 1e-12, "{b} vs {be}");
+    // and it is not the example-by-example SGD
+    let (w1, _) = sgd(&as_scored);
+    assert!((w[0] - w1[0]).abs() > 1e-6, "{w:?} {w1:?}");
+}
+
 #[test]
 fn a_score_never_sees_its_own_label() {
     let k = 150;

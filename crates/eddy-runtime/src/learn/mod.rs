@@ -607,7 +607,16 @@ impl Learning {
         if self.join.is_some() {
             self.read_labels_until(i64::MAX, out)?;
         }
+        let partial = self.online.batched() > 0;
         self.online.tick(i64::MAX);
+        let n = self.counts.learned;
+        if let Some(s) = &mut self.snapshots {
+            if partial || s.behind(n) {
+                self.online.version += 1;
+                let ts = self.last_wm.max(0);
+                s.write(self.online.model(), self.online.version, n, ts)?;
+            }
+        }
         self.log_row("end", None, out);
         Ok(())
     }

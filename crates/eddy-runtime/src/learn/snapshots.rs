@@ -4,8 +4,9 @@
 //!
 //! A version names a model lineage: snapshot `v` is the model at the moment version `v`
 //! began, and every prediction carries the version of the newest snapshot of the model that
-//! made it. A snapshot (every `every` labelled examples and/or `interval` of event time), a
-//! retrain's swap and a reset each start a new version. A fresh model is version 1 (no file);
+//! made it. A snapshot (every `every` labelled examples and/or `interval` of event time, and
+//! at the end of the input when examples were labelled since the last), a retrain's swap
+//! and a reset each start a new version. A fresh model is version 1 (no file);
 //! a run that resumes from `model-vN.json` continues as version `N`. Files are written whole
 //! (to a temporary name, then renamed), and never over an existing one.
 
@@ -72,6 +73,11 @@ impl Snapshots {
         let since = *self.last_ts.get_or_insert(ts);
         self.every.is_some_and(|e| n >= self.last_n + e)
             || self.interval.is_some_and(|i| ts.saturating_sub(since) >= i)
+    }
+
+    /// Whether examples were labelled since the last snapshot (`n`: labelled so far).
+    pub fn behind(&self, n: u64) -> bool {
+        n > self.last_n
     }
 
     /// Writes `model` as version `v`.
