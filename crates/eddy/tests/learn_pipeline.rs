@@ -238,7 +238,14 @@ fn sgd_many(examples: &[([f64; 2], f64)], size: usize) -> ([f64; 2], f64) {
             .collect();
         let n = batch.len() as f64;
         let g: Vec<f64> = (0..2)
-            .map(|j| batch.iter().zip(&lgs).map(|((x, _), lg)| x[j] * lg).sum::<f64>() / n)
+            .map(|j| {
+                batch
+                    .iter()
+                    .zip(&lgs)
+                    .map(|((x, _), lg)| x[j] * lg)
+                    .sum::<f64>()
+                    / n
+            })
             .collect();
         b -= 0.01 * lgs.iter().sum::<f64>() / n;
         for j in 0..2 {
@@ -273,7 +280,10 @@ fn a_mini_batch_is_one_step_along_the_mean_gradient_of_the_features_as_scored() 
     let (w, b) = snapshot_weights(&tmp.join("snaps/model-v000002.json"));
     let (we, be) = sgd_many(&as_scored, 7);
     for j in 0..2 {
-        assert!((w[j] - we[j]).abs() <= 1e-12 * we[j].abs().max(1.0), "{w:?} vs {we:?}");
+        assert!(
+            (w[j] - we[j]).abs() <= 1e-12 * we[j].abs().max(1.0),
+            "{w:?} vs {we:?}"
+        );
     }
     assert!((b - be).abs() <= 1e-12, "{b} vs {be}");
     // and it is not the example-by-example SGD
@@ -570,4 +580,122 @@ fn bad_specs_are_refused_before_any_event_is_read() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("learn.init"), "{err}");
+}
+
+/// A stream whose concept flips at event `at`: `y = x > 0` before, `y = x < 0` after, with
+/// 5% of labels flipped at random; `z` is noise. Eight keys, an event every 100 ms.
+fn flip_stream(seed: u64, n: usize, at: usize) -> String {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        // xorshift64*: a uniform in [0, 1)
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut out = String::new();
+    for i in 0..n {
+        let (x, z) = (2.0 * next() - 1.0, 2.0 * next() - 1.0);
+        let mut y = if i < at { x > 0.0 } else { x < 0.0 };
+        if next() < 0.05 {
+            y = !y;
+        }
+        out.push_str(&format!(
+            "{{\"k\":\"k{}\",\"ts\":{},\"x\":{x:.6},\"z\":{z:.6},\"y\":{}}}\n",
+            i % 8,
+            100 * i,
+            u8::from(y)
+        ));
+    }
+    out
+}
+
+/// Accuracy over the examples after `at`, from the learning log's cumulative values.
+fn accuracy_after(log: &[Value], at: u64) -> f64 {
+    let end = log.last().unwrap();
+    let mid = log
+        .iter()
+        .filter(|r| r["reason"] == "every" && r["n"].as_u64().unwrap() <= at)
+        .next_back()
+        .unwrap();
+    let (n1, a1) = (
+        end["n"].as_f64().unwrap(),
+        end["online_accuracy"].as_f64().unwrap(),
+    );
+    let (n0, a0) = (
+        mid["n"].as_f64().unwrap(),
+        mid["online_accuracy"].as_f64().unwrap(),
+    );
+    (a1 * n1 - a0 * n0) / (n1 - n0)
+}
+
+#[test]
+fn a_drift_is_found_after_it_happens_and_adapting_beats_not() {
+    let (n, at) = (6000, 3000);
+    for seed in 1..=3 {
+        let tmp = Tmp::new("learn-drift");
+        std::fs::write(tmp.join("events.jsonl"), flip_stream(seed, n, at)).unwrap();
+        let mut after = Vec::new();
+        for action in ["none", "boost", "retrain"] {
+            let text = format!(
+                r#"
+[source]
+path = "{d}/events.jsonl"
+format = "jsonl"
+key = "k"
+timestamp = "ts"
+timestamp_format = "epoch_ms"
+[source.fields]
+x = "float"
+z = "float"
+y = "int"
+[[feature]]
+name = "x_now"
+agg = "sum"
+field = "x"
+window = {{ kind = "tumbling", size = "1ms" }}
+[[feature]]
+name = "z_now"
+agg = "sum"
+field = "z"
+window = {{ kind = "tumbling", size = "1ms" }}
+[output]
+learning = "{d}/learning-{action}.jsonl"
+[learn]
+model = "logistic_regression"
+label = "y"
+log_every = 500
+[learn.params]
+lr = 0.05
+[learn.drift]
+detector = "adwin"
+action = "{action}"
+"#,
+                d = tmp.display()
+            );
+            let spec = tmp.join(format!("{action}.toml"));
+            std::fs::write(&spec, text).unwrap();
+            run_ok(&spec);
+            let log = jsonl(&tmp.join(format!("learning-{action}.jsonl")));
+            let drifts: Vec<&Value> = log.iter().filter(|r| r["reason"] == "drift").collect();
+            assert!(!drifts.is_empty(), "seed {seed} {action}: no drift found");
+            let first = drifts[0]["n"].as_u64().unwrap();
+            assert!(
+                first > at as u64 && first < at as u64 + 500,
+                "seed {seed} {action}: first drift at {first}"
+            );
+            assert_eq!(drifts[0]["action"], action);
+            let end = log.last().unwrap();
+            assert_eq!(end["actions"].as_u64().unwrap() > 0, action != "none");
+            if action == "retrain" {
+                // the retrained model is a new version
+                assert!(end["version"].as_u64().unwrap() > 1, "{end}");
+            }
+            after.push(accuracy_after(&log, at as u64));
+        }
+        assert!(
+            after[1] > after[0] + 0.02 && after[2] > after[0] + 0.005,
+            "seed {seed}: accuracy after the drift, none/boost/retrain: {after:?}"
+        );
+    }
 }

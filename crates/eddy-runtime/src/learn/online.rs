@@ -4,12 +4,14 @@
 //! Adaptation, on a drift:
 //! - `boost`: the learning rate is multiplied by `factor` for the next `examples` examples
 //!   learned (a drift during a boost extends it);
-//! - `retrain`: a fresh model is trained on the older part of the replay buffer (the last
-//!   `replay` labelled examples) and compared with the current one on the newest `holdout`:
-//!   the fresh model's errors there against the current model's prequential errors (made
-//!   before it learned them, so the comparison is fair). The better model serves; if the
-//!   current one still wins, the attempt is made again every `holdout` examples, until
-//!   `replay` examples have passed since the drift;
+//! - `retrain`: a fresh model is trained on the labelled examples since the drift (kept in
+//!   a replay buffer of the last `replay`) but the newest `holdout`, and compared with the
+//!   current one on those newest: the fresh model's errors there against the current model's
+//!   prequential errors (made before it learned them, so the comparison is fair). Examples
+//!   from before the drift are left out: they teach the old concept. The first attempt comes
+//!   once `2 × holdout` examples have come since the drift, then one every `holdout`, until
+//!   the fresh model wins (it then learns the holdout too, and serves) or `replay` examples
+//!   have passed;
 //! - `reset`: a fresh model;
 //! - `none`: the drift is logged and counted.
 //!
@@ -192,9 +194,10 @@ impl OnlineArm {
             (&mut self.retrain_due, self.action)
         {
             *since += 1;
-            let attempt = *since == 1 || *since % holdout as u64 == 0;
-            let give_up = *since >= replay as u64;
-            if attempt && self.retrain(holdout) {
+            let since = *since as usize;
+            let attempt = since >= 2 * holdout && since % holdout == 0;
+            let give_up = since >= replay;
+            if attempt && self.retrain(since, holdout) {
                 out.swapped = true;
                 self.retrain_due = None;
             } else if give_up {
@@ -279,15 +282,17 @@ impl OnlineArm {
         }
     }
 
-    /// Trains a fresh model on the replay buffer but its newest `holdout` examples, and
+    /// Trains a fresh model on the last `since` examples but the newest `holdout`, and
     /// swaps it in when it makes fewer errors on those than the current model made.
-    fn retrain(&mut self, holdout: usize) -> bool {
-        if self.replay.len() <= holdout {
+    fn retrain(&mut self, since: usize, holdout: usize) -> bool {
+        let since = since.min(self.replay.len());
+        if since <= holdout {
             return false;
         }
+        let first = self.replay.len() - since;
         let split = self.replay.len() - holdout;
         let mut fresh = TabularModel::new(self.fresh.clone());
-        for r in self.replay.iter().take(split) {
+        for r in self.replay.range(first..split) {
             fresh.learn(&r.row, r.y);
         }
         let (mut theirs, mut ours) = (0.0, 0.0);

@@ -93,8 +93,8 @@ pub enum DriftAction {
         factor: f64,
         examples: u64,
     },
-    /// A fresh model trained on the last `replay` labelled examples, swapped in when it
-    /// beats the current one on the newest `holdout` of them.
+    /// A fresh model trained on the examples since the drift (at most `replay`), swapped in
+    /// when it beats the current one on the newest `holdout` of them.
     Retrain {
         replay: usize,
         holdout: usize,
@@ -514,14 +514,11 @@ fn drift(v: &mut Validator, t: &Table, path: &str) -> Option<DriftSpec> {
         }
         2 => {
             let replay = v.positive_int(t, path, "replay").unwrap_or(5000);
-            let holdout = v
-                .positive_int(t, path, "holdout")
-                .unwrap_or(replay / 5)
-                .max(1);
-            if holdout >= replay {
+            let holdout = v.positive_int(t, path, "holdout").unwrap_or(100);
+            if 2 * holdout > replay {
                 v.err(
                     join(path, "holdout"),
-                    format!("{holdout} must be smaller than `replay` ({replay})"),
+                    format!("{holdout} is more than half of `replay` ({replay}): a retrain needs twice the holdout to train on"),
                 );
             }
             DriftAction::Retrain { replay, holdout }
