@@ -585,6 +585,10 @@ fn bad_specs_are_refused_before_any_event_is_read() {
 /// A stream whose concept flips at event `at`: `y = x > 0` before, `y = x < 0` after, with
 /// 5% of labels flipped at random; `z` is noise. Eight keys, an event every 100 ms.
 fn flip_stream(seed: u64, n: usize, at: usize) -> String {
+    flip_stream_keys(seed, n, at, 8)
+}
+
+fn flip_stream_keys(seed: u64, n: usize, at: usize, keys: usize) -> String {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut next = move || {
         // xorshift64*: a uniform in [0, 1)
@@ -602,7 +606,7 @@ fn flip_stream(seed: u64, n: usize, at: usize) -> String {
         }
         out.push_str(&format!(
             "{{\"k\":\"k{}\",\"ts\":{},\"x\":{x:.6},\"z\":{z:.6},\"y\":{}}}\n",
-            i % 8,
+            i % keys,
             100 * i,
             u8::from(y)
         ));
@@ -627,6 +631,155 @@ fn accuracy_after(log: &[Value], at: u64) -> f64 {
         mid["online_accuracy"].as_f64().unwrap(),
     );
     (a1 * n1 - a0 * n0) / (n1 - n0)
+}
+
+/// The flip stream's spec with `learn_extra` after `[learn]`'s keys.
+fn flip_spec(dir: &Path, learn_extra: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+[source]
+path = "{d}/events.jsonl"
+format = "jsonl"
+key = "k"
+timestamp = "ts"
+timestamp_format = "epoch_ms"
+[source.fields]
+x = "float"
+z = "float"
+y = "int"
+[[feature]]
+name = "x_now"
+agg = "sum"
+field = "x"
+window = {{ kind = "tumbling", size = "1ms" }}
+[[feature]]
+name = "z_now"
+agg = "sum"
+field = "z"
+window = {{ kind = "tumbling", size = "1ms" }}
+[output]
+events = "{d}/out.jsonl"
+learning = "{d}/learning.jsonl"
+[learn]
+model = "logistic_regression"
+label = "y"
+log_every = 500
+{learn_extra}
+"#,
+        d = dir.display()
+    );
+    let p = dir.join("flip.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A baseline trained by `eddy learn --save` on the first `at` events of the stream.
+fn train_baseline(dir: &Path, stream: &str, at: usize) -> String {
+    let pre: String = stream.lines().take(at).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("pre.jsonl"), pre).unwrap();
+    let base = dir.join("base.json");
+    let o = eddy(&[
+        "learn",
+        "--data",
+        &dir.join("pre.jsonl").to_string_lossy(),
+        "--target",
+        "y",
+        "--model",
+        "logistic_regression",
+        "-p",
+        "lr=0.05",
+        "--features",
+        "x,z",
+        "--every",
+        "0",
+        "--save",
+        &base.to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    base.to_string_lossy().into_owned()
+}
+
+#[test]
+fn the_online_model_is_promoted_once_it_beats_the_baseline_and_every_row_names_its_arm() {
+    let (n, at) = (6000, 3000);
+    let tmp = Tmp::new("learn-ab");
+    let stream = flip_stream(7, n, at);
+    std::fs::write(tmp.join("events.jsonl"), &stream).unwrap();
+    let base = train_baseline(&tmp, &stream, at);
+    let spec = flip_spec(
+        &tmp,
+        &format!(
+            "[learn.params]\nlr = 0.05\n[learn.drift]\naction = \"reset\"\n[learn.baseline]\npath = \"{base}\"\ninputs = [\"x_now\", \"z_now\"]\n[learn.promotion]\nmetric = \"accuracy\"\nmin_examples = 200\n"
+        ),
+    );
+    run_ok(&spec);
+    let log = jsonl(&tmp.join("learning.jsonl"));
+    let promotions: Vec<u64> = log
+        .iter()
+        .filter(|r| r["reason"] == "promotion")
+        .map(|r| r["n"].as_u64().unwrap())
+        .collect();
+    // before the drift the baseline (trained on it) is as good: no promotion; after it,
+    // the baseline is wrong 95% of the time, and the online model takes over
+    assert_eq!(promotions.len(), 1, "{promotions:?}");
+    assert!(promotions[0] > at as u64 && promotions[0] < at as u64 + 500);
+    let end = log.last().unwrap();
+    assert_eq!(end["serving"], "online");
+    assert!(end["diff"].as_f64().unwrap() > 0.2, "{end}");
+    assert!(end["diff_lo"].as_f64().unwrap() > 0.0);
+    assert!(end["baseline_accuracy"].as_f64().unwrap() < 0.6);
+    // the rows name the arm that served them: the baseline until the promotion
+    let rows = jsonl(&tmp.join("out.jsonl"));
+    let p = promotions[0] as usize;
+    assert!(rows[..p]
+        .iter()
+        .all(|r| r["prediction"]["arm"] == "baseline"));
+    assert!(rows[..p].iter().all(|r| r["prediction"]["model"] == "base"));
+    assert!(rows[p..].iter().all(|r| r["prediction"]["arm"] == "online"));
+    // the baseline's score is its own: its class agrees with the pre-drift concept
+    let agree = rows[..at]
+        .iter()
+        .filter(|r| (r["x"].as_f64().unwrap() > 0.0) == (r["prediction"]["label"] == 1))
+        .count();
+    assert!(agree as f64 > 0.97 * at as f64, "{agree}");
+}
+
+#[test]
+fn a_split_routes_each_key_to_one_arm() {
+    let (n, at) = (4000, 2000);
+    let tmp = Tmp::new("learn-split");
+    let stream = flip_stream_keys(3, n, at, 200);
+    std::fs::write(tmp.join("events.jsonl"), &stream).unwrap();
+    let base = train_baseline(&tmp, &stream, at);
+    let spec = flip_spec(
+        &tmp,
+        &format!(
+            "[learn.params]\nlr = 0.05\n[learn.baseline]\npath = \"{base}\"\ninputs = [\"x_now\", \"z_now\"]\nmode = \"split\"\nfraction = 0.5\n"
+        ),
+    );
+    run_ok(&spec);
+    let rows = jsonl(&tmp.join("out.jsonl"));
+    let mut arm_of: std::collections::HashMap<String, String> = Default::default();
+    for r in &rows {
+        let k = r["k"].as_str().unwrap().to_string();
+        let arm = r["prediction"]["arm"].as_str().unwrap().to_string();
+        assert_eq!(arm_of.entry(k).or_insert_with(|| arm.clone()), &arm);
+    }
+    let online = arm_of.values().filter(|a| *a == "online").count();
+    assert_eq!(arm_of.len(), 200);
+    assert!((70..=130).contains(&online), "{online} of 200 keys online");
+    // each arm is evaluated on its own keys' examples only
+    let end = jsonl(&tmp.join("learning.jsonl")).pop().unwrap();
+    let acc_online = end["online_accuracy"].as_f64().unwrap();
+    let served_online: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["prediction"]["arm"] == "online")
+        .collect();
+    let hits = served_online
+        .iter()
+        .filter(|r| r["prediction"]["label"] == r["y"])
+        .count();
+    assert!((acc_online - hits as f64 / served_online.len() as f64).abs() < 1e-12);
 }
 
 #[test]
