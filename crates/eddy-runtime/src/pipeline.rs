@@ -169,12 +169,7 @@ impl Pipeline {
             None => {}
         }
         let learning = match &spec.learn {
-            Some(l) => Some(Learning::new(
-                l,
-                &spec.features,
-                &spec.schema,
-                spec.output.format,
-            )?),
+            Some(l) => Some(Learning::new(l, &spec.features, spec.output.format)?),
             None => None,
         };
         let mut decoder = Decoder::new(&spec.source, &spec.schema);
@@ -355,11 +350,18 @@ impl Pipeline {
         let mut engine_chain = Chain::new(engine_stages, &metrics);
         if let (Some(l), Some(ls)) = (learning.as_mut(), learn_spec) {
             let field = |f: &str| spec.schema.field_id(f);
+            // a category is a declared field, or the entity key (`None`)
+            let category = |f: &String| match *f == spec.source.key {
+                true => Some(None),
+                false => field(f).map(Some),
+            };
             back_stages.push(Box::new(LearnStage {
                 learning: l,
                 decoder: &decoder,
                 interner: &interner,
-                cat_fields: ls.categories.iter().filter_map(|c| field(c)).collect(),
+                cat_fields: (ls.user.iter().chain(&ls.item).chain(&ls.categories))
+                    .filter_map(category)
+                    .collect(),
                 label_field: match &ls.labels {
                     LabelSource::Field(f) => field(f),
                     LabelSource::Stream(_) => None,

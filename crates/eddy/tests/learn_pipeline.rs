@@ -852,3 +852,88 @@ action = "{action}"
         );
     }
 }
+
+#[test]
+fn a_recommender_learns_ratings_in_the_pipeline() {
+    // a planted rank-2 taste: rating = 3 + b_u + b_i + p_u·q_i + noise, 40 users, 30 items
+    let mut s = 12345u64;
+    let mut next = move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (users, items, n) = (40usize, 30usize, 8000usize);
+    let vec2 = |next: &mut dyn FnMut() -> f64| [2.0 * next() - 1.0, 2.0 * next() - 1.0];
+    let bu: Vec<f64> = (0..users).map(|_| next() - 0.5).collect();
+    let bi: Vec<f64> = (0..items).map(|_| next() - 0.5).collect();
+    let p: Vec<[f64; 2]> = (0..users).map(|_| vec2(&mut next)).collect();
+    let q: Vec<[f64; 2]> = (0..items).map(|_| vec2(&mut next)).collect();
+    let mut ev = String::new();
+    let mut ratings = Vec::new();
+    for t in 0..n {
+        let (u, i) = (
+            (next() * users as f64) as usize,
+            (next() * items as f64) as usize,
+        );
+        let r = 3.0 + bu[u] + bi[i] + p[u][0] * q[i][0] + p[u][1] * q[i][1] + 0.1 * (next() - 0.5);
+        ratings.push(r);
+        ev.push_str(&format!(
+            "{{\"user\":\"u{u}\",\"item\":\"i{i}\",\"ts\":{},\"rating\":{r:.6}}}\n",
+            1000 * t
+        ));
+    }
+    let tmp = Tmp::new("learn-mf");
+    std::fs::write(tmp.join("ratings.jsonl"), ev).unwrap();
+    let text = format!(
+        r#"
+[source]
+path = "{d}/ratings.jsonl"
+format = "jsonl"
+key = "user"
+timestamp = "ts"
+timestamp_format = "epoch_ms"
+[source.fields]
+item = "string"
+rating = "float"
+[[feature]]
+name = "ratings_1h"
+agg = "count"
+window = {{ kind = "tumbling", size = "1h" }}
+[output]
+events = "{d}/out.jsonl"
+learning = "{d}/learning.jsonl"
+[learn]
+model = "biased_mf"
+user = "user"
+item = "item"
+label = "rating"
+log_every = 1000
+[learn.params]
+n_factors = 4
+lr = 0.05
+"#,
+        d = tmp.display()
+    );
+    std::fs::write(tmp.join("mf.toml"), text).unwrap();
+    run_ok(&tmp.join("mf.toml"));
+    let end = jsonl(&tmp.join("learning.jsonl")).pop().unwrap();
+    assert_eq!(end["n"], n as u64);
+    // a prequential global-mean predictor, computed here
+    let (mut sum, mut mae0) = (0.0, 0.0);
+    for (t, r) in ratings.iter().enumerate() {
+        let guess = if t == 0 { 0.0 } else { sum / t as f64 };
+        mae0 += (r - guess).abs();
+        sum += r;
+    }
+    mae0 /= n as f64;
+    let mae = end["online_mae"].as_f64().unwrap();
+    assert!(
+        mae < 0.7 * mae0,
+        "biased_mf MAE {mae} vs the global mean's {mae0}"
+    );
+    // every row carries a rating prediction, and no class label
+    let rows = jsonl(&tmp.join("out.jsonl"));
+    assert!(rows.iter().all(|r| r["prediction"]["label"].is_null()));
+    assert_eq!(rows[0]["prediction"]["model"], "biased_mf");
+}

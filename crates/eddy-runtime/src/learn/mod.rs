@@ -27,12 +27,12 @@ use std::collections::VecDeque;
 
 use eddy_core::feature::FeatureSpec;
 use eddy_core::row::{FeatureRef, FeatureRow};
-use eddy_core::{Interner, Schema, Sym};
+use eddy_core::{Interner, Sym};
 use eddy_learn::ab::{
     AbMetric, AbMonitor, AbRule, Arm as AbArm, ArmMetric, Decision, Estimate, Mode,
 };
 use eddy_learn::metrics::{MetricKind, StreamMetric};
-use eddy_learn::registry::{self, AnyModel};
+use eddy_learn::registry;
 use eddy_learn::tabular::{Field, LabelMap, Labels, Row};
 use eddy_learn::{Detector, Metric, Task};
 
@@ -40,7 +40,7 @@ use self::baseline::Baseline;
 use self::join::{JoinCounts, Joined, LabelJoin};
 use self::labels::{Label, LabelReader};
 use self::log::{Delays, LogValue, LogWriter};
-use self::online::OnlineArm;
+use self::online::{ArmModel, OnlineArm};
 use self::prediction::{Arm, LabelOut, PredictionWriter};
 use self::snapshots::Snapshots;
 use crate::encode;
@@ -219,7 +219,6 @@ impl Learning {
     pub fn new(
         spec: &LearnSpec,
         features: &[FeatureSpec],
-        schema: &Schema,
         format: OutputFormat,
     ) -> Result<Learning, SpecErrors> {
         let snapshots = match &spec.snapshots {
@@ -233,19 +232,28 @@ impl Learning {
             .and_then(|s| snapshots::latest(&s.dir));
         let (model, version) = match (&resumed, &spec.model) {
             (Some((v, path)), _) => (
-                AnyModel::load(path)
+                ArmModel::load(path)
                     .map_err(|e| spec_err("learn.snapshots", format!("resuming: {e}")))?,
                 *v,
             ),
             (None, LearnModel::Init(path)) => (
-                AnyModel::load(path).map_err(|e| spec_err("learn.init", e.to_string()))?,
+                ArmModel::load(path).map_err(|e| spec_err("learn.init", e.to_string()))?,
                 1,
             ),
-            (None, LearnModel::Build { name, params }) => (
-                registry::build(name, params)
-                    .map_err(|e| spec_err("learn.params", e.to_string()))?,
-                1,
-            ),
+            (None, LearnModel::Build { name, params }) => {
+                let recommender = registry::find(name).is_some_and(|e| {
+                    matches!(e.kind, eddy_learn::estimator::EntryKind::Recommender { .. })
+                });
+                let built = if recommender {
+                    registry::build_recommender(name, params).map(ArmModel::Recommender)
+                } else {
+                    registry::build(name, params).map(ArmModel::Features)
+                };
+                (
+                    built.map_err(|e| spec_err("learn.params", e.to_string()))?,
+                    1,
+                )
+            }
         };
         // a run that does not resume numbers its versions after any snapshot there
         let version = match (&resumed, &spec.snapshots) {
@@ -253,9 +261,11 @@ impl Learning {
             _ => version,
         };
         let task = model.task();
-        let names: Vec<String> = match &spec.inputs {
-            Some(i) => i.clone(),
-            None => features
+        let recommender = matches!(model, ArmModel::Recommender(_));
+        let names: Vec<String> = match (&spec.inputs, recommender) {
+            (_, true) => Vec::new(),
+            (Some(i), false) => i.clone(),
+            (None, false) => features
                 .iter()
                 .filter(|f| crate::score::feature_type(f).is_some())
                 .map(|f| f.name.clone())
@@ -263,13 +273,30 @@ impl Learning {
         };
         let (cols, _) = resolve_inputs(&names, spec.inputs.is_some(), features)
             .map_err(|e| rename(e, "model.inputs", "learn.inputs"))?;
-        if cols.is_empty() && spec.categories.is_empty() {
+        let categories: Vec<String> = match (recommender, &spec.user, &spec.item) {
+            (true, Some(u), Some(i)) if spec.categories.is_empty() && spec.inputs.is_none() => {
+                vec![u.clone(), i.clone()]
+            }
+            (true, ..) => {
+                return Err(spec_err(
+                    "learn.user",
+                    format!("`{}` learns ratings of items by users: give `user` and `item` (string fields), and no `inputs` or `categories`", model.name()),
+                ))
+            }
+            (false, None, None) => spec.categories.clone(),
+            (false, ..) => {
+                return Err(spec_err(
+                    "learn.user",
+                    format!("`user` and `item` are for a recommender (biased_mf, funk_mf), not `{}`", model.name()),
+                ))
+            }
+        };
+        if cols.is_empty() && categories.is_empty() {
             return Err(spec_err(
                 "learn.inputs",
                 "the model has no inputs: the spec has no numeric feature; list some",
             ));
         }
-        let _ = schema;
         let detector = match &spec.drift {
             Some(d) => Some(
                 eddy_learn::drift::build(&d.detector, &d.params)
@@ -290,25 +317,31 @@ impl Learning {
             .as_ref()
             .map_or(crate::spec::DriftAction::None, |d| d.action);
         if let crate::spec::DriftAction::Boost { .. } = action {
-            let mut probe = model.clone();
-            if !probe.scale_learning_rate(1.0) {
+            let scalable = match model.clone() {
+                ArmModel::Features(mut m) => m.scale_learning_rate(1.0),
+                ArmModel::Recommender(_) => false,
+            };
+            if !scalable {
                 return Err(spec_err(
                     "learn.drift.action",
-                    format!(
-                        "`boost` scales a learning rate, and `{}` has none: use retrain or reset",
-                        model.name
-                    ),
+                    format!("`boost` scales a learning rate, and `{}` has none that eddy can scale: use retrain or reset", model.name()),
                 ));
             }
+        }
+        if recommender && spec.baseline.is_some() {
+            return Err(spec_err(
+                "learn.baseline",
+                "a recommender is not compared with a baseline (yet): leave [learn.baseline] out",
+            ));
         }
         let baseline = match &spec.baseline {
             Some(b) => Some(Baseline::new(b, &names, features, task)?),
             None => None,
         };
-        let binary = matches!(
-            model.entry().kind,
+        let binary = matches!(&model, ArmModel::Features(m) if matches!(
+            m.entry().kind,
             eddy_learn::estimator::EntryKind::Features { binary: true, .. }
-        );
+        ));
         let rule_metric = spec
             .promotion
             .metric
@@ -381,7 +414,7 @@ impl Learning {
                     .map_err(|p| spec_err("learn.default", p.to_string()))?,
             ),
         };
-        let model_name = model.name.clone();
+        let model_name = model.name().to_string();
         let online = OnlineArm::new(
             model,
             version,
@@ -405,7 +438,7 @@ impl Learning {
             serving,
             slab: Slab {
                 d: cols.len(),
-                nc: spec.categories.len(),
+                nc: categories.len(),
                 ..Slab::default()
             },
             cols,
@@ -470,8 +503,9 @@ impl Learning {
         self.serving
     }
 
-    pub fn online_model(&self) -> &AnyModel {
-        self.online.model()
+    /// The online model's registry name.
+    pub fn model_name(&self) -> &str {
+        self.online.name()
     }
 
     /// Each arm's metrics now: (arm, metric, estimate).
@@ -614,7 +648,7 @@ impl Learning {
             if partial || s.behind(n) {
                 self.online.version += 1;
                 let ts = self.last_wm.max(0);
-                s.write(self.online.model(), self.online.version, n, ts)?;
+                s.write(&self.online, self.online.version, n, ts)?;
             }
         }
         self.log_row("end", None, out);
@@ -793,7 +827,7 @@ impl Learning {
         if let Some(s) = &mut self.snapshots {
             if s.due(n, ts) {
                 self.online.version += 1;
-                s.write(self.online.model(), self.online.version, n, ts)?;
+                s.write(&self.online, self.online.version, n, ts)?;
             }
         }
         if n >= self.next_log {
@@ -807,12 +841,7 @@ impl Learning {
     /// keeps snapshots.
     fn snapshot_now(&mut self, ts: i64, _out: &mut Outputs) -> Result<(), RuntimeError> {
         if let Some(s) = &mut self.snapshots {
-            s.write(
-                self.online.model(),
-                self.online.version,
-                self.counts.learned,
-                ts,
-            )?;
+            s.write(&self.online, self.online.version, self.counts.learned, ts)?;
         }
         Ok(())
     }

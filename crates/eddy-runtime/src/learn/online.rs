@@ -17,13 +17,18 @@
 //!
 //! A fresh model is the one the run started with (its `init` snapshot, or a new model of
 //! the spec's name and parameters). A swap or a reset makes a new model version.
+//!
+//! The model is a feature model over rows, or a recommender (`biased_mf`, `funk_mf`) whose
+//! row is two categories: the user and the item.
 
 use std::collections::VecDeque;
 
 use eddy_learn::drift::AnyDetector;
+use eddy_learn::error::LearnError;
+use eddy_learn::mf::str_id;
 use eddy_learn::prequential::Learner;
-use eddy_learn::registry::AnyModel;
-use eddy_learn::tabular::{Row, TabularModel};
+use eddy_learn::registry::{AnyModel, AnyRecommender};
+use eddy_learn::tabular::{Cell, Row, TabularModel};
 use eddy_learn::{Detector, DriftState, Task};
 
 use crate::spec::DriftAction;
@@ -37,6 +42,112 @@ pub struct Learned {
     pub swapped: bool,
 }
 
+/// What an arm trains.
+#[derive(Clone)]
+pub enum ArmModel {
+    /// A registry model over rows of numbers and categories.
+    Features(AnyModel),
+    /// A recommender over (user, item): a row's two categories.
+    Recommender(AnyRecommender),
+}
+
+impl ArmModel {
+    pub fn name(&self) -> &str {
+        match self {
+            ArmModel::Features(m) => &m.name,
+            ArmModel::Recommender(r) => r.name(),
+        }
+    }
+
+    pub fn task(&self) -> Task {
+        match self {
+            ArmModel::Features(m) => m.task(),
+            ArmModel::Recommender(_) => Task::Regression,
+        }
+    }
+
+    /// The model's snapshot text (an eddy-learn snapshot `init` loads).
+    pub fn snapshot_string(&self) -> Result<String, LearnError> {
+        match self {
+            ArmModel::Features(m) => m.to_snapshot_string(),
+            ArmModel::Recommender(r) => r.to_snapshot_string(),
+        }
+    }
+
+    /// Loads a snapshot of either kind.
+    pub fn load(path: &std::path::Path) -> Result<ArmModel, LearnError> {
+        match AnyModel::load(path) {
+            Ok(m) => Ok(ArmModel::Features(m)),
+            Err(e) => AnyRecommender::load(path)
+                .map(ArmModel::Recommender)
+                .map_err(|_| e),
+        }
+    }
+}
+
+/// An [`ArmModel`] in training.
+enum Trained {
+    Features(TabularModel),
+    Recommender(AnyRecommender),
+}
+
+/// A recommender's user and item ids: the row's two categories.
+fn user_item(row: &Row) -> (u64, u64) {
+    let id = |c: Option<&Cell>| match c {
+        Some(Cell::Cat(s)) => str_id(s),
+        _ => 0,
+    };
+    (id(row.cells().first()), id(row.cells().get(1)))
+}
+
+impl Trained {
+    fn new(m: ArmModel) -> Trained {
+        match m {
+            ArmModel::Features(m) => Trained::Features(TabularModel::new(m)),
+            ArmModel::Recommender(r) => Trained::Recommender(r),
+        }
+    }
+
+    fn score(&self, row: &Row, buf: &mut Vec<f64>) -> (f64, Option<f64>) {
+        match self {
+            Trained::Features(m) => m.score(row, buf),
+            Trained::Recommender(r) => {
+                let (u, i) = user_item(row);
+                (r.predict_one(u, i), None)
+            }
+        }
+    }
+
+    /// Learns one example; `false` when the model refused its label.
+    fn learn(&mut self, row: &Row, y: f64) -> bool {
+        match self {
+            Trained::Features(m) => {
+                let before = m.refused();
+                m.learn(row, y);
+                m.refused() == before
+            }
+            Trained::Recommender(r) => {
+                let (u, i) = user_item(row);
+                r.learn_one(u, i, y).is_ok()
+            }
+        }
+    }
+
+    fn features_mut(&mut self) -> Option<&mut AnyModel> {
+        match self {
+            Trained::Features(m) => Some(m.model_mut()),
+            Trained::Recommender(_) => None,
+        }
+    }
+
+    fn snapshot_string(&self) -> Result<String, LearnError> {
+        match self {
+            Trained::Features(m) => m.model().to_snapshot_string(),
+            Trained::Recommender(r) => r.to_snapshot_string(),
+        }
+    }
+}
+
 /// One labelled example kept for a retrain, with the current model's prequential error.
 #[derive(Clone, Default)]
 struct Replayed {
@@ -46,9 +157,9 @@ struct Replayed {
 }
 
 pub struct OnlineArm {
-    model: TabularModel,
+    model: Trained,
     /// What a reset or a retrain starts from.
-    fresh: AnyModel,
+    fresh: ArmModel,
     task: Task,
     pub version: u64,
     batch_size: usize,
@@ -78,7 +189,7 @@ pub struct OnlineArm {
 
 impl OnlineArm {
     pub fn new(
-        model: AnyModel,
+        model: ArmModel,
         version: u64,
         batch_size: usize,
         batch_interval: Option<i64>,
@@ -92,7 +203,7 @@ impl OnlineArm {
         };
         OnlineArm {
             fresh: model.clone(),
-            model: TabularModel::new(model),
+            model: Trained::new(model),
             task,
             version,
             batch_size,
@@ -129,8 +240,13 @@ impl OnlineArm {
         }
     }
 
-    pub fn model(&self) -> &AnyModel {
-        self.model.model()
+    pub fn name(&self) -> &str {
+        self.fresh.name()
+    }
+
+    /// The model's snapshot text.
+    pub fn snapshot_string(&self) -> Result<String, LearnError> {
+        self.model.snapshot_string()
     }
 
     /// The prediction for `row`: the class (or value), and the probability of class 1 for a
@@ -230,30 +346,30 @@ impl OnlineArm {
         let numeric = self.batch[..n].iter().all(|r| r.numeric().is_some());
         if n == 1 || !numeric {
             for (row, &y) in self.batch[..n].iter().zip(&self.batch_ys) {
-                let before = self.model.refused();
-                self.model.learn(row, y);
-                self.refused += self.model.refused() - before;
+                if !self.model.learn(row, y) {
+                    self.refused += 1;
+                }
             }
         } else {
             self.xs.clear();
             for r in &self.batch[..n] {
                 self.xs.extend(r.cells().iter().map(|c| match c {
-                    eddy_learn::tabular::Cell::Num(v) => *v,
-                    eddy_learn::tabular::Cell::Cat(_) => 0.0,
+                    Cell::Num(v) => *v,
+                    Cell::Cat(_) => 0.0,
                 }));
             }
-            let learned = self
-                .model
-                .model_mut()
-                .learn_many(&self.xs, &self.batch_ys[..n])
-                .unwrap_or(0);
-            self.refused += (n - learned) as u64;
+            if let Some(m) = self.model.features_mut() {
+                let learned = m.learn_many(&self.xs, &self.batch_ys[..n]).unwrap_or(0);
+                self.refused += (n - learned) as u64;
+            }
         }
         if self.boost_left > 0 {
             self.boost_left = self.boost_left.saturating_sub(n as u64);
             if self.boost_left == 0 {
-                if let DriftAction::Boost { factor, .. } = self.action {
-                    self.model.model_mut().scale_learning_rate(1.0 / factor);
+                if let (DriftAction::Boost { factor, .. }, Some(m)) =
+                    (self.action, self.model.features_mut())
+                {
+                    m.scale_learning_rate(1.0 / factor);
                 }
             }
         }
@@ -264,8 +380,8 @@ impl OnlineArm {
             DriftAction::None => {}
             DriftAction::Boost { factor, examples } => {
                 self.actions += 1;
-                if self.boost_left == 0 {
-                    self.model.model_mut().scale_learning_rate(factor);
+                if let (0, Some(m)) = (self.boost_left, self.model.features_mut()) {
+                    m.scale_learning_rate(factor);
                 }
                 self.boost_left = examples;
             }
@@ -275,7 +391,7 @@ impl OnlineArm {
             }
             DriftAction::Reset => {
                 self.actions += 1;
-                self.model = TabularModel::new(self.fresh.clone());
+                self.model = Trained::new(self.fresh.clone());
                 self.boost_left = 0;
                 self.version += 1;
             }
@@ -291,7 +407,7 @@ impl OnlineArm {
         }
         let first = self.replay.len() - since;
         let split = self.replay.len() - holdout;
-        let mut fresh = TabularModel::new(self.fresh.clone());
+        let mut fresh = Trained::new(self.fresh.clone());
         for r in self.replay.range(first..split) {
             fresh.learn(&r.row, r.y);
         }

@@ -12,8 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use eddy_learn::registry::AnyModel;
-
+use super::online::OnlineArm;
 use crate::error::RuntimeError;
 use crate::spec::SnapshotSpec;
 
@@ -80,8 +79,8 @@ impl Snapshots {
         n > self.last_n
     }
 
-    /// Writes `model` as version `v`.
-    pub fn write(&mut self, model: &AnyModel, v: u64, n: u64, ts: i64) -> Result<(), RuntimeError> {
+    /// Writes the arm's model as version `v`.
+    pub fn write(&mut self, arm: &OnlineArm, v: u64, n: u64, ts: i64) -> Result<(), RuntimeError> {
         self.last_n = n;
         self.last_ts = Some(ts);
         let path = file(&self.dir, v);
@@ -91,8 +90,8 @@ impl Snapshots {
                 path.display()
             )));
         }
-        let text = model
-            .to_snapshot_string()
+        let text = arm
+            .snapshot_string()
             .map_err(|e| RuntimeError::Learn(format!("snapshot version {v}: {e}")))?;
         let tmp = self.dir.join(format!(".model-v{v:06}.json.tmp"));
         std::fs::write(&tmp, text)

@@ -23,6 +23,10 @@ pub struct LearnSpec {
     pub inputs: Option<Vec<String>>,
     /// String fields of the event given to the model as categories, after the inputs.
     pub categories: Vec<String>,
+    /// A recommender's (`biased_mf`, `funk_mf`) user and item fields (strings; either may
+    /// be the entity key).
+    pub user: Option<String>,
+    pub item: Option<String>,
     /// The value a null input (an empty window's mean, say) is given; `None`: the row is
     /// not scored, and not learned.
     pub fill_null: Option<f64>,
@@ -157,6 +161,8 @@ const KEYS: &[&str] = &[
     "init",
     "inputs",
     "categories",
+    "user",
+    "item",
     "fill_null",
     "label",
     "labels",
@@ -179,6 +185,7 @@ pub(super) fn learn(
     path: &str,
     schema: &Schema,
     event_id: Option<&str>,
+    key: Option<&str>,
 ) -> Option<LearnSpec> {
     v.unknown_keys(t, path, KEYS);
     let model = match (v.string(t, path, "model"), v.string(t, path, "init")) {
@@ -218,6 +225,14 @@ pub(super) fn learn(
         declared(v, schema, &format!("{path}.categories[{i}]"), c, |ty| {
             (ty == FieldType::String).then_some(()).ok_or("a string")
         });
+    }
+    let (user, item) = (v.string(t, path, "user"), v.string(t, path, "item"));
+    for (k, f) in [("user", &user), ("item", &item)] {
+        if let Some(f) = f.as_deref().filter(|f| Some(*f) != key) {
+            declared(v, schema, &join(path, k), f, |ty| {
+                (ty == FieldType::String).then_some(()).ok_or("a string")
+            });
+        }
     }
     let fill_null = match t.get("fill_null") {
         None => None,
@@ -329,6 +344,8 @@ pub(super) fn learn(
         model: model?,
         inputs,
         categories,
+        user,
+        item,
         fill_null,
         labels: labels?,
         ttl,

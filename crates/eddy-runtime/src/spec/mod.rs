@@ -244,9 +244,10 @@ fn pipeline(v: &mut Validator, t: &Table) -> Option<PipelineSpec> {
         .table(t, "", "model")
         .and_then(|m| model::model(v, m, "model"));
     let event_id = source.as_ref().and_then(|s| s.event_id.as_deref());
+    let key = source.as_ref().map(|s| s.key.as_str());
     let learn = v
         .table(t, "", "learn")
-        .and_then(|l| learn::learn(v, l, "learn", &schema, event_id));
+        .and_then(|l| learn::learn(v, l, "learn", &schema, event_id, key));
     if learn.is_some() && t.contains_key("model") {
         v.err(
             "learn",

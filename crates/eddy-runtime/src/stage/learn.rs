@@ -17,8 +17,8 @@ pub struct LearnStage<'a> {
     pub(crate) learning: &'a mut Learning,
     pub(crate) decoder: &'a RefCell<&'a mut Decoder>,
     pub(crate) interner: &'a RefCell<&'a mut Interner>,
-    /// The `categories` fields, and the in-event label's field.
-    pub(crate) cat_fields: Vec<FieldId>,
+    /// The `categories` fields (`None`: the entity key), and the in-event label's field.
+    pub(crate) cat_fields: Vec<Option<FieldId>>,
     pub(crate) label_field: Option<FieldId>,
     /// Route keys by hash (`split`).
     pub(crate) key_hash: bool,
@@ -36,14 +36,15 @@ fn text<'t>(
     decoder: &Decoder,
     interner: &'t Interner,
 ) -> Option<&'t str> {
-    match (v, decoder.text_slot(f)) {
-        (Value::Null, _) => None,
-        (Value::Str(s), None) => Some(interner.resolve(s)),
-        (_, Some(slot)) => w
+    // a field no feature keeps may hold no value in the event (or a hash): its text rides
+    // with the batch
+    match (decoder.text_slot(f), v) {
+        (Some(slot), _) => w
             .texts
             .event(i)
             .get(slot)
             .and_then(|b| std::str::from_utf8(b).ok()),
+        (None, Value::Str(s)) => Some(interner.resolve(s)),
         _ => None,
     }
 }
@@ -66,7 +67,10 @@ impl LearnStage<'_> {
                 let ev = &w.events[i];
                 cats.clear();
                 for &f in &self.cat_fields {
-                    cats.push(text(ev.field(f), f, i, w, &decoder, &interner));
+                    cats.push(match f {
+                        Some(f) => text(ev.field(f), f, i, w, &decoder, &interner),
+                        None => Some(decoder.key(ev.key)),
+                    });
                 }
                 let label = match self.label_field.map(|f| (f, ev.field(f))) {
                     None | Some((_, Value::Null)) => LabelIn::None,

@@ -330,7 +330,7 @@ pub fn print_learning(l: &eddy_runtime::learn::Learning) {
     };
     eprintln!(
         "  learning:       {} v{}: {} scored, {} labelled and learned{unscored}",
-        l.online_model().name,
+        l.model_name(),
         l.version(),
         thousands(c.scored),
         thousands(c.learned)
