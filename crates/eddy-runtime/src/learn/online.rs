@@ -311,7 +311,7 @@ impl OnlineArm {
         {
             *since += 1;
             let since = *since as usize;
-            let attempt = since >= 2 * holdout && since % holdout == 0;
+            let attempt = since >= 2 * holdout && since.is_multiple_of(holdout);
             let give_up = since >= replay;
             if attempt && self.retrain(since, holdout) {
                 out.swapped = true;
