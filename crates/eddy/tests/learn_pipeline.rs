@@ -619,8 +619,7 @@ fn accuracy_after(log: &[Value], at: u64) -> f64 {
     let end = log.last().unwrap();
     let mid = log
         .iter()
-        .filter(|r| r["reason"] == "every" && r["n"].as_u64().unwrap() <= at)
-        .next_back()
+        .rfind(|r| r["reason"] == "every" && r["n"].as_u64().unwrap() <= at)
         .unwrap();
     let (n1, a1) = (
         end["n"].as_f64().unwrap(),
