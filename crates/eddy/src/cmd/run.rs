@@ -439,20 +439,54 @@ fn memchr_count(buf: &[u8]) -> usize {
     buf.iter().filter(|&&c| c == b'\n').count()
 }
 
+/// What the built-in example adds to examples/fraud.toml: a model that learns from the
+/// labels in the events, compared (in shadow) with the example model, trained offline
+/// before the drift the generated stream has half-way.
+const BUILT_IN_LEARN: &str = r#"
+[learn]
+model = "logistic_regression"
+inputs = ["events_5m", "login_rate_1m", "avg_order_value_1h"]
+categories = ["event_type"]
+label = "label"
+fill_null = 0
+log_every = 10000
+
+[learn.params]
+scaler = "standard"
+
+[learn.drift]
+detector = "adwin"
+action = "boost"
+
+[learn.baseline]
+path = "BASELINE"
+inputs = ["events_5m", "login_rate_1m"]
+"#;
+
 fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut spec = PipelineSpec::parse(FRAUD_SPEC).map_err(|e| anyhow!("built-in spec: {e}"))?;
+    // Score every row with the example fraud model, as examples/fraud_embedded.toml does —
+    // here as the baseline an online model is measured against.
+    let model_dir = TempDir::new("run")?;
+    let baseline = fraud_model(&model_dir.0)?;
+    let baseline_path = baseline
+        .path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let text = format!(
+        "{FRAUD_SPEC}\n{}",
+        BUILT_IN_LEARN.replace("BASELINE", &baseline_path.replace('\\', "\\\\"))
+    );
+    let spec = PipelineSpec::parse(&text).map_err(|e| anyhow!("built-in spec: {e}"))?;
     let mut cfg = GenConfig::new(Scenario::Fraud, args.events, 7);
     cfg.disorder_ms = 6_000;
     cfg.late_fraction = 0.001;
+    cfg.drift_at = Some(args.events / 2);
     eprintln!(
-        "eddy: no spec given; running the built-in example (examples/fraud.toml, scored by examples/models/fraud_lr.json) over {} generated fraud events (seed 7, {} keys, up to 6 s disorder against a 5 s watermark bound, 0.1% very late).",
+        "eddy: no spec given; running the built-in example (examples/fraud.toml) over {} generated fraud events (seed 7, {} keys, up to 6 s disorder against a 5 s watermark bound, 0.1% very late, the fraud pattern drifting half-way). A logistic regression learns from each event's label as it goes, in shadow of the example model (examples/models/fraud_lr.json), trained before the drift.",
         thousands(args.events),
         thousands(cfg.keys)
     );
     let data = generate_to_vec(&cfg);
-    // Score every row with the example fraud model, as examples/fraud_embedded.toml does.
-    let model_dir = TempDir::new("run")?;
-    spec.model = Some(fraud_model(&model_dir.0)?);
     let mut pipeline = Pipeline::new(spec)?;
     let mut source = StreamSource::new("generated fraud events", &data[..]).filling();
     let events = Sample(Rc::new(RefCell::new(SampleInner {
@@ -467,10 +501,15 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
         max: args.sample.min(2),
         ..Default::default()
     })));
+    let learning = Sample(Rc::new(RefCell::new(SampleInner {
+        max: args.sample.min(2),
+        ..Default::default()
+    })));
     let mut outputs = Outputs::none();
     outputs.set(OutputKind::Events, "events", Box::new(events.clone()));
     outputs.set(OutputKind::Windows, "windows", Box::new(windows.clone()));
     outputs.set(OutputKind::Late, "late", Box::new(late.clone()));
+    outputs.set(OutputKind::Learning, "learning", Box::new(learning.clone()));
     let start = Instant::now();
     let mut clock = clock_ms(start);
     let summary = pipeline.run(&mut source, &mut outputs, RunHooks::with_clock(&mut clock))?;
@@ -480,6 +519,7 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
         ("per-event feature vectors", &events),
         ("window rows", &windows),
         ("late events", &late),
+        ("learning log", &learning),
     ] {
         let s = sample.0.borrow();
         writeln!(
@@ -501,8 +541,12 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
         shown.output.events = Some(stdout.clone());
         shown.output.windows = Some(stdout.clone());
         shown.output.late = Some(stdout.clone());
-        shown.output.dead_letter = Some(stdout);
+        shown.output.dead_letter = Some(stdout.clone());
+        shown.output.learning = Some(stdout);
         print_summary(&summary, elapsed, &shown);
+        if let Some(l) = pipeline.learning() {
+            print_learning(l);
+        }
         eprintln!("Next: `eddy generate fraud --events 200000 --output fraud.jsonl` and `eddy run examples/fraud.toml`.");
     }
     Ok(ExitCode::SUCCESS)
