@@ -176,6 +176,8 @@ pub struct Learning {
     monitor: Option<AbMonitor>,
     boards: Vec<(Arm, ArmBoard)>,
     serving: Arm,
+    /// Whether the rule may roll a promotion back (`learn.promotion.rollback`).
+    rollback: bool,
     /// Feature indices of the inputs, and what a null one becomes (`None`: not scored).
     cols: Vec<usize>,
     fill_null: Option<f64>,
@@ -436,6 +438,7 @@ impl Learning {
             monitor,
             boards,
             serving,
+            rollback: spec.promotion.rollback,
             slab: Slab {
                 d: cols.len(),
                 nc: categories.len(),
@@ -800,13 +803,19 @@ impl Learning {
         let learned = self.online.learn(&self.row, y, online.0, ts);
         self.counts.learned += 1;
         if learned.drift {
+            // the rule asks again whether the online arm is better since the drift
+            if let Some(m) = &mut self.monitor {
+                m.restart();
+            }
             let action = self.online.action_name();
             self.log_row("drift", Some(action), out);
         }
         if learned.swapped {
             self.snapshot_now(ts, out)?;
         }
-        match decision {
+        // without rollbacks, a promoted online model keeps serving whatever the rule says
+        let promoted_for_good = !self.rollback && self.counts.promotions > 0;
+        match decision.filter(|_| !promoted_for_good) {
             Some(Decision::Promote) => {
                 self.counts.promotions += 1;
                 if !split {
