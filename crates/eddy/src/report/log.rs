@@ -79,6 +79,8 @@ enum Cell {
     Null,
     Num(f64),
     Text(String),
+    /// A JSON array, object or boolean (none is a value of a column the report reads).
+    Other(String),
 }
 
 impl Log {
@@ -116,15 +118,7 @@ impl Log {
                 continue;
             }
             let row = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line)
-                .map_err(|e| {
-                    let what = if e.is_eof() {
-                        " (the line ends early: cut off while being written?)"
-                    } else {
-                        ""
-                    };
-                    format!("column {}: not a JSON object: {e}{what}", e.column())
-                })
-                .and_then(|obj| {
+                .map(|obj| {
                     obj.into_iter()
                         .map(|(k, v)| {
                             let cell = match v {
@@ -133,16 +127,24 @@ impl Log {
                                     Cell::Num(x.as_f64().unwrap_or(f64::NAN))
                                 }
                                 serde_json::Value::String(s) => Cell::Text(s),
-                                other => {
-                                    return Err(format!(
-                                        "column `{k}`: expected a number, a string or null, \
-                                         found {other}"
-                                    ))
-                                }
+                                other => Cell::Other(other.to_string()),
                             };
-                            Ok((k, cell))
+                            (k, cell)
                         })
-                        .collect::<Result<Vec<_>, String>>()
+                        .collect()
+                })
+                .map_err(|e| {
+                    let what = if e.is_eof() {
+                        " (the line ends early: cut off while being written?)"
+                    } else {
+                        ""
+                    };
+                    // serde's own "at line 1 column C": the line is ours, the column is said first
+                    let msg = e.to_string();
+                    let msg = msg
+                        .rsplit_once(" at line ")
+                        .map_or(msg.as_str(), |(m, _)| m);
+                    format!("column {}: not a JSON object: {msg}{what}", e.column())
                 });
             match row {
                 Ok(cells) => self.push(line_no, cells),
@@ -239,6 +241,10 @@ impl Log {
                     Some(format!("expected a number or null, found `{s}`"))
                 }
                 Cell::Num(v) if !v.is_finite() => Some("not a finite number".to_string()),
+                Cell::Other(x) if text => Some(format!("expected a string or null, found {x}")),
+                Cell::Other(x) if number || name == "n" => {
+                    Some(format!("expected a number or null, found {x}"))
+                }
                 _ => None,
             };
             if let Some(msg) = bad {
@@ -378,4 +384,124 @@ fn column<'a, T: Clone>(
     let c = columns.entry(name.to_string()).or_default();
     c.resize(row + 1, None);
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "reason,n,serving,online_accuracy,online_accuracy_lo,online_accuracy_hi,\
+                        baseline_accuracy,pending,action\n";
+
+    #[test]
+    fn jsonl_and_csv_give_the_same_columns() {
+        let jsonl = "{\"reason\":\"every\",\"n\":100,\"serving\":\"baseline\",\"online_accuracy\":0.5,\"online_accuracy_lo\":null,\"online_accuracy_hi\":null,\"baseline_accuracy\":0.75,\"pending\":3,\"action\":null}\n\
+                     {\"reason\":\"drift\",\"n\":150,\"serving\":\"baseline\",\"online_accuracy\":0.25,\"online_accuracy_lo\":0.125,\"online_accuracy_hi\":0.5,\"baseline_accuracy\":0.5,\"pending\":0,\"action\":\"reset\"}\n";
+        let csv = format!("{HEAD}every,100,baseline,0.5,,,0.75,3,\ndrift,150,baseline,0.25,0.125,0.5,0.5,0,reset\n");
+        for log in [
+            Log::parse(jsonl.as_bytes(), None).unwrap(),
+            Log::parse(csv.as_bytes(), None).unwrap(),
+        ] {
+            assert_eq!(log.n, vec![100, 150]);
+            assert_eq!(log.skipped, 0);
+            assert_eq!(log.numbers["online_accuracy"], vec![Some(0.5), Some(0.25)]);
+            assert_eq!(log.numbers["online_accuracy_lo"], vec![None, Some(0.125)]);
+            assert_eq!(log.numbers["pending"], vec![Some(3.0), Some(0.0)]);
+            assert_eq!(log.texts["action"], vec![None, Some("reset".to_string())]);
+            assert_eq!(log.last_text("serving"), Some("baseline"));
+            assert_eq!(
+                log.metrics(),
+                vec![("accuracy".to_string(), vec!["online", "baseline"])]
+            );
+        }
+    }
+
+    #[test]
+    fn a_cut_off_last_line_is_skipped_and_named() {
+        let jsonl = b"{\"n\":1,\"online_mae\":2.5}\n{\"n\":2,\"online_mae\":3}\n{\"n\":3,\"onl";
+        let log = Log::parse(jsonl, None).unwrap();
+        assert_eq!(log.n, vec![1, 2]);
+        assert_eq!(log.skipped, 1);
+        assert_eq!(log.bad[0].line, 3);
+        assert_eq!(
+            log.bad[0].msg,
+            "column 11: not a JSON object: EOF while parsing a string (the line ends early: \
+             cut off while being written?)"
+        );
+        assert!(log.bad[0].msg.contains("cut off"), "{}", log.bad[0]);
+
+        let csv = format!("{HEAD}every,100,online,0.5,,,0.75,3,\nevery,200,onl");
+        let log = Log::parse(csv.as_bytes(), None).unwrap();
+        assert_eq!((log.n.len(), log.skipped, log.bad[0].line), (1, 1, 3));
+        assert!(
+            log.bad[0].msg.contains("expected 9 columns"),
+            "{}",
+            log.bad[0]
+        );
+        assert!(log.bad[0].msg.contains("cut off"), "{}", log.bad[0]);
+    }
+
+    #[test]
+    fn bad_rows_are_skipped_with_their_line_and_column() {
+        let jsonl = "{\"n\":10}\n\
+                     {\"reason\":\"every\"}\n\
+                     {\"n\":-1}\n\
+                     {\"n\":2.5}\n\
+                     {\"n\":20,\"pending\":\"many\"}\n\
+                     {\"n\":20,\"serving\":1}\n\
+                     {\"n\":20,\"online_rmse\":[1]}\n\
+                     \n\
+                     {\"n\":5}\n\
+                     {\"n\":30,\"who_knows\":[1,2],\"note\":\"x\"}\n";
+        let log = Log::parse(jsonl.as_bytes(), None).unwrap();
+        assert_eq!(log.n, vec![10, 30]);
+        assert_eq!(log.lines, vec![1, 10]);
+        assert!(log.texts.is_empty() && log.numbers.is_empty());
+        let bad: Vec<String> = log.bad.iter().map(|b| b.to_string()).collect();
+        assert_eq!(
+            bad,
+            vec![
+                "line 2: column `n`: missing",
+                "line 3: column `n`: expected a non-negative whole number",
+                "line 4: column `n`: expected a non-negative whole number",
+                "line 5: column `pending`: expected a number or null, found `many`",
+                "line 6: column `serving`: expected a string or null, found a number",
+                "line 7: column `online_rmse`: expected a number or null, found [1]",
+                "line 9: column `n`: 5 is smaller than the row before (10); rows must be in \
+                 the order they were written",
+            ]
+        );
+        assert_eq!(log.skipped, 7);
+    }
+
+    #[test]
+    fn a_log_with_no_row_is_refused() {
+        let e = Log::parse(b"{\"n\":", None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("no row could be read (1 bad line; the first: line 1:"),
+            "{e}"
+        );
+        let e = Log::parse(b"reason,pending\nevery,1\n", None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "line 1: the header has no column `n` (is this a learning log?)"
+        );
+        let e = Log::parse(b"\n\n", None).unwrap_err().to_string();
+        assert_eq!(e, "the log is empty: no header and no rows");
+        let e = Log::parse(b"n,pending\n", None).unwrap_err().to_string();
+        assert_eq!(e, "the log has no rows");
+    }
+
+    #[test]
+    fn metrics_in_the_report_order() {
+        let log = Log::parse(
+            b"{\"n\":1,\"online_rmse\":1,\"online_mae\":1,\"online_zeta\":1,\"online_mae_lo\":0}\n",
+            None,
+        )
+        .unwrap();
+        let names: Vec<String> = log.metrics().into_iter().map(|(m, _)| m).collect();
+        assert_eq!(names, vec!["mae", "rmse", "zeta"]);
+    }
 }
