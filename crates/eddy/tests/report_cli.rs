@@ -795,3 +795,28 @@ fn a_log_with_no_readable_row_is_an_error_naming_the_line() {
     );
     assert!(!tmp.join("r.html").exists());
 }
+
+#[test]
+fn the_script_runs_to_its_end_on_the_smallest_logs() {
+    let Some(bin) = chromium() else { return };
+    let tmp = Tmp::new("report-small");
+    // only `n`; one row with one metric; a metric with no value at all (no chart)
+    for (name, log, charts) in [
+        ("n.jsonl", "{\"n\":0}\n", 0),
+        (
+            "one.jsonl",
+            "{\"n\":7,\"online_accuracy\":0.5,\"serving\":\"online\"}\n",
+            2,
+        ),
+        ("nulls.csv", "n,online_mae,pending\n1,,\n2,,\n", 0),
+    ] {
+        std::fs::write(tmp.join(name), log).unwrap();
+        let page = tmp.s(&format!("{name}.html"));
+        report(&tmp.s(name), &page);
+        let dom = drawn_dom(&bin, &tmp, Path::new(&page));
+        assert!(
+            dom.contains(&format!("<body data-drawn=\"{charts}\">")),
+            "{name}"
+        );
+    }
+}

@@ -165,6 +165,7 @@
     let lo = Infinity, hi = -Infinity;
     for (const s of series) for (const col of [s.y, s.lo, s.hi]) if (col) for (const v of col) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
     if (opts.zero || opts.fromZero) { lo = Math.min(lo, 0); hi = Math.max(hi, 0); }
+    if (lo > hi) { lo = 0; hi = 1; }
     const Y = scale(lo, hi, 5, f.bottom, M.t);
     const grid = svg("g", { class: "grid" }, f.s);
     const ay = svg("g", { class: "axis y" }, f.s);
@@ -287,6 +288,7 @@
       key: arm, label: arm, color: C[arm],
       y: num(`${arm}_${metric}`), lo: num(`${arm}_${metric}_lo`), hi: num(`${arm}_${metric}_hi`),
     }));
+    if (!series.some((s) => any(s.y))) continue;
     const better = metric in HIGHER ? (HIGHER[metric] ? "higher is better" : "lower is better") + " · " : "";
     const band = series.some((s) => any(s.lo)) ? "bands: 95% anytime-valid confidence sequences" : "no intervals for this metric";
     lines("metric-" + metric, TITLES[metric] || metric, `Prequential ${metric} of each arm; ${better}${band}.`, metric, series);
