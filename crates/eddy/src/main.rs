@@ -1,6 +1,7 @@
 //! The `eddy` command-line interface: a thin dispatcher; each subcommand lives in `cmd/`.
 
 mod cmd;
+mod report;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ enum Command {
     Learn(Box<cmd::learn::LearnArgs>),
     /// Run a drift detector over numbers read from stdin, one per line.
     Drift(cmd::drift::DriftArgs),
+    /// Make a learning log (`output.learning`) into a self-contained HTML report.
+    Report(cmd::report::ReportArgs),
     /// Serve models over the Open Inference Protocol (KServe V2 REST).
     #[cfg(feature = "http")]
     Serve(cmd::serve::ServeArgs),
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Learn(a) => cmd::learn::run(*a).map(|()| ExitCode::SUCCESS),
         Command::Drift(a) => cmd::drift::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Report(a) => cmd::report::run(a).map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "http")]
         Command::Serve(a) => cmd::serve::run(a).map(|()| ExitCode::SUCCESS),
     };

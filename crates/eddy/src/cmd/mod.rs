@@ -14,6 +14,7 @@ pub mod generate;
 pub mod learn;
 #[cfg(feature = "http")]
 pub mod metrics_http;
+pub mod report;
 pub mod run;
 #[cfg(feature = "http")]
 pub mod serve;
