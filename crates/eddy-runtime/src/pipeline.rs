@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use eddy_core::engine::FeatureEngine;
 use eddy_core::watermark::WatermarkTracker;
-use eddy_core::Interner;
+use eddy_core::{FieldId, Interner};
 
 use crate::connector::{Framing, Source};
 use crate::decode::Decoder;
@@ -28,7 +28,7 @@ use crate::spec::{InputFormat, Pattern, PipelineSpec};
 use crate::stage::decode::DecodeStage;
 use crate::stage::emit::EmitStage;
 use crate::stage::features::{FeaturesStage, RowsSeen, RowsThread};
-use crate::stage::learn::LearnStage;
+use crate::stage::learn::{FrontLearnStage, LearnStage, Plan as LearnPlan, TextAt};
 use crate::stage::rows::RowsStage;
 use crate::stage::score::ScoreStage;
 use crate::stage::Stage;
@@ -120,6 +120,36 @@ impl Summary {
             late_scores: m.late_scores,
             remote: None,
         }
+    }
+}
+
+/// What the learn stage reads of each event: the categories' and the string label's texts
+/// (in the batch when no feature keeps the field, else interned), the key for a split.
+fn learn_plan(spec: &PipelineSpec, l: &crate::spec::LearnSpec, decoder: &Decoder) -> LearnPlan {
+    let at = |f: FieldId| match decoder.text_slot(f) {
+        Some(slot) => TextAt::Slot(slot),
+        None => TextAt::Interned,
+    };
+    let cats = (l.user.iter().chain(&l.item).chain(&l.categories))
+        .filter_map(|c| match *c == spec.source.key {
+            true => Some((None, TextAt::Key)),
+            false => spec.schema.field_id(c).map(|f| (Some(f), at(f))),
+        })
+        .collect();
+    let label = match &l.labels {
+        LabelSource::Field(f) => spec.schema.field_id(f).map(|f| {
+            let string = spec.schema.field_type(f) == eddy_core::FieldType::String;
+            (f, string.then(|| at(f)))
+        }),
+        LabelSource::Stream(_) => None,
+    };
+    LearnPlan {
+        cats,
+        label,
+        key_hash: matches!(
+            l.baseline.as_ref().map(|b| b.mode),
+            Some(crate::spec::AbMode::Split { .. })
+        ),
     }
 }
 
@@ -285,10 +315,13 @@ impl Pipeline {
         let metrics = (hooks.metrics.clone()).unwrap_or_else(|| Metrics::new(source.partitions()));
         // JSONL in and out: the engine thread makes each batch's per-event rows when it is
         // keeping up. Not with a model server: a row is complete only when its score is back.
+        // what the learn stage reads of each event, and so on which thread it runs
+        let learn_plan = spec.learn.as_ref().map(|l| learn_plan(spec, l, decoder));
+        let learn_front = learn_plan.as_ref().is_some_and(LearnPlan::needs_front);
         let splice = outputs.enabled(OutputKind::Events)
             && encoder.splices(decoder.format())
             && remote.is_none()
-            && learning.is_none();
+            && !learn_front;
         let backlog = Arc::new(AtomicUsize::new(0));
         let dead_letters = outputs
             .enabled(OutputKind::DeadLetter)
@@ -342,35 +375,30 @@ impl Pipeline {
             engine_stages.push(Box::new(ScoreStage::new(sc.fork(), false)));
             back_stages.push(Box::new(ScoreStage::new(sc.fork(), true)));
         }
+        let mut learn_stage = match (learning.as_mut(), learn_plan) {
+            (Some(learning), Some(plan)) => Some(LearnStage {
+                learning,
+                plan,
+                last_seq: 0,
+            }),
+            _ => None,
+        };
+        if !learn_front {
+            if let Some(stage) = learn_stage.take() {
+                engine_stages.push(Box::new(stage));
+            }
+        }
         if splice {
             engine_stages.push(Box::new(RowsStage {
                 features_json: FeaturesJson::new(&spec.feature_names()),
             }));
         }
         let mut engine_chain = Chain::new(engine_stages, &metrics);
-        if let (Some(l), Some(ls)) = (learning.as_mut(), learn_spec) {
-            let field = |f: &str| spec.schema.field_id(f);
-            // a category is a declared field, or the entity key (`None`)
-            let category = |f: &String| match *f == spec.source.key {
-                true => Some(None),
-                false => field(f).map(Some),
-            };
-            back_stages.push(Box::new(LearnStage {
-                learning: l,
+        if let Some(stage) = learn_stage {
+            back_stages.push(Box::new(FrontLearnStage {
+                stage,
                 decoder: &decoder,
                 interner: &interner,
-                cat_fields: (ls.user.iter().chain(&ls.item).chain(&ls.categories))
-                    .filter_map(category)
-                    .collect(),
-                label_field: match &ls.labels {
-                    LabelSource::Field(f) => field(f),
-                    LabelSource::Stream(_) => None,
-                },
-                key_hash: matches!(
-                    ls.baseline.as_ref().map(|b| b.mode),
-                    Some(crate::spec::AbMode::Split { .. })
-                ),
-                last_seq: 0,
             }));
         }
         let mut emit = EmitStage::new(

@@ -472,7 +472,12 @@ scaler = "standard"
     assert_eq!(summary["summary"]["examples"], end["n"]);
     assert_eq!(m["accuracy"], end["online_accuracy"]);
     assert_eq!(m["logloss"], end["online_log_loss"]);
-    assert_eq!(m["rocauc"], end["online_roc_auc"]);
+    // the pipeline's AUC ranks scores rounded to four decimals (bounded memory)
+    let (a, b) = (
+        m["rocauc"].as_f64().unwrap(),
+        end["online_roc_auc"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-3, "{a} vs {b}");
 }
 
 #[test]

@@ -148,11 +148,15 @@ impl ArmBoard {
     }
 
     fn update(&mut self, y: f64, pred: f64, proba: Option<f64>) {
-        for m in &mut self.values {
-            m.update(y, pred, proba);
-        }
-        for m in &mut self.intervals {
-            m.update(y, pred, proba);
+        for (v, i) in self.values.iter_mut().zip(&mut self.intervals) {
+            if v.kind() == MetricKind::RocAuc {
+                // an endless stream brings endless distinct scores: at four decimals, the
+                // exact AUC's index holds at most 10,001 of them (ties count half)
+                v.update(y, pred, proba.map(|p| (p * 1e4).round() / 1e4));
+                continue; // no interval for an AUC: the value is enough
+            }
+            v.update(y, pred, proba);
+            i.update(y, pred, proba);
         }
     }
 
