@@ -206,8 +206,8 @@ fn learned_features(env: &serde_json::Value) -> Option<Vec<String>> {
     let names: Option<Vec<String>> = columns
         .iter()
         .map(|c| {
-            let numeric = c.get("kind")?.as_str()? == "Numeric"
-                && !c.get("force_categorical")?.as_bool()?;
+            let numeric =
+                c.get("kind")?.as_str()? == "Numeric" && !c.get("force_categorical")?.as_bool()?;
             let name = c.get("name")?.as_str()?.strip_prefix("features.")?;
             numeric.then(|| name.to_string())
         })
