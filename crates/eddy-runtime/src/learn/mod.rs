@@ -204,6 +204,8 @@ pub struct Learning {
     pred: PredictionWriter,
     dead_format: Option<OutputFormat>,
     last_wm: i64,
+    /// See [`Learning::peak_pending`].
+    peak: (usize, usize),
     joined: Vec<Joined>,
     nums: Vec<f64>,
     row: Row,
@@ -466,6 +468,7 @@ impl Learning {
             pred: PredictionWriter::new(format),
             dead_format: None,
             last_wm: i64::MIN,
+            peak: (0, 0),
             joined: Vec::new(),
             nums: Vec::new(),
             row: Row::default(),
@@ -495,6 +498,23 @@ impl Learning {
 
     pub fn join_counts(&self) -> Option<JoinCounts> {
         self.join.as_ref().map(LabelJoin::counts)
+    }
+
+    /// The most examples that waited at once (at a learning-log row), and the bytes the
+    /// join and the kept examples took then.
+    pub fn peak_pending(&self) -> (usize, usize) {
+        self.peak
+    }
+
+    /// Bytes the waiting examples take: the join's index and the examples' numbers.
+    fn pending_bytes(&self) -> usize {
+        let s = &self.slab;
+        self.join.as_ref().map_or(0, LabelJoin::heap_bytes)
+            + s.xs.capacity() * 8
+            + s.cats.capacity() * 4
+            + s.preds.capacity() * 32
+            + s.arm.capacity()
+            + s.ts.capacity() * 8
     }
 
     /// Examples waiting for their label now.
@@ -860,6 +880,9 @@ impl Learning {
     }
 
     fn log_row(&mut self, reason: &str, action: Option<&str>, out: &mut Outputs) {
+        if self.pending() > self.peak.0 {
+            self.peak = (self.pending(), self.pending_bytes());
+        }
         let mut row: Vec<(String, LogValue)> = Vec::with_capacity(48);
         let c = self.counts();
         let jc = self.join_counts().unwrap_or_default();

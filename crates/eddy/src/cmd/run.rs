@@ -387,6 +387,15 @@ pub fn print_learning(l: &eddy_runtime::learn::Learning) {
             thousands(j.unknown),
             thousands(c.bad_label_records)
         );
+        let (peak, bytes) = l.peak_pending();
+        if peak > 0 {
+            eprintln!(
+                "    waiting:      at most {} examples at once, in {} bytes ({} per example)",
+                thousands(peak as u64),
+                thousands(bytes as u64),
+                thousands((bytes / peak) as u64)
+            );
+        }
     }
     if c.no_id > 0 || c.bad_labels > 0 {
         eprintln!(
