@@ -820,3 +820,90 @@ fn the_script_runs_to_its_end_on_the_smallest_logs() {
         );
     }
 }
+
+#[test]
+fn a_long_log_is_drawn_thinned_keeping_every_extreme() {
+    let Some(bin) = chromium() else { return };
+    let tmp = Tmp::new("report-long");
+    // 20,000 rows, flat but for spikes (up at every 500th row, down 250 rows later) that a
+    // thinned line must keep, and a gap (no value) at rows 10,000..10,099.
+    let rows = 20_000usize;
+    let value = |i: usize| match i % 500 {
+        0 => 0.95,
+        250 => 0.65,
+        _ => 0.8,
+    };
+    let mut text = String::new();
+    let (mut ns, mut ys) = (Vec::new(), Vec::new());
+    for i in 0..rows {
+        let n = 10 * i as u64 + 10;
+        let gap = (10_000..10_100).contains(&i);
+        let y = (!gap).then(|| value(i));
+        // the band's top spikes where the line dips, so the band's extremes differ
+        let hi = y.map(|v| if i % 500 == 250 { 0.99 } else { v + 0.02 });
+        let lo = y.map(|v| v - 0.02);
+        let cell = |v: Option<f64>| v.map_or("null".to_string(), |v| v.to_string());
+        text.push_str(&format!(
+            "{{\"n\":{n},\"online_accuracy\":{},\"online_accuracy_lo\":{},\"online_accuracy_hi\":{}}}\n",
+            cell(y),
+            cell(lo),
+            cell(hi)
+        ));
+        ns.push(n as f64);
+        ys.push((y, lo, hi));
+    }
+    std::fs::write(tmp.join("long.jsonl"), text).unwrap();
+    report(&tmp.s("long.jsonl"), &tmp.s("long.html"));
+    let dom = drawn_dom(&bin, &tmp, &tmp.join("long.html"));
+    let svg = chart(&dom, "metric-accuracy");
+    let (x, y) = (Axis::of(svg, "tick-x", "x"), Axis::of(svg, "tick-y", "y"));
+    // a line keeps each extreme at its own place; a band draws its pixel column's extreme
+    // across the column
+    let near_within = |pts: &[(f64, f64)], n: f64, v: f64, dx: f64| {
+        pts.iter()
+            .any(|p| (p.0 - x.px(n)).abs() < dx && (p.1 - y.px(v)).abs() < 0.3)
+    };
+    let near = |pts: &[(f64, f64)], n: f64, v: f64| near_within(pts, n, v, 0.3);
+
+    let d = path_of(svg, "series", "online").unwrap();
+    assert_eq!(d.matches('M').count(), 2, "the gap breaks the line");
+    let line = points(d);
+    assert!(
+        line.len() < rows / 4,
+        "{} points drawn for {rows} rows",
+        line.len()
+    );
+    let mut spikes = 0;
+    for (i, &(v, _, _)) in ys.iter().enumerate() {
+        if let Some(v) = v.filter(|_| i % 250 == 0) {
+            assert!(near(&line, ns[i], v), "row {i} ({v}) is not drawn");
+            spikes += 1;
+        }
+    }
+    assert_eq!(spikes, 79);
+    // every drawn point is a row's
+    for p in &line {
+        let k = ns.partition_point(|&n| x.px(n) < p.0 - 0.3);
+        let found = (k..ns.len())
+            .take_while(|&i| x.px(ns[i]) <= p.0 + 0.3)
+            .any(|i| ys[i].0.is_some_and(|v| (y.px(v) - p.1).abs() < 0.3));
+        assert!(found, "{p:?} is no row's point");
+    }
+
+    let band = points(path_of(svg, "band", "online").unwrap());
+    assert!(band.len() < rows / 4, "{} band points", band.len());
+    for (i, &(_, lo, hi)) in ys.iter().enumerate() {
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            if i % 250 == 0 {
+                assert!(
+                    near_within(&band, ns[i], hi, 1.0),
+                    "row {i}: the band's top {hi} is lost"
+                );
+                assert!(
+                    near_within(&band, ns[i], lo, 1.0) || i % 500 == 0,
+                    "row {i}: the band's bottom {lo} is lost"
+                );
+            }
+        }
+    }
+}
