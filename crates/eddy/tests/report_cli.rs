@@ -112,14 +112,25 @@ fn browse(bin: &Path, tmp: &Tmp, page: &Path, what: &[&str]) -> String {
     std::fs::read_to_string(&out).unwrap()
 }
 
-/// The charts' part of the DOM Chromium holds once the page's script has run.
+/// The DOM Chromium holds once the page's script has run. A browser that prints no page at
+/// all (it happens, rarely, on a loaded machine) is asked again, twice at most; a page printed
+/// without its script's end mark fails at once.
 fn drawn_dom(bin: &Path, tmp: &Tmp, page: &Path) -> String {
-    let dom = browse(bin, tmp, page, &["--dump-dom"]);
-    assert!(
-        dom.contains("<body data-drawn="),
-        "the script did not run to its end:\n{dom}"
+    for _ in 0..3 {
+        let dom = browse(bin, tmp, page, &["--dump-dom"]);
+        if dom.trim().is_empty() {
+            continue;
+        }
+        assert!(
+            dom.contains("<body data-drawn="),
+            "the script did not run to its end:\n{dom}"
+        );
+        return dom;
+    }
+    panic!(
+        "Chromium printed no page three times for {}",
+        page.display()
     );
-    dom
 }
 
 /// The part of `dom` from `start` to the next `end`.
