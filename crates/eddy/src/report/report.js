@@ -320,7 +320,7 @@
     const better = metric in HIGHER ? (HIGHER[metric] ? "higher is better" : "lower is better") + " · " : "";
     const band = !series.some((s) => any(s.lo)) ? "no intervals for this metric"
       : arms.length > 1 ? "bands: 95% anytime-valid confidence sequences" : "band: 95% anytime-valid confidence sequence";
-    lines("metric-" + metric, TITLES[metric] || metric, `Prequential ${TITLES[metric] || metric} of ${arms.length > 1 ? "each arm" : "the " + arms[0] + " arm"}; ${better}${band}.`, metric, series);
+    lines("metric-" + metric, TITLES[metric] || metric, `Prequential ${{ accuracy: "accuracy", log_loss: "log loss" }[metric] || TITLES[metric] || metric} of ${arms.length > 1 ? "each arm" : "the " + arms[0] + " arm"}; ${better}${band}.`, metric, series);
   }
   if (any(num("diff"))) {
     const m = D.diff_metric || "the rule's metric";
