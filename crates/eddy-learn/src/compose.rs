@@ -208,7 +208,7 @@ impl<M> Preprocessed<M> {
 
     /// True when numeric input passes through unchanged (no scalers; encoders only act on
     /// categorical values, which numeric rows do not have).
-    fn numeric_passthrough(&self) -> bool {
+    pub fn numeric_passthrough(&self) -> bool {
         self.preprocessors.iter().all(Preprocessor::is_encoder)
     }
 

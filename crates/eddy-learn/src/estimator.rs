@@ -118,9 +118,23 @@ pub trait Estimator: EstimatorObject + Debug + Send + Sync {
     }
     /// Learns one example; a classifier's `y` is a valid class label (checked by the caller).
     fn learn(&mut self, x: &[f64], y: f64);
+    /// A mini-batch, `xs` row-major with `ys.len()` rows (labels checked by the caller):
+    /// River's `learn_many`, one step along the mean gradient for the linear models, one
+    /// example after the other for the rest.
+    fn learn_many(&mut self, xs: &[f64], ys: &[f64]) {
+        let d = xs.len().checked_div(ys.len()).unwrap_or(0);
+        for (x, &y) in xs.chunks_exact(d.max(1)).zip(ys) {
+            self.learn(x, y);
+        }
+    }
     /// Classes known so far (0 for regressors).
     fn class_count(&self) -> usize {
         0
+    }
+    /// Multiplies the learning rate by `factor` (a drift's boost); `false` for a model
+    /// without one.
+    fn scale_learning_rate(&mut self, _factor: f64) -> bool {
+        false
     }
     /// Feature `position` holds category codes (an ordinal encoder in front): a model that
     /// can, treats it as nominal. Called with every row that has a category there.
@@ -128,9 +142,10 @@ pub trait Estimator: EstimatorObject + Debug + Send + Sync {
 }
 
 /// `impl Estimator` for a [`crate::traits::Classifier`] registered as `$entry` (a label is a
-/// class number), or with `regressor` for a [`crate::traits::Regressor`].
+/// class number), or with `regressor` for a [`crate::traits::Regressor`]; a third argument
+/// names the model's [`crate::linear::Glm`] field, whose learning rate a boost scales.
 macro_rules! impl_estimator {
-    (classifier $ty:ty, $entry:expr) => {
+    (classifier $ty:ty, $entry:expr $(, $glm:ident)?) => {
         impl $crate::estimator::Estimator for $ty {
             fn entry(&self) -> &'static $crate::estimator::ModelEntry {
                 &$entry
@@ -144,12 +159,20 @@ macro_rules! impl_estimator {
             fn learn(&mut self, x: &[f64], y: f64) {
                 $crate::traits::Classifier::learn_one(self, x, y as usize)
             }
+            fn learn_many(&mut self, xs: &[f64], ys: &[f64]) {
+                let ys: Vec<usize> = ys.iter().map(|&y| y as usize).collect();
+                $crate::traits::Classifier::learn_many(self, xs, &ys)
+            }
             fn class_count(&self) -> usize {
                 $crate::traits::Classifier::n_classes(self)
             }
+            $(fn scale_learning_rate(&mut self, factor: f64) -> bool {
+                self.$glm.scale_rates(factor);
+                true
+            })?
         }
     };
-    (regressor $ty:ty, $entry:expr) => {
+    (regressor $ty:ty, $entry:expr $(, $glm:ident)?) => {
         impl $crate::estimator::Estimator for $ty {
             fn entry(&self) -> &'static $crate::estimator::ModelEntry {
                 &$entry
@@ -160,6 +183,13 @@ macro_rules! impl_estimator {
             fn learn(&mut self, x: &[f64], y: f64) {
                 $crate::traits::Regressor::learn_one(self, x, y)
             }
+            fn learn_many(&mut self, xs: &[f64], ys: &[f64]) {
+                $crate::traits::Regressor::learn_many(self, xs, ys)
+            }
+            $(fn scale_learning_rate(&mut self, factor: f64) -> bool {
+                self.$glm.scale_rates(factor);
+                true
+            })?
         }
     };
 }

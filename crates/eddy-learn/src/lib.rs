@@ -72,6 +72,7 @@
 //! assert!((last2.get() - 0.5).abs() < 1e-12); // the last two: one right, one wrong
 //! ```
 
+pub mod ab;
 pub mod drift;
 pub mod error;
 pub mod estimator;

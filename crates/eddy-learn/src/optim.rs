@@ -53,6 +53,14 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// Multiplies the rate by `factor` (from now on).
+    pub fn scale(&mut self, factor: f64) {
+        match self {
+            Schedule::Constant { learning_rate }
+            | Schedule::InverseScaling { learning_rate, .. } => *learning_rate *= factor,
+        }
+    }
+
     /// The rate at step `t` (0-based).
     #[inline]
     pub fn get(&self, t: u64) -> f64 {
@@ -125,6 +133,14 @@ fn grow(v: &mut Vec<f64>, n: usize) {
 }
 
 impl Optimizer {
+    /// Multiplies the learning rate (FTRL's `alpha`) by `factor`: a drift's boost.
+    pub fn scale_rate(&mut self, factor: f64) {
+        match &mut self.rule {
+            Rule::Sgd { lr } | Rule::AdaGrad { lr, .. } | Rule::Adam { lr, .. } => lr.scale(factor),
+            Rule::FtrlProximal { alpha, .. } => *alpha *= factor,
+        }
+    }
+
     fn new(rule: Rule) -> Self {
         Optimizer {
             n_iterations: 0,

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 
 use crate::drift::AnyDetector;
 use crate::metrics::StreamMetric;
-use crate::registry::AnyModel;
+use crate::registry::{AnyModel, AnyRecommender};
 use crate::traits::{Classifier, Detector, DriftState, Metric, Regressor, Task};
 
 /// What the prequential loop needs of a model: score without mutating, then learn. (The
@@ -75,6 +75,20 @@ impl Learner for AnyModel {
     }
     fn learn(&mut self, x: &[f64], y: f64) {
         let _ = self.learn_one(x, y);
+    }
+}
+
+/// Recommenders (`funk_mf`, `biased_mf`) on `(user, item)` ids: a rating is a regression
+/// target. A rating that is not finite is not learned.
+impl Learner<(u64, u64)> for AnyRecommender {
+    fn task(&self) -> Task {
+        Task::Regression
+    }
+    fn score(&self, x: &(u64, u64), _: &mut Vec<f64>) -> (f64, Option<f64>) {
+        (self.predict_one(x.0, x.1), None)
+    }
+    fn learn(&mut self, x: &(u64, u64), y: f64) {
+        let _ = self.learn_one(x.0, x.1, y);
     }
 }
 

@@ -267,9 +267,11 @@ impl AnyModel {
         self.preprocessed.learn_transformed(x, |m, x| m.learn(x, y));
         Ok(())
     }
-    /// A mini-batch: `xs` row-major with `ys.len()` rows, learned one row at a time (as the
-    /// trait's `learn_many`). Rows that fail validation are skipped; returns how many were
-    /// learned, or an error if `xs` is not a whole number of rows.
+    /// A mini-batch: `xs` row-major with `ys.len()` rows, learned as River's `learn_many`
+    /// (the linear models take one step along the batch's mean gradient). Rows that fail
+    /// validation are left out; returns how many were learned, or an error if `xs` is not a
+    /// whole number of rows. Behind a scaler or an encoder, the rows are learned one at a
+    /// time (each updates the preprocessing the next one sees).
     pub fn learn_many(&mut self, xs: &[f64], ys: &[f64]) -> Result<usize, LearnError> {
         if ys.is_empty() {
             return Ok(0);
@@ -281,11 +283,29 @@ impl AnyModel {
                 format!("{} values do not make {} equal rows", xs.len(), ys.len()),
             ));
         }
-        let mut n = 0;
-        for (row, &y) in xs.chunks_exact(d.max(1)).zip(ys) {
-            n += usize::from(self.learn_one(row, y).is_ok());
+        let rows = || xs.chunks_exact(d.max(1)).zip(ys);
+        if !self.preprocessed.numeric_passthrough() {
+            return Ok(rows()
+                .filter(|(x, &y)| self.learn_one(x, y).is_ok())
+                .count());
         }
-        Ok(n)
+        let entry = self.entry();
+        let valid = |x: &[f64], y: f64| check_label(entry, y).is_ok() && check_features(x).is_ok();
+        if rows().all(|(x, &y)| valid(x, y)) {
+            self.preprocessed.model.learn_many(xs, ys);
+            return Ok(ys.len());
+        }
+        let (mut vx, mut vy) = (Vec::with_capacity(xs.len()), Vec::with_capacity(ys.len()));
+        for (x, &y) in rows().filter(|(x, &y)| valid(x, y)) {
+            vx.extend_from_slice(x);
+            vy.push(y);
+        }
+        self.preprocessed.model.learn_many(&vx, &vy);
+        Ok(vy.len())
+    }
+    /// Multiplies the model's learning rate by `factor`; `false` for a model without one.
+    pub fn scale_learning_rate(&mut self, factor: f64) -> bool {
+        self.preprocessed.model.scale_learning_rate(factor)
     }
     /// As [`predict_one`](Self::predict_one) for a row of numbers and categories.
     pub fn predict_raw(&self, x: &[RawValue]) -> f64 {

@@ -84,6 +84,8 @@ pub struct Decoder {
     collect_at: usize,
     collect_least: usize,
     marks: Option<Vec<u64>>,
+    /// The event id of the record decoded last, as [`event_id_hash`] (0: none).
+    event_id: u64,
 }
 
 /// Interned strings held before the first collection of the ones no state holds.
@@ -158,6 +160,7 @@ impl Decoder {
             collect_at: COLLECT_FIRST,
             collect_least: COLLECT_FIRST,
             marks: None,
+            event_id: 0,
         }
     }
 
@@ -179,6 +182,11 @@ impl Decoder {
 
     pub fn event_id_field(&self) -> Option<&str> {
         self.id_name.as_deref()
+    }
+
+    /// The event id of the record decoded last, as [`event_id_hash`] (0: it had none).
+    pub fn event_id(&self) -> u64 {
+        self.event_id
     }
 
     pub fn field_names(&self) -> &[String] {
@@ -380,6 +388,7 @@ impl Decoder {
         }
         let interned = self.keys.interned();
         let texts_at = self.texts.begin_event();
+        self.event_id = 0;
         let r = match self.format {
             InputFormat::Jsonl => self.decode_json(line, lineno, ev, interner),
             InputFormat::Csv => self.decode_csv(line, lineno, ev, interner),
@@ -486,7 +495,10 @@ impl Decoder {
                 }
                 if slot.id {
                     match kind {
-                        Kind::Str { .. } | Kind::Num { int: true } | Kind::Null => {}
+                        Kind::Null => {}
+                        Kind::Str { .. } | Kind::Num { int: true } => {
+                            self.event_id = event_id_hash(val);
+                        }
                         k => {
                             return Err((
                                 DeadReason::BadField,
@@ -578,7 +590,7 @@ impl Decoder {
         let mut have_ts = false;
         for (c, raw) in rec.iter().enumerate() {
             let slot = self.columns[c];
-            if !(slot.key || slot.ts || slot.field.is_some()) {
+            if !(slot.key || slot.ts || slot.id || slot.field.is_some()) {
                 continue;
             }
             // The record was checked to be UTF-8 and cells cut at ASCII bytes.
@@ -591,6 +603,9 @@ impl Decoder {
             };
             if text.is_empty() {
                 continue; // Null: an absent key or timestamp is reported below.
+            }
+            if slot.id {
+                self.event_id = event_id_hash(raw);
             }
             if slot.key {
                 ev.key = KeyId(self.keys.intern(text).0);
@@ -948,6 +963,15 @@ impl TsCache {
 }
 
 /// Parses a timestamp written as text (an RFC 3339 string or an epoch number).
+/// An event id as the label join matches it: a 64-bit SipHash (fixed keys) of its text as
+/// written (a string's, without quotes, or an integer's digits), never 0.
+pub fn event_id_hash(text: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(text);
+    h.finish().max(1)
+}
+
 pub fn ts_from_text(text: &str, fmt: TimestampFormat) -> Result<Timestamp, FieldErr> {
     match fmt {
         TimestampFormat::Rfc3339 => parse_rfc3339(text)

@@ -189,4 +189,14 @@ pub enum RuntimeError {
     },
     #[error("cannot restore the {stage} stage: {msg}")]
     Restore { stage: &'static str, msg: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The learning stage cannot go on (a snapshot that cannot be written, a model that
+    /// diverged).
+    #[error("learn: {0}")]
+    Learn(String),
 }

@@ -1,15 +1,25 @@
-//! Deterministic synthetic event streams (`fraud`, `clicks`) as JSON Lines.
+//! Deterministic synthetic event streams (`fraud`, `clicks`, `ratings`) as JSON Lines.
 //!
 //! Same config and seed → the same bytes, forever (the PRNG is eddy-core's in-tree
 //! xoshiro256++). Events are produced in true-time order; the printed timestamp then gets a
 //! bounded disorder (up to `disorder_ms` earlier) and, for a fraction of events, a delay far
 //! beyond the lateness bound (`late_ms` to `2 * late_ms` earlier).
+//!
+//! [`generate_with_labels`] writes the outcomes of `fraud` and `clicks` to a label stream of
+//! their own, delayed ([`labels`]); `ratings` is a planted low-rank rating
+//! stream ([`ratings`]).
 
 use std::collections::BinaryHeap;
 use std::io::{self, Write};
 
 use eddy_core::rng::Rng;
 use eddy_core::Timestamp;
+
+pub mod labels;
+pub mod ratings;
+
+use labels::LabelStream;
+pub use labels::LABEL_DELAY_SIGMA;
 
 /// Which stream to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +28,8 @@ pub enum Scenario {
     Fraud,
     /// Ad impressions and clicks; impressions labelled 1 when clicked.
     Clicks,
+    /// Ratings of items by users from a planted low-rank model ([`ratings`]).
+    Ratings,
 }
 
 impl std::str::FromStr for Scenario {
@@ -26,7 +38,10 @@ impl std::str::FromStr for Scenario {
         match s {
             "fraud" => Ok(Scenario::Fraud),
             "clicks" => Ok(Scenario::Clicks),
-            _ => Err(format!("unknown scenario `{s}`; expected fraud or clicks")),
+            "ratings" => Ok(Scenario::Ratings),
+            _ => Err(format!(
+                "unknown scenario `{s}`; expected fraud, clicks or ratings"
+            )),
         }
     }
 }
@@ -50,6 +65,8 @@ pub struct GenConfig {
     pub start_ms: Timestamp,
     /// Mean gap between consecutive events (ms of event time).
     pub mean_gap_ms: f64,
+    /// The mean delay of a label (ms of event time) in [`generate_with_labels`]; > 0.
+    pub label_delay_ms: f64,
 }
 
 impl GenConfig {
@@ -65,6 +82,7 @@ impl GenConfig {
             drift_at: None,
             start_ms: 1_704_067_200_000, // 2024-01-01T00:00:00Z
             mean_gap_ms: 20.0,
+            label_delay_ms: 60_000.0,
         }
     }
 }
@@ -122,8 +140,36 @@ impl Ord for Draft {
     }
 }
 
-/// Writes `cfg.events` JSON lines to `out`.
+/// Writes `cfg.events` JSON lines to `out`, each `fraud` or `clicks` event with its
+/// `label`.
 pub fn generate(cfg: &GenConfig, out: &mut dyn Write) -> io::Result<()> {
+    match cfg.scenario {
+        Scenario::Ratings => ratings::generate(cfg, out),
+        _ => run(cfg, out, None),
+    }
+}
+
+/// Writes `cfg.events` `fraud` or `clicks` events to `events`, without their `label`, and
+/// their outcomes to `labels` (see [`labels`]): `fraud`, every event's label;
+/// `clicks`, one record (label 1) per clicked impression, at the click's time, which is the
+/// impression's time plus the delay. `ratings` has no label stream: it writes the events only.
+pub fn generate_with_labels(
+    cfg: &GenConfig,
+    events: &mut dyn Write,
+    labels: &mut dyn Write,
+) -> io::Result<()> {
+    if cfg.scenario == Scenario::Ratings || cfg.label_delay_ms.is_nan() || cfg.label_delay_ms <= 0.0
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a label stream needs fraud or clicks and a mean delay > 0",
+        ));
+    }
+    let stream = LabelStream::new(labels, cfg.seed, cfg.label_delay_ms);
+    run(cfg, events, Some(stream))
+}
+
+fn run(cfg: &GenConfig, out: &mut dyn Write, labels: Option<LabelStream>) -> io::Result<()> {
     let mut g = Gen {
         cfg: cfg.clone(),
         rng: Rng::new(cfg.seed),
@@ -132,6 +178,7 @@ pub fn generate(cfg: &GenConfig, out: &mut dyn Write) -> io::Result<()> {
         // Start late enough that the earliest printed time is `start_ms`.
         next_ts: cfg.start_ms + cfg.disorder_ms,
         emitted: 0,
+        labels,
     };
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut ts_text = String::new();
@@ -139,13 +186,51 @@ pub fn generate(cfg: &GenConfig, out: &mut dyn Write) -> io::Result<()> {
         let d = g.next();
         g.write(&d, &mut buf, &mut ts_text);
         g.emitted += 1;
+        if let Some(l) = &mut g.labels {
+            if cfg.scenario == Scenario::Fraud {
+                let t = d.ts + l.delay();
+                l.push(t, g.emitted, d.label);
+            }
+            l.release(d.ts)?;
+        }
         if buf.len() >= 1 << 20 {
             out.write_all(&buf)?;
             buf.clear();
         }
     }
     out.write_all(&buf)?;
-    out.flush()
+    out.flush()?;
+    match g.labels {
+        Some(l) => l.finish(),
+        None => Ok(()),
+    }
+}
+
+/// `e` and the event number, zero-padded to 9 digits.
+fn event_id(n: u64, buf: &mut Vec<u8>) {
+    buf.push(b'e');
+    padded(itoa::Buffer::new().format(n), 9, buf);
+}
+
+/// `digits`, zero-padded on the left to `width`.
+fn padded(digits: &str, width: usize, buf: &mut Vec<u8>) {
+    for _ in digits.len()..width {
+        buf.push(b'0');
+    }
+    buf.extend_from_slice(digits.as_bytes());
+}
+
+/// The printed time of an event at true time `ts`: up to `disorder_ms` earlier, and for a
+/// `late_fraction` of events `late_ms..2 * late_ms` earlier still.
+fn printed_ts(cfg: &GenConfig, rng: &mut Rng, ts: Timestamp) -> Timestamp {
+    let mut ts = ts;
+    if cfg.disorder_ms > 0 {
+        ts -= rng.below(cfg.disorder_ms as u64 + 1) as i64;
+    }
+    if cfg.late_fraction > 0.0 && rng.chance(cfg.late_fraction) {
+        ts -= cfg.late_ms + rng.below(cfg.late_ms.max(1) as u64) as i64;
+    }
+    ts.max(0)
 }
 
 /// Generates into memory.
@@ -155,16 +240,18 @@ pub fn generate_to_vec(cfg: &GenConfig) -> Vec<u8> {
     v
 }
 
-struct Gen {
+struct Gen<'a> {
     cfg: GenConfig,
     rng: Rng,
     pending: BinaryHeap<Draft>,
     seq: u64,
     next_ts: Timestamp,
     emitted: u64,
+    /// With a label stream: the labels are written there, not in the events.
+    labels: Option<LabelStream<'a>>,
 }
 
-impl Gen {
+impl Gen<'_> {
     fn drifted(&self) -> bool {
         self.cfg.drift_at.is_some_and(|d| self.emitted >= d)
     }
@@ -199,8 +286,8 @@ impl Gen {
         self.seq += 1;
         let seq = self.seq;
         let (kind, label) = match self.cfg.scenario {
-            Scenario::Fraud => self.fraud_event(ts, user),
             Scenario::Clicks => self.clicks_event(ts, user),
+            _ => self.fraud_event(ts, user),
         };
         Draft {
             ts,
@@ -303,34 +390,25 @@ impl Gen {
         let ctr = 0.01 + 0.12 * c * c + if device == 0 { 0.02 } else { 0.0 };
         let clicked = self.rng.chance(ctr);
         if clicked {
-            let t = ts + 300 + self.rng.below(8_000) as i64;
+            // Drawn with a label stream too, so that the other events stay the same.
+            let mut t = ts + 300 + self.rng.below(8_000) as i64;
+            if let Some(l) = &mut self.labels {
+                // The impression is the next event written.
+                t = ts + l.delay();
+                l.push(t, self.emitted + 1, 1);
+            }
             self.schedule(t, user, Kind::Click { campaign, device }, 1);
         }
         (Kind::Impression { campaign, device }, clicked as u8)
     }
 
     fn write(&mut self, d: &Draft, buf: &mut Vec<u8>, ts_text: &mut String) {
-        let mut ts = d.ts;
-        if self.cfg.disorder_ms > 0 {
-            ts -= self.rng.below(self.cfg.disorder_ms as u64 + 1) as i64;
-        }
-        if self.cfg.late_fraction > 0.0 && self.rng.chance(self.cfg.late_fraction) {
-            ts -= self.cfg.late_ms + self.rng.below(self.cfg.late_ms.max(1) as u64) as i64;
-        }
-        let ts = ts.max(0);
+        let ts = printed_ts(&self.cfg, &mut self.rng, d.ts);
         let mut ib = itoa::Buffer::new();
-        buf.extend_from_slice(b"{\"event_id\":\"e");
-        let id = ib.format(self.emitted + 1);
-        for _ in id.len()..9 {
-            buf.push(b'0');
-        }
-        buf.extend_from_slice(id.as_bytes());
+        buf.extend_from_slice(b"{\"event_id\":\"");
+        event_id(self.emitted + 1, buf);
         buf.extend_from_slice(b"\",\"user_id\":\"u");
-        let u = ib.format(d.user);
-        for _ in u.len()..6 {
-            buf.push(b'0');
-        }
-        buf.extend_from_slice(u.as_bytes());
+        padded(ib.format(d.user), 6, buf);
         buf.extend_from_slice(b"\",\"ts\":\"");
         ts_text.clear();
         eddy_core::time::format_rfc3339(ts, ts_text);
@@ -400,8 +478,10 @@ impl Gen {
             }
             _ => {}
         }
-        buf.extend_from_slice(b",\"label\":");
-        buf.push(b'0' + d.label);
+        if self.labels.is_none() {
+            buf.extend_from_slice(b",\"label\":");
+            buf.push(b'0' + d.label);
+        }
         buf.extend_from_slice(b"}\n");
     }
 }

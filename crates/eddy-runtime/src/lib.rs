@@ -11,11 +11,13 @@
 //! - [`decode`]: JSONL/CSV records → the reused [`eddy_core::Event`];
 //! - [`encode`]: the output contract (per-event rows, window rows, late events, dead letters);
 //! - [`outputs`]: which sink each kind of output row goes to;
-//! - [`stage`]: the stages (decode, features, score, rows, emit) behind one trait;
+//! - [`stage`]: the stages (decode, features, score, rows, learn, emit) behind one trait;
 //! - [`driver`]: runs the stages over a source on three threads;
 //! - [`metrics`]: the run's counters, gauges and histograms (Prometheus text, the summary);
 //! - [`pipeline`]: a spec made into its stages, and the run [`pipeline::Summary`];
 //! - [`lookup`]: reading the online store while a run goes on (answered between batches);
+//! - [`learn`]: the optional `[learn]`, the model learning in the pipeline (label join,
+//!   drift actions, A/B comparison with a baseline, snapshots, the learning log);
 //! - [`score`]: the optional `[model]`, scoring each per-event row in process or through a
 //!   model server (external call, side output; the latter need the `http` feature);
 //! - [`shutdown`]: stopping a run early (Ctrl-C, SIGTERM) as if its input ended there;
@@ -32,6 +34,7 @@ pub mod error;
 pub mod generate;
 pub mod huge_pages;
 pub mod json;
+pub mod learn;
 pub mod lookup;
 pub mod metrics;
 pub mod outputs;

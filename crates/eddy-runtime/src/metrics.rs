@@ -1121,6 +1121,7 @@ eddy_output_rows_total{output="events"} 991
 eddy_output_rows_total{output="windows"} 40
 eddy_output_rows_total{output="late"} 4
 eddy_output_rows_total{output="dead_letter"} 5
+eddy_output_rows_total{output="learning"} 0
 # HELP eddy_window_rows_total Window rows produced, updates included.
 # TYPE eddy_window_rows_total counter
 eddy_window_rows_total 40

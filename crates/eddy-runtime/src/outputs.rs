@@ -13,7 +13,7 @@ use crate::spec::OutputSpec;
 /// The open outputs of a pipeline; an output without a sink is counted, not written.
 pub struct Outputs {
     sinks: Vec<Box<dyn Sink>>,
-    slots: [Option<usize>; 4],
+    slots: [Option<usize>; OutputKind::ALL.len()],
 }
 
 impl Outputs {
@@ -21,7 +21,7 @@ impl Outputs {
     pub fn none() -> Self {
         Outputs {
             sinks: Vec::new(),
-            slots: [None; 4],
+            slots: [None; OutputKind::ALL.len()],
         }
     }
 

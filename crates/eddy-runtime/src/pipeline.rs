@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use eddy_core::engine::FeatureEngine;
 use eddy_core::watermark::WatermarkTracker;
-use eddy_core::Interner;
+use eddy_core::{FieldId, Interner};
 
 use crate::connector::{Framing, Source};
 use crate::decode::Decoder;
@@ -18,14 +18,17 @@ pub use crate::driver::RunHooks;
 use crate::driver::{self, Chain};
 use crate::encode::{FeaturesJson, OutputEncoder};
 use crate::error::{RuntimeError, SpecError, SpecErrors};
+use crate::learn::Learning;
 use crate::lookup::Lookups;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::outputs::{OutputKind, Outputs};
 use crate::score::{RemoteStage, Scorer};
+use crate::spec::LabelSource;
 use crate::spec::{InputFormat, Pattern, PipelineSpec};
 use crate::stage::decode::DecodeStage;
 use crate::stage::emit::EmitStage;
 use crate::stage::features::{FeaturesStage, RowsSeen, RowsThread};
+use crate::stage::learn::{FrontLearnStage, LearnStage, Plan as LearnPlan, TextAt};
 use crate::stage::rows::RowsStage;
 use crate::stage::score::ScoreStage;
 use crate::stage::Stage;
@@ -120,6 +123,36 @@ impl Summary {
     }
 }
 
+/// What the learn stage reads of each event: the categories' and the string label's texts
+/// (in the batch when no feature keeps the field, else interned), the key for a split.
+fn learn_plan(spec: &PipelineSpec, l: &crate::spec::LearnSpec, decoder: &Decoder) -> LearnPlan {
+    let at = |f: FieldId| match decoder.text_slot(f) {
+        Some(slot) => TextAt::Slot(slot),
+        None => TextAt::Interned,
+    };
+    let cats = (l.user.iter().chain(&l.item).chain(&l.categories))
+        .filter_map(|c| match *c == spec.source.key {
+            true => Some((None, TextAt::Key)),
+            false => spec.schema.field_id(c).map(|f| (Some(f), at(f))),
+        })
+        .collect();
+    let label = match &l.labels {
+        LabelSource::Field(f) => spec.schema.field_id(f).map(|f| {
+            let string = spec.schema.field_type(f) == eddy_core::FieldType::String;
+            (f, string.then(|| at(f)))
+        }),
+        LabelSource::Stream(_) => None,
+    };
+    LearnPlan {
+        cats,
+        label,
+        key_hash: matches!(
+            l.baseline.as_ref().map(|b| b.mode),
+            Some(crate::spec::AbMode::Split { .. })
+        ),
+    }
+}
+
 /// A pipeline ready to run: validated spec, engine, decoder and encoder.
 pub struct Pipeline {
     spec: PipelineSpec,
@@ -129,6 +162,7 @@ pub struct Pipeline {
     interner: Interner,
     scorer: Option<Scorer>,
     remote: Option<RemoteStage>,
+    learning: Option<Learning>,
     warnings: Vec<String>,
     /// Pinned (tests): which thread makes the per-event rows, and the count of who did.
     rows_pin: Option<(RowsThread, Arc<RowsSeen>)>,
@@ -164,11 +198,18 @@ impl Pipeline {
             }
             None => {}
         }
+        let learning = match &spec.learn {
+            Some(l) => Some(Learning::new(l, &spec.features, spec.output.format)?),
+            None => None,
+        };
         let mut decoder = Decoder::new(&spec.source, &spec.schema);
         decoder.hold_strings(&uses, &spec.interner);
         let mut encoder = OutputEncoder::new(spec.output.format, &spec.feature_names());
         if let Some(m) = &spec.model {
             encoder.set_prediction_columns(crate::score::csv_columns(&m.field));
+        }
+        if spec.learn.is_some() {
+            encoder.set_prediction_columns(crate::learn::prediction::csv_columns());
         }
         let interner = spec.interner.clone();
         Ok(Pipeline {
@@ -179,6 +220,7 @@ impl Pipeline {
             interner,
             scorer,
             remote,
+            learning,
             warnings,
             rows_pin: None,
         })
@@ -229,6 +271,11 @@ impl Pipeline {
         }
     }
 
+    /// The `[learn]` loop, if the spec has one: after a run, its model, metrics and counts.
+    pub fn learning(&self) -> Option<&Learning> {
+        self.learning.as_ref()
+    }
+
     /// The `[model]` scorer, if the spec has one.
     pub fn scorer(&self) -> Option<&Scorer> {
         self.scorer.as_ref()
@@ -258,6 +305,7 @@ impl Pipeline {
             interner,
             scorer,
             remote,
+            learning,
             rows_pin,
             ..
         } = self;
@@ -267,17 +315,29 @@ impl Pipeline {
         let metrics = (hooks.metrics.clone()).unwrap_or_else(|| Metrics::new(source.partitions()));
         // JSONL in and out: the engine thread makes each batch's per-event rows when it is
         // keeping up. Not with a model server: a row is complete only when its score is back.
+        // what the learn stage reads of each event, and so on which thread it runs
+        let learn_plan = spec.learn.as_ref().map(|l| learn_plan(spec, l, decoder));
+        let learn_front = learn_plan.as_ref().is_some_and(LearnPlan::needs_front);
         let splice = outputs.enabled(OutputKind::Events)
             && encoder.splices(decoder.format())
-            && remote.is_none();
+            && remote.is_none()
+            && !learn_front;
         let backlog = Arc::new(AtomicUsize::new(0));
         let dead_letters = outputs
             .enabled(OutputKind::DeadLetter)
             .then(|| encoder.format());
         // the texts of strings not kept are for per-event rows that echo the event's fields
         // (not for those that copy the input line)
-        decoder
-            .echo_texts(outputs.enabled(OutputKind::Events) && !encoder.splices(decoder.format()));
+        // (and for the learn stage, which reads categories and labels)
+        decoder.echo_texts(
+            (outputs.enabled(OutputKind::Events) && !encoder.splices(decoder.format()))
+                || learning.is_some(),
+        );
+        let learn_spec = spec.learn.as_ref();
+        if let (Some(l), Some(ls)) = (learning.as_mut(), learn_spec) {
+            l.start(ls, dead_letters)?;
+        }
+        let want_ids = matches!(learn_spec.map(|l| &l.labels), Some(LabelSource::Stream(_)));
         let decoder = RefCell::new(decoder);
         let interner = RefCell::new(interner);
         let mut front = Chain::<dyn Stage>::new(
@@ -288,6 +348,7 @@ impl Pipeline {
                 source_name: source.name(),
                 max_record: spec.source.max_record_bytes,
                 sync_strings: splice,
+                want_ids,
                 backlog: backlog.clone(),
                 records: 0,
                 blank: 0,
@@ -314,12 +375,32 @@ impl Pipeline {
             engine_stages.push(Box::new(ScoreStage::new(sc.fork(), false)));
             back_stages.push(Box::new(ScoreStage::new(sc.fork(), true)));
         }
+        let mut learn_stage = match (learning.as_mut(), learn_plan) {
+            (Some(learning), Some(plan)) => Some(LearnStage {
+                learning,
+                plan,
+                last_seq: 0,
+            }),
+            _ => None,
+        };
+        if !learn_front {
+            if let Some(stage) = learn_stage.take() {
+                engine_stages.push(Box::new(stage));
+            }
+        }
         if splice {
             engine_stages.push(Box::new(RowsStage {
                 features_json: FeaturesJson::new(&spec.feature_names()),
             }));
         }
         let mut engine_chain = Chain::new(engine_stages, &metrics);
+        if let Some(stage) = learn_stage {
+            back_stages.push(Box::new(FrontLearnStage {
+                stage,
+                decoder: &decoder,
+                interner: &interner,
+            }));
+        }
         let mut emit = EmitStage::new(
             outputs,
             encoder,

@@ -950,17 +950,24 @@ fn run_embedded_default() {
         .map(|l| serde_json::from_str(l).expect("sample rows are JSON"))
         .collect();
     assert!(rows.iter().any(|r| r["features"]["events_5m"].is_i64()));
-    // Every sampled per-event row is scored by the bundled model.
+    // Every sampled per-event row is scored: the first ones by the bundled model, which
+    // serves until the online model is promoted (not before 1,000 labelled examples).
     let scored: Vec<&Value> = rows.iter().filter(|r| r.get("scored").is_some()).collect();
     assert_eq!(scored.len(), 3, "{out}");
     for r in scored {
         assert_eq!(r["prediction"]["model"], "fraud_lr", "{r}");
+        assert_eq!(r["prediction"]["arm"], "baseline", "{r}");
         let p = r["prediction"]["score"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&p), "{r}");
     }
+    assert!(out.contains("── learning log (first "), "{out}");
     let err = text(&o.stderr);
     assert!(err.contains("3,000 events read"), "{err}");
-    assert!(err.contains("model fraud_lr (embedded): "), "{err}");
+    // both arms' metrics, and the difference the promotion rule watches
+    assert!(err.contains("learning:       logistic_regression"), "{err}");
+    assert!(err.contains("    online:       accuracy "), "{err}");
+    assert!(err.contains("    baseline:     accuracy "), "{err}");
+    assert!(err.contains("    difference:   accuracy"), "{err}");
 }
 
 #[test]

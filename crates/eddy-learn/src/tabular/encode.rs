@@ -102,6 +102,33 @@ impl Row {
         &self.cells
     }
 
+    /// Overwrites the row with the numbers `nums`, then the categories `cats`, reusing its
+    /// allocations (a pipeline's example: numeric features, then fields as categories).
+    pub fn set<'s>(&mut self, nums: &[f64], cats: impl ExactSizeIterator<Item = &'s str>) {
+        let n_cats = cats.len();
+        let n = nums.len() + n_cats;
+        self.cells.truncate(n);
+        while self.cells.len() < n {
+            self.cells.push(Cell::Num(0.0));
+        }
+        for (c, &v) in self.cells.iter_mut().zip(nums) {
+            *c = Cell::Num(v);
+        }
+        for (c, s) in self.cells[nums.len()..].iter_mut().zip(cats) {
+            match c {
+                Cell::Cat(t) => {
+                    t.clear();
+                    t.push_str(s);
+                }
+                c => *c = Cell::Cat((*s).to_string()),
+            }
+        }
+        self.nums.clear();
+        if n_cats == 0 {
+            self.nums.extend(nums.iter().map(|&v| RawValue::Num(v)));
+        }
+    }
+
     /// The cells as raw values when they are all numbers, without copying.
     #[inline]
     pub fn numeric(&self) -> Option<&[RawValue<'static>]> {

@@ -38,6 +38,11 @@ impl TabularModel {
         &self.model
     }
 
+    /// The model, to learn a mini-batch or scale its learning rate.
+    pub fn model_mut(&mut self) -> &mut AnyModel {
+        &mut self.model
+    }
+
     pub fn into_model(self) -> AnyModel {
         self.model
     }

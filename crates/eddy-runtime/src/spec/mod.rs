@@ -13,9 +13,11 @@
 //! - `features`: the `[[feature]]` entries;
 //! - `windows`: a feature's `window = {...}`;
 //! - `model`: the optional `[model]`;
+//! - `learn`: the optional `[learn]`;
 //! - `output`: `[output]`.
 
 mod features;
+mod learn;
 mod model;
 mod output;
 mod source;
@@ -31,6 +33,10 @@ use crate::check::{join, Validator};
 use crate::error::{SpecError, SpecErrors};
 
 pub use features::DEFAULT_EXACT_LIMIT;
+pub use learn::{
+    AbMode, BaselineSpec, DriftAction, DriftSpec, LabelSource, LabelStreamSpec, LabelValue,
+    LearnModel, LearnSpec, PromotionSpec, SnapshotSpec,
+};
 pub use model::{ModelSource, ModelSpec, Pattern};
 pub use output::{OutputFormat, OutputKind, OutputSpec};
 pub use source::{InputFormat, SourceSpec};
@@ -52,6 +58,9 @@ pub struct PipelineSpec {
     pub output: OutputSpec,
     /// The optional `[model]` table: a model scored on every per-event row.
     pub model: Option<ModelSpec>,
+    /// The optional `[learn]` table: a model that scores every per-event row and learns
+    /// from the labels.
+    pub learn: Option<LearnSpec>,
 }
 
 impl PipelineSpec {
@@ -79,6 +88,18 @@ impl PipelineSpec {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let mut spec = Self::parse(&text)?;
+                if let (Some(l), Some(dir)) = (&mut spec.learn, path.parent()) {
+                    let files = [
+                        match &mut l.model {
+                            LearnModel::Init(p) => Some(p),
+                            LearnModel::Build { .. } => None,
+                        },
+                        l.baseline.as_mut().map(|b| &mut b.path),
+                    ];
+                    for p in files.into_iter().flatten().filter(|p| p.is_relative()) {
+                        *p = dir.join(&*p);
+                    }
+                }
                 if let (Some(m), Some(dir)) = (&mut spec.model, path.parent()) {
                     let file = match &mut m.source {
                         ModelSource::File(p) => Some(p),
@@ -166,6 +187,7 @@ fn pipeline(v: &mut Validator, t: &Table) -> Option<PipelineSpec> {
             "feature",
             "output",
             "model",
+            "learn",
         ],
     );
     let mut interner = Interner::new();
@@ -221,6 +243,17 @@ fn pipeline(v: &mut Validator, t: &Table) -> Option<PipelineSpec> {
     let model = v
         .table(t, "", "model")
         .and_then(|m| model::model(v, m, "model"));
+    let event_id = source.as_ref().and_then(|s| s.event_id.as_deref());
+    let key = source.as_ref().map(|s| s.key.as_str());
+    let learn = v
+        .table(t, "", "learn")
+        .and_then(|l| learn::learn(v, l, "learn", &schema, event_id, key));
+    if learn.is_some() && t.contains_key("model") {
+        v.err(
+            "learn",
+            "[learn] scores every event with the model it trains; a [model] would score them again. Give a frozen model as [learn.baseline] instead",
+        );
+    }
 
     let engine = EngineConfig {
         allowed_lateness,
@@ -237,6 +270,7 @@ fn pipeline(v: &mut Validator, t: &Table) -> Option<PipelineSpec> {
         max_state_bytes,
         output,
         model,
+        learn,
     })
 }
 

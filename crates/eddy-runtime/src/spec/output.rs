@@ -1,5 +1,5 @@
-//! The `[output]` table: which sink per-event rows, window rows, late events and dead letters
-//! go to (a path, or a table naming the connector by `type`), and in which format.
+//! The `[output]` table: which sink per-event rows, window rows, late events, dead letters
+//! and the learning log go to (a path, or a table naming the connector by `type`), and in which format.
 
 use std::path::Path;
 
@@ -26,15 +26,18 @@ pub enum OutputKind {
     Late,
     /// Dead letters.
     DeadLetter,
+    /// The learning log of a `[learn]` pipeline.
+    Learning,
 }
 
 impl OutputKind {
     /// Every output, in the order of `[output]`'s keys.
-    pub const ALL: [OutputKind; 4] = [
+    pub const ALL: [OutputKind; 5] = [
         OutputKind::Events,
         OutputKind::Windows,
         OutputKind::Late,
         OutputKind::DeadLetter,
+        OutputKind::Learning,
     ];
 
     /// The output's key in `[output]` (and its metrics label).
@@ -44,6 +47,7 @@ impl OutputKind {
             OutputKind::Windows => "windows",
             OutputKind::Late => "late",
             OutputKind::DeadLetter => "dead_letter",
+            OutputKind::Learning => "learning",
         }
     }
 }
@@ -55,11 +59,20 @@ pub struct OutputSpec {
     pub windows: Option<SinkConfig>,
     pub late: Option<SinkConfig>,
     pub dead_letter: Option<SinkConfig>,
+    /// The learning log (with `[learn]`).
+    pub learning: Option<SinkConfig>,
     pub format: OutputFormat,
 }
 
 /// The keys of `[output]`, in the order an unknown-key error lists them.
-const KEYS: &[&str] = &["events", "windows", "late", "dead_letter", "format"];
+const KEYS: &[&str] = &[
+    "events",
+    "windows",
+    "late",
+    "dead_letter",
+    "learning",
+    "format",
+];
 
 /// Validates the `[output]` table at `path`.
 pub(super) fn output(v: &mut Validator, o: &Table, path: &str) -> OutputSpec {
@@ -69,6 +82,7 @@ pub(super) fn output(v: &mut Validator, o: &Table, path: &str) -> OutputSpec {
         windows: sink(v, o, path, "windows"),
         late: sink(v, o, path, "late"),
         dead_letter: sink(v, o, path, "dead_letter"),
+        learning: sink(v, o, path, "learning"),
         format: v
             .choice(
                 o,
@@ -89,6 +103,7 @@ pub(super) fn without_table(malformed: bool) -> OutputSpec {
         windows: None,
         late: None,
         dead_letter: None,
+        learning: None,
         format: OutputFormat::Jsonl,
     }
 }
@@ -139,6 +154,7 @@ impl OutputSpec {
             OutputKind::Windows => self.windows.as_ref(),
             OutputKind::Late => self.late.as_ref(),
             OutputKind::DeadLetter => self.dead_letter.as_ref(),
+            OutputKind::Learning => self.learning.as_ref(),
         }
     }
 }

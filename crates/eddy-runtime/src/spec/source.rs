@@ -49,7 +49,7 @@ const KEYS: &[&str] = &[
 /// Validates the `[source]` table at `path`. The schema comes back even when the rest of the
 /// table is wrong, so that the features can still be checked against it.
 pub(super) fn source(v: &mut Validator, s: &Table, path: &str) -> (Option<SourceSpec>, Schema) {
-    let connector = source_connector(v, s, path);
+    let connector = source_connector(v, s, path, KEYS);
     let format = v.choice(
         s,
         path,
@@ -114,12 +114,16 @@ pub(super) fn source(v: &mut Validator, s: &Table, path: &str) -> (Option<Source
     (source, schema)
 }
 
-/// The connector of the `[source]` table at `path`, with its keys checked. Without `type`, a
+/// The connector of a source table at `path` (`[source]`, or a label stream's), with its
+/// keys checked: the connector's, and the table's `own`. Without `type`, a
 /// `path` is a file and no path (or `"-"`) is stdin, as before connectors had types.
-fn source_connector(v: &mut Validator, s: &Table, path: &str) -> Option<SourceConfig> {
-    fn with<'a>(keys: &[&'a str]) -> Vec<&'a str> {
-        [KEYS, keys].concat()
-    }
+pub(super) fn source_connector(
+    v: &mut Validator,
+    s: &Table,
+    path: &str,
+    own: &[&str],
+) -> Option<SourceConfig> {
+    let with = |keys: &[&'static str]| -> Vec<&str> { [own, keys].concat() };
     let Some(name) = v.string(s, path, "type") else {
         if s.contains_key("type") {
             // not a string (reported): the other keys are checked against every connector's

@@ -28,6 +28,8 @@ pub struct DecodeStage<'a> {
     /// Send the strings interned by each batch on with it (the features stage encodes
     /// features objects on its own thread and needs them).
     pub(crate) sync_strings: bool,
+    /// Keep each event's id ([`Work::ids`]): the learn stage joins labels by it.
+    pub(crate) want_ids: bool,
     /// Batches decoded and not yet taken up by the features stage (see there).
     pub(crate) backlog: Arc<AtomicUsize>,
     /// Counted since the last report.
@@ -47,11 +49,13 @@ impl Stage for DecodeStage<'_> {
             batch,
             recs,
             events,
+            ids,
             dead,
             dead_rows,
             ..
         } = &mut *w;
         recs.clear();
+        ids.clear();
         dead.clear();
         *dead_rows = 0;
         for o in &batch.oversized {
@@ -91,7 +95,12 @@ impl Stage for DecodeStage<'_> {
                 events.push(Event::default());
             }
             match decoder.decode(record, offset, &mut events[i], &mut interner) {
-                Ok(()) => recs.push(*r),
+                Ok(()) => {
+                    recs.push(*r);
+                    if self.want_ids {
+                        ids.push(decoder.event_id());
+                    }
+                }
                 Err(e) => {
                     self.dead[e.reason as usize] += 1;
                     if let Some(format) = self.dead_letters {

@@ -43,7 +43,7 @@ pub struct EmitStage<'a> {
     next_seq: u64,
     bufs: Buffers,
     late_reason_prefix: String,
-    want: [bool; 4],
+    want: [bool; OutputKind::ALL.len()],
     /// Counted since the last report.
     counts: Counts,
     /// The scoring client's counts (it keeps totals) as last reported.
@@ -61,7 +61,7 @@ struct Counts {
     window_rows: u64,
     window_updates: u64,
     /// Rows handed to each output's sink.
-    rows: [u64; 4],
+    rows: [u64; OutputKind::ALL.len()],
 }
 
 /// A batch whose per-event rows wait for their scores (server patterns).
@@ -99,7 +99,7 @@ impl Buffers {
     }
 }
 
-fn fmt_ts(ts: i64) -> String {
+pub(crate) fn fmt_ts(ts: i64) -> String {
     let mut s = String::new();
     if (eddy_core::time::MIN_EVENT_TS..=eddy_core::time::MAX_EVENT_TS).contains(&ts) {
         eddy_core::time::format_rfc3339(ts, &mut s);
@@ -405,6 +405,10 @@ impl Stage for EmitStage<'_> {
         self.releases.extend(w.released.iter().map(|&k| (seq, k)));
         self.bufs.dead.extend_from_slice(&w.dead);
         self.counts.rows[OutputKind::DeadLetter as usize] += w.dead_rows;
+        self.counts.rows[OutputKind::Learning as usize] += w.learning_rows;
+        if !w.learning.is_empty() {
+            self.outputs.write(OutputKind::Learning, &w.learning)?;
+        }
         if waiting == 0 {
             flow.pass(w);
         } else {

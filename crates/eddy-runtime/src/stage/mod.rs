@@ -10,6 +10,7 @@
 pub mod decode;
 pub mod emit;
 pub mod features;
+pub mod learn;
 pub mod rows;
 pub mod score;
 
@@ -141,12 +142,19 @@ pub struct Work {
     /// belongs to `recs[i]`.
     pub recs: Vec<Record>,
     pub events: Vec<Event>,
+    /// With a `[learn]` label stream: each event's id ([`crate::decode::event_id_hash`]; 0:
+    /// none), `ids[i]` belonging to `events[i]`.
+    pub ids: Vec<u64>,
     /// The texts of string fields no feature keeps, per event, for the outputs that echo
     /// them.
     pub texts: crate::strings::Texts,
-    /// Dead letters of this batch, encoded by the decode stage, and how many.
+    /// Dead letters of this batch, encoded by the decode stage (and the learn stage's, of
+    /// its label stream), and how many.
     pub dead: Vec<u8>,
     pub dead_rows: u64,
+    /// Learning-log rows made by the learn stage while it took this batch, and how many.
+    pub learning: Vec<u8>,
+    pub learning_rows: u64,
     /// Set by the features stage: each record's outcome and the engine's watermark then.
     pub outcomes: Vec<(Outcome, i64)>,
     pub rows: Vec<FeatureRow>,

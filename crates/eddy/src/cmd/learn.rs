@@ -65,6 +65,8 @@ use eddy_runtime::codec::parse_f64;
 use eddy_runtime::{DeadReason, DecodeError};
 use serde::Deserialize;
 
+mod ratings;
+
 /// Bad-row messages shown before going quiet (the total is in the summary).
 const MAX_MESSAGES: u64 = 10;
 
@@ -129,6 +131,12 @@ pub struct LearnArgs {
     /// skipping the row. A missing target still skips the row.
     #[arg(long, value_name = "NUMBER", allow_negative_numbers = true)]
     pub fill_missing: Option<f64>,
+    /// The user id column, for a recommender (biased_mf, funk_mf); with --item.
+    #[arg(long, value_name = "FIELD")]
+    pub user: Option<String>,
+    /// The item id column, for a recommender; with --user.
+    #[arg(long, value_name = "FIELD")]
+    pub item: Option<String>,
 }
 
 /// Parses `key=value` strings into [`Params`].
@@ -690,6 +698,14 @@ fn json_str(s: &str) -> String {
 pub fn run(args: LearnArgs) -> Result<()> {
     let started = Instant::now();
     let params = parse_params(&args.params)?;
+    if args.user.is_some() || args.item.is_some() {
+        return ratings::run(&args, &params, started);
+    }
+    if let Some(m) = &args.model {
+        if registry::build_recommender(m, &params).is_ok() {
+            bail!("`{m}` is a recommender: give the id columns with --user FIELD --item FIELD");
+        }
+    }
     let loaded: Option<Session> = match &args.load {
         None => None,
         Some(p) => Some(load_session(p)?),

@@ -207,6 +207,9 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if !args.quiet {
         print_summary(&summary, elapsed, pipeline.spec());
+        if let Some(l) = pipeline.learning() {
+            print_learning(l);
+        }
     }
     if let (true, Some((lookups, server))) = (args.hold, &serving) {
         drop(outputs); // every output is flushed and closed before the wait
@@ -315,6 +318,84 @@ pub fn print_summary(s: &Summary, elapsed: Duration, spec: &PipelineSpec) {
     }
 }
 
+/// Prints what the `[learn]` loop did: the model, each arm's metrics with their 95%
+/// intervals, the difference the promotion rule watches, the label join and drifts.
+pub fn print_learning(l: &eddy_runtime::learn::Learning) {
+    use eddy_runtime::learn::prediction::Arm;
+    let c = l.counts();
+    let unscored = if c.unscored > 0 {
+        format!(", {} unscored (a null input)", thousands(c.unscored))
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "  learning:       {} v{}: {} scored, {} labelled and learned{unscored}",
+        l.model_name(),
+        l.version(),
+        thousands(c.scored),
+        thousands(c.learned)
+    );
+    let est = l.estimates();
+    for arm in [Arm::Online, Arm::Baseline] {
+        let parts: Vec<String> = est
+            .iter()
+            .filter(|(a, _, _)| *a == arm)
+            .map(|(_, name, e)| match (e.lo, e.hi) {
+                (Some(lo), Some(hi)) => format!("{name} {:.4} [{lo:.4}, {hi:.4}]", e.value),
+                _ => format!("{name} {:.4}", e.value),
+            })
+            .collect();
+        if !parts.is_empty() {
+            eprintln!(
+                "    {:<13} {}",
+                format!("{}:", arm.as_str()),
+                parts.join("  ")
+            );
+        }
+    }
+    if let Some((metric, d)) = l.difference() {
+        let ci = match (d.lo, d.hi) {
+            (Some(lo), Some(hi)) => format!(" [{lo:+.4}, {hi:+.4}]"),
+            _ => String::new(),
+        };
+        eprintln!(
+            "    difference:   {metric}, online better by {:+.4}{ci}; serving {} ({} promotions, {} rollbacks)",
+            d.value,
+            l.serving().as_str(),
+            c.promotions,
+            c.rollbacks
+        );
+    }
+    if let Some(j) = l.join_counts() {
+        eprintln!(
+            "    labels:       {} waited, {} labelled, {} expired ({} defaulted), {} pending; {} duplicate, {} late, {} unknown, {} not labels",
+            thousands(j.waiting),
+            thousands(j.labelled),
+            thousands(j.expired),
+            thousands(c.defaulted),
+            thousands(l.pending() as u64),
+            thousands(j.duplicate),
+            thousands(j.late),
+            thousands(j.unknown),
+            thousands(c.bad_label_records)
+        );
+    }
+    if c.no_id > 0 || c.bad_labels > 0 {
+        eprintln!(
+            "    not learned:  {} without a label, {} without an event id",
+            thousands(c.bad_labels),
+            thousands(c.no_id)
+        );
+    }
+    if c.drifts > 0 {
+        eprintln!(
+            "    drift:        {} drifts, {} actions",
+            thousands(c.drifts),
+            thousands(c.actions)
+        );
+    }
+}
+
 /// A writer that keeps the first `max` lines and counts them all.
 #[derive(Clone, Default)]
 struct Sample(Rc<RefCell<SampleInner>>);
@@ -358,20 +439,54 @@ fn memchr_count(buf: &[u8]) -> usize {
     buf.iter().filter(|&&c| c == b'\n').count()
 }
 
+/// What the built-in example adds to examples/fraud.toml: a model that learns from the
+/// labels in the events, compared (in shadow) with the example model, trained offline
+/// before the drift the generated stream has half-way.
+const BUILT_IN_LEARN: &str = r#"
+[learn]
+model = "logistic_regression"
+inputs = ["events_5m", "login_rate_1m", "avg_order_value_1h"]
+categories = ["event_type"]
+label = "label"
+fill_null = 0
+log_every = 10000
+
+[learn.params]
+scaler = "standard"
+
+[learn.drift]
+detector = "adwin"
+action = "boost"
+
+[learn.baseline]
+path = "BASELINE"
+inputs = ["events_5m", "login_rate_1m"]
+"#;
+
 fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut spec = PipelineSpec::parse(FRAUD_SPEC).map_err(|e| anyhow!("built-in spec: {e}"))?;
+    // Score every row with the example fraud model, as examples/fraud_embedded.toml does —
+    // here as the baseline an online model is measured against.
+    let model_dir = TempDir::new("run")?;
+    let baseline = fraud_model(&model_dir.0)?;
+    let baseline_path = baseline
+        .path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let text = format!(
+        "{FRAUD_SPEC}\n{}",
+        BUILT_IN_LEARN.replace("BASELINE", &baseline_path.replace('\\', "\\\\"))
+    );
+    let spec = PipelineSpec::parse(&text).map_err(|e| anyhow!("built-in spec: {e}"))?;
     let mut cfg = GenConfig::new(Scenario::Fraud, args.events, 7);
     cfg.disorder_ms = 6_000;
     cfg.late_fraction = 0.001;
+    cfg.drift_at = Some(args.events / 2);
     eprintln!(
-        "eddy: no spec given; running the built-in example (examples/fraud.toml, scored by examples/models/fraud_lr.json) over {} generated fraud events (seed 7, {} keys, up to 6 s disorder against a 5 s watermark bound, 0.1% very late).",
+        "eddy: no spec given; running the built-in example (examples/fraud.toml) over {} generated fraud events (seed 7, {} keys, up to 6 s disorder against a 5 s watermark bound, 0.1% very late, the fraud pattern drifting half-way). A logistic regression learns from each event's label as it goes, in shadow of the example model (examples/models/fraud_lr.json), trained before the drift.",
         thousands(args.events),
         thousands(cfg.keys)
     );
     let data = generate_to_vec(&cfg);
-    // Score every row with the example fraud model, as examples/fraud_embedded.toml does.
-    let model_dir = TempDir::new("run")?;
-    spec.model = Some(fraud_model(&model_dir.0)?);
     let mut pipeline = Pipeline::new(spec)?;
     let mut source = StreamSource::new("generated fraud events", &data[..]).filling();
     let events = Sample(Rc::new(RefCell::new(SampleInner {
@@ -386,10 +501,15 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
         max: args.sample.min(2),
         ..Default::default()
     })));
+    let learning = Sample(Rc::new(RefCell::new(SampleInner {
+        max: args.sample.min(2),
+        ..Default::default()
+    })));
     let mut outputs = Outputs::none();
     outputs.set(OutputKind::Events, "events", Box::new(events.clone()));
     outputs.set(OutputKind::Windows, "windows", Box::new(windows.clone()));
     outputs.set(OutputKind::Late, "late", Box::new(late.clone()));
+    outputs.set(OutputKind::Learning, "learning", Box::new(learning.clone()));
     let start = Instant::now();
     let mut clock = clock_ms(start);
     let summary = pipeline.run(&mut source, &mut outputs, RunHooks::with_clock(&mut clock))?;
@@ -399,6 +519,7 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
         ("per-event feature vectors", &events),
         ("window rows", &windows),
         ("late events", &late),
+        ("learning log", &learning),
     ] {
         let s = sample.0.borrow();
         writeln!(
@@ -420,8 +541,12 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
         shown.output.events = Some(stdout.clone());
         shown.output.windows = Some(stdout.clone());
         shown.output.late = Some(stdout.clone());
-        shown.output.dead_letter = Some(stdout);
+        shown.output.dead_letter = Some(stdout.clone());
+        shown.output.learning = Some(stdout);
         print_summary(&summary, elapsed, &shown);
+        if let Some(l) = pipeline.learning() {
+            print_learning(l);
+        }
         eprintln!("Next: `eddy generate fraud --events 200000 --output fraud.jsonl` and `eddy run examples/fraud.toml`.");
     }
     Ok(ExitCode::SUCCESS)
