@@ -298,9 +298,19 @@ fn assert_markers(svg: &str, want: &[(f64, &str, &str)]) {
         assert!(
             labels
                 .iter()
-                .any(|(h, t)| *t == label && (number(attr(h, "x")) - 3.0 - x.px(n)).abs() < 0.3),
+                .any(|(h, t)| *t == label && label_at(h, x.px(n))),
             "no label `{label}` at n = {n}: {labels:?}"
         );
+    }
+}
+
+/// A marker's label starts just right of its line at `x`, or ends just left of it.
+fn label_at(head: &str, x: f64) -> bool {
+    let at = number(attr(head, "x"));
+    if head.contains("text-anchor=\"end\"") {
+        (at + 3.0 - x).abs() < 0.3
+    } else {
+        (at - 3.0 - x).abs() < 0.3
     }
 }
 
@@ -917,4 +927,18 @@ fn a_long_log_is_drawn_thinned_keeping_every_extreme() {
             }
         }
     }
+}
+
+#[test]
+fn a_label_near_the_right_edge_ends_at_its_line() {
+    let Some(bin) = chromium() else { return };
+    let tmp = Tmp::new("report-edge");
+    let log = "{\"n\":0,\"online_mae\":1}\n{\"n\":990,\"reason\":\"drift\",\"action\":\"retrain\",\"online_mae\":2}\n{\"n\":1000,\"online_mae\":1}\n";
+    std::fs::write(tmp.join("l.jsonl"), log).unwrap();
+    report(&tmp.s("l.jsonl"), &tmp.s("l.html"));
+    let dom = drawn_dom(&bin, &tmp, &tmp.join("l.html"));
+    let svg = chart(&dom, "metric-mae");
+    assert_markers(svg, &[(990.0, "drift", "drift · retrain")]);
+    let labels = elements(svg, "text", "class=\"marker-label\"");
+    assert!(labels[0].0.contains("text-anchor=\"end\""), "{labels:?}");
 }

@@ -112,11 +112,14 @@
       const x = f.X(e.n), color = C[e.kind] || C.other;
       const line = svg("line", { class: "marker marker-" + e.kind, x1: r1(x), x2: r1(x), y1: top, y2: f.bottom, stroke: color }, g);
       line.dataset.n = e.n;
+      // right of its line, or left of it where it would run off the chart
       const width = e.label.length * 6 + 6;
-      const row = ends.findIndex((end) => end < x);
+      const left = x + width > W ? x - width : x;
+      const row = ends.findIndex((end) => end < left);
       if (row < 0) continue;
-      ends[row] = x + width;
-      const t = svg("text", { class: "marker-label", x: r1(x + 3), y: top - 6 - row * 13 }, g);
+      ends[row] = left + width;
+      const at = left < x ? { x: r1(x - 3), "text-anchor": "end" } : { x: r1(x + 3) };
+      const t = svg("text", { class: "marker-label", ...at, y: top - 6 - row * 13 }, g);
       t.style.fill = color;
       t.dataset.n = e.n;
       t.textContent = e.label;
