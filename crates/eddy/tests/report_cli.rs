@@ -942,3 +942,129 @@ fn a_label_near_the_right_edge_ends_at_its_line() {
     let labels = elements(svg, "text", "class=\"marker-label\"");
     assert!(labels[0].0.contains("text-anchor=\"end\""), "{labels:?}");
 }
+
+/// The log `eddy run` writes, as it is: a fraud stream that drifts half-way, labels 30 s
+/// late, the online model in shadow of the example model. Every row is drawn where the log's
+/// own values (read here with serde) put it, and every drift, promotion and rollback row is a
+/// marker.
+#[test]
+fn the_log_of_a_real_run_is_drawn_whole() {
+    let Some(bin) = chromium() else { return };
+    let tmp = Tmp::new("report-run");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let gen = eddy(&[
+        "generate",
+        "fraud",
+        "--events",
+        "60000",
+        "--seed",
+        "7",
+        "--drift-at",
+        "30000",
+        "--labels",
+        &tmp.s("labels.jsonl"),
+        "--label-delay",
+        "30s",
+        "-o",
+        &tmp.s("fraud.jsonl"),
+    ]);
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    let spec = format!(
+        r#"[source]
+path = "{events}"
+format = "jsonl"
+key = "user_id"
+timestamp = "ts"
+timestamp_format = "rfc3339"
+event_id = "event_id"
+[source.fields]
+event_type = "string"
+[[feature]]
+name = "events_5m"
+agg = "count"
+window = {{ kind = "sliding", size = "5m", slide = "1m" }}
+[[feature]]
+name = "login_rate_1m"
+agg = "rate"
+unit = "minute"
+where = 'event_type == "login"'
+window = {{ kind = "tumbling", size = "1m" }}
+[output]
+learning = "{log}"
+[learn]
+model = "logistic_regression"
+inputs = ["events_5m", "login_rate_1m"]
+fill_null = 0
+log_every = 1000
+[learn.labels]
+path = "{labels}"
+[learn.drift]
+action = "retrain"
+[learn.baseline]
+path = "{model}"
+"#,
+        events = tmp.s("fraud.jsonl"),
+        log = tmp.s("learning.jsonl"),
+        labels = tmp.s("labels.jsonl"),
+        model = root.join("examples/models/fraud_lr.json").display(),
+    );
+    std::fs::write(tmp.join("spec.toml"), spec).unwrap();
+    let run = eddy(&["run", &tmp.s("spec.toml"), "-q"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let rows: Vec<Value> = std::fs::read_to_string(tmp.join("learning.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(rows.len() > 60, "{} rows", rows.len());
+    let o = report(&tmp.s("learning.jsonl"), &tmp.s("report.html"));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("warning"),
+        "{o:?}"
+    );
+    let dom = drawn_dom(&bin, &tmp, &tmp.join("report.html"));
+    let ns: Vec<f64> = rows.iter().map(|r| r["n"].as_f64().unwrap()).collect();
+    let svg = chart(&dom, "metric-accuracy");
+    for arm in ["online", "baseline"] {
+        let col = format!("{arm}_accuracy");
+        assert_line(svg, arm, &ns, &column(&rows, &col));
+        let (lo, hi) = (
+            column(&rows, &format!("{col}_lo")),
+            column(&rows, &format!("{col}_hi")),
+        );
+        assert_band(svg, arm, &ns, &lo, &hi);
+    }
+    let events: Vec<(f64, &str)> = rows
+        .iter()
+        .filter_map(|r| {
+            let reason = r["reason"].as_str().unwrap();
+            (!matches!(reason, "every" | "end")).then(|| (r["n"].as_f64().unwrap(), reason))
+        })
+        .collect();
+    assert!(
+        events.iter().any(|e| e.1 == "drift"),
+        "no drift in the run: {events:?}"
+    );
+    let x = Axis::of(svg, "tick-x", "x");
+    let lines = elements(svg, "line", "class=\"marker ");
+    assert_eq!(lines.len(), events.len());
+    for ((n, kind), (head, _)) in events.iter().zip(&lines) {
+        assert!(head.contains(&format!("marker-{kind}\"")), "{head}");
+        assert!((number(attr(head, "x1")) - x.px(*n)).abs() < 0.3, "{head}");
+    }
+    assert_line(chart(&dom, "diff"), "diff", &ns, &column(&rows, "diff"));
+    assert_line(
+        chart(&dom, "examples"),
+        "pending",
+        &ns,
+        &column(&rows, "pending"),
+    );
+}
