@@ -1,9 +1,11 @@
 //! Native models: an `eddy-learn` [`AnyModel`] loaded from a snapshot, behind the seam.
 //!
-//! Feature names: eddy snapshots do not record them, so they come from
-//! [`LoadOptions::features`](crate::LoadOptions), else from a sidecar `<stem>.features.json`
-//! (a JSON array of names) next to the snapshot, else none are declared and the model takes
-//! any number of numeric columns (eddy's online models accept any width). Values are passed to
+//! Feature names come from [`LoadOptions::features`](crate::LoadOptions), else from a sidecar
+//! `<stem>.features.json` (a JSON array of names) next to the snapshot, else — for a model
+//! `eddy learn --save` trained on the per-event output of `eddy run` — from the columns it
+//! learned (`features.x` is feature `x`; `eddy learn` orders a JSONL file's columns by name,
+//! so the names, not the order, say which value goes where), else none are declared and
+//! the model takes any number of numeric columns (eddy's online models accept any width). Values are passed to
 //! the model as they are (FP64); non-finite values are not rejected here.
 
 use std::cell::RefCell;
@@ -123,7 +125,7 @@ impl NativeModel {
         })?;
         let features = match &opts.features {
             Some(f) => Some(f.clone()),
-            None => sidecar_features(path)?,
+            None => sidecar_features(path)?.or_else(|| learned_features(&env)),
         };
         let version = opts.version.as_deref().unwrap_or("1");
         Ok(Self::new(model, name, version, features))
@@ -191,4 +193,24 @@ impl Model for NativeModel {
         }
         Ok(())
     }
+}
+
+/// The feature columns `eddy learn --save` recorded, when every one is a numeric column of
+/// `eddy run`'s per-event output (`features.NAME`): the names of the pipeline features.
+fn learned_features(env: &serde_json::Value) -> Option<Vec<String>> {
+    let columns = env
+        .get(eddy_learn::tabular::CHECKPOINT_SECTION)?
+        .get("encoder")?
+        .get("columns")?
+        .as_array()?;
+    let names: Option<Vec<String>> = columns
+        .iter()
+        .map(|c| {
+            let numeric =
+                c.get("kind")?.as_str()? == "Numeric" && !c.get("force_categorical")?.as_bool()?;
+            let name = c.get("name")?.as_str()?.strip_prefix("features.")?;
+            numeric.then(|| name.to_string())
+        })
+        .collect();
+    names.filter(|n| !n.is_empty())
 }

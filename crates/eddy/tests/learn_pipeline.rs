@@ -941,3 +941,64 @@ lr = 0.05
     assert!(rows.iter().all(|r| r["prediction"]["label"].is_null()));
     assert_eq!(rows[0]["prediction"]["model"], "biased_mf");
 }
+
+#[test]
+fn the_online_example_runs_the_whole_loop() {
+    // examples/fraud_online.toml as its header says, on a smaller stream
+    let tmp = Tmp::new("learn-example");
+    let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .current_dir(&*tmp)
+        .args([
+            "generate",
+            "fraud",
+            "--events",
+            "60000",
+            "--seed",
+            "7",
+            "--drift-at",
+            "30000",
+            "--disorder-ms",
+            "2000",
+            "--labels",
+            "fraud-labels.jsonl",
+            "--label-delay",
+            "2m",
+            "--output",
+            "fraud.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/fraud_online.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .current_dir(&*tmp)
+        .args(["run", &spec.to_string_lossy()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("    baseline:     accuracy"), "{err}");
+    let log = jsonl(&tmp.join("fraud-learning.jsonl"));
+    let end = log.last().unwrap();
+    // labels came late (minutes), and all but a few in time
+    assert!(end["delay_p50_ms"].as_f64().unwrap() > 30_000.0, "{end}");
+    assert!(end["n"].as_u64().unwrap() > 59_000, "{end}");
+    // the baseline, trained before the drift, decays after it; the online model does not
+    let at_drift = log
+        .iter()
+        .rfind(|r| r["n"].as_u64().unwrap() <= 30_000)
+        .unwrap();
+    let auc = |r: &Value, arm: &str| r[format!("{arm}_roc_auc")].as_f64().unwrap();
+    assert!(
+        auc(end, "baseline") < auc(at_drift, "baseline") - 0.05,
+        "{at_drift}\n{end}"
+    );
+    assert!(auc(end, "online") > auc(end, "baseline") + 0.1, "{end}");
+    assert_eq!(end["serving"], "online");
+    assert!(end["drifts"].as_u64().unwrap() >= 1);
+    // snapshots were written, each loadable as a model
+    let snap = tmp.join("fraud-snapshots/model-v000002.json");
+    assert!(snap.exists());
+    let text = std::fs::read_to_string(&snap).unwrap();
+    assert!(text.contains("\"kind\":\"logistic_regression\""), "{text}");
+}

@@ -894,7 +894,6 @@ impl Learning {
         }
         row.push(("delay_p50_ms".into(), self.delays.quantile(0.5).into()));
         row.push(("delay_p99_ms".into(), self.delays.quantile(0.99).into()));
-        self.delays.clear();
         row.push(("pending".into(), LogValue::Int(self.pending() as u64)));
         row.push((
             "expired".into(),

@@ -35,6 +35,10 @@ pub struct RunArgs {
     /// Write per-event rows here instead of the spec's `output.events` (`-` for stdout).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Leave the spec's `[learn]` out: compute (and score nothing with) the features only, e.g.
+    /// over last month's events, to train a baseline with `eddy learn`.
+    #[arg(long)]
+    pub no_learn: bool,
     /// Built-in example only: how many events to generate.
     #[arg(long, default_value_t = 200_000)]
     pub events: u64,
@@ -120,6 +124,10 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(output) = &args.output {
         spec.output.events = Some(connector::output(output));
+    }
+    if args.no_learn {
+        spec.learn = None;
+        spec.output.learning = None;
     }
     spec.check_paths()
         .map_err(|e| anyhow!("{}: {e}", path.display()))?;
