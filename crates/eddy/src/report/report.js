@@ -65,7 +65,6 @@
     }
     return s.replace("-", "\u2212");
   }
-  const xAt = (X) => (n) => X(n);
 
   // The frame every chart shares: a box with its title and legend, an SVG with the n axis.
   function frame(id, title, note, keys, height) {
@@ -82,7 +81,7 @@
         const b = html("span", "sw band", null, key);
         b.style.background = k.color;
       }
-      const sw = html("span", "sw" + (k.dash ? " line" : " line"), null, key);
+      const sw = html("span", "sw line", null, key);
       sw.style.background = k.color;
       if (k.dash) sw.style.background = `repeating-linear-gradient(90deg, ${k.color} 0 5px, transparent 5px 8px)`;
       html("span", null, k.label, key);
@@ -113,11 +112,14 @@
       const x = f.X(e.n), color = C[e.kind] || C.other;
       const line = svg("line", { class: "marker marker-" + e.kind, x1: r1(x), x2: r1(x), y1: top, y2: f.bottom, stroke: color }, g);
       line.dataset.n = e.n;
+      // right of its line, or left of it where it would run off the chart
       const width = e.label.length * 6 + 6;
-      const row = ends.findIndex((end) => end < x);
+      const left = x + width > W ? x - width : x;
+      const row = ends.findIndex((end) => end < left);
       if (row < 0) continue;
-      ends[row] = x + width;
-      const t = svg("text", { class: "marker-label", x: r1(x + 3), y: top - 6 - row * 13 }, g);
+      ends[row] = left + width;
+      const at = left < x ? { x: r1(x - 3), "text-anchor": "end" } : { x: r1(x + 3) };
+      const t = svg("text", { class: "marker-label", ...at, y: top - 6 - row * 13 }, g);
       t.style.fill = color;
       t.dataset.n = e.n;
       t.textContent = e.label;
@@ -129,28 +131,57 @@
     return kinds.map((k) => ({ key: "event-" + k, label: k, color: C[k] || C.other, dash: true }));
   }
 
+  // Above this many rows a path keeps, per pixel column, only the first, lowest, highest and
+  // last point of the rows in it (and a band its column's extremes): the same picture, with
+  // a path the browser can draw quickly however long the log.
+  const THIN = 2000;
+
   // A path through the non-null points; a null breaks the line.
   function linePath(xs, ys, X, Y) {
-    let d = "", pen = false;
+    const thin = xs.length > THIN;
+    let d = "", pen = false, col = null, bucket = [];
+    const put = (i) => { d += (pen ? "L" : "M") + r1(X(xs[i])) + "," + r1(Y(ys[i])); pen = true; };
+    const flush = () => {
+      if (!bucket.length) return;
+      let lo = bucket[0], hi = bucket[0];
+      for (const i of bucket) { if (ys[i] < ys[lo]) lo = i; if (ys[i] > ys[hi]) hi = i; }
+      [...new Set([bucket[0], lo, hi, bucket[bucket.length - 1]])].sort((a, b) => a - b).forEach(put);
+      bucket = [];
+    };
     for (let i = 0; i < xs.length; i++) {
-      if (ys[i] === null) { pen = false; continue; }
-      d += (pen ? "L" : "M") + r1(X(xs[i])) + "," + r1(Y(ys[i]));
-      pen = true;
+      if (ys[i] === null) { flush(); pen = false; continue; }
+      if (!thin) { put(i); continue; }
+      const c = Math.round(X(xs[i]));
+      if (c !== col) { flush(); col = c; }
+      bucket.push(i);
     }
+    flush();
     return d;
   }
   // The band between lo and hi, one closed shape per run of rows that have both.
   function bandPath(xs, lo, hi, X, Y) {
-    let d = "", run = [];
+    const thin = xs.length > THIN;
+    let d = "", top = [], bottom = [], col = null, bucket = [];
+    const pt = (i, v) => r1(X(xs[i])) + "," + r1(Y(v));
+    const flush = () => {
+      if (!bucket.length) return;
+      const first = bucket[0], last = bucket[bucket.length - 1];
+      const h = Math.max(...bucket.map((i) => hi[i])), l = Math.min(...bucket.map((i) => lo[i]));
+      top.push(pt(first, h));
+      bottom.push(pt(first, l));
+      if (last !== first) { top.push(pt(last, h)); bottom.push(pt(last, l)); }
+      bucket = [];
+    };
     const close = () => {
-      if (run.length) {
-        d += "M" + run.map((i) => r1(X(xs[i])) + "," + r1(Y(hi[i]))).join("L");
-        d += "L" + run.slice().reverse().map((i) => r1(X(xs[i])) + "," + r1(Y(lo[i]))).join("L") + "Z";
-      }
-      run = [];
+      flush();
+      if (top.length) d += "M" + top.join("L") + "L" + bottom.reverse().join("L") + "Z";
+      top = []; bottom = []; col = null;
     };
     for (let i = 0; i < xs.length; i++) {
-      if (lo[i] === null || hi[i] === null) close(); else run.push(i);
+      if (lo[i] === null || hi[i] === null) { close(); continue; }
+      const c = thin ? Math.round(X(xs[i])) : i;
+      if (c !== col) { flush(); col = c; }
+      bucket.push(i);
     }
     close();
     return d;
@@ -290,8 +321,9 @@
     }));
     if (!series.some((s) => any(s.y))) continue;
     const better = metric in HIGHER ? (HIGHER[metric] ? "higher is better" : "lower is better") + " · " : "";
-    const band = series.some((s) => any(s.lo)) ? "bands: 95% anytime-valid confidence sequences" : "no intervals for this metric";
-    lines("metric-" + metric, TITLES[metric] || metric, `Prequential ${metric} of each arm; ${better}${band}.`, metric, series);
+    const band = !series.some((s) => any(s.lo)) ? "no intervals for this metric"
+      : arms.length > 1 ? "bands: 95% anytime-valid confidence sequences" : "band: 95% anytime-valid confidence sequence";
+    lines("metric-" + metric, TITLES[metric] || metric, `Prequential ${{ accuracy: "accuracy", log_loss: "log loss" }[metric] || TITLES[metric] || metric} of ${arms.length > 1 ? "each arm" : "the " + arms[0] + " arm"}; ${better}${band}.`, metric, series);
   }
   if (any(num("diff"))) {
     const m = D.diff_metric || "the rule's metric";
