@@ -979,9 +979,10 @@ fn bench_runs_small() {
     assert!(out.contains("file to file"), "{out}");
     assert!(out.contains("file/memory ratio"), "{out}");
     assert!(out.contains("bytes/key"), "{out}");
-    // Plain, embedded, plain, embedded, external, file to file.
-    assert_eq!(out.matches("3,000 events in").count(), 6, "{out}");
+    // Plain, embedded, online, plain, embedded, online, external, file to file.
+    assert_eq!(out.matches("3,000 events in").count(), 8, "{out}");
     assert!(out.contains("embedded/no-model ratio"), "{out}");
+    assert!(out.contains("online/embedded ratio"), "{out}");
     assert!(out.contains("external/no-model ratio"), "{out}");
     assert!(out.contains("; 0 fallback)"), "{out}");
     let o = eddy(&["bench", "--events", "3000", "--keys", "50", "--no-model"]);
