@@ -3,7 +3,8 @@
 //! "scored":true` (or `"prediction":null,"scored":false` when an input is null). CSV: the
 //! cells of [`csv_columns`].
 
-use crate::encode::{write_csv_cell, write_f64};
+use crate::encode::write_csv_cell;
+use crate::score::write_score;
 use crate::json::write_str;
 use crate::spec::OutputFormat;
 
@@ -70,7 +71,7 @@ impl PredictionWriter {
         let mut ib = itoa::Buffer::new();
         if self.csv {
             out.push(b',');
-            write_f64(out, score);
+            write_score(out, score);
             out.push(b',');
             match label {
                 LabelOut::None => {}
@@ -87,7 +88,7 @@ impl PredictionWriter {
             return;
         }
         out.extend_from_slice(b",\"prediction\":{\"score\":");
-        write_f64(out, score);
+        write_score(out, score);
         out.extend_from_slice(b",\"label\":");
         match label {
             LabelOut::None => out.extend_from_slice(b"null"),

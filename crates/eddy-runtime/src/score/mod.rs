@@ -141,7 +141,7 @@ pub(crate) struct PredictionWriter {
 /// A score as the shortest text that reads back to the same `f64` (`null` when not finite).
 /// Żmij rather than the outputs' usual ryu: a score is a fresh float on every row, and this
 /// is the single largest cost of scoring a row.
-fn write_score(out: &mut Vec<u8>, v: f64) {
+pub(crate) fn write_score(out: &mut Vec<u8>, v: f64) {
     if v.is_finite() {
         out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
     } else {
