@@ -1002,3 +1002,47 @@ fn the_online_example_runs_the_whole_loop() {
     let text = std::fs::read_to_string(&snap).unwrap();
     assert!(text.contains("\"kind\":\"logistic_regression\""), "{text}");
 }
+
+#[test]
+fn the_ratings_example_learns_ratings_in_the_pipeline() {
+    let tmp = Tmp::new("learn-ratings-example");
+    let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .current_dir(&*tmp)
+        .args([
+            "generate",
+            "ratings",
+            "--events",
+            "40000",
+            "--seed",
+            "3",
+            "--drift-at",
+            "20000",
+            "--output",
+            "ratings.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ratings_online.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .current_dir(&*tmp)
+        .args(["run", &spec.to_string_lossy()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = jsonl(&tmp.join("ratings-learning.jsonl"));
+    let end = log.last().unwrap();
+    assert_eq!(end["n"], 40_000);
+    // and the model beats the global mean: the prequential MAE of predicting the running
+    // mean, computed here from the ratings
+    let rows = jsonl(&tmp.join("ratings-events.jsonl"));
+    let (mut sum, mut mae0) = (0.0, 0.0);
+    for (t, r) in rows.iter().enumerate() {
+        let y = r["rating"].as_f64().unwrap();
+        mae0 += (y - if t == 0 { 0.0 } else { sum / t as f64 }).abs();
+        sum += y;
+    }
+    mae0 /= rows.len() as f64;
+    let mae = end["online_mae"].as_f64().unwrap();
+    assert!(mae < 0.85 * mae0, "{mae} vs {mae0}");
+}

@@ -4,8 +4,8 @@
 //! cells of [`csv_columns`].
 
 use crate::encode::write_csv_cell;
-use crate::score::write_score;
 use crate::json::write_str;
+use crate::score::write_score;
 use crate::spec::OutputFormat;
 
 /// The CSV columns a `[learn]` pipeline adds to per-event rows (after the features).
