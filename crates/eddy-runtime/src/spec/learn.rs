@@ -11,7 +11,7 @@ use eddy_core::{FieldType, Schema};
 use eddy_learn::registry::Params;
 use toml::{Table, Value as Toml};
 
-use super::source::{source_connector, InputFormat};
+use super::source::{source_connector, timestamp_format, InputFormat};
 use crate::check::{join, type_name, Validator};
 use crate::connector::SourceConfig;
 
@@ -361,6 +361,21 @@ pub(super) fn learn(
     })
 }
 
+/// A boolean at `key` (`default` when absent, or wrong: reported).
+fn boolean(v: &mut Validator, t: &Table, path: &str, key: &str, default: bool) -> bool {
+    match t.get(key) {
+        None => default,
+        Some(Toml::Boolean(b)) => *b,
+        Some(other) => {
+            v.err(
+                join(path, key),
+                format!("expected true or false, found {}", type_name(other)),
+            );
+            default
+        }
+    }
+}
+
 /// `[learn.params]`: River's parameter names, values as written.
 fn params(v: &mut Validator, t: &Table, path: &str) -> Params {
     let mut out = Params::new();
@@ -457,20 +472,7 @@ fn label_stream(v: &mut Validator, t: &Table, path: &str) -> Option<LabelStreamS
     } else {
         Some(InputFormat::Jsonl)
     };
-    let timestamp_format = if t.contains_key("timestamp_format") {
-        v.choice(
-            t,
-            path,
-            "timestamp_format",
-            &[
-                ("rfc3339", TimestampFormat::Rfc3339),
-                ("epoch_s", TimestampFormat::EpochSeconds),
-                ("epoch_ms", TimestampFormat::EpochMillis),
-            ],
-        )
-    } else {
-        Some(TimestampFormat::Rfc3339)
-    };
+    let timestamp_format = timestamp_format(v, t, path);
     Some(LabelStreamSpec {
         connector: connector?,
         format: format?,
@@ -629,17 +631,7 @@ fn promotion(v: &mut Validator, t: &Table, path: &str) -> PromotionSpec {
             0.95
         }
     };
-    let rollback = match t.get("rollback") {
-        None => true,
-        Some(Toml::Boolean(b)) => *b,
-        Some(other) => {
-            v.err(
-                join(path, "rollback"),
-                format!("expected true or false, found {}", type_name(other)),
-            );
-            true
-        }
-    };
+    let rollback = boolean(v, t, path, "rollback", true);
     PromotionSpec {
         metric,
         min_examples: v.count(t, path, "min_examples").unwrap_or(1000) as u64,
@@ -659,17 +651,7 @@ fn snapshots(v: &mut Validator, t: &Table, path: &str) -> Option<SnapshotSpec> {
             "say when to snapshot: `every` (labelled examples) and/or `interval` (event time)",
         );
     }
-    let resume = match t.get("resume") {
-        None => true,
-        Some(Toml::Boolean(b)) => *b,
-        Some(other) => {
-            v.err(
-                join(path, "resume"),
-                format!("expected true or false, found {}", type_name(other)),
-            );
-            true
-        }
-    };
+    let resume = boolean(v, t, path, "resume", true);
     Some(SnapshotSpec {
         dir: PathBuf::from(dir),
         every,

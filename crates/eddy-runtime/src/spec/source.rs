@@ -58,20 +58,7 @@ pub(super) fn source(v: &mut Validator, s: &Table, path: &str) -> (Option<Source
     );
     let key = v.required_string(s, path, "key", "the name of the entity key field");
     let timestamp = v.required_string(s, path, "timestamp", "the name of the event time field");
-    let timestamp_format = if s.contains_key("timestamp_format") {
-        v.choice(
-            s,
-            path,
-            "timestamp_format",
-            &[
-                ("rfc3339", TimestampFormat::Rfc3339),
-                ("epoch_s", TimestampFormat::EpochSeconds),
-                ("epoch_ms", TimestampFormat::EpochMillis),
-            ],
-        )
-    } else {
-        Some(TimestampFormat::Rfc3339)
-    };
+    let timestamp_format = timestamp_format(v, s, path);
     let event_id = v.string(s, path, "event_id");
     let max_record_bytes = v
         .positive_int(s, path, "max_record_bytes")
@@ -160,6 +147,27 @@ pub(super) fn source_connector(
             None
         }
     }
+}
+
+/// `timestamp_format` of a source table (`rfc3339` when absent); `None` when it is wrong.
+pub(super) fn timestamp_format(
+    v: &mut Validator,
+    t: &Table,
+    path: &str,
+) -> Option<TimestampFormat> {
+    if !t.contains_key("timestamp_format") {
+        return Some(TimestampFormat::Rfc3339);
+    }
+    v.choice(
+        t,
+        path,
+        "timestamp_format",
+        &[
+            ("rfc3339", TimestampFormat::Rfc3339),
+            ("epoch_s", TimestampFormat::EpochSeconds),
+            ("epoch_ms", TimestampFormat::EpochMillis),
+        ],
+    )
 }
 
 /// The `[source.fields]` table at `path` (name = type), in declaration order. The timestamp
