@@ -40,6 +40,13 @@
 //! | `eddy_keys` | gauge | |
 //! | `eddy_state_bytes` | gauge | |
 //! | `eddy_up` | gauge | |
+//! | `eddy_learn_examples_total` | counter | (with `[learn]` only, as all `eddy_learn_*`) |
+//! | `eddy_learn_drifts_total` | counter | |
+//! | `eddy_learn_promotions_total` | counter | |
+//! | `eddy_learn_rollbacks_total` | counter | |
+//! | `eddy_learn_pending` | gauge | |
+//! | `eddy_learn_model_version` | gauge | |
+//! | `eddy_learn_serving_online` | gauge | |
 //! | `eddy_batch_seconds` | histogram | |
 //! | `eddy_model_seconds` | histogram | |
 //!
@@ -364,8 +371,23 @@ struct Inner {
     keys: Gauge,
     state_bytes: Gauge,
     up: Gauge,
+    learn: Learn<Counter, Gauge>,
     batch_seconds: Histogram,
     model_seconds: Histogram,
+}
+
+/// The `eddy_learn_*` metrics of a `[learn]` run (`on`: the run learns; otherwise they are
+/// not rendered).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Learn<C, G> {
+    pub on: G,
+    pub examples: C,
+    pub drifts: C,
+    pub promotions: C,
+    pub rollbacks: C,
+    pub pending: G,
+    pub model_version: G,
+    pub serving_online: G,
 }
 
 /// A run's metrics registry; clones share it.
@@ -392,6 +414,7 @@ impl Metrics {
             unscored: Default::default(),
             late_scores: Counter::default(),
             keys_released: Counter::default(),
+            learn: Learn::default(),
             watermarks: (0..partitions)
                 .map(|_| Watermark {
                     ms: AtomicI64::new(i64::MIN),
@@ -490,6 +513,11 @@ impl Metrics {
         &self.inner.state_bytes
     }
 
+    /// The `eddy_learn_*` metrics (the learn stage sets `on`).
+    pub fn learn(&self) -> &Learn<Counter, Gauge> {
+        &self.inner.learn
+    }
+
     /// `eddy_up`: 1 from [`Metrics::new`]; set it to 0 when the run ends.
     pub fn up(&self) -> &Gauge {
         &self.inner.up
@@ -555,6 +583,16 @@ impl Metrics {
             keys: i.keys.get(),
             state_bytes: i.state_bytes.get(),
             up: i.up.get(),
+            learn: Learn {
+                on: i.learn.on.get(),
+                examples: i.learn.examples.get(),
+                drifts: i.learn.drifts.get(),
+                promotions: i.learn.promotions.get(),
+                rollbacks: i.learn.rollbacks.get(),
+                pending: i.learn.pending.get(),
+                model_version: i.learn.model_version.get(),
+                serving_online: i.learn.serving_online.get(),
+            },
             batch_seconds: i.batch_seconds.snapshot(),
             model_seconds: i.model_seconds.snapshot(),
         }
@@ -591,6 +629,7 @@ pub struct MetricsSnapshot {
     pub keys: u64,
     pub state_bytes: u64,
     pub up: u64,
+    pub learn: Learn<u64, u64>,
     pub batch_seconds: HistogramSnapshot,
     pub model_seconds: HistogramSnapshot,
 }
@@ -786,6 +825,21 @@ impl MetricsSnapshot {
         ] {
             header(out, name, "gauge", help)?;
             sample(out, name, &[], v)?;
+        }
+        if self.learn.on != 0 {
+            let l = &self.learn;
+            for (name, kind, help, v) in [
+                ("eddy_learn_examples_total", "counter", "Labelled examples the online model learned.", l.examples),
+                ("eddy_learn_drifts_total", "counter", "Drifts the detector found in the online model's errors.", l.drifts),
+                ("eddy_learn_promotions_total", "counter", "Times the online model was promoted over the baseline.", l.promotions),
+                ("eddy_learn_rollbacks_total", "counter", "Times a promotion was rolled back.", l.rollbacks),
+                ("eddy_learn_pending", "gauge", "Scored examples waiting for their label.", l.pending),
+                ("eddy_learn_model_version", "gauge", "The online model's version.", l.model_version),
+                ("eddy_learn_serving_online", "gauge", "1 while the online model's predictions are served, 0 while the baseline's are.", l.serving_online),
+            ] {
+                header(out, name, kind, help)?;
+                sample(out, name, &[], v)?;
+            }
         }
 
         histogram(

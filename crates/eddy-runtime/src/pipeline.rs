@@ -380,6 +380,7 @@ impl Pipeline {
                 learning,
                 plan,
                 last_seq: 0,
+                reported: Default::default(),
             }),
             _ => None,
         };

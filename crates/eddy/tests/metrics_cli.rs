@@ -100,6 +100,8 @@ fn counters_are_served_while_the_run_reads_stdin() {
     assert_eq!(dead, 1.0);
     assert_eq!(m["eddy_dead_letters_total{reason=\"malformed\"}"], 1.0);
     assert_eq!(m["eddy_keys"], 2.0);
+    // a run that does not learn shows no learning metrics
+    assert!(!m.keys().any(|k| k.starts_with("eddy_learn")), "{m:?}");
     // the latest event is at 00:00:30 and the spec allows 5 s of disorder
     let ts_30s = 1_704_067_230_000.0;
     assert_eq!(
@@ -121,6 +123,68 @@ fn counters_are_served_while_the_run_reads_stdin() {
     // the summary reads the same counters
     assert!(rest.contains("5 events read"), "{rest}");
     assert!(rest.contains("dead-lettered:  1"), "{rest}");
+}
+
+#[test]
+fn a_learning_run_serves_its_learning_metrics() {
+    let tmp = Tmp::new("metrics-learn");
+    let spec = tmp.join("learn.toml");
+    let text = std::fs::read_to_string(SPEC).unwrap()
+        + "\n[learn]\nmodel = \"logistic_regression\"\ninputs = [\"events_5m\", \"login_rate_1m\"]\nlabel = \"label\"\n";
+    std::fs::write(&spec, text).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args([
+            "run",
+            &spec.to_string_lossy(),
+            "--input",
+            "-",
+            "--output",
+            "-",
+        ])
+        .args(["--metrics", "127.0.0.1:0"])
+        .current_dir(&*tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn eddy");
+    let mut child = KillOnDrop(child);
+    let mut stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("stderr line");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    // three labelled events: each is scored, then learned
+    let input = [
+        event("a", 0, "login"),
+        event("b", 10, "page_view"),
+        event("a", 20, "logout"),
+    ]
+    .concat();
+    stdin.write_all(input.as_bytes()).expect("write");
+    stdin.flush().expect("flush");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let m = loop {
+        let (_, m) = scrape(&addr);
+        if m.get("eddy_learn_examples_total") == Some(&3.0) {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "the counts never arrived: {m:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(m["eddy_learn_pending"], 0.0);
+    assert_eq!(m["eddy_learn_model_version"], 1.0);
+    // no baseline: the online model serves from the start
+    assert_eq!(m["eddy_learn_serving_online"], 1.0);
+    assert_eq!(m["eddy_learn_drifts_total"], 0.0);
+    drop(stdin);
+    let status = child.0.wait().expect("wait");
+    assert!(status.success());
 }
 
 #[test]

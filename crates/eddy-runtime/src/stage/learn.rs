@@ -15,7 +15,9 @@ use eddy_core::{FieldId, Interner, Value};
 use super::{has_row, Flow, Stage, Work};
 use crate::decode::{event_id_hash, Decoder};
 use crate::error::RuntimeError;
-use crate::learn::{EventIn, LabelIn, Learning, Outputs};
+use crate::learn::prediction::Arm;
+use crate::learn::{EventIn, LabelIn, LearnCounts, Learning, Outputs};
+use crate::metrics::Metrics;
 
 /// Where a category's (or a string label's) text is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +58,8 @@ pub struct LearnStage<'a> {
     /// The sequence number of the last batch seen (the end's log row rides on a batch of
     /// its own, numbered after it).
     pub(crate) last_seq: u64,
+    /// The counts as last reported to the run's metrics.
+    pub(crate) reported: LearnCounts,
 }
 
 /// The stage on the caller's thread, with the decoder and interner for the texts only it has.
@@ -168,6 +172,22 @@ impl LearnStage<'_> {
         Ok(())
     }
 
+    /// Adds what the loop counted since the last report to the `eddy_learn_*` metrics.
+    fn report_to(&mut self, m: &Metrics) {
+        let l = m.learn();
+        let c = self.learning.counts();
+        let r = std::mem::replace(&mut self.reported, c);
+        l.on.set(1);
+        l.examples.add(c.learned - r.learned);
+        l.drifts.add(c.drifts - r.drifts);
+        l.promotions.add(c.promotions - r.promotions);
+        l.rollbacks.add(c.rollbacks - r.rollbacks);
+        l.pending.set(self.learning.pending() as u64);
+        l.model_version.set(self.learning.version());
+        l.serving_online
+            .set(u64::from(self.learning.serving() == Arm::Online));
+    }
+
     fn finish_with(&mut self, flow: &mut Flow) -> Result<bool, RuntimeError> {
         let mut out = Outputs::default();
         self.learning.finish(&mut out)?;
@@ -196,6 +216,10 @@ impl Stage for LearnStage<'_> {
     fn finish(&mut self, flow: &mut Flow) -> Result<bool, RuntimeError> {
         self.finish_with(flow)
     }
+
+    fn report(&mut self, m: &Metrics) {
+        self.report_to(m);
+    }
 }
 
 impl Stage for FrontLearnStage<'_> {
@@ -212,5 +236,9 @@ impl Stage for FrontLearnStage<'_> {
 
     fn finish(&mut self, flow: &mut Flow) -> Result<bool, RuntimeError> {
         self.stage.finish_with(flow)
+    }
+
+    fn report(&mut self, m: &Metrics) {
+        self.stage.report_to(m);
     }
 }
