@@ -387,6 +387,57 @@ fn malformed_message_is_a_dead_letter_with_its_place() {
     );
 }
 
+/// `key = "@kafka.key"` and `timestamp = "@kafka.timestamp"`: the message's key and
+/// timestamp key and time the events (the payloads have neither), and join the echoed record.
+#[test]
+fn key_and_time_from_the_message() {
+    let Some(b) = Broker::start("message_key") else {
+        return;
+    };
+    let dir = Tmp::new("kafka-msgkey");
+    b.create_topic("in", 1);
+    let payload =
+        |i: u32| format!("{{\"event_id\":\"e{i}\",\"event_type\":\"login\",\"page\":\"/\"}}");
+    let sent: Vec<(String, &str, i64)> = [("u1", 0), ("u2", 500), ("u1", 1_000), ("u1", 400_000)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(k, t))| (payload(i as u32), k, 1_704_067_200_000 + t))
+        .collect();
+    let msgs: Vec<(Msg, Option<i64>)> = sent
+        .iter()
+        .map(|(p, k, t)| {
+            (
+                Msg {
+                    partition: 0,
+                    key: Some(k.as_bytes()),
+                    payload: p.as_bytes(),
+                },
+                Some(*t),
+            )
+        })
+        .collect();
+    b.produce_timed("in", &msgs);
+    let spec = std::fs::read_to_string(root().join("examples/fraud.toml")).unwrap();
+    let fields = spec.find("[source.fields]").unwrap();
+    let out = spec.find("[output]").unwrap();
+    let spec = format!(
+        "[source]\n{}\nformat = \"jsonl\"\nkey = \"@kafka.key\"\ntimestamp = \"@kafka.timestamp\"\ntimestamp_format = \"epoch_ms\"\n\n{}[output]\nevents = \"{}\"\n",
+        kafka_source(&b, "in", "start = \"earliest\"\nend = \"caught_up\""),
+        &spec[fields..out],
+        dir.s("events.jsonl")
+    );
+    ok(run_spec(&dir, "spec.toml", &spec), "kafka run");
+    let rows = lines(&std::fs::read(dir.join("events.jsonl")).unwrap());
+    assert_eq!(rows.len(), 4);
+    // events in the last 5 minutes of the same user, the event included (by hand)
+    let want = [("u1", 1), ("u2", 1), ("u1", 2), ("u1", 1)];
+    for (row, (user, n)) in rows.iter().zip(want) {
+        let v: serde_json::Value = serde_json::from_str(row).unwrap();
+        assert_eq!(v["@kafka.key"], user, "{row}");
+        assert_eq!(v["features"]["events_5m"], n, "{row}");
+    }
+}
+
 /// No broker at start: with `on_unavailable = "fail"` the run stops with a clear error after
 /// `connect_timeout`, before reading anything.
 #[test]

@@ -95,7 +95,16 @@ pub struct KafkaSource {
     pub commit_interval_ms: i64,
     /// For CSV messages (one record each, no header): the header line naming the columns.
     pub csv_header: Option<String>,
+    /// The message's key and timestamp join each record as the fields [`MESSAGE_KEY`] and
+    /// [`MESSAGE_TIMESTAMP`] (when `source.key` or `source.timestamp` names them).
+    pub message_key: bool,
+    pub message_timestamp: bool,
 }
+
+/// The field holding a message's key, for `source.key`.
+pub const MESSAGE_KEY: &str = "@kafka.key";
+/// The field holding a message's timestamp (epoch ms), for `source.timestamp`.
+pub const MESSAGE_TIMESTAMP: &str = "@kafka.timestamp";
 
 /// Default `connect_timeout`.
 const CONNECT_TIMEOUT_MS: i64 = 10_000;
@@ -230,6 +239,15 @@ fn parse_source(v: &mut Validator, t: &Table, path: &str) -> Option<SourceConfig
             "only for format = \"csv\"; JSONL messages name their fields",
         );
     }
+    let named = |k: &str, v: &str| matches!(t.get(k), Some(Toml::String(s)) if s == v);
+    let message_key = named("key", MESSAGE_KEY);
+    let message_timestamp = named("timestamp", MESSAGE_TIMESTAMP);
+    if message_timestamp && !named("timestamp_format", "epoch_ms") {
+        v.err(
+            join(path, "timestamp_format"),
+            format!("a message's timestamp (`{MESSAGE_TIMESTAMP}`) is in epoch milliseconds; set timestamp_format = \"epoch_ms\""),
+        );
+    }
     Some(Arc::new(KafkaSource {
         brokers: brokers?,
         topics: topics?,
@@ -240,6 +258,8 @@ fn parse_source(v: &mut Validator, t: &Table, path: &str) -> Option<SourceConfig
         connect_timeout_ms: connect_timeout_ms?,
         commit_interval_ms: commit_interval_ms?,
         csv_header,
+        message_key,
+        message_timestamp,
     }))
 }
 

@@ -36,9 +36,15 @@ pub(crate) struct KafkaReader {
     ends: Option<Vec<Option<i64>>>,
     /// Partitions not yet caught up (with `end = "caught_up"`).
     open: usize,
-    /// A message of another partition than the batch's, for the next batch.
+    /// A message of another partition than the batch's, for the next batch: its payload,
+    /// key, and (partition, offset, key present, timestamp).
     carry: Vec<u8>,
-    carry_at: Option<(usize, u64)>,
+    carry_key: Vec<u8>,
+    carry_at: Option<(usize, u64, bool, Option<i64>)>,
+    /// The message's key and timestamp join each record as fields (see [`super::MESSAGE_KEY`]).
+    splice: Splice,
+    /// CSV records (else JSON objects).
+    csv: bool,
     /// The CSV header, put before the first message (CSV messages have none).
     header: Option<Vec<u8>>,
     max_record: usize,
@@ -125,7 +131,18 @@ impl KafkaReader {
             .as_ref()
             .map_or(0, |e| e.iter().filter(|x| x.is_some()).count());
         let header = match (framing, &cfg.csv_header) {
-            (Framing::Csv, Some(h)) => Some(h.as_bytes().to_vec()),
+            (Framing::Csv, Some(h)) => {
+                let mut h = h.as_bytes().to_vec();
+                if cfg.message_key {
+                    h.extend_from_slice(b",");
+                    h.extend_from_slice(super::MESSAGE_KEY.as_bytes());
+                }
+                if cfg.message_timestamp {
+                    h.extend_from_slice(b",");
+                    h.extend_from_slice(super::MESSAGE_TIMESTAMP.as_bytes());
+                }
+                Some(h)
+            }
             _ => None,
         };
         Ok(KafkaReader {
@@ -137,7 +154,13 @@ impl KafkaReader {
             ends,
             open,
             carry: Vec::new(),
+            carry_key: Vec::new(),
             carry_at: None,
+            splice: Splice {
+                key: cfg.message_key,
+                timestamp: cfg.message_timestamp,
+            },
+            csv: framing == Framing::Csv,
             header,
             max_record,
             commit_interval_ms: cfg.commit_interval_ms,
@@ -160,7 +183,8 @@ impl KafkaReader {
     }
 
     /// Appends a message to `batch` (a record, or an oversized one set aside).
-    fn push(&mut self, batch: &mut Batch, index: usize, offset: u64, payload: &[u8]) {
+    fn push(&mut self, batch: &mut Batch, index: usize, offset: u64, m: Meta<'_>) {
+        let payload = m.payload;
         if batch.records.is_empty() && batch.oversized.is_empty() {
             batch.partition = index;
             batch.origin = Some(self.parts[index].clone());
@@ -184,7 +208,12 @@ impl KafkaReader {
             });
         } else {
             let start = batch.data.len();
-            batch.data.extend_from_slice(payload);
+            if self.splice.any() {
+                self.splice
+                    .record(&mut batch.data, payload, m.key, m.timestamp, self.csv);
+            } else {
+                batch.data.extend_from_slice(payload);
+            }
             batch.records.push(Record {
                 start,
                 end: batch.data.len(),
@@ -199,6 +228,88 @@ impl KafkaReader {
                 }
             }
         }
+    }
+}
+
+/// What a record is made of: a message's payload, key and timestamp (epoch ms).
+#[derive(Clone, Copy)]
+struct Meta<'a> {
+    payload: &'a [u8],
+    key: Option<&'a [u8]>,
+    timestamp: Option<i64>,
+}
+
+/// Which of a message's key and timestamp join its record as fields.
+#[derive(Debug, Clone, Copy)]
+struct Splice {
+    key: bool,
+    timestamp: bool,
+}
+
+impl Splice {
+    fn any(self) -> bool {
+        self.key || self.timestamp
+    }
+
+    /// Appends the record with the message's fields: first in a JSON object
+    /// (`{"@kafka.key":"k","@kafka.timestamp":1700000000000,...}`; an absent key or
+    /// timestamp is `null`, a missing field to the decoder), last in a CSV record (the
+    /// header names them there). A payload that is not an object is left as it is (a dead
+    /// letter).
+    fn record(
+        self,
+        out: &mut Vec<u8>,
+        payload: &[u8],
+        key: Option<&[u8]>,
+        ts: Option<i64>,
+        csv: bool,
+    ) {
+        if csv {
+            out.extend_from_slice(payload);
+            if self.key {
+                out.push(b',');
+                if let Some(k) = key {
+                    crate::encode::write_csv_cell(out, k);
+                }
+            }
+            if self.timestamp {
+                out.push(b',');
+                if let Some(t) = ts {
+                    out.extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
+                }
+            }
+            return;
+        }
+        let at = payload.iter().position(|c| !c.is_ascii_whitespace());
+        let Some(open) = at.filter(|&i| payload[i] == b'{') else {
+            out.extend_from_slice(payload);
+            return;
+        };
+        out.push(b'{');
+        let mut first = true;
+        if self.key {
+            out.extend_from_slice(b"\"@kafka.key\":");
+            match key {
+                Some(k) => crate::json::write_str(out, k),
+                None => out.extend_from_slice(b"null"),
+            }
+            first = false;
+        }
+        if self.timestamp {
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"@kafka.timestamp\":");
+            match ts {
+                Some(t) => out.extend_from_slice(itoa::Buffer::new().format(t).as_bytes()),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        let rest = &payload[open + 1..];
+        if rest.iter().any(|&c| !c.is_ascii_whitespace() && c != b'}') {
+            out.push(b',');
+        }
+        out.extend_from_slice(rest);
     }
 }
 
@@ -276,10 +387,17 @@ impl Source for KafkaReader {
     fn next_batch(&mut self, batch: &mut Batch) -> Result<bool, RuntimeError> {
         batch.clear();
         batch.origin = None;
-        if let Some((index, offset)) = self.carry_at.take() {
+        if let Some((index, offset, has_key, timestamp)) = self.carry_at.take() {
             let carry = std::mem::take(&mut self.carry);
-            self.push(batch, index, offset, &carry);
+            let key = std::mem::take(&mut self.carry_key);
+            let m = Meta {
+                payload: &carry,
+                key: has_key.then_some(&key[..]),
+                timestamp,
+            };
+            self.push(batch, index, offset, m);
             self.carry = carry;
+            self.carry_key = key;
         }
         let consumer = self.consumer.clone();
         loop {
@@ -300,14 +418,20 @@ impl Source for KafkaReader {
                         continue;
                     };
                     let offset = m.offset().max(0) as u64;
-                    let payload = m.payload().unwrap_or(&[]);
+                    let meta = Meta {
+                        payload: m.payload().unwrap_or(&[]),
+                        key: m.key(),
+                        timestamp: m.timestamp().to_millis(),
+                    };
                     if some && index != batch.partition {
                         self.carry.clear();
-                        self.carry.extend_from_slice(payload);
-                        self.carry_at = Some((index, offset));
+                        self.carry.extend_from_slice(meta.payload);
+                        self.carry_key.clear();
+                        self.carry_key.extend_from_slice(meta.key.unwrap_or(&[]));
+                        self.carry_at = Some((index, offset, meta.key.is_some(), meta.timestamp));
                         return Ok(true);
                     }
-                    self.push(batch, index, offset, payload);
+                    self.push(batch, index, offset, meta);
                 }
                 Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
                     return Err(RuntimeError::Kafka {
@@ -376,5 +500,41 @@ impl Committer for KafkaCommitter {
             .map_err(|e| error("commit of the consumer group's offsets", e))?;
         self.done = positions.clone();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Splice;
+
+    fn spliced(payload: &str, key: Option<&str>, ts: Option<i64>, csv: bool) -> String {
+        let mut out = Vec::new();
+        let s = Splice {
+            key: true,
+            timestamp: true,
+        };
+        s.record(
+            &mut out,
+            payload.as_bytes(),
+            key.map(str::as_bytes),
+            ts,
+            csv,
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn message_key_and_timestamp_join_the_record() {
+        assert_eq!(
+            spliced(r#"{"a":1}"#, Some("u\"1"), Some(1_700_000_000_123), false),
+            r#"{"@kafka.key":"u\"1","@kafka.timestamp":1700000000123,"a":1}"#
+        );
+        assert_eq!(
+            spliced(" { } ", None, None, false),
+            r#"{"@kafka.key":null,"@kafka.timestamp":null } "#
+        );
+        assert_eq!(spliced("[1]", Some("k"), Some(5), false), "[1]");
+        assert_eq!(spliced("x,y", Some("a,b"), Some(5), true), "x,y,\"a,b\",5");
+        assert_eq!(spliced("x,y", None, None, true), "x,y,,");
     }
 }
