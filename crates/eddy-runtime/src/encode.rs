@@ -849,7 +849,7 @@ fn write_place_json(out: &mut Vec<u8>, place: Place<'_>) {
 }
 
 /// A dead letter in `format`: `{<place>, "reason", "raw"}` (or a CSV row
-/// `<place>,reason,raw`), the place as [`write_place_json`] writes it.
+/// `<place>,reason,raw`), the place being `"line"`, or `"topic"`, `"partition"`, `"offset"`.
 pub fn dead_letter(
     format: OutputFormat,
     out: &mut Vec<u8>,
