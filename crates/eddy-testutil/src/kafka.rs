@@ -9,8 +9,10 @@
 //! them in again. The broker advertises the proxy's address, so every client goes through it.
 //!
 //! tansu 0.6's gaps, which the tests are designed around: topics are never created on first
-//! use ([`Broker::create_topic`] makes them), transactions are not enforced, and the first
-//! fetch of a fresh topic can take a few seconds (wait generously, never race it).
+//! use ([`Broker::create_topic`] makes them), transactions are not enforced, the first fetch
+//! of a fresh topic can take a few seconds (wait generously, never race it), and a
+//! partition's reported end offset is one past the first offset of its last record batch
+//! ([`Broker::read_all`] reads to the end-of-partition event instead).
 //!
 //! The binary is `$EDDY_TANSU`, else `~/.cache/eddy/tansu/bin/tansu` (where `.ci/run`
 //! installs it). Without it [`Broker::start`] says so loudly and returns `None` (the test

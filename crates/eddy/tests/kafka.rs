@@ -3,7 +3,8 @@
 //! installed, except under `CI=true`).
 //!
 //! Designed around tansu 0.6's gaps: every topic is created first (no auto-creation), nothing
-//! relies on transactions, and every wait for a fetch is generous (its first fetch is slow).
+//! relies on transactions, every wait for a fetch is generous (its first fetch is slow), and
+//! nothing trusts its reported end offsets (topics are read to their end-of-partition event).
 //! No assertion depends on timing: a fault is injected only once the rows before it are seen,
 //! and a live run is stopped only once every row expected is seen.
 
