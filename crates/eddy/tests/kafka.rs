@@ -439,6 +439,64 @@ fn key_and_time_from_the_message() {
     }
 }
 
+/// CSV both ways: CSV messages (no header; `csv_header` names the columns) in, CSV rows out,
+/// one message per row without the header line, keyed by the key column; the rows are the
+/// file-to-file run's (over the same records with the header line on top), header excepted.
+#[test]
+fn csv_messages_in_and_out() {
+    let Some(b) = Broker::start("csv") else {
+        return;
+    };
+    let dir = Tmp::new("kafka-csv");
+    let header = "event_id,user_id,ts,event_type,page,amount,merchant,label";
+    let rows: Vec<String> = (0..8)
+        .map(|i| {
+            format!(
+                "e{i},u{},2024-01-01T00:00:{:02}Z,purchase,\"/a,b\",{}.5,shop,0",
+                i % 3,
+                i * 7,
+                i + 1
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("in.csv"), format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    b.create_topic("in", 1);
+    b.create_topic("events", 1);
+    let msgs: Vec<Msg> = rows
+        .iter()
+        .map(|r| Msg {
+            partition: 0,
+            key: None,
+            payload: r.as_bytes(),
+        })
+        .collect();
+    b.produce("in", &msgs);
+    let csv = |spec: String| spec.replace("format = \"jsonl\"", "format = \"csv\"");
+    let file_spec = csv(fraud_spec(
+        &format!("path = \"{}\"", dir.s("in.csv")),
+        &format!("events = \"{}\"\nformat = \"csv\"", dir.s("events.csv")),
+    ));
+    ok(run_spec(&dir, "file.toml", &file_spec), "file run");
+    let kafka_spec = csv(fraud_spec(
+        &kafka_source(
+            &b,
+            "in",
+            &format!("start = \"earliest\"\nend = \"caught_up\"\ncsv_header = \"{header}\""),
+        ),
+        &format!("events = {}\nformat = \"csv\"", kafka_sink(&b, "events")),
+    ));
+    ok(run_spec(&dir, "kafka.toml", &kafka_spec), "kafka run");
+    let file_rows = lines(&std::fs::read(dir.join("events.csv")).unwrap());
+    assert!(file_rows[0].starts_with("user_id,ts,"), "{}", file_rows[0]);
+    let got = b.read_all("events");
+    assert_eq!(payloads(&got), file_rows[1..]);
+    for r in &got {
+        let row = String::from_utf8_lossy(&r.payload);
+        let user = row.split(',').next().unwrap();
+        assert_eq!(r.key.as_deref(), Some(user.as_bytes()));
+    }
+}
+
 /// No broker at start: with `on_unavailable = "fail"` the run stops with a clear error after
 /// `connect_timeout`, before reading anything.
 #[test]
