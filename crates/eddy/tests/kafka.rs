@@ -459,7 +459,11 @@ fn csv_messages_in_and_out() {
             )
         })
         .collect();
-    std::fs::write(dir.join("in.csv"), format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    std::fs::write(
+        dir.join("in.csv"),
+        format!("{header}\n{}\n", rows.join("\n")),
+    )
+    .unwrap();
     b.create_topic("in", 1);
     b.create_topic("events", 1);
     let msgs: Vec<Msg> = rows
@@ -495,6 +499,66 @@ fn csv_messages_in_and_out() {
         let user = row.split(',').next().unwrap();
         assert_eq!(r.key.as_deref(), Some(user.as_bytes()));
     }
+}
+
+/// A delivery that fails after its retries (the broker gone for longer than
+/// `delivery_timeout`) stops the run with an error naming the topic: no row is dropped
+/// silently.
+#[test]
+fn a_failed_delivery_stops_the_run() {
+    use std::io::Write;
+    let Some(b) = Broker::start("delivery") else {
+        return;
+    };
+    let dir = Tmp::new("kafka-delivery");
+    let input = dir.join("fraud.jsonl");
+    generate(&input, 2_000, &[]);
+    let all = lines(&std::fs::read(&input).unwrap());
+    b.create_topic("events", 1);
+    let spec = fraud_spec(
+        "type = \"stdin\"",
+        &format!(
+            "events = {{ type = \"kafka\", brokers = \"{}\", topic = \"events\", delivery_timeout = \"2s\" }}",
+            b.bootstrap()
+        ),
+    );
+    let p = dir.join("spec.toml");
+    std::fs::write(&p, spec).unwrap();
+    let mut child = KillOnDrop(
+        eddy()
+            .args(["run", "-q"])
+            .arg(&p)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    writeln!(stdin, "{}", all[..1_000].join("\n")).unwrap();
+    stdin.flush().unwrap();
+    wait_for(&b, "events", "the first rows", |r| r.len() >= 1_000);
+    b.stop();
+    writeln!(stdin, "{}", all[1_000..].join("\n")).unwrap();
+    drop(stdin);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "eddy did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("a delivery to topic events failed after its retries"),
+        "{err}"
+    );
 }
 
 /// No broker at start: with `on_unavailable = "fail"` the run stops with a clear error after
