@@ -26,6 +26,7 @@
 
 pub(crate) mod check;
 pub mod codec;
+pub mod commit;
 pub mod connector;
 pub mod decode;
 pub mod driver;

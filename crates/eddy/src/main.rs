@@ -35,6 +35,9 @@ enum Command {
     /// Serve models over the Open Inference Protocol (KServe V2 REST).
     #[cfg(feature = "http")]
     Serve(cmd::serve::ServeArgs),
+    /// Load lines into a Kafka topic, one message per line.
+    #[cfg(feature = "kafka")]
+    Produce(cmd::produce::ProduceArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,8 @@ fn main() -> ExitCode {
         Command::Report(a) => cmd::report::run(a).map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "http")]
         Command::Serve(a) => cmd::serve::run(a).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "kafka")]
+        Command::Produce(a) => cmd::produce::run(a),
     };
     match result {
         Ok(code) => code,

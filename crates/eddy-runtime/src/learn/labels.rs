@@ -163,8 +163,9 @@ impl LabelDecoder {
                 Err(msg) => {
                     out.bad += 1;
                     if let Some(f) = self.dead_letters {
-                        let msg = format!("{} line {line}: {msg}", self.name);
-                        encode::dead_letter(f, &mut out.dead, rec, line, &msg);
+                        let place = batch.place(line);
+                        let msg = format!("{} {place}: {msg}", self.name);
+                        encode::dead_letter(f, &mut out.dead, rec, place, &msg);
                     }
                 }
             }
@@ -172,8 +173,9 @@ impl LabelDecoder {
         for o in &batch.oversized {
             out.bad += 1;
             if let Some(f) = self.dead_letters {
-                let msg = format!("{} line {}: the record is too long", self.name, o.offset);
-                encode::dead_letter(f, &mut out.dead, &o.preview, o.offset, &msg);
+                let place = batch.place(o.offset);
+                let msg = format!("{} {place}: the record is too long", self.name);
+                encode::dead_letter(f, &mut out.dead, &o.preview, place, &msg);
             }
         }
         if let Some(eddy_learn::tabular::Labels::Names(names)) = self.classes.labels() {

@@ -766,7 +766,9 @@ impl Learning {
                             self.reader.as_ref().map_or("labels", |r| r.name.as_str()),
                             crate::stage::emit::fmt_ts(label_ts)
                         );
-                        encode::dead_letter(f, &mut out.dead, b"", 0, &msg);
+                        // no record to show: the label was joined, not kept
+                        let nowhere = crate::connector::Place::Line(0);
+                        encode::dead_letter(f, &mut out.dead, b"", nowhere, &msg);
                         out.dead_rows += 1;
                     }
                 }
