@@ -21,7 +21,7 @@ use crate::error::{RuntimeError, SpecError, SpecErrors};
 use crate::lookup::Lookups;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::outputs::{OutputKind, Outputs};
-use crate::score::{RemoteStage, Scorer};
+use crate::score::{Deferred, Scorer};
 use crate::spec::{InputFormat, Pattern, PipelineSpec};
 use crate::stage::decode::DecodeStage;
 use crate::stage::emit::EmitStage;
@@ -80,8 +80,12 @@ pub struct Summary {
     pub unscored_server: u64,
     /// Side output: not sent because the client already held its capacity of pending rows.
     pub unscored_shed: u64,
-    /// Side output: scores that came back after their row had left (dropped).
+    /// Side output, topics: scores that came back after their row had left unscored (dropped).
     pub late_scores: u64,
+    /// Topics: second (or later) scores for a row (ignored).
+    pub duplicate_scores: u64,
+    /// Topics: scores for rows this run never sent (ignored).
+    pub unknown_scores: u64,
     /// Server patterns: the client's counters (requests, retries, breaker, fallback reasons).
     pub remote: Option<Counters>,
 }
@@ -115,6 +119,8 @@ impl Summary {
             unscored_server: unscored(U::Server),
             unscored_shed: unscored(U::Shed),
             late_scores: m.late_scores,
+            duplicate_scores: m.duplicate_scores,
+            unknown_scores: m.unknown_scores,
             remote: None,
         }
     }
@@ -128,7 +134,8 @@ pub struct Pipeline {
     encoder: OutputEncoder,
     interner: Interner,
     scorer: Option<Scorer>,
-    remote: Option<RemoteStage>,
+    /// A pattern whose rows wait in the emit stage for their scores.
+    remote: Option<Box<dyn Deferred>>,
     warnings: Vec<String>,
     /// Pinned (tests): which thread makes the per-event rows, and the count of who did.
     rows_pin: Option<(RowsThread, Arc<RowsSeen>)>,
@@ -158,7 +165,7 @@ impl Pipeline {
                 scorer = Some(Scorer::new(m, &spec.features, spec.output.format)?)
             }
             Some(m) => {
-                let (stage, w) = RemoteStage::new(m, &spec.features, spec.output.format)?;
+                let (stage, w) = crate::score::deferred(m, &spec.features, spec.output.format)?;
                 remote = Some(stage);
                 warnings = w;
             }
@@ -325,7 +332,7 @@ impl Pipeline {
             encoder,
             &decoder,
             &interner,
-            remote.as_mut(),
+            remote.as_mut().map(|r| &mut **r as &mut dyn Deferred),
             spec.engine.allowed_lateness,
         );
         emit.rows_seen = rows_pin.as_ref().map(|p| p.1.clone());
@@ -341,7 +348,7 @@ impl Pipeline {
             .bytes_read()
             .add(source.bytes_read().saturating_sub(counted));
         let mut s = Summary::from_metrics(&metrics.snapshot());
-        s.remote = remote.as_ref().map(|r| r.client_counters());
+        s.remote = remote.as_ref().and_then(|r| r.client_counters());
         Ok(s)
     }
 }

@@ -31,7 +31,7 @@ use crate::check::{join, Validator};
 use crate::error::{SpecError, SpecErrors};
 
 pub use features::DEFAULT_EXACT_LIMIT;
-pub use model::{ModelSource, ModelSpec, Pattern};
+pub use model::{ModelSource, ModelSpec, Pattern, TopicsConfig};
 pub use output::{OutputFormat, OutputKind, OutputSpec};
 pub use source::{InputFormat, SourceSpec};
 
@@ -83,6 +83,7 @@ impl PipelineSpec {
                     let file = match &mut m.source {
                         ModelSource::File(p) => Some(p),
                         ModelSource::Server { cfg, .. } => cfg.ca_file.as_mut(),
+                        ModelSource::Topics(_) => None,
                     };
                     if let Some(p) = file.filter(|p| p.is_relative()) {
                         *p = dir.join(&*p);
