@@ -1,5 +1,7 @@
 //! Shared by eddy's tests and benches (a dev-dependency only).
 
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "tls")]
 pub mod tls;
 
