@@ -32,6 +32,9 @@ enum Command {
     /// Serve models over the Open Inference Protocol (KServe V2 REST).
     #[cfg(feature = "http")]
     Serve(cmd::serve::ServeArgs),
+    /// Answer a pipeline's scoring requests from a Kafka topic with a model (`pattern = "topics"`).
+    #[cfg(feature = "kafka")]
+    ScoreWorker(Box<cmd::score_worker::ScoreWorkerArgs>),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,10 @@ fn main() -> ExitCode {
         Command::Drift(a) => cmd::drift::run(a).map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "http")]
         Command::Serve(a) => cmd::serve::run(a).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "kafka")]
+        Command::ScoreWorker(a) => {
+            cmd::run::stop_on_signals().and_then(|signal| cmd::score_worker::run(*a, signal))
+        }
     };
     match result {
         Ok(code) => code,

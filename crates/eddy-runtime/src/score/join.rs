@@ -100,7 +100,12 @@ pub struct Join {
 
 impl Join {
     /// `writer` writes the spec's model and version; `reasons`: unscored rows say why.
-    pub fn new(deadline: Duration, unordered: bool, reasons: bool, writer: PredictionWriter) -> Join {
+    pub fn new(
+        deadline: Duration,
+        unordered: bool,
+        reasons: bool,
+        writer: PredictionWriter,
+    ) -> Join {
         Join {
             deadline,
             unordered,
@@ -137,6 +142,12 @@ impl Join {
         self.head + self.queue.len() as u64
     }
 
+    /// When row `seq` was pushed, while it waits.
+    pub fn sent_at(&self, seq: u64) -> Option<Instant> {
+        let i = seq.checked_sub(self.head)?;
+        self.queue.get(i as usize).map(|w| w.due - self.deadline)
+    }
+
     /// When the front row's deadline passes.
     pub fn next_due(&self) -> Option<Instant> {
         self.queue.front().map(|w| w.due)
@@ -144,14 +155,14 @@ impl Join {
 
     /// The origin index of scores from `model` at `version`, adding a writer for a new pair.
     pub fn origin(&mut self, model: &str, version: &str) -> u16 {
-        if let Some(i) = (self.origins.iter()).position(|(m, v)| &**m == model && &**v == version)
-        {
+        if let Some(i) = (self.origins.iter()).position(|(m, v)| &**m == model && &**v == version) {
             return i as u16 + 1;
         }
         if self.origins.len() >= MAX_ORIGINS {
             return self.origins.len() as u16;
         }
-        self.writers.push(self.writers[0].with_model(model, version));
+        self.writers
+            .push(self.writers[0].with_model(model, version));
         self.origins.push((model.into(), version.into()));
         self.origins.len() as u16
     }
@@ -346,11 +357,15 @@ mod tests {
     }
 
     /// Runs `f` on a join, collecting (id, fragment) of every row that left.
-    fn with_join(unordered: bool, f: impl FnOnce(&mut Join, &mut Deliver<'_>)) -> Vec<(u64, String)> {
+    fn with_join(
+        unordered: bool,
+        f: impl FnOnce(&mut Join, &mut Deliver<'_>),
+    ) -> Vec<(u64, String)> {
         let w = PredictionWriter::new(OutputFormat::Jsonl, "p", "m", "1");
         let mut j = Join::new(Duration::from_secs(3600), unordered, true, w);
         let mut out = Vec::new();
-        let mut deliver = |id: u64, b: &[u8]| out.push((id, String::from_utf8_lossy(b).into_owned()));
+        let mut deliver =
+            |id: u64, b: &[u8]| out.push((id, String::from_utf8_lossy(b).into_owned()));
         f(&mut j, &mut deliver);
         out
     }
@@ -374,14 +389,21 @@ mod tests {
             j.release(t + Duration::from_secs(3601), d);
             assert_eq!(j.complete(2, score(0.5), d), Arrival::Late);
             assert_eq!(
-                (j.counts().duplicate_scores, j.counts().late_scores, j.counts().unknown_scores),
+                (
+                    j.counts().duplicate_scores,
+                    j.counts().late_scores,
+                    j.counts().unknown_scores
+                ),
                 (2, 1, 1)
             );
         });
         let ids: Vec<u64> = out.iter().map(|o| o.0).collect();
         assert_eq!(ids, [10, 11, 12]);
         assert!(out[0].1.contains(r#""score":0.25"#), "{out:?}");
-        assert_eq!(out[2].1, r#","p":null,"scored":false,"unscored":"deadline""#);
+        assert_eq!(
+            out[2].1,
+            r#","p":null,"scored":false,"unscored":"deadline""#
+        );
     }
 
     #[test]

@@ -22,11 +22,11 @@ pub(crate) mod join;
 #[cfg_attr(not(feature = "http"), path = "remote_off.rs")]
 pub mod remote;
 
+pub mod topic_wire;
 /// Without the `kafka` feature, a spec with `pattern = "topics"` is refused when its pipeline
 /// is built.
 #[cfg_attr(not(feature = "kafka"), path = "topics_off.rs")]
 pub mod topics;
-pub mod topic_wire;
 
 pub use embedded::Scorer;
 pub use remote::RemoteStage;

@@ -1,12 +1,12 @@
 //! The server patterns in a build without the `http` feature: a spec that names a model server
 //! validates, and the pipeline refuses it when it is built.
 
-use eddy_core::feature::FeatureSpec;
-use eddy_core::row::FeatureRow;
 use super::{spec_err, Deferred};
 pub use super::{Deliver, StageCounts};
 use crate::error::SpecErrors;
 use crate::spec::{ModelSpec, OutputFormat};
+use eddy_core::feature::FeatureSpec;
+use eddy_core::row::FeatureRow;
 
 /// No value of it exists: it cannot be built without the `http` feature.
 #[derive(Debug)]

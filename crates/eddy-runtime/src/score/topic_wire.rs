@@ -203,9 +203,12 @@ impl RequestReader {
     pub fn read<'a>(&self, bytes: &'a [u8], row: &mut [f64]) -> Result<Request<'a>, String> {
         row.fill(f64::NAN);
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let id = RequestSeed { names: &self.inputs, row }
-            .deserialize(&mut de)
-            .map_err(|e| e.to_string())?;
+        let id = RequestSeed {
+            names: &self.inputs,
+            row,
+        }
+        .deserialize(&mut de)
+        .map_err(|e| e.to_string())?;
         de.end().map_err(|e| e.to_string())?;
         let missing = row.iter().filter(|v| v.is_nan()).count();
         Ok(Request { id, missing })
@@ -304,14 +307,22 @@ mod tests {
         let r = RequestReader::new(vec!["a\"x".into(), "b".into()]);
         let mut row = [0.0; 2];
         let req = r.read(&out, &mut row).unwrap();
-        assert_eq!((req.id.as_ref(), req.missing, row), ("00abcdef01234567-42", 0, [0.5, 3.0]));
+        assert_eq!(
+            (req.id.as_ref(), req.missing, row),
+            ("00abcdef01234567-42", 0, [0.5, 3.0])
+        );
         assert_eq!(RowId::parse(&req.id), Some(id));
         let rw = ResponseWriter::new("m", "1");
         let req_id = req.id.into_owned();
         rw.scored(&mut out, &req_id, 0.125, Some(1));
         let resp = Response::parse(&out).unwrap();
         assert_eq!(
-            (resp.score, resp.label, resp.model.as_deref(), resp.version.as_deref()),
+            (
+                resp.score,
+                resp.label,
+                resp.model.as_deref(),
+                resp.version.as_deref()
+            ),
             (Some(0.125), Some(1), Some("m"), Some("1"))
         );
         assert_eq!(RowId::parse(&resp.id), Some(id));
@@ -323,14 +334,25 @@ mod tests {
     fn bad_requests_and_ids() {
         let r = RequestReader::new(vec!["a".into(), "b".into()]);
         let mut row = [0.0; 2];
-        let req = r.read(br#"{"id":"x","features":{"a":1,"b":null,"c":2}}"#, &mut row).unwrap();
+        let req = r
+            .read(br#"{"id":"x","features":{"a":1,"b":null,"c":2}}"#, &mut row)
+            .unwrap();
         assert_eq!(req.missing, 1);
         assert_eq!(row[0], 1.0);
         assert!(r.read(br#"{"features":{}}"#, &mut row).is_err());
         assert!(r.read(br#"{"id":"x"}"#, &mut row).is_err());
-        assert!(r.read(br#"{"id":"x","features":{"a":"1"}}"#, &mut row).is_err());
+        assert!(r
+            .read(br#"{"id":"x","features":{"a":"1"}}"#, &mut row)
+            .is_err());
         assert!(r.read(b"not json", &mut row).is_err());
-        for bad in ["", "abc", "0123456789abcdef", "0123456789abcde-1", "0123456789abcdeg-1", "0123456789abcdef-x"] {
+        for bad in [
+            "",
+            "abc",
+            "0123456789abcdef",
+            "0123456789abcde-1",
+            "0123456789abcdeg-1",
+            "0123456789abcdef-x",
+        ] {
             assert_eq!(RowId::parse(bad), None, "{bad}");
         }
     }

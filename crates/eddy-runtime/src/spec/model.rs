@@ -125,15 +125,19 @@ const SERVER_KEYS: &[&str] = &[
 
 /// `[model]` keys of the topics pattern (besides `deadline`, `capacity` and `order`, which
 /// it shares with the server patterns).
-const TOPICS_KEYS: &[&str] = &["brokers", "request_topic", "response_topic", "response_group"];
+const TOPICS_KEYS: &[&str] = &[
+    "brokers",
+    "request_topic",
+    "response_topic",
+    "response_group",
+];
 
 /// Validates the `[model]` table at `path`; what it needs depends on `pattern`.
 pub(super) fn model(v: &mut Validator, m: &Table, path: &str) -> Option<ModelSpec> {
     let mut known = vec!["pattern", "path", "name", "inputs", "field"];
     known.extend_from_slice(SERVER_KEYS);
     known.extend_from_slice(TOPICS_KEYS);
-    if !m.contains_key("pattern") || m.get("pattern").and_then(|p| p.as_str()) != Some("topics")
-    {
+    if !m.contains_key("pattern") || m.get("pattern").and_then(|p| p.as_str()) != Some("topics") {
         for k in TOPICS_KEYS.iter().filter(|k| m.contains_key(**k)) {
             v.err(
                 join(path, k),
@@ -716,5 +720,60 @@ window = { kind = "tumbling", size = "1m" }"#,
             "{base}{server}url = \"https://h\"\nheaders_env = \"KEY\"\n"
         ));
         assert!(e.has_path("model.headers_env"), "{e}");
+    }
+
+    #[test]
+    fn model_topics_pattern() {
+        let base = with_feature(
+            r#"[[feature]]
+name = "a"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }"#,
+        );
+        let topics = "[model]\npattern = \"topics\"\ninputs = [\"a\"]\n";
+        let s = PipelineSpec::parse(&format!(
+            "{base}{topics}brokers = \"h:9092\"\nrequest_topic = \"rq\"\nresponse_topic = \"rs\"\ndeadline = \"3s\"\ncapacity = 10\norder = \"unordered\"\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let m = s.model.unwrap();
+        assert_eq!((m.pattern, m.name.as_str()), (Pattern::Topics, "rq"));
+        assert_eq!(m.deadline, Some(Duration::from_secs(3)));
+        assert_eq!(
+            m.source,
+            ModelSource::Topics(TopicsConfig {
+                brokers: "h:9092".into(),
+                request_topic: "rq".into(),
+                response_topic: "rs".into(),
+                response_group: None,
+                capacity: 10,
+                order: EmitMode::Unordered,
+            })
+        );
+        // Missing settings; one topic for both; a server's and a file's keys.
+        let e = errors(&format!(
+            "{base}[model]\npattern = \"topics\"\nresponse_topic = \"t\"\nurl = \"http://h\"\npath = \"m.onnx\"\nmax_batch = 3\n"
+        ));
+        for p in [
+            "model.brokers",
+            "model.request_topic",
+            "model.inputs",
+            "model.url",
+            "model.path",
+            "model.max_batch",
+        ] {
+            assert!(e.has_path(p), "{p}: {e}");
+        }
+        let e = errors(&format!(
+            "{base}{topics}brokers = \"h\"\nrequest_topic = \"t\"\nresponse_topic = \"t\"\n"
+        ));
+        assert!(e.has_path("model.response_topic"), "{e}");
+        // Topics keys without the topics pattern.
+        let e = errors(&format!(
+            "{base}[model]\npath = \"m.onnx\"\nbrokers = \"h\"\nrequest_topic = \"t\"\n"
+        ));
+        assert!(
+            e.has_path("model.brokers") && e.has_path("model.request_topic"),
+            "{e}"
+        );
     }
 }

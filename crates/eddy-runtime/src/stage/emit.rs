@@ -478,7 +478,8 @@ impl Stage for EmitStage<'_> {
             m.late_scores().add(now.late_scores - was.late_scores);
             m.duplicate_scores()
                 .add(now.duplicate_scores - was.duplicate_scores);
-            m.unknown_scores().add(now.unknown_scores - was.unknown_scores);
+            m.unknown_scores()
+                .add(now.unknown_scores - was.unknown_scores);
             self.reported = now.clone();
         }
     }

@@ -15,6 +15,8 @@ pub mod learn;
 #[cfg(feature = "http")]
 pub mod metrics_http;
 pub mod run;
+#[cfg(feature = "kafka")]
+pub mod score_worker;
 #[cfg(feature = "http")]
 pub mod serve;
 pub mod validate;
