@@ -252,10 +252,7 @@ impl Join {
     /// Delivers the rows that may leave at `now`: from the front, those with their result
     /// or past their deadline; unordered, also the settled rows of the front's group.
     pub fn release(&mut self, now: Instant, deliver: &mut Deliver<'_>) {
-        loop {
-            let Some(w) = self.queue.front_mut() else {
-                break;
-            };
+        while let Some(w) = self.queue.front_mut() {
             let r = match w.result {
                 Some(r) => r,
                 None if now >= w.due => {
