@@ -273,7 +273,6 @@ fn validate_exit_codes() {
         "fraud_embedded.toml",
         "fraud_external.toml",
         "fraud_side_output.toml",
-        "fraud_topics.toml",
     ] {
         let p = examples().join(spec);
         let o = eddy(&["validate", &p.to_string_lossy()]);

@@ -363,6 +363,35 @@ fn wait_output(child: Child) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `eddy validate` checks what `eddy run` checks before any event: the brokers answer and
+/// both topics exist.
+fn validate_example(b: &Broker, dir: &Tmp) {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/fraud_topics.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let text = text
+        .replace("127.0.0.1:9092", &b.bootstrap())
+        .replace("fraud-requests", "requests")
+        .replace("fraud-scores", "scores");
+    let validate = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        Command::new(EDDY).arg("validate").arg(&p).output().unwrap()
+    };
+    let ok = validate("ok.toml", &text);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = validate("bad.toml", &text.replace("\"requests\"", "\"nowhere\""));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        err.contains("model.request_topic: topic `nowhere` does not exist"),
+        "{err}"
+    );
+}
+
 #[test]
 fn without_workers_every_row_leaves_unscored_and_strange_answers_are_counted() {
     let Some(b) = Broker::start("topics_no_worker") else {
@@ -370,6 +399,7 @@ fn without_workers_every_row_leaves_unscored_and_strange_answers_are_counted() {
     };
     topics(&b);
     let dir = Tmp::new("topics-none");
+    validate_example(&b, &dir);
     let input = generate(&dir, 400);
     let s = spec(&dir, "topics.toml", &topics_model(&b, "5s"));
     let out_path = dir.join("out.jsonl");
