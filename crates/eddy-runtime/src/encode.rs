@@ -14,6 +14,7 @@ use eddy_core::row::{FeatureRef, FeatureRow};
 use eddy_core::time::TimestampFormat;
 use eddy_core::{Event, Interner, Value};
 
+use crate::connector::{Locus, Place};
 use crate::decode::Decoder;
 use crate::json::write_str;
 use crate::spec::{InputFormat, OutputFormat};
@@ -786,41 +787,82 @@ impl OutputEncoder {
         }
     }
 
-    /// CSV header of the late and dead-letter outputs.
-    pub fn rejects_csv_header(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"line,reason,raw\n");
+    /// CSV header of the late and dead-letter outputs: the record's place (its line, or its
+    /// message's topic, partition and offset), the reason, the raw record.
+    pub fn rejects_csv_header(&self, out: &mut Vec<u8>, locus: Locus) {
+        out.extend_from_slice(match locus {
+            Locus::Line => b"line,reason,raw\n".as_slice(),
+            Locus::Message => b"topic,partition,offset,reason,raw\n",
+        });
     }
 
-    /// A late event: the raw input plus `"reason"` and `"line"`.
-    pub fn late(&self, out: &mut Vec<u8>, raw: &[u8], line: u64, reason: &str, input: InputFormat) {
+    /// A late event: the raw input plus `"reason"` and its place (`"line"`, or `"topic"`,
+    /// `"partition"` and `"offset"`).
+    pub fn late(
+        &self,
+        out: &mut Vec<u8>,
+        raw: &[u8],
+        place: Place<'_>,
+        reason: &str,
+        input: InputFormat,
+    ) {
         if self.format == OutputFormat::Jsonl
             && input == InputFormat::Jsonl
             && splice_open(out, raw)
         {
             out.extend_from_slice(b"\"reason\":");
             write_str(out, reason.as_bytes());
-            out.extend_from_slice(b",\"line\":");
-            write_i64(out, line as i64);
+            out.push(b',');
+            write_place_json(out, place);
             out.extend_from_slice(b"}\n");
             return;
         }
-        self.dead_letter(out, raw, line, reason);
+        self.dead_letter(out, raw, place, reason);
     }
 
-    /// A dead letter: `{"line", "reason", "raw"}` (or a CSV row `line,reason,raw`).
-    pub fn dead_letter(&self, out: &mut Vec<u8>, raw: &[u8], line: u64, reason: &str) {
-        dead_letter(self.format, out, raw, line, reason);
+    /// A dead letter: `{<place>, "reason", "raw"}` (or a CSV row `<place>,reason,raw`).
+    pub fn dead_letter(&self, out: &mut Vec<u8>, raw: &[u8], place: Place<'_>, reason: &str) {
+        dead_letter(self.format, out, raw, place, reason);
     }
 }
 
-/// A dead letter in `format`: `{"line", "reason", "raw"}` (or a CSV row `line,reason,raw`).
-pub fn dead_letter(format: OutputFormat, out: &mut Vec<u8>, raw: &[u8], line: u64, reason: &str) {
+/// A record's place as JSON members: `"line":N`, or `"topic":"t","partition":P,"offset":O`.
+fn write_place_json(out: &mut Vec<u8>, place: Place<'_>) {
+    match place {
+        Place::Line(line) => {
+            out.extend_from_slice(b"\"line\":");
+            write_i64(out, line as i64);
+        }
+        Place::Message {
+            topic,
+            partition,
+            offset,
+        } => {
+            out.extend_from_slice(b"\"topic\":");
+            write_str(out, topic.as_bytes());
+            out.extend_from_slice(b",\"partition\":");
+            write_i64(out, partition as i64);
+            out.extend_from_slice(b",\"offset\":");
+            write_i64(out, offset as i64);
+        }
+    }
+}
+
+/// A dead letter in `format`: `{<place>, "reason", "raw"}` (or a CSV row
+/// `<place>,reason,raw`), the place being `"line"`, or `"topic"`, `"partition"`, `"offset"`.
+pub fn dead_letter(
+    format: OutputFormat,
+    out: &mut Vec<u8>,
+    raw: &[u8],
+    place: Place<'_>,
+    reason: &str,
+) {
     let raw = trim_end(raw);
     let raw_text = String::from_utf8_lossy(raw);
     match format {
         OutputFormat::Jsonl => {
-            out.extend_from_slice(b"{\"line\":");
-            write_i64(out, line as i64);
+            out.push(b'{');
+            write_place_json(out, place);
             out.extend_from_slice(b",\"reason\":");
             write_str(out, reason.as_bytes());
             out.extend_from_slice(b",\"raw\":");
@@ -828,7 +870,20 @@ pub fn dead_letter(format: OutputFormat, out: &mut Vec<u8>, raw: &[u8], line: u6
             out.extend_from_slice(b"}\n");
         }
         OutputFormat::Csv => {
-            write_i64(out, line as i64);
+            match place {
+                Place::Line(line) => write_i64(out, line as i64),
+                Place::Message {
+                    topic,
+                    partition,
+                    offset,
+                } => {
+                    write_csv_cell(out, topic.as_bytes());
+                    out.push(b',');
+                    write_i64(out, partition as i64);
+                    out.push(b',');
+                    write_i64(out, offset as i64);
+                }
+            }
             out.push(b',');
             write_csv_cell(out, reason.as_bytes());
             out.push(b',');
@@ -1187,7 +1242,12 @@ window = { kind = "tumbling", size = "1m" }
     fn dead_letters_are_valid_json() {
         let enc = OutputEncoder::new(OutputFormat::Jsonl, &[]);
         let mut out = Vec::new();
-        enc.dead_letter(&mut out, b"{\"bad\": \"\x01", 7, "line 7: malformed JSON");
+        enc.dead_letter(
+            &mut out,
+            b"{\"bad\": \"\x01",
+            Place::Line(7),
+            "line 7: malformed JSON",
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["line"], 7);
         assert_eq!(v["raw"], "{\"bad\": \"\u{1}");

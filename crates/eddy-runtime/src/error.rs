@@ -187,6 +187,10 @@ pub enum RuntimeError {
         feature: String,
         feature_bytes: u64,
     },
+    /// A Kafka source or sink failed (a broker unreachable at start, a topic missing, a
+    /// delivery that failed after its retries, a commit refused).
+    #[error("kafka {what}: {msg}")]
+    Kafka { what: String, msg: String },
     #[error("cannot restore the {stage} stage: {msg}")]
     Restore { stage: &'static str, msg: String },
 }

@@ -24,6 +24,7 @@
 
 pub(crate) mod check;
 pub mod codec;
+pub mod commit;
 pub mod connector;
 pub mod decode;
 pub mod driver;

@@ -5,10 +5,10 @@
 use std::io::Write;
 
 use crate::connector::Sink;
-use crate::connector::{SinkConfig, SinkIdentity, WriterSink};
+use crate::connector::{RowShape, SinkConfig, SinkIdentity, WriterSink};
 use crate::error::RuntimeError;
 pub use crate::spec::OutputKind;
-use crate::spec::OutputSpec;
+use crate::spec::{OutputSpec, PipelineSpec};
 
 /// The open outputs of a pipeline; an output without a sink is counted, not written.
 pub struct Outputs {
@@ -27,6 +27,35 @@ impl Outputs {
 
     /// Opens every sink of `spec` (files are created or truncated).
     pub fn open(spec: &OutputSpec) -> Result<Self, RuntimeError> {
+        Self::open_shaped(spec, |_| RowShape::default())
+    }
+
+    /// Opens every output of a pipeline, each sink told where its rows hold the entity key
+    /// and the event id (a Kafka sink keys its messages by them).
+    pub fn open_for(spec: &PipelineSpec) -> Result<Self, RuntimeError> {
+        let src = &spec.source;
+        Self::open_shaped(&spec.output, |kind| match kind {
+            OutputKind::Events => RowShape {
+                key: Some(src.key.clone()),
+                event_id: src.event_id.clone(),
+            },
+            OutputKind::Windows => RowShape {
+                key: Some("key".to_string()),
+                event_id: None,
+            },
+            // a late row is its input record, with the reason (JSONL; CSV: the raw record)
+            OutputKind::Late => RowShape {
+                key: Some(src.key.clone()),
+                event_id: src.event_id.clone(),
+            },
+            OutputKind::DeadLetter => RowShape::default(),
+        })
+    }
+
+    fn open_shaped(
+        spec: &OutputSpec,
+        shape: impl Fn(OutputKind) -> RowShape,
+    ) -> Result<Self, RuntimeError> {
         // Every identity before any sink is opened: opening creates files, and a file's
         // identity changes from its path to its inode once it exists.
         let sinks: Vec<(OutputKind, &SinkConfig, SinkIdentity)> = OutputKind::ALL
@@ -41,7 +70,7 @@ impl Outputs {
                 continue;
             }
             let i = o.sinks.len();
-            o.sinks.push(cfg.open()?);
+            o.sinks.push(cfg.open_for(&shape(*kind))?);
             opened.push((id, i));
             o.slots[*kind as usize] = Some(i);
         }
@@ -77,6 +106,17 @@ impl Outputs {
         if let Some(i) = self.slots[kind as usize] {
             let s = &mut self.sinks[i];
             s.write(buf).map_err(|source| RuntimeError::Write {
+                name: s.name().to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Returns once every row written so far is in its destination (see [`Sink::sync`]).
+    pub fn sync(&mut self) -> Result<(), RuntimeError> {
+        for s in &mut self.sinks {
+            s.sync().map_err(|source| RuntimeError::Write {
                 name: s.name().to_string(),
                 source,
             })?;

@@ -12,6 +12,7 @@ use eddy_core::engine::FeatureEngine;
 use eddy_core::watermark::WatermarkTracker;
 use eddy_core::Interner;
 
+use crate::commit::Commits;
 use crate::connector::{Framing, Source};
 use crate::decode::Decoder;
 pub use crate::driver::RunHooks;
@@ -334,8 +335,13 @@ impl Pipeline {
             &interner,
             remote.as_mut().map(|r| &mut **r as &mut dyn Deferred),
             spec.engine.allowed_lateness,
+            spec.source.connector.locus(),
         );
         emit.rows_seen = rows_pin.as_ref().map(|p| p.1.clone());
+        emit.commits = source.committer().map(|c| {
+            let every = c.interval_ms();
+            Commits::new(c, every)
+        });
         back_stages.push(Box::new(emit));
         let mut back = Chain::new(back_stages, &metrics);
         let ran = driver::run(source, &mut front, &mut engine_chain, &mut back, hooks);

@@ -218,21 +218,34 @@ impl Broker {
 
     /// Produces `messages` to `topic`, in order, and waits until every one is acknowledged.
     pub fn produce(&self, topic: &str, messages: &[Msg<'_>]) {
+        let untimed: Vec<(Msg<'_>, Option<i64>)> = messages.iter().map(|m| (*m, None)).collect();
+        self.produce_timed(topic, &untimed);
+    }
+
+    /// As [`Broker::produce`], each message with its timestamp (epoch ms; `None`: the
+    /// producer's clock).
+    pub fn produce_timed(&self, topic: &str, messages: &[(Msg<'_>, Option<i64>)]) {
         let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
             .set("bootstrap.servers", self.bootstrap())
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .create()
             .expect("a Kafka producer");
-        for &Msg {
-            partition,
-            key,
-            payload,
-        } in messages
+        for &(
+            Msg {
+                partition,
+                key,
+                payload,
+            },
+            timestamp,
+        ) in messages
         {
             let mut r = BaseRecord::<[u8], [u8]>::to(topic)
                 .partition(partition)
                 .payload(payload);
+            if let Some(t) = timestamp {
+                r = r.timestamp(t);
+            }
             if let Some(k) = key {
                 r = r.key(k);
             }

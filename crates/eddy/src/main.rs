@@ -32,6 +32,9 @@ enum Command {
     /// Serve models over the Open Inference Protocol (KServe V2 REST).
     #[cfg(feature = "http")]
     Serve(cmd::serve::ServeArgs),
+    /// Load lines into a Kafka topic, one message per line.
+    #[cfg(feature = "kafka")]
+    Produce(cmd::produce::ProduceArgs),
     /// Answer a pipeline's scoring requests from a Kafka topic with a model (`pattern = "topics"`).
     #[cfg(feature = "kafka")]
     ScoreWorker(Box<cmd::score_worker::ScoreWorkerArgs>),
@@ -50,6 +53,8 @@ fn main() -> ExitCode {
         Command::Drift(a) => cmd::drift::run(a).map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "http")]
         Command::Serve(a) => cmd::serve::run(a).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "kafka")]
+        Command::Produce(a) => cmd::produce::run(a),
         #[cfg(feature = "kafka")]
         Command::ScoreWorker(a) => {
             cmd::run::stop_on_signals().and_then(|signal| cmd::score_worker::run(*a, signal))

@@ -273,6 +273,7 @@ fn validate_exit_codes() {
         "fraud_embedded.toml",
         "fraud_external.toml",
         "fraud_side_output.toml",
+        "fraud_kafka.toml",
     ] {
         let p = examples().join(spec);
         let o = eddy(&["validate", &p.to_string_lossy()]);

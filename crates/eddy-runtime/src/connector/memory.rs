@@ -3,7 +3,6 @@
 //! `data` string, and a memory output keeps rows only until the run ends (`eddy bench` uses
 //! that to measure encoding without writing).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{
@@ -97,11 +96,10 @@ impl Default for MemorySink {
 
 impl MemorySink {
     pub fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
         MemorySink {
             rows: Arc::default(),
             discard: false,
-            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            id: super::unique_sink_id(),
         }
     }
 

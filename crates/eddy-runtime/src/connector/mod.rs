@@ -10,6 +10,7 @@
 //! and offset. File and stdin sources are one partition whose offsets are 1-based line numbers.
 
 pub mod file;
+pub mod kafka;
 pub mod memory;
 pub mod stdio;
 pub mod stream;
@@ -27,10 +28,10 @@ pub use memory::{MemorySink, MemorySource};
 pub use stream::StreamSource;
 
 /// Every source connector, by `[source] type`.
-pub static SOURCES: &[SourceKind] = &[file::SOURCE, stdio::SOURCE, memory::SOURCE];
+pub static SOURCES: &[SourceKind] = &[file::SOURCE, stdio::SOURCE, memory::SOURCE, kafka::SOURCE];
 
 /// Every sink connector, by an output's `type`.
-pub static SINKS: &[SinkKind] = &[file::SINK, stdio::SINK, memory::SINK];
+pub static SINKS: &[SinkKind] = &[file::SINK, stdio::SINK, memory::SINK, kafka::SINK];
 
 /// A source connector's registry entry.
 pub struct SourceKind {
@@ -85,6 +86,77 @@ pub trait SourceConnector: Debug + Send + Sync {
     fn file_id(&self) -> Option<file::FileId> {
         None
     }
+    /// How its records are located in late rows and dead letters.
+    fn locus(&self) -> Locus {
+        Locus::Line
+    }
+}
+
+/// How a source's records are located in late rows and dead letters: by line (files, stdin:
+/// `"line"`) or by message (Kafka: `"topic"`, `"partition"`, `"offset"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locus {
+    Line,
+    Message,
+}
+
+/// Where a record of a batch is, for messages and dead letters: its line, or its message.
+#[derive(Debug, Clone, Copy)]
+pub enum Place<'a> {
+    Line(u64),
+    Message {
+        topic: &'a str,
+        partition: i32,
+        offset: u64,
+    },
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Line(l) => write!(f, "line {l}"),
+            Place::Message {
+                topic,
+                partition,
+                offset,
+            } => write!(f, "topic {topic} partition {partition} offset {offset}"),
+        }
+    }
+}
+
+/// What a partition of a batch is, when its records are messages: the topic and partition
+/// they come from (`None`: its offsets are line numbers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub topic: std::sync::Arc<str>,
+    pub partition: i32,
+}
+
+/// Per partition (by the source's partition index), the offset of the next record whose
+/// outputs are not yet known to be written: what a source commits (at least once), and what
+/// a checkpoint will take with the stages' state (exactly once).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Positions(pub Vec<Option<u64>>);
+
+impl Positions {
+    /// Records that the records of `partition` before `next` have their outputs written.
+    pub fn advance(&mut self, partition: usize, next: u64) {
+        if self.0.len() <= partition {
+            self.0.resize(partition + 1, None);
+        }
+        let p = &mut self.0[partition];
+        *p = Some(p.map_or(next, |q| q.max(next)));
+    }
+}
+
+/// Commits a source's positions (Kafka: the consumer group's offsets). Called only once every
+/// output row of the records before the positions is durable in its sink.
+pub trait Committer: Send {
+    /// `last`: the run is ending (wait for the commit; mid-run ones may go on in the
+    /// background, and one that fails is made good by the next).
+    fn commit(&mut self, positions: &Positions, last: bool) -> Result<(), RuntimeError>;
+    /// How often (processing time, ms) to commit.
+    fn interval_ms(&self) -> i64;
 }
 
 /// What a sink connector's validated config can do.
@@ -92,6 +164,12 @@ pub trait SinkConnector: Debug + Send + Sync {
     fn kind(&self) -> &'static str;
     /// Creates (or truncates) the destination.
     fn open(&self) -> Result<Box<dyn Sink>, RuntimeError>;
+    /// Opens it for rows of `shape` (a sink that keys its messages needs to know where the
+    /// key is); most sinks ignore it.
+    fn open_for(&self, shape: &RowShape) -> Result<Box<dyn Sink>, RuntimeError> {
+        let _ = shape;
+        self.open()
+    }
     /// Outputs whose sinks have the same identity share one writer, so that two outputs to one
     /// file interleave whole rows instead of overwriting each other.
     fn identity(&self) -> SinkIdentity;
@@ -101,6 +179,20 @@ pub trait SinkConnector: Debug + Send + Sync {
     }
     /// For messages.
     fn describe(&self) -> String;
+}
+
+/// What an output's rows hold that a sink may use: the member (JSONL) or column (CSV) holding
+/// the entity key and the event id, when the rows have them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowShape {
+    pub key: Option<String>,
+    pub event_id: Option<String>,
+}
+
+/// A fresh id for a sink that is never shared ([`SinkIdentity::Unique`]).
+pub(crate) fn unique_sink_id() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What makes two sinks the same destination.
@@ -143,6 +235,8 @@ pub struct Batch {
     pub records: Vec<Record>,
     /// Records longer than the source's cap, skipped (each becomes a dead letter).
     pub oversized: Vec<Oversized>,
+    /// The topic and partition of the records, for a source of messages (Kafka).
+    pub origin: Option<Origin>,
 }
 
 /// A record longer than the largest a source accepts (`source.max_record_bytes`): skipped,
@@ -160,6 +254,25 @@ impl Batch {
         self.records
             .iter()
             .map(|r| (r.offset, &self.data[r.start..r.end]))
+    }
+
+    /// Where the record at `offset` is (for messages and dead letters).
+    pub fn place(&self, offset: u64) -> Place<'_> {
+        match &self.origin {
+            None => Place::Line(offset),
+            Some(o) => Place::Message {
+                topic: &o.topic,
+                partition: o.partition,
+                offset,
+            },
+        }
+    }
+
+    /// The offset just past the batch's last record (skipped ones included), if it has any.
+    pub fn next_offset(&self) -> Option<u64> {
+        let last = self.records.last().map(|r| r.offset);
+        let skipped = self.oversized.last().map(|o| o.offset);
+        last.max(skipped).map(|o| o + 1)
     }
 
     /// Empties the batch, keeping its buffers.
@@ -181,6 +294,11 @@ pub trait Source {
     fn next_batch(&mut self, batch: &mut Batch) -> Result<bool, RuntimeError>;
     /// Bytes consumed so far (for progress).
     fn bytes_read(&self) -> u64;
+    /// What commits its positions once their outputs are written (Kafka's consumer group);
+    /// `None` for a source that keeps no position (files, stdin).
+    fn committer(&mut self) -> Option<Box<dyn Committer>> {
+        None
+    }
 }
 
 /// Where an output's rows go. Rows arrive in chunks of whole rows, each ending in `\n`.
@@ -188,7 +306,13 @@ pub trait Sink {
     /// For messages (a path, `stdout`, `memory`).
     fn name(&self) -> &str;
     fn write(&mut self, rows: &[u8]) -> std::io::Result<()>;
+    /// Hands what was written on (after every batch); cheap.
     fn flush(&mut self) -> std::io::Result<()>;
+    /// Returns once every row written before is in its destination (Kafka: acknowledged), so
+    /// that the source may commit the records they came from. A file's flush is enough.
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.flush()
+    }
 }
 
 /// Any writer is a sink (tests, benchmarks, a caller's own destination).

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use eddy_core::{Event, Interner, Sym};
 
 use super::{Flow, Query, Stage, Work};
+use crate::connector::Place;
 use crate::decode::Decoder;
 use crate::encode;
 use crate::error::RuntimeError;
@@ -59,12 +60,12 @@ impl Stage for DecodeStage<'_> {
             self.records += 1;
             if let Some(format) = self.dead_letters {
                 let msg = format!(
-                    "line {}: the record is longer than {} bytes (source.max_record_bytes); skipped (its first {} bytes shown)",
-                    o.offset,
+                    "{}: the record is longer than {} bytes (source.max_record_bytes); skipped (its first {} bytes shown)",
+                    batch.place(o.offset),
                     self.max_record,
                     o.preview.len()
                 );
-                encode::dead_letter(format, dead, &o.preview, o.offset, &msg);
+                encode::dead_letter(format, dead, &o.preview, batch.place(o.offset), &msg);
                 *dead_rows += 1;
             }
         }
@@ -81,7 +82,7 @@ impl Stage for DecodeStage<'_> {
                     .read_header(record)
                     .map_err(|msg| RuntimeError::CsvHeader {
                         name: self.source_name.clone(),
-                        msg: format!("line {offset}: {msg}"),
+                        msg: format!("{}: {msg}", batch.place(offset)),
                     })?;
                 continue;
             }
@@ -95,7 +96,16 @@ impl Stage for DecodeStage<'_> {
                 Err(e) => {
                     self.dead[e.reason as usize] += 1;
                     if let Some(format) = self.dead_letters {
-                        encode::dead_letter(format, dead, record, offset, &e.to_string());
+                        let place = batch.place(offset);
+                        let reason = match place {
+                            Place::Line(_) => e.to_string(),
+                            // the error names a line: name the message instead
+                            Place::Message { .. } => match &e.field {
+                                Some(f) => format!("{place}, field `{f}`: {}", e.msg),
+                                None => format!("{place}: {}", e.msg),
+                            },
+                        };
+                        encode::dead_letter(format, dead, record, place, &reason);
                         *dead_rows += 1;
                     }
                 }

@@ -12,6 +12,8 @@ use eddy_core::{Interner, KeyId};
 
 use super::features::RowsSeen;
 use super::{fragment, has_row, Flow, Query, Stage, Work};
+use crate::commit::Commits;
+use crate::connector::Locus;
 use crate::decode::Decoder;
 use crate::encode::OutputEncoder;
 use crate::error::RuntimeError;
@@ -49,6 +51,8 @@ pub struct EmitStage<'a> {
     reported: StageCounts,
     /// Counts batches by the thread that made their per-event rows (pinned runs, for tests).
     pub(crate) rows_seen: Option<Arc<RowsSeen>>,
+    /// The source's offsets, committed once the rows of their records are written.
+    pub(crate) commits: Option<Commits>,
 }
 
 #[derive(Default)]
@@ -117,6 +121,7 @@ impl<'a> EmitStage<'a> {
         interner: &'a RefCell<&'a mut Interner>,
         remote: Option<&'a mut dyn Deferred>,
         allowed_lateness: i64,
+        locus: Locus,
     ) -> Self {
         let want = OutputKind::ALL.map(|k| outputs.enabled(k));
         let mut e = EmitStage {
@@ -138,13 +143,14 @@ impl<'a> EmitStage<'a> {
             counts: Counts::default(),
             reported: StageCounts::default(),
             rows_seen: None,
+            commits: None,
         };
         if e.encoder.format() == OutputFormat::Csv {
             e.encoder
                 .events_csv_header(&mut e.bufs.events, &e.decoder.borrow());
             e.encoder.windows_csv_header(&mut e.bufs.windows);
-            e.encoder.rejects_csv_header(&mut e.bufs.late);
-            e.encoder.rejects_csv_header(&mut e.bufs.dead);
+            e.encoder.rejects_csv_header(&mut e.bufs.late, locus);
+            e.encoder.rejects_csv_header(&mut e.bufs.dead, locus);
         }
         e
     }
@@ -230,12 +236,36 @@ impl<'a> EmitStage<'a> {
         Ok(())
     }
 
+    /// Passes a batch on, its rows written (or in the buffers written before the stage
+    /// returns): its records' offsets may be committed once the outputs are synced.
+    fn pass(&mut self, w: Box<Work>, flow: &mut Flow) {
+        if let Some(c) = self.commits.as_mut() {
+            c.written(&w);
+        }
+        flow.pass(w);
+    }
+
+    /// Commits the offsets of the records whose rows are written and older than any batch
+    /// still held: when the interval has passed since the last commit (`now`, processing
+    /// time), or at the end (`None`), after syncing the outputs.
+    fn commit(&mut self, now: Option<i64>) -> Result<(), RuntimeError> {
+        let floor = self.held.front().map_or(u64::MAX, |h| h.w.seq);
+        let Some(c) = self.commits.as_mut() else {
+            return Ok(());
+        };
+        if !c.due(now) {
+            return Ok(());
+        }
+        self.outputs.sync()?;
+        c.commit(floor, now)
+    }
+
     /// Passes on the batches whose rows have all left, and has the decoder forget the
     /// released keys that no row still to write names.
     fn reclaim(&mut self, flow: &mut Flow) {
         while let Some(pos) = self.held.iter().position(|h| h.waiting == 0) {
             if let Some(h) = self.held.remove(pos) {
-                flow.pass(h.w);
+                self.pass(h.w, flow);
             }
         }
         let floor = self.held.front().map_or(u64::MAX, |h| h.w.seq);
@@ -360,7 +390,7 @@ impl Stage for EmitStage<'_> {
                         self.encoder.late(
                             &mut self.bufs.late,
                             w.record(i),
-                            rec.offset,
+                            w.batch.place(rec.offset),
                             &reason,
                             decoder.format(),
                         );
@@ -406,14 +436,16 @@ impl Stage for EmitStage<'_> {
         self.releases.extend(w.released.iter().map(|&k| (seq, k)));
         self.bufs.dead.extend_from_slice(&w.dead);
         self.counts.rows[OutputKind::DeadLetter as usize] += w.dead_rows;
+        let now = w.now;
         if waiting == 0 {
-            flow.pass(w);
+            self.pass(w, flow);
         } else {
             self.submit_rows(w, waiting)?;
         }
         self.reclaim(flow);
         self.bufs.write_all(self.outputs)?;
-        self.outputs.flush()
+        self.outputs.flush()?;
+        self.commit(Some(now))
     }
 
     fn query(&mut self, q: Query) -> Option<Query> {
@@ -436,7 +468,9 @@ impl Stage for EmitStage<'_> {
         self.with_client(|stage, deliver| stage.finish(deliver))?;
         self.reclaim(flow);
         self.bufs.write_all(self.outputs)?;
-        self.outputs.flush()?;
+        // every row in its destination (Kafka: acknowledged) before the run ends
+        self.outputs.sync()?;
+        self.commit(None)?;
         Ok(true)
     }
 

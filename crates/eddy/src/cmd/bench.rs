@@ -65,7 +65,7 @@ fn in_memory(mut spec: PipelineSpec, data: &Arc<[u8]>) -> anyhow::Result<(Summar
     }
     let mut pipeline = Pipeline::new(spec)?;
     let mut source = pipeline.open_source()?;
-    let mut outputs = Outputs::open(&pipeline.spec().output)?;
+    let mut outputs = Outputs::open_for(pipeline.spec())?;
     let start = Instant::now();
     let mut clock = move || start.elapsed().as_millis() as i64;
     let s = pipeline.run(
@@ -193,7 +193,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let mut pipeline = Pipeline::new(spec)?;
     let mut source = pipeline.open_source()?;
-    let mut outputs = Outputs::open(&pipeline.spec().output)?;
+    let mut outputs = Outputs::open_for(pipeline.spec())?;
     let mut clock = move || start.elapsed().as_millis() as i64;
     let s = pipeline.run(
         source.as_mut(),

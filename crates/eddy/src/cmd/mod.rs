@@ -14,6 +14,8 @@ pub mod generate;
 pub mod learn;
 #[cfg(feature = "http")]
 pub mod metrics_http;
+#[cfg(feature = "kafka")]
+pub mod produce;
 pub mod run;
 #[cfg(feature = "kafka")]
 pub mod score_worker;

@@ -161,7 +161,7 @@ fn run_spec(path: PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let mut outputs = Outputs::open(&pipeline.spec().output)?;
+    let mut outputs = Outputs::open_for(pipeline.spec())?;
     if pipeline.spec().source.connector.kind() == "stdin" && std::io::stdin().is_terminal() {
         eprintln!("eddy: reading events from stdin (end with Ctrl-D)");
     }
