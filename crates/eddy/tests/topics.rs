@@ -25,7 +25,8 @@ fn model_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/models/fraud_lr.json")
 }
 
-/// The example model's score, computed from its snapshot: `1 / (1 + e^-(b + w·x))`.
+/// The example model's score, computed from its snapshot: `1 / (1 + e^-z)`, `z = b + w·x`,
+/// as River's `sigmoid` has it: 0 below `z = -30` and 1 above 30.
 fn logistic(x: [f64; 2]) -> f64 {
     let snap: Value =
         serde_json::from_str(&std::fs::read_to_string(model_path()).unwrap()).unwrap();
@@ -34,7 +35,14 @@ fn logistic(x: [f64; 2]) -> f64 {
     let w: Vec<f64> = (glm["weights"].as_array().unwrap().iter())
         .map(|v| v.as_f64().unwrap())
         .collect();
-    1.0 / (1.0 + (-(b + w[0] * x[0] + w[1] * x[1])).exp())
+    let z = b + w[0] * x[0] + w[1] * x[1];
+    if z < -30.0 {
+        0.0
+    } else if z > 30.0 {
+        1.0
+    } else {
+        1.0 / (1.0 + (-z).exp())
+    }
 }
 
 const FEATURES: &str = r#"
@@ -74,9 +82,12 @@ fn spec(dir: &Tmp, name: &str, model: &str) -> PathBuf {
     p
 }
 
+/// The topics pattern over `b`. Each request in a record batch of its own: tansu 0.6 cannot
+/// fetch from inside a batch (it skips to the next one), so a worker that resumes from an
+/// offset committed inside a batch would miss the rest of it.
 fn topics_model(b: &Broker, deadline: &str) -> String {
     format!(
-        "pattern = \"topics\"\nbrokers = \"{}\"\nrequest_topic = \"requests\"\nresponse_topic = \"scores\"\nname = \"fraud_lr\"\ninputs = [\"events_5m\", \"login_rate_1m\"]\ndeadline = \"{deadline}\"\n",
+        "pattern = \"topics\"\nbrokers = \"{}\"\nrequest_topic = \"requests\"\nresponse_topic = \"scores\"\nname = \"fraud_lr\"\ninputs = [\"events_5m\", \"login_rate_1m\"]\ndeadline = \"{deadline}\"\nclient = {{ \"batch.num.messages\" = \"1\" }}\n",
         b.bootstrap()
     )
 }
@@ -328,9 +339,13 @@ fn a_worker_killed_mid_run_loses_no_request() {
         writeln!(stdin, "{l}").unwrap();
     }
     stdin.flush().unwrap();
-    // Once rows are being scored, worker 1 dies without a word.
+    // Once rows are being scored, worker 1 dies without a word; a replacement starts, as a
+    // supervisor would restart it. (tansu 0.6 evicts the dead member after its session
+    // timeout, but gives its partitions to the next member that joins rather than to the
+    // workers still there, as Kafka would; so the test brings that member.)
     wait_for_rows(&out_path, 100);
     w1.kill();
+    let w3 = Worker::start(&b, &["--max-batch", "16"]);
     for l in &lines[half..] {
         writeln!(stdin, "{l}").unwrap();
     }
@@ -338,7 +353,21 @@ fn a_worker_killed_mid_run_loses_no_request() {
     let out = wait_output(pipeline);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
+    let all = rows(&out_path);
+    let missing: Vec<usize> = (0..all.len())
+        .filter(|&i| all[i]["scored"] != true)
+        .collect();
+    let unscored = missing.len();
+    assert_eq!(
+        unscored,
+        0,
+        "{err}\nworker 2:\n{}\nworker 3:\n{}",
+        w2.text(),
+        w3.text()
+    );
     check_all_scored(&rows(&out_path), &reference);
+    // The partitions worker 1 held were answered by the worker that took them over.
+    assert!(w3.stop() > 0);
     assert!(w2.stop() > 0);
 }
 
@@ -469,8 +498,8 @@ fn without_workers_every_row_leaves_unscored_and_strange_answers_are_counted() {
     // Every row out within its deadline: the rest of the input was sent at once, so the run
     // ends about one deadline later (the bound is generous).
     assert!(started.elapsed() < Duration::from_secs(60));
-    assert!(!err.contains("duplicate"), "{err}");
+    let duplicate = summary_count(&err, "scores ignored", "duplicate");
     let unknown = summary_count(&err, "scores ignored", "unknown");
     let late = summary_count(&err, "late scores", "(arrived");
-    assert_eq!((unknown, late), (3, 1), "{err}");
+    assert_eq!((duplicate, unknown, late), (0, 3, 1), "{err}");
 }

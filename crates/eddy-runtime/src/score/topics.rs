@@ -120,19 +120,28 @@ impl TopicsStage {
             .ok_or_else(|| spec_err("model.inputs", "missing; list the model's features"))?;
         let (cols, _) = resolve_inputs(inputs, true, features)?;
         let run = run_id();
-        let producer: BaseProducer<Deliveries> = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.brokers)
-            .set("linger.ms", "1")
+        let client = |c: &mut ClientConfig| {
+            for (k, v) in &cfg.client {
+                c.set(k, v);
+            }
+        };
+        let mut pc = ClientConfig::new();
+        pc.set("bootstrap.servers", &cfg.brokers)
+            .set("linger.ms", "1");
+        client(&mut pc);
+        let producer: BaseProducer<Deliveries> = pc
             .create_with_context(Deliveries::default())
             .map_err(|e| kafka_err("model.brokers", "cannot make a Kafka producer", e))?;
         let group =
             (cfg.response_group.clone()).unwrap_or_else(|| format!("eddy-scores-{run:016x}"));
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.brokers)
+        let mut cc = ClientConfig::new();
+        cc.set("bootstrap.servers", &cfg.brokers)
             .set("group.id", &group)
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", "10");
+        client(&mut cc);
+        let consumer: BaseConsumer = cc
             .create()
             .map_err(|e| kafka_err("model.brokers", "cannot make a Kafka consumer", e))?;
         let parts = |topic: &str, key: &str| -> Result<Vec<i32>, SpecErrors> {

@@ -85,6 +85,8 @@ pub struct TopicsConfig {
     /// Rows sent and not yet out; a full join holds the pipeline up (back-pressure).
     pub capacity: usize,
     pub order: EmitMode,
+    /// librdkafka properties for the pipeline's producer and consumer, as given.
+    pub client: Vec<(String, String)>,
 }
 
 impl ModelSpec {
@@ -130,6 +132,7 @@ const TOPICS_KEYS: &[&str] = &[
     "request_topic",
     "response_topic",
     "response_group",
+    "client",
 ];
 
 /// Validates the `[model]` table at `path`; what it needs depends on `pattern`.
@@ -334,7 +337,35 @@ fn topics_config(v: &mut Validator, m: &Table, path: &str) -> Option<TopicsConfi
             ],
         )
         .unwrap_or(EmitMode::Ordered);
+    let mut client = Vec::new();
+    match m.get("client") {
+        None => {}
+        Some(Toml::Table(t)) => {
+            for (k, val) in t {
+                match val {
+                    Toml::String(s) => client.push((k.clone(), s.clone())),
+                    Toml::Integer(i) => client.push((k.clone(), i.to_string())),
+                    Toml::Boolean(b) => client.push((k.clone(), b.to_string())),
+                    x => v.err(
+                        format!("{}.{k}", join(path, "client")),
+                        format!(
+                            "expected a string, integer or boolean, found {}",
+                            type_name(x)
+                        ),
+                    ),
+                }
+            }
+        }
+        Some(x) => v.err(
+            join(path, "client"),
+            format!(
+                "expected a table of librdkafka properties, found {}",
+                type_name(x)
+            ),
+        ),
+    }
     Some(TopicsConfig {
+        client,
         brokers: brokers?,
         request_topic: request_topic?,
         response_topic: response_topic?,
@@ -747,6 +778,7 @@ window = { kind = "tumbling", size = "1m" }"#,
                 response_group: None,
                 capacity: 10,
                 order: EmitMode::Unordered,
+                client: Vec::new(),
             })
         );
         // Missing settings; one topic for both; a server's and a file's keys.

@@ -461,6 +461,13 @@ impl Stage for EmitStage<'_> {
     fn poll(&mut self, flow: &mut Flow) -> Result<(), RuntimeError> {
         self.with_client(|stage, deliver| stage.poll(deliver))?;
         self.reclaim(flow);
+        // Rows that left while no batch came (their scores, or their deadlines, on a quiet
+        // live stream) are written now, not when the next batch comes.
+        if !self.bufs.events.is_empty() {
+            self.outputs.write(OutputKind::Events, &self.bufs.events)?;
+            self.bufs.events.clear();
+            self.outputs.flush()?;
+        }
         Ok(())
     }
 
