@@ -16,6 +16,8 @@
 //! The model and the input mapping are checked before any event is read.
 
 pub mod embedded;
+/// Only the server and topics patterns hold rows for their scores.
+#[cfg(any(feature = "http", feature = "kafka"))]
 pub(crate) mod join;
 /// Without the `http` feature, a spec that names a model server is refused when its pipeline
 /// is built ([`remote::RemoteStage`] cannot be made).
@@ -280,6 +282,7 @@ impl PredictionWriter {
 
     /// The same writer for predictions of another model or version (the score worker's
     /// answers name theirs).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) fn with_model(&self, model: &str, version: &str) -> Self {
         PredictionWriter {
             tail: model_tail(self.csv, model, version),
@@ -289,6 +292,7 @@ impl PredictionWriter {
 
     /// A row with no score, and (`reason`) why: JSON `,"unscored":"<reason>"` after
     /// `"scored":false`; CSV, the reason in the `fallback` cell.
+    #[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
     pub(crate) fn write_unscored_because(&self, out: &mut Vec<u8>, reason: Option<&str>) {
         match (reason, self.csv) {
             (None, _) => out.extend_from_slice(&self.unscored),
@@ -331,7 +335,7 @@ impl PredictionWriter {
 
     /// A row's fragment with its own latency; `fallback`: the reason an external call gave
     /// the fallback score (then `"scored": false`).
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
     pub(crate) fn write(
         &self,
         out: &mut Vec<u8>,
