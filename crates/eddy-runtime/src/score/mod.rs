@@ -7,7 +7,7 @@
 //!   another, from `eddy score-worker`s, rejoining them within a deadline.
 //!
 //! The patterns whose rows wait in the emit stage for their scores are [`Deferred`]; their
-//! rows wait in a [`join::Join`] when the scores come back on their own.
+//! rows wait in a `join::Join` when the scores come back on their own.
 //!
 //! Every pattern adds the same thing to a per-event row, after `"features"`:
 //! `"prediction": {"score", "label", "model", "version", "latency_us"}` and `"scored": true`;

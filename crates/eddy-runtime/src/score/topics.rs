@@ -1,10 +1,10 @@
 //! The topics pattern (async enrichment): each per-event row's scoring request is produced to
 //! `request_topic`, keyed by its entity key; `eddy score-worker`s answer on `response_topic`;
-//! each score rejoins its row in a [`Join`] within `deadline`, in input order or (unordered)
+//! each score rejoins its row in a `Join` (`join.rs`) within `deadline`, in input order or (unordered)
 //! as scores come, never across a watermark. A row whose score does not come in time leaves
 //! with `"prediction": null, "scored": false, "unscored": "deadline"`.
 //!
-//! Requests and responses are the JSON of [`super::topic_wire`]. A request's id is the run's
+//! Requests and responses are the JSON of [`crate::score::topic_wire`]. A request's id is the run's
 //! id and the row's number in the run, so the input's own event ids (which may repeat or be
 //! missing) play no part, and answers meant for another run are told apart (unknown).
 //!
