@@ -40,7 +40,7 @@ q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))] if lat else 0
 print(f"{n:>8} rows {scored:>8} scored {scored / secs:>10,.0f} scored/s  p50 {q(0.5) / 1000:8.2f} ms  p99 {q(0.99) / 1000:8.2f} ms")
 PY
 }
-timed() { local s e; s=$(date +%s.%N); "$@" > /dev/null 2> "$dir/err"; e=$(date +%s.%N); echo "$e - $s" | bc; }
+timed() { local s e; s=$(date +%s.%N); "$@" > /dev/null 2> "$dir/err"; e=$(date +%s.%N); awk -v s="$s" -v e="$e" 'BEGIN { print e - s }'; }
 for r in $(seq "$rounds"); do
   secs=$(timed "$eddy" run "$dir/embedded.toml" --output "$dir/out.jsonl")
   echo "round $r embedded       $(stats "$secs" "$dir/out.jsonl")"
@@ -53,10 +53,10 @@ for r in $(seq "$rounds"); do
       "$eddy" score-worker --brokers "127.0.0.1:$port" --request-topic "$req" --response-topic "$resp" \
         --model "$model" --group "g-$r-$workers" 2> "$dir/worker$w.log" &
       wp+=($!); pids+=($!)
-      until grep -q "assigned \[$req" "$dir/worker$w.log"; do sleep 0.1; done
+      until grep -qs "assigned \[$req" "$dir/worker$w.log"; do sleep 0.1; done
     done
     # the last worker's joining moved partitions: wait until the first has its share again
-    until [ "$(grep -c "assigned \[$req" "$dir/worker1.log")" -ge "$workers" ]; do sleep 0.1; done
+    until [ "$(grep -cs "assigned \[$req" "$dir/worker1.log")" -ge "$workers" ]; do sleep 0.1; done
     printf '%s\n[model]\npattern = "topics"\nbrokers = "127.0.0.1:%s"\nrequest_topic = "%s"\nresponse_topic = "%s"\nname = "fraud_lr"\ninputs = ["events_5m", "login_rate_1m"]\ndeadline = "30s"\n' \
       "$features" "$port" "$req" "$resp" > "$dir/topics.toml"
     secs=$(timed "$eddy" run "$dir/topics.toml" --output "$dir/out.jsonl")
