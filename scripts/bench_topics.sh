@@ -6,7 +6,11 @@
 # pipeline scoring in process (embedded). Each round uses fresh topics.
 #
 #   scripts/bench_topics.sh [EDDY] [EVENTS] [ROUNDS]
+#   RATE=2000 scripts/bench_topics.sh ...   # the input fed at RATE events/s (latency below saturation)
 #
+# Read from a file, eddy outruns the workers: `capacity` rows wait at once, so latency is
+# then mostly queueing (capacity / throughput). A RATE below the workers' pace shows the
+# latency the round trip itself adds.
 # Needs tansu (`.ci/run` installs it to ~/.cache/eddy/tansu/bin/tansu, or set EDDY_TANSU).
 set -euo pipefail
 eddy=${1:-target/release/eddy}; events=${2:-100000}; rounds=${3:-3}
@@ -59,7 +63,18 @@ for r in $(seq "$rounds"); do
     until [ "$(grep -cs "assigned \[$req" "$dir/worker1.log")" -ge "$workers" ]; do sleep 0.1; done
     printf '%s\n[model]\npattern = "topics"\nbrokers = "127.0.0.1:%s"\nrequest_topic = "%s"\nresponse_topic = "%s"\nname = "fraud_lr"\ninputs = ["events_5m", "login_rate_1m"]\ndeadline = "30s"\n' \
       "$features" "$port" "$req" "$resp" > "$dir/topics.toml"
-    secs=$(timed "$eddy" run "$dir/topics.toml" --output "$dir/out.jsonl")
+    if [ -n "${RATE:-}" ]; then
+      secs=$(timed bash -c 'python3 -c "
+import sys, time
+rate = float(sys.argv[1]); t0 = time.monotonic()
+for i, line in enumerate(open(sys.argv[2])):
+    d = t0 + i / rate - time.monotonic()
+    if d > 0: time.sleep(d)
+    sys.stdout.write(line); sys.stdout.flush()
+" "$0" "$1" | "$2" run "$3" --input - --output "$4"' "$RATE" "$dir/fraud.jsonl" "$eddy" "$dir/topics.toml" "$dir/out.jsonl")
+    else
+      secs=$(timed "$eddy" run "$dir/topics.toml" --output "$dir/out.jsonl")
+    fi
     echo "round $r topics, $workers worker$( [ "$workers" = 1 ] || echo s) $(stats "$secs" "$dir/out.jsonl")"
     for p in "${wp[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
   done
