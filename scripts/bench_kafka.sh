@@ -18,7 +18,8 @@ parts=${3:-1}
 tansu=${EDDY_TANSU:-$HOME/.cache/eddy/tansu/bin/tansu}
 [ -x "$tansu" ] || { echo "tansu not found at $tansu (see docs/connectors.md#kafka)" >&2; exit 1; }
 target=${CARGO_TARGET_DIR:-target}
-cargo build --quiet --release -p eddy -p eddy-runtime --example kafka_passthrough
+cargo build --quiet --release -p eddy
+cargo build --quiet --release -p eddy-runtime --example kafka_passthrough
 eddy="$target/release/eddy"
 pass="$target/release/examples/kafka_passthrough"
 work=$(mktemp -d)

@@ -58,7 +58,7 @@ fn unknown_connector_types_name_the_key_and_list_the_known_ones() {
     std::fs::write(
         &p,
         spec(
-            "type = \"kafka\"\nformat = \"jsonl\"\ntopic = \"t\"",
+            "type = \"pulsar\"\nformat = \"jsonl\"\ntopic = \"t\"",
             "events = { type = \"s3\", bucket = \"b\" }\nwindows = { path = \"w.jsonl\" }\nlate = 3",
         ),
     )
@@ -67,9 +67,9 @@ fn unknown_connector_types_name_the_key_and_list_the_known_ones() {
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     for want in [
-        "source.type: unknown source type `kafka`; expected one of: \"file\", \"stdin\", \"memory\"",
+        "source.type: unknown source type `pulsar`; expected one of: \"file\", \"stdin\", \"memory\", \"kafka\"",
         "source.topic: unknown key",
-        "output.events.type: unknown sink type `s3`; expected one of: \"file\", \"stdout\", \"memory\"",
+        "output.events.type: unknown sink type `s3`; expected one of: \"file\", \"stdout\", \"memory\", \"kafka\"",
         "output.windows.type: missing",
         "output.late: expected a path or a sink table",
     ] {

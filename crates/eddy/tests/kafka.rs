@@ -3,7 +3,8 @@
 //! installed, except under `CI=true`).
 //!
 //! Designed around tansu 0.6's gaps: every topic is created first (no auto-creation), nothing
-//! relies on transactions, and every wait for a fetch is generous (its first fetch is slow).
+//! relies on transactions, every wait for a fetch is generous (its first fetch is slow), and
+//! nothing trusts its reported end offsets (topics are read to their end-of-partition event).
 //! No assertion depends on timing: a fault is injected only once the rows before it are seen,
 //! and a live run is stopped only once every row expected is seen.
 
@@ -436,6 +437,128 @@ fn key_and_time_from_the_message() {
         assert_eq!(v["@kafka.key"], user, "{row}");
         assert_eq!(v["features"]["events_5m"], n, "{row}");
     }
+}
+
+/// CSV both ways: CSV messages (no header; `csv_header` names the columns) in, CSV rows out,
+/// one message per row without the header line, keyed by the key column; the rows are the
+/// file-to-file run's (over the same records with the header line on top), header excepted.
+#[test]
+fn csv_messages_in_and_out() {
+    let Some(b) = Broker::start("csv") else {
+        return;
+    };
+    let dir = Tmp::new("kafka-csv");
+    let header = "event_id,user_id,ts,event_type,page,amount,merchant,label";
+    let rows: Vec<String> = (0..8)
+        .map(|i| {
+            format!(
+                "e{i},u{},2024-01-01T00:00:{:02}Z,purchase,\"/a,b\",{}.5,shop,0",
+                i % 3,
+                i * 7,
+                i + 1
+            )
+        })
+        .collect();
+    std::fs::write(
+        dir.join("in.csv"),
+        format!("{header}\n{}\n", rows.join("\n")),
+    )
+    .unwrap();
+    b.create_topic("in", 1);
+    b.create_topic("events", 1);
+    let msgs: Vec<Msg> = rows
+        .iter()
+        .map(|r| Msg {
+            partition: 0,
+            key: None,
+            payload: r.as_bytes(),
+        })
+        .collect();
+    b.produce("in", &msgs);
+    let csv = |spec: String| spec.replace("format = \"jsonl\"", "format = \"csv\"");
+    let file_spec = csv(fraud_spec(
+        &format!("path = \"{}\"", dir.s("in.csv")),
+        &format!("events = \"{}\"\nformat = \"csv\"", dir.s("events.csv")),
+    ));
+    ok(run_spec(&dir, "file.toml", &file_spec), "file run");
+    let kafka_spec = csv(fraud_spec(
+        &kafka_source(
+            &b,
+            "in",
+            &format!("start = \"earliest\"\nend = \"caught_up\"\ncsv_header = \"{header}\""),
+        ),
+        &format!("events = {}\nformat = \"csv\"", kafka_sink(&b, "events")),
+    ));
+    ok(run_spec(&dir, "kafka.toml", &kafka_spec), "kafka run");
+    let file_rows = lines(&std::fs::read(dir.join("events.csv")).unwrap());
+    assert!(file_rows[0].starts_with("user_id,ts,"), "{}", file_rows[0]);
+    let got = b.read_all("events");
+    assert_eq!(payloads(&got), file_rows[1..]);
+    for r in &got {
+        let row = String::from_utf8_lossy(&r.payload);
+        let user = row.split(',').next().unwrap();
+        assert_eq!(r.key.as_deref(), Some(user.as_bytes()));
+    }
+}
+
+/// A delivery that fails after its retries (the broker gone for longer than
+/// `delivery_timeout`) stops the run with an error naming the topic: no row is dropped
+/// silently.
+#[test]
+fn a_failed_delivery_stops_the_run() {
+    use std::io::Write;
+    let Some(b) = Broker::start("delivery") else {
+        return;
+    };
+    let dir = Tmp::new("kafka-delivery");
+    let input = dir.join("fraud.jsonl");
+    generate(&input, 2_000, &[]);
+    let all = lines(&std::fs::read(&input).unwrap());
+    b.create_topic("events", 1);
+    let spec = fraud_spec(
+        "type = \"stdin\"",
+        &format!(
+            "events = {{ type = \"kafka\", brokers = \"{}\", topic = \"events\", delivery_timeout = \"2s\" }}",
+            b.bootstrap()
+        ),
+    );
+    let p = dir.join("spec.toml");
+    std::fs::write(&p, spec).unwrap();
+    let mut child = KillOnDrop(
+        eddy()
+            .args(["run", "-q"])
+            .arg(&p)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    writeln!(stdin, "{}", all[..1_000].join("\n")).unwrap();
+    stdin.flush().unwrap();
+    wait_for(&b, "events", "the first rows", |r| r.len() >= 1_000);
+    b.stop();
+    writeln!(stdin, "{}", all[1_000..].join("\n")).unwrap();
+    drop(stdin);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "eddy did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("a delivery to topic events failed after its retries"),
+        "{err}"
+    );
 }
 
 /// No broker at start: with `on_unavailable = "fail"` the run stops with a clear error after

@@ -1,4 +1,5 @@
-//! What the Kafka source and sink share: the client settings eddy gives librdkafka, and a
+//! What eddy's Kafka clients share (the source, the sink, and any other part of eddy that
+//! talks to Kafka): the client settings eddy gives librdkafka, and a
 //! librdkafka error in eddy's words.
 
 use rdkafka::config::ClientConfig;
@@ -8,7 +9,7 @@ use crate::error::RuntimeError;
 
 /// Settings common to eddy's consumers and producers: the brokers, a client id, and librdkafka
 /// logging kept off stderr (eddy reports what matters itself).
-pub(super) fn config(brokers: &str) -> ClientConfig {
+pub(crate) fn config(brokers: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", brokers)
         .set("client.id", "eddy")
@@ -20,7 +21,7 @@ pub(super) fn config(brokers: &str) -> ClientConfig {
 }
 
 /// A failed Kafka call, naming what eddy was doing.
-pub(super) fn error(what: impl Into<String>, e: KafkaError) -> RuntimeError {
+pub(crate) fn error(what: impl Into<String>, e: KafkaError) -> RuntimeError {
     RuntimeError::Kafka {
         what: what.into(),
         msg: e.to_string(),

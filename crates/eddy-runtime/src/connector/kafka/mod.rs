@@ -5,7 +5,7 @@
 //! the feature, opening one is refused with a clear error before any event is read.
 
 #[cfg(feature = "kafka")]
-mod client;
+pub(crate) mod client;
 #[cfg(feature = "kafka")]
 mod sink;
 #[cfg(feature = "kafka")]

@@ -230,8 +230,8 @@ fn csv_field<'a>(row: &[u8], column: Option<usize>, buf: &'a mut Vec<u8>) -> Opt
     let column = column?;
     let mut at = 0;
     for _ in 0..column {
-        let mut skip = Vec::new();
-        at = csv_cell(row, at, &mut skip)?;
+        // the cells before it pass through the same buffer
+        at = csv_cell(row, at, buf)?;
     }
     csv_cell(row, at, buf)?;
     Some(&buf[..])
@@ -329,5 +329,28 @@ impl Sink for KafkaWriter {
                 ))
             })?;
         self.failed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{csv_field, json_fields};
+
+    #[test]
+    fn key_and_event_id_are_found_in_rows() {
+        let (mut k, mut i) = (Vec::new(), Vec::new());
+        let row = br#"{"event_id":"e\"1","user_id":42,"x":{"user_id":"no"}}"#;
+        let (key, id) = json_fields(row, Some("user_id"), Some("event_id"), &mut k, &mut i);
+        assert_eq!(key, Some(&b"42"[..]));
+        assert_eq!(id, Some(&b"e\"1"[..]));
+        let (key, id) = json_fields(row, Some("absent"), None, &mut k, &mut i);
+        assert_eq!((key, id), (None, None));
+        let mut buf = Vec::new();
+        let row = br#"a,"b,""c""",d"#;
+        assert_eq!(csv_field(row, Some(0), &mut buf), Some(&b"a"[..]));
+        assert_eq!(csv_field(row, Some(1), &mut buf), Some(&b"b,\"c\""[..]));
+        assert_eq!(csv_field(row, Some(2), &mut buf), Some(&b"d"[..]));
+        assert_eq!(csv_field(row, Some(3), &mut buf), None);
+        assert_eq!(csv_field(row, None, &mut buf), None);
     }
 }

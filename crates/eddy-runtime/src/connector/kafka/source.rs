@@ -11,7 +11,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::client::{config, error};
-use super::{End, KafkaSource, OnUnavailable, Start};
+use super::{KafkaSource, OnUnavailable, Start};
 use crate::connector::stream::BATCH_BYTES;
 use crate::connector::{Batch, Committer, Framing, Origin, Oversized, Positions, Record, Source};
 use crate::error::RuntimeError;
@@ -32,8 +32,9 @@ pub(crate) struct KafkaReader {
     /// are every topic's, in order).
     base: Vec<usize>,
     parts: Vec<Origin>,
-    /// With `end = "caught_up"`: per partition, the end offset at start; `None` once reached.
-    ends: Option<Vec<Option<i64>>>,
+    /// With `end = "caught_up"`: per partition, the end offset at start; `None` once caught
+    /// up.
+    ends: Option<Vec<Option<End>>>,
     /// Partitions not yet caught up (with `end = "caught_up"`).
     open: usize,
     /// A message of another partition than the batch's, for the next batch: its payload,
@@ -65,8 +66,15 @@ impl KafkaReader {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
             .set("fetch.wait.max.ms", "100")
+            .set(
+                "enable.partition.eof",
+                if cfg.end == super::End::CaughtUp {
+                    "true"
+                } else {
+                    "false"
+                },
+            )
             .create()
             .map_err(|e| error("consumer", e))?;
         let timeout = Duration::from_millis(cfg.connect_timeout_ms as u64);
@@ -94,7 +102,7 @@ impl KafkaReader {
             _ => None,
         };
         let mut assign = TopicPartitionList::new();
-        let mut ends = cfg.end.eq(&End::CaughtUp).then(Vec::new);
+        let mut ends = cfg.end.eq(&super::End::CaughtUp).then(Vec::new);
         for o in &parts {
             let from = match (cfg.start, &committed) {
                 (Start::Latest, _) => Offset::End,
@@ -118,7 +126,10 @@ impl KafkaReader {
                     Offset::End => high,
                     _ => low,
                 };
-                ends.push((at < high).then_some(high));
+                ends.push((at < high).then_some(End {
+                    end: high,
+                    reached: false,
+                }));
             }
             assign
                 .add_partition_offset(&o.topic, o.partition, from)
@@ -221,14 +232,36 @@ impl KafkaReader {
             });
         }
         if let Some(ends) = self.ends.as_mut() {
-            if let Some(end) = ends[index] {
-                if offset as i64 + 1 >= end {
-                    ends[index] = None;
-                    self.open -= 1;
-                }
+            if let Some(e) = ends[index].as_mut() {
+                e.reached |= offset as i64 + 1 >= e.end;
             }
         }
     }
+
+    /// The broker says partition `partition` (of some topic) has nothing more for now: each
+    /// partition of that number read up to its end offset at start is caught up.
+    fn end_of_partition(&mut self, partition: i32) {
+        let Some(ends) = self.ends.as_mut() else {
+            return;
+        };
+        for (i, o) in self.parts.iter().enumerate() {
+            if o.partition == partition && ends[i].is_some_and(|e| e.reached) {
+                ends[i] = None;
+                self.open -= 1;
+            }
+        }
+    }
+}
+
+/// A partition's end offset at start, and whether a record at or past it was read. It is
+/// caught up once it also reached the end of what the broker has (librdkafka's end-of-
+/// partition event): the record at the end offset at start may be followed, in the same
+/// record batch, by more (tansu 0.6 reports an end offset one past the first offset of the
+/// partition's last batch, not its last offset), and those are read too.
+#[derive(Debug, Clone, Copy)]
+struct End {
+    end: i64,
+    reached: bool,
 }
 
 /// What a record is made of: a message's payload, key and timestamp (epoch ms).
@@ -432,6 +465,12 @@ impl Source for KafkaReader {
                         return Ok(true);
                     }
                     self.push(batch, index, offset, meta);
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    self.end_of_partition(p);
+                    if some && self.caught_up() {
+                        return Ok(true);
+                    }
                 }
                 Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
                     return Err(RuntimeError::Kafka {
