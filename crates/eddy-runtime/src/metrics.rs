@@ -34,6 +34,8 @@
 //! | `eddy_scored_total` | counter | |
 //! | `eddy_unscored_total` | counter | `reason` ([`UnscoredReason`]) |
 //! | `eddy_late_scores_total` | counter | |
+//! | `eddy_duplicate_scores_total` | counter | |
+//! | `eddy_unknown_scores_total` | counter | |
 //! | `eddy_keys_released_total` | counter | |
 //! | `eddy_watermark_ms` | gauge | `partition` |
 //! | `eddy_watermark_lag_ms` | gauge | `partition` |
@@ -366,6 +368,8 @@ struct Inner {
     scored: Counter,
     unscored: [Counter; UnscoredReason::ALL.len()],
     late_scores: Counter,
+    duplicate_scores: Counter,
+    unknown_scores: Counter,
     keys_released: Counter,
     watermarks: Box<[Watermark]>,
     keys: Gauge,
@@ -413,6 +417,8 @@ impl Metrics {
             scored: Counter::default(),
             unscored: Default::default(),
             late_scores: Counter::default(),
+            duplicate_scores: Counter::default(),
+            unknown_scores: Counter::default(),
             keys_released: Counter::default(),
             learn: Learn::default(),
             watermarks: (0..partitions)
@@ -496,6 +502,14 @@ impl Metrics {
     pub fn late_scores(&self) -> &Counter {
         &self.inner.late_scores
     }
+    /// `eddy_duplicate_scores_total`: topics, second (or later) scores for a row (ignored).
+    pub fn duplicate_scores(&self) -> &Counter {
+        &self.inner.duplicate_scores
+    }
+    /// `eddy_unknown_scores_total`: topics, scores for rows this run never sent (ignored).
+    pub fn unknown_scores(&self) -> &Counter {
+        &self.inner.unknown_scores
+    }
 
     /// `eddy_keys_released_total`: keys whose state was freed when they went idle (every
     /// window closed and dropped, and the key ttl passed).
@@ -569,6 +583,8 @@ impl Metrics {
             scored: i.scored.get(),
             unscored: read(&i.unscored),
             late_scores: i.late_scores.get(),
+            duplicate_scores: i.duplicate_scores.get(),
+            unknown_scores: i.unknown_scores.get(),
             keys_released: i.keys_released.get(),
             watermarks_ms: i
                 .watermarks
@@ -621,6 +637,8 @@ pub struct MetricsSnapshot {
     pub scored: u64,
     unscored: Vec<u64>,
     pub late_scores: u64,
+    pub duplicate_scores: u64,
+    pub unknown_scores: u64,
     pub keys_released: u64,
     /// Per partition: the watermark (epoch ms), `None` while there is none.
     pub watermarks_ms: Vec<Option<i64>>,
@@ -772,6 +790,18 @@ impl MetricsSnapshot {
             "eddy_late_scores_total",
             "Scores that came back after their row had left (dropped).",
             self.late_scores,
+        )?;
+        counter(
+            out,
+            "eddy_duplicate_scores_total",
+            "Topics: second or later scores for a row (ignored).",
+            self.duplicate_scores,
+        )?;
+        counter(
+            out,
+            "eddy_unknown_scores_total",
+            "Topics: scores for rows this run never sent (ignored).",
+            self.unknown_scores,
         )?;
         counter(
             out,
@@ -1196,6 +1226,12 @@ eddy_unscored_total{reason="fallback"} 0
 # HELP eddy_late_scores_total Scores that came back after their row had left (dropped).
 # TYPE eddy_late_scores_total counter
 eddy_late_scores_total 0
+# HELP eddy_duplicate_scores_total Topics: second or later scores for a row (ignored).
+# TYPE eddy_duplicate_scores_total counter
+eddy_duplicate_scores_total 0
+# HELP eddy_unknown_scores_total Topics: scores for rows this run never sent (ignored).
+# TYPE eddy_unknown_scores_total counter
+eddy_unknown_scores_total 0
 # HELP eddy_keys_released_total Keys whose state was freed when they went idle.
 # TYPE eddy_keys_released_total counter
 eddy_keys_released_total 3

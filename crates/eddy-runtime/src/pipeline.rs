@@ -23,7 +23,7 @@ use crate::learn::Learning;
 use crate::lookup::Lookups;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::outputs::{OutputKind, Outputs};
-use crate::score::{RemoteStage, Scorer};
+use crate::score::{Deferred, Scorer};
 use crate::spec::LabelSource;
 use crate::spec::{InputFormat, Pattern, PipelineSpec};
 use crate::stage::decode::DecodeStage;
@@ -84,8 +84,12 @@ pub struct Summary {
     pub unscored_server: u64,
     /// Side output: not sent because the client already held its capacity of pending rows.
     pub unscored_shed: u64,
-    /// Side output: scores that came back after their row had left (dropped).
+    /// Side output, topics: scores that came back after their row had left unscored (dropped).
     pub late_scores: u64,
+    /// Topics: second (or later) scores for a row (ignored).
+    pub duplicate_scores: u64,
+    /// Topics: scores for rows this run never sent (ignored).
+    pub unknown_scores: u64,
     /// Server patterns: the client's counters (requests, retries, breaker, fallback reasons).
     pub remote: Option<Counters>,
 }
@@ -119,6 +123,8 @@ impl Summary {
             unscored_server: unscored(U::Server),
             unscored_shed: unscored(U::Shed),
             late_scores: m.late_scores,
+            duplicate_scores: m.duplicate_scores,
+            unknown_scores: m.unknown_scores,
             remote: None,
         }
     }
@@ -162,7 +168,8 @@ pub struct Pipeline {
     encoder: OutputEncoder,
     interner: Interner,
     scorer: Option<Scorer>,
-    remote: Option<RemoteStage>,
+    /// A pattern whose rows wait in the emit stage for their scores.
+    remote: Option<Box<dyn Deferred>>,
     learning: Option<Learning>,
     warnings: Vec<String>,
     /// Pinned (tests): which thread makes the per-event rows, and the count of who did.
@@ -193,7 +200,7 @@ impl Pipeline {
                 scorer = Some(Scorer::new(m, &spec.features, spec.output.format)?)
             }
             Some(m) => {
-                let (stage, w) = RemoteStage::new(m, &spec.features, spec.output.format)?;
+                let (stage, w) = crate::score::deferred(m, &spec.features, spec.output.format)?;
                 remote = Some(stage);
                 warnings = w;
             }
@@ -408,7 +415,7 @@ impl Pipeline {
             encoder,
             &decoder,
             &interner,
-            remote.as_mut(),
+            remote.as_mut().map(|r| &mut **r as &mut dyn Deferred),
             spec.engine.allowed_lateness,
             spec.source.connector.locus(),
         );
@@ -429,7 +436,7 @@ impl Pipeline {
             .bytes_read()
             .add(source.bytes_read().saturating_sub(counted));
         let mut s = Summary::from_metrics(&metrics.snapshot());
-        s.remote = remote.as_ref().map(|r| r.client_counters());
+        s.remote = remote.as_ref().and_then(|r| r.client_counters());
         Ok(s)
     }
 }

@@ -38,6 +38,9 @@ enum Command {
     /// Load lines into a Kafka topic, one message per line.
     #[cfg(feature = "kafka")]
     Produce(cmd::produce::ProduceArgs),
+    /// Answer a pipeline's scoring requests from a Kafka topic with a model (`pattern = "topics"`).
+    #[cfg(feature = "kafka")]
+    ScoreWorker(Box<cmd::score_worker::ScoreWorkerArgs>),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,10 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a).map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "kafka")]
         Command::Produce(a) => cmd::produce::run(a),
+        #[cfg(feature = "kafka")]
+        Command::ScoreWorker(a) => {
+            cmd::run::stop_on_signals().and_then(|signal| cmd::score_worker::run(*a, signal))
+        }
     };
     match result {
         Ok(code) => code,

@@ -2,7 +2,12 @@
 //!
 //! - [`embedded`]: the model runs on the engine thread, on every row;
 //! - [`remote`]: rows go to an Open Inference Protocol server, either waiting for their score
-//!   (`external`) or rejoining it within a deadline (`side_output`).
+//!   (`external`) or rejoining it within a deadline (`side_output`);
+//! - [`topics`]: rows' scoring requests go to a Kafka topic, and their scores come back on
+//!   another, from `eddy score-worker`s, rejoining them within a deadline.
+//!
+//! The patterns whose rows wait in the emit stage for their scores are [`Deferred`]; their
+//! rows wait in a `join::Join` when the scores come back on their own.
 //!
 //! Every pattern adds the same thing to a per-event row, after `"features"`:
 //! `"prediction": {"score", "label", "model", "version", "latency_us"}` and `"scored": true`;
@@ -11,13 +16,23 @@
 //! The model and the input mapping are checked before any event is read.
 
 pub mod embedded;
+/// Only the server and topics patterns hold rows for their scores.
+#[cfg(any(feature = "http", feature = "kafka"))]
+pub(crate) mod join;
 /// Without the `http` feature, a spec that names a model server is refused when its pipeline
 /// is built ([`remote::RemoteStage`] cannot be made).
 #[cfg_attr(not(feature = "http"), path = "remote_off.rs")]
 pub mod remote;
 
+pub mod topic_wire;
+/// Without the `kafka` feature, a spec with `pattern = "topics"` is refused when its pipeline
+/// is built.
+#[cfg_attr(not(feature = "kafka"), path = "topics_off.rs")]
+pub mod topics;
+
 pub use embedded::Scorer;
 pub use remote::RemoteStage;
+pub use topics::TopicsStage;
 
 use eddy_core::agg::AggKind;
 use eddy_core::feature::FeatureSpec;
@@ -27,7 +42,7 @@ use eddy_infer::DataType;
 use crate::encode::write_csv_cell;
 use crate::error::{SpecError, SpecErrors};
 use crate::json::write_str;
-use crate::spec::OutputFormat;
+use crate::spec::{ModelSpec, OutputFormat, Pattern};
 
 /// Counts of what the stage did with its rows (the client keeps its own counters).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,12 +54,67 @@ pub struct StageCounts {
     pub unscored_deadline: u64,
     pub unscored_server: u64,
     pub unscored_shed: u64,
-    /// Side output: scores that came back after their row had left.
+    /// Side output, topics: scores that came back after their row had left unscored.
     pub late_scores: u64,
+    /// Topics: second (or later) scores for a row.
+    pub duplicate_scores: u64,
+    /// Topics: scores for rows this run never sent.
+    pub unknown_scores: u64,
 }
 
 /// Called once per finished row: the caller's id and the `,"prediction":...` fragment.
 pub type Deliver<'a> = dyn FnMut(u64, &[u8]) + 'a;
+
+/// A pattern whose per-event rows wait in the emit stage for scores that come back later
+/// (a model server, response topics). Each row handed to [`send`](Deferred::send) is handed
+/// back to a `deliver` callback exactly once, with its prediction fragment.
+pub trait Deferred: Send {
+    /// What the stage did with its rows so far.
+    fn counts(&self) -> &StageCounts;
+    /// A model server's client counters, for the run summary.
+    fn client_counters(&self) -> Option<eddy_oip::remote::Counters> {
+        None
+    }
+    /// Rows sent and not yet delivered.
+    fn pending(&self) -> usize;
+    /// The engine's watermark before the next row (a barrier for unordered emission).
+    fn watermark(&mut self, wm: i64, deliver: &mut Deliver<'_>);
+    /// Copies one row's model inputs, its entity key and event time; [`send`](Self::send)
+    /// sends them.
+    fn load(&mut self, row: &FeatureRow, key: &str, ts: i64);
+    /// Sends the row last loaded. May block while the pattern holds its capacity of rows,
+    /// delivering finished rows meanwhile.
+    fn send(&mut self, id: u64, deliver: &mut Deliver<'_>);
+    /// Delivers whatever is finished, without blocking.
+    fn poll(&mut self, deliver: &mut Deliver<'_>);
+    /// Delivers every pending row: blocks until all are out.
+    fn finish(&mut self, deliver: &mut Deliver<'_>);
+}
+
+/// The deferred pattern a `[model]` names (the registration point of each), started and
+/// checked; with the warnings of what could not be checked.
+pub fn deferred(
+    spec: &ModelSpec,
+    features: &[FeatureSpec],
+    format: OutputFormat,
+) -> Result<(Box<dyn Deferred>, Vec<String>), SpecErrors> {
+    Ok(match spec.pattern {
+        Pattern::External | Pattern::SideOutput => {
+            let (s, w) = RemoteStage::new(spec, features, format)?;
+            (Box::new(s), w)
+        }
+        Pattern::Topics => {
+            let (s, w) = TopicsStage::new(spec, features, format)?;
+            (Box::new(s), w)
+        }
+        Pattern::Embedded => {
+            return Err(spec_err(
+                "model.pattern",
+                "the embedded pattern scores in the pipeline, not in the emit stage",
+            ))
+        }
+    })
+}
 
 /// The model input type of a feature, or `None` when it is not numeric.
 pub(crate) fn feature_type(f: &FeatureSpec) -> Option<DataType> {
@@ -166,14 +236,28 @@ pub fn csv_columns(field: &str) -> Vec<String> {
     cols
 }
 
+/// The `"model":...,"version":...,"latency_us":` part (JSON) or `model,version,` cells (CSV).
+fn model_tail(csv: bool, model: &str, version: &str) -> Vec<u8> {
+    let mut tail = Vec::new();
+    if csv {
+        write_csv_cell(&mut tail, model.as_bytes());
+        tail.push(b',');
+        write_csv_cell(&mut tail, version.as_bytes());
+        tail.push(b',');
+    } else {
+        tail.extend_from_slice(b"\"model\":");
+        write_str(&mut tail, model.as_bytes());
+        tail.extend_from_slice(b",\"version\":");
+        write_str(&mut tail, version.as_bytes());
+        tail.extend_from_slice(b",\"latency_us\":");
+    }
+    tail
+}
+
 impl PredictionWriter {
     pub(crate) fn new(format: OutputFormat, field: &str, model: &str, version: &str) -> Self {
         if format == OutputFormat::Csv {
-            let mut tail = Vec::new();
-            write_csv_cell(&mut tail, model.as_bytes());
-            tail.push(b',');
-            write_csv_cell(&mut tail, version.as_bytes());
-            tail.push(b',');
+            let tail = model_tail(true, model, version);
             return PredictionWriter {
                 csv: true,
                 head: b",".to_vec(),
@@ -188,17 +272,40 @@ impl PredictionWriter {
         head.extend_from_slice(b"{\"score\":");
         let mut unscored = key;
         unscored.extend_from_slice(b"null,\"scored\":false");
-        let mut tail = Vec::new();
-        tail.extend_from_slice(b"\"model\":");
-        write_str(&mut tail, model.as_bytes());
-        tail.extend_from_slice(b",\"version\":");
-        write_str(&mut tail, version.as_bytes());
-        tail.extend_from_slice(b",\"latency_us\":");
         PredictionWriter {
             csv: false,
             head,
-            tail,
+            tail: model_tail(false, model, version),
             unscored,
+        }
+    }
+
+    /// The same writer for predictions of another model or version (the score worker's
+    /// answers name theirs).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn with_model(&self, model: &str, version: &str) -> Self {
+        PredictionWriter {
+            tail: model_tail(self.csv, model, version),
+            ..self.clone()
+        }
+    }
+
+    /// A row with no score, and (`reason`) why: JSON `,"unscored":"<reason>"` after
+    /// `"scored":false`; CSV, the reason in the `fallback` cell.
+    #[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
+    pub(crate) fn write_unscored_because(&self, out: &mut Vec<u8>, reason: Option<&str>) {
+        match (reason, self.csv) {
+            (None, _) => out.extend_from_slice(&self.unscored),
+            (Some(r), false) => {
+                out.extend_from_slice(&self.unscored);
+                out.extend_from_slice(b",\"unscored\":");
+                write_str(out, r.as_bytes());
+            }
+            (Some(r), true) => {
+                out.extend_from_slice(b",,,,,,");
+                write_csv_cell(out, r.as_bytes());
+                out.extend_from_slice(b",false");
+            }
         }
     }
 
@@ -228,7 +335,7 @@ impl PredictionWriter {
 
     /// A row's fragment with its own latency; `fallback`: the reason an external call gave
     /// the fallback score (then `"scored": false`).
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "http", feature = "kafka")), allow(dead_code))]
     pub(crate) fn write(
         &self,
         out: &mut Vec<u8>,

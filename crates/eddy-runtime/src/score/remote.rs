@@ -12,49 +12,20 @@
 //! Rows are named by an id the caller chooses; [`RemoteStage`] hands each finished row back
 //! with its prediction fragment through a callback, exactly once.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use eddy_core::feature::FeatureSpec;
 use eddy_core::row::FeatureRow;
 use eddy_oip::remote::{
     ClientError, Counters, Emitted, EnvHeader, FallbackReason, MetadataError, Outcome,
-    RemoteConfig, RemoteScorer, ScoredEvent, WireType,
+    RemoteConfig, RemoteScorer, WireType,
 };
 
-use super::{gather, resolve_inputs, spec_err, PredictionWriter};
+use super::join::{micros, Join, Score, Unscored};
+use super::{gather, resolve_inputs, spec_err, Deferred, PredictionWriter};
 pub use super::{Deliver, StageCounts};
 use crate::error::{SpecError, SpecErrors};
 use crate::spec::{ModelSource, ModelSpec, OutputFormat, Pattern};
-
-/// Why a side-output row was not scored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unscored {
-    /// An input feature was null for this event.
-    NullFeature,
-    /// Side output: the score missed the deadline.
-    Deadline,
-    /// Side output: the server failed on the event (the client counts the reason).
-    Server,
-    /// Side output: the scorer already held its capacity of pending events, so this one
-    /// was not sent (the main flow does not wait for scoring).
-    Shed,
-}
-
-/// A row of the side-output join, waiting for its score.
-struct Waiting {
-    id: u64,
-    due: Instant,
-    result: Option<Result<ScoredEvent, Unscored>>,
-}
-
-/// Side output: rows in input order, each until its score or its deadline.
-struct SideJoin {
-    deadline: Duration,
-    queue: VecDeque<Waiting>,
-    /// Join sequence number of `queue[0]`.
-    head: u64,
-}
 
 /// A server pattern's client, input mapping and join; see the module docs.
 pub struct RemoteStage {
@@ -65,7 +36,8 @@ pub struct RemoteStage {
     /// Whether `feats` holds every input of the last loaded row.
     loaded: bool,
     pred: PredictionWriter,
-    join: Option<SideJoin>,
+    /// Side output: rows wait here for their scores, up to the deadline.
+    join: Option<Join>,
     out: Vec<Emitted>,
     buf: Vec<u8>,
     last_wm: i64,
@@ -188,10 +160,10 @@ impl RemoteStage {
             drop(probe);
             RemoteScorer::new(cfg).map_err(client_err)?
         };
-        let join = (spec.pattern == Pattern::SideOutput).then(|| SideJoin {
-            deadline: spec.deadline.unwrap_or(Duration::from_millis(50)),
-            queue: VecDeque::new(),
-            head: 0,
+        let pred = PredictionWriter::new(format, &spec.field, &spec.name, &version);
+        let join = (spec.pattern == Pattern::SideOutput).then(|| {
+            let deadline = spec.deadline.unwrap_or(Duration::from_millis(50));
+            Join::new(deadline, false, false, pred.clone())
         });
         Ok((
             RemoteStage {
@@ -200,7 +172,7 @@ impl RemoteStage {
                 feats: Vec::with_capacity(cols.len()),
                 loaded: false,
                 cols,
-                pred: PredictionWriter::new(format, &spec.field, &spec.name, &version),
+                pred,
                 join,
                 out: Vec::new(),
                 buf: Vec::new(),
@@ -211,106 +183,9 @@ impl RemoteStage {
         ))
     }
 
-    pub fn counts(&self) -> &StageCounts {
-        &self.counts
-    }
-
     /// The client's counters (requests, retries, breaker, fallbacks by reason).
     pub fn client_counters(&self) -> Counters {
         self.client.counters()
-    }
-
-    /// Rows submitted and not yet delivered.
-    pub fn pending(&self) -> usize {
-        match &self.join {
-            Some(j) => j.queue.len(),
-            None => self.client.pending(),
-        }
-    }
-
-    /// Passes the engine's watermark along (external: a barrier for unordered emission).
-    pub fn watermark(&mut self, wm: i64, deliver: &mut Deliver<'_>) {
-        if wm > self.last_wm && self.join.is_none() {
-            self.last_wm = wm;
-            self.client.submit_watermark(wm, &mut self.out);
-            self.deliver(deliver);
-        }
-    }
-
-    /// Copies one row's model inputs; [`send`](Self::send) sends them.
-    pub fn load(&mut self, row: &FeatureRow) {
-        self.loaded = gather(row, &self.cols, &mut self.feats);
-    }
-
-    /// Sends the row last [`load`](Self::load)ed. May block (external) while the client holds
-    /// its capacity of pending rows, delivering finished rows meanwhile.
-    pub fn send(&mut self, id: u64, deliver: &mut Deliver<'_>) {
-        match &mut self.join {
-            None => {
-                if !self.loaded {
-                    // A null input: the client completes it at once, in order.
-                    self.feats.clear();
-                    self.feats.resize(self.cols.len(), f64::NAN);
-                }
-                self.client.submit(id, &self.feats, &mut self.out);
-            }
-            Some(j) => {
-                let seq = j.head + j.queue.len() as u64;
-                let result = if !self.loaded {
-                    Some(Err(Unscored::NullFeature))
-                } else if self.client.pending() >= self.client.config().capacity {
-                    Some(Err(Unscored::Shed))
-                } else {
-                    None
-                };
-                let send = result.is_none();
-                j.queue.push_back(Waiting {
-                    id,
-                    due: Instant::now() + j.deadline,
-                    result,
-                });
-                if send {
-                    self.client.submit(seq, &self.feats, &mut self.out);
-                }
-            }
-        }
-        self.deliver(deliver);
-    }
-
-    /// Delivers whatever is finished, without blocking.
-    pub fn poll(&mut self, deliver: &mut Deliver<'_>) {
-        self.client.poll(&mut self.out);
-        self.deliver(deliver);
-    }
-
-    /// Delivers every pending row: blocks until all scores are back (external) or until
-    /// the last deadline (side output).
-    pub fn finish(&mut self, deliver: &mut Deliver<'_>) {
-        match &self.join {
-            None => {
-                self.client.drain(&mut self.out);
-                self.deliver(deliver);
-            }
-            Some(_) => {
-                self.client.flush();
-                loop {
-                    self.client.poll(&mut self.out);
-                    self.deliver(deliver);
-                    let Some(due) = self
-                        .join
-                        .as_ref()
-                        .and_then(|j| j.queue.front().map(|w| w.due))
-                    else {
-                        break;
-                    };
-                    let wait = due.saturating_duration_since(Instant::now());
-                    self.client.wait(
-                        &mut self.out,
-                        wait.clamp(Duration::from_micros(100), Duration::from_millis(10)),
-                    );
-                }
-            }
-        }
     }
 
     /// Applies what the client emitted, then hands finished rows to `deliver`.
@@ -354,54 +229,107 @@ impl RemoteStage {
             Some(j) => {
                 for e in out.drain(..) {
                     let Emitted::Event(e) = e else { continue };
-                    let slot =
-                        e.id.checked_sub(j.head)
-                            .and_then(|i| j.queue.get_mut(i as usize));
-                    match slot {
-                        Some(w) if w.result.is_none() => {
-                            w.result = Some(match e.outcome {
-                                Outcome::Scored => Ok(e),
-                                Outcome::Fallback(_) => Err(Unscored::Server),
-                            })
-                        }
-                        _ => counts.late_scores += 1,
-                    }
-                }
-                let now = Instant::now();
-                while let Some(w) = j.queue.front_mut() {
-                    let result = match w.result.take() {
-                        Some(r) => r,
-                        None if now >= w.due => Err(Unscored::Deadline),
-                        None => break,
+                    let r = match e.outcome {
+                        Outcome::Scored => Ok(Score {
+                            score: e.score,
+                            label: e.label,
+                            latency: e.latency,
+                            origin: 0,
+                        }),
+                        Outcome::Fallback(_) => Err(Unscored::Server),
                     };
-                    buf.clear();
-                    match result {
-                        Ok(e) => {
-                            counts.scored += 1;
-                            pred.write(buf, e.score, e.label, micros(e.latency), None);
-                        }
-                        Err(why) => {
-                            match why {
-                                Unscored::Deadline => counts.unscored_deadline += 1,
-                                Unscored::Shed => counts.unscored_shed += 1,
-                                Unscored::NullFeature => counts.unscored_null_feature += 1,
-                                Unscored::Server => counts.unscored_server += 1,
-                            }
-                            pred.write_unscored(buf);
-                        }
-                    }
-                    let id = w.id;
-                    j.queue.pop_front();
-                    j.head += 1;
-                    deliver(id, buf);
+                    j.complete(e.id, r, deliver);
                 }
+                j.release(Instant::now(), deliver);
             }
         }
     }
 }
 
-fn micros(d: Duration) -> u64 {
-    d.as_micros().min(u64::MAX as u128) as u64
+impl Deferred for RemoteStage {
+    fn counts(&self) -> &StageCounts {
+        match &self.join {
+            Some(j) => j.counts(),
+            None => &self.counts,
+        }
+    }
+
+    fn client_counters(&self) -> Option<Counters> {
+        Some(self.client.counters())
+    }
+
+    fn pending(&self) -> usize {
+        match &self.join {
+            Some(j) => j.len(),
+            None => self.client.pending(),
+        }
+    }
+
+    fn watermark(&mut self, wm: i64, deliver: &mut Deliver<'_>) {
+        if wm > self.last_wm && self.join.is_none() {
+            self.last_wm = wm;
+            self.client.submit_watermark(wm, &mut self.out);
+            self.deliver(deliver);
+        }
+    }
+
+    fn load(&mut self, row: &FeatureRow, _key: &str, _ts: i64) {
+        self.loaded = gather(row, &self.cols, &mut self.feats);
+    }
+
+    fn send(&mut self, id: u64, deliver: &mut Deliver<'_>) {
+        match &mut self.join {
+            None => {
+                if !self.loaded {
+                    // A null input: the client completes it at once, in order.
+                    self.feats.clear();
+                    self.feats.resize(self.cols.len(), f64::NAN);
+                }
+                self.client.submit(id, &self.feats, &mut self.out);
+            }
+            Some(j) => {
+                let result = if !self.loaded {
+                    Some(Err(Unscored::NullFeature))
+                } else if self.client.pending() >= self.client.config().capacity {
+                    Some(Err(Unscored::Shed))
+                } else {
+                    None
+                };
+                let send = result.is_none();
+                let seq = j.push(id, Instant::now(), result, deliver);
+                if send {
+                    self.client.submit(seq, &self.feats, &mut self.out);
+                }
+            }
+        }
+        self.deliver(deliver);
+    }
+
+    fn poll(&mut self, deliver: &mut Deliver<'_>) {
+        self.client.poll(&mut self.out);
+        self.deliver(deliver);
+    }
+
+    fn finish(&mut self, deliver: &mut Deliver<'_>) {
+        if self.join.is_none() {
+            self.client.drain(&mut self.out);
+            self.deliver(deliver);
+            return;
+        }
+        self.client.flush();
+        loop {
+            self.client.poll(&mut self.out);
+            self.deliver(deliver);
+            let Some(due) = self.join.as_ref().and_then(|j| j.next_due()) else {
+                break;
+            };
+            let wait = due.saturating_duration_since(Instant::now());
+            self.client.wait(
+                &mut self.out,
+                wait.clamp(Duration::from_micros(100), Duration::from_millis(10)),
+            );
+        }
+    }
 }
 
 /// The spec key that names a header's variable.

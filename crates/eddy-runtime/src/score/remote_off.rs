@@ -1,14 +1,12 @@
 //! The server patterns in a build without the `http` feature: a spec that names a model server
 //! validates, and the pipeline refuses it when it is built.
 
-use eddy_core::feature::FeatureSpec;
-use eddy_core::row::FeatureRow;
-use eddy_oip::remote::Counters;
-
-use super::spec_err;
+use super::{spec_err, Deferred};
 pub use super::{Deliver, StageCounts};
 use crate::error::SpecErrors;
 use crate::spec::{ModelSpec, OutputFormat};
+use eddy_core::feature::FeatureSpec;
+use eddy_core::row::FeatureRow;
 
 /// No value of it exists: it cannot be built without the `http` feature.
 #[derive(Debug)]
@@ -26,36 +24,34 @@ impl RemoteStage {
              rebuild with default features, or score in process (`model.path`)",
         ))
     }
+}
 
-    pub fn counts(&self) -> &StageCounts {
+impl Deferred for RemoteStage {
+    fn counts(&self) -> &StageCounts {
         match *self {}
     }
 
-    pub fn client_counters(&self) -> Counters {
+    fn pending(&self) -> usize {
         match *self {}
     }
 
-    pub fn pending(&self) -> usize {
+    fn watermark(&mut self, _wm: i64, _deliver: &mut Deliver<'_>) {
         match *self {}
     }
 
-    pub fn watermark(&mut self, _wm: i64, _deliver: &mut Deliver<'_>) {
+    fn load(&mut self, _row: &FeatureRow, _key: &str, _ts: i64) {
         match *self {}
     }
 
-    pub fn load(&mut self, _row: &FeatureRow) {
+    fn send(&mut self, _id: u64, _deliver: &mut Deliver<'_>) {
         match *self {}
     }
 
-    pub fn send(&mut self, _id: u64, _deliver: &mut Deliver<'_>) {
+    fn poll(&mut self, _deliver: &mut Deliver<'_>) {
         match *self {}
     }
 
-    pub fn poll(&mut self, _deliver: &mut Deliver<'_>) {
-        match *self {}
-    }
-
-    pub fn finish(&mut self, _deliver: &mut Deliver<'_>) {
+    fn finish(&mut self, _deliver: &mut Deliver<'_>) {
         match *self {}
     }
 }

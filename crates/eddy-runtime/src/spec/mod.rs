@@ -37,7 +37,7 @@ pub use learn::{
     AbMode, BaselineSpec, DriftAction, DriftSpec, LabelSource, LabelStreamSpec, LabelValue,
     LearnModel, LearnSpec, PromotionSpec, SnapshotSpec,
 };
-pub use model::{ModelSource, ModelSpec, Pattern};
+pub use model::{ModelSource, ModelSpec, Pattern, TopicsConfig};
 pub use output::{OutputFormat, OutputKind, OutputSpec};
 pub use source::{InputFormat, SourceSpec};
 
@@ -104,6 +104,7 @@ impl PipelineSpec {
                     let file = match &mut m.source {
                         ModelSource::File(p) => Some(p),
                         ModelSource::Server { cfg, .. } => cfg.ca_file.as_mut(),
+                        ModelSource::Topics(_) => None,
                     };
                     if let Some(p) = file.filter(|p| p.is_relative()) {
                         *p = dir.join(&*p);

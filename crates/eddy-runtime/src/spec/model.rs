@@ -22,7 +22,8 @@ pub struct ModelSpec {
     pub inputs: Option<Vec<String>>,
     /// Where the model is: a file (embedded) or a server (external, side output).
     pub source: ModelSource,
-    /// Side output only: how long an event waits for its score before it leaves unscored.
+    /// Side output and topics: how long an event waits for its score before it leaves
+    /// unscored.
     pub deadline: Option<Duration>,
     /// The member of the per-event row that holds the prediction (default `prediction`).
     pub field: String,
@@ -38,6 +39,9 @@ pub enum Pattern {
     External,
     /// The stream forks: rows go on and rejoin their scores within a deadline.
     SideOutput,
+    /// Each row's scoring request goes to a Kafka topic; its score comes back on another
+    /// (from `eddy score-worker`s) and rejoins it within a deadline.
+    Topics,
 }
 
 impl Pattern {
@@ -46,6 +50,7 @@ impl Pattern {
             Pattern::Embedded => "embedded",
             Pattern::External => "external",
             Pattern::SideOutput => "side_output",
+            Pattern::Topics => "topics",
         }
     }
 }
@@ -64,6 +69,24 @@ pub enum ModelSource {
         input_set: bool,
         datatype_set: bool,
     },
+    /// Kafka request and response topics, answered by score workers.
+    Topics(TopicsConfig),
+}
+
+/// Where the topics pattern sends its requests and reads its scores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicsConfig {
+    /// Kafka bootstrap servers, `host:port[,host:port...]`.
+    pub brokers: String,
+    pub request_topic: String,
+    pub response_topic: String,
+    /// The response consumer's group (default: one of the run's own, `eddy-scores-<run id>`).
+    pub response_group: Option<String>,
+    /// Rows sent and not yet out; a full join holds the pipeline up (back-pressure).
+    pub capacity: usize,
+    pub order: EmitMode,
+    /// librdkafka properties for the pipeline's producer and consumer, as given.
+    pub client: Vec<(String, String)>,
 }
 
 impl ModelSpec {
@@ -71,7 +94,7 @@ impl ModelSpec {
     pub fn path(&self) -> Option<&std::path::Path> {
         match &self.source {
             ModelSource::File(p) => Some(p),
-            ModelSource::Server { .. } => None,
+            ModelSource::Server { .. } | ModelSource::Topics(_) => None,
         }
     }
 }
@@ -102,10 +125,29 @@ const SERVER_KEYS: &[&str] = &[
     "deadline",
 ];
 
+/// `[model]` keys of the topics pattern (besides `deadline`, `capacity` and `order`, which
+/// it shares with the server patterns).
+const TOPICS_KEYS: &[&str] = &[
+    "brokers",
+    "request_topic",
+    "response_topic",
+    "response_group",
+    "client",
+];
+
 /// Validates the `[model]` table at `path`; what it needs depends on `pattern`.
 pub(super) fn model(v: &mut Validator, m: &Table, path: &str) -> Option<ModelSpec> {
     let mut known = vec!["pattern", "path", "name", "inputs", "field"];
     known.extend_from_slice(SERVER_KEYS);
+    known.extend_from_slice(TOPICS_KEYS);
+    if !m.contains_key("pattern") || m.get("pattern").and_then(|p| p.as_str()) != Some("topics") {
+        for k in TOPICS_KEYS.iter().filter(|k| m.contains_key(**k)) {
+            v.err(
+                join(path, k),
+                "is a setting of the topics pattern; set `pattern = \"topics\"` to use it",
+            );
+        }
+    }
     v.unknown_keys(m, path, &known);
     let pattern = if m.contains_key("pattern") {
         v.choice(
@@ -116,6 +158,7 @@ pub(super) fn model(v: &mut Validator, m: &Table, path: &str) -> Option<ModelSpe
                 ("embedded", Pattern::Embedded),
                 ("external", Pattern::External),
                 ("side_output", Pattern::SideOutput),
+                ("topics", Pattern::Topics),
             ],
         )?
     } else {
@@ -200,6 +243,41 @@ pub(super) fn model(v: &mut Validator, m: &Table, path: &str) -> Option<ModelSpe
             };
             (source, name, deadline)
         }
+        Pattern::Topics => {
+            for k in ["path", "url"] {
+                if m.contains_key(k) {
+                    v.err(
+                        join(path, k),
+                        "pattern `topics` scores through Kafka topics: set `brokers`, `request_topic` and `response_topic` instead",
+                    );
+                }
+            }
+            for k in SERVER_KEYS
+                .iter()
+                .filter(|k| !["url", "deadline", "capacity", "order"].contains(k))
+                .filter(|k| m.contains_key(**k))
+            {
+                v.err(
+                    join(path, k),
+                    "is a setting of a model server; the topics pattern's score workers hold the model",
+                );
+            }
+            if inputs.is_none() && !m.contains_key("inputs") {
+                v.err(
+                    join(path, "inputs"),
+                    "missing; list the features each request carries, in the order the model takes them",
+                );
+            }
+            let cfg = topics_config(v, m, path);
+            let deadline = v.duration(m, path, "deadline").unwrap_or(1000).max(1) as u64;
+            let cfg = cfg?;
+            let name = name.unwrap_or_else(|| cfg.request_topic.clone());
+            (
+                ModelSource::Topics(cfg),
+                name,
+                Some(Duration::from_millis(deadline)),
+            )
+        }
     };
     Some(ModelSpec {
         pattern,
@@ -208,6 +286,92 @@ pub(super) fn model(v: &mut Validator, m: &Table, path: &str) -> Option<ModelSpe
         source,
         deadline,
         field,
+    })
+}
+
+/// The settings of `pattern = "topics"`.
+fn topics_config(v: &mut Validator, m: &Table, path: &str) -> Option<TopicsConfig> {
+    let brokers = v.required_string(
+        m,
+        path,
+        "brokers",
+        "the Kafka bootstrap servers, e.g. \"127.0.0.1:9092\"",
+    );
+    let request_topic = v.required_string(
+        m,
+        path,
+        "request_topic",
+        "the topic the scoring requests go to",
+    );
+    let response_topic = v.required_string(
+        m,
+        path,
+        "response_topic",
+        "the topic the score workers answer on",
+    );
+    let response_group = v.string(m, path, "response_group");
+    for (k, s) in [
+        ("brokers", &brokers),
+        ("request_topic", &request_topic),
+        ("response_topic", &response_topic),
+    ] {
+        if s.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            v.err(join(path, k), "is empty");
+        }
+    }
+    if request_topic.is_some() && request_topic == response_topic {
+        v.err(
+            join(path, "response_topic"),
+            "is the request topic; the scores need a topic of their own",
+        );
+    }
+    let capacity = v.positive_int(m, path, "capacity").unwrap_or(4096);
+    let order = v
+        .choice(
+            m,
+            path,
+            "order",
+            &[
+                ("ordered", EmitMode::Ordered),
+                ("unordered", EmitMode::Unordered),
+            ],
+        )
+        .unwrap_or(EmitMode::Ordered);
+    let mut client = Vec::new();
+    match m.get("client") {
+        None => {}
+        Some(Toml::Table(t)) => {
+            for (k, val) in t {
+                match val {
+                    Toml::String(s) => client.push((k.clone(), s.clone())),
+                    Toml::Integer(i) => client.push((k.clone(), i.to_string())),
+                    Toml::Boolean(b) => client.push((k.clone(), b.to_string())),
+                    x => v.err(
+                        format!("{}.{k}", join(path, "client")),
+                        format!(
+                            "expected a string, integer or boolean, found {}",
+                            type_name(x)
+                        ),
+                    ),
+                }
+            }
+        }
+        Some(x) => v.err(
+            join(path, "client"),
+            format!(
+                "expected a table of librdkafka properties, found {}",
+                type_name(x)
+            ),
+        ),
+    }
+    Some(TopicsConfig {
+        client,
+        brokers: brokers?,
+        request_topic: request_topic?,
+        response_topic: response_topic?,
+        response_group,
+        capacity,
+        order,
     })
 }
 
@@ -587,5 +751,61 @@ window = { kind = "tumbling", size = "1m" }"#,
             "{base}{server}url = \"https://h\"\nheaders_env = \"KEY\"\n"
         ));
         assert!(e.has_path("model.headers_env"), "{e}");
+    }
+
+    #[test]
+    fn model_topics_pattern() {
+        let base = with_feature(
+            r#"[[feature]]
+name = "a"
+agg = "count"
+window = { kind = "tumbling", size = "1m" }"#,
+        );
+        let topics = "[model]\npattern = \"topics\"\ninputs = [\"a\"]\n";
+        let s = PipelineSpec::parse(&format!(
+            "{base}{topics}brokers = \"h:9092\"\nrequest_topic = \"rq\"\nresponse_topic = \"rs\"\ndeadline = \"3s\"\ncapacity = 10\norder = \"unordered\"\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let m = s.model.unwrap();
+        assert_eq!((m.pattern, m.name.as_str()), (Pattern::Topics, "rq"));
+        assert_eq!(m.deadline, Some(Duration::from_secs(3)));
+        assert_eq!(
+            m.source,
+            ModelSource::Topics(TopicsConfig {
+                brokers: "h:9092".into(),
+                request_topic: "rq".into(),
+                response_topic: "rs".into(),
+                response_group: None,
+                capacity: 10,
+                order: EmitMode::Unordered,
+                client: Vec::new(),
+            })
+        );
+        // Missing settings; one topic for both; a server's and a file's keys.
+        let e = errors(&format!(
+            "{base}[model]\npattern = \"topics\"\nresponse_topic = \"t\"\nurl = \"http://h\"\npath = \"m.onnx\"\nmax_batch = 3\n"
+        ));
+        for p in [
+            "model.brokers",
+            "model.request_topic",
+            "model.inputs",
+            "model.url",
+            "model.path",
+            "model.max_batch",
+        ] {
+            assert!(e.has_path(p), "{p}: {e}");
+        }
+        let e = errors(&format!(
+            "{base}{topics}brokers = \"h\"\nrequest_topic = \"t\"\nresponse_topic = \"t\"\n"
+        ));
+        assert!(e.has_path("model.response_topic"), "{e}");
+        // Topics keys without the topics pattern.
+        let e = errors(&format!(
+            "{base}[model]\npath = \"m.onnx\"\nbrokers = \"h\"\nrequest_topic = \"t\"\n"
+        ));
+        assert!(
+            e.has_path("model.brokers") && e.has_path("model.request_topic"),
+            "{e}"
+        );
     }
 }

@@ -19,8 +19,7 @@ use crate::encode::OutputEncoder;
 use crate::error::RuntimeError;
 use crate::metrics::{LateOutcome, Metrics, UnscoredReason};
 use crate::outputs::{OutputKind, Outputs};
-use crate::score::remote::{Deliver, StageCounts};
-use crate::score::RemoteStage;
+use crate::score::{Deferred, Deliver, StageCounts};
 use crate::spec::OutputFormat;
 
 /// Rows are written once this many bytes are waiting (and at the end of every batch).
@@ -31,8 +30,8 @@ pub struct EmitStage<'a> {
     pub(crate) encoder: &'a mut OutputEncoder,
     pub(crate) decoder: &'a RefCell<&'a mut Decoder>,
     pub(crate) interner: &'a RefCell<&'a mut Interner>,
-    /// A server pattern: rows leave when the client delivers their score.
-    pub(crate) remote: Option<&'a mut RemoteStage>,
+    /// A deferred pattern (model server, topics): rows leave when their score is delivered.
+    pub(crate) remote: Option<&'a mut dyn Deferred>,
     /// Batches with rows waiting for scores, oldest first.
     held: VecDeque<Held>,
     /// Keys the engine released, with the batch (decoding order) that released them: the
@@ -120,7 +119,7 @@ impl<'a> EmitStage<'a> {
         encoder: &'a mut OutputEncoder,
         decoder: &'a RefCell<&'a mut Decoder>,
         interner: &'a RefCell<&'a mut Interner>,
-        remote: Option<&'a mut RemoteStage>,
+        remote: Option<&'a mut dyn Deferred>,
         allowed_lateness: i64,
         locus: Locus,
     ) -> Self {
@@ -174,7 +173,9 @@ impl<'a> EmitStage<'a> {
             }
             // The client copies the row's inputs before any delivery can touch `held`.
             if let Some(stage) = self.remote.as_deref_mut() {
-                stage.load(&self.held[pos].w.rows[i]);
+                let w = &self.held[pos].w;
+                let key = self.decoder.borrow();
+                stage.load(&w.rows[i], key.key(w.events[i].key), w.events[i].ts);
             }
             self.with_client(|stage, deliver| {
                 stage.watermark(wm, deliver);
@@ -188,7 +189,7 @@ impl<'a> EmitStage<'a> {
     /// Batches whose rows have all left stay in `held` until [`Self::reclaim`].
     fn with_client(
         &mut self,
-        f: impl FnOnce(&mut RemoteStage, &mut Deliver<'_>),
+        f: impl FnOnce(&mut dyn Deferred, &mut Deliver<'_>),
     ) -> Result<(), RuntimeError> {
         let want_events = self.wants(OutputKind::Events);
         let EmitStage {
@@ -227,7 +228,7 @@ impl<'a> EmitStage<'a> {
                 *events_out += 1;
             }
         };
-        f(stage, &mut deliver);
+        f(&mut **stage, &mut deliver);
         if bufs.events.len() >= FLUSH_AT {
             self.outputs.write(OutputKind::Events, &self.bufs.events)?;
             self.bufs.events.clear();
@@ -464,6 +465,13 @@ impl Stage for EmitStage<'_> {
     fn poll(&mut self, flow: &mut Flow) -> Result<(), RuntimeError> {
         self.with_client(|stage, deliver| stage.poll(deliver))?;
         self.reclaim(flow);
+        // Rows that left while no batch came (their scores, or their deadlines, on a quiet
+        // live stream) are written now, not when the next batch comes.
+        if !self.bufs.events.is_empty() {
+            self.outputs.write(OutputKind::Events, &self.bufs.events)?;
+            self.bufs.events.clear();
+            self.outputs.flush()?;
+        }
         Ok(())
     }
 
@@ -513,6 +521,10 @@ impl Stage for EmitStage<'_> {
                 m.unscored(reason).add(now - was);
             }
             m.late_scores().add(now.late_scores - was.late_scores);
+            m.duplicate_scores()
+                .add(now.duplicate_scores - was.duplicate_scores);
+            m.unknown_scores()
+                .add(now.unknown_scores - was.unknown_scores);
             self.reported = now.clone();
         }
     }

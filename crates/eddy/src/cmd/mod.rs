@@ -18,6 +18,8 @@ pub mod metrics_http;
 pub mod produce;
 pub mod report;
 pub mod run;
+#[cfg(feature = "kafka")]
+pub mod score_worker;
 #[cfg(feature = "http")]
 pub mod serve;
 pub mod validate;

@@ -65,7 +65,7 @@ pub struct RunArgs {
 /// Ctrl-C and SIGTERM end the run as if its input ended there ([`eddy_runtime::shutdown`]): the
 /// records read so far are processed, every output is flushed with whole rows, the summary is
 /// printed. A second signal exits at once. Returns where the first signal's number will be.
-fn stop_on_signals() -> anyhow::Result<Arc<AtomicUsize>> {
+pub(crate) fn stop_on_signals() -> anyhow::Result<Arc<AtomicUsize>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let seen = Arc::new(AtomicUsize::new(0));
     for sig in [SIGINT, SIGTERM] {
@@ -318,6 +318,13 @@ pub fn print_summary(s: &Summary, elapsed: Duration, spec: &PipelineSpec) {
             eprintln!(
                 "  late scores:    {} (arrived after their event left; dropped)",
                 thousands(s.late_scores)
+            );
+        }
+        if s.duplicate_scores + s.unknown_scores > 0 {
+            eprintln!(
+                "  scores ignored: {} duplicate, {} unknown (a second answer for a row; an answer for no row of this run)",
+                thousands(s.duplicate_scores),
+                thousands(s.unknown_scores)
             );
         }
     }
