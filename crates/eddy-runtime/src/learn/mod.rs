@@ -561,8 +561,9 @@ impl Learning {
         self.last_wm = wm;
         if self.join.is_some() {
             self.read_labels_until(wm, out)?;
-            let join = self.join.as_mut().expect("checked");
-            join.advance(wm, &mut self.joined);
+            if let Some(join) = &mut self.join {
+                join.advance(wm, &mut self.joined);
+            }
             self.settle(out)?;
         }
         self.online.tick(wm);
@@ -635,7 +636,7 @@ impl Learning {
                         return Ok(());
                     }
                 };
-                self.labelled(preds, arm, y, e.ts, 0, out)
+                self.labelled(preds, arm, y, e.ts, out)
             }
             Some(join) => {
                 if e.id == 0 {
@@ -713,8 +714,9 @@ impl Learning {
                     return Ok(());
                 }
                 self.label_buf.pop_front();
-                let join = self.join.as_mut().expect("a label stream has a join");
-                join.label(l.id, l.value, l.ts, &mut self.joined);
+                if let Some(join) = &mut self.join {
+                    join.label(l.id, l.value, l.ts, &mut self.joined);
+                }
                 self.settle(out)?;
             }
             if self.labels_done {
@@ -791,7 +793,7 @@ impl Learning {
         if let Some(join) = &mut self.join {
             join.release(slot);
         }
-        self.labelled(preds, arm, y, ts, 0, out)
+        self.labelled(preds, arm, y, ts, out)
     }
 
     /// A labelled example in `self.row`: evaluated (each arm on what it said when scoring),
@@ -802,7 +804,6 @@ impl Learning {
         arm: Arm,
         y: f64,
         ts: i64,
-        _delay: i64,
         out: &mut Outputs,
     ) -> Result<(), RuntimeError> {
         let online = (preds[0], (!preds[1].is_nan()).then_some(preds[1]));
@@ -837,7 +838,7 @@ impl Learning {
             self.log_row("drift", Some(action), out);
         }
         if learned.swapped {
-            self.snapshot_now(ts, out)?;
+            self.snapshot_now(ts)?;
         }
         // without rollbacks, a promoted online model keeps serving whatever the rule says
         let promoted_for_good = !self.rollback && self.counts.promotions > 0;
@@ -874,7 +875,7 @@ impl Learning {
 
     /// After a swap or reset: the new model is a new version, on disk at once when the run
     /// keeps snapshots.
-    fn snapshot_now(&mut self, ts: i64, _out: &mut Outputs) -> Result<(), RuntimeError> {
+    fn snapshot_now(&mut self, ts: i64) -> Result<(), RuntimeError> {
         if let Some(s) = &mut self.snapshots {
             s.write(&self.online, self.online.version, self.counts.learned, ts)?;
         }
