@@ -366,9 +366,14 @@ fn a_worker_killed_mid_run_loses_no_request() {
         w3.text()
     );
     check_all_scored(&rows(&out_path), &reference);
-    // The partitions worker 1 held were answered by the worker that took them over.
-    assert!(w3.stop() > 0);
-    assert!(w2.stop() > 0);
+    // Every request written after worker 1 died was answered by the others (which of them
+    // took its partitions is up to the broker's rebalancing and its timing).
+    let (a2, a3) = (w2.stop(), w3.stop());
+    assert!(
+        a2 + a3 >= (lines.len() - half) as u64,
+        "worker 2 answered {a2}, worker 3 {a3}, of {} written after the kill",
+        lines.len() - half
+    );
 }
 
 /// Waits until `path` holds at least `n` lines.
