@@ -571,7 +571,7 @@ fn run_embedded(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(l) = pipeline.learning() {
             print_learning(l);
         }
-        eprintln!("Next: `eddy generate fraud --events 200000 --output fraud.jsonl` and `eddy run examples/fraud.toml`.");
+        eprintln!("Next: `eddy generate fraud --events 200000 --output fraud.jsonl` and `eddy run examples/fraud.toml`; the learning loop with late labels is examples/fraud_online.toml (see examples/README.md).");
     }
     Ok(ExitCode::SUCCESS)
 }
