@@ -19,19 +19,19 @@ pub mod embedded;
 /// Only the server and topics patterns hold rows for their scores.
 #[cfg(any(feature = "http", feature = "kafka"))]
 pub(crate) mod join;
-/// Without the `http` feature, a spec that names a model server is refused when its pipeline
-/// is built ([`remote::RemoteStage`] cannot be made).
-#[cfg_attr(not(feature = "http"), path = "remote_off.rs")]
+/// The server patterns need the `http` feature; without it [`deferred`] refuses them.
+#[cfg(feature = "http")]
 pub mod remote;
 
 pub mod topic_wire;
-/// Without the `kafka` feature, a spec with `pattern = "topics"` is refused when its pipeline
-/// is built.
-#[cfg_attr(not(feature = "kafka"), path = "topics_off.rs")]
+/// The topics pattern needs the `kafka` feature; without it [`deferred`] refuses it.
+#[cfg(feature = "kafka")]
 pub mod topics;
 
 pub use embedded::Scorer;
+#[cfg(feature = "http")]
 pub use remote::RemoteStage;
+#[cfg(feature = "kafka")]
 pub use topics::TopicsStage;
 
 use eddy_core::agg::AggKind;
@@ -98,22 +98,33 @@ pub fn deferred(
     features: &[FeatureSpec],
     format: OutputFormat,
 ) -> Result<(Box<dyn Deferred>, Vec<String>), SpecErrors> {
-    Ok(match spec.pattern {
-        Pattern::External | Pattern::SideOutput => {
-            let (s, w) = RemoteStage::new(spec, features, format)?;
-            (Box::new(s), w)
-        }
-        Pattern::Topics => {
-            let (s, w) = TopicsStage::new(spec, features, format)?;
-            (Box::new(s), w)
-        }
-        Pattern::Embedded => {
-            return Err(spec_err(
-                "model.pattern",
-                "the embedded pattern scores in the pipeline, not in the emit stage",
-            ))
-        }
-    })
+    // a spec naming a pattern this build lacks validates, and is refused here, when its
+    // pipeline is built
+    let _ = (features, format);
+    match spec.pattern {
+        #[cfg(feature = "http")]
+        Pattern::External | Pattern::SideOutput => RemoteStage::new(spec, features, format)
+            .map(|(s, w)| (Box::new(s) as Box<dyn Deferred>, w)),
+        #[cfg(not(feature = "http"))]
+        Pattern::External | Pattern::SideOutput => Err(spec_err(
+            "model.url",
+            "this eddy was built without the `http` feature, so it cannot call a model server; \
+             rebuild with default features, or score in process (`model.path`)",
+        )),
+        #[cfg(feature = "kafka")]
+        Pattern::Topics => TopicsStage::new(spec, features, format)
+            .map(|(s, w)| (Box::new(s) as Box<dyn Deferred>, w)),
+        #[cfg(not(feature = "kafka"))]
+        Pattern::Topics => Err(spec_err(
+            "model.pattern",
+            "this eddy was built without the `kafka` feature, so it cannot score through \
+             topics; rebuild with default features, or score in process (`model.path`)",
+        )),
+        Pattern::Embedded => Err(spec_err(
+            "model.pattern",
+            "the embedded pattern scores in the pipeline, not in the emit stage",
+        )),
+    }
 }
 
 /// The model input type of a feature, or `None` when it is not numeric.
