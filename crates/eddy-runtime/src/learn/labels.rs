@@ -234,11 +234,6 @@ impl LabelDecoder {
     }
 
     fn json_label(&mut self, kind: Kind, val: &[u8]) -> Result<Option<f64>, String> {
-        let text = |scratch: &mut Vec<u8>| -> Result<String, String> {
-            scratch.clear();
-            unescape(val, scratch).map_err(|e| e.to_string())?;
-            Ok(String::from_utf8_lossy(scratch).into_owned())
-        };
         match kind {
             Kind::Null => Ok(None),
             Kind::Bool(b) => self.value(Field::Num(f64::from(u8::from(b)))).map(Some),
@@ -248,8 +243,11 @@ impl LabelDecoder {
                 self.value(Field::Num(v)).map(Some)
             }
             Kind::Str { .. } => {
-                let t = text(&mut self.scratch)?;
-                self.value(Field::Text(&t)).map(Some)
+                // unescaped into the reused scratch buffer, read in place
+                self.scratch.clear();
+                unescape(val, &mut self.scratch).map_err(|e| e.to_string())?;
+                let t = String::from_utf8_lossy(&self.scratch);
+                label_value(self.task, &mut self.classes, &self.label, Field::Text(&t)).map(Some)
             }
             k => Err(format!(
                 "`{}`: expected a label, found {}",
@@ -261,21 +259,7 @@ impl LabelDecoder {
 
     /// A label's class number, or a regressor's target.
     fn value(&mut self, f: Field) -> Result<f64, String> {
-        match (self.task, f) {
-            (Task::Regression, Field::Num(v)) if v.is_finite() => Ok(v),
-            (Task::Regression, Field::Text(t)) => match parse_float(t.trim()) {
-                Ok(v) if v.is_finite() => Ok(v),
-                _ => Err(format!(
-                    "`{}`: `{t}` is not a number (the model is a regressor)",
-                    self.label
-                )),
-            },
-            (Task::Regression, _) => Err(format!("`{}`: not a finite number", self.label)),
-            (Task::Classification, f) => self
-                .classes
-                .class(f)
-                .map_err(|p| format!("`{}`: {p}", self.label)),
-        }
+        label_value(self.task, &mut self.classes, &self.label, f)
     }
 
     fn json_ts(&mut self, kind: Kind, val: &[u8]) -> Result<i64, String> {
@@ -311,26 +295,139 @@ impl LabelDecoder {
             self.columns = Some([find(&self.id)?, find(&self.label)?, find(&self.timestamp)?]);
             return Ok(None);
         };
-        let cell = |i: usize| -> String {
-            String::from_utf8_lossy(cells.get(i).unwrap_or_default())
-                .trim()
-                .to_string()
-        };
+        // the cells read in place (a copy only for text that is not UTF-8)
+        let cell = |i: usize| String::from_utf8_lossy(cells.get(i).unwrap_or_default());
         let (id, label, ts) = (cell(ci), cell(cl), cell(ct));
+        let (id, label, ts) = (id.trim(), label.trim(), ts.trim());
         let id = (!id.is_empty()).then(|| event_id_hash(id.as_bytes()));
         let value = if label.is_empty() {
             None
         } else {
-            Some(self.value(Field::Text(&label))?)
+            let f = Field::Text(label);
+            Some(label_value(self.task, &mut self.classes, &self.label, f)?)
         };
         let ts = if ts.is_empty() {
             None
         } else {
             Some(
-                ts_from_text(&ts, self.ts_format)
+                ts_from_text(ts, self.ts_format)
                     .map_err(|e| format!("`{}`: {e}", self.timestamp))?,
             )
         };
         self.complete(id, value, ts).map(Some)
+    }
+}
+
+/// A label's class number (`classes` numbers them), or a regressor's target; `name`, the
+/// label field, is for the messages. A function of the fields it needs, so that the text it
+/// reads may borrow the decoder's other buffers.
+fn label_value(task: Task, classes: &mut LabelMap, name: &str, f: Field) -> Result<f64, String> {
+    match (task, f) {
+        (Task::Regression, Field::Num(v)) if v.is_finite() => Ok(v),
+        (Task::Regression, Field::Text(t)) => match parse_float(t.trim()) {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => Err(format!(
+                "`{name}`: `{t}` is not a number (the model is a regressor)"
+            )),
+        },
+        (Task::Regression, _) => Err(format!("`{name}`: not a finite number")),
+        (Task::Classification, f) => classes.class(f).map_err(|p| format!("`{name}`: {p}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::Record;
+
+    fn batch(lines: &[&str]) -> Batch {
+        let mut b = Batch::default();
+        for (i, l) in lines.iter().enumerate() {
+            let start = b.data.len();
+            b.data.extend_from_slice(l.as_bytes());
+            b.records.push(Record {
+                start,
+                end: b.data.len(),
+                offset: i as u64 + 1,
+            });
+        }
+        b
+    }
+
+    fn decoder(format: InputFormat) -> LabelDecoder {
+        let spec = LabelStreamSpec {
+            connector: crate::connector::input(std::path::Path::new("labels")),
+            format,
+            id: "event_id".into(),
+            label: "label".into(),
+            timestamp: "ts".into(),
+            timestamp_format: TimestampFormat::EpochMillis,
+        };
+        LabelDecoder::new(
+            &spec,
+            Task::Classification,
+            "labels".into(),
+            Some(OutputFormat::Jsonl),
+        )
+    }
+
+    #[test]
+    fn csv_and_jsonl_labels_with_names_and_bad_records() {
+        let mut d = decoder(InputFormat::Csv);
+        let out = d.decode(&batch(&[
+            "ts,label,event_id",
+            "1000, fraud ,e1",
+            "2000,ok,e2",
+            "3000,,e3",
+            "4000,fraud,",
+        ]));
+        // names numbered by first appearance; the cells trimmed; ids hashed as written
+        assert_eq!(
+            out.labels,
+            [
+                Label {
+                    id: event_id_hash(b"e1"),
+                    value: 0.0,
+                    ts: 1000
+                },
+                Label {
+                    id: event_id_hash(b"e2"),
+                    value: 1.0,
+                    ts: 2000
+                },
+            ]
+        );
+        assert_eq!(out.new_names, ["fraud", "ok"]);
+        assert_eq!(out.bad, 2);
+        let dead = String::from_utf8(out.dead).unwrap();
+        assert!(dead.contains("labels line 4: no label (`label`)"), "{dead}");
+        assert!(
+            dead.contains("labels line 5: no event id (`event_id`)"),
+            "{dead}"
+        );
+
+        let mut d = decoder(InputFormat::Jsonl);
+        let out = d.decode(&batch(&[
+            r#"{"event_id":"e1","label":"fr\u0061ud","ts":5}"#,
+            r#"{"event_id":7,"label":"ok","ts":6}"#,
+            r#"{"event_id":"e3","label":[1],"ts":7}"#,
+        ]));
+        assert_eq!(
+            out.labels,
+            [
+                Label {
+                    id: event_id_hash(b"e1"),
+                    value: 0.0,
+                    ts: 5
+                },
+                Label {
+                    id: event_id_hash(b"7"),
+                    value: 1.0,
+                    ts: 6
+                },
+            ]
+        );
+        assert_eq!(out.new_names, ["fraud", "ok"]);
+        assert_eq!(out.bad, 1);
     }
 }

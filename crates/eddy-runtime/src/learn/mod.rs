@@ -173,8 +173,6 @@ impl ArmBoard {
 /// See the module doc.
 pub struct Learning {
     online: OnlineArm,
-    model_name: String,
-    task: Task,
     baseline: Option<Baseline>,
     mode: Option<AbMode>,
     monitor: Option<AbMonitor>,
@@ -233,11 +231,11 @@ impl Learning {
             Some(s) => Some(Snapshots::open(s).map_err(|e| spec_err("learn.snapshots.dir", e))?),
             None => None,
         };
-        let resumed = spec
-            .snapshots
-            .as_ref()
-            .filter(|s| s.resume)
-            .and_then(|s| snapshots::latest(&s.dir));
+        // the directory's newest snapshot: resumed from, or numbered after
+        let newest = (spec.snapshots.as_ref()).and_then(|s| snapshots::latest(&s.dir));
+        let resumed = newest
+            .clone()
+            .filter(|_| spec.snapshots.as_ref().is_some_and(|s| s.resume));
         let (model, version) = match (&resumed, &spec.model) {
             (Some((v, path)), _) => (
                 ArmModel::load(path)
@@ -264,8 +262,8 @@ impl Learning {
             }
         };
         // a run that does not resume numbers its versions after any snapshot there
-        let version = match (&resumed, &spec.snapshots) {
-            (None, Some(s)) => snapshots::latest(&s.dir).map_or(version, |(v, _)| v + 1),
+        let version = match (&resumed, newest) {
+            (None, Some((v, _))) => v + 1,
             _ => version,
         };
         let task = model.task();
@@ -422,7 +420,6 @@ impl Learning {
                     .map_err(|p| spec_err("learn.default", p.to_string()))?,
             ),
         };
-        let model_name = model.name().to_string();
         let online = OnlineArm::new(
             model,
             version,
@@ -437,8 +434,6 @@ impl Learning {
         };
         Ok(Learning {
             online,
-            model_name,
-            task,
             baseline,
             mode: spec.baseline.as_ref().map(|b| b.mode),
             monitor,
@@ -484,7 +479,7 @@ impl Learning {
     ) -> Result<(), RuntimeError> {
         self.dead_format = dead_letters;
         if let LabelSource::Stream(s) = &spec.labels {
-            self.reader = Some(LabelReader::start(s, self.task, dead_letters)?);
+            self.reader = Some(LabelReader::start(s, self.online.task(), dead_letters)?);
         }
         Ok(())
     }
@@ -607,7 +602,7 @@ impl Learning {
             0
         };
         let name = match arm {
-            Arm::Online => self.model_name.as_str(),
+            Arm::Online => self.online.name(),
             Arm::Baseline => self.baseline.as_ref().map_or("", |b| b.name()),
         };
         let label_out = match (&label, self.classes.labels()) {
@@ -687,14 +682,14 @@ impl Learning {
     /// classifier's probability of class 1, else the probability of the class it chose; a
     /// regressor's value.
     fn score_and_label(&self, (pred, proba): (f64, Option<f64>)) -> (f64, Option<i64>) {
-        match self.task {
+        match self.online.task() {
             Task::Regression => (pred, None),
             Task::Classification => (proba.unwrap_or(f64::NAN), Some(pred as i64)),
         }
     }
 
     fn label_value(&mut self, l: LabelIn) -> Option<f64> {
-        match (self.task, l) {
+        match (self.online.task(), l) {
             (_, LabelIn::None) => None,
             (Task::Regression, LabelIn::Num(v)) => v.is_finite().then_some(v),
             (Task::Regression, LabelIn::Text(t)) => crate::decode::parse_float(t.trim())
