@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::process::{ChildStderr, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use eddy_testutil::{http_get, KillOnDrop, Tmp};
@@ -33,19 +33,16 @@ fn scrape(addr: &str) -> (String, HashMap<String, f64>) {
     (ctype, samples)
 }
 
-fn event(user: &str, secs: u32, kind: &str) -> String {
-    format!(
-        "{{\"event_id\":\"e{secs}\",\"user_id\":\"{user}\",\"ts\":\"2024-01-01T00:00:{secs:02}Z\",\"event_type\":\"{kind}\",\"page\":\"/\",\"label\":0}}\n"
-    )
-}
-
-#[test]
-fn counters_are_served_while_the_run_reads_stdin() {
-    let tmp = Tmp::new("metrics-live");
+/// `eddy run SPEC --input - --output - --metrics 127.0.0.1:0` in `dir`: the child, its
+/// stderr after the line that gives the metrics address, that address, and its stdin.
+fn run_with_metrics(
+    dir: &Tmp,
+    spec: &str,
+) -> (KillOnDrop, BufReader<ChildStderr>, String, ChildStdin) {
     let child = Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .args(["run", SPEC, "--input", "-", "--output", "-"])
+        .args(["run", spec, "--input", "-", "--output", "-"])
         .args(["--metrics", "127.0.0.1:0"])
-        .current_dir(&*tmp)
+        .current_dir(&**dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -61,7 +58,20 @@ fn counters_are_served_while_the_run_reads_stdin() {
         .and_then(|r| r.split('/').next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned();
-    let mut stdin = child.0.stdin.take().expect("stdin");
+    let stdin = child.0.stdin.take().expect("stdin");
+    (child, stderr, addr, stdin)
+}
+
+fn event(user: &str, secs: u32, kind: &str) -> String {
+    format!(
+        "{{\"event_id\":\"e{secs}\",\"user_id\":\"{user}\",\"ts\":\"2024-01-01T00:00:{secs:02}Z\",\"event_type\":\"{kind}\",\"page\":\"/\",\"label\":0}}\n"
+    )
+}
+
+#[test]
+fn counters_are_served_while_the_run_reads_stdin() {
+    let tmp = Tmp::new("metrics-live");
+    let (mut child, mut stderr, addr, mut stdin) = run_with_metrics(&tmp, SPEC);
     let (ctype, m) = scrape(&addr);
     assert_eq!(ctype, "text/plain; version=0.0.4; charset=utf-8");
     assert_eq!(m["eddy_up"], 1.0);
@@ -132,33 +142,7 @@ fn a_learning_run_serves_its_learning_metrics() {
     let text = std::fs::read_to_string(SPEC).unwrap()
         + "\n[learn]\nmodel = \"logistic_regression\"\ninputs = [\"events_5m\", \"login_rate_1m\"]\nlabel = \"label\"\n";
     std::fs::write(&spec, text).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .args([
-            "run",
-            &spec.to_string_lossy(),
-            "--input",
-            "-",
-            "--output",
-            "-",
-        ])
-        .args(["--metrics", "127.0.0.1:0"])
-        .current_dir(&*tmp)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn eddy");
-    let mut child = KillOnDrop(child);
-    let mut stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("stderr line");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    let mut stdin = child.0.stdin.take().expect("stdin");
+    let (mut child, _stderr, addr, mut stdin) = run_with_metrics(&tmp, &spec.to_string_lossy());
     // three labelled events: each is scored, then learned
     let input = [
         event("a", 0, "login"),
